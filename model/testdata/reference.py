@@ -358,7 +358,14 @@ def compute_fixture(c, B, seed):
     tokens, targets = random_batch(c, B, seed)
     tok = torch.from_numpy(tokens.astype(np.int64))
     y = torch.from_numpy(targets.astype(np.int64))
-    prof = admin_profile(c, P, tok) if c["norm"] == "admin" else None
+    # Use float32-representable values, so the stored float32 parameters are
+    # exactly the ones the float64 forward used.
+    P = {n: v.float().double() for n, v in P.items()}
+    prof = None
+    if c["norm"] == "admin":
+        prof = [float(np.float32(r)) for r in admin_profile(c, P, tok)]
+        for k, n in enumerate(omega_names(c)):
+            P[n].fill_(prof[k])
     for v in P.values():
         v.requires_grad_(True)
     logits = forward(c, P, tok, train=False)

@@ -1,0 +1,128 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Norm variants, as DESIGN.md §1 and docs/model.md define them.
+const (
+	PostLN = "postln"
+	PreLN  = "preln"
+	Admin  = "admin"
+)
+
+// Config describes a decoder-only Transformer language model. Its JSON
+// form is stored in every checkpoint.
+type Config struct {
+	Layers         int     `json:"layers"`
+	DModel         int     `json:"d_model"`
+	Heads          int     `json:"heads"`
+	DFF            int     `json:"d_ff"`
+	SeqLen         int     `json:"seq_len"`
+	Vocab          int     `json:"vocab"`
+	Dropout        float32 `json:"dropout"`
+	AttnDropout    float32 `json:"attn_dropout"`
+	ActDropout     float32 `json:"act_dropout"`
+	Norm           string  `json:"norm"`
+	Activation     string  `json:"activation"`
+	LabelSmoothing float32 `json:"label_smoothing"`
+	LNEps          float32 `json:"ln_eps"`
+}
+
+// DefaultConfig is a small byte-level model that trains in minutes on
+// two cores.
+func DefaultConfig() Config {
+	return Config{
+		Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 128, Vocab: 256,
+		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1,
+		Norm: Admin, Activation: "relu", LNEps: 1e-5,
+	}
+}
+
+// Validate reports the first thing wrong with c, in words a user can act on.
+func (c Config) Validate() error {
+	switch {
+	case c.Layers < 1:
+		return fmt.Errorf("layers must be at least 1, got %d", c.Layers)
+	case c.DModel < 2 || c.DModel%2 != 0:
+		return fmt.Errorf("d-model must be an even number ≥ 2, got %d", c.DModel)
+	case c.Heads < 1 || c.DModel%c.Heads != 0:
+		return fmt.Errorf("heads (%d) must divide d-model (%d)", c.Heads, c.DModel)
+	case c.DFF < 1:
+		return fmt.Errorf("d-ff must be at least 1, got %d", c.DFF)
+	case c.SeqLen < 1:
+		return fmt.Errorf("seq-len must be at least 1, got %d", c.SeqLen)
+	case c.Vocab < 2:
+		return fmt.Errorf("vocab must be at least 2, got %d", c.Vocab)
+	case c.Norm != PostLN && c.Norm != PreLN && c.Norm != Admin:
+		return fmt.Errorf("norm must be postln, preln or admin, got %q", c.Norm)
+	case c.Activation != "relu" && c.Activation != "gelu":
+		return fmt.Errorf("activation must be relu or gelu, got %q", c.Activation)
+	case !(c.LNEps > 0):
+		return fmt.Errorf("ln-eps must be positive, got %g", c.LNEps)
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return fmt.Errorf("label smoothing must be in [0,1), got %g", c.LabelSmoothing)
+	}
+	for _, p := range []struct {
+		name string
+		v    float32
+	}{{"dropout", c.Dropout}, {"attn-dropout", c.AttnDropout}, {"act-dropout", c.ActDropout}} {
+		if !(p.v >= 0 && p.v < 1) {
+			return fmt.Errorf("%s must be in [0,1), got %g", p.name, p.v)
+		}
+	}
+	if int64(c.Layers)*int64(c.DModel)*int64(c.DFF) > 1<<40 {
+		return fmt.Errorf("model too large: layers×d-model×d-ff = %d", int64(c.Layers)*int64(c.DModel)*int64(c.DFF))
+	}
+	return nil
+}
+
+// Sublayers is the number of residual sublayers (Admin's n).
+func (c Config) Sublayers() int { return 2 * c.Layers }
+
+// JSON returns the config as stored in checkpoint metadata.
+func (c Config) JSON() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// ParseConfig reads a config from JSON, rejecting unknown fields.
+func ParseConfig(s string) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("malformed model config: %v", err)
+	}
+	if c.LNEps == 0 {
+		c.LNEps = 1e-5
+	}
+	if c.Activation == "" {
+		c.Activation = "relu"
+	}
+	return c, c.Validate()
+}
+
+// ParamCount is the number of trainable scalars.
+func (c Config) ParamCount() int {
+	d, f := c.DModel, c.DFF
+	per := 3*d*d + 3*d + d*d + d + 2*d + f*d + f + d*f + d + 2*d
+	if c.Norm == Admin {
+		per += 2 * d
+	}
+	n := c.Vocab*d + c.Layers*per
+	if c.Norm == PreLN {
+		n += 2 * d
+	}
+	return n
+}
+
+// FreeOmega is admin-torch's profiling-free ω for n residual sublayers,
+// the O(log n) setting: sqrt((n+1)/ln(n+1) − 1).
+func FreeOmega(n int) float64 {
+	x := float64(n + 1)
+	return math.Sqrt(x/math.Log(x) - 1)
+}

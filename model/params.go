@@ -1,0 +1,185 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Param is one named tensor with its gradient. W and G are views into
+// the model's single weight and gradient arenas, so the optimizer and the
+// gradient norm see all parameters as one flat vector too.
+type Param struct {
+	Name  string
+	Shape []int
+	W, G  []float32
+	// Decay is false for biases, LayerNorm parameters and ω, which
+	// weight decay leaves alone.
+	Decay bool
+	// Matrix marks weight matrices (the ones the amplification analysis
+	// perturbs).
+	Matrix bool
+}
+
+// Size is the number of elements.
+func (p *Param) Size() int { return len(p.W) }
+
+// Params holds every tensor of a model, in checkpoint order.
+type Params struct {
+	Cfg    Config
+	List   []*Param
+	byName map[string]*Param
+	W, G   []float32 // arenas
+
+	Embed   *Param
+	Layers  []LayerParams
+	FinalLN [2]*Param // preln only: γ, β
+}
+
+// LayerParams are one decoder layer's tensors.
+type LayerParams struct {
+	QKVW, QKVB, OutW, OutB *Param
+	LN1G, LN1B, Omega1     *Param
+	FC1W, FC1B, FC2W, FC2B *Param
+	LN2G, LN2B, Omega2     *Param
+}
+
+// NewParams lays out (but does not initialize) the tensors of cfg.
+func NewParams(cfg Config) (*Params, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Params{Cfg: cfg, byName: map[string]*Param{}}
+	d, f := cfg.DModel, cfg.DFF
+	add := func(name string, decay, matrix bool, shape ...int) *Param {
+		q := &Param{Name: name, Shape: shape, Decay: decay, Matrix: matrix}
+		p.List = append(p.List, q)
+		p.byName[name] = q
+		return q
+	}
+	p.Embed = add("decoder.embed_tokens.weight", true, true, cfg.Vocab, d)
+	for i := 0; i < cfg.Layers; i++ {
+		pre := fmt.Sprintf("decoder.layers.%d.", i)
+		var l LayerParams
+		l.QKVW = add(pre+"self_attn.qkv_proj.weight", true, true, 3*d, d)
+		l.QKVB = add(pre+"self_attn.qkv_proj.bias", false, false, 3*d)
+		l.OutW = add(pre+"self_attn.out_proj.weight", true, true, d, d)
+		l.OutB = add(pre+"self_attn.out_proj.bias", false, false, d)
+		l.LN1G = add(pre+"self_attn_layer_norm.weight", false, false, d)
+		l.LN1B = add(pre+"self_attn_layer_norm.bias", false, false, d)
+		if cfg.Norm == Admin {
+			l.Omega1 = add(pre+"self_attn_omega", false, false, d)
+		}
+		l.FC1W = add(pre+"fc1.weight", true, true, f, d)
+		l.FC1B = add(pre+"fc1.bias", false, false, f)
+		l.FC2W = add(pre+"fc2.weight", true, true, d, f)
+		l.FC2B = add(pre+"fc2.bias", false, false, d)
+		l.LN2G = add(pre+"final_layer_norm.weight", false, false, d)
+		l.LN2B = add(pre+"final_layer_norm.bias", false, false, d)
+		if cfg.Norm == Admin {
+			l.Omega2 = add(pre+"ffn_omega", false, false, d)
+		}
+		p.Layers = append(p.Layers, l)
+	}
+	if cfg.Norm == PreLN {
+		p.FinalLN[0] = add("decoder.layer_norm.weight", false, false, d)
+		p.FinalLN[1] = add("decoder.layer_norm.bias", false, false, d)
+	}
+	n := 0
+	for _, q := range p.List {
+		n += prod(q.Shape)
+	}
+	p.W = make([]float32, n)
+	p.G = make([]float32, n)
+	off := 0
+	for _, q := range p.List {
+		s := prod(q.Shape)
+		q.W, q.G = p.W[off:off+s:off+s], p.G[off:off+s:off+s]
+		off += s
+	}
+	return p, nil
+}
+
+func prod(s []int) int {
+	n := 1
+	for _, v := range s {
+		n *= v
+	}
+	return n
+}
+
+// Get returns the named tensor or nil.
+func (p *Params) Get(name string) *Param { return p.byName[name] }
+
+// ZeroGrad clears every gradient.
+func (p *Params) ZeroGrad() { clear(p.G) }
+
+// Omegas returns Admin's ω tensors in sublayer order (nil for other norms).
+func (p *Params) Omegas() []*Param {
+	if p.Cfg.Norm != Admin {
+		return nil
+	}
+	var o []*Param
+	for _, l := range p.Layers {
+		o = append(o, l.Omega1, l.Omega2)
+	}
+	return o
+}
+
+// Init draws the initial weights from seed: Xavier-uniform matrices (q,
+// k and v each as its own d×d block), zero biases, unit LayerNorm gains,
+// embedding N(0, d^-1/2), ω = 1.
+func (p *Params) Init(seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0x636c696e6963)) // "clinic"
+	d := p.Cfg.DModel
+	xavier := func(w []float32, fanOut, fanIn int) {
+		b := math.Sqrt(6 / float64(fanIn+fanOut))
+		for i := range w {
+			w[i] = float32((2*r.Float64() - 1) * b)
+		}
+	}
+	std := 1 / math.Sqrt(float64(d))
+	for i := range p.Embed.W {
+		p.Embed.W[i] = float32(r.NormFloat64() * std)
+	}
+	fill := func(q *Param, v float32) {
+		if q != nil {
+			for i := range q.W {
+				q.W[i] = v
+			}
+		}
+	}
+	for _, l := range p.Layers {
+		for j := 0; j < 3; j++ {
+			xavier(l.QKVW.W[j*d*d:(j+1)*d*d], d, d)
+		}
+		xavier(l.OutW.W, d, d)
+		xavier(l.FC1W.W, p.Cfg.DFF, d)
+		xavier(l.FC2W.W, d, p.Cfg.DFF)
+		for _, q := range []*Param{l.QKVB, l.OutB, l.FC1B, l.FC2B, l.LN1B, l.LN2B} {
+			fill(q, 0)
+		}
+		for _, q := range []*Param{l.LN1G, l.LN2G, l.Omega1, l.Omega2} {
+			fill(q, 1)
+		}
+	}
+	fill(p.FinalLN[0], 1)
+	fill(p.FinalLN[1], 0)
+}
+
+// SetOmegas fills each ω_k with profile[k] (Admin only).
+func (p *Params) SetOmegas(profile []float64) error {
+	om := p.Omegas()
+	if len(om) == 0 {
+		return fmt.Errorf("model has no ω (norm %s)", p.Cfg.Norm)
+	}
+	if len(profile) != len(om) {
+		return fmt.Errorf("profile has %d values, model has %d sublayers", len(profile), len(om))
+	}
+	for k, q := range om {
+		for i := range q.W {
+			q.W[i] = float32(profile[k])
+		}
+	}
+	return nil
+}

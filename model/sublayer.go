@@ -1,0 +1,240 @@
+package model
+
+import (
+	"math"
+
+	"github.com/clinic-ml/clinic/asm"
+)
+
+// branch is a residual sublayer's function F: self-attention, FFN, and
+// (for the encoder–decoder model) cross-attention.
+type branch interface {
+	// forward computes out = F(in) over the model's current rows, keeping
+	// what backward needs. in stays valid until backward.
+	forward(in, out []float32)
+	// backward writes din = (∂F/∂in)ᵀ·dout and accumulates the branch's
+	// parameter gradients. dout may be overwritten.
+	backward(dout, din []float32)
+}
+
+// sublayer is one residual update of the stream x in one of the three
+// variants (docs/model.md):
+//
+//	postln: x = LN(x + Drop(F(x)))
+//	preln:  x = x + Drop(F(LN(x)))
+//	admin:  x = LN(ω⊙x + Drop(F(x)))
+type sublayer struct {
+	m     *Model
+	k     int
+	br    branch
+	g, b  *Param // LayerNorm γ, β
+	omega *Param // admin only
+	out   []float32
+	saved []float32 // preln: LN(x), the branch input; else ω⊙x + b, the LN input
+	mean  []float32
+	rstd  []float32
+}
+
+func (s *sublayer) site() int { return 3*s.k + 1 }
+
+func (s *sublayer) forward() {
+	m := s.m
+	n, d := m.n, m.Cfg.DModel
+	x := m.xs[s.k][:n*d]
+	out, saved := s.out[:n*d], s.saved[:n*d]
+	fo := m.fo[:n*d]
+	mean, rstd := s.mean[:n], s.rstd[:n]
+	p := m.drop(m.Cfg.Dropout)
+	if m.Cfg.Norm == PreLN {
+		m.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, m.Cfg.LNEps)
+		s.br.forward(saved, fo)
+		m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
+		m.op.ScaleAdd(out, m.ones, x, fo)
+		if m.SublayerOut != nil {
+			m.SublayerOut(s.k, x, fo, out)
+		}
+		return
+	}
+	w := m.ones
+	if s.omega != nil {
+		w = s.omega.W
+	}
+	s.br.forward(x, fo)
+	m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
+	if m.profiling && s.omega != nil {
+		for i := range w {
+			w[i] = float32(m.ratio)
+		}
+		m.Profile = append(m.Profile, m.ratio)
+		m.ratio = math.Sqrt(variance(x, w) + variance(fo, nil))
+	}
+	if m.SublayerOut != nil {
+		m.SublayerOut(s.k, x, fo, nil)
+	}
+	m.op.ScaleAdd(saved, w, x, fo)
+	m.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, m.Cfg.LNEps)
+}
+
+// backward turns dout = ∂L/∂out into dx = ∂L/∂x. dout may be clobbered.
+func (s *sublayer) backward(dout, dx []float32) {
+	m := s.m
+	n, d := m.n, m.Cfg.DModel
+	x := m.xs[s.k][:n*d]
+	saved := s.saved[:n*d]
+	mean, rstd := s.mean[:n], s.rstd[:n]
+	p := m.drop(m.Cfg.Dropout)
+	dF, dH := m.dF[:n*d], m.dH[:n*d]
+	if m.Cfg.Norm == PreLN {
+		m.op.Dropout(dF, dout, p, m.siteKey(s.site()))
+		s.br.backward(dF, dH)
+		m.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
+		m.op.ScaleAdd(dx, m.ones, dout, dx)
+		return
+	}
+	dS := m.dS[:n*d]
+	m.op.LNBack(dS, s.g.G, s.b.G, dout, saved, mean, rstd, s.g.W, d)
+	w := m.ones
+	if s.omega != nil {
+		w = s.omega.W
+		m.op.ColDot(s.omega.G, dS, x)
+	}
+	m.op.Dropout(dF, dS, p, m.siteKey(s.site()))
+	s.br.backward(dF, dH)
+	m.op.ScaleAdd(dx, w, dS, dH)
+}
+
+// attention is causal multi-head self-attention.
+type attention struct {
+	m    *Model
+	lp   *LayerParams
+	site int
+	in   []float32
+	qkv  []float32 // [n, 3d]
+	P    []float32 // softmax probabilities, [bsz·H, t, t]
+	o    []float32 // concatenated heads, [n, d]
+}
+
+func (a *attention) forward(in, out []float32) {
+	m := a.m
+	n, d := m.n, m.Cfg.DModel
+	a.in = in
+	qkv := a.qkv[:n*3*d]
+	m.op.Broadcast(qkv, a.lp.QKVB.W)
+	asm.Sgemm(false, true, n, 3*d, d, 1, in, d, a.lp.QKVW.W, d, 1, qkv, 3*d)
+	m.curAttn = a
+	asm.Parallel(m.bsz*m.Cfg.Heads, m.attnFwd)
+	m.curAttn = nil
+	m.op.Broadcast(out, a.lp.OutB.W)
+	asm.Sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.lp.OutW.W, d, 1, out, d)
+}
+
+// head returns the offsets of head i's q (k = q+d, v = q+2d) in qkv and
+// of its output in o, and of its t×t block in P.
+func (a *attention) head(i int) (q, o, pb int) {
+	m := a.m
+	H, d, t := m.Cfg.Heads, m.Cfg.DModel, m.t
+	b, h := i/H, i%H
+	dh := d / H
+	return b*t*3*d + h*dh, b*t*d + h*dh, i * t * t
+}
+
+func (a *attention) headForward(i int) {
+	m := a.m
+	d, t := m.Cfg.DModel, m.t
+	dh := d / m.Cfg.Heads
+	q, o, pb := a.head(i)
+	P := a.P[pb : pb+t*t]
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	asm.SgemmST(false, true, t, t, dh, 1, a.qkv[q:], 3*d, a.qkv[q+d:], 3*d, 0, P, t)
+	asm.SoftmaxCausal(P, P, t, scale, 0)
+	pd := P
+	if p := m.drop(m.Cfg.AttnDropout); p > 0 {
+		pd = m.pd[pb : pb+t*t]
+		asm.Dropout(pd, P, p, m.siteKey(a.site), uint32(pb))
+	}
+	asm.SgemmST(false, false, t, dh, t, 1, pd, t, a.qkv[q+2*d:], 3*d, 0, a.o[o:], d)
+}
+
+func (a *attention) backward(dout, din []float32) {
+	m := a.m
+	n, d := m.n, m.Cfg.DModel
+	lp := a.lp
+	o, dO := a.o[:n*d], m.dO[:n*d]
+	asm.Sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, lp.OutW.G, d)
+	m.op.ColSum(lp.OutB.G, dout)
+	asm.Sgemm(false, false, n, d, d, 1, dout, d, lp.OutW.W, d, 0, dO, d)
+	m.curAttn = a
+	asm.Parallel(m.bsz*m.Cfg.Heads, m.attnBack)
+	m.curAttn = nil
+	dqkv := m.dQKV[:n*3*d]
+	asm.Sgemm(true, false, 3*d, d, n, 1, dqkv, 3*d, a.in, d, 1, lp.QKVW.G, d)
+	m.op.ColSum(lp.QKVB.G, dqkv)
+	asm.Sgemm(false, false, n, d, 3*d, 1, dqkv, 3*d, lp.QKVW.W, d, 0, din, d)
+}
+
+func (a *attention) headBackward(i int) {
+	m := a.m
+	d, t := m.Cfg.DModel, m.t
+	dh := d / m.Cfg.Heads
+	q, o, pb := a.head(i)
+	P := a.P[pb : pb+t*t]
+	dP := m.dP[pb : pb+t*t]
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	p := m.drop(m.Cfg.AttnDropout)
+	pd := P
+	if p > 0 {
+		pd = m.pd[pb : pb+t*t]
+		asm.Dropout(pd, P, p, m.siteKey(a.site), uint32(pb))
+	}
+	qkv, dqkv, dO := a.qkv, m.dQKV, m.dO
+	// dv = Pdᵀ·do; dPd = do·vᵀ
+	asm.SgemmST(true, false, t, dh, t, 1, pd, t, dO[o:], d, 0, dqkv[q+2*d:], 3*d)
+	asm.SgemmST(false, true, t, t, dh, 1, dO[o:], d, qkv[q+2*d:], 3*d, 0, dP, t)
+	if p > 0 {
+		asm.Dropout(dP, dP, p, m.siteKey(a.site), uint32(pb))
+	}
+	asm.SoftmaxBackward(dP, dP, P, t, scale)
+	// dq = dS·k; dk = dSᵀ·q
+	asm.SgemmST(false, false, t, dh, t, 1, dP, t, qkv[q+d:], 3*d, 0, dqkv[q:], 3*d)
+	asm.SgemmST(true, false, t, dh, t, 1, dP, t, qkv[q:], 3*d, 0, dqkv[q+d:], 3*d)
+}
+
+// feedForward is act(x·W1ᵀ + b1)·W2ᵀ + b2 with dropout on the hidden
+// activations.
+type feedForward struct {
+	m    *Model
+	lp   *LayerParams
+	site int
+	in   []float32
+	pre  []float32 // x·W1ᵀ + b1, [n, d_ff]
+	hid  []float32 // Drop(act(pre))
+}
+
+func (f *feedForward) forward(in, out []float32) {
+	m := f.m
+	n, d, F := m.n, m.Cfg.DModel, m.Cfg.DFF
+	lp := f.lp
+	f.in = in
+	pre, hid := f.pre[:n*F], f.hid[:n*F]
+	m.op.Broadcast(pre, lp.FC1B.W)
+	asm.Sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
+	m.op.Act(m.Cfg.Activation, hid, pre)
+	m.op.Dropout(hid, hid, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
+	m.op.Broadcast(out, lp.FC2B.W)
+	asm.Sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+}
+
+func (f *feedForward) backward(dout, din []float32) {
+	m := f.m
+	n, d, F := m.n, m.Cfg.DModel, m.Cfg.DFF
+	lp := f.lp
+	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], m.dHid[:n*F]
+	asm.Sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
+	m.op.ColSum(lp.FC2B.G, dout)
+	asm.Sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
+	m.op.Dropout(dh, dh, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
+	m.op.ActBack(m.Cfg.Activation, dh, dh, pre)
+	asm.Sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
+	m.op.ColSum(lp.FC1B.G, dh)
+	asm.Sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
+}
