@@ -1,0 +1,531 @@
+// Package safetensors reads and writes the safetensors tensor file
+// format used by Hugging Face tools:
+//
+//	8 bytes   N, the header length, unsigned little-endian
+//	N bytes   JSON header, padded with spaces
+//	rest      the tensors' raw little-endian data
+//
+// The header is a JSON object mapping each tensor name to
+// {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, with
+// offsets relative to the start of the data section, plus an optional
+// "__metadata__" object of string keys and values.
+//
+// This package supports the dtypes F32, I32 and I64. Encode writes the
+// header keys in a fixed order ("__metadata__" first, its keys sorted,
+// then the tensors in the order given, their data contiguous in the same
+// order) and pads the header to a multiple of 8 bytes, so its output is
+// a pure function of its input. Decode checks the header strictly and
+// returns an error, never panics, on malformed input.
+package safetensors
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Supported dtypes.
+const (
+	F32 = "F32"
+	I32 = "I32"
+	I64 = "I64"
+)
+
+// MaxHeader is the largest header Decode accepts (100 MB, as in the
+// reference implementation).
+const MaxHeader = 100 << 20
+
+const metaKey = "__metadata__"
+
+// Tensor is one named tensor. Exactly the slice that matches DType holds
+// its data, in row-major order, with as many elements as the product of
+// Shape (1 for an empty shape, a scalar).
+type Tensor struct {
+	Name  string
+	DType string
+	Shape []int
+	F32   []float32
+	I32   []int32
+	I64   []int64
+}
+
+// File is the contents of a safetensors file.
+type File struct {
+	Tensors  []*Tensor
+	Metadata map[string]string
+}
+
+// NewF32 returns an F32 tensor holding data (not copied).
+func NewF32(name string, shape []int, data []float32) *Tensor {
+	return &Tensor{Name: name, DType: F32, Shape: shape, F32: data}
+}
+
+// NewI32 returns an I32 tensor holding data (not copied).
+func NewI32(name string, shape []int, data []int32) *Tensor {
+	return &Tensor{Name: name, DType: I32, Shape: shape, I32: data}
+}
+
+// NewI64 returns an I64 tensor holding data (not copied).
+func NewI64(name string, shape []int, data []int64) *Tensor {
+	return &Tensor{Name: name, DType: I64, Shape: shape, I64: data}
+}
+
+// Get returns the tensor called name, or nil.
+func (f *File) Get(name string) *Tensor {
+	for _, t := range f.Tensors {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Numel returns the number of elements the shape holds.
+func (t *Tensor) Numel() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+func dtypeSize(dt string) int {
+	switch dt {
+	case F32, I32:
+		return 4
+	case I64:
+		return 8
+	}
+	return 0
+}
+
+// dataLen returns the length of the slice that matches t.DType.
+func (t *Tensor) dataLen() int {
+	switch t.DType {
+	case F32:
+		return len(t.F32)
+	case I32:
+		return len(t.I32)
+	case I64:
+		return len(t.I64)
+	}
+	return -1
+}
+
+// check validates a tensor for Encode and returns its size in bytes.
+func (t *Tensor) check() (int, error) {
+	if t.Name == "" {
+		return 0, errors.New("safetensors: tensor with an empty name")
+	}
+	if t.Name == metaKey {
+		return 0, fmt.Errorf("safetensors: tensor name %q is reserved", metaKey)
+	}
+	size := dtypeSize(t.DType)
+	if size == 0 {
+		return 0, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q (want F32, I32 or I64)", t.Name, t.DType)
+	}
+	n := 1
+	for _, d := range t.Shape {
+		if d < 0 {
+			return 0, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v", t.Name, t.Shape)
+		}
+		if d != 0 && n > math.MaxInt/size/d {
+			return 0, fmt.Errorf("safetensors: tensor %q: shape %v is too large", t.Name, t.Shape)
+		}
+		n *= d
+	}
+	if got := t.dataLen(); got != n {
+		return 0, fmt.Errorf("safetensors: tensor %q: shape %v holds %d elements but its %s data has %d", t.Name, t.Shape, n, t.DType, got)
+	}
+	return n * size, nil
+}
+
+// Encode writes f to w in the safetensors format.
+func Encode(w io.Writer, f *File) error {
+	hdr, err := header(f)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
+	bw.Write(lenBuf[:])
+	bw.Write(hdr)
+	var buf [8]byte
+	for _, t := range f.Tensors {
+		switch t.DType {
+		case F32:
+			for _, v := range t.F32 {
+				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+				bw.Write(buf[:4])
+			}
+		case I32:
+			for _, v := range t.I32 {
+				binary.LittleEndian.PutUint32(buf[:], uint32(v))
+				bw.Write(buf[:4])
+			}
+		case I64:
+			for _, v := range t.I64 {
+				binary.LittleEndian.PutUint64(buf[:], uint64(v))
+				bw.Write(buf[:8])
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("safetensors: write: %w", err)
+	}
+	return nil
+}
+
+// header builds the padded JSON header of f.
+func header(f *File) ([]byte, error) {
+	var h bytes.Buffer
+	h.WriteByte('{')
+	first := true
+	sep := func() {
+		if !first {
+			h.WriteByte(',')
+		}
+		first = false
+	}
+	str := func(s string) {
+		b, _ := json.Marshal(s) // a string always marshals
+		h.Write(b)
+	}
+	if len(f.Metadata) > 0 {
+		keys := make([]string, 0, len(f.Metadata))
+		for k := range f.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		sep()
+		str(metaKey)
+		h.WriteString(":{")
+		for i, k := range keys {
+			if i > 0 {
+				h.WriteByte(',')
+			}
+			str(k)
+			h.WriteByte(':')
+			str(f.Metadata[k])
+		}
+		h.WriteByte('}')
+	}
+	seen := make(map[string]bool, len(f.Tensors))
+	off := 0
+	for _, t := range f.Tensors {
+		if t == nil {
+			return nil, errors.New("safetensors: nil tensor")
+		}
+		size, err := t.check()
+		if err != nil {
+			return nil, err
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("safetensors: duplicate tensor name %q", t.Name)
+		}
+		seen[t.Name] = true
+		sep()
+		str(t.Name)
+		h.WriteString(`:{"dtype":"`)
+		h.WriteString(t.DType)
+		h.WriteString(`","shape":[`)
+		for i, d := range t.Shape {
+			if i > 0 {
+				h.WriteByte(',')
+			}
+			h.WriteString(strconv.Itoa(d))
+		}
+		h.WriteString(`],"data_offsets":[`)
+		h.WriteString(strconv.Itoa(off))
+		h.WriteByte(',')
+		off += size
+		h.WriteString(strconv.Itoa(off))
+		h.WriteString("]}")
+	}
+	h.WriteByte('}')
+	for h.Len()%8 != 0 {
+		h.WriteByte(' ')
+	}
+	return h.Bytes(), nil
+}
+
+// WriteFile writes f to path atomically: it writes a temporary file in
+// the same directory, syncs and closes it, renames it over path and
+// syncs the directory. On any error path is left as it was and the
+// temporary file is removed.
+func WriteFile(path string, f *File) (err error) {
+	// Validate before touching the file system.
+	if _, err := header(f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = Encode(tmp, f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("safetensors: %s: sync: %w", path, unwrapPath(err))
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("safetensors: %s: close: %w", path, unwrapPath(err))
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("safetensors: %s: rename: %w", path, unwrapPath(err))
+	}
+	// The new file is in place; a failed directory sync only weakens
+	// durability, so it is reported but the temp file is gone already.
+	if d, derr := os.Open(dir); derr == nil {
+		derr = d.Sync()
+		d.Close()
+		if derr != nil {
+			return fmt.Errorf("safetensors: %s: sync directory: %w", path, unwrapPath(derr))
+		}
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+// ReadFile reads and decodes the safetensors file at path. Errors name
+// the path.
+func ReadFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
+	}
+	f, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+type entry struct {
+	name       string
+	order      int
+	dtype      string
+	shape      []int
+	begin, end uint64
+}
+
+// Decode parses a safetensors file held in b. The tensors are returned
+// in the order of their data in the file (for files written by Encode,
+// the order they were given in); their data is copied out of b.
+// Metadata is never nil, empty when the file has none. Decode
+// rejects a bad header length, malformed or duplicate-keyed JSON,
+// unsupported dtypes, shapes whose size does not match their offsets,
+// and offsets that are out of range, overlap or leave gaps in the data
+// section.
+func Decode(b []byte) (*File, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("safetensors: file of %d bytes is too short for the 8-byte header length", len(b))
+	}
+	n := binary.LittleEndian.Uint64(b[:8])
+	if n > MaxHeader {
+		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d-byte limit", n, MaxHeader)
+	}
+	if n > uint64(len(b)-8) {
+		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d bytes after the length field", n, len(b)-8)
+	}
+	hdr := b[8 : 8+n]
+	data := b[8+n:]
+	if !utf8.Valid(hdr) {
+		return nil, errors.New("safetensors: header is not valid UTF-8")
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("safetensors: header is not a JSON object")
+	}
+	f := &File{Metadata: map[string]string{}}
+	var entries []entry
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, errors.New("safetensors: header JSON: object key is not a string")
+		}
+		if seen[key] {
+			return nil, fmt.Errorf("safetensors: header has duplicate key %q", key)
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+		}
+		if key == metaKey {
+			var m map[string]string
+			if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+				return nil, errors.New("safetensors: __metadata__ is not an object of string values")
+			}
+			f.Metadata = m
+			continue
+		}
+		e, err := parseEntry(key, raw)
+		if err != nil {
+			return nil, err
+		}
+		e.order = len(entries)
+		entries = append(entries, e)
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+	}
+	// Only padding whitespace may follow the object.
+	rest := hdr[dec.InputOffset():]
+	if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
+		return nil, errors.New("safetensors: header has data after the JSON object")
+	}
+
+	// The tensors must tile the data section exactly.
+	sort.SliceStable(entries, func(i, j int) bool {
+		if entries[i].begin != entries[j].begin {
+			return entries[i].begin < entries[j].begin
+		}
+		return entries[i].end < entries[j].end
+	})
+	var pos uint64
+	for _, e := range entries {
+		if e.begin != pos {
+			if e.begin < pos {
+				return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] overlap another tensor", e.name, e.begin, e.end)
+			}
+			return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] leave a gap at byte %d", e.name, e.begin, e.end, pos)
+		}
+		if e.end > uint64(len(data)) {
+			return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] run past the %d-byte data section", e.name, e.begin, e.end, len(data))
+		}
+		pos = e.end
+	}
+	if pos != uint64(len(data)) {
+		return nil, fmt.Errorf("safetensors: tensors cover %d of the %d bytes in the data section", pos, len(data))
+	}
+
+	f.Tensors = make([]*Tensor, len(entries))
+	for i, e := range entries {
+		t := &Tensor{Name: e.name, DType: e.dtype, Shape: e.shape}
+		raw := data[e.begin:e.end]
+		switch e.dtype {
+		case F32:
+			t.F32 = make([]float32, len(raw)/4)
+			for j := range t.F32 {
+				t.F32[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+			}
+		case I32:
+			t.I32 = make([]int32, len(raw)/4)
+			for j := range t.I32 {
+				t.I32[j] = int32(binary.LittleEndian.Uint32(raw[4*j:]))
+			}
+		case I64:
+			t.I64 = make([]int64, len(raw)/8)
+			for j := range t.I64 {
+				t.I64[j] = int64(binary.LittleEndian.Uint64(raw[8*j:]))
+			}
+		}
+		f.Tensors[i] = t
+	}
+	return f, nil
+}
+
+// parseEntry checks one tensor's header entry.
+func parseEntry(name string, raw json.RawMessage) (entry, error) {
+	e := entry{name: name}
+	bad := func(format string, a ...any) (entry, error) {
+		return entry{}, fmt.Errorf("safetensors: tensor %q: "+format, append([]any{name}, a...)...)
+	}
+	if name == "" {
+		return bad("empty tensor name")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return bad("header entry is not a JSON object")
+	}
+	for k := range fields {
+		if k != "dtype" && k != "shape" && k != "data_offsets" {
+			return bad("unknown header field %q", k)
+		}
+	}
+	if err := json.Unmarshal(fields["dtype"], &e.dtype); err != nil {
+		return bad("missing or non-string dtype")
+	}
+	size := dtypeSize(e.dtype)
+	if size == 0 {
+		return bad("unsupported dtype %q (want F32, I32 or I64)", e.dtype)
+	}
+	var shape []json.Number
+	if err := json.Unmarshal(fields["shape"], &shape); err != nil || shape == nil {
+		return bad("missing or malformed shape")
+	}
+	numel := uint64(1)
+	e.shape = make([]int, len(shape))
+	for i, s := range shape {
+		d, err := strconv.ParseUint(string(s), 10, 63)
+		if err != nil {
+			return bad("shape dimension %s is not a non-negative integer", s)
+		}
+		e.shape[i] = int(d)
+		if d != 0 && numel > (1<<62)/d {
+			numel = 1 << 62 // too large; caught by the size check below
+		} else {
+			numel *= d
+		}
+	}
+	var offs []json.Number
+	if err := json.Unmarshal(fields["data_offsets"], &offs); err != nil || len(offs) != 2 {
+		return bad("data_offsets must be a list [begin, end]")
+	}
+	var err1, err2 error
+	e.begin, err1 = strconv.ParseUint(string(offs[0]), 10, 64)
+	e.end, err2 = strconv.ParseUint(string(offs[1]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return bad("data_offsets %s, %s are not non-negative integers", offs[0], offs[1])
+	}
+	if e.end < e.begin {
+		return bad("data_offsets [%d,%d] end before they begin", e.begin, e.end)
+	}
+	if numel > (1<<62)/uint64(size) || numel*uint64(size) != e.end-e.begin {
+		return bad("shape %v of %s needs %d×%d bytes but data_offsets [%d,%d] span %d", e.shape, e.dtype, numel, size, e.begin, e.end, e.end-e.begin)
+	}
+	return e, nil
+}
