@@ -1,0 +1,89 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/clinic-ml/clinic/internal/safetensors"
+)
+
+// CheckpointFormat is stored under the "format" metadata key.
+const CheckpointFormat = "clinic/1"
+
+// SaveCheckpoint writes p's tensors under their documented names
+// (docs/model.md) to a safetensors file, atomically. The metadata holds
+// "format", "config" (the Config as JSON) and whatever meta adds (the
+// Admin profile, the step).
+func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
+	f := &safetensors.File{Metadata: map[string]string{}}
+	for k, v := range meta {
+		f.Metadata[k] = v
+	}
+	f.Metadata["format"] = CheckpointFormat
+	f.Metadata["config"] = p.Cfg.JSON()
+	for _, q := range p.List {
+		f.Tensors = append(f.Tensors, safetensors.NewF32(q.Name, q.Shape, q.W))
+	}
+	if err := safetensors.WriteFile(path, f); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %v", path, err)
+	}
+	return nil
+}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint (or any
+// safetensors file with a "config" metadata entry and the documented
+// tensor names) and returns its parameters and metadata.
+func LoadCheckpoint(path string) (*Params, map[string]string, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
+	cs, ok := f.Metadata["config"]
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoint %s: no model config in its metadata", path)
+	}
+	cfg, err := ParseConfig(cs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
+	p, err := NewParams(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
+	if err := p.LoadTensors(f, ""); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
+	return p, f.Metadata, nil
+}
+
+// LoadTensors copies every parameter from the tensor named prefix+name
+// in f, checking shapes. Extra tensors in f are an error only when they
+// carry the prefix and name no parameter.
+func (p *Params) LoadTensors(f *safetensors.File, prefix string) error {
+	seen := 0
+	for _, t := range f.Tensors {
+		if len(t.Name) < len(prefix) || t.Name[:len(prefix)] != prefix {
+			continue
+		}
+		name := t.Name[len(prefix):]
+		q := p.Get(name)
+		if q == nil {
+			return fmt.Errorf("unexpected tensor %q for a %s model", t.Name, p.Cfg.Norm)
+		}
+		if t.DType != safetensors.F32 {
+			return fmt.Errorf("tensor %q has dtype %s, want F32", t.Name, t.DType)
+		}
+		if fmt.Sprint(t.Shape) != fmt.Sprint(q.Shape) {
+			return fmt.Errorf("tensor %q has shape %v, want %v", t.Name, t.Shape, q.Shape)
+		}
+		copy(q.W, t.F32)
+		seen++
+	}
+	if seen != len(p.List) {
+		for _, q := range p.List {
+			if f.Get(prefix+q.Name) == nil {
+				return fmt.Errorf("missing tensor %q", prefix+q.Name)
+			}
+		}
+	}
+	return nil
+}
