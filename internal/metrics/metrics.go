@@ -1,0 +1,197 @@
+// Package metrics writes training metrics as JSON lines: one JSON
+// object per line, each line handed to the operating system as soon as
+// it is written, so a crash of the process loses no finished line.
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Writer appends JSON objects to a file, one per line. It is safe for
+// use by several goroutines.
+type Writer struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	buf  bytes.Buffer
+}
+
+// Create creates (or truncates) the metrics file at path, creating its
+// parent directory if needed.
+func Create(path string) (*Writer, error) {
+	return open(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+}
+
+// Append opens the metrics file at path for appending, creating it (and
+// its parent directory) if needed; for a run resumed from a checkpoint.
+func Append(path string) (*Writer, error) {
+	return open(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+}
+
+func open(path string, flag int) (*Writer, error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+		}
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+	}
+	return &Writer{f: f, path: path}, nil
+}
+
+func unwrap(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Path returns the file's path.
+func (w *Writer) Path() string { return w.path }
+
+// Write appends v, which must marshal to a JSON object (a struct or a
+// map), as one line, and writes the line to the file at once. Non-finite
+// float64 and float32 values inside maps and slices of type any (as in
+// map[string]any) are written as the strings "NaN", "Infinity" and
+// "-Infinity", since JSON has no numbers for them; a diverged loss is
+// thus still logged.
+func (w *Writer) Write(v any) error {
+	b, err := json.Marshal(v)
+	var uve *json.UnsupportedValueError
+	if errors.As(err, &uve) {
+		b, err = json.Marshal(sanitize(v))
+	}
+	if err != nil {
+		return fmt.Errorf("metrics: %s: %v", w.path, err)
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("metrics: %s: record is not a JSON object: %.40s", w.path, b)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return fmt.Errorf("metrics: %s: write after Close", w.path)
+	}
+	w.buf.Reset()
+	w.buf.Write(b)
+	w.buf.WriteByte('\n')
+	if _, err := w.f.Write(w.buf.Bytes()); err != nil {
+		return fmt.Errorf("metrics: %s: %w", w.path, unwrap(err))
+	}
+	return nil
+}
+
+// sanitize replaces non-finite floats in generic JSON-like values.
+func sanitize(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return finite(x)
+	case float32:
+		return finite(float64(x))
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = sanitize(e)
+		}
+		return m
+	case map[string]float64:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = finite(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = sanitize(e)
+		}
+		return s
+	case []float64:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = finite(e)
+		}
+		return s
+	}
+	return v
+}
+
+func finite(x float64) any {
+	switch {
+	case math.IsNaN(x):
+		return "NaN"
+	case math.IsInf(x, 1):
+		return "Infinity"
+	case math.IsInf(x, -1):
+		return "-Infinity"
+	}
+	return x
+}
+
+// Close syncs and closes the file. Further Writes fail; Close may be
+// called more than once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	f := w.f
+	w.f = nil
+	serr := f.Sync()
+	cerr := f.Close()
+	if serr != nil && !errors.Is(serr, os.ErrInvalid) {
+		return fmt.Errorf("metrics: %s: sync: %w", w.path, unwrap(serr))
+	}
+	if cerr != nil {
+		return fmt.Errorf("metrics: %s: close: %w", w.path, unwrap(cerr))
+	}
+	return nil
+}
+
+// ReadAll reads a JSON-lines file into one map per line, numbers as
+// float64. Blank lines are skipped. A last line that has no newline and
+// does not parse is taken as cut short by a crash and ignored; any other
+// bad line is an error naming the file and line.
+func ReadAll(path string) ([]map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var out []map[string]any
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+		}
+		complete := err == nil
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			var m map[string]any
+			if jerr := json.Unmarshal(t, &m); jerr != nil || m == nil {
+				if !complete {
+					break // truncated last line
+				}
+				return nil, fmt.Errorf("metrics: %s:%d: not a JSON object", path, n)
+			}
+			out = append(out, m)
+		}
+		if !complete {
+			break
+		}
+	}
+	return out, nil
+}
