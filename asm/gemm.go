@@ -2,20 +2,34 @@ package asm
 
 import "sync"
 
+//go:generate go run ../gen/asmgen -out gemm_amd64.s
+
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ. C is m×n, op(A) is m×k, op(B) is k×n; lda, ldb
 // and ldc are the row strides of A, B and C as stored. beta = 0 ignores
 // C's old contents (NaNs included). It runs on the worker pool, split
-// over rows of C; every element is summed in the same order whatever the
-// thread count.
+// over rows or columns of C; every element is summed in the same order
+// whatever the thread count, so results are bit-identical for any
+// number of threads.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	gemmMu.Lock()
 	g := &gemmJob
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
-	ParallelGrain(m, gemmRowGrain, gemmRows)
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}
+	switch kn := gemmK; {
+	case kn == nil:
+		ParallelGrain(m, gemmRowGrain, gemmRows)
+	case m*n*max(k, 1) < gemmParallelMin:
+		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	case m >= n:
+		// Split rows of C in whole microkernel tiles; each worker packs
+		// all of op(B) and its share of op(A).
+		ParallelGrain((m+kn.mr-1)/kn.mr, 1, gemmRowTiles)
+	default:
+		ParallelGrain((n+kn.nr-1)/kn.nr, 1, gemmColTiles)
+	}
 	*g = gemmArgs{}
 	gemmMu.Unlock()
 }
@@ -29,6 +43,21 @@ func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmBatched runs batch independent Sgemms, threaded over the batch:
+// product i uses a[i*strideA:], b[i*strideB:] and c[i*strideC:] with the
+// leading dimensions and op flags given. Each product runs on one
+// goroutine, so results equal SgemmST's for any thread count.
+func SgemmBatched(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	if batch <= 0 || m == 0 || n == 0 {
+		return
+	}
+	gemmBatchMu.Lock()
+	gemmBatchJob = gemmBatchArgs{gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}, strideA, strideB, strideC}
+	Parallel(batch, gemmBatchRange)
+	gemmBatchJob = gemmBatchArgs{}
+	gemmBatchMu.Unlock()
+}
+
 type gemmArgs struct {
 	transA, transB bool
 	m, n, k        int
@@ -40,9 +69,19 @@ type gemmArgs struct {
 	beta           float32
 	c              []float32
 	ldc            int
+	kn             *gemmKernel
 }
 
-const gemmRowGrain = 8
+type gemmBatchArgs struct {
+	gemmArgs
+	strideA, strideB, strideC int
+}
+
+const (
+	gemmRowGrain = 8
+	// gemmParallelMin is the m·n·k below which Sgemm stays on one thread.
+	gemmParallelMin = 64 * 64 * 64
+)
 
 var (
 	gemmMu   sync.Mutex
@@ -55,12 +94,53 @@ var (
 		} else {
 			a = g.a[lo*g.lda:]
 		}
-		sgemm(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+	}
+	gemmRowTiles = func(lo, hi int) {
+		g := &gemmJob
+		lo, hi = lo*g.kn.mr, min(hi*g.kn.mr, g.m)
+		var a []float32
+		if g.transA {
+			a = g.a[lo:]
+		} else {
+			a = g.a[lo*g.lda:]
+		}
+		sgemmBlocked(g.kn, g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+	}
+	gemmColTiles = func(lo, hi int) {
+		g := &gemmJob
+		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
+		var b []float32
+		if g.transB {
+			b = g.b[lo*g.ldb:]
+		} else {
+			b = g.b[lo:]
+		}
+		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
+	}
+
+	gemmBatchMu    sync.Mutex
+	gemmBatchJob   gemmBatchArgs
+	gemmBatchRange = func(lo, hi int) {
+		g := &gemmBatchJob
+		for i := lo; i < hi; i++ {
+			a, b, c := g.a[i*g.strideA:], g.b[i*g.strideB:], g.c[i*g.strideC:]
+			if g.kn == nil {
+				sgemmGeneric(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+			} else {
+				sgemmBlocked(g.kn, g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+			}
+		}
 	}
 )
 
-// sgemm is the single-threaded driver.
+// sgemm is the single-threaded driver: the blocked kernel of the current
+// CPU level, or the pure-Go twin.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if kn := gemmK; kn != nil {
+		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 

@@ -1,0 +1,96 @@
+package asm
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// CPU levels, best first. LevelGeneric (the pure-Go twins) is always
+// supported.
+const (
+	LevelAVX512  = "avx512"
+	LevelAVX2    = "avx2"
+	LevelGeneric = "generic"
+)
+
+// gemmKernel describes one generated SGEMM microkernel and its blocking.
+type gemmKernel struct {
+	name   string
+	mr, nr int // microkernel tile: rows × columns of C
+	kc     int // depth of a packed block (k per microkernel call)
+	mc     int // rows of op(A) packed per block (multiple of mr)
+	nc     int // columns of op(B) packed per block (multiple of nr)
+
+	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+	peak      func(n int) // FMA throughput probe
+	peakFlops int         // flops per probe iteration
+}
+
+var (
+	// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.
+	gemmK *gemmKernel
+	// cpuNote explains a CLINIC_CPU request that could not be honoured.
+	cpuNote string
+)
+
+func init() {
+	want := os.Getenv("CLINIC_CPU")
+	ks := cpuKernels()
+	if len(ks) > 0 {
+		gemmK = ks[0]
+	}
+	if want == "" {
+		return
+	}
+	if err := SetCPULevel(want); err != nil {
+		cpuNote = fmt.Sprintf("CLINIC_CPU=%s ignored (%v); using %s", want, err, CPULevel())
+		fmt.Fprintln(os.Stderr, "clinic/asm:", cpuNote)
+	}
+}
+
+// CPULevel reports the kernel level in use: "avx512", "avx2" or
+// "generic". At start-up it is the best the CPU supports, or lower if
+// the environment variable CLINIC_CPU names a lower supported level.
+func CPULevel() string {
+	if gemmK == nil {
+		return LevelGeneric
+	}
+	return gemmK.name
+}
+
+// CPUNote reports why CLINIC_CPU was not honoured at start-up, or "".
+func CPUNote() string { return cpuNote }
+
+// SupportedLevels lists the levels this CPU and build can run, best
+// first; the last is always "generic".
+func SupportedLevels() []string {
+	var ls []string
+	for _, k := range cpuKernels() {
+		ls = append(ls, k.name)
+	}
+	return append(ls, LevelGeneric)
+}
+
+// SetCPULevel selects the kernel level, for tests and benchmarks. It
+// returns an error, changing nothing, if the level is unknown or not
+// supported here. It is not safe to call while kernels are running.
+func SetCPULevel(level string) error {
+	level = strings.ToLower(strings.TrimSpace(level))
+	if level == LevelGeneric {
+		gemmK = nil
+		return nil
+	}
+	for _, k := range cpuKernels() {
+		if k.name == level {
+			gemmK = k
+			return nil
+		}
+	}
+	switch level {
+	case LevelAVX512, LevelAVX2:
+		return fmt.Errorf("cpu level %q not supported by this CPU or build", level)
+	}
+	return fmt.Errorf("unknown cpu level %q (want avx512, avx2 or generic)", level)
+}

@@ -1,0 +1,194 @@
+package asm
+
+import "sync"
+
+// Goto/BLIS-style blocked SGEMM over a generated microkernel.
+//
+// Loop nest for C (m×n) += op(A) (m×k) · op(B) (k×n):
+//
+//	for jc over n in steps of nc          (B̃ block: kc×nc, kept in L3)
+//	  for pc over k in steps of kc        pack B̃ = op(B)[pc:, jc:] into nr-column panels
+//	    for ic over m in steps of mc      pack Ã = op(A)[ic:, pc:] into mr-row panels (L2)
+//	      for jr over nc in steps of nr   one B̃ panel (kc×nr) stays in L1
+//	        for ir over mc in steps of mr microkernel: C[ic+ir:, jc+jr:] mr×nr tile
+//
+// Packing reads op(A) and op(B) through their transposes, so all four
+// layouts run the same microkernel. Panels are zero-padded to full mr/nr;
+// the microkernel masks its stores to the valid mr×nr corner, so edge
+// tiles need no buffer and compute exactly like interior ones.
+//
+// Every C element is summed over p in increasing order within each kc
+// block, and the blocks are folded in increasing order:
+// C = fma(acc₀, alpha, beta·C), then C = fma(accᵢ, alpha, C). That order
+// depends only on k and kc, never on the thread split or tile position,
+// so results are bit-identical for any thread count.
+
+// gemmBuf holds one worker's packing buffers. They grow to the largest
+// block seen and are kept, so the steady state allocates nothing.
+type gemmBuf struct {
+	a, b []float32
+}
+
+var (
+	gemmBufMu   sync.Mutex
+	gemmBufFree []*gemmBuf
+)
+
+func getGemmBuf() *gemmBuf {
+	gemmBufMu.Lock()
+	var g *gemmBuf
+	if n := len(gemmBufFree); n > 0 {
+		g = gemmBufFree[n-1]
+		gemmBufFree = gemmBufFree[:n-1]
+	}
+	gemmBufMu.Unlock()
+	if g == nil {
+		g = new(gemmBuf)
+	}
+	return g
+}
+
+func putGemmBuf(g *gemmBuf) {
+	gemmBufMu.Lock()
+	gemmBufFree = append(gemmBufFree, g)
+	gemmBufMu.Unlock()
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// scaleC sets C = beta·C (beta = 0 clears, NaNs included).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// sgemmBlocked runs the blocked algorithm with kernel kn on the calling
+// goroutine. m, n > 0.
+func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	mr, nr := kn.mr, kn.nr
+	kc0 := min(kn.kc, k)
+	mc0 := min(kn.mc, roundUp(m, mr))
+	nc0 := min(kn.nc, roundUp(n, nr))
+	g := getGemmBuf()
+	g.a = grow(g.a, mc0*kc0)
+	g.b = grow(g.b, nc0*kc0)
+	pa, pb := g.a, g.b
+	fn := kn.fn
+	for jc := 0; jc < n; jc += kn.nc {
+		nc := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			kc := min(kn.kc, k-pc)
+			accum, bt := beta != 0, beta
+			if pc > 0 {
+				accum, bt = true, 1
+			}
+			packB(pb, transB, b, ldb, pc, kc, jc, nc, nr)
+			for ic := 0; ic < m; ic += kn.mc {
+				mc := min(kn.mc, m-ic)
+				packA(pa, transA, a, lda, ic, mc, pc, kc, mr)
+				for jr := 0; jr < nc; jr += nr {
+					nrr := min(nr, nc-jr)
+					bp := &pb[jr*kc]
+					for ir := 0; ir < mc; ir += mr {
+						mrr := min(mr, mc-ir)
+						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+					}
+				}
+			}
+		}
+	}
+	putGemmBuf(g)
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ⌈mc/mr⌉ panels of
+// kc×mr (panel element (p, r) at p*mr+r), zero-padding the last panel.
+func packA(dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc, mr int) {
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		d := dst[ir*kc : ir*kc+kc*mr]
+		i := i0 + ir
+		if transA {
+			// op(A)[i][p] = a[p*lda+i]: rows of a are contiguous in i.
+			for p := 0; p < kc; p++ {
+				src := a[(p0+p)*lda+i : (p0+p)*lda+i+rows]
+				dp := d[p*mr : p*mr+mr]
+				copy(dp, src)
+				clear(dp[rows:])
+			}
+			continue
+		}
+		// op(A)[i][p] = a[i*lda+p]: transpose rows into the panel.
+		for r := 0; r < rows; r++ {
+			src := a[(i+r)*lda+p0 : (i+r)*lda+p0+kc]
+			transposeInto(d[r:], src, mr)
+		}
+		for r := rows; r < mr; r++ {
+			for p := 0; p < kc; p++ {
+				d[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst as ⌈nc/nr⌉ panels of
+// kc×nr (panel element (p, j) at p*nr+j), zero-padding the last panel.
+func packB(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc, nr int) {
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		d := dst[jr*kc : jr*kc+kc*nr]
+		j := j0 + jr
+		if !transB {
+			// op(B)[p][j] = b[p*ldb+j]: rows of b are contiguous in j.
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+j : (p0+p)*ldb+j+cols]
+				dp := d[p*nr : p*nr+nr]
+				copy(dp, src)
+				clear(dp[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb+p]: transpose rows of b into the panel.
+		for jj := 0; jj < cols; jj++ {
+			src := b[(j+jj)*ldb+p0 : (j+jj)*ldb+p0+kc]
+			transposeInto(d[jj:], src, nr)
+		}
+		for jj := cols; jj < nr; jj++ {
+			for p := 0; p < kc; p++ {
+				d[p*nr+jj] = 0
+			}
+		}
+	}
+}
+
+// transposeInto writes src[p] to d[p*stride] for every p.
+func transposeInto(d, src []float32, stride int) {
+	if len(src) == 0 {
+		return
+	}
+	_ = d[(len(src)-1)*stride]
+	for p, v := range src {
+		d[p*stride] = v
+	}
+}

@@ -1,0 +1,376 @@
+// Command asmgen generates clinic's amd64 assembly kernels with avo.
+//
+// It is run by go generate in package asm:
+//
+//	go run ../gen/asmgen -out gemm_amd64.s
+//
+// The Go declarations of the generated functions are written by hand in
+// asm/gemm_amd64.go; keep the signatures here and there in step.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Microkernel shapes. They must match the constants in asm/gemm_amd64.go.
+const (
+	mr512 = 14 // rows of C per AVX-512 microkernel call (broadcasts)
+	nr512 = 32 // columns: two zmm vectors
+	mr256 = 6  // rows of C per AVX2 microkernel call
+	nr256 = 16 // columns: two ymm vectors
+
+	unroll = 4 // k steps per loop iteration
+)
+
+func main() {
+	ConstraintExpr("!purego")
+
+	kernel512()
+	kernel256()
+	peak512()
+	peak256()
+
+	Generate()
+}
+
+const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)"
+
+// kernelDoc documents the microkernel contract shared by both widths.
+func kernelDoc(name string, mr, nr int) {
+	Doc(
+		fmt.Sprintf("%s computes the %d×%d block", name, mr, nr),
+		"",
+		"	acc[i][j] = Σ_{p<k} a[p*MR+i]·b[p*NR+j]  (p increasing, one FMA per p)",
+		"",
+		"from packed panels a (k×MR) and b (k×NR), and writes rows i < mr,",
+		"columns j < nr of the row-major C at c (row stride ldc elements):",
+		"C = alpha·acc if !accum, else C = alpha·acc + beta·C, rounded as",
+		"fma(acc, alpha, beta·C). 1 ≤ mr ≤ MR, 1 ≤ nr ≤ NR.",
+	)
+}
+
+// kernel512 is the AVX-512 microkernel: 14 rows × 32 columns, 28 zmm
+// accumulators Z0..Z27, B vectors in Z28/Z29, A broadcasts in Z30/Z31.
+func kernel512() {
+	const name = "sgemmKernel512"
+	TEXT(name, NOSPLIT, kernelSig)
+	kernelDoc(name, mr512, nr512)
+
+	acc := func(i, v int) reg.VecPhysical { return zmm(2*i + v) }
+	b0, b1 := reg.Z28, reg.Z29
+	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
+
+	k := Load(Param("k"), reg.RSI)
+	pa := Load(Param("a"), reg.RAX)
+	pb := Load(Param("b"), reg.RBX)
+	pc := Load(Param("c"), reg.RDI)
+	ldc := Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), ldc)
+
+	Comment("Prefetch the C tile and zero the accumulators.")
+	t := reg.R8
+	MOVQ(pc, t)
+	for i := 0; i < mr512; i++ {
+		PREFETCHT0(Mem{Base: t})
+		PREFETCHT0(Mem{Base: t, Disp: 64})
+		if i < mr512-1 {
+			ADDQ(ldc, t)
+		}
+	}
+	for i := 0; i < mr512; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+
+	step := func(s int) {
+		VMOVUPS(Mem{Base: pb, Disp: s * nr512 * 4}, b0)
+		VMOVUPS(Mem{Base: pb, Disp: s*nr512*4 + 64}, b1)
+		for i := 0; i < mr512; i++ {
+			x := bc[i%2]
+			VBROADCASTSS(Mem{Base: pa, Disp: (s*mr512 + i) * 4}, x)
+			VFMADD231PS(b0, x, acc(i, 0))
+			VFMADD231PS(b1, x, acc(i, 1))
+		}
+	}
+
+	n := reg.RCX
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("k512tail"))
+	Label("k512loop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(unroll*mr512*4), pa)
+	ADDQ(U32(unroll*nr512*4), pb)
+	DECQ(n)
+	JNZ(LabelRef("k512loop"))
+
+	Label("k512tail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("k512store"))
+	Label("k512tailloop")
+	step(0)
+	ADDQ(U8(mr512*4), pa)
+	ADDQ(U32(nr512*4), pb)
+	DECQ(k)
+	JNZ(LabelRef("k512tailloop"))
+
+	Label("k512store")
+	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
+	Load(Param("nr"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K1)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), reg.K2)
+	mr := Load(Param("mr"), reg.R9)
+	alpha := b0
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef("k512accum"))
+
+	// Overwrite: C = alpha·acc.
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("k512done"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
+		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
+	}
+	JMP(LabelRef("k512done"))
+
+	// Accumulate: C = fma(acc, alpha, beta·C).
+	Label("k512accum")
+	beta := b1
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("k512done"))
+			ADDQ(ldc, pc)
+		}
+		for v := 0; v < 2; v++ {
+			kr := reg.K1
+			if v == 1 {
+				kr = reg.K2
+			}
+			x := bc[v]
+			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
+		}
+	}
+	Label("k512done")
+	VZEROUPPER()
+	RET()
+}
+
+// kernel256 is the AVX2 microkernel: 6 rows × 16 columns, 12 ymm
+// accumulators Y0..Y11, B vectors in Y12/Y13, A broadcasts in Y14/Y15.
+// Column tails use VMASKMOVPS with masks from maskTable.
+func kernel256() {
+	// maskTable: 16 all-ones int32 lanes then 16 zero lanes; the mask for
+	// columns [0,nr) of vector v starts at lane 16-nr+8v.
+	tbl := GLOBL("maskTable", RODATA|NOPTR)
+	for i := 0; i < 32; i++ {
+		v := uint32(0)
+		if i < 16 {
+			v = 0xffffffff
+		}
+		DATA(4*i, U32(v))
+	}
+
+	const name = "sgemmKernel256"
+	TEXT(name, NOSPLIT, kernelSig)
+	kernelDoc(name, mr256, nr256)
+
+	acc := func(i, v int) reg.VecPhysical { return ymm(2*i + v) }
+	b0, b1 := reg.Y12, reg.Y13
+	bc := [2]reg.VecPhysical{reg.Y14, reg.Y15}
+
+	k := Load(Param("k"), reg.RSI)
+	pa := Load(Param("a"), reg.RAX)
+	pb := Load(Param("b"), reg.RBX)
+	pc := Load(Param("c"), reg.RDI)
+	ldc := Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), ldc)
+
+	Comment("Prefetch the C tile and zero the accumulators.")
+	t := reg.R8
+	MOVQ(pc, t)
+	for i := 0; i < mr256; i++ {
+		PREFETCHT0(Mem{Base: t})
+		PREFETCHT0(Mem{Base: t, Disp: 60})
+		if i < mr256-1 {
+			ADDQ(ldc, t)
+		}
+	}
+	for i := 0; i < mr256; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+
+	step := func(s int) {
+		VMOVUPS(Mem{Base: pb, Disp: s * nr256 * 4}, b0)
+		VMOVUPS(Mem{Base: pb, Disp: s*nr256*4 + 32}, b1)
+		for i := 0; i < mr256; i++ {
+			x := bc[i%2]
+			VBROADCASTSS(Mem{Base: pa, Disp: (s*mr256 + i) * 4}, x)
+			VFMADD231PS(b0, x, acc(i, 0))
+			VFMADD231PS(b1, x, acc(i, 1))
+		}
+	}
+
+	n := reg.RCX
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("k256tail"))
+	Label("k256loop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(unroll*mr256*4), pa)
+	ADDQ(U32(unroll*nr256*4), pb)
+	DECQ(n)
+	JNZ(LabelRef("k256loop"))
+
+	Label("k256tail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("k256store"))
+	Label("k256tailloop")
+	step(0)
+	ADDQ(U8(mr256*4), pa)
+	ADDQ(U8(nr256*4), pb)
+	DECQ(k)
+	JNZ(LabelRef("k256tailloop"))
+
+	Label("k256store")
+	Comment("Column masks Y12 (columns 0-7) and Y13 (8-15) from nr.")
+	nr := Load(Param("nr"), reg.RCX)
+	LEAQ(tbl, t)
+	NEGQ(nr)
+	LEAQ(Mem{Base: t, Index: nr, Scale: 4, Disp: 64}, t)
+	m0, m1 := b0, b1
+	VMOVUPS(Mem{Base: t}, m0)
+	VMOVUPS(Mem{Base: t, Disp: 32}, m1)
+	mr := Load(Param("mr"), reg.R9)
+	alpha, beta := bc[0], bc[1]
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef("k256accum"))
+
+	for i := 0; i < mr256; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("k256done"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMASKMOVPS(acc(i, 0), m0, Mem{Base: pc})
+		VMASKMOVPS(acc(i, 1), m1, Mem{Base: pc, Disp: 32})
+	}
+	JMP(LabelRef("k256done"))
+
+	// Accumulate: C = fma(acc, alpha, beta·C). All 16 ymm registers are
+	// live, so columns 0-7 of every row go first with Y13 as scratch, then
+	// the second mask replaces the first and columns 8-15 follow.
+	Label("k256accum")
+	for v := 0; v < 2; v++ {
+		if v == 1 {
+			VMOVUPS(Mem{Base: t, Disp: 32}, m0)
+			Load(Param("c"), pc)
+		}
+		for i := 0; i < mr256; i++ {
+			if i > 0 {
+				CMPQ(mr, U8(i))
+				JLE(LabelRef(fmt.Sprintf("k256accum%d", v)))
+				ADDQ(ldc, pc)
+			}
+			x := reg.Y13
+			VMASKMOVPS(Mem{Base: pc, Disp: 32 * v}, m0, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMASKMOVPS(x, m0, Mem{Base: pc, Disp: 32 * v})
+		}
+		Label(fmt.Sprintf("k256accum%d", v))
+	}
+	Label("k256done")
+	VZEROUPPER()
+	RET()
+}
+
+func zmm(i int) reg.VecPhysical { return reg.VecPhysical(zmms[i]) }
+func ymm(i int) reg.VecPhysical { return reg.VecPhysical(ymms[i]) }
+
+var zmms = []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7, reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15, reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23, reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
+var ymms = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
+
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// peak512 is the AVX-512 FMA throughput probe: n iterations of 24
+// independent vfmadd231ps zmm chains (2 ports × 4 cycles latency needs 8).
+func peak512() {
+	TEXT("peakFMA512", NOSPLIT, "func(n int)")
+	Doc("peakFMA512 runs n×24 independent zmm FMAs (n×768 flops).")
+	n := Load(Param("n"), reg.RCX)
+	for i := 0; i < 24; i++ {
+		VXORPS(zmm(i), zmm(i), zmm(i))
+	}
+	VXORPS(reg.Z30, reg.Z30, reg.Z30)
+	VXORPS(reg.Z31, reg.Z31, reg.Z31)
+	TESTQ(n, n)
+	JLE(LabelRef("p512done"))
+	Label("p512loop")
+	for i := 0; i < 24; i++ {
+		VFMADD231PS(reg.Z30, reg.Z31, zmm(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("p512loop"))
+	Label("p512done")
+	VZEROUPPER()
+	RET()
+}
+
+// peak256 is the AVX2 probe: n iterations of 12 independent ymm chains.
+func peak256() {
+	TEXT("peakFMA256", NOSPLIT, "func(n int)")
+	Doc("peakFMA256 runs n×12 independent ymm FMAs (n×192 flops).")
+	n := Load(Param("n"), reg.RCX)
+	for i := 0; i < 16; i++ {
+		VXORPS(ymm(i), ymm(i), ymm(i))
+	}
+	TESTQ(n, n)
+	JLE(LabelRef("p256done"))
+	Label("p256loop")
+	for i := 0; i < 12; i++ {
+		VFMADD231PS(reg.Y14, reg.Y15, ymm(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("p256loop"))
+	Label("p256done")
+	VZEROUPPER()
+	RET()
+}
