@@ -46,6 +46,9 @@ func SumSq(x []float32) float64 {
 
 // BroadcastRows sets every d-wide row of y to v (len(v) = d).
 func BroadcastRows(y, v []float32, d int) {
+	if d <= 0 {
+		return
+	}
 	for r := 0; r+d <= len(y); r += d {
 		copy(y[r:r+d], v)
 	}
@@ -80,6 +83,9 @@ func ColDot(dst, a, b []float32, rows, stride int) {
 // ScaleAddRows computes y = w⊙x + b row by row, w a d-vector
 // (Admin's scaled shortcut plus the branch).
 func ScaleAddRows(y, w, x, b []float32, d int) {
+	if d <= 0 {
+		return
+	}
 	for r := 0; r+d <= len(y); r += d {
 		yr, xr, br := y[r:r+d], x[r:r+d], b[r:r+d]
 		for j := range yr {
@@ -90,6 +96,9 @@ func ScaleAddRows(y, w, x, b []float32, d int) {
 
 // MulRows computes y = w⊙x row by row, w a d-vector.
 func MulRows(y, w, x []float32, d int) {
+	if d <= 0 {
+		return
+	}
 	for r := 0; r+d <= len(y); r += d {
 		yr, xr := y[r:r+d], x[r:r+d]
 		for j := range yr {
@@ -101,6 +110,9 @@ func MulRows(y, w, x []float32, d int) {
 // LayerNorm normalizes each d-wide row of x: y = (x-μ)·ρ·γ + β with
 // ρ = 1/sqrt(var+eps) (biased variance), and stores μ and ρ per row.
 func LayerNorm(y, mean, rstd, x, gamma, beta []float32, d int, eps float32) {
+	if d <= 0 {
+		return
+	}
 	rows := len(x) / d
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : r*d+d]
@@ -126,6 +138,9 @@ func LayerNorm(y, mean, rstd, x, gamma, beta []float32, d int, eps float32) {
 // The parameter gradients are LayerNormParamGrad's, a separate column
 // pass.
 func LayerNormBackward(dx, dy, x, mean, rstd, gamma []float32, d int) {
+	if d <= 0 {
+		return
+	}
 	rows := len(x) / d
 	inv := 1 / float32(d)
 	for r := 0; r < rows; r++ {
@@ -234,6 +249,9 @@ func Dropout(y, x []float32, p float32, key uint64, base uint32) {
 // scale·s over columns 0..row0+r (the causal prefix), writing zeros
 // beyond it. row0 is the query position of the first row.
 func SoftmaxCausal(p, s []float32, n int, scale float32, row0 int) {
+	if n <= 0 {
+		return
+	}
 	rows := len(s) / n
 	for r := 0; r < rows; r++ {
 		valid := row0 + r + 1
@@ -241,10 +259,21 @@ func SoftmaxCausal(p, s []float32, n int, scale float32, row0 int) {
 			valid = n
 		}
 		sr, pr := s[r*n:r*n+valid], p[r*n:r*n+n]
+		// mx maximizes scale·v, so every exponent is <= 0 (for
+		// scale < 0 that is the smallest v).
 		mx := float32(math.Inf(-1))
-		for _, v := range sr {
-			if v > mx {
-				mx = v
+		if scale >= 0 {
+			for _, v := range sr {
+				if v > mx {
+					mx = v
+				}
+			}
+		} else {
+			mx = float32(math.Inf(1))
+			for _, v := range sr {
+				if v < mx {
+					mx = v
+				}
 			}
 		}
 		var sum float32
@@ -265,6 +294,9 @@ func SoftmaxCausal(p, s []float32, n int, scale float32, row0 int) {
 // row, the gradient through y = softmax(scale·s). Masked entries have
 // p = 0 and so get 0.
 func SoftmaxBackward(ds, dp, p []float32, n int, scale float32) {
+	if n <= 0 {
+		return
+	}
 	rows := len(p) / n
 	for r := 0; r < rows; r++ {
 		pr, dpr, dsr := p[r*n:r*n+n], dp[r*n:r*n+n], ds[r*n:r*n+n]

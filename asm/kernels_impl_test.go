@@ -1,0 +1,319 @@
+package asm
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Implementation lists, one per kernel. Entry 0 is the pure-Go twin
+// (today the exported function itself; once an exported kernel dispatches
+// to assembly, entry 0 becomes its twin and the dispatcher and each
+// assembly variant are appended). The TestImpl* tests run every entry on
+// identical guarded operands over many sizes and compare with entry 0.
+var (
+	dotImpls                = []named[func(x, y []float32) float32]{{"go", Dot}}
+	axpyImpls               = []named[func(alpha float32, x, y []float32)]{{"go", Axpy}}
+	scaleImpls              = []named[func(alpha float32, x []float32)]{{"go", Scale}}
+	addImpls                = []named[func(y, x []float32)]{{"go", Add}}
+	sumSqImpls              = []named[func(x []float32) float64]{{"go", SumSq}}
+	broadcastRowsImpls      = []named[func(y, v []float32, d int)]{{"go", BroadcastRows}}
+	colSumImpls             = []named[func(dst, src []float32, rows, stride int)]{{"go", ColSum}}
+	colDotImpls             = []named[func(dst, a, b []float32, rows, stride int)]{{"go", ColDot}}
+	scaleAddRowsImpls       = []named[func(y, w, x, b []float32, d int)]{{"go", ScaleAddRows}}
+	mulRowsImpls            = []named[func(y, w, x []float32, d int)]{{"go", MulRows}}
+	layerNormImpls          = []named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{{"go", LayerNorm}}
+	layerNormBackwardImpls  = []named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{{"go", LayerNormBackward}}
+	layerNormParamGradImpls = []named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{{"go", LayerNormParamGrad}}
+	reluImpls               = []named[func(y, x []float32)]{{"go", ReLU}}
+	reluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", ReLUBackward}}
+	geluImpls               = []named[func(y, x []float32)]{{"go", GELU}}
+	geluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", GELUBackward}}
+	dropoutImpls            = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", Dropout}}
+	softmaxCausalImpls      = []named[func(p, s []float32, n int, scale float32, row0 int)]{{"go", SoftmaxCausal}}
+	softmaxBackwardImpls    = []named[func(ds, dp, p []float32, n int, scale float32)]{{"go", SoftmaxBackward}}
+	softmaxCEImpls          = []named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{{"go", SoftmaxCrossEntropy}}
+	adamImpls               = []named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{{"go", Adam}}
+)
+
+// Tolerances for comparing an implementation with its twin. Kernels
+// made of one rounding per element must match bit for bit; those an
+// implementation may legitimately evaluate differently (FMA, another
+// summation order, a polynomial exp or tanh) get a small relative slack.
+const (
+	tolExact  = 0
+	tolFMA    = 2e-7 // one fused multiply-add instead of two roundings
+	tolReduce = 1e-5 // a reassociated float32 reduction of ≤ 257 terms
+	tolTransc = 2e-6 // a vectorized exp/tanh
+)
+
+var rw = fmt.Sprintf
+
+func TestImplDot(t *testing.T) {
+	r := newRand(100)
+	impls := adapt(dotImpls, func(f func(x, y []float32) float32, o [][]float32) float64 { return float64(f(o[0], o[1])) })
+	for _, n := range sizes {
+		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
+		checkImpls(t, rw("Dot n=%d", n), ops, []bool{false, false}, impls, tolReduce)
+	}
+}
+
+func TestImplSumSq(t *testing.T) {
+	r := newRand(101)
+	impls := adapt(sumSqImpls, func(f func(x []float32) float64, o [][]float32) float64 { return f(o[0]) })
+	for _, n := range sizes {
+		checkImpls(t, rw("SumSq n=%d", n), []gbuf{randGuarded(r, n, -1, 1)}, []bool{false}, impls, 1e-7)
+	}
+}
+
+func TestImplAxpy(t *testing.T) {
+	r := newRand(102)
+	impls := adapt(axpyImpls, func(f func(float32, []float32, []float32), o [][]float32) float64 { f(-1.25, o[0], o[1]); return 0 })
+	for _, n := range sizes {
+		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
+		checkImpls(t, rw("Axpy n=%d", n), ops, []bool{false, true}, impls, tolFMA)
+	}
+}
+
+func TestImplScale(t *testing.T) {
+	r := newRand(103)
+	impls := adapt(scaleImpls, func(f func(float32, []float32), o [][]float32) float64 { f(0.3, o[0]); return 0 })
+	for _, n := range sizes {
+		checkImpls(t, rw("Scale n=%d", n), []gbuf{randGuarded(r, n, -1, 1)}, []bool{true}, impls, tolExact)
+	}
+}
+
+func TestImplAdd(t *testing.T) {
+	r := newRand(104)
+	impls := adapt(addImpls, func(f func(y, x []float32), o [][]float32) float64 { f(o[0], o[1]); return 0 })
+	for _, n := range sizes {
+		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
+		checkImpls(t, rw("Add n=%d", n), ops, []bool{true, false}, impls, tolExact)
+	}
+}
+
+func TestImplElementwise(t *testing.T) {
+	r := newRand(105)
+	type ew struct {
+		name  string
+		impls []implRun
+		tol   float64
+	}
+	unary := func(list []named[func(y, x []float32)]) []implRun {
+		return adapt(list, func(f func(y, x []float32), o [][]float32) float64 { f(o[0], o[1]); return 0 })
+	}
+	binary := func(list []named[func(dx, dy, x []float32)]) []implRun {
+		return adapt(list, func(f func(dx, dy, x []float32), o [][]float32) float64 { f(o[0], o[1], o[2]); return 0 })
+	}
+	for _, k := range []ew{
+		{"ReLU", unary(reluImpls), tolExact},
+		{"GELU", unary(geluImpls), tolTransc},
+	} {
+		for _, n := range sizes {
+			x := randGuarded(r, n, -4, 4)
+			if n > 2 {
+				x.s()[1] = 0
+			}
+			ops := []gbuf{newGuarded(n), x}
+			checkImpls(t, rw("%s n=%d", k.name, n), ops, []bool{true, false}, k.impls, k.tol)
+		}
+	}
+	for _, k := range []ew{
+		{"ReLUBackward", binary(reluBackwardImpls), tolExact},
+		{"GELUBackward", binary(geluBackwardImpls), tolTransc},
+	} {
+		for _, n := range sizes {
+			x := randGuarded(r, n, -4, 4)
+			if n > 2 {
+				x.s()[1] = 0
+			}
+			ops := []gbuf{newGuarded(n), randGuarded(r, n, -1, 1), x}
+			checkImpls(t, rw("%s n=%d", k.name, n), ops, []bool{true, false, false}, k.impls, k.tol)
+		}
+	}
+}
+
+func TestImplDropout(t *testing.T) {
+	r := newRand(106)
+	for _, p := range []float32{0, 0.1, 0.5} {
+		for _, base := range []uint32{0, 1000, 0xfffffff0} { // the last wraps
+			impls := adapt(dropoutImpls, func(f func([]float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+				f(o[0], o[1], p, 0x0123456789abcdef, base)
+				return 0
+			})
+			for _, n := range sizes {
+				ops := []gbuf{newGuarded(n), randGuarded(r, n, -1, 1)}
+				checkImpls(t, rw("Dropout p=%v base=%#x n=%d", p, base, n), ops, []bool{true, false}, impls, tolExact)
+			}
+		}
+	}
+}
+
+func TestImplRowOps(t *testing.T) {
+	r := newRand(107)
+	for _, d := range sizes {
+		bc := adapt(broadcastRowsImpls, func(f func([]float32, []float32, int), o [][]float32) float64 { f(o[0], o[1], d); return 0 })
+		sa := adapt(scaleAddRowsImpls, func(f func(y, w, x, b []float32, d int), o [][]float32) float64 {
+			f(o[0], o[1], o[2], o[3], d)
+			return 0
+		})
+		mr := adapt(mulRowsImpls, func(f func(y, w, x []float32, d int), o [][]float32) float64 { f(o[0], o[1], o[2], d); return 0 })
+		for _, rows := range rowCounts {
+			n := rows * d
+			lbl := rw("d=%d rows=%d", d, rows)
+			checkImpls(t, "BroadcastRows "+lbl, []gbuf{newGuarded(n), randGuarded(r, d, -1, 1)}, []bool{true, false}, bc, tolExact)
+			checkImpls(t, "ScaleAddRows "+lbl,
+				[]gbuf{newGuarded(n), randGuarded(r, d, -1, 1), randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)},
+				[]bool{true, false, false, false}, sa, tolFMA)
+			checkImpls(t, "MulRows "+lbl,
+				[]gbuf{newGuarded(n), randGuarded(r, d, -1, 1), randGuarded(r, n, -1, 1)},
+				[]bool{true, false, false}, mr, tolExact)
+		}
+	}
+}
+
+// strided is a guarded rows×stride matrix whose first w columns hold
+// data and whose padding columns (and the elements after the last row's
+// window) are guard NaNs. The returned operand starts at column 0 and
+// ends after the last row's w-th column, as the column kernels index it.
+func strided(r interface{ Float64() float64 }, rows, w, stride int) gbuf {
+	n := 0
+	if rows > 0 {
+		n = (rows-1)*stride + w
+	}
+	b := newGuarded(n)
+	s := b.s()
+	for i := 0; i < rows; i++ {
+		for j := 0; j < w; j++ {
+			s[i*stride+j] = float32(2*r.Float64() - 1)
+		}
+	}
+	return b
+}
+
+func TestImplColumnOps(t *testing.T) {
+	r := newRand(108)
+	for _, w := range sizes {
+		for _, pad := range []int{0, 5} {
+			stride := w + pad
+			cs := adapt(colSumImpls, func(f func([]float32, []float32, int, int), o [][]float32) float64 {
+				f(o[0], o[1], len(o[2]), stride)
+				return 0
+			})
+			cd := adapt(colDotImpls, func(f func([]float32, []float32, []float32, int, int), o [][]float32) float64 {
+				f(o[0], o[1], o[2], len(o[3]), stride)
+				return 0
+			})
+			pg := adapt(layerNormParamGradImpls, func(f func(dg, db, dy, x, mean, rstd []float32, rows, stride int), o [][]float32) float64 {
+				f(o[0], o[1], o[2], o[3], o[4], o[5], len(o[4]), stride)
+				return 0
+			})
+			for _, rows := range rowCounts {
+				lbl := rw("w=%d stride=%d rows=%d", w, stride, rows)
+				// The row count travels as the length of an extra operand.
+				rowsOp := newGuarded(rows)
+				checkImpls(t, "ColSum "+lbl, []gbuf{randGuarded(r, w, -1, 1), strided(r, rows, w, stride), rowsOp},
+					[]bool{true, false, false}, cs, tolReduce)
+				checkImpls(t, "ColDot "+lbl, []gbuf{randGuarded(r, w, -1, 1), strided(r, rows, w, stride), strided(r, rows, w, stride), rowsOp},
+					[]bool{true, false, false, false}, cd, tolReduce)
+				checkImpls(t, "LayerNormParamGrad "+lbl,
+					[]gbuf{randGuarded(r, w, -1, 1), randGuarded(r, w, -1, 1), strided(r, rows, w, stride), strided(r, rows, w, stride),
+						randGuarded(r, rows, -0.5, 0.5), randGuarded(r, rows, 0.5, 2)},
+					[]bool{true, true, false, false, false, false}, pg, tolReduce)
+			}
+		}
+	}
+}
+
+func TestImplLayerNorm(t *testing.T) {
+	r := newRand(109)
+	for _, d := range sizes {
+		fw := adapt(layerNormImpls, func(f func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32), o [][]float32) float64 {
+			f(o[0], o[1], o[2], o[3], o[4], o[5], d, 1e-5)
+			return 0
+		})
+		bw := adapt(layerNormBackwardImpls, func(f func(dx, dy, x, mean, rstd, gamma []float32, d int), o [][]float32) float64 {
+			f(o[0], o[1], o[2], o[3], o[4], o[5], d)
+			return 0
+		})
+		for _, rows := range rowCounts {
+			n := rows * d
+			lbl := rw("d=%d rows=%d", d, rows)
+			checkImpls(t, "LayerNorm "+lbl,
+				[]gbuf{newGuarded(n), newGuarded(rows), newGuarded(rows), randGuarded(r, n, -2, 3), randGuarded(r, d, 0.5, 1.5), randGuarded(r, d, -1, 1)},
+				[]bool{true, true, true, false, false, false}, fw, tolReduce)
+			checkImpls(t, "LayerNormBackward "+lbl,
+				[]gbuf{newGuarded(n), randGuarded(r, n, -1, 1), randGuarded(r, n, -2, 3), randGuarded(r, rows, -0.5, 0.5), randGuarded(r, rows, 0.5, 2), randGuarded(r, d, 0.5, 1.5)},
+				[]bool{true, false, false, false, false, false}, bw, tolReduce)
+		}
+	}
+}
+
+func TestImplSoftmax(t *testing.T) {
+	r := newRand(110)
+	for _, n := range sizes {
+		for _, row0 := range []int{0, 3, n} {
+			const scale = 0.125
+			fw := adapt(softmaxCausalImpls, func(f func(p, s []float32, n int, scale float32, row0 int), o [][]float32) float64 {
+				f(o[0], o[1], n, scale, row0)
+				return 0
+			})
+			bw := adapt(softmaxBackwardImpls, func(f func(ds, dp, p []float32, n int, scale float32), o [][]float32) float64 {
+				f(o[0], o[1], o[2], n, scale)
+				return 0
+			})
+			for _, rows := range rowCounts {
+				m := rows * n
+				lbl := rw("n=%d rows=%d row0=%d", n, rows, row0)
+				s := randGuarded(r, m, -20, 20)
+				// Masked scores are never read: make them NaN.
+				for i := range s.s() {
+					if i%n > row0+i/n {
+						s.s()[i] = guardVal
+					}
+				}
+				checkImpls(t, "SoftmaxCausal "+lbl, []gbuf{newGuarded(m), s}, []bool{true, false}, fw, tolTransc)
+				p := newGuarded(m)
+				SoftmaxCausal(p.s(), randSlice(r, m, -3, 3), n, scale, row0)
+				checkImpls(t, "SoftmaxBackward "+lbl, []gbuf{newGuarded(m), randGuarded(r, m, -1, 1), p}, []bool{true, false, false}, bw, tolReduce)
+			}
+		}
+	}
+}
+
+func TestImplSoftmaxCrossEntropy(t *testing.T) {
+	r := newRand(111)
+	for _, V := range sizes[1:] {
+		for _, eps := range []float32{0, 0.1} {
+			for _, rows := range rowCounts {
+				targets := make([]int32, rows)
+				for i := range targets {
+					targets[i] = int32(r.IntN(V))
+					if i%3 == 1 {
+						targets[i] = -1
+					}
+				}
+				impls := adapt(softmaxCEImpls, func(f func([]float32, []float32, []int32, int, float32, float32) float64, o [][]float32) float64 {
+					return f(o[0], o[1], targets, V, eps, 0.5)
+				})
+				m := rows * V
+				checkImpls(t, rw("SoftmaxCrossEntropy V=%d eps=%v rows=%d", V, eps, rows),
+					[]gbuf{newGuarded(m), randGuarded(r, m, -5, 5)}, []bool{true, false}, impls, tolReduce)
+			}
+		}
+	}
+}
+
+func TestImplAdam(t *testing.T) {
+	r := newRand(112)
+	for _, mode := range []struct{ s, eps float32 }{{1.2, 1e-8}, {0, 1}} {
+		impls := adapt(adamImpls, func(f func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32), o [][]float32) float64 {
+			f(o[0], o[1], o[2], o[3], 0.9, 0.999, 0.01, mode.s, mode.eps, 1e-3)
+			return 0
+		})
+		for _, n := range sizes {
+			checkImpls(t, rw("Adam s=%v n=%d", mode.s, n),
+				[]gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1), randGuarded(r, n, -0.1, 0.1), randGuarded(r, n, 0, 0.01)},
+				[]bool{true, false, true, true}, impls, tolTransc)
+		}
+	}
+}
