@@ -306,7 +306,8 @@ func (m *Model) Backward() error {
 	return nil
 }
 
-// EmbedGrad returns dL/dx_0 after Backward (for analysis).
+// Stream returns the stream x_k of the last Forward (x_0 the embedding
+// output, x_{2L} the last sublayer's output).
 func (m *Model) Stream(k int) []float32 { return m.xs[k][:m.n*m.Cfg.DModel] }
 
 // Rows is the number of token positions in the current batch.
@@ -321,7 +322,12 @@ func (m *Model) ProfileAdmin(tokens []int32, bsz, t int) ([]float64, error) {
 		return nil, fmt.Errorf("profiling needs norm admin, model is %s", m.Cfg.Norm)
 	}
 	m.profiling, m.ratio, m.Profile = true, 1, m.Profile[:0]
-	defer func() { m.profiling = false }()
+	// Profiling draws its dropout masks from a stream of its own, so that
+	// training afterwards sees the same masks as training from a saved
+	// profile.
+	draws := m.draws
+	m.draws = 1 << 63
+	defer func() { m.profiling, m.draws = false, draws }()
 	if _, err := m.Forward(tokens, nil, bsz, t, true); err != nil {
 		return nil, err
 	}

@@ -121,6 +121,7 @@ type Optimizer struct {
 	m, v   [][]float32
 	t      int
 	norm   float64
+	decay  []bool // per parameter; nil: all decay
 
 	// Arguments of the current kernel call, read by run.
 	cur struct {
@@ -153,6 +154,16 @@ func New(cfg Config, params [][]float32) (*Optimizer, error) {
 		asm.Adam(c.w[lo:hi], c.g[lo:hi], c.m[lo:hi], c.v[lo:hi], c.b1, c.b2, c.a, c.s, c.eps, c.decay)
 	}
 	return o, nil
+}
+
+// SetDecayMask chooses which parameters weight decay applies to (biases,
+// LayerNorm parameters and Admin's ω usually do not decay).
+func (o *Optimizer) SetDecayMask(mask []bool) error {
+	if len(mask) != len(o.params) {
+		return fmt.Errorf("optim: decay mask has %d entries for %d parameters", len(mask), len(o.params))
+	}
+	o.decay = append([]bool(nil), mask...)
+	return nil
 }
 
 // Config returns the optimizer's configuration.
@@ -192,9 +203,13 @@ func (o *Optimizer) Step(grads [][]float32) (lr float64) {
 	c := &o.cur
 	c.b1, c.b2 = float32(b1), float32(b2)
 	c.a, c.s, c.eps = float32(a), float32(s), float32(eps)
-	c.decay = float32(lr * o.cfg.WeightDecay)
+	decay := float32(lr * o.cfg.WeightDecay)
 	for i, w := range o.params {
 		c.w, c.g, c.m, c.v = w, grads[i], o.m[i], o.v[i]
+		c.decay = decay
+		if o.decay != nil && !o.decay[i] {
+			c.decay = 0
+		}
 		if len(w) >= parallelMin {
 			asm.Parallel(len(w), o.run)
 		} else {

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clinic-ml/clinic/internal/metrics"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// Bad input gets a one-line error and a non-zero status, never a panic.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte{0xff, 0xfe, 'a'}, 0o644)
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644)
+	badProfile := filepath.Join(dir, "p.json")
+	os.WriteFile(badProfile, []byte(`{"format":"clinic-admin-profile/1","layers":2,"omega":[1,2]}`), 0o644)
+	for _, tc := range []struct {
+		code int
+		args []string
+		want string
+	}{
+		{2, []string{"train", "--layers", "0"}, "layers"},
+		{2, []string{"train", "--layers", "x"}, "invalid argument"},
+		{2, []string{"train", "--heads", "3"}, "heads"},
+		{2, []string{"train", "--norm", "rmsnorm"}, "norm"},
+		{2, []string{"train", "--lr", "-1"}, "--lr"},
+		{2, []string{"train", "--dropout", "1.5"}, "dropout"},
+		{2, []string{"train", "--no-such-flag"}, "unknown flag"},
+		{2, []string{"train", "stray"}, "unexpected argument"},
+		{2, []string{"train", "--admin-init", "free", "--norm", "preln"}, "need --norm admin"},
+		{2, []string{"bogus"}, "unknown command"},
+		{2, []string{"sample", "--temperature", "-1"}, "temperature"},
+		{1, []string{"train", "--data", filepath.Join(dir, "missing.txt"), "--out", dir}, "missing.txt"},
+		{1, []string{"train", "--data", bad, "--out", dir}, "bad.txt"},
+		{1, []string{"train", "--norm", "admin", "--admin-profile", badProfile, "--layers", "2", "--d-model", "16", "--d-ff", "16", "--heads", "2", "--seq-len", "8", "--out", dir}, "p.json"},
+		{1, []string{"sample", "--checkpoint", garbage}, "garbage.safetensors"},
+		{1, []string{"sample", "--checkpoint", filepath.Join(dir, "none.safetensors")}, "none.safetensors"},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut)
+		}
+		first := strings.SplitN(errOut, "\n", 2)[0]
+		if !strings.Contains(first, tc.want) {
+			t.Errorf("%v: first stderr line %q lacks %q", tc.args, first, tc.want)
+		}
+		if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
+			t.Errorf("%v: panic trace: %s", tc.args, errOut)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, c := range []string{"train", "profile", "sample", "version"} {
+		code, out, _ := runCLI(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: clinic "+c) {
+			t.Errorf("%s --help: exit %d, output %q", c, code, out)
+		}
+	}
+	_, out, _ := runCLI(t, "train", "--help")
+	for _, f := range []string{"--layers", "--d-model", "--heads", "--d-ff", "--seq-len", "--batch-size", "--dropout", "--lr", "--warmup", "--steps", "--eval-every", "--norm", "--seed", "--threads", "--data", "--out", "--admin-profile"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("train --help lacks %s", f)
+		}
+	}
+}
+
+// A short run on a small text trains, writes metrics and a checkpoint
+// that sample can read; the same seed and threads give bit-identical
+// checkpoints.
+func TestTrainSampleDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "t.txt")
+	os.WriteFile(text, bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog. "), 400), 0o644)
+	args := func(out string) []string {
+		return []string{"train", "--data", text, "--out", out, "--layers", "2", "--d-model", "32", "--heads", "2",
+			"--d-ff", "64", "--seq-len", "32", "--batch-size", "4", "--steps", "60", "--eval-every", "20",
+			"--warmup", "10", "--lr", "3e-3", "--norm", "admin", "--threads", "2", "--seed", "7", "--val-frac", "0.1"}
+	}
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, out := range []string{a, b} {
+		if code, _, e := runCLI(t, args(out)...); code != 0 {
+			t.Fatalf("train: exit %d: %s", code, e)
+		}
+	}
+	ca, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
+	cb, _ := os.ReadFile(filepath.Join(b, "model.safetensors"))
+	if len(ca) == 0 || !bytes.Equal(ca, cb) {
+		t.Fatalf("two runs with the same seed differ (%d vs %d bytes)", len(ca), len(cb))
+	}
+	recs, err := metrics.ReadAll(filepath.Join(a, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 60 {
+		t.Fatalf("%d metric lines, want 60", len(recs))
+	}
+	first, last := recs[19]["val_loss"].(float64), recs[59]["val_loss"].(float64)
+	if !(last < first && last < 2.0) {
+		t.Errorf("validation loss did not fall: step 20 %.3f, step 60 %.3f", first, last)
+	}
+	if _, err := os.Stat(filepath.Join(a, "admin_profile.json")); err != nil {
+		t.Error(err)
+	}
+	code, out, e := runCLI(t, "sample", "--checkpoint", filepath.Join(a, "model.safetensors"), "--prompt", "the quick", "--length", "20", "--temperature", "0")
+	if code != 0 || !strings.HasPrefix(out, "the quick") || len(out) < 29 {
+		t.Fatalf("sample: exit %d, out %q, err %q", code, out, e)
+	}
+	// Reloading the profile reproduces the run.
+	c := filepath.Join(dir, "c")
+	if code, _, e := runCLI(t, append(args(c), "--admin-profile", filepath.Join(a, "admin_profile.json"))...); code != 0 {
+		t.Fatalf("train with profile: %s", e)
+	}
+	cc, _ := os.ReadFile(filepath.Join(c, "model.safetensors"))
+	if !bytes.Equal(ca[:len(ca)-0], cc) {
+		t.Error("training from the saved profile differs from profiling in place")
+	}
+}
