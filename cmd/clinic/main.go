@@ -41,6 +41,7 @@ func commands() []command {
 		{"train", "train a language model", runTrain},
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
+		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
 }
