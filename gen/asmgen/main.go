@@ -28,6 +28,10 @@ const (
 	// pfIters is how many loop iterations (of unroll k steps) before the
 	// end the AVX-512 kernel prefetches its C tile.
 	pfIters = 8
+
+	// aPrefetch is how far ahead (bytes) the AVX-512 kernel prefetches
+	// its A panel; 0 disables.
+	aPrefetch = 0
 )
 
 func main() {
@@ -96,6 +100,10 @@ func kernel512() {
 	body := func(label string) {
 		Label(label)
 		for s := 0; s < unroll; s++ {
+			if aPrefetch > 0 {
+				// The A panel streams from L2: fetch a line ahead per step.
+				PREFETCHT0(Mem{Base: pa, Disp: aPrefetch + s*64})
+			}
 			step(s)
 		}
 		ADDQ(U32(unroll*mr512*4), pa)
