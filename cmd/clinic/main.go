@@ -41,6 +41,7 @@ func commands() []command {
 		{"train", "train a language model", runTrain},
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
+		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
 }

@@ -51,6 +51,8 @@ type LineChart struct {
 	XTicks []float64
 	Series []Series
 	HLines []HLine
+	// LegendLeft puts the legend in the top left corner (else top right).
+	LegendLeft bool
 	// Width and Height default to 6×4 inches.
 	Width, Height vg.Length
 }
@@ -66,6 +68,8 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = c.YLabel
 	p.Legend.Top = true
+	p.Legend.Left = c.LegendLeft
+	p.Legend.Padding = vg.Points(4)
 	p.Add(plotter.NewGrid())
 	finite := func(v float64, logScale bool) bool {
 		return !math.IsNaN(v) && !math.IsInf(v, 0) && (!logScale || v > 0)
@@ -135,11 +139,11 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 	}
 	if c.LogX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = logTicks{}
 	}
 	if c.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 	if len(c.XTicks) > 0 {
 		p.X.Tick.Marker = fixedTicks(c.XTicks)
@@ -152,6 +156,39 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		h = 4 * vg.Inch
 	}
 	return save(dir, base, w, h, func(dc draw.Canvas) { p.Draw(dc) })
+}
+
+// logTicks marks 1, 2 and 5 times each power of ten, labelling them all
+// when the range spans little more than a decade and only the powers of
+// ten otherwise.
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if !(min > 0) || !(max >= min) {
+		return nil
+	}
+	lo, hi := int(math.Floor(math.Log10(min))), int(math.Ceil(math.Log10(max)))
+	labelAll := hi-lo <= 2
+	var ts []plot.Tick
+	for e := lo; e <= hi; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, float64(e))
+			if v < min*(1-1e-9) || v > max*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if labelAll || m == 1 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) < 2 {
+		// Less than a 1-2-5 step apart: label the ends.
+		ts = append(ts[:0], plot.Tick{Value: min, Label: strconv.FormatFloat(min, 'g', 3, 64)},
+			plot.Tick{Value: max, Label: strconv.FormatFloat(max, 'g', 3, 64)})
+	}
+	return ts
 }
 
 type fixedTicks []float64
