@@ -179,9 +179,6 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			arow := a[i*lda : i*lda+k]
 			for p, av := range arow {
 				av *= alpha
-				if av == 0 {
-					continue
-				}
 				brow := b[p*ldb : p*ldb+n]
 				for j, bv := range brow {
 					crow[j] += av * bv
@@ -206,9 +203,6 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			crow := c[i*ldc : i*ldc+n]
 			for p := 0; p < k; p++ {
 				av := alpha * a[p*lda+i]
-				if av == 0 {
-					continue
-				}
 				brow := b[p*ldb : p*ldb+n]
 				for j, bv := range brow {
 					crow[j] += av * bv
