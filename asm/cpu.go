@@ -23,6 +23,9 @@ type gemmKernel struct {
 	nc     int // columns of op(B) packed per block (multiple of nr)
 
 	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+	// transpose, if not nil, is the level's transposing packer (see
+	// transposeGo, its pure-Go twin), used for op(A) = A and op(B) = Bᵀ.
+	transpose func(dst, src *float32, ld, kc, dstStride, rows, lanes int)
 
 	peak      func(n int) // FMA throughput probe
 	peakFlops int         // flops per probe iteration
@@ -93,4 +96,19 @@ func SetCPULevel(level string) error {
 		return fmt.Errorf("cpu level %q not supported by this CPU or build", level)
 	}
 	return fmt.Errorf("unknown cpu level %q (want avx512, avx2 or generic)", level)
+}
+
+// PeakFMA runs the FMA throughput probe of level ("avx512" or "avx2"):
+// iters iterations of independent vfmadd231ps chains, enough to keep
+// both FMA ports busy. It returns the floating-point operations done,
+// so flops/seconds is the core's measured peak. It fails for "generic"
+// or a level this CPU lacks.
+func PeakFMA(level string, iters int) (flops int, err error) {
+	for _, k := range cpuKernels() {
+		if k.name == level {
+			k.peak(iters)
+			return iters * k.peakFlops, nil
+		}
+	}
+	return 0, fmt.Errorf("no FMA probe for cpu level %q here", level)
 }

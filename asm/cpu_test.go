@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 )
 
 // withLevel runs f with the kernel level set to level, restoring it.
@@ -313,5 +314,52 @@ func TestSgemmNoAlloc(t *testing.T) {
 				t.Errorf("%s: %v allocations per run", level, n)
 			}
 		})
+	}
+}
+
+// TestGEMMThroughputGuard catches a silent fallback to slow code: in
+// one process it measures the FMA peak probe and a 512³ Sgemm on one
+// thread at the best CPU level (best of several interleaved runs) and
+// requires at least 30% of the probe's peak and 3× the pure-Go twin.
+// The bounds are loose on purpose: the machine is shared and noisy.
+func TestGEMMThroughputGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test skipped in -short mode")
+	}
+	level := SupportedLevels()[0]
+	if level == LevelGeneric {
+		t.Skip("no assembly level here (purego build or no AVX2)")
+	}
+	const n = 512
+	r := newRand(11)
+	a := randSlice(r, n*n, -1, 1)
+	b := randSlice(r, n*n, -1, 1)
+	c := make([]float32, n*n)
+	var peak, asm, twin float64
+	withThreads(t, 1, func() {
+		withLevel(t, level, func() {
+			for round := 0; round < 7; round++ {
+				t0 := time.Now()
+				f, _ := PeakFMA(level, 1<<14)
+				peak = max(peak, float64(f)/time.Since(t0).Seconds()/1e9)
+				t0 = time.Now()
+				Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+				asm = max(asm, 2*n*n*n/time.Since(t0).Seconds()/1e9)
+			}
+		})
+		// The twin on a quarter of the work (n/4 rows of C).
+		for round := 0; round < 2; round++ {
+			t0 := time.Now()
+			sgemmGeneric(false, false, n/4, n, n, 1, a, n, b, n, 0, c, n)
+			twin = max(twin, 2*n*n*n/4/time.Since(t0).Seconds()/1e9)
+		}
+	})
+	t.Logf("%s: peak %.1f GFLOP/s, Sgemm 512³ %.1f GFLOP/s (%.0f%% of peak), twin %.2f GFLOP/s (%.1f×)",
+		level, peak, asm, 100*asm/peak, twin, asm/twin)
+	if asm < 0.30*peak {
+		t.Errorf("Sgemm at %.1f GFLOP/s is under 30%% of the %s FMA peak %.1f", asm, level, peak)
+	}
+	if asm < 3*twin {
+		t.Errorf("Sgemm at %.1f GFLOP/s is under 3× the pure-Go twin's %.2f", asm, twin)
 	}
 }

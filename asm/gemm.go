@@ -19,6 +19,9 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	g := &gemmJob
 	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}
 	switch kn := gemmK; {
+	case k == 0 || alpha == 0:
+		// C = beta·C; A and B are not referenced (they may be empty).
+		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
 	case kn == nil:
 		ParallelGrain(m, gemmRowGrain, gemmRows)
 	case m*n*max(k, 1) < gemmParallelMin:
@@ -96,6 +99,10 @@ var (
 		}
 		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
+	gemmScaleRows = func(lo, hi int) {
+		g := &gemmJob
+		scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc)
+	}
 	gemmRowTiles = func(lo, hi int) {
 		g := &gemmJob
 		lo, hi = lo*g.kn.mr, min(hi*g.kn.mr, g.m)
@@ -124,7 +131,12 @@ var (
 	gemmBatchRange = func(lo, hi int) {
 		g := &gemmBatchJob
 		for i := lo; i < hi; i++ {
-			a, b, c := g.a[i*g.strideA:], g.b[i*g.strideB:], g.c[i*g.strideC:]
+			c := g.c[i*g.strideC:]
+			if g.k == 0 || g.alpha == 0 {
+				scaleC(g.m, g.n, g.beta, c, g.ldc)
+				continue
+			}
+			a, b := g.a[i*g.strideA:], g.b[i*g.strideB:]
 			if g.kn == nil {
 				sgemmGeneric(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
 			} else {
@@ -167,9 +179,6 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			arow := a[i*lda : i*lda+k]
 			for p, av := range arow {
 				av *= alpha
-				if av == 0 {
-					continue
-				}
 				brow := b[p*ldb : p*ldb+n]
 				for j, bv := range brow {
 					crow[j] += av * bv
@@ -194,9 +203,6 @@ func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, 
 			crow := c[i*ldc : i*ldc+n]
 			for p := 0; p < k; p++ {
 				av := alpha * a[p*lda+i]
-				if av == 0 {
-					continue
-				}
 				brow := b[p*ldb : p*ldb+n]
 				for j, bv := range brow {
 					crow[j] += av * bv

@@ -18,6 +18,12 @@ func sgemmKernel512(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, n
 //go:noescape
 func sgemmKernel256(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
 
+// transposePack512 sets dst[p*dstStride+r] = src[r*ld+p] for p < kc,
+// r < rows, and to 0 for rows ≤ r < lanes; rows ≤ lanes ≤ 16.
+//
+//go:noescape
+func transposePack512(dst, src *float32, ld, kc, dstStride, rows, lanes int)
+
 // peakFMA512 runs n×24 independent zmm FMAs (n×768 flops).
 func peakFMA512(n int)
 
@@ -27,7 +33,7 @@ func peakFMA256(n int)
 var kernel512 = &gemmKernel{
 	name: LevelAVX512, mr: mr512, nr: nr512,
 	kc: 256, mc: 24 * mr512, nc: 64 * nr512,
-	fn: sgemmKernel512, peak: peakFMA512, peakFlops: 24 * 16 * 2,
+	fn: sgemmKernel512, transpose: transposePack512, peak: peakFMA512, peakFlops: 24 * 16 * 2,
 }
 
 var kernel256 = &gemmKernel{

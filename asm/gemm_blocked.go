@@ -102,10 +102,10 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			if pc > 0 {
 				accum, bt = true, 1
 			}
-			packB(pb, transB, b, ldb, pc, kc, jc, nc, nr)
+			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
 			for ic := 0; ic < m; ic += kn.mc {
 				mc := min(kn.mc, m-ic)
-				packA(pa, transA, a, lda, ic, mc, pc, kc, mr)
+				packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
 					bp := &pb[jr*kc]
@@ -124,60 +124,106 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ⌈mc/mr⌉ panels of
 // kc×mr (panel element (p, r) at p*mr+r), zero-padding the last panel.
-func packA(dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc, mr int) {
+func packA(kn *gemmKernel, dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc int) {
+	mr := kn.mr
+	if transA {
+		// op(A)[i][p] = a[p*lda+i]: rows of a are contiguous in i, so
+		// walk them in order and deal each into the panels.
+		for p := 0; p < kc; p++ {
+			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mc]
+			copyPanels(dst[p*mr:], src, mr, kc*mr)
+		}
+		return
+	}
+	// op(A)[i][p] = a[i*lda+p]: transpose mr rows into each panel.
 	for ir := 0; ir < mc; ir += mr {
 		rows := min(mr, mc-ir)
 		d := dst[ir*kc : ir*kc+kc*mr]
-		i := i0 + ir
-		if transA {
-			// op(A)[i][p] = a[p*lda+i]: rows of a are contiguous in i.
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+i : (p0+p)*lda+i+rows]
-				dp := d[p*mr : p*mr+mr]
-				copy(dp, src)
-				clear(dp[rows:])
-			}
+		src := a[(i0+ir)*lda+p0:]
+		if kn.transpose != nil {
+			kn.transpose(&d[0], &src[0], lda, kc, mr, rows, mr)
 			continue
 		}
-		// op(A)[i][p] = a[i*lda+p]: transpose rows into the panel.
-		for r := 0; r < rows; r++ {
-			src := a[(i+r)*lda+p0 : (i+r)*lda+p0+kc]
-			transposeInto(d[r:], src, mr)
-		}
-		for r := rows; r < mr; r++ {
-			for p := 0; p < kc; p++ {
-				d[p*mr+r] = 0
-			}
-		}
+		transposeGo(d, src, lda, kc, mr, rows, mr)
 	}
 }
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst as ⌈nc/nr⌉ panels of
 // kc×nr (panel element (p, j) at p*nr+j), zero-padding the last panel.
-func packB(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc, nr int) {
+func packB(kn *gemmKernel, dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc int) {
+	nr := kn.nr
+	if !transB {
+		// op(B)[p][j] = b[p*ldb+j]: walk the rows of b in order and
+		// deal each into the panels.
+		for p := 0; p < kc; p++ {
+			src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+nc]
+			copyPanels(dst[p*nr:], src, nr, kc*nr)
+		}
+		return
+	}
+	// op(B)[p][j] = b[j*ldb+p]: transpose rows of b into the panels, 16
+	// at a time.
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		d := dst[jr*kc : jr*kc+kc*nr]
-		j := j0 + jr
-		if !transB {
-			// op(B)[p][j] = b[p*ldb+j]: rows of b are contiguous in j.
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j : (p0+p)*ldb+j+cols]
-				dp := d[p*nr : p*nr+nr]
-				copy(dp, src)
-				clear(dp[cols:])
+		for g := 0; g < nr; g += 16 {
+			rows := min(max(cols-g, 0), 16)
+			src := b[:1]
+			if rows > 0 {
+				src = b[(j0+jr+g)*ldb+p0:]
 			}
-			continue
-		}
-		// op(B)[p][j] = b[j*ldb+p]: transpose rows of b into the panel.
-		for jj := 0; jj < cols; jj++ {
-			src := b[(j+jj)*ldb+p0 : (j+jj)*ldb+p0+kc]
-			transposeInto(d[jj:], src, nr)
-		}
-		for jj := cols; jj < nr; jj++ {
-			for p := 0; p < kc; p++ {
-				d[p*nr+jj] = 0
+			if kn.transpose != nil {
+				kn.transpose(&d[g], &src[0], ldb, kc, nr, rows, 16)
+				continue
 			}
+			transposeGo(d[g:], src, ldb, kc, nr, rows, min(16, nr))
+		}
+	}
+}
+
+// copyPanels deals src into consecutive panels of width w: src[jr:jr+w]
+// goes to dst[jr/w*panel:], the last one zero-padded to w.
+func copyPanels(dst, src []float32, w, panel int) {
+	n := len(src)
+	o, j := 0, 0
+	switch w {
+	case 32:
+		for ; j+32 <= n; j, o = j+32, o+panel {
+			*(*[32]float32)(dst[o:]) = *(*[32]float32)(src[j:])
+		}
+	case 16:
+		for ; j+16 <= n; j, o = j+16, o+panel {
+			*(*[16]float32)(dst[o:]) = *(*[16]float32)(src[j:])
+		}
+	case 14:
+		for ; j+14 <= n; j, o = j+14, o+panel {
+			*(*[14]float32)(dst[o:]) = *(*[14]float32)(src[j:])
+		}
+	case 6:
+		for ; j+6 <= n; j, o = j+6, o+panel {
+			*(*[6]float32)(dst[o:]) = *(*[6]float32)(src[j:])
+		}
+	default:
+		for ; j+w <= n; j, o = j+w, o+panel {
+			copy(dst[o:o+w], src[j:j+w])
+		}
+	}
+	if j < n {
+		d := dst[o : o+w]
+		copy(d, src[j:])
+		clear(d[n-j:])
+	}
+}
+
+// transposeGo is the pure-Go transposing packer: dst[p*stride+r] =
+// src[r*ld+p] for p < kc, r < rows, and 0 for rows ≤ r < lanes.
+func transposeGo(dst, src []float32, ld, kc, stride, rows, lanes int) {
+	for r := 0; r < rows; r++ {
+		transposeInto(dst[r:], src[r*ld:r*ld+kc], stride)
+	}
+	for r := rows; r < lanes; r++ {
+		for p := 0; p < kc; p++ {
+			dst[p*stride+r] = 0
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
@@ -244,11 +245,6 @@ func TestSgemmReference(t *testing.T) {
 		for th := 1; th <= 3; th++ {
 			withThreads(t, th, func() {
 				for pi, p := range probs {
-					if p.k == 0 && th > 1 {
-						// Crashes a worker (known gemm.go bug); see
-						// TestSgemmKZeroUnreferenced.
-						continue
-					}
 					for si, ab := range scalarsFor(p) {
 						label := fmt.Sprintf("%s Sgemm threads=%d %v alpha=%v beta=%v", level, th, p, ab.alpha, ab.beta)
 						c := p.run(Sgemm, ab.alpha, ab.beta)
@@ -308,10 +304,12 @@ func TestSgemmInsideParallel(t *testing.T) {
 	}
 }
 
-// TestSgemmKZeroUnreferenced: with k = 0, op(A) is m×0 and op(B) is 0×n,
-// neither is referenced, and C = beta·C; empty (nil) A and B must do, at
-// any thread count. The check runs in a child process because the
-// failure is a panic on a pool worker, which no recover can catch.
+// TestSgemmKZeroUnreferenced: with k = 0 (op(A) m×0, op(B) 0×n) or
+// alpha = 0, A and B are not referenced and C = beta·C, so empty (nil)
+// A and B must do, at any thread count and level, for Sgemm, SgemmST
+// and SgemmBatched. The check runs in a child process because a
+// failure here is typically a slice panic on a pool worker, which no
+// recover can catch and which would kill the whole test binary.
 func TestSgemmKZeroUnreferenced(t *testing.T) {
 	if os.Getenv("ASM_TEST_KZERO_CHILD") == "1" {
 		sgemmKZeroNil(t)
@@ -323,14 +321,8 @@ func TestSgemmKZeroUnreferenced(t *testing.T) {
 	}
 	cmd := exec.Command(exe, "-test.run=^TestSgemmKZeroUnreferenced$", "-test.v")
 	cmd.Env = append(os.Environ(), "ASM_TEST_KZERO_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		// KNOWN BUG in gemm.go (not this package's tests): gemmRows,
-		// gemmRowTiles and gemmColTiles slice a[lo*lda:] / a[lo:] /
-		// b[lo:] / b[lo*ldb:] for every worker chunk even when k = 0,
-		// which panics for empty operands once a chunk starts at
-		// lo > 0. Make this a hard failure once fixed.
-		t.Skipf("KNOWN BUG (gemm.go, k = 0 with empty A/B under threads > 1): %v\n%s", err, firstLines(out, 12))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("k = 0 / alpha = 0 with empty A and B: %v\n%s", err, firstLines(out, 16))
 	}
 }
 
@@ -342,16 +334,34 @@ func sgemmKZeroNil(t *testing.T) {
 		for _, th := range []int{1, 2, 3} {
 			withThreads(t, th, func() {
 				for lay := 0; lay < 4; lay++ {
-					for _, mn := range [][2]int{{40, 30}, {30, 40}, {600, 500}, {500, 600}} {
+					ta, tb := lay&2 != 0, lay&1 != 0
+					for _, mn := range [][2]int{{40, 30}, {30, 40}, {200, 150}} {
 						m, n := mn[0], mn[1]
-						c := randSlice(newRand(uint64(m)), m*n, -1, 1)
-						want := make([]float32, len(c))
-						for i := range c {
-							want[i] = 0.5 * c[i]
-						}
-						Sgemm(lay&2 != 0, lay&1 != 0, m, n, 0, 1, nil, 1, nil, 1, 0.5, c, n)
-						if !bitsEqual(c, want) {
-							t.Errorf("%s threads=%d layout %d %dx%d: C != beta·C", level, th, lay, m, n)
+						for _, ka := range []struct {
+							k     int
+							alpha float32
+						}{{0, 1}, {5, 0}} {
+							label := fmt.Sprintf("%s threads=%d %dx%dx%d layout %d alpha=%v", level, th, m, n, ka.k, lay, ka.alpha)
+							c0 := randSlice(newRand(uint64(m)), m*n, -1, 1)
+							want := make([]float32, len(c0))
+							for i := range c0 {
+								want[i] = 0.5 * c0[i]
+							}
+							for _, f := range []struct {
+								name string
+								fn   sgemmFunc
+							}{{"Sgemm", Sgemm}, {"SgemmST", SgemmST}} {
+								c := slices.Clone(c0)
+								f.fn(ta, tb, m, n, ka.k, ka.alpha, nil, 1, nil, 1, 0.5, c, n)
+								if !bitsEqual(c, want) {
+									t.Errorf("%s %s: C != beta·C", f.name, label)
+								}
+							}
+							c := slices.Clone(c0)
+							SgemmBatched(ta, tb, 2, m/2, n, ka.k, ka.alpha, nil, 1, 0, nil, 1, 0, 0.5, c, n, m/2*n)
+							if !bitsEqual(c, want) {
+								t.Errorf("SgemmBatched %s: C != beta·C", label)
+							}
 						}
 					}
 				}
@@ -370,4 +380,77 @@ func firstLines(b []byte, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// TestSgemmNaNPropagation: Inf and NaN in A or B reach C as IEEE
+// arithmetic says, in particular 0·Inf = NaN, at every level and layout
+// (a diverged weight must show up in the loss whatever the kernel).
+func TestSgemmNaNPropagation(t *testing.T) {
+	const m, n, k = 3, 4, 5
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	oldLevel := CPULevel()
+	defer SetCPULevel(oldLevel)
+	for _, level := range SupportedLevels() {
+		SetCPULevel(level)
+		for lay := 0; lay < 4; lay++ {
+			ta, tb := lay&2 != 0, lay&1 != 0
+			// op(A)[i][p] = 1 except op(A)[0][2] = 0 and op(A)[1][3] = NaN;
+			// op(B)[p][j] = 1 except op(B)[2][1] = Inf.
+			a := make([]float32, m*k)
+			b := make([]float32, k*n)
+			for i := range a {
+				a[i] = 1
+			}
+			for i := range b {
+				b[i] = 1
+			}
+			at := func(i, p int) *float32 {
+				if ta {
+					return &a[p*m+i]
+				}
+				return &a[i*k+p]
+			}
+			bt := func(p, j int) *float32 {
+				if tb {
+					return &b[j*k+p]
+				}
+				return &b[p*n+j]
+			}
+			*at(0, 2), *at(1, 3), *bt(2, 1) = 0, nan, inf
+			lda, ldb := k, n
+			if ta {
+				lda = m
+			}
+			if tb {
+				ldb = k
+			}
+			for _, f := range []struct {
+				name string
+				fn   sgemmFunc
+			}{{"Sgemm", Sgemm}, {"SgemmST", SgemmST}} {
+				c := make([]float32, m*n)
+				f.fn(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						// Row 1 has the NaN; column 1 the Inf, times the
+						// zero in row 0.
+						var want float32 = k
+						if i == 0 {
+							want = k - 1
+						}
+						switch {
+						case i == 1 || (i == 0 && j == 1):
+							want = nan
+						case j == 1:
+							want = inf
+						}
+						if math.Float32bits(c[i*n+j]) != math.Float32bits(want) && !(c[i*n+j] != c[i*n+j] && want != want) {
+							msg := fmt.Sprintf("%s %s transA=%v transB=%v: C[%d][%d] = %v, want %v", level, f.name, ta, tb, i, j, c[i*n+j], want)
+							t.Error(msg)
+						}
+					}
+				}
+			}
+		}
+	}
 }

@@ -43,11 +43,11 @@ func newPool(n int) *pool {
 }
 
 // SetThreads sets the number of workers used by parallel kernels.
-// n < 1 means one per available CPU. It must not be called while a
-// kernel is running.
+// n < 1 means one per usable CPU (GOMAXPROCS, as at start-up). It must
+// not be called while a kernel is running.
 func SetThreads(n int) {
 	if n < 1 {
-		n = runtime.NumCPU()
+		n = runtime.GOMAXPROCS(0)
 	}
 	thePool.mu.Lock()
 	old := thePool

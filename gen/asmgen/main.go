@@ -24,6 +24,14 @@ const (
 	nr256 = 16 // columns: two ymm vectors
 
 	unroll = 4 // k steps per loop iteration
+
+	// pfIters is how many loop iterations (of unroll k steps) before the
+	// end the AVX-512 kernel prefetches its C tile.
+	pfIters = 8
+
+	// aPrefetch is how far ahead (bytes) the AVX-512 kernel prefetches
+	// its A panel; 0 disables.
+	aPrefetch = 0
 )
 
 func main() {
@@ -31,6 +39,7 @@ func main() {
 
 	kernel512()
 	kernel256()
+	transpose512()
 	peak512()
 	peak256()
 
@@ -71,16 +80,7 @@ func kernel512() {
 	ldc := Load(Param("ldc"), reg.RDX)
 	SHLQ(U8(2), ldc)
 
-	Comment("Prefetch the C tile and zero the accumulators.")
 	t := reg.R8
-	MOVQ(pc, t)
-	for i := 0; i < mr512; i++ {
-		PREFETCHT0(Mem{Base: t})
-		PREFETCHT0(Mem{Base: t, Disp: 64})
-		if i < mr512-1 {
-			ADDQ(ldc, t)
-		}
-	}
 	for i := 0; i < mr512; i++ {
 		for v := 0; v < 2; v++ {
 			VXORPS(acc(i, v), acc(i, v), acc(i, v))
@@ -97,19 +97,43 @@ func kernel512() {
 			VFMADD231PS(b1, x, acc(i, 1))
 		}
 	}
+	body := func(label string) {
+		Label(label)
+		for s := 0; s < unroll; s++ {
+			if aPrefetch > 0 {
+				// The A panel streams from L2: fetch a line ahead per step.
+				PREFETCHT0(Mem{Base: pa, Disp: aPrefetch + s*64})
+			}
+			step(s)
+		}
+		ADDQ(U32(unroll*mr512*4), pa)
+		ADDQ(U32(unroll*nr512*4), pb)
+		DECQ(reg.RCX)
+		JNZ(LabelRef(label))
+	}
 
+	Comment("Main loop in two parts: the C tile is prefetched before the")
+	Comment("last pfIters iterations, late enough that it stays in L1.")
 	n := reg.RCX
 	MOVQ(k, n)
 	SHRQ(U8(2), n)
 	JZ(LabelRef("k512tail"))
-	Label("k512loop")
-	for s := 0; s < unroll; s++ {
-		step(s)
+	MOVQ(n, t)
+	SUBQ(U8(pfIters), t)
+	JLE(LabelRef("k512prefetch"))
+	MOVQ(t, n)
+	body("k512loop1")
+	MOVQ(U32(pfIters), n)
+	Label("k512prefetch")
+	MOVQ(pc, t)
+	for i := 0; i < mr512; i++ {
+		PREFETCHT0(Mem{Base: t})
+		PREFETCHT0(Mem{Base: t, Disp: 64})
+		if i < mr512-1 {
+			ADDQ(ldc, t)
+		}
 	}
-	ADDQ(U32(unroll*mr512*4), pa)
-	ADDQ(U32(unroll*nr512*4), pb)
-	DECQ(n)
-	JNZ(LabelRef("k512loop"))
+	body("k512loop2")
 
 	Label("k512tail")
 	ANDQ(U8(unroll-1), k)
@@ -373,4 +397,131 @@ func peak256() {
 	Label("p256done")
 	VZEROUPPER()
 	RET()
+}
+
+// transpose512 generates the AVX-512 transposing packer
+//
+//	dst[p*dstStride + r] = src[r*ld + p]   for p < kc, r < rows
+//	dst[p*dstStride + r] = 0               for rows ≤ r < lanes
+//
+// 16 columns of src at a time: 16 row loads (rows ≥ rows are zero), an
+// in-register 16×16 transpose (unpcklps/hps, unpcklpd/hpd, two rounds of
+// shuff32x4: 64 shuffles), and 16 stores of the first lanes lanes.
+// Lines of src are read whole, so large power-of-two strides do not
+// thrash L1 as a gather would.
+func transpose512() {
+	TEXT("transposePack512", NOSPLIT, "func(dst, src *float32, ld, kc, dstStride, rows, lanes int)")
+	Doc(
+		"transposePack512 sets dst[p*dstStride+r] = src[r*ld+p] for p < kc,",
+		"r < rows, and to 0 for rows ≤ r < lanes; rows ≤ lanes ≤ 16.",
+	)
+	d := Load(Param("dst"), reg.RDI)
+	s := Load(Param("src"), reg.RSI)
+	ld := Load(Param("ld"), reg.RDX)
+	SHLQ(U8(2), ld)
+	stride := Load(Param("dstStride"), reg.R8)
+	SHLQ(U8(2), stride)
+	rows := Load(Param("rows"), reg.R9)
+	t := reg.RAX
+
+	Comment("K3: store lanes; K4: columns of the final partial block.")
+	Load(Param("lanes"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K3)
+	n := Load(Param("kc"), reg.R10)
+	tail := reg.R11
+	MOVQ(n, tail)
+	ANDQ(U8(15), tail)
+	MOVQ(tail, reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K4)
+	SHRQ(U8(4), n)
+	JZ(LabelRef("tptail"))
+
+	Label("tploop")
+	transposeBlock("tpf", true, d, s, ld, stride, rows, tail, t)
+	ADDQ(U8(64), s)
+	DECQ(n)
+	JNZ(LabelRef("tploop"))
+
+	Label("tptail")
+	TESTQ(tail, tail)
+	JZ(LabelRef("tpdone"))
+	transposeBlock("tpt", false, d, s, ld, stride, rows, tail, t)
+	Label("tpdone")
+	VZEROUPPER()
+	RET()
+}
+
+// transposeBlock emits one 16-column block of transposePack512. A
+// partial block loads columns under K4 and stores only tail outputs.
+func transposeBlock(pfx string, full bool, d, s, ld, stride, rows, tail, t reg.Register) {
+	for i := 0; i < 16; i++ {
+		VPXORD(zmm(i), zmm(i), zmm(i))
+	}
+	MOVQ(s, t)
+	loaded := pfx + "loaded"
+	for r := 0; r < 16; r++ {
+		if r > 0 {
+			CMPQ(rows, U8(r))
+			JLE(LabelRef(loaded))
+			ADDQ(ld, t)
+		} else {
+			TESTQ(rows, rows)
+			JZ(LabelRef(loaded))
+		}
+		if full {
+			VMOVUPS(Mem{Base: t}, zmm(r))
+		} else {
+			VMOVUPS_Z(Mem{Base: t}, reg.K4, zmm(r))
+		}
+	}
+	Label(loaded)
+	// Stage 1: interleave row pairs (i, i+1) within 128-bit lanes.
+	for i := 0; i < 16; i += 2 {
+		VUNPCKLPS(zmm(i+1), zmm(i), zmm(16+i))
+		VUNPCKHPS(zmm(i+1), zmm(i), zmm(16+i+1))
+	}
+	// Stage 2: 64-bit interleave; Z(4g+c) lane L = rows 4g..4g+3 of
+	// column 4L+c.
+	for i := 0; i < 16; i += 4 {
+		VUNPCKLPD(zmm(16+i+2), zmm(16+i), zmm(i))
+		VUNPCKHPD(zmm(16+i+2), zmm(16+i), zmm(i+1))
+		VUNPCKLPD(zmm(16+i+3), zmm(16+i+1), zmm(i+2))
+		VUNPCKHPD(zmm(16+i+3), zmm(16+i+1), zmm(i+3))
+	}
+	// Stages 3-4: 4×4 transpose of 128-bit lanes across row groups, so
+	// Z(4L+c) holds column 4L+c, rows 0..15.
+	shuf := func(a, b reg.VecPhysical, imm uint8, dst reg.VecPhysical) { VSHUFF32X4(U8(imm), b, a, dst) }
+	for c := 0; c < 4; c++ {
+		x := func(g int) reg.VecPhysical { return zmm(4*g + c) }
+		y := func(g int) reg.VecPhysical { return zmm(16 + 4*c + g) }
+		shuf(x(0), x(1), 0x44, y(0))
+		shuf(x(0), x(1), 0xee, y(1))
+		shuf(x(2), x(3), 0x44, y(2))
+		shuf(x(2), x(3), 0xee, y(3))
+	}
+	for c := 0; c < 4; c++ {
+		y := func(g int) reg.VecPhysical { return zmm(16 + 4*c + g) }
+		shuf(y(0), y(2), 0x88, zmm(c))
+		shuf(y(0), y(2), 0xdd, zmm(4+c))
+		shuf(y(1), y(3), 0x88, zmm(8+c))
+		shuf(y(1), y(3), 0xdd, zmm(12+c))
+	}
+	stored := pfx + "stored"
+	for j := 0; j < 16; j++ {
+		if !full && j > 0 {
+			CMPQ(tail, U8(j))
+			JLE(LabelRef(stored))
+		}
+		VMOVUPS(zmm(j), reg.K3, Mem{Base: d})
+		ADDQ(stride, d)
+	}
+	if !full {
+		Label(stored)
+	}
 }

@@ -1,0 +1,202 @@
+package asm
+
+import (
+	"bytes"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// goid returns the current goroutine's id, parsed from its stack header
+// ("goroutine 7 [running]:"). Test use only.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	b = b[:bytes.IndexByte(b, ' ')]
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}
+
+type span struct{ lo, hi int }
+
+// runChunks calls ParallelGrain(n, grain) and returns the chunks seen,
+// sorted, after checking each index ran exactly once and the first chunk
+// ran on the caller.
+func runChunks(t *testing.T, n, grain int) []span {
+	t.Helper()
+	hits := make([]atomic.Int32, max(n, 0))
+	var mu sync.Mutex
+	var spans []span
+	caller := goid()
+	firstOnCaller := true
+	ParallelGrain(n, grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			hits[i].Add(1)
+		}
+		mu.Lock()
+		spans = append(spans, span{lo, hi})
+		if lo == 0 && goid() != caller {
+			firstOnCaller = false
+		}
+		mu.Unlock()
+	})
+	for i := range hits {
+		if h := hits[i].Load(); h != 1 {
+			t.Fatalf("n=%d grain=%d threads=%d: index %d ran %d times", n, grain, Threads(), i, h)
+		}
+	}
+	if !firstOnCaller {
+		t.Errorf("n=%d grain=%d threads=%d: first chunk not run by the caller", n, grain, Threads())
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.lo - b.lo })
+	return spans
+}
+
+func TestParallelCoversOnce(t *testing.T) {
+	ns := []int{-3, 0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 63, 64, 65, 100, 1000, 1023}
+	for th := 1; th <= 4; th++ {
+		withThreads(t, th, func() {
+			if Threads() != th {
+				t.Fatalf("Threads() = %d after SetThreads(%d)", Threads(), th)
+			}
+			for _, n := range ns {
+				for _, grain := range []int{0, 1, 2, 3, 8, 16, 100} {
+					spans := runChunks(t, n, grain)
+					g := max(grain, 1)
+					units := (max(n, 0) + g - 1) / g
+					if want := min(th, units); len(spans) != want {
+						t.Errorf("n=%d grain=%d threads=%d: %d chunks, want %d", n, grain, th, len(spans), want)
+					}
+					for i, s := range spans {
+						if s.lo >= s.hi {
+							t.Errorf("n=%d grain=%d threads=%d: empty chunk %v", n, grain, th, s)
+						}
+						if s.lo%g != 0 || (s.hi%g != 0 && s.hi != n) {
+							t.Errorf("n=%d grain=%d threads=%d: chunk %v not on grain boundaries", n, grain, th, s)
+						}
+						if i > 0 && spans[i-1].hi != s.lo {
+							t.Errorf("n=%d grain=%d threads=%d: chunks %v %v not contiguous", n, grain, th, spans[i-1], s)
+						}
+					}
+					// The split is static: a second call sees the same chunks.
+					if again := runChunks(t, n, grain); !slices.Equal(again, spans) {
+						t.Errorf("n=%d grain=%d threads=%d: chunks %v then %v", n, grain, th, spans, again)
+					}
+				}
+			}
+		})
+	}
+}
+
+// within fails the test if f does not return in time (a deadlock).
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not finish within %v (deadlock?)", what, d)
+	}
+}
+
+func TestParallelNested(t *testing.T) {
+	for th := 1; th <= 3; th++ {
+		withThreads(t, th, func() {
+			const outer, inner = 7, 50
+			var hits [outer][inner]atomic.Int32
+			within(t, 20*time.Second, "nested Parallel", func() {
+				Parallel(outer, func(lo, hi int) {
+					for o := lo; o < hi; o++ {
+						gid := goid()
+						ParallelGrain(inner, 4, func(ilo, ihi int) {
+							// A nested call runs inline, on the caller.
+							if goid() != gid {
+								t.Errorf("threads=%d: nested chunk ran on another goroutine", th)
+							}
+							for i := ilo; i < ihi; i++ {
+								hits[o][i].Add(1)
+							}
+						})
+					}
+				})
+			})
+			for o := range hits {
+				for i := range hits[o] {
+					if h := hits[o][i].Load(); h != 1 {
+						t.Fatalf("threads=%d: nested index (%d,%d) ran %d times", th, o, i, h)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestParallelConcurrentCallers: Parallel called from several
+// goroutines at once (one gets the pool, the others run inline) still
+// covers each range exactly once and never deadlocks.
+func TestParallelConcurrentCallers(t *testing.T) {
+	withThreads(t, 3, func() {
+		const callers, rounds, n = 4, 50, 257
+		hits := make([][]atomic.Int32, callers)
+		for c := range hits {
+			hits[c] = make([]atomic.Int32, n)
+		}
+		within(t, 20*time.Second, "concurrent Parallel", func() {
+			var wg sync.WaitGroup
+			for c := 0; c < callers; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for r := 0; r < rounds; r++ {
+						Parallel(n, func(lo, hi int) {
+							for i := lo; i < hi; i++ {
+								hits[c][i].Add(1)
+							}
+						})
+					}
+				}()
+			}
+			wg.Wait()
+		})
+		for c := range hits {
+			for i := range hits[c] {
+				if h := hits[c][i].Load(); h != rounds {
+					t.Fatalf("caller %d index %d ran %d times, want %d", c, i, h, rounds)
+				}
+			}
+		}
+	})
+}
+
+func TestSetThreads(t *testing.T) {
+	old := Threads()
+	defer SetThreads(old)
+	for _, n := range []int{1, 2, 3, 5, 2, 2, 1} {
+		SetThreads(n)
+		if Threads() != n {
+			t.Errorf("SetThreads(%d): Threads() = %d", n, Threads())
+		}
+		// The new pool works.
+		var sum atomic.Int64
+		Parallel(100, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sum.Add(int64(i))
+			}
+		})
+		if sum.Load() != 4950 {
+			t.Errorf("threads=%d: Parallel sum %d, want 4950", n, sum.Load())
+		}
+	}
+	for _, n := range []int{0, -1} {
+		SetThreads(n)
+		if want := runtime.GOMAXPROCS(0); Threads() != want {
+			t.Errorf("SetThreads(%d): Threads() = %d, want GOMAXPROCS = %d", n, Threads(), want)
+		}
+	}
+}

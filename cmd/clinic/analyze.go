@@ -1,0 +1,325 @@
+package main
+
+// clinic analyze: the amplification analysis of Liu et al. (2020) and the
+// depth experiment, each writing a folder with CSV data, PNG and SVG
+// figures and a Markdown report.
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/model"
+	"github.com/spf13/pflag"
+)
+
+type analysis struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
+func analyses() []analysis {
+	return []analysis{
+		{"change", "output change under a ±ε perturbation of every weight matrix, against depth", runAnalyzeChange},
+		{"grads", "gradient norm at each sublayer's output, at initialization or for a checkpoint", runAnalyzeGrads},
+		{"dependency", "residual dependency: each layer input's variance share per earlier branch", runAnalyzeDependency},
+		{"sweep", "the depth experiment: train each depth × norm, record curves and failures", runAnalyzeSweep},
+	}
+}
+
+func analyzeUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: clinic analyze <analysis> [flags]\n\nThe amplification effect (Liu et al. 2020), measured. Each analysis writes a folder\n(--out) with <analysis>.csv, PNG and SVG figures and report.md, and prints its table.\n\nAnalyses:\n")
+	for _, a := range analyses() {
+		fmt.Fprintf(w, "  %-11s %s\n", a.name, a.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'clinic analyze <analysis> --help' for its flags.\n")
+}
+
+func runAnalyze(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("missing analysis: want change, grads, dependency or sweep")
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		analyzeUsage(stdout)
+		return pflag.ErrHelp
+	}
+	for _, a := range analyses() {
+		if a.name == args[0] {
+			return a.run(args[1:], stdout, stderr)
+		}
+	}
+	return usagef("unknown analysis %q: want change, grads, dependency or sweep", args[0])
+}
+
+// allNorms is the canonical order of the variants (it also picks each
+// one's color in the figures).
+var allNorms = []string{model.PostLN, model.PreLN, model.Admin}
+
+func normColor(norm string) int { return slices.Index(allNorms, norm) }
+
+// parseNorms reads a comma-separated list of variants.
+func parseNorms(flag, s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of postln, preln, admin)", flag, s)
+		}
+		if !slices.Contains(allNorms, f) {
+			return nil, usagef("--%s: unknown norm %q (want postln, preln or admin)", flag, f)
+		}
+		if slices.Contains(out, f) {
+			return nil, usagef("--%s lists %s twice", flag, f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// parseDepths reads a comma-separated list of layer counts, sorted.
+func parseDepths(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of layer counts)", flag, s)
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, usagef("--%s: %q is not a whole number", flag, f)
+		}
+		if v < 1 {
+			return nil, usagef("--%s: depth must be at least 1, got %d", flag, v)
+		}
+		if slices.Contains(out, v) {
+			return nil, usagef("--%s lists %d twice", flag, v)
+		}
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// setDefault changes a registered flag's default value (and its help).
+func setDefault(fs *pflag.FlagSet, name, value string) {
+	f := fs.Lookup(name)
+	if err := f.Value.Set(value); err != nil {
+		panic(fmt.Sprintf("default of --%s: %v", name, err))
+	}
+	f.DefValue = value
+}
+
+// hideFlags hides model flags that an analysis replaces (--layers by
+// --depths, --norm by --norms) and rejects them if given.
+type hiddenFlag struct{ name, instead string }
+
+func hideFlags(fs *pflag.FlagSet, hs ...hiddenFlag) {
+	for _, h := range hs {
+		fs.MarkHidden(h.name)
+	}
+}
+
+func checkHidden(fs *pflag.FlagSet, hs ...hiddenFlag) error {
+	for _, h := range hs {
+		if fs.Changed(h.name) {
+			return usagef("--%s does not apply here; use %s", h.name, h.instead)
+		}
+	}
+	return nil
+}
+
+// analyzeFlags are the flags every analysis but sweep shares.
+type analyzeFlags struct {
+	out      string
+	seed     uint64
+	threads  int
+	batch    int
+	dataPath string
+	valFrac  float64
+}
+
+func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
+	fs.StringVar(&a.out, "out", "runs/analyze-"+name, "output folder for the CSV, figures and report.md")
+	fs.Uint64Var(&a.seed, "seed", 1, "random seed (weights, batch, perturbation); seed i of --seeds uses seed+i")
+	fs.IntVar(&a.threads, "threads", 0, "worker threads (0: one per CPU)")
+	fs.IntVar(&a.batch, "batch-size", 8, "sequences in the batch")
+	fs.StringVar(&a.dataPath, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	fs.Float64Var(&a.valFrac, "val-frac", 0.01, "fraction of the text held out (batches come from the rest)")
+}
+
+func (a *analyzeFlags) check() error {
+	switch {
+	case a.out == "":
+		return usagef("--out must name a directory")
+	case a.threads < 0:
+		return usagef("--threads must be ≥ 0, got %d", a.threads)
+	case !(a.valFrac > 0 && a.valFrac < 1):
+		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
+	}
+	return checkPositive("batch-size", a.batch)
+}
+
+// batches draws analysis batches from the training part of the text.
+type batches struct {
+	text   []byte
+	source string
+	bsz    int
+}
+
+func (a *analyzeFlags) batches() (*batches, error) {
+	text, source, err := loadText(a.dataPath)
+	if err != nil {
+		return nil, err
+	}
+	tr, _ := data.Split(text, a.valFrac)
+	return &batches{tr, source, a.batch}, nil
+}
+
+// get returns the batch of seed for sequences of t tokens.
+func (b *batches) get(t int, seed uint64) (admin.Batch, error) {
+	s, err := data.NewSampler(b.text, b.bsz, t, seed^0xa7a1)
+	if err != nil {
+		return admin.Batch{}, fmt.Errorf("text (%s): %v", b.source, err)
+	}
+	n := b.bsz * t
+	ab := admin.Batch{Tokens: make([]int32, n), Targets: make([]int32, n), B: b.bsz, T: t}
+	s.Next(ab.Tokens, ab.Targets)
+	return ab, nil
+}
+
+// report collects an analysis's Markdown report and the files it writes.
+type report struct {
+	dir   string
+	md    strings.Builder
+	files []string
+}
+
+func newReport(dir, title string) (*report, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %v", unwrapPathErr(err))
+	}
+	r := &report{dir: dir}
+	fmt.Fprintf(&r.md, "# %s\n\n", title)
+	return r, nil
+}
+
+func (r *report) para(format string, a ...any) {
+	fmt.Fprintf(&r.md, format, a...)
+	r.md.WriteString("\n\n")
+}
+
+func (r *report) heading(s string) { fmt.Fprintf(&r.md, "## %s\n\n", s) }
+
+func (r *report) table(header []string, rows [][]string) {
+	r.md.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for range header {
+		r.md.WriteString(" --- |")
+	}
+	r.md.WriteString("\n")
+	for _, row := range rows {
+		r.md.WriteString("| " + strings.Join(row, " | ") + " |\n")
+	}
+	r.md.WriteString("\n")
+}
+
+// figure embeds a PNG written by internal/plot and links its SVG.
+func (r *report) figure(names []string, alt string) {
+	r.files = append(r.files, names...)
+	fmt.Fprintf(&r.md, "![%s](%s)\n\n([SVG](%s))\n\n", alt, names[0], names[1])
+}
+
+// csv writes a CSV file in the folder.
+func (r *report) csv(name string, header []string, rows [][]string) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	w.WriteAll(rows)
+	if err := w.Error(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, name), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %v", name, unwrapPathErr(err))
+	}
+	r.files = append(r.files, name)
+	return nil
+}
+
+// save writes report.md, ending with the list of files in the folder.
+func (r *report) save() error {
+	r.heading("Files")
+	for _, f := range r.files {
+		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String()), 0o644); err != nil {
+		return fmt.Errorf("writing report.md: %v", unwrapPathErr(err))
+	}
+	return nil
+}
+
+// printTable writes an aligned text table.
+func printTable(w io.Writer, header []string, rows [][]string) {
+	width := make([]int, len(header))
+	for i, h := range header {
+		width[i] = len([]rune(h))
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString(c)
+			if i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+// num formats a value for CSV: shortest exact form.
+func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// short formats a value for tables.
+func short(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+
+// shapeText describes a model shape for reports.
+func shapeText(c model.Config) string {
+	return fmt.Sprintf("d_model %d, %d heads, d_ff %d, %s, sequence length %d", c.DModel, c.Heads, c.DFF, c.Activation, c.SeqLen)
+}
+
+// commandLine is the command that produced a report.
+func commandLine(name string, args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = strconv.Quote(a)
+		}
+		q[i] = a
+	}
+	return strings.TrimSpace("clinic analyze " + name + " " + strings.Join(q, " "))
+}
+
+// setThreads applies --threads and returns the count in use.
+func setThreads(n int) int {
+	asm.SetThreads(n)
+	return asm.Threads()
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// unigramEntropy is the entropy in nats per byte of the byte frequencies
+// of text: the loss of the best model that ignores context.
+func unigramEntropy(text []byte) float64 {
+	var counts [256]int
+	for _, b := range text {
+		counts[b]++
+	}
+	var h float64
+	n := float64(len(text))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log(p)
+		}
+	}
+	return h
+}
+
+// Run statuses of the sweep.
+const (
+	statusTrained  = "trained"
+	statusStalled  = "stalled"
+	statusDiverged = "diverged"
+)
+
+// sweepStatus classifies a finished run: diverged when the loss became
+// NaN or infinite, stalled when the final validation loss is not more
+// than margin below the unigram entropy h, trained otherwise.
+func sweepStatus(res *trainResult, h, margin float64) string {
+	v := res.final.ValLoss
+	switch {
+	case res.diverged || math.IsNaN(v) || math.IsInf(v, 0):
+		return statusDiverged
+	case v > h-margin:
+		return statusStalled
+	}
+	return statusTrained
+}
+
+func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
+	var mf modelFlags
+	var o trainOpts
+	mf.register(fs)
+	o.register(fs)
+	depthsS := fs.String("depths", "6,18", "comma-separated numbers of layers")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin")
+	margin := fs.Float64("stall-margin", 0.1, "a run whose final validation loss is not this many nats below the unigram entropy stalled")
+	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "seq-len": "128",
+		"steps": "400", "warmup": "50", "batch-size": "16", "lr": "1e-3", "eval-every": "20", "eval-batches": "4",
+		"save-every": "0", "out": "runs/analyze-sweep"} {
+		setDefault(fs, name, v)
+	}
+	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
+	hideFlags(fs, hidden...)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkHidden(fs, hidden...); err != nil {
+		return err
+	}
+	depths, err := parseDepths("depths", *depthsS)
+	if err != nil {
+		return err
+	}
+	norms, err := parseNorms("norms", *normsS)
+	if err != nil {
+		return err
+	}
+	if !(*margin >= 0) || math.IsInf(*margin, 0) {
+		return usagef("--stall-margin must be ≥ 0, got %g", *margin)
+	}
+	mf.cfg.Layers, mf.cfg.Norm = depths[0], norms[0]
+	cfg, err := mf.config()
+	if err != nil {
+		return err
+	}
+	o.cfg = cfg
+	if o.adminInit != "profile" {
+		if !containsStr(norms, model.Admin) {
+			return usagef("--admin-init needs admin in --norms")
+		}
+		o.cfg.Norm = model.Admin
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	o.cfg = cfg
+	text, source, err := loadText(o.dataPath)
+	if err != nil {
+		return err
+	}
+	trainText, _ := data.Split(text, o.valFrac)
+	h := unigramEntropy(trainText)
+	rep, err := newReport(o.out, "Depth sweep: training each variant at each depth")
+	if err != nil {
+		return err
+	}
+	threads := setThreads(o.threads)
+
+	type run struct {
+		depth  int
+		norm   string
+		res    *trainResult
+		status string
+	}
+	var runs []run
+	total := len(depths) * len(norms)
+	for _, d := range depths {
+		for _, norm := range norms {
+			ro := o
+			ro.cfg.Layers, ro.cfg.Norm = d, norm
+			if err := ro.cfg.Validate(); err != nil {
+				return usageError{err.Error()}
+			}
+			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
+			ro.quiet = true
+			start := time.Now()
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers, %d steps ...\n", len(runs)+1, total, norm, d, o.steps)
+			res, err := train(ro, io.Discard, io.Discard)
+			if err != nil {
+				return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+			}
+			st := sweepStatus(res, h, *margin)
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %.4f, %s (%s)\n", len(runs)+1, total, norm, d,
+				res.final.ValLoss, st, time.Since(start).Round(time.Second))
+			runs = append(runs, run{d, norm, res, st})
+		}
+	}
+
+	header := []string{"depth", "norm", "steps", "final_loss", "final_val_loss", "unigram_entropy", "status", "diverged_at_step"}
+	var rows, trows [][]string
+	var curves [][]string
+	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/byte)",
+		HLines: []plot.HLine{{Y: h, Label: fmt.Sprintf("unigram entropy %.3f", h)}}}
+	for _, r := range runs {
+		div := ""
+		if r.res.diverged {
+			div = strconv.Itoa(r.res.failStep)
+		}
+		last := r.res.final
+		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div})
+		trows = append(trows, []string{strconv.Itoa(r.depth), r.norm, fmt.Sprintf("%.4f", last.ValLoss), r.status})
+		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: indexOf(depths, r.depth)}
+		for _, p := range r.res.curve {
+			curves = append(curves, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
+			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
+		}
+		chart.Series = append(chart.Series, s)
+	}
+	if err := rep.csv("sweep.csv", header, rows); err != nil {
+		return err
+	}
+	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, curves); err != nil {
+		return err
+	}
+	names, err := chart.Save(o.out, "sweep_curves")
+	if err != nil {
+		return err
+	}
+	rep.para("Command: `%s`", commandLine("sweep", args))
+	rep.para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d threads. Validation every %d steps on %d batches.",
+		shapeText(cfg), source, o.steps, o.batch, cfg.SeqLen, o.optimizer, o.lr, o.warmup, o.schedule, cfg.Dropout, o.clip, o.seed, threads, o.evalEvery, o.evalBatches)
+	rep.para("Status: *diverged* when the loss became NaN or infinite; *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
+	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)
+	rep.figure(names, "validation loss curves")
+	for _, r := range runs {
+		rep.files = append(rep.files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.norm, r.depth), "metrics.jsonl")))
+	}
+	if err := rep.save(); err != nil {
+		return err
+	}
+	printTable(stdout, []string{"depth", "norm", "final val loss", "status"}, trows)
+	fmt.Fprintf(stdout, "unigram entropy %.4f nats/byte; wrote %s\n", h, filepath.Join(o.out, "report.md"))
+	return nil
+}
+
+func containsStr(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func indexOf(xs []int, v int) int {
+	for i, x := range xs {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
