@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
@@ -65,7 +69,28 @@ func BenchmarkTrainStep(b *testing.B) {
 					step()
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+				if mb := peakRSSMB(); mb > 0 {
+					b.ReportMetric(mb, "peak-RSS-MB")
+				}
 			})
 		}
 	}
+}
+
+// peakRSSMB is the process's peak resident set (VmHWM) in MB, 0 where
+// /proc is missing. Run one configuration per process to compare it.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Training-step throughput of clinic against its PyTorch twin
+# (bench/torch_step.py), each configuration of DESIGN.md §3 in its own
+# process, clinic and PyTorch alternating so both see the same machine.
+# Needs Debian's python3-torch and, for a fair BLAS, libopenblas0-pthread
+# (Debian's torch otherwise runs on the reference BLAS):
+#   apt-get install python3-torch libopenblas0-pthread
+# Usage: bench/compare.sh [threads...]   (default: 1 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=("${@:-1 2}")
+[ $# -eq 0 ] && threads=(1 2)
+py=/usr/bin/python3
+if ! $py -c "import torch" 2>/dev/null; then
+	echo "python3-torch is not installed for $py; run: apt-get install python3-torch libopenblas0-pthread" >&2
+	exit 1
+fi
+go test -c -o /tmp/clinic-bench.test ./bench/ >/dev/null
+export OMP_WAIT_POLICY=PASSIVE
+printf "%-10s %7s %14s %14s %7s %12s %12s\n" config threads "clinic tok/s" "torch tok/s" ratio "clinic MB" "torch MB"
+for cfg in L6_d256 L18_d256 L6_d512; do
+	for t in "${threads[@]}"; do
+		g=$(/tmp/clinic-bench.test -test.run '^$' -test.bench "TrainStep/${cfg}/threads=${t}\$" -test.benchtime 20s -test.count 1 | grep Benchmark)
+		gt=$(echo "$g" | grep -o '[0-9.]* tokens/s' | cut -d' ' -f1)
+		gm=$(echo "$g" | grep -o '[0-9.]* peak-RSS-MB' | cut -d' ' -f1)
+		p=$($py bench/torch_step.py --config "$cfg" --threads "$t" --seconds 20)
+		pt=$(echo "$p" | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p')
+		pm=$(echo "$p" | sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p')
+		ratio=$(awk -v a="$gt" -v b="$pt" 'BEGIN{printf "%.2f", a/b}')
+		printf "%-10s %7s %14.0f %14.0f %7s %12.0f %12.0f\n" "$cfg" "$t" "$gt" "$pt" "$ratio" "$gm" "$pm"
+	done
+done
