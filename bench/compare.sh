@@ -8,8 +8,7 @@
 # Usage: bench/compare.sh [threads...]   (default: 1 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=("${@:-1 2}")
-[ $# -eq 0 ] && threads=(1 2)
+threads=("$@"); [ $# -eq 0 ] && threads=(1 2)
 py=/usr/bin/python3
 if ! $py -c "import torch" 2>/dev/null; then
 	echo "python3-torch is not installed for $py; run: apt-get install python3-torch libopenblas0-pthread" >&2
