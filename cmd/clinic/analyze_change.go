@@ -205,6 +205,3 @@ func toFloats(xs []int) []float64 {
 	}
 	return f
 }
-
-func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error      { return fmt.Errorf("not implemented yet") }
-func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error { return fmt.Errorf("not implemented yet") }
