@@ -31,6 +31,10 @@ type trainOpts struct {
 	dataPath, out                     string
 	adminProfile, adminInit           string
 	quiet                             bool // no progress output (sweeps)
+
+	// beforeStep, when set, runs before each step's forward pass (tests
+	// use it to make a run diverge).
+	beforeStep func(step int, p *model.Params)
 }
 
 func (o *trainOpts) register(fs interface {
@@ -241,11 +245,15 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 	}
 
 	res := &trainResult{}
+	prev := make([]float32, len(p.W))
 	valLoss := math.NaN()
 	lastTime, lastStep := time.Now(), 0
 	tokPerSec := 0.0
 	for step := 1; step <= o.steps; step++ {
 		sampler.Next(tokens, targets)
+		if o.beforeStep != nil {
+			o.beforeStep(step, p)
+		}
 		p.ZeroGrad()
 		loss, err := m.Forward(tokens, targets, o.batch, cfg.SeqLen, true)
 		if err != nil {
@@ -262,14 +270,16 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 		}
 		if bad {
 			res.diverged, res.failStep = true, step
-			mw.Write(map[string]any{"step": step, "loss": jsonNum(loss), "diverged": true})
-			msg := fmt.Sprintf("training diverged: loss %v, gradient norm %v at step %d", loss, gnorm, step)
+			mw.Write(map[string]any{"step": step, "loss": jsonNum(loss), "grad_norm": jsonNum(gnorm), "diverged": true})
+			msg := fmt.Sprintf("training diverged at step %d (loss %v, gradient norm %v)", step, loss, gnorm)
 			if step > 1 {
-				// The weights are those after step-1, whose loss was finite.
-				if err := save(step - 1); err != nil {
+				// prev holds the weights step-1 trained on, whose loss was
+				// finite.
+				copy(p.W, prev)
+				if err := save(step - 2); err != nil {
 					return res, fmt.Errorf("%s; saving the last good weights failed: %v", msg, err)
 				}
-				msg += fmt.Sprintf("; the last good weights (step %d) are in %s", step-1, ckpt)
+				msg += fmt.Sprintf("; the weights of step %d (the last finite loss) are in %s", step-1, ckpt)
 			}
 			if bar != nil {
 				bar.Finish()
@@ -279,6 +289,7 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 			}
 			return res, fmt.Errorf("%s", msg)
 		}
+		copy(prev, p.W)
 		lr := opt.Step(gs) // clips to o.clip first
 
 		rec := map[string]any{"step": step, "loss": loss, "lr": lr, "grad_norm": gnorm}
