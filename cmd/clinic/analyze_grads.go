@@ -194,7 +194,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	rep.table(theader, trows)
 	for _, norm := range norms {
 		chart := &plot.LineChart{Title: fmt.Sprintf("%s: gradient norm at each sublayer's output", norm), XLabel: "layer",
-			YLabel: "‖∂L/∂(sublayer output)‖", LogY: true}
+			YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(base.Layers)}
 		for ri, r := range runs {
 			if r.norm != norm {
 				continue
@@ -235,4 +235,14 @@ func column(m [][]float64, k int) []float64 {
 		c = append(c, r[k])
 	}
 	return c
+}
+
+// layerTicks are integer layer indices 0..layers-1, at most about 12.
+func layerTicks(layers int) []float64 {
+	step := (layers + 11) / 12
+	var t []float64
+	for l := 0; l < layers; l += step {
+		t = append(t, float64(l))
+	}
+	return t
 }
