@@ -20,7 +20,7 @@ type ops struct {
 	act              string
 
 	layerNorm, layerNormBack, lnParamGrad, colSum, colDot,
-	dropout, scaleAdd, broadcast, actFwd, actBack func(lo, hi int)
+	dropout, scaleAdd, broadcast, actDrop, actDropBack, dropScaleAdd func(lo, hi int)
 }
 
 func newOps() *ops {
@@ -44,19 +44,23 @@ func newOps() *ops {
 		asm.ScaleAddRows(o.a[lo*w:hi*w], o.b, o.c[lo*w:hi*w], o.d[lo*w:hi*w], w)
 	}
 	o.broadcast = func(lo, hi int) { asm.BroadcastRows(o.a[lo*o.w:hi*o.w], o.b, o.w) }
-	o.actFwd = func(lo, hi int) {
+	o.actDrop = func(lo, hi int) {
 		if o.act == "gelu" {
-			asm.GELU(o.a[lo:hi], o.b[lo:hi])
+			asm.GELUDropout(o.a[lo:hi], o.b[lo:hi], o.p, o.key, uint32(lo))
 		} else {
-			asm.ReLU(o.a[lo:hi], o.b[lo:hi])
+			asm.ReLUDropout(o.a[lo:hi], o.b[lo:hi], o.p, o.key, uint32(lo))
 		}
 	}
-	o.actBack = func(lo, hi int) {
+	o.actDropBack = func(lo, hi int) {
 		if o.act == "gelu" {
-			asm.GELUBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi])
+			asm.GELUDropoutBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi], o.p, o.key, uint32(lo))
 		} else {
-			asm.ReLUBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi])
+			asm.ReLUDropoutBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi], o.p, o.key, uint32(lo))
 		}
+	}
+	o.dropScaleAdd = func(lo, hi int) {
+		w := o.w
+		asm.DropoutScaleAddRows(o.a[lo*w:hi*w], o.b, o.c[lo*w:hi*w], o.d[lo*w:hi*w], w, o.p, o.key, uint32(lo*w))
 	}
 	return o
 }
@@ -123,16 +127,23 @@ func (o *ops) Broadcast(y, v []float32) {
 	o.done()
 }
 
-// Act: y = act(x).
-func (o *ops) Act(act string, y, x []float32) {
-	o.a, o.b, o.act = y, x, act
-	asm.ParallelGrain(len(x), 64, o.actFwd)
+// ActDrop: y = Drop(act(x)).
+func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64) {
+	o.a, o.b, o.act, o.p, o.key = y, x, act, p, key
+	asm.ParallelGrain(len(x), 64, o.actDrop)
 	o.done()
 }
 
-// ActBack: dx = dy·act'(x) (dx may alias dy).
-func (o *ops) ActBack(act string, dx, dy, x []float32) {
-	o.a, o.b, o.c, o.act = dx, dy, x, act
-	asm.ParallelGrain(len(x), 64, o.actBack)
+// ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
+func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64) {
+	o.a, o.b, o.c, o.act, o.p, o.key = dx, dy, x, act, p, key
+	asm.ParallelGrain(len(x), 64, o.actDropBack)
+	o.done()
+}
+
+// DropScaleAdd: y = w⊙x + Drop(b) row-wise (y may alias x or b).
+func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64) {
+	o.a, o.b, o.c, o.d, o.w, o.p, o.key = y, w, x, b, len(w), p, key
+	asm.Parallel(len(x)/len(w), o.dropScaleAdd)
 	o.done()
 }

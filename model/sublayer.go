@@ -48,11 +48,13 @@ func (s *sublayer) forward() {
 	if m.Cfg.Norm == PreLN {
 		m.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, m.Cfg.LNEps)
 		s.br.forward(saved, fo)
-		m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
-		m.op.ScaleAdd(out, m.ones, x, fo)
 		if m.SublayerOut != nil {
+			m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
+			m.op.ScaleAdd(out, m.ones, x, fo)
 			m.SublayerOut(s.k, x, fo, out)
+			return
 		}
+		m.op.DropScaleAdd(out, m.ones, x, fo, p, m.siteKey(s.site()))
 		return
 	}
 	w := m.ones
@@ -60,18 +62,23 @@ func (s *sublayer) forward() {
 		w = s.omega.W
 	}
 	s.br.forward(x, fo)
-	m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
-	if m.profiling && s.omega != nil {
-		for i := range w {
-			w[i] = float32(m.ratio)
+	if m.profiling || m.SublayerOut != nil {
+		// The branch output after dropout is needed on its own.
+		m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
+		if m.profiling && s.omega != nil {
+			for i := range w {
+				w[i] = float32(m.ratio)
+			}
+			m.Profile = append(m.Profile, m.ratio)
+			m.ratio = math.Sqrt(variance(x, w) + variance(fo, nil))
 		}
-		m.Profile = append(m.Profile, m.ratio)
-		m.ratio = math.Sqrt(variance(x, w) + variance(fo, nil))
+		if m.SublayerOut != nil {
+			m.SublayerOut(s.k, x, fo, nil)
+		}
+		m.op.ScaleAdd(saved, w, x, fo)
+	} else {
+		m.op.DropScaleAdd(saved, w, x, fo, p, m.siteKey(s.site()))
 	}
-	if m.SublayerOut != nil {
-		m.SublayerOut(s.k, x, fo, nil)
-	}
-	m.op.ScaleAdd(saved, w, x, fo)
 	m.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, m.Cfg.LNEps)
 }
 
@@ -218,8 +225,7 @@ func (f *feedForward) forward(in, out []float32) {
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
 	m.op.Broadcast(pre, lp.FC1B.W)
 	asm.Sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
-	m.op.Act(m.Cfg.Activation, hid, pre)
-	m.op.Dropout(hid, hid, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
+	m.op.ActDrop(m.Cfg.Activation, hid, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
 	m.op.Broadcast(out, lp.FC2B.W)
 	asm.Sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
 }
@@ -232,8 +238,7 @@ func (f *feedForward) backward(dout, din []float32) {
 	asm.Sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
 	m.op.ColSum(lp.FC2B.G, dout)
 	asm.Sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
-	m.op.Dropout(dh, dh, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
-	m.op.ActBack(m.Cfg.Activation, dh, dh, pre)
+	m.op.ActDropBack(m.Cfg.Activation, dh, dh, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
 	asm.Sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
 	m.op.ColSum(lp.FC1B.G, dh)
 	asm.Sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
