@@ -80,6 +80,7 @@ func SupportedLevels() []string {
 // returns an error, changing nothing, if the level is unknown or not
 // supported here. It is not safe to call while kernels are running.
 func SetCPULevel(level string) error {
+	defer syncKernels() // the non-GEMM kernels follow (kernels_dispatch.go)
 	level = strings.ToLower(strings.TrimSpace(level))
 	if level == LevelGeneric {
 		gemmK = nil
