@@ -148,7 +148,7 @@ func sym(name string) Mem {
 
 // mask is the tail mask of a partial vector.
 type mask struct {
-	k reg.Register  // AVX-512
+	k reg.Register   // AVX-512
 	y reg.VecVirtual // AVX2
 }
 
