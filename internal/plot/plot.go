@@ -223,7 +223,7 @@ func (t fixedTicks) Ticks(min, max float64) []plot.Tick {
 // HeatMap is a matrix of values drawn as colored cells, row 0 at the top.
 type HeatMap struct {
 	Title, XLabel, YLabel string
-	// Z[r][c]; NaN cells are left blank.
+	// Z[r][c]; NaN cells (absent values) are drawn light gray.
 	Z                    [][]float64
 	RowLabels, ColLabels []string
 	// Min and Max bound the color scale.
@@ -296,7 +296,7 @@ func (hm *HeatMap) Save(dir, base string) ([]string, error) {
 	pal := rev.Palette(255)
 	h := plotter.NewHeatMap(grid{hm.Z, len(hm.Z)}, pal)
 	h.Min, h.Max = lo, hi
-	h.NaN = color.Transparent
+	h.NaN = color.Gray{Y: 225}
 	h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[len(pal.Colors())-1]
 	p := plot.New()
 	p.Title.Text = hm.Title
