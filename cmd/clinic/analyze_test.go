@@ -237,10 +237,23 @@ func TestAnalyzeSweepAndCheckpoints(t *testing.T) {
 	dir := t.TempDir()
 	text := tinyText(t, dir)
 	out := filepath.Join(dir, "sweep")
-	code, stdout, e := runCLI(t, append([]string{"analyze", "sweep"}, tiny(text, "--depths", "2,1", "--norms", "postln,admin",
-		"--steps", "12", "--eval-every", "4", "--eval-batches", "2", "--warmup", "4", "--lr", "3e-3", "--out", out)...)...)
+	sweep := func(out string) (int, string, string) {
+		return runCLI(t, append([]string{"analyze", "sweep"}, tiny(text, "--depths", "2,1", "--norms", "postln,admin",
+			"--steps", "12", "--eval-every", "4", "--eval-batches", "2", "--warmup", "4", "--lr", "3e-3", "--out", out)...)...)
+	}
+	code, stdout, e := sweep(out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, e)
+	}
+	if code, _, e := sweep(out + "2"); code != 0 {
+		t.Fatalf("second sweep: exit %d: %s", code, e)
+	}
+	for _, f := range []string{"sweep.csv", "sweep_curves.csv"} {
+		a, _ := os.ReadFile(filepath.Join(out, f))
+		b, _ := os.ReadFile(filepath.Join(out+"2", f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between identical sweeps", f)
+		}
 	}
 	if !strings.Contains(stdout, "unigram entropy") {
 		t.Errorf("stdout: %s", stdout)
