@@ -22,7 +22,13 @@ type gemmKernel struct {
 	mc     int // rows of op(A) packed per block (multiple of mr)
 	nc     int // columns of op(B) packed per block (multiple of nr)
 
-	fn func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+	fn kernelFunc
+	// edge[r] (0 < r < mr) is the r-row variant of fn, which packs and
+	// computes only r rows: used for the last rows of C.
+	edge []kernelFunc
+	// packRows, if not nil, is the level's row-dealing packer (see
+	// copyPanels, its pure-Go twin), used for op(A) = Aᵀ and op(B) = B.
+	packRows func(dst, src *float32, ld, kc, nfull, tail, w, panel int)
 	// transpose, if not nil, is the level's transposing packer (see
 	// transposeGo, its pure-Go twin), used for op(A) = A and op(B) = Bᵀ.
 	transpose func(dst, src *float32, ld, kc, dstStride, rows, lanes int)
@@ -30,6 +36,10 @@ type gemmKernel struct {
 	peak      func(n int) // FMA throughput probe
 	peakFlops int         // flops per probe iteration
 }
+
+// kernelFunc is a microkernel: C[:mr, :nr] = alpha·(A panel)·(B panel)
+// (+ beta·C if accum) over k packed steps.
+type kernelFunc = func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
 
 var (
 	// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.

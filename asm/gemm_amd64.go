@@ -18,6 +18,71 @@ func sgemmKernel512(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, n
 //go:noescape
 func sgemmKernel256(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
 
+// sgemmKernel512rN and sgemmKernel256rN are the N-row variants for the
+// last rows of C: they read an N-row packed A panel.
+
+//go:noescape
+func sgemmKernel512r1(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r2(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r3(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r4(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r5(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r6(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r7(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r8(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r9(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r10(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r11(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r12(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel512r13(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel256r1(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel256r2(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel256r3(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel256r4(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+//go:noescape
+func sgemmKernel256r5(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+// packRows512 deals kc rows of src (row stride ld) into panels of w
+// columns: dst[p*w + (q/w)*panel + q%w] = src[p*ld + q] for p < kc and
+// q < nfull*w + tail, zero-padding the last panel when tail > 0.
+// 1 ≤ w ≤ 32, 0 ≤ tail < w.
+//
+//go:noescape
+func packRows512(dst, src *float32, ld, kc, nfull, tail, w, panel int)
+
 // transposePack512 sets dst[p*dstStride+r] = src[r*ld+p] for p < kc,
 // r < rows, and to 0 for rows ≤ r < lanes; rows ≤ lanes ≤ 16.
 //
@@ -33,13 +98,18 @@ func peakFMA256(n int)
 var kernel512 = &gemmKernel{
 	name: LevelAVX512, mr: mr512, nr: nr512,
 	kc: 256, mc: 24 * mr512, nc: 64 * nr512,
-	fn: sgemmKernel512, transpose: transposePack512, peak: peakFMA512, peakFlops: 24 * 16 * 2,
+	fn: sgemmKernel512, transpose: transposePack512, packRows: packRows512,
+	peak: peakFMA512, peakFlops: 24 * 16 * 2,
+	edge: []kernelFunc{nil, sgemmKernel512r1, sgemmKernel512r2, sgemmKernel512r3, sgemmKernel512r4,
+		sgemmKernel512r5, sgemmKernel512r6, sgemmKernel512r7, sgemmKernel512r8, sgemmKernel512r9,
+		sgemmKernel512r10, sgemmKernel512r11, sgemmKernel512r12, sgemmKernel512r13},
 }
 
 var kernel256 = &gemmKernel{
 	name: LevelAVX2, mr: mr256, nr: nr256,
 	kc: 256, mc: 40 * mr256, nc: 128 * nr256,
 	fn: sgemmKernel256, peak: peakFMA256, peakFlops: 12 * 8 * 2,
+	edge: []kernelFunc{nil, sgemmKernel256r1, sgemmKernel256r2, sgemmKernel256r3, sgemmKernel256r4, sgemmKernel256r5},
 }
 
 // cpuKernels lists the kernels this CPU can run, best first.

@@ -109,9 +109,12 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
 					bp := &pb[jr*kc]
-					for ir := 0; ir < mc; ir += mr {
-						mrr := min(mr, mc-ir)
-						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+					ir := 0
+					for ; ir+mr <= mc; ir += mr {
+						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mr, nrr, accum)
+					}
+					if mrr := mc - ir; mrr > 0 {
+						kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
 					}
 				}
 			}
@@ -123,28 +126,33 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ⌈mc/mr⌉ panels of
-// kc×mr (panel element (p, r) at p*mr+r), zero-padding the last panel.
+// kc×mr (panel element (p, r) at p*mr+r); the last panel, of rows < mr
+// rows, is kc×rows (element (p, r) at p*rows+r) for the rows-row kernel.
 func packA(kn *gemmKernel, dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc int) {
 	mr := kn.mr
 	if transA {
 		// op(A)[i][p] = a[p*lda+i]: rows of a are contiguous in i, so
-		// walk them in order and deal each into the panels.
-		for p := 0; p < kc; p++ {
-			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mc]
-			copyPanels(dst[p*mr:], src, mr, kc*mr)
+		// deal them into the panels, the last one at its own width.
+		src := a[p0*lda+i0:]
+		full, rem := mc/mr, mc%mr
+		if full > 0 {
+			packRows(kn, dst, src, lda, kc, full, 0, mr, kc*mr)
+		}
+		if rem > 0 {
+			packRows(kn, dst[full*kc*mr:], src[full*mr:], lda, kc, 1, 0, rem, kc*rem)
 		}
 		return
 	}
 	// op(A)[i][p] = a[i*lda+p]: transpose mr rows into each panel.
 	for ir := 0; ir < mc; ir += mr {
 		rows := min(mr, mc-ir)
-		d := dst[ir*kc : ir*kc+kc*mr]
+		d := dst[ir*kc : ir*kc+kc*rows]
 		src := a[(i0+ir)*lda+p0:]
 		if kn.transpose != nil {
-			kn.transpose(&d[0], &src[0], lda, kc, mr, rows, mr)
+			kn.transpose(&d[0], &src[0], lda, kc, rows, rows, rows)
 			continue
 		}
-		transposeGo(d, src, lda, kc, mr, rows, mr)
+		transposeGo(d, src, lda, kc, rows, rows, rows)
 	}
 }
 
@@ -153,12 +161,8 @@ func packA(kn *gemmKernel, dst []float32, transA bool, a []float32, lda, i0, mc,
 func packB(kn *gemmKernel, dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc int) {
 	nr := kn.nr
 	if !transB {
-		// op(B)[p][j] = b[p*ldb+j]: walk the rows of b in order and
-		// deal each into the panels.
-		for p := 0; p < kc; p++ {
-			src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+nc]
-			copyPanels(dst[p*nr:], src, nr, kc*nr)
-		}
+		// op(B)[p][j] = b[p*ldb+j]: deal the rows of b into the panels.
+		packRows(kn, dst, b[p0*ldb+j0:], ldb, kc, nc/nr, nc%nr, nr, kc*nr)
 		return
 	}
 	// op(B)[p][j] = b[j*ldb+p]: transpose rows of b into the panels, 16
@@ -178,6 +182,24 @@ func packB(kn *gemmKernel, dst []float32, transB bool, b []float32, ldb, p0, kc,
 			}
 			transposeGo(d[g:], src, ldb, kc, nr, rows, min(16, nr))
 		}
+	}
+}
+
+// packRows deals kc rows of src (row stride ld), nfull·w + tail floats
+// each, into panels of width w: dst[p*w + (q/w)*panel + q%w] =
+// src[p*ld+q], the partial last panel zero-padded to w. It uses the
+// level's packer when there is one, else copyPanels.
+func packRows(kn *gemmKernel, dst, src []float32, ld, kc, nfull, tail, w, panel int) {
+	n := nfull*w + tail
+	// Bounds: the last row read and the last panel written.
+	_ = src[(kc-1)*ld+n-1]
+	_ = dst[(nfull+min(tail, 1)-1)*panel+kc*w-1]
+	if kn.packRows != nil {
+		kn.packRows(&dst[0], &src[0], ld, kc, nfull, tail, w, panel)
+		return
+	}
+	for p := 0; p < kc; p++ {
+		copyPanels(dst[p*w:], src[p*ld:p*ld+n], w, panel)
 	}
 }
 

@@ -37,9 +37,16 @@ const (
 func main() {
 	ConstraintExpr("!purego")
 
-	kernel512()
-	kernel256()
+	kernel512("sgemmKernel512", mr512)
+	for mr := 1; mr < mr512; mr++ {
+		kernel512(fmt.Sprintf("sgemmKernel512r%d", mr), mr)
+	}
+	kernel256("sgemmKernel256", mr256)
+	for mr := 1; mr < mr256; mr++ {
+		kernel256(fmt.Sprintf("sgemmKernel256r%d", mr), mr)
+	}
 	transpose512()
+	packRows512()
 	peak512()
 	peak256()
 
@@ -62,10 +69,11 @@ func kernelDoc(name string, mr, nr int) {
 	)
 }
 
-// kernel512 is the AVX-512 microkernel: 14 rows × 32 columns, 28 zmm
-// accumulators Z0..Z27, B vectors in Z28/Z29, A broadcasts in Z30/Z31.
-func kernel512() {
-	const name = "sgemmKernel512"
+// kernel512 is the AVX-512 microkernel: mr512 rows × 32 columns, 2·mr512
+// zmm accumulators from Z0, B vectors in Z28/Z29, A broadcasts in
+// Z30/Z31. Narrower variants (mr512 < 14, for the last rows of C) read a
+// packed A panel of mr512 rows and do only their own FMAs.
+func kernel512(name string, mr512 int) {
 	TEXT(name, NOSPLIT, kernelSig)
 	kernelDoc(name, mr512, nr512)
 
@@ -202,22 +210,26 @@ func kernel512() {
 	RET()
 }
 
-// kernel256 is the AVX2 microkernel: 6 rows × 16 columns, 12 ymm
-// accumulators Y0..Y11, B vectors in Y12/Y13, A broadcasts in Y14/Y15.
-// Column tails use VMASKMOVPS with masks from maskTable.
-func kernel256() {
-	// maskTable: 16 all-ones int32 lanes then 16 zero lanes; the mask for
-	// columns [0,nr) of vector v starts at lane 16-nr+8v.
-	tbl := GLOBL("maskTable", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		v := uint32(0)
-		if i < 16 {
-			v = 0xffffffff
-		}
-		DATA(4*i, U32(v))
-	}
+var maskTable Mem
 
-	const name = "sgemmKernel256"
+// kernel256 is the AVX2 microkernel: mr256 rows × 16 columns, 2·mr256
+// ymm accumulators from Y0, B vectors in Y12/Y13, A broadcasts in
+// Y14/Y15. Column tails use VMASKMOVPS with masks from maskTable.
+func kernel256(name string, mr256 int) {
+	if maskTable.Symbol.Name == "" {
+		// maskTable: 16 all-ones int32 lanes then 16 zero lanes; the mask
+		// for columns [0,nr) of vector v starts at lane 16-nr+8v.
+		maskTable = GLOBL("maskTable", RODATA|NOPTR)
+		for i := 0; i < 32; i++ {
+			v := uint32(0)
+			if i < 16 {
+				v = 0xffffffff
+			}
+			DATA(4*i, U32(v))
+		}
+	}
+	tbl := maskTable
+
 	TEXT(name, NOSPLIT, kernelSig)
 	kernelDoc(name, mr256, nr256)
 
@@ -524,4 +536,82 @@ func transposeBlock(pfx string, full bool, d, s, ld, stride, rows, tail, t reg.R
 	if !full {
 		Label(stored)
 	}
+}
+
+// packRows512 generates the AVX-512 row-dealing packer
+//
+//	for p < kc, q < nfull·w + tail:
+//	    dst[p*w + (q/w)*panel + q%w] = src[p*ld + q]
+//
+// with the last, partial panel (tail columns, 0 < tail < w) zero-padded
+// to w. Each row of src is copied w floats at a time (one or two masked
+// zmm loads and stores), so op(A) = Aᵀ and op(B) = B pack at vector
+// speed. 1 ≤ w ≤ 32.
+func packRows512() {
+	TEXT("packRows512", NOSPLIT, "func(dst, src *float32, ld, kc, nfull, tail, w, panel int)")
+	Doc(
+		"packRows512 deals kc rows of src (row stride ld) into panels of w",
+		"columns: dst[p*w + (q/w)*panel + q%w] = src[p*ld + q] for p < kc and",
+		"q < nfull*w + tail, zero-padding the last panel when tail > 0.",
+		"1 ≤ w ≤ 32, 0 ≤ tail < w.",
+	)
+	d := Load(Param("dst"), reg.RDI)
+	s := Load(Param("src"), reg.RSI)
+	ld := Load(Param("ld"), reg.RDX)
+	SHLQ(U8(2), ld)
+	kc := Load(Param("kc"), reg.R8)
+	nfull := Load(Param("nfull"), reg.R9)
+	panel := Load(Param("panel"), reg.R10)
+	SHLQ(U8(2), panel)
+	w := Load(Param("w"), reg.R11)
+	t := reg.RAX
+	mask := func(lanes reg.Register, lo, hi reg.Register) {
+		MOVQ(lanes, reg.RCX)
+		MOVQ(U32(1), t)
+		SHLQ(reg.CL, t)
+		DECQ(t)
+		KMOVW(t.As32(), lo)
+		SHRQ(U8(16), t)
+		KMOVW(t.As32(), hi)
+	}
+	Comment("K1/K2: the w lanes of a panel row; K3/K4: the tail columns.")
+	mask(w, reg.K1, reg.K2)
+	tail := Load(Param("tail"), reg.RBX)
+	mask(tail, reg.K3, reg.K4)
+	wb := reg.R12 // w in bytes: the step along a source row
+	MOVQ(w, wb)
+	SHLQ(U8(2), wb)
+	TESTQ(kc, kc)
+	JLE(LabelRef("prdone"))
+	ps, pd, j := reg.RAX, reg.RCX, reg.R13 // the mask scratch registers are free now
+	Label("prrow")
+	MOVQ(s, ps)
+	MOVQ(d, pd)
+	MOVQ(nfull, j)
+	TESTQ(j, j)
+	JZ(LabelRef("prtail"))
+	Label("prpanel")
+	VMOVUPS_Z(Mem{Base: ps}, reg.K1, reg.Z0)
+	VMOVUPS_Z(Mem{Base: ps, Disp: 64}, reg.K2, reg.Z1)
+	VMOVUPS(reg.Z0, reg.K1, Mem{Base: pd})
+	VMOVUPS(reg.Z1, reg.K2, Mem{Base: pd, Disp: 64})
+	ADDQ(wb, ps)
+	ADDQ(panel, pd)
+	DECQ(j)
+	JNZ(LabelRef("prpanel"))
+	Label("prtail")
+	TESTQ(tail, tail)
+	JZ(LabelRef("prnext"))
+	VMOVUPS_Z(Mem{Base: ps}, reg.K3, reg.Z0)
+	VMOVUPS_Z(Mem{Base: ps, Disp: 64}, reg.K4, reg.Z1)
+	VMOVUPS(reg.Z0, reg.K1, Mem{Base: pd})
+	VMOVUPS(reg.Z1, reg.K2, Mem{Base: pd, Disp: 64})
+	Label("prnext")
+	ADDQ(ld, s)
+	ADDQ(wb, d)
+	DECQ(kc)
+	JNZ(LabelRef("prrow"))
+	Label("prdone")
+	VZEROUPPER()
+	RET()
 }
