@@ -27,6 +27,10 @@ var kernels512 = &kernelSet{
 	colSum:             colSum512,
 	colDot:             colDot512,
 	layerNormParamGrad: layerNormParamGrad512,
+	layerNorm:          layerNorm512,
+	layerNormBackward:  layerNormBackward512,
+	softmaxCausal:      softmaxCausal512,
+	softmaxBackward:    softmaxBackward512,
 }
 
 var kernels256 = &kernelSet{
@@ -47,6 +51,10 @@ var kernels256 = &kernelSet{
 	colSum:             colSum256,
 	colDot:             colDot256,
 	layerNormParamGrad: layerNormParamGrad256,
+	layerNorm:          layerNorm256,
+	layerNormBackward:  layerNormBackward256,
+	softmaxCausal:      softmaxCausal256,
+	softmaxBackward:    softmaxBackward256,
 }
 
 // asmKernelSets lists the assembly kernel sets of the levels this CPU

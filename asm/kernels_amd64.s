@@ -2058,6 +2058,912 @@ pge:
 	VZEROUPPER
 	RET
 
+// func layerNorm512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, d int, eps float32)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·layerNorm512(SB), NOSPLIT, $0-68
+	MOVQ       y+0(FP), AX
+	MOVQ       x+24(FP), CX
+	MOVQ       d+56(FP), DX
+	VCVTSI2SSQ DX, X0, X0
+	VMOVSS     eps+64(FP), X1
+	MOVQ       $0x3ff0000000000000, DX
+	VMOVQ      DX, X2
+	XORQ       DX, DX
+
+lnrow:
+	CMPQ   DX, rows+48(FP)
+	JGE    lndone
+	MOVQ   CX, BX
+	MOVQ   d+56(FP), SI
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+
+ln1u:
+	CMPQ    SI, $0x00000040
+	JL      ln1v
+	VMOVUPS (BX), Z7
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS 64(BX), Z7
+	VADDPS  Z7, Z4, Z4
+	VMOVUPS 128(BX), Z7
+	VADDPS  Z7, Z5, Z5
+	VMOVUPS 192(BX), Z7
+	VADDPS  Z7, Z6, Z6
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x00000040, SI
+	JMP     ln1u
+
+ln1v:
+	CMPQ    SI, $0x10
+	JL      ln1t
+	VMOVUPS (BX), Z7
+	VADDPS  Z7, Z3, Z3
+	ADDQ    $0x00000040, BX
+	SUBQ    $0x10, SI
+	JMP     ln1v
+
+ln1t:
+	TESTQ     SI, SI
+	JZ        ln1e
+	LEAQ      kmask16<>+0(SB), DI
+	KMOVW     (DI)(SI*2), K1
+	VMOVUPS.Z (BX), K1, Z7
+	VADDPS    Z7, Z3, Z3
+
+ln1e:
+	VADDPS        Z4, Z3, Z3
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z6, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y7
+	VADDPS        Y7, Y3, Y7
+	VEXTRACTF32X4 $0x01, Y7, X12
+	VADDPS        X7, X12, X12
+	VMOVHLPS      X12, X12, X7
+	VADDPS        X7, X12, X12
+	VMOVSHDUP     X12, X7
+	VADDSS        X7, X12, X12
+	VDIVSS        X0, X12, X12
+	MOVQ          mean+8(FP), BX
+	VMOVSS        X12, (BX)(DX*4)
+	VBROADCASTSS  X12, Z7
+	MOVQ          CX, BX
+	MOVQ          d+56(FP), SI
+	VPXORD        Z8, Z8, Z8
+	VPXORD        Z9, Z9, Z9
+	VPXORD        Z10, Z10, Z10
+	VPXORD        Z11, Z11, Z11
+
+ln2u:
+	CMPQ        SI, $0x00000040
+	JL          ln2v
+	VMOVUPS     (BX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS     64(BX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VFMADD231PS Z12, Z12, Z9
+	VMOVUPS     128(BX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VFMADD231PS Z12, Z12, Z10
+	VMOVUPS     192(BX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VFMADD231PS Z12, Z12, Z11
+	ADDQ        $0x00000100, BX
+	SUBQ        $0x00000040, SI
+	JMP         ln2u
+
+ln2v:
+	CMPQ        SI, $0x10
+	JL          ln2t
+	VMOVUPS     (BX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VFMADD231PS Z12, Z12, Z8
+	ADDQ        $0x00000040, BX
+	SUBQ        $0x10, SI
+	JMP         ln2v
+
+ln2t:
+	TESTQ       SI, SI
+	JZ          ln2e
+	LEAQ        kmask16<>+0(SB), DI
+	KMOVW       (DI)(SI*2), K1
+	VMOVUPS.Z   (BX), K1, Z12
+	VSUBPS      Z7, Z12, Z12
+	VMOVAPS.Z   Z12, K1, Z12
+	VFMADD231PS Z12, Z12, Z8
+
+ln2e:
+	VADDPS        Z9, Z8, Z8
+	VADDPS        Z10, Z8, Z8
+	VADDPS        Z11, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z8, Y12
+	VADDPS        Y12, Y8, Y12
+	VEXTRACTF32X4 $0x01, Y12, X13
+	VADDPS        X12, X13, X13
+	VMOVHLPS      X13, X13, X12
+	VADDPS        X12, X13, X13
+	VMOVSHDUP     X13, X12
+	VADDSS        X12, X13, X13
+	VDIVSS        X0, X13, X13
+	VADDSS        X1, X13, X13
+	VCVTSS2SD     X13, X13, X13
+	VSQRTSD       X13, X13, X13
+	VDIVSD        X13, X2, X13
+	VCVTSD2SS     X13, X13, X13
+	MOVQ          rstd+16(FP), BX
+	VMOVSS        X13, (BX)(DX*4)
+	VBROADCASTSS  X13, Z12
+	MOVQ          AX, BX
+	MOVQ          CX, SI
+	MOVQ          gamma+32(FP), DI
+	MOVQ          beta+40(FP), R8
+	MOVQ          d+56(FP), R9
+
+ln3u:
+	CMPQ    R9, $0x00000020
+	JL      ln3v
+	VMOVUPS (SI), Z13
+	VSUBPS  Z7, Z13, Z13
+	VMULPS  Z12, Z13, Z13
+	VMOVUPS (DI), Z14
+	VMULPS  Z14, Z13, Z13
+	VMOVUPS (R8), Z14
+	VADDPS  Z14, Z13, Z13
+	VMOVUPS Z13, (BX)
+	VMOVUPS 64(SI), Z13
+	VSUBPS  Z7, Z13, Z13
+	VMULPS  Z12, Z13, Z13
+	VMOVUPS 64(DI), Z14
+	VMULPS  Z14, Z13, Z13
+	VMOVUPS 64(R8), Z14
+	VADDPS  Z14, Z13, Z13
+	VMOVUPS Z13, 64(BX)
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, R8
+	SUBQ    $0x00000020, R9
+	JMP     ln3u
+
+ln3v:
+	CMPQ    R9, $0x10
+	JL      ln3t
+	VMOVUPS (SI), Z13
+	VSUBPS  Z7, Z13, Z13
+	VMULPS  Z12, Z13, Z13
+	VMOVUPS (DI), Z14
+	VMULPS  Z14, Z13, Z13
+	VMOVUPS (R8), Z14
+	VADDPS  Z14, Z13, Z13
+	VMOVUPS Z13, (BX)
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x10, R9
+	JMP     ln3v
+
+ln3t:
+	TESTQ     R9, R9
+	JZ        ln3e
+	LEAQ      kmask16<>+0(SB), R10
+	KMOVW     (R10)(R9*2), K1
+	VMOVUPS.Z (SI), K1, Z13
+	VSUBPS    Z7, Z13, Z13
+	VMULPS    Z12, Z13, Z13
+	VMOVUPS.Z (DI), K1, Z7
+	VMULPS    Z7, Z13, Z13
+	VMOVUPS.Z (R8), K1, Z7
+	VADDPS    Z7, Z13, Z13
+	VMOVUPS   Z13, K1, (BX)
+
+ln3e:
+	MOVQ d+56(FP), BX
+	LEAQ (CX)(BX*4), CX
+	LEAQ (AX)(BX*4), AX
+	INCQ DX
+	JMP  lnrow
+
+lndone:
+	VZEROUPPER
+	RET
+
+// func layerNormBackward512(dx *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, d int)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·layerNormBackward512(SB), NOSPLIT, $0-64
+	MOVQ       dx+0(FP), AX
+	MOVQ       dy+8(FP), CX
+	MOVQ       x+16(FP), DX
+	MOVQ       d+56(FP), BX
+	VCVTSI2SSQ BX, X0, X0
+	VMOVSS     kconst<>+384(SB), X1
+	VDIVSS     X0, X1, X0
+	XORQ       BX, BX
+
+lbrow:
+	CMPQ         BX, rows+48(FP)
+	JGE          lbdone
+	MOVQ         mean+24(FP), SI
+	VBROADCASTSS (SI)(BX*4), Z1
+	MOVQ         rstd+32(FP), SI
+	VBROADCASTSS (SI)(BX*4), Z6
+	MOVQ         CX, SI
+	MOVQ         DX, DI
+	MOVQ         gamma+40(FP), R8
+	MOVQ         d+56(FP), R9
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+
+lb1u:
+	CMPQ    R9, $0x00000020
+	JL      lb1v
+	VMOVUPS (SI), Z7
+	VMOVUPS (R8), Z8
+	VMULPS  Z8, Z7, Z7
+	VADDPS  Z7, Z2, Z2
+	VMOVUPS (DI), Z8
+	VSUBPS  Z1, Z8, Z8
+	VMULPS  Z7, Z8, Z8
+	VMULPS  Z6, Z8, Z8
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS 64(SI), Z7
+	VMOVUPS 64(R8), Z8
+	VMULPS  Z8, Z7, Z7
+	VADDPS  Z7, Z3, Z3
+	VMOVUPS 64(DI), Z8
+	VSUBPS  Z1, Z8, Z8
+	VMULPS  Z7, Z8, Z8
+	VMULPS  Z6, Z8, Z8
+	VADDPS  Z8, Z5, Z5
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, R8
+	SUBQ    $0x00000020, R9
+	JMP     lb1u
+
+lb1v:
+	CMPQ    R9, $0x10
+	JL      lb1t
+	VMOVUPS (SI), Z7
+	VMOVUPS (R8), Z8
+	VMULPS  Z8, Z7, Z7
+	VADDPS  Z7, Z2, Z2
+	VMOVUPS (DI), Z8
+	VSUBPS  Z1, Z8, Z8
+	VMULPS  Z7, Z8, Z8
+	VMULPS  Z6, Z8, Z8
+	VADDPS  Z8, Z4, Z4
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x10, R9
+	JMP     lb1v
+
+lb1t:
+	TESTQ     R9, R9
+	JZ        lb1e
+	LEAQ      kmask16<>+0(SB), R10
+	KMOVW     (R10)(R9*2), K1
+	VMOVUPS.Z (SI), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMULPS    Z8, Z7, Z7
+	VADDPS    Z7, Z2, Z2
+	VMOVUPS.Z (DI), K1, Z8
+	VSUBPS    Z1, Z8, Z8
+	VMULPS    Z7, Z8, Z8
+	VMULPS    Z6, Z8, Z8
+	VADDPS    Z8, Z4, Z4
+
+lb1e:
+	VADDPS        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y7
+	VADDPS        Y7, Y2, Y7
+	VEXTRACTF32X4 $0x01, Y7, X8
+	VADDPS        X7, X8, X8
+	VMOVHLPS      X8, X8, X7
+	VADDPS        X7, X8, X8
+	VMOVSHDUP     X8, X7
+	VADDSS        X7, X8, X8
+	VADDPS        Z5, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z4, Y7
+	VADDPS        Y7, Y4, Y7
+	VEXTRACTF32X4 $0x01, Y7, X9
+	VADDPS        X7, X9, X9
+	VMOVHLPS      X9, X9, X7
+	VADDPS        X7, X9, X9
+	VMOVSHDUP     X9, X7
+	VADDSS        X7, X9, X9
+	VMULSS        X0, X8, X8
+	VMULSS        X0, X9, X9
+	VBROADCASTSS  X8, Z7
+	VBROADCASTSS  X9, Z8
+	MOVQ          AX, SI
+	MOVQ          CX, DI
+	MOVQ          DX, R8
+	MOVQ          gamma+40(FP), R9
+	MOVQ          d+56(FP), R10
+
+lb2u:
+	CMPQ    R10, $0x00000020
+	JL      lb2v
+	VMOVUPS (R8), Z9
+	VSUBPS  Z1, Z9, Z9
+	VMULPS  Z6, Z9, Z9
+	VMULPS  Z8, Z9, Z9
+	VMOVUPS (DI), Z10
+	VMOVUPS (R9), Z11
+	VMULPS  Z11, Z10, Z10
+	VSUBPS  Z7, Z10, Z10
+	VSUBPS  Z9, Z10, Z10
+	VMULPS  Z6, Z10, Z10
+	VMOVUPS Z10, (SI)
+	VMOVUPS 64(R8), Z9
+	VSUBPS  Z1, Z9, Z9
+	VMULPS  Z6, Z9, Z9
+	VMULPS  Z8, Z9, Z9
+	VMOVUPS 64(DI), Z10
+	VMOVUPS 64(R9), Z11
+	VMULPS  Z11, Z10, Z10
+	VSUBPS  Z7, Z10, Z10
+	VSUBPS  Z9, Z10, Z10
+	VMULPS  Z6, Z10, Z10
+	VMOVUPS Z10, 64(SI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, R8
+	ADDQ    $0x00000080, R9
+	SUBQ    $0x00000020, R10
+	JMP     lb2u
+
+lb2v:
+	CMPQ    R10, $0x10
+	JL      lb2t
+	VMOVUPS (R8), Z9
+	VSUBPS  Z1, Z9, Z9
+	VMULPS  Z6, Z9, Z9
+	VMULPS  Z8, Z9, Z9
+	VMOVUPS (DI), Z10
+	VMOVUPS (R9), Z11
+	VMULPS  Z11, Z10, Z10
+	VSUBPS  Z7, Z10, Z10
+	VSUBPS  Z9, Z10, Z10
+	VMULPS  Z6, Z10, Z10
+	VMOVUPS Z10, (SI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x10, R10
+	JMP     lb2v
+
+lb2t:
+	TESTQ     R10, R10
+	JZ        lb2e
+	LEAQ      kmask16<>+0(SB), R11
+	KMOVW     (R11)(R10*2), K1
+	VMOVUPS.Z (R8), K1, Z9
+	VSUBPS    Z1, Z9, Z9
+	VMULPS    Z6, Z9, Z9
+	VMULPS    Z8, Z9, Z9
+	VMOVUPS.Z (DI), K1, Z1
+	VMOVUPS.Z (R9), K1, Z8
+	VMULPS    Z8, Z1, Z1
+	VSUBPS    Z7, Z1, Z1
+	VSUBPS    Z9, Z1, Z1
+	VMULPS    Z6, Z1, Z1
+	VMOVUPS   Z1, K1, (SI)
+
+lb2e:
+	MOVQ d+56(FP), SI
+	LEAQ (AX)(SI*4), AX
+	LEAQ (CX)(SI*4), CX
+	LEAQ (DX)(SI*4), DX
+	INCQ BX
+	JMP  lbrow
+
+lbdone:
+	VZEROUPPER
+	RET
+
+// func softmaxCausal512(p *float32, s *float32, rows int, n int, scale float32, row0 int)
+// Requires: AVX, AVX512F, AVX512VL, CMOV
+TEXT ·softmaxCausal512(SB), NOSPLIT, $0-48
+	MOVQ         p+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         rows+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVQ         row0+40(FP), SI
+	VBROADCASTSS scale+32(FP), Z0
+	VPXORD       Z1, Z1, Z1
+	XORQ         DI, DI
+
+smrow:
+	CMPQ     DI, DX
+	JGE      smdone
+	LEAQ     1(SI)(DI*1), R8
+	CMPQ     R8, BX
+	CMOVQGT  BX, R8
+	VXORPS   X2, X2, X2
+	VUCOMISS X2, X0
+	JB       smmin
+	VMOVUPS  kconst<>+448(SB), Z2
+	VMOVAPS  Z2, Z5
+	VMOVAPS  Z2, Z6
+	VMOVAPS  Z2, Z7
+	VMOVAPS  Z2, Z8
+	MOVQ     CX, R9
+	MOVQ     R8, R10
+
+smmaxu:
+	CMPQ    R10, $0x00000040
+	JL      smmaxv
+	VMOVUPS (R9), Z9
+	VMAXPS  Z5, Z9, Z5
+	VMOVUPS 64(R9), Z9
+	VMAXPS  Z6, Z9, Z6
+	VMOVUPS 128(R9), Z9
+	VMAXPS  Z7, Z9, Z7
+	VMOVUPS 192(R9), Z9
+	VMAXPS  Z8, Z9, Z8
+	ADDQ    $0x00000100, R9
+	SUBQ    $0x00000040, R10
+	JMP     smmaxu
+
+smmaxv:
+	CMPQ    R10, $0x10
+	JL      smmaxt
+	VMOVUPS (R9), Z9
+	VMAXPS  Z5, Z9, Z5
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x10, R10
+	JMP     smmaxv
+
+smmaxt:
+	TESTQ     R10, R10
+	JZ        smmaxe
+	LEAQ      kmask16<>+0(SB), R11
+	KMOVW     (R11)(R10*2), K1
+	VMOVUPS.Z (R9), K1, Z9
+	VBLENDMPS Z9, Z2, K1, Z9
+	VMAXPS    Z5, Z9, Z5
+
+smmaxe:
+	VMAXPS        Z6, Z5, Z5
+	VMAXPS        Z8, Z7, Z7
+	VMAXPS        Z7, Z5, Z5
+	VEXTRACTF64X4 $0x01, Z5, Y2
+	VMAXPS        Y2, Y5, Y2
+	VEXTRACTF32X4 $0x01, Y2, X5
+	VMAXPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VMAXPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VMAXPS        X2, X5, X5
+	VMOVAPS       X5, X2
+	JMP           smref
+
+smmin:
+	VMOVUPS kconst<>+512(SB), Z2
+	VMOVAPS Z2, Z5
+	VMOVAPS Z2, Z6
+	VMOVAPS Z2, Z7
+	VMOVAPS Z2, Z8
+	MOVQ    CX, R9
+	MOVQ    R8, R10
+
+smminu:
+	CMPQ    R10, $0x00000040
+	JL      smminv
+	VMOVUPS (R9), Z9
+	VMINPS  Z5, Z9, Z5
+	VMOVUPS 64(R9), Z9
+	VMINPS  Z6, Z9, Z6
+	VMOVUPS 128(R9), Z9
+	VMINPS  Z7, Z9, Z7
+	VMOVUPS 192(R9), Z9
+	VMINPS  Z8, Z9, Z8
+	ADDQ    $0x00000100, R9
+	SUBQ    $0x00000040, R10
+	JMP     smminu
+
+smminv:
+	CMPQ    R10, $0x10
+	JL      smmint
+	VMOVUPS (R9), Z9
+	VMINPS  Z5, Z9, Z5
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x10, R10
+	JMP     smminv
+
+smmint:
+	TESTQ     R10, R10
+	JZ        smmine
+	LEAQ      kmask16<>+0(SB), R11
+	KMOVW     (R11)(R10*2), K1
+	VMOVUPS.Z (R9), K1, Z9
+	VBLENDMPS Z9, Z2, K1, Z9
+	VMINPS    Z5, Z9, Z5
+
+smmine:
+	VMINPS        Z6, Z5, Z5
+	VMINPS        Z8, Z7, Z7
+	VMINPS        Z7, Z5, Z5
+	VEXTRACTF64X4 $0x01, Z5, Y2
+	VMINPS        Y2, Y5, Y2
+	VEXTRACTF32X4 $0x01, Y2, X5
+	VMINPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VMINPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VMINPS        X2, X5, X5
+	VMOVAPS       X5, X2
+
+smref:
+	VBROADCASTSS X2, Z2
+	MOVQ         AX, R9
+	MOVQ         CX, R10
+	MOVQ         R8, R11
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+
+smexpu:
+	CMPQ         R11, $0x00000020
+	JL           smexpv
+	VMOVUPS      (R10), Z5
+	VSUBPS       Z2, Z5, Z5
+	VMULPS       Z0, Z5, Z5
+	VMINPS       kconst<>+576(SB), Z5, Z5
+	VMAXPS       kconst<>+640(SB), Z5, Z5
+	VMULPS       kconst<>+704(SB), Z5, Z6
+	VCVTPS2DQ    Z6, Z7
+	VCVTDQ2PS    Z7, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z5
+	VFNMADD231PS kconst<>+832(SB), Z6, Z5
+	VMOVUPS      kconst<>+896(SB), Z8
+	VFMADD213PS  kconst<>+960(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1024(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1088(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1152(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1216(SB), Z5, Z8
+	VMULPS       Z5, Z5, Z6
+	VFMADD213PS  Z5, Z6, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VPADDD       kconst<>+1280(SB), Z7, Z7
+	VPSLLD       $0x17, Z7, Z7
+	VMULPS       Z7, Z8, Z5
+	VMOVUPS      Z5, (R9)
+	VADDPS       Z5, Z3, Z3
+	VMOVUPS      64(R10), Z5
+	VSUBPS       Z2, Z5, Z5
+	VMULPS       Z0, Z5, Z5
+	VMINPS       kconst<>+576(SB), Z5, Z5
+	VMAXPS       kconst<>+640(SB), Z5, Z5
+	VMULPS       kconst<>+704(SB), Z5, Z6
+	VCVTPS2DQ    Z6, Z7
+	VCVTDQ2PS    Z7, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z5
+	VFNMADD231PS kconst<>+832(SB), Z6, Z5
+	VMOVUPS      kconst<>+896(SB), Z8
+	VFMADD213PS  kconst<>+960(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1024(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1088(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1152(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1216(SB), Z5, Z8
+	VMULPS       Z5, Z5, Z6
+	VFMADD213PS  Z5, Z6, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VPADDD       kconst<>+1280(SB), Z7, Z7
+	VPSLLD       $0x17, Z7, Z7
+	VMULPS       Z7, Z8, Z5
+	VMOVUPS      Z5, 64(R9)
+	VADDPS       Z5, Z4, Z4
+	ADDQ         $0x00000080, R9
+	ADDQ         $0x00000080, R10
+	SUBQ         $0x00000020, R11
+	JMP          smexpu
+
+smexpv:
+	CMPQ         R11, $0x10
+	JL           smexpt
+	VMOVUPS      (R10), Z5
+	VSUBPS       Z2, Z5, Z5
+	VMULPS       Z0, Z5, Z5
+	VMINPS       kconst<>+576(SB), Z5, Z5
+	VMAXPS       kconst<>+640(SB), Z5, Z5
+	VMULPS       kconst<>+704(SB), Z5, Z6
+	VCVTPS2DQ    Z6, Z7
+	VCVTDQ2PS    Z7, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z5
+	VFNMADD231PS kconst<>+832(SB), Z6, Z5
+	VMOVUPS      kconst<>+896(SB), Z8
+	VFMADD213PS  kconst<>+960(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1024(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1088(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1152(SB), Z5, Z8
+	VFMADD213PS  kconst<>+1216(SB), Z5, Z8
+	VMULPS       Z5, Z5, Z6
+	VFMADD213PS  Z5, Z6, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VPADDD       kconst<>+1280(SB), Z7, Z7
+	VPSLLD       $0x17, Z7, Z7
+	VMULPS       Z7, Z8, Z5
+	VMOVUPS      Z5, (R9)
+	VADDPS       Z5, Z3, Z3
+	ADDQ         $0x00000040, R9
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x10, R11
+	JMP          smexpv
+
+smexpt:
+	TESTQ        R11, R11
+	JZ           smexpe
+	LEAQ         kmask16<>+0(SB), R12
+	KMOVW        (R12)(R11*2), K1
+	VMOVUPS.Z    (R10), K1, Z5
+	VSUBPS       Z2, Z5, Z5
+	VMULPS       Z0, Z5, Z5
+	VMINPS       kconst<>+576(SB), Z5, Z5
+	VMAXPS       kconst<>+640(SB), Z5, Z5
+	VMULPS       kconst<>+704(SB), Z5, Z2
+	VCVTPS2DQ    Z2, Z6
+	VCVTDQ2PS    Z6, Z2
+	VFNMADD231PS kconst<>+768(SB), Z2, Z5
+	VFNMADD231PS kconst<>+832(SB), Z2, Z5
+	VMOVUPS      kconst<>+896(SB), Z7
+	VFMADD213PS  kconst<>+960(SB), Z5, Z7
+	VFMADD213PS  kconst<>+1024(SB), Z5, Z7
+	VFMADD213PS  kconst<>+1088(SB), Z5, Z7
+	VFMADD213PS  kconst<>+1152(SB), Z5, Z7
+	VFMADD213PS  kconst<>+1216(SB), Z5, Z7
+	VMULPS       Z5, Z5, Z2
+	VFMADD213PS  Z5, Z2, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VPADDD       kconst<>+1280(SB), Z6, Z6
+	VPSLLD       $0x17, Z6, Z6
+	VMULPS       Z6, Z7, Z5
+	VMOVAPS.Z    Z5, K1, Z5
+	VMOVUPS      Z5, K1, (R9)
+	VADDPS       Z5, Z3, Z3
+
+smexpe:
+	VADDPS        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y2
+	VADDPS        Y2, Y3, Y2
+	VEXTRACTF32X4 $0x01, Y2, X5
+	VADDPS        X2, X5, X5
+	VMOVHLPS      X5, X5, X2
+	VADDPS        X2, X5, X5
+	VMOVSHDUP     X5, X2
+	VADDSS        X2, X5, X5
+	VMOVSS        kconst<>+384(SB), X2
+	VDIVSS        X5, X2, X5
+	VBROADCASTSS  X5, Z2
+	MOVQ          AX, R9
+	MOVQ          R8, R10
+
+smscaleu:
+	CMPQ    R10, $0x00000040
+	JL      smscalev
+	VMOVUPS (R9), Z5
+	VMULPS  Z2, Z5, Z5
+	VMOVUPS Z5, (R9)
+	VMOVUPS 64(R9), Z5
+	VMULPS  Z2, Z5, Z5
+	VMOVUPS Z5, 64(R9)
+	VMOVUPS 128(R9), Z5
+	VMULPS  Z2, Z5, Z5
+	VMOVUPS Z5, 128(R9)
+	VMOVUPS 192(R9), Z5
+	VMULPS  Z2, Z5, Z5
+	VMOVUPS Z5, 192(R9)
+	ADDQ    $0x00000100, R9
+	SUBQ    $0x00000040, R10
+	JMP     smscaleu
+
+smscalev:
+	CMPQ    R10, $0x10
+	JL      smscalet
+	VMOVUPS (R9), Z5
+	VMULPS  Z2, Z5, Z5
+	VMOVUPS Z5, (R9)
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x10, R10
+	JMP     smscalev
+
+smscalet:
+	TESTQ     R10, R10
+	JZ        smscalee
+	LEAQ      kmask16<>+0(SB), R11
+	KMOVW     (R11)(R10*2), K1
+	VMOVUPS.Z (R9), K1, Z5
+	VMULPS    Z2, Z5, Z5
+	VMOVUPS   Z5, K1, (R9)
+
+smscalee:
+	MOVQ BX, R9
+	SUBQ R8, R9
+	LEAQ (AX)(R8*4), R8
+
+smzerou:
+	CMPQ    R9, $0x00000040
+	JL      smzerov
+	VMOVUPS Z1, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z1, 128(R8)
+	VMOVUPS Z1, 192(R8)
+	ADDQ    $0x00000100, R8
+	SUBQ    $0x00000040, R9
+	JMP     smzerou
+
+smzerov:
+	CMPQ    R9, $0x10
+	JL      smzerot
+	VMOVUPS Z1, (R8)
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x10, R9
+	JMP     smzerov
+
+smzerot:
+	TESTQ   R9, R9
+	JZ      smzeroe
+	LEAQ    kmask16<>+0(SB), R10
+	KMOVW   (R10)(R9*2), K1
+	VMOVUPS Z1, K1, (R8)
+
+smzeroe:
+	LEAQ (AX)(BX*4), AX
+	LEAQ (CX)(BX*4), CX
+	INCQ DI
+	JMP  smrow
+
+smdone:
+	VZEROUPPER
+	RET
+
+// func softmaxBackward512(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·softmaxBackward512(SB), NOSPLIT, $0-44
+	MOVQ         ds+0(FP), AX
+	MOVQ         dp+8(FP), CX
+	MOVQ         p+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         n+32(FP), SI
+	VBROADCASTSS scale+40(FP), Z0
+	MOVQ         SI, DI
+	SHLQ         $0x02, DI
+
+sbrow:
+	TESTQ  BX, BX
+	JZ     sbdone
+	MOVQ   CX, R8
+	MOVQ   DX, R9
+	MOVQ   SI, R10
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+sb1u:
+	CMPQ        R10, $0x00000040
+	JL          sb1v
+	VMOVUPS     (R9), Z1
+	VMOVUPS     (R8), Z6
+	VFMADD231PS Z6, Z1, Z2
+	VMOVUPS     64(R9), Z1
+	VMOVUPS     64(R8), Z6
+	VFMADD231PS Z6, Z1, Z3
+	VMOVUPS     128(R9), Z1
+	VMOVUPS     128(R8), Z6
+	VFMADD231PS Z6, Z1, Z4
+	VMOVUPS     192(R9), Z1
+	VMOVUPS     192(R8), Z6
+	VFMADD231PS Z6, Z1, Z5
+	ADDQ        $0x00000100, R8
+	ADDQ        $0x00000100, R9
+	SUBQ        $0x00000040, R10
+	JMP         sb1u
+
+sb1v:
+	CMPQ        R10, $0x10
+	JL          sb1t
+	VMOVUPS     (R9), Z1
+	VMOVUPS     (R8), Z6
+	VFMADD231PS Z6, Z1, Z2
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R9
+	SUBQ        $0x10, R10
+	JMP         sb1v
+
+sb1t:
+	TESTQ       R10, R10
+	JZ          sb1e
+	LEAQ        kmask16<>+0(SB), R11
+	KMOVW       (R11)(R10*2), K1
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R8), K1, Z6
+	VFMADD231PS Z6, Z1, Z2
+
+sb1e:
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z5, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VADDPS        Y1, Y2, Y1
+	VEXTRACTF32X4 $0x01, Y1, X6
+	VADDPS        X1, X6, X6
+	VMOVHLPS      X6, X6, X1
+	VADDPS        X1, X6, X6
+	VMOVSHDUP     X6, X1
+	VADDSS        X1, X6, X6
+	VBROADCASTSS  X6, Z1
+	MOVQ          AX, R8
+	MOVQ          CX, R9
+	MOVQ          DX, R10
+	MOVQ          SI, R11
+
+sb2u:
+	CMPQ    R11, $0x00000020
+	JL      sb2v
+	VMOVUPS (R10), Z6
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS (R9), Z7
+	VSUBPS  Z1, Z7, Z7
+	VMULPS  Z7, Z6, Z6
+	VMOVUPS Z6, (R8)
+	VMOVUPS 64(R10), Z6
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS 64(R9), Z7
+	VSUBPS  Z1, Z7, Z7
+	VMULPS  Z7, Z6, Z6
+	VMOVUPS Z6, 64(R8)
+	ADDQ    $0x00000080, R8
+	ADDQ    $0x00000080, R9
+	ADDQ    $0x00000080, R10
+	SUBQ    $0x00000020, R11
+	JMP     sb2u
+
+sb2v:
+	CMPQ    R11, $0x10
+	JL      sb2t
+	VMOVUPS (R10), Z6
+	VMULPS  Z0, Z6, Z6
+	VMOVUPS (R9), Z7
+	VSUBPS  Z1, Z7, Z7
+	VMULPS  Z7, Z6, Z6
+	VMOVUPS Z6, (R8)
+	ADDQ    $0x00000040, R8
+	ADDQ    $0x00000040, R9
+	ADDQ    $0x00000040, R10
+	SUBQ    $0x10, R11
+	JMP     sb2v
+
+sb2t:
+	TESTQ     R11, R11
+	JZ        sb2e
+	LEAQ      kmask16<>+0(SB), R12
+	KMOVW     (R12)(R11*2), K1
+	VMOVUPS.Z (R10), K1, Z6
+	VMULPS    Z0, Z6, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VSUBPS    Z1, Z7, Z7
+	VMULPS    Z7, Z6, Z6
+	VMOVUPS   Z6, K1, (R8)
+
+sb2e:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  sbrow
+
+sbdone:
+	VZEROUPPER
+	RET
+
 // func dropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 // Requires: AVX, AVX2
 TEXT ·dropout256(SB), NOSPLIT, $0-44
@@ -3625,5 +4531,907 @@ pgtrd:
 	VMASKMOVPS Y4, Y2, (CX)
 
 pge:
+	VZEROUPPER
+	RET
+
+// func layerNorm256(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, d int, eps float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·layerNorm256(SB), NOSPLIT, $0-68
+	MOVQ       y+0(FP), AX
+	MOVQ       x+24(FP), CX
+	MOVQ       d+56(FP), DX
+	VCVTSI2SSQ DX, X0, X0
+	VMOVSS     eps+64(FP), X1
+	MOVQ       $0x3ff0000000000000, DX
+	VMOVQ      DX, X2
+	XORQ       DX, DX
+
+lnrow:
+	CMPQ   DX, rows+48(FP)
+	JGE    lndone
+	MOVQ   CX, BX
+	MOVQ   d+56(FP), SI
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+
+ln1u:
+	CMPQ    SI, $0x00000020
+	JL      ln1v
+	VMOVUPS (BX), Y7
+	VADDPS  Y7, Y3, Y3
+	VMOVUPS 32(BX), Y7
+	VADDPS  Y7, Y4, Y4
+	VMOVUPS 64(BX), Y7
+	VADDPS  Y7, Y5, Y5
+	VMOVUPS 96(BX), Y7
+	VADDPS  Y7, Y6, Y6
+	ADDQ    $0x00000080, BX
+	SUBQ    $0x00000020, SI
+	JMP     ln1u
+
+ln1v:
+	CMPQ    SI, $0x08
+	JL      ln1t
+	VMOVUPS (BX), Y7
+	VADDPS  Y7, Y3, Y3
+	ADDQ    $0x00000020, BX
+	SUBQ    $0x08, SI
+	JMP     ln1v
+
+ln1t:
+	TESTQ      SI, SI
+	JZ         ln1e
+	LEAQ       kmask8<>+0(SB), DI
+	NEGQ       SI
+	VMOVUPS    32(DI)(SI*4), Y7
+	VMASKMOVPS (BX), Y7, Y7
+	VADDPS     Y7, Y3, Y3
+
+ln1e:
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y6, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VDIVSS       X0, X4, X4
+	MOVQ         mean+8(FP), BX
+	VMOVSS       X4, (BX)(DX*4)
+	VBROADCASTSS X4, Y3
+	MOVQ         CX, BX
+	MOVQ         d+56(FP), SI
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+
+ln2u:
+	CMPQ        SI, $0x00000020
+	JL          ln2v
+	VMOVUPS     (BX), Y8
+	VSUBPS      Y3, Y8, Y8
+	VFMADD231PS Y8, Y8, Y4
+	VMOVUPS     32(BX), Y8
+	VSUBPS      Y3, Y8, Y8
+	VFMADD231PS Y8, Y8, Y5
+	VMOVUPS     64(BX), Y8
+	VSUBPS      Y3, Y8, Y8
+	VFMADD231PS Y8, Y8, Y6
+	VMOVUPS     96(BX), Y8
+	VSUBPS      Y3, Y8, Y8
+	VFMADD231PS Y8, Y8, Y7
+	ADDQ        $0x00000080, BX
+	SUBQ        $0x00000020, SI
+	JMP         ln2u
+
+ln2v:
+	CMPQ        SI, $0x08
+	JL          ln2t
+	VMOVUPS     (BX), Y8
+	VSUBPS      Y3, Y8, Y8
+	VFMADD231PS Y8, Y8, Y4
+	ADDQ        $0x00000020, BX
+	SUBQ        $0x08, SI
+	JMP         ln2v
+
+ln2t:
+	TESTQ       SI, SI
+	JZ          ln2e
+	LEAQ        kmask8<>+0(SB), DI
+	NEGQ        SI
+	VMOVUPS     32(DI)(SI*4), Y8
+	VMASKMOVPS  (BX), Y8, Y9
+	VSUBPS      Y3, Y9, Y9
+	VANDPS      Y8, Y9, Y9
+	VFMADD231PS Y9, Y9, Y4
+
+ln2e:
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y7, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VADDPS       X4, X5, X5
+	VMOVHLPS     X5, X5, X4
+	VADDPS       X4, X5, X5
+	VMOVSHDUP    X5, X4
+	VADDSS       X4, X5, X5
+	VDIVSS       X0, X5, X5
+	VADDSS       X1, X5, X5
+	VCVTSS2SD    X5, X5, X5
+	VSQRTSD      X5, X5, X5
+	VDIVSD       X5, X2, X5
+	VCVTSD2SS    X5, X5, X5
+	MOVQ         rstd+16(FP), BX
+	VMOVSS       X5, (BX)(DX*4)
+	VBROADCASTSS X5, Y4
+	MOVQ         AX, BX
+	MOVQ         CX, SI
+	MOVQ         gamma+32(FP), DI
+	MOVQ         beta+40(FP), R8
+	MOVQ         d+56(FP), R9
+
+ln3u:
+	CMPQ    R9, $0x00000010
+	JL      ln3v
+	VMOVUPS (SI), Y5
+	VSUBPS  Y3, Y5, Y5
+	VMULPS  Y4, Y5, Y5
+	VMOVUPS (DI), Y6
+	VMULPS  Y6, Y5, Y5
+	VMOVUPS (R8), Y6
+	VADDPS  Y6, Y5, Y5
+	VMOVUPS Y5, (BX)
+	VMOVUPS 32(SI), Y5
+	VSUBPS  Y3, Y5, Y5
+	VMULPS  Y4, Y5, Y5
+	VMOVUPS 32(DI), Y6
+	VMULPS  Y6, Y5, Y5
+	VMOVUPS 32(R8), Y6
+	VADDPS  Y6, Y5, Y5
+	VMOVUPS Y5, 32(BX)
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x00000010, R9
+	JMP     ln3u
+
+ln3v:
+	CMPQ    R9, $0x08
+	JL      ln3t
+	VMOVUPS (SI), Y5
+	VSUBPS  Y3, Y5, Y5
+	VMULPS  Y4, Y5, Y5
+	VMOVUPS (DI), Y6
+	VMULPS  Y6, Y5, Y5
+	VMOVUPS (R8), Y6
+	VADDPS  Y6, Y5, Y5
+	VMOVUPS Y5, (BX)
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x08, R9
+	JMP     ln3v
+
+ln3t:
+	TESTQ      R9, R9
+	JZ         ln3e
+	LEAQ       kmask8<>+0(SB), R10
+	NEGQ       R9
+	VMOVUPS    32(R10)(R9*4), Y5
+	VMASKMOVPS (SI), Y5, Y6
+	VSUBPS     Y3, Y6, Y6
+	VMULPS     Y4, Y6, Y6
+	VMASKMOVPS (DI), Y5, Y3
+	VMULPS     Y3, Y6, Y6
+	VMASKMOVPS (R8), Y5, Y3
+	VADDPS     Y3, Y6, Y6
+	VMASKMOVPS Y6, Y5, (BX)
+
+ln3e:
+	MOVQ d+56(FP), BX
+	LEAQ (CX)(BX*4), CX
+	LEAQ (AX)(BX*4), AX
+	INCQ DX
+	JMP  lnrow
+
+lndone:
+	VZEROUPPER
+	RET
+
+// func layerNormBackward256(dx *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, d int)
+// Requires: AVX, AVX2
+TEXT ·layerNormBackward256(SB), NOSPLIT, $0-64
+	MOVQ       dx+0(FP), AX
+	MOVQ       dy+8(FP), CX
+	MOVQ       x+16(FP), DX
+	MOVQ       d+56(FP), BX
+	VCVTSI2SSQ BX, X0, X0
+	VMOVSS     kconst<>+384(SB), X1
+	VDIVSS     X0, X1, X0
+	XORQ       BX, BX
+
+lbrow:
+	CMPQ         BX, rows+48(FP)
+	JGE          lbdone
+	MOVQ         mean+24(FP), SI
+	VBROADCASTSS (SI)(BX*4), Y1
+	MOVQ         rstd+32(FP), SI
+	VBROADCASTSS (SI)(BX*4), Y2
+	MOVQ         CX, SI
+	MOVQ         DX, DI
+	MOVQ         gamma+40(FP), R8
+	MOVQ         d+56(FP), R9
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+
+lb1u:
+	CMPQ    R9, $0x00000010
+	JL      lb1v
+	VMOVUPS (SI), Y7
+	VMOVUPS (R8), Y8
+	VMULPS  Y8, Y7, Y7
+	VADDPS  Y7, Y3, Y3
+	VMOVUPS (DI), Y8
+	VSUBPS  Y1, Y8, Y8
+	VMULPS  Y7, Y8, Y8
+	VMULPS  Y2, Y8, Y8
+	VADDPS  Y8, Y5, Y5
+	VMOVUPS 32(SI), Y7
+	VMOVUPS 32(R8), Y8
+	VMULPS  Y8, Y7, Y7
+	VADDPS  Y7, Y4, Y4
+	VMOVUPS 32(DI), Y8
+	VSUBPS  Y1, Y8, Y8
+	VMULPS  Y7, Y8, Y8
+	VMULPS  Y2, Y8, Y8
+	VADDPS  Y8, Y6, Y6
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x00000010, R9
+	JMP     lb1u
+
+lb1v:
+	CMPQ    R9, $0x08
+	JL      lb1t
+	VMOVUPS (SI), Y7
+	VMOVUPS (R8), Y8
+	VMULPS  Y8, Y7, Y7
+	VADDPS  Y7, Y3, Y3
+	VMOVUPS (DI), Y8
+	VSUBPS  Y1, Y8, Y8
+	VMULPS  Y7, Y8, Y8
+	VMULPS  Y2, Y8, Y8
+	VADDPS  Y8, Y5, Y5
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x08, R9
+	JMP     lb1v
+
+lb1t:
+	TESTQ      R9, R9
+	JZ         lb1e
+	LEAQ       kmask8<>+0(SB), R10
+	NEGQ       R9
+	VMOVUPS    32(R10)(R9*4), Y7
+	VMASKMOVPS (SI), Y7, Y8
+	VMASKMOVPS (R8), Y7, Y9
+	VMULPS     Y9, Y8, Y8
+	VADDPS     Y8, Y3, Y3
+	VMASKMOVPS (DI), Y7, Y7
+	VSUBPS     Y1, Y7, Y7
+	VMULPS     Y8, Y7, Y7
+	VMULPS     Y2, Y7, Y7
+	VADDPS     Y7, Y5, Y5
+
+lb1e:
+	VADDPS       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X4
+	VADDPS       X3, X4, X4
+	VMOVHLPS     X4, X4, X3
+	VADDPS       X3, X4, X4
+	VMOVSHDUP    X4, X3
+	VADDSS       X3, X4, X4
+	VADDPS       Y6, Y5, Y5
+	VEXTRACTF128 $0x01, Y5, X3
+	VADDPS       X5, X3, X3
+	VMOVHLPS     X3, X3, X5
+	VADDPS       X5, X3, X3
+	VMOVSHDUP    X3, X5
+	VADDSS       X5, X3, X3
+	VMULSS       X0, X4, X4
+	VMULSS       X0, X3, X3
+	VBROADCASTSS X4, Y4
+	VBROADCASTSS X3, Y3
+	MOVQ         AX, SI
+	MOVQ         CX, DI
+	MOVQ         DX, R8
+	MOVQ         gamma+40(FP), R9
+	MOVQ         d+56(FP), R10
+
+lb2u:
+	CMPQ    R10, $0x00000010
+	JL      lb2v
+	VMOVUPS (R8), Y5
+	VSUBPS  Y1, Y5, Y5
+	VMULPS  Y2, Y5, Y5
+	VMULPS  Y3, Y5, Y5
+	VMOVUPS (DI), Y6
+	VMOVUPS (R9), Y7
+	VMULPS  Y7, Y6, Y6
+	VSUBPS  Y4, Y6, Y6
+	VSUBPS  Y5, Y6, Y6
+	VMULPS  Y2, Y6, Y6
+	VMOVUPS Y6, (SI)
+	VMOVUPS 32(R8), Y5
+	VSUBPS  Y1, Y5, Y5
+	VMULPS  Y2, Y5, Y5
+	VMULPS  Y3, Y5, Y5
+	VMOVUPS 32(DI), Y6
+	VMOVUPS 32(R9), Y7
+	VMULPS  Y7, Y6, Y6
+	VSUBPS  Y4, Y6, Y6
+	VSUBPS  Y5, Y6, Y6
+	VMULPS  Y2, Y6, Y6
+	VMOVUPS Y6, 32(SI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	ADDQ    $0x00000040, R9
+	SUBQ    $0x00000010, R10
+	JMP     lb2u
+
+lb2v:
+	CMPQ    R10, $0x08
+	JL      lb2t
+	VMOVUPS (R8), Y5
+	VSUBPS  Y1, Y5, Y5
+	VMULPS  Y2, Y5, Y5
+	VMULPS  Y3, Y5, Y5
+	VMOVUPS (DI), Y6
+	VMOVUPS (R9), Y7
+	VMULPS  Y7, Y6, Y6
+	VSUBPS  Y4, Y6, Y6
+	VSUBPS  Y5, Y6, Y6
+	VMULPS  Y2, Y6, Y6
+	VMOVUPS Y6, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, R8
+	ADDQ    $0x00000020, R9
+	SUBQ    $0x08, R10
+	JMP     lb2v
+
+lb2t:
+	TESTQ      R10, R10
+	JZ         lb2e
+	LEAQ       kmask8<>+0(SB), R11
+	NEGQ       R10
+	VMOVUPS    32(R11)(R10*4), Y5
+	VMASKMOVPS (R8), Y5, Y6
+	VSUBPS     Y1, Y6, Y6
+	VMULPS     Y2, Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VMASKMOVPS (DI), Y5, Y1
+	VMASKMOVPS (R9), Y5, Y3
+	VMULPS     Y3, Y1, Y1
+	VSUBPS     Y4, Y1, Y1
+	VSUBPS     Y6, Y1, Y1
+	VMULPS     Y2, Y1, Y1
+	VMASKMOVPS Y1, Y5, (SI)
+
+lb2e:
+	MOVQ d+56(FP), SI
+	LEAQ (AX)(SI*4), AX
+	LEAQ (CX)(SI*4), CX
+	LEAQ (DX)(SI*4), DX
+	INCQ BX
+	JMP  lbrow
+
+lbdone:
+	VZEROUPPER
+	RET
+
+// func softmaxCausal256(p *float32, s *float32, rows int, n int, scale float32, row0 int)
+// Requires: AVX, AVX2, CMOV, FMA3
+TEXT ·softmaxCausal256(SB), NOSPLIT, $0-48
+	MOVQ         p+0(FP), AX
+	MOVQ         s+8(FP), CX
+	MOVQ         rows+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVQ         row0+40(FP), SI
+	VBROADCASTSS scale+32(FP), Y0
+	VXORPS       Y1, Y1, Y1
+	XORQ         DI, DI
+
+smrow:
+	CMPQ     DI, DX
+	JGE      smdone
+	LEAQ     1(SI)(DI*1), R8
+	CMPQ     R8, BX
+	CMOVQGT  BX, R8
+	VXORPS   X2, X2, X2
+	VUCOMISS X2, X0
+	JB       smmin
+	VMOVUPS  kconst<>+448(SB), Y2
+	VMOVAPS  Y2, Y3
+	VMOVAPS  Y2, Y4
+	VMOVAPS  Y2, Y5
+	VMOVAPS  Y2, Y6
+	MOVQ     CX, R9
+	MOVQ     R8, R10
+
+smmaxu:
+	CMPQ    R10, $0x00000020
+	JL      smmaxv
+	VMOVUPS (R9), Y7
+	VMAXPS  Y3, Y7, Y3
+	VMOVUPS 32(R9), Y7
+	VMAXPS  Y4, Y7, Y4
+	VMOVUPS 64(R9), Y7
+	VMAXPS  Y5, Y7, Y5
+	VMOVUPS 96(R9), Y7
+	VMAXPS  Y6, Y7, Y6
+	ADDQ    $0x00000080, R9
+	SUBQ    $0x00000020, R10
+	JMP     smmaxu
+
+smmaxv:
+	CMPQ    R10, $0x08
+	JL      smmaxt
+	VMOVUPS (R9), Y7
+	VMAXPS  Y3, Y7, Y3
+	ADDQ    $0x00000020, R9
+	SUBQ    $0x08, R10
+	JMP     smmaxv
+
+smmaxt:
+	TESTQ      R10, R10
+	JZ         smmaxe
+	LEAQ       kmask8<>+0(SB), R11
+	NEGQ       R10
+	VMOVUPS    32(R11)(R10*4), Y7
+	VMASKMOVPS (R9), Y7, Y8
+	VBLENDVPS  Y7, Y2, Y8, Y8
+	VMAXPS     Y3, Y8, Y3
+
+smmaxe:
+	VMAXPS       Y4, Y3, Y3
+	VMAXPS       Y6, Y5, Y5
+	VMAXPS       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X2
+	VMAXPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VMAXPS       X3, X2, X2
+	VMOVAPS      X2, X2
+	JMP          smref
+
+smmin:
+	VMOVUPS kconst<>+512(SB), Y2
+	VMOVAPS Y2, Y3
+	VMOVAPS Y2, Y4
+	VMOVAPS Y2, Y5
+	VMOVAPS Y2, Y6
+	MOVQ    CX, R9
+	MOVQ    R8, R10
+
+smminu:
+	CMPQ    R10, $0x00000020
+	JL      smminv
+	VMOVUPS (R9), Y7
+	VMINPS  Y3, Y7, Y3
+	VMOVUPS 32(R9), Y7
+	VMINPS  Y4, Y7, Y4
+	VMOVUPS 64(R9), Y7
+	VMINPS  Y5, Y7, Y5
+	VMOVUPS 96(R9), Y7
+	VMINPS  Y6, Y7, Y6
+	ADDQ    $0x00000080, R9
+	SUBQ    $0x00000020, R10
+	JMP     smminu
+
+smminv:
+	CMPQ    R10, $0x08
+	JL      smmint
+	VMOVUPS (R9), Y7
+	VMINPS  Y3, Y7, Y3
+	ADDQ    $0x00000020, R9
+	SUBQ    $0x08, R10
+	JMP     smminv
+
+smmint:
+	TESTQ      R10, R10
+	JZ         smmine
+	LEAQ       kmask8<>+0(SB), R11
+	NEGQ       R10
+	VMOVUPS    32(R11)(R10*4), Y7
+	VMASKMOVPS (R9), Y7, Y8
+	VBLENDVPS  Y7, Y2, Y8, Y8
+	VMINPS     Y3, Y8, Y3
+
+smmine:
+	VMINPS       Y4, Y3, Y3
+	VMINPS       Y6, Y5, Y5
+	VMINPS       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X2
+	VMINPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VMINPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VMINPS       X3, X2, X2
+	VMOVAPS      X2, X2
+
+smref:
+	VBROADCASTSS X2, Y2
+	MOVQ         AX, R9
+	MOVQ         CX, R10
+	MOVQ         R8, R11
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+
+smexpu:
+	CMPQ         R11, $0x00000010
+	JL           smexpv
+	VMOVUPS      (R10), Y5
+	VSUBPS       Y2, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VMINPS       kconst<>+576(SB), Y5, Y5
+	VMAXPS       kconst<>+640(SB), Y5, Y5
+	VMULPS       kconst<>+704(SB), Y5, Y6
+	VCVTPS2DQ    Y6, Y7
+	VCVTDQ2PS    Y7, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y5
+	VFNMADD231PS kconst<>+832(SB), Y6, Y5
+	VMOVUPS      kconst<>+896(SB), Y8
+	VFMADD213PS  kconst<>+960(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1024(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1088(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1152(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1216(SB), Y5, Y8
+	VMULPS       Y5, Y5, Y6
+	VFMADD213PS  Y5, Y6, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VPADDD       kconst<>+1280(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y7, Y8, Y5
+	VMOVUPS      Y5, (R9)
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      32(R10), Y5
+	VSUBPS       Y2, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VMINPS       kconst<>+576(SB), Y5, Y5
+	VMAXPS       kconst<>+640(SB), Y5, Y5
+	VMULPS       kconst<>+704(SB), Y5, Y6
+	VCVTPS2DQ    Y6, Y7
+	VCVTDQ2PS    Y7, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y5
+	VFNMADD231PS kconst<>+832(SB), Y6, Y5
+	VMOVUPS      kconst<>+896(SB), Y8
+	VFMADD213PS  kconst<>+960(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1024(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1088(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1152(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1216(SB), Y5, Y8
+	VMULPS       Y5, Y5, Y6
+	VFMADD213PS  Y5, Y6, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VPADDD       kconst<>+1280(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y7, Y8, Y5
+	VMOVUPS      Y5, 32(R9)
+	VADDPS       Y5, Y4, Y4
+	ADDQ         $0x00000040, R9
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, R11
+	JMP          smexpu
+
+smexpv:
+	CMPQ         R11, $0x08
+	JL           smexpt
+	VMOVUPS      (R10), Y5
+	VSUBPS       Y2, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VMINPS       kconst<>+576(SB), Y5, Y5
+	VMAXPS       kconst<>+640(SB), Y5, Y5
+	VMULPS       kconst<>+704(SB), Y5, Y6
+	VCVTPS2DQ    Y6, Y7
+	VCVTDQ2PS    Y7, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y5
+	VFNMADD231PS kconst<>+832(SB), Y6, Y5
+	VMOVUPS      kconst<>+896(SB), Y8
+	VFMADD213PS  kconst<>+960(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1024(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1088(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1152(SB), Y5, Y8
+	VFMADD213PS  kconst<>+1216(SB), Y5, Y8
+	VMULPS       Y5, Y5, Y6
+	VFMADD213PS  Y5, Y6, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VPADDD       kconst<>+1280(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y7, Y8, Y5
+	VMOVUPS      Y5, (R9)
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x08, R11
+	JMP          smexpv
+
+smexpt:
+	TESTQ        R11, R11
+	JZ           smexpe
+	LEAQ         kmask8<>+0(SB), R12
+	NEGQ         R11
+	VMOVUPS      32(R12)(R11*4), Y5
+	VMASKMOVPS   (R10), Y5, Y6
+	VSUBPS       Y2, Y6, Y6
+	VMULPS       Y0, Y6, Y6
+	VMINPS       kconst<>+576(SB), Y6, Y6
+	VMAXPS       kconst<>+640(SB), Y6, Y6
+	VMULPS       kconst<>+704(SB), Y6, Y2
+	VCVTPS2DQ    Y2, Y7
+	VCVTDQ2PS    Y7, Y2
+	VFNMADD231PS kconst<>+768(SB), Y2, Y6
+	VFNMADD231PS kconst<>+832(SB), Y2, Y6
+	VMOVUPS      kconst<>+896(SB), Y8
+	VFMADD213PS  kconst<>+960(SB), Y6, Y8
+	VFMADD213PS  kconst<>+1024(SB), Y6, Y8
+	VFMADD213PS  kconst<>+1088(SB), Y6, Y8
+	VFMADD213PS  kconst<>+1152(SB), Y6, Y8
+	VFMADD213PS  kconst<>+1216(SB), Y6, Y8
+	VMULPS       Y6, Y6, Y2
+	VFMADD213PS  Y6, Y2, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VPADDD       kconst<>+1280(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y7, Y8, Y6
+	VANDPS       Y5, Y6, Y6
+	VMASKMOVPS   Y6, Y5, (R9)
+	VADDPS       Y6, Y3, Y3
+
+smexpe:
+	VADDPS       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMOVSS       kconst<>+384(SB), X3
+	VDIVSS       X2, X3, X2
+	VBROADCASTSS X2, Y2
+	MOVQ         AX, R9
+	MOVQ         R8, R10
+
+smscaleu:
+	CMPQ    R10, $0x00000020
+	JL      smscalev
+	VMOVUPS (R9), Y3
+	VMULPS  Y2, Y3, Y3
+	VMOVUPS Y3, (R9)
+	VMOVUPS 32(R9), Y3
+	VMULPS  Y2, Y3, Y3
+	VMOVUPS Y3, 32(R9)
+	VMOVUPS 64(R9), Y3
+	VMULPS  Y2, Y3, Y3
+	VMOVUPS Y3, 64(R9)
+	VMOVUPS 96(R9), Y3
+	VMULPS  Y2, Y3, Y3
+	VMOVUPS Y3, 96(R9)
+	ADDQ    $0x00000080, R9
+	SUBQ    $0x00000020, R10
+	JMP     smscaleu
+
+smscalev:
+	CMPQ    R10, $0x08
+	JL      smscalet
+	VMOVUPS (R9), Y3
+	VMULPS  Y2, Y3, Y3
+	VMOVUPS Y3, (R9)
+	ADDQ    $0x00000020, R9
+	SUBQ    $0x08, R10
+	JMP     smscalev
+
+smscalet:
+	TESTQ      R10, R10
+	JZ         smscalee
+	LEAQ       kmask8<>+0(SB), R11
+	NEGQ       R10
+	VMOVUPS    32(R11)(R10*4), Y3
+	VMASKMOVPS (R9), Y3, Y4
+	VMULPS     Y2, Y4, Y4
+	VMASKMOVPS Y4, Y3, (R9)
+
+smscalee:
+	MOVQ BX, R9
+	SUBQ R8, R9
+	LEAQ (AX)(R8*4), R8
+
+smzerou:
+	CMPQ    R9, $0x00000020
+	JL      smzerov
+	VMOVUPS Y1, (R8)
+	VMOVUPS Y1, 32(R8)
+	VMOVUPS Y1, 64(R8)
+	VMOVUPS Y1, 96(R8)
+	ADDQ    $0x00000080, R8
+	SUBQ    $0x00000020, R9
+	JMP     smzerou
+
+smzerov:
+	CMPQ    R9, $0x08
+	JL      smzerot
+	VMOVUPS Y1, (R8)
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x08, R9
+	JMP     smzerov
+
+smzerot:
+	TESTQ      R9, R9
+	JZ         smzeroe
+	LEAQ       kmask8<>+0(SB), R10
+	NEGQ       R9
+	VMOVUPS    32(R10)(R9*4), Y2
+	VMASKMOVPS Y1, Y2, (R8)
+
+smzeroe:
+	LEAQ (AX)(BX*4), AX
+	LEAQ (CX)(BX*4), CX
+	INCQ DI
+	JMP  smrow
+
+smdone:
+	VZEROUPPER
+	RET
+
+// func softmaxBackward256(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·softmaxBackward256(SB), NOSPLIT, $0-44
+	MOVQ         ds+0(FP), AX
+	MOVQ         dp+8(FP), CX
+	MOVQ         p+16(FP), DX
+	MOVQ         rows+24(FP), BX
+	MOVQ         n+32(FP), SI
+	VBROADCASTSS scale+40(FP), Y0
+	MOVQ         SI, DI
+	SHLQ         $0x02, DI
+
+sbrow:
+	TESTQ  BX, BX
+	JZ     sbdone
+	MOVQ   CX, R8
+	MOVQ   DX, R9
+	MOVQ   SI, R10
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+
+sb1u:
+	CMPQ        R10, $0x00000020
+	JL          sb1v
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R8), Y6
+	VFMADD231PS Y6, Y5, Y1
+	VMOVUPS     32(R9), Y5
+	VMOVUPS     32(R8), Y6
+	VFMADD231PS Y6, Y5, Y2
+	VMOVUPS     64(R9), Y5
+	VMOVUPS     64(R8), Y6
+	VFMADD231PS Y6, Y5, Y3
+	VMOVUPS     96(R9), Y5
+	VMOVUPS     96(R8), Y6
+	VFMADD231PS Y6, Y5, Y4
+	ADDQ        $0x00000080, R8
+	ADDQ        $0x00000080, R9
+	SUBQ        $0x00000020, R10
+	JMP         sb1u
+
+sb1v:
+	CMPQ        R10, $0x08
+	JL          sb1t
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R8), Y6
+	VFMADD231PS Y6, Y5, Y1
+	ADDQ        $0x00000020, R8
+	ADDQ        $0x00000020, R9
+	SUBQ        $0x08, R10
+	JMP         sb1v
+
+sb1t:
+	TESTQ       R10, R10
+	JZ          sb1e
+	LEAQ        kmask8<>+0(SB), R11
+	NEGQ        R10
+	VMOVUPS     32(R11)(R10*4), Y5
+	VMASKMOVPS  (R9), Y5, Y6
+	VMASKMOVPS  (R8), Y5, Y5
+	VFMADD231PS Y5, Y6, Y1
+
+sb1e:
+	VADDPS       Y2, Y1, Y1
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y4, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X1, X2, X2
+	VMOVHLPS     X2, X2, X1
+	VADDPS       X1, X2, X2
+	VMOVSHDUP    X2, X1
+	VADDSS       X1, X2, X2
+	VBROADCASTSS X2, Y1
+	MOVQ         AX, R8
+	MOVQ         CX, R9
+	MOVQ         DX, R10
+	MOVQ         SI, R11
+
+sb2u:
+	CMPQ    R11, $0x00000010
+	JL      sb2v
+	VMOVUPS (R10), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS (R9), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y3, Y2, Y2
+	VMOVUPS Y2, (R8)
+	VMOVUPS 32(R10), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS 32(R9), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y3, Y2, Y2
+	VMOVUPS Y2, 32(R8)
+	ADDQ    $0x00000040, R8
+	ADDQ    $0x00000040, R9
+	ADDQ    $0x00000040, R10
+	SUBQ    $0x00000010, R11
+	JMP     sb2u
+
+sb2v:
+	CMPQ    R11, $0x08
+	JL      sb2t
+	VMOVUPS (R10), Y2
+	VMULPS  Y0, Y2, Y2
+	VMOVUPS (R9), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  Y3, Y2, Y2
+	VMOVUPS Y2, (R8)
+	ADDQ    $0x00000020, R8
+	ADDQ    $0x00000020, R9
+	ADDQ    $0x00000020, R10
+	SUBQ    $0x08, R11
+	JMP     sb2v
+
+sb2t:
+	TESTQ      R11, R11
+	JZ         sb2e
+	LEAQ       kmask8<>+0(SB), R12
+	NEGQ       R11
+	VMOVUPS    32(R12)(R11*4), Y2
+	VMASKMOVPS (R10), Y2, Y3
+	VMULPS     Y0, Y3, Y3
+	VMASKMOVPS (R9), Y2, Y4
+	VSUBPS     Y1, Y4, Y4
+	VMULPS     Y4, Y3, Y3
+	VMASKMOVPS Y3, Y2, (R8)
+
+sb2e:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ BX
+	JMP  sbrow
+
+sbdone:
 	VZEROUPPER
 	RET

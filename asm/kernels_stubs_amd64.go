@@ -86,6 +86,28 @@ func colDot512(dst *float32, a *float32, b *float32, rows int, stride int, w int
 //go:noescape
 func layerNormParamGrad512(dgamma *float32, dbeta *float32, dy *float32, x *float32, mean *float32, rstd *float32, rows int, stride int, w int)
 
+// layerNorm512 normalizes rows×d x as LayerNorm's twin does: μ, then Σ(x−μ)²,
+// ρ = 1/sqrt(var+eps) in float64, y = (x−μ)·ρ·γ + β.
+//
+//go:noescape
+func layerNorm512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, d int, eps float32)
+
+// layerNormBackward512 computes LayerNorm's dx for rows×d as the twin does (sums reassociated).
+//
+//go:noescape
+func layerNormBackward512(dx *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, d int)
+
+// softmaxCausal512 is SoftmaxCausal's twin on rows×n: the softmax of scale·s over the
+// first min(row0+r+1, n) columns of row r, zeros after.
+//
+//go:noescape
+func softmaxCausal512(p *float32, s *float32, rows int, n int, scale float32, row0 int)
+
+// softmaxBackward512 sets ds = scale·p⊙(dp − ⟨dp,p⟩) for each n-wide row.
+//
+//go:noescape
+func softmaxBackward512(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)
+
 // dropout256 sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,
 // for i < n (key = khi<<32 | klo).
 //
@@ -167,3 +189,25 @@ func colDot256(dst *float32, a *float32, b *float32, rows int, stride int, w int
 //
 //go:noescape
 func layerNormParamGrad256(dgamma *float32, dbeta *float32, dy *float32, x *float32, mean *float32, rstd *float32, rows int, stride int, w int)
+
+// layerNorm256 normalizes rows×d x as LayerNorm's twin does: μ, then Σ(x−μ)²,
+// ρ = 1/sqrt(var+eps) in float64, y = (x−μ)·ρ·γ + β.
+//
+//go:noescape
+func layerNorm256(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, d int, eps float32)
+
+// layerNormBackward256 computes LayerNorm's dx for rows×d as the twin does (sums reassociated).
+//
+//go:noescape
+func layerNormBackward256(dx *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, d int)
+
+// softmaxCausal256 is SoftmaxCausal's twin on rows×n: the softmax of scale·s over the
+// first min(row0+r+1, n) columns of row r, zeros after.
+//
+//go:noescape
+func softmaxCausal256(p *float32, s *float32, rows int, n int, scale float32, row0 int)
+
+// softmaxBackward256 sets ds = scale·p⊙(dp − ⟨dp,p⟩) for each n-wide row.
+//
+//go:noescape
+func softmaxBackward256(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)

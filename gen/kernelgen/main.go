@@ -918,6 +918,309 @@ func (s *isa) reduce(pfx string, n reg.Register, p []reg.Register, step func(a a
 	return s.hsum(as[0])
 }
 
+// ---------------------------------------------------------------------
+// LayerNorm and softmax: one call for all rows, passes over each row.
+
+// reduceN runs k simultaneous sums over n elements at the cursors (n and
+// the cursors are consumed) with unroll accumulators each; step adds
+// vector u's terms into sums[i][u]. It returns each total in lane 0 of
+// an xmm register.
+func (s *isa) reduceN(pfx string, n reg.Register, ptrs []reg.Register, k, unroll int, step func(a acc, u int, sums [][]reg.VecVirtual)) []reg.VecVirtual {
+	sums := make([][]reg.VecVirtual, k)
+	for i := range sums {
+		for range unroll {
+			sums[i] = append(sums[i], s.zero())
+		}
+	}
+	s.loop(pfx, n, ptrs, unroll, func(a acc, u int) { step(a, u, sums) })
+	var out []reg.VecVirtual
+	for i := range sums {
+		for u := 1; u < unroll; u++ {
+			VADDPS(sums[i][u], sums[i][0], sums[i][0])
+		}
+		out = append(out, s.hsum(sums[i][0]))
+	}
+	return out
+}
+
+func cursors(ps ...reg.Register) []reg.Register {
+	var out []reg.Register
+	for _, p := range ps {
+		t := GP64()
+		MOVQ(p, t)
+		out = append(out, t)
+	}
+	return out
+}
+
+func counter(n reg.Register) reg.Register {
+	t := GP64()
+	MOVQ(n, t)
+	return t
+}
+
+// scalarOne returns an xmm holding float32 1 in lane 0.
+func scalarOne() reg.VecVirtual {
+	x := XMM()
+	VMOVSS(C("one"), x)
+	return x
+}
+
+// par loads a parameter into a fresh register (kernels with many
+// operands reload them where needed rather than hold them all).
+func par(name string) reg.Register { return Load(Param(name), GP64()) }
+
+func (s *isa) layerNorm() {
+	s.text("layerNorm", "func(y, mean, rstd, x, gamma, beta *float32, rows, d int, eps float32)",
+		"normalizes rows×d x as LayerNorm's twin does: μ, then Σ(x−μ)²,",
+		"ρ = 1/sqrt(var+eps) in float64, y = (x−μ)·ρ·γ + β.")
+	y, x := par("y"), par("x")
+	df := XMM()
+	VCVTSI2SSQ(par("d"), df, df)
+	eps := XMM()
+	VMOVSS(paramAddr("eps"), eps)
+	one64 := XMM()
+	t := GP64()
+	MOVQ(U64(math.Float64bits(1)), t)
+	VMOVQ(t, one64)
+	r := GP64()
+	XORQ(r, r)
+	Label("lnrow")
+	CMPQ(r, paramAddr("rows"))
+	JGE(LabelRef("lndone"))
+	c := cursors(x)
+	sum := s.reduceN("ln1", par("d"), c, 1, 4, func(a acc, u int, sums [][]reg.VecVirtual) {
+		v := a.ld(c[0], u)
+		VADDPS(v, sums[0][u], sums[0][u])
+	})[0]
+	VDIVSS(df, sum, sum) // μ
+	VMOVSS(sum, Mem{Base: par("mean"), Index: r, Scale: 4})
+	mu := s.vec()
+	VBROADCASTSS(sum, mu)
+	c = cursors(x)
+	q := s.reduceN("ln2", par("d"), c, 1, 4, func(a acc, u int, sums [][]reg.VecVirtual) {
+		v := a.ld(c[0], u)
+		VSUBPS(mu, v, v)
+		a.zeroOut(v)
+		VFMADD231PS(v, v, sums[0][u])
+	})[0]
+	VDIVSS(df, q, q)
+	VADDSS(eps, q, q)
+	VCVTSS2SD(q, q, q)
+	VSQRTSD(q, q, q)
+	VDIVSD(q, one64, q)
+	VCVTSD2SS(q, q, q) // ρ
+	VMOVSS(q, Mem{Base: par("rstd"), Index: r, Scale: 4})
+	rs := s.vec()
+	VBROADCASTSS(q, rs)
+	c = []reg.Register{counter(y), counter(x), par("gamma"), par("beta")}
+	s.loop("ln3", par("d"), c, 2, func(a acc, u int) {
+		v := a.ld(c[1], u)
+		VSUBPS(mu, v, v)
+		VMULPS(rs, v, v)
+		g := a.ld(c[2], u)
+		VMULPS(g, v, v)
+		b := a.ld(c[3], u)
+		VADDPS(b, v, v)
+		a.store(v, c[0], u)
+	})
+	d := par("d")
+	LEAQ(Mem{Base: x, Index: d, Scale: 4}, x)
+	LEAQ(Mem{Base: y, Index: d, Scale: 4}, y)
+	INCQ(r)
+	JMP(LabelRef("lnrow"))
+	Label("lndone")
+	ret()
+}
+
+func (s *isa) layerNormBackward() {
+	s.text("layerNormBackward", "func(dx, dy, x, mean, rstd, gamma *float32, rows, d int)",
+		"computes LayerNorm's dx for rows×d as the twin does (sums reassociated).")
+	dx, dy, x := par("dx"), par("dy"), par("x")
+	inv := XMM()
+	VCVTSI2SSQ(par("d"), inv, inv)
+	VDIVSS(inv, scalarOne(), inv) // 1/d
+	r := GP64()
+	XORQ(r, r)
+	mu, rs := s.vec(), s.vec()
+	Label("lbrow")
+	CMPQ(r, paramAddr("rows"))
+	JGE(LabelRef("lbdone"))
+	VBROADCASTSS(Mem{Base: par("mean"), Index: r, Scale: 4}, mu)
+	VBROADCASTSS(Mem{Base: par("rstd"), Index: r, Scale: 4}, rs)
+	c := []reg.Register{counter(dy), counter(x), par("gamma")}
+	tot := s.reduceN("lb1", par("d"), c, 2, 2, func(a acc, u int, sums [][]reg.VecVirtual) {
+		g := a.ld(c[0], u)
+		gm := a.ld(c[2], u)
+		VMULPS(gm, g, g)
+		VADDPS(g, sums[0][u], sums[0][u])
+		v := a.ld(c[1], u)
+		VSUBPS(mu, v, v)
+		VMULPS(g, v, v)
+		VMULPS(rs, v, v)
+		VADDPS(v, sums[1][u], sums[1][u])
+	})
+	sg, sgx := s.vec(), s.vec()
+	VMULSS(inv, tot[0], tot[0])
+	VMULSS(inv, tot[1], tot[1])
+	VBROADCASTSS(tot[0], sg)
+	VBROADCASTSS(tot[1], sgx)
+	c = []reg.Register{counter(dx), counter(dy), counter(x), par("gamma")}
+	s.loop("lb2", par("d"), c, 2, func(a acc, u int) {
+		v := a.ld(c[2], u)
+		VSUBPS(mu, v, v)
+		VMULPS(rs, v, v) // x̂
+		VMULPS(sgx, v, v)
+		g := a.ld(c[1], u)
+		gm := a.ld(c[3], u)
+		VMULPS(gm, g, g)
+		VSUBPS(sg, g, g)
+		VSUBPS(v, g, g)
+		VMULPS(rs, g, g)
+		a.store(g, c[0], u)
+	})
+	d := par("d")
+	LEAQ(Mem{Base: dx, Index: d, Scale: 4}, dx)
+	LEAQ(Mem{Base: dy, Index: d, Scale: 4}, dy)
+	LEAQ(Mem{Base: x, Index: d, Scale: 4}, x)
+	INCQ(r)
+	JMP(LabelRef("lbrow"))
+	Label("lbdone")
+	ret()
+}
+
+func (s *isa) softmaxCausal() {
+	s.text("softmaxCausal", "func(p, s *float32, rows, n int, scale float32, row0 int)",
+		"is SoftmaxCausal's twin on rows×n: the softmax of scale·s over the",
+		"first min(row0+r+1, n) columns of row r, zeros after.")
+	pp, ps := Load(Param("p"), GP64()), Load(Param("s"), GP64())
+	rows, n := Load(Param("rows"), GP64()), Load(Param("n"), GP64())
+	row0 := Load(Param("row0"), GP64())
+	sc := s.bcast(paramAddr("scale"))
+	zv := s.zero()
+	r := GP64()
+	XORQ(r, r)
+	Label("smrow")
+	CMPQ(r, rows)
+	JGE(LabelRef("smdone"))
+	valid := GP64()
+	LEAQ(Mem{Base: row0, Index: r, Scale: 1, Disp: 1}, valid)
+	CMPQ(valid, n)
+	CMOVQGT(n, valid)
+	mx := XMM()
+	for _, mode := range []string{"max", "min"} {
+		if mode == "max" {
+			// scale < 0 (or NaN): the row's reference is its minimum.
+			zx := XMM()
+			VXORPS(zx, zx, zx)
+			VUCOMISS(zx, sc.AsX()) // flags from scale vs 0
+			JB(LabelRef("smmin"))
+		} else {
+			Label("smmin")
+		}
+		fill, op := "ninf", func(a, b, dst Op) { VMAXPS(a, b, dst) }
+		if mode == "min" {
+			fill, op = "pinf", func(a, b, dst Op) { VMINPS(a, b, dst) }
+		}
+		f := s.konst(fill)
+		var ms []reg.VecVirtual
+		for range 4 {
+			m := s.vec()
+			VMOVAPS(f, m)
+			ms = append(ms, m)
+		}
+		c := cursors(ps)
+		s.loop("sm"+mode, counter(valid), c, 4, func(a acc, u int) {
+			v := a.ld(c[0], u)
+			a.fillOut(v, f)
+			op(ms[u], v, ms[u]) // NaN scores are skipped, as in the twin
+		})
+		op(ms[1], ms[0], ms[0])
+		op(ms[3], ms[2], ms[2])
+		op(ms[2], ms[0], ms[0])
+		VMOVAPS(s.hred(ms[0], op), mx)
+		if mode == "max" {
+			JMP(LabelRef("smref"))
+		}
+	}
+	Label("smref")
+	m := s.vec()
+	VBROADCASTSS(mx, m)
+	c := cursors(pp, ps)
+	sum := s.reduceN("smexp", counter(valid), c, 1, 2, func(a acc, u int, sums [][]reg.VecVirtual) {
+		v := a.ld(c[1], u)
+		VSUBPS(m, v, v)
+		VMULPS(sc, v, v)
+		s.exp(v)
+		a.zeroOut(v)
+		a.store(v, c[0], u)
+		VADDPS(v, sums[0][u], sums[0][u])
+	})[0]
+	VDIVSS(sum, scalarOne(), sum)
+	inv := s.vec()
+	VBROADCASTSS(sum, inv)
+	c = cursors(pp)
+	s.loop("smscale", counter(valid), c, 4, func(a acc, u int) {
+		v := a.ld(c[0], u)
+		VMULPS(inv, v, v)
+		a.store(v, c[0], u)
+	})
+	// c[0] is now at p+valid (the loop stepped it by whole vectors, then
+	// the tail): recompute and clear the rest of the row.
+	rest := GP64()
+	MOVQ(n, rest)
+	SUBQ(valid, rest)
+	z := GP64()
+	LEAQ(Mem{Base: pp, Index: valid, Scale: 4}, z)
+	s.loop("smzero", rest, []reg.Register{z}, 4, func(a acc, u int) {
+		a.store(zv, z, u)
+	})
+	LEAQ(Mem{Base: pp, Index: n, Scale: 4}, pp)
+	LEAQ(Mem{Base: ps, Index: n, Scale: 4}, ps)
+	INCQ(r)
+	JMP(LabelRef("smrow"))
+	Label("smdone")
+	ret()
+}
+
+func (s *isa) softmaxBackward() {
+	s.text("softmaxBackward", "func(ds, dp, p *float32, rows, n int, scale float32)",
+		"sets ds = scale·p⊙(dp − ⟨dp,p⟩) for each n-wide row.")
+	pds, pdp, pp := Load(Param("ds"), GP64()), Load(Param("dp"), GP64()), Load(Param("p"), GP64())
+	rows, n := Load(Param("rows"), GP64()), Load(Param("n"), GP64())
+	sc := s.bcast(paramAddr("scale"))
+	n4 := GP64()
+	MOVQ(n, n4)
+	SHLQ(U8(2), n4)
+	dot := s.vec()
+	Label("sbrow")
+	TESTQ(rows, rows)
+	JZ(LabelRef("sbdone"))
+	c := cursors(pdp, pp)
+	tot := s.reduceN("sb1", counter(n), c, 1, 4, func(a acc, u int, sums [][]reg.VecVirtual) {
+		v := a.ld(c[1], u)
+		g := a.ld(c[0], u)
+		VFMADD231PS(g, v, sums[0][u])
+	})[0]
+	VBROADCASTSS(tot, dot)
+	c = cursors(pds, pdp, pp)
+	s.loop("sb2", counter(n), c, 2, func(a acc, u int) {
+		v := a.ld(c[2], u)
+		VMULPS(sc, v, v)
+		g := a.ld(c[1], u)
+		VSUBPS(dot, g, g)
+		VMULPS(g, v, v)
+		a.store(v, c[0], u)
+	})
+	ADDQ(n4, pds)
+	ADDQ(n4, pdp)
+	ADDQ(n4, pp)
+	DECQ(rows)
+	JMP(LabelRef("sbrow"))
+	Label("sbdone")
+	ret()
+}
+
 func main() {
 	ConstraintExpr("!purego")
 	emitConsts()
@@ -938,6 +1241,10 @@ func main() {
 		s.colSum()
 		s.colDot()
 		s.layerNormParamGrad()
+		s.layerNorm()
+		s.layerNormBackward()
+		s.softmaxCausal()
+		s.softmaxBackward()
 	}
 	Generate()
 	if f := flag.Lookup("out"); f != nil {
