@@ -129,7 +129,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if *embed {
 		pert = "every weight matrix (the embedding and the layers' Wqkv, Wo, W1, W2; not biases, LayerNorm parameters or ω)"
 	}
-	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln and admin, the final LayerNorm's output for preln). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d threads.",
+	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln and admin, the final LayerNorm's output for preln). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
 		shapeText(base), af.batch, base.SeqLen, bs.source, pert, *eps, *seeds, af.seed, threads)
 	rep.para("Modes: %s.", strings.Join(func() []string {
 		var s []string
