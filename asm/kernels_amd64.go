@@ -31,6 +31,12 @@ var kernels512 = &kernelSet{
 	layerNormBackward:  layerNormBackward512,
 	softmaxCausal:      softmaxCausal512,
 	softmaxBackward:    softmaxBackward512,
+
+	reluDropout:         reluDropout512,
+	reluDropoutBackward: reluDropoutBackward512,
+	geluDropout:         geluDropout512,
+	geluDropoutBackward: geluDropoutBackward512,
+	dropoutScaleAddRows: dropoutScaleAddRows512,
 }
 
 var kernels256 = &kernelSet{
@@ -55,6 +61,12 @@ var kernels256 = &kernelSet{
 	layerNormBackward:  layerNormBackward256,
 	softmaxCausal:      softmaxCausal256,
 	softmaxBackward:    softmaxBackward256,
+
+	reluDropout:         reluDropout256,
+	reluDropoutBackward: reluDropoutBackward256,
+	geluDropout:         geluDropout256,
+	geluDropoutBackward: geluDropoutBackward256,
+	dropoutScaleAddRows: dropoutScaleAddRows256,
 }
 
 // asmKernelSets lists the assembly kernel sets of the levels this CPU

@@ -468,15 +468,15 @@ TEXT ·dropout512(SB), NOSPLIT, $0-44
 	VBROADCASTSS klo+32(FP), Z0
 	VBROADCASTSS khi+36(FP), Z1
 	VBROADCASTSS th+24(FP), Z2
-	VBROADCASTSS sc+28(FP), Z3
-	VBROADCASTSS base+40(FP), Z4
-	VPADDD       kconst<>+0(SB), Z4, Z4
+	VBROADCASTSS sc+28(FP), Z4
+	VBROADCASTSS base+40(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
 
 dru:
 	CMPQ     DX, $0x00000040
 	JL       drv
-	VPXORD   Z0, Z4, Z5
-	VPADDD   kconst<>+64(SB), Z4, Z4
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
 	VPMULLD  kconst<>+192(SB), Z5, Z5
@@ -494,12 +494,12 @@ dru:
 	VPMULLD  kconst<>+256(SB), Z5, Z5
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
-	VMOVUPS  (CX), Z6
 	VPCMPUD  $0x05, Z2, Z5, K1
-	VMULPS.Z Z3, Z6, K1, Z6
-	VMOVUPS  Z6, (AX)
-	VPXORD   Z0, Z4, Z5
-	VPADDD   kconst<>+64(SB), Z4, Z4
+	VMOVUPS  (CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
 	VPMULLD  kconst<>+192(SB), Z5, Z5
@@ -517,12 +517,12 @@ dru:
 	VPMULLD  kconst<>+256(SB), Z5, Z5
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
-	VMOVUPS  64(CX), Z6
 	VPCMPUD  $0x05, Z2, Z5, K1
-	VMULPS.Z Z3, Z6, K1, Z6
-	VMOVUPS  Z6, 64(AX)
-	VPXORD   Z0, Z4, Z5
-	VPADDD   kconst<>+64(SB), Z4, Z4
+	VMOVUPS  64(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 64(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
 	VPMULLD  kconst<>+192(SB), Z5, Z5
@@ -540,12 +540,12 @@ dru:
 	VPMULLD  kconst<>+256(SB), Z5, Z5
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
-	VMOVUPS  128(CX), Z6
 	VPCMPUD  $0x05, Z2, Z5, K1
-	VMULPS.Z Z3, Z6, K1, Z6
-	VMOVUPS  Z6, 128(AX)
-	VPXORD   Z0, Z4, Z5
-	VPADDD   kconst<>+64(SB), Z4, Z4
+	VMOVUPS  128(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 128(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
 	VPMULLD  kconst<>+192(SB), Z5, Z5
@@ -563,10 +563,10 @@ dru:
 	VPMULLD  kconst<>+256(SB), Z5, Z5
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
-	VMOVUPS  192(CX), Z6
 	VPCMPUD  $0x05, Z2, Z5, K1
-	VMULPS.Z Z3, Z6, K1, Z6
-	VMOVUPS  Z6, 192(AX)
+	VMOVUPS  192(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 192(AX)
 	ADDQ     $0x00000100, AX
 	ADDQ     $0x00000100, CX
 	SUBQ     $0x00000040, DX
@@ -575,8 +575,8 @@ dru:
 drv:
 	CMPQ     DX, $0x10
 	JL       drt
-	VPXORD   Z0, Z4, Z5
-	VPADDD   kconst<>+64(SB), Z4, Z4
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
 	VPMULLD  kconst<>+192(SB), Z5, Z5
@@ -594,10 +594,10 @@ drv:
 	VPMULLD  kconst<>+256(SB), Z5, Z5
 	VPSRLD   $0x10, Z5, Z6
 	VPXORD   Z6, Z5, Z5
-	VMOVUPS  (CX), Z6
 	VPCMPUD  $0x05, Z2, Z5, K1
-	VMULPS.Z Z3, Z6, K1, Z6
-	VMOVUPS  Z6, (AX)
+	VMOVUPS  (CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
 	ADDQ     $0x00000040, AX
 	ADDQ     $0x00000040, CX
 	SUBQ     $0x10, DX
@@ -608,16 +608,16 @@ drt:
 	JZ        dre
 	LEAQ      kmask16<>+0(SB), BX
 	KMOVW     (BX)(DX*2), K1
-	VPXORD    Z0, Z4, Z0
-	VPADDD    kconst<>+64(SB), Z4, Z4
-	VPSRLD    $0x10, Z0, Z4
-	VPXORD    Z4, Z0, Z0
+	VPXORD    Z0, Z3, Z0
+	VPADDD    kconst<>+64(SB), Z3, Z3
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
 	VPMULLD   kconst<>+192(SB), Z0, Z0
-	VPSRLD    $0x0f, Z0, Z4
-	VPXORD    Z4, Z0, Z0
+	VPSRLD    $0x0f, Z0, Z3
+	VPXORD    Z3, Z0, Z0
 	VPMULLD   kconst<>+256(SB), Z0, Z0
-	VPSRLD    $0x10, Z0, Z4
-	VPXORD    Z4, Z0, Z0
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
 	VPADDD    Z1, Z0, Z0
 	VPSRLD    $0x10, Z0, Z1
 	VPXORD    Z1, Z0, Z0
@@ -627,10 +627,10 @@ drt:
 	VPMULLD   kconst<>+256(SB), Z0, Z0
 	VPSRLD    $0x10, Z0, Z1
 	VPXORD    Z1, Z0, Z0
-	VMOVUPS.Z (CX), K1, Z1
 	VPCMPUD   $0x05, Z2, Z0, K2
-	VMULPS.Z  Z3, Z1, K2, Z1
-	VMOVUPS   Z1, K1, (AX)
+	VMOVUPS.Z (CX), K1, Z0
+	VMULPS.Z  Z4, Z0, K2, Z0
+	VMOVUPS   Z0, K1, (AX)
 
 dre:
 	VZEROUPPER
@@ -942,10 +942,10 @@ gbu:
 	VADDPS       Z3, Z3, Z3
 	VMULPS       Z2, Z3, Z3
 	VADDPS       kconst<>+384(SB), Z3, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      (CX), Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, (AX)
+	VMULPS       Z3, Z1, Z0
+	VMOVUPS      (CX), Z1
+	VMULPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)
 	VMOVUPS      64(DX), Z0
 	VMULPS       Z0, Z0, Z1
 	VMOVUPS      kconst<>+1408(SB), Z2
@@ -981,10 +981,10 @@ gbu:
 	VADDPS       Z3, Z3, Z3
 	VMULPS       Z2, Z3, Z3
 	VADDPS       kconst<>+384(SB), Z3, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      64(CX), Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, 64(AX)
+	VMULPS       Z3, Z1, Z0
+	VMOVUPS      64(CX), Z1
+	VMULPS       Z0, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
 	ADDQ         $0x00000080, AX
 	ADDQ         $0x00000080, CX
 	ADDQ         $0x00000080, DX
@@ -1029,10 +1029,10 @@ gbv:
 	VADDPS       Z3, Z3, Z3
 	VMULPS       Z2, Z3, Z3
 	VADDPS       kconst<>+384(SB), Z3, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      (CX), Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, (AX)
+	VMULPS       Z3, Z1, Z0
+	VMOVUPS      (CX), Z1
+	VMULPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)
 	ADDQ         $0x00000040, AX
 	ADDQ         $0x00000040, CX
 	ADDQ         $0x00000040, DX
@@ -1079,10 +1079,10 @@ gbt:
 	VADDPS       Z3, Z3, Z3
 	VMULPS       Z2, Z3, Z3
 	VADDPS       kconst<>+384(SB), Z3, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS.Z    (CX), K1, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, K1, (AX)
+	VMULPS       Z3, Z1, Z0
+	VMOVUPS.Z    (CX), K1, Z1
+	VMULPS       Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)
 
 gbe:
 	VZEROUPPER
@@ -1537,84 +1537,82 @@ TEXT ·scaleAddRows512(SB), NOSPLIT, $0-48
 	MOVQ b+24(FP), BX
 	MOVQ rows+32(FP), SI
 	MOVQ d+40(FP), DI
-	MOVQ DI, R8
-	SHLQ $0x02, R8
 
 sarow:
 	TESTQ SI, SI
 	JZ    sadone
-	MOVQ  AX, R9
-	MOVQ  DX, R10
-	MOVQ  BX, R11
-	MOVQ  CX, R12
-	MOVQ  DI, R13
+	MOVQ  AX, R8
+	MOVQ  DX, R9
+	MOVQ  BX, R10
+	MOVQ  CX, R11
+	MOVQ  DI, R12
 
 sau:
-	CMPQ    R13, $0x00000040
+	CMPQ    R12, $0x00000040
 	JL      sav
-	VMOVUPS (R12), Z0
-	VMOVUPS (R10), Z1
-	VMULPS  Z0, Z1, Z1
 	VMOVUPS (R11), Z0
-	VADDPS  Z0, Z1, Z1
-	VMOVUPS Z1, (R9)
-	VMOVUPS 64(R12), Z0
-	VMOVUPS 64(R10), Z1
+	VMOVUPS (R9), Z1
 	VMULPS  Z0, Z1, Z1
+	VMOVUPS (R10), Z0
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (R8)
 	VMOVUPS 64(R11), Z0
-	VADDPS  Z0, Z1, Z1
-	VMOVUPS Z1, 64(R9)
-	VMOVUPS 128(R12), Z0
-	VMOVUPS 128(R10), Z1
+	VMOVUPS 64(R9), Z1
 	VMULPS  Z0, Z1, Z1
+	VMOVUPS 64(R10), Z0
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, 64(R8)
 	VMOVUPS 128(R11), Z0
-	VADDPS  Z0, Z1, Z1
-	VMOVUPS Z1, 128(R9)
-	VMOVUPS 192(R12), Z0
-	VMOVUPS 192(R10), Z1
+	VMOVUPS 128(R9), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS 192(R11), Z0
+	VMOVUPS 128(R10), Z0
 	VADDPS  Z0, Z1, Z1
-	VMOVUPS Z1, 192(R9)
+	VMOVUPS Z1, 128(R8)
+	VMOVUPS 192(R11), Z0
+	VMOVUPS 192(R9), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS 192(R10), Z0
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, 192(R8)
+	ADDQ    $0x00000100, R8
 	ADDQ    $0x00000100, R9
 	ADDQ    $0x00000100, R10
 	ADDQ    $0x00000100, R11
-	ADDQ    $0x00000100, R12
-	SUBQ    $0x00000040, R13
+	SUBQ    $0x00000040, R12
 	JMP     sau
 
 sav:
-	CMPQ    R13, $0x10
+	CMPQ    R12, $0x10
 	JL      sat
-	VMOVUPS (R12), Z0
-	VMOVUPS (R10), Z1
-	VMULPS  Z0, Z1, Z1
 	VMOVUPS (R11), Z0
+	VMOVUPS (R9), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS (R10), Z0
 	VADDPS  Z0, Z1, Z1
-	VMOVUPS Z1, (R9)
+	VMOVUPS Z1, (R8)
+	ADDQ    $0x00000040, R8
 	ADDQ    $0x00000040, R9
 	ADDQ    $0x00000040, R10
 	ADDQ    $0x00000040, R11
-	ADDQ    $0x00000040, R12
-	SUBQ    $0x10, R13
+	SUBQ    $0x10, R12
 	JMP     sav
 
 sat:
-	TESTQ     R13, R13
+	TESTQ     R12, R12
 	JZ        sae
-	LEAQ      kmask16<>+0(SB), R14
-	KMOVW     (R14)(R13*2), K1
-	VMOVUPS.Z (R12), K1, Z0
-	VMOVUPS.Z (R10), K1, Z1
-	VMULPS    Z0, Z1, Z1
+	LEAQ      kmask16<>+0(SB), R13
+	KMOVW     (R13)(R12*2), K1
 	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS.Z (R10), K1, Z0
 	VADDPS    Z0, Z1, Z1
-	VMOVUPS   Z1, K1, (R9)
+	VMOVUPS   Z1, K1, (R8)
 
 sae:
-	ADDQ R8, AX
-	ADDQ R8, DX
-	ADDQ R8, BX
+	LEAQ (AX)(DI*4), AX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (BX)(DI*4), BX
 	DECQ SI
 	JMP  sarow
 
@@ -1630,68 +1628,66 @@ TEXT ·mulRows512(SB), NOSPLIT, $0-40
 	MOVQ x+16(FP), DX
 	MOVQ rows+24(FP), BX
 	MOVQ d+32(FP), SI
-	MOVQ SI, DI
-	SHLQ $0x02, DI
 
 mrrow:
 	TESTQ BX, BX
 	JZ    mrdone
-	MOVQ  AX, R8
-	MOVQ  DX, R9
-	MOVQ  CX, R10
-	MOVQ  SI, R11
+	MOVQ  AX, DI
+	MOVQ  DX, R8
+	MOVQ  CX, R9
+	MOVQ  SI, R10
 
 mru:
-	CMPQ    R11, $0x00000040
+	CMPQ    R10, $0x00000040
 	JL      mrv
-	VMOVUPS (R10), Z0
-	VMOVUPS (R9), Z1
+	VMOVUPS (R9), Z0
+	VMOVUPS (R8), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS Z1, (R8)
-	VMOVUPS 64(R10), Z0
-	VMOVUPS 64(R9), Z1
+	VMOVUPS Z1, (DI)
+	VMOVUPS 64(R9), Z0
+	VMOVUPS 64(R8), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS 128(R10), Z0
-	VMOVUPS 128(R9), Z1
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS 128(R9), Z0
+	VMOVUPS 128(R8), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS Z1, 128(R8)
-	VMOVUPS 192(R10), Z0
-	VMOVUPS 192(R9), Z1
+	VMOVUPS Z1, 128(DI)
+	VMOVUPS 192(R9), Z0
+	VMOVUPS 192(R8), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS Z1, 192(R8)
+	VMOVUPS Z1, 192(DI)
+	ADDQ    $0x00000100, DI
 	ADDQ    $0x00000100, R8
 	ADDQ    $0x00000100, R9
-	ADDQ    $0x00000100, R10
-	SUBQ    $0x00000040, R11
+	SUBQ    $0x00000040, R10
 	JMP     mru
 
 mrv:
-	CMPQ    R11, $0x10
+	CMPQ    R10, $0x10
 	JL      mrt
-	VMOVUPS (R10), Z0
-	VMOVUPS (R9), Z1
+	VMOVUPS (R9), Z0
+	VMOVUPS (R8), Z1
 	VMULPS  Z0, Z1, Z1
-	VMOVUPS Z1, (R8)
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x00000040, DI
 	ADDQ    $0x00000040, R8
 	ADDQ    $0x00000040, R9
-	ADDQ    $0x00000040, R10
-	SUBQ    $0x10, R11
+	SUBQ    $0x10, R10
 	JMP     mrv
 
 mrt:
-	TESTQ     R11, R11
+	TESTQ     R10, R10
 	JZ        mre
-	LEAQ      kmask16<>+0(SB), R12
-	KMOVW     (R12)(R11*2), K1
-	VMOVUPS.Z (R10), K1, Z0
-	VMOVUPS.Z (R9), K1, Z1
+	LEAQ      kmask16<>+0(SB), R11
+	KMOVW     (R11)(R10*2), K1
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
 	VMULPS    Z0, Z1, Z1
-	VMOVUPS   Z1, K1, (R8)
+	VMOVUPS   Z1, K1, (DI)
 
 mre:
-	ADDQ DI, AX
-	ADDQ DI, DX
+	LEAQ (AX)(SI*4), AX
+	LEAQ (DX)(SI*4), DX
 	DECQ BX
 	JMP  mrrow
 
@@ -2964,6 +2960,1093 @@ sbdone:
 	VZEROUPPER
 	RET
 
+// func reluDropout512(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX512F
+TEXT ·reluDropout512(SB), NOSPLIT, $0-44
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS klo+32(FP), Z0
+	VBROADCASTSS khi+36(FP), Z1
+	VBROADCASTSS th+24(FP), Z2
+	VBROADCASTSS sc+28(FP), Z4
+	VBROADCASTSS base+40(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+
+rdu:
+	CMPQ     DX, $0x00000040
+	JL       rdv
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (CX), Z5
+	VPXORD   Z7, Z7, Z7
+	VCMPPS   $0x1e, Z7, Z5, K2
+	KANDW    K2, K1, K1
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  64(CX), Z5
+	VPXORD   Z8, Z8, Z8
+	VCMPPS   $0x1e, Z8, Z5, K2
+	KANDW    K2, K1, K1
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 64(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  128(CX), Z5
+	VPXORD   Z9, Z9, Z9
+	VCMPPS   $0x1e, Z9, Z5, K2
+	KANDW    K2, K1, K1
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 128(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  192(CX), Z5
+	VPXORD   Z10, Z10, Z10
+	VCMPPS   $0x1e, Z10, Z5, K2
+	KANDW    K2, K1, K1
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 192(AX)
+	ADDQ     $0x00000100, AX
+	ADDQ     $0x00000100, CX
+	SUBQ     $0x00000040, DX
+	JMP      rdu
+
+rdv:
+	CMPQ     DX, $0x10
+	JL       rdt
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (CX), Z5
+	VPXORD   Z11, Z11, Z11
+	VCMPPS   $0x1e, Z11, Z5, K2
+	KANDW    K2, K1, K1
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
+	ADDQ     $0x00000040, AX
+	ADDQ     $0x00000040, CX
+	SUBQ     $0x10, DX
+	JMP      rdv
+
+rdt:
+	TESTQ     DX, DX
+	JZ        rde
+	LEAQ      kmask16<>+0(SB), BX
+	KMOVW     (BX)(DX*2), K1
+	VPXORD    Z0, Z3, Z0
+	VPADDD    kconst<>+64(SB), Z3, Z3
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPMULLD   kconst<>+192(SB), Z0, Z0
+	VPSRLD    $0x0f, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPMULLD   kconst<>+256(SB), Z0, Z0
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPADDD    Z1, Z0, Z0
+	VPSRLD    $0x10, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPMULLD   kconst<>+192(SB), Z0, Z0
+	VPSRLD    $0x0f, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPMULLD   kconst<>+256(SB), Z0, Z0
+	VPSRLD    $0x10, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPCMPUD   $0x05, Z2, Z0, K2
+	VMOVUPS.Z (CX), K1, Z0
+	VPXORD    Z12, Z12, Z12
+	VCMPPS    $0x1e, Z12, Z0, K3
+	KANDW     K3, K2, K2
+	VMULPS.Z  Z4, Z0, K2, Z0
+	VMOVUPS   Z0, K1, (AX)
+
+rde:
+	VZEROUPPER
+	RET
+
+// func reluDropoutBackward512(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX512F
+TEXT ·reluDropoutBackward512(SB), NOSPLIT, $0-52
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS klo+40(FP), Z0
+	VBROADCASTSS khi+44(FP), Z1
+	VBROADCASTSS th+32(FP), Z2
+	VBROADCASTSS sc+36(FP), Z4
+	VBROADCASTSS base+48(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+
+rbu:
+	CMPQ     BX, $0x00000040
+	JL       rbv
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (DX), Z5
+	VPXORD   Z7, Z7, Z7
+	VCMPPS   $0x1e, Z7, Z5, K2
+	KANDW    K2, K1, K1
+	VMOVUPS  (CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  64(DX), Z5
+	VPXORD   Z8, Z8, Z8
+	VCMPPS   $0x1e, Z8, Z5, K2
+	KANDW    K2, K1, K1
+	VMOVUPS  64(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 64(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  128(DX), Z5
+	VPXORD   Z9, Z9, Z9
+	VCMPPS   $0x1e, Z9, Z5, K2
+	KANDW    K2, K1, K1
+	VMOVUPS  128(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 128(AX)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  192(DX), Z5
+	VPXORD   Z10, Z10, Z10
+	VCMPPS   $0x1e, Z10, Z5, K2
+	KANDW    K2, K1, K1
+	VMOVUPS  192(CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, 192(AX)
+	ADDQ     $0x00000100, AX
+	ADDQ     $0x00000100, CX
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, BX
+	JMP      rbu
+
+rbv:
+	CMPQ     BX, $0x10
+	JL       rbt
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (DX), Z5
+	VPXORD   Z11, Z11, Z11
+	VCMPPS   $0x1e, Z11, Z5, K2
+	KANDW    K2, K1, K1
+	VMOVUPS  (CX), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  Z5, (AX)
+	ADDQ     $0x00000040, AX
+	ADDQ     $0x00000040, CX
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x10, BX
+	JMP      rbv
+
+rbt:
+	TESTQ     BX, BX
+	JZ        rbe
+	LEAQ      kmask16<>+0(SB), SI
+	KMOVW     (SI)(BX*2), K1
+	VPXORD    Z0, Z3, Z0
+	VPADDD    kconst<>+64(SB), Z3, Z3
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPMULLD   kconst<>+192(SB), Z0, Z0
+	VPSRLD    $0x0f, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPMULLD   kconst<>+256(SB), Z0, Z0
+	VPSRLD    $0x10, Z0, Z3
+	VPXORD    Z3, Z0, Z0
+	VPADDD    Z1, Z0, Z0
+	VPSRLD    $0x10, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPMULLD   kconst<>+192(SB), Z0, Z0
+	VPSRLD    $0x0f, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPMULLD   kconst<>+256(SB), Z0, Z0
+	VPSRLD    $0x10, Z0, Z1
+	VPXORD    Z1, Z0, Z0
+	VPCMPUD   $0x05, Z2, Z0, K2
+	VMOVUPS.Z (DX), K1, Z0
+	VPXORD    Z12, Z12, Z12
+	VCMPPS    $0x1e, Z12, Z0, K3
+	KANDW     K3, K2, K2
+	VMOVUPS.Z (CX), K1, Z0
+	VMULPS.Z  Z4, Z0, K2, Z0
+	VMOVUPS   Z0, K1, (AX)
+
+rbe:
+	VZEROUPPER
+	RET
+
+// func geluDropout512(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX512F
+TEXT ·geluDropout512(SB), NOSPLIT, $0-44
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS klo+32(FP), Z0
+	VBROADCASTSS khi+36(FP), Z1
+	VBROADCASTSS th+24(FP), Z2
+	VBROADCASTSS sc+28(FP), Z4
+	VBROADCASTSS base+40(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+
+gdu:
+	CMPQ         DX, $0x00000020
+	JL           gdv
+	VMOVUPS      (CX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VDIVPS       Z7, Z5, Z5
+	VPXORD       Z0, Z3, Z6
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPADDD       Z1, Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPCMPUD      $0x05, Z2, Z6, K1
+	VMULPS.Z     Z4, Z5, K1, Z5
+	VMOVUPS      Z5, (AX)
+	VMOVUPS      64(CX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VDIVPS       Z7, Z5, Z5
+	VPXORD       Z0, Z3, Z6
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPADDD       Z1, Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPCMPUD      $0x05, Z2, Z6, K1
+	VMULPS.Z     Z4, Z5, K1, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         $0x00000080, AX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x00000020, DX
+	JMP          gdu
+
+gdv:
+	CMPQ         DX, $0x10
+	JL           gdt
+	VMOVUPS      (CX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VDIVPS       Z7, Z5, Z5
+	VPXORD       Z0, Z3, Z6
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPADDD       Z1, Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+192(SB), Z6, Z6
+	VPSRLD       $0x0f, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPMULLD      kconst<>+256(SB), Z6, Z6
+	VPSRLD       $0x10, Z6, Z7
+	VPXORD       Z7, Z6, Z6
+	VPCMPUD      $0x05, Z2, Z6, K1
+	VMULPS.Z     Z4, Z5, K1, Z5
+	VMOVUPS      Z5, (AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x10, DX
+	JMP          gdv
+
+gdt:
+	TESTQ        DX, DX
+	JZ           gde
+	LEAQ         kmask16<>+0(SB), BX
+	KMOVW        (BX)(DX*2), K1
+	VMOVUPS.Z    (CX), K1, Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VDIVPS       Z7, Z5, Z5
+	VPXORD       Z0, Z3, Z0
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPMULLD      kconst<>+192(SB), Z0, Z0
+	VPSRLD       $0x0f, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPMULLD      kconst<>+256(SB), Z0, Z0
+	VPSRLD       $0x10, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPADDD       Z1, Z0, Z0
+	VPSRLD       $0x10, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPMULLD      kconst<>+192(SB), Z0, Z0
+	VPSRLD       $0x0f, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPMULLD      kconst<>+256(SB), Z0, Z0
+	VPSRLD       $0x10, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPCMPUD      $0x05, Z2, Z0, K2
+	VMULPS.Z     Z4, Z5, K2, Z5
+	VMOVUPS      Z5, K1, (AX)
+
+gde:
+	VZEROUPPER
+	RET
+
+// func geluDropoutBackward512(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX512F
+TEXT ·geluDropoutBackward512(SB), NOSPLIT, $0-52
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS klo+40(FP), Z0
+	VBROADCASTSS khi+44(FP), Z1
+	VBROADCASTSS th+32(FP), Z2
+	VBROADCASTSS sc+36(FP), Z4
+	VBROADCASTSS base+48(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+
+gbu:
+	CMPQ         BX, $0x00000020
+	JL           gbv
+	VMOVUPS      (DX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VMOVUPS      kconst<>+384(SB), Z6
+	VADDPS       Z6, Z7, Z8
+	VDIVPS       Z8, Z6, Z6
+	VMULPS       Z6, Z7, Z7
+	VMULPS       Z5, Z5, Z8
+	VMULPS       kconst<>+1536(SB), Z8, Z8
+	VADDPS       kconst<>+1472(SB), Z8, Z8
+	VMULPS       Z5, Z8, Z8
+	VADDPS       Z8, Z8, Z8
+	VMULPS       Z7, Z8, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VMULPS       Z8, Z6, Z5
+	VMOVUPS      (CX), Z6
+	VPXORD       Z0, Z3, Z7
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPADDD       Z1, Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPCMPUD      $0x05, Z2, Z7, K1
+	VMULPS.Z     Z4, Z6, K1, Z6
+	VMULPS       Z5, Z6, Z6
+	VMOVUPS      Z6, (AX)
+	VMOVUPS      64(DX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VMOVUPS      kconst<>+384(SB), Z6
+	VADDPS       Z6, Z7, Z8
+	VDIVPS       Z8, Z6, Z6
+	VMULPS       Z6, Z7, Z7
+	VMULPS       Z5, Z5, Z8
+	VMULPS       kconst<>+1536(SB), Z8, Z8
+	VADDPS       kconst<>+1472(SB), Z8, Z8
+	VMULPS       Z5, Z8, Z8
+	VADDPS       Z8, Z8, Z8
+	VMULPS       Z7, Z8, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VMULPS       Z8, Z6, Z5
+	VMOVUPS      64(CX), Z6
+	VPXORD       Z0, Z3, Z7
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPADDD       Z1, Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPCMPUD      $0x05, Z2, Z7, K1
+	VMULPS.Z     Z4, Z6, K1, Z6
+	VMULPS       Z5, Z6, Z6
+	VMOVUPS      Z6, 64(AX)
+	ADDQ         $0x00000080, AX
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000080, DX
+	SUBQ         $0x00000020, BX
+	JMP          gbu
+
+gbv:
+	CMPQ         BX, $0x10
+	JL           gbt
+	VMOVUPS      (DX), Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VMOVUPS      kconst<>+384(SB), Z6
+	VADDPS       Z6, Z7, Z8
+	VDIVPS       Z8, Z6, Z6
+	VMULPS       Z6, Z7, Z7
+	VMULPS       Z5, Z5, Z8
+	VMULPS       kconst<>+1536(SB), Z8, Z8
+	VADDPS       kconst<>+1472(SB), Z8, Z8
+	VMULPS       Z5, Z8, Z8
+	VADDPS       Z8, Z8, Z8
+	VMULPS       Z7, Z8, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VMULPS       Z8, Z6, Z5
+	VMOVUPS      (CX), Z6
+	VPXORD       Z0, Z3, Z7
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPADDD       Z1, Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+192(SB), Z7, Z7
+	VPSRLD       $0x0f, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPMULLD      kconst<>+256(SB), Z7, Z7
+	VPSRLD       $0x10, Z7, Z8
+	VPXORD       Z8, Z7, Z7
+	VPCMPUD      $0x05, Z2, Z7, K1
+	VMULPS.Z     Z4, Z6, K1, Z6
+	VMULPS       Z5, Z6, Z6
+	VMOVUPS      Z6, (AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x10, BX
+	JMP          gbv
+
+gbt:
+	TESTQ        BX, BX
+	JZ           gbe
+	LEAQ         kmask16<>+0(SB), SI
+	KMOVW        (SI)(BX*2), K1
+	VMOVUPS.Z    (DX), K1, Z5
+	VMULPS       Z5, Z5, Z6
+	VMOVUPS      kconst<>+1408(SB), Z7
+	VFMADD213PS  kconst<>+1344(SB), Z6, Z7
+	VMULPS       Z5, Z7, Z7
+	VMINPS       kconst<>+576(SB), Z7, Z7
+	VMAXPS       kconst<>+640(SB), Z7, Z7
+	VMULPS       kconst<>+704(SB), Z7, Z6
+	VCVTPS2DQ    Z6, Z8
+	VCVTDQ2PS    Z8, Z6
+	VFNMADD231PS kconst<>+768(SB), Z6, Z7
+	VFNMADD231PS kconst<>+832(SB), Z6, Z7
+	VMOVUPS      kconst<>+896(SB), Z9
+	VFMADD213PS  kconst<>+960(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1024(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1088(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1152(SB), Z7, Z9
+	VFMADD213PS  kconst<>+1216(SB), Z7, Z9
+	VMULPS       Z7, Z7, Z6
+	VFMADD213PS  Z7, Z6, Z9
+	VADDPS       kconst<>+384(SB), Z9, Z9
+	VPADDD       kconst<>+1280(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z8, Z9, Z7
+	VMOVUPS      kconst<>+384(SB), Z6
+	VADDPS       Z6, Z7, Z8
+	VDIVPS       Z8, Z6, Z6
+	VMULPS       Z6, Z7, Z7
+	VMULPS       Z5, Z5, Z8
+	VMULPS       kconst<>+1536(SB), Z8, Z8
+	VADDPS       kconst<>+1472(SB), Z8, Z8
+	VMULPS       Z5, Z8, Z8
+	VADDPS       Z8, Z8, Z8
+	VMULPS       Z7, Z8, Z8
+	VADDPS       kconst<>+384(SB), Z8, Z8
+	VMULPS       Z8, Z6, Z5
+	VMOVUPS.Z    (CX), K1, Z6
+	VPXORD       Z0, Z3, Z0
+	VPADDD       kconst<>+64(SB), Z3, Z3
+	VPSRLD       $0x10, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPMULLD      kconst<>+192(SB), Z0, Z0
+	VPSRLD       $0x0f, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPMULLD      kconst<>+256(SB), Z0, Z0
+	VPSRLD       $0x10, Z0, Z3
+	VPXORD       Z3, Z0, Z0
+	VPADDD       Z1, Z0, Z0
+	VPSRLD       $0x10, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPMULLD      kconst<>+192(SB), Z0, Z0
+	VPSRLD       $0x0f, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPMULLD      kconst<>+256(SB), Z0, Z0
+	VPSRLD       $0x10, Z0, Z1
+	VPXORD       Z1, Z0, Z0
+	VPCMPUD      $0x05, Z2, Z0, K2
+	VMULPS.Z     Z4, Z6, K2, Z6
+	VMULPS       Z5, Z6, Z6
+	VMOVUPS      Z6, K1, (AX)
+
+gbe:
+	VZEROUPPER
+	RET
+
+// func dropoutScaleAddRows512(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX512F
+TEXT ·dropoutScaleAddRows512(SB), NOSPLIT, $0-68
+	MOVQ         y+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         b+24(FP), BX
+	MOVQ         rows+32(FP), SI
+	MOVQ         d+40(FP), DI
+	VBROADCASTSS klo+56(FP), Z0
+	VBROADCASTSS khi+60(FP), Z1
+	VBROADCASTSS th+48(FP), Z2
+	VBROADCASTSS sc+52(FP), Z4
+	VBROADCASTSS base+64(FP), Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+	MOVL         base+64(FP), R8
+
+dsrow:
+	TESTQ        SI, SI
+	JZ           dsdone
+	VMOVD        R8, X3
+	VPBROADCASTD X3, Z3
+	VPADDD       kconst<>+0(SB), Z3, Z3
+	ADDL         DI, R8
+	MOVQ         AX, R9
+	MOVQ         DX, R10
+	MOVQ         BX, R11
+	MOVQ         CX, R12
+	MOVQ         DI, R13
+
+dsu:
+	CMPQ     R13, $0x00000020
+	JL       dsv
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (R11), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  (R12), Z6
+	VMOVUPS  (R10), Z7
+	VMULPS   Z6, Z7, Z7
+	VADDPS   Z5, Z7, Z7
+	VMOVUPS  Z7, (R9)
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  64(R11), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  64(R12), Z6
+	VMOVUPS  64(R10), Z7
+	VMULPS   Z6, Z7, Z7
+	VADDPS   Z5, Z7, Z7
+	VMOVUPS  Z7, 64(R9)
+	ADDQ     $0x00000080, R9
+	ADDQ     $0x00000080, R10
+	ADDQ     $0x00000080, R11
+	ADDQ     $0x00000080, R12
+	SUBQ     $0x00000020, R13
+	JMP      dsu
+
+dsv:
+	CMPQ     R13, $0x10
+	JL       dst
+	VPXORD   Z0, Z3, Z5
+	VPADDD   kconst<>+64(SB), Z3, Z3
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPADDD   Z1, Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+192(SB), Z5, Z5
+	VPSRLD   $0x0f, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPMULLD  kconst<>+256(SB), Z5, Z5
+	VPSRLD   $0x10, Z5, Z6
+	VPXORD   Z6, Z5, Z5
+	VPCMPUD  $0x05, Z2, Z5, K1
+	VMOVUPS  (R11), Z5
+	VMULPS.Z Z4, Z5, K1, Z5
+	VMOVUPS  (R12), Z6
+	VMOVUPS  (R10), Z7
+	VMULPS   Z6, Z7, Z7
+	VADDPS   Z5, Z7, Z7
+	VMOVUPS  Z7, (R9)
+	ADDQ     $0x00000040, R9
+	ADDQ     $0x00000040, R10
+	ADDQ     $0x00000040, R11
+	ADDQ     $0x00000040, R12
+	SUBQ     $0x10, R13
+	JMP      dsv
+
+dst:
+	TESTQ     R13, R13
+	JZ        dse
+	LEAQ      kmask16<>+0(SB), R14
+	KMOVW     (R14)(R13*2), K1
+	VPXORD    Z0, Z3, Z5
+	VPADDD    kconst<>+64(SB), Z3, Z3
+	VPSRLD    $0x10, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPMULLD   kconst<>+192(SB), Z5, Z5
+	VPSRLD    $0x0f, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPMULLD   kconst<>+256(SB), Z5, Z5
+	VPSRLD    $0x10, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPADDD    Z1, Z5, Z5
+	VPSRLD    $0x10, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPMULLD   kconst<>+192(SB), Z5, Z5
+	VPSRLD    $0x0f, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPMULLD   kconst<>+256(SB), Z5, Z5
+	VPSRLD    $0x10, Z5, Z3
+	VPXORD    Z3, Z5, Z5
+	VPCMPUD   $0x05, Z2, Z5, K2
+	VMOVUPS.Z (R11), K1, Z3
+	VMULPS.Z  Z4, Z3, K2, Z3
+	VMOVUPS.Z (R12), K1, Z5
+	VMOVUPS.Z (R10), K1, Z6
+	VMULPS    Z5, Z6, Z6
+	VADDPS    Z3, Z6, Z6
+	VMOVUPS   Z6, K1, (R9)
+
+dse:
+	LEAQ (AX)(DI*4), AX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (BX)(DI*4), BX
+	DECQ SI
+	JMP  dsrow
+
+dsdone:
+	VZEROUPPER
+	RET
+
 // func dropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 // Requires: AVX, AVX2
 TEXT ·dropout256(SB), NOSPLIT, $0-44
@@ -2974,15 +4057,15 @@ TEXT ·dropout256(SB), NOSPLIT, $0-44
 	VBROADCASTSS khi+36(FP), Y1
 	VBROADCASTSS th+24(FP), Y2
 	VPXOR        kconst<>+320(SB), Y2, Y2
-	VBROADCASTSS sc+28(FP), Y3
-	VBROADCASTSS base+40(FP), Y4
-	VPADDD       kconst<>+0(SB), Y4, Y4
+	VBROADCASTSS sc+28(FP), Y4
+	VBROADCASTSS base+40(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
 
 dru:
 	CMPQ     DX, $0x00000020
 	JL       drv
-	VPXOR    Y0, Y4, Y5
-	VPADDD   kconst<>+128(SB), Y4, Y4
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
 	VPMULLD  kconst<>+192(SB), Y5, Y5
@@ -3000,14 +4083,14 @@ dru:
 	VPMULLD  kconst<>+256(SB), Y5, Y5
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
-	VMOVUPS  (CX), Y6
 	VPXOR    kconst<>+320(SB), Y5, Y5
 	VPCMPGTD Y5, Y2, Y5
-	VMULPS   Y3, Y6, Y6
+	VMOVUPS  (CX), Y6
+	VMULPS   Y4, Y6, Y6
 	VANDNPS  Y6, Y5, Y6
 	VMOVUPS  Y6, (AX)
-	VPXOR    Y0, Y4, Y5
-	VPADDD   kconst<>+128(SB), Y4, Y4
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
 	VPMULLD  kconst<>+192(SB), Y5, Y5
@@ -3025,14 +4108,14 @@ dru:
 	VPMULLD  kconst<>+256(SB), Y5, Y5
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
-	VMOVUPS  32(CX), Y6
 	VPXOR    kconst<>+320(SB), Y5, Y5
 	VPCMPGTD Y5, Y2, Y5
-	VMULPS   Y3, Y6, Y6
+	VMOVUPS  32(CX), Y6
+	VMULPS   Y4, Y6, Y6
 	VANDNPS  Y6, Y5, Y6
 	VMOVUPS  Y6, 32(AX)
-	VPXOR    Y0, Y4, Y5
-	VPADDD   kconst<>+128(SB), Y4, Y4
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
 	VPMULLD  kconst<>+192(SB), Y5, Y5
@@ -3050,14 +4133,14 @@ dru:
 	VPMULLD  kconst<>+256(SB), Y5, Y5
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
-	VMOVUPS  64(CX), Y6
 	VPXOR    kconst<>+320(SB), Y5, Y5
 	VPCMPGTD Y5, Y2, Y5
-	VMULPS   Y3, Y6, Y6
+	VMOVUPS  64(CX), Y6
+	VMULPS   Y4, Y6, Y6
 	VANDNPS  Y6, Y5, Y6
 	VMOVUPS  Y6, 64(AX)
-	VPXOR    Y0, Y4, Y5
-	VPADDD   kconst<>+128(SB), Y4, Y4
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
 	VPMULLD  kconst<>+192(SB), Y5, Y5
@@ -3075,10 +4158,10 @@ dru:
 	VPMULLD  kconst<>+256(SB), Y5, Y5
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
-	VMOVUPS  96(CX), Y6
 	VPXOR    kconst<>+320(SB), Y5, Y5
 	VPCMPGTD Y5, Y2, Y5
-	VMULPS   Y3, Y6, Y6
+	VMOVUPS  96(CX), Y6
+	VMULPS   Y4, Y6, Y6
 	VANDNPS  Y6, Y5, Y6
 	VMOVUPS  Y6, 96(AX)
 	ADDQ     $0x00000080, AX
@@ -3089,8 +4172,8 @@ dru:
 drv:
 	CMPQ     DX, $0x08
 	JL       drt
-	VPXOR    Y0, Y4, Y5
-	VPADDD   kconst<>+128(SB), Y4, Y4
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
 	VPMULLD  kconst<>+192(SB), Y5, Y5
@@ -3108,10 +4191,10 @@ drv:
 	VPMULLD  kconst<>+256(SB), Y5, Y5
 	VPSRLD   $0x10, Y5, Y6
 	VPXOR    Y6, Y5, Y5
-	VMOVUPS  (CX), Y6
 	VPXOR    kconst<>+320(SB), Y5, Y5
 	VPCMPGTD Y5, Y2, Y5
-	VMULPS   Y3, Y6, Y6
+	VMOVUPS  (CX), Y6
+	VMULPS   Y4, Y6, Y6
 	VANDNPS  Y6, Y5, Y6
 	VMOVUPS  Y6, (AX)
 	ADDQ     $0x00000020, AX
@@ -3125,16 +4208,16 @@ drt:
 	LEAQ       kmask8<>+0(SB), BX
 	NEGQ       DX
 	VMOVUPS    32(BX)(DX*4), Y5
-	VPXOR      Y0, Y4, Y0
-	VPADDD     kconst<>+128(SB), Y4, Y4
-	VPSRLD     $0x10, Y0, Y4
-	VPXOR      Y4, Y0, Y0
+	VPXOR      Y0, Y3, Y0
+	VPADDD     kconst<>+128(SB), Y3, Y3
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
 	VPMULLD    kconst<>+192(SB), Y0, Y0
-	VPSRLD     $0x0f, Y0, Y4
-	VPXOR      Y4, Y0, Y0
+	VPSRLD     $0x0f, Y0, Y3
+	VPXOR      Y3, Y0, Y0
 	VPMULLD    kconst<>+256(SB), Y0, Y0
-	VPSRLD     $0x10, Y0, Y4
-	VPXOR      Y4, Y0, Y0
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
 	VPADDD     Y1, Y0, Y0
 	VPSRLD     $0x10, Y0, Y1
 	VPXOR      Y1, Y0, Y0
@@ -3144,10 +4227,10 @@ drt:
 	VPMULLD    kconst<>+256(SB), Y0, Y0
 	VPSRLD     $0x10, Y0, Y1
 	VPXOR      Y1, Y0, Y0
-	VMASKMOVPS (CX), Y5, Y1
 	VPXOR      kconst<>+320(SB), Y0, Y0
 	VPCMPGTD   Y0, Y2, Y0
-	VMULPS     Y3, Y1, Y1
+	VMASKMOVPS (CX), Y5, Y1
+	VMULPS     Y4, Y1, Y1
 	VANDNPS    Y1, Y0, Y1
 	VMASKMOVPS Y1, Y5, (AX)
 
@@ -3464,10 +4547,10 @@ gbu:
 	VADDPS       Y3, Y3, Y3
 	VMULPS       Y2, Y3, Y3
 	VADDPS       kconst<>+384(SB), Y3, Y3
-	VMULPS       Y3, Y1, Y1
-	VMOVUPS      (CX), Y0
-	VMULPS       Y1, Y0, Y0
-	VMOVUPS      Y0, (AX)
+	VMULPS       Y3, Y1, Y0
+	VMOVUPS      (CX), Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)
 	VMOVUPS      32(DX), Y0
 	VMULPS       Y0, Y0, Y1
 	VMOVUPS      kconst<>+1408(SB), Y2
@@ -3503,10 +4586,10 @@ gbu:
 	VADDPS       Y3, Y3, Y3
 	VMULPS       Y2, Y3, Y3
 	VADDPS       kconst<>+384(SB), Y3, Y3
-	VMULPS       Y3, Y1, Y1
-	VMOVUPS      32(CX), Y0
-	VMULPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 32(AX)
+	VMULPS       Y3, Y1, Y0
+	VMOVUPS      32(CX), Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, 32(AX)
 	ADDQ         $0x00000040, AX
 	ADDQ         $0x00000040, CX
 	ADDQ         $0x00000040, DX
@@ -3551,10 +4634,10 @@ gbv:
 	VADDPS       Y3, Y3, Y3
 	VMULPS       Y2, Y3, Y3
 	VADDPS       kconst<>+384(SB), Y3, Y3
-	VMULPS       Y3, Y1, Y1
-	VMOVUPS      (CX), Y0
-	VMULPS       Y1, Y0, Y0
-	VMOVUPS      Y0, (AX)
+	VMULPS       Y3, Y1, Y0
+	VMOVUPS      (CX), Y1
+	VMULPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)
 	ADDQ         $0x00000020, AX
 	ADDQ         $0x00000020, CX
 	ADDQ         $0x00000020, DX
@@ -3602,10 +4685,10 @@ gbt:
 	VADDPS       Y4, Y4, Y4
 	VMULPS       Y3, Y4, Y4
 	VADDPS       kconst<>+384(SB), Y4, Y4
-	VMULPS       Y4, Y2, Y2
-	VMASKMOVPS   (CX), Y0, Y1
-	VMULPS       Y2, Y1, Y1
-	VMASKMOVPS   Y1, Y0, (AX)
+	VMULPS       Y4, Y2, Y1
+	VMASKMOVPS   (CX), Y0, Y2
+	VMULPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)
 
 gbe:
 	VZEROUPPER
@@ -4008,85 +5091,83 @@ TEXT ·scaleAddRows256(SB), NOSPLIT, $0-48
 	MOVQ b+24(FP), BX
 	MOVQ rows+32(FP), SI
 	MOVQ d+40(FP), DI
-	MOVQ DI, R8
-	SHLQ $0x02, R8
 
 sarow:
 	TESTQ SI, SI
 	JZ    sadone
-	MOVQ  AX, R9
-	MOVQ  DX, R10
-	MOVQ  BX, R11
-	MOVQ  CX, R12
-	MOVQ  DI, R13
+	MOVQ  AX, R8
+	MOVQ  DX, R9
+	MOVQ  BX, R10
+	MOVQ  CX, R11
+	MOVQ  DI, R12
 
 sau:
-	CMPQ    R13, $0x00000020
+	CMPQ    R12, $0x00000020
 	JL      sav
-	VMOVUPS (R12), Y0
-	VMOVUPS (R10), Y1
-	VMULPS  Y0, Y1, Y1
 	VMOVUPS (R11), Y0
-	VADDPS  Y0, Y1, Y1
-	VMOVUPS Y1, (R9)
-	VMOVUPS 32(R12), Y0
-	VMOVUPS 32(R10), Y1
+	VMOVUPS (R9), Y1
 	VMULPS  Y0, Y1, Y1
+	VMOVUPS (R10), Y0
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, (R8)
 	VMOVUPS 32(R11), Y0
-	VADDPS  Y0, Y1, Y1
-	VMOVUPS Y1, 32(R9)
-	VMOVUPS 64(R12), Y0
-	VMOVUPS 64(R10), Y1
+	VMOVUPS 32(R9), Y1
 	VMULPS  Y0, Y1, Y1
+	VMOVUPS 32(R10), Y0
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, 32(R8)
 	VMOVUPS 64(R11), Y0
-	VADDPS  Y0, Y1, Y1
-	VMOVUPS Y1, 64(R9)
-	VMOVUPS 96(R12), Y0
-	VMOVUPS 96(R10), Y1
+	VMOVUPS 64(R9), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS 96(R11), Y0
+	VMOVUPS 64(R10), Y0
 	VADDPS  Y0, Y1, Y1
-	VMOVUPS Y1, 96(R9)
+	VMOVUPS Y1, 64(R8)
+	VMOVUPS 96(R11), Y0
+	VMOVUPS 96(R9), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS 96(R10), Y0
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, 96(R8)
+	ADDQ    $0x00000080, R8
 	ADDQ    $0x00000080, R9
 	ADDQ    $0x00000080, R10
 	ADDQ    $0x00000080, R11
-	ADDQ    $0x00000080, R12
-	SUBQ    $0x00000020, R13
+	SUBQ    $0x00000020, R12
 	JMP     sau
 
 sav:
-	CMPQ    R13, $0x08
+	CMPQ    R12, $0x08
 	JL      sat
-	VMOVUPS (R12), Y0
-	VMOVUPS (R10), Y1
-	VMULPS  Y0, Y1, Y1
 	VMOVUPS (R11), Y0
+	VMOVUPS (R9), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS (R10), Y0
 	VADDPS  Y0, Y1, Y1
-	VMOVUPS Y1, (R9)
+	VMOVUPS Y1, (R8)
+	ADDQ    $0x00000020, R8
 	ADDQ    $0x00000020, R9
 	ADDQ    $0x00000020, R10
 	ADDQ    $0x00000020, R11
-	ADDQ    $0x00000020, R12
-	SUBQ    $0x08, R13
+	SUBQ    $0x08, R12
 	JMP     sav
 
 sat:
-	TESTQ      R13, R13
+	TESTQ      R12, R12
 	JZ         sae
-	LEAQ       kmask8<>+0(SB), R14
-	NEGQ       R13
-	VMOVUPS    32(R14)(R13*4), Y0
-	VMASKMOVPS (R12), Y0, Y1
-	VMASKMOVPS (R10), Y0, Y2
-	VMULPS     Y1, Y2, Y2
+	LEAQ       kmask8<>+0(SB), R13
+	NEGQ       R12
+	VMOVUPS    32(R13)(R12*4), Y0
 	VMASKMOVPS (R11), Y0, Y1
+	VMASKMOVPS (R9), Y0, Y2
+	VMULPS     Y1, Y2, Y2
+	VMASKMOVPS (R10), Y0, Y1
 	VADDPS     Y1, Y2, Y2
-	VMASKMOVPS Y2, Y0, (R9)
+	VMASKMOVPS Y2, Y0, (R8)
 
 sae:
-	ADDQ R8, AX
-	ADDQ R8, DX
-	ADDQ R8, BX
+	LEAQ (AX)(DI*4), AX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (BX)(DI*4), BX
 	DECQ SI
 	JMP  sarow
 
@@ -4102,69 +5183,67 @@ TEXT ·mulRows256(SB), NOSPLIT, $0-40
 	MOVQ x+16(FP), DX
 	MOVQ rows+24(FP), BX
 	MOVQ d+32(FP), SI
-	MOVQ SI, DI
-	SHLQ $0x02, DI
 
 mrrow:
 	TESTQ BX, BX
 	JZ    mrdone
-	MOVQ  AX, R8
-	MOVQ  DX, R9
-	MOVQ  CX, R10
-	MOVQ  SI, R11
+	MOVQ  AX, DI
+	MOVQ  DX, R8
+	MOVQ  CX, R9
+	MOVQ  SI, R10
 
 mru:
-	CMPQ    R11, $0x00000020
+	CMPQ    R10, $0x00000020
 	JL      mrv
-	VMOVUPS (R10), Y0
-	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y0
+	VMOVUPS (R8), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS Y1, (R8)
-	VMOVUPS 32(R10), Y0
-	VMOVUPS 32(R9), Y1
+	VMOVUPS Y1, (DI)
+	VMOVUPS 32(R9), Y0
+	VMOVUPS 32(R8), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS Y1, 32(R8)
-	VMOVUPS 64(R10), Y0
-	VMOVUPS 64(R9), Y1
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS 64(R9), Y0
+	VMOVUPS 64(R8), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS Y1, 64(R8)
-	VMOVUPS 96(R10), Y0
-	VMOVUPS 96(R9), Y1
+	VMOVUPS Y1, 64(DI)
+	VMOVUPS 96(R9), Y0
+	VMOVUPS 96(R8), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS Y1, 96(R8)
+	VMOVUPS Y1, 96(DI)
+	ADDQ    $0x00000080, DI
 	ADDQ    $0x00000080, R8
 	ADDQ    $0x00000080, R9
-	ADDQ    $0x00000080, R10
-	SUBQ    $0x00000020, R11
+	SUBQ    $0x00000020, R10
 	JMP     mru
 
 mrv:
-	CMPQ    R11, $0x08
+	CMPQ    R10, $0x08
 	JL      mrt
-	VMOVUPS (R10), Y0
-	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y0
+	VMOVUPS (R8), Y1
 	VMULPS  Y0, Y1, Y1
-	VMOVUPS Y1, (R8)
+	VMOVUPS Y1, (DI)
+	ADDQ    $0x00000020, DI
 	ADDQ    $0x00000020, R8
 	ADDQ    $0x00000020, R9
-	ADDQ    $0x00000020, R10
-	SUBQ    $0x08, R11
+	SUBQ    $0x08, R10
 	JMP     mrv
 
 mrt:
-	TESTQ      R11, R11
+	TESTQ      R10, R10
 	JZ         mre
-	LEAQ       kmask8<>+0(SB), R12
-	NEGQ       R11
-	VMOVUPS    32(R12)(R11*4), Y0
-	VMASKMOVPS (R10), Y0, Y1
-	VMASKMOVPS (R9), Y0, Y2
+	LEAQ       kmask8<>+0(SB), R11
+	NEGQ       R10
+	VMOVUPS    32(R11)(R10*4), Y0
+	VMASKMOVPS (R9), Y0, Y1
+	VMASKMOVPS (R8), Y0, Y2
 	VMULPS     Y1, Y2, Y2
-	VMASKMOVPS Y2, Y0, (R8)
+	VMASKMOVPS Y2, Y0, (DI)
 
 mre:
-	ADDQ DI, AX
-	ADDQ DI, DX
+	LEAQ (AX)(SI*4), AX
+	LEAQ (DX)(SI*4), DX
 	DECQ BX
 	JMP  mrrow
 
@@ -5433,5 +6512,1150 @@ sb2e:
 	JMP  sbrow
 
 sbdone:
+	VZEROUPPER
+	RET
+
+// func reluDropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX2
+TEXT ·reluDropout256(SB), NOSPLIT, $0-44
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS klo+32(FP), Y0
+	VBROADCASTSS khi+36(FP), Y1
+	VBROADCASTSS th+24(FP), Y2
+	VPXOR        kconst<>+320(SB), Y2, Y2
+	VBROADCASTSS sc+28(FP), Y4
+	VBROADCASTSS base+40(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+
+rdu:
+	CMPQ     DX, $0x00000020
+	JL       rdv
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (CX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, (AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  32(CX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 32(AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  64(CX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 64(AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  96(CX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 96(AX)
+	ADDQ     $0x00000080, AX
+	ADDQ     $0x00000080, CX
+	SUBQ     $0x00000020, DX
+	JMP      rdu
+
+rdv:
+	CMPQ     DX, $0x08
+	JL       rdt
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (CX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, (AX)
+	ADDQ     $0x00000020, AX
+	ADDQ     $0x00000020, CX
+	SUBQ     $0x08, DX
+	JMP      rdv
+
+rdt:
+	TESTQ      DX, DX
+	JZ         rde
+	LEAQ       kmask8<>+0(SB), BX
+	NEGQ       DX
+	VMOVUPS    32(BX)(DX*4), Y5
+	VPXOR      Y0, Y3, Y0
+	VPADDD     kconst<>+128(SB), Y3, Y3
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPMULLD    kconst<>+192(SB), Y0, Y0
+	VPSRLD     $0x0f, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPMULLD    kconst<>+256(SB), Y0, Y0
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPADDD     Y1, Y0, Y0
+	VPSRLD     $0x10, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPMULLD    kconst<>+192(SB), Y0, Y0
+	VPSRLD     $0x0f, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPMULLD    kconst<>+256(SB), Y0, Y0
+	VPSRLD     $0x10, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPXOR      kconst<>+320(SB), Y0, Y0
+	VPCMPGTD   Y0, Y2, Y0
+	VMASKMOVPS (CX), Y5, Y1
+	VXORPS     Y2, Y2, Y2
+	VCMPPS     $0x1a, Y2, Y1, Y2
+	VORPS      Y2, Y0, Y0
+	VMULPS     Y4, Y1, Y1
+	VANDNPS    Y1, Y0, Y1
+	VMASKMOVPS Y1, Y5, (AX)
+
+rde:
+	VZEROUPPER
+	RET
+
+// func reluDropoutBackward256(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX2
+TEXT ·reluDropoutBackward256(SB), NOSPLIT, $0-52
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS klo+40(FP), Y0
+	VBROADCASTSS khi+44(FP), Y1
+	VBROADCASTSS th+32(FP), Y2
+	VPXOR        kconst<>+320(SB), Y2, Y2
+	VBROADCASTSS sc+36(FP), Y4
+	VBROADCASTSS base+48(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+
+rbu:
+	CMPQ     BX, $0x00000020
+	JL       rbv
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (DX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMOVUPS  (CX), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, (AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  32(DX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMOVUPS  32(CX), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 32(AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  64(DX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMOVUPS  64(CX), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 64(AX)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  96(DX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMOVUPS  96(CX), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, 96(AX)
+	ADDQ     $0x00000080, AX
+	ADDQ     $0x00000080, CX
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, BX
+	JMP      rbu
+
+rbv:
+	CMPQ     BX, $0x08
+	JL       rbt
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (DX), Y6
+	VXORPS   Y7, Y7, Y7
+	VCMPPS   $0x1a, Y7, Y6, Y7
+	VORPS    Y7, Y5, Y5
+	VMOVUPS  (CX), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  Y6, (AX)
+	ADDQ     $0x00000020, AX
+	ADDQ     $0x00000020, CX
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x08, BX
+	JMP      rbv
+
+rbt:
+	TESTQ      BX, BX
+	JZ         rbe
+	LEAQ       kmask8<>+0(SB), SI
+	NEGQ       BX
+	VMOVUPS    32(SI)(BX*4), Y5
+	VPXOR      Y0, Y3, Y0
+	VPADDD     kconst<>+128(SB), Y3, Y3
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPMULLD    kconst<>+192(SB), Y0, Y0
+	VPSRLD     $0x0f, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPMULLD    kconst<>+256(SB), Y0, Y0
+	VPSRLD     $0x10, Y0, Y3
+	VPXOR      Y3, Y0, Y0
+	VPADDD     Y1, Y0, Y0
+	VPSRLD     $0x10, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPMULLD    kconst<>+192(SB), Y0, Y0
+	VPSRLD     $0x0f, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPMULLD    kconst<>+256(SB), Y0, Y0
+	VPSRLD     $0x10, Y0, Y1
+	VPXOR      Y1, Y0, Y0
+	VPXOR      kconst<>+320(SB), Y0, Y0
+	VPCMPGTD   Y0, Y2, Y0
+	VMASKMOVPS (DX), Y5, Y1
+	VXORPS     Y2, Y2, Y2
+	VCMPPS     $0x1a, Y2, Y1, Y2
+	VORPS      Y2, Y0, Y0
+	VMASKMOVPS (CX), Y5, Y1
+	VMULPS     Y4, Y1, Y1
+	VANDNPS    Y1, Y0, Y1
+	VMASKMOVPS Y1, Y5, (AX)
+
+rbe:
+	VZEROUPPER
+	RET
+
+// func geluDropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluDropout256(SB), NOSPLIT, $0-44
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS klo+32(FP), Y0
+	VBROADCASTSS khi+36(FP), Y1
+	VBROADCASTSS th+24(FP), Y2
+	VPXOR        kconst<>+320(SB), Y2, Y2
+	VBROADCASTSS sc+28(FP), Y4
+	VBROADCASTSS base+40(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+
+gdu:
+	CMPQ         DX, $0x00000010
+	JL           gdv
+	VMOVUPS      (CX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VDIVPS       Y7, Y5, Y5
+	VPXOR        Y0, Y3, Y6
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPADDD       Y1, Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPXOR        kconst<>+320(SB), Y6, Y6
+	VPCMPGTD     Y6, Y2, Y6
+	VMULPS       Y4, Y5, Y5
+	VANDNPS      Y5, Y6, Y5
+	VMOVUPS      Y5, (AX)
+	VMOVUPS      32(CX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VDIVPS       Y7, Y5, Y5
+	VPXOR        Y0, Y3, Y6
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPADDD       Y1, Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPXOR        kconst<>+320(SB), Y6, Y6
+	VPCMPGTD     Y6, Y2, Y6
+	VMULPS       Y4, Y5, Y5
+	VANDNPS      Y5, Y6, Y5
+	VMOVUPS      Y5, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000010, DX
+	JMP          gdu
+
+gdv:
+	CMPQ         DX, $0x08
+	JL           gdt
+	VMOVUPS      (CX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VDIVPS       Y7, Y5, Y5
+	VPXOR        Y0, Y3, Y6
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPADDD       Y1, Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+192(SB), Y6, Y6
+	VPSRLD       $0x0f, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPMULLD      kconst<>+256(SB), Y6, Y6
+	VPSRLD       $0x10, Y6, Y7
+	VPXOR        Y7, Y6, Y6
+	VPXOR        kconst<>+320(SB), Y6, Y6
+	VPCMPGTD     Y6, Y2, Y6
+	VMULPS       Y4, Y5, Y5
+	VANDNPS      Y5, Y6, Y5
+	VMOVUPS      Y5, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x08, DX
+	JMP          gdv
+
+gdt:
+	TESTQ        DX, DX
+	JZ           gde
+	LEAQ         kmask8<>+0(SB), BX
+	NEGQ         DX
+	VMOVUPS      32(BX)(DX*4), Y5
+	VMASKMOVPS   (CX), Y5, Y6
+	VMULPS       Y6, Y6, Y7
+	VMOVUPS      kconst<>+1408(SB), Y8
+	VFMADD213PS  kconst<>+1344(SB), Y7, Y8
+	VMULPS       Y6, Y8, Y8
+	VMINPS       kconst<>+576(SB), Y8, Y8
+	VMAXPS       kconst<>+640(SB), Y8, Y8
+	VMULPS       kconst<>+704(SB), Y8, Y7
+	VCVTPS2DQ    Y7, Y9
+	VCVTDQ2PS    Y9, Y7
+	VFNMADD231PS kconst<>+768(SB), Y7, Y8
+	VFNMADD231PS kconst<>+832(SB), Y7, Y8
+	VMOVUPS      kconst<>+896(SB), Y10
+	VFMADD213PS  kconst<>+960(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1024(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1088(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1152(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1216(SB), Y8, Y10
+	VMULPS       Y8, Y8, Y7
+	VFMADD213PS  Y8, Y7, Y10
+	VADDPS       kconst<>+384(SB), Y10, Y10
+	VPADDD       kconst<>+1280(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y9, Y10, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VDIVPS       Y8, Y6, Y6
+	VPXOR        Y0, Y3, Y0
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPMULLD      kconst<>+192(SB), Y0, Y0
+	VPSRLD       $0x0f, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPMULLD      kconst<>+256(SB), Y0, Y0
+	VPSRLD       $0x10, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPADDD       Y1, Y0, Y0
+	VPSRLD       $0x10, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPMULLD      kconst<>+192(SB), Y0, Y0
+	VPSRLD       $0x0f, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPMULLD      kconst<>+256(SB), Y0, Y0
+	VPSRLD       $0x10, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPXOR        kconst<>+320(SB), Y0, Y0
+	VPCMPGTD     Y0, Y2, Y0
+	VMULPS       Y4, Y6, Y6
+	VANDNPS      Y6, Y0, Y6
+	VMASKMOVPS   Y6, Y5, (AX)
+
+gde:
+	VZEROUPPER
+	RET
+
+// func geluDropoutBackward256(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluDropoutBackward256(SB), NOSPLIT, $0-52
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	VBROADCASTSS klo+40(FP), Y0
+	VBROADCASTSS khi+44(FP), Y1
+	VBROADCASTSS th+32(FP), Y2
+	VPXOR        kconst<>+320(SB), Y2, Y2
+	VBROADCASTSS sc+36(FP), Y4
+	VBROADCASTSS base+48(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+
+gbu:
+	CMPQ         BX, $0x00000010
+	JL           gbv
+	VMOVUPS      (DX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VMOVUPS      kconst<>+384(SB), Y6
+	VADDPS       Y6, Y7, Y8
+	VDIVPS       Y8, Y6, Y6
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y5, Y5, Y8
+	VMULPS       kconst<>+1536(SB), Y8, Y8
+	VADDPS       kconst<>+1472(SB), Y8, Y8
+	VMULPS       Y5, Y8, Y8
+	VADDPS       Y8, Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VMULPS       Y8, Y6, Y5
+	VMOVUPS      (CX), Y6
+	VPXOR        Y0, Y3, Y7
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPADDD       Y1, Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPXOR        kconst<>+320(SB), Y7, Y7
+	VPCMPGTD     Y7, Y2, Y7
+	VMULPS       Y4, Y6, Y6
+	VANDNPS      Y6, Y7, Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	VMOVUPS      32(DX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VMOVUPS      kconst<>+384(SB), Y6
+	VADDPS       Y6, Y7, Y8
+	VDIVPS       Y8, Y6, Y6
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y5, Y5, Y8
+	VMULPS       kconst<>+1536(SB), Y8, Y8
+	VADDPS       kconst<>+1472(SB), Y8, Y8
+	VMULPS       Y5, Y8, Y8
+	VADDPS       Y8, Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VMULPS       Y8, Y6, Y5
+	VMOVUPS      32(CX), Y6
+	VPXOR        Y0, Y3, Y7
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPADDD       Y1, Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPXOR        kconst<>+320(SB), Y7, Y7
+	VPCMPGTD     Y7, Y2, Y7
+	VMULPS       Y4, Y6, Y6
+	VANDNPS      Y6, Y7, Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVUPS      Y6, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, BX
+	JMP          gbu
+
+gbv:
+	CMPQ         BX, $0x08
+	JL           gbt
+	VMOVUPS      (DX), Y5
+	VMULPS       Y5, Y5, Y6
+	VMOVUPS      kconst<>+1408(SB), Y7
+	VFMADD213PS  kconst<>+1344(SB), Y6, Y7
+	VMULPS       Y5, Y7, Y7
+	VMINPS       kconst<>+576(SB), Y7, Y7
+	VMAXPS       kconst<>+640(SB), Y7, Y7
+	VMULPS       kconst<>+704(SB), Y7, Y6
+	VCVTPS2DQ    Y6, Y8
+	VCVTDQ2PS    Y8, Y6
+	VFNMADD231PS kconst<>+768(SB), Y6, Y7
+	VFNMADD231PS kconst<>+832(SB), Y6, Y7
+	VMOVUPS      kconst<>+896(SB), Y9
+	VFMADD213PS  kconst<>+960(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1024(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1088(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1152(SB), Y7, Y9
+	VFMADD213PS  kconst<>+1216(SB), Y7, Y9
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VPADDD       kconst<>+1280(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y8, Y9, Y7
+	VMOVUPS      kconst<>+384(SB), Y6
+	VADDPS       Y6, Y7, Y8
+	VDIVPS       Y8, Y6, Y6
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y5, Y5, Y8
+	VMULPS       kconst<>+1536(SB), Y8, Y8
+	VADDPS       kconst<>+1472(SB), Y8, Y8
+	VMULPS       Y5, Y8, Y8
+	VADDPS       Y8, Y8, Y8
+	VMULPS       Y7, Y8, Y8
+	VADDPS       kconst<>+384(SB), Y8, Y8
+	VMULPS       Y8, Y6, Y5
+	VMOVUPS      (CX), Y6
+	VPXOR        Y0, Y3, Y7
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPADDD       Y1, Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+192(SB), Y7, Y7
+	VPSRLD       $0x0f, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPMULLD      kconst<>+256(SB), Y7, Y7
+	VPSRLD       $0x10, Y7, Y8
+	VPXOR        Y8, Y7, Y7
+	VPXOR        kconst<>+320(SB), Y7, Y7
+	VPCMPGTD     Y7, Y2, Y7
+	VMULPS       Y4, Y6, Y6
+	VANDNPS      Y6, Y7, Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVUPS      Y6, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x08, BX
+	JMP          gbv
+
+gbt:
+	TESTQ        BX, BX
+	JZ           gbe
+	LEAQ         kmask8<>+0(SB), SI
+	NEGQ         BX
+	VMOVUPS      32(SI)(BX*4), Y5
+	VMASKMOVPS   (DX), Y5, Y6
+	VMULPS       Y6, Y6, Y7
+	VMOVUPS      kconst<>+1408(SB), Y8
+	VFMADD213PS  kconst<>+1344(SB), Y7, Y8
+	VMULPS       Y6, Y8, Y8
+	VMINPS       kconst<>+576(SB), Y8, Y8
+	VMAXPS       kconst<>+640(SB), Y8, Y8
+	VMULPS       kconst<>+704(SB), Y8, Y7
+	VCVTPS2DQ    Y7, Y9
+	VCVTDQ2PS    Y9, Y7
+	VFNMADD231PS kconst<>+768(SB), Y7, Y8
+	VFNMADD231PS kconst<>+832(SB), Y7, Y8
+	VMOVUPS      kconst<>+896(SB), Y10
+	VFMADD213PS  kconst<>+960(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1024(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1088(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1152(SB), Y8, Y10
+	VFMADD213PS  kconst<>+1216(SB), Y8, Y10
+	VMULPS       Y8, Y8, Y7
+	VFMADD213PS  Y8, Y7, Y10
+	VADDPS       kconst<>+384(SB), Y10, Y10
+	VPADDD       kconst<>+1280(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y9, Y10, Y8
+	VMOVUPS      kconst<>+384(SB), Y7
+	VADDPS       Y7, Y8, Y9
+	VDIVPS       Y9, Y7, Y7
+	VMULPS       Y7, Y8, Y8
+	VMULPS       Y6, Y6, Y9
+	VMULPS       kconst<>+1536(SB), Y9, Y9
+	VADDPS       kconst<>+1472(SB), Y9, Y9
+	VMULPS       Y6, Y9, Y9
+	VADDPS       Y9, Y9, Y9
+	VMULPS       Y8, Y9, Y9
+	VADDPS       kconst<>+384(SB), Y9, Y9
+	VMULPS       Y9, Y7, Y6
+	VMASKMOVPS   (CX), Y5, Y7
+	VPXOR        Y0, Y3, Y0
+	VPADDD       kconst<>+128(SB), Y3, Y3
+	VPSRLD       $0x10, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPMULLD      kconst<>+192(SB), Y0, Y0
+	VPSRLD       $0x0f, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPMULLD      kconst<>+256(SB), Y0, Y0
+	VPSRLD       $0x10, Y0, Y3
+	VPXOR        Y3, Y0, Y0
+	VPADDD       Y1, Y0, Y0
+	VPSRLD       $0x10, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPMULLD      kconst<>+192(SB), Y0, Y0
+	VPSRLD       $0x0f, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPMULLD      kconst<>+256(SB), Y0, Y0
+	VPSRLD       $0x10, Y0, Y1
+	VPXOR        Y1, Y0, Y0
+	VPXOR        kconst<>+320(SB), Y0, Y0
+	VPCMPGTD     Y0, Y2, Y0
+	VMULPS       Y4, Y7, Y7
+	VANDNPS      Y7, Y0, Y7
+	VMULPS       Y6, Y7, Y7
+	VMASKMOVPS   Y7, Y5, (AX)
+
+gbe:
+	VZEROUPPER
+	RET
+
+// func dropoutScaleAddRows256(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+// Requires: AVX, AVX2
+TEXT ·dropoutScaleAddRows256(SB), NOSPLIT, $0-68
+	MOVQ         y+0(FP), AX
+	MOVQ         w+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         b+24(FP), BX
+	MOVQ         rows+32(FP), SI
+	MOVQ         d+40(FP), DI
+	VBROADCASTSS klo+56(FP), Y0
+	VBROADCASTSS khi+60(FP), Y1
+	VBROADCASTSS th+48(FP), Y2
+	VPXOR        kconst<>+320(SB), Y2, Y2
+	VBROADCASTSS sc+52(FP), Y4
+	VBROADCASTSS base+64(FP), Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+	MOVL         base+64(FP), R8
+
+dsrow:
+	TESTQ        SI, SI
+	JZ           dsdone
+	VMOVD        R8, X3
+	VPBROADCASTD X3, Y3
+	VPADDD       kconst<>+0(SB), Y3, Y3
+	ADDL         DI, R8
+	MOVQ         AX, R9
+	MOVQ         DX, R10
+	MOVQ         BX, R11
+	MOVQ         CX, R12
+	MOVQ         DI, R13
+
+dsu:
+	CMPQ     R13, $0x00000010
+	JL       dsv
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (R11), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  (R12), Y5
+	VMOVUPS  (R10), Y7
+	VMULPS   Y5, Y7, Y7
+	VADDPS   Y6, Y7, Y7
+	VMOVUPS  Y7, (R9)
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  32(R11), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  32(R12), Y5
+	VMOVUPS  32(R10), Y7
+	VMULPS   Y5, Y7, Y7
+	VADDPS   Y6, Y7, Y7
+	VMOVUPS  Y7, 32(R9)
+	ADDQ     $0x00000040, R9
+	ADDQ     $0x00000040, R10
+	ADDQ     $0x00000040, R11
+	ADDQ     $0x00000040, R12
+	SUBQ     $0x00000010, R13
+	JMP      dsu
+
+dsv:
+	CMPQ     R13, $0x08
+	JL       dst
+	VPXOR    Y0, Y3, Y5
+	VPADDD   kconst<>+128(SB), Y3, Y3
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPADDD   Y1, Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+192(SB), Y5, Y5
+	VPSRLD   $0x0f, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPMULLD  kconst<>+256(SB), Y5, Y5
+	VPSRLD   $0x10, Y5, Y6
+	VPXOR    Y6, Y5, Y5
+	VPXOR    kconst<>+320(SB), Y5, Y5
+	VPCMPGTD Y5, Y2, Y5
+	VMOVUPS  (R11), Y6
+	VMULPS   Y4, Y6, Y6
+	VANDNPS  Y6, Y5, Y6
+	VMOVUPS  (R12), Y5
+	VMOVUPS  (R10), Y7
+	VMULPS   Y5, Y7, Y7
+	VADDPS   Y6, Y7, Y7
+	VMOVUPS  Y7, (R9)
+	ADDQ     $0x00000020, R9
+	ADDQ     $0x00000020, R10
+	ADDQ     $0x00000020, R11
+	ADDQ     $0x00000020, R12
+	SUBQ     $0x08, R13
+	JMP      dsv
+
+dst:
+	TESTQ      R13, R13
+	JZ         dse
+	LEAQ       kmask8<>+0(SB), R14
+	NEGQ       R13
+	VMOVUPS    32(R14)(R13*4), Y5
+	VPXOR      Y0, Y3, Y6
+	VPADDD     kconst<>+128(SB), Y3, Y3
+	VPSRLD     $0x10, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPMULLD    kconst<>+192(SB), Y6, Y6
+	VPSRLD     $0x0f, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPMULLD    kconst<>+256(SB), Y6, Y6
+	VPSRLD     $0x10, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPADDD     Y1, Y6, Y6
+	VPSRLD     $0x10, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPMULLD    kconst<>+192(SB), Y6, Y6
+	VPSRLD     $0x0f, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPMULLD    kconst<>+256(SB), Y6, Y6
+	VPSRLD     $0x10, Y6, Y3
+	VPXOR      Y3, Y6, Y6
+	VPXOR      kconst<>+320(SB), Y6, Y6
+	VPCMPGTD   Y6, Y2, Y6
+	VMASKMOVPS (R11), Y5, Y3
+	VMULPS     Y4, Y3, Y3
+	VANDNPS    Y3, Y6, Y3
+	VMASKMOVPS (R12), Y5, Y6
+	VMASKMOVPS (R10), Y5, Y7
+	VMULPS     Y6, Y7, Y7
+	VADDPS     Y3, Y7, Y7
+	VMASKMOVPS Y7, Y5, (R9)
+
+dse:
+	LEAQ (AX)(DI*4), AX
+	LEAQ (DX)(DI*4), DX
+	LEAQ (BX)(DI*4), BX
+	DECQ SI
+	JMP  dsrow
+
+dsdone:
 	VZEROUPPER
 	RET

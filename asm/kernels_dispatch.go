@@ -27,6 +27,11 @@ type kernelSet struct {
 	layerNormBackward  func(dx, dy, x, mean, rstd, gamma *float32, rows, d int)
 	softmaxCausal      func(p, s *float32, rows, n int, scale float32, row0 int)
 	softmaxBackward    func(ds, dp, p *float32, rows, n int, scale float32)
+
+	// Fused kernels (kernels_fused.go).
+	reluDropout, geluDropout                 func(y, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)
+	reluDropoutBackward, geluDropoutBackward func(dx, dy, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)
+	dropoutScaleAddRows                      func(y, w, x, b *float32, rows, d int, th uint32, sc float32, klo, khi, base uint32)
 }
 
 var genericKernels = &kernelSet{name: LevelGeneric}

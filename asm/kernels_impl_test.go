@@ -33,6 +33,15 @@ var (
 	softmaxBackwardImpls    = []named[func(ds, dp, p []float32, n int, scale float32)]{{"go", softmaxBackwardGeneric}}
 	softmaxCEImpls          = []named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{{"go", softmaxCrossEntropyGeneric}}
 	adamImpls               = []named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{{"go", adamGeneric}}
+
+	// Fused kernels (fused.go): entry 0 is the pure-Go twin in
+	// kernels_fused.go; init appends the exported function of fused.go
+	// and the assembly versions.
+	reluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", reluDropoutGeneric}}
+	geluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", geluDropoutGeneric}}
+	reluDropoutBackwardImpls = []named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{{"go", reluDropoutBackwardGeneric}}
+	geluDropoutBackwardImpls = []named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{{"go", geluDropoutBackwardGeneric}}
+	dropoutScaleAddRowsImpls = []named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{{"go", dropoutScaleAddRowsGeneric}}
 )
 
 func init() {
@@ -95,6 +104,21 @@ func init() {
 		if ks.softmaxBackward != nil {
 			softmaxBackwardImpls = append(softmaxBackwardImpls, named[func(ds, dp, p []float32, n int, scale float32)]{n, ks.SoftmaxBackward})
 		}
+		if ks.reluDropout != nil {
+			reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{n, ks.ReLUDropout})
+		}
+		if ks.geluDropout != nil {
+			geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{n, ks.GELUDropout})
+		}
+		if ks.reluDropoutBackward != nil {
+			reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{n, ks.ReLUDropoutBackward})
+		}
+		if ks.geluDropoutBackward != nil {
+			geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{n, ks.GELUDropoutBackward})
+		}
+		if ks.dropoutScaleAddRows != nil {
+			dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{n, ks.DropoutScaleAddRows})
+		}
 		if ks.adam != nil {
 			adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{n, ks.Adam})
 		}
@@ -121,6 +145,11 @@ func init() {
 	softmaxBackwardImpls = append(softmaxBackwardImpls, named[func(ds, dp, p []float32, n int, scale float32)]{"dispatch", SoftmaxBackward})
 	softmaxCEImpls = append(softmaxCEImpls, named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{"dispatch", SoftmaxCrossEntropy})
 	adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{"dispatch", Adam})
+	reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropout})
+	geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropout})
+	reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropoutBackward})
+	geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropoutBackward})
+	dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{"exported", DropoutScaleAddRows})
 }
 
 // Tolerances for comparing an implementation with its twin. Kernels
@@ -403,6 +432,60 @@ func TestImplAdam(t *testing.T) {
 			checkImpls(t, rw("Adam s=%v n=%d", mode.s, n),
 				[]gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1), randGuarded(r, n, -0.1, 0.1), randGuarded(r, n, 0, 0.01)},
 				[]bool{true, false, true, true}, impls, tolTransc)
+		}
+	}
+}
+
+func TestImplFused(t *testing.T) {
+	r := newRand(113)
+	for _, p := range []float32{0, 0.1, 0.5} {
+		for _, base := range []uint32{0, 1000, 0xfffffff0} { // the last wraps
+			const key = 0x0123456789abcdef
+			un := func(list []named[func([]float32, []float32, float32, uint64, uint32)]) []implRun {
+				return adapt(list, func(f func([]float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+					f(o[0], o[1], p, key, base)
+					return 0
+				})
+			}
+			bin := func(list []named[func([]float32, []float32, []float32, float32, uint64, uint32)]) []implRun {
+				return adapt(list, func(f func([]float32, []float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+					f(o[0], o[1], o[2], p, key, base)
+					return 0
+				})
+			}
+			for _, n := range sizes {
+				lbl := rw("p=%v base=%#x n=%d", p, base, n)
+				x := randGuarded(r, n, -4, 4)
+				if n > 2 {
+					x.s()[1] = 0
+				}
+				checkImpls(t, "ReLUDropout "+lbl, []gbuf{newGuarded(n), x}, []bool{true, false}, un(reluDropoutImpls), tolExact)
+				checkImpls(t, "GELUDropout "+lbl, []gbuf{newGuarded(n), x}, []bool{true, false}, un(geluDropoutImpls), tolGELU)
+				dy := randGuarded(r, n, -1, 1)
+				checkImpls(t, "ReLUDropoutBackward "+lbl, []gbuf{newGuarded(n), dy, x}, []bool{true, false, false}, bin(reluDropoutBackwardImpls), tolExact)
+				checkImpls(t, "GELUDropoutBackward "+lbl, []gbuf{newGuarded(n), dy, x}, []bool{true, false, false}, bin(geluDropoutBackwardImpls), tolGELU)
+				// In place, as the model calls the backward kernels.
+				inPlace := func(list []named[func([]float32, []float32, []float32, float32, uint64, uint32)]) []implRun {
+					return adapt(list, func(f func([]float32, []float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+						f(o[0], o[0], o[1], p, key, base)
+						return 0
+					})
+				}
+				checkImpls(t, "ReLUDropoutBackward in place "+lbl, []gbuf{dy, x}, []bool{true, false}, inPlace(reluDropoutBackwardImpls), tolExact)
+				checkImpls(t, "GELUDropoutBackward in place "+lbl, []gbuf{dy, x}, []bool{true, false}, inPlace(geluDropoutBackwardImpls), tolGELU)
+			}
+			for _, d := range sizes {
+				sa := adapt(dropoutScaleAddRowsImpls, func(f func(y, w, x, b []float32, d int, p float32, key uint64, base uint32), o [][]float32) float64 {
+					f(o[0], o[1], o[2], o[3], d, p, key, base)
+					return 0
+				})
+				for _, rows := range rowCounts {
+					m := rows * d
+					checkImpls(t, rw("DropoutScaleAddRows p=%v base=%#x d=%d rows=%d", p, base, d, rows),
+						[]gbuf{newGuarded(m), randGuarded(r, d, -1, 1), randGuarded(r, m, -1, 1), randGuarded(r, m, -1, 1)},
+						[]bool{true, false, false, false}, sa, tolExact)
+				}
+			}
 		}
 	}
 }

@@ -25,8 +25,7 @@ func reluBackward512(dx *float32, dy *float32, x *float32, n int)
 //go:noescape
 func gelu512(y *float32, x *float32, n int)
 
-// geluBackward512 sets dx[i] = dy[i]·GELU'(x[i]) for i < n, as
-// σ·(1 + 2x·(1−σ)·c·(1 + 3a·x²)) with σ = 1/(1+e), 1−σ = e·σ, e = exp(−2u).
+// geluBackward512 sets dx[i] = dy[i]·GELU'(x[i]) for i < n (see geluSlope).
 //
 //go:noescape
 func geluBackward512(dx *float32, dy *float32, x *float32, n int)
@@ -108,6 +107,31 @@ func softmaxCausal512(p *float32, s *float32, rows int, n int, scale float32, ro
 //go:noescape
 func softmaxBackward512(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)
 
+// reluDropout512 is Dropout(ReLU(x)): y[i] = x[i]·sc if x[i] > 0 and the lane is kept, else 0.
+//
+//go:noescape
+func reluDropout512(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// reluDropoutBackward512 is ReLU'(x)·Dropout(dy): dx[i] = dy[i]·sc if x[i] > 0 and the lane is kept, else 0.
+//
+//go:noescape
+func reluDropoutBackward512(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// geluDropout512 is Dropout(GELU(x)) with gelu's and dropout's arithmetic.
+//
+//go:noescape
+func geluDropout512(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// geluDropoutBackward512 is GELU'(x)·Dropout(dy) with geluBackward's and dropout's arithmetic.
+//
+//go:noescape
+func geluDropoutBackward512(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// dropoutScaleAddRows512 sets y = w⊙x + Dropout(b) row by row, element i of b drawing counter base+i.
+//
+//go:noescape
+func dropoutScaleAddRows512(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
 // dropout256 sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,
 // for i < n (key = khi<<32 | klo).
 //
@@ -129,8 +153,7 @@ func reluBackward256(dx *float32, dy *float32, x *float32, n int)
 //go:noescape
 func gelu256(y *float32, x *float32, n int)
 
-// geluBackward256 sets dx[i] = dy[i]·GELU'(x[i]) for i < n, as
-// σ·(1 + 2x·(1−σ)·c·(1 + 3a·x²)) with σ = 1/(1+e), 1−σ = e·σ, e = exp(−2u).
+// geluBackward256 sets dx[i] = dy[i]·GELU'(x[i]) for i < n (see geluSlope).
 //
 //go:noescape
 func geluBackward256(dx *float32, dy *float32, x *float32, n int)
@@ -211,3 +234,28 @@ func softmaxCausal256(p *float32, s *float32, rows int, n int, scale float32, ro
 //
 //go:noescape
 func softmaxBackward256(ds *float32, dp *float32, p *float32, rows int, n int, scale float32)
+
+// reluDropout256 is Dropout(ReLU(x)): y[i] = x[i]·sc if x[i] > 0 and the lane is kept, else 0.
+//
+//go:noescape
+func reluDropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// reluDropoutBackward256 is ReLU'(x)·Dropout(dy): dx[i] = dy[i]·sc if x[i] > 0 and the lane is kept, else 0.
+//
+//go:noescape
+func reluDropoutBackward256(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// geluDropout256 is Dropout(GELU(x)) with gelu's and dropout's arithmetic.
+//
+//go:noescape
+func geluDropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// geluDropoutBackward256 is GELU'(x)·Dropout(dy) with geluBackward's and dropout's arithmetic.
+//
+//go:noescape
+func geluDropoutBackward256(dx *float32, dy *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// dropoutScaleAddRows256 sets y = w⊙x + Dropout(b) row by row, element i of b drawing counter base+i.
+//
+//go:noescape
+func dropoutScaleAddRows256(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)

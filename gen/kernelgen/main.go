@@ -389,44 +389,186 @@ func (s *isa) lowbias32(h reg.VecVirtual) {
 	s.xor(t, h, h)
 }
 
+// drop holds a dropout mask generator's state: the key halves, the
+// threshold (sign-flipped for AVX2's signed compare), the scale and the
+// counters of the current vector.
+type drop struct {
+	klo, khi, th, sc, ctr reg.VecVirtual
+	step                  Mem
+}
+
+// dropInit loads the generator's parameters (th, sc, klo, khi, base).
+// The counters start at base + lane.
+func (s *isa) dropInit() *drop {
+	d := &drop{klo: s.vec(), khi: s.vec(), th: s.vec(), ctr: s.vec(), step: C(fmt.Sprintf("w%d", s.w))}
+	VBROADCASTSS(paramAddr("klo"), d.klo)
+	VBROADCASTSS(paramAddr("khi"), d.khi)
+	VBROADCASTSS(paramAddr("th"), d.th)
+	if !s.z {
+		s.xor(C("sign"), d.th, d.th)
+	}
+	d.sc = s.bcast(paramAddr("sc"))
+	VBROADCASTSS(paramAddr("base"), d.ctr)
+	VPADDD(C("iota"), d.ctr, d.ctr)
+	return d
+}
+
+// setCounters sets the counters to c + lane (c a 32-bit value in a GP
+// register).
+func (s *isa) setCounters(d *drop, c reg.Register) {
+	VMOVD(c.(reg.GPVirtual).As32(), d.ctr.AsX())
+	VPBROADCASTD(d.ctr.AsX(), d.ctr)
+	VPADDD(C("iota"), d.ctr, d.ctr)
+}
+
+// hash draws the current vector's bits and advances the counters. For
+// AVX-512 it returns the K mask of kept lanes (Hash32 ≥ th); for AVX2 a
+// vector that is all ones in dropped lanes.
+func (s *isa) hash(d *drop) (keep reg.Register, dropped reg.VecVirtual) {
+	h := s.vec()
+	s.xor(d.klo, d.ctr, h)
+	VPADDD(d.step, d.ctr, d.ctr)
+	s.lowbias32(h)
+	VPADDD(d.khi, h, h)
+	s.lowbias32(h)
+	if s.z {
+		k := K()
+		VPCMPUD(U8(5), d.th, h, k) // h ≥ th (not less than)
+		return k, nil
+	}
+	s.xor(C("sign"), h, h)
+	VPCMPGTD(h, d.th, h) // th > h: dropped
+	return nil, h
+}
+
+// scaleKept sets v = v·sc in kept lanes and 0 in dropped ones.
+func (s *isa) scaleKept(d *drop, v reg.VecVirtual, keep reg.Register, dropped reg.VecVirtual) {
+	if s.z {
+		VMULPS_Z(d.sc, v, keep, v)
+		return
+	}
+	VMULPS(d.sc, v, v)
+	VANDNPS(v, dropped, v) // v &^ dropped
+}
+
+const dropSig = "th uint32, sc float32, klo, khi, base uint32"
+
 func (s *isa) dropout() {
-	s.text("dropout", "func(y, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)",
+	s.text("dropout", "func(y, x *float32, n int, "+dropSig+")",
 		"sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,",
 		"for i < n (key = khi<<32 | klo).")
 	p := loadPtrs("y", "x")
 	n := Load(Param("n"), GP64())
-	klo, khi := s.vec(), s.vec()
-	VBROADCASTSS(paramAddr("klo"), klo)
-	VBROADCASTSS(paramAddr("khi"), khi)
-	th := s.vec()
-	VBROADCASTSS(paramAddr("th"), th)
-	if !s.z {
-		s.xor(C("sign"), th, th)
-	}
-	sc := s.bcast(paramAddr("sc"))
-	ctr := s.vec()
-	VBROADCASTSS(paramAddr("base"), ctr)
-	VPADDD(C("iota"), ctr, ctr)
-	step := C(fmt.Sprintf("w%d", s.w))
+	d := s.dropInit()
 	s.loop("dr", n, p, 4, func(a acc, u int) {
-		h := s.vec()
-		s.xor(klo, ctr, h)
-		VPADDD(step, ctr, ctr)
-		s.lowbias32(h)
-		VPADDD(khi, h, h)
-		s.lowbias32(h)
+		k, dr := s.hash(d)
 		x := a.ld(p[1], u)
-		if s.z {
-			k := K()
-			VPCMPUD(U8(5), th, h, k) // h ≥ th (not less than)
-			VMULPS_Z(sc, x, k, x)
-		} else {
-			s.xor(C("sign"), h, h)
-			VPCMPGTD(h, th, h) // th > h: dropped
-			VMULPS(sc, x, x)
-			VANDNPS(x, h, x) // x &^ dropped
-		}
+		s.scaleKept(d, x, k, dr)
 		a.store(x, p[0], u)
+	})
+	ret()
+}
+
+// positive restricts the kept lanes to those where x > 0.
+func (s *isa) positive(x reg.VecVirtual, keep reg.Register, dropped reg.VecVirtual) {
+	z := s.zero()
+	if s.z {
+		pos := K()
+		VCMPPS(U8(0x1e), z, x, pos) // x > 0 (ordered)
+		KANDW(pos, keep, keep)
+		return
+	}
+	VCMPPS(U8(0x1a), z, x, z) // all ones where !(x > 0): NGT_UQ
+	VORPS(z, dropped, dropped)
+}
+
+func (s *isa) reluDropout() {
+	s.text("reluDropout", "func(y, x *float32, n int, "+dropSig+")",
+		"is Dropout(ReLU(x)): y[i] = x[i]·sc if x[i] > 0 and the lane is kept, else 0.")
+	p := loadPtrs("y", "x")
+	n := Load(Param("n"), GP64())
+	d := s.dropInit()
+	s.loop("rd", n, p, 4, func(a acc, u int) {
+		k, dr := s.hash(d)
+		x := a.ld(p[1], u)
+		s.positive(x, k, dr)
+		s.scaleKept(d, x, k, dr)
+		a.store(x, p[0], u)
+	})
+	ret()
+}
+
+func (s *isa) reluDropoutBackward() {
+	s.text("reluDropoutBackward", "func(dx, dy, x *float32, n int, "+dropSig+")",
+		"is ReLU'(x)·Dropout(dy): dx[i] = dy[i]·sc if x[i] > 0 and the lane is kept, else 0.")
+	p := loadPtrs("dx", "dy", "x")
+	n := Load(Param("n"), GP64())
+	d := s.dropInit()
+	s.loop("rb", n, p, 4, func(a acc, u int) {
+		k, dr := s.hash(d)
+		x := a.ld(p[2], u)
+		s.positive(x, k, dr)
+		g := a.ld(p[1], u)
+		s.scaleKept(d, g, k, dr)
+		a.store(g, p[0], u)
+	})
+	ret()
+}
+
+func (s *isa) geluDropout() {
+	s.text("geluDropout", "func(y, x *float32, n int, "+dropSig+")",
+		"is Dropout(GELU(x)) with gelu's and dropout's arithmetic.")
+	p := loadPtrs("y", "x")
+	n := Load(Param("n"), GP64())
+	d := s.dropInit()
+	s.loop("gd", n, p, 2, func(a acc, u int) {
+		x := a.ld(p[1], u)
+		s.geluValue(x)
+		k, dr := s.hash(d)
+		s.scaleKept(d, x, k, dr)
+		a.store(x, p[0], u)
+	})
+	ret()
+}
+
+func (s *isa) geluDropoutBackward() {
+	s.text("geluDropoutBackward", "func(dx, dy, x *float32, n int, "+dropSig+")",
+		"is GELU'(x)·Dropout(dy) with geluBackward's and dropout's arithmetic.")
+	p := loadPtrs("dx", "dy", "x")
+	n := Load(Param("n"), GP64())
+	d := s.dropInit()
+	s.loop("gb", n, p, 2, func(a acc, u int) {
+		x := a.ld(p[2], u)
+		s.geluSlope(x)
+		g := a.ld(p[1], u)
+		k, dr := s.hash(d)
+		s.scaleKept(d, g, k, dr)
+		VMULPS(x, g, g)
+		a.store(g, p[0], u)
+	})
+	ret()
+}
+
+func (s *isa) dropoutScaleAddRows() {
+	s.text("dropoutScaleAddRows", "func(y, w, x, b *float32, rows, d int, "+dropSig+")",
+		"sets y = w⊙x + Dropout(b) row by row, element i of b drawing counter base+i.")
+	y, w, x, b := par("y"), par("w"), par("x"), par("b")
+	rows, dd := par("rows"), par("d")
+	dr := s.dropInit()
+	rb := GP64()
+	MOVL(paramAddr("base"), rb.As32())
+	s.rows("ds", rows, dd, []reg.Register{y, x, b}, []reg.Register{w}, 2, func() {
+		s.setCounters(dr, rb)
+		ADDL(dd.(reg.GPVirtual).As32(), rb.As32())
+	}, func(a acc, u int, p []reg.Register) {
+		k, drp := s.hash(dr)
+		bv := a.ld(p[2], u)
+		s.scaleKept(dr, bv, k, drp)
+		wv := a.ld(p[3], u)
+		xv := a.ld(p[1], u)
+		VMULPS(wv, xv, xv)
+		VADDPS(bv, xv, xv)
+		a.store(xv, p[0], u)
 	})
 	ret()
 }
@@ -502,6 +644,33 @@ func (s *isa) geluExp(x reg.VecVirtual) reg.VecVirtual {
 	return t
 }
 
+// geluValue sets x = GELU(x) = x/(1 + exp(−2u)).
+func (s *isa) geluValue(x reg.VecVirtual) {
+	e := s.geluExp(x)
+	VADDPS(C("one"), e, e)
+	VDIVPS(e, x, x)
+}
+
+// geluSlope sets x = GELU'(x) = σ·(1 + 2x·(1−σ)·c·(1 + 3a·x²)) with
+// σ = 1/(1+e), 1−σ = e·σ, e = exp(−2u).
+func (s *isa) geluSlope(x reg.VecVirtual) {
+	e := s.geluExp(x)
+	sg := s.konst("one")
+	d := s.vec()
+	VADDPS(sg, e, d)
+	VDIVPS(d, sg, sg) // σ
+	VMULPS(sg, e, e)  // 1 − σ
+	in := s.vec()
+	VMULPS(x, x, in)
+	VMULPS(C("gc3"), in, in)
+	VADDPS(C("gc"), in, in) // c·(1 + 3a·x²)
+	VMULPS(x, in, in)
+	VADDPS(in, in, in) // 2x·c·(…)
+	VMULPS(e, in, in)
+	VADDPS(C("one"), in, in)
+	VMULPS(in, sg, x)
+}
+
 func (s *isa) gelu() {
 	s.text("gelu", "func(y, x *float32, n int)",
 		"sets y[i] = x·σ(2u) = 0.5·x·(1 + tanh u), u = c·(x + a·x³), for i < n.")
@@ -509,9 +678,7 @@ func (s *isa) gelu() {
 	n := Load(Param("n"), GP64())
 	s.loop("ge", n, p, 2, func(a acc, u int) {
 		x := a.ld(p[1], u)
-		e := s.geluExp(x)
-		VADDPS(C("one"), e, e)
-		VDIVPS(e, x, x) // x / (1 + e)
+		s.geluValue(x)
 		a.store(x, p[0], u)
 	})
 	ret()
@@ -519,29 +686,14 @@ func (s *isa) gelu() {
 
 func (s *isa) geluBackward() {
 	s.text("geluBackward", "func(dx, dy, x *float32, n int)",
-		"sets dx[i] = dy[i]·GELU'(x[i]) for i < n, as",
-		"σ·(1 + 2x·(1−σ)·c·(1 + 3a·x²)) with σ = 1/(1+e), 1−σ = e·σ, e = exp(−2u).")
+		"sets dx[i] = dy[i]·GELU'(x[i]) for i < n (see geluSlope).")
 	p := loadPtrs("dx", "dy", "x")
 	n := Load(Param("n"), GP64())
 	s.loop("gb", n, p, 2, func(a acc, u int) {
 		x := a.ld(p[2], u)
-		e := s.geluExp(x)
-		sg := s.konst("one")
-		d := s.vec()
-		VADDPS(sg, e, d)
-		VDIVPS(d, sg, sg) // σ
-		VMULPS(sg, e, e)  // 1 − σ
-		in := s.vec()
-		VMULPS(x, x, in)
-		VMULPS(C("gc3"), in, in)
-		VADDPS(C("gc"), in, in) // c·(1 + 3a·x²)
-		VMULPS(x, in, in)
-		VADDPS(in, in, in) // 2x·c·(…)
-		VMULPS(e, in, in)
-		VADDPS(C("one"), in, in)
-		VMULPS(in, sg, sg)
+		s.geluSlope(x)
 		g := a.ld(p[1], u)
-		VMULPS(sg, g, g)
+		VMULPS(x, g, g)
 		a.store(g, p[0], u)
 	})
 	ret()
@@ -712,7 +864,7 @@ func (s *isa) scaleAddRows() {
 	s.text("scaleAddRows", "func(y, w, x, b *float32, rows, d int)", "sets y = w⊙x + b row by row (w a d-vector).")
 	y, w, x, b := Load(Param("y"), GP64()), Load(Param("w"), GP64()), Load(Param("x"), GP64()), Load(Param("b"), GP64())
 	rows, d := Load(Param("rows"), GP64()), Load(Param("d"), GP64())
-	s.rows("sa", rows, d, []reg.Register{y, x, b}, []reg.Register{w}, 4, func(a acc, u int, p []reg.Register) {
+	s.rows("sa", rows, d, []reg.Register{y, x, b}, []reg.Register{w}, 4, nil, func(a acc, u int, p []reg.Register) {
 		wv := a.ld(p[3], u)
 		xv := a.ld(p[1], u)
 		VMULPS(wv, xv, xv)
@@ -727,7 +879,7 @@ func (s *isa) mulRows() {
 	s.text("mulRows", "func(y, w, x *float32, rows, d int)", "sets y = w⊙x row by row (w a d-vector).")
 	y, w, x := Load(Param("y"), GP64()), Load(Param("w"), GP64()), Load(Param("x"), GP64())
 	rows, d := Load(Param("rows"), GP64()), Load(Param("d"), GP64())
-	s.rows("mr", rows, d, []reg.Register{y, x}, []reg.Register{w}, 4, func(a acc, u int, p []reg.Register) {
+	s.rows("mr", rows, d, []reg.Register{y, x}, []reg.Register{w}, 4, nil, func(a acc, u int, p []reg.Register) {
 		wv := a.ld(p[2], u)
 		xv := a.ld(p[1], u)
 		VMULPS(wv, xv, xv)
@@ -739,13 +891,13 @@ func (s *isa) mulRows() {
 // rows runs body over rows×d: rowPtrs step through the rows (by d
 // elements), vecPtrs restart at every row. In body, p lists rowPtrs then
 // vecPtrs (cursors).
-func (s *isa) rows(pfx string, rows, d reg.Register, rowPtrs, vecPtrs []reg.Register, unroll int, body func(a acc, u int, p []reg.Register)) {
-	d4 := GP64()
-	MOVQ(d, d4)
-	SHLQ(U8(2), d4)
+func (s *isa) rows(pfx string, rows, d reg.Register, rowPtrs, vecPtrs []reg.Register, unroll int, perRow func(), body func(a acc, u int, p []reg.Register)) {
 	Label(pfx + "row")
 	TESTQ(rows, rows)
 	JZ(LabelRef(pfx + "done"))
+	if perRow != nil {
+		perRow()
+	}
 	var cur []reg.Register
 	for _, r := range append(append([]reg.Register{}, rowPtrs...), vecPtrs...) {
 		t := GP64()
@@ -756,7 +908,7 @@ func (s *isa) rows(pfx string, rows, d reg.Register, rowPtrs, vecPtrs []reg.Regi
 	MOVQ(d, n)
 	s.loop(pfx, n, cur, unroll, func(a acc, u int) { body(a, u, cur) })
 	for _, r := range rowPtrs {
-		ADDQ(d4, r)
+		LEAQ(Mem{Base: r, Index: d, Scale: 4}, r)
 	}
 	DECQ(rows)
 	JMP(LabelRef(pfx + "row"))
@@ -1245,6 +1397,11 @@ func main() {
 		s.layerNormBackward()
 		s.softmaxCausal()
 		s.softmaxBackward()
+		s.reluDropout()
+		s.reluDropoutBackward()
+		s.geluDropout()
+		s.geluDropoutBackward()
+		s.dropoutScaleAddRows()
 	}
 	Generate()
 	if f := flag.Lookup("out"); f != nil {
