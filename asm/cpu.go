@@ -26,6 +26,10 @@ type gemmKernel struct {
 	// edge[r] (0 < r < mr) is the r-row variant of fn, which packs and
 	// computes only r rows: used for the last rows of C.
 	edge []kernelFunc
+	// directC[r] and directR[r] (0 < r ≤ mr), if not nil, are r-row
+	// kernels that read op(A) in place instead of from a packed panel:
+	// op(A) = Aᵀ (C) or A (R). They run the same FMA sequence as fn.
+	directC, directR []directFunc
 	// packRows, if not nil, is the level's row-dealing packer (see
 	// copyPanels, its pure-Go twin), used for op(A) = Aᵀ and op(B) = B.
 	packRows func(dst, src *float32, ld, kc, nfull, tail, w, panel int)
@@ -40,6 +44,9 @@ type gemmKernel struct {
 // kernelFunc is a microkernel: C[:mr, :nr] = alpha·(A panel)·(B panel)
 // (+ beta·C if accum) over k packed steps.
 type kernelFunc = func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+// directFunc is a microkernel reading A in place (see directC).
+type directFunc = func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
 
 var (
 	// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.

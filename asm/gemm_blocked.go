@@ -17,6 +17,11 @@ import "sync"
 // the microkernel masks its stores to the valid mr×nr corner, so edge
 // tiles need no buffer and compute exactly like interior ones.
 //
+// When the whole op(A) block is small (m·kc ≤ gemmDirectMaxA, so it stays
+// in L2) and its stride is not a multiple of 4 KiB, op(A) is not packed:
+// the sgemmDirect512 kernels read it in place (the attention products of
+// SgemmST, for example), running the same FMA sequence.
+//
 // Every C element is summed over p in increasing order within each kc
 // block, and the blocks are folded in increasing order:
 // C = fma(acc₀, alpha, beta·C), then C = fma(accᵢ, alpha, C). That order
@@ -89,6 +94,17 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	kc0 := min(kn.kc, k)
 	mc0 := min(kn.mc, roundUp(m, mr))
 	nc0 := min(kn.nc, roundUp(n, nr))
+	// Small op(A) blocks are read in place: the whole m×kc block stays in
+	// L2 across the column panels, so packing it would only add work.
+	direct := kn.directR != nil && m*kc0 <= gemmDirectMaxA && lda%1024 != 0
+	if direct {
+		mc0 = 0
+		if transA {
+			_ = a[(k-1)*lda+m-1]
+		} else {
+			_ = a[(m-1)*lda+k-1]
+		}
+	}
 	g := getGemmBuf()
 	g.a = grow(g.a, mc0*kc0)
 	g.b = grow(g.b, nc0*kc0)
@@ -103,6 +119,27 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 				accum, bt = true, 1
 			}
 			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
+			if direct {
+				dfn := kn.directR
+				if transA {
+					dfn = kn.directC
+				}
+				for jr := 0; jr < nc; jr += nr {
+					nrr := min(nr, nc-jr)
+					bp := &pb[jr*kc]
+					for ir := 0; ir < m; ir += mr {
+						mrr := min(mr, m-ir)
+						var ap *float32
+						if transA {
+							ap = &a[pc*lda+ir]
+						} else {
+							ap = &a[ir*lda+pc]
+						}
+						dfn[mrr](kc, ap, lda, bp, nr, &c[ir*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+					}
+				}
+				continue
+			}
 			for ic := 0; ic < m; ic += kn.mc {
 				mc := min(kn.mc, m-ic)
 				packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
@@ -122,6 +159,9 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	}
 	putGemmBuf(g)
 }
+
+// gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.
+var gemmDirectMaxA = 64 * 1024
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 

@@ -15,6 +15,8 @@ var smallShapes = []struct {
 	{"NT", 256, 64, 256}, {"NN", 256, 256, 64}, {"TN", 64, 256, 256},
 	{"NT", 128, 32, 128}, {"NN", 128, 128, 32}, {"TN", 32, 128, 128},
 	{"NT", 256, 32, 256}, {"NN", 256, 256, 32}, {"TN", 32, 256, 256},
+	// The attention backward's TN products: T×T by T×dh.
+	{"TN", 128, 128, 64}, {"TN", 256, 256, 64}, {"TN", 128, 128, 32}, {"TN", 256, 256, 32},
 }
 
 // BenchmarkGEMMSmall runs SgemmST (one goroutine) on the small shapes.

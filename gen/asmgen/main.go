@@ -41,6 +41,10 @@ func main() {
 	for mr := 1; mr < mr512; mr++ {
 		kernel512(fmt.Sprintf("sgemmKernel512r%d", mr), mr)
 	}
+	for mr := 1; mr <= mr512; mr++ {
+		kernelDirect512(fmt.Sprintf("sgemmDirect512c%d", mr), mr, false)
+		kernelDirect512(fmt.Sprintf("sgemmDirect512r%d", mr), mr, true)
+	}
 	kernel256("sgemmKernel256", mr256)
 	for mr := 1; mr < mr256; mr++ {
 		kernel256(fmt.Sprintf("sgemmKernel256r%d", mr), mr)
@@ -612,6 +616,229 @@ func packRows512() {
 	DECQ(kc)
 	JNZ(LabelRef("prrow"))
 	Label("prdone")
+	VZEROUPPER()
+	RET()
+}
+
+const directSig = "func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)"
+
+// kernelDirect512 is kernel512 reading A in place instead of from a packed
+// panel: element (i, p) of the mr512×k block is a[p*lda+i] (cols: op(A)
+// = Aᵀ) or a[i*lda+p] (rows: op(A) = A), and row p of the B panel is the
+// 32 floats at b + p*ldb. It is the same FMA sequence as kernel512, so
+// results are bit-identical to the packed path's.
+func kernelDirect512(name string, mr512 int, rows bool) {
+	TEXT(name, NOSPLIT, directSig)
+	mode := "a[p*lda+i] (op(A) = Aᵀ in place)"
+	if rows {
+		mode = "a[i*lda+p] (op(A) = A in place)"
+	}
+	Doc(
+		fmt.Sprintf("%s computes the %d×%d block", name, mr512, nr512),
+		"",
+		"	acc[i][j] = Σ_{p<k} A(i,p)·b[p*ldb+j]  (p increasing, one FMA per p)",
+		"",
+		"with A(i,p) = "+mode+", and writes rows i < mr,",
+		"columns j < nr of the row-major C at c as sgemmKernel512 does.",
+	)
+	acc := func(i, v int) reg.VecPhysical { return zmm(2*i + v) }
+	b0, b1 := reg.Z28, reg.Z29
+	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
+
+	k := Load(Param("k"), reg.RSI)
+	pa := Load(Param("a"), reg.RAX)
+	lda := Load(Param("lda"), reg.R10)
+	SHLQ(U8(2), lda)
+	lda3 := reg.R11
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	lda5 := reg.R12
+	pa7 := reg.R9
+	if rows {
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
+		// pa7 = pa + 7·lda
+		LEAQ(Mem{Base: pa, Index: lda3, Scale: 2}, pa7)
+		ADDQ(lda, pa7)
+	}
+	pb := Load(Param("b"), reg.RBX)
+	sb := Load(Param("ldb"), reg.R13)
+	SHLQ(U8(2), sb)
+	sb3 := reg.RDX
+	LEAQ(Mem{Base: sb, Index: sb, Scale: 2}, sb3)
+	pc := Load(Param("c"), reg.RDI)
+	t := reg.R8
+	n := reg.RCX
+
+	for i := 0; i < mr512; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	// Addresses of step s (0 ≤ s < 4) of the current iteration.
+	bAddr := func(s, v int) Mem {
+		m := Mem{Base: pb, Disp: 64 * v}
+		switch s {
+		case 1:
+			m.Index, m.Scale = sb, 1
+		case 2:
+			m.Index, m.Scale = sb, 2
+		case 3:
+			m.Index, m.Scale = sb3, 1
+		}
+		return m
+	}
+	aAddr := func(s, i int) Mem {
+		if !rows {
+			m := Mem{Base: pa, Disp: 4 * i}
+			switch s {
+			case 1:
+				m.Index, m.Scale = lda, 1
+			case 2:
+				m.Index, m.Scale = lda, 2
+			case 3:
+				m.Index, m.Scale = lda3, 1
+			}
+			return m
+		}
+		m := Mem{Base: pa, Disp: 4 * s}
+		r := i
+		if i >= 7 {
+			m.Base, r = pa7, i-7
+		}
+		switch r {
+		case 1:
+			m.Index, m.Scale = lda, 1
+		case 2:
+			m.Index, m.Scale = lda, 2
+		case 3:
+			m.Index, m.Scale = lda3, 1
+		case 4:
+			m.Index, m.Scale = lda, 4
+		case 5:
+			m.Index, m.Scale = lda5, 1
+		case 6:
+			m.Index, m.Scale = lda3, 2
+		}
+		return m
+	}
+	step := func(s int) {
+		VMOVUPS(bAddr(s, 0), b0)
+		VMOVUPS(bAddr(s, 1), b1)
+		for i := 0; i < mr512; i++ {
+			x := bc[i%2]
+			VBROADCASTSS(aAddr(s, i), x)
+			VFMADD231PS(b0, x, acc(i, 0))
+			VFMADD231PS(b1, x, acc(i, 1))
+		}
+	}
+	advance := func(steps int) {
+		if rows {
+			ADDQ(U8(4*steps), pa)
+			if mr512 > 7 {
+				ADDQ(U8(4*steps), pa7)
+			}
+		} else if steps == 4 {
+			LEAQ(Mem{Base: pa, Index: lda, Scale: 4}, pa)
+		} else {
+			ADDQ(lda, pa)
+		}
+		if steps == 4 {
+			LEAQ(Mem{Base: pb, Index: sb, Scale: 4}, pb)
+		} else {
+			ADDQ(sb, pb)
+		}
+	}
+	body := func(label string) {
+		Label(label)
+		for s := 0; s < unroll; s++ {
+			step(s)
+		}
+		advance(unroll)
+		DECQ(n)
+		JNZ(LabelRef(label))
+	}
+
+	Comment("Main loop in two parts, the C tile prefetched in between.")
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("kdtail"))
+	MOVQ(n, t)
+	SUBQ(U8(pfIters), t)
+	JLE(LabelRef("kdprefetch"))
+	MOVQ(t, n)
+	body("kdloop1")
+	MOVQ(U32(pfIters), n)
+	Label("kdprefetch")
+	Load(Param("ldc"), t)
+	SHLQ(U8(2), t)
+	for i := 0; i < mr512; i++ {
+		PREFETCHT0(Mem{Base: pc})
+		PREFETCHT0(Mem{Base: pc, Disp: 64})
+		if i < mr512-1 {
+			ADDQ(t, pc)
+		}
+	}
+	Load(Param("c"), pc)
+	body("kdloop2")
+
+	Label("kdtail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("kdstore"))
+	Label("kdtailloop")
+	step(0)
+	advance(1)
+	DECQ(k)
+	JNZ(LabelRef("kdtailloop"))
+
+	Label("kdstore")
+	ldc := Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), ldc)
+	Load(Param("nr"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K1)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), reg.K2)
+	mr := Load(Param("mr"), reg.R9)
+	alpha := b0
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef("kdaccum"))
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("kddone"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
+		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
+	}
+	JMP(LabelRef("kddone"))
+	Label("kdaccum")
+	beta := b1
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("kddone"))
+			ADDQ(ldc, pc)
+		}
+		for v := 0; v < 2; v++ {
+			kr := reg.K1
+			if v == 1 {
+				kr = reg.K2
+			}
+			x := bc[v]
+			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
+		}
+	}
+	Label("kddone")
 	VZEROUPPER()
 	RET()
 }
