@@ -4047,6 +4047,73 @@ dsdone:
 	VZEROUPPER
 	RET
 
+// func exp512(y *float32, x *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·exp512(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DX
+
+exv:
+	CMPQ         DX, $0x10
+	JL           ext
+	VMOVUPS      (CX), Z0
+	VMINPS       kconst<>+576(SB), Z0, Z0
+	VMAXPS       kconst<>+640(SB), Z0, Z0
+	VMULPS       kconst<>+704(SB), Z0, Z1
+	VCVTPS2DQ    Z1, Z2
+	VCVTDQ2PS    Z2, Z1
+	VFNMADD231PS kconst<>+768(SB), Z1, Z0
+	VFNMADD231PS kconst<>+832(SB), Z1, Z0
+	VMOVUPS      kconst<>+896(SB), Z3
+	VFMADD213PS  kconst<>+960(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1024(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1088(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1152(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1216(SB), Z0, Z3
+	VMULPS       Z0, Z0, Z1
+	VFMADD213PS  Z0, Z1, Z3
+	VADDPS       kconst<>+384(SB), Z3, Z3
+	VPADDD       kconst<>+1280(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z3, Z0
+	VMOVUPS      Z0, (AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x10, DX
+	JMP          exv
+
+ext:
+	TESTQ        DX, DX
+	JZ           exe
+	LEAQ         kmask16<>+0(SB), BX
+	KMOVW        (BX)(DX*2), K1
+	VMOVUPS.Z    (CX), K1, Z0
+	VMINPS       kconst<>+576(SB), Z0, Z0
+	VMAXPS       kconst<>+640(SB), Z0, Z0
+	VMULPS       kconst<>+704(SB), Z0, Z1
+	VCVTPS2DQ    Z1, Z2
+	VCVTDQ2PS    Z2, Z1
+	VFNMADD231PS kconst<>+768(SB), Z1, Z0
+	VFNMADD231PS kconst<>+832(SB), Z1, Z0
+	VMOVUPS      kconst<>+896(SB), Z3
+	VFMADD213PS  kconst<>+960(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1024(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1088(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1152(SB), Z0, Z3
+	VFMADD213PS  kconst<>+1216(SB), Z0, Z3
+	VMULPS       Z0, Z0, Z1
+	VFMADD213PS  Z0, Z1, Z3
+	VADDPS       kconst<>+384(SB), Z3, Z3
+	VPADDD       kconst<>+1280(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z3, Z0
+	VMOVUPS      Z0, K1, (AX)
+
+exe:
+	VZEROUPPER
+	RET
+
 // func dropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 // Requires: AVX, AVX2
 TEXT ·dropout256(SB), NOSPLIT, $0-44
@@ -7657,5 +7724,73 @@ dse:
 	JMP  dsrow
 
 dsdone:
+	VZEROUPPER
+	RET
+
+// func exp256(y *float32, x *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·exp256(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DX
+
+exv:
+	CMPQ         DX, $0x08
+	JL           ext
+	VMOVUPS      (CX), Y0
+	VMINPS       kconst<>+576(SB), Y0, Y0
+	VMAXPS       kconst<>+640(SB), Y0, Y0
+	VMULPS       kconst<>+704(SB), Y0, Y1
+	VCVTPS2DQ    Y1, Y2
+	VCVTDQ2PS    Y2, Y1
+	VFNMADD231PS kconst<>+768(SB), Y1, Y0
+	VFNMADD231PS kconst<>+832(SB), Y1, Y0
+	VMOVUPS      kconst<>+896(SB), Y3
+	VFMADD213PS  kconst<>+960(SB), Y0, Y3
+	VFMADD213PS  kconst<>+1024(SB), Y0, Y3
+	VFMADD213PS  kconst<>+1088(SB), Y0, Y3
+	VFMADD213PS  kconst<>+1152(SB), Y0, Y3
+	VFMADD213PS  kconst<>+1216(SB), Y0, Y3
+	VMULPS       Y0, Y0, Y1
+	VFMADD213PS  Y0, Y1, Y3
+	VADDPS       kconst<>+384(SB), Y3, Y3
+	VPADDD       kconst<>+1280(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x08, DX
+	JMP          exv
+
+ext:
+	TESTQ        DX, DX
+	JZ           exe
+	LEAQ         kmask8<>+0(SB), BX
+	NEGQ         DX
+	VMOVUPS      32(BX)(DX*4), Y0
+	VMASKMOVPS   (CX), Y0, Y1
+	VMINPS       kconst<>+576(SB), Y1, Y1
+	VMAXPS       kconst<>+640(SB), Y1, Y1
+	VMULPS       kconst<>+704(SB), Y1, Y2
+	VCVTPS2DQ    Y2, Y3
+	VCVTDQ2PS    Y3, Y2
+	VFNMADD231PS kconst<>+768(SB), Y2, Y1
+	VFNMADD231PS kconst<>+832(SB), Y2, Y1
+	VMOVUPS      kconst<>+896(SB), Y4
+	VFMADD213PS  kconst<>+960(SB), Y1, Y4
+	VFMADD213PS  kconst<>+1024(SB), Y1, Y4
+	VFMADD213PS  kconst<>+1088(SB), Y1, Y4
+	VFMADD213PS  kconst<>+1152(SB), Y1, Y4
+	VFMADD213PS  kconst<>+1216(SB), Y1, Y4
+	VMULPS       Y1, Y1, Y2
+	VFMADD213PS  Y1, Y2, Y4
+	VADDPS       kconst<>+384(SB), Y4, Y4
+	VPADDD       kconst<>+1280(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y1
+	VMASKMOVPS   Y1, Y0, (AX)
+
+exe:
 	VZEROUPPER
 	RET

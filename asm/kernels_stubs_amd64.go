@@ -132,6 +132,12 @@ func geluDropoutBackward512(dx *float32, dy *float32, x *float32, n int, th uint
 //go:noescape
 func dropoutScaleAddRows512(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 
+// exp512 sets y[i] = e^x[i] (x clamped to [-87, 88]) for i < n: the
+// vectorized exp of the softmax and GELU kernels, for tests.
+//
+//go:noescape
+func exp512(y *float32, x *float32, n int)
+
 // dropout256 sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,
 // for i < n (key = khi<<32 | klo).
 //
@@ -259,3 +265,9 @@ func geluDropoutBackward256(dx *float32, dy *float32, x *float32, n int, th uint
 //
 //go:noescape
 func dropoutScaleAddRows256(y *float32, w *float32, x *float32, b *float32, rows int, d int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
+
+// exp256 sets y[i] = e^x[i] (x clamped to [-87, 88]) for i < n: the
+// vectorized exp of the softmax and GELU kernels, for tests.
+//
+//go:noescape
+func exp256(y *float32, x *float32, n int)

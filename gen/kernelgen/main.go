@@ -644,6 +644,20 @@ func (s *isa) geluExp(x reg.VecVirtual) reg.VecVirtual {
 	return t
 }
 
+func (s *isa) expv() {
+	s.text("exp", "func(y, x *float32, n int)",
+		"sets y[i] = e^x[i] (x clamped to [-87, 88]) for i < n: the",
+		"vectorized exp of the softmax and GELU kernels, for tests.")
+	p := loadPtrs("y", "x")
+	n := Load(Param("n"), GP64())
+	s.loop("ex", n, p, 1, func(a acc, u int) {
+		x := a.ld(p[1], u)
+		s.exp(x)
+		a.store(x, p[0], u)
+	})
+	ret()
+}
+
 // geluValue sets x = GELU(x) = x/(1 + exp(−2u)).
 func (s *isa) geluValue(x reg.VecVirtual) {
 	e := s.geluExp(x)
@@ -1402,6 +1416,7 @@ func main() {
 		s.geluDropout()
 		s.geluDropoutBackward()
 		s.dropoutScaleAddRows()
+		s.expv()
 	}
 	Generate()
 	if f := flag.Lookup("out"); f != nil {
