@@ -31,6 +31,8 @@ var kernels512 = &kernelSet{
 	layerNormBackward:  layerNormBackward512,
 	softmaxCausal:      softmaxCausal512,
 	softmaxBackward:    softmaxBackward512,
+	ceStats:            ceStats512,
+	ceGrad:             ceGrad512,
 
 	reluDropout:         reluDropout512,
 	reluDropoutBackward: reluDropoutBackward512,
@@ -61,6 +63,8 @@ var kernels256 = &kernelSet{
 	layerNormBackward:  layerNormBackward256,
 	softmaxCausal:      softmaxCausal256,
 	softmaxBackward:    softmaxBackward256,
+	ceStats:            ceStats256,
+	ceGrad:             ceGrad256,
 
 	reluDropout:         reluDropout256,
 	reluDropoutBackward: reluDropoutBackward256,

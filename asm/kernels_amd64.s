@@ -4114,6 +4114,365 @@ exe:
 	VZEROUPPER
 	RET
 
+// func ceStats512(l *float32, n int) (mx float32, sumExp float64, sum float64)
+// Requires: AVX, AVX512F, AVX512VL, SSE, SSE2
+TEXT ·ceStats512(SB), NOSPLIT, $0-40
+	MOVQ    l+0(FP), AX
+	VMOVUPS kconst<>+448(SB), Z0
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	MOVQ    AX, CX
+	MOVQ    n+8(FP), DX
+
+cmu:
+	CMPQ          DX, $0x00000020
+	JL            cmv
+	VMOVUPS       (CX), Z5
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VCVTPS2PD     Y5, Z6
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z3, Z3
+	VADDPD        Z7, Z4, Z4
+	VMAXPS        Z1, Z5, Z1
+	VMOVUPS       64(CX), Z5
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VCVTPS2PD     Y5, Z6
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z3, Z3
+	VADDPD        Z7, Z4, Z4
+	VMAXPS        Z2, Z5, Z2
+	ADDQ          $0x00000080, CX
+	SUBQ          $0x00000020, DX
+	JMP           cmu
+
+cmv:
+	CMPQ          DX, $0x10
+	JL            cmt
+	VMOVUPS       (CX), Z5
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VCVTPS2PD     Y5, Z6
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z3, Z3
+	VADDPD        Z7, Z4, Z4
+	VMAXPS        Z1, Z5, Z1
+	ADDQ          $0x00000040, CX
+	SUBQ          $0x10, DX
+	JMP           cmv
+
+cmt:
+	TESTQ         DX, DX
+	JZ            cme
+	LEAQ          kmask16<>+0(SB), BX
+	KMOVW         (BX)(DX*2), K1
+	VMOVUPS.Z     (CX), K1, Z5
+	VEXTRACTF64X4 $0x01, Z5, Y7
+	VCVTPS2PD     Y5, Z6
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z3, Z3
+	VADDPD        Z7, Z4, Z4
+	VBLENDMPS     Z5, Z0, K1, Z5
+	VMAXPS        Z1, Z5, Z1
+
+cme:
+	VMAXPS        Z2, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VMAXPS        Y0, Y1, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VMAXPS        X0, X1, X1
+	VMOVHLPS      X1, X1, X0
+	VMAXPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VMAXPS        X0, X1, X1
+	MOVSS         X1, mx+16(FP)
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VEXTRACTF32X4 $0x01, Y0, X2
+	VADDPD        X0, X2, X2
+	VMOVHLPS      X2, X2, X0
+	VADDSD        X0, X2, X2
+	MOVSD         X2, sum+32(FP)
+	VBROADCASTSS  X1, Z0
+	VPXORD        Z8, Z8, Z8
+	VPXORD        Z9, Z9, Z9
+	MOVQ          n+8(FP), CX
+
+ceu:
+	CMPQ          CX, $0x00000020
+	JL            cev
+	VMOVUPS       (AX), Z1
+	VSUBPS        Z0, Z1, Z1
+	VMINPS        kconst<>+576(SB), Z1, Z1
+	VMAXPS        kconst<>+640(SB), Z1, Z1
+	VMULPS        kconst<>+704(SB), Z1, Z2
+	VCVTPS2DQ     Z2, Z3
+	VCVTDQ2PS     Z3, Z2
+	VFNMADD231PS  kconst<>+768(SB), Z2, Z1
+	VFNMADD231PS  kconst<>+832(SB), Z2, Z1
+	VMOVUPS       kconst<>+896(SB), Z4
+	VFMADD213PS   kconst<>+960(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1024(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1088(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1152(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1216(SB), Z1, Z4
+	VMULPS        Z1, Z1, Z2
+	VFMADD213PS   Z1, Z2, Z4
+	VADDPS        kconst<>+384(SB), Z4, Z4
+	VPADDD        kconst<>+1280(SB), Z3, Z3
+	VPSLLD        $0x17, Z3, Z3
+	VMULPS        Z3, Z4, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	VMOVUPS       64(AX), Z1
+	VSUBPS        Z0, Z1, Z1
+	VMINPS        kconst<>+576(SB), Z1, Z1
+	VMAXPS        kconst<>+640(SB), Z1, Z1
+	VMULPS        kconst<>+704(SB), Z1, Z2
+	VCVTPS2DQ     Z2, Z3
+	VCVTDQ2PS     Z3, Z2
+	VFNMADD231PS  kconst<>+768(SB), Z2, Z1
+	VFNMADD231PS  kconst<>+832(SB), Z2, Z1
+	VMOVUPS       kconst<>+896(SB), Z4
+	VFMADD213PS   kconst<>+960(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1024(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1088(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1152(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1216(SB), Z1, Z4
+	VMULPS        Z1, Z1, Z2
+	VFMADD213PS   Z1, Z2, Z4
+	VADDPS        kconst<>+384(SB), Z4, Z4
+	VPADDD        kconst<>+1280(SB), Z3, Z3
+	VPSLLD        $0x17, Z3, Z3
+	VMULPS        Z3, Z4, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	ADDQ          $0x00000080, AX
+	SUBQ          $0x00000020, CX
+	JMP           ceu
+
+cev:
+	CMPQ          CX, $0x10
+	JL            cet
+	VMOVUPS       (AX), Z1
+	VSUBPS        Z0, Z1, Z1
+	VMINPS        kconst<>+576(SB), Z1, Z1
+	VMAXPS        kconst<>+640(SB), Z1, Z1
+	VMULPS        kconst<>+704(SB), Z1, Z2
+	VCVTPS2DQ     Z2, Z3
+	VCVTDQ2PS     Z3, Z2
+	VFNMADD231PS  kconst<>+768(SB), Z2, Z1
+	VFNMADD231PS  kconst<>+832(SB), Z2, Z1
+	VMOVUPS       kconst<>+896(SB), Z4
+	VFMADD213PS   kconst<>+960(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1024(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1088(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1152(SB), Z1, Z4
+	VFMADD213PS   kconst<>+1216(SB), Z1, Z4
+	VMULPS        Z1, Z1, Z2
+	VFMADD213PS   Z1, Z2, Z4
+	VADDPS        kconst<>+384(SB), Z4, Z4
+	VPADDD        kconst<>+1280(SB), Z3, Z3
+	VPSLLD        $0x17, Z3, Z3
+	VMULPS        Z3, Z4, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z2, Z9, Z9
+	ADDQ          $0x00000040, AX
+	SUBQ          $0x10, CX
+	JMP           cev
+
+cet:
+	TESTQ         CX, CX
+	JZ            cee
+	LEAQ          kmask16<>+0(SB), DX
+	KMOVW         (DX)(CX*2), K1
+	VMOVUPS.Z     (AX), K1, Z1
+	VSUBPS        Z0, Z1, Z1
+	VMINPS        kconst<>+576(SB), Z1, Z1
+	VMAXPS        kconst<>+640(SB), Z1, Z1
+	VMULPS        kconst<>+704(SB), Z1, Z0
+	VCVTPS2DQ     Z0, Z2
+	VCVTDQ2PS     Z2, Z0
+	VFNMADD231PS  kconst<>+768(SB), Z0, Z1
+	VFNMADD231PS  kconst<>+832(SB), Z0, Z1
+	VMOVUPS       kconst<>+896(SB), Z3
+	VFMADD213PS   kconst<>+960(SB), Z1, Z3
+	VFMADD213PS   kconst<>+1024(SB), Z1, Z3
+	VFMADD213PS   kconst<>+1088(SB), Z1, Z3
+	VFMADD213PS   kconst<>+1152(SB), Z1, Z3
+	VFMADD213PS   kconst<>+1216(SB), Z1, Z3
+	VMULPS        Z1, Z1, Z0
+	VFMADD213PS   Z1, Z0, Z3
+	VADDPS        kconst<>+384(SB), Z3, Z3
+	VPADDD        kconst<>+1280(SB), Z2, Z2
+	VPSLLD        $0x17, Z2, Z2
+	VMULPS        Z2, Z3, Z1
+	VMOVAPS.Z     Z1, K1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z1, Z8, Z8
+	VADDPD        Z0, Z9, Z9
+
+cee:
+	VADDPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z8, Y0
+	VADDPD        Y0, Y8, Y0
+	VEXTRACTF32X4 $0x01, Y0, X1
+	VADDPD        X0, X1, X1
+	VMOVHLPS      X1, X1, X0
+	VADDSD        X0, X1, X1
+	MOVSD         X1, sumExp+24(FP)
+	VZEROUPPER
+	RET
+
+// func ceGrad512(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)
+// Requires: AVX, AVX512F
+TEXT ·ceGrad512(SB), NOSPLIT, $0-40
+	MOVQ         dl+0(FP), AX
+	MOVQ         l+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS mx+24(FP), Z0
+	VBROADCASTSS ls+28(FP), Z1
+	VBROADCASTSS u+32(FP), Z2
+	VBROADCASTSS gs+36(FP), Z3
+
+cgu:
+	CMPQ         DX, $0x00000020
+	JL           cgv
+	VMOVUPS      (CX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VSUBPS       Z1, Z4, Z4
+	VMINPS       kconst<>+576(SB), Z4, Z4
+	VMAXPS       kconst<>+640(SB), Z4, Z4
+	VMULPS       kconst<>+704(SB), Z4, Z5
+	VCVTPS2DQ    Z5, Z6
+	VCVTDQ2PS    Z6, Z5
+	VFNMADD231PS kconst<>+768(SB), Z5, Z4
+	VFNMADD231PS kconst<>+832(SB), Z5, Z4
+	VMOVUPS      kconst<>+896(SB), Z7
+	VFMADD213PS  kconst<>+960(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1024(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1088(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1152(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1216(SB), Z4, Z7
+	VMULPS       Z4, Z4, Z5
+	VFMADD213PS  Z4, Z5, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VPADDD       kconst<>+1280(SB), Z6, Z6
+	VPSLLD       $0x17, Z6, Z6
+	VMULPS       Z6, Z7, Z4
+	VSUBPS       Z2, Z4, Z4
+	VMULPS       Z3, Z4, Z4
+	VMOVUPS      Z4, (AX)
+	VMOVUPS      64(CX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VSUBPS       Z1, Z4, Z4
+	VMINPS       kconst<>+576(SB), Z4, Z4
+	VMAXPS       kconst<>+640(SB), Z4, Z4
+	VMULPS       kconst<>+704(SB), Z4, Z5
+	VCVTPS2DQ    Z5, Z6
+	VCVTDQ2PS    Z6, Z5
+	VFNMADD231PS kconst<>+768(SB), Z5, Z4
+	VFNMADD231PS kconst<>+832(SB), Z5, Z4
+	VMOVUPS      kconst<>+896(SB), Z7
+	VFMADD213PS  kconst<>+960(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1024(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1088(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1152(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1216(SB), Z4, Z7
+	VMULPS       Z4, Z4, Z5
+	VFMADD213PS  Z4, Z5, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VPADDD       kconst<>+1280(SB), Z6, Z6
+	VPSLLD       $0x17, Z6, Z6
+	VMULPS       Z6, Z7, Z4
+	VSUBPS       Z2, Z4, Z4
+	VMULPS       Z3, Z4, Z4
+	VMOVUPS      Z4, 64(AX)
+	ADDQ         $0x00000080, AX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x00000020, DX
+	JMP          cgu
+
+cgv:
+	CMPQ         DX, $0x10
+	JL           cgt
+	VMOVUPS      (CX), Z4
+	VSUBPS       Z0, Z4, Z4
+	VSUBPS       Z1, Z4, Z4
+	VMINPS       kconst<>+576(SB), Z4, Z4
+	VMAXPS       kconst<>+640(SB), Z4, Z4
+	VMULPS       kconst<>+704(SB), Z4, Z5
+	VCVTPS2DQ    Z5, Z6
+	VCVTDQ2PS    Z6, Z5
+	VFNMADD231PS kconst<>+768(SB), Z5, Z4
+	VFNMADD231PS kconst<>+832(SB), Z5, Z4
+	VMOVUPS      kconst<>+896(SB), Z7
+	VFMADD213PS  kconst<>+960(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1024(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1088(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1152(SB), Z4, Z7
+	VFMADD213PS  kconst<>+1216(SB), Z4, Z7
+	VMULPS       Z4, Z4, Z5
+	VFMADD213PS  Z4, Z5, Z7
+	VADDPS       kconst<>+384(SB), Z7, Z7
+	VPADDD       kconst<>+1280(SB), Z6, Z6
+	VPSLLD       $0x17, Z6, Z6
+	VMULPS       Z6, Z7, Z4
+	VSUBPS       Z2, Z4, Z4
+	VMULPS       Z3, Z4, Z4
+	VMOVUPS      Z4, (AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x10, DX
+	JMP          cgv
+
+cgt:
+	TESTQ        DX, DX
+	JZ           cge
+	LEAQ         kmask16<>+0(SB), BX
+	KMOVW        (BX)(DX*2), K1
+	VMOVUPS.Z    (CX), K1, Z4
+	VSUBPS       Z0, Z4, Z4
+	VSUBPS       Z1, Z4, Z4
+	VMINPS       kconst<>+576(SB), Z4, Z4
+	VMAXPS       kconst<>+640(SB), Z4, Z4
+	VMULPS       kconst<>+704(SB), Z4, Z0
+	VCVTPS2DQ    Z0, Z1
+	VCVTDQ2PS    Z1, Z0
+	VFNMADD231PS kconst<>+768(SB), Z0, Z4
+	VFNMADD231PS kconst<>+832(SB), Z0, Z4
+	VMOVUPS      kconst<>+896(SB), Z5
+	VFMADD213PS  kconst<>+960(SB), Z4, Z5
+	VFMADD213PS  kconst<>+1024(SB), Z4, Z5
+	VFMADD213PS  kconst<>+1088(SB), Z4, Z5
+	VFMADD213PS  kconst<>+1152(SB), Z4, Z5
+	VFMADD213PS  kconst<>+1216(SB), Z4, Z5
+	VMULPS       Z4, Z4, Z0
+	VFMADD213PS  Z4, Z0, Z5
+	VADDPS       kconst<>+384(SB), Z5, Z5
+	VPADDD       kconst<>+1280(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z5, Z4
+	VSUBPS       Z2, Z4, Z4
+	VMULPS       Z3, Z4, Z4
+	VMOVUPS      Z4, K1, (AX)
+
+cge:
+	VZEROUPPER
+	RET
+
 // func dropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 // Requires: AVX, AVX2
 TEXT ·dropout256(SB), NOSPLIT, $0-44
@@ -7792,5 +8151,361 @@ ext:
 	VMASKMOVPS   Y1, Y0, (AX)
 
 exe:
+	VZEROUPPER
+	RET
+
+// func ceStats256(l *float32, n int) (mx float32, sumExp float64, sum float64)
+// Requires: AVX, AVX2, FMA3, SSE, SSE2
+TEXT ·ceStats256(SB), NOSPLIT, $0-40
+	MOVQ    l+0(FP), AX
+	VMOVUPS kconst<>+448(SB), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    AX, CX
+	MOVQ    n+8(FP), DX
+
+cmu:
+	CMPQ         DX, $0x00000010
+	JL           cmv
+	VMOVUPS      (CX), Y5
+	VEXTRACTF128 $0x01, Y5, X7
+	VCVTPS2PD    X5, Y6
+	VCVTPS2PD    X7, Y7
+	VADDPD       Y6, Y3, Y3
+	VADDPD       Y7, Y4, Y4
+	VMAXPS       Y1, Y5, Y1
+	VMOVUPS      32(CX), Y5
+	VEXTRACTF128 $0x01, Y5, X7
+	VCVTPS2PD    X5, Y6
+	VCVTPS2PD    X7, Y7
+	VADDPD       Y6, Y3, Y3
+	VADDPD       Y7, Y4, Y4
+	VMAXPS       Y2, Y5, Y2
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000010, DX
+	JMP          cmu
+
+cmv:
+	CMPQ         DX, $0x08
+	JL           cmt
+	VMOVUPS      (CX), Y5
+	VEXTRACTF128 $0x01, Y5, X7
+	VCVTPS2PD    X5, Y6
+	VCVTPS2PD    X7, Y7
+	VADDPD       Y6, Y3, Y3
+	VADDPD       Y7, Y4, Y4
+	VMAXPS       Y1, Y5, Y1
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x08, DX
+	JMP          cmv
+
+cmt:
+	TESTQ        DX, DX
+	JZ           cme
+	LEAQ         kmask8<>+0(SB), BX
+	NEGQ         DX
+	VMOVUPS      32(BX)(DX*4), Y5
+	VMASKMOVPS   (CX), Y5, Y6
+	VEXTRACTF128 $0x01, Y6, X8
+	VCVTPS2PD    X6, Y7
+	VCVTPS2PD    X8, Y8
+	VADDPD       Y7, Y3, Y3
+	VADDPD       Y8, Y4, Y4
+	VBLENDVPS    Y5, Y0, Y6, Y6
+	VMAXPS       Y1, Y6, Y1
+
+cme:
+	VMAXPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXPS       X1, X0, X0
+	MOVSS        X0, mx+16(FP)
+	VADDPD       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X3, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDSD       X2, X1, X1
+	MOVSD        X1, sum+32(FP)
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	MOVQ         n+8(FP), CX
+
+ceu:
+	CMPQ         CX, $0x00000010
+	JL           cev
+	VMOVUPS      (AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VMINPS       kconst<>+576(SB), Y3, Y3
+	VMAXPS       kconst<>+640(SB), Y3, Y3
+	VMULPS       kconst<>+704(SB), Y3, Y4
+	VCVTPS2DQ    Y4, Y5
+	VCVTDQ2PS    Y5, Y4
+	VFNMADD231PS kconst<>+768(SB), Y4, Y3
+	VFNMADD231PS kconst<>+832(SB), Y4, Y3
+	VMOVUPS      kconst<>+896(SB), Y6
+	VFMADD213PS  kconst<>+960(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1024(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1088(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1152(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1216(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y4
+	VFMADD213PS  Y3, Y4, Y6
+	VADDPS       kconst<>+384(SB), Y6, Y6
+	VPADDD       kconst<>+1280(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y6, Y3
+	VEXTRACTF128 $0x01, Y3, X4
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y4, Y2, Y2
+	VMOVUPS      32(AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VMINPS       kconst<>+576(SB), Y3, Y3
+	VMAXPS       kconst<>+640(SB), Y3, Y3
+	VMULPS       kconst<>+704(SB), Y3, Y4
+	VCVTPS2DQ    Y4, Y5
+	VCVTDQ2PS    Y5, Y4
+	VFNMADD231PS kconst<>+768(SB), Y4, Y3
+	VFNMADD231PS kconst<>+832(SB), Y4, Y3
+	VMOVUPS      kconst<>+896(SB), Y6
+	VFMADD213PS  kconst<>+960(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1024(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1088(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1152(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1216(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y4
+	VFMADD213PS  Y3, Y4, Y6
+	VADDPS       kconst<>+384(SB), Y6, Y6
+	VPADDD       kconst<>+1280(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y6, Y3
+	VEXTRACTF128 $0x01, Y3, X4
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y4, Y2, Y2
+	ADDQ         $0x00000040, AX
+	SUBQ         $0x00000010, CX
+	JMP          ceu
+
+cev:
+	CMPQ         CX, $0x08
+	JL           cet
+	VMOVUPS      (AX), Y3
+	VSUBPS       Y0, Y3, Y3
+	VMINPS       kconst<>+576(SB), Y3, Y3
+	VMAXPS       kconst<>+640(SB), Y3, Y3
+	VMULPS       kconst<>+704(SB), Y3, Y4
+	VCVTPS2DQ    Y4, Y5
+	VCVTDQ2PS    Y5, Y4
+	VFNMADD231PS kconst<>+768(SB), Y4, Y3
+	VFNMADD231PS kconst<>+832(SB), Y4, Y3
+	VMOVUPS      kconst<>+896(SB), Y6
+	VFMADD213PS  kconst<>+960(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1024(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1088(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1152(SB), Y3, Y6
+	VFMADD213PS  kconst<>+1216(SB), Y3, Y6
+	VMULPS       Y3, Y3, Y4
+	VFMADD213PS  Y3, Y4, Y6
+	VADDPS       kconst<>+384(SB), Y6, Y6
+	VPADDD       kconst<>+1280(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y6, Y3
+	VEXTRACTF128 $0x01, Y3, X4
+	VCVTPS2PD    X3, Y3
+	VCVTPS2PD    X4, Y4
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y4, Y2, Y2
+	ADDQ         $0x00000020, AX
+	SUBQ         $0x08, CX
+	JMP          cev
+
+cet:
+	TESTQ        CX, CX
+	JZ           cee
+	LEAQ         kmask8<>+0(SB), DX
+	NEGQ         CX
+	VMOVUPS      32(DX)(CX*4), Y3
+	VMASKMOVPS   (AX), Y3, Y4
+	VSUBPS       Y0, Y4, Y4
+	VMINPS       kconst<>+576(SB), Y4, Y4
+	VMAXPS       kconst<>+640(SB), Y4, Y4
+	VMULPS       kconst<>+704(SB), Y4, Y0
+	VCVTPS2DQ    Y0, Y5
+	VCVTDQ2PS    Y5, Y0
+	VFNMADD231PS kconst<>+768(SB), Y0, Y4
+	VFNMADD231PS kconst<>+832(SB), Y0, Y4
+	VMOVUPS      kconst<>+896(SB), Y6
+	VFMADD213PS  kconst<>+960(SB), Y4, Y6
+	VFMADD213PS  kconst<>+1024(SB), Y4, Y6
+	VFMADD213PS  kconst<>+1088(SB), Y4, Y6
+	VFMADD213PS  kconst<>+1152(SB), Y4, Y6
+	VFMADD213PS  kconst<>+1216(SB), Y4, Y6
+	VMULPS       Y4, Y4, Y0
+	VFMADD213PS  Y4, Y0, Y6
+	VADDPS       kconst<>+384(SB), Y6, Y6
+	VPADDD       kconst<>+1280(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y5, Y6, Y4
+	VANDPS       Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VCVTPS2PD    X4, Y3
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y0, Y2, Y2
+
+cee:
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, sumExp+24(FP)
+	VZEROUPPER
+	RET
+
+// func ceGrad256(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·ceGrad256(SB), NOSPLIT, $0-40
+	MOVQ         dl+0(FP), AX
+	MOVQ         l+8(FP), CX
+	MOVQ         n+16(FP), DX
+	VBROADCASTSS mx+24(FP), Y0
+	VBROADCASTSS ls+28(FP), Y1
+	VBROADCASTSS u+32(FP), Y2
+	VBROADCASTSS gs+36(FP), Y3
+
+cgu:
+	CMPQ         DX, $0x00000010
+	JL           cgv
+	VMOVUPS      (CX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMINPS       kconst<>+576(SB), Y4, Y4
+	VMAXPS       kconst<>+640(SB), Y4, Y4
+	VMULPS       kconst<>+704(SB), Y4, Y5
+	VCVTPS2DQ    Y5, Y6
+	VCVTDQ2PS    Y6, Y5
+	VFNMADD231PS kconst<>+768(SB), Y5, Y4
+	VFNMADD231PS kconst<>+832(SB), Y5, Y4
+	VMOVUPS      kconst<>+896(SB), Y7
+	VFMADD213PS  kconst<>+960(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1024(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1088(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1152(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1216(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y5
+	VFMADD213PS  Y4, Y5, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VPADDD       kconst<>+1280(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y7, Y4
+	VSUBPS       Y2, Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	VMOVUPS      32(CX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMINPS       kconst<>+576(SB), Y4, Y4
+	VMAXPS       kconst<>+640(SB), Y4, Y4
+	VMULPS       kconst<>+704(SB), Y4, Y5
+	VCVTPS2DQ    Y5, Y6
+	VCVTDQ2PS    Y6, Y5
+	VFNMADD231PS kconst<>+768(SB), Y5, Y4
+	VFNMADD231PS kconst<>+832(SB), Y5, Y4
+	VMOVUPS      kconst<>+896(SB), Y7
+	VFMADD213PS  kconst<>+960(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1024(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1088(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1152(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1216(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y5
+	VFMADD213PS  Y4, Y5, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VPADDD       kconst<>+1280(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y7, Y4
+	VSUBPS       Y2, Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	SUBQ         $0x00000010, DX
+	JMP          cgu
+
+cgv:
+	CMPQ         DX, $0x08
+	JL           cgt
+	VMOVUPS      (CX), Y4
+	VSUBPS       Y0, Y4, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMINPS       kconst<>+576(SB), Y4, Y4
+	VMAXPS       kconst<>+640(SB), Y4, Y4
+	VMULPS       kconst<>+704(SB), Y4, Y5
+	VCVTPS2DQ    Y5, Y6
+	VCVTDQ2PS    Y6, Y5
+	VFNMADD231PS kconst<>+768(SB), Y5, Y4
+	VFNMADD231PS kconst<>+832(SB), Y5, Y4
+	VMOVUPS      kconst<>+896(SB), Y7
+	VFMADD213PS  kconst<>+960(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1024(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1088(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1152(SB), Y4, Y7
+	VFMADD213PS  kconst<>+1216(SB), Y4, Y7
+	VMULPS       Y4, Y4, Y5
+	VFMADD213PS  Y4, Y5, Y7
+	VADDPS       kconst<>+384(SB), Y7, Y7
+	VPADDD       kconst<>+1280(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y6, Y7, Y4
+	VSUBPS       Y2, Y4, Y4
+	VMULPS       Y3, Y4, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	SUBQ         $0x08, DX
+	JMP          cgv
+
+cgt:
+	TESTQ        DX, DX
+	JZ           cge
+	LEAQ         kmask8<>+0(SB), BX
+	NEGQ         DX
+	VMOVUPS      32(BX)(DX*4), Y4
+	VMASKMOVPS   (CX), Y4, Y5
+	VSUBPS       Y0, Y5, Y5
+	VSUBPS       Y1, Y5, Y5
+	VMINPS       kconst<>+576(SB), Y5, Y5
+	VMAXPS       kconst<>+640(SB), Y5, Y5
+	VMULPS       kconst<>+704(SB), Y5, Y0
+	VCVTPS2DQ    Y0, Y1
+	VCVTDQ2PS    Y1, Y0
+	VFNMADD231PS kconst<>+768(SB), Y0, Y5
+	VFNMADD231PS kconst<>+832(SB), Y0, Y5
+	VMOVUPS      kconst<>+896(SB), Y6
+	VFMADD213PS  kconst<>+960(SB), Y5, Y6
+	VFMADD213PS  kconst<>+1024(SB), Y5, Y6
+	VFMADD213PS  kconst<>+1088(SB), Y5, Y6
+	VFMADD213PS  kconst<>+1152(SB), Y5, Y6
+	VFMADD213PS  kconst<>+1216(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y0
+	VFMADD213PS  Y5, Y0, Y6
+	VADDPS       kconst<>+384(SB), Y6, Y6
+	VPADDD       kconst<>+1280(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y6, Y5
+	VSUBPS       Y2, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VMASKMOVPS   Y5, Y4, (AX)
+
+cge:
 	VZEROUPPER
 	RET

@@ -42,6 +42,13 @@ func kernelCases(T int) []kernelCase {
 	probs := make([]float32, len(att))
 	softmaxCausalGeneric(probs, att, T, 0.125, 0)
 	dg, db := make([]float32, d), make([]float32, d)
+	const V = 4096 // vocabulary
+	logits := randSlice(r, T*V, -5, 5)
+	dlogits := make([]float32, T*V)
+	targets := make([]int32, T)
+	for i := range targets {
+		targets[i] = int32(r.IntN(V))
+	}
 	f := float64(n)
 	ln := float64(rows * d)
 	return []kernelCase{
@@ -67,6 +74,14 @@ func kernelCases(T int) []kernelCase {
 		}},
 		{"SoftmaxBackward", 12 * float64(len(att)), 0, func(ks *kernelSet) func() {
 			return func() { ks.SoftmaxBackward(dx[:len(att)], g[:len(att)], probs, T, 0.125) }
+		}},
+		{"SoftmaxCrossEntropy", 8 * float64(T*V), 0, func(ks *kernelSet) func() {
+			// One row per call, as the model calls it.
+			return func() {
+				for i := range targets {
+					ks.SoftmaxCrossEntropy(dlogits[i*V:i*V+V], logits[i*V:i*V+V], targets[i:i+1], V, 0.1, 1)
+				}
+			}
 		}},
 		{"ScaleAddRows", 12 * ln, 2 * ln, func(ks *kernelSet) func() {
 			return func() { ks.ScaleAddRows(y[:rows*d], gamma, x[:rows*d], g[:rows*d], d) }

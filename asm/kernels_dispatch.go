@@ -1,5 +1,7 @@
 package asm
 
+import "math"
+
 // A kernelSet is one CPU level's implementations of the non-GEMM
 // kernels: raw assembly entry points (nil where the level has none, or
 // at level generic) behind methods with the exported signatures. A
@@ -27,6 +29,8 @@ type kernelSet struct {
 	layerNormBackward  func(dx, dy, x, mean, rstd, gamma *float32, rows, d int)
 	softmaxCausal      func(p, s *float32, rows, n int, scale float32, row0 int)
 	softmaxBackward    func(ds, dp, p *float32, rows, n int, scale float32)
+	ceStats            func(l *float32, n int) (mx float32, sumExp, sum float64)
+	ceGrad             func(dl, l *float32, n int, mx, ls, u, gs float32)
 
 	// Fused kernels (kernels_fused.go).
 	reluDropout, geluDropout                 func(y, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)
@@ -301,7 +305,34 @@ func (k *kernelSet) SoftmaxBackward(ds, dp, p []float32, n int, scale float32) {
 	k.softmaxBackward(&ds[0], &dp[0], &p[0], rows, n, scale)
 }
 
-// SoftmaxCrossEntropy runs the twin at every level.
+// SoftmaxCrossEntropy makes two passes per row in assembly (maximum and
+// float64 sums; then the gradient from float32 exps), computing the log
+// of the sum, the target's gradient and the loss in Go as the twin does.
 func (k *kernelSet) SoftmaxCrossEntropy(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64 {
-	return softmaxCrossEntropyGeneric(dlogits, logits, targets, V, eps, gradScale)
+	if k.ceStats == nil || V <= 0 {
+		return softmaxCrossEntropyGeneric(dlogits, logits, targets, V, eps, gradScale)
+	}
+	var total float64
+	u := eps / float32(V)
+	for r, t := range targets {
+		lr, dr := logits[r*V:r*V+V], dlogits[r*V:r*V+V]
+		if t < 0 {
+			clear(dr)
+			continue
+		}
+		v := lr[t]
+		mx, sumExp, sum := k.ceStats(&lr[0], V)
+		lg := math.Log(sumExp)
+		lse := float64(mx) + lg
+		k.ceGrad(&dr[0], &lr[0], V, mx, float32(lg), u, gradScale)
+		q := u
+		q += 1 - eps
+		dr[t] = gradScale * (float32(math.Exp(float64(v)-lse)) - q)
+		loss := lse - float64(v)
+		if eps != 0 {
+			loss = float64(1-eps)*loss + float64(eps)*(lse-sum/float64(V))
+		}
+		total += loss
+	}
+	return total
 }

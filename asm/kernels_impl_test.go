@@ -119,6 +119,9 @@ func init() {
 		if ks.dropoutScaleAddRows != nil {
 			dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{n, ks.DropoutScaleAddRows})
 		}
+		if ks.ceStats != nil {
+			softmaxCEImpls = append(softmaxCEImpls, named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{n, ks.SoftmaxCrossEntropy})
+		}
 		if ks.adam != nil {
 			adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{n, ks.Adam})
 		}

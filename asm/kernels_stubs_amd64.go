@@ -138,6 +138,17 @@ func dropoutScaleAddRows512(y *float32, w *float32, x *float32, b *float32, rows
 //go:noescape
 func exp512(y *float32, x *float32, n int)
 
+// ceStats512 returns a logit row's maximum (NaNs skipped), Σ e^(l−mx) (float32
+// exps summed in float64) and Σ l in float64; n ≥ 1.
+//
+//go:noescape
+func ceStats512(l *float32, n int) (mx float32, sumExp float64, sum float64)
+
+// ceGrad512 sets dl[j] = gs·(e^((l[j]−mx)−ls) − u) for j < n.
+//
+//go:noescape
+func ceGrad512(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)
+
 // dropout256 sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,
 // for i < n (key = khi<<32 | klo).
 //
@@ -271,3 +282,14 @@ func dropoutScaleAddRows256(y *float32, w *float32, x *float32, b *float32, rows
 //
 //go:noescape
 func exp256(y *float32, x *float32, n int)
+
+// ceStats256 returns a logit row's maximum (NaNs skipped), Σ e^(l−mx) (float32
+// exps summed in float64) and Σ l in float64; n ≥ 1.
+//
+//go:noescape
+func ceStats256(l *float32, n int) (mx float32, sumExp float64, sum float64)
+
+// ceGrad256 sets dl[j] = gs·(e^((l[j]−mx)−ls) − u) for j < n.
+//
+//go:noescape
+func ceGrad256(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)

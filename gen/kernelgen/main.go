@@ -644,6 +644,106 @@ func (s *isa) geluExp(x reg.VecVirtual) reg.VecVirtual {
 	return t
 }
 
+// addPD adds v's lanes, widened to float64, into the accumulators lo
+// (lanes 0..w/2-1) and hi.
+func (s *isa) addPD(v, lo, hi reg.VecVirtual) {
+	a, b := s.vec(), s.vec()
+	if s.z {
+		h := YMM()
+		VEXTRACTF64X4(U8(1), v, h)
+		VCVTPS2PD(v.AsY(), a)
+		VCVTPS2PD(h, b)
+	} else {
+		h := XMM()
+		VEXTRACTF128(U8(1), v, h)
+		VCVTPS2PD(v.AsX(), a)
+		VCVTPS2PD(h, b)
+	}
+	VADDPD(a, lo, lo)
+	VADDPD(b, hi, hi)
+}
+
+// hsumPD returns an xmm whose low float64 is the sum of v's.
+func (s *isa) hsumPD(v reg.VecVirtual) reg.VecVirtual {
+	y := v.AsY()
+	if s.z {
+		t := YMM()
+		VEXTRACTF64X4(U8(1), v, t)
+		VADDPD(t, v.AsY(), t)
+		y = t
+	}
+	x := XMM()
+	if s.z {
+		VEXTRACTF32X4(U8(1), y, x)
+	} else {
+		VEXTRACTF128(U8(1), y, x)
+	}
+	VADDPD(y.(reg.VecVirtual).AsX(), x, x)
+	x2 := XMM()
+	VMOVHLPS(x, x, x2)
+	VADDSD(x2, x, x)
+	return x
+}
+
+func (s *isa) ceStats() {
+	s.text("ceStats", "func(l *float32, n int) (mx float32, sumExp, sum float64)",
+		"returns a logit row's maximum (NaNs skipped), Σ e^(l−mx) (float32",
+		"exps summed in float64) and Σ l in float64; n ≥ 1.")
+	l := par("l")
+	f := s.konst("ninf")
+	var ms []reg.VecVirtual
+	for range 2 {
+		m := s.vec()
+		VMOVAPS(f, m)
+		ms = append(ms, m)
+	}
+	sl, sh := s.zero(), s.zero()
+	c := cursors(l)
+	s.loop("cm", par("n"), c, 2, func(a acc, u int) {
+		v := a.ld(c[0], u)
+		s.addPD(v, sl, sh)
+		a.fillOut(v, f)
+		VMAXPS(ms[u], v, ms[u])
+	})
+	VMAXPS(ms[1], ms[0], ms[0])
+	mx := s.hred(ms[0], func(a, b, dst Op) { VMAXPS(a, b, dst) })
+	Store(mx, ReturnIndex(0))
+	VADDPD(sh, sl, sl)
+	Store(s.hsumPD(sl), ReturnIndex(2))
+	m := s.vec()
+	VBROADCASTSS(mx, m)
+	el, eh := s.zero(), s.zero()
+	c = cursors(l)
+	s.loop("ce", par("n"), c, 2, func(a acc, u int) {
+		v := a.ld(c[0], u)
+		VSUBPS(m, v, v)
+		s.exp(v)
+		a.zeroOut(v)
+		s.addPD(v, el, eh)
+	})
+	VADDPD(eh, el, el)
+	Store(s.hsumPD(el), ReturnIndex(1))
+	ret()
+}
+
+func (s *isa) ceGrad() {
+	s.text("ceGrad", "func(dl, l *float32, n int, mx, ls, u, gs float32)",
+		"sets dl[j] = gs·(e^((l[j]−mx)−ls) − u) for j < n.")
+	p := loadPtrs("dl", "l")
+	n := Load(Param("n"), GP64())
+	mx, ls, u, gs := s.bcast(paramAddr("mx")), s.bcast(paramAddr("ls")), s.bcast(paramAddr("u")), s.bcast(paramAddr("gs"))
+	s.loop("cg", n, p, 2, func(a acc, k int) {
+		v := a.ld(p[1], k)
+		VSUBPS(mx, v, v)
+		VSUBPS(ls, v, v)
+		s.exp(v)
+		VSUBPS(u, v, v)
+		VMULPS(gs, v, v)
+		a.store(v, p[0], k)
+	})
+	ret()
+}
+
 func (s *isa) expv() {
 	s.text("exp", "func(y, x *float32, n int)",
 		"sets y[i] = e^x[i] (x clamped to [-87, 88]) for i < n: the",
@@ -1417,6 +1517,8 @@ func main() {
 		s.geluDropoutBackward()
 		s.dropoutScaleAddRows()
 		s.expv()
+		s.ceStats()
+		s.ceGrad()
 	}
 	Generate()
 	if f := flag.Lookup("out"); f != nil {
