@@ -18,9 +18,10 @@ import "sync"
 // tiles need no buffer and compute exactly like interior ones.
 //
 // When the whole op(A) block is small (m·kc ≤ gemmDirectMaxA, so it stays
-// in L2) and its stride is not a multiple of 4 KiB, op(A) is not packed:
-// the sgemmDirect512 kernels read it in place (the attention products of
-// SgemmST, for example), running the same FMA sequence.
+// in L2) and its stride suits (directLD), op(A) is not packed: the
+// sgemmDirect512 kernels read it in place (the attention products of
+// SgemmST, for example), running the same FMA sequence. On that path the
+// full column panels of op(B) = B are read in place too when ldb suits.
 //
 // Every C element is summed over p in increasing order within each kc
 // block, and the blocks are folded in increasing order:
@@ -96,7 +97,8 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	nc0 := min(kn.nc, roundUp(n, nr))
 	// Small op(A) blocks are read in place: the whole m×kc block stays in
 	// L2 across the column panels, so packing it would only add work.
-	direct := kn.directR != nil && m*kc0 <= gemmDirectMaxA && lda%1024 != 0
+	direct := kn.directR != nil && m*kc0 <= gemmDirectMaxA && directLD(lda, transA)
+	directB := direct && !transB && directLD(ldb, true)
 	if direct {
 		mc0 = 0
 		if transA {
@@ -118,15 +120,31 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			if pc > 0 {
 				accum, bt = true, 1
 			}
-			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
 			if direct {
+				// With op(B) = B the full column panels are read in
+				// place too (row p of a panel at b[p*ldb]); only the
+				// last, partial one is packed.
+				nb, sb := 0, nr
+				if directB && nc >= nr {
+					nb, sb = nc/nr*nr, ldb
+					_ = b[(pc+kc-1)*ldb+jc+nb-1]
+				}
+				if nb < nc {
+					packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
+				}
 				dfn := kn.directR
 				if transA {
 					dfn = kn.directC
 				}
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
-					bp := &pb[jr*kc]
+					var bp *float32
+					ldp := nr
+					if jr < nb {
+						bp, ldp = &b[pc*ldb+jc+jr], sb
+					} else {
+						bp = &pb[(jr-nb)*kc]
+					}
 					for ir := 0; ir < m; ir += mr {
 						mrr := min(mr, m-ir)
 						var ap *float32
@@ -135,11 +153,12 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 						} else {
 							ap = &a[ir*lda+pc]
 						}
-						dfn[mrr](kc, ap, lda, bp, nr, &c[ir*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+						dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
 					}
 				}
 				continue
 			}
+			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
 			for ic := 0; ic < m; ic += kn.mc {
 				mc := min(kn.mc, m-ic)
 				packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
@@ -162,6 +181,18 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 
 // gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.
 var gemmDirectMaxA = 64 * 1024
+
+// directLD reports whether a matrix with leading dimension ld can be read
+// in place. Walking along rows (strided: one row per k step, as op(A) =
+// Aᵀ and B panels are read) needs ld ≤ 512 floats, else every step is a
+// new page and L1 set; walking within rows (op(A) = A: 14 sequential
+// streams) only needs ld not a multiple of 1024 floats (4 KiB aliasing).
+func directLD(ld int, strided bool) bool {
+	if strided {
+		return ld <= 512
+	}
+	return ld%1024 != 0
+}
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 

@@ -97,18 +97,8 @@ func TestGEMMPerfTable(t *testing.T) {
 		for _, s := range smallShapes {
 			ta, tb := s.lay[0] == 'T', s.lay[1] == 'T'
 			m, k, n := s.m, s.k, s.n
-			r := newRand(1)
-			a := randSlice(r, m*k, -1, 1)
-			bb := randSlice(r, k*n, -1, 1)
-			c := make([]float32, m*n)
-			lda, ldb := k, n
-			if ta {
-				lda = m
-			}
-			if tb {
-				ldb = k
-			}
-			run(fmt.Sprintf("ST %s/%dx%dx%d", s.lay, m, k, n), 1, 2*float64(m*n*k), func() {
+			a, lda, bb, ldb, c := smallOperands(ta, tb, m, k, n, s.ld)
+			run(smallName(s.lay, m, k, n, s.ld), 1, 2*float64(m*n*k), func() {
 				SgemmST(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 			})
 		}
