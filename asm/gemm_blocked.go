@@ -17,6 +17,12 @@ import "sync"
 // the microkernel masks its stores to the valid mr×nr corner, so edge
 // tiles need no buffer and compute exactly like interior ones.
 //
+// When the whole op(A) block is small (m·kc ≤ gemmDirectMaxA, so it stays
+// in L2) and its stride suits (directLD), op(A) is not packed: the
+// sgemmDirect512 kernels read it in place (the attention products of
+// SgemmST, for example), running the same FMA sequence. On that path the
+// full column panels of op(B) = B are read in place too when ldb suits.
+//
 // Every C element is summed over p in increasing order within each kc
 // block, and the blocks are folded in increasing order:
 // C = fma(acc₀, alpha, beta·C), then C = fma(accᵢ, alpha, C). That order
@@ -89,6 +95,18 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	kc0 := min(kn.kc, k)
 	mc0 := min(kn.mc, roundUp(m, mr))
 	nc0 := min(kn.nc, roundUp(n, nr))
+	// Small op(A) blocks are read in place: the whole m×kc block stays in
+	// L2 across the column panels, so packing it would only add work.
+	direct := kn.directR != nil && m*kc0 <= gemmDirectMaxA && directLD(lda, transA)
+	directB := direct && !transB && directLD(ldb, true)
+	if direct {
+		mc0 = 0
+		if transA {
+			_ = a[(k-1)*lda+m-1]
+		} else {
+			_ = a[(m-1)*lda+k-1]
+		}
+	}
 	g := getGemmBuf()
 	g.a = grow(g.a, mc0*kc0)
 	g.b = grow(g.b, nc0*kc0)
@@ -102,6 +120,44 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			if pc > 0 {
 				accum, bt = true, 1
 			}
+			if direct {
+				// With op(B) = B the full column panels are read in
+				// place too (row p of a panel at b[p*ldb]); only the
+				// last, partial one is packed.
+				nb, sb := 0, nr
+				if directB && nc >= nr {
+					nb, sb = nc/nr*nr, ldb
+					_ = b[(pc+kc-1)*ldb+jc+nb-1]
+				}
+				if nb < nc {
+					packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
+				}
+				dfn := kn.directR
+				if transA {
+					dfn = kn.directC
+				}
+				for jr := 0; jr < nc; jr += nr {
+					nrr := min(nr, nc-jr)
+					var bp *float32
+					ldp := nr
+					if jr < nb {
+						bp, ldp = &b[pc*ldb+jc+jr], sb
+					} else {
+						bp = &pb[(jr-nb)*kc]
+					}
+					for ir := 0; ir < m; ir += mr {
+						mrr := min(mr, m-ir)
+						var ap *float32
+						if transA {
+							ap = &a[pc*lda+ir]
+						} else {
+							ap = &a[ir*lda+pc]
+						}
+						dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+					}
+				}
+				continue
+			}
 			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
 			for ic := 0; ic < m; ic += kn.mc {
 				mc := min(kn.mc, m-ic)
@@ -109,9 +165,12 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
 					bp := &pb[jr*kc]
-					for ir := 0; ir < mc; ir += mr {
-						mrr := min(mr, mc-ir)
-						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
+					ir := 0
+					for ; ir+mr <= mc; ir += mr {
+						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mr, nrr, accum)
+					}
+					if mrr := mc - ir; mrr > 0 {
+						kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
 					}
 				}
 			}
@@ -120,31 +179,51 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	putGemmBuf(g)
 }
 
+// gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.
+var gemmDirectMaxA = 64 * 1024
+
+// directLD reports whether a matrix with leading dimension ld can be read
+// in place. Walking along rows (strided: one row per k step, as op(A) =
+// Aᵀ and B panels are read) needs ld ≤ 512 floats, else every step is a
+// new page and L1 set; walking within rows (op(A) = A: 14 sequential
+// streams) only needs ld not a multiple of 1024 floats (4 KiB aliasing).
+func directLD(ld int, strided bool) bool {
+	if strided {
+		return ld <= 512
+	}
+	return ld%1024 != 0
+}
+
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ⌈mc/mr⌉ panels of
-// kc×mr (panel element (p, r) at p*mr+r), zero-padding the last panel.
+// kc×mr (panel element (p, r) at p*mr+r); the last panel, of rows < mr
+// rows, is kc×rows (element (p, r) at p*rows+r) for the rows-row kernel.
 func packA(kn *gemmKernel, dst []float32, transA bool, a []float32, lda, i0, mc, p0, kc int) {
 	mr := kn.mr
 	if transA {
 		// op(A)[i][p] = a[p*lda+i]: rows of a are contiguous in i, so
-		// walk them in order and deal each into the panels.
-		for p := 0; p < kc; p++ {
-			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mc]
-			copyPanels(dst[p*mr:], src, mr, kc*mr)
+		// deal them into the panels, the last one at its own width.
+		src := a[p0*lda+i0:]
+		full, rem := mc/mr, mc%mr
+		if full > 0 {
+			packRows(kn, dst, src, lda, kc, full, 0, mr, kc*mr)
+		}
+		if rem > 0 {
+			packRows(kn, dst[full*kc*mr:], src[full*mr:], lda, kc, 1, 0, rem, kc*rem)
 		}
 		return
 	}
 	// op(A)[i][p] = a[i*lda+p]: transpose mr rows into each panel.
 	for ir := 0; ir < mc; ir += mr {
 		rows := min(mr, mc-ir)
-		d := dst[ir*kc : ir*kc+kc*mr]
+		d := dst[ir*kc : ir*kc+kc*rows]
 		src := a[(i0+ir)*lda+p0:]
 		if kn.transpose != nil {
-			kn.transpose(&d[0], &src[0], lda, kc, mr, rows, mr)
+			kn.transpose(&d[0], &src[0], lda, kc, rows, rows, rows)
 			continue
 		}
-		transposeGo(d, src, lda, kc, mr, rows, mr)
+		transposeGo(d, src, lda, kc, rows, rows, rows)
 	}
 }
 
@@ -153,12 +232,8 @@ func packA(kn *gemmKernel, dst []float32, transA bool, a []float32, lda, i0, mc,
 func packB(kn *gemmKernel, dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nc int) {
 	nr := kn.nr
 	if !transB {
-		// op(B)[p][j] = b[p*ldb+j]: walk the rows of b in order and
-		// deal each into the panels.
-		for p := 0; p < kc; p++ {
-			src := b[(p0+p)*ldb+j0 : (p0+p)*ldb+j0+nc]
-			copyPanels(dst[p*nr:], src, nr, kc*nr)
-		}
+		// op(B)[p][j] = b[p*ldb+j]: deal the rows of b into the panels.
+		packRows(kn, dst, b[p0*ldb+j0:], ldb, kc, nc/nr, nc%nr, nr, kc*nr)
 		return
 	}
 	// op(B)[p][j] = b[j*ldb+p]: transpose rows of b into the panels, 16
@@ -178,6 +253,24 @@ func packB(kn *gemmKernel, dst []float32, transB bool, b []float32, ldb, p0, kc,
 			}
 			transposeGo(d[g:], src, ldb, kc, nr, rows, min(16, nr))
 		}
+	}
+}
+
+// packRows deals kc rows of src (row stride ld), nfull·w + tail floats
+// each, into panels of width w: dst[p*w + (q/w)*panel + q%w] =
+// src[p*ld+q], the partial last panel zero-padded to w. It uses the
+// level's packer when there is one, else copyPanels.
+func packRows(kn *gemmKernel, dst, src []float32, ld, kc, nfull, tail, w, panel int) {
+	n := nfull*w + tail
+	// Bounds: the last row read and the last panel written.
+	_ = src[(kc-1)*ld+n-1]
+	_ = dst[(nfull+min(tail, 1)-1)*panel+kc*w-1]
+	if kn.packRows != nil {
+		kn.packRows(&dst[0], &src[0], ld, kc, nfull, tail, w, panel)
+		return
+	}
+	for p := 0; p < kc; p++ {
+		copyPanels(dst[p*w:], src[p*ld:p*ld+n], w, panel)
 	}
 }
 

@@ -5,35 +5,155 @@ import (
 	"testing"
 )
 
-// Implementation lists, one per kernel. Entry 0 is the pure-Go twin
-// (today the exported function itself; once an exported kernel dispatches
-// to assembly, entry 0 becomes its twin and the dispatcher and each
-// assembly variant are appended). The TestImpl* tests run every entry on
-// identical guarded operands over many sizes and compare with entry 0.
+// Implementation lists, one per kernel. Entry 0 is the pure-Go twin;
+// init (below) appends the exported (dispatching) function and each
+// supported CPU level's assembly version. The TestImpl* tests run every
+// entry on identical guarded operands over many sizes and compare with
+// entry 0.
 var (
-	dotImpls                = []named[func(x, y []float32) float32]{{"go", Dot}}
-	axpyImpls               = []named[func(alpha float32, x, y []float32)]{{"go", Axpy}}
-	scaleImpls              = []named[func(alpha float32, x []float32)]{{"go", Scale}}
-	addImpls                = []named[func(y, x []float32)]{{"go", Add}}
-	sumSqImpls              = []named[func(x []float32) float64]{{"go", SumSq}}
-	broadcastRowsImpls      = []named[func(y, v []float32, d int)]{{"go", BroadcastRows}}
-	colSumImpls             = []named[func(dst, src []float32, rows, stride int)]{{"go", ColSum}}
-	colDotImpls             = []named[func(dst, a, b []float32, rows, stride int)]{{"go", ColDot}}
-	scaleAddRowsImpls       = []named[func(y, w, x, b []float32, d int)]{{"go", ScaleAddRows}}
-	mulRowsImpls            = []named[func(y, w, x []float32, d int)]{{"go", MulRows}}
-	layerNormImpls          = []named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{{"go", LayerNorm}}
-	layerNormBackwardImpls  = []named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{{"go", LayerNormBackward}}
-	layerNormParamGradImpls = []named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{{"go", LayerNormParamGrad}}
-	reluImpls               = []named[func(y, x []float32)]{{"go", ReLU}}
-	reluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", ReLUBackward}}
-	geluImpls               = []named[func(y, x []float32)]{{"go", GELU}}
-	geluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", GELUBackward}}
-	dropoutImpls            = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", Dropout}}
-	softmaxCausalImpls      = []named[func(p, s []float32, n int, scale float32, row0 int)]{{"go", SoftmaxCausal}}
-	softmaxBackwardImpls    = []named[func(ds, dp, p []float32, n int, scale float32)]{{"go", SoftmaxBackward}}
-	softmaxCEImpls          = []named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{{"go", SoftmaxCrossEntropy}}
-	adamImpls               = []named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{{"go", Adam}}
+	dotImpls                = []named[func(x, y []float32) float32]{{"go", dotGeneric}}
+	axpyImpls               = []named[func(alpha float32, x, y []float32)]{{"go", axpyGeneric}}
+	scaleImpls              = []named[func(alpha float32, x []float32)]{{"go", scaleGeneric}}
+	addImpls                = []named[func(y, x []float32)]{{"go", addGeneric}}
+	sumSqImpls              = []named[func(x []float32) float64]{{"go", sumSqGeneric}}
+	broadcastRowsImpls      = []named[func(y, v []float32, d int)]{{"go", broadcastRowsGeneric}}
+	colSumImpls             = []named[func(dst, src []float32, rows, stride int)]{{"go", colSumGeneric}}
+	colDotImpls             = []named[func(dst, a, b []float32, rows, stride int)]{{"go", colDotGeneric}}
+	scaleAddRowsImpls       = []named[func(y, w, x, b []float32, d int)]{{"go", scaleAddRowsGeneric}}
+	mulRowsImpls            = []named[func(y, w, x []float32, d int)]{{"go", mulRowsGeneric}}
+	layerNormImpls          = []named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{{"go", layerNormGeneric}}
+	layerNormBackwardImpls  = []named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{{"go", layerNormBackwardGeneric}}
+	layerNormParamGradImpls = []named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{{"go", layerNormParamGradGeneric}}
+	reluImpls               = []named[func(y, x []float32)]{{"go", reluGeneric}}
+	reluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", reluBackwardGeneric}}
+	geluImpls               = []named[func(y, x []float32)]{{"go", geluGeneric}}
+	geluBackwardImpls       = []named[func(dx, dy, x []float32)]{{"go", geluBackwardGeneric}}
+	dropoutImpls            = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", dropoutGeneric}}
+	softmaxCausalImpls      = []named[func(p, s []float32, n int, scale float32, row0 int)]{{"go", softmaxCausalGeneric}}
+	softmaxBackwardImpls    = []named[func(ds, dp, p []float32, n int, scale float32)]{{"go", softmaxBackwardGeneric}}
+	softmaxCEImpls          = []named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{{"go", softmaxCrossEntropyGeneric}}
+	adamImpls               = []named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{{"go", adamGeneric}}
+
+	// Fused kernels (fused.go): entry 0 is the pure-Go twin in
+	// kernels_fused.go; init appends the exported function of fused.go
+	// and the assembly versions.
+	reluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", reluDropoutGeneric}}
+	geluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", geluDropoutGeneric}}
+	reluDropoutBackwardImpls = []named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{{"go", reluDropoutBackwardGeneric}}
+	geluDropoutBackwardImpls = []named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{{"go", geluDropoutBackwardGeneric}}
+	dropoutScaleAddRowsImpls = []named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{{"go", dropoutScaleAddRowsGeneric}}
 )
+
+func init() {
+	for _, ks := range asmKernelSets() {
+		n := ks.name
+		if ks.dot != nil {
+			dotImpls = append(dotImpls, named[func(x, y []float32) float32]{n, ks.Dot})
+		}
+		if ks.axpy != nil {
+			axpyImpls = append(axpyImpls, named[func(alpha float32, x, y []float32)]{n, ks.Axpy})
+		}
+		if ks.scale != nil {
+			scaleImpls = append(scaleImpls, named[func(alpha float32, x []float32)]{n, ks.Scale})
+		}
+		if ks.add != nil {
+			addImpls = append(addImpls, named[func(y, x []float32)]{n, ks.Add})
+		}
+		if ks.sumSq != nil {
+			sumSqImpls = append(sumSqImpls, named[func(x []float32) float64]{n, ks.SumSq})
+		}
+		if ks.colSum != nil {
+			colSumImpls = append(colSumImpls, named[func(dst, src []float32, rows, stride int)]{n, ks.ColSum})
+		}
+		if ks.colDot != nil {
+			colDotImpls = append(colDotImpls, named[func(dst, a, b []float32, rows, stride int)]{n, ks.ColDot})
+		}
+		if ks.scaleAddRows != nil {
+			scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{n, ks.ScaleAddRows})
+		}
+		if ks.mulRows != nil {
+			mulRowsImpls = append(mulRowsImpls, named[func(y, w, x []float32, d int)]{n, ks.MulRows})
+		}
+		if ks.layerNorm != nil {
+			layerNormImpls = append(layerNormImpls, named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{n, ks.LayerNorm})
+		}
+		if ks.layerNormBackward != nil {
+			layerNormBackwardImpls = append(layerNormBackwardImpls, named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{n, ks.LayerNormBackward})
+		}
+		if ks.layerNormParamGrad != nil {
+			layerNormParamGradImpls = append(layerNormParamGradImpls, named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{n, ks.LayerNormParamGrad})
+		}
+		if ks.relu != nil {
+			reluImpls = append(reluImpls, named[func(y, x []float32)]{n, ks.ReLU})
+		}
+		if ks.reluBackward != nil {
+			reluBackwardImpls = append(reluBackwardImpls, named[func(dx, dy, x []float32)]{n, ks.ReLUBackward})
+		}
+		if ks.gelu != nil {
+			geluImpls = append(geluImpls, named[func(y, x []float32)]{n, ks.GELU})
+		}
+		if ks.geluBackward != nil {
+			geluBackwardImpls = append(geluBackwardImpls, named[func(dx, dy, x []float32)]{n, ks.GELUBackward})
+		}
+		if ks.dropout != nil {
+			dropoutImpls = append(dropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{n, ks.Dropout})
+		}
+		if ks.softmaxCausal != nil {
+			softmaxCausalImpls = append(softmaxCausalImpls, named[func(p, s []float32, n int, scale float32, row0 int)]{n, ks.SoftmaxCausal})
+		}
+		if ks.softmaxBackward != nil {
+			softmaxBackwardImpls = append(softmaxBackwardImpls, named[func(ds, dp, p []float32, n int, scale float32)]{n, ks.SoftmaxBackward})
+		}
+		if ks.reluDropout != nil {
+			reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{n, ks.ReLUDropout})
+		}
+		if ks.geluDropout != nil {
+			geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{n, ks.GELUDropout})
+		}
+		if ks.reluDropoutBackward != nil {
+			reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{n, ks.ReLUDropoutBackward})
+		}
+		if ks.geluDropoutBackward != nil {
+			geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{n, ks.GELUDropoutBackward})
+		}
+		if ks.dropoutScaleAddRows != nil {
+			dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{n, ks.DropoutScaleAddRows})
+		}
+		if ks.ceStats != nil {
+			softmaxCEImpls = append(softmaxCEImpls, named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{n, ks.SoftmaxCrossEntropy})
+		}
+		if ks.adam != nil {
+			adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{n, ks.Adam})
+		}
+	}
+	dotImpls = append(dotImpls, named[func(x, y []float32) float32]{"dispatch", Dot})
+	axpyImpls = append(axpyImpls, named[func(alpha float32, x, y []float32)]{"dispatch", Axpy})
+	scaleImpls = append(scaleImpls, named[func(alpha float32, x []float32)]{"dispatch", Scale})
+	addImpls = append(addImpls, named[func(y, x []float32)]{"dispatch", Add})
+	sumSqImpls = append(sumSqImpls, named[func(x []float32) float64]{"dispatch", SumSq})
+	broadcastRowsImpls = append(broadcastRowsImpls, named[func(y, v []float32, d int)]{"dispatch", BroadcastRows})
+	colSumImpls = append(colSumImpls, named[func(dst, src []float32, rows, stride int)]{"dispatch", ColSum})
+	colDotImpls = append(colDotImpls, named[func(dst, a, b []float32, rows, stride int)]{"dispatch", ColDot})
+	scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{"dispatch", ScaleAddRows})
+	mulRowsImpls = append(mulRowsImpls, named[func(y, w, x []float32, d int)]{"dispatch", MulRows})
+	layerNormImpls = append(layerNormImpls, named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{"dispatch", LayerNorm})
+	layerNormBackwardImpls = append(layerNormBackwardImpls, named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{"dispatch", LayerNormBackward})
+	layerNormParamGradImpls = append(layerNormParamGradImpls, named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{"dispatch", LayerNormParamGrad})
+	reluImpls = append(reluImpls, named[func(y, x []float32)]{"dispatch", ReLU})
+	reluBackwardImpls = append(reluBackwardImpls, named[func(dx, dy, x []float32)]{"dispatch", ReLUBackward})
+	geluImpls = append(geluImpls, named[func(y, x []float32)]{"dispatch", GELU})
+	geluBackwardImpls = append(geluBackwardImpls, named[func(dx, dy, x []float32)]{"dispatch", GELUBackward})
+	dropoutImpls = append(dropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"dispatch", Dropout})
+	softmaxCausalImpls = append(softmaxCausalImpls, named[func(p, s []float32, n int, scale float32, row0 int)]{"dispatch", SoftmaxCausal})
+	softmaxBackwardImpls = append(softmaxBackwardImpls, named[func(ds, dp, p []float32, n int, scale float32)]{"dispatch", SoftmaxBackward})
+	softmaxCEImpls = append(softmaxCEImpls, named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{"dispatch", SoftmaxCrossEntropy})
+	adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{"dispatch", Adam})
+	reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropout})
+	geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropout})
+	reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropoutBackward})
+	geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropoutBackward})
+	dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{"exported", DropoutScaleAddRows})
+}
 
 // Tolerances for comparing an implementation with its twin. Kernels
 // made of one rounding per element must match bit for bit; those an
@@ -44,6 +164,7 @@ const (
 	tolFMA    = 2e-7 // one fused multiply-add instead of two roundings
 	tolReduce = 1e-5 // a reassociated float32 reduction of ≤ 257 terms
 	tolTransc = 2e-6 // a vectorized exp/tanh
+	tolGELU   = 1e-6 // GELU via a vectorized exp: |Δ| ≤ 1e-6·(1+|twin|)
 )
 
 var rw = fmt.Sprintf
@@ -106,7 +227,7 @@ func TestImplElementwise(t *testing.T) {
 	}
 	for _, k := range []ew{
 		{"ReLU", unary(reluImpls), tolExact},
-		{"GELU", unary(geluImpls), tolTransc},
+		{"GELU", unary(geluImpls), tolGELU},
 	} {
 		for _, n := range sizes {
 			x := randGuarded(r, n, -4, 4)
@@ -119,7 +240,7 @@ func TestImplElementwise(t *testing.T) {
 	}
 	for _, k := range []ew{
 		{"ReLUBackward", binary(reluBackwardImpls), tolExact},
-		{"GELUBackward", binary(geluBackwardImpls), tolTransc},
+		{"GELUBackward", binary(geluBackwardImpls), tolGELU},
 	} {
 		for _, n := range sizes {
 			x := randGuarded(r, n, -4, 4)
@@ -314,6 +435,60 @@ func TestImplAdam(t *testing.T) {
 			checkImpls(t, rw("Adam s=%v n=%d", mode.s, n),
 				[]gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1), randGuarded(r, n, -0.1, 0.1), randGuarded(r, n, 0, 0.01)},
 				[]bool{true, false, true, true}, impls, tolTransc)
+		}
+	}
+}
+
+func TestImplFused(t *testing.T) {
+	r := newRand(113)
+	for _, p := range []float32{0, 0.1, 0.5} {
+		for _, base := range []uint32{0, 1000, 0xfffffff0} { // the last wraps
+			const key = 0x0123456789abcdef
+			un := func(list []named[func([]float32, []float32, float32, uint64, uint32)]) []implRun {
+				return adapt(list, func(f func([]float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+					f(o[0], o[1], p, key, base)
+					return 0
+				})
+			}
+			bin := func(list []named[func([]float32, []float32, []float32, float32, uint64, uint32)]) []implRun {
+				return adapt(list, func(f func([]float32, []float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+					f(o[0], o[1], o[2], p, key, base)
+					return 0
+				})
+			}
+			for _, n := range sizes {
+				lbl := rw("p=%v base=%#x n=%d", p, base, n)
+				x := randGuarded(r, n, -4, 4)
+				if n > 2 {
+					x.s()[1] = 0
+				}
+				checkImpls(t, "ReLUDropout "+lbl, []gbuf{newGuarded(n), x}, []bool{true, false}, un(reluDropoutImpls), tolExact)
+				checkImpls(t, "GELUDropout "+lbl, []gbuf{newGuarded(n), x}, []bool{true, false}, un(geluDropoutImpls), tolGELU)
+				dy := randGuarded(r, n, -1, 1)
+				checkImpls(t, "ReLUDropoutBackward "+lbl, []gbuf{newGuarded(n), dy, x}, []bool{true, false, false}, bin(reluDropoutBackwardImpls), tolExact)
+				checkImpls(t, "GELUDropoutBackward "+lbl, []gbuf{newGuarded(n), dy, x}, []bool{true, false, false}, bin(geluDropoutBackwardImpls), tolGELU)
+				// In place, as the model calls the backward kernels.
+				inPlace := func(list []named[func([]float32, []float32, []float32, float32, uint64, uint32)]) []implRun {
+					return adapt(list, func(f func([]float32, []float32, []float32, float32, uint64, uint32), o [][]float32) float64 {
+						f(o[0], o[0], o[1], p, key, base)
+						return 0
+					})
+				}
+				checkImpls(t, "ReLUDropoutBackward in place "+lbl, []gbuf{dy, x}, []bool{true, false}, inPlace(reluDropoutBackwardImpls), tolExact)
+				checkImpls(t, "GELUDropoutBackward in place "+lbl, []gbuf{dy, x}, []bool{true, false}, inPlace(geluDropoutBackwardImpls), tolGELU)
+			}
+			for _, d := range sizes {
+				sa := adapt(dropoutScaleAddRowsImpls, func(f func(y, w, x, b []float32, d int, p float32, key uint64, base uint32), o [][]float32) float64 {
+					f(o[0], o[1], o[2], o[3], d, p, key, base)
+					return 0
+				})
+				for _, rows := range rowCounts {
+					m := rows * d
+					checkImpls(t, rw("DropoutScaleAddRows p=%v base=%#x d=%d rows=%d", p, base, d, rows),
+						[]gbuf{newGuarded(m), randGuarded(r, d, -1, 1), randGuarded(r, m, -1, 1), randGuarded(r, m, -1, 1)},
+						[]bool{true, false, false, false}, sa, tolExact)
+				}
+			}
 		}
 	}
 }

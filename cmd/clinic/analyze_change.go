@@ -129,7 +129,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if *embed {
 		pert = "every weight matrix (the embedding and the layers' Wqkv, Wo, W1, W2; not biases, LayerNorm parameters or ω)"
 	}
-	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln and admin, the final LayerNorm's output for preln). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d threads.",
+	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln and admin, the final LayerNorm's output for preln). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
 		shapeText(base), af.batch, base.SeqLen, bs.source, pert, *eps, *seeds, af.seed, threads)
 	rep.para("Modes: %s.", strings.Join(func() []string {
 		var s []string
@@ -139,7 +139,12 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 		return s
 	}(), "; "))
 
-	header := []string{"mode", "norm", "depth", "seeds", "mean", "std", "min", "max", "ratio_to_depth_" + strconv.Itoa(depths[0])}
+	header := []string{"mode", "norm", "depth", "seeds", "mean", "std", "min", "max", "ratio_to_depth_" + strconv.Itoa(depths[0]), "rms_per_element"}
+	// The per-element RMS of the change: LayerNorm outputs have unit
+	// variance per element at initialization, so two unrelated outputs
+	// differ by about √2.
+	elems := math.Sqrt(float64(af.batch * base.SeqLen * base.DModel))
+	maxRMS := 0.0
 	var rows, seedRows [][]string
 	theader := []string{"mode", "norm"}
 	for _, d := range depths {
@@ -165,7 +170,8 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 					lo, hi = math.Min(lo, v), math.Max(hi, v)
 					seedRows = append(seedRows, []string{mode, norm, strconv.Itoa(d), strconv.FormatUint(af.seed+uint64(i), 10), num(v)})
 				}
-				rows = append(rows, []string{mode, norm, strconv.Itoa(d), strconv.Itoa(len(vs)), num(mean), num(std), num(lo), num(hi), num(mean / m0)})
+				rows = append(rows, []string{mode, norm, strconv.Itoa(d), strconv.Itoa(len(vs)), num(mean), num(std), num(lo), num(hi), num(mean / m0), num(mean / elems)})
+				maxRMS = math.Max(maxRMS, mean/elems)
 				trow = append(trow, fmt.Sprintf("%s ± %s", short(mean), short(std)))
 				s.X, s.Y, s.YErr = append(s.X, float64(d)), append(s.Y, mean), append(s.YErr, std)
 				last = mean
@@ -183,6 +189,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 		rep.table(theader[1:], mrows)
 		rep.figure(names, "output change against depth, "+mode)
 	}
+	rep.para("Per element, the largest mean change is %.3g (RMS over the batch: ‖F − F*‖_F / √(%d·%d·%d)). LayerNorm outputs have unit variance per element at initialization, so two unrelated outputs differ by about √2 ≈ 1.41: a value approaching that means the perturbation has scrambled the output and the growth with depth saturates; rerun with a smaller --eps.", maxRMS, af.batch, base.SeqLen, base.DModel)
 	rep.para("The paper's claim (Liu et al. 2020, §4): the squared output change grows O(N) with N layers for Post-LN and O(log N) for Pre-LN; Admin, which scales each shortcut by ω, behaves like Pre-LN at initialization. Read the ratio column: the growth from the shallowest to the deepest model.")
 	if err := rep.csv("change.csv", header, rows); err != nil {
 		return err
@@ -205,6 +212,3 @@ func toFloats(xs []int) []float64 {
 	}
 	return f
 }
-
-func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error      { return fmt.Errorf("not implemented yet") }
-func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error { return fmt.Errorf("not implemented yet") }

@@ -174,7 +174,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep.para("Command: `%s`", commandLine("sweep", args))
-	rep.para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d threads. Validation every %d steps on %d batches.",
+	rep.para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s). Validation every %d steps on %d batches.",
 		shapeText(cfg), source, o.steps, o.batch, cfg.SeqLen, o.optimizer, o.lr, o.warmup, o.schedule, cfg.Dropout, o.clip, o.seed, threads, o.evalEvery, o.evalBatches)
 	rep.para("Status: *diverged* when the loss became NaN or infinite; *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
 	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)

@@ -37,9 +37,20 @@ const (
 func main() {
 	ConstraintExpr("!purego")
 
-	kernel512()
-	kernel256()
+	kernel512("sgemmKernel512", mr512)
+	for mr := 1; mr < mr512; mr++ {
+		kernel512(fmt.Sprintf("sgemmKernel512r%d", mr), mr)
+	}
+	for mr := 1; mr <= mr512; mr++ {
+		kernelDirect512(fmt.Sprintf("sgemmDirect512c%d", mr), mr, false)
+		kernelDirect512(fmt.Sprintf("sgemmDirect512r%d", mr), mr, true)
+	}
+	kernel256("sgemmKernel256", mr256)
+	for mr := 1; mr < mr256; mr++ {
+		kernel256(fmt.Sprintf("sgemmKernel256r%d", mr), mr)
+	}
 	transpose512()
+	packRows512()
 	peak512()
 	peak256()
 
@@ -62,10 +73,11 @@ func kernelDoc(name string, mr, nr int) {
 	)
 }
 
-// kernel512 is the AVX-512 microkernel: 14 rows × 32 columns, 28 zmm
-// accumulators Z0..Z27, B vectors in Z28/Z29, A broadcasts in Z30/Z31.
-func kernel512() {
-	const name = "sgemmKernel512"
+// kernel512 is the AVX-512 microkernel: mr512 rows × 32 columns, 2·mr512
+// zmm accumulators from Z0, B vectors in Z28/Z29, A broadcasts in
+// Z30/Z31. Narrower variants (mr512 < 14, for the last rows of C) read a
+// packed A panel of mr512 rows and do only their own FMAs.
+func kernel512(name string, mr512 int) {
 	TEXT(name, NOSPLIT, kernelSig)
 	kernelDoc(name, mr512, nr512)
 
@@ -202,22 +214,26 @@ func kernel512() {
 	RET()
 }
 
-// kernel256 is the AVX2 microkernel: 6 rows × 16 columns, 12 ymm
-// accumulators Y0..Y11, B vectors in Y12/Y13, A broadcasts in Y14/Y15.
-// Column tails use VMASKMOVPS with masks from maskTable.
-func kernel256() {
-	// maskTable: 16 all-ones int32 lanes then 16 zero lanes; the mask for
-	// columns [0,nr) of vector v starts at lane 16-nr+8v.
-	tbl := GLOBL("maskTable", RODATA|NOPTR)
-	for i := 0; i < 32; i++ {
-		v := uint32(0)
-		if i < 16 {
-			v = 0xffffffff
-		}
-		DATA(4*i, U32(v))
-	}
+var maskTable Mem
 
-	const name = "sgemmKernel256"
+// kernel256 is the AVX2 microkernel: mr256 rows × 16 columns, 2·mr256
+// ymm accumulators from Y0, B vectors in Y12/Y13, A broadcasts in
+// Y14/Y15. Column tails use VMASKMOVPS with masks from maskTable.
+func kernel256(name string, mr256 int) {
+	if maskTable.Symbol.Name == "" {
+		// maskTable: 16 all-ones int32 lanes then 16 zero lanes; the mask
+		// for columns [0,nr) of vector v starts at lane 16-nr+8v.
+		maskTable = GLOBL("maskTable", RODATA|NOPTR)
+		for i := 0; i < 32; i++ {
+			v := uint32(0)
+			if i < 16 {
+				v = 0xffffffff
+			}
+			DATA(4*i, U32(v))
+		}
+	}
+	tbl := maskTable
+
 	TEXT(name, NOSPLIT, kernelSig)
 	kernelDoc(name, mr256, nr256)
 
@@ -524,4 +540,305 @@ func transposeBlock(pfx string, full bool, d, s, ld, stride, rows, tail, t reg.R
 	if !full {
 		Label(stored)
 	}
+}
+
+// packRows512 generates the AVX-512 row-dealing packer
+//
+//	for p < kc, q < nfull·w + tail:
+//	    dst[p*w + (q/w)*panel + q%w] = src[p*ld + q]
+//
+// with the last, partial panel (tail columns, 0 < tail < w) zero-padded
+// to w. Each row of src is copied w floats at a time (one or two masked
+// zmm loads and stores), so op(A) = Aᵀ and op(B) = B pack at vector
+// speed. 1 ≤ w ≤ 32.
+func packRows512() {
+	TEXT("packRows512", NOSPLIT, "func(dst, src *float32, ld, kc, nfull, tail, w, panel int)")
+	Doc(
+		"packRows512 deals kc rows of src (row stride ld) into panels of w",
+		"columns: dst[p*w + (q/w)*panel + q%w] = src[p*ld + q] for p < kc and",
+		"q < nfull*w + tail, zero-padding the last panel when tail > 0.",
+		"1 ≤ w ≤ 32, 0 ≤ tail < w.",
+	)
+	d := Load(Param("dst"), reg.RDI)
+	s := Load(Param("src"), reg.RSI)
+	ld := Load(Param("ld"), reg.RDX)
+	SHLQ(U8(2), ld)
+	kc := Load(Param("kc"), reg.R8)
+	nfull := Load(Param("nfull"), reg.R9)
+	panel := Load(Param("panel"), reg.R10)
+	SHLQ(U8(2), panel)
+	w := Load(Param("w"), reg.R11)
+	t := reg.RAX
+	mask := func(lanes reg.Register, lo, hi reg.Register) {
+		MOVQ(lanes, reg.RCX)
+		MOVQ(U32(1), t)
+		SHLQ(reg.CL, t)
+		DECQ(t)
+		KMOVW(t.As32(), lo)
+		SHRQ(U8(16), t)
+		KMOVW(t.As32(), hi)
+	}
+	Comment("K1/K2: the w lanes of a panel row; K3/K4: the tail columns.")
+	mask(w, reg.K1, reg.K2)
+	tail := Load(Param("tail"), reg.RBX)
+	mask(tail, reg.K3, reg.K4)
+	wb := reg.R12 // w in bytes: the step along a source row
+	MOVQ(w, wb)
+	SHLQ(U8(2), wb)
+	TESTQ(kc, kc)
+	JLE(LabelRef("prdone"))
+	ps, pd, j := reg.RAX, reg.RCX, reg.R13 // the mask scratch registers are free now
+	Label("prrow")
+	MOVQ(s, ps)
+	MOVQ(d, pd)
+	MOVQ(nfull, j)
+	TESTQ(j, j)
+	JZ(LabelRef("prtail"))
+	Label("prpanel")
+	VMOVUPS_Z(Mem{Base: ps}, reg.K1, reg.Z0)
+	VMOVUPS_Z(Mem{Base: ps, Disp: 64}, reg.K2, reg.Z1)
+	VMOVUPS(reg.Z0, reg.K1, Mem{Base: pd})
+	VMOVUPS(reg.Z1, reg.K2, Mem{Base: pd, Disp: 64})
+	ADDQ(wb, ps)
+	ADDQ(panel, pd)
+	DECQ(j)
+	JNZ(LabelRef("prpanel"))
+	Label("prtail")
+	TESTQ(tail, tail)
+	JZ(LabelRef("prnext"))
+	VMOVUPS_Z(Mem{Base: ps}, reg.K3, reg.Z0)
+	VMOVUPS_Z(Mem{Base: ps, Disp: 64}, reg.K4, reg.Z1)
+	VMOVUPS(reg.Z0, reg.K1, Mem{Base: pd})
+	VMOVUPS(reg.Z1, reg.K2, Mem{Base: pd, Disp: 64})
+	Label("prnext")
+	ADDQ(ld, s)
+	ADDQ(wb, d)
+	DECQ(kc)
+	JNZ(LabelRef("prrow"))
+	Label("prdone")
+	VZEROUPPER()
+	RET()
+}
+
+const directSig = "func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)"
+
+// kernelDirect512 is kernel512 reading A in place instead of from a packed
+// panel: element (i, p) of the mr512×k block is a[p*lda+i] (cols: op(A)
+// = Aᵀ) or a[i*lda+p] (rows: op(A) = A), and row p of the B panel is the
+// 32 floats at b + p*ldb. It is the same FMA sequence as kernel512, so
+// results are bit-identical to the packed path's.
+func kernelDirect512(name string, mr512 int, rows bool) {
+	TEXT(name, NOSPLIT, directSig)
+	mode := "a[p*lda+i] (op(A) = Aᵀ in place)"
+	if rows {
+		mode = "a[i*lda+p] (op(A) = A in place)"
+	}
+	Doc(
+		fmt.Sprintf("%s computes the %d×%d block", name, mr512, nr512),
+		"",
+		"	acc[i][j] = Σ_{p<k} A(i,p)·b[p*ldb+j]  (p increasing, one FMA per p)",
+		"",
+		"with A(i,p) = "+mode+", and writes rows i < mr,",
+		"columns j < nr of the row-major C at c as sgemmKernel512 does.",
+	)
+	acc := func(i, v int) reg.VecPhysical { return zmm(2*i + v) }
+	b0, b1 := reg.Z28, reg.Z29
+	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
+
+	k := Load(Param("k"), reg.RSI)
+	pa := Load(Param("a"), reg.RAX)
+	lda := Load(Param("lda"), reg.R10)
+	SHLQ(U8(2), lda)
+	lda3 := reg.R11
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	lda5 := reg.R12
+	pa7 := reg.R9
+	if rows {
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 4}, lda5)
+		// pa7 = pa + 7·lda
+		LEAQ(Mem{Base: pa, Index: lda3, Scale: 2}, pa7)
+		ADDQ(lda, pa7)
+	}
+	pb := Load(Param("b"), reg.RBX)
+	sb := Load(Param("ldb"), reg.R13)
+	SHLQ(U8(2), sb)
+	sb3 := reg.RDX
+	LEAQ(Mem{Base: sb, Index: sb, Scale: 2}, sb3)
+	pc := Load(Param("c"), reg.RDI)
+	t := reg.R8
+	n := reg.RCX
+
+	for i := 0; i < mr512; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	// Addresses of step s (0 ≤ s < 4) of the current iteration.
+	bAddr := func(s, v int) Mem {
+		m := Mem{Base: pb, Disp: 64 * v}
+		switch s {
+		case 1:
+			m.Index, m.Scale = sb, 1
+		case 2:
+			m.Index, m.Scale = sb, 2
+		case 3:
+			m.Index, m.Scale = sb3, 1
+		}
+		return m
+	}
+	aAddr := func(s, i int) Mem {
+		if !rows {
+			m := Mem{Base: pa, Disp: 4 * i}
+			switch s {
+			case 1:
+				m.Index, m.Scale = lda, 1
+			case 2:
+				m.Index, m.Scale = lda, 2
+			case 3:
+				m.Index, m.Scale = lda3, 1
+			}
+			return m
+		}
+		m := Mem{Base: pa, Disp: 4 * s}
+		r := i
+		if i >= 7 {
+			m.Base, r = pa7, i-7
+		}
+		switch r {
+		case 1:
+			m.Index, m.Scale = lda, 1
+		case 2:
+			m.Index, m.Scale = lda, 2
+		case 3:
+			m.Index, m.Scale = lda3, 1
+		case 4:
+			m.Index, m.Scale = lda, 4
+		case 5:
+			m.Index, m.Scale = lda5, 1
+		case 6:
+			m.Index, m.Scale = lda3, 2
+		}
+		return m
+	}
+	step := func(s int) {
+		VMOVUPS(bAddr(s, 0), b0)
+		VMOVUPS(bAddr(s, 1), b1)
+		for i := 0; i < mr512; i++ {
+			x := bc[i%2]
+			VBROADCASTSS(aAddr(s, i), x)
+			VFMADD231PS(b0, x, acc(i, 0))
+			VFMADD231PS(b1, x, acc(i, 1))
+		}
+	}
+	advance := func(steps int) {
+		if rows {
+			ADDQ(U8(4*steps), pa)
+			if mr512 > 7 {
+				ADDQ(U8(4*steps), pa7)
+			}
+		} else if steps == 4 {
+			LEAQ(Mem{Base: pa, Index: lda, Scale: 4}, pa)
+		} else {
+			ADDQ(lda, pa)
+		}
+		if steps == 4 {
+			LEAQ(Mem{Base: pb, Index: sb, Scale: 4}, pb)
+		} else {
+			ADDQ(sb, pb)
+		}
+	}
+	body := func(label string) {
+		Label(label)
+		for s := 0; s < unroll; s++ {
+			step(s)
+		}
+		advance(unroll)
+		DECQ(n)
+		JNZ(LabelRef(label))
+	}
+
+	Comment("Main loop in two parts, the C tile prefetched in between.")
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("kdtail"))
+	MOVQ(n, t)
+	SUBQ(U8(pfIters), t)
+	JLE(LabelRef("kdprefetch"))
+	MOVQ(t, n)
+	body("kdloop1")
+	MOVQ(U32(pfIters), n)
+	Label("kdprefetch")
+	Load(Param("ldc"), t)
+	SHLQ(U8(2), t)
+	for i := 0; i < mr512; i++ {
+		PREFETCHT0(Mem{Base: pc})
+		PREFETCHT0(Mem{Base: pc, Disp: 64})
+		if i < mr512-1 {
+			ADDQ(t, pc)
+		}
+	}
+	Load(Param("c"), pc)
+	body("kdloop2")
+
+	Label("kdtail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("kdstore"))
+	Label("kdtailloop")
+	step(0)
+	advance(1)
+	DECQ(k)
+	JNZ(LabelRef("kdtailloop"))
+
+	Label("kdstore")
+	ldc := Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), ldc)
+	Load(Param("nr"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K1)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), reg.K2)
+	mr := Load(Param("mr"), reg.R9)
+	alpha := b0
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef("kdaccum"))
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("kddone"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
+		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
+	}
+	JMP(LabelRef("kddone"))
+	Label("kdaccum")
+	beta := b1
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for i := 0; i < mr512; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef("kddone"))
+			ADDQ(ldc, pc)
+		}
+		for v := 0; v < 2; v++ {
+			kr := reg.K1
+			if v == 1 {
+				kr = reg.K2
+			}
+			x := bc[v]
+			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
+		}
+	}
+	Label("kddone")
+	VZEROUPPER()
+	RET()
 }

@@ -75,6 +75,7 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		return !math.IsNaN(v) && !math.IsInf(v, 0) && (!logScale || v > 0)
 	}
 	xmin, xmax := math.Inf(1), math.Inf(-1)
+	entries := 0
 	for _, s := range c.Series {
 		var xy plotter.XYs
 		var errs plotter.YErrors
@@ -104,6 +105,7 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.Label, l)
+		entries++
 		if s.Points {
 			sc, err := plotter.NewScatter(xy)
 			if err != nil {
@@ -134,6 +136,7 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		p.Add(l)
 		if h.Label != "" {
 			p.Legend.Add(h.Label, l)
+			entries++
 		}
 		_ = i
 	}
@@ -147,6 +150,23 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 	}
 	if len(c.XTicks) > 0 {
 		p.X.Tick.Marker = fixedTicks(c.XTicks)
+	}
+	// Headroom above the data for the legend.
+	if c.HLines != nil || len(c.Series) > 0 {
+		frac := 0.07 * float64(entries)
+		if c.LogY && p.Y.Min > 0 {
+			lo, hi := math.Log(p.Y.Min), math.Log(p.Y.Max)
+			if hi == lo {
+				hi = lo + 0.1
+			}
+			p.Y.Max = math.Exp(hi + frac*(hi-lo))
+		} else if !c.LogY {
+			span := p.Y.Max - p.Y.Min
+			if span == 0 {
+				span = math.Abs(p.Y.Max) + 1
+			}
+			p.Y.Max += frac * span
+		}
 	}
 	w, h := c.Width, c.Height
 	if w == 0 {
@@ -183,10 +203,9 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 			ts = append(ts, t)
 		}
 	}
-	if len(ts) < 2 {
-		// Less than a 1-2-5 step apart: label the ends.
-		ts = append(ts[:0], plot.Tick{Value: min, Label: strconv.FormatFloat(min, 'g', 3, 64)},
-			plot.Tick{Value: max, Label: strconv.FormatFloat(max, 'g', 3, 64)})
+	if len(ts) < 3 {
+		// A narrow range: linear ticks read better.
+		return plot.DefaultTicks{}.Ticks(min, max)
 	}
 	return ts
 }
@@ -204,7 +223,7 @@ func (t fixedTicks) Ticks(min, max float64) []plot.Tick {
 // HeatMap is a matrix of values drawn as colored cells, row 0 at the top.
 type HeatMap struct {
 	Title, XLabel, YLabel string
-	// Z[r][c]; NaN cells are left blank.
+	// Z[r][c]; NaN cells (absent values) are drawn light gray.
 	Z                    [][]float64
 	RowLabels, ColLabels []string
 	// Min and Max bound the color scale.
@@ -277,7 +296,7 @@ func (hm *HeatMap) Save(dir, base string) ([]string, error) {
 	pal := rev.Palette(255)
 	h := plotter.NewHeatMap(grid{hm.Z, len(hm.Z)}, pal)
 	h.Min, h.Max = lo, hi
-	h.NaN = color.Transparent
+	h.NaN = color.Gray{Y: 225}
 	h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[len(pal.Colors())-1]
 	p := plot.New()
 	p.Title.Text = hm.Title

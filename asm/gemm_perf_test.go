@@ -1,0 +1,113 @@
+package asm
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGEMMPerfTable prints a table of median GFLOP/s and fraction of the
+// in-run FMA peak for the benchmark shapes (CLINIC_GEMM_PERF=1 to run;
+// CLINIC_GEMM_PERF=small for the small shapes only, =big for the big
+// ones; CLINIC_GEMM_FILTER=substring picks shapes). Each shape is timed in short repeated runs interleaved with the
+// peak probe, so load on the machine hits both alike. With one thread
+// the thread's CPU clock is used as well (column cpu), which excludes
+// time the thread was descheduled.
+func TestGEMMPerfTable(t *testing.T) {
+	mode := os.Getenv("CLINIC_GEMM_PERF")
+	if mode == "" {
+		t.Skip("set CLINIC_GEMM_PERF=1|big|small to print the GEMM performance table")
+	}
+	level := SupportedLevels()[0]
+	if level == LevelGeneric {
+		t.Skip("no assembly level")
+	}
+	filter := os.Getenv("CLINIC_GEMM_FILTER")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	reps := 11
+	var lines []string
+	run := func(name string, th int, flops float64, f func()) {
+		if filter != "" && !strings.Contains(name, filter) {
+			return
+		}
+		f()
+		// Aim for ~8 ms per sample.
+		t0 := time.Now()
+		f()
+		per := time.Since(t0)
+		inner := max(1, int(8*time.Millisecond/max(per, time.Microsecond)))
+		var peaks, cpeaks, walls, cpus []float64
+		for r := 0; r < reps; r++ {
+			c0, p0 := threadCPU(), time.Now()
+			pf, _ := PeakFMA(level, 1<<13)
+			peaks = append(peaks, float64(pf)/time.Since(p0).Seconds()/1e9)
+			cpeaks = append(cpeaks, float64(pf)/(threadCPU()-c0).Seconds()/1e9)
+			c0 = threadCPU()
+			w0 := time.Now()
+			for i := 0; i < inner; i++ {
+				f()
+			}
+			w := time.Since(w0).Seconds()
+			c := (threadCPU() - c0).Seconds()
+			walls = append(walls, flops*float64(inner)/w/1e9)
+			cpus = append(cpus, flops*float64(inner)/c/1e9)
+		}
+		pk, wl := median(peaks), median(walls)
+		l := fmt.Sprintf("%-30s %6.1f GFLOP/s %5.3f peak (peak %5.1f)", name, wl, wl/(pk*float64(th)), pk)
+		if th == 1 {
+			cp, cpk := median(cpus), median(cpeaks)
+			l += fmt.Sprintf(" | cpu %6.1f %5.3f best %6.1f %5.3f", cp, cp/cpk, slices.Max(cpus), slices.Max(cpus)/slices.Max(cpeaks))
+		}
+		lines = append(lines, l)
+		t.Log(l)
+	}
+	if mode != "small" {
+		for _, lay := range []string{"NN", "NT", "TN"} {
+			ta, tb := lay[0] == 'T', lay[1] == 'T'
+			for _, sh := range benchShapes {
+				m, k, n := sh[0], sh[1], sh[2]
+				r := newRand(1)
+				a := randSlice(r, m*k, -1, 1)
+				bb := randSlice(r, k*n, -1, 1)
+				c := make([]float32, m*n)
+				lda, ldb := k, n
+				if ta {
+					lda = m
+				}
+				if tb {
+					ldb = k
+				}
+				for _, th := range []int{1, 2} {
+					old := Threads()
+					SetThreads(th)
+					run(fmt.Sprintf("%s/%dx%dx%d/threads=%d", lay, m, k, n, th), th, 2*float64(m*n*k), func() {
+						Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+					})
+					SetThreads(old)
+				}
+			}
+		}
+	}
+	if mode != "big" {
+		for _, s := range smallShapes {
+			ta, tb := s.lay[0] == 'T', s.lay[1] == 'T'
+			m, k, n := s.m, s.k, s.n
+			a, lda, bb, ldb, c := smallOperands(ta, tb, m, k, n, s.ld)
+			run(smallName(s.lay, m, k, n, s.ld), 1, 2*float64(m*n*k), func() {
+				SgemmST(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+			})
+		}
+	}
+	fmt.Fprintln(os.Stderr, strings.Join(lines, "\n"))
+}
+
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// tinyText writes a small training text and returns its path.
+func tinyText(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "t.txt")
+	if err := os.WriteFile(p, bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog. "), 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tiny are the flags of a tiny model and batch on text.
+func tiny(text string, extra ...string) []string {
+	return append([]string{"--data", text, "--val-frac", "0.1", "--d-model", "16", "--heads", "2", "--d-ff", "32",
+		"--seq-len", "16", "--batch-size", "2", "--threads", "2"}, extra...)
+}
+
+// checkReport checks that dir/report.md exists, links only files that
+// are in dir, and lists every file in want.
+func checkReport(t *testing.T, dir string, want ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	links := regexp.MustCompile(`\]\(([^)]+)\)`).FindAllStringSubmatch(md, -1)
+	if len(links) == 0 {
+		t.Fatalf("%s: report links nothing", dir)
+	}
+	for _, l := range links {
+		if st, err := os.Stat(filepath.Join(dir, l[1])); err != nil || st.Size() == 0 {
+			t.Errorf("%s: report lists %s, which is missing or empty", dir, l[1])
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(md, "]("+w+")") {
+			t.Errorf("%s: report does not list %s", dir, w)
+		}
+	}
+	if !strings.Contains(md, "| --- |") {
+		t.Errorf("%s: report has no table", dir)
+	}
+	return md
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestAnalyzeBadInput(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	for _, tc := range []struct {
+		code int
+		args []string
+		want string
+	}{
+		{2, []string{"analyze"}, "missing analysis"},
+		{2, []string{"analyze", "bogus"}, "unknown analysis"},
+		{2, []string{"analyze", "change", "--norms", "postln,rmsnorm"}, "unknown norm"},
+		{2, []string{"analyze", "change", "--norms", ""}, "empty entry"},
+		{2, []string{"analyze", "change", "--norms", "admin,admin"}, "twice"},
+		{2, []string{"analyze", "change", "--depths", ""}, "empty entry"},
+		{2, []string{"analyze", "change", "--depths", "6,-2"}, "at least 1"},
+		{2, []string{"analyze", "change", "--depths", "6,x"}, "not a whole number"},
+		{2, []string{"analyze", "change", "--depths", "6,6"}, "twice"},
+		{2, []string{"analyze", "change", "--seeds", "0"}, "--seeds"},
+		{2, []string{"analyze", "change", "--eps", "-1"}, "--eps"},
+		{2, []string{"analyze", "change", "--modes", "sideways"}, "unknown mode"},
+		{2, []string{"analyze", "change", "--layers", "6"}, "use --depths"},
+		{2, []string{"analyze", "change", "--norm", "postln"}, "use --norms"},
+		{2, []string{"analyze", "change", "--threads", "-1"}, "--threads"},
+		{2, []string{"analyze", "change", "--heads", "3"}, "heads"},
+		{2, []string{"analyze", "change", "--out", ""}, "--out"},
+		{2, []string{"analyze", "change", "stray"}, "unexpected argument"},
+		{2, []string{"analyze", "grads", "--checkpoint", "x.safetensors", "--layers", "3"}, "does not apply with --checkpoint"},
+		{2, []string{"analyze", "grads", "--norms", "prelnn"}, "unknown norm"},
+		{2, []string{"analyze", "dependency", "--batch-size", "0"}, "batch-size"},
+		{2, []string{"analyze", "dependency", "--seeds", "-1"}, "--seeds"},
+		{2, []string{"analyze", "dependency", "--val-frac", "1"}, "--val-frac"},
+		{2, []string{"analyze", "sweep", "--depths", "0"}, "at least 1"},
+		{2, []string{"analyze", "sweep", "--norms", "admin", "--admin-profile", "p.json"}, "does not apply"},
+		{2, []string{"analyze", "sweep", "--norms", "postln", "--admin-init", "free"}, "needs admin"},
+		{2, []string{"analyze", "sweep", "--steps", "0"}, "--steps"},
+		{2, []string{"analyze", "sweep", "--stall-margin", "-1"}, "--stall-margin"},
+		{2, []string{"analyze", "sweep", "--no-such-flag"}, "unknown flag"},
+		{1, []string{"analyze", "grads", "--checkpoint", filepath.Join(dir, "missing.safetensors")}, "missing.safetensors"},
+		{1, append([]string{"analyze", "grads", "--checkpoint", text}, "--out", dir), "t.txt"},
+		{1, []string{"analyze", "change", "--data", filepath.Join(dir, "none.txt"), "--out", dir}, "none.txt"},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut)
+		}
+		lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")
+		if !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%v: first stderr line %q lacks %q", tc.args, lines[0], tc.want)
+		}
+		if len(lines) > 2 || (len(lines) == 2 && !strings.HasPrefix(lines[1], "Run 'clinic")) {
+			t.Errorf("%v: error is not one line: %q", tc.args, errOut)
+		}
+		if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
+			t.Errorf("%v: panic trace: %s", tc.args, errOut)
+		}
+	}
+}
+
+func TestAnalyzeHelp(t *testing.T) {
+	code, out, _ := runCLI(t, "analyze", "--help")
+	if code != 0 {
+		t.Fatalf("analyze --help: exit %d", code)
+	}
+	for _, a := range []string{"change", "grads", "dependency", "sweep"} {
+		if !strings.Contains(out, a) {
+			t.Errorf("analyze --help lacks %s", a)
+		}
+		code, out, _ := runCLI(t, "analyze", a, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: clinic analyze "+a) || !strings.Contains(out, "--out") {
+			t.Errorf("analyze %s --help: exit %d, output %q", a, code, out)
+		}
+		if strings.Contains(out, "--layers ") && a != "grads" && a != "dependency" {
+			t.Errorf("analyze %s --help shows --layers", a)
+		}
+	}
+}
+
+// analyze change writes its folder, and the same seed and threads give
+// the same CSV bytes.
+func TestAnalyzeChange(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	var csvs [2][]byte
+	for i, out := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")} {
+		code, stdout, e := runCLI(t, append([]string{"analyze", "change"}, tiny(text, "--depths", "1,3", "--seeds", "2", "--seed", "5", "--out", out)...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		for _, w := range []string{"ratio L3/L1", "postln", "preln", "admin", "random", "grad"} {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("stdout lacks %q:\n%s", w, stdout)
+			}
+		}
+		checkReport(t, out, "change.csv", "change_seeds.csv", "change_random.png", "change_random.svg", "change_grad.png", "change_grad.svg")
+		csvs[i], _ = os.ReadFile(filepath.Join(out, "change.csv"))
+		rows := readCSV(t, filepath.Join(out, "change.csv"))
+		if len(rows) != 1+2*3*2 {
+			t.Errorf("change.csv has %d rows, want 13", len(rows))
+		}
+		seeds := readCSV(t, filepath.Join(out, "change_seeds.csv"))
+		if len(seeds) != 1+2*3*2*2 {
+			t.Errorf("change_seeds.csv has %d rows, want 25", len(seeds))
+		}
+		for _, r := range rows[1:] {
+			if v, err := strconv.ParseFloat(r[4], 64); err != nil || !(v > 0) {
+				t.Errorf("bad mean in %v", r)
+			}
+		}
+	}
+	if len(csvs[0]) == 0 || !bytes.Equal(csvs[0], csvs[1]) {
+		t.Error("two runs with the same seed and threads wrote different change.csv")
+	}
+	// Another seed gives other numbers.
+	c := filepath.Join(dir, "c")
+	if code, _, e := runCLI(t, append([]string{"analyze", "change"}, tiny(text, "--depths", "1,3", "--seeds", "2", "--seed", "6", "--modes", "random", "--out", c)...)...); code != 0 {
+		t.Fatal(e)
+	}
+	cc, _ := os.ReadFile(filepath.Join(c, "change.csv"))
+	if bytes.Equal(cc, csvs[0]) {
+		t.Error("another seed wrote the same change.csv")
+	}
+}
+
+// analyze dependency: one heat map per norm, rows summing to 1,
+// reproducible.
+func TestAnalyzeDependency(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	var csvs [][]byte
+	for _, out := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")} {
+		code, _, e := runCLI(t, append([]string{"analyze", "dependency"}, tiny(text, "--layers", "3", "--seeds", "2", "--out", out)...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		checkReport(t, out, "dependency.csv", "dependency_postln.png", "dependency_preln.svg", "dependency_admin.png")
+		b, _ := os.ReadFile(filepath.Join(out, "dependency.csv"))
+		csvs = append(csvs, b)
+	}
+	if !bytes.Equal(csvs[0], csvs[1]) {
+		t.Error("dependency.csv differs between identical runs")
+	}
+	rows := readCSV(t, filepath.Join(dir, "a", "dependency.csv"))
+	sums := map[string]float64{}
+	for _, r := range rows[1:] {
+		v, err := strconv.ParseFloat(r[5], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[r[0]+" "+r[1]] += v
+	}
+	if len(sums) != 3*6 {
+		t.Errorf("%d rows of shares, want 18", len(sums))
+	}
+	for k, s := range sums {
+		if math.Abs(s-1) > 1e-9 {
+			t.Errorf("row %s sums to %.12f", k, s)
+		}
+	}
+}
+
+// analyze sweep trains each depth × norm and writes its table and curves;
+// grads and dependency read one of its checkpoints.
+func TestAnalyzeSweepAndCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	out := filepath.Join(dir, "sweep")
+	sweep := func(out string) (int, string, string) {
+		return runCLI(t, append([]string{"analyze", "sweep"}, tiny(text, "--depths", "2,1", "--norms", "postln,admin",
+			"--steps", "12", "--eval-every", "4", "--eval-batches", "2", "--warmup", "4", "--lr", "3e-3", "--out", out)...)...)
+	}
+	code, stdout, e := sweep(out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	if code, _, e := sweep(out + "2"); code != 0 {
+		t.Fatalf("second sweep: exit %d: %s", code, e)
+	}
+	for _, f := range []string{"sweep.csv", "sweep_curves.csv"} {
+		a, _ := os.ReadFile(filepath.Join(out, f))
+		b, _ := os.ReadFile(filepath.Join(out+"2", f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between identical sweeps", f)
+		}
+	}
+	if !strings.Contains(stdout, "unigram entropy") {
+		t.Errorf("stdout: %s", stdout)
+	}
+	checkReport(t, out, "sweep.csv", "sweep_curves.csv", "sweep_curves.png", "sweep_curves.svg", "runs/admin-L2/metrics.jsonl")
+	rows := readCSV(t, filepath.Join(out, "sweep.csv"))
+	if len(rows) != 5 {
+		t.Fatalf("sweep.csv has %d rows, want 5", len(rows))
+	}
+	for i, r := range rows[1:] {
+		wantDepth := []string{"1", "1", "2", "2"}[i]
+		if r[0] != wantDepth || r[2] != "12" {
+			t.Errorf("row %v: want depth %s, 12 steps", r, wantDepth)
+		}
+		if r[6] != statusTrained && r[6] != statusStalled && r[6] != statusDiverged {
+			t.Errorf("status %q", r[6])
+		}
+	}
+	curves := readCSV(t, filepath.Join(out, "sweep_curves.csv"))
+	if len(curves) != 1+4*3 {
+		t.Errorf("sweep_curves.csv has %d rows, want 13", len(curves))
+	}
+	ck := filepath.Join(out, "runs", "admin-L2", "model.safetensors")
+	gout := filepath.Join(dir, "grads")
+	code, stdout, e = runCLI(t, "analyze", "grads", "--checkpoint", ck, "--data", text, "--val-frac", "0.1", "--batch-size", "2", "--seeds", "1", "--out", gout)
+	if code != 0 {
+		t.Fatalf("grads: exit %d: %s", code, e)
+	}
+	if !strings.Contains(stdout, "checkpoint attn") || !strings.Contains(stdout, "init ffn") {
+		t.Errorf("grads stdout: %s", stdout)
+	}
+	checkReport(t, gout, "grads.csv", "grads_admin.png", "grads_admin.svg")
+	g := readCSV(t, filepath.Join(gout, "grads.csv"))
+	if len(g) != 1+2*4 {
+		t.Errorf("grads.csv has %d rows, want 9", len(g))
+	}
+	dout := filepath.Join(dir, "dep")
+	if code, _, e := runCLI(t, "analyze", "dependency", "--checkpoint", ck, "--data", text, "--val-frac", "0.1", "--batch-size", "2", "--out", dout); code != 0 {
+		t.Fatalf("dependency: exit %d: %s", code, e)
+	}
+	checkReport(t, dout, "dependency.csv", "dependency_admin.png")
+}
+
+func TestAnalyzeGradsInit(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	out := filepath.Join(dir, "g")
+	code, stdout, e := runCLI(t, append([]string{"analyze", "grads"}, tiny(text, "--layers", "2", "--seeds", "2", "--out", out)...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	if !strings.Contains(stdout, "postln attn") || !strings.Contains(stdout, "admin ffn") {
+		t.Errorf("stdout: %s", stdout)
+	}
+	checkReport(t, out, "grads.csv", "grads_postln.png", "grads_preln.png", "grads_admin.svg")
+	if rows := readCSV(t, filepath.Join(out, "grads.csv")); len(rows) != 1+3*4 {
+		t.Errorf("grads.csv has %d rows, want 13", len(rows))
+	}
+}
+
+func TestUnigramEntropy(t *testing.T) {
+	if h := unigramEntropy([]byte("abab")); math.Abs(h-math.Log(2)) > 1e-12 {
+		t.Errorf("H(abab) = %g, want ln 2", h)
+	}
+	if h := unigramEntropy([]byte("aaaa")); h != 0 {
+		t.Errorf("H(aaaa) = %g", h)
+	}
+	res := &trainResult{final: point{ValLoss: 2.95}}
+	if s := sweepStatus(res, 3, 0.1); s != statusStalled {
+		t.Errorf("2.95 vs H=3: %s", s)
+	}
+	res.final.ValLoss = 2.5
+	if s := sweepStatus(res, 3, 0.1); s != statusTrained {
+		t.Errorf("2.5 vs H=3: %s", s)
+	}
+	res.diverged = true
+	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
+		t.Errorf("diverged: %s", s)
+	}
+}
