@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -44,12 +45,18 @@ func TestModelGradFD(t *testing.T) {
 		norm, act string
 		drop      float32
 		ls        float32
+		seqLen    int
 	}{
-		{PostLN, "relu", 0, 0}, {PreLN, "gelu", 0, 0.1}, {Admin, "relu", 0, 0},
-		{Admin, "gelu", 0.2, 0.1}, {PostLN, "gelu", 0.3, 0}, {PreLN, "relu", 0.25, 0},
+		{PostLN, "relu", 0, 0, 0}, {PreLN, "gelu", 0, 0.1, 0}, {Admin, "relu", 0, 0, 0},
+		{Admin, "gelu", 0.2, 0.1, 0}, {PostLN, "gelu", 0.3, 0, 0}, {PreLN, "relu", 0.25, 0, 0},
+		// Longer than attnBlock: several causal row blocks and a tail.
+		{Admin, "gelu", 0.1, 0, 2*attnBlock + 7}, {PreLN, "gelu", 0, 0, attnBlock + 1},
 	} {
-		t.Run(tc.norm+"_"+tc.act, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s_%s_T%d", tc.norm, tc.act, tc.seqLen), func(t *testing.T) {
 			cfg := tinyConfig(tc.norm, tc.act)
+			if tc.seqLen > 0 {
+				cfg.SeqLen = tc.seqLen
+			}
 			cfg.Dropout, cfg.AttnDropout, cfg.ActDropout, cfg.LabelSmoothing = tc.drop, tc.drop, tc.drop, tc.ls
 			p, err := NewParams(cfg)
 			if err != nil {

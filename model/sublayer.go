@@ -145,21 +145,35 @@ func (a *attention) head(i int) (q, o, pb int) {
 	return b*t*3*d + h*dh, b*t*d + h*dh, i * t * t
 }
 
+// attnBlock is the row-block size of the causal attention products:
+// block [i0,i1) of queries needs keys [0,i1) only, so about half of QKᵀ,
+// P·V and their gradients is never computed.
+const attnBlock = 32
+
 func (a *attention) headForward(i int) {
 	m := a.m
 	d, t := m.Cfg.DModel, m.t
 	dh := d / m.Cfg.Heads
 	q, o, pb := a.head(i)
 	P := a.P[pb : pb+t*t]
+	qkv := a.qkv
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	asm.SgemmST(false, true, t, t, dh, 1, a.qkv[q:], 3*d, a.qkv[q+d:], 3*d, 0, P, t)
-	asm.SoftmaxCausal(P, P, t, scale, 0)
+	for i0 := 0; i0 < t; i0 += attnBlock {
+		i1 := min(i0+attnBlock, t)
+		// S[i0:i1, 0:i1] = q[i0:i1]·k[0:i1]ᵀ, then the causal softmax,
+		// which writes zeros past each row's prefix.
+		asm.SgemmST(false, true, i1-i0, i1, dh, 1, qkv[q+i0*3*d:], 3*d, qkv[q+d:], 3*d, 0, P[i0*t:], t)
+		asm.SoftmaxCausal(P[i0*t:i1*t], P[i0*t:i1*t], t, scale, i0)
+	}
 	pd := P
 	if p := m.drop(m.Cfg.AttnDropout); p > 0 {
 		pd = m.pd[pb : pb+t*t]
 		asm.Dropout(pd, P, p, m.siteKey(a.site), uint32(pb))
 	}
-	asm.SgemmST(false, false, t, dh, t, 1, pd, t, a.qkv[q+2*d:], 3*d, 0, a.o[o:], d)
+	for i0 := 0; i0 < t; i0 += attnBlock {
+		i1 := min(i0+attnBlock, t)
+		asm.SgemmST(false, false, i1-i0, dh, i1, 1, pd[i0*t:], t, qkv[q+2*d:], 3*d, 0, a.o[o+i0*d:], d)
+	}
 }
 
 func (a *attention) backward(dout, din []float32) {
@@ -188,22 +202,40 @@ func (a *attention) headBackward(i int) {
 	dP := m.dP[pb : pb+t*t]
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	p := m.drop(m.Cfg.AttnDropout)
+	key := m.siteKey(a.site)
 	pd := P
 	if p > 0 {
 		pd = m.pd[pb : pb+t*t]
-		asm.Dropout(pd, P, p, m.siteKey(a.site), uint32(pb))
+		asm.Dropout(pd, P, p, key, uint32(pb))
 	}
 	qkv, dqkv, dO := a.qkv, m.dQKV, m.dO
-	// dv = Pdᵀ·do; dPd = do·vᵀ
-	asm.SgemmST(true, false, t, dh, t, 1, pd, t, dO[o:], d, 0, dqkv[q+2*d:], 3*d)
-	asm.SgemmST(false, true, t, t, dh, 1, dO[o:], d, qkv[q+2*d:], 3*d, 0, dP, t)
-	if p > 0 {
-		asm.Dropout(dP, dP, p, m.siteKey(a.site), uint32(pb))
+	// Key block [j0,j1) is attended by queries j0..t-1 only:
+	// dv[j0:j1] = Pd[j0:t, j0:j1]ᵀ·do[j0:t].
+	for j0 := 0; j0 < t; j0 += attnBlock {
+		j1 := min(j0+attnBlock, t)
+		asm.SgemmST(true, false, j1-j0, dh, t-j0, 1, pd[j0*t+j0:], t, dO[o+j0*d:], d, 0, dqkv[q+2*d+j0*3*d:], 3*d)
 	}
-	asm.SoftmaxBackward(dP, dP, P, t, scale)
-	// dq = dS·k; dk = dSᵀ·q
-	asm.SgemmST(false, false, t, dh, t, 1, dP, t, qkv[q+d:], 3*d, 0, dqkv[q:], 3*d)
-	asm.SgemmST(true, false, t, dh, t, 1, dP, t, qkv[q:], 3*d, 0, dqkv[q+d:], 3*d)
+	// dPd[i0:i1, 0:i1] = do[i0:i1]·v[0:i1]ᵀ; then through dropout and
+	// softmax row by row over the causal prefix, zeroing the rest of
+	// the row so the products below read zeros there.
+	for i0 := 0; i0 < t; i0 += attnBlock {
+		i1 := min(i0+attnBlock, t)
+		asm.SgemmST(false, true, i1-i0, i1, dh, 1, dO[o+i0*d:], d, qkv[q+2*d:], 3*d, 0, dP[i0*t:], t)
+		for r := i0; r < i1; r++ {
+			row := dP[r*t : r*t+r+1]
+			if p > 0 {
+				asm.Dropout(row, row, p, key, uint32(pb+r*t))
+			}
+			asm.SoftmaxBackward(row, row, P[r*t:r*t+r+1], r+1, scale)
+			clear(dP[r*t+r+1 : r*t+t])
+		}
+	}
+	// dq[i0:i1] = dS[i0:i1, 0:i1]·k[0:i1]; dk[j0:j1] = dS[j0:t, j0:j1]ᵀ·q[j0:t].
+	for i0 := 0; i0 < t; i0 += attnBlock {
+		i1 := min(i0+attnBlock, t)
+		asm.SgemmST(false, false, i1-i0, dh, i1, 1, dP[i0*t:], t, qkv[q+d:], 3*d, 0, dqkv[q+i0*3*d:], 3*d)
+		asm.SgemmST(true, false, i1-i0, dh, t-i0, 1, dP[i0*t+i0:], t, qkv[q+i0*3*d:], 3*d, 0, dqkv[q+d+i0*3*d:], 3*d)
+	}
 }
 
 // feedForward is act(x·W1ᵀ + b1)·W2ᵀ + b2 with dropout on the hidden
