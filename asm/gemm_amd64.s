@@ -21053,14 +21053,46 @@ TEXT ·packRows512(SB), NOSPLIT, $0-64
 	TESTQ R8, R8
 	JLE   prdone
 
-prrow:
+	// w ≤ 16: one vector per panel row.
+	CMPQ R11, $0x10
+	JG   prrow2
+
+prrow1:
 	MOVQ  SI, AX
 	MOVQ  DI, CX
 	MOVQ  R9, R13
 	TESTQ R13, R13
-	JZ    prtail
+	JZ    prrow1tail
 
-prpanel:
+prrow1panel:
+	VMOVUPS.Z (AX), K1, Z0
+	VMOVUPS   Z0, K1, (CX)
+	ADDQ      R12, AX
+	ADDQ      R10, CX
+	DECQ      R13
+	JNZ       prrow1panel
+
+prrow1tail:
+	TESTQ     BX, BX
+	JZ        prrow1next
+	VMOVUPS.Z (AX), K3, Z0
+	VMOVUPS   Z0, K1, (CX)
+
+prrow1next:
+	ADDQ DX, SI
+	ADDQ R12, DI
+	DECQ R8
+	JNZ  prrow1
+	JMP  prdone
+
+prrow2:
+	MOVQ  SI, AX
+	MOVQ  DI, CX
+	MOVQ  R9, R13
+	TESTQ R13, R13
+	JZ    prrow2tail
+
+prrow2panel:
 	VMOVUPS.Z (AX), K1, Z0
 	VMOVUPS.Z 64(AX), K2, Z1
 	VMOVUPS   Z0, K1, (CX)
@@ -21068,21 +21100,21 @@ prpanel:
 	ADDQ      R12, AX
 	ADDQ      R10, CX
 	DECQ      R13
-	JNZ       prpanel
+	JNZ       prrow2panel
 
-prtail:
+prrow2tail:
 	TESTQ     BX, BX
-	JZ        prnext
+	JZ        prrow2next
 	VMOVUPS.Z (AX), K3, Z0
-	VMOVUPS.Z 64(AX), K4, Z1
 	VMOVUPS   Z0, K1, (CX)
+	VMOVUPS.Z 64(AX), K4, Z1
 	VMOVUPS   Z1, K2, 64(CX)
 
-prnext:
+prrow2next:
 	ADDQ DX, SI
 	ADDQ R12, DI
 	DECQ R8
-	JNZ  prrow
+	JNZ  prrow2
 
 prdone:
 	VZEROUPPER

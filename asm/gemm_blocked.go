@@ -97,8 +97,8 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	nc0 := min(kn.nc, roundUp(n, nr))
 	// Small op(A) blocks are read in place: the whole m×kc block stays in
 	// L2 across the column panels, so packing it would only add work.
-	direct := kn.directR != nil && m*kc0 <= gemmDirectMaxA && directLD(lda, transA)
-	directB := direct && !transB && directLD(ldb, true)
+	direct := kn.directR != nil && directA(transA, lda, m, kc0)
+	directB := direct && !transB && directPanel(ldb, kc0)
 	if direct {
 		mc0 = 0
 		if transA {
@@ -182,16 +182,37 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 // gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.
 var gemmDirectMaxA = 64 * 1024
 
-// directLD reports whether a matrix with leading dimension ld can be read
-// in place. Walking along rows (strided: one row per k step, as op(A) =
-// Aᵀ and B panels are read) needs ld ≤ 512 floats, else every step is a
-// new page and L1 set; walking within rows (op(A) = A: 14 sequential
-// streams) only needs ld not a multiple of 1024 floats (4 KiB aliasing).
-func directLD(ld int, strided bool) bool {
-	if strided {
-		return ld <= 512
+// directA reports whether the m×kc block of op(A) is read in place. It
+// must stay in L2 across the column panels: m·kc ≤ gemmDirectMaxA for
+// op(A) = A (14 sequential row streams per kernel call, fine unless lda
+// is a multiple of 1024 floats: 4 KiB aliasing), and half that for op(A)
+// = Aᵀ, whose micro-panels are walked one strided row per k step (which
+// the prefetchers follow less well than a packed panel; with ld > 512
+// every step is a new page).
+func directA(transA bool, lda, m, kc int) bool {
+	if transA {
+		return 2*m*kc <= gemmDirectMaxA && lda <= 512
 	}
-	return ld%1024 != 0
+	return m*kc <= gemmDirectMaxA && lda%1024 != 0
+}
+
+// directPanel reports whether a kc×32 panel of op(B) = B with row stride
+// ldb is read in place: its 2·kc lines must fit in the L1 sets they map
+// to (12 ways; rows ldb floats apart cycle through 1024/gcd(ldb, 1024)
+// set positions), with a quarter spare for the A stream and C.
+func directPanel(ldb, kc int) bool {
+	g := 16
+	if ldb%16 == 0 {
+		g = gcd(ldb, 1024)
+	}
+	return ldb <= 512 && kc <= 12*1024/g*3/4
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
