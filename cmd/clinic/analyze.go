@@ -109,6 +109,21 @@ func parseDepths(flag, s string) ([]int, error) {
 	return out, nil
 }
 
+// checkDepths validates base at every depth and norm before any work
+// starts.
+func checkDepths(base model.Config, depths []int, norms []string) error {
+	for _, d := range depths {
+		for _, n := range norms {
+			c := base
+			c.Layers, c.Norm = d, n
+			if err := c.Validate(); err != nil {
+				return usagef("%d layers: %v", d, err)
+			}
+		}
+	}
+	return nil
+}
+
 // setDefault changes a registered flag's default value (and its help).
 func setDefault(fs *pflag.FlagSet, name, value string) {
 	f := fs.Lookup(name)

@@ -80,6 +80,9 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDepths(base, depths, norms); err != nil {
+		return err
+	}
 	bs, err := af.batches()
 	if err != nil {
 		return err

@@ -90,6 +90,9 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDepths(cfg, depths, norms); err != nil {
+		return err
+	}
 	o.cfg = cfg
 	if o.adminInit != "profile" {
 		if !containsStr(norms, model.Admin) {
@@ -125,9 +128,6 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		for _, norm := range norms {
 			ro := o
 			ro.cfg.Layers, ro.cfg.Norm = d, norm
-			if err := ro.cfg.Validate(); err != nil {
-				return usageError{err.Error()}
-			}
 			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
 			ro.quiet = true
 			start := time.Now()

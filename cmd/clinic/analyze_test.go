@@ -103,6 +103,8 @@ func TestAnalyzeBadInput(t *testing.T) {
 		{2, []string{"analyze", "dependency", "--seeds", "-1"}, "--seeds"},
 		{2, []string{"analyze", "dependency", "--val-frac", "1"}, "--val-frac"},
 		{2, []string{"analyze", "sweep", "--depths", "0"}, "at least 1"},
+		{2, []string{"analyze", "sweep", "--depths", "2,99999999", "--d-ff", "99999"}, "99999999 layers: model too large"},
+		{2, []string{"analyze", "change", "--depths", "2,99999999", "--d-ff", "99999"}, "99999999 layers: model too large"},
 		{2, []string{"analyze", "sweep", "--norms", "admin", "--admin-profile", "p.json"}, "does not apply"},
 		{2, []string{"analyze", "sweep", "--norms", "postln", "--admin-init", "free"}, "needs admin"},
 		{2, []string{"analyze", "sweep", "--steps", "0"}, "--steps"},
