@@ -24,7 +24,9 @@ func Add(y, x []float32) {
 	kern.Add(y, x)
 }
 
-// SumSq returns Σ x[i]² accumulated in float64, in index order.
+// SumSq returns Σ x[i]² accumulated in float64 in a fixed blocked order
+// (16 interleaved partial sums combined pairwise; see sumSqGeneric): the
+// same bits at every CPU level.
 func SumSq(x []float32) float64 {
 	return kern.SumSq(x)
 }

@@ -1467,37 +1467,16 @@ TEXT ·sumSq512(SB), NOSPLIT, $0-24
 	MOVQ   n+8(FP), CX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-
-ssu:
-	CMPQ          CX, $0x00000020
-	JL            ssv
-	VMOVUPS       (AX), Z4
-	VEXTRACTF64X4 $0x01, Z4, Y5
-	VCVTPS2PD     Y4, Z4
-	VCVTPS2PD     Y5, Z5
-	VFMADD231PD   Z4, Z4, Z0
-	VFMADD231PD   Z5, Z5, Z1
-	VMOVUPS       64(AX), Z4
-	VEXTRACTF64X4 $0x01, Z4, Y5
-	VCVTPS2PD     Y4, Z4
-	VCVTPS2PD     Y5, Z5
-	VFMADD231PD   Z4, Z4, Z2
-	VFMADD231PD   Z5, Z5, Z3
-	ADDQ          $0x00000080, AX
-	SUBQ          $0x00000020, CX
-	JMP           ssu
 
 ssv:
 	CMPQ          CX, $0x10
 	JL            sst
-	VMOVUPS       (AX), Z4
-	VEXTRACTF64X4 $0x01, Z4, Y5
-	VCVTPS2PD     Y4, Z4
-	VCVTPS2PD     Y5, Z5
-	VFMADD231PD   Z4, Z4, Z0
-	VFMADD231PD   Z5, Z5, Z1
+	VMOVUPS       (AX), Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VCVTPS2PD     Y2, Z2
+	VCVTPS2PD     Y3, Z3
+	VFMADD231PD   Z2, Z2, Z0
+	VFMADD231PD   Z3, Z3, Z1
 	ADDQ          $0x00000040, AX
 	SUBQ          $0x10, CX
 	JMP           ssv
@@ -1507,17 +1486,15 @@ sst:
 	JZ            sse
 	LEAQ          kmask16<>+0(SB), DX
 	KMOVW         (DX)(CX*2), K1
-	VMOVUPS.Z     (AX), K1, Z4
-	VEXTRACTF64X4 $0x01, Z4, Y5
-	VCVTPS2PD     Y4, Z4
-	VCVTPS2PD     Y5, Z5
-	VFMADD231PD   Z4, Z4, Z0
-	VFMADD231PD   Z5, Z5, Z1
+	VMOVUPS.Z     (AX), K1, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y3
+	VCVTPS2PD     Y2, Z2
+	VCVTPS2PD     Y3, Z3
+	VFMADD231PD   Z2, Z2, Z0
+	VFMADD231PD   Z3, Z3, Z1
 
 sse:
 	VADDPD        Z1, Z0, Z0
-	VADDPD        Z3, Z2, Z2
-	VADDPD        Z2, Z0, Z0
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VADDPD        Y1, Y0, Y1
 	VEXTRACTF32X4 $0x01, Y1, X0
@@ -5451,9 +5428,9 @@ TEXT ·sumSq256(SB), NOSPLIT, $0-24
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 
-ssu:
-	CMPQ         CX, $0x00000010
-	JL           ssv
+ssb:
+	CMPQ         CX, $0x10
+	JL           sst
 	VMOVUPS      (AX), Y4
 	VEXTRACTF128 $0x01, Y4, X5
 	VCVTPS2PD    X4, Y4
@@ -5466,26 +5443,36 @@ ssu:
 	VCVTPS2PD    X5, Y5
 	VFMADD231PD  Y4, Y4, Y2
 	VFMADD231PD  Y5, Y5, Y3
-	ADDQ         $0x00000040, AX
-	SUBQ         $0x00000010, CX
-	JMP          ssu
+	ADDQ         $0x40, AX
+	SUBQ         $0x10, CX
+	JMP          ssb
 
-ssv:
+sst:
+	TESTQ        CX, CX
+	JZ           ssd
 	CMPQ         CX, $0x08
-	JL           sst
+	JL           sst2
 	VMOVUPS      (AX), Y4
 	VEXTRACTF128 $0x01, Y4, X5
 	VCVTPS2PD    X4, Y4
 	VCVTPS2PD    X5, Y5
 	VFMADD231PD  Y4, Y4, Y0
 	VFMADD231PD  Y5, Y5, Y1
-	ADDQ         $0x00000020, AX
+	ADDQ         $0x20, AX
 	SUBQ         $0x08, CX
-	JMP          ssv
+	JZ           ssd
+	LEAQ         kmask8<>+0(SB), DX
+	NEGQ         CX
+	VMOVUPS      32(DX)(CX*4), Y4
+	VMASKMOVPS   (AX), Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X5
+	VCVTPS2PD    X4, Y4
+	VCVTPS2PD    X5, Y5
+	VFMADD231PD  Y4, Y4, Y2
+	VFMADD231PD  Y5, Y5, Y3
+	JMP          ssd
 
-sst:
-	TESTQ        CX, CX
-	JZ           sse
+sst2:
 	LEAQ         kmask8<>+0(SB), DX
 	NEGQ         CX
 	VMOVUPS      32(DX)(CX*4), Y4
@@ -5496,10 +5483,10 @@ sst:
 	VFMADD231PD  Y4, Y4, Y0
 	VFMADD231PD  Y5, Y5, Y1
 
-sse:
-	VADDPD       Y1, Y0, Y0
-	VADDPD       Y3, Y2, Y2
+ssd:
 	VADDPD       Y2, Y0, Y0
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y1, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X1
 	VADDPD       X0, X1, X1
 	VMOVHLPS     X1, X1, X0

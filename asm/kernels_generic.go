@@ -38,13 +38,28 @@ func addGeneric(y, x []float32) {
 	}
 }
 
-// sumSqGeneric is the pure-Go twin of SumSq.
+// sumSqGeneric is the pure-Go twin of SumSq. It fixes the summation
+// order the assembly follows: 16 float64 partial sums, partial l taking
+// the elements i ≡ l (mod 16) in index order, combined pairwise (l and
+// l+8, then l+4, l+2, l+1). Squares of float32 are exact in float64, so
+// the result is the same bits at every level.
 func sumSqGeneric(x []float32) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v) * float64(v)
+	var acc [16]float64
+	i := 0
+	for ; i+16 <= len(x); i += 16 {
+		for l, v := range x[i : i+16] {
+			acc[l] += float64(v) * float64(v)
+		}
 	}
-	return s
+	for l, v := range x[i:] {
+		acc[l] += float64(v) * float64(v)
+	}
+	for w := 8; w >= 1; w /= 2 {
+		for l := range w {
+			acc[l] += acc[l+w]
+		}
+	}
+	return acc[0]
 }
 
 // broadcastRowsGeneric is the pure-Go twin of BroadcastRows.

@@ -182,7 +182,7 @@ func TestImplSumSq(t *testing.T) {
 	r := newRand(101)
 	impls := adapt(sumSqImpls, func(f func(x []float32) float64, o [][]float32) float64 { return f(o[0]) })
 	for _, n := range sizes {
-		checkImpls(t, rw("SumSq n=%d", n), []gbuf{randGuarded(r, n, -1, 1)}, []bool{false}, impls, 1e-7)
+		checkImpls(t, rw("SumSq n=%d", n), []gbuf{randGuarded(r, n, -1, 1)}, []bool{false}, impls, tolExact)
 	}
 }
 
