@@ -1,8 +1,8 @@
 package asm
 
 // The fused kernels of fused.go at each CPU level. The methods have the
-// exported functions' signatures; the xxxGeneric functions are copies of
-// the twins in fused.go written against the generic kernels, so that the
+// exported functions' signatures; the xxxGeneric functions are the
+// pure-Go twins, written against the generic kernels so that the
 // exported functions can dispatch through kern (as kernels.go does)
 // without recursing at level generic.
 
@@ -86,7 +86,7 @@ func (k *kernelSet) DropoutScaleAddRows(y, w, x, b []float32, d int, p float32, 
 	k.dropoutScaleAddRows(&y[0], &w[0], &x[0], &b[0], rows, d, DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
 }
 
-// reluDropoutGeneric is the twin of ReLUDropout (a copy of fused.go's).
+// reluDropoutGeneric is the twin of ReLUDropout.
 func reluDropoutGeneric(y, x []float32, p float32, key uint64, base uint32) {
 	y = y[:len(x)]
 	if p <= 0 {
