@@ -35,7 +35,7 @@ var (
 	adamImpls               = []named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{{"go", adamGeneric}}
 
 	// Fused kernels (fused.go): entry 0 is the pure-Go twin in
-	// kernels_fused.go; init appends the exported function of fused.go
+	// kernels_fused.go; init appends the exported (dispatching) function
 	// and the assembly versions.
 	reluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", reluDropoutGeneric}}
 	geluDropoutImpls         = []named[func(y, x []float32, p float32, key uint64, base uint32)]{{"go", geluDropoutGeneric}}
@@ -148,11 +148,11 @@ func init() {
 	softmaxBackwardImpls = append(softmaxBackwardImpls, named[func(ds, dp, p []float32, n int, scale float32)]{"dispatch", SoftmaxBackward})
 	softmaxCEImpls = append(softmaxCEImpls, named[func(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64]{"dispatch", SoftmaxCrossEntropy})
 	adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{"dispatch", Adam})
-	reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropout})
-	geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropout})
-	reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", ReLUDropoutBackward})
-	geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"exported", GELUDropoutBackward})
-	dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{"exported", DropoutScaleAddRows})
+	reluDropoutImpls = append(reluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"dispatch", ReLUDropout})
+	geluDropoutImpls = append(geluDropoutImpls, named[func(y, x []float32, p float32, key uint64, base uint32)]{"dispatch", GELUDropout})
+	reluDropoutBackwardImpls = append(reluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"dispatch", ReLUDropoutBackward})
+	geluDropoutBackwardImpls = append(geluDropoutBackwardImpls, named[func(dx, dy, x []float32, p float32, key uint64, base uint32)]{"dispatch", GELUDropoutBackward})
+	dropoutScaleAddRowsImpls = append(dropoutScaleAddRowsImpls, named[func(y, w, x, b []float32, d int, p float32, key uint64, base uint32)]{"dispatch", DropoutScaleAddRows})
 }
 
 // Tolerances for comparing an implementation with its twin. Kernels

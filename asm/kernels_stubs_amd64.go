@@ -55,7 +55,7 @@ func add512(y *float32, x *float32, n int)
 //go:noescape
 func dot512(x *float32, y *float32, n int) float32
 
-// sumSq512 returns Σ x[i]² accumulated in float64 (blocked order).
+// sumSq512 returns Σ x[i]² in float64 in sumSqGeneric's fixed blocked order.
 //
 //go:noescape
 func sumSq512(x *float32, n int) float64
@@ -200,7 +200,7 @@ func add256(y *float32, x *float32, n int)
 //go:noescape
 func dot256(x *float32, y *float32, n int) float32
 
-// sumSq256 returns Σ x[i]² accumulated in float64 (blocked order).
+// sumSq256 returns Σ x[i]² in float64 in sumSqGeneric's fixed blocked order.
 //
 //go:noescape
 func sumSq256(x *float32, n int) float64
