@@ -77,14 +77,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, pflag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "clinic %s: %s\nRun 'clinic %s --help' for usage.\n", name, oneLine(ue.msg), name)
+			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.msg), name)
 			return 2
 		default:
 			fmt.Fprintf(stderr, "clinic %s: %s\n", name, oneLine(err.Error()))
 			return 1
 		}
 	}
-	fmt.Fprintf(stderr, "clinic: unknown command %q\nRun 'clinic --help' for usage.\n", name)
+	fmt.Fprintf(stderr, "clinic: unknown command %q (see 'clinic --help')\n", name)
 	return 2
 }
 

@@ -56,6 +56,9 @@ func TestBadInput(t *testing.T) {
 		if !strings.Contains(first, tc.want) {
 			t.Errorf("%v: first stderr line %q lacks %q", tc.args, first, tc.want)
 		}
+		if n := strings.Count(strings.TrimSpace(errOut), "\n"); n != 0 {
+			t.Errorf("%v: %d lines on stderr, want one: %q", tc.args, n+1, errOut)
+		}
 		if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
 			t.Errorf("%v: panic trace: %s", tc.args, errOut)
 		}

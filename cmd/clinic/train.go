@@ -43,7 +43,7 @@ func (o *trainOpts) register(fs interface {
 	StringVar(*string, string, string, string)
 	Uint64Var(*uint64, string, uint64, string)
 }) {
-	fs.IntVar(&o.steps, "steps", 2000, "optimizer steps")
+	fs.IntVar(&o.steps, "steps", 1000, "optimizer steps")
 	fs.IntVar(&o.batch, "batch-size", 16, "sequences per step")
 	fs.Float64Var(&o.lr, "lr", 1e-3, "peak learning rate")
 	fs.IntVar(&o.warmup, "warmup", 200, "linear warm-up steps")
