@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 )
 
@@ -25,89 +26,97 @@ func relErr(a, b []float32) float64 {
 // TestPyTorchFixtures runs the model on the golden fixtures that the
 // independent PyTorch implementation (testdata/reference.py) wrote, and
 // requires logits, loss, every gradient and the Admin profile to agree
-// to 1e-4 relative.
+// to 1e-4 relative, at every kernel level this CPU supports.
 func TestPyTorchFixtures(t *testing.T) {
 	files, _ := filepath.Glob("testdata/fixture_*.safetensors")
 	if len(files) < 4 {
 		t.Fatalf("expected 4 fixtures, found %v", files)
 	}
-	for _, path := range files {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			f, err := safetensors.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := ParseConfig(f.Metadata["config"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := NewParams(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.LoadTensors(f, "param/"); err != nil {
-				t.Fatal(err)
-			}
-			toks, tgts := f.Get("tokens"), f.Get("targets")
-			B, T := toks.Shape[0], toks.Shape[1]
-			m, err := New(p, B, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			const tol = 1e-4
-			if cfg.Norm == Admin {
-				want := f.Get("profile").F32
-				for _, q := range p.Omegas() {
-					for i := range q.W {
-						q.W[i] = 1
-					}
-				}
-				got, err := m.ProfileAdmin(toks.I32, B, T)
-				if err != nil {
-					t.Fatal(err)
-				}
-				g32 := make([]float32, len(got))
-				for i, v := range got {
-					g32[i] = float32(v)
-				}
-				if e := relErr(g32, want); e > tol {
-					t.Errorf("admin profile %v, PyTorch %v (rel err %.2g)", got, want, e)
-				}
-				if got[0] != 1 {
-					t.Errorf("ω_0 = %v, want exactly 1", got[0])
-				}
-				if err := p.LoadTensors(f, "param/"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			p.ZeroGrad()
-			loss, err := m.Forward(toks.I32, tgts.I32, B, T, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e := relErr(m.Logits(), f.Get("logits").F32); e > tol {
-				t.Errorf("logits rel err %.3g", e)
-			}
-			wantLoss := float64(f.Get("loss").F32[0])
-			if math.Abs(loss-wantLoss) > tol*math.Abs(wantLoss) {
-				t.Errorf("loss %.7f, PyTorch %.7f", loss, wantLoss)
-			}
-			if err := m.Backward(); err != nil {
-				t.Fatal(err)
-			}
-			worst := 0.0
-			for _, q := range p.List {
-				g := f.Get("grad/" + q.Name)
-				if g == nil {
-					t.Fatalf("fixture lacks grad/%s", q.Name)
-				}
-				e := relErr(q.G, g.F32)
-				worst = max(worst, e)
-				if e > tol {
-					t.Errorf("%s: gradient rel err %.3g", q.Name, e)
-				}
-			}
-			t.Logf("loss %.6f (PyTorch %.6f), worst gradient rel err %.2g", loss, wantLoss, worst)
-		})
+	defer asm.SetCPULevel(asm.CPULevel())
+	for _, level := range asm.SupportedLevels() {
+		if err := asm.SetCPULevel(level); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) { testFixture(t, path) })
+		}
 	}
+}
+
+func testFixture(t *testing.T, path string) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(f.Metadata["config"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.LoadTensors(f, "param/"); err != nil {
+		t.Fatal(err)
+	}
+	toks, tgts := f.Get("tokens"), f.Get("targets")
+	B, T := toks.Shape[0], toks.Shape[1]
+	m, err := New(p, B, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tol = 1e-4
+	if cfg.Norm == Admin {
+		want := f.Get("profile").F32
+		for _, q := range p.Omegas() {
+			for i := range q.W {
+				q.W[i] = 1
+			}
+		}
+		got, err := m.ProfileAdmin(toks.I32, B, T)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g32 := make([]float32, len(got))
+		for i, v := range got {
+			g32[i] = float32(v)
+		}
+		if e := relErr(g32, want); e > tol {
+			t.Errorf("admin profile %v, PyTorch %v (rel err %.2g)", got, want, e)
+		}
+		if got[0] != 1 {
+			t.Errorf("ω_0 = %v, want exactly 1", got[0])
+		}
+		if err := p.LoadTensors(f, "param/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.ZeroGrad()
+	loss, err := m.Forward(toks.I32, tgts.I32, B, T, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(m.Logits(), f.Get("logits").F32); e > tol {
+		t.Errorf("logits rel err %.3g", e)
+	}
+	wantLoss := float64(f.Get("loss").F32[0])
+	if math.Abs(loss-wantLoss) > tol*math.Abs(wantLoss) {
+		t.Errorf("loss %.7f, PyTorch %.7f", loss, wantLoss)
+	}
+	if err := m.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for _, q := range p.List {
+		g := f.Get("grad/" + q.Name)
+		if g == nil {
+			t.Fatalf("fixture lacks grad/%s", q.Name)
+		}
+		e := relErr(q.G, g.F32)
+		worst = max(worst, e)
+		if e > tol {
+			t.Errorf("%s: gradient rel err %.3g", q.Name, e)
+		}
+	}
+	t.Logf("loss %.6f (PyTorch %.6f), worst gradient rel err %.2g", loss, wantLoss, worst)
 }
