@@ -111,7 +111,6 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	g.a = grow(g.a, mc0*kc0)
 	g.b = grow(g.b, nc0*kc0)
 	pa, pb := g.a, g.b
-	fn := kn.fn
 	for jc := 0; jc < n; jc += kn.nc {
 		nc := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
@@ -120,63 +119,73 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			if pc > 0 {
 				accum, bt = true, 1
 			}
-			if direct {
-				// With op(B) = B the full column panels are read in
-				// place too (row p of a panel at b[p*ldb]); only the
-				// last, partial one is packed.
-				nb, sb := 0, nr
-				if directB && nc >= nr {
-					nb, sb = nc/nr*nr, ldb
-					_ = b[(pc+kc-1)*ldb+jc+nb-1]
-				}
-				if nb < nc {
-					packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
-				}
-				dfn := kn.directR
-				if transA {
-					dfn = kn.directC
-				}
-				for jr := 0; jr < nc; jr += nr {
-					nrr := min(nr, nc-jr)
-					var bp *float32
-					ldp := nr
-					if jr < nb {
-						bp, ldp = &b[pc*ldb+jc+jr], sb
-					} else {
-						bp = &pb[(jr-nb)*kc]
-					}
-					for ir := 0; ir < m; ir += mr {
-						mrr := min(mr, m-ir)
-						var ap *float32
-						if transA {
-							ap = &a[pc*lda+ir]
-						} else {
-							ap = &a[ir*lda+pc]
-						}
-						dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
-					}
-				}
-				continue
+			// With op(B) = B and op(A) in place, the full column panels
+			// of B are read in place too (row p of a panel at b[p*ldb]);
+			// only the last, partial one is packed.
+			nb := 0
+			if directB && nc >= nr {
+				nb = nc / nr * nr
+				_ = b[(pc+kc-1)*ldb+jc+nb-1]
 			}
-			packB(kn, pb, transB, b, ldb, pc, kc, jc, nc)
-			for ic := 0; ic < m; ic += kn.mc {
-				mc := min(kn.mc, m-ic)
-				packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += nr {
-					nrr := min(nr, nc-jr)
-					bp := &pb[jr*kc]
-					ir := 0
-					for ; ir+mr <= mc; ir += mr {
-						fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mr, nrr, accum)
-					}
-					if mrr := mc - ir; mrr > 0 {
-						kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jc+jr], ldc, alpha, bt, mrr, nrr, accum)
-					}
-				}
+			if nb < nc {
+				packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
 			}
+			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum)
 		}
 	}
 	putGemmBuf(g)
+}
+
+// rowsBlock computes C[:m, :nc] (+)= alpha·op(A)[:m, pc:pc+kc]·B̃ for
+// one packed block B̃ of op(B) (kc×nc in panels of nr at pb), op(A) read
+// in place (direct) or packed mc rows at a time into pa. The first nb
+// columns of B̃ are instead read in place from bIn (row stride ldb; a
+// direct-only option).
+func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc int, pa, pb, bIn []float32, ldb, nb, nc int, c []float32, ldc int, alpha, bt float32, accum bool) {
+	mr, nr := kn.mr, kn.nr
+	if direct {
+		dfn := kn.directR
+		if transA {
+			dfn = kn.directC
+		}
+		for jr := 0; jr < nc; jr += nr {
+			nrr := min(nr, nc-jr)
+			var bp *float32
+			ldp := nr
+			if jr < nb {
+				bp, ldp = &bIn[jr], ldb
+			} else {
+				bp = &pb[(jr-nb)*kc]
+			}
+			for ir := 0; ir < m; ir += mr {
+				mrr := min(mr, m-ir)
+				var ap *float32
+				if transA {
+					ap = &a[pc*lda+ir]
+				} else {
+					ap = &a[ir*lda+pc]
+				}
+				dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
+			}
+		}
+		return
+	}
+	fn := kn.fn
+	for ic := 0; ic < m; ic += kn.mc {
+		mc := min(kn.mc, m-ic)
+		packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
+		for jr := 0; jr < nc; jr += nr {
+			nrr := min(nr, nc-jr)
+			bp := &pb[jr*kc]
+			ir := 0
+			for ; ir+mr <= mc; ir += mr {
+				fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jr], ldc, alpha, bt, mr, nrr, accum)
+			}
+			if mrr := mc - ir; mrr > 0 {
+				kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
+			}
+		}
+	}
 }
 
 // gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.

@@ -14,3 +14,11 @@ func threadCPU() time.Duration {
 	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
 	return time.Duration(ts.Nano())
 }
+
+// processCPU is the process's CPU time (CLOCK_PROCESS_CPUTIME_ID).
+func processCPU() time.Duration {
+	var ts syscall.Timespec
+	const clockProcessCPUTime = 2
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockProcessCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}

@@ -16,7 +16,8 @@ import (
 // ones; CLINIC_GEMM_FILTER=substring picks shapes). Each shape is timed in short repeated runs interleaved with the
 // peak probe, so load on the machine hits both alike. With one thread
 // the thread's CPU clock is used as well (column cpu), which excludes
-// time the thread was descheduled.
+// time the thread was descheduled; with two threads the process CPU
+// clock gives the per-core efficiency.
 func TestGEMMPerfTable(t *testing.T) {
 	mode := os.Getenv("CLINIC_GEMM_PERF")
 	if mode == "" {
@@ -41,27 +42,35 @@ func TestGEMMPerfTable(t *testing.T) {
 		f()
 		per := time.Since(t0)
 		inner := max(1, int(8*time.Millisecond/max(per, time.Microsecond)))
-		var peaks, cpeaks, walls, cpus []float64
+		var peaks, cpeaks, walls, cpus, pcpus []float64
 		for r := 0; r < reps; r++ {
 			c0, p0 := threadCPU(), time.Now()
 			pf, _ := PeakFMA(level, 1<<13)
 			peaks = append(peaks, float64(pf)/time.Since(p0).Seconds()/1e9)
 			cpeaks = append(cpeaks, float64(pf)/(threadCPU()-c0).Seconds()/1e9)
 			c0 = threadCPU()
+			q0 := processCPU()
 			w0 := time.Now()
 			for i := 0; i < inner; i++ {
 				f()
 			}
 			w := time.Since(w0).Seconds()
 			c := (threadCPU() - c0).Seconds()
+			pcpus = append(pcpus, flops*float64(inner)/(processCPU()-q0).Seconds()/1e9)
 			walls = append(walls, flops*float64(inner)/w/1e9)
 			cpus = append(cpus, flops*float64(inner)/c/1e9)
 		}
 		pk, wl := median(peaks), median(walls)
 		l := fmt.Sprintf("%-30s %6.1f GFLOP/s %5.3f peak (peak %5.1f)", name, wl, wl/(pk*float64(th)), pk)
+		cpk := median(cpeaks)
 		if th == 1 {
-			cp, cpk := median(cpus), median(cpeaks)
+			cp := median(cpus)
 			l += fmt.Sprintf(" | cpu %6.1f %5.3f best %6.1f %5.3f", cp, cp/cpk, slices.Max(cpus), slices.Max(cpus)/slices.Max(cpeaks))
+		} else {
+			// Process CPU time: the per-core efficiency (idle waits at
+			// barriers sleep, so imbalance does not show here).
+			pc := median(pcpus)
+			l += fmt.Sprintf(" | process-cpu %6.1f %5.3f per core", pc, pc/(cpk*float64(th)))
 		}
 		lines = append(lines, l)
 		t.Log(l)
