@@ -97,7 +97,7 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	nc0 := min(kn.nc, roundUp(n, nr))
 	// Small op(A) blocks are read in place: the whole m×kc block stays in
 	// L2 across the column panels, so packing it would only add work.
-	direct := kn.directR != nil && directA(transA, lda, m, kc0)
+	direct := kn.directR != nil && directA(transA, lda, m, kc0, n, nr)
 	directB := direct && !transB && directPanel(ldb, kc0)
 	if direct {
 		mc0 = 0
@@ -191,18 +191,29 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 // gemmDirectMaxA is the largest op(A) block (m·kc floats) read in place.
 var gemmDirectMaxA = 64 * 1024
 
-// directA reports whether the m×kc block of op(A) is read in place. It
-// must stay in L2 across the column panels: m·kc ≤ gemmDirectMaxA for
-// op(A) = A (14 sequential row streams per kernel call, fine unless lda
-// is a multiple of 1024 floats: 4 KiB aliasing), and half that for op(A)
-// = Aᵀ, whose micro-panels are walked one strided row per k step (which
-// the prefetchers follow less well than a packed panel; with ld > 512
-// every step is a new page).
-func directA(transA bool, lda, m, kc int) bool {
-	if transA {
-		return 2*m*kc <= gemmDirectMaxA && lda <= 512
+// directA reports whether the m×kc block of op(A) is read in place. When
+// op(B) has at most two column panels (n ≤ 2·nr: the attention products
+// with n = dh), each A element is read at most twice, so packing it can
+// only cost more (at 5-10 Gelem/s it was up to 40% of a 256×256×32 TN
+// product). Otherwise the block must stay in L2 across the column
+// panels: m·kc ≤ gemmDirectMaxA for op(A) = A (14 sequential row streams
+// per kernel call), half that for op(A) = Aᵀ, whose micro-panels are
+// walked one strided row per k step (which the prefetchers follow less
+// well than a packed panel). Always packed: op(A) = Aᵀ with lda > 512
+// (every k step a new page: TN 256×256×64 with lda = 1536 ran at 0.55 of
+// peak in place, 0.70 packed) and op(A) = A with lda a multiple of 1024
+// floats (its 14 rows would alias in L1, 4 KiB apart).
+func directA(transA bool, lda, m, kc, n, nr int) bool {
+	if transA && lda > 512 || !transA && lda%1024 == 0 {
+		return false
 	}
-	return m*kc <= gemmDirectMaxA && lda%1024 != 0
+	if n <= 2*nr {
+		return true
+	}
+	if transA {
+		return 2*m*kc <= gemmDirectMaxA
+	}
+	return m*kc <= gemmDirectMaxA
 }
 
 // directPanel reports whether a kc×32 panel of op(B) = B with row stride

@@ -13,7 +13,7 @@ import (
 // TestGEMMPerfTable prints a table of median GFLOP/s and fraction of the
 // in-run FMA peak for the benchmark shapes (CLINIC_GEMM_PERF=1 to run;
 // CLINIC_GEMM_PERF=small for the small shapes only, =big for the big
-// ones; CLINIC_GEMM_FILTER=substring picks shapes). Each shape is timed in short repeated runs interleaved with the
+// ones, =wgrad for the TN weight-gradient shapes; CLINIC_GEMM_FILTER=substring picks shapes). Each shape is timed in short repeated runs interleaved with the
 // peak probe, so load on the machine hits both alike. With one thread
 // the thread's CPU clock is used as well (column cpu), which excludes
 // time the thread was descheduled; with two threads the process CPU
@@ -70,7 +70,7 @@ func TestGEMMPerfTable(t *testing.T) {
 			// Process CPU time: the per-core efficiency (idle waits at
 			// barriers sleep, so imbalance does not show here).
 			pc := median(pcpus)
-			l += fmt.Sprintf(" | process-cpu %6.1f %5.3f per core", pc, pc/(cpk*float64(th)))
+			l += fmt.Sprintf(" | process-cpu %6.1f %5.3f per core", pc, pc/cpk)
 		}
 		lines = append(lines, l)
 		t.Log(l)
@@ -102,7 +102,22 @@ func TestGEMMPerfTable(t *testing.T) {
 			}
 		}
 	}
-	if mode != "big" {
+	if mode == "1" || mode == "wgrad" {
+		// Weight-gradient products of the training step: TN, k = B·T.
+		for _, sh := range [][3]int{{256, 2048, 256}, {768, 2048, 256}, {1024, 2048, 256}, {256, 2048, 1024}} {
+			m, k, n := sh[0], sh[1], sh[2]
+			a, lda, bb, ldb, c := smallOperands(true, false, m, k, n, 0)
+			for _, th := range []int{1, 2} {
+				old := Threads()
+				SetThreads(th)
+				run(fmt.Sprintf("TN/%dx%dx%d/threads=%d", m, k, n, th), th, 2*float64(m*n*k), func() {
+					Sgemm(true, false, m, n, k, 1, a, lda, bb, ldb, 1, c, n)
+				})
+				SetThreads(old)
+			}
+		}
+	}
+	if mode != "big" && mode != "wgrad" {
 		for _, s := range smallShapes {
 			ta, tb := s.lay[0] == 'T', s.lay[1] == 'T'
 			m, k, n := s.m, s.k, s.n
