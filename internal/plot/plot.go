@@ -258,12 +258,26 @@ type labelTicks struct {
 
 func (t labelTicks) Ticks(min, max float64) []plot.Tick {
 	n := len(t.labels)
+	if n == 0 {
+		return nil
+	}
 	step := 1
 	for n/step > t.max {
 		step++
 	}
-	var ts []plot.Tick
+	var idx []int
 	for i := 0; i < n; i += step {
+		idx = append(idx, i)
+	}
+	// Always label the last row or column, in place of its neighbour.
+	if last := idx[len(idx)-1]; last != n-1 {
+		if n-1-last < step && len(idx) > 1 {
+			idx = idx[:len(idx)-1]
+		}
+		idx = append(idx, n-1)
+	}
+	var ts []plot.Tick
+	for _, i := range idx {
 		pos := i
 		if t.flip {
 			pos = n - 1 - i
