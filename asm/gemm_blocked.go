@@ -17,6 +17,11 @@ import "sync"
 // the microkernel masks its stores to the valid mr×nr corner, so edge
 // tiles need no buffer and compute exactly like interior ones.
 //
+// Op(A) = A is never packed unless lda is a multiple of 1024 floats:
+// the sgemmDirect512r kernels read the mc×kc block's rows in place (14
+// sequential streams per call; the block stays in L2 as a packed one
+// would), which saves the transposing pack.
+//
 // When the whole op(A) block is small (m·kc ≤ gemmDirectMaxA, so it stays
 // in L2) and its stride suits (directLD), op(A) is not packed: the
 // sgemmDirect512 kernels read it in place (the attention products of
@@ -171,8 +176,23 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 		return
 	}
 	fn := kn.fn
+	// Op(A) = A in big blocks: the rows of an mc×kc block are read in
+	// place (they stay in L2 as a packed block would) unless lda is a
+	// multiple of 1024 floats (4 KiB aliasing).
+	inplace := !transA && kn.directR != nil && lda%1024 != 0
 	for ic := 0; ic < m; ic += kn.mc {
 		mc := min(kn.mc, m-ic)
+		if inplace {
+			for jr := 0; jr < nc; jr += nr {
+				nrr := min(nr, nc-jr)
+				bp := &pb[jr*kc]
+				for ir := ic; ir < ic+mc; ir += mr {
+					mrr := min(mr, ic+mc-ir)
+					kn.directR[mrr](kc, &a[ir*lda+pc], lda, bp, nr, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
+				}
+			}
+			continue
+		}
 		packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
 		for jr := 0; jr < nc; jr += nr {
 			nrr := min(nr, nc-jr)

@@ -82,3 +82,46 @@ func TestGemmPackRows(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmInPlaceMatchesPacked checks the paths that read op(A) in place
+// against the packed path on the same logical problem: lda a multiple of
+// 1024 floats forces packing, so the same A stored with lda = 1024 and
+// lda = 1031 must give bit-identical C (the FMA order is the same).
+// Shapes cover the big blocked path (m·kc past gemmDirectMaxA, mc
+// blocks with an edge tile), the small direct path and n ≤ 64.
+func TestGemmInPlaceMatchesPacked(t *testing.T) {
+	if gemmK == nil || gemmK.directR == nil {
+		t.Skip("no in-place kernels at this level")
+	}
+	for _, sh := range [][3]int{{701, 300, 100}, {701, 300, 40}, {100, 70, 90}, {29, 513, 33}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		for _, tb := range []bool{false, true} {
+			rg := newRand(uint64(m + k + n))
+			ldb := n
+			if tb {
+				ldb = k
+			}
+			rb := k
+			if tb {
+				rb = n
+			}
+			b := randSlice(rg, rb*ldb, -1, 1)
+			a0 := randSlice(rg, m*k, -1, 1)
+			run := func(lda int) []float32 {
+				a := make([]float32, (m-1)*lda+k)
+				for i := 0; i < m; i++ {
+					copy(a[i*lda:i*lda+k], a0[i*k:(i+1)*k])
+				}
+				c := randSlice(newRand(7), m*n, -1, 1)
+				SgemmST(false, tb, m, n, k, 0.5, a, lda, b, ldb, 0.25, c, n)
+				return c
+			}
+			want, got := run(1024), run(1031)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%dx%dx%d transB=%v: C[%d] = %v in place, %v packed", m, k, n, tb, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
