@@ -163,6 +163,13 @@ type analyzeFlags struct {
 }
 
 func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
+	// The analyses run with dropout off; the dropout flags only shape
+	// Admin's profiling, which runs in training mode as in 'clinic train'.
+	for _, n := range []string{"dropout", "attn-dropout", "act-dropout"} {
+		if f := fs.Lookup(n); f != nil {
+			f.Usage += " — only during Admin's profiling: the analysis runs with dropout off"
+		}
+	}
 	fs.StringVar(&a.out, "out", "runs/analyze-"+name, "output folder for the CSV, figures and report.md")
 	fs.Uint64Var(&a.seed, "seed", 1, "random seed (weights, batch, perturbation); seed i of --seeds uses seed+i")
 	fs.IntVar(&a.threads, "threads", 0, "worker threads (0: one per CPU)")
