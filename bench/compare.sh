@@ -22,7 +22,7 @@ for cfg in L6_d256 L18_d256 L6_d512; do
 		g=$(/tmp/clinic-bench.test -test.run '^$' -test.bench "TrainStep/${cfg}/threads=${t}\$" -test.benchtime 20s -test.count 1 | grep Benchmark)
 		gt=$(echo "$g" | grep -o '[0-9.]* tokens/s' | cut -d' ' -f1)
 		gm=$(echo "$g" | grep -o '[0-9.]* peak-RSS-MB' | cut -d' ' -f1)
-		p=$($py bench/torch_step.py --config "$cfg" --threads "$t" --seconds 20)
+		p=$(OPENBLAS_NUM_THREADS="$t" $py bench/torch_step.py --config "$cfg" --threads "$t" --seconds 20)
 		pt=$(echo "$p" | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p')
 		pm=$(echo "$p" | sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p')
 		ratio=$(awk -v a="$gt" -v b="$pt" 'BEGIN{printf "%.2f", a/b}')
