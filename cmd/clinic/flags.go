@@ -13,6 +13,7 @@ import (
 // modelFlags are the flags that shape a model, shared by train and
 // profile.
 type modelFlags struct {
+	fs      *pflag.FlagSet
 	cfg     model.Config
 	dropout float32
 	attnDp  float32
@@ -21,6 +22,7 @@ type modelFlags struct {
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
 	d := model.DefaultConfig()
+	m.fs = fs
 	fs.IntVar(&m.cfg.Layers, "layers", d.Layers, "number of decoder layers")
 	fs.IntVar(&m.cfg.DModel, "d-model", d.DModel, "model width")
 	fs.IntVar(&m.cfg.Heads, "heads", d.Heads, "attention heads")
@@ -29,8 +31,8 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&m.cfg.Norm, "norm", d.Norm, "layer norm placement: postln, preln or admin")
 	fs.StringVar(&m.cfg.Activation, "activation", d.Activation, "FFN activation: relu or gelu")
 	fs.Float32Var(&m.dropout, "dropout", d.Dropout, "dropout on embeddings and residual branches")
-	fs.Float32Var(&m.attnDp, "attn-dropout", -1, "dropout on attention probabilities (default: --dropout)")
-	fs.Float32Var(&m.actDp, "act-dropout", -1, "dropout on FFN activations (default: --dropout)")
+	fs.Float32Var(&m.attnDp, "attn-dropout", 0, "dropout on attention probabilities (default: --dropout)")
+	fs.Float32Var(&m.actDp, "act-dropout", 0, "dropout on FFN activations (default: --dropout)")
 	fs.Float32Var(&m.cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing ε of the loss")
 }
 
@@ -40,12 +42,12 @@ func (m *modelFlags) config() (model.Config, error) {
 	c.Vocab = 256
 	c.LNEps = 1e-5
 	c.Dropout = m.dropout
-	c.AttnDropout, c.ActDropout = m.attnDp, m.actDp
-	if c.AttnDropout < 0 {
-		c.AttnDropout = m.dropout
+	c.AttnDropout, c.ActDropout = m.dropout, m.dropout
+	if m.fs.Changed("attn-dropout") {
+		c.AttnDropout = m.attnDp
 	}
-	if c.ActDropout < 0 {
-		c.ActDropout = m.dropout
+	if m.fs.Changed("act-dropout") {
+		c.ActDropout = m.actDp
 	}
 	if err := c.Validate(); err != nil {
 		return c, usageError{err.Error()}
