@@ -121,6 +121,13 @@ func TestTrainSampleDeterministic(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "the quick") || len(out) < 29 {
 		t.Fatalf("sample: exit %d, out %q, err %q", code, out, e)
 	}
+	// A second run into the same directory must not clobber the first.
+	if code, _, e := runCLI(t, args(a)...); code != 2 || !strings.Contains(e, "--overwrite") {
+		t.Errorf("rerun into %s: exit %d, %q", a, code, e)
+	}
+	if after, _ := os.ReadFile(filepath.Join(a, "model.safetensors")); !bytes.Equal(after, ca) {
+		t.Error("the refused rerun changed the checkpoint")
+	}
 	// Reloading the profile reproduces the run.
 	c := filepath.Join(dir, "c")
 	if code, _, e := runCLI(t, append(args(c), "--admin-profile", filepath.Join(a, "admin_profile.json"))...); code != 0 {

@@ -115,6 +115,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	var o trainOpts
 	mf.register(fs)
 	o.register(fs)
+	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -125,6 +126,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	o.cfg = cfg
 	if err := o.check(); err != nil {
 		return err
+	}
+	if !*overwrite {
+		for _, f := range []string{"model.safetensors", "metrics.jsonl"} {
+			if _, err := os.Stat(filepath.Join(o.out, f)); err == nil {
+				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", o.out, f)
+			}
+		}
 	}
 	_, err = train(o, stdout, stderr)
 	return err
