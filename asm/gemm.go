@@ -1,6 +1,9 @@
 package asm
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 //go:generate go run ../gen/asmgen -out gemm_amd64.s
 
@@ -24,7 +27,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
 	case kn == nil:
 		ParallelGrain(m, gemmRowGrain, gemmRows)
-	case m*n*max(k, 1) < gemmParallelMin:
+	case m*n*max(k, 1) < gemmParallelMin || Threads() == 1:
 		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles; each worker packs
@@ -32,7 +35,11 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		// blocks between the workers, each packing half behind a barrier,
 		// measured no better on a loaded 2-core machine: it saves ≤ 3% of
 		// packing but stalls whenever the partner is descheduled.)
-		ParallelGrain((m+kn.mr-1)/kn.mr, 1, gemmRowTiles)
+		// The row tiles are claimed in shrinking chunks (gemmRowsDyn)
+		// rather than split in halves, so a worker slowed by the host or
+		// by cache contention does not leave the other idle at the end.
+		gemmNext.Store(0)
+		Parallel(Threads(), gemmRowsDyn)
 	default:
 		ParallelGrain((n+kn.nr-1)/kn.nr, 1, gemmColTiles)
 	}
@@ -90,6 +97,7 @@ const (
 )
 
 var (
+	gemmNext atomic.Int64 // next unclaimed row tile of gemmRowsDyn
 	gemmMu   sync.Mutex
 	gemmJob  gemmArgs
 	gemmRows = func(lo, hi int) {
@@ -106,17 +114,7 @@ var (
 		g := &gemmJob
 		scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
-	gemmRowTiles = func(lo, hi int) {
-		g := &gemmJob
-		lo, hi = lo*g.kn.mr, min(hi*g.kn.mr, g.m)
-		var a []float32
-		if g.transA {
-			a = g.a[lo:]
-		} else {
-			a = g.a[lo*g.lda:]
-		}
-		sgemmBlocked(g.kn, g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
-	}
+	gemmRowsDyn  = func(lo, hi int) { sgemmRowsDyn(&gemmJob, Threads()) }
 	gemmColTiles = func(lo, hi int) {
 		g := &gemmJob
 		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
@@ -148,6 +146,75 @@ var (
 		}
 	}
 )
+
+// gemmMinChunk is the fewest row tiles a worker claims at a time in
+// sgemmRowsDyn.
+const gemmMinChunk = 4
+
+// sgemmRowsDyn is one worker's part of a row-split Sgemm (g.m, g.n > 0,
+// k > 0, alpha ≠ 0). It packs all of op(B) once (every kc×nc block, in
+// loop order), then claims chunks of mr-row tiles of C from gemmNext,
+// each a share of what is left (at least gemmMinChunk tiles), and
+// computes them block by block exactly as sgemmBlocked would: every C
+// element is summed in the same order whichever worker computes it.
+func sgemmRowsDyn(g *gemmArgs, t int) {
+	kn := g.kn
+	mr, nr := kn.mr, kn.nr
+	m, n, k := g.m, g.n, g.k
+	tiles := int64((m + mr - 1) / mr)
+	kc0 := min(kn.kc, k)
+	bf := getGemmBuf()
+	bf.b = grow(bf.b, roundUp(n, nr)*k)
+	pb := bf.b
+	off := 0
+	for jc := 0; jc < n; jc += kn.nc {
+		nc := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			kc := min(kn.kc, k-pc)
+			packB(kn, pb[off:], g.transB, g.b, g.ldb, pc, kc, jc, nc)
+			off += roundUp(nc, nr) * kc
+		}
+	}
+	for {
+		cur := gemmNext.Load()
+		if cur >= tiles {
+			break
+		}
+		sz := max(gemmMinChunk, (tiles-cur)/int64(2*t))
+		if !gemmNext.CompareAndSwap(cur, cur+sz) {
+			continue
+		}
+		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
+		mm := hi - lo
+		var a []float32
+		if g.transA {
+			a = g.a[lo:]
+		} else {
+			a = g.a[lo*g.lda:]
+		}
+		c := g.c[lo*g.ldc:]
+		direct := kn.directR != nil && directA(g.transA, g.lda, mm, kc0, n, nr)
+		mc0 := 0
+		if !direct {
+			mc0 = min(kn.mc, roundUp(mm, mr))
+		}
+		bf.a = grow(bf.a, mc0*kc0)
+		off := 0
+		for jc := 0; jc < n; jc += kn.nc {
+			nc := min(kn.nc, n-jc)
+			for pc := 0; pc < k; pc += kn.kc {
+				kc := min(kn.kc, k-pc)
+				accum, bt := g.beta != 0, g.beta
+				if pc > 0 {
+					accum, bt = true, 1
+				}
+				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
+				off += roundUp(nc, nr) * kc
+			}
+		}
+	}
+	putGemmBuf(bf)
+}
 
 // sgemm is the single-threaded driver: the blocked kernel of the current
 // CPU level, or the pure-Go twin.
