@@ -345,3 +345,58 @@ func setThreads(n int) int {
 	asm.SetThreads(n)
 	return asm.Threads()
 }
+
+// modelSource is what analyze grads and dependency run on: a fresh model
+// of each norm in --norms, or one trained checkpoint.
+type modelSource struct {
+	trained *model.Params // nil at initialization
+	base    model.Config
+	norms   []string
+	batches *batches
+	threads int
+}
+
+// parseModelSource parses args for a command with --norms, --seeds and
+// --checkpoint, checks them, and applies --threads.
+func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *analyzeFlags, normsS *string, seeds *int, ckpt *string) (*modelSource, error) {
+	hidden := []hiddenFlag{{"norm", "--norms"}}
+	hideFlags(fs, hidden...)
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := checkHidden(fs, hidden...); err != nil {
+		return nil, err
+	}
+	if err := checkPositive("seeds", *seeds); err != nil {
+		return nil, err
+	}
+	if err := af.check(); err != nil {
+		return nil, err
+	}
+	src := &modelSource{}
+	if *ckpt != "" {
+		if err := checkpointConflict(fs); err != nil {
+			return nil, err
+		}
+		p, err := loadForAnalysis(*ckpt)
+		if err != nil {
+			return nil, err
+		}
+		src.trained, src.base, src.norms = p, p.Cfg, []string{p.Cfg.Norm}
+	} else {
+		var err error
+		if src.norms, err = parseNorms("norms", *normsS); err != nil {
+			return nil, err
+		}
+		mf.cfg.Norm = src.norms[0]
+		if src.base, err = mf.config(); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if src.batches, err = af.batches(); err != nil {
+		return nil, err
+	}
+	src.threads = setThreads(af.threads)
+	return src, nil
+}

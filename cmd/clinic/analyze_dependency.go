@@ -22,47 +22,11 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 	seeds := fs.Int("seeds", 1, "batches (and, at initialization, weights) to average the shares over")
 	ckpt := fs.String("checkpoint", "", "analyze this trained model instead (model.safetensors from 'clinic train')")
 	setDefault(fs, "seq-len", "64")
-	hidden := []hiddenFlag{{"norm", "--norms"}}
-	hideFlags(fs, hidden...)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := checkHidden(fs, hidden...); err != nil {
-		return err
-	}
-	if err := checkPositive("seeds", *seeds); err != nil {
-		return err
-	}
-	if err := af.check(); err != nil {
-		return err
-	}
-	var trained *model.Params
-	var norms []string
-	var base model.Config
-	if *ckpt != "" {
-		if err := checkpointConflict(fs); err != nil {
-			return err
-		}
-		p, err := loadForAnalysis(*ckpt)
-		if err != nil {
-			return err
-		}
-		trained, base, norms = p, p.Cfg, []string{p.Cfg.Norm}
-	} else {
-		var err error
-		if norms, err = parseNorms("norms", *normsS); err != nil {
-			return err
-		}
-		mf.cfg.Norm = norms[0]
-		if base, err = mf.config(); err != nil {
-			return err
-		}
-	}
-	bs, err := af.batches()
+	src, err := parseModelSource(fs, args, &mf, &af, normsS, seeds, ckpt)
 	if err != nil {
 		return err
 	}
-	threads := setThreads(af.threads)
+	trained, base, norms, bs, threads := src.trained, src.base, src.norms, src.batches, src.threads
 
 	deps := map[string]*admin.Dependency{}
 	for _, norm := range norms {
