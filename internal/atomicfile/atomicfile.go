@@ -10,8 +10,9 @@ import (
 
 // Write creates path's new contents by calling fill on a temporary file
 // in the same directory, then fsyncs it, renames it over path and fsyncs
-// the directory. On any error the temporary file is removed and path is
-// untouched.
+// the directory. The file is made readable by everyone (0644), as a
+// plain create would. On any error the temporary file is removed and
+// path is untouched.
 func Write(path string, fill func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -20,6 +21,9 @@ func Write(path string, fill func(w io.Writer) error) error {
 	}
 	tmp := f.Name()
 	err = fill(f)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -33,9 +37,14 @@ func Write(path string, fill func(w io.Writer) error) error {
 		os.Remove(tmp)
 		return err
 	}
+	// The new file is in place; a failed directory sync only weakens
+	// durability, so it is reported.
 	if d, err := os.Open(dir); err == nil {
-		d.Sync()
+		err = d.Sync()
 		d.Close()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

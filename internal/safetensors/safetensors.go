@@ -28,10 +28,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/clinic-ml/clinic/internal/atomicfile"
 )
 
 // Supported dtypes.
@@ -260,52 +261,23 @@ func header(f *File) ([]byte, error) {
 	return h.Bytes(), nil
 }
 
-// WriteFile writes f to path atomically: it writes a temporary file in
-// the same directory, syncs and closes it, renames it over path and
-// syncs the directory. On any error path is left as it was and the
-// temporary file is removed.
-func WriteFile(path string, f *File) (err error) {
+// WriteFile writes f to path atomically (see package atomicfile): on any
+// error path is left as it was and no temporary file remains.
+func WriteFile(path string, f *File) error {
 	// Validate before touching the file system.
 	if _, err := header(f); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	var encErr error
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		encErr = Encode(w, f)
+		return encErr
+	})
+	switch {
+	case encErr != nil:
+		return fmt.Errorf("%s: %w", path, encErr)
+	case err != nil:
 		return fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = Encode(tmp, f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: %s: sync: %w", path, unwrapPath(err))
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: %s: close: %w", path, unwrapPath(err))
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: %s: rename: %w", path, unwrapPath(err))
-	}
-	// The new file is in place; a failed directory sync only weakens
-	// durability, so it is reported but the temp file is gone already.
-	if d, derr := os.Open(dir); derr == nil {
-		derr = d.Sync()
-		d.Close()
-		if derr != nil {
-			return fmt.Errorf("safetensors: %s: sync directory: %w", path, unwrapPath(derr))
-		}
 	}
 	return nil
 }
