@@ -298,7 +298,7 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 			return res, fmt.Errorf("%s", msg)
 		}
 		copy(prev, p.W)
-		lr := opt.Step(gs) // clips to o.clip first
+		lr := opt.StepNorm(gs, gnorm) // clips to o.clip first
 
 		rec := map[string]any{"step": step, "loss": loss, "lr": lr, "grad_norm": gnorm}
 		if step%o.evalEvery == 0 || step == o.steps {

@@ -105,13 +105,18 @@ func GradNorm(grads [][]float32) float64 {
 // check the returned norm).
 func ClipGrads(grads [][]float32, maxNorm float64) (norm float64) {
 	norm = GradNorm(grads)
+	clipTo(grads, norm, maxNorm)
+	return norm
+}
+
+// clipTo scales grads, whose global norm is norm, down to maxNorm.
+func clipTo(grads [][]float32, norm, maxNorm float64) {
 	if maxNorm > 0 && norm > maxNorm && !math.IsInf(norm, 0) {
 		scale := float32(maxNorm / norm)
 		for _, g := range grads {
 			asm.Scale(scale, g)
 		}
 	}
-	return norm
 }
 
 // Optimizer holds the moments of a fixed set of parameter slices.
@@ -174,6 +179,12 @@ func (o *Optimizer) Config() Config { return o.cfg }
 // rate used. It first computes the global gradient norm (see LastNorm)
 // and clips grads in place if cfg.Clip > 0.
 func (o *Optimizer) Step(grads [][]float32) (lr float64) {
+	return o.StepNorm(grads, GradNorm(grads))
+}
+
+// StepNorm is Step for a caller that already has GradNorm(grads), so
+// the gradients are not read an extra time.
+func (o *Optimizer) StepNorm(grads [][]float32, norm float64) (lr float64) {
 	if len(grads) != len(o.params) {
 		panic(fmt.Sprintf("optim: Step got %d gradients for %d parameters", len(grads), len(o.params)))
 	}
@@ -182,7 +193,8 @@ func (o *Optimizer) Step(grads [][]float32) (lr float64) {
 			panic(fmt.Sprintf("optim: gradient %d has %d elements, parameter has %d", i, len(g), len(o.params[i])))
 		}
 	}
-	o.norm = ClipGrads(grads, o.cfg.Clip)
+	o.norm = norm
+	clipTo(grads, norm, o.cfg.Clip)
 	o.t++
 	t := float64(o.t)
 	lr = LR(o.cfg, o.t)
