@@ -16,6 +16,7 @@ import (
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
@@ -268,7 +269,7 @@ func (r *report) csv(name string, header []string, rows [][]string) error {
 	if err := w.Error(); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, name), []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(r.dir, name), []byte(b.String())); err != nil {
 		return fmt.Errorf("writing %s: %v", name, unwrapPathErr(err))
 	}
 	r.files = append(r.files, name)
@@ -281,9 +282,19 @@ func (r *report) save() error {
 	for _, f := range r.files {
 		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String()), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String())); err != nil {
 		return fmt.Errorf("writing report.md: %v", unwrapPathErr(err))
 	}
+	return nil
+}
+
+// finish saves the report and prints its table and where it went.
+func (r *report) finish(stdout io.Writer, header []string, rows [][]string) error {
+	if err := r.save(); err != nil {
+		return err
+	}
+	printTable(stdout, header, rows)
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(r.dir, "report.md"))
 	return nil
 }
 

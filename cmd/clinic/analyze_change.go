@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -200,12 +199,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := rep.csv("change_seeds.csv", []string{"mode", "norm", "depth", "seed", "change"}, seedRows); err != nil {
 		return err
 	}
-	if err := rep.save(); err != nil {
-		return err
-	}
-	printTable(stdout, theader, trows)
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(af.out, "report.md"))
-	return nil
+	return rep.finish(stdout, theader, trows)
 }
 
 func toFloats(xs []int) []float64 {

@@ -141,10 +141,5 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 	if err := rep.csv("dependency.csv", header, rows); err != nil {
 		return err
 	}
-	if err := rep.save(); err != nil {
-		return err
-	}
-	printTable(stdout, theader, trows)
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(af.out, "report.md"))
-	return nil
+	return rep.finish(stdout, theader, trows)
 }

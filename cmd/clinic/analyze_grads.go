@@ -185,12 +185,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 		}
 		rep.figure(names, norm+" gradient norms")
 	}
-	if err := rep.save(); err != nil {
-		return err
-	}
-	printTable(stdout, theader, trows)
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(af.out, "report.md"))
-	return nil
+	return rep.finish(stdout, theader, trows)
 }
 
 func column(m [][]float64, k int) []float64 {
