@@ -310,9 +310,6 @@ func (m *Model) Backward() error {
 // output, x_{2L} the last sublayer's output).
 func (m *Model) Stream(k int) []float32 { return m.xs[k][:m.n*m.Cfg.DModel] }
 
-// Rows is the number of token positions in the current batch.
-func (m *Model) Rows() int { return m.n }
-
 // ProfileAdmin runs Admin's profiling forward on one batch in training
 // mode (dropout on): each sublayer k in order sets ω_k to the running
 // ratio, then ratio = sqrt(Var[ω_k⊙x_k] + Var[b_k]). The ω values are

@@ -278,7 +278,7 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 		}
 		if bad {
 			res.diverged, res.failStep = true, step
-			mw.Write(map[string]any{"step": step, "loss": jsonNum(loss), "grad_norm": jsonNum(gnorm), "diverged": true})
+			mw.Write(map[string]any{"step": step, "loss": loss, "grad_norm": gnorm, "diverged": true}) // metrics spells non-finite values as strings
 			msg := fmt.Sprintf("training diverged at step %d (loss %v, gradient norm %v)", step, loss, gnorm)
 			if step > 1 {
 				// prev holds the weights step-1 trained on, whose loss was
@@ -306,7 +306,7 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			rec["val_loss"] = jsonNum(valLoss)
+			rec["val_loss"] = valLoss
 			res.curve = append(res.curve, point{step, loss, valLoss})
 			now := time.Now()
 			tokPerSec = float64((step-lastStep)*n) / now.Sub(lastTime).Seconds()
@@ -356,12 +356,4 @@ func evaluate(m *model.Model, e *data.Eval, tokens, targets []int32, bsz, t int)
 		sum += l
 	}
 	return sum / float64(e.Batches()), nil
-}
-
-// jsonNum keeps NaN and ±Inf out of JSON, which cannot hold them.
-func jsonNum(v float64) any {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Sprint(v)
-	}
-	return v
 }
