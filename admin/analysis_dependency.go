@@ -188,9 +188,9 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 		return
 	}
 
-	prev := m.SublayerOut
-	defer func() { m.SublayerOut = prev }()
-	m.SublayerOut = func(k int, x, branch, _ []float32) {
+	prev := m.SublayerHook
+	defer func() { m.SublayerHook = prev }()
+	m.SublayerHook = func(k int, x, branch, _ []float32) {
 		if k == 0 {
 			c0 := make([]float64, rows*d)
 			for i, v := range x {

@@ -33,11 +33,39 @@ type Profile struct {
 	Seed   uint64        `json:"seed,omitempty"`
 }
 
-// Run profiles m's parameters on one batch (training mode, dropout on),
-// leaving ω set in m.P, and returns the profile.
+// profileDraw is the dropout draw profiling uses: far from any draw a
+// training run reaches, so that training after profiling sees the same
+// masks as training from a saved profile.
+const profileDraw = 1 << 63
+
+// Run profiles m's parameters on one batch, as the reference code does:
+// one forward pass in training mode (dropout on) that walks the
+// sublayers in order with a running scalar ratio, starting at 1; sublayer
+// k's ω is filled with ratio, then
+//
+//	ratio = sqrt(Var[ω_k⊙x_k] + Var[Drop(F_k(x_k))])
+//
+// with population variances over every element of the batch. The ω
+// values are left in m.P and returned as the profile. m's dropout stream
+// is left where it was.
 func Run(m *model.Model, tokens []int32, bsz, t int, seed uint64) (*Profile, error) {
-	om, err := m.ProfileAdmin(tokens, bsz, t)
-	if err != nil {
+	cfg := m.Cfg
+	if cfg.Norm != model.Admin {
+		return nil, fmt.Errorf("profiling needs norm admin, model is %s", cfg.Norm)
+	}
+	ratio := 1.0
+	var om []float64
+	hook, draws := m.SublayerHook, m.Draws()
+	defer func() { m.SublayerHook = hook; m.SetDraws(draws) }()
+	m.SetDraws(profileDraw)
+	m.SublayerHook = func(k int, x, branch, omega []float32) {
+		for i := range omega {
+			omega[i] = float32(ratio)
+		}
+		om = append(om, ratio)
+		ratio = math.Sqrt(variance(x, omega) + variance(branch, nil))
+	}
+	if _, err := m.Forward(tokens, nil, bsz, t, true); err != nil {
 		return nil, err
 	}
 	for k, v := range om {
@@ -45,15 +73,44 @@ func Run(m *model.Model, tokens []int32, bsz, t int, seed uint64) (*Profile, err
 			return nil, fmt.Errorf("admin profiling produced a non-finite ω at sublayer %d", k)
 		}
 	}
-	cfg := m.Cfg
 	return &Profile{Format: Format, Method: "profiled", Layers: cfg.Layers, Omega: om, Config: &cfg, Batch: bsz, Seed: seed}, nil
 }
 
+// variance is the population variance of w⊙x (w per column, nil = 1),
+// in float64.
+func variance(x, w []float32) float64 {
+	d := len(w)
+	at := func(i int) float64 {
+		if w == nil {
+			return float64(x[i])
+		}
+		return float64(w[i%d]) * float64(x[i])
+	}
+	var s float64
+	for i := range x {
+		s += at(i)
+	}
+	mu := s / float64(len(x))
+	var q float64
+	for i := range x {
+		u := at(i) - mu
+		q += u * u
+	}
+	return q / float64(len(x))
+}
+
+// FreeOmega is admin-torch's profiling-free ω for n residual sublayers,
+// the O(log n) setting: sqrt((n+1)/ln(n+1) − 1).
+func FreeOmega(n int) float64 {
+	x := float64(n + 1)
+	return math.Sqrt(x/math.Log(x) - 1)
+}
+
 // Free returns admin-torch's profiling-free profile: every ω equal to
-// sqrt((n+1)/ln(n+1) − 1) for n = 2·layers sublayers.
+// FreeOmega(n) for n = 2·layers sublayers.
 func Free(cfg model.Config) *Profile {
 	n := cfg.Sublayers()
-	w := model.FreeOmega(n)
+	w := FreeOmega(n)
 	om := make([]float64, n)
 	for i := range om {
 		om[i] = w

@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -118,11 +117,4 @@ func (c Config) ParamCount() int {
 		n += 2 * d
 	}
 	return n
-}
-
-// FreeOmega is admin-torch's profiling-free ω for n residual sublayers,
-// the O(log n) setting: sqrt((n+1)/ln(n+1) − 1).
-func FreeOmega(n int) float64 {
-	x := float64(n + 1)
-	return math.Sqrt(x/math.Log(x) - 1)
 }

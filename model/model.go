@@ -51,18 +51,17 @@ type Model struct {
 	curAttn   *attention
 	gradScale float32
 
-	// Profiling state (Admin): when profiling is set, each sublayer fills
-	// its ω with ratio before running and records it.
-	profiling bool
-	ratio     float64
-	Profile   []float64
-
+	// SublayerHook, when set, sees each residual sublayer k during
+	// Forward, after its branch ran and before the shortcut is added: x
+	// is the stream input, branch the branch output after dropout, omega
+	// the sublayer's ω (Admin; nil otherwise), which the hook may rewrite
+	// before it is used. Admin's profiling and the dependency analysis
+	// (package admin) are built on it; with no hook set, Forward fuses
+	// the dropout into the residual add.
+	SublayerHook func(k int, x, branch, omega []float32)
 	// SublayerGrad, when set, sees each sublayer's output gradient during
 	// Backward (the analysis of gradient norms uses it).
 	SublayerGrad func(k int, grad []float32)
-	// SublayerOut, when set, sees each sublayer's stream input x, branch
-	// output b (after dropout) and stream output during Forward.
-	SublayerOut func(k int, x, branch, out []float32)
 }
 
 type lnSaved struct {
@@ -310,46 +309,12 @@ func (m *Model) Backward() error {
 // output, x_{2L} the last sublayer's output).
 func (m *Model) Stream(k int) []float32 { return m.xs[k][:m.n*m.Cfg.DModel] }
 
-// ProfileAdmin runs Admin's profiling forward on one batch in training
-// mode (dropout on): each sublayer k in order sets ω_k to the running
-// ratio, then ratio = sqrt(Var[ω_k⊙x_k] + Var[b_k]). The ω values are
-// left in the parameters and returned.
-func (m *Model) ProfileAdmin(tokens []int32, bsz, t int) ([]float64, error) {
-	if m.Cfg.Norm != Admin {
-		return nil, fmt.Errorf("profiling needs norm admin, model is %s", m.Cfg.Norm)
-	}
-	m.profiling, m.ratio, m.Profile = true, 1, m.Profile[:0]
-	// Profiling draws its dropout masks from a stream of its own, so that
-	// training afterwards sees the same masks as training from a saved
-	// profile.
-	draws := m.draws
-	m.draws = 1 << 63
-	defer func() { m.profiling, m.draws = false, draws }()
-	if _, err := m.Forward(tokens, nil, bsz, t, true); err != nil {
-		return nil, err
-	}
-	return append([]float64(nil), m.Profile...), nil
-}
+// Draws is the number of training-mode forward passes so far; it picks
+// the dropout masks of the next one.
+func (m *Model) Draws() uint64 { return m.draws }
 
-// variance is the population variance of w⊙x (w per column, nil = 1),
-// in float64.
-func variance(x, w []float32) float64 {
-	d := len(w)
-	at := func(i int) float64 {
-		if w == nil {
-			return float64(x[i])
-		}
-		return float64(w[i%d]) * float64(x[i])
-	}
-	var s float64
-	for i := range x {
-		s += at(i)
-	}
-	mu := s / float64(len(x))
-	var q float64
-	for i := range x {
-		u := at(i) - mu
-		q += u * u
-	}
-	return q / float64(len(x))
-}
+// SetDraws moves the dropout stream to position n: the next
+// training-mode Forward uses the masks of draw n. Resuming a run sets it
+// back to where the run was; Admin's profiling draws from a stream of
+// its own and then puts the position back.
+func (m *Model) SetDraws(n uint64) { m.draws = n }

@@ -3,101 +3,170 @@ package model
 import "github.com/clinic-ml/clinic/asm"
 
 // ops runs the row-, column- and element-wise kernels on the worker pool.
-// Each operation's body is a closure built once in newOps, reading its
-// arguments from the struct, so a training step allocates nothing. The
-// model calls ops from one goroutine, one operation at a time.
+// Each operation has a struct of its own arguments and a body (a method
+// value bound once in newOps) that reads them, so a training step
+// allocates nothing. The model calls ops from one goroutine, one
+// operation at a time.
 //
 // Every split is chosen so that each output element is computed by
 // exactly one worker in a fixed order: rows for row-wise kernels, columns
 // for reductions over rows. Results therefore do not depend on the
 // thread count.
 type ops struct {
-	a, b, c, d, e, f []float32
-	w                int // row width
-	rows             int
-	p, scale         float32
-	key              uint64
-	act              string
+	ln      lnArgs
+	lnBack  lnBackArgs
+	lnParam lnParamArgs
+	col     colArgs
+	drop    dropArgs
+	rows    rowArgs
+	act     actArgs
 
-	layerNorm, layerNormBack, lnParamGrad, colSum, colDot,
-	dropout, scaleAdd, broadcast, actDrop, actDropBack, dropScaleAdd func(lo, hi int)
+	lnFn, lnBackFn, lnParamFn, colSumFn, colDotFn, dropFn,
+	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn func(lo, hi int)
+}
+
+// lnArgs: y = LN(x)·γ + β over rows of width w.
+type lnArgs struct {
+	y, mean, rstd, x, gamma, beta []float32
+	w                             int
+	eps                           float32
+}
+
+func (a *lnArgs) run(lo, hi int) {
+	w := a.w
+	asm.LayerNorm(a.y[lo*w:hi*w], a.mean[lo:hi], a.rstd[lo:hi], a.x[lo*w:hi*w], a.gamma, a.beta, w, a.eps)
+}
+
+// lnBackArgs: dx from dy through LN, split by rows.
+type lnBackArgs struct {
+	dx, dy, x, mean, rstd, gamma []float32
+	w                            int
+}
+
+func (a *lnBackArgs) run(lo, hi int) {
+	w := a.w
+	asm.LayerNormBackward(a.dx[lo*w:hi*w], a.dy[lo*w:hi*w], a.x[lo*w:hi*w], a.mean[lo:hi], a.rstd[lo:hi], a.gamma, w)
+}
+
+// lnParamArgs: dγ, dβ += column sums over rows, split by columns.
+type lnParamArgs struct {
+	dgamma, dbeta, dy, x, mean, rstd []float32
+	rows, w                          int
+}
+
+func (a *lnParamArgs) run(lo, hi int) {
+	asm.LayerNormParamGrad(a.dgamma[lo:hi], a.dbeta[lo:hi], a.dy[lo:], a.x[lo:], a.mean, a.rstd, a.rows, a.w)
+}
+
+// colArgs: dst += Σ_rows a (ColSum) or Σ_rows a⊙b (ColDot), split by
+// columns.
+type colArgs struct {
+	dst, a, b []float32
+	rows, w   int
+}
+
+func (c *colArgs) sum(lo, hi int) { asm.ColSum(c.dst[lo:hi], c.a[lo:], c.rows, c.w) }
+func (c *colArgs) dot(lo, hi int) { asm.ColDot(c.dst[lo:hi], c.a[lo:], c.b[lo:], c.rows, c.w) }
+
+// dropArgs: y = Drop(x), element-wise.
+type dropArgs struct {
+	y, x []float32
+	p    float32
+	key  uint64
+}
+
+func (a *dropArgs) run(lo, hi int) { asm.Dropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo)) }
+
+// rowArgs: row-wise y = w⊙x + b (ScaleAdd), y = w⊙x + Drop(b)
+// (DropScaleAdd) or y = w (Broadcast) over rows of width len(w).
+type rowArgs struct {
+	y, w, x, b []float32
+	p          float32
+	key        uint64
+}
+
+func (a *rowArgs) scaleAdd(lo, hi int) {
+	d := len(a.w)
+	asm.ScaleAddRows(a.y[lo*d:hi*d], a.w, a.x[lo*d:hi*d], a.b[lo*d:hi*d], d)
+}
+
+func (a *rowArgs) dropScaleAdd(lo, hi int) {
+	d := len(a.w)
+	asm.DropoutScaleAddRows(a.y[lo*d:hi*d], a.w, a.x[lo*d:hi*d], a.b[lo*d:hi*d], d, a.p, a.key, uint32(lo*d))
+}
+
+func (a *rowArgs) broadcast(lo, hi int) {
+	d := len(a.w)
+	asm.BroadcastRows(a.y[lo*d:hi*d], a.w, d)
+}
+
+// actArgs: y = Drop(act(x)) and its backward dx = act'(x)·Drop(dy),
+// element-wise.
+type actArgs struct {
+	gelu     bool
+	y, x, dy []float32 // forward: y, x; backward: y = dx, dy, x
+	p        float32
+	key      uint64
+}
+
+func (a *actArgs) forward(lo, hi int) {
+	if a.gelu {
+		asm.GELUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+	} else {
+		asm.ReLUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+	}
+}
+
+func (a *actArgs) backward(lo, hi int) {
+	if a.gelu {
+		asm.GELUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+	} else {
+		asm.ReLUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+	}
 }
 
 func newOps() *ops {
 	o := &ops{}
-	o.layerNorm = func(lo, hi int) {
-		w := o.w
-		asm.LayerNorm(o.a[lo*w:hi*w], o.b[lo:hi], o.c[lo:hi], o.d[lo*w:hi*w], o.e, o.f, w, o.scale)
-	}
-	o.layerNormBack = func(lo, hi int) {
-		w := o.w
-		asm.LayerNormBackward(o.a[lo*w:hi*w], o.b[lo*w:hi*w], o.c[lo*w:hi*w], o.d[lo:hi], o.e[lo:hi], o.f, w)
-	}
-	o.lnParamGrad = func(lo, hi int) {
-		asm.LayerNormParamGrad(o.a[lo:hi], o.b[lo:hi], o.c[lo:], o.d[lo:], o.e, o.f, o.rows, o.w)
-	}
-	o.colSum = func(lo, hi int) { asm.ColSum(o.a[lo:hi], o.b[lo:], o.rows, o.w) }
-	o.colDot = func(lo, hi int) { asm.ColDot(o.a[lo:hi], o.b[lo:], o.c[lo:], o.rows, o.w) }
-	o.dropout = func(lo, hi int) { asm.Dropout(o.a[lo:hi], o.b[lo:hi], o.p, o.key, uint32(lo)) }
-	o.scaleAdd = func(lo, hi int) {
-		w := o.w
-		asm.ScaleAddRows(o.a[lo*w:hi*w], o.b, o.c[lo*w:hi*w], o.d[lo*w:hi*w], w)
-	}
-	o.broadcast = func(lo, hi int) { asm.BroadcastRows(o.a[lo*o.w:hi*o.w], o.b, o.w) }
-	o.actDrop = func(lo, hi int) {
-		if o.act == "gelu" {
-			asm.GELUDropout(o.a[lo:hi], o.b[lo:hi], o.p, o.key, uint32(lo))
-		} else {
-			asm.ReLUDropout(o.a[lo:hi], o.b[lo:hi], o.p, o.key, uint32(lo))
-		}
-	}
-	o.actDropBack = func(lo, hi int) {
-		if o.act == "gelu" {
-			asm.GELUDropoutBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi], o.p, o.key, uint32(lo))
-		} else {
-			asm.ReLUDropoutBackward(o.a[lo:hi], o.b[lo:hi], o.c[lo:hi], o.p, o.key, uint32(lo))
-		}
-	}
-	o.dropScaleAdd = func(lo, hi int) {
-		w := o.w
-		asm.DropoutScaleAddRows(o.a[lo*w:hi*w], o.b, o.c[lo*w:hi*w], o.d[lo*w:hi*w], w, o.p, o.key, uint32(lo*w))
-	}
+	o.lnFn, o.lnBackFn, o.lnParamFn = o.ln.run, o.lnBack.run, o.lnParam.run
+	o.colSumFn, o.colDotFn = o.col.sum, o.col.dot
+	o.dropFn = o.drop.run
+	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
+	o.actDropFn, o.actDropBackFn = o.act.forward, o.act.backward
 	return o
 }
 
-func (o *ops) done() { o.a, o.b, o.c, o.d, o.e, o.f = nil, nil, nil, nil, nil, nil }
-
 // LN: y = LN(x) over rows of width w.
 func (o *ops) LN(y, mean, rstd, x, g, b []float32, w int, eps float32) {
-	o.a, o.b, o.c, o.d, o.e, o.f, o.w, o.scale = y, mean, rstd, x, g, b, w, eps
-	asm.Parallel(len(x)/w, o.layerNorm)
-	o.done()
+	o.ln = lnArgs{y, mean, rstd, x, g, b, w, eps}
+	asm.Parallel(len(x)/w, o.lnFn)
+	o.ln = lnArgs{}
 }
 
 // LNBack writes dx and accumulates dγ, dβ.
 func (o *ops) LNBack(dx, dg, db, dy, x, mean, rstd, g []float32, w int) {
 	rows := len(x) / w
-	o.a, o.b, o.c, o.d, o.e, o.f, o.w = dx, dy, x, mean, rstd, g, w
-	asm.Parallel(rows, o.layerNormBack)
-	o.a, o.b, o.c, o.d, o.e, o.f, o.rows = dg, db, dy, x, mean, rstd, rows
-	asm.Parallel(w, o.lnParamGrad)
-	o.done()
+	o.lnBack = lnBackArgs{dx, dy, x, mean, rstd, g, w}
+	asm.Parallel(rows, o.lnBackFn)
+	o.lnBack = lnBackArgs{}
+	o.lnParam = lnParamArgs{dg, db, dy, x, mean, rstd, rows, w}
+	asm.Parallel(w, o.lnParamFn)
+	o.lnParam = lnParamArgs{}
 }
 
 // ColSum: dst += Σ_rows src.
 func (o *ops) ColSum(dst, src []float32) {
 	w := len(dst)
-	o.a, o.b, o.w, o.rows = dst, src, w, len(src)/w
-	asm.Parallel(w, o.colSum)
-	o.done()
+	o.col = colArgs{dst: dst, a: src, rows: len(src) / w, w: w}
+	asm.Parallel(w, o.colSumFn)
+	o.col = colArgs{}
 }
 
 // ColDot: dst += Σ_rows a⊙b.
 func (o *ops) ColDot(dst, a, b []float32) {
 	w := len(dst)
-	o.a, o.b, o.c, o.w, o.rows = dst, a, b, w, len(a)/w
-	asm.Parallel(w, o.colDot)
-	o.done()
+	o.col = colArgs{dst: dst, a: a, b: b, rows: len(a) / w, w: w}
+	asm.Parallel(w, o.colDotFn)
+	o.col = colArgs{}
 }
 
 // Dropout: y = drop(x) with the mask of key (y may alias x).
@@ -108,42 +177,42 @@ func (o *ops) Dropout(y, x []float32, p float32, key uint64) {
 		}
 		return
 	}
-	o.a, o.b, o.p, o.key = y, x, p, key
-	asm.ParallelGrain(len(x), 64, o.dropout)
-	o.done()
+	o.drop = dropArgs{y, x, p, key}
+	asm.ParallelGrain(len(x), 64, o.dropFn)
+	o.drop = dropArgs{}
 }
 
 // ScaleAdd: y = w⊙x + b row-wise (y may alias b).
 func (o *ops) ScaleAdd(y, w, x, b []float32) {
-	o.a, o.b, o.c, o.d, o.w = y, w, x, b, len(w)
-	asm.Parallel(len(x)/len(w), o.scaleAdd)
-	o.done()
-}
-
-// Broadcast sets every row of y to v.
-func (o *ops) Broadcast(y, v []float32) {
-	o.a, o.b, o.w = y, v, len(v)
-	asm.Parallel(len(y)/len(v), o.broadcast)
-	o.done()
-}
-
-// ActDrop: y = Drop(act(x)).
-func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64) {
-	o.a, o.b, o.act, o.p, o.key = y, x, act, p, key
-	asm.ParallelGrain(len(x), 64, o.actDrop)
-	o.done()
-}
-
-// ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
-func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64) {
-	o.a, o.b, o.c, o.act, o.p, o.key = dx, dy, x, act, p, key
-	asm.ParallelGrain(len(x), 64, o.actDropBack)
-	o.done()
+	o.rows = rowArgs{y: y, w: w, x: x, b: b}
+	asm.Parallel(len(x)/len(w), o.scaleAddFn)
+	o.rows = rowArgs{}
 }
 
 // DropScaleAdd: y = w⊙x + Drop(b) row-wise (y may alias x or b).
 func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64) {
-	o.a, o.b, o.c, o.d, o.w, o.p, o.key = y, w, x, b, len(w), p, key
-	asm.Parallel(len(x)/len(w), o.dropScaleAdd)
-	o.done()
+	o.rows = rowArgs{y, w, x, b, p, key}
+	asm.Parallel(len(x)/len(w), o.dropScaleAddFn)
+	o.rows = rowArgs{}
+}
+
+// Broadcast sets every row of y to v.
+func (o *ops) Broadcast(y, v []float32) {
+	o.rows = rowArgs{y: y, w: v}
+	asm.Parallel(len(y)/len(v), o.broadcastFn)
+	o.rows = rowArgs{}
+}
+
+// ActDrop: y = Drop(act(x)).
+func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64) {
+	o.act = actArgs{gelu: act == "gelu", y: y, x: x, p: p, key: key}
+	asm.ParallelGrain(len(x), 64, o.actDropFn)
+	o.act = actArgs{}
+}
+
+// ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
+func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64) {
+	o.act = actArgs{gelu: act == "gelu", y: dx, dy: dy, x: x, p: p, key: key}
+	asm.ParallelGrain(len(x), 64, o.actDropBackFn)
+	o.act = actArgs{}
 }

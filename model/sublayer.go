@@ -44,42 +44,33 @@ func (s *sublayer) forward() {
 	out, saved := s.out[:n*d], s.saved[:n*d]
 	fo := m.fo[:n*d]
 	mean, rstd := s.mean[:n], s.rstd[:n]
-	p := m.drop(m.Cfg.Dropout)
+	p, key := m.drop(m.Cfg.Dropout), m.siteKey(s.site())
+	w, omega := m.ones, []float32(nil)
+	if s.omega != nil {
+		w, omega = s.omega.W, s.omega.W
+	}
 	if m.Cfg.Norm == PreLN {
 		m.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, m.Cfg.LNEps)
 		s.br.forward(saved, fo)
-		if m.SublayerOut != nil {
-			m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
-			m.op.ScaleAdd(out, m.ones, x, fo)
-			m.SublayerOut(s.k, x, fo, out)
-			return
-		}
-		m.op.DropScaleAdd(out, m.ones, x, fo, p, m.siteKey(s.site()))
+		s.residual(out, w, x, fo, omega, p, key)
 		return
 	}
-	w := m.ones
-	if s.omega != nil {
-		w = s.omega.W
-	}
 	s.br.forward(x, fo)
-	if m.profiling || m.SublayerOut != nil {
-		// The branch output after dropout is needed on its own.
-		m.op.Dropout(fo, fo, p, m.siteKey(s.site()))
-		if m.profiling && s.omega != nil {
-			for i := range w {
-				w[i] = float32(m.ratio)
-			}
-			m.Profile = append(m.Profile, m.ratio)
-			m.ratio = math.Sqrt(variance(x, w) + variance(fo, nil))
-		}
-		if m.SublayerOut != nil {
-			m.SublayerOut(s.k, x, fo, nil)
-		}
-		m.op.ScaleAdd(saved, w, x, fo)
-	} else {
-		m.op.DropScaleAdd(saved, w, x, fo, p, m.siteKey(s.site()))
-	}
+	s.residual(saved, w, x, fo, omega, p, key)
 	m.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, m.Cfg.LNEps)
+}
+
+// residual writes y = w⊙x + Drop(b), showing the hook, if any, the
+// branch output after dropout (and ω) before the sum.
+func (s *sublayer) residual(y, w, x, b, omega []float32, p float32, key uint64) {
+	m := s.m
+	if m.SublayerHook == nil {
+		m.op.DropScaleAdd(y, w, x, b, p, key)
+		return
+	}
+	m.op.Dropout(b, b, p, key)
+	m.SublayerHook(s.k, x, b, omega)
+	m.op.ScaleAdd(y, w, x, b)
 }
 
 // backward turns dout = ∂L/∂out into dx = ∂L/∂x. dout may be clobbered.
