@@ -10,12 +10,13 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/corpus"
-	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// StepConfigs are the training-step configurations of DESIGN.md §3.
+// StepConfigs are the training-step configurations the README's
+// performance table reports.
 var StepConfigs = []struct {
 	Name               string
 	Layers, D, H, F, T int
@@ -27,7 +28,8 @@ var StepConfigs = []struct {
 }
 
 // BenchmarkTrainStep measures one full training step (forward, backward,
-// Adam) on the built-in corpus, in tokens per second.
+// gradient norm and clipping, Adam) on the built-in corpus, in tokens per
+// second: the same train.Trainer.Step that 'clinic train' runs.
 func BenchmarkTrainStep(b *testing.B) {
 	text := corpus.SOTU()
 	for _, sc := range StepConfigs {
@@ -37,33 +39,29 @@ func BenchmarkTrainStep(b *testing.B) {
 				defer asm.SetThreads(0)
 				cfg := model.Config{Layers: sc.Layers, DModel: sc.D, Heads: sc.H, DFF: sc.F, SeqLen: sc.T, Vocab: 256,
 					Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
-				p, err := model.NewParams(cfg)
+				lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: sc.B, Seed: 1, Train: text, TrainName: "built-in corpus"})
 				if err != nil {
 					b.Fatal(err)
 				}
-				p.Init(1)
-				m, err := model.New(p, sc.B, 1)
+				pr, err := lm.ProfileAdmin()
 				if err != nil {
 					b.Fatal(err)
 				}
-				s, _ := data.NewSampler(text, sc.B, sc.T, 1)
-				n := sc.B * sc.T
-				tok, tgt := make([]int32, n), make([]int32, n)
-				var ws, gs [][]float32
-				for _, q := range p.List {
-					ws, gs = append(ws, q.W), append(gs, q.G)
+				if err := lm.SetAdminProfile(pr); err != nil {
+					b.Fatal(err)
 				}
-				opt, _ := optim.New(optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}, ws)
+				tr, err := train.New(lm, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30,
+					Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
+				if err != nil {
+					b.Fatal(err)
+				}
 				step := func() {
-					s.Next(tok, tgt)
-					p.ZeroGrad()
-					if _, err := m.Forward(tok, tgt, sc.B, sc.T, true); err != nil {
-						b.Fatal(err)
+					if st, err := tr.Step(); err != nil || st.Diverged {
+						b.Fatalf("step %d: %+v %v", st.Step, st, err)
 					}
-					m.Backward()
-					opt.Step(gs)
 				}
 				step()
+				n := sc.B * sc.T
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					step()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -41,10 +43,10 @@ const (
 // sweepStatus classifies a finished run: diverged when the loss became
 // NaN or infinite, stalled when the final validation loss is not more
 // than margin below the unigram entropy h, trained otherwise.
-func sweepStatus(res *trainResult, h, margin float64) string {
-	v := res.final.ValLoss
+func sweepStatus(res *train.Result, h, margin float64) string {
+	v := res.Final.ValLoss
 	switch {
-	case res.diverged || math.IsNaN(v) || math.IsInf(v, 0):
+	case res.Diverged || math.IsNaN(v) || math.IsInf(v, 0):
 		return statusDiverged
 	case v > h-margin:
 		return statusStalled
@@ -119,7 +121,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	type run struct {
 		depth  int
 		norm   string
-		res    *trainResult
+		res    *train.Result
 		status string
 	}
 	var runs []run
@@ -132,13 +134,17 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			ro.quiet = true
 			start := time.Now()
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers, %d steps ...\n", len(runs)+1, total, norm, d, o.steps)
-			res, err := train(ro, io.Discard, io.Discard)
+			res, err := trainRun(ro, io.Discard, io.Discard)
+			var de *train.DivergedError
+			if errors.As(err, &de) {
+				err = nil // a diverged run is a result of the sweep
+			}
 			if err != nil {
 				return fmt.Errorf("%s with %d layers: %v", norm, d, err)
 			}
 			st := sweepStatus(res, h, *margin)
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %.4f, %s (%s)\n", len(runs)+1, total, norm, d,
-				res.final.ValLoss, st, time.Since(start).Round(time.Second))
+				res.Final.ValLoss, st, time.Since(start).Round(time.Second))
 			runs = append(runs, run{d, norm, res, st})
 		}
 	}
@@ -150,14 +156,14 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		HLines: []plot.HLine{{Y: h, Label: fmt.Sprintf("unigram entropy %.3f", h)}}}
 	for _, r := range runs {
 		div := ""
-		if r.res.diverged {
-			div = strconv.Itoa(r.res.failStep)
+		if r.res.Diverged {
+			div = strconv.Itoa(r.res.FailStep)
 		}
-		last := r.res.final
+		last := r.res.Final
 		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div})
 		trows = append(trows, []string{strconv.Itoa(r.depth), r.norm, fmt.Sprintf("%.4f", last.ValLoss), r.status})
 		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: indexOf(depths, r.depth)}
-		for _, p := range r.res.curve {
+		for _, p := range r.res.Curve {
 			curves = append(curves, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
 			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
 		}

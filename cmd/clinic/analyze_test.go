@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // tinyText writes a small training text and returns its path.
@@ -323,15 +325,15 @@ func TestUnigramEntropy(t *testing.T) {
 	if h := unigramEntropy([]byte("aaaa")); h != 0 {
 		t.Errorf("H(aaaa) = %g", h)
 	}
-	res := &trainResult{final: point{ValLoss: 2.95}}
+	res := &train.Result{Final: train.Point{ValLoss: 2.95}}
 	if s := sweepStatus(res, 3, 0.1); s != statusStalled {
 		t.Errorf("2.95 vs H=3: %s", s)
 	}
-	res.final.ValLoss = 2.5
+	res.Final.ValLoss = 2.5
 	if s := sweepStatus(res, 3, 0.1); s != statusTrained {
 		t.Errorf("2.5 vs H=3: %s", s)
 	}
-	res.diverged = true
+	res.Diverged = true
 	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
 		t.Errorf("diverged: %s", s)
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -49,23 +49,11 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		trainText, _ := data.Split(text, *valFrac)
-		ps, err := data.NewSampler(trainText, *batch, cfg.SeqLen, *seed^0xad317)
-		if err != nil {
-			return fmt.Errorf("text (%s): %v", source, err)
-		}
-		p, err := model.NewParams(cfg)
+		lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: *batch, Seed: *seed, Train: trainText, TrainName: source})
 		if err != nil {
 			return err
 		}
-		p.Init(*seed)
-		m, err := model.New(p, *batch, *seed)
-		if err != nil {
-			return err
-		}
-		n := *batch * cfg.SeqLen
-		tokens, targets := make([]int32, n), make([]int32, n)
-		ps.Next(tokens, targets)
-		if pr, err = admin.Run(m, tokens, *batch, cfg.SeqLen, *seed); err != nil {
+		if pr, err = lm.ProfileAdmin(); err != nil {
 			return err
 		}
 	}
@@ -83,9 +71,4 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "saved %s\n", *out)
 	return nil
-}
-
-func profileJSON(pr *admin.Profile) string {
-	b, _ := json.Marshal(pr)
-	return string(b)
 }

@@ -6,8 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
@@ -15,6 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/progress"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -34,7 +33,7 @@ type trainOpts struct {
 
 	// beforeStep, when set, runs before each step's forward pass (tests
 	// use it to make a run diverge).
-	beforeStep func(step int, p *model.Params)
+	beforeStep func(step int)
 }
 
 func (o *trainOpts) register(fs interface {
@@ -134,27 +133,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	_, err = train(o, stdout, stderr)
+	_, err = trainRun(o, stdout, stderr)
 	return err
 }
 
-// point is one evaluation of a run.
-type point struct {
-	Step    int     `json:"step"`
-	Loss    float64 `json:"loss"`
-	ValLoss float64 `json:"val_loss"`
-}
-
-type trainResult struct {
-	curve    []point
-	final    point
-	diverged bool // the loss became NaN or infinite
-	failStep int
-}
-
-// train runs one training job. Progress goes to stderr, the summary to
-// stdout.
-func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
+// trainRun runs one training job. Progress goes to stderr, the summary
+// to stdout; with o.quiet, nothing is printed.
+func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 	asm.SetThreads(o.threads)
 	text, source, err := loadText(o.dataPath)
 	if err != nil {
@@ -162,198 +147,79 @@ func train(o trainOpts, stdout, stderr io.Writer) (*trainResult, error) {
 	}
 	trainText, valText := data.Split(text, o.valFrac)
 	cfg := o.cfg
-	sampler, err := data.NewSampler(trainText, o.batch, cfg.SeqLen, o.seed)
+	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: o.batch, EvalBatches: o.evalBatches, Seed: o.seed,
+		Train: trainText, Val: valText, TrainName: source,
+		ValName: fmt.Sprintf("last %g of %s, %d bytes", o.valFrac, source, len(valText))})
 	if err != nil {
-		return nil, fmt.Errorf("training text (%s): %v", source, err)
-	}
-	eval, err := data.NewEval(valText, o.batch, cfg.SeqLen, o.evalBatches)
-	if err != nil {
-		return nil, fmt.Errorf("validation text (last %g of %s, %d bytes): %v", o.valFrac, source, len(valText), err)
+		return nil, err
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %v", err)
 	}
-	p, err := model.NewParams(cfg)
-	if err != nil {
-		return nil, err
-	}
-	p.Init(o.seed)
-	m, err := model.New(p, o.batch, o.seed)
-	if err != nil {
-		return nil, err
-	}
-	n := o.batch * cfg.SeqLen
-	tokens, targets := make([]int32, n), make([]int32, n)
-	meta := map[string]string{}
 	if cfg.Norm == model.Admin {
 		var pr *admin.Profile
 		switch {
 		case o.adminProfile != "":
-			if pr, err = admin.Load(o.adminProfile); err != nil {
-				return nil, err
-			}
+			pr, err = admin.Load(o.adminProfile)
 		case o.adminInit == "free":
 			pr = admin.Free(cfg)
 		default:
-			// Profile on one batch of training text, as the reference
-			// does; a sampler of its own keeps the training batches the
-			// same whichever way ω was set.
-			ps, _ := data.NewSampler(trainText, o.batch, cfg.SeqLen, o.seed^0xad317)
-			ps.Next(tokens, targets)
-			if pr, err = admin.Run(m, tokens, o.batch, cfg.SeqLen, o.seed); err != nil {
-				return nil, err
-			}
+			pr, err = lm.ProfileAdmin()
 		}
-		if err := pr.Apply(p); err != nil {
-			return nil, fmt.Errorf("admin profile: %v", err)
+		if err != nil {
+			return nil, err
+		}
+		if err := lm.SetAdminProfile(pr); err != nil {
+			return nil, err
 		}
 		if err := pr.Save(filepath.Join(o.out, "admin_profile.json")); err != nil {
 			return nil, fmt.Errorf("saving admin profile: %v", err)
 		}
-		meta["admin_profile"] = profileJSON(pr)
 	}
-
-	var decay []bool
-	var ws, gs [][]float32
-	for _, q := range p.List {
-		ws, gs, decay = append(ws, q.W), append(gs, q.G), append(decay, q.Decay)
-	}
-	opt, err := optim.New(optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
-		WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip}, ws)
-	if err != nil {
-		return nil, usageError{err.Error()}
-	}
-	if err := opt.SetDecayMask(decay); err != nil {
-		return nil, err
-	}
-
 	mw, err := metrics.Create(filepath.Join(o.out, "metrics.jsonl"))
 	if err != nil {
 		return nil, err
 	}
 	defer mw.Close()
 	ckpt := filepath.Join(o.out, "model.safetensors")
-	save := func(step int) error {
-		meta["step"] = strconv.Itoa(step)
-		meta["seed"] = strconv.FormatUint(o.seed, 10)
-		return model.SaveCheckpoint(ckpt, p, meta)
-	}
+	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
+		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
+			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
+		Checkpoint: ckpt, Metrics: mw, BeforeStep: o.beforeStep}
 
 	var bar *progress.Bar
 	if !o.quiet {
 		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads, kernels %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
 			len(trainText), len(valText), asm.Threads(), asm.CPULevel())
-		if f, ok := stderr.(*os.File); ok {
-			bar = progress.New(stderr, o.steps, progress.IsTerminal(f))
-		} else {
-			bar = progress.New(stderr, o.steps, false)
-		}
+		f, ok := stderr.(*os.File)
+		bar = progress.New(stderr, o.steps, ok && progress.IsTerminal(f))
 		bar.Every = max(1, o.evalEvery/4)
-	}
-
-	res := &trainResult{}
-	prev := make([]float32, len(p.W))
-	valLoss := math.NaN()
-	lastTime, lastStep := time.Now(), 0
-	tokPerSec := 0.0
-	for step := 1; step <= o.steps; step++ {
-		sampler.Next(tokens, targets)
-		if o.beforeStep != nil {
-			o.beforeStep(step, p)
-		}
-		p.ZeroGrad()
-		loss, err := m.Forward(tokens, targets, o.batch, cfg.SeqLen, true)
-		if err != nil {
-			return nil, err
-		}
-		bad := math.IsNaN(loss) || math.IsInf(loss, 0)
-		var gnorm float64
-		if !bad {
-			if err := m.Backward(); err != nil {
-				return nil, err
+		opts.OnStep = func(pr train.Progress) {
+			st := fmt.Sprintf("loss %.3f", pr.Loss)
+			if !math.IsNaN(pr.ValLoss) {
+				st += fmt.Sprintf(" val %.3f", pr.ValLoss)
 			}
-			gnorm = optim.GradNorm(gs)
-			bad = math.IsNaN(gnorm) || math.IsInf(gnorm, 0)
-		}
-		if bad {
-			res.diverged, res.failStep = true, step
-			mw.Write(map[string]any{"step": step, "loss": loss, "grad_norm": gnorm, "diverged": true}) // metrics spells non-finite values as strings
-			msg := fmt.Sprintf("training diverged at step %d (loss %v, gradient norm %v)", step, loss, gnorm)
-			if step > 1 {
-				// prev holds the weights step-1 trained on, whose loss was
-				// finite.
-				copy(p.W, prev)
-				if err := save(step - 2); err != nil {
-					return res, fmt.Errorf("%s; saving the last good weights failed: %v", msg, err)
-				}
-				msg += fmt.Sprintf("; the weights of step %d (the last finite loss) are in %s", step-1, ckpt)
+			if pr.TokensPerSec > 0 {
+				st += fmt.Sprintf(" %.0f tok/s", pr.TokensPerSec)
 			}
-			if bar != nil {
-				bar.Finish()
-			}
-			if o.quiet {
-				return res, nil
-			}
-			return res, fmt.Errorf("%s", msg)
-		}
-		copy(prev, p.W)
-		lr := opt.StepNorm(gs, gnorm) // clips to o.clip first
-
-		rec := map[string]any{"step": step, "loss": loss, "lr": lr, "grad_norm": gnorm}
-		if step%o.evalEvery == 0 || step == o.steps {
-			valLoss, err = evaluate(m, eval, tokens, targets, o.batch, cfg.SeqLen)
-			if err != nil {
-				return nil, err
-			}
-			rec["val_loss"] = valLoss
-			res.curve = append(res.curve, point{step, loss, valLoss})
-			now := time.Now()
-			tokPerSec = float64((step-lastStep)*n) / now.Sub(lastTime).Seconds()
-			lastTime, lastStep = now, step
-			rec["tokens_per_s"] = math.Round(tokPerSec)
-		}
-		res.final = point{step, loss, valLoss}
-		if err := mw.Write(rec); err != nil {
-			return nil, err
-		}
-		if bar != nil {
-			st := fmt.Sprintf("loss %.3f", loss)
-			if !math.IsNaN(valLoss) {
-				st += fmt.Sprintf(" val %.3f", valLoss)
-			}
-			if tokPerSec > 0 {
-				st += fmt.Sprintf(" %.0f tok/s", tokPerSec)
-			}
-			bar.Update(step, st)
-		}
-		if o.saveEvery > 0 && step%o.saveEvery == 0 && step != o.steps {
-			if err := save(step); err != nil {
-				return nil, err
-			}
+			bar.Update(pr.Step, st)
 		}
 	}
-	if err := save(o.steps); err != nil {
-		return nil, err
+	tr, err := train.New(lm, opts)
+	if err != nil {
+		return nil, usageError{err.Error()}
 	}
+	res, err := tr.Run()
 	if bar != nil {
 		bar.Finish()
+	}
+	if err != nil {
+		return res, err
+	}
+	if !o.quiet {
 		fmt.Fprintf(stdout, "clinic: step %d: train loss %.4f, validation loss %.4f nats/byte; checkpoint %s\n",
-			o.steps, res.final.Loss, res.final.ValLoss, ckpt)
+			o.steps, res.Final.Loss, res.Final.ValLoss, ckpt)
 	}
 	return res, nil
-}
-
-// evaluate returns the mean validation loss in nats per byte, dropout off.
-func evaluate(m *model.Model, e *data.Eval, tokens, targets []int32, bsz, t int) (float64, error) {
-	var sum float64
-	for i := 0; i < e.Batches(); i++ {
-		e.Fill(i, tokens, targets)
-		l, err := m.Forward(tokens, targets, bsz, t, false)
-		if err != nil {
-			return 0, err
-		}
-		sum += l
-	}
-	return sum / float64(e.Batches()), nil
 }

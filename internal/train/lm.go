@@ -1,0 +1,134 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// LMConfig describes a byte-level language-modelling task.
+type LMConfig struct {
+	Model       model.Config
+	Batch       int    // sequences per step
+	EvalBatches int    // validation batches per evaluation (0: no validation)
+	Seed        uint64 // weights, batches, dropout
+	// Train and Val are the training and validation text; TrainName and
+	// ValName say where they came from, for error messages.
+	Train, Val         []byte
+	TrainName, ValName string
+}
+
+// LM is the byte-level language-modelling task: a decoder-only model
+// trained on random windows of the training text, validated on the
+// leading windows of the validation text.
+type LM struct {
+	P *model.Params
+	M *model.Model
+
+	cfg             LMConfig
+	sampler         *data.Sampler
+	eval            *data.Eval
+	tokens, targets []int32
+	meta            map[string]string // checkpoint metadata beyond step and seed
+}
+
+// NewLM draws the model's initial weights from c.Seed and plans its
+// buffers and batches.
+func NewLM(c LMConfig) (*LM, error) {
+	T := c.Model.SeqLen
+	sampler, err := data.NewSampler(c.Train, c.Batch, T, c.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("training text (%s): %v", c.TrainName, err)
+	}
+	var eval *data.Eval
+	if c.EvalBatches > 0 {
+		if eval, err = data.NewEval(c.Val, c.Batch, T, c.EvalBatches); err != nil {
+			return nil, fmt.Errorf("validation text (%s): %v", c.ValName, err)
+		}
+	}
+	p, err := model.NewParams(c.Model)
+	if err != nil {
+		return nil, err
+	}
+	p.Init(c.Seed)
+	m, err := model.New(p, c.Batch, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	n := c.Batch * T
+	return &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
+		tokens: make([]int32, n), targets: make([]int32, n), meta: map[string]string{}}, nil
+}
+
+// profileSeed separates the profiling batch's sampler from the training
+// sampler, so the training batches are the same whichever way ω was set.
+const profileSeed = 0xad317
+
+// ProfileAdmin runs Admin's profiling on one batch of training text
+// (dropout on), as the reference does, leaving ω in the parameters.
+func (l *LM) ProfileAdmin() (*admin.Profile, error) {
+	ps, err := data.NewSampler(l.cfg.Train, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed^profileSeed)
+	if err != nil {
+		return nil, fmt.Errorf("training text (%s): %v", l.cfg.TrainName, err)
+	}
+	ps.Next(l.tokens, l.targets)
+	return admin.Run(l.M, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
+}
+
+// SetAdminProfile sets ω from pr and records pr in the checkpoints.
+func (l *LM) SetAdminProfile(pr *admin.Profile) error {
+	if err := pr.Apply(l.P); err != nil {
+		return fmt.Errorf("admin profile: %v", err)
+	}
+	b, err := json.Marshal(pr)
+	if err != nil {
+		return err
+	}
+	l.meta["admin_profile"] = string(b)
+	return nil
+}
+
+// Params implements Task.
+func (l *LM) Params() *model.Params { return l.P }
+
+// TrainForward implements Task.
+func (l *LM) TrainForward() (float64, int, error) {
+	l.sampler.Next(l.tokens, l.targets)
+	loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, true)
+	return loss, len(l.tokens), err
+}
+
+// Backward implements Task.
+func (l *LM) Backward() error { return l.M.Backward() }
+
+// Evaluate implements Task: the mean loss in nats per byte over the
+// validation batches.
+func (l *LM) Evaluate() (float64, error) {
+	if l.eval == nil {
+		return 0, fmt.Errorf("this task was planned without validation batches")
+	}
+	var sum float64
+	for i := 0; i < l.eval.Batches(); i++ {
+		l.eval.Fill(i, l.tokens, l.targets)
+		loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, false)
+		if err != nil {
+			return 0, err
+		}
+		sum += loss
+	}
+	return sum / float64(l.eval.Batches()), nil
+}
+
+// SaveCheckpoint implements Task. The metadata holds the step, the seed
+// and, for Admin, the profile.
+func (l *LM) SaveCheckpoint(path string, step int) error {
+	meta := maps.Clone(l.meta)
+	meta["step"] = strconv.Itoa(step)
+	meta["seed"] = strconv.FormatUint(l.cfg.Seed, 10)
+	return model.SaveCheckpoint(path, l.P, meta)
+}

@@ -1,0 +1,263 @@
+// Package train is clinic's training loop: one training step (forward,
+// backward, gradient norm, clipping, optimizer update) and the run around
+// it (evaluation cadence, metrics, checkpoints, rollback on divergence).
+//
+// What is trained is a Task: a model over its data. The command line,
+// the depth sweep and the benchmarks all drive the same Trainer, so a
+// benchmark of Step measures what users run. A new kind of model
+// (translation) is a new Task; resuming restores the Trainer's and the
+// Task's state; data-parallel training reduces the gradients between the
+// backward pass and the update in Step.
+package train
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// A Task is a model over its data.
+type Task interface {
+	// Params are the trainable tensors; their arenas (W, G) are what
+	// the optimizer updates and what the divergence rollback copies.
+	Params() *model.Params
+	// TrainForward draws the next training batch and runs the forward
+	// pass with dropout on. It returns the mean loss and the number of
+	// target tokens in the batch.
+	TrainForward() (loss float64, tokens int, err error)
+	// Backward accumulates into Params' gradients the gradient of the
+	// last TrainForward's loss.
+	Backward() error
+	// Evaluate returns the validation loss, dropout off.
+	Evaluate() (float64, error)
+	// SaveCheckpoint writes the current weights, atomically, recording
+	// that they are the result of step optimizer steps.
+	SaveCheckpoint(path string, step int) error
+}
+
+// Options configure a Trainer.
+type Options struct {
+	Steps     int          // optimizer steps of the run
+	EvalEvery int          // validate every EvalEvery steps and at the last
+	SaveEvery int          // checkpoint every SaveEvery steps (0: only at the end)
+	Optim     optim.Config // optimizer, schedule, clipping
+
+	Checkpoint string          // checkpoint path ("" : none)
+	Metrics    *metrics.Writer // one JSON line per step (nil: none)
+
+	// OnStep, when set, sees every finished step (progress display).
+	OnStep func(Progress)
+	// BeforeStep, when set, runs before each step's forward pass (tests
+	// use it to make a run diverge).
+	BeforeStep func(step int)
+}
+
+// Progress is what a finished step reports to Options.OnStep.
+type Progress struct {
+	Step         int
+	Loss         float64
+	ValLoss      float64 // the latest validation loss, NaN before the first
+	TokensPerSec float64 // over the latest evaluation interval, 0 before
+}
+
+// StepStats describe one training step.
+type StepStats struct {
+	Step     int
+	Loss     float64
+	GradNorm float64 // before clipping; 0 when the loss was not finite
+	LR       float64 // the learning rate the update used
+	Tokens   int
+	// Diverged: the loss or the gradient norm was NaN or infinite; the
+	// weights were not updated.
+	Diverged bool
+}
+
+// Point is one evaluation of a run.
+type Point struct {
+	Step    int     `json:"step"`
+	Loss    float64 `json:"loss"`
+	ValLoss float64 `json:"val_loss"`
+}
+
+// Result is a finished (or diverged) run.
+type Result struct {
+	Curve    []Point // one point per evaluation
+	Final    Point   // the last step that finished
+	Diverged bool
+	FailStep int // the step whose loss was not finite
+}
+
+// DivergedError reports a run whose loss or gradient became NaN or
+// infinite. The weights of the last step with a finite loss have been
+// written to Path (unless the first step failed).
+type DivergedError struct {
+	Step           int
+	Loss, GradNorm float64
+	SavedStep      int // the step whose weights were saved, 0 if none
+	Path           string
+}
+
+func (e *DivergedError) Error() string {
+	msg := fmt.Sprintf("training diverged at step %d (loss %v, gradient norm %v)", e.Step, e.Loss, e.GradNorm)
+	if e.SavedStep > 0 {
+		msg += fmt.Sprintf("; the weights of step %d (the last finite loss) are in %s", e.SavedStep, e.Path)
+	}
+	return msg
+}
+
+// Trainer runs training steps on a Task.
+type Trainer struct {
+	task  Task
+	o     Options
+	opt   *optim.Optimizer
+	grads [][]float32
+	// prev holds the weights the current step trained on, to roll back
+	// to when the step's loss is not finite.
+	prev []float32
+	step int
+}
+
+// New plans a trainer for task: the optimizer state and the rollback
+// copy of the weights.
+func New(task Task, o Options) (*Trainer, error) {
+	if o.Steps < 1 || o.EvalEvery < 1 || o.SaveEvery < 0 {
+		return nil, fmt.Errorf("train: steps %d and eval-every %d must be ≥ 1, save-every %d ≥ 0", o.Steps, o.EvalEvery, o.SaveEvery)
+	}
+	p := task.Params()
+	var ws, gs [][]float32
+	var decay []bool
+	for _, q := range p.List {
+		ws, gs, decay = append(ws, q.W), append(gs, q.G), append(decay, q.Decay)
+	}
+	opt, err := optim.New(o.Optim, ws)
+	if err != nil {
+		return nil, err
+	}
+	if err := opt.SetDecayMask(decay); err != nil {
+		return nil, err
+	}
+	return &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W))}, nil
+}
+
+// Steps is the number of steps taken so far.
+func (t *Trainer) Steps() int { return t.step }
+
+// Step runs one training step: forward on the next batch, backward,
+// the global gradient norm, clipping and the optimizer update. A step
+// whose loss or gradient norm is not finite updates nothing and reports
+// Diverged. Step allocates nothing.
+func (t *Trainer) Step() (StepStats, error) {
+	t.step++
+	st := StepStats{Step: t.step}
+	p := t.task.Params()
+	p.ZeroGrad()
+	loss, n, err := t.task.TrainForward()
+	if err != nil {
+		return st, err
+	}
+	st.Loss, st.Tokens = loss, n
+	if !finite(loss) {
+		st.Diverged = true
+		return st, nil
+	}
+	if err := t.task.Backward(); err != nil {
+		return st, err
+	}
+	st.GradNorm = optim.GradNorm(t.grads)
+	if !finite(st.GradNorm) {
+		st.Diverged = true
+		return st, nil
+	}
+	copy(t.prev, p.W)
+	st.LR = t.opt.StepNorm(t.grads, st.GradNorm) // clips first
+	return st, nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Run trains until Options.Steps: it validates every EvalEvery steps
+// and at the end, writes a metrics line per step and a checkpoint every
+// SaveEvery steps and at the end. If a step diverges it writes the
+// weights of the last step with a finite loss and returns the result so
+// far with a *DivergedError.
+func (t *Trainer) Run() (*Result, error) {
+	o := t.o
+	res := &Result{Final: Point{Step: t.step, Loss: math.NaN(), ValLoss: math.NaN()}}
+	valLoss, tokPerSec := math.NaN(), 0.0
+	lastTime, tokens := time.Now(), 0
+	for t.step < o.Steps {
+		if o.BeforeStep != nil {
+			o.BeforeStep(t.step + 1)
+		}
+		st, err := t.Step()
+		if err != nil {
+			return nil, err
+		}
+		if st.Diverged {
+			return res, t.diverged(res, st)
+		}
+		tokens += st.Tokens
+		rec := map[string]any{"step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
+		if st.Step%o.EvalEvery == 0 || st.Step == o.Steps {
+			if valLoss, err = t.task.Evaluate(); err != nil {
+				return nil, err
+			}
+			rec["val_loss"] = valLoss
+			res.Curve = append(res.Curve, Point{st.Step, st.Loss, valLoss})
+			now := time.Now()
+			tokPerSec = float64(tokens) / now.Sub(lastTime).Seconds()
+			lastTime, tokens = now, 0
+			rec["tokens_per_s"] = math.Round(tokPerSec)
+		}
+		res.Final = Point{st.Step, st.Loss, valLoss}
+		if o.Metrics != nil {
+			if err := o.Metrics.Write(rec); err != nil {
+				return nil, err
+			}
+		}
+		if o.OnStep != nil {
+			o.OnStep(Progress{st.Step, st.Loss, valLoss, tokPerSec})
+		}
+		if o.SaveEvery > 0 && st.Step%o.SaveEvery == 0 && st.Step != o.Steps {
+			if err := t.save(st.Step); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := t.save(t.step); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (t *Trainer) save(step int) error {
+	if t.o.Checkpoint == "" {
+		return nil
+	}
+	return t.task.SaveCheckpoint(t.o.Checkpoint, step)
+}
+
+// diverged records a diverged step and rolls the weights back to those
+// the step trained on, the last whose loss was finite.
+func (t *Trainer) diverged(res *Result, st StepStats) error {
+	res.Diverged, res.FailStep = true, st.Step
+	if t.o.Metrics != nil {
+		// metrics spells non-finite values as strings
+		t.o.Metrics.Write(map[string]any{"step": st.Step, "loss": st.Loss, "grad_norm": st.GradNorm, "diverged": true})
+	}
+	e := &DivergedError{Step: st.Step, Loss: st.Loss, GradNorm: st.GradNorm, Path: t.o.Checkpoint}
+	if st.Step > 1 && t.o.Checkpoint != "" {
+		// prev holds the weights step-1 trained on, the result of step-2
+		// updates, whose loss was finite.
+		copy(t.task.Params().W, t.prev)
+		if err := t.save(st.Step - 2); err != nil {
+			return fmt.Errorf("%v; saving the last good weights failed: %v", e, err)
+		}
+		e.SavedStep = st.Step - 1
+	}
+	return e
+}
