@@ -3,6 +3,8 @@ package asm
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The pool is a fixed set of workers. Parallel splits [0,n) into one
@@ -34,7 +36,13 @@ func newPool(n int) *pool {
 		p.work[i] = ch
 		go func() {
 			for c := range ch {
-				c.fn(c.lo, c.hi)
+				if poolTiming.Load() {
+					t0 := time.Now()
+					c.fn(c.lo, c.hi)
+					poolBusy.Add(int64(time.Since(t0)))
+				} else {
+					c.fn(c.lo, c.hi)
+				}
 				p.done.Done()
 			}
 		}()
@@ -105,6 +113,30 @@ func ParallelGrain(n, grain int, fn func(lo, hi int)) {
 		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1)}
 	}
 	fn(0, bounds(1))
-	p.done.Wait()
+	if poolTiming.Load() {
+		t0 := time.Now()
+		p.done.Wait()
+		poolWait.Add(int64(time.Since(t0)))
+	} else {
+		p.done.Wait()
+	}
 	p.mu.Unlock()
+}
+
+// The pool's accounting, for the step-time breakdown: while on, the time
+// workers spend running chunks and the time callers spend waiting for
+// them are summed.
+var (
+	poolTiming         atomic.Bool
+	poolBusy, poolWait atomic.Int64 // nanoseconds
+)
+
+// SetPoolTiming switches the pool's accounting on or off.
+func SetPoolTiming(on bool) { poolTiming.Store(on) }
+
+// PoolTimes returns the time the pool's workers (not counting the
+// calling goroutine) have spent running chunks, and the time callers of
+// Parallel have spent waiting for them, while accounting was on.
+func PoolTimes() (busy, wait time.Duration) {
+	return time.Duration(poolBusy.Load()), time.Duration(poolWait.Load())
 }

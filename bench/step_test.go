@@ -11,65 +11,117 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// StepConfigs are the training-step configurations the README's
-// performance table reports.
-var StepConfigs = []struct {
+// StepConfig is a model and batch shape of the training-step benchmarks.
+type StepConfig struct {
 	Name               string
 	Layers, D, H, F, T int
 	B                  int
-}{
+}
+
+// StepConfigs are the training-step configurations the README's
+// performance table reports.
+var StepConfigs = []StepConfig{
 	{"L6_d256", 6, 256, 4, 1024, 128, 16},
 	{"L18_d256", 18, 256, 4, 1024, 128, 16},
 	{"L6_d512", 6, 512, 8, 2048, 256, 8},
+}
+
+// newStepTrainer plans an Admin model of sc (ω profiled, as 'clinic
+// train' does) on the built-in corpus and the trainer that steps it.
+func newStepTrainer(b *testing.B, sc StepConfig, clock *phase.Clock) *train.Trainer {
+	cfg := model.Config{Layers: sc.Layers, DModel: sc.D, Heads: sc.H, DFF: sc.F, SeqLen: sc.T, Vocab: 256,
+		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: sc.B, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := lm.ProfileAdmin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := lm.SetAdminProfile(pr); err != nil {
+		b.Fatal(err)
+	}
+	lm.M.SetClock(clock)
+	tr, err := train.New(lm, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30, Clock: clock,
+		Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	step(b, tr) // first touch of every buffer
+	return tr
+}
+
+func step(b *testing.B, tr *train.Trainer) {
+	if st, err := tr.Step(); err != nil || st.Diverged {
+		b.Fatalf("step %d: %+v %v", st.Step, st, err)
+	}
 }
 
 // BenchmarkTrainStep measures one full training step (forward, backward,
 // gradient norm and clipping, Adam) on the built-in corpus, in tokens per
 // second: the same train.Trainer.Step that 'clinic train' runs.
 func BenchmarkTrainStep(b *testing.B) {
-	text := corpus.SOTU()
 	for _, sc := range StepConfigs {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
 				asm.SetThreads(threads)
 				defer asm.SetThreads(0)
-				cfg := model.Config{Layers: sc.Layers, DModel: sc.D, Heads: sc.H, DFF: sc.F, SeqLen: sc.T, Vocab: 256,
-					Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
-				lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: sc.B, Seed: 1, Train: text, TrainName: "built-in corpus"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				pr, err := lm.ProfileAdmin()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := lm.SetAdminProfile(pr); err != nil {
-					b.Fatal(err)
-				}
-				tr, err := train.New(lm, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30,
-					Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				step := func() {
-					if st, err := tr.Step(); err != nil || st.Diverged {
-						b.Fatalf("step %d: %+v %v", st.Step, st, err)
-					}
-				}
-				step()
-				n := sc.B * sc.T
+				tr := newStepTrainer(b, sc, nil)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					step()
+					step(b, tr)
 				}
-				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+				b.ReportMetric(float64(sc.B*sc.T*b.N)/b.Elapsed().Seconds(), "tokens/s")
 				if mb := peakRSSMB(); mb > 0 {
 					b.ReportMetric(mb, "peak-RSS-MB")
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkStepPhases splits the training step's wall time into phases:
+// large GEMMs (projections, FFN, logits, and their gradients), the
+// attention core (per-head QKᵀ, softmax, P·V and backward), element-wise
+// and normalization kernels (embedding, dropout, residual adds,
+// LayerNorm, cross-entropy, bias and ω gradients), the optimizer
+// (zeroing gradients, norm, clipping, Adam) and other (batch sampling,
+// glue). Each phase reports ms per step and the percentage of the step;
+// idle-% is the share of all threads' time that threads sat waiting
+// (the pool's other threads with no chunk to run, the caller waiting
+// for them), 0 at one thread.
+func BenchmarkStepPhases(b *testing.B) {
+	for _, sc := range StepConfigs[:2] {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
+				asm.SetThreads(threads)
+				defer asm.SetThreads(0)
+				clock := &phase.Clock{}
+				tr := newStepTrainer(b, sc, clock)
+				clock.Start()
+				clock.Reset()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					step(b, tr)
+				}
+				clock.Stop()
+				b.StopTimer()
+				total := clock.Total()
+				var idle float64
+				for ph := phase.Other; ph < phase.Count; ph++ {
+					ms := clock.Wall[ph].Seconds() * 1e3 / float64(b.N)
+					b.ReportMetric(ms, ph.String()+"-ms")
+					b.ReportMetric(100*clock.Wall[ph].Seconds()/total.Seconds(), ph.String()+"-%")
+					idle += clock.Idle[ph].Seconds()
+				}
+				b.ReportMetric(100*idle/(float64(threads)*total.Seconds()), "idle-%")
+				b.ReportMetric(float64(sc.B*sc.T*b.N)/total.Seconds(), "tokens/s")
 			})
 		}
 	}

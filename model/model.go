@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/phase"
 )
 
 // Model is a Params plus the buffers one forward and backward pass over
@@ -43,6 +44,7 @@ type Model struct {
 	fo                 []float32 // branch output scratch [n, d]
 
 	op        *ops
+	clock     *phase.Clock
 	attnFwd   func(lo, hi int)
 	attnBack  func(lo, hi int)
 	embFwd    func(lo, hi int)
@@ -191,7 +193,7 @@ func (m *Model) Forward(tokens, targets []int32, bsz, t int, train bool) (float6
 	copy(m.tokens, tokens)
 	d := m.Cfg.DModel
 
-	asm.Parallel(n, m.embFwd)
+	m.par(phase.Elementwise, n, m.embFwd)
 	x0 := m.xs[0][:n*d]
 	m.op.Dropout(x0, x0, m.drop(m.Cfg.Dropout), m.siteKey(0))
 	for _, s := range m.subs {
@@ -203,7 +205,7 @@ func (m *Model) Forward(tokens, targets []int32, bsz, t int, train bool) (float6
 		m.op.LN(xf, m.finalLN.mean[:n], m.finalLN.rstd[:n], m.xs[len(m.xs)-1][:n*d], fp[0].W, fp[1].W, d, m.Cfg.LNEps)
 	}
 	Vn := m.Cfg.Vocab
-	asm.Sgemm(false, true, n, Vn, d, 1, xf, d, m.P.Embed.W, d, 0, m.logits, Vn)
+	m.sgemm(false, true, n, Vn, d, 1, xf, d, m.P.Embed.W, d, 0, m.logits, Vn)
 	m.haveLoss = targets != nil
 	if targets == nil {
 		return 0, nil
@@ -220,7 +222,7 @@ func (m *Model) Forward(tokens, targets []int32, bsz, t int, train bool) (float6
 	} else {
 		m.gradScale = 1 / float32(count)
 	}
-	asm.Parallel(n, m.xentRows)
+	m.par(phase.Elementwise, n, m.xentRows)
 	var loss float64
 	for _, l := range m.rowLoss[:n] {
 		loss += l
@@ -280,13 +282,13 @@ func (m *Model) Backward() error {
 	E := m.P.Embed
 	xf := m.xf[:n*d]
 	cur, next := m.dA[:n*d], m.dB[:n*d]
-	asm.Sgemm(true, false, V, d, n, 1, m.dlogits, V, xf, d, 1, E.G, d)
+	m.sgemm(true, false, V, d, n, 1, m.dlogits, V, xf, d, 1, E.G, d)
 	if m.Cfg.Norm == PreLN {
-		asm.Sgemm(false, false, n, d, V, 1, m.dlogits, V, E.W, d, 0, next, d)
+		m.sgemm(false, false, n, d, V, 1, m.dlogits, V, E.W, d, 0, next, d)
 		fp := m.P.FinalLN
 		m.op.LNBack(cur, fp[0].G, fp[1].G, next, m.xs[len(m.xs)-1][:n*d], m.finalLN.mean[:n], m.finalLN.rstd[:n], fp[0].W, d)
 	} else {
-		asm.Sgemm(false, false, n, d, V, 1, m.dlogits, V, E.W, d, 0, cur, d)
+		m.sgemm(false, false, n, d, V, 1, m.dlogits, V, E.W, d, 0, cur, d)
 	}
 	for k := len(m.subs) - 1; k >= 0; k-- {
 		if m.SublayerGrad != nil {
@@ -301,13 +303,30 @@ func (m *Model) Backward() error {
 	}
 	x := m.dA[:n*d]
 	m.op.Dropout(x, x, m.drop(m.Cfg.Dropout), m.siteKey(0))
-	asm.Parallel(d, m.embBack)
+	m.par(phase.Elementwise, d, m.embBack)
 	return nil
 }
 
 // Stream returns the stream x_k of the last Forward (x_0 the embedding
 // output, x_{2L} the last sublayer's output).
 func (m *Model) Stream(k int) []float32 { return m.xs[k][:m.n*m.Cfg.DModel] }
+
+// SetClock times the model's kernels by phase on c (nil: untimed).
+func (m *Model) SetClock(c *phase.Clock) { m.clock, m.op.clock = c, c }
+
+// sgemm is asm.Sgemm timed as a large GEMM.
+func (m *Model) sgemm(transA, transB bool, M, N, K int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	prev := m.clock.Enter(phase.GEMM)
+	asm.Sgemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc)
+	m.clock.Enter(prev)
+}
+
+// par is asm.Parallel timed as phase ph.
+func (m *Model) par(ph phase.Phase, n int, fn func(lo, hi int)) {
+	prev := m.clock.Enter(ph)
+	asm.Parallel(n, fn)
+	m.clock.Enter(prev)
+}
 
 // Draws is the number of training-mode forward passes so far; it picks
 // the dropout masks of the next one.

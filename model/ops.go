@@ -1,6 +1,9 @@
 package model
 
-import "github.com/clinic-ml/clinic/asm"
+import (
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/phase"
+)
 
 // ops runs the row-, column- and element-wise kernels on the worker pool.
 // Each operation has a struct of its own arguments and a body (a method
@@ -20,6 +23,8 @@ type ops struct {
 	drop    dropArgs
 	rows    rowArgs
 	act     actArgs
+
+	clock *phase.Clock // nil unless the step is being timed
 
 	lnFn, lnBackFn, lnParamFn, colSumFn, colDotFn, dropFn,
 	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn func(lo, hi int)
@@ -135,10 +140,17 @@ func newOps() *ops {
 	return o
 }
 
+// par runs fn over [0,n) on the pool, timed as element-wise work.
+func (o *ops) par(n, grain int, fn func(lo, hi int)) {
+	prev := o.clock.Enter(phase.Elementwise)
+	asm.ParallelGrain(n, grain, fn)
+	o.clock.Enter(prev)
+}
+
 // LN: y = LN(x) over rows of width w.
 func (o *ops) LN(y, mean, rstd, x, g, b []float32, w int, eps float32) {
 	o.ln = lnArgs{y, mean, rstd, x, g, b, w, eps}
-	asm.Parallel(len(x)/w, o.lnFn)
+	o.par(len(x)/w, 1, o.lnFn)
 	o.ln = lnArgs{}
 }
 
@@ -146,10 +158,10 @@ func (o *ops) LN(y, mean, rstd, x, g, b []float32, w int, eps float32) {
 func (o *ops) LNBack(dx, dg, db, dy, x, mean, rstd, g []float32, w int) {
 	rows := len(x) / w
 	o.lnBack = lnBackArgs{dx, dy, x, mean, rstd, g, w}
-	asm.Parallel(rows, o.lnBackFn)
+	o.par(rows, 1, o.lnBackFn)
 	o.lnBack = lnBackArgs{}
 	o.lnParam = lnParamArgs{dg, db, dy, x, mean, rstd, rows, w}
-	asm.Parallel(w, o.lnParamFn)
+	o.par(w, 1, o.lnParamFn)
 	o.lnParam = lnParamArgs{}
 }
 
@@ -157,7 +169,7 @@ func (o *ops) LNBack(dx, dg, db, dy, x, mean, rstd, g []float32, w int) {
 func (o *ops) ColSum(dst, src []float32) {
 	w := len(dst)
 	o.col = colArgs{dst: dst, a: src, rows: len(src) / w, w: w}
-	asm.Parallel(w, o.colSumFn)
+	o.par(w, 1, o.colSumFn)
 	o.col = colArgs{}
 }
 
@@ -165,7 +177,7 @@ func (o *ops) ColSum(dst, src []float32) {
 func (o *ops) ColDot(dst, a, b []float32) {
 	w := len(dst)
 	o.col = colArgs{dst: dst, a: a, b: b, rows: len(a) / w, w: w}
-	asm.Parallel(w, o.colDotFn)
+	o.par(w, 1, o.colDotFn)
 	o.col = colArgs{}
 }
 
@@ -178,41 +190,41 @@ func (o *ops) Dropout(y, x []float32, p float32, key uint64) {
 		return
 	}
 	o.drop = dropArgs{y, x, p, key}
-	asm.ParallelGrain(len(x), 64, o.dropFn)
+	o.par(len(x), 64, o.dropFn)
 	o.drop = dropArgs{}
 }
 
 // ScaleAdd: y = w⊙x + b row-wise (y may alias b).
 func (o *ops) ScaleAdd(y, w, x, b []float32) {
 	o.rows = rowArgs{y: y, w: w, x: x, b: b}
-	asm.Parallel(len(x)/len(w), o.scaleAddFn)
+	o.par(len(x)/len(w), 1, o.scaleAddFn)
 	o.rows = rowArgs{}
 }
 
 // DropScaleAdd: y = w⊙x + Drop(b) row-wise (y may alias x or b).
 func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64) {
 	o.rows = rowArgs{y, w, x, b, p, key}
-	asm.Parallel(len(x)/len(w), o.dropScaleAddFn)
+	o.par(len(x)/len(w), 1, o.dropScaleAddFn)
 	o.rows = rowArgs{}
 }
 
 // Broadcast sets every row of y to v.
 func (o *ops) Broadcast(y, v []float32) {
 	o.rows = rowArgs{y: y, w: v}
-	asm.Parallel(len(y)/len(v), o.broadcastFn)
+	o.par(len(y)/len(v), 1, o.broadcastFn)
 	o.rows = rowArgs{}
 }
 
 // ActDrop: y = Drop(act(x)).
 func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64) {
 	o.act = actArgs{gelu: act == "gelu", y: y, x: x, p: p, key: key}
-	asm.ParallelGrain(len(x), 64, o.actDropFn)
+	o.par(len(x), 64, o.actDropFn)
 	o.act = actArgs{}
 }
 
 // ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
 func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64) {
 	o.act = actArgs{gelu: act == "gelu", y: dx, dy: dy, x: x, p: p, key: key}
-	asm.ParallelGrain(len(x), 64, o.actDropBackFn)
+	o.par(len(x), 64, o.actDropBackFn)
 	o.act = actArgs{}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/phase"
 )
 
 // branch is a residual sublayer's function F: self-attention, FFN, and
@@ -118,12 +119,12 @@ func (a *attention) forward(in, out []float32) {
 	a.in = in
 	qkv := a.qkv[:n*3*d]
 	m.op.Broadcast(qkv, a.lp.QKVB.W)
-	asm.Sgemm(false, true, n, 3*d, d, 1, in, d, a.lp.QKVW.W, d, 1, qkv, 3*d)
+	m.sgemm(false, true, n, 3*d, d, 1, in, d, a.lp.QKVW.W, d, 1, qkv, 3*d)
 	m.curAttn = a
-	asm.Parallel(m.bsz*m.Cfg.Heads, m.attnFwd)
+	m.par(phase.Attention, m.bsz*m.Cfg.Heads, m.attnFwd)
 	m.curAttn = nil
 	m.op.Broadcast(out, a.lp.OutB.W)
-	asm.Sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.lp.OutW.W, d, 1, out, d)
+	m.sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.lp.OutW.W, d, 1, out, d)
 }
 
 // head returns the offsets of head i's q (k = q+d, v = q+2d) in qkv and
@@ -172,16 +173,16 @@ func (a *attention) backward(dout, din []float32) {
 	n, d := m.n, m.Cfg.DModel
 	lp := a.lp
 	o, dO := a.o[:n*d], m.dO[:n*d]
-	asm.Sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, lp.OutW.G, d)
+	m.sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, lp.OutW.G, d)
 	m.op.ColSum(lp.OutB.G, dout)
-	asm.Sgemm(false, false, n, d, d, 1, dout, d, lp.OutW.W, d, 0, dO, d)
+	m.sgemm(false, false, n, d, d, 1, dout, d, lp.OutW.W, d, 0, dO, d)
 	m.curAttn = a
-	asm.Parallel(m.bsz*m.Cfg.Heads, m.attnBack)
+	m.par(phase.Attention, m.bsz*m.Cfg.Heads, m.attnBack)
 	m.curAttn = nil
 	dqkv := m.dQKV[:n*3*d]
-	asm.Sgemm(true, false, 3*d, d, n, 1, dqkv, 3*d, a.in, d, 1, lp.QKVW.G, d)
+	m.sgemm(true, false, 3*d, d, n, 1, dqkv, 3*d, a.in, d, 1, lp.QKVW.G, d)
 	m.op.ColSum(lp.QKVB.G, dqkv)
-	asm.Sgemm(false, false, n, d, 3*d, 1, dqkv, 3*d, lp.QKVW.W, d, 0, din, d)
+	m.sgemm(false, false, n, d, 3*d, 1, dqkv, 3*d, lp.QKVW.W, d, 0, din, d)
 }
 
 func (a *attention) headBackward(i int) {
@@ -247,10 +248,10 @@ func (f *feedForward) forward(in, out []float32) {
 	f.in = in
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
 	m.op.Broadcast(pre, lp.FC1B.W)
-	asm.Sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
+	m.sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
 	m.op.ActDrop(m.Cfg.Activation, hid, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
 	m.op.Broadcast(out, lp.FC2B.W)
-	asm.Sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+	m.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
 }
 
 func (f *feedForward) backward(dout, din []float32) {
@@ -258,11 +259,11 @@ func (f *feedForward) backward(dout, din []float32) {
 	n, d, F := m.n, m.Cfg.DModel, m.Cfg.DFF
 	lp := f.lp
 	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], m.dHid[:n*F]
-	asm.Sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
+	m.sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
 	m.op.ColSum(lp.FC2B.G, dout)
-	asm.Sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
+	m.sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
 	m.op.ActDropBack(m.Cfg.Activation, dh, dh, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
-	asm.Sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
+	m.sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
 	m.op.ColSum(lp.FC1B.G, dh)
-	asm.Sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
+	m.sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
 }

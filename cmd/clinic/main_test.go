@@ -44,6 +44,7 @@ func TestBadInput(t *testing.T) {
 		{2, []string{"sample", "--temperature", "-1"}, "temperature"},
 		{1, []string{"train", "--data", filepath.Join(dir, "missing.txt"), "--out", dir}, "missing.txt"},
 		{1, []string{"train", "--data", bad, "--out", dir}, "bad.txt"},
+		{1, []string{"train", "--cpuprofile", filepath.Join(dir, "no", "such", "cpu.prof"), "--out", dir}, "cpu.prof"},
 		{1, []string{"train", "--norm", "admin", "--admin-profile", badProfile, "--layers", "2", "--d-model", "16", "--d-ff", "16", "--heads", "2", "--seq-len", "8", "--out", dir}, "p.json"},
 		{1, []string{"sample", "--checkpoint", garbage}, "garbage.safetensors"},
 		{1, []string{"sample", "--checkpoint", filepath.Join(dir, "none.safetensors")}, "none.safetensors"},
@@ -93,10 +94,16 @@ func TestTrainSampleDeterministic(t *testing.T) {
 			"--warmup", "10", "--lr", "3e-3", "--norm", "admin", "--threads", "2", "--seed", "7", "--val-frac", "0.1"}
 	}
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	for _, out := range []string{a, b} {
-		if code, _, e := runCLI(t, args(out)...); code != 0 {
-			t.Fatalf("train: exit %d: %s", code, e)
-		}
+	if code, _, e := runCLI(t, args(a)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	// Profiling the CPU changes nothing in the run.
+	prof := filepath.Join(dir, "cpu.prof")
+	if code, _, e := runCLI(t, append(args(b), "--cpuprofile", prof)...); code != 0 {
+		t.Fatalf("train --cpuprofile: exit %d: %s", code, e)
+	}
+	if pb, _ := os.ReadFile(prof); len(pb) < 2 || pb[0] != 0x1f || pb[1] != 0x8b {
+		t.Errorf("--cpuprofile wrote %d bytes, not a gzipped pprof profile", len(pb))
 	}
 	ca, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
 	cb, _ := os.ReadFile(filepath.Join(b, "model.safetensors"))

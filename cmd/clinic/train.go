@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
@@ -115,6 +116,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	o.register(fs)
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +134,17 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", o.out, f)
 			}
 		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile %s: %v", *cpuprofile, err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	_, err = trainRun(o, stdout, stderr)
 	return err

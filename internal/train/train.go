@@ -17,6 +17,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -54,6 +55,10 @@ type Options struct {
 	// BeforeStep, when set, runs before each step's forward pass (tests
 	// use it to make a run diverge).
 	BeforeStep func(step int)
+	// Clock, when set, is charged the optimizer's share of each step
+	// (zeroing gradients, their norm, clipping, the update); the task's
+	// model charges the rest.
+	Clock *phase.Clock
 }
 
 // Progress is what a finished step reports to Options.OnStep.
@@ -154,7 +159,10 @@ func (t *Trainer) Step() (StepStats, error) {
 	t.step++
 	st := StepStats{Step: t.step}
 	p := t.task.Params()
+	clk := t.o.Clock
+	prev := clk.Enter(phase.Optimizer)
 	p.ZeroGrad()
+	clk.Enter(prev)
 	loss, n, err := t.task.TrainForward()
 	if err != nil {
 		return st, err
@@ -167,6 +175,8 @@ func (t *Trainer) Step() (StepStats, error) {
 	if err := t.task.Backward(); err != nil {
 		return st, err
 	}
+	prev = clk.Enter(phase.Optimizer)
+	defer clk.Enter(prev)
 	st.GradNorm = optim.GradNorm(t.grads)
 	if !finite(st.GradNorm) {
 		st.Diverged = true
