@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Training-step throughput of clinic against its PyTorch twin
-# (bench/torch_step.py), each configuration of DESIGN.md §3 in its own
+# (bench/torch_step.py), each configuration of bench.StepConfigs in its own
 # process, clinic and PyTorch alternating so both see the same machine.
 # Needs Debian's python3-torch and, for a fair BLAS, libopenblas0-pthread
-# (Debian's torch otherwise runs on the reference BLAS):
-#   apt-get install python3-torch libopenblas0-pthread
+# (Debian's torch otherwise runs on the reference BLAS); python3-threadpoolctl
+# lets the script print which OpenBLAS core PyTorch ran:
+#   apt-get install python3-torch libopenblas0-pthread python3-threadpoolctl
+# OpenBLAS 0.3.21 does not recognise Sapphire Rapids and silently falls
+# back to its generic (Prescott) kernels, about 3x slower; PyTorch is run
+# at its best with OPENBLAS_CORETYPE=SkylakeX (override by setting it).
 # Usage: bench/compare.sh [threads...]   (default: 1 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,9 @@ if ! $py -c "import torch" 2>/dev/null; then
 fi
 go test -c -o /tmp/clinic-bench.test ./bench/ >/dev/null
 export OMP_WAIT_POLICY=PASSIVE
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
+core=$(OPENBLAS_NUM_THREADS=1 $py bench/torch_step.py --config L6_d256 --threads 1 --seconds 0 | sed -n 's/.*blas=\([^ ]*\).*/\1/p')
+echo "PyTorch $($py -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, BLAS in use: $core"
 printf "%-10s %7s %14s %14s %7s %12s %12s\n" config threads "clinic tok/s" "torch tok/s" ratio "clinic MB" "torch MB"
 for cfg in L6_d256 L18_d256 L6_d512; do
 	for t in "${threads[@]}"; do

@@ -6,7 +6,10 @@ tied embedding, ReLU FFN, dropout 0.1 everywhere), float32, Adam. Prints one
 line per config:  <name> threads=<n> tokens/s=<x> peak_rss_mb=<y>
 
 Run with Debian's interpreter: /usr/bin/python3 bench/torch_step.py --threads 2
-(OMP_WAIT_POLICY=PASSIVE is set by bench/compare.sh).
+(bench/compare.sh sets OMP_WAIT_POLICY=PASSIVE and OPENBLAS_CORETYPE=SkylakeX:
+Debian's OpenBLAS 0.3.21 does not recognise Sapphire Rapids and otherwise
+runs its generic Prescott kernels, about 3x slower). The line also names
+the BLAS core in use, via threadpoolctl.
 """
 import argparse
 import math
@@ -99,7 +102,18 @@ def bench(name, threads, seconds):
     times.sort()
     med = times[len(times) // 2]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{name} threads={threads} tokens/s={c['b'] * c['t'] / med:.0f} peak_rss_mb={rss:.0f}", flush=True)
+    print(f"{name} threads={threads} tokens/s={c['b'] * c['t'] / med:.0f} peak_rss_mb={rss:.0f} blas={blas_core()}", flush=True)
+
+
+def blas_core():
+    """The BLAS library and the kernel core it runs (e.g. openblas:SkylakeX),
+    as threadpoolctl reports it, or "unknown" without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown"
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ",".join(f"{i.get('internal_api')}:{i.get('architecture', '?')}" for i in libs) or "none"
 
 
 if __name__ == "__main__":
