@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Norm variants, as DESIGN.md §1 and docs/model.md define them.
+// Norm variants, as docs/model.md defines them.
 const (
 	PostLN = "postln"
 	PreLN  = "preln"
