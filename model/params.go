@@ -126,9 +126,18 @@ func (p *Params) Omegas() []*Param {
 	return o
 }
 
-// Init draws the initial weights from seed: Xavier-uniform matrices (q,
-// k and v each as its own d×d block), zero biases, unit LayerNorm gains,
-// embedding N(0, d^-1/2), ω = 1.
+// Init draws the initial weights from seed, following the reference
+// (Transformer-Clinic, fairseq 0.8 MultiheadAttention.reset_parameters):
+// Xavier-uniform matrices, with the stacked [q;k;v] in-projection drawn as
+// one [3d, d] matrix (bound sqrt(6/(4d)), so Var = 1/(2d) for each of q, k
+// and v), out-projection, fc1 and fc2 each on its own shape; zero biases;
+// unit LayerNorm gains and zero LayerNorm biases; embedding N(0, d^-1/2)
+// (standard deviation d^-1/2); ω = 1.
+//
+// Draw order (one PCG stream seeded by seed, fixed for reproducibility):
+// the embedding row by row (one NormFloat64 per element), then for each
+// layer in order the elements of Wqkv (q rows, then k, then v, row-major),
+// Wo, W1 and W2, one Float64 per element. Nothing else draws.
 func (p *Params) Init(seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 0x636c696e6963)) // "clinic"
 	d := p.Cfg.DModel
@@ -150,9 +159,7 @@ func (p *Params) Init(seed uint64) {
 		}
 	}
 	for _, l := range p.Layers {
-		for j := 0; j < 3; j++ {
-			xavier(l.QKVW.W[j*d*d:(j+1)*d*d], d, d)
-		}
+		xavier(l.QKVW.W, 3*d, d)
 		xavier(l.OutW.W, d, d)
 		xavier(l.FC1W.W, p.Cfg.DFF, d)
 		xavier(l.FC2W.W, d, p.Cfg.DFF)
