@@ -7,4 +7,4 @@ package model
 // the logits, [rows, d]: the last sublayer's LayerNorm output for postln
 // and admin (the same slice as Stream(2L)), the final LayerNorm's output
 // for preln.
-func (m *Model) Output() []float32 { return m.xf[:m.n*m.Cfg.DModel] }
+func (m *Model) Output() []float32 { return m.dec.out() }

@@ -26,9 +26,9 @@ func BenchmarkAttention(b *testing.B) {
 			if _, err := m.Forward(toks, toks, sc.bsz, sc.t, true); err != nil {
 				b.Fatal(err)
 			}
-			att := m.subs[0].br.(*attention)
-			in, out := m.xs[0][:n*d], m.fo[:n*d]
-			dout, din := m.dA[:n*d], m.dB[:n*d]
+			att := m.dec.subs[0].br.(*attention)
+			in, out := m.dec.xs[0][:n*d], m.c.fo[:n*d]
+			dout, din := m.dec.dA[:n*d], m.dec.dB[:n*d]
 			proj := 2.0 * float64(n) * float64(d) * float64(4*d)
 			core := 2.0 * 2 * float64(sc.bsz*sc.t*sc.t/2) * float64(d)
 			for _, dir := range []string{"fwd", "bwd"} {

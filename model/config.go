@@ -13,9 +13,13 @@ const (
 	Admin  = "admin"
 )
 
-// Config describes a decoder-only Transformer language model. Its JSON
-// form is stored in every checkpoint.
+// Config describes a Transformer: a decoder-only language model, or an
+// encoder–decoder translator when EncoderLayers > 0 (then Layers counts
+// the decoder's layers, SeqLen bounds both sides and one vocabulary and
+// embedding serve source, target and output). Its JSON form is stored in
+// every checkpoint.
 type Config struct {
+	EncoderLayers  int     `json:"encoder_layers,omitempty"`
 	Layers         int     `json:"layers"`
 	DModel         int     `json:"d_model"`
 	Heads          int     `json:"heads"`
@@ -46,6 +50,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Layers < 1:
 		return fmt.Errorf("layers must be at least 1, got %d", c.Layers)
+	case c.EncoderLayers < 0:
+		return fmt.Errorf("encoder layers must be ≥ 0, got %d", c.EncoderLayers)
 	case c.DModel < 2 || c.DModel%2 != 0:
 		return fmt.Errorf("d-model must be an even number ≥ 2, got %d", c.DModel)
 	case c.Heads < 1 || c.DModel%c.Heads != 0:
@@ -73,14 +79,23 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s must be in [0,1), got %g", p.name, p.v)
 		}
 	}
-	if int64(c.Layers)*int64(c.DModel)*int64(c.DFF) > 1<<40 {
-		return fmt.Errorf("model too large: layers×d-model×d-ff = %d", int64(c.Layers)*int64(c.DModel)*int64(c.DFF))
+	if int64(c.Layers+c.EncoderLayers)*int64(c.DModel)*int64(c.DFF) > 1<<40 {
+		return fmt.Errorf("model too large: layers×d-model×d-ff = %d", int64(c.Layers+c.EncoderLayers)*int64(c.DModel)*int64(c.DFF))
 	}
 	return nil
 }
 
-// Sublayers is the number of residual sublayers (Admin's n).
-func (c Config) Sublayers() int { return 2 * c.Layers }
+// Sublayers is the number of residual sublayers of the decoder (Admin's
+// n): two per layer, three with cross-attention.
+func (c Config) Sublayers() int {
+	if c.EncoderLayers > 0 {
+		return 3 * c.Layers
+	}
+	return 2 * c.Layers
+}
+
+// EncoderSublayers is the number of residual sublayers of the encoder.
+func (c Config) EncoderSublayers() int { return 2 * c.EncoderLayers }
 
 // JSON returns the config as stored in checkpoint metadata.
 func (c Config) JSON() string {
@@ -112,9 +127,19 @@ func (c Config) ParamCount() int {
 	if c.Norm == Admin {
 		per += 2 * d
 	}
-	n := c.Vocab*d + c.Layers*per
+	n := c.Vocab*d + (c.Layers+c.EncoderLayers)*per
+	if c.EncoderLayers > 0 {
+		cross := 4*d*d + 4*d + 2*d // q, kv, out projections and biases; LayerNorm
+		if c.Norm == Admin {
+			cross += d
+		}
+		n += c.Layers * cross
+	}
 	if c.Norm == PreLN {
 		n += 2 * d
+		if c.EncoderLayers > 0 {
+			n += 2 * d
+		}
 	}
 	return n
 }

@@ -32,16 +32,25 @@ type Params struct {
 	W, G   []float32 // arenas
 
 	Embed   *Param
-	Layers  []LayerParams
-	FinalLN [2]*Param // preln only: γ, β
+	Layers  []LayerParams // the decoder's
+	FinalLN [2]*Param     // preln only: the decoder's final LayerNorm γ, β
+
+	// Encoder–decoder models only (Cfg.EncoderLayers > 0).
+	Encoder    []LayerParams
+	EncFinalLN [2]*Param // preln only
 }
 
-// LayerParams are one decoder layer's tensors.
+// LayerParams are one layer's tensors: self-attention (1), the FFN (2)
+// and, in an encoder–decoder's decoder, cross-attention over the
+// encoder's output (Cross*).
 type LayerParams struct {
 	QKVW, QKVB, OutW, OutB *Param
 	LN1G, LN1B, Omega1     *Param
 	FC1W, FC1B, FC2W, FC2B *Param
 	LN2G, LN2B, Omega2     *Param
+
+	CrossQW, CrossQB, CrossKVW, CrossKVB, CrossOutW, CrossOutB *Param
+	CrossLNG, CrossLNB, CrossOmega                             *Param
 }
 
 // NewParams lays out (but does not initialize) the tensors of cfg.
@@ -58,8 +67,8 @@ func NewParams(cfg Config) (*Params, error) {
 		return q
 	}
 	p.Embed = add("decoder.embed_tokens.weight", true, true, cfg.Vocab, d)
-	for i := 0; i < cfg.Layers; i++ {
-		pre := fmt.Sprintf("decoder.layers.%d.", i)
+	admin := cfg.Norm == Admin
+	layer := func(pre string, cross bool) LayerParams {
 		var l LayerParams
 		l.QKVW = add(pre+"self_attn.qkv_proj.weight", true, true, 3*d, d)
 		l.QKVB = add(pre+"self_attn.qkv_proj.bias", false, false, 3*d)
@@ -67,8 +76,21 @@ func NewParams(cfg Config) (*Params, error) {
 		l.OutB = add(pre+"self_attn.out_proj.bias", false, false, d)
 		l.LN1G = add(pre+"self_attn_layer_norm.weight", false, false, d)
 		l.LN1B = add(pre+"self_attn_layer_norm.bias", false, false, d)
-		if cfg.Norm == Admin {
+		if admin {
 			l.Omega1 = add(pre+"self_attn_omega", false, false, d)
+		}
+		if cross {
+			l.CrossQW = add(pre+"encoder_attn.q_proj.weight", true, true, d, d)
+			l.CrossQB = add(pre+"encoder_attn.q_proj.bias", false, false, d)
+			l.CrossKVW = add(pre+"encoder_attn.kv_proj.weight", true, true, 2*d, d)
+			l.CrossKVB = add(pre+"encoder_attn.kv_proj.bias", false, false, 2*d)
+			l.CrossOutW = add(pre+"encoder_attn.out_proj.weight", true, true, d, d)
+			l.CrossOutB = add(pre+"encoder_attn.out_proj.bias", false, false, d)
+			l.CrossLNG = add(pre+"encoder_attn_layer_norm.weight", false, false, d)
+			l.CrossLNB = add(pre+"encoder_attn_layer_norm.bias", false, false, d)
+			if admin {
+				l.CrossOmega = add(pre+"encoder_attn_omega", false, false, d)
+			}
 		}
 		l.FC1W = add(pre+"fc1.weight", true, true, f, d)
 		l.FC1B = add(pre+"fc1.bias", false, false, f)
@@ -76,10 +98,21 @@ func NewParams(cfg Config) (*Params, error) {
 		l.FC2B = add(pre+"fc2.bias", false, false, d)
 		l.LN2G = add(pre+"final_layer_norm.weight", false, false, d)
 		l.LN2B = add(pre+"final_layer_norm.bias", false, false, d)
-		if cfg.Norm == Admin {
+		if admin {
 			l.Omega2 = add(pre+"ffn_omega", false, false, d)
 		}
-		p.Layers = append(p.Layers, l)
+		return l
+	}
+	enc := cfg.EncoderLayers > 0
+	for i := 0; i < cfg.EncoderLayers; i++ {
+		p.Encoder = append(p.Encoder, layer(fmt.Sprintf("encoder.layers.%d.", i), false))
+	}
+	if enc && cfg.Norm == PreLN {
+		p.EncFinalLN[0] = add("encoder.layer_norm.weight", false, false, d)
+		p.EncFinalLN[1] = add("encoder.layer_norm.bias", false, false, d)
+	}
+	for i := 0; i < cfg.Layers; i++ {
+		p.Layers = append(p.Layers, layer(fmt.Sprintf("decoder.layers.%d.", i), enc))
 	}
 	if cfg.Norm == PreLN {
 		p.FinalLN[0] = add("decoder.layer_norm.weight", false, false, d)
@@ -114,13 +147,32 @@ func (p *Params) Get(name string) *Param { return p.byName[name] }
 // ZeroGrad clears every gradient.
 func (p *Params) ZeroGrad() { clear(p.G) }
 
-// Omegas returns Admin's ω tensors in sublayer order (nil for other norms).
+// Omegas returns Admin's ω tensors in sublayer order (nil for other
+// norms): the decoder's (self-attention, cross-attention if any, FFN per
+// layer). EncoderOmegas returns the encoder's.
 func (p *Params) Omegas() []*Param {
 	if p.Cfg.Norm != Admin {
 		return nil
 	}
 	var o []*Param
 	for _, l := range p.Layers {
+		o = append(o, l.Omega1)
+		if l.CrossOmega != nil {
+			o = append(o, l.CrossOmega)
+		}
+		o = append(o, l.Omega2)
+	}
+	return o
+}
+
+// EncoderOmegas returns the encoder's ω tensors in sublayer order (nil
+// without an encoder or for other norms).
+func (p *Params) EncoderOmegas() []*Param {
+	if p.Cfg.Norm != Admin {
+		return nil
+	}
+	var o []*Param
+	for _, l := range p.Encoder {
 		o = append(o, l.Omega1, l.Omega2)
 	}
 	return o
@@ -136,8 +188,12 @@ func (p *Params) Omegas() []*Param {
 //
 // Draw order (one PCG stream seeded by seed, fixed for reproducibility):
 // the embedding row by row (one NormFloat64 per element), then for each
-// layer in order the elements of Wqkv (q rows, then k, then v, row-major),
-// Wo, W1 and W2, one Float64 per element. Nothing else draws.
+// layer in order (the encoder's first, if any, then the decoder's) the
+// elements of Wqkv (q rows, then k, then v, row-major), Wo, then in a
+// decoder layer of an encoder–decoder the cross-attention's Wq, Wkv and
+// Wo, then W1 and W2, one Float64 per element. Nothing else draws. The
+// cross-attention's Wq and Wkv are drawn as the reference draws its
+// stacked [3d, d] in-projection: each with bound sqrt(6/(4d)).
 func (p *Params) Init(seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 0x636c696e6963)) // "clinic"
 	d := p.Cfg.DModel
@@ -158,20 +214,33 @@ func (p *Params) Init(seed uint64) {
 			}
 		}
 	}
-	for _, l := range p.Layers {
+	xavierBound := func(w []float32, b float64) {
+		for i := range w {
+			w[i] = float32((2*r.Float64() - 1) * b)
+		}
+	}
+	for _, l := range append(append([]LayerParams(nil), p.Encoder...), p.Layers...) {
 		xavier(l.QKVW.W, 3*d, d)
 		xavier(l.OutW.W, d, d)
+		if l.CrossQW != nil {
+			b := math.Sqrt(6 / float64(4*d))
+			xavierBound(l.CrossQW.W, b)
+			xavierBound(l.CrossKVW.W, b)
+			xavier(l.CrossOutW.W, d, d)
+		}
 		xavier(l.FC1W.W, p.Cfg.DFF, d)
 		xavier(l.FC2W.W, d, p.Cfg.DFF)
-		for _, q := range []*Param{l.QKVB, l.OutB, l.FC1B, l.FC2B, l.LN1B, l.LN2B} {
+		for _, q := range []*Param{l.QKVB, l.OutB, l.FC1B, l.FC2B, l.LN1B, l.LN2B, l.CrossQB, l.CrossKVB, l.CrossOutB, l.CrossLNB} {
 			fill(q, 0)
 		}
-		for _, q := range []*Param{l.LN1G, l.LN2G, l.Omega1, l.Omega2} {
+		for _, q := range []*Param{l.LN1G, l.LN2G, l.Omega1, l.Omega2, l.CrossLNG, l.CrossOmega} {
 			fill(q, 1)
 		}
 	}
-	fill(p.FinalLN[0], 1)
-	fill(p.FinalLN[1], 0)
+	for _, f := range [][2]*Param{p.FinalLN, p.EncFinalLN} {
+		fill(f[0], 1)
+		fill(f[1], 0)
+	}
 }
 
 // SetOmegas fills each ω_k with profile[k] (Admin only).

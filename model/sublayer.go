@@ -7,11 +7,11 @@ import (
 	"github.com/clinic-ml/clinic/internal/phase"
 )
 
-// branch is a residual sublayer's function F: self-attention, FFN, and
-// (for the encoder–decoder model) cross-attention.
+// branch is a residual sublayer's function F: self-attention,
+// cross-attention or FFN.
 type branch interface {
-	// forward computes out = F(in) over the model's current rows, keeping
-	// what backward needs. in stays valid until backward.
+	// forward computes out = F(in) over the stack's current rows,
+	// keeping what backward needs. in stays valid until backward.
 	forward(in, out []float32)
 	// backward writes din = (∂F/∂in)ᵀ·dout and accumulates the branch's
 	// parameter gradients. dout may be overwritten.
@@ -25,8 +25,8 @@ type branch interface {
 //	preln:  x = x + Drop(F(LN(x)))
 //	admin:  x = LN(ω⊙x + Drop(F(x)))
 type sublayer struct {
-	m     *Model
-	k     int
+	st    *stack
+	k     int // index in the stack
 	br    branch
 	g, b  *Param // LayerNorm γ, β
 	omega *Param // admin only
@@ -36,204 +36,311 @@ type sublayer struct {
 	rstd  []float32
 }
 
-func (s *sublayer) site() int { return 3*s.k + 1 }
+func newSublayer(br branch, g, b, omega *Param, rows, d int) *sublayer {
+	return &sublayer{br: br, g: g, b: b, omega: omega,
+		saved: make([]float32, rows*d), mean: make([]float32, rows), rstd: make([]float32, rows)}
+}
+
+// site is the dropout site of the residual branch; site()+1 is the
+// branch's own (attention probabilities, FFN activations).
+func (s *sublayer) site() int { return s.st.siteBase + 3*s.k + 1 }
 
 func (s *sublayer) forward() {
-	m := s.m
-	n, d := m.n, m.Cfg.DModel
-	x := m.xs[s.k][:n*d]
+	c := s.st.c
+	n, d := s.st.n, c.d
+	x := s.st.xs[s.k][:n*d]
 	out, saved := s.out[:n*d], s.saved[:n*d]
-	fo := m.fo[:n*d]
+	fo := c.fo[:n*d]
 	mean, rstd := s.mean[:n], s.rstd[:n]
-	p, key := m.drop(m.Cfg.Dropout), m.siteKey(s.site())
-	w, omega := m.ones, []float32(nil)
+	p, key := c.drop(c.cfg.Dropout), c.siteKey(s.site())
+	w, omega := c.ones, []float32(nil)
 	if s.omega != nil {
 		w, omega = s.omega.W, s.omega.W
 	}
-	if m.Cfg.Norm == PreLN {
-		m.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, m.Cfg.LNEps)
+	if c.cfg.Norm == PreLN {
+		c.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, c.cfg.LNEps)
 		s.br.forward(saved, fo)
 		s.residual(out, w, x, fo, omega, p, key)
 		return
 	}
 	s.br.forward(x, fo)
 	s.residual(saved, w, x, fo, omega, p, key)
-	m.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, m.Cfg.LNEps)
+	c.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, c.cfg.LNEps)
 }
 
 // residual writes y = w⊙x + Drop(b), showing the hook, if any, the
 // branch output after dropout (and ω) before the sum.
 func (s *sublayer) residual(y, w, x, b, omega []float32, p float32, key uint64) {
-	m := s.m
-	if m.SublayerHook == nil {
-		m.op.DropScaleAdd(y, w, x, b, p, key)
+	c := s.st.c
+	hook := s.st.hooks.SublayerHook
+	if hook == nil {
+		c.op.DropScaleAdd(y, w, x, b, p, key)
 		return
 	}
-	m.op.Dropout(b, b, p, key)
-	m.SublayerHook(s.k, x, b, omega)
-	m.op.ScaleAdd(y, w, x, b)
+	c.op.Dropout(b, b, p, key)
+	hook(s.k, x, b, omega)
+	c.op.ScaleAdd(y, w, x, b)
 }
 
 // backward turns dout = ∂L/∂out into dx = ∂L/∂x. dout may be clobbered.
 func (s *sublayer) backward(dout, dx []float32) {
-	m := s.m
-	n, d := m.n, m.Cfg.DModel
-	x := m.xs[s.k][:n*d]
+	c := s.st.c
+	n, d := s.st.n, c.d
+	x := s.st.xs[s.k][:n*d]
 	saved := s.saved[:n*d]
 	mean, rstd := s.mean[:n], s.rstd[:n]
-	p := m.drop(m.Cfg.Dropout)
-	dF, dH := m.dF[:n*d], m.dH[:n*d]
-	if m.Cfg.Norm == PreLN {
-		m.op.Dropout(dF, dout, p, m.siteKey(s.site()))
+	p := c.drop(c.cfg.Dropout)
+	dF, dH := c.dF[:n*d], c.dH[:n*d]
+	if c.cfg.Norm == PreLN {
+		c.op.Dropout(dF, dout, p, c.siteKey(s.site()))
 		s.br.backward(dF, dH)
-		m.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
-		m.op.ScaleAdd(dx, m.ones, dout, dx)
+		c.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
+		c.op.ScaleAdd(dx, c.ones, dout, dx)
 		return
 	}
-	dS := m.dS[:n*d]
-	m.op.LNBack(dS, s.g.G, s.b.G, dout, saved, mean, rstd, s.g.W, d)
-	w := m.ones
+	dS := c.dS[:n*d]
+	c.op.LNBack(dS, s.g.G, s.b.G, dout, saved, mean, rstd, s.g.W, d)
+	w := c.ones
 	if s.omega != nil {
 		w = s.omega.W
-		m.op.ColDot(s.omega.G, dS, x)
+		c.op.ColDot(s.omega.G, dS, x)
 	}
-	m.op.Dropout(dF, dS, p, m.siteKey(s.site()))
+	c.op.Dropout(dF, dS, p, c.siteKey(s.site()))
 	s.br.backward(dF, dH)
-	m.op.ScaleAdd(dx, w, dS, dH)
+	c.op.ScaleAdd(dx, w, dS, dH)
 }
 
-// attention is causal multi-head self-attention.
+// attention is multi-head scaled dot-product attention. Self-attention
+// (mem == st) projects q, k and v from its input with one fused [3d, d]
+// matrix and is causal in a decoder; cross-attention projects q from its
+// input and k, v from the encoder's output (mem) with a fused [2d, d]
+// matrix. Keys past a sequence's valid length are never attended.
 type attention struct {
-	m    *Model
-	lp   *LayerParams
-	site int
-	in   []float32
-	qkv  []float32 // [n, 3d]
-	P    []float32 // softmax probabilities, [bsz·H, t, t]
-	o    []float32 // concatenated heads, [n, d]
+	st, mem *stack
+	causal  bool
+	site    int
+	// self: qkvW [3d, d]; cross: qW [d, d] and kvW [2d, d]
+	qkvW, qkvB, qW, qB, kvW, kvB, outW, outB *Param
+
+	in  []float32
+	qkv []float32 // self: [n, 3d]; cross: q, [n, d]
+	kv  []float32 // cross: [n_mem, 2d]
+	P   []float32 // softmax probabilities, [bsz·H, t, t_mem]
+	o   []float32 // concatenated heads, [n, d]
 }
 
-func (a *attention) forward(in, out []float32) {
-	m := a.m
-	n, d := m.n, m.Cfg.DModel
-	a.in = in
-	qkv := a.qkv[:n*3*d]
-	m.op.Broadcast(qkv, a.lp.QKVB.W)
-	m.sgemm(false, true, n, 3*d, d, 1, in, d, a.lp.QKVW.W, d, 1, qkv, 3*d)
-	m.curAttn = a
-	m.par(phase.Attention, m.bsz*m.Cfg.Heads, m.attnFwd)
-	m.curAttn = nil
-	m.op.Broadcast(out, a.lp.OutB.W)
-	m.sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.lp.OutW.W, d, 1, out, d)
-}
-
-// head returns the offsets of head i's q (k = q+d, v = q+2d) in qkv and
-// of its output in o, and of its t×t block in P.
-func (a *attention) head(i int) (q, o, pb int) {
-	m := a.m
-	H, d, t := m.Cfg.Heads, m.Cfg.DModel, m.t
-	b, h := i/H, i%H
-	dh := d / H
-	return b*t*3*d + h*dh, b*t*d + h*dh, i * t * t
-}
+func (a *attention) cross() bool { return a.mem != a.st }
 
 // attnBlock is the row-block size of the causal attention products:
 // block [i0,i1) of queries needs keys [0,i1) only, so about half of QKᵀ,
 // P·V and their gradients is never computed.
 const attnBlock = 32
 
+func (a *attention) forward(in, out []float32) {
+	c := a.st.c
+	n, d := a.st.n, c.d
+	a.in = in
+	if a.cross() {
+		nk := a.mem.n
+		q, kv := a.qkv[:n*d], a.kv[:nk*2*d]
+		c.op.Broadcast(q, a.qB.W)
+		c.sgemm(false, true, n, d, d, 1, in, d, a.qW.W, d, 1, q, d)
+		c.op.Broadcast(kv, a.kvB.W)
+		c.sgemm(false, true, nk, 2*d, d, 1, a.mem.out(), d, a.kvW.W, d, 1, kv, 2*d)
+	} else {
+		qkv := a.qkv[:n*3*d]
+		c.op.Broadcast(qkv, a.qkvB.W)
+		c.sgemm(false, true, n, 3*d, d, 1, in, d, a.qkvW.W, d, 1, qkv, 3*d)
+	}
+	c.curAttn = a
+	c.par(phase.Attention, a.st.bsz*c.cfg.Heads, c.attnFwd)
+	c.curAttn = nil
+	c.op.Broadcast(out, a.outB.W)
+	c.sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.outW.W, d, 1, out, d)
+}
+
+// heads are the views of one head of one sequence: q, k, v (or their
+// gradients) with their row strides, and its output rows.
+type heads struct {
+	q, k, v    []float32
+	qs, ks, vs int
+}
+
+// view returns head i's q, k, v in qkv (self) or q and kv (cross): the
+// forward buffers, or the gradient buffers laid out the same way.
+func (a *attention) view(i int, qkv, kv []float32) heads {
+	c := a.st.c
+	H, d := c.cfg.Heads, c.d
+	b, h := i/H, i%H
+	dh := d / H
+	if !a.cross() {
+		q := b*a.st.t*3*d + h*dh
+		return heads{qkv[q:], qkv[q+d:], qkv[q+2*d:], 3 * d, 3 * d, 3 * d}
+	}
+	q := b*a.st.t*d + h*dh
+	k := b*a.mem.t*2*d + h*dh
+	return heads{qkv[q:], kv[k:], kv[k+d:], d, 2 * d, 2 * d}
+}
+
+// grads returns the gradient buffers (in core.dQKV) matching view.
+func (a *attention) grads() (dqkv, dkv []float32) {
+	c := a.st.c
+	n, d := a.st.n, c.d
+	if !a.cross() {
+		return c.dQKV[:n*3*d], nil
+	}
+	return c.dQKV[:n*d], c.dQKV[n*d : n*d+a.mem.n*2*d]
+}
+
 func (a *attention) headForward(i int) {
-	m := a.m
-	d, t := m.Cfg.DModel, m.t
-	dh := d / m.Cfg.Heads
-	q, o, pb := a.head(i)
-	P := a.P[pb : pb+t*t]
-	qkv := a.qkv
+	c := a.st.c
+	d, t, tk := c.d, a.st.t, a.mem.t
+	H := c.cfg.Heads
+	dh := d / H
+	v := a.view(i, a.qkv, a.kv)
+	o := a.o[(i/H)*t*d+(i%H)*dh:]
+	pb := i * t * tk
+	P := a.P[pb : pb+t*tk]
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	for i0 := 0; i0 < t; i0 += attnBlock {
-		i1 := min(i0+attnBlock, t)
-		// S[i0:i1, 0:i1] = q[i0:i1]·k[0:i1]ᵀ, then the causal softmax,
-		// which writes zeros past each row's prefix.
-		asm.SgemmST(false, true, i1-i0, i1, dh, 1, qkv[q+i0*3*d:], 3*d, qkv[q+d:], 3*d, 0, P[i0*t:], t)
-		asm.SoftmaxCausal(P[i0*t:i1*t], P[i0*t:i1*t], t, scale, i0)
+	p := c.drop(c.cfg.AttnDropout)
+	if a.causal {
+		for i0 := 0; i0 < t; i0 += attnBlock {
+			i1 := min(i0+attnBlock, t)
+			// S[i0:i1, 0:i1] = q[i0:i1]·k[0:i1]ᵀ, then the causal softmax,
+			// which writes zeros past each row's prefix.
+			asm.SgemmST(false, true, i1-i0, i1, dh, 1, v.q[i0*v.qs:], v.qs, v.k, v.ks, 0, P[i0*t:], t)
+			asm.SoftmaxCausal(P[i0*t:i1*t], P[i0*t:i1*t], t, scale, i0)
+		}
+		pd := P
+		if p > 0 {
+			pd = c.pd[pb : pb+t*t]
+			asm.Dropout(pd, P, p, c.siteKey(a.site), uint32(pb))
+		}
+		for i0 := 0; i0 < t; i0 += attnBlock {
+			i1 := min(i0+attnBlock, t)
+			asm.SgemmST(false, false, i1-i0, dh, i1, 1, pd[i0*t:], t, v.v, v.vs, 0, o[i0*d:], d)
+		}
+		return
+	}
+	// Every query sees keys [0, L): the row softmax over that prefix
+	// writes zeros past it, so padding never enters.
+	L := a.mem.keyLen(i / H)
+	asm.SgemmST(false, true, t, L, dh, 1, v.q, v.qs, v.k, v.ks, 0, P, tk)
+	for r := 0; r < t; r++ {
+		row := P[r*tk : r*tk+tk]
+		asm.SoftmaxCausal(row, row, tk, scale, L-1)
 	}
 	pd := P
-	if p := m.drop(m.Cfg.AttnDropout); p > 0 {
-		pd = m.pd[pb : pb+t*t]
-		asm.Dropout(pd, P, p, m.siteKey(a.site), uint32(pb))
+	if p > 0 {
+		pd = c.pd[pb : pb+t*tk]
+		asm.Dropout(pd, P, p, c.siteKey(a.site), uint32(pb))
 	}
-	for i0 := 0; i0 < t; i0 += attnBlock {
-		i1 := min(i0+attnBlock, t)
-		asm.SgemmST(false, false, i1-i0, dh, i1, 1, pd[i0*t:], t, qkv[q+2*d:], 3*d, 0, a.o[o+i0*d:], d)
-	}
+	asm.SgemmST(false, false, t, dh, L, 1, pd, tk, v.v, v.vs, 0, o, d)
 }
 
 func (a *attention) backward(dout, din []float32) {
-	m := a.m
-	n, d := m.n, m.Cfg.DModel
-	lp := a.lp
-	o, dO := a.o[:n*d], m.dO[:n*d]
-	m.sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, lp.OutW.G, d)
-	m.op.ColSum(lp.OutB.G, dout)
-	m.sgemm(false, false, n, d, d, 1, dout, d, lp.OutW.W, d, 0, dO, d)
-	m.curAttn = a
-	m.par(phase.Attention, m.bsz*m.Cfg.Heads, m.attnBack)
-	m.curAttn = nil
-	dqkv := m.dQKV[:n*3*d]
-	m.sgemm(true, false, 3*d, d, n, 1, dqkv, 3*d, a.in, d, 1, lp.QKVW.G, d)
-	m.op.ColSum(lp.QKVB.G, dqkv)
-	m.sgemm(false, false, n, d, 3*d, 1, dqkv, 3*d, lp.QKVW.W, d, 0, din, d)
+	c := a.st.c
+	n, d := a.st.n, c.d
+	o, dO := a.o[:n*d], c.dO[:n*d]
+	c.sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, a.outW.G, d)
+	c.op.ColSum(a.outB.G, dout)
+	c.sgemm(false, false, n, d, d, 1, dout, d, a.outW.W, d, 0, dO, d)
+	c.curAttn = a
+	c.par(phase.Attention, a.st.bsz*c.cfg.Heads, c.attnBack)
+	c.curAttn = nil
+	dq, dkv := a.grads()
+	if !a.cross() {
+		c.sgemm(true, false, 3*d, d, n, 1, dq, 3*d, a.in, d, 1, a.qkvW.G, d)
+		c.op.ColSum(a.qkvB.G, dq)
+		c.sgemm(false, false, n, d, 3*d, 1, dq, 3*d, a.qkvW.W, d, 0, din, d)
+		return
+	}
+	c.sgemm(true, false, d, d, n, 1, dq, d, a.in, d, 1, a.qW.G, d)
+	c.op.ColSum(a.qB.G, dq)
+	c.sgemm(false, false, n, d, d, 1, dq, d, a.qW.W, d, 0, din, d)
+	nk := a.mem.n
+	mem := a.mem.out()
+	c.sgemm(true, false, 2*d, d, nk, 1, dkv, 2*d, mem, d, 1, a.kvW.G, d)
+	c.op.ColSum(a.kvB.G, dkv)
+	// Every decoder layer's cross-attention adds to the encoder output's
+	// gradient.
+	c.sgemm(false, false, nk, d, 2*d, 1, dkv, 2*d, a.kvW.W, d, 1, a.mem.outGrad(), d)
 }
 
 func (a *attention) headBackward(i int) {
-	m := a.m
-	d, t := m.Cfg.DModel, m.t
-	dh := d / m.Cfg.Heads
-	q, o, pb := a.head(i)
-	P := a.P[pb : pb+t*t]
-	dP := m.dP[pb : pb+t*t]
+	c := a.st.c
+	d, t, tk := c.d, a.st.t, a.mem.t
+	H := c.cfg.Heads
+	dh := d / H
+	dqkv, dkv := a.grads()
+	v, g := a.view(i, a.qkv, a.kv), a.view(i, dqkv, dkv)
+	dO := c.dO[(i/H)*t*d+(i%H)*dh:]
+	pb := i * t * tk
+	P := a.P[pb : pb+t*tk]
+	dP := c.dP[pb : pb+t*tk]
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	p := m.drop(m.Cfg.AttnDropout)
-	key := m.siteKey(a.site)
+	p := c.drop(c.cfg.AttnDropout)
+	key := c.siteKey(a.site)
 	pd := P
 	if p > 0 {
-		pd = m.pd[pb : pb+t*t]
+		pd = c.pd[pb : pb+t*tk]
 		asm.Dropout(pd, P, p, key, uint32(pb))
 	}
-	qkv, dqkv, dO := a.qkv, m.dQKV, m.dO
-	// Key block [j0,j1) is attended by queries j0..t-1 only:
-	// dv[j0:j1] = Pd[j0:t, j0:j1]ᵀ·do[j0:t].
-	for j0 := 0; j0 < t; j0 += attnBlock {
-		j1 := min(j0+attnBlock, t)
-		asm.SgemmST(true, false, j1-j0, dh, t-j0, 1, pd[j0*t+j0:], t, dO[o+j0*d:], d, 0, dqkv[q+2*d+j0*3*d:], 3*d)
-	}
-	// dPd[i0:i1, 0:i1] = do[i0:i1]·v[0:i1]ᵀ; then through dropout and
-	// softmax row by row over the causal prefix, zeroing the rest of
-	// the row so the products below read zeros there.
-	for i0 := 0; i0 < t; i0 += attnBlock {
-		i1 := min(i0+attnBlock, t)
-		asm.SgemmST(false, true, i1-i0, i1, dh, 1, dO[o+i0*d:], d, qkv[q+2*d:], 3*d, 0, dP[i0*t:], t)
-		for r := i0; r < i1; r++ {
-			row := dP[r*t : r*t+r+1]
-			if p > 0 {
-				asm.Dropout(row, row, p, key, uint32(pb+r*t))
-			}
-			asm.SoftmaxBackward(row, row, P[r*t:r*t+r+1], r+1, scale)
-			clear(dP[r*t+r+1 : r*t+t])
+	if a.causal {
+		// Key block [j0,j1) is attended by queries j0..t-1 only:
+		// dv[j0:j1] = Pd[j0:t, j0:j1]ᵀ·do[j0:t].
+		for j0 := 0; j0 < t; j0 += attnBlock {
+			j1 := min(j0+attnBlock, t)
+			asm.SgemmST(true, false, j1-j0, dh, t-j0, 1, pd[j0*t+j0:], t, dO[j0*d:], d, 0, g.v[j0*g.vs:], g.vs)
 		}
+		// dPd[i0:i1, 0:i1] = do[i0:i1]·v[0:i1]ᵀ; then through dropout and
+		// softmax row by row over the causal prefix, zeroing the rest of
+		// the row so the products below read zeros there.
+		for i0 := 0; i0 < t; i0 += attnBlock {
+			i1 := min(i0+attnBlock, t)
+			asm.SgemmST(false, true, i1-i0, i1, dh, 1, dO[i0*d:], d, v.v, v.vs, 0, dP[i0*t:], t)
+			for r := i0; r < i1; r++ {
+				row := dP[r*t : r*t+r+1]
+				if p > 0 {
+					asm.Dropout(row, row, p, key, uint32(pb+r*t))
+				}
+				asm.SoftmaxBackward(row, row, P[r*t:r*t+r+1], r+1, scale)
+				clear(dP[r*t+r+1 : r*t+t])
+			}
+		}
+		// dq[i0:i1] = dS[i0:i1, 0:i1]·k[0:i1]; dk[j0:j1] = dS[j0:t, j0:j1]ᵀ·q[j0:t].
+		for i0 := 0; i0 < t; i0 += attnBlock {
+			i1 := min(i0+attnBlock, t)
+			asm.SgemmST(false, false, i1-i0, dh, i1, 1, dP[i0*t:], t, v.k, v.ks, 0, g.q[i0*g.qs:], g.qs)
+			asm.SgemmST(true, false, i1-i0, dh, t-i0, 1, dP[i0*t+i0:], t, v.q[i0*v.qs:], v.qs, 0, g.k[i0*g.ks:], g.ks)
+		}
+		return
 	}
-	// dq[i0:i1] = dS[i0:i1, 0:i1]·k[0:i1]; dk[j0:j1] = dS[j0:t, j0:j1]ᵀ·q[j0:t].
-	for i0 := 0; i0 < t; i0 += attnBlock {
-		i1 := min(i0+attnBlock, t)
-		asm.SgemmST(false, false, i1-i0, dh, i1, 1, dP[i0*t:], t, qkv[q+d:], 3*d, 0, dqkv[q+i0*3*d:], 3*d)
-		asm.SgemmST(true, false, i1-i0, dh, t-i0, 1, dP[i0*t+i0:], t, qkv[q+i0*3*d:], 3*d, 0, dqkv[q+d+i0*3*d:], 3*d)
+	L := a.mem.keyLen(i / H)
+	// dv[0:L] = Pd[:, 0:L]ᵀ·do; dPd[:, 0:L] = do·v[0:L]ᵀ.
+	asm.SgemmST(true, false, L, dh, t, 1, pd, tk, dO, d, 0, g.v, g.vs)
+	asm.SgemmST(false, true, t, L, dh, 1, dO, d, v.v, v.vs, 0, dP, tk)
+	for r := 0; r < t; r++ {
+		row := dP[r*tk : r*tk+L]
+		if p > 0 {
+			asm.Dropout(row, row, p, key, uint32(pb+r*tk))
+		}
+		asm.SoftmaxBackward(row, row, P[r*tk:r*tk+L], L, scale)
+	}
+	// dq = dS[:, 0:L]·k[0:L]; dk[0:L] = dS[:, 0:L]ᵀ·q. Padded keys get
+	// no gradient.
+	asm.SgemmST(false, false, t, dh, L, 1, dP, tk, v.k, v.ks, 0, g.q, g.qs)
+	asm.SgemmST(true, false, L, dh, t, 1, dP, tk, v.q, v.qs, 0, g.k, g.ks)
+	for j := L; j < tk; j++ {
+		clear(g.k[j*g.ks : j*g.ks+dh])
+		clear(g.v[j*g.vs : j*g.vs+dh])
 	}
 }
 
 // feedForward is act(x·W1ᵀ + b1)·W2ᵀ + b2 with dropout on the hidden
 // activations.
 type feedForward struct {
-	m    *Model
+	st   *stack
 	lp   *LayerParams
 	site int
 	in   []float32
@@ -242,28 +349,28 @@ type feedForward struct {
 }
 
 func (f *feedForward) forward(in, out []float32) {
-	m := f.m
-	n, d, F := m.n, m.Cfg.DModel, m.Cfg.DFF
+	c := f.st.c
+	n, d, F := f.st.n, c.d, c.cfg.DFF
 	lp := f.lp
 	f.in = in
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
-	m.op.Broadcast(pre, lp.FC1B.W)
-	m.sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
-	m.op.ActDrop(m.Cfg.Activation, hid, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
-	m.op.Broadcast(out, lp.FC2B.W)
-	m.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+	c.op.Broadcast(pre, lp.FC1B.W)
+	c.sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
+	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site))
+	c.op.Broadcast(out, lp.FC2B.W)
+	c.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
 }
 
 func (f *feedForward) backward(dout, din []float32) {
-	m := f.m
-	n, d, F := m.n, m.Cfg.DModel, m.Cfg.DFF
+	c := f.st.c
+	n, d, F := f.st.n, c.d, c.cfg.DFF
 	lp := f.lp
-	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], m.dHid[:n*F]
-	m.sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
-	m.op.ColSum(lp.FC2B.G, dout)
-	m.sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
-	m.op.ActDropBack(m.Cfg.Activation, dh, dh, pre, m.drop(m.Cfg.ActDropout), m.siteKey(f.site))
-	m.sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
-	m.op.ColSum(lp.FC1B.G, dh)
-	m.sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
+	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], c.dHid[:n*F]
+	c.sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
+	c.op.ColSum(lp.FC2B.G, dout)
+	c.sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
+	c.op.ActDropBack(c.cfg.Activation, dh, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site))
+	c.sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
+	c.op.ColSum(lp.FC1B.G, dh)
+	c.sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
 }

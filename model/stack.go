@@ -1,0 +1,181 @@
+package model
+
+import (
+	"math"
+
+	"github.com/clinic-ml/clinic/internal/phase"
+)
+
+// Hooks let analyses see inside a stack's passes (package admin builds
+// Admin's profiling, the dependency analysis and the gradient norms on
+// them). Unset hooks cost nothing.
+type Hooks struct {
+	// SublayerHook, when set, sees each residual sublayer k during
+	// Forward, after its branch ran and before the shortcut is added: x
+	// is the stream input, branch the branch output after dropout, omega
+	// the sublayer's ω (Admin; nil otherwise), which the hook may rewrite
+	// before it is used. With no hook set, Forward fuses the dropout into
+	// the residual add.
+	SublayerHook func(k int, x, branch, omega []float32)
+	// SublayerGrad, when set, sees each sublayer's output gradient during
+	// Backward.
+	SublayerGrad func(k int, grad []float32)
+}
+
+// stack is the embedding and the residual sublayers of an encoder or a
+// decoder, with the buffers of one pass over up to B sequences of up to
+// T tokens.
+type stack struct {
+	c        *core
+	hooks    *Hooks
+	siteBase int  // this stack's dropout sites start here
+	causal   bool // self-attention sees only earlier positions
+	final    [2]*Param
+	embed    *Param
+
+	B, T      int // capacity
+	bsz, t, n int // current batch, sequence length, rows = bsz·t
+	// lens holds the valid length of each sequence of the current pass
+	// (right padding beyond it), nil when every sequence is t long.
+	// Attention never looks at a key past it.
+	lens    []int32
+	lensBuf []int32
+	tokens  []int32
+
+	xs      [][]float32 // stream x_0 .. x_K, each [n, d]
+	subs    []*sublayer
+	finalLN lnSaved   // preln
+	xf      []float32 // the stack's output
+	dA, dB  []float32 // gradient ping-pong [n, d]
+
+	embFwd, embBack func(lo, hi int)
+}
+
+type lnSaved struct {
+	mean, rstd []float32
+}
+
+func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, B, T, siteBase int, causal bool) *stack {
+	N, d := B*T, c.d
+	s := &stack{c: c, hooks: hooks, siteBase: siteBase, causal: causal, final: final, embed: embed,
+		B: B, T: T, lensBuf: make([]int32, B), tokens: make([]int32, N),
+		dA: make([]float32, N*d), dB: make([]float32, N*d)}
+	s.xs = [][]float32{make([]float32, N*d)}
+	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
+	return s
+}
+
+// add appends sublayer sl, whose output becomes the next stream.
+func (s *stack) add(sl *sublayer) {
+	sl.st, sl.k = s, len(s.subs)
+	sl.out = make([]float32, s.B*s.T*s.c.d)
+	s.subs = append(s.subs, sl)
+	s.xs = append(s.xs, sl.out)
+}
+
+// done plans the stack's output after the last sublayer.
+func (s *stack) done() {
+	N := s.B * s.T
+	if s.c.cfg.Norm == PreLN {
+		s.xf = make([]float32, N*s.c.d)
+		s.finalLN = lnSaved{make([]float32, N), make([]float32, N)}
+	} else {
+		s.xf = s.xs[len(s.xs)-1]
+	}
+}
+
+// keyLen is the number of valid positions of sequence b.
+func (s *stack) keyLen(b int) int {
+	if s.lens == nil {
+		return s.t
+	}
+	return int(s.lens[b])
+}
+
+// forward runs the stack on tokens [bsz, t] (lens as in stack.lens).
+func (s *stack) forward(tokens []int32, bsz, t int, lens []int32) {
+	c := s.c
+	s.bsz, s.t, s.n = bsz, t, bsz*t
+	s.lens = nil
+	if lens != nil {
+		s.lens = s.lensBuf[:bsz]
+		copy(s.lens, lens)
+	}
+	copy(s.tokens, tokens)
+	n, d := s.n, c.d
+	c.par(phase.Elementwise, n, s.embFwd)
+	x0 := s.xs[0][:n*d]
+	c.op.Dropout(x0, x0, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase))
+	for _, sl := range s.subs {
+		sl.forward()
+	}
+	if c.cfg.Norm == PreLN {
+		c.op.LN(s.xf[:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], s.xs[len(s.xs)-1][:n*d], s.final[0].W, s.final[1].W, d, c.cfg.LNEps)
+	}
+}
+
+// out is the stack's output of the last forward, [n, d].
+func (s *stack) out() []float32 { return s.xf[:s.n*s.c.d] }
+
+// outGrad is where ∂L/∂out goes before backward.
+func (s *stack) outGrad() []float32 {
+	if s.c.cfg.Norm == PreLN {
+		return s.dB[:s.n*s.c.d]
+	}
+	return s.dA[:s.n*s.c.d]
+}
+
+// backward takes ∂L/∂out from outGrad back to the embedding, whose
+// gradient it accumulates.
+func (s *stack) backward() {
+	c := s.c
+	n, d := s.n, c.d
+	cur, next := s.dA[:n*d], s.dB[:n*d]
+	if c.cfg.Norm == PreLN {
+		fp := s.final
+		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
+	}
+	for k := len(s.subs) - 1; k >= 0; k-- {
+		if s.hooks.SublayerGrad != nil {
+			s.hooks.SublayerGrad(k, cur)
+		}
+		s.subs[k].backward(cur, next)
+		cur, next = next, cur
+	}
+	// cur holds dL/dx0; embedGradCols reads dA, so make sure it is there.
+	if &cur[0] != &s.dA[0] {
+		copy(s.dA[:n*d], cur)
+	}
+	x := s.dA[:n*d]
+	c.op.Dropout(x, x, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase))
+	c.par(phase.Elementwise, d, s.embBack)
+}
+
+func (s *stack) embedRows(lo, hi int) {
+	d := s.c.d
+	sc := float32(math.Sqrt(float64(d)))
+	E := s.embed.W
+	x := s.xs[0]
+	for r := lo; r < hi; r++ {
+		tok := int(s.tokens[r])
+		pos := r % s.t
+		e, pe, xr := E[tok*d:tok*d+d], s.c.pe[pos*d:pos*d+d], x[r*d:r*d+d]
+		for j := range xr {
+			xr[j] = sc*e[j] + pe[j]
+		}
+	}
+}
+
+func (s *stack) embedGradCols(lo, hi int) {
+	d := s.c.d
+	sc := float32(math.Sqrt(float64(d)))
+	G := s.embed.G
+	dx := s.dA
+	for r := 0; r < s.n; r++ {
+		tok := int(s.tokens[r])
+		g, dr := G[tok*d+lo:tok*d+hi], dx[r*d+lo:r*d+hi]
+		for j, v := range dr {
+			g[j] += sc * v
+		}
+	}
+}
