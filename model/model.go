@@ -43,7 +43,7 @@ func New(p *Params, batch int, seed uint64) (*Model, error) {
 	var sz scratch
 	sz.grow(N, N*3*cfg.DModel, batch*cfg.Heads*T*T)
 	m := &Model{P: p, Cfg: cfg, B: batch, seed: seed, c: newCore(cfg, sz)}
-	m.dec = newStack(m.c, &m.Hooks, p.Embed, p.FinalLN, batch, T, 0, true)
+	m.dec = newStack(m.c, &m.Hooks, p.Embed, p.FinalLN, N, T, 0, true)
 	for i := range p.Layers {
 		addDecoderLayer(m.dec, &p.Layers[i], nil)
 	}
@@ -120,11 +120,11 @@ func addDecoderLayer(st *stack, lp *LayerParams, mem *stack) {
 	addSelfAttention(st, lp.QKVW, lp.QKVB, lp.OutW, lp.OutB, lp.LN1G, lp.LN1B, lp.Omega1)
 	if mem != nil {
 		c := st.c
-		N, d := st.B*st.T, c.d
+		N, d := st.rows, c.d
 		a := &attention{st: st, mem: mem, qW: lp.CrossQW, qB: lp.CrossQB, kvW: lp.CrossKVW, kvB: lp.CrossKVB,
 			outW: lp.CrossOutW, outB: lp.CrossOutB,
-			qkv: make([]float32, N*d), kv: make([]float32, mem.B*mem.T*2*d),
-			P: make([]float32, st.B*c.cfg.Heads*st.T*mem.T), o: make([]float32, N*d)}
+			qkv: make([]float32, N*d), kv: make([]float32, mem.rows*2*d),
+			P: make([]float32, N*c.cfg.Heads*mem.maxLen), o: make([]float32, N*d)}
 		st.add(newSublayer(a, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega, N, d))
 		a.site = st.subs[len(st.subs)-1].site() + 1
 	}
@@ -133,16 +133,16 @@ func addDecoderLayer(st *stack, lp *LayerParams, mem *stack) {
 
 func addSelfAttention(st *stack, qkvW, qkvB, outW, outB, g, b, omega *Param) {
 	c := st.c
-	N, d := st.B*st.T, c.d
+	N, d := st.rows, c.d
 	a := &attention{st: st, mem: st, causal: st.causal, qkvW: qkvW, qkvB: qkvB, outW: outW, outB: outB,
-		qkv: make([]float32, N*3*d), P: make([]float32, st.B*c.cfg.Heads*st.T*st.T), o: make([]float32, N*d)}
+		qkv: make([]float32, N*3*d), P: make([]float32, N*c.cfg.Heads*st.maxLen), o: make([]float32, N*d)}
 	st.add(newSublayer(a, g, b, omega, N, d))
 	a.site = st.subs[len(st.subs)-1].site() + 1
 }
 
 func addFFN(st *stack, lp *LayerParams) {
 	c := st.c
-	N := st.B * st.T
+	N := st.rows
 	f := &feedForward{st: st, lp: lp, pre: make([]float32, N*c.cfg.DFF), hid: make([]float32, N*c.cfg.DFF)}
 	st.add(newSublayer(f, lp.LN2G, lp.LN2B, lp.Omega2, N, c.d))
 	f.site = st.subs[len(st.subs)-1].site() + 1

@@ -33,8 +33,8 @@ type stack struct {
 	final    [2]*Param
 	embed    *Param
 
-	B, T      int // capacity
-	bsz, t, n int // current batch, sequence length, rows = bsz·t
+	rows, maxLen int // capacity: tokens over all sequences, longest sequence
+	bsz, t, n    int // current batch, sequence length, rows = bsz·t
 	// lens holds the valid length of each sequence of the current pass
 	// (right padding beyond it), nil when every sequence is t long.
 	// Attention never looks at a key past it.
@@ -55,10 +55,12 @@ type lnSaved struct {
 	mean, rstd []float32
 }
 
-func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, B, T, siteBase int, causal bool) *stack {
-	N, d := B*T, c.d
+// newStack plans a stack for passes of up to rows tokens (sequences
+// times their padded length) and sequences of up to maxLen tokens.
+func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen, siteBase int, causal bool) *stack {
+	N, d, B, T := rows, c.d, rows, maxLen
 	s := &stack{c: c, hooks: hooks, siteBase: siteBase, causal: causal, final: final, embed: embed,
-		B: B, T: T, lensBuf: make([]int32, B), tokens: make([]int32, N),
+		rows: N, maxLen: T, lensBuf: make([]int32, B), tokens: make([]int32, N),
 		dA: make([]float32, N*d), dB: make([]float32, N*d)}
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
@@ -68,14 +70,14 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, B, T, siteBa
 // add appends sublayer sl, whose output becomes the next stream.
 func (s *stack) add(sl *sublayer) {
 	sl.st, sl.k = s, len(s.subs)
-	sl.out = make([]float32, s.B*s.T*s.c.d)
+	sl.out = make([]float32, s.rows*s.c.d)
 	s.subs = append(s.subs, sl)
 	s.xs = append(s.xs, sl.out)
 }
 
 // done plans the stack's output after the last sublayer.
 func (s *stack) done() {
-	N := s.B * s.T
+	N := s.rows
 	if s.c.cfg.Norm == PreLN {
 		s.xf = make([]float32, N*s.c.d)
 		s.finalLN = lnSaved{make([]float32, N), make([]float32, N)}
