@@ -23,14 +23,21 @@ const Format = "clinic-admin-profile/1"
 //	{"format": "clinic-admin-profile/1", "method": "profiled",
 //	 "layers": 6, "omega": [1, 1.41, ...], "config": {...},
 //	 "batch": 16, "seed": 1}
+//
+// An encoder–decoder's profile also holds the encoder's ω (two per
+// layer) under "encoder_layers" and "encoder_omega"; its "omega" is the
+// decoder's, three per layer (self-attention 3i, cross-attention 3i+1,
+// FFN 3i+2).
 type Profile struct {
-	Format string        `json:"format"`
-	Method string        `json:"method"` // "profiled" or "free"
-	Layers int           `json:"layers"`
-	Omega  []float64     `json:"omega"`
-	Config *model.Config `json:"config,omitempty"`
-	Batch  int           `json:"batch,omitempty"`
-	Seed   uint64        `json:"seed,omitempty"`
+	Format        string        `json:"format"`
+	Method        string        `json:"method"` // "profiled" or "free"
+	Layers        int           `json:"layers"`
+	Omega         []float64     `json:"omega"`
+	EncoderLayers int           `json:"encoder_layers,omitempty"`
+	EncoderOmega  []float64     `json:"encoder_omega,omitempty"`
+	Config        *model.Config `json:"config,omitempty"`
+	Batch         int           `json:"batch,omitempty"`
+	Seed          uint64        `json:"seed,omitempty"`
 }
 
 // profileDraw is the dropout draw profiling uses: far from any draw a
@@ -68,12 +75,110 @@ func Run(m *model.Model, tokens []int32, bsz, t int, seed uint64) (*Profile, err
 	if _, err := m.Forward(tokens, nil, bsz, t, true); err != nil {
 		return nil, err
 	}
-	for k, v := range om {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("admin profiling produced a non-finite ω at sublayer %d", k)
-		}
+	if err := finite(om, ""); err != nil {
+		return nil, err
 	}
 	return &Profile{Format: Format, Method: "profiled", Layers: cfg.Layers, Omega: om, Config: &cfg, Batch: bsz, Seed: seed}, nil
+}
+
+func finite(om []float64, stack string) error {
+	for k, v := range om {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("admin profiling produced a non-finite ω at %ssublayer %d", stack, k)
+		}
+	}
+	return nil
+}
+
+// RunSeq2Seq profiles an encoder–decoder on one batch, as the reference
+// does: the encoder and the decoder each keep their own running ratio,
+// starting at 1 from their embedding, and every decoder layer has three
+// sublayers. The variances are taken over the real tokens only, so that
+// padding does not change the profile (the reference takes them over the
+// padded tensor; the two agree on a batch without padding).
+func RunSeq2Seq(m *model.Seq2Seq, b *model.Pair, seed uint64) (*Profile, error) {
+	cfg := m.Cfg
+	if cfg.Norm != model.Admin {
+		return nil, fmt.Errorf("profiling needs norm admin, model is %s", cfg.Norm)
+	}
+	var encOm, decOm []float64
+	hook := func(encoder bool, om *[]float64) func(k int, x, branch, omega []float32) {
+		ratio := 1.0
+		return func(k int, x, branch, omega []float32) {
+			for i := range omega {
+				omega[i] = float32(ratio)
+			}
+			*om = append(*om, ratio)
+			bsz, t, lens := m.RowsOf(encoder)
+			rows := validRows(bsz, t, lens)
+			ratio = math.Sqrt(varianceRows(x, omega, cfg.DModel, rows) + varianceRows(branch, nil, cfg.DModel, rows))
+		}
+	}
+	eh, dh, draws := m.EncoderHooks.SublayerHook, m.DecoderHooks.SublayerHook, m.Draws()
+	defer func() {
+		m.EncoderHooks.SublayerHook, m.DecoderHooks.SublayerHook = eh, dh
+		m.SetDraws(draws)
+	}()
+	m.SetDraws(profileDraw)
+	m.EncoderHooks.SublayerHook = hook(true, &encOm)
+	m.DecoderHooks.SublayerHook = hook(false, &decOm)
+	nb := *b
+	nb.TgtOut = nil
+	if _, _, err := m.Forward(&nb, true); err != nil {
+		return nil, err
+	}
+	if err := finite(encOm, "encoder "); err != nil {
+		return nil, err
+	}
+	if err := finite(decOm, "decoder "); err != nil {
+		return nil, err
+	}
+	return &Profile{Format: Format, Method: "profiled", Layers: cfg.Layers, Omega: decOm,
+		EncoderLayers: cfg.EncoderLayers, EncoderOmega: encOm, Config: &cfg, Batch: b.Bsz, Seed: seed}, nil
+}
+
+// validRows lists the rows of a [bsz, t] batch inside each sequence's
+// valid length (all rows when lens is nil).
+func validRows(bsz, t int, lens []int32) []int {
+	var rows []int
+	for i := 0; i < bsz; i++ {
+		n := t
+		if lens != nil {
+			n = int(lens[i])
+		}
+		for j := 0; j < n; j++ {
+			rows = append(rows, i*t+j)
+		}
+	}
+	return rows
+}
+
+// varianceRows is the population variance of w⊙x (w per column, nil =
+// 1) over the listed rows of width d only, in float64.
+func varianceRows(x, w []float32, d int, rows []int) float64 {
+	at := func(r, j int) float64 {
+		v := float64(x[r*d+j])
+		if w != nil {
+			v *= float64(w[j])
+		}
+		return v
+	}
+	var s float64
+	for _, r := range rows {
+		for j := 0; j < d; j++ {
+			s += at(r, j)
+		}
+	}
+	cnt := float64(len(rows) * d)
+	mu := s / cnt
+	var q float64
+	for _, r := range rows {
+		for j := 0; j < d; j++ {
+			u := at(r, j) - mu
+			q += u * u
+		}
+	}
+	return q / cnt
 }
 
 // variance is the population variance of w⊙x (w per column, nil = 1),
@@ -106,24 +211,39 @@ func FreeOmega(n int) float64 {
 	return math.Sqrt(x/math.Log(x) - 1)
 }
 
-// Free returns admin-torch's profiling-free profile: every ω equal to
-// FreeOmega(n) for n = 2·layers sublayers.
+// Free returns admin-torch's profiling-free profile: every ω of a stack
+// equal to FreeOmega(n) for its n sublayers.
 func Free(cfg model.Config) *Profile {
-	n := cfg.Sublayers()
-	w := FreeOmega(n)
-	om := make([]float64, n)
-	for i := range om {
-		om[i] = w
+	fill := func(n int) []float64 {
+		om := make([]float64, n)
+		for i := range om {
+			om[i] = FreeOmega(n)
+		}
+		return om
 	}
-	return &Profile{Format: Format, Method: "free", Layers: cfg.Layers, Omega: om, Config: &cfg}
+	pr := &Profile{Format: Format, Method: "free", Layers: cfg.Layers, Omega: fill(cfg.Sublayers()), Config: &cfg}
+	if cfg.EncoderLayers > 0 {
+		pr.EncoderLayers, pr.EncoderOmega = cfg.EncoderLayers, fill(cfg.EncoderSublayers())
+	}
+	return pr
 }
 
 // Apply sets the ω of p from the profile.
 func (pr *Profile) Apply(p *model.Params) error {
-	if pr.Layers != p.Cfg.Layers {
-		return fmt.Errorf("admin profile is for %d layers, model has %d", pr.Layers, p.Cfg.Layers)
+	if pr.Layers != p.Cfg.Layers || pr.EncoderLayers != p.Cfg.EncoderLayers {
+		return fmt.Errorf("admin profile is for %s, model has %s", layersText(pr.EncoderLayers, pr.Layers), layersText(p.Cfg.EncoderLayers, p.Cfg.Layers))
 	}
-	return p.SetOmegas(pr.Omega)
+	if err := p.SetOmegas(p.Omegas(), pr.Omega); err != nil {
+		return err
+	}
+	return p.SetOmegas(p.EncoderOmegas(), pr.EncoderOmega)
+}
+
+func layersText(enc, dec int) string {
+	if enc > 0 {
+		return fmt.Sprintf("%d encoder and %d decoder layers", enc, dec)
+	}
+	return fmt.Sprintf("%d layers", dec)
 }
 
 // Validate checks a loaded profile.
@@ -131,12 +251,25 @@ func (pr *Profile) Validate() error {
 	if pr.Format != Format {
 		return fmt.Errorf("not a clinic admin profile (format %q, want %q)", pr.Format, Format)
 	}
-	if pr.Layers < 1 || len(pr.Omega) != 2*pr.Layers {
-		return fmt.Errorf("admin profile has %d ω values for %d layers, want %d", len(pr.Omega), pr.Layers, 2*pr.Layers)
+	per := 2
+	if pr.EncoderLayers > 0 {
+		per = 3
+		if len(pr.EncoderOmega) != 2*pr.EncoderLayers {
+			return fmt.Errorf("admin profile has %d encoder ω values for %d encoder layers, want %d", len(pr.EncoderOmega), pr.EncoderLayers, 2*pr.EncoderLayers)
+		}
+	} else if pr.EncoderLayers < 0 || len(pr.EncoderOmega) > 0 {
+		return fmt.Errorf("admin profile has %d encoder ω values for %d encoder layers", len(pr.EncoderOmega), pr.EncoderLayers)
 	}
-	for k, v := range pr.Omega {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("admin profile ω[%d] = %v is not a positive finite number", k, v)
+	if pr.Layers < 1 || len(pr.Omega) != per*pr.Layers {
+		return fmt.Errorf("admin profile has %d ω values for %d layers, want %d", len(pr.Omega), pr.Layers, per*pr.Layers)
+	}
+	for _, om := range [][]float64{pr.EncoderOmega, pr.Omega} {
+		for k, v := range om {
+			// ω is stored as float32: a value that overflows it is as bad
+			// as an infinite one.
+			if !(v > 0) || math.IsInf(v, 0) || v > math.MaxFloat32 {
+				return fmt.Errorf("admin profile ω[%d] = %v is not a positive finite float32", k, v)
+			}
 		}
 	}
 	return nil

@@ -243,10 +243,10 @@ func (p *Params) Init(seed uint64) {
 	}
 }
 
-// SetOmegas fills each ω_k with profile[k] (Admin only).
-func (p *Params) SetOmegas(profile []float64) error {
-	om := p.Omegas()
-	if len(om) == 0 {
+// SetOmegas fills each ω_k of om (Omegas or EncoderOmegas) with
+// profile[k].
+func (p *Params) SetOmegas(om []*Param, profile []float64) error {
+	if len(om) == 0 && len(profile) > 0 {
 		return fmt.Errorf("model has no ω (norm %s)", p.Cfg.Norm)
 	}
 	if len(profile) != len(om) {
