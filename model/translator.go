@@ -1,0 +1,314 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/clinic-ml/clinic/asm"
+)
+
+// Translator runs an encoder–decoder for inference: Encode runs the
+// encoder once over a batch of sources and computes every decoder
+// layer's cross-attention keys and values; Step then decodes one token
+// for every hypothesis, attending to the keys and values that earlier
+// steps cached. Beam search reorders the caches with Reorder. All
+// buffers are planned in NewTranslator; Step allocates nothing.
+type Translator struct {
+	P               *Params
+	Cfg             Config
+	MaxSent, MaxHyp int
+
+	enc     *Seq2Seq // its encoder stack
+	srcT    int
+	nSent   int
+	srcLens []int32
+	crossKV [][]float32 // per decoder layer: [MaxSent·SeqLen, 2d]
+	selfK   [][]float32 // per decoder layer: [MaxHyp·SeqLen, d]
+	selfV   [][]float32
+	scratch [][]float32 // per decoder layer: reorder scratch
+
+	// per step, [MaxHyp, ·]
+	nh, pos           int
+	hypSent           []int32
+	x, u, b, att, q   []float32 // [·, d]
+	qkv               []float32 // [·, 3d]
+	hid               []float32 // [·, d_ff]
+	mean, rstd        []float32 // [·]
+	scores            []float32 // [·, H, SeqLen]
+	logits            []float32 // [·, V]
+	out               []float32 // Step's log-probabilities
+	attnFn, softmaxFn func(lo, hi int)
+	cur               *LayerParams
+	curL              int
+	cross             bool
+}
+
+// NewTranslator plans inference for p, an encoder–decoder, over batches
+// of up to maxSent sources and maxHyp hypotheses per step (sentences ×
+// beam).
+func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
+	cfg := p.Cfg
+	if cfg.EncoderLayers < 1 {
+		return nil, fmt.Errorf("translation needs an encoder–decoder model; this one is a decoder-only language model")
+	}
+	if maxSent < 1 || maxHyp < 1 {
+		return nil, fmt.Errorf("translator needs room for at least one sentence and hypothesis")
+	}
+	T, d, H, L := cfg.SeqLen, cfg.DModel, cfg.Heads, len(p.Layers)
+	enc, err := NewSeq2Seq(p, maxSent*T, 0)
+	if err != nil {
+		return nil, err
+	}
+	f32 := func(n int) []float32 { return make([]float32, n) }
+	tr := &Translator{P: p, Cfg: cfg, MaxSent: maxSent, MaxHyp: maxHyp, enc: enc,
+		srcLens: make([]int32, maxSent), hypSent: make([]int32, maxHyp),
+		x: f32(maxHyp * d), u: f32(maxHyp * d), b: f32(maxHyp * d), att: f32(maxHyp * d), q: f32(maxHyp * d),
+		qkv: f32(maxHyp * 3 * d), hid: f32(maxHyp * cfg.DFF), mean: f32(maxHyp), rstd: f32(maxHyp),
+		scores: f32(maxHyp * H * T), logits: f32(maxHyp * cfg.Vocab)}
+	for l := 0; l < L; l++ {
+		tr.crossKV = append(tr.crossKV, f32(maxSent*T*2*d))
+		tr.selfK = append(tr.selfK, f32(maxHyp*T*d))
+		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
+	}
+	tr.scratch = [][]float32{f32(maxHyp * T * d)}
+	tr.attnFn = tr.attendRows
+	tr.softmaxFn = tr.logSoftmaxRows
+	return tr, nil
+}
+
+// Encode runs the encoder over bsz sources [bsz, srcT] (right-padded to
+// srcT, valid lengths srcLens) and prepares every layer's
+// cross-attention keys and values. It resets the decoding state.
+func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
+	if bsz < 1 || bsz > tr.MaxSent {
+		return fmt.Errorf("%d sentences, translator planned for 1..%d", bsz, tr.MaxSent)
+	}
+	tgt := make([]int32, bsz) // one dummy target token per sentence: the decoder does not run
+	b := &Pair{Bsz: bsz, SrcT: srcT, TgtT: 1, Src: src, SrcLens: srcLens, TgtIn: tgt}
+	if err := tr.enc.check(b); err != nil {
+		return err
+	}
+	m := tr.enc
+	m.c.startPass(false, 0, 0)
+	m.enc.forward(src, bsz, srcT, srcLens)
+	out := m.enc.out()
+	d := tr.Cfg.DModel
+	n := bsz * srcT
+	for l := range tr.P.Layers {
+		lp := &tr.P.Layers[l]
+		kv := tr.crossKV[l][:n*2*d]
+		asm.BroadcastRows(kv, lp.CrossKVB.W, 2*d)
+		asm.Sgemm(false, true, n, 2*d, d, 1, out, d, lp.CrossKVW.W, d, 1, kv, 2*d)
+	}
+	tr.srcT, tr.nSent = srcT, bsz
+	copy(tr.srcLens, srcLens)
+	tr.nh, tr.pos = 0, 0
+	return nil
+}
+
+// Step decodes position pos for nh hypotheses: tokens[i] is hypothesis
+// i's input token at pos (BOS at position 0) and sents[i] the sentence
+// (index into the encoded batch) it translates. Hypotheses keep their
+// index from step to step unless Reorder moves them. It writes the
+// log-probabilities of the next token, [nh, vocab], into logp.
+func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error {
+	cfg := tr.Cfg
+	nh, d, V := len(tokens), cfg.DModel, cfg.Vocab
+	switch {
+	case nh < 1 || nh > tr.MaxHyp || len(sents) != nh:
+		return fmt.Errorf("step over %d hypotheses (%d sentence indices), planned 1..%d", nh, len(sents), tr.MaxHyp)
+	case pos < 0 || pos >= cfg.SeqLen:
+		return fmt.Errorf("position %d outside 0..%d", pos, cfg.SeqLen-1)
+	case pos != tr.pos && pos != 0:
+		return fmt.Errorf("step at position %d, the caches hold %d", pos, tr.pos)
+	case len(logp) < nh*V:
+		return fmt.Errorf("log-probability buffer holds %d values, need %d", len(logp), nh*V)
+	}
+	for i, s := range sents {
+		if s < 0 || int(s) >= tr.nSent {
+			return fmt.Errorf("hypothesis %d translates sentence %d of %d", i, s, tr.nSent)
+		}
+	}
+	if err := checkTokens(tokens, nil, V); err != nil {
+		return err
+	}
+	tr.nh, tr.pos = nh, pos
+	copy(tr.hypSent, sents)
+	E := tr.P.Embed.W
+	sc := float32(math.Sqrt(float64(d)))
+	pe := tr.enc.c.pe[pos*d : pos*d+d]
+	x := tr.x[:nh*d]
+	for i, tok := range tokens {
+		e, xr := E[int(tok)*d:int(tok)*d+d], x[i*d:i*d+d]
+		for j := range xr {
+			xr[j] = sc*e[j] + pe[j]
+		}
+	}
+	for l := range tr.P.Layers {
+		lp := &tr.P.Layers[l]
+		tr.curL, tr.cur = l, lp
+		tr.sublayer(branchSelf, lp.LN1G, lp.LN1B, lp.Omega1)
+		tr.sublayer(branchCross, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega)
+		tr.sublayer(branchFFN, lp.LN2G, lp.LN2B, lp.Omega2)
+	}
+	if cfg.Norm == PreLN {
+		f := tr.P.FinalLN
+		asm.LayerNorm(x, tr.mean[:nh], tr.rstd[:nh], x, f[0].W, f[1].W, d, cfg.LNEps)
+	}
+	asm.Sgemm(false, true, nh, V, d, 1, x, d, E, d, 0, tr.logits, V)
+	copy(logp[:nh*V], tr.logits[:nh*V])
+	tr.out = logp
+	asm.Parallel(nh, tr.softmaxFn)
+	tr.pos = pos + 1
+	return nil
+}
+
+// The branches of a decoder layer.
+const (
+	branchSelf = iota
+	branchCross
+	branchFFN
+)
+
+// sublayer applies one residual sublayer to the hypotheses' stream x, in
+// the model's variant (docs/model.md).
+func (tr *Translator) sublayer(kind int, g, b, omega *Param) {
+	cfg := tr.Cfg
+	nh, d := tr.nh, cfg.DModel
+	x, u, out := tr.x[:nh*d], tr.u[:nh*d], tr.b[:nh*d]
+	mean, rstd := tr.mean[:nh], tr.rstd[:nh]
+	w := tr.enc.c.ones
+	if omega != nil {
+		w = omega.W
+	}
+	if cfg.Norm == PreLN {
+		asm.LayerNorm(u, mean, rstd, x, g.W, b.W, d, cfg.LNEps)
+		tr.branch(kind, u, out)
+		asm.ScaleAddRows(x, w, x, out, d)
+		return
+	}
+	tr.branch(kind, x, out)
+	asm.ScaleAddRows(u, w, x, out, d)
+	asm.LayerNorm(x, mean, rstd, u, g.W, b.W, d, cfg.LNEps)
+}
+
+func (tr *Translator) branch(kind int, in, out []float32) {
+	cfg := tr.Cfg
+	nh, d, F := tr.nh, cfg.DModel, cfg.DFF
+	lp := tr.cur
+	switch kind {
+	case branchSelf:
+		qkv := tr.qkv[:nh*3*d]
+		asm.BroadcastRows(qkv, lp.QKVB.W, 3*d)
+		asm.Sgemm(false, true, nh, 3*d, d, 1, in, d, lp.QKVW.W, d, 1, qkv, 3*d)
+		T := cfg.SeqLen
+		K, V := tr.selfK[tr.curL], tr.selfV[tr.curL]
+		for i := 0; i < nh; i++ {
+			at := (i*T + tr.pos) * d
+			copy(K[at:at+d], qkv[i*3*d+d:i*3*d+2*d])
+			copy(V[at:at+d], qkv[i*3*d+2*d:i*3*d+3*d])
+		}
+		tr.cross = false
+		asm.Parallel(nh*cfg.Heads, tr.attnFn)
+		tr.project(lp.OutW, lp.OutB, out)
+	case branchCross:
+		q := tr.q[:nh*d]
+		asm.BroadcastRows(q, lp.CrossQB.W, d)
+		asm.Sgemm(false, true, nh, d, d, 1, in, d, lp.CrossQW.W, d, 1, q, d)
+		tr.cross = true
+		asm.Parallel(nh*cfg.Heads, tr.attnFn)
+		tr.project(lp.CrossOutW, lp.CrossOutB, out)
+	case branchFFN:
+		hid := tr.hid[:nh*F]
+		asm.BroadcastRows(hid, lp.FC1B.W, F)
+		asm.Sgemm(false, true, nh, F, d, 1, in, d, lp.FC1W.W, d, 1, hid, F)
+		if cfg.Activation == "gelu" {
+			asm.GELUDropout(hid, hid, 0, 0, 0)
+		} else {
+			asm.ReLUDropout(hid, hid, 0, 0, 0)
+		}
+		asm.BroadcastRows(out, lp.FC2B.W, d)
+		asm.Sgemm(false, true, nh, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+	}
+}
+
+// project writes out = att·Wᵀ + b, the attention's output projection.
+func (tr *Translator) project(W, B *Param, out []float32) {
+	nh, d := tr.nh, tr.Cfg.DModel
+	asm.BroadcastRows(out, B.W, d)
+	asm.Sgemm(false, true, nh, d, d, 1, tr.att[:nh*d], d, W.W, d, 1, out, d)
+}
+
+// attendRows runs one query row per (hypothesis, head) against the
+// cached keys and values: the hypothesis's own positions 0..pos for
+// self-attention, its sentence's valid source positions for
+// cross-attention.
+func (tr *Translator) attendRows(lo, hi int) {
+	cfg := tr.Cfg
+	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
+	dh := d / H
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	for j := lo; j < hi; j++ {
+		i, h := j/H, j%H
+		var q, K, V []float32
+		var ks, L int
+		if tr.cross {
+			s := int(tr.hypSent[i])
+			kv := tr.crossKV[tr.curL][s*tr.srcT*2*d:]
+			q, K, V, ks, L = tr.q[i*d+h*dh:], kv[h*dh:], kv[d+h*dh:], 2*d, int(tr.srcLens[s])
+		} else {
+			q = tr.qkv[i*3*d+h*dh:]
+			K, V, ks, L = tr.selfK[tr.curL][i*T*d+h*dh:], tr.selfV[tr.curL][i*T*d+h*dh:], d, tr.pos+1
+		}
+		sc := tr.scores[j*T : j*T+L]
+		asm.SgemmST(false, true, 1, L, dh, 1, q, dh, K, ks, 0, sc, L)
+		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
+		asm.SgemmST(false, false, 1, dh, L, 1, sc, L, V, ks, 0, tr.att[i*d+h*dh:], d)
+	}
+}
+
+// logSoftmaxRows turns rows of Step's output from logits into
+// log-probabilities: l − max − log Σ exp(l − max), the sum read off the
+// softmax kernel's probability of the largest logit (exactly 1/Σ).
+func (tr *Translator) logSoftmaxRows(lo, hi int) {
+	V := tr.Cfg.Vocab
+	for r := lo; r < hi; r++ {
+		row, p := tr.out[r*V:r*V+V], tr.logits[r*V:r*V+V]
+		am := 0
+		for i, v := range row {
+			if v > row[am] {
+				am = i
+			}
+		}
+		asm.SoftmaxCausal(p, row, V, 1, V-1)
+		mx, lse := row[am], -math.Log(float64(p[am]))
+		for i, v := range row {
+			row[i] = float32(float64(v-mx) - lse)
+		}
+	}
+}
+
+// Reorder makes hypothesis i continue from hypothesis parents[i]'s
+// caches (beam search keeps the best continuations, which may share a
+// parent).
+func (tr *Translator) Reorder(parents []int32) error {
+	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
+	for i, p := range parents {
+		if p < 0 || int(p) >= tr.MaxHyp || i >= tr.MaxHyp {
+			return fmt.Errorf("reorder: hypothesis %d from %d, planned %d", i, p, tr.MaxHyp)
+		}
+	}
+	n := tr.pos * d
+	tmp := tr.scratch[0]
+	for l := range tr.selfK {
+		for _, c := range [][]float32{tr.selfK[l], tr.selfV[l]} {
+			for i, p := range parents {
+				copy(tmp[i*T*d:i*T*d+n], c[int(p)*T*d:int(p)*T*d+n])
+			}
+			for i := range parents {
+				copy(c[i*T*d:i*T*d+n], tmp[i*T*d:i*T*d+n])
+			}
+		}
+	}
+	return nil
+}

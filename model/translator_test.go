@@ -1,0 +1,159 @@
+package model
+
+import (
+	"math"
+	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
+)
+
+// logSoftmax64 is the reference log-softmax of one row, in float64.
+func logSoftmax64(row []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var s float64
+	for _, v := range row {
+		s += math.Exp(float64(v) - mx)
+	}
+	out := make([]float64, len(row))
+	for i, v := range row {
+		out[i] = float64(v) - mx - math.Log(s)
+	}
+	return out
+}
+
+// Decoding step by step with cached keys and values gives the same
+// log-probabilities as a full teacher-forced forward pass, in every
+// variant and at every CPU level, and allocates nothing per step.
+func TestTranslatorMatchesForward(t *testing.T) {
+	defer asm.SetCPULevel(asm.CPULevel())
+	for _, level := range asm.SupportedLevels() {
+		asm.SetCPULevel(level)
+		for _, norm := range []string{PostLN, PreLN, Admin} {
+			cfg := tinySeq2SeqConfig(norm, "gelu")
+			cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
+			p, _ := NewParams(cfg)
+			p.Init(7)
+			perturbParams(p, 8)
+			b := randPair([]int{6, 2, 35}, []int{5, 8, 37}, cfg.Vocab, 9)
+			m, _ := NewSeq2Seq(p, 3*40, 1)
+			if _, _, err := m.Forward(b, false); err != nil {
+				t.Fatal(err)
+			}
+			logits := m.Logits()
+			tr, err := NewTranslator(p, 3, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Encode(b.Src, b.SrcLens, b.Bsz, b.SrcT); err != nil {
+				t.Fatal(err)
+			}
+			V := cfg.Vocab
+			logp := make([]float32, 3*V)
+			toks, sents := make([]int32, 3), []int32{0, 1, 2}
+			worst := 0.0
+			for pos := 0; pos < b.TgtT; pos++ {
+				for i := range toks {
+					toks[i] = b.TgtIn[i*b.TgtT+pos]
+				}
+				if pos == 3 {
+					if n := testing.AllocsPerRun(1, func() {
+						tr.pos = pos
+						tr.Step(toks, sents, pos, logp)
+					}); n != 0 {
+						t.Errorf("Step allocates %v times", n)
+					}
+					tr.pos = pos
+				}
+				if err := tr.Step(toks, sents, pos, logp); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < 3; i++ {
+					if pos >= int(b.TgtLens[i]) {
+						continue
+					}
+					want := logSoftmax64(logits[(i*b.TgtT+pos)*V : (i*b.TgtT+pos+1)*V])
+					for v := 0; v < V; v++ {
+						worst = math.Max(worst, math.Abs(float64(logp[i*V+v])-want[v]))
+					}
+				}
+			}
+			if worst > 1e-5 {
+				t.Errorf("%s/%s: incremental log-probabilities differ from the full forward by %g", level, norm, worst)
+			}
+		}
+	}
+}
+
+// Reorder moves caches with their hypotheses: after hypotheses are
+// permuted (one duplicated), each continues exactly as a fresh decode of
+// its own prefix.
+func TestTranslatorReorder(t *testing.T) {
+	cfg := tinySeq2SeqConfig(Admin, "relu")
+	p, _ := NewParams(cfg)
+	p.Init(3)
+	perturbParams(p, 4)
+	b := randPair([]int{5}, []int{6}, cfg.Vocab, 1)
+	V := cfg.Vocab
+	prefixes := [][]int32{{1, 4, 5, 6}, {1, 7, 8, 9}, {1, 10, 11, 12}}
+	decode := func(prefs [][]int32, reorder []int32) []float32 {
+		tr, _ := NewTranslator(p, 1, 3)
+		if err := tr.Encode(b.Src, b.SrcLens, 1, b.SrcT); err != nil {
+			t.Fatal(err)
+		}
+		logp := make([]float32, 3*V)
+		sents := []int32{0, 0, 0}
+		toks := make([]int32, 3)
+		for pos := 0; pos < 4; pos++ {
+			for i := range toks {
+				toks[i] = prefs[i][pos]
+			}
+			if pos == 3 && reorder != nil {
+				if err := tr.Reorder(reorder); err != nil {
+					t.Fatal(err)
+				}
+				for i := range toks {
+					toks[i] = prefs[reorder[i]][pos]
+				}
+			}
+			if err := tr.Step(toks, sents, pos, logp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return logp
+	}
+	got := decode(prefixes, []int32{2, 2, 0})
+	want := decode([][]int32{prefixes[2], prefixes[2], prefixes[0]}, nil)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("after Reorder, log-prob %d is %v, fresh decode %v", i, got[i], want[i])
+		}
+	}
+}
+
+// An LM checkpoint cannot be used for translation; bad steps are errors.
+func TestTranslatorRejects(t *testing.T) {
+	lm, _ := NewParams(tinyConfig(PreLN, "relu"))
+	if _, err := NewTranslator(lm, 1, 1); err == nil {
+		t.Error("translator built on a language model")
+	}
+	p, _ := NewParams(tinySeq2SeqConfig(PreLN, "relu"))
+	tr, _ := NewTranslator(p, 2, 2)
+	b := randPair([]int{3, 2}, []int{2, 2}, p.Cfg.Vocab, 1)
+	if err := tr.Encode(b.Src, b.SrcLens, 2, b.SrcT); err != nil {
+		t.Fatal(err)
+	}
+	logp := make([]float32, 2*p.Cfg.Vocab)
+	for name, err := range map[string]error{
+		"sentence out of range": tr.Step([]int32{1, 1}, []int32{0, 2}, 0, logp),
+		"skipped position":      tr.Step([]int32{1, 1}, []int32{0, 1}, 5, logp),
+		"too many hypotheses":   tr.Step([]int32{1, 1, 1}, []int32{0, 1, 1}, 0, logp),
+		"bad token":             tr.Step([]int32{1, 99}, []int32{0, 1}, 0, logp),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
