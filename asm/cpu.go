@@ -48,12 +48,8 @@ type kernelFunc = func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr
 // directFunc is a microkernel reading A in place (see directC).
 type directFunc = func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
 
-var (
-	// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.
-	gemmK *gemmKernel
-	// cpuNote explains a CLINIC_CPU request that could not be honoured.
-	cpuNote string
-)
+// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.
+var gemmK *gemmKernel
 
 func init() {
 	want := os.Getenv("CLINIC_CPU")
@@ -65,8 +61,7 @@ func init() {
 		return
 	}
 	if err := SetCPULevel(want); err != nil {
-		cpuNote = fmt.Sprintf("CLINIC_CPU=%s ignored (%v); using %s", want, err, CPULevel())
-		fmt.Fprintln(os.Stderr, "clinic/asm:", cpuNote)
+		fmt.Fprintf(os.Stderr, "clinic/asm: CLINIC_CPU=%s ignored (%v); using %s\n", want, err, CPULevel())
 	}
 }
 
@@ -79,9 +74,6 @@ func CPULevel() string {
 	}
 	return gemmK.name
 }
-
-// CPUNote reports why CLINIC_CPU was not honoured at start-up, or "".
-func CPUNote() string { return cpuNote }
 
 // SupportedLevels lists the levels this CPU and build can run, best
 // first; the last is always "generic".

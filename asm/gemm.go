@@ -56,21 +56,6 @@ func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// SgemmBatched runs batch independent Sgemms, threaded over the batch:
-// product i uses a[i*strideA:], b[i*strideB:] and c[i*strideC:] with the
-// leading dimensions and op flags given. Each product runs on one
-// goroutine, so results equal SgemmST's for any thread count.
-func SgemmBatched(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
-	if batch <= 0 || m == 0 || n == 0 {
-		return
-	}
-	gemmBatchMu.Lock()
-	gemmBatchJob = gemmBatchArgs{gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}, strideA, strideB, strideC}
-	Parallel(batch, gemmBatchRange)
-	gemmBatchJob = gemmBatchArgs{}
-	gemmBatchMu.Unlock()
-}
-
 type gemmArgs struct {
 	transA, transB bool
 	m, n, k        int
@@ -83,11 +68,6 @@ type gemmArgs struct {
 	c              []float32
 	ldc            int
 	kn             *gemmKernel
-}
-
-type gemmBatchArgs struct {
-	gemmArgs
-	strideA, strideB, strideC int
 }
 
 const (
@@ -125,25 +105,6 @@ var (
 			b = g.b[lo:]
 		}
 		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
-	}
-
-	gemmBatchMu    sync.Mutex
-	gemmBatchJob   gemmBatchArgs
-	gemmBatchRange = func(lo, hi int) {
-		g := &gemmBatchJob
-		for i := lo; i < hi; i++ {
-			c := g.c[i*g.strideC:]
-			if g.k == 0 || g.alpha == 0 {
-				scaleC(g.m, g.n, g.beta, c, g.ldc)
-				continue
-			}
-			a, b := g.a[i*g.strideA:], g.b[i*g.strideB:]
-			if g.kn == nil {
-				sgemmGeneric(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
-			} else {
-				sgemmBlocked(g.kn, g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
-			}
-		}
 	}
 )
 

@@ -7,38 +7,22 @@ package asm
 //
 // How closely the assembly follows the twin (checked by the impls tests):
 //   - bit for bit: Dropout (the same masks), ReLU, ReLUBackward, Scale,
-//     Add, Axpy, ScaleAddRows, MulRows, ColSum, ColDot,
-//     LayerNormParamGrad (running sums down the rows, as the twins),
+//     ScaleAddRows, ColSum, ColDot, LayerNormParamGrad (running sums down the rows, as the twins),
 //     SumSq (a fixed blocked order, the twin's), Adam (with the default
 //     GOAMD64; v3 lets the compiler fuse the twin's multiply-adds) and
 //     the fused dropout kernels built on them;
 //   - within 1e-6·(1+|y|): GELU, GELUBackward (x·σ(2u) with a vectorized
 //     exp, ≤ 2 ulp, instead of a float64 tanh);
-//   - reassociated float32 sums (relative differences ~1e-6): Dot,
+//   - reassociated float32 sums (relative differences ~1e-6):
 //     LayerNorm, LayerNormBackward, SoftmaxCausal, SoftmaxBackward, and
 //     SoftmaxCrossEntropy (float32 exps summed in float64).
 //
 // Every level is deterministic: results depend only on the inputs and
 // the level, never on timing.
 
-// Dot returns Σ x[i]·y[i] over len(x).
-func Dot(x, y []float32) float32 {
-	return kern.Dot(x, y)
-}
-
-// Axpy computes y += alpha·x.
-func Axpy(alpha float32, x, y []float32) {
-	kern.Axpy(alpha, x, y)
-}
-
 // Scale computes x *= alpha.
 func Scale(alpha float32, x []float32) {
 	kern.Scale(alpha, x)
-}
-
-// Add computes y += x.
-func Add(y, x []float32) {
-	kern.Add(y, x)
 }
 
 // SumSq returns Σ x[i]² accumulated in float64 in a fixed blocked order
@@ -70,11 +54,6 @@ func ColDot(dst, a, b []float32, rows, stride int) {
 // (Admin's scaled shortcut plus the branch).
 func ScaleAddRows(y, w, x, b []float32, d int) {
 	kern.ScaleAddRows(y, w, x, b, d)
-}
-
-// MulRows computes y = w⊙x row by row, w a d-vector.
-func MulRows(y, w, x []float32, d int) {
-	kern.MulRows(y, w, x, d)
 }
 
 // LayerNorm normalizes each d-wide row of x: y = (x-μ)·ρ·γ + β with

@@ -86,7 +86,6 @@ func kernelCases(T int) []kernelCase {
 		{"ScaleAddRows", 12 * ln, 2 * ln, func(ks *kernelSet) func() {
 			return func() { ks.ScaleAddRows(y[:rows*d], gamma, x[:rows*d], g[:rows*d], d) }
 		}},
-		{"MulRows", 8 * ln, ln, func(ks *kernelSet) func() { return func() { ks.MulRows(y[:rows*d], gamma, x[:rows*d], d) } }},
 		{"ColSum", 4 * ln, ln, func(ks *kernelSet) func() { return func() { ks.ColSum(dg, x, rows, d) } }},
 		{"ColDot", 8 * ln, 2 * ln, func(ks *kernelSet) func() { return func() { ks.ColDot(dg, x, g, rows, d) } }},
 		{"ReLUDropout", 8 * f, 0, func(ks *kernelSet) func() { return func() { ks.ReLUDropout(y, x, 0.1, 0x1234, 0) } }},
@@ -100,10 +99,7 @@ func kernelCases(T int) []kernelCase {
 		{"DropoutScaleAddRows", 12 * ln, 0, func(ks *kernelSet) func() {
 			return func() { ks.DropoutScaleAddRows(y[:rows*d], gamma, x[:rows*d], g[:rows*d], d, 0.1, 0x1234, 0) }
 		}},
-		{"Add", 12 * f, f, func(ks *kernelSet) func() { return func() { ks.Add(y, x) } }},
-		{"Axpy", 12 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.Axpy(0.5, x, y) } }},
 		{"Scale", 8 * f, f, func(ks *kernelSet) func() { return func() { ks.Scale(1, y) } }},
-		{"Dot", 8 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.Dot(x, g) } }},
 		{"SumSq", 4 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.SumSq(x) } }},
 	}
 }

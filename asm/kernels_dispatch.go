@@ -15,13 +15,9 @@ type kernelSet struct {
 	reluBackward       func(dx, dy, x *float32, n int)
 	geluBackward       func(dx, dy, x *float32, n int)
 	adam               func(w, g, m, v *float32, n int, b1, omb1, b2, omb2, a, sc, eps, decay float32)
-	axpy               func(alpha float32, x, y *float32, n int)
 	scale              func(alpha float32, x *float32, n int)
-	add                func(y, x *float32, n int)
-	dot                func(x, y *float32, n int) float32
 	sumSq              func(x *float32, n int) float64
 	scaleAddRows       func(y, w, x, b *float32, rows, d int)
-	mulRows            func(y, w, x *float32, rows, d int)
 	colSum             func(dst, src *float32, rows, stride, w int)
 	colDot             func(dst, a, b *float32, rows, stride, w int)
 	layerNormParamGrad func(dgamma, dbeta, dy, x, mean, rstd *float32, rows, stride, w int)
@@ -134,17 +130,6 @@ func (k *kernelSet) Adam(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)
 	}
 }
 
-func (k *kernelSet) Axpy(alpha float32, x, y []float32) {
-	if k.axpy == nil {
-		axpyGeneric(alpha, x, y)
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.axpy(alpha, &x[0], &y[0], len(x))
-	}
-}
-
 func (k *kernelSet) Scale(alpha float32, x []float32) {
 	if k.scale == nil {
 		scaleGeneric(alpha, x)
@@ -153,28 +138,6 @@ func (k *kernelSet) Scale(alpha float32, x []float32) {
 	if len(x) > 0 {
 		k.scale(alpha, &x[0], len(x))
 	}
-}
-
-func (k *kernelSet) Add(y, x []float32) {
-	if k.add == nil {
-		addGeneric(y, x)
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.add(&y[0], &x[0], len(x))
-	}
-}
-
-func (k *kernelSet) Dot(x, y []float32) float32 {
-	if k.dot == nil {
-		return dotGeneric(x, y)
-	}
-	y = y[:len(x)]
-	if len(x) == 0 {
-		return 0
-	}
-	return k.dot(&x[0], &y[0], len(x))
 }
 
 func (k *kernelSet) SumSq(x []float32) float64 {
@@ -202,19 +165,6 @@ func (k *kernelSet) ScaleAddRows(y, w, x, b []float32, d int) {
 	n := rows * d
 	w, x, b = w[:d], x[:n], b[:n]
 	k.scaleAddRows(&y[0], &w[0], &x[0], &b[0], rows, d)
-}
-
-func (k *kernelSet) MulRows(y, w, x []float32, d int) {
-	if k.mulRows == nil || d <= 0 {
-		mulRowsGeneric(y, w, x, d)
-		return
-	}
-	rows := len(y) / d
-	if rows == 0 {
-		return
-	}
-	w, x = w[:d], x[:rows*d]
-	k.mulRows(&y[0], &w[0], &x[0], rows, d)
 }
 
 func (k *kernelSet) ColSum(dst, src []float32, rows, stride int) {

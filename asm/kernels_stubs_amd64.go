@@ -35,25 +35,10 @@ func geluBackward512(dx *float32, dy *float32, x *float32, n int)
 //go:noescape
 func adam512(w *float32, grad *float32, m *float32, v *float32, n int, b1 float32, omb1 float32, b2 float32, omb2 float32, a float32, sc float32, eps float32, decay float32)
 
-// axpy512 sets y[i] += alpha·x[i] for i < n.
-//
-//go:noescape
-func axpy512(alpha float32, x *float32, y *float32, n int)
-
 // scale512 sets x[i] *= alpha for i < n.
 //
 //go:noescape
 func scale512(alpha float32, x *float32, n int)
-
-// add512 sets y[i] += x[i] for i < n.
-//
-//go:noescape
-func add512(y *float32, x *float32, n int)
-
-// dot512 returns Σ x[i]·y[i] (4 interleaved accumulators, FMA).
-//
-//go:noescape
-func dot512(x *float32, y *float32, n int) float32
 
 // sumSq512 returns Σ x[i]² in float64 in sumSqGeneric's fixed blocked order.
 //
@@ -64,11 +49,6 @@ func sumSq512(x *float32, n int) float64
 //
 //go:noescape
 func scaleAddRows512(y *float32, w *float32, x *float32, b *float32, rows int, d int)
-
-// mulRows512 sets y = w⊙x row by row (w a d-vector).
-//
-//go:noescape
-func mulRows512(y *float32, w *float32, x *float32, rows int, d int)
 
 // colSum512 adds Σ_r src[r·stride+j] into dst[j], j < w, rows in order.
 //
@@ -180,25 +160,10 @@ func geluBackward256(dx *float32, dy *float32, x *float32, n int)
 //go:noescape
 func adam256(w *float32, grad *float32, m *float32, v *float32, n int, b1 float32, omb1 float32, b2 float32, omb2 float32, a float32, sc float32, eps float32, decay float32)
 
-// axpy256 sets y[i] += alpha·x[i] for i < n.
-//
-//go:noescape
-func axpy256(alpha float32, x *float32, y *float32, n int)
-
 // scale256 sets x[i] *= alpha for i < n.
 //
 //go:noescape
 func scale256(alpha float32, x *float32, n int)
-
-// add256 sets y[i] += x[i] for i < n.
-//
-//go:noescape
-func add256(y *float32, x *float32, n int)
-
-// dot256 returns Σ x[i]·y[i] (4 interleaved accumulators, FMA).
-//
-//go:noescape
-func dot256(x *float32, y *float32, n int) float32
 
 // sumSq256 returns Σ x[i]² in float64 in sumSqGeneric's fixed blocked order.
 //
@@ -209,11 +174,6 @@ func sumSq256(x *float32, n int) float64
 //
 //go:noescape
 func scaleAddRows256(y *float32, w *float32, x *float32, b *float32, rows int, d int)
-
-// mulRows256 sets y = w⊙x row by row (w a d-vector).
-//
-//go:noescape
-func mulRows256(y *float32, w *float32, x *float32, rows int, d int)
 
 // colSum256 adds Σ_r src[r·stride+j] into dst[j], j < w, rows in order.
 //

@@ -861,21 +861,6 @@ func (s *isa) adam() {
 // ---------------------------------------------------------------------
 // Simple vector ops
 
-func (s *isa) axpy() {
-	s.text("axpy", "func(alpha float32, x, y *float32, n int)", "sets y[i] += alpha·x[i] for i < n.")
-	p := loadPtrs("x", "y")
-	n := Load(Param("n"), GP64())
-	al := s.bcast(paramAddr("alpha"))
-	s.loop("ax", n, p, 4, func(a acc, u int) {
-		x := a.ld(p[0], u)
-		y := a.ld(p[1], u)
-		VMULPS(al, x, x)
-		VADDPS(x, y, y)
-		a.store(y, p[1], u)
-	})
-	ret()
-}
-
 func (s *isa) scale() {
 	s.text("scale", "func(alpha float32, x *float32, n int)", "sets x[i] *= alpha for i < n.")
 	p := loadPtrs("x")
@@ -886,39 +871,6 @@ func (s *isa) scale() {
 		VMULPS(al, x, x)
 		a.store(x, p[0], u)
 	})
-	ret()
-}
-
-func (s *isa) add() {
-	s.text("add", "func(y, x *float32, n int)", "sets y[i] += x[i] for i < n.")
-	p := loadPtrs("y", "x")
-	n := Load(Param("n"), GP64())
-	s.loop("ad", n, p, 4, func(a acc, u int) {
-		x := a.ld(p[1], u)
-		y := a.ld(p[0], u)
-		VADDPS(x, y, y)
-		a.store(y, p[0], u)
-	})
-	ret()
-}
-
-func (s *isa) dot() {
-	s.text("dot", "func(x, y *float32, n int) float32", "returns Σ x[i]·y[i] (4 interleaved accumulators, FMA).")
-	p := loadPtrs("x", "y")
-	n := Load(Param("n"), GP64())
-	var as []reg.VecVirtual
-	for range 4 {
-		as = append(as, s.zero())
-	}
-	s.loop("do", n, p, 4, func(a acc, u int) {
-		x := a.ld(p[0], u)
-		y := a.ld(p[1], u)
-		VFMADD231PS(x, y, as[u])
-	})
-	VADDPS(as[1], as[0], as[0])
-	VADDPS(as[3], as[2], as[2])
-	VADDPS(as[2], as[0], as[0])
-	Store(s.hsum(as[0]), ReturnIndex(0))
 	ret()
 }
 
@@ -1005,19 +957,6 @@ func (s *isa) scaleAddRows() {
 		VMULPS(wv, xv, xv)
 		bv := a.ld(p[2], u)
 		VADDPS(bv, xv, xv)
-		a.store(xv, p[0], u)
-	})
-	ret()
-}
-
-func (s *isa) mulRows() {
-	s.text("mulRows", "func(y, w, x *float32, rows, d int)", "sets y = w⊙x row by row (w a d-vector).")
-	y, w, x := Load(Param("y"), GP64()), Load(Param("w"), GP64()), Load(Param("x"), GP64())
-	rows, d := Load(Param("rows"), GP64()), Load(Param("d"), GP64())
-	s.rows("mr", rows, d, []reg.Register{y, x}, []reg.Register{w}, 4, nil, func(a acc, u int, p []reg.Register) {
-		wv := a.ld(p[2], u)
-		xv := a.ld(p[1], u)
-		VMULPS(wv, xv, xv)
 		a.store(xv, p[0], u)
 	})
 	ret()
@@ -1185,24 +1124,6 @@ func (s *isa) layerNormParamGrad() {
 			VADDPS(g, sb[u], sb[u])
 		})
 	ret()
-}
-
-// ---------------------------------------------------------------------
-// LayerNorm
-
-// reduce runs a per-row reduction over n elements at the cursors p with
-// 4 accumulators (the step function adds into acc[u]) and returns the
-// total's xmm.
-func (s *isa) reduce(pfx string, n reg.Register, p []reg.Register, step func(a acc, u int, sum reg.VecVirtual)) reg.VecVirtual {
-	var as []reg.VecVirtual
-	for range 4 {
-		as = append(as, s.zero())
-	}
-	s.loop(pfx, n, p, 4, func(a acc, u int) { step(a, u, as[u]) })
-	VADDPS(as[1], as[0], as[0])
-	VADDPS(as[3], as[2], as[2])
-	VADDPS(as[2], as[0], as[0])
-	return s.hsum(as[0])
 }
 
 // ---------------------------------------------------------------------
@@ -1518,13 +1439,9 @@ func main() {
 		s.gelu()
 		s.geluBackward()
 		s.adam()
-		s.axpy()
 		s.scale()
-		s.add()
-		s.dot()
 		s.sumSq()
 		s.scaleAddRows()
-		s.mulRows()
 		s.colSum()
 		s.colDot()
 		s.layerNormParamGrad()
