@@ -20,8 +20,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	gemmMu.Lock()
 	g := &gemmJob
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}
-	switch kn := gemmK; {
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, cur.gemm}
+	switch kn := g.kn; {
 	case k == 0 || alpha == 0:
 		// C = beta·C; A and B are not referenced (they may be empty).
 		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
@@ -185,7 +185,7 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 // sgemm is the single-threaded driver: the blocked kernel of the current
 // CPU level, or the pure-Go twin.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if kn := gemmK; kn != nil {
+	if kn := cur.gemm; kn != nil {
 		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

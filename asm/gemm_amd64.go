@@ -2,8 +2,6 @@
 
 package asm
 
-import "golang.org/x/sys/cpu"
-
 // Declarations of the avo-generated kernels in gemm_amd64.s (generator:
 // gen/asmgen). Keep the shapes in step with the generator's constants.
 
@@ -183,8 +181,8 @@ func peakFMA512(n int)
 // peakFMA256 runs n×12 independent ymm FMAs (n×192 flops).
 func peakFMA256(n int)
 
-var kernel512 = &gemmKernel{
-	name: LevelAVX512, mr: mr512, nr: nr512,
+var gemmAVX512 = &gemmKernel{
+	mr: mr512, nr: nr512,
 	kc: 256, mc: 24 * mr512, nc: 64 * nr512,
 	fn: sgemmKernel512, transpose: transposePack512, packRows: packRows512,
 	peak: peakFMA512, peakFlops: 24 * 16 * 2,
@@ -195,22 +193,9 @@ var kernel512 = &gemmKernel{
 	directR: []directFunc{nil, sgemmDirect512r1, sgemmDirect512r2, sgemmDirect512r3, sgemmDirect512r4, sgemmDirect512r5, sgemmDirect512r6, sgemmDirect512r7, sgemmDirect512r8, sgemmDirect512r9, sgemmDirect512r10, sgemmDirect512r11, sgemmDirect512r12, sgemmDirect512r13, sgemmDirect512r14},
 }
 
-var kernel256 = &gemmKernel{
-	name: LevelAVX2, mr: mr256, nr: nr256,
+var gemmAVX2 = &gemmKernel{
+	mr: mr256, nr: nr256,
 	kc: 256, mc: 40 * mr256, nc: 128 * nr256,
 	fn: sgemmKernel256, peak: peakFMA256, peakFlops: 12 * 8 * 2,
 	edge: []kernelFunc{nil, sgemmKernel256r1, sgemmKernel256r2, sgemmKernel256r3, sgemmKernel256r4, sgemmKernel256r5},
-}
-
-// cpuKernels lists the kernels this CPU can run, best first.
-func cpuKernels() []*gemmKernel {
-	x := cpu.X86
-	var ks []*gemmKernel
-	if x.HasAVX512F && x.HasAVX512DQ && x.HasAVX2 && x.HasFMA && x.HasOSXSAVE {
-		ks = append(ks, kernel512)
-	}
-	if x.HasAVX2 && x.HasFMA && x.HasOSXSAVE {
-		ks = append(ks, kernel256)
-	}
-	return ks
 }

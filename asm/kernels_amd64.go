@@ -2,15 +2,13 @@
 
 package asm
 
-import "golang.org/x/sys/cpu"
-
 //go:generate go run ../gen/kernelgen -out kernels_amd64.s -stubs kernels_stubs_amd64.go
 
-// The avo-generated kernels (kernels_amd64.s, declared in
-// kernels_stubs_amd64.go; generator: gen/kernelgen), one set per level.
+// The element-wise kernels of the assembly levels (see cpu_amd64.go):
+// avo-generated, in kernels_amd64.s, declared in kernels_stubs_amd64.go
+// (generator: gen/kernelgen).
 
-var kernels512 = &kernelSet{
-	name:               LevelAVX512,
+var elementwiseAVX512 = elementwise{
 	dropout:            dropout512,
 	relu:               relu512,
 	gelu:               gelu512,
@@ -37,8 +35,7 @@ var kernels512 = &kernelSet{
 	dropoutScaleAddRows: dropoutScaleAddRows512,
 }
 
-var kernels256 = &kernelSet{
-	name:               LevelAVX2,
+var elementwiseAVX2 = elementwise{
 	dropout:            dropout256,
 	relu:               relu256,
 	gelu:               gelu256,
@@ -63,27 +60,4 @@ var kernels256 = &kernelSet{
 	geluDropout:         geluDropout256,
 	geluDropoutBackward: geluDropoutBackward256,
 	dropoutScaleAddRows: dropoutScaleAddRows256,
-}
-
-// asmKernelSets lists the assembly kernel sets of the levels this CPU
-// supports (cpuKernels decides which), best first. The AVX-512 kernels
-// also use AVX512VL (for ymm/xmm operands in registers 16-31); a CPU
-// without it runs the AVX2 set at level avx512.
-func asmKernelSets() []*kernelSet {
-	var ks []*kernelSet
-	for _, g := range cpuKernels() {
-		switch g.name {
-		case LevelAVX512:
-			if cpu.X86.HasAVX512VL {
-				ks = append(ks, kernels512)
-			} else {
-				k := *kernels256
-				k.name = LevelAVX512
-				ks = append(ks, &k)
-			}
-		case LevelAVX2:
-			ks = append(ks, kernels256)
-		}
-	}
-	return ks
 }

@@ -41,8 +41,8 @@ var (
 )
 
 func init() {
-	for _, ks := range asmKernelSets() {
-		n := ks.name
+	for _, l := range asmLevels() {
+		n, ks := l.name, &l.elementwise
 		if ks.scale != nil {
 			scaleImpls = append(scaleImpls, named[func(alpha float32, x []float32)]{n, ks.Scale})
 		}
