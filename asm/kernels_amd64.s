@@ -5966,7 +5966,7 @@ smmaxt:
 	NEGQ       R10
 	VMOVUPS    32(R11)(R10*4), Y7
 	VMASKMOVPS (R9), Y7, Y8
-	VBLENDVPS  Y7, Y2, Y8, Y8
+	VBLENDVPS  Y7, Y8, Y2, Y8
 	VMAXPS     Y3, Y8, Y3
 
 smmaxe:
@@ -6022,7 +6022,7 @@ smmint:
 	NEGQ       R10
 	VMOVUPS    32(R11)(R10*4), Y7
 	VMASKMOVPS (R9), Y7, Y8
-	VBLENDVPS  Y7, Y2, Y8, Y8
+	VBLENDVPS  Y7, Y8, Y2, Y8
 	VMINPS     Y3, Y8, Y3
 
 smmine:
@@ -7672,7 +7672,7 @@ cmt:
 	VCVTPS2PD    X8, Y8
 	VADDPD       Y7, Y3, Y3
 	VADDPD       Y8, Y4, Y4
-	VBLENDVPS    Y5, Y0, Y6, Y6
+	VBLENDVPS    Y5, Y6, Y0, Y6
 	VMAXPS       Y1, Y6, Y1
 
 cme:

@@ -234,7 +234,16 @@ func ce64(logits []float32, t int, eps float64) float64 {
 	return loss
 }
 
+// TestSoftmaxCrossEntropy runs at every supported level: its wide-range inputs
+// exercise the max-shift of the tail (masked) vectors, which the
+// TestImpl* operands in [-1, 1] do not.
 func TestSoftmaxCrossEntropy(t *testing.T) {
+	for _, l := range SupportedLevels() {
+		t.Run(l, func(t *testing.T) { withLevel(t, l, func() { softmaxCrossEntropyCheck(t) }) })
+	}
+}
+
+func softmaxCrossEntropyCheck(t *testing.T) {
 	r := newRand(7)
 	for _, V := range []int{1, 2, 7, 33} {
 		for _, eps := range []float32{0, 0.1} {
@@ -430,7 +439,16 @@ func TestLayerNorm(t *testing.T) {
 	}
 }
 
+// TestSoftmaxCausal runs at every supported level: its wide-range inputs
+// exercise the max-shift of the tail (masked) vectors, which the
+// TestImpl* operands in [-1, 1] do not.
 func TestSoftmaxCausal(t *testing.T) {
+	for _, l := range SupportedLevels() {
+		t.Run(l, func(t *testing.T) { withLevel(t, l, func() { softmaxCausalCheck(t) }) })
+	}
+}
+
+func softmaxCausalCheck(t *testing.T) {
 	r := newRand(11)
 	for _, n := range []int{1, 3, 16, 100} {
 		for _, row0 := range []int{0, 5, 200} {

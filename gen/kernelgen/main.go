@@ -228,7 +228,7 @@ func (a acc) fillOut(v, f reg.VecVirtual) {
 	case a.s.z:
 		VBLENDMPS(v, f, a.m.k, v) // v where the mask is set, else f
 	default:
-		VBLENDVPS(a.m.y, f, v, v) // v where the mask is set, else f
+		VBLENDVPS(a.m.y, v, f, v) // v where the mask is set, else f
 	}
 }
 
