@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-//go:generate go run ../gen/asmgen -out gemm_amd64.s
+//go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ. C is m×n, op(A) is m×k, op(B) is k×n; lda, ldb

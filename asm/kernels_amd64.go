@@ -2,7 +2,7 @@
 
 package asm
 
-//go:generate go run ../gen/kernelgen -out kernels_amd64.s -stubs kernels_stubs_amd64.go
+//go:generate go run -C ../gen ./kernelgen -pkg asm -out ../asm/kernels_amd64.s -stubs ../asm/kernels_stubs_amd64.go
 
 // The element-wise kernels of the assembly levels (see cpu_amd64.go):
 // avo-generated, in kernels_amd64.s, declared in kernels_stubs_amd64.go
