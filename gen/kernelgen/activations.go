@@ -43,7 +43,7 @@ func (s *isa) reluBackward() {
 	avoutil.Ret()
 }
 
-// geluSig sets e = exp(−2u) for x, returning e (u = c·(x + a·x³)).
+// geluExp returns a new vector e = exp(−2u) for x (u = c·(x + a·x³)).
 func (s *isa) geluExp(x reg.VecVirtual) reg.VecVirtual {
 	x2 := s.vec()
 	VMULPS(x, x, x2)
