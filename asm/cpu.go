@@ -14,106 +14,89 @@ const (
 	LevelGeneric = "generic"
 )
 
-// gemmKernel describes one generated SGEMM microkernel and its blocking.
-type gemmKernel struct {
-	name   string
-	mr, nr int // microkernel tile: rows × columns of C
-	kc     int // depth of a packed block (k per microkernel call)
-	mc     int // rows of op(A) packed per block (multiple of mr)
-	nc     int // columns of op(B) packed per block (multiple of nr)
-
-	fn kernelFunc
-	// edge[r] (0 < r < mr) is the r-row variant of fn, which packs and
-	// computes only r rows: used for the last rows of C.
-	edge []kernelFunc
-	// directC[r] and directR[r] (0 < r ≤ mr), if not nil, are r-row
-	// kernels that read op(A) in place instead of from a packed panel:
-	// op(A) = Aᵀ (C) or A (R). They run the same FMA sequence as fn.
-	directC, directR []directFunc
-	// packRows, if not nil, is the level's row-dealing packer (see
-	// copyPanels, its pure-Go twin), used for op(A) = Aᵀ and op(B) = B.
-	packRows func(dst, src *float32, ld, kc, nfull, tail, w, panel int)
-	// transpose, if not nil, is the level's transposing packer (see
-	// transposeGo, its pure-Go twin), used for op(A) = A and op(B) = Bᵀ.
-	transpose func(dst, src *float32, ld, kc, dstStride, rows, lanes int)
-
-	peak      func(n int) // FMA throughput probe
-	peakFlops int         // flops per probe iteration
+// A level is one CPU level's implementation of every kernel: its SGEMM
+// kernel and its element-wise kernels. The assembly levels are defined,
+// with the CPU features each requires, in cpu_amd64.go.
+type level struct {
+	name string
+	// gemm is the level's blocked SGEMM kernel; nil runs the pure-Go
+	// twin sgemmGeneric.
+	gemm *gemmKernel
+	// elementwise holds the level's non-GEMM kernels; a nil entry runs
+	// the pure-Go twin.
+	elementwise
 }
 
-// kernelFunc is a microkernel: C[:mr, :nr] = alpha·(A panel)·(B panel)
-// (+ beta·C if accum) over k packed steps.
-type kernelFunc = func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
-
-// directFunc is a microkernel reading A in place (see directC).
-type directFunc = func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+// genericLevel runs only the pure-Go twins.
+var genericLevel = &level{name: LevelGeneric}
 
 var (
-	// gemmK is the SGEMM kernel in use; nil means the pure-Go twin.
-	gemmK *gemmKernel
-	// cpuNote explains a CLINIC_CPU request that could not be honoured.
-	cpuNote string
+	// supported lists the levels this CPU and build can run, best first,
+	// generic last. It is fixed at start-up.
+	supported = append(asmLevels(), genericLevel)
+
+	// cur is the level in use: the best supported one, or CLINIC_CPU's.
+	// Only SetCPULevel changes it.
+	cur = startLevel()
 )
 
-func init() {
+// startLevel picks the level at start-up: the best supported, unless the
+// environment variable CLINIC_CPU names another supported level. A
+// request that cannot be honoured is reported once on stderr.
+func startLevel() *level {
+	best := supported[0]
 	want := os.Getenv("CLINIC_CPU")
-	ks := cpuKernels()
-	if len(ks) > 0 {
-		gemmK = ks[0]
-	}
 	if want == "" {
-		return
+		return best
 	}
-	if err := SetCPULevel(want); err != nil {
-		cpuNote = fmt.Sprintf("CLINIC_CPU=%s ignored (%v); using %s", want, err, CPULevel())
-		fmt.Fprintln(os.Stderr, "clinic/asm:", cpuNote)
+	l, err := findLevel(want)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clinic/asm: CLINIC_CPU=%s ignored (%v); using %s\n", want, err, best.name)
+		return best
 	}
+	return l
+}
+
+// findLevel returns the supported level of that name.
+func findLevel(name string) (*level, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, l := range supported {
+		if l.name == name {
+			return l, nil
+		}
+	}
+	switch name {
+	case LevelAVX512, LevelAVX2:
+		return nil, fmt.Errorf("cpu level %q not supported by this CPU or build", name)
+	}
+	return nil, fmt.Errorf("unknown cpu level %q (want avx512, avx2 or generic)", name)
 }
 
 // CPULevel reports the kernel level in use: "avx512", "avx2" or
 // "generic". At start-up it is the best the CPU supports, or lower if
 // the environment variable CLINIC_CPU names a lower supported level.
-func CPULevel() string {
-	if gemmK == nil {
-		return LevelGeneric
-	}
-	return gemmK.name
-}
-
-// CPUNote reports why CLINIC_CPU was not honoured at start-up, or "".
-func CPUNote() string { return cpuNote }
+func CPULevel() string { return cur.name }
 
 // SupportedLevels lists the levels this CPU and build can run, best
 // first; the last is always "generic".
 func SupportedLevels() []string {
 	var ls []string
-	for _, k := range cpuKernels() {
-		ls = append(ls, k.name)
+	for _, l := range supported {
+		ls = append(ls, l.name)
 	}
-	return append(ls, LevelGeneric)
+	return ls
 }
 
 // SetCPULevel selects the kernel level, for tests and benchmarks. It
 // returns an error, changing nothing, if the level is unknown or not
 // supported here. It is not safe to call while kernels are running.
-func SetCPULevel(level string) error {
-	defer syncKernels() // the non-GEMM kernels follow (kernels_dispatch.go)
-	level = strings.ToLower(strings.TrimSpace(level))
-	if level == LevelGeneric {
-		gemmK = nil
-		return nil
+func SetCPULevel(name string) error {
+	l, err := findLevel(name)
+	if err != nil {
+		return err
 	}
-	for _, k := range cpuKernels() {
-		if k.name == level {
-			gemmK = k
-			return nil
-		}
-	}
-	switch level {
-	case LevelAVX512, LevelAVX2:
-		return fmt.Errorf("cpu level %q not supported by this CPU or build", level)
-	}
-	return fmt.Errorf("unknown cpu level %q (want avx512, avx2 or generic)", level)
+	cur = l
+	return nil
 }
 
 // PeakFMA runs the FMA throughput probe of level ("avx512" or "avx2"):
@@ -121,12 +104,12 @@ func SetCPULevel(level string) error {
 // both FMA ports busy. It returns the floating-point operations done,
 // so flops/seconds is the core's measured peak. It fails for "generic"
 // or a level this CPU lacks.
-func PeakFMA(level string, iters int) (flops int, err error) {
-	for _, k := range cpuKernels() {
-		if k.name == level {
-			k.peak(iters)
-			return iters * k.peakFlops, nil
+func PeakFMA(name string, iters int) (flops int, err error) {
+	for _, l := range supported {
+		if l.name == name && l.gemm != nil {
+			l.gemm.peak(iters)
+			return iters * l.gemm.peakFlops, nil
 		}
 	}
-	return 0, fmt.Errorf("no FMA probe for cpu level %q here", level)
+	return 0, fmt.Errorf("no FMA probe for cpu level %q here", name)
 }

@@ -43,7 +43,7 @@ func TestCPULevels(t *testing.T) {
 			t.Errorf("SetCPULevel(%q) changed the level to %q", bad, CPULevel())
 		}
 	}
-	t.Logf("supported %v, in use %q, note %q", ls, CPULevel(), CPUNote())
+	t.Logf("supported %v, in use %q", ls, CPULevel())
 }
 
 // gemmCase is one Sgemm problem with guarded, padded operands.
@@ -217,7 +217,7 @@ func forEachGemmCase(t *testing.T, f func(g *gemmCase)) {
 	}
 }
 
-// TestSgemmLevels checks Sgemm, SgemmST and SgemmBatched at every
+// TestSgemmLevels checks Sgemm and SgemmST at every
 // supported CPU level against the pure-Go twin sgemmGeneric.
 func TestSgemmLevels(t *testing.T) {
 	for _, level := range SupportedLevels() {
@@ -253,44 +253,6 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 						if d := firstBitDiff(got.full, ref.full); d >= 0 {
 							t.Errorf("%s %s threads=%d: element %d differs from SgemmST: %v vs %v", level, g, th, d-guardLen, got.full[d], ref.full[d])
 						}
-					}
-				}
-			}
-		})
-	}
-}
-
-// TestSgemmBatched checks the batched form against a loop of SgemmST
-// calls, bit for bit, for every level and thread counts 1–3.
-func TestSgemmBatched(t *testing.T) {
-	const batch, m, n, k = 5, 19, 37, 45
-	for _, level := range SupportedLevels() {
-		withLevel(t, level, func() {
-			for lay := 0; lay < 4; lay++ {
-				ta, tb := lay&2 != 0, lay&1 != 0
-				lda, ldb, ldc := k+1, n+2, n+3
-				if ta {
-					lda = m + 1
-				}
-				if tb {
-					ldb = k + 2
-				}
-				sa, sb, sc := 70*lda, 80*ldb, 40*ldc
-				r := newRand(uint64(7 + lay))
-				a := randSlice(r, batch*sa, -1, 1)
-				b := randSlice(r, batch*sb, -1, 1)
-				c0 := randSlice(r, batch*sc, -1, 1)
-				want := slices.Clone(c0)
-				for i := 0; i < batch; i++ {
-					SgemmST(ta, tb, m, n, k, 1.5, a[i*sa:], lda, b[i*sb:], ldb, 0.25, want[i*sc:], ldc)
-				}
-				for _, th := range []int{1, 2, 3} {
-					got := slices.Clone(c0)
-					withThreads(t, th, func() {
-						SgemmBatched(ta, tb, batch, m, n, k, 1.5, a, lda, sa, b, ldb, sb, 0.25, got, ldc, sc)
-					})
-					if d := firstBitDiff(got, want); d >= 0 {
-						t.Errorf("%s %s threads=%d: element %d = %v, want %v", level, layout(ta, tb), th, d, got[d], want[d])
 					}
 				}
 			}

@@ -7,22 +7,22 @@ package asm
 
 // ReLUDropout computes y = Dropout(ReLU(x)) with the mask of (key, base).
 func ReLUDropout(y, x []float32, p float32, key uint64, base uint32) {
-	kern.ReLUDropout(y, x, p, key, base)
+	cur.ReLUDropout(y, x, p, key, base)
 }
 
 // ReLUDropoutBackward computes dx = ReLU'(x)·Dropout(dy); dx may alias dy.
 func ReLUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
-	kern.ReLUDropoutBackward(dx, dy, x, p, key, base)
+	cur.ReLUDropoutBackward(dx, dy, x, p, key, base)
 }
 
 // GELUDropout computes y = Dropout(GELU(x)).
 func GELUDropout(y, x []float32, p float32, key uint64, base uint32) {
-	kern.GELUDropout(y, x, p, key, base)
+	cur.GELUDropout(y, x, p, key, base)
 }
 
 // GELUDropoutBackward computes dx = GELU'(x)·Dropout(dy); dx may alias dy.
 func GELUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
-	kern.GELUDropoutBackward(dx, dy, x, p, key, base)
+	cur.GELUDropoutBackward(dx, dy, x, p, key, base)
 }
 
 // DropoutScaleAddRows computes y = w⊙x + Dropout(b) row by row, w a
@@ -30,5 +30,5 @@ func GELUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32
 // update of Post-LN (w = 1) and Admin (w = ω) before its LayerNorm, and
 // of Pre-LN (w = 1). y may alias x or b.
 func DropoutScaleAddRows(y, w, x, b []float32, d int, p float32, key uint64, base uint32) {
-	kern.DropoutScaleAddRows(y, w, x, b, d, p, key, base)
+	cur.DropoutScaleAddRows(y, w, x, b, d, p, key, base)
 }

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-//go:generate go run ../gen/asmgen -out gemm_amd64.s
+//go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ. C is m×n, op(A) is m×k, op(B) is k×n; lda, ldb
@@ -20,8 +20,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	gemmMu.Lock()
 	g := &gemmJob
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}
-	switch kn := gemmK; {
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, cur.gemm}
+	switch kn := g.kn; {
 	case k == 0 || alpha == 0:
 		// C = beta·C; A and B are not referenced (they may be empty).
 		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
@@ -56,21 +56,6 @@ func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// SgemmBatched runs batch independent Sgemms, threaded over the batch:
-// product i uses a[i*strideA:], b[i*strideB:] and c[i*strideC:] with the
-// leading dimensions and op flags given. Each product runs on one
-// goroutine, so results equal SgemmST's for any thread count.
-func SgemmBatched(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
-	if batch <= 0 || m == 0 || n == 0 {
-		return
-	}
-	gemmBatchMu.Lock()
-	gemmBatchJob = gemmBatchArgs{gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmK}, strideA, strideB, strideC}
-	Parallel(batch, gemmBatchRange)
-	gemmBatchJob = gemmBatchArgs{}
-	gemmBatchMu.Unlock()
-}
-
 type gemmArgs struct {
 	transA, transB bool
 	m, n, k        int
@@ -83,11 +68,6 @@ type gemmArgs struct {
 	c              []float32
 	ldc            int
 	kn             *gemmKernel
-}
-
-type gemmBatchArgs struct {
-	gemmArgs
-	strideA, strideB, strideC int
 }
 
 const (
@@ -125,25 +105,6 @@ var (
 			b = g.b[lo:]
 		}
 		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
-	}
-
-	gemmBatchMu    sync.Mutex
-	gemmBatchJob   gemmBatchArgs
-	gemmBatchRange = func(lo, hi int) {
-		g := &gemmBatchJob
-		for i := lo; i < hi; i++ {
-			c := g.c[i*g.strideC:]
-			if g.k == 0 || g.alpha == 0 {
-				scaleC(g.m, g.n, g.beta, c, g.ldc)
-				continue
-			}
-			a, b := g.a[i*g.strideA:], g.b[i*g.strideB:]
-			if g.kn == nil {
-				sgemmGeneric(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
-			} else {
-				sgemmBlocked(g.kn, g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
-			}
-		}
 	}
 )
 
@@ -224,7 +185,7 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 // sgemm is the single-threaded driver: the blocked kernel of the current
 // CPU level, or the pure-Go twin.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if kn := gemmK; kn != nil {
+	if kn := cur.gemm; kn != nil {
 		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

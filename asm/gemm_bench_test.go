@@ -111,8 +111,9 @@ func BenchmarkGEMM(b *testing.B) {
 // in cache (kc = 256, one B panel, mc/mr A panels), the ceiling the
 // blocked driver can reach.
 func BenchmarkKernel(b *testing.B) {
-	for _, kn := range cpuKernels() {
-		b.Run(kn.name, func(b *testing.B) {
+	for _, l := range asmLevels() {
+		kn := l.gemm
+		b.Run(l.name, func(b *testing.B) {
 			kc, panels := kn.kc, kn.mc/kn.mr
 			r := newRand(2)
 			pa := randSlice(r, kc*kn.mr*panels, -1, 1)
@@ -126,7 +127,7 @@ func BenchmarkKernel(b *testing.B) {
 			flops := 2 * float64(kc*kn.mr*kn.nr*panels) * float64(b.N)
 			gf := flops / b.Elapsed().Seconds() / 1e9
 			b.ReportMetric(gf, "GFLOP/s")
-			b.ReportMetric(gf/peakGFLOPS(kn.name), "peak-frac")
+			b.ReportMetric(gf/peakGFLOPS(l.name), "peak-frac")
 		})
 	}
 }

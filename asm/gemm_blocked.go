@@ -34,6 +34,40 @@ import "sync"
 // depends only on k and kc, never on the thread split or tile position,
 // so results are bit-identical for any thread count.
 
+// gemmKernel describes one level's generated SGEMM microkernel and its
+// blocking.
+type gemmKernel struct {
+	mr, nr int // microkernel tile: rows × columns of C
+	kc     int // depth of a packed block (k per microkernel call)
+	mc     int // rows of op(A) packed per block (multiple of mr)
+	nc     int // columns of op(B) packed per block (multiple of nr)
+
+	fn kernelFunc
+	// edge[r] (0 < r < mr) is the r-row variant of fn, which packs and
+	// computes only r rows: used for the last rows of C.
+	edge []kernelFunc
+	// directC[r] and directR[r] (0 < r ≤ mr), if not nil, are r-row
+	// kernels that read op(A) in place instead of from a packed panel:
+	// op(A) = Aᵀ (C) or A (R). They run the same FMA sequence as fn.
+	directC, directR []directFunc
+	// packRows, if not nil, is the level's row-dealing packer (see
+	// copyPanels, its pure-Go twin), used for op(A) = Aᵀ and op(B) = B.
+	packRows func(dst, src *float32, ld, kc, nfull, tail, w, panel int)
+	// transpose, if not nil, is the level's transposing packer (see
+	// transposeGo, its pure-Go twin), used for op(A) = A and op(B) = Bᵀ.
+	transpose func(dst, src *float32, ld, kc, dstStride, rows, lanes int)
+
+	peak      func(n int) // FMA throughput probe
+	peakFlops int         // flops per probe iteration
+}
+
+// kernelFunc is a microkernel: C[:mr, :nr] = alpha·(A panel)·(B panel)
+// (+ beta·C if accum) over k packed steps.
+type kernelFunc = func(k int, a, b, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
+// directFunc is a microkernel reading A in place (see directC).
+type directFunc = func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
+
 // gemmBuf holds one worker's packing buffers. They grow to the largest
 // block seen and are kept, so the steady state allocates nothing.
 type gemmBuf struct {

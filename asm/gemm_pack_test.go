@@ -11,7 +11,8 @@ import (
 // stores): the results must be bit-identical, as the FMA order is the
 // same.
 func TestGemmEdgeKernels(t *testing.T) {
-	for _, kn := range cpuKernels() {
+	for _, l := range asmLevels() {
+		kn := l.gemm
 		for r := 1; r < kn.mr; r++ {
 			for _, k := range []int{1, 3, 4, 37, 64} {
 				for _, nr := range []int{1, kn.nr / 2, kn.nr - 1, kn.nr} {
@@ -31,7 +32,7 @@ func TestGemmEdgeKernels(t *testing.T) {
 						kn.edge[r](k, &ap[0], &bp[0], &got[0], ldc, 0.75, 0.5, r, nr, accum)
 						for i := range want {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s edge[%d] k=%d nr=%d accum=%v: C[%d] = %v, want %v", kn.name, r, k, nr, accum, i, got[i], want[i])
+								t.Fatalf("%s edge[%d] k=%d nr=%d accum=%v: C[%d] = %v, want %v", l.name, r, k, nr, accum, i, got[i], want[i])
 							}
 						}
 					}
@@ -46,7 +47,8 @@ func TestGemmEdgeKernels(t *testing.T) {
 // outside the panels is written.
 func TestGemmPackRows(t *testing.T) {
 	generic := &gemmKernel{}
-	for _, kn := range cpuKernels() {
+	for _, l := range asmLevels() {
+		kn := l.gemm
 		if kn.packRows == nil {
 			continue
 		}
@@ -70,7 +72,7 @@ func TestGemmPackRows(t *testing.T) {
 						}
 						packRows(generic, want, src, ld, kc, nfull, tail, w, panel)
 						packRows(kn, got, src, ld, kc, nfull, tail, w, panel)
-						label := fmt.Sprintf("%s w=%d kc=%d nfull=%d tail=%d", kn.name, w, kc, nfull, tail)
+						label := fmt.Sprintf("%s w=%d kc=%d nfull=%d tail=%d", l.name, w, kc, nfull, tail)
 						for i := range want {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 								t.Fatalf("%s: dst[%d] = %v, want %v", label, i, got[i], want[i])
@@ -90,7 +92,7 @@ func TestGemmPackRows(t *testing.T) {
 // Shapes cover the big blocked path (m·kc past gemmDirectMaxA, mc
 // blocks with an edge tile), the small direct path and n ≤ 64.
 func TestGemmInPlaceMatchesPacked(t *testing.T) {
-	if gemmK == nil || gemmK.directR == nil {
+	if cur.gemm == nil || cur.gemm.directR == nil {
 		t.Skip("no in-place kernels at this level")
 	}
 	for _, sh := range [][3]int{{701, 300, 100}, {701, 300, 40}, {100, 70, 90}, {29, 513, 33}} {

@@ -10,22 +10,25 @@ import (
 	"time"
 )
 
-// TestGEMMPerfTable prints a table of median GFLOP/s and fraction of the
-// in-run FMA peak for the benchmark shapes (CLINIC_GEMM_PERF=1 to run;
-// CLINIC_GEMM_PERF=small for the small shapes only, =big for the big
-// ones, =wgrad for the TN weight-gradient shapes; CLINIC_GEMM_FILTER=substring picks shapes). Each shape is timed in short repeated runs interleaved with the
-// peak probe, so load on the machine hits both alike. With one thread
-// the thread's CPU clock is used as well (column cpu), which excludes
-// time the thread was descheduled; with two threads the process CPU
-// clock gives the per-core efficiency.
-func TestGEMMPerfTable(t *testing.T) {
+// BenchmarkGEMMPerfTable prints a table of median GFLOP/s and fraction
+// of the in-run FMA peak for the benchmark shapes; run it once with
+// go test -run=NONE -bench=GEMMPerfTable -benchtime=1x ./asm/.
+// CLINIC_GEMM_PERF=small runs the small shapes only, =big the big ones,
+// =wgrad the big ones and the TN weight-gradient shapes (unset: all);
+// CLINIC_GEMM_FILTER=substring picks shapes. Each shape is timed in
+// short repeated runs interleaved with the peak probe, so load on the
+// machine hits both alike. With one thread the thread's CPU clock is
+// used as well (column cpu), which excludes time the thread was
+// descheduled; with two threads the process CPU clock gives the
+// per-core efficiency.
+func BenchmarkGEMMPerfTable(b *testing.B) {
 	mode := os.Getenv("CLINIC_GEMM_PERF")
 	if mode == "" {
-		t.Skip("set CLINIC_GEMM_PERF=1|big|small to print the GEMM performance table")
+		mode = "1"
 	}
 	level := SupportedLevels()[0]
 	if level == LevelGeneric {
-		t.Skip("no assembly level")
+		b.Skip("no assembly level")
 	}
 	filter := os.Getenv("CLINIC_GEMM_FILTER")
 	runtime.LockOSThread()
@@ -73,7 +76,7 @@ func TestGEMMPerfTable(t *testing.T) {
 			l += fmt.Sprintf(" | process-cpu %6.1f %5.3f per core", pc, pc/cpk)
 		}
 		lines = append(lines, l)
-		t.Log(l)
+		b.Log(l)
 	}
 	if mode != "small" {
 		for _, lay := range []string{"NN", "NT", "TN"} {
@@ -128,6 +131,7 @@ func TestGEMMPerfTable(t *testing.T) {
 		}
 	}
 	fmt.Fprintln(os.Stderr, strings.Join(lines, "\n"))
+	b.ReportMetric(float64(len(lines)), "shapes")
 }
 
 func median(x []float64) float64 {

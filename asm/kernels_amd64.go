@@ -2,28 +2,22 @@
 
 package asm
 
-import "golang.org/x/sys/cpu"
+//go:generate go run -C ../gen ./kernelgen -pkg asm -out ../asm/kernels_amd64.s -stubs ../asm/kernels_stubs_amd64.go
 
-//go:generate go run ../gen/kernelgen -out kernels_amd64.s -stubs kernels_stubs_amd64.go
+// The element-wise kernels of the assembly levels (see cpu_amd64.go):
+// avo-generated, in kernels_amd64.s, declared in kernels_stubs_amd64.go
+// (generator: gen/kernelgen).
 
-// The avo-generated kernels (kernels_amd64.s, declared in
-// kernels_stubs_amd64.go; generator: gen/kernelgen), one set per level.
-
-var kernels512 = &kernelSet{
-	name:               LevelAVX512,
+var elementwiseAVX512 = elementwise{
 	dropout:            dropout512,
 	relu:               relu512,
 	gelu:               gelu512,
 	reluBackward:       reluBackward512,
 	geluBackward:       geluBackward512,
 	adam:               adam512,
-	axpy:               axpy512,
 	scale:              scale512,
-	add:                add512,
-	dot:                dot512,
 	sumSq:              sumSq512,
 	scaleAddRows:       scaleAddRows512,
-	mulRows:            mulRows512,
 	colSum:             colSum512,
 	colDot:             colDot512,
 	layerNormParamGrad: layerNormParamGrad512,
@@ -41,21 +35,16 @@ var kernels512 = &kernelSet{
 	dropoutScaleAddRows: dropoutScaleAddRows512,
 }
 
-var kernels256 = &kernelSet{
-	name:               LevelAVX2,
+var elementwiseAVX2 = elementwise{
 	dropout:            dropout256,
 	relu:               relu256,
 	gelu:               gelu256,
 	reluBackward:       reluBackward256,
 	geluBackward:       geluBackward256,
 	adam:               adam256,
-	axpy:               axpy256,
 	scale:              scale256,
-	add:                add256,
-	dot:                dot256,
 	sumSq:              sumSq256,
 	scaleAddRows:       scaleAddRows256,
-	mulRows:            mulRows256,
 	colSum:             colSum256,
 	colDot:             colDot256,
 	layerNormParamGrad: layerNormParamGrad256,
@@ -71,27 +60,4 @@ var kernels256 = &kernelSet{
 	geluDropout:         geluDropout256,
 	geluDropoutBackward: geluDropoutBackward256,
 	dropoutScaleAddRows: dropoutScaleAddRows256,
-}
-
-// asmKernelSets lists the assembly kernel sets of the levels this CPU
-// supports (cpuKernels decides which), best first. The AVX-512 kernels
-// also use AVX512VL (for ymm/xmm operands in registers 16-31); a CPU
-// without it runs the AVX2 set at level avx512.
-func asmKernelSets() []*kernelSet {
-	var ks []*kernelSet
-	for _, g := range cpuKernels() {
-		switch g.name {
-		case LevelAVX512:
-			if cpu.X86.HasAVX512VL {
-				ks = append(ks, kernels512)
-			} else {
-				k := *kernels256
-				k.name = LevelAVX512
-				ks = append(ks, &k)
-			}
-		case LevelAVX2:
-			ks = append(ks, kernels256)
-		}
-	}
-	return ks
 }

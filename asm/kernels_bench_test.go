@@ -15,7 +15,7 @@ type kernelCase struct {
 	flops float64 // floating-point operations per call (0: report GB/s only)
 	// make returns a closure running the kernel once with ks's
 	// implementation.
-	make func(ks *kernelSet) func()
+	make func(ks *elementwise) func()
 }
 
 // kernelCases builds the benchmark cases for T tokens of width d = 512
@@ -52,30 +52,30 @@ func kernelCases(T int) []kernelCase {
 	f := float64(n)
 	ln := float64(rows * d)
 	return []kernelCase{
-		{"Dropout", 8 * f, 0, func(ks *kernelSet) func() { return func() { ks.Dropout(y, x, 0.1, 0x1234, 0) } }},
-		{"ReLU", 8 * f, f, func(ks *kernelSet) func() { return func() { ks.ReLU(y, x) } }},
-		{"ReLUBackward", 12 * f, f, func(ks *kernelSet) func() { return func() { ks.ReLUBackward(dx, g, x) } }},
-		{"GELU", 8 * f, 0, func(ks *kernelSet) func() { return func() { ks.GELU(y, x) } }},
-		{"GELUBackward", 12 * f, 0, func(ks *kernelSet) func() { return func() { ks.GELUBackward(dx, g, x) } }},
-		{"Adam", 28 * f, 14 * f, func(ks *kernelSet) func() {
+		{"Dropout", 8 * f, 0, func(ks *elementwise) func() { return func() { ks.Dropout(y, x, 0.1, 0x1234, 0) } }},
+		{"ReLU", 8 * f, f, func(ks *elementwise) func() { return func() { ks.ReLU(y, x) } }},
+		{"ReLUBackward", 12 * f, f, func(ks *elementwise) func() { return func() { ks.ReLUBackward(dx, g, x) } }},
+		{"GELU", 8 * f, 0, func(ks *elementwise) func() { return func() { ks.GELU(y, x) } }},
+		{"GELUBackward", 12 * f, 0, func(ks *elementwise) func() { return func() { ks.GELUBackward(dx, g, x) } }},
+		{"Adam", 28 * f, 14 * f, func(ks *elementwise) func() {
 			return func() { ks.Adam(w, g, m, v, 0.9, 0.999, 1e-3, 1.1, 1e-8, 1e-5) }
 		}},
-		{"LayerNorm", 8 * ln, 0, func(ks *kernelSet) func() {
+		{"LayerNorm", 8 * ln, 0, func(ks *elementwise) func() {
 			return func() { ks.LayerNorm(y[:rows*d], mean, rstd, x[:rows*d], gamma, beta, d, 1e-5) }
 		}},
-		{"LayerNormBackward", 12 * ln, 0, func(ks *kernelSet) func() {
+		{"LayerNormBackward", 12 * ln, 0, func(ks *elementwise) func() {
 			return func() { ks.LayerNormBackward(dx[:rows*d], g[:rows*d], x[:rows*d], mean, rstd, gamma, d) }
 		}},
-		{"LayerNormParamGrad", 8 * ln, 4 * ln, func(ks *kernelSet) func() {
+		{"LayerNormParamGrad", 8 * ln, 4 * ln, func(ks *elementwise) func() {
 			return func() { ks.LayerNormParamGrad(dg, db, g, x, mean, rstd, rows, d) }
 		}},
-		{"SoftmaxCausal", 8 * float64(len(att)), 0, func(ks *kernelSet) func() {
+		{"SoftmaxCausal", 8 * float64(len(att)), 0, func(ks *elementwise) func() {
 			return func() { ks.SoftmaxCausal(y[:len(att)], att, T, 0.125, 0) }
 		}},
-		{"SoftmaxBackward", 12 * float64(len(att)), 0, func(ks *kernelSet) func() {
+		{"SoftmaxBackward", 12 * float64(len(att)), 0, func(ks *elementwise) func() {
 			return func() { ks.SoftmaxBackward(dx[:len(att)], g[:len(att)], probs, T, 0.125) }
 		}},
-		{"SoftmaxCrossEntropy", 8 * float64(T*V), 0, func(ks *kernelSet) func() {
+		{"SoftmaxCrossEntropy", 8 * float64(T*V), 0, func(ks *elementwise) func() {
 			// One row per call, as the model calls it.
 			return func() {
 				for i := range targets {
@@ -83,41 +83,31 @@ func kernelCases(T int) []kernelCase {
 				}
 			}
 		}},
-		{"ScaleAddRows", 12 * ln, 2 * ln, func(ks *kernelSet) func() {
+		{"ScaleAddRows", 12 * ln, 2 * ln, func(ks *elementwise) func() {
 			return func() { ks.ScaleAddRows(y[:rows*d], gamma, x[:rows*d], g[:rows*d], d) }
 		}},
-		{"MulRows", 8 * ln, ln, func(ks *kernelSet) func() { return func() { ks.MulRows(y[:rows*d], gamma, x[:rows*d], d) } }},
-		{"ColSum", 4 * ln, ln, func(ks *kernelSet) func() { return func() { ks.ColSum(dg, x, rows, d) } }},
-		{"ColDot", 8 * ln, 2 * ln, func(ks *kernelSet) func() { return func() { ks.ColDot(dg, x, g, rows, d) } }},
-		{"ReLUDropout", 8 * f, 0, func(ks *kernelSet) func() { return func() { ks.ReLUDropout(y, x, 0.1, 0x1234, 0) } }},
-		{"ReLUDropoutBackward", 12 * f, 0, func(ks *kernelSet) func() {
+		{"ColSum", 4 * ln, ln, func(ks *elementwise) func() { return func() { ks.ColSum(dg, x, rows, d) } }},
+		{"ColDot", 8 * ln, 2 * ln, func(ks *elementwise) func() { return func() { ks.ColDot(dg, x, g, rows, d) } }},
+		{"ReLUDropout", 8 * f, 0, func(ks *elementwise) func() { return func() { ks.ReLUDropout(y, x, 0.1, 0x1234, 0) } }},
+		{"ReLUDropoutBackward", 12 * f, 0, func(ks *elementwise) func() {
 			return func() { ks.ReLUDropoutBackward(dx, g, x, 0.1, 0x1234, 0) }
 		}},
-		{"GELUDropout", 8 * f, 0, func(ks *kernelSet) func() { return func() { ks.GELUDropout(y, x, 0.1, 0x1234, 0) } }},
-		{"GELUDropoutBackward", 12 * f, 0, func(ks *kernelSet) func() {
+		{"GELUDropout", 8 * f, 0, func(ks *elementwise) func() { return func() { ks.GELUDropout(y, x, 0.1, 0x1234, 0) } }},
+		{"GELUDropoutBackward", 12 * f, 0, func(ks *elementwise) func() {
 			return func() { ks.GELUDropoutBackward(dx, g, x, 0.1, 0x1234, 0) }
 		}},
-		{"DropoutScaleAddRows", 12 * ln, 0, func(ks *kernelSet) func() {
+		{"DropoutScaleAddRows", 12 * ln, 0, func(ks *elementwise) func() {
 			return func() { ks.DropoutScaleAddRows(y[:rows*d], gamma, x[:rows*d], g[:rows*d], d, 0.1, 0x1234, 0) }
 		}},
-		{"Add", 12 * f, f, func(ks *kernelSet) func() { return func() { ks.Add(y, x) } }},
-		{"Axpy", 12 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.Axpy(0.5, x, y) } }},
-		{"Scale", 8 * f, f, func(ks *kernelSet) func() { return func() { ks.Scale(1, y) } }},
-		{"Dot", 8 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.Dot(x, g) } }},
-		{"SumSq", 4 * f, 2 * f, func(ks *kernelSet) func() { return func() { ks.SumSq(x) } }},
+		{"Scale", 8 * f, f, func(ks *elementwise) func() { return func() { ks.Scale(1, y) } }},
+		{"SumSq", 4 * f, 2 * f, func(ks *elementwise) func() { return func() { ks.SumSq(x) } }},
 	}
 }
 
 // benchLevels lists the generic level first (so that its time is known
 // when the assembly levels report their speed-up), then the others.
-func benchLevels() []*kernelSet {
-	ks := []*kernelSet{genericKernels}
-	for _, l := range SupportedLevels() {
-		if l != LevelGeneric {
-			ks = append(ks, levelKernels(l))
-		}
-	}
-	return ks
+func benchLevels() []*level {
+	return append([]*level{genericLevel}, asmLevels()...)
 }
 
 // BenchmarkKernels runs every kernel at every supported level on one
@@ -128,9 +118,9 @@ func BenchmarkKernels(b *testing.B) {
 	twin := map[string]float64{} // kernel → ns/op at level generic
 	for _, kc := range kernelCases(128) {
 		b.Run(kc.name, func(b *testing.B) {
-			for _, ks := range benchLevels() {
-				b.Run(ks.name, func(b *testing.B) {
-					f := kc.make(ks)
+			for _, l := range benchLevels() {
+				b.Run(l.name, func(b *testing.B) {
+					f := kc.make(&l.elementwise)
 					f()
 					for b.Loop() {
 						f()
@@ -140,7 +130,7 @@ func BenchmarkKernels(b *testing.B) {
 					if kc.flops > 0 {
 						b.ReportMetric(kc.flops/ns, "GFLOP/s")
 					}
-					if ks == genericKernels {
+					if l == genericLevel {
 						twin[kc.name] = ns
 					} else if t, ok := twin[kc.name]; ok {
 						b.ReportMetric(t/ns, "x-twin")
@@ -176,7 +166,7 @@ func TestKernelThroughputGuard(t *testing.T) {
 	if level == LevelGeneric {
 		t.Skip("no assembly level here (purego build or no AVX2)")
 	}
-	ks := levelKernels(level)
+	l := supported[0]
 	// Kernels without assembly: nothing to guard.
 	var skip []string
 	var lines []string
@@ -185,7 +175,7 @@ func TestKernelThroughputGuard(t *testing.T) {
 			if slices.Contains(skip, kc.name) {
 				continue
 			}
-			fa, fg := kc.make(ks), kc.make(genericKernels)
+			fa, fg := kc.make(&l.elementwise), kc.make(&genericLevel.elementwise)
 			var ta, tg time.Duration = 1 << 62, 1 << 62
 			for range 5 {
 				ta = min(ta, timeBest(fa, 3))

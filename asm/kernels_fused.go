@@ -2,11 +2,11 @@ package asm
 
 // The fused kernels of fused.go at each CPU level. The methods have the
 // exported functions' signatures; the xxxGeneric functions are the
-// pure-Go twins, written against the generic kernels so that the
-// exported functions can dispatch through kern (as kernels.go does)
+// pure-Go twins, written against the generic level's methods so that
+// the exported functions can dispatch through cur (as kernels.go does)
 // without recursing at level generic.
 
-func (k *kernelSet) ReLUDropout(y, x []float32, p float32, key uint64, base uint32) {
+func (k *elementwise) ReLUDropout(y, x []float32, p float32, key uint64, base uint32) {
 	if p <= 0 {
 		k.ReLU(y, x)
 		return
@@ -21,7 +21,7 @@ func (k *kernelSet) ReLUDropout(y, x []float32, p float32, key uint64, base uint
 	}
 }
 
-func (k *kernelSet) ReLUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
+func (k *elementwise) ReLUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
 	if p <= 0 {
 		k.ReLUBackward(dx, dy, x)
 		return
@@ -36,7 +36,7 @@ func (k *kernelSet) ReLUDropoutBackward(dx, dy, x []float32, p float32, key uint
 	}
 }
 
-func (k *kernelSet) GELUDropout(y, x []float32, p float32, key uint64, base uint32) {
+func (k *elementwise) GELUDropout(y, x []float32, p float32, key uint64, base uint32) {
 	if p <= 0 || k.geluDropout == nil {
 		k.GELU(y, x)
 		if p > 0 {
@@ -50,7 +50,7 @@ func (k *kernelSet) GELUDropout(y, x []float32, p float32, key uint64, base uint
 	}
 }
 
-func (k *kernelSet) GELUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
+func (k *elementwise) GELUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
 	if p <= 0 || k.geluDropoutBackward == nil {
 		if p > 0 {
 			k.Dropout(dx, dy[:len(x)], p, key, base)
@@ -65,7 +65,7 @@ func (k *kernelSet) GELUDropoutBackward(dx, dy, x []float32, p float32, key uint
 	}
 }
 
-func (k *kernelSet) DropoutScaleAddRows(y, w, x, b []float32, d int, p float32, key uint64, base uint32) {
+func (k *elementwise) DropoutScaleAddRows(y, w, x, b []float32, d int, p float32, key uint64, base uint32) {
 	if d <= 0 {
 		return
 	}
@@ -122,12 +122,12 @@ func reluDropoutBackwardGeneric(dx, dy, x []float32, p float32, key uint64, base
 
 // geluDropoutGeneric is the twin of GELUDropout.
 func geluDropoutGeneric(y, x []float32, p float32, key uint64, base uint32) {
-	genericKernels.GELUDropout(y, x, p, key, base)
+	genericLevel.GELUDropout(y, x, p, key, base)
 }
 
 // geluDropoutBackwardGeneric is the twin of GELUDropoutBackward.
 func geluDropoutBackwardGeneric(dx, dy, x []float32, p float32, key uint64, base uint32) {
-	genericKernels.GELUDropoutBackward(dx, dy, x, p, key, base)
+	genericLevel.GELUDropoutBackward(dx, dy, x, p, key, base)
 }
 
 // dropoutScaleAddRowsGeneric is the twin of DropoutScaleAddRows.

@@ -5,36 +5,10 @@ package asm
 
 import "math"
 
-// dotGeneric is the pure-Go twin of Dot.
-func dotGeneric(x, y []float32) float32 {
-	y = y[:len(x)]
-	var s float32
-	for i, v := range x {
-		s += v * y[i]
-	}
-	return s
-}
-
-// axpyGeneric is the pure-Go twin of Axpy.
-func axpyGeneric(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += alpha * v
-	}
-}
-
 // scaleGeneric is the pure-Go twin of Scale.
 func scaleGeneric(alpha float32, x []float32) {
 	for i := range x {
 		x[i] *= alpha
-	}
-}
-
-// addGeneric is the pure-Go twin of Add.
-func addGeneric(y, x []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += v
 	}
 }
 
@@ -104,19 +78,6 @@ func scaleAddRowsGeneric(y, w, x, b []float32, d int) {
 		yr, xr, br := y[r:r+d], x[r:r+d], b[r:r+d]
 		for j := range yr {
 			yr[j] = w[j]*xr[j] + br[j]
-		}
-	}
-}
-
-// mulRowsGeneric is the pure-Go twin of MulRows.
-func mulRowsGeneric(y, w, x []float32, d int) {
-	if d <= 0 {
-		return
-	}
-	for r := 0; r+d <= len(y); r += d {
-		yr, xr := y[r:r+d], x[r:r+d]
-		for j := range yr {
-			yr[j] = w[j] * xr[j]
 		}
 	}
 }

@@ -11,16 +11,12 @@ import (
 // entry on identical guarded operands over many sizes and compare with
 // entry 0.
 var (
-	dotImpls                = []named[func(x, y []float32) float32]{{"go", dotGeneric}}
-	axpyImpls               = []named[func(alpha float32, x, y []float32)]{{"go", axpyGeneric}}
 	scaleImpls              = []named[func(alpha float32, x []float32)]{{"go", scaleGeneric}}
-	addImpls                = []named[func(y, x []float32)]{{"go", addGeneric}}
 	sumSqImpls              = []named[func(x []float32) float64]{{"go", sumSqGeneric}}
 	broadcastRowsImpls      = []named[func(y, v []float32, d int)]{{"go", broadcastRowsGeneric}}
 	colSumImpls             = []named[func(dst, src []float32, rows, stride int)]{{"go", colSumGeneric}}
 	colDotImpls             = []named[func(dst, a, b []float32, rows, stride int)]{{"go", colDotGeneric}}
 	scaleAddRowsImpls       = []named[func(y, w, x, b []float32, d int)]{{"go", scaleAddRowsGeneric}}
-	mulRowsImpls            = []named[func(y, w, x []float32, d int)]{{"go", mulRowsGeneric}}
 	layerNormImpls          = []named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{{"go", layerNormGeneric}}
 	layerNormBackwardImpls  = []named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{{"go", layerNormBackwardGeneric}}
 	layerNormParamGradImpls = []named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{{"go", layerNormParamGradGeneric}}
@@ -45,19 +41,10 @@ var (
 )
 
 func init() {
-	for _, ks := range asmKernelSets() {
-		n := ks.name
-		if ks.dot != nil {
-			dotImpls = append(dotImpls, named[func(x, y []float32) float32]{n, ks.Dot})
-		}
-		if ks.axpy != nil {
-			axpyImpls = append(axpyImpls, named[func(alpha float32, x, y []float32)]{n, ks.Axpy})
-		}
+	for _, l := range asmLevels() {
+		n, ks := l.name, &l.elementwise
 		if ks.scale != nil {
 			scaleImpls = append(scaleImpls, named[func(alpha float32, x []float32)]{n, ks.Scale})
-		}
-		if ks.add != nil {
-			addImpls = append(addImpls, named[func(y, x []float32)]{n, ks.Add})
 		}
 		if ks.sumSq != nil {
 			sumSqImpls = append(sumSqImpls, named[func(x []float32) float64]{n, ks.SumSq})
@@ -70,9 +57,6 @@ func init() {
 		}
 		if ks.scaleAddRows != nil {
 			scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{n, ks.ScaleAddRows})
-		}
-		if ks.mulRows != nil {
-			mulRowsImpls = append(mulRowsImpls, named[func(y, w, x []float32, d int)]{n, ks.MulRows})
 		}
 		if ks.layerNorm != nil {
 			layerNormImpls = append(layerNormImpls, named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{n, ks.LayerNorm})
@@ -126,16 +110,12 @@ func init() {
 			adamImpls = append(adamImpls, named[func(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)]{n, ks.Adam})
 		}
 	}
-	dotImpls = append(dotImpls, named[func(x, y []float32) float32]{"dispatch", Dot})
-	axpyImpls = append(axpyImpls, named[func(alpha float32, x, y []float32)]{"dispatch", Axpy})
 	scaleImpls = append(scaleImpls, named[func(alpha float32, x []float32)]{"dispatch", Scale})
-	addImpls = append(addImpls, named[func(y, x []float32)]{"dispatch", Add})
 	sumSqImpls = append(sumSqImpls, named[func(x []float32) float64]{"dispatch", SumSq})
 	broadcastRowsImpls = append(broadcastRowsImpls, named[func(y, v []float32, d int)]{"dispatch", BroadcastRows})
 	colSumImpls = append(colSumImpls, named[func(dst, src []float32, rows, stride int)]{"dispatch", ColSum})
 	colDotImpls = append(colDotImpls, named[func(dst, a, b []float32, rows, stride int)]{"dispatch", ColDot})
 	scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{"dispatch", ScaleAddRows})
-	mulRowsImpls = append(mulRowsImpls, named[func(y, w, x []float32, d int)]{"dispatch", MulRows})
 	layerNormImpls = append(layerNormImpls, named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{"dispatch", LayerNorm})
 	layerNormBackwardImpls = append(layerNormBackwardImpls, named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{"dispatch", LayerNormBackward})
 	layerNormParamGradImpls = append(layerNormParamGradImpls, named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{"dispatch", LayerNormParamGrad})
@@ -160,7 +140,7 @@ func init() {
 // implementation may legitimately evaluate differently (FMA, another
 // summation order, a polynomial exp or tanh) get a small relative slack.
 // The assembly keeps the twin's operations and order where it can, so
-// Axpy, ScaleAddRows, the column reductions (running sums down rows, as
+// ScaleAddRows, the column reductions (running sums down rows, as
 // in the twins) and SumSq (fixed blocked order) are held to tolExact.
 // Adam is bit-exact too with the default GOAMD64, but with GOAMD64=v3 the
 // compiler fuses the twin's multiply-adds, so it keeps a slack.
@@ -174,15 +154,6 @@ const (
 
 var rw = fmt.Sprintf
 
-func TestImplDot(t *testing.T) {
-	r := newRand(100)
-	impls := adapt(dotImpls, func(f func(x, y []float32) float32, o [][]float32) float64 { return float64(f(o[0], o[1])) })
-	for _, n := range sizes {
-		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
-		checkImpls(t, rw("Dot n=%d", n), ops, []bool{false, false}, impls, tolReduce)
-	}
-}
-
 func TestImplSumSq(t *testing.T) {
 	r := newRand(101)
 	impls := adapt(sumSqImpls, func(f func(x []float32) float64, o [][]float32) float64 { return f(o[0]) })
@@ -191,29 +162,11 @@ func TestImplSumSq(t *testing.T) {
 	}
 }
 
-func TestImplAxpy(t *testing.T) {
-	r := newRand(102)
-	impls := adapt(axpyImpls, func(f func(float32, []float32, []float32), o [][]float32) float64 { f(-1.25, o[0], o[1]); return 0 })
-	for _, n := range sizes {
-		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
-		checkImpls(t, rw("Axpy n=%d", n), ops, []bool{false, true}, impls, tolExact)
-	}
-}
-
 func TestImplScale(t *testing.T) {
 	r := newRand(103)
 	impls := adapt(scaleImpls, func(f func(float32, []float32), o [][]float32) float64 { f(0.3, o[0]); return 0 })
 	for _, n := range sizes {
 		checkImpls(t, rw("Scale n=%d", n), []gbuf{randGuarded(r, n, -1, 1)}, []bool{true}, impls, tolExact)
-	}
-}
-
-func TestImplAdd(t *testing.T) {
-	r := newRand(104)
-	impls := adapt(addImpls, func(f func(y, x []float32), o [][]float32) float64 { f(o[0], o[1]); return 0 })
-	for _, n := range sizes {
-		ops := []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)}
-		checkImpls(t, rw("Add n=%d", n), ops, []bool{true, false}, impls, tolExact)
 	}
 }
 
@@ -282,7 +235,6 @@ func TestImplRowOps(t *testing.T) {
 			f(o[0], o[1], o[2], o[3], d)
 			return 0
 		})
-		mr := adapt(mulRowsImpls, func(f func(y, w, x []float32, d int), o [][]float32) float64 { f(o[0], o[1], o[2], d); return 0 })
 		for _, rows := range rowCounts {
 			n := rows * d
 			lbl := rw("d=%d rows=%d", d, rows)
@@ -290,9 +242,6 @@ func TestImplRowOps(t *testing.T) {
 			checkImpls(t, "ScaleAddRows "+lbl,
 				[]gbuf{newGuarded(n), randGuarded(r, d, -1, 1), randGuarded(r, n, -1, 1), randGuarded(r, n, -1, 1)},
 				[]bool{true, false, false, false}, sa, tolExact)
-			checkImpls(t, "MulRows "+lbl,
-				[]gbuf{newGuarded(n), randGuarded(r, d, -1, 1), randGuarded(r, n, -1, 1)},
-				[]bool{true, false, false}, mr, tolExact)
 		}
 	}
 }

@@ -2,26 +2,20 @@ package asm
 
 import "math"
 
-// A kernelSet is one CPU level's implementations of the non-GEMM
-// kernels: raw assembly entry points (nil where the level has none, or
-// at level generic) behind methods with the exported signatures. A
-// method checks its operands as the twin would index them, then runs the
-// assembly, or the twin when the entry is nil.
-type kernelSet struct {
-	name string
-
+// elementwise is one CPU level's implementation of the non-GEMM
+// kernels: raw assembly entry points (nil where the level has none, and
+// all nil at level generic) behind methods with the exported
+// signatures. A method checks its operands as the twin would index
+// them, then runs the assembly, or the twin when the entry is nil.
+type elementwise struct {
 	dropout            func(y, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)
 	relu, gelu         func(y, x *float32, n int)
 	reluBackward       func(dx, dy, x *float32, n int)
 	geluBackward       func(dx, dy, x *float32, n int)
 	adam               func(w, g, m, v *float32, n int, b1, omb1, b2, omb2, a, sc, eps, decay float32)
-	axpy               func(alpha float32, x, y *float32, n int)
 	scale              func(alpha float32, x *float32, n int)
-	add                func(y, x *float32, n int)
-	dot                func(x, y *float32, n int) float32
 	sumSq              func(x *float32, n int) float64
 	scaleAddRows       func(y, w, x, b *float32, rows, d int)
-	mulRows            func(y, w, x *float32, rows, d int)
 	colSum             func(dst, src *float32, rows, stride, w int)
 	colDot             func(dst, a, b *float32, rows, stride, w int)
 	layerNormParamGrad func(dgamma, dbeta, dy, x, mean, rstd *float32, rows, stride, w int)
@@ -38,26 +32,6 @@ type kernelSet struct {
 	dropoutScaleAddRows                      func(y, w, x, b *float32, rows, d int, th uint32, sc float32, klo, khi, base uint32)
 }
 
-var genericKernels = &kernelSet{name: LevelGeneric}
-
-// kern is the kernel set in use. It starts at the best level this CPU
-// and build support; SetCPULevel keeps it in step through syncKernels.
-var kern = levelKernels(SupportedLevels()[0])
-
-// levelKernels returns the kernel set of a level (generic if unknown).
-func levelKernels(level string) *kernelSet {
-	for _, ks := range asmKernelSets() {
-		if ks.name == level {
-			return ks
-		}
-	}
-	return genericKernels
-}
-
-// syncKernels selects the kernel set of the current CPU level; cpu.go's
-// SetCPULevel calls it.
-func syncKernels() { kern = levelKernels(CPULevel()) }
-
 // window returns the length of a rows×w window with rows stride apart
 // (0 if empty).
 func window(rows, stride, w int) int {
@@ -67,7 +41,7 @@ func window(rows, stride, w int) int {
 	return (rows-1)*stride + w
 }
 
-func (k *kernelSet) Dropout(y, x []float32, p float32, key uint64, base uint32) {
+func (k *elementwise) Dropout(y, x []float32, p float32, key uint64, base uint32) {
 	if k.dropout == nil || p <= 0 {
 		dropoutGeneric(y, x, p, key, base)
 		return
@@ -79,7 +53,7 @@ func (k *kernelSet) Dropout(y, x []float32, p float32, key uint64, base uint32) 
 	k.dropout(&y[0], &x[0], len(x), DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
 }
 
-func (k *kernelSet) ReLU(y, x []float32) {
+func (k *elementwise) ReLU(y, x []float32) {
 	if k.relu == nil {
 		reluGeneric(y, x)
 		return
@@ -90,7 +64,7 @@ func (k *kernelSet) ReLU(y, x []float32) {
 	}
 }
 
-func (k *kernelSet) GELU(y, x []float32) {
+func (k *elementwise) GELU(y, x []float32) {
 	if k.gelu == nil {
 		geluGeneric(y, x)
 		return
@@ -101,7 +75,7 @@ func (k *kernelSet) GELU(y, x []float32) {
 	}
 }
 
-func (k *kernelSet) ReLUBackward(dx, dy, x []float32) {
+func (k *elementwise) ReLUBackward(dx, dy, x []float32) {
 	if k.reluBackward == nil {
 		reluBackwardGeneric(dx, dy, x)
 		return
@@ -112,7 +86,7 @@ func (k *kernelSet) ReLUBackward(dx, dy, x []float32) {
 	}
 }
 
-func (k *kernelSet) GELUBackward(dx, dy, x []float32) {
+func (k *elementwise) GELUBackward(dx, dy, x []float32) {
 	if k.geluBackward == nil {
 		geluBackwardGeneric(dx, dy, x)
 		return
@@ -123,7 +97,7 @@ func (k *kernelSet) GELUBackward(dx, dy, x []float32) {
 	}
 }
 
-func (k *kernelSet) Adam(w, g, m, v []float32, b1, b2, a, s, eps, decay float32) {
+func (k *elementwise) Adam(w, g, m, v []float32, b1, b2, a, s, eps, decay float32) {
 	if k.adam == nil {
 		adamGeneric(w, g, m, v, b1, b2, a, s, eps, decay)
 		return
@@ -134,18 +108,7 @@ func (k *kernelSet) Adam(w, g, m, v []float32, b1, b2, a, s, eps, decay float32)
 	}
 }
 
-func (k *kernelSet) Axpy(alpha float32, x, y []float32) {
-	if k.axpy == nil {
-		axpyGeneric(alpha, x, y)
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.axpy(alpha, &x[0], &y[0], len(x))
-	}
-}
-
-func (k *kernelSet) Scale(alpha float32, x []float32) {
+func (k *elementwise) Scale(alpha float32, x []float32) {
 	if k.scale == nil {
 		scaleGeneric(alpha, x)
 		return
@@ -155,29 +118,7 @@ func (k *kernelSet) Scale(alpha float32, x []float32) {
 	}
 }
 
-func (k *kernelSet) Add(y, x []float32) {
-	if k.add == nil {
-		addGeneric(y, x)
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.add(&y[0], &x[0], len(x))
-	}
-}
-
-func (k *kernelSet) Dot(x, y []float32) float32 {
-	if k.dot == nil {
-		return dotGeneric(x, y)
-	}
-	y = y[:len(x)]
-	if len(x) == 0 {
-		return 0
-	}
-	return k.dot(&x[0], &y[0], len(x))
-}
-
-func (k *kernelSet) SumSq(x []float32) float64 {
+func (k *elementwise) SumSq(x []float32) float64 {
 	if k.sumSq == nil {
 		return sumSqGeneric(x)
 	}
@@ -188,9 +129,9 @@ func (k *kernelSet) SumSq(x []float32) float64 {
 }
 
 // BroadcastRows is copy (memmove) at every level.
-func (k *kernelSet) BroadcastRows(y, v []float32, d int) { broadcastRowsGeneric(y, v, d) }
+func (k *elementwise) BroadcastRows(y, v []float32, d int) { broadcastRowsGeneric(y, v, d) }
 
-func (k *kernelSet) ScaleAddRows(y, w, x, b []float32, d int) {
+func (k *elementwise) ScaleAddRows(y, w, x, b []float32, d int) {
 	if k.scaleAddRows == nil || d <= 0 {
 		scaleAddRowsGeneric(y, w, x, b, d)
 		return
@@ -204,20 +145,7 @@ func (k *kernelSet) ScaleAddRows(y, w, x, b []float32, d int) {
 	k.scaleAddRows(&y[0], &w[0], &x[0], &b[0], rows, d)
 }
 
-func (k *kernelSet) MulRows(y, w, x []float32, d int) {
-	if k.mulRows == nil || d <= 0 {
-		mulRowsGeneric(y, w, x, d)
-		return
-	}
-	rows := len(y) / d
-	if rows == 0 {
-		return
-	}
-	w, x = w[:d], x[:rows*d]
-	k.mulRows(&y[0], &w[0], &x[0], rows, d)
-}
-
-func (k *kernelSet) ColSum(dst, src []float32, rows, stride int) {
+func (k *elementwise) ColSum(dst, src []float32, rows, stride int) {
 	n := window(rows, stride, len(dst))
 	if k.colSum == nil || n == 0 || stride < 0 {
 		colSumGeneric(dst, src, rows, stride)
@@ -227,7 +155,7 @@ func (k *kernelSet) ColSum(dst, src []float32, rows, stride int) {
 	k.colSum(&dst[0], &src[0], rows, stride, len(dst))
 }
 
-func (k *kernelSet) ColDot(dst, a, b []float32, rows, stride int) {
+func (k *elementwise) ColDot(dst, a, b []float32, rows, stride int) {
 	n := window(rows, stride, len(dst))
 	if k.colDot == nil || n == 0 || stride < 0 {
 		colDotGeneric(dst, a, b, rows, stride)
@@ -237,7 +165,7 @@ func (k *kernelSet) ColDot(dst, a, b []float32, rows, stride int) {
 	k.colDot(&dst[0], &a[0], &b[0], rows, stride, len(dst))
 }
 
-func (k *kernelSet) LayerNormParamGrad(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int) {
+func (k *elementwise) LayerNormParamGrad(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int) {
 	w := len(dgamma)
 	n := window(rows, stride, w)
 	if k.layerNormParamGrad == nil || n == 0 || stride < 0 {
@@ -248,7 +176,7 @@ func (k *kernelSet) LayerNormParamGrad(dgamma, dbeta, dy, x, mean, rstd []float3
 	k.layerNormParamGrad(&dgamma[0], &dbeta[0], &dy[0], &x[0], &mean[0], &rstd[0], rows, stride, w)
 }
 
-func (k *kernelSet) LayerNorm(y, mean, rstd, x, gamma, beta []float32, d int, eps float32) {
+func (k *elementwise) LayerNorm(y, mean, rstd, x, gamma, beta []float32, d int, eps float32) {
 	if k.layerNorm == nil || d <= 0 {
 		layerNormGeneric(y, mean, rstd, x, gamma, beta, d, eps)
 		return
@@ -262,7 +190,7 @@ func (k *kernelSet) LayerNorm(y, mean, rstd, x, gamma, beta []float32, d int, ep
 	k.layerNorm(&y[0], &mean[0], &rstd[0], &x[0], &gamma[0], &beta[0], rows, d, eps)
 }
 
-func (k *kernelSet) LayerNormBackward(dx, dy, x, mean, rstd, gamma []float32, d int) {
+func (k *elementwise) LayerNormBackward(dx, dy, x, mean, rstd, gamma []float32, d int) {
 	if k.layerNormBackward == nil || d <= 0 {
 		layerNormBackwardGeneric(dx, dy, x, mean, rstd, gamma, d)
 		return
@@ -276,7 +204,7 @@ func (k *kernelSet) LayerNormBackward(dx, dy, x, mean, rstd, gamma []float32, d 
 	k.layerNormBackward(&dx[0], &dy[0], &x[0], &mean[0], &rstd[0], &gamma[0], rows, d)
 }
 
-func (k *kernelSet) SoftmaxCausal(p, s []float32, n int, scale float32, row0 int) {
+func (k *elementwise) SoftmaxCausal(p, s []float32, n int, scale float32, row0 int) {
 	if k.softmaxCausal == nil || n <= 0 || row0 < 0 {
 		softmaxCausalGeneric(p, s, n, scale, row0)
 		return
@@ -291,7 +219,7 @@ func (k *kernelSet) SoftmaxCausal(p, s []float32, n int, scale float32, row0 int
 	k.softmaxCausal(&p[0], &s[0], rows, n, scale, row0)
 }
 
-func (k *kernelSet) SoftmaxBackward(ds, dp, p []float32, n int, scale float32) {
+func (k *elementwise) SoftmaxBackward(ds, dp, p []float32, n int, scale float32) {
 	if k.softmaxBackward == nil || n <= 0 {
 		softmaxBackwardGeneric(ds, dp, p, n, scale)
 		return
@@ -308,7 +236,7 @@ func (k *kernelSet) SoftmaxBackward(ds, dp, p []float32, n int, scale float32) {
 // SoftmaxCrossEntropy makes two passes per row in assembly (maximum and
 // float64 sums; then the gradient from float32 exps), computing the log
 // of the sum, the target's gradient and the loss in Go as the twin does.
-func (k *kernelSet) SoftmaxCrossEntropy(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64 {
+func (k *elementwise) SoftmaxCrossEntropy(dlogits, logits []float32, targets []int32, V int, eps, gradScale float32) float64 {
 	if k.ceStats == nil || V <= 0 {
 		return softmaxCrossEntropyGeneric(dlogits, logits, targets, V, eps, gradScale)
 	}

@@ -1,8 +1,0 @@
-//go:build !amd64 || purego
-
-package asm
-
-// Without assembly (the purego tag, or a non-amd64 architecture) only the
-// pure-Go twins run.
-
-func cpuKernels() []*gemmKernel { return nil }

@@ -1,0 +1,70 @@
+// Package avoutil holds what clinic's avo generators (asmgen and
+// kernelgen) share: parameter addresses, the function epilogue, the
+// physical vector registers, and the check that AVX2 functions use no
+// AVX-512 register.
+package avoutil
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// ParamAddr is the memory operand of the current function's parameter
+// name (for instructions that read a scalar parameter in place, such as
+// VBROADCASTSS).
+func ParamAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// Ret is the epilogue of every vector function: VZEROUPPER (no AVX-SSE
+// transition penalty in the caller) and RET.
+func Ret() {
+	VZEROUPPER()
+	RET()
+}
+
+// Zmm is the physical register Zi, 0 ≤ i < 32.
+func Zmm(i int) reg.VecPhysical { return zmms[i] }
+
+// Ymm is the physical register Yi, 0 ≤ i < 16 (the AVX2 registers).
+func Ymm(i int) reg.VecPhysical { return ymms[i] }
+
+var zmms = []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7, reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15, reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23, reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
+var ymms = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
+
+// CheckAVX2Regs exits with an error if an AVX2 function (its name
+// contains "256") in the generated assembly file path uses a register only
+// AVX-512 has (X/Y16-31, Z, K): the Go assembler would silently emit
+// EVEX, which an AVX2-only CPU cannot run. An empty path is not checked.
+func CheckAVX2Regs(prog, path string) {
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	bad := regexp.MustCompile(`\b([XY](1[6-9]|2[0-9]|3[01])|Z[0-9]+|K[0-7])\b`)
+	var fn string
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		l := string(line)
+		if strings.HasPrefix(l, "TEXT ") {
+			fn = l
+		}
+		if strings.Contains(fn, "256") && bad.MatchString(l) {
+			fmt.Fprintf(os.Stderr, "%s: AVX2 function uses an AVX-512 register: %s\n\tin %s\n", prog, l, fn)
+			os.Exit(1)
+		}
+	}
+}
