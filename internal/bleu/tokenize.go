@@ -9,7 +9,7 @@ import (
 
 // Tokenizer names, as they appear after "tok:" in a signature.
 const (
-	Tok13a = "13a"
+	Tok13a  = "13a"
 	TokNone = "none"
 )
 
