@@ -176,9 +176,9 @@ type Stats struct {
 func (s *Stats) Add(o Stats) {
 	s.SysLen += o.SysLen
 	s.RefLen += o.RefLen
-	if s.Counts == nil {
-		s.Counts = make([]int, len(o.Counts))
-		s.Totals = make([]int, len(o.Totals))
+	for len(s.Counts) < len(o.Counts) {
+		s.Counts = append(s.Counts, 0)
+		s.Totals = append(s.Totals, 0)
 	}
 	for i := range o.Counts {
 		s.Counts[i] += o.Counts[i]
@@ -273,7 +273,8 @@ func logFloor(p float64) float64 {
 
 // Compute turns statistics into a score exactly as sacreBLEU's
 // BLEU.compute_bleu does, including its order of floating-point
-// operations. The options must be valid.
+// operations. The options must be valid. Compute cannot know how many
+// references the statistics came from: set NRefs before Signature.
 func Compute(st Stats, o Options) Score {
 	maxN := o.order()
 	sc := Score{

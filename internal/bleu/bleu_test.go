@@ -344,6 +344,21 @@ func TestTokenized(t *testing.T) {
 	}
 }
 
+// Segment statistics add up to the corpus statistics, whatever the
+// starting value of the sum.
+func TestStatsAdd(t *testing.T) {
+	o := Options{}
+	var sum Stats
+	for i, h := range readmeHyps {
+		sum.Add(SegmentStats(o.Preprocess(h), []string{o.Preprocess(readmeRefs[0][i]), o.Preprocess(readmeRefs[1][i])}, MaxOrder))
+	}
+	want := mustCorpus(t, readmeHyps, readmeRefs, o)
+	got := Compute(sum, o)
+	if got.Score != want.Score || !slices.Equal(got.Counts, want.Counts) || got.RefLen != want.RefLen {
+		t.Errorf("sum of segments %v %v, corpus %v %v", got.Score, got.Counts, want.Score, want.Counts)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		hyps []string
