@@ -48,9 +48,10 @@ func TestClockPhases(t *testing.T) {
 	}
 }
 
-// At two threads, a parallel region whose chunks are unequal leaves a
-// thread idle for about the difference, and serial work leaves the
-// other thread idle throughout.
+// At two threads, a parallel region whose second chunk is empty leaves
+// the worker idle while the caller works, and serial work leaves the
+// worker idle throughout. (The worker's chunk does nothing, so a loaded
+// machine that deschedules threads cannot make it look busy.)
 func TestClockIdle(t *testing.T) {
 	asm.SetThreads(2)
 	defer asm.SetThreads(0)
@@ -60,19 +61,17 @@ func TestClockIdle(t *testing.T) {
 	asm.Parallel(2, func(lo, hi int) {
 		if lo == 0 {
 			spin(30 * time.Millisecond)
-		} else {
-			spin(5 * time.Millisecond)
 		}
 	})
 	c.Enter(GEMM)
 	spin(20 * time.Millisecond) // serial: the worker waits
 	c.Stop()
-	// Elementwise: the worker ran 5 of ≥30 ms: ≥ 20 ms idle (slack for
-	// a descheduled thread).
-	if id := c.Idle[Elementwise]; id < 20*time.Millisecond || id > c.Wall[Elementwise] {
-		t.Errorf("elementwise idle %v of wall %v", id, c.Wall[Elementwise])
+	for _, ph := range []Phase{Elementwise, GEMM} {
+		if id, w := c.Idle[ph], c.Wall[ph]; id < w/2 || id > w+time.Millisecond {
+			t.Errorf("%v: idle %v of wall %v, want most of it", ph, id, w)
+		}
 	}
-	if id := c.Idle[GEMM]; id < 20*time.Millisecond || id > c.Wall[GEMM]+time.Millisecond {
-		t.Errorf("serial idle %v of wall %v", id, c.Wall[GEMM])
+	if c.Wall[Elementwise] < 30*time.Millisecond || c.Wall[GEMM] < 20*time.Millisecond {
+		t.Errorf("wall %v", c.Wall)
 	}
 }
