@@ -258,9 +258,11 @@ func fillIDs(s []int32, v int32) {
 	}
 }
 
-// fingerprint hashes what decides the batch sequence, so that a state
-// saved with one corpus or configuration is not silently applied to
-// another.
+// fingerprint hashes what decides the batch sequence (seed, corpus
+// size, and which examples form which batch, so in effect the lengths
+// and limits), so that a state saved with one corpus or configuration
+// is not silently applied to another. Same-length edits to the token
+// ids go unnoticed; they do not change the batch sequence either.
 func (l *layout) fingerprint() uint64 {
 	h := fnv.New64a()
 	var buf [8]byte
@@ -295,9 +297,10 @@ type PairBatcher struct {
 }
 
 // NewPairBatcher batches src[i]→tgt[i] for training. See PairConfig for
-// the limits and for what is added to the sentences. It fails on
-// invalid limits or ids, on len(src) != len(tgt), and when no example
-// is left to batch.
+// the limits and for what is added to the sentences. It keeps src and
+// tgt rather than copying the corpus, so they must not change while
+// the batcher is in use. It fails on invalid limits or ids, on
+// len(src) != len(tgt), and when no example is left to batch.
 func NewPairBatcher(src, tgt [][]int32, cfg PairConfig) (*PairBatcher, error) {
 	if tgt == nil {
 		return nil, fmt.Errorf("data: training needs targets")
@@ -402,7 +405,7 @@ type PairEval struct {
 // translate sources alone (the batches then have T = 0). Examples over
 // the limits are skipped as in training; Skipped lists them, so that a
 // translation of every input line can still be written, for instance by
-// leaving their lines empty.
+// leaving their lines empty. Like NewPairBatcher it keeps src and tgt.
 func NewPairEval(src, tgt [][]int32, cfg PairConfig) (*PairEval, error) {
 	l, err := newLayout(src, tgt, cfg, func(idx []int32, slen, tlen []int) {
 		slices.SortFunc(idx, func(a, b int32) int {
