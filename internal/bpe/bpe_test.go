@@ -52,8 +52,7 @@ var (
 // binary because several tests and the fuzz targets need them.
 func codes(tb testing.TB) *Codes {
 	tb.Helper()
-	lines := excerpt(tb)
-	sharedOnce.Do(func() { sharedCodes, sharedErr = Learn(lines, 2000, DefaultOptions()) })
+	sharedOnce.Do(func() { sharedCodes, sharedErr = Learn(excerpt(tb), 2000, DefaultOptions()) })
 	if sharedErr != nil {
 		tb.Fatal(sharedErr)
 	}
