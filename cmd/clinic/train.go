@@ -110,15 +110,28 @@ func (o *trainOpts) check() error {
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("train", "Train a byte-level Transformer language model. Writes DIR/metrics.jsonl,\nDIR/model.safetensors (every --save-every steps and at the end) and, for Admin,\nDIR/admin_profile.json.", stdout)
+	task := taskOf(args)
+	synopsis := "Train a byte-level Transformer language model (--task lm, the default) or an\nencoder–decoder translator (--task translate). Writes DIR/metrics.jsonl,\nDIR/model.safetensors (every --save-every steps and at the end), for Admin\nDIR/admin_profile.json and, for translation, DIR/bpe.codes."
+	fs := newFlags("train", synopsis, stdout)
 	var mf modelFlags
 	var o trainOpts
+	var tf translateFlags
 	mf.register(fs)
 	o.register(fs)
+	tf.register(fs)
+	if task == taskTranslate {
+		tf.defaults(fs)
+	}
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if err := tf.check(fs); err != nil {
+		return err
+	}
+	if tf.task == taskTranslate {
+		mf.cfg.EncoderLayers = tf.encLayers
 	}
 	cfg, err := mf.config()
 	if err != nil {
@@ -146,12 +159,97 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if tf.task == taskTranslate {
+		_, err = trainTranslate(o, tf, stdout, stderr)
+		return err
+	}
 	_, err = trainRun(o, stdout, stderr)
 	return err
 }
 
-// trainRun runs one training job. Progress goes to stderr, the summary
-// to stdout; with o.quiet, nothing is printed.
+// adminTask is a task whose ω Admin can set.
+type adminTask interface {
+	train.Task
+	ProfileAdmin() (*admin.Profile, error)
+	SetAdminProfile(*admin.Profile) error
+}
+
+// setAdmin sets the task's ω as the flags say (a saved profile, the
+// profiling-free values or profiling) and saves the profile in the run
+// directory.
+func setAdmin(o trainOpts, task adminTask) error {
+	var pr *admin.Profile
+	var err error
+	switch {
+	case o.adminProfile != "":
+		pr, err = admin.Load(o.adminProfile)
+	case o.adminInit == "free":
+		pr = admin.Free(o.cfg)
+	default:
+		pr, err = task.ProfileAdmin()
+	}
+	if err != nil {
+		return err
+	}
+	if err := task.SetAdminProfile(pr); err != nil {
+		return err
+	}
+	if err := pr.Save(filepath.Join(o.out, "admin_profile.json")); err != nil {
+		return fmt.Errorf("saving admin profile: %v", err)
+	}
+	return nil
+}
+
+// runTask trains task as o says, with metrics and checkpoints in o.out,
+// a progress bar on stderr unless quiet, and, at the end, a summary line
+// on stdout that says what the losses are per (unit).
+func runTask(o trainOpts, task train.Task, unit string, stdout, stderr io.Writer) (*train.Result, error) {
+	mw, err := metrics.Create(filepath.Join(o.out, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer mw.Close()
+	ckpt := filepath.Join(o.out, "model.safetensors")
+	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
+		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
+			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
+		Checkpoint: ckpt, Metrics: mw, BeforeStep: o.beforeStep}
+	var bar *progress.Bar
+	if !o.quiet {
+		f, ok := stderr.(*os.File)
+		bar = progress.New(stderr, o.steps, ok && progress.IsTerminal(f))
+		bar.Every = max(1, o.evalEvery/4)
+		opts.OnStep = func(pr train.Progress) {
+			st := fmt.Sprintf("loss %.3f", pr.Loss)
+			if !math.IsNaN(pr.ValLoss) {
+				st += fmt.Sprintf(" val %.3f", pr.ValLoss)
+			}
+			if pr.TokensPerSec > 0 {
+				st += fmt.Sprintf(" %.0f tok/s", pr.TokensPerSec)
+			}
+			bar.Update(pr.Step, st)
+		}
+	}
+	tr, err := train.New(task, opts)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	res, err := tr.Run()
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return res, err
+	}
+	if !o.quiet {
+		fmt.Fprintf(stdout, "clinic: step %d: train loss %.4f, validation loss %.4f nats/%s; checkpoint %s\n",
+			o.steps, res.Final.Loss, res.Final.ValLoss, unit, ckpt)
+	}
+	return res, nil
+}
+
+// trainRun runs one language-model training job. Progress goes to
+// stderr, the summary to stdout; with o.quiet, nothing is printed.
 func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 	asm.SetThreads(o.threads)
 	text, source, err := loadText(o.dataPath)
@@ -170,69 +268,14 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		return nil, fmt.Errorf("run directory: %v", err)
 	}
 	if cfg.Norm == model.Admin {
-		var pr *admin.Profile
-		switch {
-		case o.adminProfile != "":
-			pr, err = admin.Load(o.adminProfile)
-		case o.adminInit == "free":
-			pr = admin.Free(cfg)
-		default:
-			pr, err = lm.ProfileAdmin()
-		}
-		if err != nil {
+		if err := setAdmin(o, lm); err != nil {
 			return nil, err
 		}
-		if err := lm.SetAdminProfile(pr); err != nil {
-			return nil, err
-		}
-		if err := pr.Save(filepath.Join(o.out, "admin_profile.json")); err != nil {
-			return nil, fmt.Errorf("saving admin profile: %v", err)
-		}
 	}
-	mw, err := metrics.Create(filepath.Join(o.out, "metrics.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer mw.Close()
-	ckpt := filepath.Join(o.out, "model.safetensors")
-	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
-		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
-			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		Checkpoint: ckpt, Metrics: mw, BeforeStep: o.beforeStep}
-
-	var bar *progress.Bar
 	if !o.quiet {
 		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads, kernels %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
 			len(trainText), len(valText), asm.Threads(), asm.CPULevel())
-		f, ok := stderr.(*os.File)
-		bar = progress.New(stderr, o.steps, ok && progress.IsTerminal(f))
-		bar.Every = max(1, o.evalEvery/4)
-		opts.OnStep = func(pr train.Progress) {
-			st := fmt.Sprintf("loss %.3f", pr.Loss)
-			if !math.IsNaN(pr.ValLoss) {
-				st += fmt.Sprintf(" val %.3f", pr.ValLoss)
-			}
-			if pr.TokensPerSec > 0 {
-				st += fmt.Sprintf(" %.0f tok/s", pr.TokensPerSec)
-			}
-			bar.Update(pr.Step, st)
-		}
 	}
-	tr, err := train.New(lm, opts)
-	if err != nil {
-		return nil, usageError{err.Error()}
-	}
-	res, err := tr.Run()
-	if bar != nil {
-		bar.Finish()
-	}
-	if err != nil {
-		return res, err
-	}
-	if !o.quiet {
-		fmt.Fprintf(stdout, "clinic: step %d: train loss %.4f, validation loss %.4f nats/byte; checkpoint %s\n",
-			o.steps, res.Final.Loss, res.Final.ValLoss, ckpt)
-	}
-	return res, nil
+	return runTask(o, lm, "byte", stdout, stderr)
 }

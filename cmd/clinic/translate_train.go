@@ -1,0 +1,279 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/corpus"
+	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/model"
+	"github.com/spf13/pflag"
+)
+
+// The tasks of 'clinic train'.
+const (
+	taskLM        = "lm"
+	taskTranslate = "translate"
+)
+
+// taskOf finds --task in args before the flags are registered, so that
+// each task's defaults (and --help) are its own.
+func taskOf(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--task="); ok {
+			return v
+		}
+		if a == "--task" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return taskLM
+}
+
+// translateFlags are the flags of 'clinic train --task translate'.
+type translateFlags struct {
+	task                    string
+	encLayers               int
+	maxTokens, maxSentences int
+	bpeMerges               int
+	bpeCodes                string
+	src, tgt                string
+	srcLang, tgtLang        string
+	columns                 string
+}
+
+func (t *translateFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&t.task, "task", taskLM, "lm (byte-level language model) or translate (encoder–decoder)")
+	fs.IntVar(&t.encLayers, "encoder-layers", 6, "translate: encoder layers (--layers counts the decoder's)")
+	fs.IntVar(&t.maxTokens, "max-tokens", 4096, "translate: tokens per batch, sentences × the longest side (fairseq's rule)")
+	fs.IntVar(&t.maxSentences, "max-sentences", 0, "translate: sentence pairs per batch at most (0: no limit)")
+	fs.IntVar(&t.bpeMerges, "bpe-merges", 8000, "translate: joint BPE merges to learn from the training pairs")
+	fs.StringVar(&t.bpeCodes, "bpe-codes", "", "translate: use these BPE codes ('clinic bpe learn') instead of learning them")
+	fs.StringVar(&t.src, "src", "", "translate: source-side text file, one sentence per line (with --tgt)")
+	fs.StringVar(&t.tgt, "tgt", "", "translate: target-side text file, line-aligned with --src")
+	fs.StringVar(&t.srcLang, "src-lang", "en", "translate: source language (built-in corpus: en or es)")
+	fs.StringVar(&t.tgtLang, "tgt-lang", "es", "translate: target language (built-in corpus: en or es)")
+	fs.StringVar(&t.columns, "columns", "1,2", "translate: 1-based source,target columns of the --data TSV file")
+}
+
+// translateOnly are the flags that only translation reads; lmOnly the
+// ones it ignores.
+var (
+	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns"}
+	lmOnly        = []string{"batch-size", "eval-batches"}
+)
+
+// defaults sets translation's defaults: positions for the longest
+// sentence pairs, label smoothing as the paper's recipes, validation
+// on whole books.
+func (t *translateFlags) defaults(fs *pflag.FlagSet) {
+	for name, v := range map[string]string{"seq-len": "256", "label-smoothing": "0.1", "warmup": "400", "val-frac": "0.02"} {
+		setDefault(fs, name, v)
+	}
+	fs.Lookup("seq-len").Usage = "longest sentence in subword tokens, either side (longer pairs are skipped)"
+}
+
+func (t *translateFlags) check(fs *pflag.FlagSet) error {
+	switch t.task {
+	case taskLM:
+		for _, n := range translateOnly {
+			if fs.Changed(n) {
+				return usagef("--%s needs --task translate", n)
+			}
+		}
+		return nil
+	case taskTranslate:
+	default:
+		return usagef("--task must be lm or translate, got %q", t.task)
+	}
+	for _, n := range lmOnly {
+		if fs.Changed(n) {
+			return usagef("--%s does not apply to --task translate (batches are sized by --max-tokens)", n)
+		}
+	}
+	switch {
+	case t.encLayers < 1:
+		return usagef("--encoder-layers must be at least 1, got %d", t.encLayers)
+	case t.maxTokens < 1:
+		return usagef("--max-tokens must be at least 1, got %d", t.maxTokens)
+	case t.maxSentences < 0:
+		return usagef("--max-sentences must be ≥ 0, got %d", t.maxSentences)
+	case t.bpeMerges < 0 || t.bpeMerges > bpe.MaxMerges:
+		return usagef("--bpe-merges must be in [0, %d], got %d", bpe.MaxMerges, t.bpeMerges)
+	case (t.src == "") != (t.tgt == ""):
+		return usagef("--src and --tgt go together")
+	case t.src != "" && fs.Changed("data"):
+		return usagef("give either --data (a TSV file) or --src and --tgt, not both")
+	case t.srcLang == "" || t.tgtLang == "" || t.srcLang == t.tgtLang:
+		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
+	case fs.Changed("bpe-codes") && fs.Changed("bpe-merges"):
+		return usagef("--bpe-merges does not apply with --bpe-codes")
+	}
+	if _, _, err := parseColumns(t.columns); err != nil {
+		return err
+	}
+	if !fs.Changed("data") && t.src == "" {
+		for _, l := range []string{t.srcLang, t.tgtLang} {
+			if l != "en" && l != "es" {
+				return usagef("the built-in corpus is English–Spanish: --src-lang and --tgt-lang must be en or es, got %q", l)
+			}
+		}
+	}
+	return nil
+}
+
+// parseColumns reads "S,T", two different 1-based column numbers.
+func parseColumns(s string) (src, tgt int, err error) {
+	a, b, ok := strings.Cut(s, ",")
+	src, e1 := strconv.Atoi(strings.TrimSpace(a))
+	tgt, e2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || e1 != nil || e2 != nil || src < 1 || tgt < 1 || src == tgt {
+		return 0, 0, usagef("--columns must be two different 1-based column numbers like 2,3, got %q", s)
+	}
+	return src, tgt, nil
+}
+
+// loadPairs returns the training and validation pairs and where they
+// came from.
+func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, source string, err error) {
+	var all []data.Pair
+	switch {
+	case t.src != "":
+		if all, err = data.LoadAligned(t.src, t.tgt); err != nil {
+			return nil, nil, "", err
+		}
+		source = t.src + " / " + t.tgt
+	case o.dataPath != "":
+		sc, tc, _ := parseColumns(t.columns)
+		if all, err = data.LoadTSV(o.dataPath, sc, tc); err != nil {
+			return nil, nil, "", err
+		}
+		source = o.dataPath
+	default:
+		tr, va, _ := corpus.BibleSplits()
+		pick := func(p corpus.Pair, lang string) string {
+			if lang == "en" {
+				return p.English
+			}
+			return p.Spanish
+		}
+		for _, p := range tr {
+			trainPairs = append(trainPairs, data.Pair{Src: pick(p, t.srcLang), Tgt: pick(p, t.tgtLang)})
+		}
+		for _, p := range va {
+			val = append(val, data.Pair{Src: pick(p, t.srcLang), Tgt: pick(p, t.tgtLang)})
+		}
+		return trainPairs, val, fmt.Sprintf("built-in Bible corpus %s→%s (validation: Ruth, Jonah, Philippians, James)", t.srcLang, t.tgtLang), nil
+	}
+	nv := int(float64(len(all)) * o.valFrac)
+	if nv < 1 {
+		nv = 1
+	}
+	if len(all)-nv < 1 {
+		return nil, nil, "", fmt.Errorf("%s: %d sentence pairs are too few to hold out %g for validation and train on the rest", source, len(all), o.valFrac)
+	}
+	return all[:len(all)-nv], all[len(all)-nv:], source, nil
+}
+
+// loadCodes reads a BPE codes file.
+func loadCodes(path string) (*bpe.Codes, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("bpe codes %s: %v", path, unwrapPathErr(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("bpe codes %s: not a regular file", path)
+	}
+	if st.Size() > 1<<30 {
+		return nil, fmt.Errorf("bpe codes %s: %d bytes is too large for a codes file", path, st.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bpe codes %s: %v", path, unwrapPathErr(err))
+	}
+	c, err := bpe.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("bpe codes %s: %v", path, err)
+	}
+	return c, nil
+}
+
+// trainTranslate runs one translation training job.
+func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*train.Result, error) {
+	asm.SetThreads(o.threads)
+	trainPairs, val, source, err := loadPairs(o, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %v", err)
+	}
+	var codes *bpe.Codes
+	if t.bpeCodes != "" {
+		if codes, err = loadCodes(t.bpeCodes); err != nil {
+			return nil, err
+		}
+	} else {
+		start := time.Now()
+		lines := make([]string, 0, 2*len(trainPairs))
+		for _, p := range trainPairs {
+			lines = append(lines, p.Src, p.Tgt)
+		}
+		if codes, err = bpe.Learn(lines, t.bpeMerges, bpe.DefaultOptions()); err != nil {
+			return nil, err
+		}
+		if !o.quiet {
+			fmt.Fprintf(stdout, "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
+				codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
+		}
+	}
+	text, err := codes.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(o.out, "bpe.codes"), text); err != nil {
+		return nil, fmt.Errorf("saving bpe codes: %v", err)
+	}
+	cfg := o.cfg
+	cfg.Vocab = codes.Size()
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	o.cfg = cfg
+	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
+		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Norm == model.Admin {
+		if err := setAdmin(o, task); err != nil {
+			return nil, err
+		}
+	}
+	if !o.quiet {
+		ts, vs := task.TrainStats(), task.ValStats()
+		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads, kernels %s\n",
+			cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
+			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), asm.CPULevel())
+		if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
+			fmt.Fprintf(stdout, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
+				n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.maxTokens)
+		}
+		if n := vs.SkippedLong + vs.SkippedTokens; n > 0 {
+			fmt.Fprintf(stdout, "clinic: skipped %d validation pairs longer than the model or the batch allows\n", n)
+		}
+	}
+	return runTask(o, task, "target token", stdout, stderr)
+}
