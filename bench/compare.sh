@@ -9,7 +9,9 @@
 # OpenBLAS 0.3.21 does not recognise Sapphire Rapids and silently falls
 # back to its generic (Prescott) kernels, about 3x slower; PyTorch is run
 # at its best with OPENBLAS_CORETYPE=SkylakeX (override by setting it).
-# Usage: bench/compare.sh [threads...]   (default: 1 2)
+# Usage: [CONFIGS="L6_d256 T6_d256"] bench/compare.sh [threads...]   (default: all configs, threads 1 2)
+# L* configs are the byte-level LM (tokens: bytes), T6_d256 the 6+6-layer
+# encoder–decoder (tokens: target tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=("$@"); [ $# -eq 0 ] && threads=(1 2)
@@ -24,12 +26,14 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 core=$(OPENBLAS_NUM_THREADS=1 $py bench/torch_step.py --config L6_d256 --threads 1 --seconds 0 | sed -n 's/.*blas=\([^ ]*\).*/\1/p')
 echo "PyTorch $($py -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, BLAS in use: $core"
 printf "%-10s %7s %14s %14s %7s %12s %12s\n" config threads "clinic tok/s" "torch tok/s" ratio "clinic MB" "torch MB"
-for cfg in L6_d256 L18_d256 L6_d512; do
+for cfg in ${CONFIGS:-L6_d256 L18_d256 L6_d512 T6_d256}; do
 	for t in "${threads[@]}"; do
 		g=$(/tmp/clinic-bench.test -test.run '^$' -test.bench "TrainStep/${cfg}/threads=${t}\$" -test.benchtime 20s -test.count 1 | grep Benchmark)
 		gt=$(echo "$g" | grep -o '[0-9.]* tokens/s' | cut -d' ' -f1)
 		gm=$(echo "$g" | grep -o '[0-9.]* peak-RSS-MB' | cut -d' ' -f1)
-		p=$(OPENBLAS_NUM_THREADS="$t" $py bench/torch_step.py --config "$cfg" --threads "$t" --seconds 20)
+		twin=bench/torch_step.py
+		[ "${cfg#T}" != "$cfg" ] && twin=bench/torch_seq2seq.py
+		p=$(OPENBLAS_NUM_THREADS="$t" $py "$twin" --config "$cfg" --threads "$t" --seconds 20)
 		pt=$(echo "$p" | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p')
 		pm=$(echo "$p" | sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p')
 		ratio=$(awk -v a="$gt" -v b="$pt" 'BEGIN{printf "%.2f", a/b}')

@@ -3,11 +3,13 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/optim"
@@ -64,9 +66,14 @@ func step(b *testing.B, tr *train.Trainer) {
 }
 
 // BenchmarkTrainStep measures one full training step (forward, backward,
-// gradient norm and clipping, Adam) on the built-in corpus, in tokens per
-// second: the same train.Trainer.Step that 'clinic train' runs.
+// gradient norm and clipping, Adam), in tokens per second: the same
+// train.Trainer.Step that 'clinic train' runs. The L configs train the
+// byte-level language model on the built-in corpus (tokens: bytes); T6_d256
+// trains a 6+6-layer encoder–decoder on the fixed batch its PyTorch twin
+// (torch_seq2seq.py) uses (tokens: target tokens).
 func BenchmarkTrainStep(b *testing.B) {
+	b.Run("T6_d256/threads=1", func(b *testing.B) { benchSeq2Seq(b, 1) })
+	b.Run("T6_d256/threads=2", func(b *testing.B) { benchSeq2Seq(b, 2) })
 	for _, sc := range StepConfigs {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
@@ -124,6 +131,83 @@ func BenchmarkStepPhases(b *testing.B) {
 				b.ReportMetric(float64(sc.B*sc.T*b.N)/total.Seconds(), "tokens/s")
 			})
 		}
+	}
+}
+
+// pairTask trains an encoder–decoder on one fixed batch: the shape of
+// bench/torch_seq2seq.py's, 128 pairs padded to 32 tokens a side with
+// lengths 17..32 (4,096 padded tokens a side, fairseq's --max-tokens
+// 4096), vocabulary 8,192.
+type pairTask struct {
+	m *model.Seq2Seq
+	b model.Pair
+}
+
+func newPairTask(b *testing.B) *pairTask {
+	const B, T, V = 128, 32, 8192
+	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: T, Vocab: V,
+		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Init(1)
+	m, err := model.NewSeq2Seq(p, B*T, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	t := &pairTask{m: m, b: model.Pair{Bsz: B, SrcT: T, TgtT: T, Src: make([]int32, B*T), TgtIn: make([]int32, B*T),
+		TgtOut: make([]int32, B*T), SrcLens: make([]int32, B), TgtLens: make([]int32, B)}}
+	for i := 0; i < B; i++ {
+		t.b.SrcLens[i], t.b.TgtLens[i] = int32(17+r.IntN(T-16)), int32(17+r.IntN(T-16))
+		for j := 0; j < T; j++ {
+			t.b.Src[i*T+j], t.b.TgtIn[i*T+j], t.b.TgtOut[i*T+j] = int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3))
+			if j >= int(t.b.TgtLens[i]) {
+				t.b.TgtOut[i*T+j] = -1
+			}
+		}
+	}
+	pr, err := admin.RunSeq2Seq(m, &t.b, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pr.Apply(p); err != nil {
+		b.Fatal(err)
+	}
+	return t
+}
+
+func (t *pairTask) Params() *model.Params { return t.m.P }
+func (t *pairTask) TrainForward() (float64, int, error) {
+	return t.m.Forward(&t.b, true)
+}
+func (t *pairTask) Backward() error                  { return t.m.Backward() }
+func (t *pairTask) Evaluate() (float64, error)       { return 0, nil }
+func (t *pairTask) SaveCheckpoint(string, int) error { return nil }
+
+func benchSeq2Seq(b *testing.B, threads int) {
+	asm.SetThreads(threads)
+	defer asm.SetThreads(0)
+	task := newPairTask(b)
+	tr, err := train.New(task, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30,
+		Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	step(b, tr)
+	tokens := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := tr.Step()
+		if err != nil || st.Diverged {
+			b.Fatalf("step: %+v %v", st, err)
+		}
+		tokens += st.Tokens
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+	if mb := peakRSSMB(); mb > 0 {
+		b.ReportMetric(mb, "peak-RSS-MB")
 	}
 }
 
