@@ -41,6 +41,7 @@ func commands() []command {
 		{"train", "train a language model", runTrain},
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
+		{"average", "average the weights of checkpoints", runAverage},
 		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},

@@ -23,6 +23,7 @@ type trainOpts struct {
 	cfg                               model.Config
 	steps, batch, warmup              int
 	evalEvery, evalBatches, saveEvery int
+	keepLast                          int
 	threads                           int
 	lr, weightDecay, clip, valFrac    float64
 	beta1, beta2, eps                 float64
@@ -57,6 +58,7 @@ func (o *trainOpts) register(fs interface {
 	fs.IntVar(&o.evalEvery, "eval-every", 100, "validate every N steps")
 	fs.IntVar(&o.evalBatches, "eval-batches", 8, "validation batches per evaluation")
 	fs.IntVar(&o.saveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
+	fs.IntVar(&o.keepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
 	fs.Float64Var(&o.valFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (weights, batches, dropout)")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per CPU)")
@@ -80,6 +82,8 @@ func (o *trainOpts) check() error {
 		return usagef("--warmup must be ≥ 0, got %d", o.warmup)
 	case o.saveEvery < 0:
 		return usagef("--save-every must be ≥ 0, got %d", o.saveEvery)
+	case o.keepLast < 0:
+		return usagef("--keep-last must be ≥ 0, got %d", o.keepLast)
 	case o.threads < 0:
 		return usagef("--threads must be ≥ 0, got %d", o.threads)
 	case !(o.lr > 0) || math.IsInf(o.lr, 0):
@@ -213,7 +217,7 @@ func runTask(o trainOpts, task train.Task, unit string, stdout, stderr io.Writer
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		Checkpoint: ckpt, Metrics: mw, BeforeStep: o.beforeStep}
+		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep}
 	var bar *progress.Bar
 	if !o.quiet {
 		f, ok := stderr.(*os.File)

@@ -13,7 +13,14 @@ package train
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"time"
+
+	"github.com/clinic-ml/clinic/internal/atomicfile"
 
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
@@ -47,8 +54,12 @@ type Options struct {
 	SaveEvery int          // checkpoint every SaveEvery steps (0: only at the end)
 	Optim     optim.Config // optimizer, schedule, clipping
 
-	Checkpoint string          // checkpoint path ("" : none)
-	Metrics    *metrics.Writer // one JSON line per step (nil: none)
+	Checkpoint string // checkpoint path ("" : none)
+	// KeepLast, when positive, also keeps every saved checkpoint as
+	// checkpoint<step>.safetensors beside Checkpoint, deleting all but
+	// the last KeepLast of them (for checkpoint averaging).
+	KeepLast int
+	Metrics  *metrics.Writer // one JSON line per step (nil: none)
 
 	// OnStep, when set, sees every finished step (progress display).
 	OnStep func(Progress)
@@ -248,7 +259,48 @@ func (t *Trainer) save(step int) error {
 	if t.o.Checkpoint == "" {
 		return nil
 	}
-	return t.task.SaveCheckpoint(t.o.Checkpoint, step)
+	if err := t.task.SaveCheckpoint(t.o.Checkpoint, step); err != nil {
+		return err
+	}
+	if t.o.KeepLast > 0 {
+		return keepLast(t.o.Checkpoint, step, t.o.KeepLast)
+	}
+	return nil
+}
+
+// numbered matches the kept checkpoints.
+var numbered = regexp.MustCompile(`^checkpoint([0-9]+)\.safetensors$`)
+
+// keepLast copies the checkpoint at path to checkpoint<step>.safetensors
+// beside it and deletes the older numbered checkpoints beyond the last n.
+func keepLast(path string, step, n int) error {
+	dir := filepath.Dir(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, fmt.Sprintf("checkpoint%d.safetensors", step)), b); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var steps []int
+	for _, e := range ents {
+		if m := numbered.FindStringSubmatch(e.Name()); m != nil {
+			if s, err := strconv.Atoi(m[1]); err == nil {
+				steps = append(steps, s)
+			}
+		}
+	}
+	slices.Sort(steps)
+	for _, s := range steps[:max(0, len(steps)-n)] {
+		if err := os.Remove(filepath.Join(dir, fmt.Sprintf("checkpoint%d.safetensors", s))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // diverged records a diverged step and rolls the weights back to those

@@ -3,7 +3,9 @@ package train
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -158,5 +160,34 @@ func TestRunLearns(t *testing.T) {
 	}
 	if !(res.Final.ValLoss < first-1) {
 		t.Errorf("validation loss %.3f → %.3f: not learning", first, res.Final.ValLoss)
+	}
+}
+
+// KeepLast keeps the last n saved checkpoints, numbered by step, and the
+// newest equals the main checkpoint.
+func TestKeepLast(t *testing.T) {
+	dir := t.TempDir()
+	lm := tinyLM(t, model.PreLN, 1)
+	ckpt := filepath.Join(dir, "model.safetensors")
+	tr, err := New(lm, Options{Steps: 10, EvalEvery: 10, SaveEvery: 2, KeepLast: 3, Optim: adam(), Checkpoint: ckpt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	want := []string{"checkpoint10.safetensors", "checkpoint6.safetensors", "checkpoint8.safetensors", "model.safetensors"}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Fatalf("run directory holds %v, want %v", names, want)
+	}
+	a, _ := os.ReadFile(ckpt)
+	b, _ := os.ReadFile(filepath.Join(dir, "checkpoint10.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Error("checkpoint10 differs from the final checkpoint")
 	}
 }
