@@ -9,6 +9,8 @@ package; a tiny reader/writer is below).
     /usr/bin/python3 model/testdata/reference.py fixtures --out model/testdata
     /usr/bin/python3 model/testdata/reference.py check --checkpoint ck.safetensors \
         --tokens "some text" [--expect-logits logits.safetensors]
+    /usr/bin/python3 model/testdata/reference.py check --checkpoint s2s.safetensors \
+        --src "5 17 3 2" --tgt "1 9 4" [--expect-logits logits.safetensors]
 
 Every formula below follows docs/model.md; section names in comments refer
 to that page.
@@ -938,6 +940,15 @@ def cmd_check(args):
     if missing:
         print("checkpoint lacks: " + ", ".join(missing), file=sys.stderr)
         return 2
+    if is_s2s(c):
+        return check_s2s(args, c, P)
+    if args.src is not None or args.tgt is not None:
+        print("--src/--tgt are for encoder-decoder checkpoints; this one is a language model "
+              "(use --tokens)", file=sys.stderr)
+        return 2
+    if args.tokens is None:
+        print("a language-model checkpoint needs --tokens", file=sys.stderr)
+        return 2
     data = args.tokens.encode("utf-8")
     if not 1 <= len(data) <= c["seq_len"]:
         print(f"--tokens is {len(data)} UTF-8 bytes; need 1..seq_len={c['seq_len']}",
@@ -958,6 +969,11 @@ def cmd_check(args):
     if T > 1:
         ce = F.cross_entropy(logits[:-1], tok[0, 1:]).item()
         print(f"next-byte cross-entropy over the text (no smoothing): {ce:.6f} nats")
+    return compare_expected_logits(args, lg, T, V)
+
+
+def compare_expected_logits(args, lg, T, V):
+    """--expect-logits: compare lg [T,V] with the file's tensor `logits`."""
     if args.expect_logits:
         exp, _ = read_safetensors(args.expect_logits)
         if "logits" not in exp:
@@ -978,6 +994,54 @@ def cmd_check(args):
         if not ok:
             return 1
     return 0
+
+
+def parse_ids(s, flag):
+    try:
+        ids = [int(v) for v in s.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"{flag} must be token ids separated by spaces or commas, got {s!r}")
+    return ids
+
+
+def check_s2s(args, c, P):
+    """check for an encoder-decoder: one sentence pair, no padding; the
+    decoder input is --tgt (teacher forcing)."""
+    if args.tokens is not None:
+        print("--tokens is for language-model checkpoints; an encoder-decoder needs --src and --tgt "
+              "(token ids)", file=sys.stderr)
+        return 2
+    if args.src is None or args.tgt is None:
+        print("an encoder-decoder checkpoint needs --src and --tgt (token ids)", file=sys.stderr)
+        return 2
+    try:
+        src, tgt = parse_ids(args.src, "--src"), parse_ids(args.tgt, "--tgt")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    for flag, ids in (("--src", src), ("--tgt", tgt)):
+        if not 1 <= len(ids) <= c["seq_len"]:
+            print(f"{flag} has {len(ids)} tokens; need 1..seq_len={c['seq_len']}", file=sys.stderr)
+            return 2
+        if min(ids) < 0 or max(ids) >= c["vocab"]:
+            print(f"{flag}: token ids must be in 0..{c['vocab'] - 1}", file=sys.stderr)
+            return 2
+    s = torch.tensor([src], dtype=torch.int64)
+    t = torch.tensor([tgt], dtype=torch.int64)
+    with torch.no_grad():
+        logits = s2s_forward(c, P, s, torch.tensor([len(src)]), t, train=False)[0]  # [T,V], float32
+    T, V = logits.shape
+    lg = logits.numpy()
+    print(f"config: {json.dumps(c, separators=(',', ':'))}")
+    print(f"source: {len(src)} tokens, target input: {T} tokens")
+    print(f"logits: shape [{T}, {V}] float32, mean {lg.mean():.6g}, std {lg.std():.6g}, "
+          f"min {lg.min():.6g}, max {lg.max():.6g}")
+    print("argmax per position: " + " ".join(str(int(a)) for a in lg.argmax(-1)))
+    if T > 1:
+        ce = F.cross_entropy(logits[:-1], t[0, 1:]).item()
+        print(f"next-token cross-entropy over the target (no smoothing): {ce:.6f} nats")
+    return compare_expected_logits(args, lg, T, V)
+
 
 # ----------------------------------------------------------------------------
 # selftest: sanity checks of this reference (run before regenerating fixtures)
@@ -1136,7 +1200,9 @@ def main(argv=None):
     f.add_argument("--out", required=True, help="output directory")
     k = sub.add_parser("check", help="run a clinic checkpoint in PyTorch")
     k.add_argument("--checkpoint", required=True, help="clinic checkpoint (.safetensors)")
-    k.add_argument("--tokens", required=True, help="text; its UTF-8 bytes are the tokens")
+    k.add_argument("--tokens", help="language model: text; its UTF-8 bytes are the tokens")
+    k.add_argument("--src", help="encoder-decoder: source token ids, e.g. '5 17 3 2'")
+    k.add_argument("--tgt", help="encoder-decoder: decoder input token ids (BOS first), e.g. '1 9 4'")
     k.add_argument("--expect-logits", help="safetensors with tensor 'logits' [T,V] from clinic")
     t = sub.add_parser("selftest", help="sanity checks of this reference")
     t.add_argument("--dir", help="also verify the fixtures in this directory")
