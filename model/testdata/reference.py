@@ -9,6 +9,8 @@ package; a tiny reader/writer is below).
     /usr/bin/python3 model/testdata/reference.py fixtures --out model/testdata
     /usr/bin/python3 model/testdata/reference.py check --checkpoint ck.safetensors \
         --tokens "some text" [--expect-logits logits.safetensors]
+    /usr/bin/python3 model/testdata/reference.py check --checkpoint s2s.safetensors \
+        --src "5 17 3 2" --tgt "1 9 4" [--expect-logits logits.safetensors]
 
 Every formula below follows docs/model.md; section names in comments refer
 to that page.
@@ -109,6 +111,7 @@ CONFIG_FIELDS = ["layers", "d_model", "heads", "d_ff", "seq_len", "vocab", "drop
 
 def parse_config(s):
     c = json.loads(s) if isinstance(s, str) else dict(s)
+    c.setdefault("encoder_layers", 0)
     c.setdefault("ln_eps", 1e-5)
     c.setdefault("activation", "relu")
     for k in ("dropout", "attn_dropout", "act_dropout", "label_smoothing"):
@@ -122,11 +125,17 @@ def parse_config(s):
         raise ValueError(f"activation must be relu or gelu, got {c['activation']!r}")
     if c["d_model"] % c["heads"]:
         raise ValueError("heads must divide d_model")
+    if c["encoder_layers"] < 0:
+        raise ValueError("encoder_layers must be >= 0")
+    if c["encoder_layers"] == 0:
+        del c["encoder_layers"]  # a decoder-only LM, as clinic writes it
     return c
 
 
 def param_shapes(c):
     """Ordered dict name -> shape, exactly the names of docs/model.md."""
+    if is_s2s(c):
+        return s2s_param_shapes(c)
     d, f, V = c["d_model"], c["d_ff"], c["vocab"]
     s = {"decoder.embed_tokens.weight": (V, d)}
     for i in range(c["layers"]):
@@ -334,6 +343,10 @@ def random_params(c, gen, dtype=torch.float64):
             v = torch.randn(*shape, generator=gen, dtype=dtype) * d ** -0.5
         elif name.endswith("qkv_proj.weight"):
             v = xavier(3 * d, d)
+        elif name.endswith(("encoder_attn.q_proj.weight", "encoder_attn.kv_proj.weight")):
+            # encoder-decoder cross-attention: each drawn like the stacked
+            # in-projection, bound sqrt(6/(4d)) (clinic's Params.Init)
+            v = (torch.rand(*shape, generator=gen, dtype=dtype) * 2 - 1) * math.sqrt(6.0 / (4 * d))
         elif name.endswith("_omega"):
             v = torch.ones(*shape, dtype=dtype)
         elif "layer_norm" in name and name.endswith(".weight"):
@@ -414,6 +427,494 @@ def cmd_fixtures(args):
         if fx["profile"] is not None:
             extra = " profile=" + " ".join(f"{r:.6f}" for r in fx["profile"])
         print(f"{path}: loss={fx['loss'].item():.9f}{extra}")
+    for name, kw, src_lens, tgt_lens, seed in S2S_FIXTURES:
+        c = make_s2s_config(**kw)
+        fx = compute_s2s_fixture(c, src_lens, tgt_lens, seed)
+        path = os.path.join(args.out, f"fixture_{name}.safetensors")
+        write_s2s_fixture(path, name, c, fx)
+        extra = ""
+        if fx["profile"] is not None:
+            extra = (" profile_encoder=" + " ".join(f"{r:.6f}" for r in fx["profile"][0])
+                     + " profile_decoder=" + " ".join(f"{r:.6f}" for r in fx["profile"][1]))
+        print(f"{path}: loss={fx['loss'].item():.9f}{extra}")
+
+
+# ----------------------------------------------------------------------------
+# Encoder-decoder (model.Seq2Seq): config encoder_layers > 0
+# ----------------------------------------------------------------------------
+#
+# One embedding E = decoder.embed_tokens.weight for source, target and the
+# output projection.  Encoder layers: self-attention (bidirectional, keys
+# masked past each source's length), FFN.  Decoder layers: causal
+# self-attention, cross-attention over the encoder output (keys masked past
+# each source's length), FFN.  Each stack embeds x = sqrt(d)·E[tok] + pe[pos]
+# (positions from 0) and, in preln, ends in a LayerNorm of its own.  Batches
+# are right-padded: src_lens[b] valid source tokens, targets < 0 ignored.
+
+S2S_CONFIG_FIELDS = ["encoder_layers"] + CONFIG_FIELDS  # the order clinic writes
+
+
+def is_s2s(c):
+    return c.get("encoder_layers", 0) > 0
+
+
+def _s2s_layer_shapes(c, p, cross):
+    d, f = c["d_model"], c["d_ff"]
+    admin = c["norm"] == "admin"
+    s = {}
+    s[p + "self_attn.qkv_proj.weight"] = (3 * d, d)
+    s[p + "self_attn.qkv_proj.bias"] = (3 * d,)
+    s[p + "self_attn.out_proj.weight"] = (d, d)
+    s[p + "self_attn.out_proj.bias"] = (d,)
+    s[p + "self_attn_layer_norm.weight"] = (d,)
+    s[p + "self_attn_layer_norm.bias"] = (d,)
+    if admin:
+        s[p + "self_attn_omega"] = (d,)
+    if cross:
+        s[p + "encoder_attn.q_proj.weight"] = (d, d)
+        s[p + "encoder_attn.q_proj.bias"] = (d,)
+        s[p + "encoder_attn.kv_proj.weight"] = (2 * d, d)  # rows: k, then v
+        s[p + "encoder_attn.kv_proj.bias"] = (2 * d,)
+        s[p + "encoder_attn.out_proj.weight"] = (d, d)
+        s[p + "encoder_attn.out_proj.bias"] = (d,)
+        s[p + "encoder_attn_layer_norm.weight"] = (d,)
+        s[p + "encoder_attn_layer_norm.bias"] = (d,)
+        if admin:
+            s[p + "encoder_attn_omega"] = (d,)
+    s[p + "fc1.weight"] = (f, d)
+    s[p + "fc1.bias"] = (f,)
+    s[p + "fc2.weight"] = (d, f)
+    s[p + "fc2.bias"] = (d,)
+    s[p + "final_layer_norm.weight"] = (d,)
+    s[p + "final_layer_norm.bias"] = (d,)
+    if admin:
+        s[p + "ffn_omega"] = (d,)
+    return s
+
+
+def s2s_param_shapes(c):
+    """Ordered dict name -> shape of an encoder-decoder (clinic's order)."""
+    d, V = c["d_model"], c["vocab"]
+    s = {"decoder.embed_tokens.weight": (V, d)}
+    for i in range(c["encoder_layers"]):
+        s.update(_s2s_layer_shapes(c, f"encoder.layers.{i}.", False))
+    if c["norm"] == "preln":
+        s["encoder.layer_norm.weight"] = (d,)
+        s["encoder.layer_norm.bias"] = (d,)
+    for i in range(c["layers"]):
+        s.update(_s2s_layer_shapes(c, f"decoder.layers.{i}.", True))
+    if c["norm"] == "preln":
+        s["decoder.layer_norm.weight"] = (d,)
+        s["decoder.layer_norm.bias"] = (d,)
+    return s
+
+
+def s2s_omega_names(c):
+    """(encoder ω names, decoder ω names), each in sublayer order."""
+    enc, dec = [], []
+    for i in range(c["encoder_layers"]):
+        p = f"encoder.layers.{i}."
+        enc += [p + "self_attn_omega", p + "ffn_omega"]
+    for i in range(c["layers"]):
+        p = f"decoder.layers.{i}."
+        dec += [p + "self_attn_omega", p + "encoder_attn_omega", p + "ffn_omega"]
+    return enc, dec
+
+
+def key_padding_mask(lens, Tk):
+    """[B, 1, 1, Tk] bool, True where key j >= lens[b] (never attended)."""
+    return (torch.arange(Tk)[None, :] >= lens[:, None])[:, None, None, :]
+
+
+def attend(c, q, k, v, blocked, train):
+    """Multi-head scaled dot-product attention. q [B,Tq,d], k, v [B,Tk,d];
+    head h uses columns h·dh..(h+1)·dh-1; blocked broadcasts to
+    [B,H,Tq,Tk] (True: never attended). Returns concat_h(o_h) [B,Tq,d]."""
+    B, Tq, d = q.shape
+    Tk = k.shape[1]
+    H = c["heads"]
+    dh = d // H
+    q = q.reshape(B, Tq, H, dh).transpose(1, 2)
+    k = k.reshape(B, Tk, H, dh).transpose(1, 2)
+    v = v.reshape(B, Tk, H, dh).transpose(1, 2)
+    S = (q @ k.transpose(-1, -2) / math.sqrt(dh)).masked_fill(blocked, float("-inf"))
+    A = F.dropout(torch.softmax(S, dim=-1), p=c["attn_dropout"], training=train)
+    return (A @ v).transpose(1, 2).reshape(B, Tq, d)
+
+
+def s2s_self_attention(c, P, p, x, blocked, train):
+    d = c["d_model"]
+    qkv = F.linear(x, P[p + "self_attn.qkv_proj.weight"], P[p + "self_attn.qkv_proj.bias"])
+    o = attend(c, qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:], blocked, train)
+    return F.linear(o, P[p + "self_attn.out_proj.weight"], P[p + "self_attn.out_proj.bias"])
+
+
+def s2s_cross_attention(c, P, p, x, mem, blocked, train):
+    """q from the decoder stream x, k and v from the encoder output mem."""
+    d = c["d_model"]
+    q = F.linear(x, P[p + "encoder_attn.q_proj.weight"], P[p + "encoder_attn.q_proj.bias"])
+    kv = F.linear(mem, P[p + "encoder_attn.kv_proj.weight"], P[p + "encoder_attn.kv_proj.bias"])
+    o = attend(c, q, kv[..., :d], kv[..., d:], blocked, train)
+    return F.linear(o, P[p + "encoder_attn.out_proj.weight"], P[p + "encoder_attn.out_proj.bias"])
+
+
+def s2s_ffn(c, P, p, x, train):
+    h = activation(c, F.linear(x, P[p + "fc1.weight"], P[p + "fc1.bias"]))
+    h = F.dropout(h, p=c["act_dropout"], training=train)
+    return F.linear(h, P[p + "fc2.weight"], P[p + "fc2.bias"])
+
+
+def s2s_embed(c, P, tok, train):
+    E = P["decoder.embed_tokens.weight"]
+    T, d = tok.shape[1], c["d_model"]
+    x = math.sqrt(d) * E[tok] + positional_encoding(T, d, E.dtype)
+    return F.dropout(x, p=c["dropout"], training=train)
+
+
+def run_stack(c, P, x, subs, final, train, profile=None, valid=None):
+    """The residual sublayers subs = [(F, LN prefix, ω name)] over the
+    stream x, in the norm's variant, then (preln) the final LayerNorm
+    named final.  With profile=[] (admin), runs Admin profiling with a
+    running ratio starting at 1: ω_k ← ratio, appended to profile, then
+    ratio = sqrt(Var[ω_k⊙x_k] + Var[b_k]), population variances over the
+    rows where valid [B,T] is True (every element of those rows), in
+    float64."""
+    eps, norm = c["ln_eps"], c["norm"]
+    ratio = 1.0
+    for Fk, ln, om in subs:
+        g, b = P[ln + ".weight"], P[ln + ".bias"]
+        if norm == "postln":
+            x = layer_norm(x + F.dropout(Fk(x), p=c["dropout"], training=train), g, b, eps)
+        elif norm == "preln":
+            x = x + F.dropout(Fk(layer_norm(x, g, b, eps)), p=c["dropout"], training=train)
+        else:  # admin
+            if profile is not None:
+                with torch.no_grad():
+                    P[om].fill_(ratio)
+                profile.append(ratio)
+            bk = F.dropout(Fk(x), p=c["dropout"], training=train)
+            rk = P[om] * x
+            if profile is not None:
+                ratio = float(np.sqrt(np.var(rk[valid].detach().numpy().astype(np.float64))
+                                      + np.var(bk[valid].detach().numpy().astype(np.float64))))
+            x = layer_norm(rk + bk, g, b, eps)
+    if norm == "preln":
+        x = layer_norm(x, P[final + ".weight"], P[final + ".bias"], eps)
+    return x
+
+
+def s2s_forward(c, P, src, src_lens, tgt_in, tgt_lens=None, train=False, profile=None):
+    """logits [B, TgtT, V] for int64 src [B,SrcT], src_lens [B], tgt_in
+    [B,TgtT] (tgt_lens [B]: only profiling reads it; None = all TgtT).
+
+    With profile=([], []) (admin only), profiles instead of using P's ω:
+    the encoder's and the decoder's ω are filled with their stack's running
+    ratio (each starting at 1) and the values appended to profile[0] and
+    profile[1]; the decoder's cross-attention sees the encoder output
+    computed with the freshly profiled encoder ω.
+    """
+    B, Ts = src.shape
+    Tt = tgt_in.shape[1]
+    enc_om, dec_om = s2s_omega_names(c)
+    src_blocked = key_padding_mask(src_lens, Ts)  # [B,1,1,Ts]
+    causal = torch.triu(torch.ones(Tt, Tt, dtype=torch.bool), diagonal=1)  # key > query
+    src_valid = ~key_padding_mask(src_lens, Ts)[:, 0, 0, :]  # [B,Ts]
+    if tgt_lens is None:
+        tgt_lens = torch.full((B,), Tt, dtype=torch.int64)
+    tgt_valid = ~key_padding_mask(tgt_lens, Tt)[:, 0, 0, :]
+
+    subs = []
+    for i in range(c["encoder_layers"]):
+        p = f"encoder.layers.{i}."
+        subs.append((lambda x, p=p: s2s_self_attention(c, P, p, x, src_blocked, train),
+                     p + "self_attn_layer_norm", p + "self_attn_omega"))
+        subs.append((lambda x, p=p: s2s_ffn(c, P, p, x, train), p + "final_layer_norm", p + "ffn_omega"))
+    mem = run_stack(c, P, s2s_embed(c, P, src, train), subs, "encoder.layer_norm", train,
+                    None if profile is None else profile[0], src_valid)
+
+    subs = []
+    for i in range(c["layers"]):
+        p = f"decoder.layers.{i}."
+        subs.append((lambda x, p=p: s2s_self_attention(c, P, p, x, causal, train),
+                     p + "self_attn_layer_norm", p + "self_attn_omega"))
+        subs.append((lambda x, p=p: s2s_cross_attention(c, P, p, x, mem, src_blocked, train),
+                     p + "encoder_attn_layer_norm", p + "encoder_attn_omega"))
+        subs.append((lambda x, p=p: s2s_ffn(c, P, p, x, train), p + "final_layer_norm", p + "ffn_omega"))
+    x = run_stack(c, P, s2s_embed(c, P, tgt_in, train), subs, "decoder.layer_norm", train,
+                  None if profile is None else profile[1], tgt_valid)
+    assert profile is None or (len(profile[0]) == len(enc_om) and len(profile[1]) == len(dec_om))
+    return x @ P["decoder.embed_tokens.weight"].t()  # tied output projection, no bias
+
+
+def s2s_loss(c, logits, y):
+    """Mean over the targets y >= 0 of (1-ε)·(−log p_y) + ε·mean_j(−log p_j),
+    i.e. cross-entropy against (1−ε)·onehot + ε/V; targets < 0 are padding."""
+    V = logits.shape[-1]
+    lp = torch.log_softmax(logits.reshape(-1, V), dim=-1)
+    y = y.reshape(-1)
+    keep = y >= 0
+    eps = float(c["label_smoothing"])
+    nll = -lp[keep].gather(1, y[keep][:, None])[:, 0]
+    return ((1 - eps) * nll + eps * (-lp[keep]).mean(-1)).mean()
+
+
+def s2s_admin_profile(c, P, src, src_lens, tgt_in, tgt_lens):
+    """Admin profiling of an encoder-decoder on one batch (training mode),
+    every ω = 1 to start. Returns (encoder profile, decoder profile) and
+    leaves every ω_k in P filled with its value."""
+    enc_om, dec_om = s2s_omega_names(c)
+    with torch.no_grad():
+        for n in enc_om + dec_om:
+            P[n].fill_(1.0)
+        prof = ([], [])
+        s2s_forward(c, P, src, src_lens, tgt_in, tgt_lens, train=True, profile=prof)
+    return prof
+
+
+S2S_FIXTURES = [
+    # name, config overrides, src_lens (SrcT = max), tgt_lens (TgtT = max), seed
+    ("s2s_postln_relu", dict(encoder_layers=2, layers=2, norm="postln", activation="relu",
+                             label_smoothing=0.0), [7, 4, 2], [5, 6, 3], 201),
+    ("s2s_preln_gelu", dict(encoder_layers=2, layers=2, norm="preln", activation="gelu",
+                            label_smoothing=0.1), [3, 7, 5], [6, 2, 4], 202),
+    ("s2s_admin_relu", dict(encoder_layers=3, layers=2, norm="admin", activation="relu",
+                            label_smoothing=0.1), [7, 4, 2], [5, 6, 3], 203),
+    ("s2s_admin_gelu", dict(encoder_layers=2, layers=3, d_model=24, heads=3, d_ff=40,
+                            norm="admin", activation="gelu", label_smoothing=0.0),
+     [5, 6, 1], [2, 6, 4], 204),
+]
+
+
+def make_s2s_config(**kw):
+    c = dict(encoder_layers=2, layers=2, d_model=16, heads=2, d_ff=32, seq_len=8, vocab=40,
+             dropout=0.0, attn_dropout=0.0, act_dropout=0.0, norm="postln", activation="relu",
+             label_smoothing=0.0, ln_eps=1e-5)
+    c.update(kw)
+    return {k: c[k] for k in S2S_CONFIG_FIELDS}
+
+
+def random_pair(c, src_lens, tgt_lens, seed):
+    """Right-padded batch: real tokens in 1..V-1, padding token 0 in src and
+    tgt_in; tgt_in = s[0:n], tgt_out = s[1:n+1] of a random stream s of
+    each target's length n, padded with -1."""
+    rng = np.random.default_rng(seed)
+    V = c["vocab"]
+    B, Ts, Tt = len(src_lens), max(src_lens), max(tgt_lens)
+    src = np.zeros((B, Ts), dtype=np.int32)
+    tgt_in = np.zeros((B, Tt), dtype=np.int32)
+    tgt_out = np.full((B, Tt), -1, dtype=np.int32)
+    for b in range(B):
+        src[b, :src_lens[b]] = rng.integers(1, V, size=src_lens[b])
+        s = rng.integers(1, V, size=tgt_lens[b] + 1)
+        tgt_in[b, :tgt_lens[b]] = s[:-1]
+        tgt_out[b, :tgt_lens[b]] = s[1:]
+    return dict(src=src, src_lens=np.array(src_lens, dtype=np.int32), tgt_in=tgt_in,
+                tgt_out=tgt_out, tgt_lens=np.array(tgt_lens, dtype=np.int32))
+
+
+def _pair_tensors(bt):
+    return tuple(torch.from_numpy(bt[k].astype(np.int64))
+                 for k in ("src", "src_lens", "tgt_in", "tgt_out", "tgt_lens"))
+
+
+def compute_s2s_fixture(c, src_lens, tgt_lens, seed):
+    gen = torch.Generator().manual_seed(seed)
+    P = {n: v.float().double() for n, v in random_params(c, gen).items()}
+    bt = random_pair(c, src_lens, tgt_lens, seed)
+    src, sl, ti, to, tl = _pair_tensors(bt)
+    prof = None
+    if c["norm"] == "admin":
+        pe, pd = s2s_admin_profile(c, P, src, sl, ti, tl)
+        prof = ([float(np.float32(r)) for r in pe], [float(np.float32(r)) for r in pd])
+        enc_om, dec_om = s2s_omega_names(c)
+        for names, vals in zip((enc_om, dec_om), prof):
+            for n, r in zip(names, vals):
+                P[n].fill_(r)
+    for v in P.values():
+        v.requires_grad_(True)
+    logits = s2s_forward(c, P, src, sl, ti)
+    loss = s2s_loss(c, logits, to)
+    names = list(param_shapes(c))
+    grads = torch.autograd.grad(loss, [P[n] for n in names])
+    return dict(P=P, batch=bt, logits=logits.detach(), loss=loss.detach(),
+                grads=dict(zip(names, grads)), profile=prof)
+
+
+def write_s2s_fixture(path, name, c, fx):
+    f32 = lambda t: t.detach().numpy().astype(np.float32)
+    bt = fx["batch"]
+    B, Tt = bt["tgt_in"].shape
+    tensors = {}
+    for n in param_shapes(c):
+        tensors["param/" + n] = f32(fx["P"][n])
+    for k in ("src", "src_lens", "tgt_in", "tgt_out", "tgt_lens"):
+        tensors[k] = bt[k]
+    tensors["logits"] = f32(fx["logits"].reshape(B * Tt, -1))
+    tensors["loss"] = f32(fx["loss"].reshape(1))
+    for n in param_shapes(c):
+        tensors["grad/" + n] = f32(fx["grads"][n])
+    if fx["profile"] is not None:
+        tensors["profile_encoder"] = np.array(fx["profile"][0], dtype=np.float32)
+        tensors["profile_decoder"] = np.array(fx["profile"][1], dtype=np.float32)
+    desc = (f"clinic golden encoder-decoder fixture {name}: {c['norm']}/{c['activation']}, "
+            f"{c['encoder_layers']}+{c['layers']} layers, label_smoothing {c['label_smoothing']}, "
+            f"B={B}, SrcT={bt['src'].shape[1]} (src_lens {bt['src_lens'].tolist()}), "
+            f"TgtT={Tt} (tgt_lens {bt['tgt_lens'].tolist()}). Random parameters (not the init); "
+            f"logits [B*TgtT, V], mean label-smoothed CE over targets >= 0 and its gradients "
+            f"computed in float64 by model/testdata/reference.py (torch {torch.__version__}), "
+            f"stored float32.")
+    if fx["profile"] is not None:
+        desc += (" Admin: profile_encoder/profile_decoder = ratios from profiling this batch with"
+                 " dropout 0 starting from every omega = 1 (variances over real rows only);"
+                 " param/..._omega = those values.")
+    write_safetensors(path, tensors, {"config": json.dumps(c, separators=(",", ":")),
+                                      "description": desc})
+
+
+def s2s_selftest(args, expect):
+    # a. gradcheck of a tiny padded encoder-decoder per norm, all parameters.
+    for norm, act in (("postln", "relu"), ("preln", "gelu"), ("admin", "gelu"), ("admin", "relu")):
+        c = make_s2s_config(encoder_layers=1, layers=2, d_model=4, heads=2, d_ff=6, seq_len=4,
+                            vocab=9, norm=norm, activation=act, label_smoothing=0.1)
+        gen = torch.Generator().manual_seed(9)
+        P0 = random_params(c, gen)
+        for n in sum(s2s_omega_names(c), []) if norm == "admin" else []:
+            P0[n] = 1.0 + 0.5 * torch.rand(P0[n].shape, generator=gen, dtype=torch.float64)
+        names = list(P0)
+        src, sl, ti, to, tl = _pair_tensors(random_pair(c, [4, 2], [3, 2], 9))
+
+        def f(*vals):
+            return s2s_loss(c, s2s_forward(c, dict(zip(names, vals)), src, sl, ti), to)
+
+        inputs = tuple(P0[n].clone().requires_grad_(True) for n in names)
+        ok = torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, raise_exception=False)
+        expect(ok, f"s2s gradcheck {norm}/{act} (all {sum(v.numel() for v in inputs)} parameters, padded)")
+
+    # b. cross-attention vs nn.MultiheadAttention with key_padding_mask
+    #    (in_proj = [q_proj; kv_proj]), and encoder self-attention likewise.
+    c = make_s2s_config(d_model=8, heads=2)
+    gen = torch.Generator().manual_seed(10)
+    P = random_params(c, gen)
+    x = torch.randn(3, 5, 8, generator=gen, dtype=torch.float64)
+    mem = torch.randn(3, 6, 8, generator=gen, dtype=torch.float64)
+    lens = torch.tensor([6, 3, 1])
+    pad = torch.arange(6)[None, :] >= lens[:, None]
+    p = "decoder.layers.1."
+    mha = torch.nn.MultiheadAttention(8, 2, bias=True, batch_first=True).double()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([P[p + "encoder_attn.q_proj.weight"], P[p + "encoder_attn.kv_proj.weight"]]))
+        mha.in_proj_bias.copy_(torch.cat([P[p + "encoder_attn.q_proj.bias"], P[p + "encoder_attn.kv_proj.bias"]]))
+        mha.out_proj.weight.copy_(P[p + "encoder_attn.out_proj.weight"])
+        mha.out_proj.bias.copy_(P[p + "encoder_attn.out_proj.bias"])
+        ref = mha(x, mem, mem, key_padding_mask=pad, need_weights=False)[0]
+        got = s2s_cross_attention(c, P, p, x, mem, key_padding_mask(lens, 6), False)
+        expect(torch.allclose(got, ref, rtol=1e-12, atol=1e-12),
+               "s2s cross-attention == nn.MultiheadAttention(key_padding_mask)")
+        p = "encoder.layers.0."
+        mha.in_proj_weight.copy_(P[p + "self_attn.qkv_proj.weight"])
+        mha.in_proj_bias.copy_(P[p + "self_attn.qkv_proj.bias"])
+        mha.out_proj.weight.copy_(P[p + "self_attn.out_proj.weight"])
+        mha.out_proj.bias.copy_(P[p + "self_attn.out_proj.bias"])
+        ref = mha(mem, mem, mem, key_padding_mask=pad, need_weights=False)[0]
+        got = s2s_self_attention(c, P, p, mem, key_padding_mask(lens, 6), False)
+        expect(torch.allclose(got, ref, rtol=1e-12, atol=1e-12),
+               "s2s encoder self-attention == nn.MultiheadAttention(key_padding_mask)")
+
+    for name, kw, src_lens, tgt_lens, seed in S2S_FIXTURES:
+        c = make_s2s_config(**kw)
+        gen = torch.Generator().manual_seed(seed)
+        P = random_params(c, gen)
+        bt = random_pair(c, src_lens, tgt_lens, seed)
+        src, sl, ti, to, tl = _pair_tensors(bt)
+        B, Ts = src.shape
+        Tt = ti.shape[1]
+        # c. padding invariance: 3 more source and 2 more target positions,
+        #    with random token ids in every padded slot.
+        rng = np.random.default_rng(seed + 1000)
+        src2 = torch.from_numpy(rng.integers(0, c["vocab"], size=(B, Ts + 3)))
+        ti2 = torch.from_numpy(rng.integers(0, c["vocab"], size=(B, Tt + 2)))
+        to2 = torch.full((B, Tt + 2), -1, dtype=torch.int64)
+        for b in range(B):
+            src2[b, :sl[b]] = src[b, :sl[b]]
+            ti2[b, :tl[b]] = ti[b, :tl[b]]
+            to2[b, :tl[b]] = to[b, :tl[b]]
+        with torch.no_grad():
+            l1 = s2s_forward(c, P, src, sl, ti)
+            l2 = s2s_forward(c, P, src2, sl, ti2)
+            same = all(torch.allclose(l1[b, :tl[b]], l2[b, :tl[b]], rtol=1e-12, atol=1e-12)
+                       for b in range(B))
+            same &= abs(s2s_loss(c, l1, to).item() - s2s_loss(c, l2, to2).item()) < 1e-12
+        expect(bool(same), f"{name}: extra padding changes no real position's logits or the loss")
+        if c["norm"] != "admin":
+            continue
+        # d. admin with every ω = 1 == postln; profile starts at 1 per stack,
+        #    ignores padding, fills ω.
+        with torch.no_grad():
+            la = s2s_forward(c, P, src, sl, ti)
+            Ppost = {n: v for n, v in P.items() if not n.endswith("_omega")}
+            lpost = s2s_forward(dict(c, norm="postln"), Ppost, src, sl, ti)
+        expect(torch.equal(la, lpost), f"{name}: admin with every omega = 1 == postln (bitwise)")
+        pe, pd = s2s_admin_profile(c, P, src, sl, ti, tl)
+        expect(pe[0] == 1.0 and pd[0] == 1.0, f"{name}: each stack's profile starts at 1 exactly")
+        enc_om, dec_om = s2s_omega_names(c)
+        expect(all(torch.all(P[n] == v).item() for n, v in zip(enc_om + dec_om, pe + pd)),
+               f"{name}: omega_k filled with the profile")
+        P2 = {n: v.clone() for n, v in P.items()}
+        pe2, pd2 = s2s_admin_profile(c, P2, src2, sl, ti2, tl)
+        expect(np.allclose(pe, pe2, rtol=1e-12, atol=0) and np.allclose(pd, pd2, rtol=1e-12, atol=0),
+               f"{name}: the profile ignores padding")
+        Pln = {n: (torch.ones_like(v) if "layer_norm.weight" in n else
+                   torch.zeros_like(v) if "layer_norm.bias" in n else v.clone())
+               for n, v in P.items()}
+        pe1, pd1 = s2s_admin_profile(c, Pln, src, sl, ti, tl)
+        grow = all(b > a for prof in (pe1, pd1) for a, b in zip(prof, prof[1:]))
+        expect(grow, f"{name}: with LN γ = 1, β = 0 each stack's profile increases: enc "
+               + " ".join(f"{r:.4f}" for r in pe1) + "; dec " + " ".join(f"{r:.4f}" for r in pd1))
+
+    # e. fixtures on disk (if --dir): compare with a fresh computation and a
+    #    few gradient entries with central differences.
+    if args.dir:
+        import os
+        for name, kw, src_lens, tgt_lens, seed in S2S_FIXTURES:
+            path = os.path.join(args.dir, f"fixture_{name}.safetensors")
+            t, meta = read_safetensors(path)
+            c = parse_config(meta["config"])
+            expect(c == make_s2s_config(**kw), f"{name}: config metadata")
+            fx = compute_s2s_fixture(c, src_lens, tgt_lens, seed)
+            bt = fx["batch"]
+            same = all(np.array_equal(t[k], bt[k]) and t[k].dtype == np.int32
+                       for k in ("src", "src_lens", "tgt_in", "tgt_out", "tgt_lens"))
+            for n in param_shapes(c):
+                same &= np.array_equal(t["param/" + n], fx["P"][n].detach().numpy().astype(np.float32))
+                g, want = t["grad/" + n], fx["grads"][n].numpy().astype(np.float32)
+                same &= g.shape == want.shape and bool(np.all(
+                    np.abs(g.astype(np.float64) - want) <= 1e-12 * max(np.abs(want).max(), 1e-30)))
+            B, Tt = bt["tgt_in"].shape
+            same &= np.array_equal(t["logits"], fx["logits"].numpy().reshape(B * Tt, -1).astype(np.float32))
+            same &= t["loss"].shape == (1,) and t["loss"][0] == np.float32(fx["loss"].item())
+            if c["norm"] == "admin":
+                same &= np.array_equal(t["profile_encoder"], np.array(fx["profile"][0], dtype=np.float32))
+                same &= np.array_equal(t["profile_decoder"], np.array(fx["profile"][1], dtype=np.float32))
+            expect(bool(same), f"{name}: file matches a fresh computation")
+            P = {n: v.detach().clone() for n, v in fx["P"].items()}
+            src, sl, ti, to, tl = _pair_tensors(bt)
+            rng = np.random.default_rng(seed)
+            worst = 0.0
+            for n in param_shapes(c):
+                for _ in range(2):
+                    idx = tuple(int(rng.integers(0, s)) for s in P[n].shape)
+                    h = 1e-6
+                    orig = P[n][idx].item()
+                    with torch.no_grad():
+                        P[n][idx] = orig + h
+                        lp_ = s2s_loss(c, s2s_forward(c, P, src, sl, ti), to).item()
+                        P[n][idx] = orig - h
+                        lm_ = s2s_loss(c, s2s_forward(c, P, src, sl, ti), to).item()
+                        P[n][idx] = orig
+                    fd = (lp_ - lm_) / (2 * h)
+                    g = fx["grads"][n][idx].item()
+                    worst = max(worst, abs(fd - g) / max(abs(g), 1e-4))
+            expect(worst < 1e-5, f"{name}: central differences vs grad (worst rel err {worst:.1e})")
 
 
 # ----------------------------------------------------------------------------
@@ -439,6 +940,15 @@ def cmd_check(args):
     if missing:
         print("checkpoint lacks: " + ", ".join(missing), file=sys.stderr)
         return 2
+    if is_s2s(c):
+        return check_s2s(args, c, P)
+    if args.src is not None or args.tgt is not None:
+        print("--src/--tgt are for encoder-decoder checkpoints; this one is a language model "
+              "(use --tokens)", file=sys.stderr)
+        return 2
+    if args.tokens is None:
+        print("a language-model checkpoint needs --tokens", file=sys.stderr)
+        return 2
     data = args.tokens.encode("utf-8")
     if not 1 <= len(data) <= c["seq_len"]:
         print(f"--tokens is {len(data)} UTF-8 bytes; need 1..seq_len={c['seq_len']}",
@@ -459,6 +969,11 @@ def cmd_check(args):
     if T > 1:
         ce = F.cross_entropy(logits[:-1], tok[0, 1:]).item()
         print(f"next-byte cross-entropy over the text (no smoothing): {ce:.6f} nats")
+    return compare_expected_logits(args, lg, T, V)
+
+
+def compare_expected_logits(args, lg, T, V):
+    """--expect-logits: compare lg [T,V] with the file's tensor `logits`."""
     if args.expect_logits:
         exp, _ = read_safetensors(args.expect_logits)
         if "logits" not in exp:
@@ -479,6 +994,54 @@ def cmd_check(args):
         if not ok:
             return 1
     return 0
+
+
+def parse_ids(s, flag):
+    try:
+        ids = [int(v) for v in s.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"{flag} must be token ids separated by spaces or commas, got {s!r}")
+    return ids
+
+
+def check_s2s(args, c, P):
+    """check for an encoder-decoder: one sentence pair, no padding; the
+    decoder input is --tgt (teacher forcing)."""
+    if args.tokens is not None:
+        print("--tokens is for language-model checkpoints; an encoder-decoder needs --src and --tgt "
+              "(token ids)", file=sys.stderr)
+        return 2
+    if args.src is None or args.tgt is None:
+        print("an encoder-decoder checkpoint needs --src and --tgt (token ids)", file=sys.stderr)
+        return 2
+    try:
+        src, tgt = parse_ids(args.src, "--src"), parse_ids(args.tgt, "--tgt")
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    for flag, ids in (("--src", src), ("--tgt", tgt)):
+        if not 1 <= len(ids) <= c["seq_len"]:
+            print(f"{flag} has {len(ids)} tokens; need 1..seq_len={c['seq_len']}", file=sys.stderr)
+            return 2
+        if min(ids) < 0 or max(ids) >= c["vocab"]:
+            print(f"{flag}: token ids must be in 0..{c['vocab'] - 1}", file=sys.stderr)
+            return 2
+    s = torch.tensor([src], dtype=torch.int64)
+    t = torch.tensor([tgt], dtype=torch.int64)
+    with torch.no_grad():
+        logits = s2s_forward(c, P, s, torch.tensor([len(src)]), t, train=False)[0]  # [T,V], float32
+    T, V = logits.shape
+    lg = logits.numpy()
+    print(f"config: {json.dumps(c, separators=(',', ':'))}")
+    print(f"source: {len(src)} tokens, target input: {T} tokens")
+    print(f"logits: shape [{T}, {V}] float32, mean {lg.mean():.6g}, std {lg.std():.6g}, "
+          f"min {lg.min():.6g}, max {lg.max():.6g}")
+    print("argmax per position: " + " ".join(str(int(a)) for a in lg.argmax(-1)))
+    if T > 1:
+        ce = F.cross_entropy(logits[:-1], t[0, 1:]).item()
+        print(f"next-token cross-entropy over the target (no smoothing): {ce:.6f} nats")
+    return compare_expected_logits(args, lg, T, V)
+
 
 # ----------------------------------------------------------------------------
 # selftest: sanity checks of this reference (run before regenerating fixtures)
@@ -623,6 +1186,9 @@ def cmd_selftest(args):
                     worst = max(worst, abs(fd - g) / max(abs(g), 1e-4))
             expect(worst < 1e-5, f"{name}: central differences vs grad (worst rel err {worst:.1e})")
 
+    # 5. the encoder-decoder (model.Seq2Seq)
+    s2s_selftest(args, expect)
+
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 
@@ -634,7 +1200,9 @@ def main(argv=None):
     f.add_argument("--out", required=True, help="output directory")
     k = sub.add_parser("check", help="run a clinic checkpoint in PyTorch")
     k.add_argument("--checkpoint", required=True, help="clinic checkpoint (.safetensors)")
-    k.add_argument("--tokens", required=True, help="text; its UTF-8 bytes are the tokens")
+    k.add_argument("--tokens", help="language model: text; its UTF-8 bytes are the tokens")
+    k.add_argument("--src", help="encoder-decoder: source token ids, e.g. '5 17 3 2'")
+    k.add_argument("--tgt", help="encoder-decoder: decoder input token ids (BOS first), e.g. '1 9 4'")
     k.add_argument("--expect-logits", help="safetensors with tensor 'logits' [T,V] from clinic")
     t = sub.add_parser("selftest", help="sanity checks of this reference")
     t.add_argument("--dir", help="also verify the fixtures in this directory")

@@ -1,0 +1,113 @@
+package model
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/safetensors"
+)
+
+// TestPyTorchSeq2SeqFixtures runs the encoder–decoder on the golden
+// fixtures that the independent PyTorch implementation
+// (testdata/reference.py) wrote, and requires logits, loss and every
+// gradient to agree to 1e-4 relative, at every kernel level this CPU
+// supports. (The Admin profiles the fixtures also hold are checked in
+// package admin.)
+func TestPyTorchSeq2SeqFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/fixture_s2s_*.safetensors")
+	if len(files) < 3 {
+		t.Fatalf("expected at least 3 encoder–decoder fixtures, found %v", files)
+	}
+	defer asm.SetCPULevel(asm.CPULevel())
+	for _, level := range asm.SupportedLevels() {
+		if err := asm.SetCPULevel(level); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) { testSeq2SeqFixture(t, path) })
+		}
+	}
+}
+
+// loadSeq2SeqFixture reads an encoder–decoder fixture's parameters and
+// batch.
+func loadSeq2SeqFixture(t *testing.T, path string) (*safetensors.File, *Params, *Pair) {
+	t.Helper()
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(f.Metadata["config"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EncoderLayers < 1 {
+		t.Fatalf("%s: config has no encoder layers: %s", path, f.Metadata["config"])
+	}
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.LoadTensors(f, "param/"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"src", "src_lens", "tgt_in", "tgt_out", "tgt_lens"} {
+		if g := f.Get(name); g == nil || g.DType != safetensors.I32 {
+			t.Fatalf("%s: no I32 tensor %q", path, name)
+		}
+	}
+	src, tgtIn := f.Get("src"), f.Get("tgt_in")
+	b := &Pair{Bsz: src.Shape[0], SrcT: src.Shape[1], TgtT: tgtIn.Shape[1],
+		Src: src.I32, SrcLens: f.Get("src_lens").I32, TgtIn: tgtIn.I32,
+		TgtOut: f.Get("tgt_out").I32, TgtLens: f.Get("tgt_lens").I32}
+	return f, p, b
+}
+
+func testSeq2SeqFixture(t *testing.T, path string) {
+	f, p, b := loadSeq2SeqFixture(t, path)
+	m, err := NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tol = 1e-4
+	p.ZeroGrad()
+	loss, count, err := m.Forward(b, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, l := range b.TgtLens {
+		want += int(l)
+	}
+	if count != want {
+		t.Errorf("%d target tokens, want %d", count, want)
+	}
+	if e := relErr(m.Logits(), f.Get("logits").F32); e > tol {
+		t.Errorf("logits rel err %.3g", e)
+	}
+	wantLoss := float64(f.Get("loss").F32[0])
+	if math.Abs(loss-wantLoss) > tol*math.Abs(wantLoss) {
+		t.Errorf("loss %.7f, PyTorch %.7f", loss, wantLoss)
+	}
+	if err := m.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	worst, worstName := 0.0, ""
+	for _, q := range p.List {
+		g := f.Get("grad/" + q.Name)
+		if g == nil {
+			t.Fatalf("fixture lacks grad/%s", q.Name)
+		}
+		e := relErr(q.G, g.F32)
+		if e > worst {
+			worst, worstName = e, q.Name
+		}
+		if e > tol {
+			t.Errorf("%s: gradient rel err %.3g", q.Name, e)
+		}
+	}
+	t.Logf("logits rel err %.2g, loss %.6f (PyTorch %.6f), worst gradient rel err %.2g (%s)",
+		relErr(m.Logits(), f.Get("logits").F32), loss, wantLoss, worst, worstName)
+}
