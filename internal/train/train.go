@@ -61,6 +61,10 @@ type Options struct {
 	KeepLast int
 	Metrics  *metrics.Writer // one JSON line per step (nil: none)
 
+	// Scores are further evaluations run on their own cadence
+	// (validation BLEU), logged in the metrics under their names.
+	Scores []Score
+
 	// OnStep, when set, sees every finished step (progress display).
 	OnStep func(Progress)
 	// BeforeStep, when set, runs before each step's forward pass (tests
@@ -70,6 +74,16 @@ type Options struct {
 	// (zeroing gradients, their norm, clipping, the update); the task's
 	// model charges the rest.
 	Clock *phase.Clock
+}
+
+// Score is an evaluation run every Every steps and at the last step,
+// such as validation BLEU. Higher is better: with Best set, the
+// checkpoint of the best value so far is kept there.
+type Score struct {
+	Name  string
+	Every int
+	Eval  func() (float64, error)
+	Best  string // path of the best checkpoint ("": none)
 }
 
 // Progress is what a finished step reports to Options.OnStep.
@@ -99,10 +113,20 @@ type Point struct {
 	ValLoss float64 `json:"val_loss"`
 }
 
+// ScorePoint is one value of a Score.
+type ScorePoint struct {
+	Step  int     `json:"step"`
+	Value float64 `json:"value"`
+}
+
 // Result is a finished (or diverged) run.
 type Result struct {
-	Curve    []Point // one point per evaluation
-	Final    Point   // the last step that finished
+	Curve []Point // one point per evaluation
+	Final Point   // the last step that finished
+	// Scores holds each Score's values by step, and BestStep the step of
+	// its best value.
+	Scores   map[string][]ScorePoint
+	BestStep map[string]int
 	Diverged bool
 	FailStep int // the step whose loss was not finite
 }
@@ -142,6 +166,11 @@ type Trainer struct {
 func New(task Task, o Options) (*Trainer, error) {
 	if o.Steps < 1 || o.EvalEvery < 1 || o.SaveEvery < 0 {
 		return nil, fmt.Errorf("train: steps %d and eval-every %d must be ≥ 1, save-every %d ≥ 0", o.Steps, o.EvalEvery, o.SaveEvery)
+	}
+	for _, sc := range o.Scores {
+		if sc.Every < 1 || sc.Eval == nil || sc.Name == "" {
+			return nil, fmt.Errorf("train: score %q needs a name, an evaluation and a cadence ≥ 1", sc.Name)
+		}
 	}
 	p := task.Params()
 	var ws, gs [][]float32
@@ -207,7 +236,8 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // far with a *DivergedError.
 func (t *Trainer) Run() (*Result, error) {
 	o := t.o
-	res := &Result{Final: Point{Step: t.step, Loss: math.NaN(), ValLoss: math.NaN()}}
+	res := &Result{Final: Point{Step: t.step, Loss: math.NaN(), ValLoss: math.NaN()},
+		Scores: map[string][]ScorePoint{}, BestStep: map[string]int{}}
 	valLoss, tokPerSec := math.NaN(), 0.0
 	lastTime, tokens := time.Now(), 0
 	for t.step < o.Steps {
@@ -234,6 +264,27 @@ func (t *Trainer) Run() (*Result, error) {
 			lastTime, tokens = now, 0
 			rec["tokens_per_s"] = math.Round(tokPerSec)
 		}
+		for _, sc := range o.Scores {
+			if st.Step%sc.Every != 0 && st.Step != o.Steps {
+				continue
+			}
+			v, err := sc.Eval()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", sc.Name, err)
+			}
+			rec[sc.Name] = v
+			pts := res.Scores[sc.Name]
+			best := len(pts) == 0 || v > bestOf(pts)
+			res.Scores[sc.Name] = append(pts, ScorePoint{st.Step, v})
+			if best {
+				res.BestStep[sc.Name] = st.Step
+				if sc.Best != "" {
+					if err := t.task.SaveCheckpoint(sc.Best, st.Step); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
 		res.Final = Point{st.Step, st.Loss, valLoss}
 		if o.Metrics != nil {
 			if err := o.Metrics.Write(rec); err != nil {
@@ -253,6 +304,14 @@ func (t *Trainer) Run() (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+func bestOf(pts []ScorePoint) float64 {
+	b := math.Inf(-1)
+	for _, p := range pts {
+		b = math.Max(b, p.Value)
+	}
+	return b
 }
 
 func (t *Trainer) save(step int) error {

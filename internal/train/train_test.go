@@ -191,3 +191,38 @@ func TestKeepLast(t *testing.T) {
 		t.Error("checkpoint10 differs from the final checkpoint")
 	}
 }
+
+// Scores run on their cadence and at the last step, go into the
+// metrics, and keep the checkpoint of the best value.
+func TestScores(t *testing.T) {
+	dir := t.TempDir()
+	lm := tinyLM(t, model.PreLN, 1)
+	mw, _ := metrics.Create(filepath.Join(dir, "metrics.jsonl"))
+	vals := []float64{3, 7, 5, 6}
+	calls := 0
+	best := filepath.Join(dir, "best.safetensors")
+	tr, err := New(lm, Options{Steps: 10, EvalEvery: 5, Optim: adam(), Metrics: mw,
+		Scores: []Score{{Name: "bleu", Every: 3, Best: best, Eval: func() (float64, error) {
+			calls++
+			return vals[calls-1], nil
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run()
+	mw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 4 || res.BestStep["bleu"] != 6 || len(res.Scores["bleu"]) != 4 || res.Scores["bleu"][3].Step != 10 {
+		t.Fatalf("calls %d, scores %v, best %v", calls, res.Scores, res.BestStep)
+	}
+	_, meta, err := model.LoadCheckpoint(best)
+	if err != nil || meta["step"] != "6" {
+		t.Fatalf("best checkpoint: %v, step %q", err, meta["step"])
+	}
+	recs, _ := metrics.ReadAll(filepath.Join(dir, "metrics.jsonl"))
+	if recs[5]["bleu"] != 7.0 || recs[4]["bleu"] != nil {
+		t.Errorf("metrics: step 6 %v, step 5 %v", recs[5]["bleu"], recs[4]["bleu"])
+	}
+}
