@@ -42,6 +42,7 @@ func commands() []command {
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
+		{"bpe", "learn, apply and invert a joint BPE subword vocabulary", runBPE},
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
