@@ -43,6 +43,7 @@ func commands() []command {
 		{"sample", "generate text from a checkpoint", runSample},
 		{"average", "average the weights of checkpoints", runAverage},
 		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
+		{"bpe", "learn, apply and invert a joint BPE subword vocabulary", runBPE},
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},
 		{"version", "print the version and the kernels in use", runVersion},

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/spf13/pflag"
+)
+
+// stdin is what bpe encode and decode read; a variable so tests can
+// feed them.
+var stdin io.Reader = os.Stdin
+
+const bpeSynopsis = `Learn, apply and invert a joint BPE subword vocabulary.
+
+  clinic bpe learn  --merges N --out codes.bpe FILE...   learn codes from text
+  clinic bpe encode --codes codes.bpe [--ids]            stdin lines → subword tokens
+  clinic bpe decode --codes codes.bpe [--ids]            subword tokens → text lines`
+
+func runBPE(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("missing subcommand: learn, encode or decode")
+	}
+	switch args[0] {
+	case "learn":
+		return runBPELearn(args[1:], stdout)
+	case "encode":
+		return runBPEEncode(args[1:], stdout)
+	case "decode":
+		return runBPEDecode(args[1:], stdout)
+	case "-h", "--help", "help":
+		fmt.Fprintf(stdout, "Usage: clinic bpe <subcommand> [flags]\n\n%s\n\nRun 'clinic bpe <subcommand> --help' for its flags.\n", bpeSynopsis)
+		return pflag.ErrHelp
+	}
+	return usagef("unknown subcommand %q: want learn, encode or decode", args[0])
+}
+
+// parseFiles is parse for commands that take files after the flags.
+func parseFiles(fs *pflag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if errors.Is(err, pflag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+func runBPELearn(args []string, stdout io.Writer) error {
+	fs := newFlags("bpe learn", "Learn a joint BPE vocabulary (subword-nmt's algorithm) from text files with one\nsentence per line (.gz read as gzip), and write its codes atomically.\n\n  clinic bpe learn --merges N [--min-frequency F] --out codes.bpe FILE... [--tsv FILE --columns 2,3]", stdout)
+	d := bpe.DefaultOptions()
+	merges := fs.Int("merges", 10000, "merges to learn (fewer if pairs run out)")
+	minFreq := fs.Int("min-frequency", d.MinFrequency, "stop when the best pair occurs fewer times")
+	minChar := fs.Int("min-char-frequency", d.MinCharFrequency, "characters seen fewer times are encoded as bytes")
+	out := fs.String("out", "codes.bpe", "codes file to write")
+	tsv := fs.String("tsv", "", "also read a tab-separated file (.gz read as gzip)")
+	columns := fs.String("columns", "2,3", "with --tsv: the 1-based columns to learn from")
+	if err := parseFiles(fs, args); err != nil {
+		return err
+	}
+	if err := checkPositive("merges", *merges); err != nil {
+		return err
+	}
+	if *merges > bpe.MaxMerges {
+		return usagef("--merges must be at most %d, got %d", bpe.MaxMerges, *merges)
+	}
+	if err := checkPositive("min-frequency", *minFreq); err != nil {
+		return err
+	}
+	if err := checkPositive("min-char-frequency", *minChar); err != nil {
+		return err
+	}
+	cols, err := parseColumns(*columns)
+	if err != nil {
+		return err
+	}
+	if fs.Changed("columns") && *tsv == "" {
+		return usagef("--columns needs --tsv")
+	}
+	if fs.NArg() == 0 && *tsv == "" {
+		return usagef("no input: give text FILEs or --tsv FILE")
+	}
+	if *out == "" {
+		return usagef("--out must not be empty")
+	}
+	start := time.Now()
+	var lines []string
+	for _, path := range fs.Args() {
+		err := readLines(path, func(n int, line string) error {
+			lines = append(lines, line)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if *tsv != "" {
+		err := readLines(*tsv, func(n int, line string) error {
+			if line == "" {
+				return nil
+			}
+			f := strings.Split(line, "\t")
+			for _, c := range cols {
+				if c > len(f) {
+					return fmt.Errorf("%s:%d: %d columns, --columns wants column %d", *tsv, n, len(f), c)
+				}
+				lines = append(lines, f[c-1])
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	codes, err := bpe.Learn(lines, *merges, bpe.Options{MinFrequency: *minFreq, MinCharFrequency: *minChar})
+	if err != nil {
+		return err
+	}
+	text, err := codes.MarshalText()
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(*out, text); err != nil {
+		return fmt.Errorf("%s: %v", *out, unwrapPathErr(err))
+	}
+	note := ""
+	if codes.NumMerges() < *merges {
+		note = fmt.Sprintf(" (of %d asked: no more pairs occur %d times)", *merges, *minFreq)
+	}
+	fmt.Fprintf(stdout, "learned %d merges%s from %d lines: vocabulary %d tokens, %.2f s, wrote %s\n",
+		codes.NumMerges(), note, len(lines), codes.Size(), time.Since(start).Seconds(), *out)
+	return nil
+}
+
+func parseColumns(s string) ([]int, error) {
+	var cols []int
+	for _, f := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return nil, usagef("--columns %q: want 1-based column numbers separated by commas, like 2,3", s)
+		}
+		cols = append(cols, c)
+	}
+	return cols, nil
+}
+
+// readLines calls fn with each line of the file at path (without its
+// "\n"), numbered from 1, and rejects text that is not UTF-8 by file and
+// line, since a vocabulary learned from mis-decoded text is silently bad.
+func readLines(path string, fn func(n int, line string) error) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+	}
+	if strings.HasSuffix(path, ".gz") {
+		z, err := gzip.NewReader(bytes.NewReader(b))
+		if err == nil {
+			b, err = io.ReadAll(z)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: not readable as gzip: %v", path, err)
+		}
+	}
+	text := strings.TrimSuffix(string(b), "\n")
+	if text == "" {
+		return nil
+	}
+	for n, line := range strings.Split(text, "\n") {
+		if !utf8.ValidString(line) {
+			return fmt.Errorf("%s:%d: invalid UTF-8", path, n+1)
+		}
+		if err := fn(n+1, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadCodes(path string) (*bpe.Codes, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+	}
+	c, err := bpe.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "bpe: "))
+	}
+	return c, nil
+}
+
+// eachStdinLine calls fn with each line of standard input, without its
+// "\n"; lines may be of any length.
+func eachStdinLine(fn func(n int, line string) error) error {
+	r := bufio.NewReader(stdin)
+	for n := 1; ; n++ {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			if ferr := fn(n, strings.TrimSuffix(line, "\n")); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("stdin: %v", err)
+		}
+	}
+}
+
+func runBPEEncode(args []string, stdout io.Writer) error {
+	fs := newFlags("bpe encode", "Encode standard input, line by line, into subword tokens separated by spaces\n(▁ marks a space, <0xAB> a byte), or into ids with --ids.", stdout)
+	path := fs.String("codes", "codes.bpe", "codes file written by clinic bpe learn")
+	ids := fs.Bool("ids", false, "print ids instead of tokens")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	codes, err := loadCodes(*path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	err = eachStdinLine(func(_ int, line string) error {
+		for i, id := range codes.Encode(line) {
+			if i > 0 {
+				w.WriteByte(' ')
+			}
+			if *ids {
+				w.WriteString(strconv.Itoa(int(id)))
+			} else {
+				w.WriteString(codes.Token(id))
+			}
+		}
+		return w.WriteByte('\n')
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func runBPEDecode(args []string, stdout io.Writer) error {
+	fs := newFlags("bpe decode", "Decode standard input, line by line, from space-separated subword tokens (or\nids with --ids) back into text.", stdout)
+	path := fs.String("codes", "codes.bpe", "codes file written by clinic bpe learn")
+	ids := fs.Bool("ids", false, "read ids instead of tokens")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	codes, err := loadCodes(*path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	var buf []int32
+	err = eachStdinLine(func(n int, line string) error {
+		buf = buf[:0]
+		// Split on the ASCII space alone: a token can be a no-break or
+		// ideographic space.
+		for _, f := range strings.Split(line, " ") {
+			if f == "" {
+				continue
+			}
+			if *ids {
+				id, err := strconv.ParseInt(f, 10, 32)
+				if err != nil || id < 0 || id >= int64(codes.Size()) {
+					return fmt.Errorf("stdin:%d: %.20q is not an id in [0, %d)", n, f, codes.Size())
+				}
+				buf = append(buf, int32(id))
+			} else {
+				id, ok := codes.ID(f)
+				if !ok {
+					return fmt.Errorf("stdin:%d: unknown token %.40q", n, f)
+				}
+				buf = append(buf, id)
+			}
+		}
+		w.WriteString(codes.Decode(buf))
+		return w.WriteByte('\n')
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// withStdin runs f with s as what bpe encode and decode read.
+func withStdin(t *testing.T, s string, f func()) {
+	t.Helper()
+	old := stdin
+	stdin = strings.NewReader(s)
+	defer func() { stdin = old }()
+	f()
+}
+
+const bpeExcerpt = "../../internal/bpe/testdata/bible-en-es-2000.tsv.gz"
+
+// learn → encode → decode through files gives back the input lines
+// exactly, as tokens and as ids.
+func TestBPERoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "extra.txt")
+	os.WriteFile(text, []byte("The quick brown fox.\nEl rápido zorro marrón.\n"), 0o644)
+	codes := filepath.Join(dir, "codes.bpe")
+	code, out, errOut := runCLI(t, "bpe", "learn", "--merges", "500", "--out", codes, "--tsv", bpeExcerpt, "--columns", "2,3", text)
+	if code != 0 {
+		t.Fatalf("learn: exit %d: %s", code, errOut)
+	}
+	if !strings.HasPrefix(out, "learned 500 merges from 4002 lines: vocabulary ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("learn summary %q", out)
+	}
+	if b, _ := os.ReadFile(codes); !bytes.HasPrefix(b, []byte("clinic-bpe/1\n")) {
+		t.Fatalf("codes file starts %q", b[:min(len(b), 20)])
+	}
+	input := "In the beginning, God created the heavens and the earth.\n" +
+		"EN el principio crió Dios los cielos y la tierra.\n" +
+		"\n  spaces  and\ttabs \r\n日本語 😀 ▁ e\u0301\u00a0end\n"
+	for _, ids := range []bool{false, true} {
+		args := []string{"--codes", codes}
+		if ids {
+			args = append(args, "--ids")
+		}
+		var enc, dec string
+		withStdin(t, input, func() {
+			code, enc, errOut = runCLI(t, append([]string{"bpe", "encode"}, args...)...)
+		})
+		if code != 0 {
+			t.Fatalf("encode %v: exit %d: %s", args, code, errOut)
+		}
+		if strings.Count(enc, "\n") != 5 {
+			t.Errorf("encode %v: %d lines for 5:\n%s", args, strings.Count(enc, "\n"), enc)
+		}
+		if !ids && !strings.Contains(enc, "▁the ") {
+			t.Errorf("tokens lack ▁the:\n%s", enc)
+		}
+		withStdin(t, enc, func() {
+			code, dec, errOut = runCLI(t, append([]string{"bpe", "decode"}, args...)...)
+		})
+		if code != 0 {
+			t.Fatalf("decode %v: exit %d: %s", args, code, errOut)
+		}
+		if dec != input {
+			t.Errorf("decode(encode(x)) %v = %q, want %q", args, dec, input)
+		}
+	}
+}
+
+// Bad input gets a one-line error with exit 2 for the command line and 1
+// for files, never a panic.
+func TestBPEBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.txt")
+	os.WriteFile(good, []byte("a b a b\nab ab\n"), 0o644)
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("fine line\nbroken \xff line\n"), 0o644)
+	short := filepath.Join(dir, "short.tsv")
+	os.WriteFile(short, []byte("1\tone\tuno\n2\ttwo\n"), 0o644)
+	notGz := filepath.Join(dir, "text.gz")
+	os.WriteFile(notGz, []byte("plain"), 0o644)
+	malformed := filepath.Join(dir, "malformed.bpe")
+	os.WriteFile(malformed, []byte("clinic-bpe/1\nchars 1\na\nmerges 1\na b\n"), 0o644)
+	codes := filepath.Join(dir, "codes.bpe")
+	if code, _, e := runCLI(t, "bpe", "learn", "--merges", "5", "--out", codes, good); code != 0 {
+		t.Fatalf("learn: %s", e)
+	}
+	out := filepath.Join(dir, "out.bpe")
+	for _, tc := range []struct {
+		code  int
+		args  []string
+		stdin string
+		want  string
+	}{
+		{2, []string{"bpe"}, "", "missing subcommand"},
+		{2, []string{"bpe", "apply"}, "", "unknown subcommand"},
+		{2, []string{"bpe", "learn", "--merges", "0", "--out", out, good}, "", "--merges must be at least 1"},
+		{2, []string{"bpe", "learn", "--merges", "-3", "--out", out, good}, "", "--merges must be at least 1"},
+		{2, []string{"bpe", "learn", "--merges", "x", good}, "", "invalid argument"},
+		{2, []string{"bpe", "learn", "--merges", "99999999", good}, "", "at most"},
+		{2, []string{"bpe", "learn", "--min-frequency", "0", good}, "", "--min-frequency"},
+		{2, []string{"bpe", "learn", "--out", out}, "", "no input"},
+		{2, []string{"bpe", "learn", "--tsv", short, "--columns", "0,2"}, "", "--columns"},
+		{2, []string{"bpe", "learn", "--columns", "2", good}, "", "needs --tsv"},
+		{2, []string{"bpe", "encode", "stray"}, "", "unexpected argument"},
+		{1, []string{"bpe", "learn", "--out", out, filepath.Join(dir, "missing.txt")}, "", "missing.txt: no such file"},
+		{1, []string{"bpe", "learn", "--out", out, bad}, "", "bad.txt:2: invalid UTF-8"},
+		{1, []string{"bpe", "learn", "--out", out, "--tsv", short, "--columns", "2,3"}, "", "short.tsv:2: 2 columns"},
+		{1, []string{"bpe", "learn", "--out", out, notGz}, "", "text.gz: not readable as gzip"},
+		{1, []string{"bpe", "learn", "--out", filepath.Join(dir, "no", "such", "c.bpe"), good}, "", "c.bpe"},
+		{1, []string{"bpe", "encode", "--codes", filepath.Join(dir, "none.bpe")}, "x\n", "none.bpe: no such file"},
+		{1, []string{"bpe", "encode", "--codes", malformed}, "x\n", `malformed.bpe: codes line 5: merge "a b" uses "b"`},
+		{1, []string{"bpe", "encode", "--codes", good}, "x\n", "good.txt: codes line 1: header"},
+		{1, []string{"bpe", "decode", "--codes", codes, "--ids"}, "3 4\n5 -1\n", "stdin:2"},
+		{1, []string{"bpe", "decode", "--codes", codes, "--ids"}, "99999\n", "stdin:1"},
+		{1, []string{"bpe", "decode", "--codes", codes}, "▁a nosuchtoken\n", `stdin:1: unknown token "nosuchtoken"`},
+	} {
+		var code int
+		var errOut string
+		withStdin(t, tc.stdin, func() { code, _, errOut = runCLI(t, tc.args...) })
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut)
+		}
+		if !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, errOut, tc.want)
+		}
+		if n := strings.Count(strings.TrimSpace(errOut), "\n"); n != 0 {
+			t.Errorf("%v: %d lines on stderr, want one: %q", tc.args, n+1, errOut)
+		}
+		if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic") {
+			t.Errorf("%v: panic trace: %s", tc.args, errOut)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed learn wrote its --out file")
+	}
+}
+
+func TestBPEHelp(t *testing.T) {
+	for _, args := range [][]string{{"bpe", "--help"}, {"bpe", "learn", "--help"}, {"bpe", "encode", "--help"}, {"bpe", "decode", "--help"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 || !strings.Contains(out, "Usage: clinic bpe") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+}
