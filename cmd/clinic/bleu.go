@@ -12,10 +12,6 @@ import (
 	"github.com/clinic-ml/clinic/internal/bleu"
 )
 
-// bleuStdin is where `clinic bleu` reads a hypothesis given as "-"; a
-// variable so tests can feed it.
-var bleuStdin io.Reader = os.Stdin
-
 func runBLEU(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bleu", "Score detokenized translations with BLEU exactly as sacreBLEU 2.x does, one segment per line.\n"+
 		"The hypothesis is read from stdin when --hyp is omitted or \"-\". For fairseq's tokenized BLEU\n"+
@@ -103,7 +99,7 @@ func readSegments(path string) ([]string, error) {
 	var b []byte
 	if path == "-" {
 		var err error
-		if b, err = io.ReadAll(bleuStdin); err != nil {
+		if b, err = io.ReadAll(stdin); err != nil {
 			return nil, fmt.Errorf("stdin: %v", err)
 		}
 	} else {

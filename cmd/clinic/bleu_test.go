@@ -31,12 +31,12 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// withStdin runs the CLI with text on the hypothesis stdin.
-func withStdin(t *testing.T, text string, args ...string) (int, string, string) {
+// runStdin runs the CLI with text on standard input.
+func runStdin(t *testing.T, text string, args ...string) (int, string, string) {
 	t.Helper()
-	old := bleuStdin
-	bleuStdin = strings.NewReader(text)
-	defer func() { bleuStdin = old }()
+	old := stdin
+	stdin = strings.NewReader(text)
+	defer func() { stdin = old }()
 	return runCLI(t, args...)
 }
 
@@ -60,7 +60,7 @@ func TestBLEUCommand(t *testing.T) {
 	}
 	for _, hyp := range [][]string{nil, {"--hyp", "-"}} {
 		args := append([]string{"bleu", "--ref", p("r1"), "--ref", p("r2")}, hyp...)
-		code, out, errOut := withStdin(t, readmeHyp, args...)
+		code, out, errOut := runStdin(t, readmeHyp, args...)
 		if code != 0 || out != readmeLine {
 			t.Errorf("%v from stdin: exit %d, %q (stderr %q)", args, code, out, errOut)
 		}
@@ -152,7 +152,7 @@ func TestBLEUBadInput(t *testing.T) {
 		var errOut string
 		go func() {
 			defer close(done)
-			code, _, errOut = withStdin(t, "", tc.args...)
+			code, _, errOut = runStdin(t, "", tc.args...)
 		}()
 		select {
 		case <-done:

@@ -18,10 +18,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// stdin is what bpe encode and decode read; a variable so tests can
-// feed them.
-var stdin io.Reader = os.Stdin
-
 const bpeSynopsis = `Learn, apply and invert a joint BPE subword vocabulary.
 
   clinic bpe learn  --merges N --out codes.bpe FILE...   learn codes from text
@@ -191,18 +187,6 @@ func readLines(path string, fn func(n int, line string) error) error {
 		}
 	}
 	return nil
-}
-
-func loadCodes(path string) (*bpe.Codes, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
-	}
-	c, err := bpe.Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "bpe: "))
-	}
-	return c, nil
 }
 
 // eachStdinLine calls fn with each line of standard input, without its

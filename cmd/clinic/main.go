@@ -24,6 +24,10 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// stdin is what commands read from standard input (bpe encode and
+// decode, bleu, translate); a variable so tests can feed it.
+var stdin io.Reader = os.Stdin
+
 // usageError is bad input on the command line: exit status 2.
 type usageError struct{ msg string }
 

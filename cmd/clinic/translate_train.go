@@ -121,7 +121,7 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 	case fs.Changed("bpe-codes") && fs.Changed("bpe-merges"):
 		return usagef("--bpe-merges does not apply with --bpe-codes")
 	}
-	if _, _, err := parseColumns(t.columns); err != nil {
+	if _, _, err := parsePairColumns(t.columns); err != nil {
 		return err
 	}
 	if !fs.Changed("data") && t.src == "" {
@@ -134,8 +134,8 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 	return nil
 }
 
-// parseColumns reads "S,T", two different 1-based column numbers.
-func parseColumns(s string) (src, tgt int, err error) {
+// parsePairColumns reads "S,T", two different 1-based column numbers.
+func parsePairColumns(s string) (src, tgt int, err error) {
 	a, b, ok := strings.Cut(s, ",")
 	src, e1 := strconv.Atoi(strings.TrimSpace(a))
 	tgt, e2 := strconv.Atoi(strings.TrimSpace(b))
@@ -156,7 +156,7 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 		}
 		source = t.src + " / " + t.tgt
 	case o.dataPath != "":
-		sc, tc, _ := parseColumns(t.columns)
+		sc, tc, _ := parsePairColumns(t.columns)
 		if all, err = data.LoadTSV(o.dataPath, sc, tc); err != nil {
 			return nil, nil, "", err
 		}
@@ -191,21 +191,21 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 func loadCodes(path string) (*bpe.Codes, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("bpe codes %s: %v", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("bpe codes %s: not a regular file", path)
+		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	if st.Size() > 1<<30 {
-		return nil, fmt.Errorf("bpe codes %s: %d bytes is too large for a codes file", path, st.Size())
+		return nil, fmt.Errorf("%s: %d bytes is too large for a BPE codes file", path, st.Size())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("bpe codes %s: %v", path, unwrapPathErr(err))
+		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
 	}
 	c, err := bpe.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("bpe codes %s: %v", path, err)
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "bpe: "))
 	}
 	return c, nil
 }
