@@ -125,6 +125,10 @@ func BenchmarkStepPhases(b *testing.B) {
 					ms := clock.Wall[ph].Seconds() * 1e3 / float64(b.N)
 					b.ReportMetric(ms, ph.String()+"-ms")
 					b.ReportMetric(100*clock.Wall[ph].Seconds()/total.Seconds(), ph.String()+"-%")
+					if threads > 1 {
+						// the share of the phase's thread time spent waiting
+						b.ReportMetric(100*clock.Idle[ph].Seconds()/(float64(threads)*clock.Wall[ph].Seconds()), ph.String()+"-idle-%")
+					}
 					idle += clock.Idle[ph].Seconds()
 				}
 				b.ReportMetric(100*idle/(float64(threads)*total.Seconds()), "idle-%")
