@@ -99,12 +99,12 @@ func SetCPULevel(name string) error {
 	return nil
 }
 
-// PeakFMA runs the FMA throughput probe of level ("avx512" or "avx2"):
+// peakFMA runs the FMA throughput probe of level ("avx512" or "avx2"):
 // iters iterations of independent vfmadd231ps chains, enough to keep
 // both FMA ports busy. It returns the floating-point operations done,
 // so flops/seconds is the core's measured peak. It fails for "generic"
 // or a level this CPU lacks.
-func PeakFMA(name string, iters int) (flops int, err error) {
+func peakFMA(name string, iters int) (flops int, err error) {
 	for _, l := range supported {
 		if l.name == name && l.gemm != nil {
 			l.gemm.peak(iters)

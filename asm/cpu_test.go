@@ -306,7 +306,7 @@ func TestGEMMThroughputGuard(t *testing.T) {
 		withLevel(t, level, func() {
 			for round := 0; round < 15; round++ {
 				t0 := threadCPU()
-				f, _ := PeakFMA(level, 1<<14)
+				f, _ := peakFMA(level, 1<<14)
 				peak = max(peak, float64(f)/(threadCPU()-t0).Seconds()/1e9)
 				t0 = threadCPU()
 				Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)

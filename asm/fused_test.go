@@ -36,12 +36,12 @@ func TestFusedMatchesUnfused(t *testing.T) {
 			copy(a, dy)
 			ReLUDropoutBackward(a, a, x, p, key, base)
 			Dropout(b, dy, p, key, base)
-			ReLUBackward(b, b, x)
+			reluBackward(b, b, x)
 			same("ReLUDropoutBackward")
 			copy(a, dy)
 			GELUDropoutBackward(a, a, x, p, key, base)
 			Dropout(b, dy, p, key, base)
-			GELUBackward(b, b, x)
+			geluBackward(b, b, x)
 			same("GELUDropoutBackward")
 			for _, d := range []int{1, 3, 8} {
 				rows := n / d

@@ -11,13 +11,13 @@ import (
 // best rate seen in GFLOP/s (one core).
 func measurePeak(level string, d time.Duration) float64 {
 	const iters = 1 << 16 // ~50M flops for zmm: ~0.5 ms
-	if _, err := PeakFMA(level, 1000); err != nil {
+	if _, err := peakFMA(level, 1000); err != nil {
 		return 0
 	}
 	best := 0.0
 	for start := time.Now(); time.Since(start) < d; {
 		t0 := time.Now()
-		f, _ := PeakFMA(level, iters)
+		f, _ := peakFMA(level, iters)
 		if r := float64(f) / time.Since(t0).Seconds() / 1e9; r > best {
 			best = r
 		}
@@ -51,7 +51,7 @@ func BenchmarkPeak(b *testing.B) {
 			const iters = 1 << 12
 			flops := 0
 			for b.Loop() {
-				f, _ := PeakFMA(level, iters)
+				f, _ := peakFMA(level, iters)
 				flops += f
 			}
 			b.ReportMetric(float64(flops)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

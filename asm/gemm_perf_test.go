@@ -48,7 +48,7 @@ func BenchmarkGEMMPerfTable(b *testing.B) {
 		var peaks, cpeaks, walls, cpus, pcpus []float64
 		for r := 0; r < reps; r++ {
 			c0, p0 := threadCPU(), time.Now()
-			pf, _ := PeakFMA(level, 1<<13)
+			pf, _ := peakFMA(level, 1<<13)
 			peaks = append(peaks, float64(pf)/time.Since(p0).Seconds()/1e9)
 			cpeaks = append(cpeaks, float64(pf)/(threadCPU()-c0).Seconds()/1e9)
 			c0 = threadCPU()

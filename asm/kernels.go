@@ -6,12 +6,12 @@ package asm
 // gen/kernelgen.
 //
 // How closely the assembly follows the twin (checked by the impls tests):
-//   - bit for bit: Dropout (the same masks), ReLU, ReLUBackward, Scale,
+//   - bit for bit: Dropout (the same masks), ReLU, reluBackward, Scale,
 //     ScaleAddRows, ColSum, ColDot, LayerNormParamGrad (running sums down the rows, as the twins),
 //     SumSq (a fixed blocked order, the twin's), Adam (with the default
 //     GOAMD64; v3 lets the compiler fuse the twin's multiply-adds) and
 //     the fused dropout kernels built on them;
-//   - within 1e-6·(1+|y|): GELU, GELUBackward (x·σ(2u) with a vectorized
+//   - within 1e-6·(1+|y|): GELU, geluBackward (x·σ(2u) with a vectorized
 //     exp, ≤ 2 ulp, instead of a float64 tanh);
 //   - reassociated float32 sums (relative differences ~1e-6):
 //     LayerNorm, LayerNormBackward, SoftmaxCausal, SoftmaxBackward, and
@@ -81,8 +81,8 @@ func ReLU(y, x []float32) {
 	cur.ReLU(y, x)
 }
 
-// ReLUBackward computes dx = dy where x > 0, else 0 (x the input).
-func ReLUBackward(dx, dy, x []float32) {
+// reluBackward computes dx = dy where x > 0, else 0 (x the input).
+func reluBackward(dx, dy, x []float32) {
 	cur.ReLUBackward(dx, dy, x)
 }
 
@@ -91,8 +91,8 @@ func GELU(y, x []float32) {
 	cur.GELU(y, x)
 }
 
-// GELUBackward computes dx = dy·GELU'(x).
-func GELUBackward(dx, dy, x []float32) {
+// geluBackward computes dx = dy·GELU'(x).
+func geluBackward(dx, dy, x []float32) {
 	cur.GELUBackward(dx, dy, x)
 }
 

@@ -108,7 +108,7 @@ func TestReLUGrad(t *testing.T) {
 	y := make([]float32, n)
 	loss := func() float64 { ReLU(y, x); return dot64(w, y) }
 	dx := make([]float32, n)
-	ReLUBackward(dx, w, x)
+	reluBackward(dx, w, x)
 	fdGrad(t, "ReLU", x, dx, loss, 1e-2, 1e-3, 1e-5, nil)
 	for i, v := range x {
 		want := float32(0)
@@ -122,7 +122,7 @@ func TestReLUGrad(t *testing.T) {
 	// At 0 exactly the subgradient used is 0.
 	z := []float32{0, float32(math.Copysign(0, -1))}
 	dz := []float32{7, 7}
-	ReLUBackward(dz, []float32{1, 1}, z)
+	reluBackward(dz, []float32{1, 1}, z)
 	if dz[0] != 0 || dz[1] != 0 {
 		t.Errorf("ReLUBackward at ±0 = %v, want 0", dz)
 	}
@@ -136,7 +136,7 @@ func TestGELUGrad(t *testing.T) {
 	y := make([]float32, n)
 	loss := func() float64 { GELU(y, x); return dot64(w, y) }
 	dx := make([]float32, n)
-	GELUBackward(dx, w, x)
+	geluBackward(dx, w, x)
 	fdGrad(t, "GELU", x, dx, loss, 1e-2, 1e-2, 1e-4, nil)
 
 	// Against the analytic derivative of the tanh formula in float64.

@@ -223,9 +223,9 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 		asm.BroadcastRows(hid, lp.FC1B.W, F)
 		asm.Sgemm(false, true, nh, F, d, 1, in, d, lp.FC1W.W, d, 1, hid, F)
 		if cfg.Activation == "gelu" {
-			asm.GELUDropout(hid, hid, 0, 0, 0)
+			asm.GELU(hid, hid)
 		} else {
-			asm.ReLUDropout(hid, hid, 0, 0, 0)
+			asm.ReLU(hid, hid)
 		}
 		asm.BroadcastRows(out, lp.FC2B.W, d)
 		asm.Sgemm(false, true, nh, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
