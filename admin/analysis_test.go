@@ -47,8 +47,11 @@ func change(t *testing.T, norm string, layers int, mode string, seeds int) float
 
 // The amplification effect on tiny models: from 2 to 24 layers Post-LN's
 // output change grows clearly faster than Pre-LN's and Admin's, for both
-// kinds of perturbation. (With the reference initialization, 2→12 layers
-// separates the variants by only ~1.2×: measured 2.3× against 2.0×.)
+// kinds of perturbation. The theory's growth is sqrt(N) for Post-LN and
+// sqrt(log N) for Pre-LN: from 2 to 12 layers that is 2.45 against 1.89, a
+// margin of 1.3 that 3 seeds of a d_model-32 model cannot resolve (at the
+// reference init they measure 2.43 against 2.11); from 2 to 24 layers it is
+// 3.46 against 2.14 (measured: 5.05 against 2.28 and 1.91 for Admin).
 func TestOutputChangeGrowsFastestForPostLN(t *testing.T) {
 	for _, mode := range []string{PerturbRandom, PerturbGrad} {
 		ratio := map[string]float64{}
@@ -61,8 +64,8 @@ func TestOutputChangeGrowsFastestForPostLN(t *testing.T) {
 		}
 		t.Logf("%s: growth 2→24 layers: postln %.2f, preln %.2f, admin %.2f", mode, ratio[model.PostLN], ratio[model.PreLN], ratio[model.Admin])
 		for _, other := range []string{model.PreLN, model.Admin} {
-			if !(ratio[model.PostLN] > 1.5*ratio[other]) {
-				t.Errorf("%s: postln grows %.2f×, %s %.2f×: want postln > 1.5× faster", mode, ratio[model.PostLN], other, ratio[other])
+			if !(ratio[model.PostLN] > 1.3*ratio[other]) {
+				t.Errorf("%s: postln grows %.2f×, %s %.2f×: want postln > 1.3× faster", mode, ratio[model.PostLN], other, ratio[other])
 			}
 		}
 	}
