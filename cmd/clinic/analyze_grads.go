@@ -33,6 +33,9 @@ func loadForAnalysis(path string) (*model.Params, error) {
 		return nil, err
 	}
 	p, _, err := model.LoadCheckpoint(path)
+	if err == nil && p.Cfg.EncoderLayers > 0 {
+		return nil, fmt.Errorf("%s is an encoder–decoder translator; the analyses run on language models", path)
+	}
 	return p, err
 }
 

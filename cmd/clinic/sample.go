@@ -40,6 +40,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if p.Cfg.EncoderLayers > 0 {
+		return fmt.Errorf("%s is an encoder–decoder translator, not a language model: use 'clinic translate'", *ckpt)
+	}
 	m, err := model.New(p, 1, *seed)
 	if err != nil {
 		return err

@@ -71,6 +71,12 @@ func TestTrainTranslateCLI(t *testing.T) {
 	if err != nil || codes.Size() != p.Cfg.Vocab || p.Cfg.EncoderLayers != 2 {
 		t.Fatalf("checkpoint: codes %v, vocab %d, encoder layers %d", err, p.Cfg.Vocab, p.Cfg.EncoderLayers)
 	}
+	for _, cmd := range [][]string{{"sample", "--checkpoint", filepath.Join(a, "model.safetensors")},
+		{"analyze", "grads", "--checkpoint", filepath.Join(a, "model.safetensors"), "--out", filepath.Join(dir, "g")}} {
+		if code, _, e := runCLI(t, cmd...); code != 1 || !strings.Contains(e, "translator") {
+			t.Errorf("%v on a translator: exit %d, %q", cmd, code, e)
+		}
+	}
 	if fc, _ := os.ReadFile(filepath.Join(a, "bpe.codes")); string(fc) != meta["bpe_codes"] {
 		t.Error("bpe.codes differs from the checkpoint's codes")
 	}
