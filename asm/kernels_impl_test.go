@@ -2,6 +2,7 @@ package asm
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -442,6 +443,42 @@ func TestImplFused(t *testing.T) {
 						[]gbuf{newGuarded(m), randGuarded(r, d, -1, 1), randGuarded(r, m, -1, 1), randGuarded(r, m, -1, 1)},
 						[]bool{true, false, false, false}, sa, tolExact)
 				}
+			}
+		}
+	}
+}
+
+// The encoder's and cross-attention's key-padding softmax is SoftmaxCausal
+// on one row with row0 = L−1: every implementation normalizes over the
+// first L scores only, never reads the padded ones (NaN here) and writes
+// zeros over them.
+func TestImplSoftmaxKeyPadding(t *testing.T) {
+	r := newRand(112)
+	for _, n := range sizes[1:] {
+		for _, L := range []int{1, 2, (n + 1) / 2, n - 1, n} {
+			if L < 1 || L > n {
+				continue
+			}
+			fw := adapt(softmaxCausalImpls, func(f func(p, s []float32, n int, scale float32, row0 int), o [][]float32) float64 {
+				f(o[0], o[1], n, 0.125, L-1)
+				return 0
+			})
+			s := randGuarded(r, n, -20, 20)
+			for i := L; i < n; i++ {
+				s.s()[i] = guardVal
+			}
+			checkImpls(t, rw("SoftmaxKeyPadding n=%d L=%d", n, L), []gbuf{newGuarded(n), s}, []bool{true, false}, fw, tolTransc)
+			p := make([]float32, n)
+			SoftmaxCausal(p, s.s(), n, 0.125, L-1)
+			var sum float64
+			for i, v := range p {
+				if i >= L && v != 0 {
+					t.Fatalf("n=%d L=%d: p[%d] = %v past the valid keys", n, L, i, v)
+				}
+				sum += float64(v)
+			}
+			if math.Abs(sum-1) > 1e-5 {
+				t.Fatalf("n=%d L=%d: probabilities sum to %v", n, L, sum)
 			}
 		}
 	}
