@@ -136,6 +136,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if tf.task == taskTranslate {
 		mf.cfg.EncoderLayers = tf.encLayers
+		if fs.Changed("max-len") {
+			mf.cfg.SeqLen = tf.maxLen
+		}
 	}
 	cfg, err := mf.config()
 	if err != nil {

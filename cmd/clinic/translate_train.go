@@ -52,6 +52,7 @@ type translateFlags struct {
 	src, tgt                string
 	srcLang, tgtLang        string
 	columns                 string
+	maxLen                  int
 }
 
 func (t *translateFlags) register(fs *pflag.FlagSet) {
@@ -66,12 +67,13 @@ func (t *translateFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&t.srcLang, "src-lang", "en", "translate: source language (built-in corpus: en or es)")
 	fs.StringVar(&t.tgtLang, "tgt-lang", "es", "translate: target language (built-in corpus: en or es)")
 	fs.StringVar(&t.columns, "columns", "1,2", "translate: 1-based source,target columns of the --data TSV file")
+	fs.IntVar(&t.maxLen, "max-len", 0, "translate: same as --seq-len (fairseq's name): skip pairs longer than this many subword tokens")
 }
 
 // translateOnly are the flags that only translation reads; lmOnly the
 // ones it ignores.
 var (
-	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns"}
+	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns", "max-len"}
 	lmOnly        = []string{"batch-size", "eval-batches"}
 )
 
@@ -118,6 +120,10 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 		return usagef("give either --data (a TSV file) or --src and --tgt, not both")
 	case t.srcLang == "" || t.tgtLang == "" || t.srcLang == t.tgtLang:
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
+	case fs.Changed("max-len") && fs.Changed("seq-len"):
+		return usagef("--max-len and --seq-len are the same setting: give one")
+	case fs.Changed("max-len") && t.maxLen < 1:
+		return usagef("--max-len must be at least 1, got %d", t.maxLen)
 	case fs.Changed("bpe-codes") && fs.Changed("bpe-merges"):
 		return usagef("--bpe-merges does not apply with --bpe-codes")
 	}

@@ -44,7 +44,7 @@ func TestTrainTranslateCLI(t *testing.T) {
 	tsv, src, tgt := writePairs(t, dir, 400)
 	args := func(out string, extra ...string) []string {
 		return append([]string{"train", "--task", "translate", "--out", out, "--encoder-layers", "2", "--layers", "2",
-			"--d-model", "32", "--heads", "2", "--d-ff", "64", "--seq-len", "16", "--max-tokens", "256",
+			"--d-model", "32", "--heads", "2", "--d-ff", "64", "--max-len", "16", "--max-tokens", "256",
 			"--steps", "150", "--eval-every", "50", "--warmup", "20", "--lr", "3e-3", "--threads", "2", "--val-frac", "0.05"}, extra...)
 	}
 	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
@@ -129,6 +129,8 @@ func TestTrainTranslateBadInput(t *testing.T) {
 		{2, tr("--src-lang", "fr"), "en or es"},
 		{2, tr("--src-lang", "en", "--tgt-lang", "en"), "different"},
 		{2, tr("--encoder-layers", "0"), "--encoder-layers"},
+		{2, tr("--max-len", "20", "--seq-len", "30"), "same setting"},
+		{2, tr("--max-len", "0"), "--max-len"},
 		{2, tr("--data", tsv, "--src", src, "--tgt", src), "not both"},
 		{1, tr("--data", emptyTgt), "empty.tsv:2"},
 		{1, tr("--src", src, "--tgt", short), "short.txt"},
