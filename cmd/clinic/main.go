@@ -43,6 +43,7 @@ func commands() []command {
 		{"sample", "generate text from a checkpoint", runSample},
 		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
+		{"translate", "translate sentences with an encoder–decoder checkpoint (beam search)", runTranslate},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},
 		{"version", "print the version and the kernels in use", runVersion},
 	}

@@ -274,3 +274,63 @@ func topK(out []cand, k int, logp []float32, cum []float64, V int, allowed []boo
 	}
 	return out
 }
+
+// Translator is a Stepper that first encodes a batch of sources
+// (model.Translator).
+type Translator interface {
+	Stepper
+	// Encode runs the encoder over bsz sources [bsz, srcT], right-padded,
+	// of valid lengths srcLens, and resets the decoding state.
+	Encode(src, srcLens []int32, bsz, srcT int) error
+}
+
+// TranslateAll decodes every source (token ids ending in EOS) in batches
+// of up to batchSize sentences of similar length (sorted by length,
+// longest first, so the batch sizes the memory first) padded with pad,
+// and returns each source's best hypothesis in input order.
+func TranslateAll(tr Translator, srcs [][]int32, batchSize int, pad int32, opt Options) ([]Hypothesis, error) {
+	if batchSize < 1 {
+		return nil, fmt.Errorf("batch size must be at least 1, got %d", batchSize)
+	}
+	order := make([]int, len(srcs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return len(srcs[b]) - len(srcs[a]) })
+	best := make([]Hypothesis, len(srcs))
+	var src, lens []int32
+	var ilens []int
+	for at := 0; at < len(order); at += batchSize {
+		idx := order[at:min(at+batchSize, len(order))]
+		srcT := 0
+		for _, i := range idx {
+			if len(srcs[i]) == 0 {
+				return nil, fmt.Errorf("source %d is empty (it needs at least its EOS)", i)
+			}
+			srcT = max(srcT, len(srcs[i]))
+		}
+		src, lens, ilens = src[:0], lens[:0], ilens[:0]
+		for _, i := range idx {
+			src = append(src, srcs[i]...)
+			for range srcT - len(srcs[i]) {
+				src = append(src, pad)
+			}
+			lens = append(lens, int32(len(srcs[i])))
+			ilens = append(ilens, len(srcs[i]))
+		}
+		if err := tr.Encode(src, lens, len(idx), srcT); err != nil {
+			return nil, err
+		}
+		res, err := Search(tr, ilens, opt)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range idx {
+			if len(res[k]) == 0 {
+				return nil, fmt.Errorf("source %d: no hypothesis finished", i)
+			}
+			best[i] = res[k][0]
+		}
+	}
+	return best, nil
+}
