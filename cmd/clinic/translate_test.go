@@ -125,7 +125,9 @@ func TestTranslateBadInput(t *testing.T) {
 	os.WriteFile(badUTF, []byte("one two\nthree \xff four\n"), 0o644)
 	garbage := filepath.Join(dir, "garbage.safetensors")
 	os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644)
-	tr := func(a ...string) []string { return append([]string{"translate", "--checkpoint", ckpt, "--input", in}, a...) }
+	tr := func(a ...string) []string {
+		return append([]string{"translate", "--checkpoint", ckpt, "--input", in}, a...)
+	}
 	for _, tc := range []struct {
 		code int
 		args []string
