@@ -106,7 +106,9 @@ func TestTrainTranslateBadInput(t *testing.T) {
 	garbage := filepath.Join(dir, "codes.bpe")
 	os.WriteFile(garbage, []byte("not codes\n"), 0o644)
 	out := filepath.Join(dir, "run")
-	tr := func(a ...string) []string { return append([]string{"train", "--task", "translate", "--out", out}, a...) }
+	tr := func(a ...string) []string {
+		return append([]string{"train", "--task", "translate", "--out", out}, a...)
+	}
 	for _, tc := range []struct {
 		code int
 		args []string
