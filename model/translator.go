@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -26,6 +27,7 @@ type Translator struct {
 	selfK   [][]float32 // per decoder layer: [MaxHyp·SeqLen, d]
 	selfV   [][]float32
 	scratch [][]float32 // per decoder layer: reorder scratch
+	saved   []int32     // Reorder's rows set aside in scratch
 
 	// per step, [MaxHyp, ·]
 	nh, pos           int
@@ -71,6 +73,7 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
 	}
 	tr.scratch = [][]float32{f32(maxHyp * T * d)}
+	tr.saved = make([]int32, 0, maxHyp)
 	tr.attnFn = tr.attendRows
 	tr.softmaxFn = tr.logSoftmaxRows
 	return tr, nil
@@ -290,23 +293,43 @@ func (tr *Translator) logSoftmaxRows(lo, hi int) {
 
 // Reorder makes hypothesis i continue from hypothesis parents[i]'s
 // caches (beam search keeps the best continuations, which may share a
-// parent).
+// parent). Hypotheses that keep their own caches (parents[i] == i) cost
+// nothing; a cache row is set aside only when it is overwritten and
+// still read as another's parent.
 func (tr *Translator) Reorder(parents []int32) error {
 	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
+	if len(parents) > tr.MaxHyp {
+		return fmt.Errorf("reorder: %d hypotheses, planned %d", len(parents), tr.MaxHyp)
+	}
 	for i, p := range parents {
-		if p < 0 || int(p) >= tr.MaxHyp || i >= tr.MaxHyp {
+		if p < 0 || int(p) >= tr.MaxHyp {
 			return fmt.Errorf("reorder: hypothesis %d from %d, planned %d", i, p, tr.MaxHyp)
 		}
 	}
+	moved := func(r int) bool { return r < len(parents) && int(parents[r]) != r }
+	saved := tr.saved[:0]
+	for i, p := range parents {
+		if int(p) != i && moved(int(p)) && !slices.Contains(saved, p) {
+			saved = append(saved, p)
+		}
+	}
+	tr.saved = saved
 	n := tr.pos * d
 	tmp := tr.scratch[0]
 	for l := range tr.selfK {
 		for _, c := range [][]float32{tr.selfK[l], tr.selfV[l]} {
-			for i, p := range parents {
-				copy(tmp[i*T*d:i*T*d+n], c[int(p)*T*d:int(p)*T*d+n])
+			for _, r := range saved {
+				copy(tmp[int(r)*T*d:int(r)*T*d+n], c[int(r)*T*d:int(r)*T*d+n])
 			}
-			for i := range parents {
-				copy(c[i*T*d:i*T*d+n], tmp[i*T*d:i*T*d+n])
+			for i, p := range parents {
+				if int(p) == i {
+					continue
+				}
+				src := c
+				if moved(int(p)) {
+					src = tmp
+				}
+				copy(c[i*T*d:i*T*d+n], src[int(p)*T*d:int(p)*T*d+n])
 			}
 		}
 	}
