@@ -52,7 +52,7 @@ func commands() []command {
 func topUsage(w io.Writer) {
 	fmt.Fprintf(w, "clinic %s: train Transformers on CPU, stably at any depth (Post-LN, Pre-LN, Admin).\n\nUsage: clinic <command> [flags]\n\nCommands:\n", Version)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'clinic <command> --help' for a command's flags.\n")
 }
