@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -26,6 +27,7 @@ type Translator struct {
 	selfK   [][]float32 // per decoder layer: [MaxHyp·SeqLen, d]
 	selfV   [][]float32
 	scratch [][]float32 // per decoder layer: reorder scratch
+	saved   []int32     // Reorder's rows set aside in scratch
 
 	// per step, [MaxHyp, ·]
 	nh, pos           int
@@ -37,10 +39,11 @@ type Translator struct {
 	scores            []float32 // [·, H, SeqLen]
 	logits            []float32 // [·, V]
 	out               []float32 // Step's log-probabilities
+	runs              []int32   // starts of runs of hypotheses of one sentence, then nh
 	attnFn, softmaxFn func(lo, hi int)
+	crossFn           func(lo, hi int)
 	cur               *LayerParams
 	curL              int
-	cross             bool
 }
 
 // NewTranslator plans inference for p, an encoder–decoder, over batches
@@ -71,7 +74,10 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
 	}
 	tr.scratch = [][]float32{f32(maxHyp * T * d)}
+	tr.saved = make([]int32, 0, maxHyp)
 	tr.attnFn = tr.attendRows
+	tr.crossFn = tr.crossRuns
+	tr.runs = make([]int32, 0, maxHyp+1)
 	tr.softmaxFn = tr.logSoftmaxRows
 	return tr, nil
 }
@@ -134,6 +140,13 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	}
 	tr.nh, tr.pos = nh, pos
 	copy(tr.hypSent, sents)
+	tr.runs = tr.runs[:0]
+	for i, s := range sents {
+		if i == 0 || s != sents[i-1] {
+			tr.runs = append(tr.runs, int32(i))
+		}
+	}
+	tr.runs = append(tr.runs, int32(nh))
 	E := tr.P.Embed.W
 	sc := float32(math.Sqrt(float64(d)))
 	pe := tr.enc.c.pe[pos*d : pos*d+d]
@@ -208,15 +221,13 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 			copy(K[at:at+d], qkv[i*3*d+d:i*3*d+2*d])
 			copy(V[at:at+d], qkv[i*3*d+2*d:i*3*d+3*d])
 		}
-		tr.cross = false
 		asm.Parallel(nh*cfg.Heads, tr.attnFn)
 		tr.project(lp.OutW, lp.OutB, out)
 	case branchCross:
 		q := tr.q[:nh*d]
 		asm.BroadcastRows(q, lp.CrossQB.W, d)
 		asm.Sgemm(false, true, nh, d, d, 1, in, d, lp.CrossQW.W, d, 1, q, d)
-		tr.cross = true
-		asm.Parallel(nh*cfg.Heads, tr.attnFn)
+		asm.Parallel((len(tr.runs)-1)*cfg.Heads, tr.crossFn)
 		tr.project(lp.CrossOutW, lp.CrossOutB, out)
 	case branchFFN:
 		hid := tr.hid[:nh*F]
@@ -239,10 +250,30 @@ func (tr *Translator) project(W, B *Param, out []float32) {
 	asm.Sgemm(false, true, nh, d, d, 1, tr.att[:nh*d], d, W.W, d, 1, out, d)
 }
 
+// crossRuns runs the cross-attention of each (run of consecutive
+// hypotheses of one sentence, head) as one product over the sentence's
+// valid source positions, so the hypotheses of a beam share one pass
+// over their sentence's keys and values.
+func (tr *Translator) crossRuns(lo, hi int) {
+	cfg := tr.Cfg
+	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
+	dh := d / H
+	scale := float32(1 / math.Sqrt(float64(dh)))
+	for j := lo; j < hi; j++ {
+		r, h := j/H, j%H
+		i0, i1 := int(tr.runs[r]), int(tr.runs[r+1])
+		m, s := i1-i0, int(tr.hypSent[i0])
+		L := int(tr.srcLens[s])
+		kv := tr.crossKV[tr.curL][s*tr.srcT*2*d:]
+		sc := tr.scores[(i0*H+h*m)*T : (i0*H+h*m)*T+m*L]
+		asm.SgemmST(false, true, m, L, dh, 1, tr.q[i0*d+h*dh:], d, kv[h*dh:], 2*d, 0, sc, L)
+		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
+		asm.SgemmST(false, false, m, dh, L, 1, sc, L, kv[d+h*dh:], 2*d, 0, tr.att[i0*d+h*dh:], d)
+	}
+}
+
 // attendRows runs one query row per (hypothesis, head) against the
-// cached keys and values: the hypothesis's own positions 0..pos for
-// self-attention, its sentence's valid source positions for
-// cross-attention.
+// hypothesis's own cached keys and values at positions 0..pos.
 func (tr *Translator) attendRows(lo, hi int) {
 	cfg := tr.Cfg
 	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
@@ -250,16 +281,8 @@ func (tr *Translator) attendRows(lo, hi int) {
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	for j := lo; j < hi; j++ {
 		i, h := j/H, j%H
-		var q, K, V []float32
-		var ks, L int
-		if tr.cross {
-			s := int(tr.hypSent[i])
-			kv := tr.crossKV[tr.curL][s*tr.srcT*2*d:]
-			q, K, V, ks, L = tr.q[i*d+h*dh:], kv[h*dh:], kv[d+h*dh:], 2*d, int(tr.srcLens[s])
-		} else {
-			q = tr.qkv[i*3*d+h*dh:]
-			K, V, ks, L = tr.selfK[tr.curL][i*T*d+h*dh:], tr.selfV[tr.curL][i*T*d+h*dh:], d, tr.pos+1
-		}
+		q := tr.qkv[i*3*d+h*dh:]
+		K, V, ks, L := tr.selfK[tr.curL][i*T*d+h*dh:], tr.selfV[tr.curL][i*T*d+h*dh:], d, tr.pos+1
 		sc := tr.scores[j*T : j*T+L]
 		asm.SgemmST(false, true, 1, L, dh, 1, q, dh, K, ks, 0, sc, L)
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
@@ -290,23 +313,43 @@ func (tr *Translator) logSoftmaxRows(lo, hi int) {
 
 // Reorder makes hypothesis i continue from hypothesis parents[i]'s
 // caches (beam search keeps the best continuations, which may share a
-// parent).
+// parent). Hypotheses that keep their own caches (parents[i] == i) cost
+// nothing; a cache row is set aside only when it is overwritten and
+// still read as another's parent.
 func (tr *Translator) Reorder(parents []int32) error {
 	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
+	if len(parents) > tr.MaxHyp {
+		return fmt.Errorf("reorder: %d hypotheses, planned %d", len(parents), tr.MaxHyp)
+	}
 	for i, p := range parents {
-		if p < 0 || int(p) >= tr.MaxHyp || i >= tr.MaxHyp {
+		if p < 0 || int(p) >= tr.MaxHyp {
 			return fmt.Errorf("reorder: hypothesis %d from %d, planned %d", i, p, tr.MaxHyp)
 		}
 	}
+	moved := func(r int) bool { return r < len(parents) && int(parents[r]) != r }
+	saved := tr.saved[:0]
+	for i, p := range parents {
+		if int(p) != i && moved(int(p)) && !slices.Contains(saved, p) {
+			saved = append(saved, p)
+		}
+	}
+	tr.saved = saved
 	n := tr.pos * d
 	tmp := tr.scratch[0]
 	for l := range tr.selfK {
 		for _, c := range [][]float32{tr.selfK[l], tr.selfV[l]} {
-			for i, p := range parents {
-				copy(tmp[i*T*d:i*T*d+n], c[int(p)*T*d:int(p)*T*d+n])
+			for _, r := range saved {
+				copy(tmp[int(r)*T*d:int(r)*T*d+n], c[int(r)*T*d:int(r)*T*d+n])
 			}
-			for i := range parents {
-				copy(c[i*T*d:i*T*d+n], tmp[i*T*d:i*T*d+n])
+			for i, p := range parents {
+				if int(p) == i {
+					continue
+				}
+				src := c
+				if moved(int(p)) {
+					src = tmp
+				}
+				copy(c[i*T*d:i*T*d+n], src[int(p)*T*d:int(p)*T*d+n])
 			}
 		}
 	}

@@ -49,6 +49,7 @@ func commands() []command {
 		{"logits", "write a checkpoint's logits on a text (to compare with PyTorch)", runLogits},
 		{"bpe", "learn, apply and invert a joint BPE subword vocabulary", runBPE},
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
+		{"translate", "translate sentences with an encoder–decoder checkpoint (beam search)", runTranslate},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
@@ -57,7 +58,7 @@ func commands() []command {
 func topUsage(w io.Writer) {
 	fmt.Fprintf(w, "clinic %s: train Transformers on CPU, stably at any depth (Post-LN, Pre-LN, Admin).\n\nUsage: clinic <command> [flags]\n\nCommands:\n", Version)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'clinic <command> --help' for a command's flags.\n")
 }

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/corpus"
+	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/model"
+)
+
+var translateSentences = flag.Int("translate-sentences", 200, "BenchmarkTranslate: Acts verses to translate per iteration (all: 1003)")
+
+var (
+	actsOnce  sync.Once
+	actsCodes *bpe.Codes
+	actsSrcs  [][]int32
+)
+
+// actsSources are the English verses of Acts (the test book) in the
+// joint BPE that 'clinic train --task translate' learns by default
+// (8,000 merges on the training books), each ending in EOS.
+func actsSources(b *testing.B) (*bpe.Codes, [][]int32) {
+	actsOnce.Do(func() {
+		train, _, test := corpus.BibleSplits()
+		lines := make([]string, 0, 2*len(train))
+		for _, p := range train {
+			lines = append(lines, p.English, p.Spanish)
+		}
+		c, err := bpe.Learn(lines, 8000, bpe.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		actsCodes = c
+		for _, p := range test {
+			actsSrcs = append(actsSrcs, append(c.Encode(p.English), bpe.EOSID))
+		}
+	})
+	return actsCodes, actsSrcs
+}
+
+// BenchmarkTranslate translates Acts verses (-translate-sentences of
+// them) with a 6+6-layer d256 Admin encoder–decoder (random weights,
+// the joint BPE's ~8,400 tokens), as 'clinic translate --batch-size 32
+// --max-len-a 1.2 --max-len-b 10' does, and reports sentences/s and the
+// mean output length in tokens (EOS included). Random weights rarely
+// choose EOS, so most outputs run to the maximum length: slower than a
+// trained model's.
+func BenchmarkTranslate(b *testing.B) {
+	codes, all := actsSources(b)
+	srcs := all[:min(*translateSentences, len(all))]
+	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
+		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Init(1)
+	const batch = 32
+	for _, threads := range []int{2} {
+		for _, beam := range []int{1, 5} {
+			b.Run(fmt.Sprintf("beam=%d/threads=%d", beam, threads), func(b *testing.B) {
+				asm.SetThreads(threads)
+				defer asm.SetThreads(0)
+				tr, err := model.NewTranslator(p, batch, batch*beam)
+				if err != nil {
+					b.Fatal(err)
+				}
+				opt := gen.Options{Beam: beam, LenPen: 1, MaxLenA: 1.2, MaxLenB: 10, Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab,
+					BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
+				tokens := 0
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					best, err := gen.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, h := range best {
+						tokens += len(h.Tokens)
+					}
+				}
+				b.ReportMetric(float64(len(srcs)*b.N)/b.Elapsed().Seconds(), "sentences/s")
+				b.ReportMetric(float64(tokens)/float64(len(srcs)*b.N), "tokens/sentence")
+				if mb := peakRSSMB(); mb > 0 {
+					b.ReportMetric(mb, "peak-RSS-MB")
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/model"
+)
+
+func runTranslate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("translate", "Translate source sentences, one per line, with an encoder–decoder checkpoint\n"+
+		"('clinic train --task translate') by beam search as fairseq-generate does. Empty\n"+
+		"lines give empty lines; lines longer than the model's seq-len in subword tokens\n"+
+		"are truncated with a warning.", stdout)
+	ckpt := fs.String("checkpoint", "runs/latest/model.safetensors", "translation checkpoint to load")
+	input := fs.String("input", "", "source sentences, one per line (default: stdin)")
+	output := fs.String("output", "", "where to write the translations, one per line in input order (default: stdout)")
+	beam := fs.Int("beam", 5, "beam size (1: greedy)")
+	lenpen := fs.Float64("lenpen", 1, "length penalty: hypotheses are scored Σ log p / length^lenpen")
+	maxLenA := fs.Float64("max-len-a", 0, "outputs have at most a·srclen + b tokens (srclen with its EOS; capped by seq-len)")
+	maxLenB := fs.Int("max-len-b", 200, "see --max-len-a")
+	batch := fs.Int("batch-size", 32, "sentences decoded at once")
+	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *beam < 1:
+		return usagef("--beam must be at least 1, got %d", *beam)
+	case *batch < 1:
+		return usagef("--batch-size must be at least 1, got %d", *batch)
+	case math.IsNaN(*lenpen) || math.IsInf(*lenpen, 0):
+		return usagef("--lenpen must be finite, got %g", *lenpen)
+	case !(*maxLenA >= 0) || math.IsInf(*maxLenA, 0):
+		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
+	case *maxLenB < 0:
+		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
+	case *threads < 0:
+		return usagef("--threads must be ≥ 0, got %d", *threads)
+	}
+	asm.SetThreads(*threads)
+
+	name, text := "stdin", []byte(nil)
+	var err error
+	if *input != "" {
+		name = *input
+		text, err = os.ReadFile(*input)
+		if err != nil {
+			return fmt.Errorf("%s: %v", *input, unwrapPathErr(err))
+		}
+	} else if text, err = io.ReadAll(stdin); err != nil {
+		return fmt.Errorf("reading stdin: %v", err)
+	}
+	lines := splitLines(text)
+	for i, l := range lines {
+		if !utf8.ValidString(l) {
+			return fmt.Errorf("%s:%d: not valid UTF-8", name, i+1)
+		}
+	}
+
+	p, codes, err := loadTranslator(*ckpt)
+	if err != nil {
+		return err
+	}
+	cfg := p.Cfg
+	var srcs [][]int32
+	var which []int // srcs[k] translates lines[which[k]]
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		ids := codes.Encode(l)
+		if len(ids) > cfg.SeqLen-1 {
+			fmt.Fprintf(stderr, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
+				name, i+1, len(ids), cfg.SeqLen-1)
+			ids = ids[:cfg.SeqLen-1]
+		}
+		srcs = append(srcs, append(ids, bpe.EOSID))
+		which = append(which, i)
+	}
+	out := make([]string, len(lines))
+	if len(srcs) > 0 {
+		nb := min(*batch, len(srcs))
+		tr, err := model.NewTranslator(p, nb, nb**beam)
+		if err != nil {
+			return err
+		}
+		opt := gen.Options{Beam: *beam, LenPen: *lenpen, MaxLenA: *maxLenA, MaxLenB: *maxLenB,
+			Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
+		best, err := gen.TranslateAll(tr, srcs, nb, bpe.PadID, opt)
+		if err != nil {
+			return err
+		}
+		for k, h := range best {
+			out[which[k]] = codes.Decode(h.Tokens)
+		}
+	}
+	var buf bytes.Buffer
+	for _, s := range out {
+		// A translation is one line: a model could emit a newline token.
+		buf.WriteString(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+		buf.WriteByte('\n')
+	}
+	if *output == "" {
+		_, err := stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := atomicfile.WriteFile(*output, buf.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %v", *output, unwrapPathErr(err))
+	}
+	return nil
+}
+
+// splitLines splits text into lines without their "\n" or "\r\n"; a
+// final newline does not start another line.
+func splitLines(text []byte) []string {
+	if len(text) == 0 {
+		return nil
+	}
+	s := strings.TrimSuffix(string(text), "\n")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
+}
+
+// loadTranslator loads an encoder–decoder checkpoint and its subword
+// codes.
+func loadTranslator(path string) (*model.Params, *bpe.Codes, error) {
+	p, meta, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Cfg.EncoderLayers < 1 {
+		return nil, nil, fmt.Errorf("%s is a language model, not a translator", path)
+	}
+	if t := meta["task"]; t != "translate" {
+		return nil, nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
+	}
+	text, ok := meta["bpe_codes"]
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
+	}
+	codes, err := bpe.Parse([]byte(text))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: BPE codes: %v", path, err)
+	}
+	if codes.Size() != p.Cfg.Vocab {
+		return nil, nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
+	}
+	if p.Cfg.SeqLen < 2 {
+		return nil, nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
+	}
+	return p, codes, nil
+}
+
+// stdin is where 'clinic translate' reads without --input (tests
+// replace it).
+var stdin io.Reader = os.Stdin
