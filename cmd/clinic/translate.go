@@ -163,7 +163,3 @@ func loadTranslator(path string) (*model.Params, *bpe.Codes, error) {
 	}
 	return p, codes, nil
 }
-
-// stdin is where 'clinic translate' reads without --input (tests
-// replace it).
-var stdin io.Reader = os.Stdin
