@@ -210,7 +210,7 @@ func setAdmin(o trainOpts, task adminTask) error {
 // runTask trains task as o says, with metrics and checkpoints in o.out,
 // a progress bar on stderr unless quiet, and, at the end, a summary line
 // on stdout that says what the losses are per (unit).
-func runTask(o trainOpts, task train.Task, unit string, stdout, stderr io.Writer) (*train.Result, error) {
+func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, stdout, stderr io.Writer) (*train.Result, error) {
 	mw, err := metrics.Create(filepath.Join(o.out, "metrics.jsonl"))
 	if err != nil {
 		return nil, err
@@ -220,7 +220,18 @@ func runTask(o trainOpts, task train.Task, unit string, stdout, stderr io.Writer
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep}
+		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores}
+	// The bar shows each score's latest value.
+	lastScore := map[string]float64{}
+	for i, sc := range scores {
+		eval := sc.Eval
+		scores[i].Eval = func() (float64, error) {
+			v, err := eval()
+			lastScore[sc.Name] = v
+			return v, err
+		}
+	}
+	opts.Scores = scores
 	var bar *progress.Bar
 	if !o.quiet {
 		f, ok := stderr.(*os.File)
@@ -233,6 +244,11 @@ func runTask(o trainOpts, task train.Task, unit string, stdout, stderr io.Writer
 			}
 			if pr.TokensPerSec > 0 {
 				st += fmt.Sprintf(" %.0f tok/s", pr.TokensPerSec)
+			}
+			for _, sc := range scores {
+				if v, ok := lastScore[sc.Name]; ok {
+					st += fmt.Sprintf(" %s %.2f", sc.Name, v)
+				}
 			}
 			bar.Update(pr.Step, st)
 		}
@@ -284,5 +300,5 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
 			len(trainText), len(valText), asm.Threads(), asm.CPULevel())
 	}
-	return runTask(o, lm, "byte", stdout, stderr)
+	return runTask(o, lm, "byte", nil, stdout, stderr)
 }

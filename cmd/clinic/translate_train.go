@@ -53,6 +53,7 @@ type translateFlags struct {
 	srcLang, tgtLang        string
 	columns                 string
 	maxLen                  int
+	bleuEvery, bleuBeam     int
 }
 
 func (t *translateFlags) register(fs *pflag.FlagSet) {
@@ -67,13 +68,15 @@ func (t *translateFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&t.srcLang, "src-lang", "en", "translate: source language (built-in corpus: en or es)")
 	fs.StringVar(&t.tgtLang, "tgt-lang", "es", "translate: target language (built-in corpus: en or es)")
 	fs.StringVar(&t.columns, "columns", "1,2", "translate: 1-based source,target columns of the --data TSV file")
+	fs.IntVar(&t.bleuEvery, "bleu-every", 500, "translate: validation BLEU every N steps and at the end, keeping DIR/model_best.safetensors (0: never)")
+	fs.IntVar(&t.bleuBeam, "bleu-beam", 1, "translate: beam size of the validation BLEU (1: greedy)")
 	fs.IntVar(&t.maxLen, "max-len", 0, "translate: same as --seq-len (fairseq's name): skip pairs longer than this many subword tokens")
 }
 
 // translateOnly are the flags that only translation reads; lmOnly the
 // ones it ignores.
 var (
-	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns", "max-len"}
+	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns", "max-len", "bleu-every", "bleu-beam"}
 	lmOnly        = []string{"batch-size", "eval-batches"}
 )
 
@@ -120,6 +123,10 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 		return usagef("give either --data (a TSV file) or --src and --tgt, not both")
 	case t.srcLang == "" || t.tgtLang == "" || t.srcLang == t.tgtLang:
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
+	case t.bleuEvery < 0:
+		return usagef("--bleu-every must be ≥ 0, got %d", t.bleuEvery)
+	case t.bleuBeam < 1:
+		return usagef("--bleu-beam must be at least 1, got %d", t.bleuBeam)
 	case fs.Changed("max-len") && fs.Changed("seq-len"):
 		return usagef("--max-len and --seq-len are the same setting: give one")
 	case fs.Changed("max-len") && t.maxLen < 1:
@@ -281,5 +288,10 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 			fmt.Fprintf(stdout, "clinic: skipped %d validation pairs longer than the model or the batch allows\n", n)
 		}
 	}
-	return runTask(o, task, "target token", stdout, stderr)
+	var scores []train.Score
+	if t.bleuEvery > 0 {
+		scores = append(scores, train.Score{Name: "val_bleu", Every: t.bleuEvery, Best: filepath.Join(o.out, "model_best.safetensors"),
+			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, 32) }})
+	}
+	return runTask(o, task, "target token", scores, stdout, stderr)
 }

@@ -59,6 +59,12 @@ func TestTrainTranslateCLI(t *testing.T) {
 	if err != nil || len(recs) != 150 {
 		t.Fatalf("metrics: %d lines, %v", len(recs), err)
 	}
+	if b, ok := recs[149]["val_bleu"].(float64); !ok || b < 0 || b > 100 || recs[148]["val_bleu"] != nil {
+		t.Errorf("validation BLEU in the metrics: %v", recs[149]["val_bleu"])
+	}
+	if _, err := os.Stat(filepath.Join(a, "model_best.safetensors")); err != nil {
+		t.Error(err)
+	}
 	v1, v3 := recs[49]["val_loss"].(float64), recs[149]["val_loss"].(float64)
 	if !(v3 < v1-0.3) {
 		t.Errorf("validation loss did not fall: %.3f → %.3f", v1, v3)
@@ -131,6 +137,8 @@ func TestTrainTranslateBadInput(t *testing.T) {
 		{2, tr("--encoder-layers", "0"), "--encoder-layers"},
 		{2, tr("--max-len", "20", "--seq-len", "30"), "same setting"},
 		{2, tr("--max-len", "0"), "--max-len"},
+		{2, tr("--bleu-beam", "0"), "--bleu-beam"},
+		{2, tr("--bleu-every", "-1"), "--bleu-every"},
 		{2, tr("--data", tsv, "--src", src, "--tgt", src), "not both"},
 		{1, tr("--data", emptyTgt), "empty.tsv:2"},
 		{1, tr("--src", src, "--tgt", short), "short.txt"},

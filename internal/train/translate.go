@@ -7,8 +7,10 @@ import (
 	"strconv"
 
 	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/internal/bleu"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -45,6 +47,12 @@ type Translate struct {
 	pair    model.Pair
 	lens    [2][]int32
 	meta    map[string]string
+
+	// validation translation (ValidBLEU), planned on first use
+	tr              *model.Translator
+	trBeam, trBatch int
+	valSrc          [][]int32
+	valRef          []string
 }
 
 // EncodePairs turns text pairs into subword ids (without BOS or EOS).
@@ -181,4 +189,48 @@ func (t *Translate) SaveCheckpoint(path string, step int) error {
 	meta["step"] = strconv.Itoa(step)
 	meta["seed"] = strconv.FormatUint(t.cfg.Seed, 10)
 	return model.SaveCheckpoint(path, t.P, meta)
+}
+
+// DecodeOptions are the beam-search settings for translating with a
+// model of config cfg: fairseq's defaults otherwise.
+func DecodeOptions(cfg model.Config, beam int, lenpen float64) generate.Options {
+	return generate.Options{Beam: beam, LenPen: lenpen, MaxLenA: 0, MaxLenB: 200, Limit: cfg.SeqLen - 1,
+		Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
+}
+
+// ValidBLEU translates every validation source with the current weights
+// (beam search with beam, in batches of up to batch sentences) and
+// returns the corpus BLEU of the detokenized output against the
+// references, as sacreBLEU computes it (13a, exp smoothing).
+func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
+	if t.tr == nil || t.trBeam != beam || t.trBatch != batch {
+		tr, err := model.NewTranslator(t.P, batch, batch*beam)
+		if err != nil {
+			return 0, err
+		}
+		t.tr, t.trBeam, t.trBatch = tr, beam, batch
+	}
+	if t.valSrc == nil {
+		for _, p := range t.cfg.Val {
+			ids := t.Codes.Encode(p.Src)
+			if len(ids) > t.cfg.Model.SeqLen-1 {
+				ids = ids[:t.cfg.Model.SeqLen-1]
+			}
+			t.valSrc = append(t.valSrc, append(ids, bpe.EOSID))
+			t.valRef = append(t.valRef, p.Tgt)
+		}
+	}
+	best, err := generate.TranslateAll(t.tr, t.valSrc, batch, bpe.PadID, DecodeOptions(t.cfg.Model, beam, 1))
+	if err != nil {
+		return 0, err
+	}
+	hyps := make([]string, len(best))
+	for i, h := range best {
+		hyps[i] = t.Codes.Decode(h.Tokens)
+	}
+	sc, err := bleu.Corpus(hyps, [][]string{t.valRef}, bleu.Options{})
+	if err != nil {
+		return 0, err
+	}
+	return sc.Score, nil
 }

@@ -91,6 +91,19 @@ func TestTranslateTask(t *testing.T) {
 	if !(res.Curve[1].ValLoss < res.Curve[0].ValLoss && res.Final.ValLoss < initial-2) {
 		t.Errorf("validation loss %.3f at the start, then %v: not learning", initial, res.Curve)
 	}
+	bleu1, err := a.ValidBLEU(1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bleu1again, err := a.ValidBLEU(1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bleu3, _ := a.ValidBLEU(3, 8)
+	t.Logf("validation BLEU greedy %.2f, beam 3 %.2f", bleu1, bleu3)
+	if !(bleu1 > 20) || bleu1 != bleu1again || !(bleu3 >= 0 && bleu3 <= 100) {
+		t.Errorf("validation BLEU %v (again, other batch size: %v), beam 3 %v", bleu1, bleu1again, bleu3)
+	}
 	b, _ := run(1, 200, filepath.Join(dir, "b.safetensors"))
 	for i := range a.P.W {
 		if a.P.W[i] != b.P.W[i] {
