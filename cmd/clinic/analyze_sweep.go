@@ -55,6 +55,9 @@ func sweepStatus(res *train.Result, h, margin float64) string {
 }
 
 func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
+	if taskOf(args) == taskTranslate {
+		return runTranslateSweep(args, stdout, stderr)
+	}
 	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts

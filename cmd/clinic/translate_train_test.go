@@ -159,3 +159,46 @@ func TestTrainTranslateBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The translation sweep trains every (depth, norm), averages the kept
+// checkpoints, scores the test pairs and writes its table and figures.
+func TestTranslateSweep(t *testing.T) {
+	dir := t.TempDir()
+	tsv, _, _ := writePairs(t, dir, 300)
+	test := filepath.Join(dir, "test.tsv")
+	os.WriteFile(test, []byte("x\tfour two one\t4 2 1\ny\tnine nine zero\t9 9 0\nz\tone two three\t1 2 3\n"), 0o644)
+	out := filepath.Join(dir, "sweep")
+	code, stdout, e := runCLI(t, "analyze", "sweep", "--task", "translate", "--data", tsv, "--columns", "2,3", "--test-data", test,
+		"--depths", "1,2", "--norms", "postln,admin", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--max-len", "16",
+		"--max-tokens", "256", "--bpe-merges", "40", "--steps", "40", "--save-every", "10", "--eval-every", "20",
+		"--avg-last", "3", "--beam", "2", "--warmup", "10", "--lr", "3e-3", "--threads", "2", "--out", out)
+	if code != 0 {
+		t.Fatalf("sweep: exit %d: %s", code, e)
+	}
+	rows := readCSV(t, filepath.Join(out, "sweep.csv"))
+	if len(rows) != 5 {
+		t.Fatalf("sweep.csv has %d rows", len(rows))
+	}
+	for _, r := range rows[1:] {
+		if r[6] != "trained" || r[5] != "3" || r[4] == "" {
+			t.Errorf("row %v: want trained, 3 checkpoints averaged and a BLEU", r)
+		}
+	}
+	for _, f := range []string{"report.md", "sweep_curves.png", "sweep_curves.svg", "bpe.codes", "runs/admin-L2/checkpoint40.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "test BLEU") {
+		t.Errorf("stdout: %s", stdout)
+	}
+	for _, tc := range []struct{ args []string }{
+		{[]string{"analyze", "sweep", "--task", "translate", "--data", tsv, "--out", out}},
+		{[]string{"analyze", "sweep", "--task", "translate", "--avg-last", "0", "--out", out}},
+		{[]string{"analyze", "sweep", "--task", "translate", "--layers", "3", "--out", out}},
+	} {
+		if code, _, _ := runCLI(t, tc.args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", tc.args, code)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/bleu"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/corpus"
+	"github.com/clinic-ml/clinic/internal/data"
+	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// runTranslateSweep is 'clinic analyze sweep --task translate': the
+// paper's depth table at a scale a CPU server affords.
+func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("analyze sweep --task translate", "The paper's translation table, small: for each depth in --depths (layers on each side)\n"+
+		"and each norm in --norms, train an encoder–decoder (like 'clinic train --task translate',\n"+
+		"quietly), average its last --avg-last checkpoints, translate the test set with beam\n"+
+		"search and score it with BLEU (sacreBLEU 13a). The built-in corpus's test set is Acts;\n"+
+		"with --data or --src/--tgt give --test-data (a TSV in --columns). Writes sweep.csv,\n"+
+		"sweep_curves.csv, sweep_curves.png/.svg, report.md, and each run under DIR/runs/<norm>-L<depth>.", stdout)
+	var mf modelFlags
+	var o trainOpts
+	var tf translateFlags
+	mf.register(fs)
+	o.register(fs)
+	tf.register(fs)
+	tf.defaults(fs)
+	depthsS := fs.String("depths", "6,18", "comma-separated layers per side")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin")
+	avgLast := fs.Int("avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
+	beam := fs.Int("beam", 5, "beam size for the test set")
+	lenpen := fs.Float64("lenpen", 1, "length penalty for the test set")
+	testData := fs.String("test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
+	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "steps": "2000",
+		"save-every": "100", "eval-every": "100", "bleu-every": "0", "out": "runs/analyze-sweep-translate"} {
+		setDefault(fs, name, v)
+	}
+	hidden := []hiddenFlag{{"layers", "--depths"}, {"encoder-layers", "--depths"}, {"norm", "--norms"},
+		{"admin-profile", "--admin-init (a profile fits one depth only)"}, {"keep-last", "--avg-last"}}
+	hideFlags(fs, hidden...)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkHidden(fs, hidden...); err != nil {
+		return err
+	}
+	if err := tf.check(fs); err != nil {
+		return err
+	}
+	depths, err := parseDepths("depths", *depthsS)
+	if err != nil {
+		return err
+	}
+	norms, err := parseNorms("norms", *normsS)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *avgLast < 1:
+		return usagef("--avg-last must be at least 1, got %d", *avgLast)
+	case *beam < 1:
+		return usagef("--beam must be at least 1, got %d", *beam)
+	case o.saveEvery < 1:
+		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
+	case (fs.Changed("data") || tf.src != "") && *testData == "":
+		return usagef("with your own training data, give --test-data")
+	}
+	mf.cfg.Layers, mf.cfg.EncoderLayers, mf.cfg.Norm = depths[0], depths[0], norms[0]
+	if fs.Changed("max-len") {
+		mf.cfg.SeqLen = tf.maxLen
+	}
+	cfg, err := mf.config()
+	if err != nil {
+		return err
+	}
+	if err := checkDepths(cfg, depths, norms); err != nil {
+		return err
+	}
+	o.cfg = cfg
+	if o.adminInit != "profile" {
+		if !slices.Contains(norms, model.Admin) {
+			return usagef("--admin-init needs admin in --norms")
+		}
+		o.cfg.Norm = model.Admin
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	o.cfg = cfg
+	var test []data.Pair
+	testName := "Acts"
+	if *testData != "" {
+		sc, tc, _ := parsePairColumns(tf.columns)
+		if test, err = data.LoadTSV(*testData, sc, tc); err != nil {
+			return err
+		}
+		testName = *testData
+	} else {
+		_, _, acts := corpus.BibleSplits()
+		for _, p := range acts {
+			if tf.srcLang == "en" {
+				test = append(test, data.Pair{Src: p.English, Tgt: p.Spanish})
+			} else {
+				test = append(test, data.Pair{Src: p.Spanish, Tgt: p.English})
+			}
+		}
+	}
+	rep, err := newReport(o.out, "Translation depth sweep: the paper's table, small")
+	if err != nil {
+		return err
+	}
+	threads := setThreads(o.threads)
+	// One joint BPE for every run, learned once (every run would learn
+	// the same codes from the same pairs).
+	if tf.bpeCodes == "" {
+		trainPairs, _, _, err := loadPairs(o, tf)
+		if err != nil {
+			return err
+		}
+		lines := make([]string, 0, 2*len(trainPairs))
+		for _, p := range trainPairs {
+			lines = append(lines, p.Src, p.Tgt)
+		}
+		codes, err := bpe.Learn(lines, tf.bpeMerges, bpe.DefaultOptions())
+		if err != nil {
+			return err
+		}
+		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
+			return err
+		}
+		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
+	}
+
+	type run struct {
+		depth  int
+		norm   string
+		res    *train.Result
+		status string
+		bleu   bleu.Score
+		avg    int
+		took   time.Duration
+	}
+	var runs []run
+	total := len(depths) * len(norms)
+	for _, d := range depths {
+		for _, norm := range norms {
+			ro := o
+			ro.cfg.Layers, ro.cfg.EncoderLayers, ro.cfg.Norm = d, d, norm
+			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
+			ro.quiet, ro.keepLast = true, *avgLast
+			start := time.Now()
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers, %d steps ...\n", len(runs)+1, total, norm, d, d, o.steps)
+			res, err := trainTranslate(ro, tf, io.Discard, io.Discard)
+			r := run{depth: d, norm: norm, res: res, status: statusTrained}
+			var de *train.DivergedError
+			if errors.As(err, &de) {
+				err, r.status = nil, statusDiverged
+			}
+			if err != nil {
+				return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+			}
+			if r.status == statusTrained {
+				if r.bleu, r.avg, err = testAveraged(ro.out, test, *beam, *lenpen); err != nil {
+					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
+				}
+			}
+			r.took = time.Since(start)
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: validation loss %.4f, test BLEU %.2f (%s, %s)\n", len(runs)+1, total, norm, d, d,
+				res.Final.ValLoss, r.bleu.Score, r.status, r.took.Round(time.Second))
+			runs = append(runs, r)
+		}
+	}
+
+	header := []string{"depth", "norm", "steps", "final_val_loss", "test_bleu", "averaged", "status", "diverged_at_step", "seconds"}
+	var rows, trows, curves [][]string
+	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/target token)"}
+	for _, r := range runs {
+		div, b := "", ""
+		if r.res.Diverged {
+			div = strconv.Itoa(r.res.FailStep)
+		}
+		if r.status == statusTrained {
+			b = fmt.Sprintf("%.2f", r.bleu.Score)
+		}
+		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(r.res.Final.Step), num(r.res.Final.ValLoss), b,
+			strconv.Itoa(r.avg), r.status, div, strconv.Itoa(int(r.took.Seconds()))})
+		if b == "" {
+			b = "—"
+		}
+		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.depth, r.depth), r.norm, b, fmt.Sprintf("%.3f", r.res.Final.ValLoss), r.status})
+		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: slices.Index(depths, r.depth)}
+		for _, p := range r.res.Curve {
+			curves = append(curves, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
+			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
+		}
+		chart.Series = append(chart.Series, s)
+	}
+	if err := rep.csv("sweep.csv", header, rows); err != nil {
+		return err
+	}
+	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, curves); err != nil {
+		return err
+	}
+	names, err := chart.Save(o.out, "sweep_curves")
+	if err != nil {
+		return err
+	}
+	rep.para("Command: `%s`", commandLine("sweep", args))
+	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d and length penalty %g. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
+		cfg.DModel, cfg.Heads, cfg.DFF, o.steps, tf.maxTokens, o.optimizer, o.lr, o.warmup, o.schedule, o.beta1, o.beta2, cfg.Dropout, cfg.LabelSmoothing, o.clip, o.seed, threads,
+		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen)
+	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
+	rep.figure(names, "validation loss curves")
+	return rep.finish(stdout, []string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
+}
+
+// saveCodes writes BPE codes atomically.
+func saveCodes(path string, c *bpe.Codes) error {
+	b, err := c.MarshalText()
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b)
+}
+
+var keptCheckpoint = regexp.MustCompile(`^checkpoint([0-9]+)\.safetensors$`)
+
+// testAveraged averages the numbered checkpoints in dir and scores its
+// beam-search translations of test.
+func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.Score, int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	var ps []*model.Params
+	var meta map[string]string
+	for _, e := range ents {
+		if keptCheckpoint.MatchString(e.Name()) {
+			p, m, err := model.LoadCheckpoint(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return bleu.Score{}, 0, err
+			}
+			ps, meta = append(ps, p), m
+		}
+	}
+	if len(ps) == 0 {
+		return bleu.Score{}, 0, fmt.Errorf("no checkpoints to average in %s", dir)
+	}
+	avg, err := model.Average(ps)
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	codes, err := bpe.Parse([]byte(meta["bpe_codes"]))
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	const batch = 32
+	tr, err := model.NewTranslator(avg, batch, batch*beam)
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	srcs := make([][]int32, len(test))
+	refs := make([]string, len(test))
+	for i, p := range test {
+		ids := codes.Encode(p.Src)
+		if len(ids) > avg.Cfg.SeqLen-1 {
+			ids = ids[:avg.Cfg.SeqLen-1]
+		}
+		srcs[i], refs[i] = append(ids, bpe.EOSID), p.Tgt
+	}
+	best, err := gen.TranslateAll(tr, srcs, batch, bpe.PadID, train.DecodeOptions(avg.Cfg, beam, lenpen))
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	hyps := make([]string, len(best))
+	for i, h := range best {
+		hyps[i] = codes.Decode(h.Tokens)
+	}
+	sc, err := bleu.Corpus(hyps, [][]string{refs}, bleu.Options{})
+	return sc, len(ps), err
+}
