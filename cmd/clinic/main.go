@@ -63,7 +63,17 @@ func topUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'clinic <command> --help' for a command's flags.\n")
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// exitInternal is the status of an unexpected internal error: a bug,
+// reported in one line instead of a panic trace.
+const exitInternal = 3
+
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "clinic: internal error: %v (please report it, with the command line)\n", r)
+			code = exitInternal
+		}
+	}()
 	if len(args) == 0 {
 		topUsage(stderr)
 		return 2

@@ -145,3 +145,20 @@ func TestTrainSampleDeterministic(t *testing.T) {
 		t.Error("training from the saved profile differs from profiling in place")
 	}
 }
+
+// A panic inside a command is reported in one line with its own exit
+// status, never as a trace.
+func TestInternalErrorIsOneLine(t *testing.T) {
+	old := stdin
+	stdin = nil // bpe encode reads stdin: a nil reader panics inside
+	defer func() { stdin = old }()
+	dir := t.TempDir()
+	codes := filepath.Join(dir, "c.bpe")
+	if code, _, e := runCLI(t, "bpe", "learn", "--merges", "5", "--out", codes, "../../internal/bpe/testdata/bible-en-es-2000.tsv.gz"); code != 0 {
+		t.Fatalf("learn: %s", e)
+	}
+	code, _, e := runCLI(t, "bpe", "encode", "--codes", codes)
+	if code != exitInternal || !strings.Contains(e, "internal error") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q", code, e)
+	}
+}
