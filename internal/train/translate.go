@@ -220,7 +220,12 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 			t.valRef = append(t.valRef, p.Tgt)
 		}
 	}
-	best, err := generate.TranslateAll(t.tr, t.valSrc, batch, bpe.PadID, DecodeOptions(t.cfg.Model, beam, 1))
+	// fairseq's example validation-BLEU settings: outputs at most
+	// 1.2·source + 10 tokens, so an untrained model does not decode to
+	// the 200-token limit.
+	opt := DecodeOptions(t.cfg.Model, beam, 1)
+	opt.MaxLenA, opt.MaxLenB = 1.2, 10
+	best, err := generate.TranslateAll(t.tr, t.valSrc, batch, bpe.PadID, opt)
 	if err != nil {
 		return 0, err
 	}
