@@ -45,6 +45,16 @@ func LoadCheckpoint(path string) (*Params, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
 	}
+	// The config must account for the tensors the file holds before
+	// anything is allocated from it: a config that claims more
+	// parameters than the file has is a damaged or crafted file.
+	have := 0
+	for _, t := range f.Tensors {
+		have += len(t.F32)
+	}
+	if want := cfg.ParamCount(); want > have {
+		return nil, nil, fmt.Errorf("checkpoint %s: its config has %d parameters, the file holds %d values", path, want, have)
+	}
 	p, err := NewParams(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)

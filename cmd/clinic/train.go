@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -148,6 +149,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	if parseOnly {
+		return errParsedOnly
+	}
 	if !*overwrite {
 		for _, f := range []string{"model.safetensors", "metrics.jsonl"} {
 			if _, err := os.Stat(filepath.Join(o.out, f)); err == nil {
@@ -173,6 +177,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	_, err = trainRun(o, stdout, stderr)
 	return err
 }
+
+// parseOnly stops 'clinic train' once its flags are parsed and checked,
+// returning errParsedOnly (the flag-parsing fuzz test sets it).
+var (
+	parseOnly     bool
+	errParsedOnly = errors.New("flags parsed")
+)
 
 // adminTask is a task whose ω Admin can set.
 type adminTask interface {
