@@ -183,8 +183,8 @@ func (a *analyzeFlags) check() error {
 	switch {
 	case a.out == "":
 		return usagef("--out must name a directory")
-	case a.threads < 0:
-		return usagef("--threads must be ≥ 0, got %d", a.threads)
+	case checkThreads(a.threads) != nil:
+		return checkThreads(a.threads)
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}

@@ -23,8 +23,8 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *threads < 0 {
-		return usagef("--threads must be ≥ 0, got %d", *threads)
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	if *text != "" && (*src != "" || *tgt != "") {
 		return usagef("--text is for a language model, --src and --tgt for a translator: not both")
@@ -64,6 +64,7 @@ func lmLogits(f *safetensors.File, p *model.Params, text string) (int, error) {
 	if len(text) > p.Cfg.SeqLen {
 		return 0, usagef("--text has %d bytes, the model's context is %d", len(text), p.Cfg.SeqLen)
 	}
+	p.Cfg.SeqLen = len(text) // plan for the text given, not the whole context
 	m, err := model.New(p, 1, 1)
 	if err != nil {
 		return 0, err
@@ -92,6 +93,7 @@ func translatorLogits(f *safetensors.File, p *model.Params, meta map[string]stri
 	if len(s) > p.Cfg.SeqLen || len(t) > p.Cfg.SeqLen {
 		return 0, usagef("--src has %d and --tgt %d subword tokens (with EOS/BOS), the model's seq-len is %d", len(s), len(t), p.Cfg.SeqLen)
 	}
+	p.Cfg.SeqLen = max(len(s), len(t)) // plan for the pair given
 	m, err := model.NewSeq2Seq(p, max(len(s), len(t)), 1)
 	if err != nil {
 		return 0, err

@@ -36,8 +36,8 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := checkPositive("batch-size", *batch); err != nil {
 		return err
 	}
-	if *threads < 0 {
-		return usagef("--threads must be ≥ 0, got %d", *threads)
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	asm.SetThreads(*threads)
 	var pr *admin.Profile

@@ -30,8 +30,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return usagef("--temperature must be ≥ 0, got %g", *temp)
 	case *topK < 0:
 		return usagef("--top-k must be ≥ 0, got %d", *topK)
-	case *threads < 0:
-		return usagef("--threads must be ≥ 0, got %d", *threads)
+	case checkThreads(*threads) != nil:
+		return checkThreads(*threads)
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
@@ -42,6 +42,12 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	if p.Cfg.EncoderLayers > 0 {
 		return fmt.Errorf("%s is an encoder–decoder translator, not a language model: use 'clinic translate'", *ckpt)
+	}
+	// Positions are not parameters: plan for the context this run can
+	// reach, not the checkpoint's whole seq-len.
+	p.Cfg.SeqLen = min(p.Cfg.SeqLen, len(*prompt)+*length)
+	if err := checkFits("sampling from "+*ckpt, model.ModelBytes(p.Cfg, p.Cfg.SeqLen), "use a shorter --prompt or --length"); err != nil {
+		return err
 	}
 	m, err := model.New(p, 1, *seed)
 	if err != nil {

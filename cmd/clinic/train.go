@@ -85,8 +85,8 @@ func (o *trainOpts) check() error {
 		return usagef("--save-every must be ≥ 0, got %d", o.saveEvery)
 	case o.keepLast < 0:
 		return usagef("--keep-last must be ≥ 0, got %d", o.keepLast)
-	case o.threads < 0:
-		return usagef("--threads must be ≥ 0, got %d", o.threads)
+	case checkThreads(o.threads) != nil:
+		return checkThreads(o.threads)
 	case !(o.lr > 0) || math.IsInf(o.lr, 0):
 		return usagef("--lr must be positive, got %g", o.lr)
 	case !(o.valFrac > 0 && o.valFrac < 1):
@@ -292,6 +292,9 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 	}
 	trainText, valText := data.Split(text, o.valFrac)
 	cfg := o.cfg
+	if err := checkFits("training this model", model.TrainingBytes(cfg, o.batch*cfg.SeqLen), "make the model, --batch-size or --seq-len smaller"); err != nil {
+		return nil, err
+	}
 	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: o.batch, EvalBatches: o.evalBatches, Seed: o.seed,
 		Train: trainText, Val: valText, TrainName: source,
 		ValName: fmt.Sprintf("last %g of %s, %d bytes", o.valFrac, source, len(valText))})

@@ -44,8 +44,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
 	case *maxLenB < 0:
 		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
-	case *threads < 0:
-		return usagef("--threads must be ≥ 0, got %d", *threads)
+	case checkThreads(*threads) != nil:
+		return checkThreads(*threads)
 	}
 	asm.SetThreads(*threads)
 
@@ -90,6 +90,11 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	out := make([]string, len(lines))
 	if len(srcs) > 0 {
 		nb := min(*batch, len(srcs))
+		T, L, d := float64(cfg.SeqLen), float64(cfg.Layers), float64(cfg.DModel)
+		caches := 4 * L * (2*float64(nb**beam)*T*d + float64(nb)*T*2*d)
+		if err := checkFits("translating with "+*ckpt, model.ModelBytes(cfg, nb*cfg.SeqLen)+caches, "use a smaller --batch-size or --beam"); err != nil {
+			return err
+		}
 		tr, err := model.NewTranslator(p, nb, nb**beam)
 		if err != nil {
 			return err

@@ -230,9 +230,6 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %v", err)
-	}
 	var codes *bpe.Codes
 	if t.bpeCodes != "" {
 		if codes, err = loadCodes(t.bpeCodes); err != nil {
@@ -252,6 +249,19 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 				codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
 		}
 	}
+	cfg := o.cfg
+	cfg.Vocab = codes.Size()
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	o.cfg = cfg
+	if err := checkFits("training this model", model.TrainingBytes(cfg, t.maxTokens), "make the model or --max-tokens smaller"); err != nil {
+		return nil, err
+	}
+	// Nothing is written before here: a refused run leaves no directory.
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %v", err)
+	}
 	text, err := codes.MarshalText()
 	if err != nil {
 		return nil, err
@@ -259,12 +269,6 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	if err := atomicfile.WriteFile(filepath.Join(o.out, "bpe.codes"), text); err != nil {
 		return nil, fmt.Errorf("saving bpe codes: %v", err)
 	}
-	cfg := o.cfg
-	cfg.Vocab = codes.Size()
-	if err := cfg.Validate(); err != nil {
-		return nil, usageError{err.Error()}
-	}
-	o.cfg = cfg
 	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
 		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang})
 	if err != nil {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// maxThreadsPerCPU bounds --threads: more workers than a few per CPU only
+// adds switching (and a typo like --threads 10000 would start that many).
+const maxThreadsPerCPU = 4
+
+// checkThreads validates a --threads value: 0 (one per CPU) up to a few
+// per CPU.
+func checkThreads(n int) error {
+	if limit := maxThreadsPerCPU * runtime.NumCPU(); n < 0 || n > limit {
+		return usagef("--threads must be between 0 (one per CPU) and %d (%d per CPU), got %d", limit, maxThreadsPerCPU, n)
+	}
+	return nil
+}
+
+// machineMemory is the machine's memory in bytes (MemTotal), 0 where
+// /proc/meminfo is missing.
+func machineMemory() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// checkFits refuses work whose planned memory (an estimate, in bytes)
+// exceeds 90% of the machine's, before anything is allocated: a Go "out
+// of memory" crash hours in, or the machine swapping, is worse than a
+// refusal with the numbers.
+func checkFits(what string, need float64, hint string) error {
+	total := machineMemory()
+	if total > 0 && need > 0.9*float64(total) {
+		return usagef("%s needs about %s of memory, this machine has %s; %s", what, gb(need), gb(float64(total)), hint)
+	}
+	return nil
+}
+
+func gb(b float64) string {
+	if b >= 1<<40 {
+		return fmt.Sprintf("%.1f TB", b/(1<<40))
+	}
+	return fmt.Sprintf("%.1f GB", b/(1<<30))
+}

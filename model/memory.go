@@ -1,0 +1,37 @@
+package model
+
+// TrainingBytes estimates the memory a training run of cfg plans, in
+// bytes: the parameters with their gradients, the optimizer's two
+// moments and the trainer's rollback copy (five copies), and every
+// buffer of a model planned for rows tokens per side (Model: batch ×
+// SeqLen; Seq2Seq: its Rows), attention probabilities included. It is
+// what New and NewSeq2Seq allocate, computed without allocating, so a
+// command can refuse a config that cannot fit before it tries.
+func TrainingBytes(cfg Config, rows int) float64 {
+	return 4*5*float64(cfg.ParamCount()) + ModelBytes(cfg, rows)
+}
+
+// ModelBytes estimates the buffers of one model planned for rows tokens
+// per side, without the parameters. (In float64: absurd configs must not
+// overflow into small numbers.)
+func ModelBytes(cfg Config, rows int) float64 {
+	N, d, F, H, T := float64(rows), float64(cfg.DModel), float64(cfg.DFF), float64(cfg.Heads), float64(cfg.SeqLen)
+	V := float64(cfg.Vocab)
+	sub := N*d + N*d + 2*N            // a sublayer's output, saved input, mean, rstd
+	self := 3*N*d + N*H*T + N*d + sub // qkv, probabilities, heads' output
+	ffn := 2*N*F + sub                // pre-activation, hidden
+	cross := N*d + 2*N*d + N*H*T + N*d + sub
+	stack := 3*N*d + 2*N // stream x0, gradient ping-pong, tokens and lengths
+	if cfg.Norm == PreLN {
+		stack += N*d + 2*N
+	}
+	floats := stack + float64(cfg.Layers)*(self+ffn)
+	if cfg.EncoderLayers > 0 {
+		floats += stack + float64(cfg.EncoderLayers)*(self+ffn) + float64(cfg.Layers)*cross
+	}
+	// core scratch: branch output and gradients, attention gradients,
+	// FFN hidden gradient; the head: logits, their gradient, row losses.
+	floats += 5*N*d + 3*N*d + 2*N*H*T + N*F + T*d
+	floats += 2*N*V + 3*N
+	return 4 * floats
+}

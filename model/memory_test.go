@@ -1,0 +1,39 @@
+package model
+
+import (
+	"runtime"
+	"testing"
+)
+
+// The estimate matches what New and NewSeq2Seq allocate, to 10%.
+func TestModelBytesMatchesAllocation(t *testing.T) {
+	measure := func(f func() any) int64 {
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		keep := f()
+		runtime.ReadMemStats(&b)
+		runtime.KeepAlive(keep)
+		return int64(b.TotalAlloc - a.TotalAlloc)
+	}
+	for _, cfg := range []Config{
+		{Layers: 4, DModel: 64, Heads: 4, DFF: 256, SeqLen: 64, Vocab: 256, Norm: Admin, Activation: "relu", LNEps: 1e-5},
+		{Layers: 3, DModel: 32, Heads: 2, DFF: 64, SeqLen: 128, Vocab: 256, Norm: PreLN, Activation: "gelu", LNEps: 1e-5},
+		{EncoderLayers: 3, Layers: 2, DModel: 64, Heads: 4, DFF: 128, SeqLen: 48, Vocab: 1000, Norm: Admin, Activation: "relu", LNEps: 1e-5},
+	} {
+		p, _ := NewParams(cfg)
+		rows := 8 * cfg.SeqLen
+		got := measure(func() any {
+			if cfg.EncoderLayers > 0 {
+				m, _ := NewSeq2Seq(p, rows, 1)
+				return m
+			}
+			m, _ := New(p, 8, 1)
+			return m
+		})
+		want := ModelBytes(cfg, rows)
+		if r := float64(got) / want; r < 0.9 || r > 1.1 {
+			t.Errorf("%+v: allocated %d bytes, estimate %.0f (ratio %.3f)", cfg, got, want, r)
+		}
+	}
+}
