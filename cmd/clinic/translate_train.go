@@ -54,6 +54,7 @@ type translateFlags struct {
 	columns                 string
 	maxLen                  int
 	bleuEvery, bleuBeam     int
+	columnsSet              bool // --columns given
 }
 
 func (t *translateFlags) register(fs *pflag.FlagSet) {
@@ -137,6 +138,7 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 	if _, _, err := parsePairColumns(t.columns); err != nil {
 		return err
 	}
+	t.columnsSet = fs.Changed("columns")
 	if !fs.Changed("data") && t.src == "" {
 		for _, l := range []string{t.srcLang, t.tgtLang} {
 			if l != "en" && l != "es" {
@@ -170,8 +172,18 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 		source = t.src + " / " + t.tgt
 	case o.dataPath != "":
 		sc, tc, _ := parsePairColumns(t.columns)
+		header := false
+		if !t.columnsSet {
+			// A header line naming the languages picks the columns.
+			if s, g, ok := headerColumns(o.dataPath, t.srcLang, t.tgtLang); ok {
+				sc, tc, header = s, g, true
+			}
+		}
 		if all, err = data.LoadTSV(o.dataPath, sc, tc); err != nil {
 			return nil, nil, "", err
+		}
+		if header {
+			all = all[1:]
 		}
 		source = o.dataPath
 	default:
@@ -298,4 +310,31 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, 32) }})
 	}
 	return runTask(o, task, "target token", scores, stdout, stderr)
+}
+
+// headerColumns reads the first line of the TSV file at path and, if
+// its fields name both languages (case-insensitively), returns their
+// 1-based columns.
+func headerColumns(path, src, tgt string) (sc, tc int, ok bool) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return 0, 0, false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	for i, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
+		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))) {
+		case strings.ToLower(src):
+			sc = i + 1
+		case strings.ToLower(tgt):
+			tc = i + 1
+		}
+	}
+	return sc, tc, sc > 0 && tc > 0
 }

@@ -89,13 +89,28 @@ func TestTrainTranslateCLI(t *testing.T) {
 	if code, _, e := runCLI(t, args(b, "--src", src, "--tgt", tgt, "--bpe-codes", filepath.Join(a, "bpe.codes"))...); code != 0 {
 		t.Fatalf("train from aligned files: exit %d: %s", code, e)
 	}
-	if code, _, e := runCLI(t, args(c, "--data", tsv, "--columns", "2,3", "--bpe-merges", "40")...); code != 0 {
+	// A header naming the languages picks the columns: the same pairs,
+	// the same run.
+	hdr := filepath.Join(dir, "header.tsv")
+	body, _ := os.ReadFile(tsv)
+	os.WriteFile(hdr, append([]byte("id\twords\tdigits\n"), body...), 0o644)
+	if code, _, e := runCLI(t, args(c, "--data", hdr, "--src-lang", "words", "--tgt-lang", "digits", "--bpe-merges", "40")...); code != 0 {
+		t.Fatalf("rerun: %s", e)
+	}
+	dd := filepath.Join(dir, "d")
+	if code, _, e := runCLI(t, args(dd, "--data", tsv, "--columns", "2,3", "--bpe-merges", "40")...); code != 0 {
 		t.Fatalf("rerun: %s", e)
 	}
 	ca, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
-	cc, _ := os.ReadFile(filepath.Join(c, "model.safetensors"))
-	if !bytes.Equal(ca, cc) {
+	cd, _ := os.ReadFile(filepath.Join(dd, "model.safetensors"))
+	if !bytes.Equal(ca, cd) {
 		t.Error("same seed, different checkpoints")
+	}
+	pc, _, _ := model.LoadCheckpoint(filepath.Join(c, "model.safetensors"))
+	for i := range p.W {
+		if p.W[i] != pc.W[i] {
+			t.Fatal("the TSV with a language header trained a different model")
+		}
 	}
 	// The aligned files hold the same pairs and the codes are the same,
 	// so only the checkpoint metadata's language labels could differ.
