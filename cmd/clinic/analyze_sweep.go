@@ -143,7 +143,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 				err = nil // a diverged run is a result of the sweep
 			}
 			if err != nil {
-				return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
 			st := sweepStatus(res, h, *margin)
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %.4f, %s (%s)\n", len(runs)+1, total, norm, d,

@@ -170,7 +170,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				err, r.status = nil, statusDiverged
 			}
 			if err != nil {
-				return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
 			if r.status == statusTrained {
 				if r.bleu, r.avg, err = testAveraged(ro.out, test, *beam, *lenpen); err != nil {

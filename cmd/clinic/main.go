@@ -89,6 +89,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		var ue usageError
+		var ec interface{ ExitCode() int }
 		switch {
 		case err == nil:
 			return 0
@@ -97,6 +98,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.msg), name)
 			return 2
+		case errors.As(err, &ec):
+			fmt.Fprintf(stderr, "clinic %s: %s\n", name, oneLine(err.Error()))
+			return ec.ExitCode()
 		default:
 			fmt.Fprintf(stderr, "clinic %s: %s\n", name, oneLine(err.Error()))
 			return 1

@@ -37,6 +37,11 @@ type trainOpts struct {
 	// beforeStep, when set, runs before each step's forward pass (tests
 	// use it to make a run diverge).
 	beforeStep func(step int)
+
+	// resume, when set, is the trainer state of the run in out to
+	// continue; runInfo is saved in the trainer state (the flags).
+	resume  *train.State
+	runInfo map[string]string
 }
 
 func (o *trainOpts) register(fs interface {
@@ -116,6 +121,18 @@ func (o *trainOpts) check() error {
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	task := taskOf(args)
+	resumeDir := argValue(args, "resume")
+	var resumed *train.State
+	var savedFlags map[string]savedFlag
+	if resumeDir != "" {
+		var err error
+		if resumed, savedFlags, err = readResume(resumeDir); err != nil {
+			return err
+		}
+		if argValue(args, "task") == "" {
+			task = savedFlags["task"].Value
+		}
+	}
 	synopsis := "Train a byte-level Transformer language model (--task lm, the default) or an\nencoder–decoder translator (--task translate). Writes DIR/metrics.jsonl,\nDIR/model.safetensors (every --save-every steps and at the end), for Admin\nDIR/admin_profile.json and, for translation, DIR/bpe.codes."
 	fs := newFlags("train", synopsis, stdout)
 	var mf modelFlags
@@ -129,8 +146,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
+	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if resumed != nil {
+		if err := applyResume(fs, resumeDir, savedFlags, false, stdout); err != nil {
+			return err
+		}
 	}
 	if err := tf.check(fs); err != nil {
 		return err
@@ -152,7 +175,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if parseOnly {
 		return errParsedOnly
 	}
-	if !*overwrite {
+	o.runInfo = runFlags(fs)
+	if resumed != nil {
+		if o.steps < resumed.Step {
+			return usagef("--steps %d is below the step %d the run in %s has reached", o.steps, resumed.Step, o.out)
+		}
+		o.resume = resumed
+		fmt.Fprintf(stdout, "clinic: resuming the run in %s at step %d of %d\n", o.out, resumed.Step, o.steps)
+	} else if !*overwrite {
 		for _, f := range []string{"model.safetensors", "metrics.jsonl"} {
 			if _, err := os.Stat(filepath.Join(o.out, f)); err == nil {
 				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", o.out, f)
@@ -196,6 +226,9 @@ type adminTask interface {
 // profiling-free values or profiling) and saves the profile in the run
 // directory.
 func setAdmin(o trainOpts, task adminTask) error {
+	if o.resume != nil {
+		return nil // the profile is restored with the trainer state
+	}
 	var pr *admin.Profile
 	var err error
 	switch {
@@ -222,16 +255,30 @@ func setAdmin(o trainOpts, task adminTask) error {
 // a progress bar on stderr unless quiet, and, at the end, a summary line
 // on stdout that says what the losses are per (unit).
 func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, stdout, stderr io.Writer) (*train.Result, error) {
-	mw, err := metrics.Create(filepath.Join(o.out, "metrics.jsonl"))
+	mpath, ckpt := filepath.Join(o.out, "metrics.jsonl"), filepath.Join(o.out, "model.safetensors")
+	open := metrics.Create
+	if o.resume != nil {
+		// Lines written after the checkpoint would be written again.
+		if err := train.TruncateMetrics(mpath, o.resume.CheckpointStep); err != nil {
+			return nil, err
+		}
+		open = metrics.Append
+	}
+	mw, err := open(mpath)
 	if err != nil {
 		return nil, err
 	}
 	defer mw.Close()
-	ckpt := filepath.Join(o.out, "model.safetensors")
+	stop, stopSignal, unwatch := watchSignals(stderr, o.out)
+	defer unwatch()
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores}
+		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
+		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop}
+	if opts.BeforeStep == nil {
+		opts.BeforeStep = testBeforeStep
+	}
 	// The bar shows each score's latest value.
 	lastScore := map[string]float64{}
 	for i, sc := range scores {
@@ -268,9 +315,18 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	if o.resume != nil {
+		if err := tr.Restore(o.resume, ckpt); err != nil {
+			return nil, fmt.Errorf("--resume %s: %v", o.out, err)
+		}
+	}
 	res, err := tr.Run()
 	if bar != nil {
 		bar.Finish()
+	}
+	var se *train.StoppedError
+	if errors.As(err, &se) {
+		return res, &signalStop{sig: stopSignal(), step: se.Step, dir: o.out, resumable: o.runInfo != nil}
 	}
 	if err != nil {
 		return res, err

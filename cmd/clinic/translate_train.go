@@ -243,11 +243,17 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 	var codes *bpe.Codes
-	if t.bpeCodes != "" {
+	switch {
+	case t.bpeCodes != "":
 		if codes, err = loadCodes(t.bpeCodes); err != nil {
 			return nil, err
 		}
-	} else {
+	case o.resume != nil:
+		// the codes the run learned (its state checks they are)
+		if codes, err = loadCodes(filepath.Join(o.out, "bpe.codes")); err != nil {
+			return nil, err
+		}
+	default:
 		start := time.Now()
 		lines := make([]string, 0, 2*len(trainPairs))
 		for _, p := range trainPairs {

@@ -61,6 +61,17 @@ type Options struct {
 	KeepLast int
 	Metrics  *metrics.Writer // one JSON line per step (nil: none)
 
+	// State, when set (with Checkpoint), is where each checkpoint's
+	// trainer state is written, for resuming (see SaveState); the task
+	// must then be Resumable. Run is saved in it verbatim (the caller's
+	// settings, to check a resumed run against).
+	State string
+	Run   map[string]string
+	// Stop, when it becomes ready (closed), makes Run finish the current
+	// step, save the checkpoint and the state, and return a
+	// *StoppedError.
+	Stop <-chan struct{}
+
 	// Scores are further evaluations run on their own cadence
 	// (validation BLEU), logged in the metrics under their names.
 	Scores []Score
@@ -159,6 +170,8 @@ type Trainer struct {
 	// to when the step's loss is not finite.
 	prev []float32
 	step int
+	// best is each Score's best value so far, carried over a resume.
+	best map[string]ScorePoint
 }
 
 // New plans a trainer for task: the optimizer state and the rollback
@@ -185,7 +198,12 @@ func New(task Task, o Options) (*Trainer, error) {
 	if err := opt.SetDecayMask(decay); err != nil {
 		return nil, err
 	}
-	return &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W))}, nil
+	if o.State != "" {
+		if _, ok := task.(Resumable); !ok {
+			return nil, fmt.Errorf("train: a trainer state needs a resumable task")
+		}
+	}
+	return &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{}}, nil
 }
 
 // Steps is the number of steps taken so far.
@@ -233,14 +251,20 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // and at the end, writes a metrics line per step and a checkpoint every
 // SaveEvery steps and at the end. If a step diverges it writes the
 // weights of the last step with a finite loss and returns the result so
-// far with a *DivergedError.
+// far with a *DivergedError. When Options.Stop becomes ready it saves
+// after the current step and returns a *StoppedError. A restored
+// trainer (Restore) continues from its step.
 func (t *Trainer) Run() (*Result, error) {
 	o := t.o
 	res := &Result{Final: Point{Step: t.step, Loss: math.NaN(), ValLoss: math.NaN()},
 		Scores: map[string][]ScorePoint{}, BestStep: map[string]int{}}
+	for name, b := range t.best {
+		res.BestStep[name] = b.Step
+	}
 	valLoss, tokPerSec := math.NaN(), 0.0
 	lastTime, tokens := time.Now(), 0
-	for t.step < o.Steps {
+	stopped, saved := false, -1
+	for t.step < o.Steps && !stopped {
 		if o.BeforeStep != nil {
 			o.BeforeStep(t.step + 1)
 		}
@@ -273,10 +297,9 @@ func (t *Trainer) Run() (*Result, error) {
 				return nil, fmt.Errorf("%s: %v", sc.Name, err)
 			}
 			rec[sc.Name] = v
-			pts := res.Scores[sc.Name]
-			best := len(pts) == 0 || v > bestOf(pts)
-			res.Scores[sc.Name] = append(pts, ScorePoint{st.Step, v})
-			if best {
+			res.Scores[sc.Name] = append(res.Scores[sc.Name], ScorePoint{st.Step, v})
+			if b, ok := t.best[sc.Name]; !ok || v > b.Value {
+				t.best[sc.Name] = ScorePoint{st.Step, v}
 				res.BestStep[sc.Name] = st.Step
 				if sc.Best != "" {
 					if err := t.task.SaveCheckpoint(sc.Best, st.Step); err != nil {
@@ -295,26 +318,32 @@ func (t *Trainer) Run() (*Result, error) {
 			o.OnStep(Progress{st.Step, st.Loss, valLoss, tokPerSec})
 		}
 		if o.SaveEvery > 0 && st.Step%o.SaveEvery == 0 && st.Step != o.Steps {
-			if err := t.save(st.Step); err != nil {
+			if err := t.save(st.Step, true); err != nil {
 				return nil, err
 			}
+			saved = st.Step
+		}
+		select {
+		case <-o.Stop: // a nil channel is never ready
+			stopped = true
+		default:
 		}
 	}
-	if err := t.save(t.step); err != nil {
-		return nil, err
+	if saved != t.step {
+		if err := t.save(t.step, true); err != nil {
+			return nil, err
+		}
+	}
+	if stopped {
+		return res, &StoppedError{Step: t.step, Path: o.Checkpoint}
 	}
 	return res, nil
 }
 
-func bestOf(pts []ScorePoint) float64 {
-	b := math.Inf(-1)
-	for _, p := range pts {
-		b = math.Max(b, p.Value)
-	}
-	return b
-}
-
-func (t *Trainer) save(step int) error {
+// save writes the checkpoint of step and, with withState, the trainer
+// state that goes with it (after the checkpoint: a state file always
+// names the checkpoint it belongs to).
+func (t *Trainer) save(step int, withState bool) error {
 	if t.o.Checkpoint == "" {
 		return nil
 	}
@@ -322,7 +351,12 @@ func (t *Trainer) save(step int) error {
 		return err
 	}
 	if t.o.KeepLast > 0 {
-		return keepLast(t.o.Checkpoint, step, t.o.KeepLast)
+		if err := keepLast(t.o.Checkpoint, step, t.o.KeepLast); err != nil {
+			return err
+		}
+	}
+	if withState && t.o.State != "" {
+		return t.SaveState(t.o.State)
 	}
 	return nil
 }
@@ -375,7 +409,8 @@ func (t *Trainer) diverged(res *Result, st StepStats) error {
 		// prev holds the weights step-1 trained on, the result of step-2
 		// updates, whose loss was finite.
 		copy(t.task.Params().W, t.prev)
-		if err := t.save(st.Step - 2); err != nil {
+		// No trainer state: the moments are not those of these weights.
+		if err := t.save(st.Step-2, false); err != nil {
 			return fmt.Errorf("%v; saving the last good weights failed: %v", e, err)
 		}
 		e.SavedStep = st.Step - 1

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// lmArgs are a tiny language-model run on text into out.
+func lmArgs(text, out string, steps string, extra ...string) []string {
+	return append([]string{"train", "--data", text, "--out", out, "--layers", "2", "--d-model", "16", "--heads", "2",
+		"--d-ff", "32", "--seq-len", "16", "--batch-size", "2", "--steps", steps, "--eval-every", "6", "--save-every", "6",
+		"--warmup", "4", "--lr", "3e-3", "--norm", "admin", "--threads", "2", "--seed", "7", "--val-frac", "0.1"}, extra...)
+}
+
+func writeText(t *testing.T, dir string) string {
+	t.Helper()
+	text := filepath.Join(dir, "t.txt")
+	if err := os.WriteFile(text, bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog. "), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// sameRun fails unless the runs in a and b ended with the same
+// checkpoints (byte for byte) and the same metrics lines but for the
+// measured throughput. (Their trainer states differ in the flags
+// recorded: a resumed run records those it restored as given.)
+func sameRun(t *testing.T, a, b string, files ...string) {
+	t.Helper()
+	for _, f := range append([]string{"model.safetensors"}, files...) {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, err := os.ReadFile(filepath.Join(b, f))
+		if err != nil || len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between %s and %s (%v)", f, a, b, err)
+		}
+	}
+	lines := func(dir string) string {
+		recs, err := metrics.ReadAll(filepath.Join(dir, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, r := range recs {
+			delete(r, "tokens_per_s")
+			j, _ := json.Marshal(r)
+			s = append(s, string(j))
+		}
+		return strings.Join(s, "\n")
+	}
+	if la, lb := lines(a), lines(b); la != lb {
+		t.Errorf("metrics differ:\n%s\nwant\n%s", lb, la)
+	}
+}
+
+// 'clinic train --resume DIR' continues a language-model and a
+// translation run to a higher --steps, ending bit-identical to the run
+// that was never stopped; conflicting flags, a directory without a run
+// and a checkpoint that is not the state's are refused.
+func TestResumeCLI(t *testing.T) {
+	dir := t.TempDir()
+	text := writeText(t, dir)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if code, _, e := runCLI(t, lmArgs(text, a, "24")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	if code, _, e := runCLI(t, lmArgs(text, b, "12")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lr", "1e-3"}, "--lr 0.001 conflicts with the run in " + b + ", trained with --lr 0.003"},
+		{[]string{"--norm", "preln"}, "--norm preln conflicts"},
+		{[]string{"--seed", "8"}, "--seed 8 conflicts"},
+		{[]string{"--batch-size", "3"}, "--batch-size 3 conflicts"},
+		{[]string{"--d-model", "32"}, "--d-model 32 conflicts"},
+		{[]string{"--task", "translate"}, "--task translate conflicts"},
+		{[]string{"--out", a}, "a run resumes in its own directory"},
+		{[]string{"--steps", "6"}, "--steps 6 is below the step 12"},
+	} {
+		code, _, e := runCLI(t, append([]string{"train", "--resume", b}, c.args...)...)
+		if code != 2 || !strings.Contains(e, c.want) || strings.Count(e, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, e, c.want)
+		}
+	}
+	if code, _, e := runCLI(t, "train", "--resume", dir); code != 2 || !strings.Contains(e, "no resumable run") {
+		t.Errorf("no run: exit %d: %s", code, e)
+	}
+	code, out, e := runCLI(t, "train", "--resume", b, "--steps", "24", "--threads", "1", "--data", text)
+	if code != 0 || !strings.Contains(out, "resuming the run in "+b+" at step 12 of 24") || !strings.Contains(out, "--threads 1 (was 2)") {
+		t.Fatalf("resume: exit %d: %s %s", code, out, e)
+	}
+	sameRun(t, a, b)
+
+	// A checkpoint that is not the one the state belongs to.
+	c := filepath.Join(dir, "c")
+	if code, _, e := runCLI(t, lmArgs(text, c, "6")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	ck, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
+	os.WriteFile(filepath.Join(c, "model.safetensors"), ck, 0o644)
+	if code, _, e := runCLI(t, "train", "--resume", c, "--steps", "30"); code != 1 || !strings.Contains(e, "not written together") {
+		t.Errorf("mismatched pair: exit %d: %s", code, e)
+	}
+
+	// Translation, with validation BLEU and its best checkpoint.
+	tsv, _, _ := writePairs(t, dir, 200)
+	targs := func(out, steps string) []string {
+		return []string{"train", "--task", "translate", "--out", out, "--data", tsv, "--columns", "2,3", "--bpe-merges", "30",
+			"--encoder-layers", "1", "--layers", "1", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--max-len", "16",
+			"--max-tokens", "128", "--steps", steps, "--eval-every", "4", "--bleu-every", "4", "--save-every", "4",
+			"--warmup", "4", "--lr", "3e-3", "--norm", "admin", "--threads", "2", "--val-frac", "0.05"}
+	}
+	ta, tb := filepath.Join(dir, "ta"), filepath.Join(dir, "tb")
+	if code, _, e := runCLI(t, targs(ta, "16")...); code != 0 {
+		t.Fatalf("translate: exit %d: %s", code, e)
+	}
+	if code, _, e := runCLI(t, targs(tb, "8")...); code != 0 {
+		t.Fatalf("translate: exit %d: %s", code, e)
+	}
+	if code, _, e := runCLI(t, "train", "--resume", tb, "--steps", "16", "--max-tokens", "64"); code != 2 || !strings.Contains(e, "--max-tokens 64 conflicts") {
+		t.Errorf("translate --max-tokens: exit %d: %s", code, e)
+	}
+	if code, out, e := runCLI(t, "train", "--resume", tb, "--steps", "16"); code != 0 {
+		t.Fatalf("translate resume: exit %d: %s %s", code, out, e)
+	}
+	sameRun(t, ta, tb, "model_best.safetensors")
+}
+
+// The helper process of TestSignals: it runs the command line in
+// CLINIC_SIGNAL_ARGS, one step every 20ms.
+func TestSignalHelper(t *testing.T) {
+	js := os.Getenv("CLINIC_SIGNAL_ARGS")
+	if js == "" {
+		t.Skip("helper process of TestSignals")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(js), &args); err != nil {
+		t.Fatal(err)
+	}
+	testBeforeStep = func(int) { time.Sleep(20 * time.Millisecond) }
+	os.Exit(run(args, os.Stdout, os.Stderr))
+}
+
+// signalRun starts 'clinic train' with args in a child process, sends
+// it sigs once its first checkpoint exists and returns its exit status
+// and standard error.
+func signalRun(t *testing.T, dir string, args []string, sigs ...syscall.Signal) (int, string) {
+	t.Helper()
+	js, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelper$")
+	cmd.Env = append(os.Environ(), "CLINIC_SIGNAL_ARGS="+string(js))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after 2 minutes: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, s := range sigs {
+		if err := cmd.Process.Signal(s); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// SIGINT, SIGTERM and SIGHUP stop 'clinic train' after the current
+// step with the checkpoint, state and metrics saved, a message on how
+// to resume and the status 128+signal; --resume then ends bit-identical
+// to a run never stopped. A second signal exits at once, the last
+// checkpoint intact.
+func TestSignals(t *testing.T) {
+	dir := t.TempDir()
+	text := writeText(t, dir)
+	ref := filepath.Join(dir, "ref")
+	if code, _, e := runCLI(t, lmArgs(text, ref, "40", "--save-every", "5")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	for _, c := range []struct {
+		sigs []syscall.Signal
+		code int
+	}{{[]syscall.Signal{syscall.SIGINT}, 130}, {[]syscall.Signal{syscall.SIGHUP}, 129}, {[]syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, 143}} {
+		out := filepath.Join(dir, signalName(c.sigs[0])+strings.Repeat("2", len(c.sigs)-1))
+		code, e := signalRun(t, out, lmArgs(text, out, "40", "--save-every", "5"), c.sigs...)
+		if code != c.code {
+			t.Fatalf("%v: exit %d, want %d: %s", c.sigs, code, c.code, e)
+		}
+		if _, _, err := model.LoadCheckpoint(filepath.Join(out, "model.safetensors")); err != nil {
+			t.Fatalf("%v: checkpoint: %v", c.sigs, err)
+		}
+		if len(c.sigs) > 1 {
+			if !strings.Contains(e, "exiting at once") {
+				t.Errorf("second signal: %s", e)
+			}
+			continue
+		}
+		if !strings.Contains(e, "stopped by "+signalName(c.sigs[0])) || !strings.Contains(e, "continue with: clinic train --resume "+out) {
+			t.Errorf("%v: stderr %s", c.sigs, e)
+		}
+		if recs, err := metrics.ReadAll(filepath.Join(out, "metrics.jsonl")); err != nil || len(recs) >= 40 || len(recs) < 5 {
+			t.Fatalf("%v: stopped with %d metrics lines (%v), want a run stopped midway", c.sigs, len(recs), err)
+		}
+		if code, o, e := runCLI(t, "train", "--resume", out); code != 0 {
+			t.Fatalf("resume: exit %d: %s %s", code, o, e)
+		}
+		sameRun(t, ref, out)
+	}
+}

@@ -1,0 +1,226 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// resumeRun trains a fresh task from newTask in dir to steps, stopping
+// after step stopAt (0: never); with resume it first restores the run
+// saved in dir. It returns Run's error.
+func resumeRun(t *testing.T, newTask func() Resumable, dir string, steps, stopAt int, resume bool) error {
+	t.Helper()
+	task := newTask()
+	mpath := filepath.Join(dir, "metrics.jsonl")
+	ckpt, state := filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "trainer_state.safetensors")
+	var s *State
+	if resume {
+		var err error
+		if s, err = ReadState(state); err != nil {
+			t.Fatal(err)
+		}
+		if err := TruncateMetrics(mpath, s.CheckpointStep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := metrics.Create
+	if resume {
+		open = metrics.Append
+	}
+	mw, err := open(mpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mw.Close()
+	stop := make(chan struct{})
+	o := adam()
+	o.LR = 3e-3
+	tr, err := New(task, Options{Steps: steps, EvalEvery: 3, SaveEvery: 4, Optim: o, Checkpoint: ckpt, State: state,
+		Metrics: mw, Stop: stop, Run: map[string]string{"note": "kept"},
+		Scores: []Score{{Name: "neg_val", Every: 2, Best: filepath.Join(dir, "best.safetensors"),
+			Eval: func() (float64, error) { v, err := task.Evaluate(); return -v, err }}},
+		BeforeStep: func(step int) {
+			if step == stopAt {
+				close(stop)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resume {
+		if err := tr.Restore(s, ckpt); err != nil {
+			t.Fatal(err)
+		}
+		if s.Run["note"] != "kept" {
+			t.Errorf("Options.Run not saved: %v", s.Run)
+		}
+	}
+	_, err = tr.Run()
+	return err
+}
+
+// metricLines returns the metrics file's lines without the throughput,
+// which is measured, not computed.
+func metricLines(t *testing.T, path string) []string {
+	t.Helper()
+	recs, err := metrics.ReadAll(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		delete(r, "tokens_per_s")
+		b, _ := json.Marshal(r)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// checkResume trains steps uninterrupted, then, for each k, stops after
+// step k, resumes and trains on to steps: the checkpoints, the best
+// checkpoints and the metrics must be identical.
+func checkResume(t *testing.T, newTask func() Resumable, steps int, stops []int) {
+	asm.SetThreads(2)
+	defer asm.SetThreads(0)
+	ref := t.TempDir()
+	if err := resumeRun(t, newTask, ref, steps, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	want := metricLines(t, filepath.Join(ref, "metrics.jsonl"))
+	if len(want) != steps {
+		t.Fatalf("%d metrics lines, want %d", len(want), steps)
+	}
+	for _, k := range stops {
+		dir := t.TempDir()
+		err := resumeRun(t, newTask, dir, steps, k, false)
+		var se *StoppedError
+		if !errors.As(err, &se) || se.Step != k {
+			t.Fatalf("stop at %d: %v", k, err)
+		}
+		// A run killed after the checkpoint of step k has written
+		// further metrics lines, the last cut short: resuming drops them.
+		f, _ := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString(`{"step":` + strconv.Itoa(k+1) + `,"loss":1}` + "\n" + `{"step":` + strconv.Itoa(k+2) + `,"lo`)
+		f.Close()
+		// The thread count may change on resume.
+		asm.SetThreads(1)
+		err = resumeRun(t, newTask, dir, steps, 0, true)
+		asm.SetThreads(2)
+		if err != nil {
+			t.Fatalf("resume from %d: %v", k, err)
+		}
+		for _, name := range []string{"model.safetensors", "best.safetensors", "trainer_state.safetensors"} {
+			a, _ := os.ReadFile(filepath.Join(ref, name))
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil || !bytes.Equal(a, b) {
+				t.Errorf("stopped at %d and resumed: %s differs from the uninterrupted run's (%v)", k, name, err)
+			}
+		}
+		got := metricLines(t, filepath.Join(dir, "metrics.jsonl"))
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("stopped at %d and resumed: metrics\n%s\nwant\n%s", k, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+func adminLM(t *testing.T, seed uint64) func() Resumable {
+	return func() Resumable {
+		lm := tinyLM(t, model.Admin, seed)
+		pr, err := lm.ProfileAdmin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lm.SetAdminProfile(pr); err != nil {
+			t.Fatal(err)
+		}
+		return lm
+	}
+}
+
+// A language-model run stopped at a save point or between two, then
+// resumed, ends bit-identical to the uninterrupted run.
+func TestResumeLMExact(t *testing.T) {
+	checkResume(t, adminLM(t, 1), 13, []int{4, 6, 12})
+}
+
+// A translation run stopped mid-epoch and resumed, across the epoch's
+// end, ends bit-identical to the uninterrupted run.
+func TestResumeTranslateExact(t *testing.T) {
+	newTask := func() Resumable {
+		task := toyTranslate(t, model.Admin, 1)
+		if err := task.SetAdminProfile(mustProfile(t, task)); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	if n := toyTranslate(t, model.PreLN, 1).TrainStats().Batches; n >= 14 || n <= 5 {
+		t.Fatalf("%d batches per epoch: the test wants a stop mid-epoch and a resumed run crossing its end", n)
+	}
+	checkResume(t, newTask, 14, []int{5})
+}
+
+func mustProfile(t *testing.T, task *Translate) *admin.Profile {
+	pr, err := task.ProfileAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr
+}
+
+// Resuming refuses a checkpoint that is not the one saved with the
+// state, a task of another seed and other optimizer settings.
+func TestResumeRefusesMismatch(t *testing.T) {
+	asm.SetThreads(2)
+	defer asm.SetThreads(0)
+	dir, other := t.TempDir(), t.TempDir()
+	if err := resumeRun(t, adminLM(t, 1), dir, 5, 2, false); err == nil {
+		t.Fatal("no stop")
+	}
+	if err := resumeRun(t, adminLM(t, 1), other, 8, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadState(filepath.Join(dir, "trainer_state.safetensors"))
+	if err != nil || s.Step != 2 || s.CheckpointStep != 2 || s.MetricsStep != 2 {
+		t.Fatalf("state %+v, %v", s, err)
+	}
+	try := func(task Resumable, lr float64, ckpt string) error {
+		o := adam()
+		o.LR = lr
+		tr, err := New(task, Options{Steps: 5, EvalEvery: 3, Optim: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Restore(s, ckpt)
+	}
+	ckpt := filepath.Join(dir, "model.safetensors")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{try(adminLM(t, 1)(), 3e-3, filepath.Join(other, "model.safetensors")), "not written together"},
+		{try(adminLM(t, 2)(), 3e-3, ckpt), "seed is 1, this run's is 2"},
+		{try(adminLM(t, 1)(), 1e-3, ckpt), "optimizer settings"},
+		{try(tinyLM(t, model.PreLN, 1), 3e-3, ckpt), "model config"},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("got %v, want an error with %q", c.err, c.want)
+		}
+	}
+	if err := try(adminLM(t, 1)(), 3e-3, ckpt); err != nil {
+		t.Errorf("the matching run: %v", err)
+	}
+	if _, err := ReadState(filepath.Join(t.TempDir(), "trainer_state.safetensors")); !errors.Is(err, ErrNoState) {
+		t.Errorf("no state: %v", err)
+	}
+}
