@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -284,11 +284,15 @@ func (pr *Profile) Save(path string) error {
 	return atomicfile.WriteFile(path, append(b, '\n'))
 }
 
-// Load reads and validates a profile file.
+// MaxProfileBytes bounds the size of a profile file Load reads.
+const MaxProfileBytes = 16 << 20
+
+// Load reads and validates a profile file. Anything but a regular file
+// of at most MaxProfileBytes is refused before it is opened.
 func Load(path string) (*Profile, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, MaxProfileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("admin profile: %v", err)
+		return nil, fmt.Errorf("admin profile %v", err)
 	}
 	var pr Profile
 	if err := json.Unmarshal(b, &pr); err != nil {

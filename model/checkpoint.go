@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 )
 
@@ -29,11 +30,21 @@ func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
 	return nil
 }
 
+// MaxCheckpointBytes bounds the size of a checkpoint LoadCheckpoint
+// reads.
+const MaxCheckpointBytes = 64 << 30
+
 // LoadCheckpoint reads a checkpoint written by SaveCheckpoint (or any
 // safetensors file with a "config" metadata entry and the documented
-// tensor names) and returns its parameters and metadata.
+// tensor names) and returns its parameters and metadata. Anything but a
+// regular file of at most MaxCheckpointBytes is refused before it is
+// opened, so a FIFO or a device cannot block.
 func LoadCheckpoint(path string) (*Params, map[string]string, error) {
-	f, err := safetensors.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, MaxCheckpointBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %v", err)
+	}
+	f, err := safetensors.Decode(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
 	}

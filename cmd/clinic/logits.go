@@ -8,6 +8,7 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -21,6 +22,9 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "logits.safetensors", "where to write the logits")
 	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
 	if *threads < 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/progress"
@@ -156,6 +157,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *cpuprofile != "" {
+		// os.Create would block on a FIFO and truncate a device.
+		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
+			return fmt.Errorf("cpu profile: %v", err)
+		}
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %v", err)
