@@ -188,6 +188,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	rep.para("Status: *diverged* when the loss became NaN or infinite; *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
 	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
+	rep.dropped(chart.Dropped)
 	for _, r := range runs {
 		rep.files = append(rep.files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.norm, r.depth), "metrics.jsonl")))
 	}

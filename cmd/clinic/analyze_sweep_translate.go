@@ -224,6 +224,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen)
 	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
+	rep.dropped(chart.Dropped)
 	return rep.finish(stdout, []string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
 }
 
