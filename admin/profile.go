@@ -228,8 +228,12 @@ func Free(cfg model.Config) *Profile {
 	return pr
 }
 
-// Apply sets the ω of p from the profile.
+// Apply checks the profile (Validate) and that it fits p's layers and
+// encoder layers, then sets the ω of p from it.
 func (pr *Profile) Apply(p *model.Params) error {
+	if err := pr.Validate(); err != nil {
+		return err
+	}
 	if pr.Layers != p.Cfg.Layers || pr.EncoderLayers != p.Cfg.EncoderLayers {
 		return fmt.Errorf("admin profile is for %s, model has %s", layersText(pr.EncoderLayers, pr.Layers), layersText(p.Cfg.EncoderLayers, p.Cfg.Layers))
 	}

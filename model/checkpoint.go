@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
@@ -38,7 +39,8 @@ const MaxCheckpointBytes = 64 << 30
 // safetensors file with a "config" metadata entry and the documented
 // tensor names) and returns its parameters and metadata. Anything but a
 // regular file of at most MaxCheckpointBytes is refused before it is
-// opened, so a FIFO or a device cannot block.
+// opened, so a FIFO or a device cannot block. Weights that are NaN or
+// infinite are refused, naming the first such tensor.
 func LoadCheckpoint(path string) (*Params, map[string]string, error) {
 	b, err := fileutil.ReadRegular(path, MaxCheckpointBytes)
 	if err != nil {
@@ -63,7 +65,23 @@ func LoadCheckpoint(path string) (*Params, map[string]string, error) {
 	if err := p.LoadTensors(f, ""); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
 	}
+	if err := p.CheckFinite(); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
 	return p, f.Metadata, nil
+}
+
+// CheckFinite returns an error naming the first parameter (in the
+// documented order) that holds a NaN or an infinity, with its index.
+func (p *Params) CheckFinite() error {
+	for _, q := range p.List {
+		for i, v := range q.W {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("tensor %q holds %v at index %d: the weights are not finite (a diverged run?)", q.Name, v, i)
+			}
+		}
+	}
+	return nil
 }
 
 // LoadTensors copies every parameter from the tensor named prefix+name

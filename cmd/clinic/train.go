@@ -105,6 +105,8 @@ func (o *trainOpts) check() error {
 		return usagef("--schedule must be invsqrt or constant, got %q", o.schedule)
 	case o.adminInit != "profile" && o.adminInit != "free":
 		return usagef("--admin-init must be profile or free, got %q", o.adminInit)
+	case o.adminInit == "free" && o.adminProfile != "":
+		return usagef("--admin-init free and --admin-profile both set ω; give one")
 	case o.out == "":
 		return usagef("--out must name a directory")
 	}
