@@ -72,6 +72,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		setDefault(fs, name, v)
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
+	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -115,6 +116,11 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	trainText, _ := data.Split(text, o.valFrac)
 	h := unigramEntropy(trainText)
+	release, err := prepareSweepDir(o.out, *overwrite, o.dataPath)
+	if err != nil {
+		return err
+	}
+	defer release()
 	rep, err := newReport(o.out, "Depth sweep: training each variant at each depth")
 	if err != nil {
 		return err

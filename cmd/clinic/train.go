@@ -129,7 +129,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if task == taskTranslate {
 		tf.defaults(fs)
 	}
-	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
+	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -151,13 +151,12 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	if !*overwrite {
-		for _, f := range []string{"model.safetensors", "metrics.jsonl"} {
-			if _, err := os.Stat(filepath.Join(o.out, f)); err == nil {
-				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", o.out, f)
-			}
-		}
+	// One run per directory, locked for the whole run (rundir.go).
+	release, err := prepareRunDir(o.out, *overwrite, o.adminProfile, tf.bpeCodes)
+	if err != nil {
+		return err
 	}
+	defer release()
 	if *cpuprofile != "" {
 		// os.Create would block on a FIFO and truncate a device.
 		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
