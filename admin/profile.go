@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -228,8 +228,12 @@ func Free(cfg model.Config) *Profile {
 	return pr
 }
 
-// Apply sets the ω of p from the profile.
+// Apply checks the profile (Validate) and that it fits p's layers and
+// encoder layers, then sets the ω of p from it.
 func (pr *Profile) Apply(p *model.Params) error {
+	if err := pr.Validate(); err != nil {
+		return err
+	}
 	if pr.Layers != p.Cfg.Layers || pr.EncoderLayers != p.Cfg.EncoderLayers {
 		return fmt.Errorf("admin profile is for %s, model has %s", layersText(pr.EncoderLayers, pr.Layers), layersText(p.Cfg.EncoderLayers, p.Cfg.Layers))
 	}
@@ -284,11 +288,15 @@ func (pr *Profile) Save(path string) error {
 	return atomicfile.WriteFile(path, append(b, '\n'))
 }
 
-// Load reads and validates a profile file.
+// MaxProfileBytes bounds the size of a profile file Load reads.
+const MaxProfileBytes = 16 << 20
+
+// Load reads and validates a profile file. Anything but a regular file
+// of at most MaxProfileBytes is refused before it is opened.
 func Load(path string) (*Profile, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, MaxProfileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("admin profile: %v", err)
+		return nil, fmt.Errorf("admin profile %v", err)
 	}
 	var pr Profile
 	if err := json.Unmarshal(b, &pr); err != nil {

@@ -103,3 +103,28 @@ func TestLoadRejects(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+func TestApplyValidates(t *testing.T) {
+	cfg := model.Config{Layers: 2, DModel: 8, Heads: 2, DFF: 8, SeqLen: 4, Vocab: 256, Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Free(cfg)
+	if err := good.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	short := *good
+	short.Omega = short.Omega[:3]
+	nan := *good
+	nan.Omega = append([]float64{math.NaN()}, good.Omega[1:]...)
+	deeper := Free(model.Config{Layers: 3, DModel: 8, Heads: 2, DFF: 8, SeqLen: 4, Vocab: 256, Norm: model.Admin, Activation: "relu", LNEps: 1e-5})
+	encCfg := cfg
+	encCfg.EncoderLayers = 2
+	enc := Free(encCfg)
+	for name, pr := range map[string]*Profile{"short": &short, "nan": &nan, "deeper": deeper, "encoder": enc} {
+		if err := pr.Apply(p); err == nil {
+			t.Errorf("%s profile applied", name)
+		}
+	}
+}

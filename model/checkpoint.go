@@ -2,7 +2,9 @@ package model
 
 import (
 	"fmt"
+	"math"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 )
 
@@ -29,11 +31,22 @@ func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
 	return nil
 }
 
+// MaxCheckpointBytes bounds the size of a checkpoint LoadCheckpoint
+// reads.
+const MaxCheckpointBytes = 64 << 30
+
 // LoadCheckpoint reads a checkpoint written by SaveCheckpoint (or any
 // safetensors file with a "config" metadata entry and the documented
-// tensor names) and returns its parameters and metadata.
+// tensor names) and returns its parameters and metadata. Anything but a
+// regular file of at most MaxCheckpointBytes is refused before it is
+// opened, so a FIFO or a device cannot block. Weights that are NaN or
+// infinite are refused, naming the first such tensor.
 func LoadCheckpoint(path string) (*Params, map[string]string, error) {
-	f, err := safetensors.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, MaxCheckpointBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %v", err)
+	}
+	f, err := safetensors.Decode(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
 	}
@@ -62,7 +75,23 @@ func LoadCheckpoint(path string) (*Params, map[string]string, error) {
 	if err := p.LoadTensors(f, ""); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
 	}
+	if err := p.CheckFinite(); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)
+	}
 	return p, f.Metadata, nil
+}
+
+// CheckFinite returns an error naming the first parameter (in the
+// documented order) that holds a NaN or an infinity, with its index.
+func (p *Params) CheckFinite() error {
+	for _, q := range p.List {
+		for i, v := range q.W {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("tensor %q holds %v at index %d: the weights are not finite (a diverged run?)", q.Name, v, i)
+			}
+		}
+	}
+	return nil
 }
 
 // LoadTensors copies every parameter from the tensor named prefix+name

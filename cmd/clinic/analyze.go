@@ -261,6 +261,13 @@ func (r *report) figure(names []string, alt string) {
 }
 
 // csv writes a CSV file in the folder.
+// dropped notes, under a figure, the points its chart left out.
+func (r *report) dropped(n int) {
+	if n > 0 {
+		r.para("The figure leaves out %d point(s) that are not finite (a diverged loss) or not positive on a log axis; the CSV files hold every value.", n)
+	}
+}
+
 func (r *report) csv(name string, header []string, rows [][]string) error {
 	var b strings.Builder
 	w := csv.NewWriter(&b)

@@ -190,6 +190,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 		rep.heading("Mode " + mode + ": " + modeText[mode])
 		rep.table(theader[1:], mrows)
 		rep.figure(names, "output change against depth, "+mode)
+		rep.dropped(chart.Dropped)
 	}
 	rep.para("Per element, the largest mean change is %.3g (RMS over the batch: ‖F − F*‖_F / √(%d·%d·%d)). LayerNorm outputs have unit variance per element at initialization, so two unrelated outputs differ by about √2 ≈ 1.41: a value approaching that means the perturbation has scrambled the output and the growth with depth saturates; rerun with a smaller --eps.", maxRMS, af.batch, base.SeqLen, base.DModel)
 	rep.para("The paper's claim (Liu et al. 2020, §4): the squared output change grows O(N) with N layers for Post-LN and O(log N) for Pre-LN; Admin, which scales each shortcut by ω, behaves like Pre-LN at initialization. Read the ratio column: the growth from the shallowest to the deepest model.")

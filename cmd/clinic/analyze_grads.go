@@ -187,6 +187,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		rep.figure(names, norm+" gradient norms")
+		rep.dropped(chart.Dropped)
 	}
 	return rep.finish(stdout, theader, trows)
 }

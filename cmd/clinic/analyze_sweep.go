@@ -72,6 +72,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		setDefault(fs, name, v)
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
+	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -115,6 +116,11 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	trainText, _ := data.Split(text, o.valFrac)
 	h := unigramEntropy(trainText)
+	release, err := prepareSweepDir(o.out, *overwrite, o.dataPath)
+	if err != nil {
+		return err
+	}
+	defer release()
 	rep, err := newReport(o.out, "Depth sweep: training each variant at each depth")
 	if err != nil {
 		return err
@@ -188,6 +194,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	rep.para("Status: *diverged* when the loss became NaN or infinite; *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
 	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
+	rep.dropped(chart.Dropped)
 	for _, r := range runs {
 		rep.files = append(rep.files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.norm, r.depth), "metrics.jsonl")))
 	}

@@ -50,6 +50,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"encoder-layers", "--depths"}, {"norm", "--norms"},
 		{"admin-profile", "--admin-init (a profile fits one depth only)"}, {"keep-last", "--avg-last"}}
+	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -118,6 +119,11 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	release, err := prepareSweepDir(o.out, *overwrite, tf.bpeCodes, *testData)
+	if err != nil {
+		return err
+	}
+	defer release()
 	rep, err := newReport(o.out, "Translation depth sweep: the paper's table, small")
 	if err != nil {
 		return err
@@ -224,6 +230,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen)
 	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
+	rep.dropped(chart.Dropped)
 	return rep.finish(stdout, []string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
 }
 

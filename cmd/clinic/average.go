@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -31,6 +32,11 @@ func runAverage(args []string, stdout, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	paths := fs.Args()
+	if *out != "" {
+		if err := fileutil.CheckOutput(*out); err != nil {
+			return err
+		}
+	}
 	switch {
 	case *out == "":
 		return usagef("--out must name the averaged checkpoint")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/spf13/pflag"
 )
 
@@ -96,6 +96,9 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if *out == "" {
 		return usagef("--out must not be empty")
 	}
+	if err := fileutil.CheckOutput(*out); err != nil {
+		return err
+	}
 	start := time.Now()
 	var lines []string
 	for _, path := range fs.Args() {
@@ -161,9 +164,9 @@ func parseColumns(s string) ([]int, error) {
 // "\n"), numbered from 1, and rejects text that is not UTF-8 by file and
 // line, since a vocabulary learned from mis-decoded text is silently bad.
 func readLines(path string, fn func(n int, line string) error) error {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, 0)
 	if err != nil {
-		return fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+		return err
 	}
 	if strings.HasSuffix(path, ".gz") {
 		z, err := gzip.NewReader(bytes.NewReader(b))

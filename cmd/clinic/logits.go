@@ -8,6 +8,7 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -24,6 +25,9 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := checkThreads(*threads); err != nil {
+		return err
+	}
+	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
 	if *text != "" && (*src != "" || *tgt != "") {

@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -23,6 +24,9 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "admin_profile.json", "where to write the profile")
 	free := fs.Bool("free", false, "print and save admin-torch's profiling-free ω instead")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
 	if err := fs.Set("norm", model.Admin); err != nil {

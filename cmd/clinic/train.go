@@ -12,6 +12,7 @@ import (
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/progress"
@@ -110,6 +111,8 @@ func (o *trainOpts) check() error {
 		return usagef("--schedule must be invsqrt or constant, got %q", o.schedule)
 	case o.adminInit != "profile" && o.adminInit != "free":
 		return usagef("--admin-init must be profile or free, got %q", o.adminInit)
+	case o.adminInit == "free" && o.adminProfile != "":
+		return usagef("--admin-init free and --admin-profile both set ω; give one")
 	case o.out == "":
 		return usagef("--out must name a directory")
 	}
@@ -144,7 +147,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if task == taskTranslate {
 		tf.defaults(fs)
 	}
-	overwrite := fs.Bool("overwrite", false, "replace a run already in --out")
+	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
@@ -176,20 +179,30 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return errParsedOnly
 	}
 	o.runInfo = runFlags(fs)
+	// One run per directory, locked for the whole run (rundir.go); a
+	// resumed run keeps its files.
+	var release func()
 	if resumed != nil {
 		if o.steps < resumed.Step {
 			return usagef("--steps %d is below the step %d the run in %s has reached", o.steps, resumed.Step, o.out)
 		}
 		o.resume = resumed
+		release, err = lockRunDir(o.out)
+	} else {
+		release, err = prepareRunDir(o.out, *overwrite, o.adminProfile, tf.bpeCodes)
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
+	if resumed != nil {
 		fmt.Fprintf(stdout, "clinic: resuming the run in %s at step %d of %d\n", o.out, resumed.Step, o.steps)
-	} else if !*overwrite {
-		for _, f := range []string{"model.safetensors", "metrics.jsonl"} {
-			if _, err := os.Stat(filepath.Join(o.out, f)); err == nil {
-				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", o.out, f)
-			}
-		}
 	}
 	if *cpuprofile != "" {
+		// os.Create would block on a FIFO and truncate a device.
+		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
+			return fmt.Errorf("cpu profile: %v", err)
+		}
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %v", err)

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	gen "github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -33,6 +33,11 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *output != "" {
+		if err := fileutil.CheckOutput(*output); err != nil {
+			return err
+		}
+	}
 	switch {
 	case *beam < 1:
 		return usagef("--beam must be at least 1, got %d", *beam)
@@ -53,9 +58,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	var err error
 	if *input != "" {
 		name = *input
-		text, err = os.ReadFile(*input)
-		if err != nil {
-			return fmt.Errorf("%s: %v", *input, unwrapPathErr(err))
+		if text, err = fileutil.ReadRegular(*input, 0); err != nil {
+			return err
 		}
 	} else if text, err = io.ReadAll(stdin); err != nil {
 		return fmt.Errorf("reading stdin: %v", err)

@@ -276,7 +276,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	if err := checkFits("training this model", model.TrainingBytes(cfg, t.maxTokens), "make the model or --max-tokens smaller"); err != nil {
 		return nil, err
 	}
-	// Nothing is written before here: a refused run leaves no directory.
+	// Nothing is written into the run directory before here.
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Write creates path's new contents by calling fill on a temporary file
@@ -13,7 +15,19 @@ import (
 // the directory. The file is made readable by everyone (0644), as a
 // plain create would. On any error the temporary file is removed and
 // path is untouched.
+//
+// If path is a symbolic link, the file it points to is replaced and the
+// link is kept. If path (or the link's target) exists and is not a
+// regular file — a directory, a FIFO, a device — Write refuses before
+// creating anything.
 func Write(path string, fill func(w io.Writer) error) error {
+	path, err := fileutil.Resolve(path)
+	if err != nil {
+		return err
+	}
+	if err := fileutil.CheckOutput(path); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {

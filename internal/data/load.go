@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Load reads training text from path. If path is a regular file, its
@@ -79,11 +81,20 @@ func Load(path string) ([]byte, error) {
 	return out, nil
 }
 
-// readText reads one file and checks that it is valid UTF-8.
+// readText reads one file and checks that it is valid UTF-8. Like
+// readCorpus it refuses anything but a regular file before opening it,
+// so a FIFO or a device cannot block the run.
 func readText(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	st, err := os.Stat(name)
 	if err != nil {
 		return nil, pathErr(name, err)
+	}
+	if err := checkRegular(name, st); err != nil {
+		return nil, err
+	}
+	b, err := fileutil.ReadRegular(name, MaxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("data: %v", err)
 	}
 	if off := invalidUTF8(b); off >= 0 {
 		return nil, fmt.Errorf("data: %s: invalid UTF-8 at byte offset %d", name, off)

@@ -1,6 +1,9 @@
 // Package metrics writes training metrics as JSON lines: one JSON
 // object per line, each line handed to the operating system as soon as
-// it is written, so a crash of the process loses no finished line.
+// it is written, so a crash of the process loses no finished line. A
+// line reaches the file whole or not at all: a failed write (a full
+// disk) is cut back off, and a torn last line left by a crash is cut
+// off when the file is opened for appending.
 package metrics
 
 import (
@@ -14,27 +17,40 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Writer appends JSON objects to a file, one per line. It is safe for
 // use by several goroutines.
 type Writer struct {
 	mu   sync.Mutex
-	f    *os.File
+	f    file
 	path string
 	buf  bytes.Buffer
+	size int64 // bytes of whole lines in the file
+}
+
+// file is what Writer needs of an *os.File (tests inject failures).
+type file interface {
+	io.Writer
+	Truncate(size int64) error
+	Sync() error
+	Close() error
 }
 
 // Create creates (or truncates) the metrics file at path, creating its
 // parent directory if needed.
 func Create(path string) (*Writer, error) {
-	return open(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	return open(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND)
 }
 
 // Append opens the metrics file at path for appending, creating it (and
 // its parent directory) if needed; for a run resumed from a checkpoint.
+// A last line without its newline, torn by a crash or a full disk, is
+// cut off first.
 func Append(path string) (*Writer, error) {
-	return open(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
+	return open(path, os.O_RDWR|os.O_CREATE|os.O_APPEND)
 }
 
 func open(path string, flag int) (*Writer, error) {
@@ -43,11 +59,49 @@ func open(path string, flag int) (*Writer, error) {
 			return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
 		}
 	}
+	if err := fileutil.CheckOutput(path); err != nil {
+		return nil, fmt.Errorf("metrics: %v", err)
+	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
 	}
-	return &Writer{f: f, path: path}, nil
+	// Both modes append, so that a write after a partial line was cut
+	// off lands at the new end of the file, not after a hole.
+	size, err := wholeLines(f)
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+	}
+	return &Writer{f: f, path: path, size: size}, nil
+}
+
+// wholeLines returns the length of f up to and including its last
+// newline.
+func wholeLines(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := st.Size()
+	buf := make([]byte, 4096)
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return end - n + int64(i) + 1, nil
+		}
+		end -= n
+	}
+	return 0, nil
 }
 
 func unwrap(err error) error {
@@ -87,9 +141,19 @@ func (w *Writer) Write(v any) error {
 	w.buf.Reset()
 	w.buf.Write(b)
 	w.buf.WriteByte('\n')
-	if _, err := w.f.Write(w.buf.Bytes()); err != nil {
-		return fmt.Errorf("metrics: %s: %w", w.path, unwrap(err))
+	n, err := w.f.Write(w.buf.Bytes())
+	if err == nil && n != w.buf.Len() {
+		err = io.ErrShortWrite
 	}
+	if err != nil {
+		// Cut the partial line back off, so the file holds whole
+		// records only.
+		if terr := w.f.Truncate(w.size); terr != nil {
+			return fmt.Errorf("metrics: %s: %w (and removing the partial line failed: %v)", w.path, unwrap(err), unwrap(terr))
+		}
+		return fmt.Errorf("metrics: %s: %w (the record was not written)", w.path, unwrap(err))
+	}
+	w.size += int64(n)
 	return nil
 }
 

@@ -55,6 +55,10 @@ type LineChart struct {
 	LegendLeft bool
 	// Width and Height default to 6×4 inches.
 	Width, Height vg.Length
+	// Dropped is set by Save to the number of points it left out: NaN
+	// or infinite coordinates (a diverged run's loss), and zero or
+	// negative ones on a log axis. Callers say so under the figure.
+	Dropped int
 }
 
 // Files returns the names Save writes for base.
@@ -76,17 +80,22 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 	}
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	entries := 0
+	c.Dropped = 0
 	for _, s := range c.Series {
 		var xy plotter.XYs
 		var errs plotter.YErrors
 		for i := range s.X {
 			if i >= len(s.Y) || !finite(s.X[i], c.LogX) || !finite(s.Y[i], c.LogY) {
+				c.Dropped++
 				continue
 			}
 			xy = append(xy, plotter.XY{X: s.X[i], Y: s.Y[i]})
 			xmin, xmax = math.Min(xmin, s.X[i]), math.Max(xmax, s.X[i])
 			if s.YErr != nil {
-				e := s.YErr[i]
+				var e float64
+				if i < len(s.YErr) && finite(s.YErr[i], false) {
+					e = math.Abs(s.YErr[i])
+				}
 				if c.LogY && s.Y[i]-e <= 0 {
 					e = s.Y[i] * 0.999
 				}
@@ -148,9 +157,19 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
 	}
-	if len(c.XTicks) > 0 {
-		p.X.Tick.Marker = fixedTicks(c.XTicks)
+	var xticks fixedTicks
+	for _, v := range c.XTicks {
+		if finite(v, c.LogX) {
+			xticks = append(xticks, v)
+		}
 	}
+	if len(xticks) > 0 {
+		p.X.Tick.Marker = xticks
+	}
+	// With no finite data the axes' range is ±Inf or NaN, on which the
+	// tick and headroom arithmetic below would loop or go NaN.
+	saneRange(&p.X, c.LogX)
+	saneRange(&p.Y, c.LogY)
 	// Headroom above the data for the legend.
 	if c.HLines != nil || len(c.Series) > 0 {
 		frac := 0.06 * float64(entries)
@@ -176,6 +195,20 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 		h = 4 * vg.Inch
 	}
 	return save(dir, base, w, h, func(dc draw.Canvas) { p.Draw(dc) })
+}
+
+// saneRange gives an axis with no finite range (nothing was drawn on
+// it) a default one: [0, 1], or [1, 10] on a log axis.
+func saneRange(a *plot.Axis, logScale bool) {
+	ok := !math.IsNaN(a.Min) && !math.IsNaN(a.Max) && !math.IsInf(a.Min, 0) && !math.IsInf(a.Max, 0) && a.Min <= a.Max
+	if ok && (!logScale || a.Min > 0) {
+		return
+	}
+	if logScale {
+		a.Min, a.Max = 1, 10
+	} else {
+		a.Min, a.Max = 0, 1
+	}
 }
 
 // logTicks marks 1, 2 and 5 times each power of ten, labelling them all

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/runlock"
+)
+
+// runFile matches the files a training run writes in its directory;
+// --overwrite removes them all, so that a directory never mixes runs.
+var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|admin_profile\.json|bpe\.codes|trainer_state.*)$`)
+
+// heldRun matches the files whose presence means the directory holds a
+// run (admin_profile.json and bpe.codes may be inputs put there).
+var heldRun = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|trainer_state.*)$`)
+
+// tempFile matches the temporary files of internal/atomicfile (".NAME.tmpDIGITS"),
+// left behind when a save was killed.
+var tempFile = regexp.MustCompile(`^\..+\.tmp[0-9]+$`)
+
+// prepareRunDir makes dir ready for one run and locks it for the run's
+// whole length: a second run into it fails at once. Without overwrite a
+// directory that already holds a run is a usage error; with it the
+// previous run's files are removed (except the paths in keep, which are
+// this run's inputs). Temporary files of killed saves are removed, and
+// the directory is checked writable now rather than at the first save.
+// The returned function releases the lock.
+func prepareRunDir(dir string, overwrite bool, keep ...string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("run directory: %v", err)
+	}
+	l, err := runlock.Acquire(dir)
+	if err != nil {
+		return nil, err
+	}
+	release := func() { l.Release() }
+	if err := cleanRunDir(dir, overwrite, heldRun, runFile, keep); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// lockRunDir takes the lock of a run directory whose run resumes: its
+// files stay, only the temporary files of killed saves go.
+func lockRunDir(dir string) (func(), error) {
+	l, err := runlock.Acquire(dir)
+	if err != nil {
+		return nil, err
+	}
+	release := func() { l.Release() }
+	if err := cleanRunDir(dir, false, matchNothing, runFile, nil); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// matchNothing matches no file name.
+var matchNothing = regexp.MustCompile(`^$`)
+
+// cleanRunDir refuses (without overwrite) a directory with a file
+// matching held, removes (with overwrite) the files matching remove and
+// always the temporary files of killed saves, then checks that dir and
+// its checkpoint path are writable.
+func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep []string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("run directory: %v", err)
+	}
+	if !overwrite {
+		for _, e := range ents {
+			if held.MatchString(e.Name()) {
+				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", dir, e.Name())
+			}
+		}
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if !(tempFile.MatchString(e.Name()) || overwrite && remove.MatchString(e.Name())) || isOneOf(p, keep) {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the previous run's %v", fileutil.PathError(p, err))
+		}
+	}
+	return checkWritable(dir)
+}
+
+// checkWritable creates and removes a probe file in dir and checks that
+// the checkpoint path is not something a save cannot replace.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe.tmp")
+	if err != nil {
+		return fmt.Errorf("run directory %s is not writable: %v", dir, unwrapPathErr(err))
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("run directory %s: %v", dir, unwrapPathErr(err))
+	}
+	return fileutil.CheckOutput(filepath.Join(dir, "model.safetensors"))
+}
+
+func isOneOf(p string, paths []string) bool {
+	st, err := os.Stat(p)
+	if err != nil {
+		return false
+	}
+	for _, q := range paths {
+		if q == "" {
+			continue
+		}
+		if qs, err := os.Stat(q); err == nil && os.SameFile(st, qs) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweepFile matches what 'clinic analyze sweep' writes at the top of its
+// directory.
+var sweepFile = regexp.MustCompile(`^(report\.md|sweep\.csv|sweep_curves\.(csv|png|svg)|bpe\.codes)$`)
+
+// prepareSweepDir is prepareRunDir for a sweep: an earlier sweep
+// (report.md or runs/) is refused without overwrite and removed with
+// it, run by run.
+func prepareSweepDir(dir string, overwrite bool, keep ...string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sweep directory: %v", err)
+	}
+	l, err := runlock.Acquire(dir)
+	if err != nil {
+		return nil, err
+	}
+	release := func() { l.Release() }
+	if err := cleanSweepDir(dir, overwrite, keep); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+func cleanSweepDir(dir string, overwrite bool, keep []string) error {
+	held := regexp.MustCompile(`^(report\.md|runs)$`)
+	if err := cleanRunDir(dir, overwrite, held, sweepFile, keep); err != nil {
+		return err
+	}
+	runs := filepath.Join(dir, "runs")
+	ents, err := os.ReadDir(runs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep directory: %v", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(runs, e.Name())
+		if err := cleanRunDir(sub, true, heldRun, runFile, keep); err != nil {
+			return err
+		}
+		os.Remove(filepath.Join(sub, runlock.Name))
+		os.Remove(sub) // only if now empty
+	}
+	os.Remove(runs) // only if now empty
+	return nil
+}
