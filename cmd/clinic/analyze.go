@@ -411,6 +411,9 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 			return nil, err
 		}
 	}
+	if err := checkModelFits("this analysis", src.base, nil, af.batch); err != nil {
+		return nil, err
+	}
 	var err error
 	if src.batches, err = af.batches(); err != nil {
 		return nil, err

@@ -82,6 +82,9 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := checkDepths(base, depths, norms); err != nil {
 		return err
 	}
+	if err := checkModelFits("this analysis", base, depths, af.batch); err != nil {
+		return err
+	}
 	bs, err := af.batches()
 	if err != nil {
 		return err

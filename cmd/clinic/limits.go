@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/clinic-ml/clinic/model"
 )
 
 // maxThreadsPerCPU bounds --threads: more workers than a few per CPU only
@@ -59,4 +61,16 @@ func gb(b float64) string {
 		return fmt.Sprintf("%.1f TB", b/(1<<40))
 	}
 	return fmt.Sprintf("%.1f GB", b/(1<<30))
+}
+
+// checkModelFits refuses an analysis or profiling run of base at the
+// deepest of depths (its parameters, their gradients and the buffers of
+// batch sequences) that cannot fit.
+func checkModelFits(what string, base model.Config, depths []int, batch int) error {
+	c := base
+	for _, d := range depths {
+		c.Layers = max(c.Layers, d)
+	}
+	need := 4*2*float64(c.ParamCount()) + model.ModelBytes(c, batch*c.SeqLen)
+	return checkFits(what, need, "make the model, --batch-size or --seq-len smaller")
 }

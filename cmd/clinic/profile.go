@@ -40,6 +40,9 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := checkPositive("batch-size", *batch); err != nil {
 		return err
 	}
+	if err := checkModelFits("profiling this model", cfg, nil, *batch); err != nil {
+		return err
+	}
 	if err := checkThreads(*threads); err != nil {
 		return err
 	}
