@@ -217,7 +217,11 @@ func TestSignals(t *testing.T) {
 			t.Fatalf("%v: checkpoint: %v", c.sigs, err)
 		}
 		if len(c.sigs) > 1 {
-			if !strings.Contains(e, "exiting at once") {
+			// The second signal exits at once; on a loaded machine the
+			// first may already have finished saving before it arrives,
+			// which is the clean stop. Either way the status and the
+			// checkpoint are right.
+			if !strings.Contains(e, "exiting at once") && !strings.Contains(e, "stopped by SIGTERM") {
 				t.Errorf("second signal: %s", e)
 			}
 			continue
