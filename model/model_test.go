@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -86,46 +85,7 @@ func TestModelGradFD(t *testing.T) {
 			if err := m.Backward(); err != nil {
 				t.Fatal(err)
 			}
-			r := rand.New(rand.NewPCG(8, 9))
-			for _, q := range p.List {
-				idx := []int{0, len(q.W) - 1}
-				for j := 0; j < 6; j++ {
-					idx = append(idx, r.IntN(len(q.W)))
-				}
-				var num, ana []float64
-				fd := func(i int, h float32) float64 {
-					w0 := q.W[i]
-					q.W[i] = w0 + h
-					lp := loss()
-					q.W[i] = w0 - h
-					lm := loss()
-					q.W[i] = w0
-					return (lp - lm) / float64(2*h)
-				}
-				kinks := 0
-				for _, i := range idx {
-					n1, n2 := fd(i, 2e-3), fd(i, 1e-3)
-					// A ReLU or dropout boundary within the step makes the
-					// loss non-smooth there: the two estimates disagree.
-					if math.Abs(n1-n2) > 2e-2*math.Abs(n1)+3e-4 {
-						kinks++
-						continue
-					}
-					num = append(num, n1)
-					ana = append(ana, float64(q.G[i]))
-				}
-				if kinks > len(idx)/2 {
-					t.Errorf("%s: %d of %d probes non-smooth", q.Name, kinks, len(idx))
-				}
-				var dn, nn float64
-				for i := range num {
-					dn += (num[i] - ana[i]) * (num[i] - ana[i])
-					nn += num[i]*num[i] + ana[i]*ana[i]
-				}
-				if math.Sqrt(dn) > 2e-2*math.Sqrt(nn)+3e-4 {
-					t.Errorf("%s: finite differences %v, backward %v", q.Name, num, ana)
-				}
-			}
+			checkGradFD(t, p, loss)
 		})
 	}
 }

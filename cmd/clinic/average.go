@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
-	"github.com/spf13/pflag"
 )
 
 // metaMustAgree are the checkpoint metadata that averaged checkpoints
@@ -19,17 +17,8 @@ var metaMustAgree = []string{"task", "bpe_codes", "src_lang", "tgt_lang"}
 func runAverage(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("average", "Average the weights of checkpoints of one model (the paper evaluates the\naverage of the last 10; 'clinic train --keep-last N' keeps them):\n\n  clinic average --out avg.safetensors runs/x/checkpoint900.safetensors runs/x/checkpoint1000.safetensors ...", stdout)
 	out := fs.String("out", "", "where to write the averaged checkpoint (required)")
-	fs.SetOutput(io.Discard)
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	if errors.Is(err, pflag.ErrHelp) {
-		fs.Usage()
+	if err := parseFiles(fs, args); err != nil {
 		return err
-	}
-	if err != nil {
-		return usageError{err.Error()}
 	}
 	paths := fs.Args()
 	if *out != "" {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -42,22 +41,6 @@ func runBPE(args []string, stdout, stderr io.Writer) error {
 	return usagef("unknown subcommand %q: want learn, encode or decode", args[0])
 }
 
-// parseFiles is parse for commands that take files after the flags.
-func parseFiles(fs *pflag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	if errors.Is(err, pflag.ErrHelp) {
-		fs.Usage()
-		return err
-	}
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	return nil
-}
 
 func runBPELearn(args []string, stdout io.Writer) error {
 	fs := newFlags("bpe learn", "Learn a joint BPE vocabulary (subword-nmt's algorithm) from text files with one\nsentence per line (.gz read as gzip), and write its codes atomically.\n\n  clinic bpe learn --merges N [--min-frequency F] --out codes.bpe FILE... [--tsv FILE --columns 2,3]", stdout)

@@ -125,8 +125,20 @@ func newFlags(name, synopsis string, stdout io.Writer) *pflag.FlagSet {
 	return fs
 }
 
-// parse parses args, turning flag errors into usage errors.
+// parse parses args, turning flag errors into usage errors; arguments
+// after the flags are refused.
 func parse(fs *pflag.FlagSet, args []string) error {
+	if err := parseFiles(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// parseFiles is parse for commands that take files after the flags.
+func parseFiles(fs *pflag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	usage := fs.Usage
 	fs.Usage = func() {}
@@ -138,9 +150,6 @@ func parse(fs *pflag.FlagSet, args []string) error {
 	}
 	if err != nil {
 		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
 }
