@@ -41,7 +41,6 @@ func runBPE(args []string, stdout, stderr io.Writer) error {
 	return usagef("unknown subcommand %q: want learn, encode or decode", args[0])
 }
 
-
 func runBPELearn(args []string, stdout io.Writer) error {
 	fs := newFlags("bpe learn", "Learn a joint BPE vocabulary (subword-nmt's algorithm) from text files with one\nsentence per line (.gz read as gzip), and write its codes atomically.\n\n  clinic bpe learn --merges N [--min-frequency F] --out codes.bpe FILE... [--tsv FILE --columns 2,3]", stdout)
 	d := bpe.DefaultOptions()
