@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +18,11 @@ import (
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
 	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
+	"github.com/spf13/pflag"
 )
 
 // runTranslateSweep is 'clinic analyze sweep --task translate': the
@@ -44,6 +47,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	beam := fs.Int("beam", 5, "beam size for the test set")
 	lenpen := fs.Float64("lenpen", 1, "length penalty for the test set")
 	testData := fs.String("test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
+	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "steps": "2000",
 		"save-every": "100", "eval-every": "100", "bleu-every": "0", "out": "runs/analyze-sweep-translate"} {
 		setDefault(fs, name, v)
@@ -119,8 +123,18 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	release, err := prepareSweepDir(o.out, *overwrite, tf.bpeCodes, *testData)
-	if err != nil {
+	var release func()
+	if *cont {
+		if *overwrite {
+			return usagef("--continue keeps the earlier sweep, --overwrite replaces it: give one")
+		}
+		if release, err = continueSweep(o.out, fs); err != nil {
+			return err
+		}
+	} else if release, err = prepareSweepDir(o.out, *overwrite, tf.bpeCodes, *testData); err != nil {
+		return err
+	} else if err := saveSweepFlags(o.out, fs); err != nil {
+		release()
 		return err
 	}
 	defer release()
@@ -131,6 +145,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	threads := setThreads(o.threads)
 	// One joint BPE for every run, learned once (every run would learn
 	// the same codes from the same pairs).
+	if tf.bpeCodes == "" && *cont {
+		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
+	}
 	if tf.bpeCodes == "" {
 		trainPairs, _, _, err := loadPairs(o, tf)
 		if err != nil {
@@ -150,16 +167,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
 	}
 
-	type run struct {
-		depth  int
-		norm   string
-		res    *train.Result
-		status string
-		bleu   bleu.Score
-		avg    int
-		took   time.Duration
-	}
-	var runs []run
+	var runs []sweepResult
 	total := len(depths) * len(norms)
 	for _, d := range depths {
 		for _, norm := range norms {
@@ -167,25 +175,53 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			ro.cfg.Layers, ro.cfg.EncoderLayers, ro.cfg.Norm = d, d, norm
 			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
 			ro.quiet, ro.keepLast = true, *avgLast
+			resPath := filepath.Join(ro.out, "result.json")
+			if *cont {
+				if r, err := readSweepResult(resPath); err == nil {
+					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: finished earlier, kept\n", len(runs)+1, total, norm, d, d)
+					runs = append(runs, *r)
+					continue
+				}
+				if st, err := train.ReadState(filepath.Join(ro.out, stateFile)); err == nil {
+					ro.resume = st
+					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: resuming at step %d\n", len(runs)+1, total, norm, d, d, st.Step)
+				} else if !errors.Is(err, train.ErrNoState) {
+					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				}
+			}
 			start := time.Now()
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers, %d steps ...\n", len(runs)+1, total, norm, d, d, o.steps)
 			res, err := trainTranslate(ro, tf, io.Discard, io.Discard)
-			r := run{depth: d, norm: norm, res: res, status: statusTrained}
+			r := sweepResult{Depth: d, Norm: norm, Status: statusTrained}
 			var de *train.DivergedError
 			if errors.As(err, &de) {
-				err, r.status = nil, statusDiverged
+				err, r.Status, r.DivergedAt = nil, statusDiverged, de.Step
 			}
 			if err != nil {
 				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
-			if r.status == statusTrained {
-				if r.bleu, r.avg, err = testAveraged(ro.out, test, *beam, *lenpen); err != nil {
+			r.FinalStep, r.FinalValLoss = res.Final.Step, num(res.Final.ValLoss)
+			if r.Curve, err = valCurve(filepath.Join(ro.out, "metrics.jsonl")); err != nil {
+				return err
+			}
+			if n := len(r.Curve); n > 0 && r.Status == statusTrained {
+				// The whole run's last evaluation, also when this
+				// invocation only resumed it.
+				r.FinalStep, r.FinalValLoss = r.Curve[n-1].Step, num(r.Curve[n-1].ValLoss)
+			}
+			if r.Status == statusTrained {
+				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen)
+				if err != nil {
 					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
 				}
+				r.BLEU, r.Averaged, r.BLEULine = sc.Score, avg, sc.Line(2)
 			}
-			r.took = time.Since(start)
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: validation loss %.4f, test BLEU %.2f (%s, %s)\n", len(runs)+1, total, norm, d, d,
-				res.Final.ValLoss, r.bleu.Score, r.status, r.took.Round(time.Second))
+			r.Seconds = time.Since(start).Seconds()
+			if err := writeSweepResult(resPath, &r); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", len(runs)+1, total, norm, d, d,
+				r.FinalValLoss, r.BLEU, r.Status, r.Seconds)
 			runs = append(runs, r)
 		}
 	}
@@ -195,21 +231,21 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/target token)"}
 	for _, r := range runs {
 		div, b := "", ""
-		if r.res.Diverged {
-			div = strconv.Itoa(r.res.FailStep)
+		if r.DivergedAt > 0 {
+			div = strconv.Itoa(r.DivergedAt)
 		}
-		if r.status == statusTrained {
-			b = fmt.Sprintf("%.2f", r.bleu.Score)
+		if r.Status == statusTrained {
+			b = fmt.Sprintf("%.2f", r.BLEU)
 		}
-		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(r.res.Final.Step), num(r.res.Final.ValLoss), b,
-			strconv.Itoa(r.avg), r.status, div, strconv.Itoa(int(r.took.Seconds()))})
+		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalValLoss, b,
+			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds))})
 		if b == "" {
 			b = "—"
 		}
-		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.depth, r.depth), r.norm, b, fmt.Sprintf("%.3f", r.res.Final.ValLoss), r.status})
-		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: slices.Index(depths, r.depth)}
-		for _, p := range r.res.Curve {
-			curves = append(curves, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
+		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, r.FinalValLoss, r.Status})
+		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.Norm, r.Depth), Color: normColor(r.Norm), Dash: slices.Index(depths, r.Depth)}
+		for _, p := range r.Curve {
+			curves = append(curves, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
 			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
 		}
 		chart.Series = append(chart.Series, s)
@@ -298,4 +334,104 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.
 	}
 	sc, err := bleu.Corpus(hyps, [][]string{refs}, bleu.Options{})
 	return sc, len(ps), err
+}
+
+// sweepResult is one finished run of the translation sweep, saved as
+// runs/<norm>-L<depth>/result.json so that --continue keeps it.
+type sweepResult struct {
+	Depth        int           `json:"depth"`
+	Norm         string        `json:"norm"`
+	Status       string        `json:"status"`
+	FinalStep    int           `json:"final_step"`
+	FinalValLoss string        `json:"final_val_loss"` // a string: it may be NaN
+	DivergedAt   int           `json:"diverged_at,omitempty"`
+	BLEU         float64       `json:"test_bleu"`
+	BLEULine     string        `json:"test_bleu_line,omitempty"`
+	Averaged     int           `json:"averaged"`
+	Seconds      float64       `json:"seconds"`
+	Curve        []train.Point `json:"curve"`
+}
+
+func writeSweepResult(path string, r *sweepResult) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'))
+}
+
+func readSweepResult(path string) (*sweepResult, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r sweepResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &r, nil
+}
+
+// valCurve reads a run's validation points from its metrics (the whole
+// run, also when it was resumed).
+func valCurve(path string) ([]train.Point, error) {
+	recs, err := metrics.ReadAll(path)
+	if err != nil {
+		return nil, err
+	}
+	var pts []train.Point
+	for _, r := range recs {
+		v, ok := r["val_loss"].(float64)
+		if !ok {
+			continue
+		}
+		step, _ := r["step"].(float64)
+		loss, _ := r["loss"].(float64)
+		pts = append(pts, train.Point{Step: int(step), Loss: loss, ValLoss: v})
+	}
+	return pts, nil
+}
+
+// sweepFlagsFile records the flags of a sweep, which --continue must
+// repeat.
+const sweepFlagsFile = "sweep_flags.json"
+
+// sweepMayChange are the flags a continued sweep may set anew.
+var sweepMayChange = []string{"threads", "continue", "overwrite", "help"}
+
+func sweepFlags(fs *pflag.FlagSet) map[string]string {
+	m := map[string]string{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !slices.Contains(sweepMayChange, f.Name) {
+			m[f.Name] = f.Value.String()
+		}
+	})
+	return m
+}
+
+func saveSweepFlags(dir string, fs *pflag.FlagSet) error {
+	b, err := json.MarshalIndent(sweepFlags(fs), "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, sweepFlagsFile), append(b, '\n'))
+}
+
+// continueSweep locks the sweep in dir and checks that fs repeats its
+// flags.
+func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
+	b, err := os.ReadFile(filepath.Join(dir, sweepFlagsFile))
+	if err != nil {
+		return nil, usagef("--continue: %s holds no sweep to continue (%v)", dir, unwrapPathErr(err))
+	}
+	var saved map[string]string
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return nil, fmt.Errorf("--continue: %s: %v", filepath.Join(dir, sweepFlagsFile), err)
+	}
+	for n, v := range sweepFlags(fs) {
+		if sv, ok := saved[n]; ok && sv != v {
+			return nil, usagef("--%s %s differs from the sweep in %s, run with --%s %s (on --continue only --threads may change)", n, v, dir, n, sv)
+		}
+	}
+	return lockRunDir(dir)
 }

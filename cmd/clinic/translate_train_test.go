@@ -207,6 +207,28 @@ func TestTranslateSweep(t *testing.T) {
 	if !strings.Contains(stdout, "test BLEU") {
 		t.Errorf("stdout: %s", stdout)
 	}
+	// --continue keeps finished runs and finishes the others: a run whose
+	// result is gone resumes from its saved state to the same numbers.
+	os.Remove(filepath.Join(out, "runs", "admin-L2", "result.json"))
+	sweepArgs := []string{"analyze", "sweep", "--task", "translate", "--data", tsv, "--columns", "2,3", "--test-data", test,
+		"--depths", "1,2", "--norms", "postln,admin", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--max-len", "16",
+		"--max-tokens", "256", "--bpe-merges", "40", "--steps", "40", "--save-every", "10", "--eval-every", "20",
+		"--avg-last", "3", "--beam", "2", "--warmup", "10", "--lr", "3e-3", "--out", out, "--continue"}
+	code, _, e = runCLI(t, append(sweepArgs, "--threads", "1")...)
+	if code != 0 || strings.Count(e, "finished earlier, kept") != 3 || !strings.Contains(e, "resuming at step 40") {
+		t.Fatalf("continue: exit %d: %s", code, e)
+	}
+	again := readCSV(t, filepath.Join(out, "sweep.csv"))
+	for i := range rows {
+		for j := 0; j < 6; j++ { // all but the timing
+			if rows[i][j] != again[i][j] {
+				t.Errorf("continued sweep row %v, first %v", again[i], rows[i])
+			}
+		}
+	}
+	if code, _, e := runCLI(t, append(sweepArgs[:len(sweepArgs)-1], "--lr", "1e-3", "--continue")...); code != 2 || !strings.Contains(e, "--lr") {
+		t.Errorf("continue with another --lr: exit %d, %q", code, e)
+	}
 	for _, tc := range []struct{ args []string }{
 		{[]string{"analyze", "sweep", "--task", "translate", "--data", tsv, "--out", out}},
 		{[]string{"analyze", "sweep", "--task", "translate", "--avg-last", "0", "--out", out}},
