@@ -46,6 +46,12 @@ func LoadCheckpoint(path string) (*Params, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %v", err)
 	}
+	return DecodeCheckpoint(b, path)
+}
+
+// DecodeCheckpoint is LoadCheckpoint on the bytes of a checkpoint file
+// (path names it in errors).
+func DecodeCheckpoint(b []byte, path string) (*Params, map[string]string, error) {
 	f, err := safetensors.Decode(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %v", path, err)

@@ -79,6 +79,17 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s must be in [0,1), got %g", p.name, p.v)
 		}
 	}
+	// Bounds far above any model a CPU trains, so that sizes computed
+	// from a config (a crafted checkpoint's too) never overflow.
+	for _, b := range []struct {
+		name     string
+		v, limit int
+	}{{"layers", c.Layers, 1 << 12}, {"encoder layers", c.EncoderLayers, 1 << 12}, {"d-model", c.DModel, 1 << 16},
+		{"d-ff", c.DFF, 1 << 18}, {"seq-len", c.SeqLen, 1 << 20}, {"vocab", c.Vocab, 1 << 24}} {
+		if b.v > b.limit {
+			return fmt.Errorf("%s %d is beyond the largest clinic plans for (%d)", b.name, b.v, b.limit)
+		}
+	}
 	if int64(c.Layers+c.EncoderLayers)*int64(c.DModel)*int64(c.DFF) > 1<<40 {
 		return fmt.Errorf("model too large: layers×d-model×d-ff = %d", int64(c.Layers+c.EncoderLayers)*int64(c.DModel)*int64(c.DFF))
 	}
