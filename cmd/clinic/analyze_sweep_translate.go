@@ -330,7 +330,7 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.
 	}
 	hyps := make([]string, len(best))
 	for i, h := range best {
-		hyps[i] = codes.Decode(h.Tokens)
+		hyps[i] = codes.DecodeText(h.Tokens)
 	}
 	sc, err := bleu.Corpus(hyps, [][]string{refs}, bleu.Options{})
 	return sc, len(ps), err

@@ -110,7 +110,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		for k, h := range best {
-			out[which[k]] = codes.Decode(h.Tokens)
+			out[which[k]] = codes.DecodeText(h.Tokens)
 		}
 	}
 	var buf bytes.Buffer

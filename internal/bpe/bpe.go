@@ -361,6 +361,14 @@ func (c *Codes) appendMerged(out, seg []int32) []int32 {
 	return append(out, seg...)
 }
 
+// DecodeText is Decode for generated ids: a model may emit byte tokens
+// that do not form characters, and text meant for people (and for BLEU)
+// must be UTF-8, so each invalid byte run becomes U+FFFD. Decode, which
+// round-trips any input exactly, is for ids that Encode produced.
+func (c *Codes) DecodeText(ids []int32) string {
+	return strings.ToValidUTF8(c.Decode(ids), "\uFFFD")
+}
+
 // Decode returns the text of ids: byte tokens give their bytes, symbols
 // their characters with Marker read as a space, and one leading space
 // (the one Encode put in front) is dropped. Reserved ids and ids outside

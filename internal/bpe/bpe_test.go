@@ -518,3 +518,22 @@ func ExampleCodes_Encode() {
 	// ▁the|▁|cat|▁|▁|at|e|
 	// "the cat  ate"
 }
+
+// Generated ids may be byte tokens that form no character: DecodeText
+// gives UTF-8 text, replacing each invalid run, and leaves valid text as
+// Decode gives it.
+func TestDecodeText(t *testing.T) {
+	c, err := Learn([]string{"hola mundo", "hello world"}, 10, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := append(c.Encode("hola"), ByteID(0xe2), ByteID(0x82), ByteID(0xff))
+	ids = append(ids, c.Encode("mundo")...)
+	got := c.DecodeText(ids)
+	if !utf8.ValidString(got) || got != "hola\uFFFD mundo" {
+		t.Errorf("DecodeText = %q", got)
+	}
+	if s := c.DecodeText(c.Encode("hello € world")); s != "hello € world" {
+		t.Errorf("valid text changed: %q", s)
+	}
+}

@@ -231,7 +231,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	}
 	hyps := make([]string, len(best))
 	for i, h := range best {
-		hyps[i] = t.Codes.Decode(h.Tokens)
+		hyps[i] = t.Codes.DecodeText(h.Tokens)
 	}
 	sc, err := bleu.Corpus(hyps, [][]string{t.valRef}, bleu.Options{})
 	if err != nil {
