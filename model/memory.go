@@ -35,3 +35,13 @@ func ModelBytes(cfg Config, rows int) float64 {
 	floats += 2*N*V + 3*N
 	return 4 * floats
 }
+
+// TranslatorBytes estimates what NewTranslator plans for maxSent
+// sentences and maxHyp hypotheses: the encoder's buffers and every
+// decoder layer's cached self-attention keys and values per hypothesis
+// and cross-attention keys and values per sentence.
+func TranslatorBytes(cfg Config, maxSent, maxHyp int) float64 {
+	T, L, d := float64(cfg.SeqLen), float64(cfg.Layers), float64(cfg.DModel)
+	caches := 4 * L * (2*float64(maxHyp)*T*d + float64(maxSent)*T*2*d)
+	return ModelBytes(cfg, maxSent*cfg.SeqLen) + caches
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
-	gen "github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/train"
@@ -279,34 +277,30 @@ func saveCodes(path string, c *bpe.Codes) error {
 	return atomicfile.WriteFile(path, b)
 }
 
-var keptCheckpoint = regexp.MustCompile(`^checkpoint([0-9]+)\.safetensors$`)
-
 // testAveraged averages the numbered checkpoints in dir and scores its
 // beam-search translations of test.
 func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.Score, int, error) {
-	ents, err := os.ReadDir(dir)
+	paths, err := train.KeptCheckpoints(dir)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
+	if len(paths) == 0 {
+		return bleu.Score{}, 0, fmt.Errorf("no checkpoints to average in %s", dir)
+	}
 	var ps []*model.Params
 	var meta map[string]string
-	for _, e := range ents {
-		if keptCheckpoint.MatchString(e.Name()) {
-			p, m, err := model.LoadCheckpoint(filepath.Join(dir, e.Name()))
-			if err != nil {
-				return bleu.Score{}, 0, err
-			}
-			ps, meta = append(ps, p), m
+	for _, path := range paths {
+		p, m, err := model.LoadCheckpoint(path)
+		if err != nil {
+			return bleu.Score{}, 0, err
 		}
-	}
-	if len(ps) == 0 {
-		return bleu.Score{}, 0, fmt.Errorf("no checkpoints to average in %s", dir)
+		ps, meta = append(ps, p), m
 	}
 	avg, err := model.Average(ps)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	codes, err := bpe.Parse([]byte(meta["bpe_codes"]))
+	codes, err := translatorCodes(paths[len(paths)-1], avg, meta)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
@@ -318,19 +312,12 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.
 	srcs := make([][]int32, len(test))
 	refs := make([]string, len(test))
 	for i, p := range test {
-		ids := codes.Encode(p.Src)
-		if len(ids) > avg.Cfg.SeqLen-1 {
-			ids = ids[:avg.Cfg.SeqLen-1]
-		}
-		srcs[i], refs[i] = append(ids, bpe.EOSID), p.Tgt
+		srcs[i], _ = train.SourceIDs(codes, p.Src, avg.Cfg.SeqLen)
+		refs[i] = p.Tgt
 	}
-	best, err := gen.TranslateAll(tr, srcs, batch, bpe.PadID, train.DecodeOptions(avg.Cfg, beam, lenpen))
+	hyps, err := train.TranslateIDs(tr, codes, srcs, batch, train.DecodeOptions(avg.Cfg, beam, lenpen))
 	if err != nil {
 		return bleu.Score{}, 0, err
-	}
-	hyps := make([]string, len(best))
-	for i, h := range best {
-		hyps[i] = codes.DecodeText(h.Tokens)
 	}
 	sc, err := bleu.Corpus(hyps, [][]string{refs}, bleu.Options{})
 	return sc, len(ps), err

@@ -47,7 +47,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 		if *src == "" {
 			return usagef("%s is a translator: give --src and --tgt, not --text", *ckpt)
 		}
-		rows, err = translatorLogits(f, p, meta, *src, *tgt)
+		rows, err = translatorLogits(f, *ckpt, p, meta, *src, *tgt)
 	} else {
 		if *text == "" {
 			return usagef("%s is a language model: give --text, not --src/--tgt", *ckpt)
@@ -87,10 +87,10 @@ func lmLogits(f *safetensors.File, p *model.Params, text string) (int, error) {
 
 // translatorLogits runs the source (subwords + EOS) and BOS + target
 // through a translator checkpoint.
-func translatorLogits(f *safetensors.File, p *model.Params, meta map[string]string, src, tgt string) (int, error) {
-	codes, err := bpe.Parse([]byte(meta["bpe_codes"]))
+func translatorLogits(f *safetensors.File, path string, p *model.Params, meta map[string]string, src, tgt string) (int, error) {
+	codes, err := translatorCodes(path, p, meta)
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint's subword vocabulary: %v", err)
+		return 0, err
 	}
 	s := append(codes.Encode(src), bpe.EOSID)
 	t := append([]int32{bpe.BOSID}, codes.Encode(tgt)...)

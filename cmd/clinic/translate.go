@@ -12,7 +12,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
-	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -82,35 +82,32 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		ids := codes.Encode(l)
-		if len(ids) > cfg.SeqLen-1 {
+		ids, n := train.SourceIDs(codes, l, cfg.SeqLen)
+		if n > cfg.SeqLen-1 {
 			fmt.Fprintf(stderr, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
-				name, i+1, len(ids), cfg.SeqLen-1)
-			ids = ids[:cfg.SeqLen-1]
+				name, i+1, n, cfg.SeqLen-1)
 		}
-		srcs = append(srcs, append(ids, bpe.EOSID))
+		srcs = append(srcs, ids)
 		which = append(which, i)
 	}
 	out := make([]string, len(lines))
 	if len(srcs) > 0 {
 		nb := min(*batch, len(srcs))
-		T, L, d := float64(cfg.SeqLen), float64(cfg.Layers), float64(cfg.DModel)
-		caches := 4 * L * (2*float64(nb**beam)*T*d + float64(nb)*T*2*d)
-		if err := checkFits("translating with "+*ckpt, model.ModelBytes(cfg, nb*cfg.SeqLen)+caches, "use a smaller --batch-size or --beam"); err != nil {
+		if err := checkFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, nb**beam), "use a smaller --batch-size or --beam"); err != nil {
 			return err
 		}
 		tr, err := model.NewTranslator(p, nb, nb**beam)
 		if err != nil {
 			return err
 		}
-		opt := gen.Options{Beam: *beam, LenPen: *lenpen, MaxLenA: *maxLenA, MaxLenB: *maxLenB,
-			Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
-		best, err := gen.TranslateAll(tr, srcs, nb, bpe.PadID, opt)
+		opt := train.DecodeOptions(cfg, *beam, *lenpen)
+		opt.MaxLenA, opt.MaxLenB = *maxLenA, *maxLenB
+		hyps, err := train.TranslateIDs(tr, codes, srcs, nb, opt)
 		if err != nil {
 			return err
 		}
-		for k, h := range best {
-			out[which[k]] = codes.DecodeText(h.Tokens)
+		for k, h := range hyps {
+			out[which[k]] = h
 		}
 	}
 	var buf bytes.Buffer
@@ -150,25 +147,35 @@ func loadTranslator(path string) (*model.Params, *bpe.Codes, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	codes, err := translatorCodes(path, p, meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, codes, nil
+}
+
+// translatorCodes checks that a loaded checkpoint is a translator and
+// returns the subword codes its metadata carries.
+func translatorCodes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, error) {
 	if p.Cfg.EncoderLayers < 1 {
-		return nil, nil, fmt.Errorf("%s is a language model, not a translator", path)
+		return nil, fmt.Errorf("%s is a language model, not a translator", path)
 	}
 	if t := meta["task"]; t != "translate" {
-		return nil, nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
+		return nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
 	}
 	text, ok := meta["bpe_codes"]
 	if !ok {
-		return nil, nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
+		return nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
 	}
 	codes, err := bpe.Parse([]byte(text))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: BPE codes: %v", path, err)
+		return nil, fmt.Errorf("%s: BPE codes: %v", path, err)
 	}
 	if codes.Size() != p.Cfg.Vocab {
-		return nil, nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
+		return nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
 	}
 	if p.Cfg.SeqLen < 2 {
-		return nil, nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
+		return nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
 	}
-	return p, codes, nil
+	return codes, nil
 }

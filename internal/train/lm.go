@@ -35,6 +35,7 @@ type LM struct {
 	eval            *data.Eval
 	tokens, targets []int32
 	meta            map[string]string // checkpoint metadata beyond step and seed
+	identity        map[string]string // what a resumed run must share (State)
 }
 
 // NewLM draws the model's initial weights from c.Seed and plans its

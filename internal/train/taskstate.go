@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/clinic-ml/clinic/admin"
@@ -54,13 +55,17 @@ func restoreAdmin(s map[string]string, set func(*admin.Profile) error) error {
 // positions, the Admin profile, and the config, seed, batch and
 // fingerprints of the training and validation text.
 func (l *LM) State() (map[string]string, error) {
-	s := map[string]string{
-		"task": "lm", "config": l.cfg.Model.JSON(), "seed": strconv.FormatUint(l.cfg.Seed, 10),
-		"batch": strconv.Itoa(l.cfg.Batch), "eval_batches": strconv.Itoa(l.cfg.EvalBatches),
-		"train_data": fingerprint(l.cfg.Train), "val_data": fingerprint(l.cfg.Val),
-		stateSampler: strconv.FormatUint(l.sampler.State(), 10),
-		stateDraws:   strconv.FormatUint(l.M.Draws(), 10),
+	if l.identity == nil {
+		// Hashing the text once: every checkpoint saves a state.
+		l.identity = map[string]string{
+			"task": "lm", "config": l.cfg.Model.JSON(), "seed": strconv.FormatUint(l.cfg.Seed, 10),
+			"batch": strconv.Itoa(l.cfg.Batch), "eval_batches": strconv.Itoa(l.cfg.EvalBatches),
+			"train_data": fingerprint(l.cfg.Train), "val_data": fingerprint(l.cfg.Val),
+		}
 	}
+	s := maps.Clone(l.identity)
+	s[stateSampler] = strconv.FormatUint(l.sampler.State(), 10)
+	s[stateDraws] = strconv.FormatUint(l.M.Draws(), 10)
 	if pr, ok := l.meta["admin_profile"]; ok {
 		s[stateAdmin] = pr
 	}
@@ -97,13 +102,17 @@ func (t *Translate) State() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := map[string]string{
-		"task": "translate", "config": t.cfg.Model.JSON(), "seed": strconv.FormatUint(t.cfg.Seed, 10),
-		"max_tokens": strconv.Itoa(t.cfg.MaxTokens), "max_sentences": strconv.Itoa(t.cfg.MaxSentences),
-		"bpe_codes": fingerprint([]byte(t.meta["bpe_codes"])), "src_lang": t.cfg.SrcLang, "tgt_lang": t.cfg.TgtLang,
-		"train_data": pairsFingerprint(t.cfg.Train), "val_data": pairsFingerprint(t.cfg.Val),
-		stateBatcher: string(bs), stateDraws: strconv.FormatUint(t.M.Draws(), 10),
+	if t.identity == nil {
+		// Hashing the corpus once: every checkpoint saves a state.
+		t.identity = map[string]string{
+			"task": "translate", "config": t.cfg.Model.JSON(), "seed": strconv.FormatUint(t.cfg.Seed, 10),
+			"max_tokens": strconv.Itoa(t.cfg.MaxTokens), "max_sentences": strconv.Itoa(t.cfg.MaxSentences),
+			"bpe_codes": fingerprint([]byte(t.meta["bpe_codes"])), "src_lang": t.cfg.SrcLang, "tgt_lang": t.cfg.TgtLang,
+			"train_data": pairsFingerprint(t.cfg.Train), "val_data": pairsFingerprint(t.cfg.Val),
+		}
 	}
+	s := maps.Clone(t.identity)
+	s[stateBatcher], s[stateDraws] = string(bs), strconv.FormatUint(t.M.Draws(), 10)
 	if pr, ok := t.meta["admin_profile"]; ok {
 		s[stateAdmin] = pr
 	}

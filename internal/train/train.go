@@ -20,8 +20,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/clinic-ml/clinic/internal/atomicfile"
-
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
@@ -351,7 +349,7 @@ func (t *Trainer) save(step int, withState bool) error {
 		return err
 	}
 	if t.o.KeepLast > 0 {
-		if err := keepLast(t.o.Checkpoint, step, t.o.KeepLast); err != nil {
+		if err := t.keepLast(t.o.Checkpoint, step, t.o.KeepLast); err != nil {
 			return err
 		}
 	}
@@ -364,20 +362,12 @@ func (t *Trainer) save(step int, withState bool) error {
 // numbered matches the kept checkpoints.
 var numbered = regexp.MustCompile(`^checkpoint([0-9]+)\.safetensors$`)
 
-// keepLast copies the checkpoint at path to checkpoint<step>.safetensors
-// beside it and deletes the older numbered checkpoints beyond the last n.
-func keepLast(path string, step, n int) error {
-	dir := filepath.Dir(path)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, fmt.Sprintf("checkpoint%d.safetensors", step)), b); err != nil {
-		return err
-	}
+// KeptCheckpoints lists the numbered checkpoints (Options.KeepLast) in
+// dir, oldest first.
+func KeptCheckpoints(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var steps []int
 	for _, e := range ents {
@@ -388,8 +378,37 @@ func keepLast(path string, step, n int) error {
 		}
 	}
 	slices.Sort(steps)
-	for _, s := range steps[:max(0, len(steps)-n)] {
-		if err := os.Remove(filepath.Join(dir, fmt.Sprintf("checkpoint%d.safetensors", s))); err != nil {
+	paths := make([]string, len(steps))
+	for i, s := range steps {
+		paths[i] = keptPath(dir, s)
+	}
+	return paths, nil
+}
+
+func keptPath(dir string, step int) string {
+	return filepath.Join(dir, fmt.Sprintf("checkpoint%d.safetensors", step))
+}
+
+// keepLast keeps the checkpoint at path, just saved, as
+// checkpoint<step>.safetensors beside it and deletes the older numbered
+// checkpoints beyond the last n. Saves replace path by renaming a new
+// file over it, so a hard link keeps this one's bytes without copying
+// them; where links are not supported, the task saves it again.
+func (t *Trainer) keepLast(path string, step, n int) error {
+	dir := filepath.Dir(path)
+	kept := keptPath(dir, step)
+	os.Remove(kept) // a link does not replace
+	if err := os.Link(path, kept); err != nil {
+		if err := t.task.SaveCheckpoint(kept, step); err != nil {
+			return err
+		}
+	}
+	paths, err := KeptCheckpoints(dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths[:max(0, len(paths)-n)] {
+		if err := os.Remove(p); err != nil {
 			return err
 		}
 	}

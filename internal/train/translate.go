@@ -47,6 +47,9 @@ type Translate struct {
 	pair    model.Pair
 	lens    [2][]int32
 	meta    map[string]string
+	// the encoded training pairs, for the profiling batcher
+	trainSrc, trainTgt [][]int32
+	identity           map[string]string // what a resumed run must share (State)
 
 	// validation translation (ValidBLEU), planned on first use
 	tr              *model.Translator
@@ -101,7 +104,7 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Translate{P: p, M: m, Codes: c.Codes, cfg: c, batcher: batcher, eval: eval,
+	t := &Translate{P: p, M: m, Codes: c.Codes, cfg: c, batcher: batcher, eval: eval, trainSrc: src, trainTgt: tgt,
 		lens: [2][]int32{make([]int32, c.MaxTokens), make([]int32, c.MaxTokens)},
 		meta: map[string]string{"task": "translate", "bpe_codes": string(codes), "src_lang": c.SrcLang, "tgt_lang": c.TgtLang}}
 	return t, nil
@@ -129,8 +132,7 @@ func (t *Translate) load(b *data.PairBatch) *model.Pair {
 // drawn from a batcher of its own so the training batches are the same
 // whichever way ω was set.
 func (t *Translate) ProfileAdmin() (*admin.Profile, error) {
-	src, tgt := EncodePairs(t.Codes, t.cfg.Train)
-	pb, err := data.NewPairBatcher(src, tgt, t.cfg.batching(t.cfg.Seed^profileSeed))
+	pb, err := data.NewPairBatcher(t.trainSrc, t.trainTgt, t.cfg.batching(t.cfg.Seed^profileSeed))
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +200,33 @@ func DecodeOptions(cfg model.Config, beam int, lenpen float64) generate.Options 
 		Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
 }
 
+// SourceIDs encodes a source sentence as the model reads it: its
+// subword ids, cut to seqLen−1 if longer, then EOS. n is the number of
+// subword ids before any cut.
+func SourceIDs(codes *bpe.Codes, text string, seqLen int) (ids []int32, n int) {
+	ids = codes.Encode(text)
+	n = len(ids)
+	if n > seqLen-1 {
+		ids = ids[:seqLen-1]
+	}
+	return append(ids, bpe.EOSID), n
+}
+
+// TranslateIDs decodes every source (SourceIDs) with tr by beam search
+// as opt says, batch sentences at a time, and returns each one's best
+// translation as text, in input order.
+func TranslateIDs(tr generate.Translator, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options) ([]string, error) {
+	best, err := generate.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(best))
+	for i, h := range best {
+		out[i] = codes.DecodeText(h.Tokens)
+	}
+	return out, nil
+}
+
 // ValidBLEU translates every validation source with the current weights
 // (beam search with beam, in batches of up to batch sentences) and
 // returns the corpus BLEU of the detokenized output against the
@@ -212,11 +241,8 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	}
 	if t.valSrc == nil {
 		for _, p := range t.cfg.Val {
-			ids := t.Codes.Encode(p.Src)
-			if len(ids) > t.cfg.Model.SeqLen-1 {
-				ids = ids[:t.cfg.Model.SeqLen-1]
-			}
-			t.valSrc = append(t.valSrc, append(ids, bpe.EOSID))
+			ids, _ := SourceIDs(t.Codes, p.Src, t.cfg.Model.SeqLen)
+			t.valSrc = append(t.valSrc, ids)
 			t.valRef = append(t.valRef, p.Tgt)
 		}
 	}
@@ -225,13 +251,9 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	// the 200-token limit.
 	opt := DecodeOptions(t.cfg.Model, beam, 1)
 	opt.MaxLenA, opt.MaxLenB = 1.2, 10
-	best, err := generate.TranslateAll(t.tr, t.valSrc, batch, bpe.PadID, opt)
+	hyps, err := TranslateIDs(t.tr, t.Codes, t.valSrc, batch, opt)
 	if err != nil {
 		return 0, err
-	}
-	hyps := make([]string, len(best))
-	for i, h := range best {
-		hyps[i] = t.Codes.DecodeText(h.Tokens)
 	}
 	sc, err := bleu.Corpus(hyps, [][]string{t.valRef}, bleu.Options{})
 	if err != nil {
