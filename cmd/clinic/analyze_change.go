@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,7 @@ func parseModes(s string) ([]string, error) {
 		if f != admin.PerturbRandom && f != admin.PerturbGrad {
 			return nil, usagef("--modes: unknown mode %q (want random, grad or random,grad)", f)
 		}
-		if containsStr(out, f) {
+		if slices.Contains(out, f) {
 			return nil, usagef("--modes lists %s twice", f)
 		}
 		out = append(out, f)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -101,7 +102,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	o.cfg = cfg
 	if o.adminInit != "profile" {
-		if !containsStr(norms, model.Admin) {
+		if !slices.Contains(norms, model.Admin) {
 			return usagef("--admin-init needs admin in --norms")
 		}
 		o.cfg.Norm = model.Admin
@@ -160,7 +161,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 
 	header := []string{"depth", "norm", "steps", "final_loss", "final_val_loss", "unigram_entropy", "status", "diverged_at_step"}
 	var rows, trows [][]string
-	var curves [][]string
+	var curves []sweepCurve
 	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/byte)",
 		HLines: []plot.HLine{{Y: h, Label: fmt.Sprintf("unigram entropy %.3f", h)}}}
 	for _, r := range runs {
@@ -171,20 +172,12 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		last := r.res.Final
 		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div})
 		trows = append(trows, []string{strconv.Itoa(r.depth), r.norm, fmt.Sprintf("%.4f", last.ValLoss), r.status})
-		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: indexOf(depths, r.depth)}
-		for _, p := range r.res.Curve {
-			curves = append(curves, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
-			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
-		}
-		chart.Series = append(chart.Series, s)
+		curves = append(curves, sweepCurve{r.depth, r.norm, r.res.Curve})
 	}
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
 		return err
 	}
-	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, curves); err != nil {
-		return err
-	}
-	names, err := chart.Save(o.out, "sweep_curves")
+	names, err := saveCurves(rep, chart, o.out, depths, curves)
 	if err != nil {
 		return err
 	}
@@ -206,20 +199,28 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func containsStr(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
+// sweepCurve is one run's validation curve in a sweep's report.
+type sweepCurve struct {
+	depth int
+	norm  string
+	curve []train.Point
 }
 
-func indexOf(xs []int, v int) int {
-	for i, x := range xs {
-		if x == v {
-			return i
+// saveCurves writes sweep_curves.csv and chart (one series per run,
+// coloured by norm, dashed by depth) in dir, and returns the figure's
+// file names.
+func saveCurves(rep *report, chart *plot.LineChart, dir string, depths []int, runs []sweepCurve) ([]string, error) {
+	var rows [][]string
+	for _, r := range runs {
+		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.norm, r.depth), Color: normColor(r.norm), Dash: slices.Index(depths, r.depth)}
+		for _, p := range r.curve {
+			rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
+			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
 		}
+		chart.Series = append(chart.Series, s)
 	}
-	return -1
+	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, rows); err != nil {
+		return nil, err
+	}
+	return chart.Save(dir, "sweep_curves")
 }

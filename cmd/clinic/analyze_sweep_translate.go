@@ -225,7 +225,8 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	}
 
 	header := []string{"depth", "norm", "steps", "final_val_loss", "test_bleu", "averaged", "status", "diverged_at_step", "seconds"}
-	var rows, trows, curves [][]string
+	var rows, trows [][]string
+	var curves []sweepCurve
 	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/target token)"}
 	for _, r := range runs {
 		div, b := "", ""
@@ -241,20 +242,12 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			b = "—"
 		}
 		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, r.FinalValLoss, r.Status})
-		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.Norm, r.Depth), Color: normColor(r.Norm), Dash: slices.Index(depths, r.Depth)}
-		for _, p := range r.Curve {
-			curves = append(curves, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
-			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
-		}
-		chart.Series = append(chart.Series, s)
+		curves = append(curves, sweepCurve{r.Depth, r.Norm, r.Curve})
 	}
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
 		return err
 	}
-	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, curves); err != nil {
-		return err
-	}
-	names, err := chart.Save(o.out, "sweep_curves")
+	names, err := saveCurves(rep, chart, o.out, depths, curves)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/runlock"
 )
@@ -20,10 +21,6 @@ var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|c
 // run (admin_profile.json and bpe.codes may be inputs put there).
 var heldRun = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|trainer_state.*)$`)
 
-// tempFile matches the temporary files of internal/atomicfile (".NAME.tmpDIGITS"),
-// left behind when a save was killed.
-var tempFile = regexp.MustCompile(`^\..+\.tmp[0-9]+$`)
-
 // prepareRunDir makes dir ready for one run and locks it for the run's
 // whole length: a second run into it fails at once. Without overwrite a
 // directory that already holds a run is a usage error; with it the
@@ -35,38 +32,33 @@ func prepareRunDir(dir string, overwrite bool, keep ...string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %v", err)
 	}
-	l, err := runlock.Acquire(dir)
-	if err != nil {
-		return nil, err
-	}
-	release := func() { l.Release() }
-	if err := cleanRunDir(dir, overwrite, heldRun, runFile, keep); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
+	return lockDir(dir, func() error { return cleanRunDir(dir, overwrite, heldRun, runFile, keep) })
 }
 
-// lockRunDir takes the lock of a run directory whose run resumes: its
-// files stay, only the temporary files of killed saves go.
+// lockRunDir takes the lock of a run directory whose run resumes (or a
+// sweep that continues): its files stay, only the temporary files of
+// killed saves go.
 func lockRunDir(dir string) (func(), error) {
+	return lockDir(dir, func() error { return cleanRunDir(dir, false, nil, runFile, nil) })
+}
+
+// lockDir locks dir, then runs clean; it returns the function that
+// releases the lock, or releases it at once if clean fails.
+func lockDir(dir string, clean func() error) (func(), error) {
 	l, err := runlock.Acquire(dir)
 	if err != nil {
 		return nil, err
 	}
 	release := func() { l.Release() }
-	if err := cleanRunDir(dir, false, matchNothing, runFile, nil); err != nil {
+	if err := clean(); err != nil {
 		release()
 		return nil, err
 	}
 	return release, nil
 }
-
-// matchNothing matches no file name.
-var matchNothing = regexp.MustCompile(`^$`)
 
 // cleanRunDir refuses (without overwrite) a directory with a file
-// matching held, removes (with overwrite) the files matching remove and
+// matching held (if not nil), removes (with overwrite) the files matching remove and
 // always the temporary files of killed saves, then checks that dir and
 // its checkpoint path are writable.
 func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep []string) error {
@@ -74,7 +66,7 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 	if err != nil {
 		return fmt.Errorf("run directory: %v", err)
 	}
-	if !overwrite {
+	if !overwrite && held != nil {
 		for _, e := range ents {
 			if held.MatchString(e.Name()) {
 				return usagef("%s already holds a run (%s); pass --overwrite to replace it, or --out to start another", dir, e.Name())
@@ -83,7 +75,7 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 	}
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		if !(tempFile.MatchString(e.Name()) || overwrite && remove.MatchString(e.Name())) || isOneOf(p, keep) {
+		if !(atomicfile.IsTemp(e.Name()) || overwrite && remove.MatchString(e.Name())) || isOneOf(p, keep) {
 			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -135,16 +127,7 @@ func prepareSweepDir(dir string, overwrite bool, keep ...string) (func(), error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep directory: %v", err)
 	}
-	l, err := runlock.Acquire(dir)
-	if err != nil {
-		return nil, err
-	}
-	release := func() { l.Release() }
-	if err := cleanSweepDir(dir, overwrite, keep); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
+	return lockDir(dir, func() error { return cleanSweepDir(dir, overwrite, keep) })
 }
 
 func cleanSweepDir(dir string, overwrite bool, keep []string) error {
