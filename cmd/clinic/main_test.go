@@ -46,7 +46,7 @@ func TestBadInput(t *testing.T) {
 		{2, []string{"analyze", "change", "--depths", "6,400", "--d-model", "4096", "--heads", "8", "--d-ff", "16384"}, "this machine has"},
 		{2, []string{"analyze", "grads", "--layers", "200", "--d-model", "4096", "--heads", "8", "--d-ff", "16384", "--seq-len", "2048"}, "this machine has"},
 		{2, []string{"translate", "--threads", "-2"}, "--threads must be between"},
-		{2, []string{"train", "--layers", "48", "--d-model", "8192", "--heads", "8", "--d-ff", "32768"}, "this machine has"},
+		{2, []string{"train", "--layers", "48", "--d-model", "8192", "--heads", "8", "--d-ff", "32768", "--out", dir}, "this machine has"},
 		{2, []string{"train", "--task", "translate", "--layers", "2", "--encoder-layers", "2", "--max-tokens", "100000000", "--out", dir}, "this machine has"},
 		{2, []string{"sample", "--temperature", "-1"}, "temperature"},
 		{1, []string{"train", "--data", filepath.Join(dir, "missing.txt"), "--out", dir}, "missing.txt"},
