@@ -146,10 +146,16 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			_ = a[(m-1)*lda+k-1]
 		}
 	}
-	g := getGemmBuf()
-	g.a = grow(g.a, mc0*kc0)
-	g.b = grow(g.b, nc0*kc0)
-	pa, pb := g.a, g.b
+	// Nothing to pack (op(A) and every panel of op(B) read in place, as
+	// in the small products of attention): no buffer, no lock.
+	var g *gemmBuf
+	var pa, pb []float32
+	if !directB || n%nr != 0 {
+		g = getGemmBuf()
+		g.a = grow(g.a, mc0*kc0)
+		g.b = grow(g.b, nc0*kc0)
+		pa, pb = g.a, g.b
+	}
 	for jc := 0; jc < n; jc += kn.nc {
 		nc := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
@@ -172,7 +178,9 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum)
 		}
 	}
-	putGemmBuf(g)
+	if g != nil {
+		putGemmBuf(g)
+	}
 }
 
 // rowsBlock computes C[:m, :nc] (+)= alpha·op(A)[:m, pc:pc+kc]·B̃ for

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -13,7 +14,8 @@ import (
 // layer's cross-attention keys and values; Step then decodes one token
 // for every hypothesis, attending to the keys and values that earlier
 // steps cached. Beam search reorders the caches with Reorder. All
-// buffers are planned in NewTranslator; Step allocates nothing.
+// buffers are planned in NewTranslator; Step allocates nothing, Reorder
+// only its scratch, once per worker thread.
 type Translator struct {
 	P               *Params
 	Cfg             Config
@@ -24,10 +26,13 @@ type Translator struct {
 	nSent   int
 	srcLens []int32
 	crossKV [][]float32 // per decoder layer: [MaxSent·SeqLen, 2d]
-	selfK   [][]float32 // per decoder layer: [MaxHyp·SeqLen, d]
-	selfV   [][]float32
-	scratch [][]float32 // per decoder layer: reorder scratch
-	saved   []int32     // Reorder's rows set aside in scratch
+	// per decoder layer: [MaxHyp, Heads, SeqLen, d/Heads], so that one
+	// head's keys (values) of one hypothesis are contiguous
+	selfK, selfV [][]float32
+	saved        []int32 // Reorder's rows set aside in scratch
+	// Reorder's scratch buffers, one per running worker, [MaxHyp·SeqLen, d]
+	scratchMu sync.Mutex
+	scratch   [][]float32
 
 	// per step, [MaxHyp, ·]
 	nh, pos           int
@@ -44,6 +49,39 @@ type Translator struct {
 	crossFn           func(lo, hi int)
 	cur               *LayerParams
 	curL              int
+	reorderFn         func(lo, hi int)
+	parents           []int32
+
+	// The decoder's weights packed for the GEMM kernel once, not at
+	// every step (packing them was a quarter of decoding time), at the
+	// CPU level packedAt.
+	packed   []packedLayer
+	packedE  *asm.PackedB
+	packedAt string
+}
+
+// packedLayer holds one decoder layer's packed weights.
+type packedLayer struct {
+	qkv, out, crossQ, crossOut, fc1, fc2 *asm.PackedB
+}
+
+// pack packs the decoder's weights for the current CPU level.
+func (tr *Translator) pack() {
+	d, F := tr.Cfg.DModel, tr.Cfg.DFF
+	tr.packed = tr.packed[:0]
+	for l := range tr.P.Layers {
+		lp := &tr.P.Layers[l]
+		tr.packed = append(tr.packed, packedLayer{
+			qkv:      asm.PackB(true, d, 3*d, lp.QKVW.W, d),
+			out:      asm.PackB(true, d, d, lp.OutW.W, d),
+			crossQ:   asm.PackB(true, d, d, lp.CrossQW.W, d),
+			crossOut: asm.PackB(true, d, d, lp.CrossOutW.W, d),
+			fc1:      asm.PackB(true, d, F, lp.FC1W.W, d),
+			fc2:      asm.PackB(true, F, d, lp.FC2W.W, F),
+		})
+	}
+	tr.packedE = asm.PackB(true, d, tr.Cfg.Vocab, tr.P.Embed.W, d)
+	tr.packedAt = asm.CPULevel()
 }
 
 // NewTranslator plans inference for p, an encoder–decoder, over batches
@@ -73,12 +111,13 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		tr.selfK = append(tr.selfK, f32(maxHyp*T*d))
 		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
 	}
-	tr.scratch = [][]float32{f32(maxHyp * T * d)}
 	tr.saved = make([]int32, 0, maxHyp)
 	tr.attnFn = tr.attendRows
 	tr.crossFn = tr.crossRuns
 	tr.runs = make([]int32, 0, maxHyp+1)
 	tr.softmaxFn = tr.logSoftmaxRows
+	tr.reorderFn = tr.reorderCaches
+	tr.pack()
 	return tr, nil
 }
 
@@ -138,6 +177,9 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	if err := checkTokens(tokens, nil, V); err != nil {
 		return err
 	}
+	if tr.packedAt != asm.CPULevel() {
+		tr.pack()
+	}
 	tr.nh, tr.pos = nh, pos
 	copy(tr.hypSent, sents)
 	tr.runs = tr.runs[:0]
@@ -168,8 +210,7 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 		f := tr.P.FinalLN
 		asm.LayerNorm(x, tr.mean[:nh], tr.rstd[:nh], x, f[0].W, f[1].W, d, cfg.LNEps)
 	}
-	asm.Sgemm(false, true, nh, V, d, 1, x, d, E, d, 0, tr.logits, V)
-	copy(logp[:nh*V], tr.logits[:nh*V])
+	asm.SgemmPacked(false, nh, 1, x, d, tr.packedE, 0, logp, V)
 	tr.out = logp
 	asm.Parallel(nh, tr.softmaxFn)
 	tr.pos = pos + 1
@@ -208,46 +249,26 @@ func (tr *Translator) sublayer(kind int, g, b, omega *Param) {
 func (tr *Translator) branch(kind int, in, out []float32) {
 	cfg := tr.Cfg
 	nh, d, F := tr.nh, cfg.DModel, cfg.DFF
-	lp := tr.cur
+	lp, pk := tr.cur, &tr.packed[tr.curL]
 	switch kind {
 	case branchSelf:
-		qkv := tr.qkv[:nh*3*d]
-		asm.BroadcastRows(qkv, lp.QKVB.W, 3*d)
-		asm.Sgemm(false, true, nh, 3*d, d, 1, in, d, lp.QKVW.W, d, 1, qkv, 3*d)
-		T := cfg.SeqLen
-		K, V := tr.selfK[tr.curL], tr.selfV[tr.curL]
-		for i := 0; i < nh; i++ {
-			at := (i*T + tr.pos) * d
-			copy(K[at:at+d], qkv[i*3*d+d:i*3*d+2*d])
-			copy(V[at:at+d], qkv[i*3*d+2*d:i*3*d+3*d])
-		}
+		asm.SgemmPackedBias(false, nh, in, d, pk.qkv, lp.QKVB.W, tr.qkv, 3*d)
 		asm.Parallel(nh*cfg.Heads, tr.attnFn)
-		tr.project(lp.OutW, lp.OutB, out)
+		asm.SgemmPackedBias(false, nh, tr.att, d, pk.out, lp.OutB.W, out, d)
 	case branchCross:
-		q := tr.q[:nh*d]
-		asm.BroadcastRows(q, lp.CrossQB.W, d)
-		asm.Sgemm(false, true, nh, d, d, 1, in, d, lp.CrossQW.W, d, 1, q, d)
+		asm.SgemmPackedBias(false, nh, in, d, pk.crossQ, lp.CrossQB.W, tr.q, d)
 		asm.Parallel((len(tr.runs)-1)*cfg.Heads, tr.crossFn)
-		tr.project(lp.CrossOutW, lp.CrossOutB, out)
+		asm.SgemmPackedBias(false, nh, tr.att, d, pk.crossOut, lp.CrossOutB.W, out, d)
 	case branchFFN:
 		hid := tr.hid[:nh*F]
-		asm.BroadcastRows(hid, lp.FC1B.W, F)
-		asm.Sgemm(false, true, nh, F, d, 1, in, d, lp.FC1W.W, d, 1, hid, F)
+		asm.SgemmPackedBias(false, nh, in, d, pk.fc1, lp.FC1B.W, hid, F)
 		if cfg.Activation == "gelu" {
 			asm.GELU(hid, hid)
 		} else {
 			asm.ReLU(hid, hid)
 		}
-		asm.BroadcastRows(out, lp.FC2B.W, d)
-		asm.Sgemm(false, true, nh, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+		asm.SgemmPackedBias(false, nh, hid, F, pk.fc2, lp.FC2B.W, out, d)
 	}
-}
-
-// project writes out = att·Wᵀ + b, the attention's output projection.
-func (tr *Translator) project(W, B *Param, out []float32) {
-	nh, d := tr.nh, tr.Cfg.DModel
-	asm.BroadcastRows(out, B.W, d)
-	asm.Sgemm(false, true, nh, d, d, 1, tr.att[:nh*d], d, W.W, d, 1, out, d)
 }
 
 // crossRuns runs the cross-attention of each (run of consecutive
@@ -282,11 +303,78 @@ func (tr *Translator) attendRows(lo, hi int) {
 	for j := lo; j < hi; j++ {
 		i, h := j/H, j%H
 		q := tr.qkv[i*3*d+h*dh:]
-		K, V, ks, L := tr.selfK[tr.curL][i*T*d+h*dh:], tr.selfV[tr.curL][i*T*d+h*dh:], d, tr.pos+1
+		K, V, ks, L := tr.selfK[tr.curL][i*T*d+h*T*dh:], tr.selfV[tr.curL][i*T*d+h*T*dh:], dh, tr.pos+1
+		// this head's key and value at pos join the caches
+		at := tr.pos * dh
+		copy(K[at:at+dh], q[d:d+dh])
+		copy(V[at:at+dh], q[2*d:2*d+dh])
 		sc := tr.scores[j*T : j*T+L]
-		asm.SgemmST(false, true, 1, L, dh, 1, q, dh, K, ks, 0, sc, L)
+		// One query row: dot products and a weighted sum of rows, in
+		// place; a GEMM call would transpose-pack the keys each time.
+		q = q[:dh]
+		t := 0
+		for ; t+4 <= L; t += 4 {
+			sc[t], sc[t+1], sc[t+2], sc[t+3] = dot4(q, K[t*ks:], K[(t+1)*ks:], K[(t+2)*ks:], K[(t+3)*ks:])
+		}
+		for ; t < L; t++ {
+			sc[t] = dot(q, K[t*ks:])
+		}
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
-		asm.SgemmST(false, false, 1, dh, L, 1, sc, L, V, ks, 0, tr.att[i*d+h*dh:], d)
+		o := tr.att[i*d+h*dh : i*d+h*dh+dh]
+		clear(o)
+		t = 0
+		for ; t+4 <= L; t += 4 {
+			axpy4(o, sc[t:t+4], V[t*ks:], V[(t+1)*ks:], V[(t+2)*ks:], V[(t+3)*ks:])
+		}
+		for ; t < L; t++ {
+			axpy4(o, sc[t:t+1], V[t*ks:], nil, nil, nil)
+		}
+	}
+}
+
+// dot is Σ q[f]·k[f] over f < len(q), summed in order.
+func dot(q, k []float32) float32 {
+	k = k[:len(q)]
+	var s float32
+	for f, v := range q {
+		s += v * k[f]
+	}
+	return s
+}
+
+// dot4 is dot against four keys at once: each q[f] is loaded once and
+// the four sums are independent chains.
+func dot4(q, k0, k1, k2, k3 []float32) (s0, s1, s2, s3 float32) {
+	n := len(q)
+	k0, k1, k2, k3 = k0[:n], k1[:n], k2[:n], k3[:n]
+	for f, v := range q {
+		s0 += v * k0[f]
+		s1 += v * k1[f]
+		s2 += v * k2[f]
+		s3 += v * k3[f]
+	}
+	return
+}
+
+// axpy4 adds Σ_j p[j]·v_j into o for the first len(p) ≤ 4 rows v_j,
+// each element's terms added in j order (as a row-at-a-time loop would).
+func axpy4(o, p, v0, v1, v2, v3 []float32) {
+	n := len(o)
+	switch len(p) {
+	case 4:
+		v0, v1, v2, v3 = v0[:n], v1[:n], v2[:n], v3[:n]
+		p0, p1, p2, p3 := p[0], p[1], p[2], p[3]
+		for f := range o {
+			o[f] = o[f] + p0*v0[f] + p1*v1[f] + p2*v2[f] + p3*v3[f]
+		}
+	case 1:
+		v0 = v0[:n]
+		p0 := p[0]
+		for f := range o {
+			o[f] += p0 * v0[f]
+		}
+	default:
+		panic("axpy4: 1 or 4 rows")
 	}
 }
 
@@ -317,7 +405,6 @@ func (tr *Translator) logSoftmaxRows(lo, hi int) {
 // nothing; a cache row is set aside only when it is overwritten and
 // still read as another's parent.
 func (tr *Translator) Reorder(parents []int32) error {
-	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
 	if len(parents) > tr.MaxHyp {
 		return fmt.Errorf("reorder: %d hypotheses, planned %d", len(parents), tr.MaxHyp)
 	}
@@ -333,25 +420,62 @@ func (tr *Translator) Reorder(parents []int32) error {
 			saved = append(saved, p)
 		}
 	}
-	tr.saved = saved
-	n := tr.pos * d
-	tmp := tr.scratch[0]
-	for l := range tr.selfK {
-		for _, c := range [][]float32{tr.selfK[l], tr.selfV[l]} {
-			for _, r := range saved {
-				copy(tmp[int(r)*T*d:int(r)*T*d+n], c[int(r)*T*d:int(r)*T*d+n])
-			}
-			for i, p := range parents {
-				if int(p) == i {
-					continue
-				}
-				src := c
-				if moved(int(p)) {
-					src = tmp
-				}
-				copy(c[i*T*d:i*T*d+n], src[int(p)*T*d:int(p)*T*d+n])
-			}
+	tr.saved, tr.parents = saved, parents
+	// The caches are independent: one (layer, K or V) per job, each with
+	// its own scratch.
+	asm.Parallel(2*len(tr.selfK), tr.reorderFn)
+	tr.parents = nil
+	return nil
+}
+
+// reorderCaches applies Reorder's parents to caches [lo, hi) (2l: layer
+// l's keys, 2l+1 its values), with a scratch buffer of its own.
+func (tr *Translator) reorderCaches(lo, hi int) {
+	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
+	parents := tr.parents
+	moved := func(r int) bool { return r < len(parents) && int(parents[r]) != r }
+	H := tr.Cfg.Heads
+	dh := d / H
+	n := tr.pos * dh
+	// copyRows copies hypothesis r's cached positions of src into row w of dst.
+	copyRows := func(dst []float32, w int, src []float32, r int) {
+		for h := 0; h < H; h++ {
+			o, i := w*T*d+h*T*dh, r*T*d+h*T*dh
+			copy(dst[o:o+n], src[i:i+n])
 		}
 	}
-	return nil
+	var tmp []float32
+	if len(tr.saved) > 0 {
+		tr.scratchMu.Lock()
+		if k := len(tr.scratch); k > 0 {
+			tmp, tr.scratch = tr.scratch[k-1], tr.scratch[:k-1]
+		} else {
+			tmp = make([]float32, tr.MaxHyp*T*d)
+		}
+		tr.scratchMu.Unlock()
+		defer func() {
+			tr.scratchMu.Lock()
+			tr.scratch = append(tr.scratch, tmp)
+			tr.scratchMu.Unlock()
+		}()
+	}
+	for j := lo; j < hi; j++ {
+		c := tr.selfK[j/2]
+		if j%2 == 1 {
+			c = tr.selfV[j/2]
+		}
+		for _, r := range tr.saved {
+			copyRows(tmp, int(r), c, int(r))
+		}
+		for i, p := range parents {
+			if int(p) == i {
+				continue
+			}
+			src := c
+			if moved(int(p)) {
+				src = tmp
+			}
+			copyRows(c, i, src, int(p))
+		}
+	}
 }

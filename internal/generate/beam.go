@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/clinic-ml/clinic/asm"
 )
 
 // Stepper scores one decoding position for a set of hypotheses.
@@ -157,21 +159,36 @@ func Search(s Stepper, srcLens []int, opt Options) ([][]Hypothesis, error) {
 	logp := make([]float32, maxHyp*V)
 	parents := make([]int32, 0, maxHyp)
 	K := 2 * beam
-	cands := make([]cand, 0, K)
-	for step := 0; len(cur.sents) > 0; step++ {
+	// Each sentence's candidates are found independently (in parallel),
+	// then taken in sentence order.
+	candBuf := make([]cand, n*K)
+	cands := make([][]cand, n)
+	runs := make([]int, 0, n+1)
+	var step int
+	findCands := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			i, j := runs[r], runs[r+1]
+			sent := cur.sents[i]
+			cands[r] = topK(candBuf[r*K:r*K:r*K+K], K, logp[i*V:j*V], cur.cum[i:j], V, allowed, opt.EOS,
+				step >= maxLen[sent], step < 1)
+		}
+	}
+	for step = 0; len(cur.sents) > 0; step++ {
 		nh := len(cur.sents)
 		if err := s.Step(cur.toks, cur.sents, step, logp[:nh*V]); err != nil {
 			return nil, err
 		}
-		next.sents, next.toks, next.cum, parents = next.sents[:0], next.toks[:0], next.cum[:0], parents[:0]
-		for i := 0; i < nh; {
-			sent := cur.sents[i]
-			j := i + 1
-			for j < nh && cur.sents[j] == sent {
-				j++
+		runs = runs[:0]
+		for i := range nh {
+			if i == 0 || cur.sents[i] != cur.sents[i-1] {
+				runs = append(runs, i)
 			}
-			cands = topK(cands[:0], K, logp[i*V:j*V], cur.cum[i:j], V, allowed, opt.EOS,
-				step >= maxLen[sent], step < 1)
+		}
+		runs = append(runs, nh)
+		asm.Parallel(len(runs)-1, findCands)
+		next.sents, next.toks, next.cum, parents = next.sents[:0], next.toks[:0], next.cum[:0], parents[:0]
+		for r := 0; r+1 < len(runs); r++ {
+			i, sent, cands := runs[r], cur.sents[runs[r]], cands[r]
 			// Candidates among the first beam that end in EOS finish.
 			for _, c := range cands[:min(beam, len(cands))] {
 				if c.tok != opt.EOS || len(final[sent]) >= beam {
@@ -203,7 +220,6 @@ func Search(s Stepper, srcLens []int, opt Options) ([][]Hypothesis, error) {
 					k++
 				}
 			}
-			i = j
 		}
 		if len(next.sents) == 0 {
 			break

@@ -1,0 +1,226 @@
+package asm
+
+import "fmt"
+
+// PackedB is a right-hand operand op(B) (k×n) packed once, in the layout
+// the blocked driver's microkernel reads, for products that reuse it many
+// times with few rows of A: the decoder's weights during beam search,
+// where packing them at every step cost a quarter of the time.
+//
+// It is packed for the CPU level current when PackB ran and must be used
+// at that level (SgemmPacked panics otherwise): a level change means a
+// new PackB.
+type PackedB struct {
+	k, n int
+	// kn is the level's kernel; nil at the pure-Go level, where data is
+	// B as given (Bᵀ if transB), compact, for sgemmGeneric, whose
+	// summation order depends on the layout.
+	kn     *gemmKernel
+	transB bool
+	data   []float32
+	// off[jb*nkb+pb] is where the block (jc = jb·nc, pc = pb·kc) starts.
+	off []int
+	nkb int
+}
+
+// K and N are op(B)'s dimensions.
+func (p *PackedB) K() int { return p.k }
+func (p *PackedB) N() int { return p.n }
+
+// PackB packs op(B), k×n, where op(B) is B (transB false) or Bᵀ, stored
+// row-major with row stride ldb.
+func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	if k < 0 || n < 0 {
+		panic(fmt.Sprintf("asm: PackB of a %d×%d operand", k, n))
+	}
+	p := &PackedB{k: k, n: n, kn: cur.gemm, transB: transB}
+	if k == 0 || n == 0 {
+		return p
+	}
+	kn := p.kn
+	if kn == nil {
+		rows, cols := k, n
+		if transB {
+			rows, cols = n, k
+		}
+		p.data = make([]float32, rows*cols)
+		for i := 0; i < rows; i++ {
+			copy(p.data[i*cols:i*cols+cols], b[i*ldb:i*ldb+cols])
+		}
+		return p
+	}
+	p.nkb = (k + kn.kc - 1) / kn.kc
+	size := 0
+	for jc := 0; jc < n; jc += kn.nc {
+		nc := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			p.off = append(p.off, size)
+			size += roundUp(nc, kn.nr) * min(kn.kc, k-pc)
+		}
+	}
+	p.data = make([]float32, size)
+	blocks := len(p.off)
+	// Blocks are independent: pack them in parallel.
+	ParallelGrain(blocks, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			jc, pc := i/p.nkb*kn.nc, i%p.nkb*kn.kc
+			packB(kn, p.data[p.off[i]:], transB, b, ldb, pc, min(kn.kc, k-pc), jc, min(kn.nc, n-jc))
+		}
+	})
+	return p
+}
+
+// SgemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed
+// by PackB: op(A) is m×k, C m×n (k and n those of b). Its bits equal
+// Sgemm's on the same operands, for any thread count.
+func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
+	sgemmPacked(transA, m, alpha, a, lda, b, nil, beta, c, ldc)
+}
+
+// SgemmPackedBias computes C = op(A)·op(B) + bias, bias (n) added to
+// every row: the bits of BroadcastRows(c, bias) then Sgemm with alpha =
+// beta = 1, without the serial pass over C.
+func SgemmPackedBias(transA bool, m int, a []float32, lda int, b *PackedB, bias, c []float32, ldc int) {
+	if len(bias) < b.n {
+		panic(fmt.Sprintf("asm: SgemmPackedBias: bias of %d for %d columns", len(bias), b.n))
+	}
+	sgemmPacked(transA, m, 1, a, lda, b, bias, 1, c, ldc)
+}
+
+// packedJob is one SgemmPacked call, shared with its workers.
+type packedJob struct {
+	transA      bool
+	m           int
+	alpha, beta float32
+	a           []float32
+	lda         int
+	b           *PackedB
+	bias, c     []float32
+	ldc         int
+	direct      bool
+	byRows      bool
+}
+
+var (
+	packedJ     packedJob
+	packedChunk = func(lo, hi int) {
+		j := &packedJ
+		if j.byRows {
+			mr := j.b.kn.mr
+			packedRange(j, lo*mr, min(hi*mr, j.m), 0, j.b.n)
+			return
+		}
+		nr := j.b.kn.nr
+		packedRange(j, 0, j.m, lo*nr, min(hi*nr, j.b.n))
+	}
+)
+
+func sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, bias []float32, beta float32, c []float32, ldc int) {
+	k, n := b.k, b.n
+	if m < 0 {
+		panic(fmt.Sprintf("asm: SgemmPacked with m = %d", m))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if b.kn != cur.gemm {
+		panic("asm: SgemmPacked: operand packed at another CPU level")
+	}
+	// Bounds, once: the last element of op(A) and of C.
+	if k > 0 {
+		if transA {
+			_ = a[(k-1)*lda+m-1]
+		} else {
+			_ = a[(m-1)*lda+k-1]
+		}
+	}
+	_ = c[(m-1)*ldc+n-1]
+	kn := b.kn
+	if kn == nil || k == 0 || alpha == 0 {
+		if bias != nil {
+			for i := 0; i < m; i++ {
+				copy(c[i*ldc:i*ldc+n], bias[:n])
+			}
+		}
+		if kn == nil && k > 0 && alpha != 0 {
+			ldb := n
+			if b.transB {
+				ldb = k
+			}
+			sgemmGeneric(transA, b.transB, m, n, k, alpha, a, lda, b.data, ldb, beta, c, ldc)
+			return
+		}
+		if bias == nil {
+			scaleC(m, n, beta, c, ldc)
+		}
+		return
+	}
+	gemmMu.Lock()
+	j := &packedJ
+	*j = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: b, bias: bias, c: c, ldc: ldc,
+		direct: kn.directR != nil && directA(transA, lda, m, min(kn.kc, k), n, kn.nr)}
+	colTiles, rowTiles := (n+kn.nr-1)/kn.nr, (m+kn.mr-1)/kn.mr
+	switch t := Threads(); {
+	case t == 1 || m*n*k < gemmParallelMin:
+		packedRange(j, 0, m, 0, n)
+	case colTiles >= 2*t || colTiles >= rowTiles:
+		// Few rows (decoding): each worker takes whole column panels, so
+		// its share of B streams once and A stays in cache.
+		ParallelGrain(colTiles, 1, packedChunk)
+	default:
+		j.byRows = true
+		ParallelGrain(rowTiles, 1, packedChunk)
+	}
+	*j = packedJob{}
+	gemmMu.Unlock()
+}
+
+// packedRange computes rows [r0, r1) and columns [c0, c1) of C (c0 a
+// multiple of nr) block by block, in the order sgemmBlocked sums them.
+func packedRange(j *packedJob, r0, r1, c0, c1 int) {
+	b := j.b
+	kn := b.kn
+	nr := kn.nr
+	m := r1 - r0
+	if m <= 0 || c1 <= c0 {
+		return
+	}
+	var a []float32
+	if j.transA {
+		a = j.a[r0:]
+	} else {
+		a = j.a[r0*j.lda:]
+	}
+	c := j.c[r0*j.ldc:]
+	if j.bias != nil {
+		for i := 0; i < m; i++ {
+			copy(c[i*j.ldc+c0:i*j.ldc+c1], j.bias[c0:c1])
+		}
+	}
+	var g *gemmBuf
+	var pa []float32
+	if !j.direct {
+		g = getGemmBuf()
+		g.a = grow(g.a, min(kn.mc, roundUp(m, kn.mr))*min(kn.kc, b.k))
+		pa = g.a
+	}
+	for jb, jc := 0, 0; jc < b.n; jb, jc = jb+1, jc+kn.nc {
+		nc := min(kn.nc, b.n-jc)
+		lo, hi := max(c0, jc), min(c1, jc+nc)
+		if lo >= hi {
+			continue
+		}
+		for pb, pc := 0, 0; pc < b.k; pb, pc = pb+1, pc+kn.kc {
+			kc := min(kn.kc, b.k-pc)
+			accum, bt := j.beta != 0, j.beta
+			if pc > 0 {
+				accum, bt = true, 1
+			}
+			panels := b.data[b.off[jb*b.nkb+pb]+(lo-jc)/nr*nr*kc:]
+			rowsBlock(kn, j.direct, j.transA, a, j.lda, m, pc, kc, pa, panels, nil, 0, 0, hi-lo, c[lo:], j.ldc, j.alpha, bt, accum)
+		}
+	}
+	if g != nil {
+		putGemmBuf(g)
+	}
+}

@@ -1,0 +1,98 @@
+package asm
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestSgemmPacked checks SgemmPacked and SgemmPackedBias at every CPU
+// level and thread counts 1–3 against Sgemm on the reference problems
+// (every layout, odd sizes, sizes past the blocking): the bits of C, its
+// padding and the guards around every buffer must be Sgemm's, and B must
+// be unchanged by packing.
+func TestSgemmPacked(t *testing.T) {
+	probs := refGemmProblems(testing.Short())
+	for _, level := range SupportedLevels() {
+		withLevel(t, level, func() {
+			for _, p := range probs {
+				b0 := p.b.clone()
+				pb := PackB(p.tb, p.k, p.n, p.b.s(), p.ldb)
+				if !bitsEqual(p.b.full, b0.full) {
+					t.Fatalf("%s %v: PackB changed B", level, p)
+				}
+				if pb.K() != p.k || pb.N() != p.n {
+					t.Fatalf("%s %v: packed %d×%d", level, p, pb.K(), pb.N())
+				}
+				bias := randGuarded(newRand(uint64(p.n)), p.n, -1, 1)
+				for th := 1; th <= 3; th++ {
+					withThreads(t, th, func() {
+						for _, ab := range scalarsFor(p) {
+							label := fmt.Sprintf("%s threads=%d %v alpha=%v beta=%v", level, th, p, ab.alpha, ab.beta)
+							want := p.run(Sgemm, ab.alpha, ab.beta)
+							got := p.initC(ab.beta)
+							SgemmPacked(p.ta, p.m, ab.alpha, p.a.s(), p.lda, pb, ab.beta, got.s(), p.ldc)
+							if d := firstBitDiff(got.full, want.full); d >= 0 {
+								t.Errorf("%s: element %d = %v, Sgemm gives %v", label, d-guardLen, got.full[d], want.full[d])
+							}
+						}
+						// With a bias: BroadcastRows then Sgemm(beta = 1).
+						label := fmt.Sprintf("%s threads=%d %v bias", level, th, p)
+						want := p.c0.clone()
+						for i := 0; i < p.m && p.n > 0; i++ {
+							copy(want.s()[i*p.ldc:i*p.ldc+p.n], bias.s())
+						}
+						if p.m > 0 && p.n > 0 {
+							Sgemm(p.ta, p.tb, p.m, p.n, p.k, 1, p.a.s(), p.lda, p.b.s(), p.ldb, 1, want.s(), p.ldc)
+						}
+						got := p.initC(0) // NaN where C is written: the bias must replace it
+						SgemmPackedBias(p.ta, p.m, p.a.s(), p.lda, pb, bias.s(), got.s(), p.ldc)
+						if d := firstBitDiff(got.full, want.full); d >= 0 {
+							t.Errorf("%s: element %d = %v, BroadcastRows+Sgemm gives %v", label, d-guardLen, got.full[d], want.full[d])
+						}
+						checkGuards(t, label, bias, p.a, p.b)
+					})
+				}
+			}
+		})
+	}
+}
+
+// TestSgemmPackedDecoderShapes runs the shapes beam search uses (few
+// rows, weight-sized B, k past kc) at two threads, where the column
+// split is taken, against the float64 reference.
+func TestSgemmPackedDecoderShapes(t *testing.T) {
+	for _, sh := range [][3]int{{160, 768, 256}, {5, 8003, 256}, {37, 256, 1024}, {321, 256, 300}, {1, 40, 2100}} {
+		p := newRefGemm(uint64(sh[0]*7+sh[1]), false, true, sh[0], sh[1], sh[2], 3)
+		for _, level := range SupportedLevels() {
+			withLevel(t, level, func() {
+				pb := PackB(true, p.k, p.n, p.b.s(), p.ldb)
+				withThreads(t, 2, func() {
+					c := p.initC(0)
+					SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, c.s(), p.ldc)
+					p.check(t, fmt.Sprintf("%s %v", level, p), c, 1, 0)
+				})
+			})
+		}
+	}
+}
+
+// TestSgemmPackedLevelMismatch: an operand packed at one level is
+// refused at another rather than read in the wrong layout.
+func TestSgemmPackedLevelMismatch(t *testing.T) {
+	levels := SupportedLevels()
+	if len(levels) < 2 {
+		t.Skip("one CPU level only")
+	}
+	b := make([]float32, 64*64)
+	var pb *PackedB
+	withLevel(t, levels[0], func() { pb = PackB(false, 64, 64, b, 64) })
+	withLevel(t, levels[len(levels)-1], func() {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("packed at %s, used at %s: no panic", levels[0], levels[len(levels)-1])
+			}
+		}()
+		c := make([]float32, 64*64)
+		SgemmPacked(false, 64, 1, b, 64, pb, 0, c, 64)
+	})
+}
