@@ -3,6 +3,9 @@ package bench
 import (
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,7 +16,10 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
-var translateSentences = flag.Int("translate-sentences", 200, "BenchmarkTranslate: Acts verses to translate per iteration (all: 1003)")
+var (
+	translateSentences = flag.Int("translate-sentences", 200, "BenchmarkTranslate: Acts verses to translate per iteration (all: 1003)")
+	actsIDsOut         = flag.String("acts-ids-out", "", "BenchmarkTranslate: write the Acts source token ids (one verse per line) to this file for bench/torch_decode.py, and skip")
+)
 
 var (
 	actsOnce  sync.Once
@@ -52,6 +58,23 @@ func actsSources(b *testing.B) (*bpe.Codes, [][]int32) {
 // trained model's.
 func BenchmarkTranslate(b *testing.B) {
 	codes, all := actsSources(b)
+	if *actsIDsOut != "" {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "# vocab %d\n", codes.Size())
+		for _, s := range all {
+			for i, id := range s {
+				if i > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(strconv.Itoa(int(id)))
+			}
+			sb.WriteByte('\n')
+		}
+		if err := os.WriteFile(*actsIDsOut, []byte(sb.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Skipf("wrote %d sources to %s", len(all), *actsIDsOut)
+	}
 	srcs := all[:min(*translateSentences, len(all))]
 	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
 		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
