@@ -39,13 +39,11 @@ func ModelBytes(cfg Config, rows int) float64 {
 // TranslatorBytes estimates what NewTranslator plans for maxSent
 // sentences and maxHyp hypotheses: the encoder's buffers, every decoder
 // layer's cached self-attention keys and values per hypothesis and
-// cross-attention keys and values per sentence, the decoder's weights
-// packed for the GEMM kernel, and Reorder's scratch (one cache's worth
-// per thread, two threads counted).
+// cross-attention keys and values per sentence, and the decoder's
+// weights packed for the GEMM kernel.
 func TranslatorBytes(cfg Config, maxSent, maxHyp int) float64 {
 	T, L, d, F, V := float64(cfg.SeqLen), float64(cfg.Layers), float64(cfg.DModel), float64(cfg.DFF), float64(cfg.Vocab)
 	caches := 4 * L * (2*float64(maxHyp)*T*d + float64(maxSent)*T*2*d)
 	packed := 4 * (L*(6*d*d+2*d*F) + V*d)
-	scratch := 4 * 2 * float64(maxHyp) * T * d
-	return ModelBytes(cfg, maxSent*cfg.SeqLen) + caches + packed + scratch
+	return ModelBytes(cfg, maxSent*cfg.SeqLen) + caches + packed
 }

@@ -3,8 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"slices"
-	"sync"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -13,9 +11,16 @@ import (
 // encoder once over a batch of sources and computes every decoder
 // layer's cross-attention keys and values; Step then decodes one token
 // for every hypothesis, attending to the keys and values that earlier
-// steps cached. Beam search reorders the caches with Reorder. All
-// buffers are planned in NewTranslator; Step allocates nothing, Reorder
-// only its scratch, once per worker thread.
+// steps cached. Beam search reorders the hypotheses with Reorder. All
+// buffers are planned in NewTranslator; Step and Reorder allocate
+// nothing.
+//
+// The self-attention caches are never moved: the key and value a
+// hypothesis computes at position t stay in its slot's row t, and each
+// hypothesis keeps its ancestry, the slot holding each of its earlier
+// positions. Reorder copies ancestries (one int32 per position) instead
+// of keys and values (2·d floats per position and layer), which had been
+// a seventh of beam search's time.
 type Translator struct {
 	P               *Params
 	Cfg             Config
@@ -29,10 +34,9 @@ type Translator struct {
 	// per decoder layer: [MaxHyp, Heads, SeqLen, d/Heads], so that one
 	// head's keys (values) of one hypothesis are contiguous
 	selfK, selfV [][]float32
-	saved        []int32 // Reorder's rows set aside in scratch
-	// Reorder's scratch buffers, one per running worker, [MaxHyp·SeqLen, d]
-	scratchMu sync.Mutex
-	scratch   [][]float32
+	// anc[i·SeqLen+t] is the slot whose row t holds hypothesis i's key
+	// and value at position t; ancNext is Reorder's second buffer.
+	anc, ancNext []int32
 
 	// per step, [MaxHyp, ·]
 	nh, pos           int
@@ -49,8 +53,6 @@ type Translator struct {
 	crossFn           func(lo, hi int)
 	cur               *LayerParams
 	curL              int
-	reorderFn         func(lo, hi int)
-	parents           []int32
 
 	// The decoder's weights packed for the GEMM kernel once, not at
 	// every step (packing them was a quarter of decoding time), at the
@@ -111,12 +113,11 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		tr.selfK = append(tr.selfK, f32(maxHyp*T*d))
 		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
 	}
-	tr.saved = make([]int32, 0, maxHyp)
+	tr.anc, tr.ancNext = make([]int32, maxHyp*T), make([]int32, maxHyp*T)
 	tr.attnFn = tr.attendRows
 	tr.crossFn = tr.crossRuns
 	tr.runs = make([]int32, 0, maxHyp+1)
 	tr.softmaxFn = tr.logSoftmaxRows
-	tr.reorderFn = tr.reorderCaches
 	tr.pack()
 	return tr, nil
 }
@@ -182,6 +183,9 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	}
 	tr.nh, tr.pos = nh, pos
 	copy(tr.hypSent, sents)
+	for i := 0; i < nh; i++ {
+		tr.anc[i*cfg.SeqLen+pos] = int32(i)
+	}
 	tr.runs = tr.runs[:0]
 	for i, s := range sents {
 		if i == 0 || s != sents[i-1] {
@@ -300,34 +304,40 @@ func (tr *Translator) attendRows(lo, hi int) {
 	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
+	K, V, L := tr.selfK[tr.curL], tr.selfV[tr.curL], tr.pos+1
 	for j := lo; j < hi; j++ {
 		i, h := j/H, j%H
 		q := tr.qkv[i*3*d+h*dh:]
-		K, V, ks, L := tr.selfK[tr.curL][i*T*d+h*T*dh:], tr.selfV[tr.curL][i*T*d+h*T*dh:], dh, tr.pos+1
+		anc := tr.anc[i*T : i*T+L]
+		// row(t) is where position t's key (value) of this head lies:
+		// [slot, head, position, dh]
+		row := func(c []float32, t int) []float32 {
+			at := ((int(anc[t])*H+h)*T + t) * dh
+			return c[at : at+dh]
+		}
 		// this head's key and value at pos join the caches
-		at := tr.pos * dh
-		copy(K[at:at+dh], q[d:d+dh])
-		copy(V[at:at+dh], q[2*d:2*d+dh])
+		copy(row(K, L-1), q[d:d+dh])
+		copy(row(V, L-1), q[2*d:2*d+dh])
 		sc := tr.scores[j*T : j*T+L]
 		// One query row: dot products and a weighted sum of rows, in
 		// place; a GEMM call would transpose-pack the keys each time.
 		q = q[:dh]
 		t := 0
 		for ; t+4 <= L; t += 4 {
-			sc[t], sc[t+1], sc[t+2], sc[t+3] = dot4(q, K[t*ks:], K[(t+1)*ks:], K[(t+2)*ks:], K[(t+3)*ks:])
+			sc[t], sc[t+1], sc[t+2], sc[t+3] = dot4(q, row(K, t), row(K, t+1), row(K, t+2), row(K, t+3))
 		}
 		for ; t < L; t++ {
-			sc[t] = dot(q, K[t*ks:])
+			sc[t] = dot(q, row(K, t))
 		}
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
 		o := tr.att[i*d+h*dh : i*d+h*dh+dh]
 		clear(o)
 		t = 0
 		for ; t+4 <= L; t += 4 {
-			axpy4(o, sc[t:t+4], V[t*ks:], V[(t+1)*ks:], V[(t+2)*ks:], V[(t+3)*ks:])
+			axpy4(o, sc[t:t+4], row(V, t), row(V, t+1), row(V, t+2), row(V, t+3))
 		}
 		for ; t < L; t++ {
-			axpy4(o, sc[t:t+1], V[t*ks:], nil, nil, nil)
+			axpy4(o, sc[t:t+1], row(V, t), nil, nil, nil)
 		}
 	}
 }
@@ -401,9 +411,7 @@ func (tr *Translator) logSoftmaxRows(lo, hi int) {
 
 // Reorder makes hypothesis i continue from hypothesis parents[i]'s
 // caches (beam search keeps the best continuations, which may share a
-// parent). Hypotheses that keep their own caches (parents[i] == i) cost
-// nothing; a cache row is set aside only when it is overwritten and
-// still read as another's parent.
+// parent): hypothesis i takes its parent's ancestry.
 func (tr *Translator) Reorder(parents []int32) error {
 	if len(parents) > tr.MaxHyp {
 		return fmt.Errorf("reorder: %d hypotheses, planned %d", len(parents), tr.MaxHyp)
@@ -413,69 +421,10 @@ func (tr *Translator) Reorder(parents []int32) error {
 			return fmt.Errorf("reorder: hypothesis %d from %d, planned %d", i, p, tr.MaxHyp)
 		}
 	}
-	moved := func(r int) bool { return r < len(parents) && int(parents[r]) != r }
-	saved := tr.saved[:0]
+	T, n := tr.Cfg.SeqLen, tr.pos
 	for i, p := range parents {
-		if int(p) != i && moved(int(p)) && !slices.Contains(saved, p) {
-			saved = append(saved, p)
-		}
+		copy(tr.ancNext[i*T:i*T+n], tr.anc[int(p)*T:int(p)*T+n])
 	}
-	tr.saved, tr.parents = saved, parents
-	// The caches are independent: one (layer, K or V) per job, each with
-	// its own scratch.
-	asm.Parallel(2*len(tr.selfK), tr.reorderFn)
-	tr.parents = nil
+	tr.anc, tr.ancNext = tr.ancNext, tr.anc
 	return nil
-}
-
-// reorderCaches applies Reorder's parents to caches [lo, hi) (2l: layer
-// l's keys, 2l+1 its values), with a scratch buffer of its own.
-func (tr *Translator) reorderCaches(lo, hi int) {
-	T, d := tr.Cfg.SeqLen, tr.Cfg.DModel
-	parents := tr.parents
-	moved := func(r int) bool { return r < len(parents) && int(parents[r]) != r }
-	H := tr.Cfg.Heads
-	dh := d / H
-	n := tr.pos * dh
-	// copyRows copies hypothesis r's cached positions of src into row w of dst.
-	copyRows := func(dst []float32, w int, src []float32, r int) {
-		for h := 0; h < H; h++ {
-			o, i := w*T*d+h*T*dh, r*T*d+h*T*dh
-			copy(dst[o:o+n], src[i:i+n])
-		}
-	}
-	var tmp []float32
-	if len(tr.saved) > 0 {
-		tr.scratchMu.Lock()
-		if k := len(tr.scratch); k > 0 {
-			tmp, tr.scratch = tr.scratch[k-1], tr.scratch[:k-1]
-		} else {
-			tmp = make([]float32, tr.MaxHyp*T*d)
-		}
-		tr.scratchMu.Unlock()
-		defer func() {
-			tr.scratchMu.Lock()
-			tr.scratch = append(tr.scratch, tmp)
-			tr.scratchMu.Unlock()
-		}()
-	}
-	for j := lo; j < hi; j++ {
-		c := tr.selfK[j/2]
-		if j%2 == 1 {
-			c = tr.selfV[j/2]
-		}
-		for _, r := range tr.saved {
-			copyRows(tmp, int(r), c, int(r))
-		}
-		for i, p := range parents {
-			if int(p) == i {
-				continue
-			}
-			src := c
-			if moved(int(p)) {
-				src = tmp
-			}
-			copyRows(c, i, src, int(p))
-		}
-	}
 }

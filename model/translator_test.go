@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
@@ -154,6 +155,84 @@ func TestTranslatorRejects(t *testing.T) {
 	} {
 		if err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// Repeated reorders that duplicate, drop and permute hypotheses while
+// their number shrinks: every hypothesis still scores as a fresh decode
+// of its own prefix (the ancestry index, not moved caches, must follow
+// the parents).
+func TestTranslatorReorderRandom(t *testing.T) {
+	cfg := tinySeq2SeqConfig(PreLN, "gelu")
+	p, _ := NewParams(cfg)
+	p.Init(5)
+	perturbParams(p, 6)
+	b := randPair([]int{4, 7}, []int{3, 3}, cfg.Vocab, 2)
+	V := cfg.Vocab
+	r := rand.New(rand.NewPCG(9, 9))
+	const steps = 7
+	tr, _ := NewTranslator(p, 2, 8)
+	if err := tr.Encode(b.Src, b.SrcLens, 2, b.SrcT); err != nil {
+		t.Fatal(err)
+	}
+	// hypotheses 0..3 translate sentence 0, 4..7 sentence 1
+	prefix := make([][]int32, 8)
+	sents := make([]int32, 8)
+	for i := range prefix {
+		prefix[i] = []int32{1}
+		sents[i] = int32(i / 4)
+	}
+	logp := make([]float32, 8*V)
+	for pos := 0; pos < steps; pos++ {
+		nh := len(prefix)
+		toks := make([]int32, nh)
+		for i := range toks {
+			toks[i] = prefix[i][pos]
+		}
+		if err := tr.Step(toks, sents, pos, logp[:nh*V]); err != nil {
+			t.Fatal(err)
+		}
+		if pos == steps-1 {
+			break
+		}
+		// keep between 1 and nh hypotheses, parents drawn with repeats
+		// from the same sentence, order kept by sentence
+		var parents []int32
+		var next [][]int32
+		var nextSents []int32
+		for i := 0; i < nh; i++ {
+			if r.IntN(4) == 0 && len(parents) > 0 {
+				continue // dropped
+			}
+			par := r.IntN(nh)
+			for sents[par] != sents[i] {
+				par = r.IntN(nh)
+			}
+			parents = append(parents, int32(par))
+			next = append(next, append(append([]int32(nil), prefix[par]...), int32(3+r.IntN(V-3))))
+			nextSents = append(nextSents, sents[i])
+		}
+		if err := tr.Reorder(parents); err != nil {
+			t.Fatal(err)
+		}
+		prefix, sents = next, nextSents
+	}
+	for i, pre := range prefix {
+		one, _ := NewTranslator(p, 2, 1)
+		if err := one.Encode(b.Src, b.SrcLens, 2, b.SrcT); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, V)
+		for pos, tok := range pre {
+			if err := one.Step([]int32{tok}, []int32{sents[i]}, pos, want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for v := 0; v < V; v++ {
+			if d := math.Abs(float64(logp[i*V+v] - want[v])); d > 1e-5 {
+				t.Fatalf("hypothesis %d (prefix %v): log-prob of %d is %v, a fresh decode gives %v", i, pre, v, logp[i*V+v], want[v])
+			}
 		}
 	}
 }
