@@ -32,6 +32,9 @@ type stack struct {
 	causal   bool // self-attention sees only earlier positions
 	final    [2]*Param
 	embed    *Param
+	// shortcut is the weight of the stream in a sublayer's sum before
+	// its LayerNorm: DeepNorm's α, or ones ([d]; Admin's ω replace it).
+	shortcut []float32
 
 	rows, maxLen int // capacity: tokens over all sequences, longest sequence
 	bsz, t, n    int // current batch, sequence length, rows = bsz·t
@@ -64,6 +67,15 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen
 		dA: make([]float32, N*d), dB: make([]float32, N*d)}
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
+	s.shortcut = c.ones
+	if c.cfg.Norm == DeepNorm {
+		// clinic's only bidirectional stack is an encoder.
+		a := float32(c.cfg.DeepNormAlpha(!causal))
+		s.shortcut = make([]float32, d)
+		for i := range s.shortcut {
+			s.shortcut[i] = a
+		}
+	}
 	return s
 }
 
