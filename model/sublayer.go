@@ -84,7 +84,10 @@ func (s *sublayer) forward() {
 		s.br.forward(x, fo)
 		c.op.Dropout(saved, fo, p, key)
 		if hook := s.st.hooks.SublayerHook; hook != nil {
-			hook(s.k, x, saved, nil)
+			// The hook sees what is added to x: α·Drop(F(x)).
+			copy(fo, saved)
+			c.op.Scale(fo, s.alpha.W[0])
+			hook(s.k, x, fo, nil)
 		}
 		c.op.ScaleAdd(out, s.alphaRow(), saved, x)
 	default:
