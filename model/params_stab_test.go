@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
 )
 
 // TestInitStabilizers checks the depth-scaled initializations against
@@ -128,6 +130,61 @@ func TestDeepNormConstants(t *testing.T) {
 	} {
 		if math.Abs(c.got-c.want) > 1e-4*c.want {
 			t.Errorf("%s = %.6g, want %.6g", c.name, c.got, c.want)
+		}
+	}
+}
+
+// The stabilizers' steps are bit-identical across thread counts, with
+// dropout on, for the language model and the encoder–decoder.
+func TestStabilizersThreadsBitIdentical(t *testing.T) {
+	defer asm.SetThreads(0)
+	for _, norm := range []string{DeepNorm, ReZero, TFixup} {
+		for _, enc := range []int{0, 2} {
+			cfg := tinyConfig(norm, "gelu")
+			cfg.EncoderLayers, cfg.DModel, cfg.DFF, cfg.SeqLen = enc, 64, 96, 40
+			cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.1, 0.1
+			p, _ := NewParams(cfg)
+			p.Init(2)
+			perturbParams(p, 3) // ReZero's α away from 0
+			var step func() float64
+			if enc > 0 {
+				b := randPair([]int{30, 12, 25, 40}, []int{33, 20, 8, 39}, cfg.Vocab, 4)
+				m, _ := NewSeq2Seq(p, 4*40, 7)
+				step = func() float64 {
+					m.SetDraws(5)
+					l, _, _ := m.Forward(b, true)
+					m.Backward()
+					return l
+				}
+			} else {
+				m, _ := New(p, 4, 7)
+				toks, tgts := randTokens(4*40, cfg.Vocab, 5), randTokens(4*40, cfg.Vocab, 6)
+				step = func() float64 {
+					m.SetDraws(5)
+					l, _ := m.Forward(toks, tgts, 4, 40, true)
+					m.Backward()
+					return l
+				}
+			}
+			var l0 float64
+			var g0 []float32
+			for _, th := range []int{1, 2, 3} {
+				asm.SetThreads(th)
+				p.ZeroGrad()
+				l := step()
+				if th == 1 {
+					l0, g0 = l, append([]float32(nil), p.G...)
+					continue
+				}
+				if l != l0 {
+					t.Errorf("%s enc %d: loss %v at %d threads, %v at 1", norm, enc, l, th, l0)
+				}
+				for i := range g0 {
+					if p.G[i] != g0[i] {
+						t.Fatalf("%s enc %d: gradient %d differs at %d threads", norm, enc, i, th)
+					}
+				}
+			}
 		}
 	}
 }
