@@ -188,3 +188,37 @@ func TestStabilizersThreadsBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// ReZero at initialization: every α = 0 makes every sublayer the
+// identity, so the logits are the tied projection of the embedding
+// alone, whatever the layers' weights.
+func TestReZeroStartsAsIdentity(t *testing.T) {
+	cfg := tinyConfig(ReZero, "gelu")
+	p, _ := NewParams(cfg)
+	p.Init(4)
+	m, _ := New(p, 2, 1)
+	B, T, d, V := 2, cfg.SeqLen, cfg.DModel, cfg.Vocab
+	toks := randTokens(B*T, V, 3)
+	if _, err := m.Forward(toks, nil, B, T, false); err != nil {
+		t.Fatal(err)
+	}
+	lg := m.Logits()
+	for r, tok := range toks {
+		pos := r % T
+		for v := 0; v < V; v++ {
+			var want float64
+			for j := 0; j < d; j++ {
+				ang := float64(pos) * math.Pow(10000, -float64(j-j%2)/float64(d))
+				pe := math.Sin(ang)
+				if j%2 == 1 {
+					pe = math.Cos(ang)
+				}
+				x := math.Sqrt(float64(d))*float64(p.Embed.W[int(tok)*d+j]) + pe
+				want += x * float64(p.Embed.W[v*d+j])
+			}
+			if got := float64(lg[r*V+v]); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+				t.Fatalf("row %d logit %d: %v, want %v", r, v, got, want)
+			}
+		}
+	}
+}
