@@ -137,6 +137,28 @@ func TestAnalyzeEveryNorm(t *testing.T) {
 			t.Errorf("sweep row %v, want %s after 6 steps", r, want)
 		}
 	}
+	// The translation sweep trains, averages and scores each new variant.
+	tsv, _, _ := writePairs(t, dir, 300)
+	test := filepath.Join(dir, "test.tsv")
+	os.WriteFile(test, []byte("x\tfour two one\t4 2 1\ny\tnine nine zero\t9 9 0\n"), 0o644)
+	mt := filepath.Join(dir, "mt")
+	code, _, e = runCLI(t, "analyze", "sweep", "--task", "translate", "--data", tsv, "--columns", "2,3", "--test-data", test,
+		"--depths", "1", "--norms", "deepnorm,rezero,tfixup", "--d-model", "32", "--heads", "2", "--d-ff", "64", "--max-len", "16",
+		"--max-tokens", "256", "--bpe-merges", "40", "--steps", "20", "--save-every", "10", "--eval-every", "10",
+		"--avg-last", "2", "--beam", "2", "--warmup", "5", "--lr", "3e-3", "--threads", "2", "--out", mt)
+	if code != 0 {
+		t.Fatalf("translate sweep: exit %d: %s", code, e)
+	}
+	rows = readCSV(t, filepath.Join(mt, "sweep.csv"))
+	if len(rows) != 4 {
+		t.Fatalf("translate sweep.csv has %d rows, want 4", len(rows))
+	}
+	for _, r := range rows[1:] {
+		if r[6] != "trained" || r[5] != "2" || r[4] == "" {
+			t.Errorf("translate sweep row %v: want trained, 2 checkpoints averaged and a BLEU", r)
+		}
+	}
+
 	dep := filepath.Join(dir, "dep")
 	if code, _, e := runCLI(t, append([]string{"analyze", "dependency"}, tiny(text, "--layers", "2", "--seeds", "1", "--norms", "deepnorm,tfixup", "--out", dep)...)...); code != 0 {
 		t.Fatalf("dependency: exit %d: %s", code, e)
