@@ -150,8 +150,8 @@ func (c Config) HasLayerNorm() bool { return c.Norm != ReZero && c.Norm != TFixu
 // DeepNormAlpha is DeepNet's shortcut weight α of the encoder's
 // (encoder) or the decoder's sublayers, and DeepNormBeta the gain β of
 // their value, output and FFN weights at initialization (Wang et al.
-// 2022, Table 1; docs/model.md). N is the encoder's depth, M the
-// decoder's.
+// 2022, its table of α and β per architecture; docs/model.md). N is the
+// encoder's depth, M the decoder's.
 func (c Config) DeepNormAlpha(encoder bool) float64 {
 	N, M := float64(c.EncoderLayers), float64(c.Layers)
 	switch {
@@ -177,8 +177,8 @@ func (c Config) DeepNormBeta(encoder bool) float64 {
 
 // TFixupScale is T-Fixup's factor on the value, output and FFN weights
 // of the encoder's (encoder) or the decoder's layers, and
-// TFixupEmbedScale its factor on the embedding (Huang et al. 2020,
-// Algorithm 1, as its official code applies it; docs/model.md). A
+// TFixupEmbedScale its factor on the embedding (Huang et al. 2020, as
+// its official code applies them; docs/model.md). A
 // decoder-only model's layers have the encoder's two sublayers and get
 // the encoder's rules.
 func (c Config) TFixupScale(encoder bool) float64 {

@@ -13,9 +13,10 @@ type Hooks struct {
 	// SublayerHook, when set, sees each residual sublayer k during
 	// Forward, after its branch ran and before the shortcut is added: x
 	// is the stream input, branch the branch output after dropout (for
-	// rezero times α: what is added to x), omega the sublayer's ω (Admin;
-	// nil otherwise), which the hook may rewrite before it is used. With no hook set, Forward fuses the dropout into
-	// the residual add.
+	// rezero times α: what is added to x), omega the sublayer's ω
+	// (Admin; nil otherwise), which the hook may rewrite before it is
+	// used. With no hook set, Forward fuses the dropout into the residual
+	// add.
 	SublayerHook func(k int, x, branch, omega []float32)
 	// SublayerGrad, when set, sees each sublayer's output gradient during
 	// Backward.
