@@ -16,10 +16,13 @@ import (
 // x_0 the embedding output and b_k = F_k(·) the branch output of
 // sublayer k (dropout off):
 //
-//	postln/admin: x_{k+1} = γ_k ⊙ (ω_k ⊙ x_k + b_k − μ_k)/σ_k + β_k
-//	              (ω = 1 for postln; μ_k, σ_k the per-token mean and
-//	              sqrt(variance + ε) over the d channels)
+//	postln/admin/deepnorm: x_{k+1} = γ_k ⊙ (ω_k ⊙ x_k + b_k − μ_k)/σ_k + β_k
+//	              (ω = 1 for postln, DeepNorm's α for deepnorm; μ_k, σ_k
+//	              the per-token mean and sqrt(variance + ε) over the d
+//	              channels)
 //	preln:        x_{k+1} = x_k + b_k
+//	rezero/tfixup: x_{k+1} = x_k + b_k (b_k = α_k·F_k for rezero), and
+//	              sublayer k reads x_k itself: no LayerNorm, no β
 //
 // so x_k = Σ_j c_{k,j} + c_{k,β}, where each component c_{k,j} is the
 // embedding (j = 0) or a branch b_{j−1} (j = 1..k) carried through every
@@ -172,7 +175,18 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 		addRow(v)
 	}
 	lp := m.P.Layers
+	var alpha []float32 // deepnorm: the shortcut weight, as ω
+	if cfg.Norm == model.DeepNorm {
+		alpha = make([]float32, d)
+		for i := range alpha {
+			alpha[i] = float32(cfg.DeepNormAlpha(false))
+		}
+	}
 	ln := func(k int) (g, beta, omega []float32) {
+		if !cfg.HasLayerNorm() {
+			return
+		}
+		omega = alpha
 		l := &lp[k/2]
 		if k%2 == 0 {
 			g, beta = l.LN1G.W, l.LN1B.W
@@ -203,7 +217,14 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 			bk[i] = float64(v)
 		}
 		g, beta, omega := ln(k)
-		if cfg.Norm == model.PreLN {
+		if !cfg.HasLayerNorm() {
+			comps = append(comps, bk)
+			var v []float64
+			for _, c := range comps {
+				v = append(v, spread(c))
+			}
+			addRow(append(v, 0))
+		} else if cfg.Norm == model.PreLN {
 			if k > 0 {
 				prelnRow(x, g, beta) // row k: what sublayer k's branch reads
 			}

@@ -123,7 +123,7 @@ func TestOutputChangeRestores(t *testing.T) {
 // newest branch far more than Pre-LN and Admin.
 func TestResidualDependency(t *testing.T) {
 	newest := map[string]float64{}
-	for _, norm := range []string{model.PostLN, model.PreLN, model.Admin} {
+	for _, norm := range model.Norms {
 		const L = 6
 		b := tinyBatch(4, 16, 2)
 		m, err := NewModel(tinyConfig(norm, L), 2, b)
@@ -132,10 +132,16 @@ func TestResidualDependency(t *testing.T) {
 		}
 		// Give the LayerNorms non-trivial gains and biases, so that the
 		// bias component and γ matter.
-		for _, l := range m.P.Layers {
-			for i := range l.LN1G.W {
-				l.LN1G.W[i] = 1 + 0.3*float32(math.Sin(float64(i)))
-				l.LN2B.W[i] = 0.1 * float32(math.Cos(float64(i)))
+		// ReZero's α away from 0, so that its branches contribute.
+		for k, l := range m.P.Layers {
+			if l.LN1G != nil {
+				for i := range l.LN1G.W {
+					l.LN1G.W[i] = 1 + 0.3*float32(math.Sin(float64(i)))
+					l.LN2B.W[i] = 0.1 * float32(math.Cos(float64(i)))
+				}
+			}
+			if l.Alpha1 != nil {
+				l.Alpha1.W[0], l.Alpha2.W[0] = 0.2+0.1*float32(k), -0.3
 			}
 		}
 		sums := make([][]float64, 2*L)
@@ -184,8 +190,8 @@ func TestResidualDependency(t *testing.T) {
 			}
 			biasSeen = biasSeen || row[2*L+1] > 0
 		}
-		if !biasSeen {
-			t.Errorf("%s: the LayerNorm biases contribute nothing", norm)
+		if biasSeen != m.Cfg.HasLayerNorm() {
+			t.Errorf("%s: bias contributes: %v", norm, biasSeen)
 		}
 		// Fresh weights for the comparison across norms.
 		m, _ = NewModel(tinyConfig(norm, L), 2, b)

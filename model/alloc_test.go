@@ -5,7 +5,7 @@ import "testing"
 // The training step runs over buffers planned in New: a forward and
 // backward pass allocate nothing, with and without dropout.
 func TestStepAllocatesNothing(t *testing.T) {
-	for _, norm := range []string{PostLN, PreLN, Admin} {
+	for _, norm := range Norms {
 		// Large enough that the GEMMs and element-wise kernels split
 		// over the worker pool.
 		cfg := tinyConfig(norm, "gelu")

@@ -22,7 +22,10 @@ type core struct {
 	op    *ops
 	clock *phase.Clock
 	ones  []float32 // [d], the ω of Post-LN and Pre-LN
-	pe    []float32 // sinusoidal positions, [SeqLen, d]
+	// alphaRow is [d] scratch: ReZero's α spread over a row, or the
+	// column sums of its gradient.
+	alphaRow []float32
+	pe       []float32 // sinusoidal positions, [SeqLen, d]
 
 	// Scratch shared by all sublayers, sized for the largest stack.
 	fo, dF, dH, dS []float32 // [rows, d]
@@ -58,6 +61,7 @@ func newCore(cfg Config, sz scratch) *core {
 		}
 	}
 	c.ones = f32(d)
+	c.alphaRow = f32(d)
 	for i := range c.ones {
 		c.ones[i] = 1
 	}

@@ -17,9 +17,7 @@ import (
 // package admin.)
 func TestPyTorchSeq2SeqFixtures(t *testing.T) {
 	files, _ := filepath.Glob("testdata/fixture_s2s_*.safetensors")
-	if len(files) < 3 {
-		t.Fatalf("expected at least 3 encoder–decoder fixtures, found %v", files)
-	}
+	requireEveryNorm(t, files)
 	defer asm.SetCPULevel(asm.CPULevel())
 	for _, level := range asm.SupportedLevels() {
 		if err := asm.SetCPULevel(level); err != nil {

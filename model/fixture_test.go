@@ -4,6 +4,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
@@ -31,9 +32,7 @@ func relErr(a, b []float32) float64 {
 // fixtures also hold is checked in package admin.)
 func TestPyTorchFixtures(t *testing.T) {
 	files := lmFixtures(t)
-	if len(files) != 4 {
-		t.Fatalf("expected 4 language-model fixtures, found %v", files)
-	}
+	requireEveryNorm(t, files)
 	defer asm.SetCPULevel(asm.CPULevel())
 	for _, level := range asm.SupportedLevels() {
 		if err := asm.SetCPULevel(level); err != nil {
@@ -41,6 +40,20 @@ func TestPyTorchFixtures(t *testing.T) {
 		}
 		for _, path := range files {
 			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) { testFixture(t, path) })
+		}
+	}
+}
+
+// requireEveryNorm fails unless files hold a fixture of every variant
+// (fixture_[s2s_]<norm>_…).
+func requireEveryNorm(t *testing.T, files []string) {
+	t.Helper()
+	for _, norm := range Norms {
+		if !slices.ContainsFunc(files, func(f string) bool {
+			return strings.HasPrefix(strings.TrimPrefix(filepath.Base(f), "fixture_s2s_"), norm+"_") ||
+				strings.HasPrefix(strings.TrimPrefix(filepath.Base(f), "fixture_"), norm+"_")
+		}) {
+			t.Errorf("no %s fixture among %v", norm, files)
 		}
 	}
 }

@@ -20,6 +20,9 @@ func TestModelBytesMatchesAllocation(t *testing.T) {
 		{Layers: 4, DModel: 64, Heads: 4, DFF: 256, SeqLen: 64, Vocab: 256, Norm: Admin, Activation: "relu", LNEps: 1e-5},
 		{Layers: 3, DModel: 32, Heads: 2, DFF: 64, SeqLen: 128, Vocab: 256, Norm: PreLN, Activation: "gelu", LNEps: 1e-5},
 		{EncoderLayers: 3, Layers: 2, DModel: 64, Heads: 4, DFF: 128, SeqLen: 48, Vocab: 1000, Norm: Admin, Activation: "relu", LNEps: 1e-5},
+		{Layers: 4, DModel: 64, Heads: 4, DFF: 256, SeqLen: 64, Vocab: 256, Norm: DeepNorm, Activation: "relu", LNEps: 1e-5},
+		{EncoderLayers: 2, Layers: 3, DModel: 64, Heads: 4, DFF: 128, SeqLen: 48, Vocab: 1000, Norm: ReZero, Activation: "gelu", LNEps: 1e-5},
+		{Layers: 3, DModel: 32, Heads: 2, DFF: 64, SeqLen: 128, Vocab: 256, Norm: TFixup, Activation: "gelu", LNEps: 1e-5},
 	} {
 		p, _ := NewParams(cfg)
 		rows := 8 * cfg.SeqLen

@@ -50,6 +50,9 @@ func TestModelGradFD(t *testing.T) {
 		{Admin, "gelu", 0.2, 0.1, 0}, {PostLN, "gelu", 0.3, 0, 0}, {PreLN, "relu", 0.25, 0, 0},
 		// Longer than attnBlock: several causal row blocks and a tail.
 		{Admin, "gelu", 0.1, 0, 2*attnBlock + 7}, {PreLN, "gelu", 0, 0, attnBlock + 1},
+		{DeepNorm, "relu", 0, 0, 0}, {DeepNorm, "gelu", 0.2, 0.1, 0},
+		{ReZero, "gelu", 0, 0.1, 0}, {ReZero, "relu", 0.25, 0, 0},
+		{TFixup, "relu", 0, 0, 0}, {TFixup, "gelu", 0.2, 0.1, attnBlock + 1},
 	} {
 		t.Run(fmt.Sprintf("%s_%s_T%d", tc.norm, tc.act, tc.seqLen), func(t *testing.T) {
 			cfg := tinyConfig(tc.norm, tc.act)

@@ -23,12 +23,21 @@ type ops struct {
 	drop    dropArgs
 	rows    rowArgs
 	act     actArgs
+	scale   scaleArgs
 
 	clock *phase.Clock // nil unless the step is being timed
 
 	lnFn, lnBackFn, lnParamFn, colSumFn, colDotFn, dropFn,
-	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn func(lo, hi int)
+	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn, scaleFn func(lo, hi int)
 }
+
+// scaleArgs: y = a·y element-wise.
+type scaleArgs struct {
+	y []float32
+	a float32
+}
+
+func (a *scaleArgs) run(lo, hi int) { asm.Scale(a.a, a.y[lo:hi]) }
 
 // lnArgs: y = LN(x)·γ + β over rows of width w.
 type lnArgs struct {
@@ -137,6 +146,7 @@ func newOps() *ops {
 	o.dropFn = o.drop.run
 	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
 	o.actDropFn, o.actDropBackFn = o.act.forward, o.act.backward
+	o.scaleFn = o.scale.run
 	return o
 }
 
@@ -206,6 +216,13 @@ func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64) {
 	o.rows = rowArgs{y, w, x, b, p, key}
 	o.par(len(x)/len(w), 1, o.dropScaleAddFn)
 	o.rows = rowArgs{}
+}
+
+// Scale: y = a·y.
+func (o *ops) Scale(y []float32, a float32) {
+	o.scale = scaleArgs{y, a}
+	o.par(len(y), 64, o.scaleFn)
+	o.scale = scaleArgs{}
 }
 
 // Broadcast sets every row of y to v.

@@ -43,14 +43,20 @@ type Params struct {
 // LayerParams are one layer's tensors: self-attention (1), the FFN (2)
 // and, in an encoder–decoder's decoder, cross-attention over the
 // encoder's output (Cross*).
+//
+// The LayerNorms (LN*) are nil for rezero and tfixup, the ω (Omega*)
+// are Admin's only and the α (Alpha*, one scalar each) ReZero's only.
 type LayerParams struct {
 	QKVW, QKVB, OutW, OutB *Param
 	LN1G, LN1B, Omega1     *Param
+	Alpha1                 *Param
 	FC1W, FC1B, FC2W, FC2B *Param
 	LN2G, LN2B, Omega2     *Param
+	Alpha2                 *Param
 
 	CrossQW, CrossQB, CrossKVW, CrossKVB, CrossOutW, CrossOutB *Param
 	CrossLNG, CrossLNB, CrossOmega                             *Param
+	CrossAlpha                                                 *Param
 }
 
 // NewParams lays out (but does not initialize) the tensors of cfg.
@@ -67,18 +73,30 @@ func NewParams(cfg Config) (*Params, error) {
 		return q
 	}
 	p.Embed = add("decoder.embed_tokens.weight", true, true, cfg.Vocab, d)
-	admin := cfg.Norm == Admin
+	admin, rezero, ln := cfg.Norm == Admin, cfg.Norm == ReZero, cfg.HasLayerNorm()
+	// norm adds a sublayer's own tensors after its branch's: LayerNorm
+	// γ, β (named name) and Admin's ω or ReZero's α (prefix+"_omega",
+	// prefix+"_alpha").
+	norm := func(name, prefix string) (g, b, omega, alpha *Param) {
+		if ln {
+			g = add(name+".weight", false, false, d)
+			b = add(name+".bias", false, false, d)
+		}
+		if admin {
+			omega = add(prefix+"_omega", false, false, d)
+		}
+		if rezero {
+			alpha = add(prefix+"_alpha", false, false, 1)
+		}
+		return
+	}
 	layer := func(pre string, cross bool) LayerParams {
 		var l LayerParams
 		l.QKVW = add(pre+"self_attn.qkv_proj.weight", true, true, 3*d, d)
 		l.QKVB = add(pre+"self_attn.qkv_proj.bias", false, false, 3*d)
 		l.OutW = add(pre+"self_attn.out_proj.weight", true, true, d, d)
 		l.OutB = add(pre+"self_attn.out_proj.bias", false, false, d)
-		l.LN1G = add(pre+"self_attn_layer_norm.weight", false, false, d)
-		l.LN1B = add(pre+"self_attn_layer_norm.bias", false, false, d)
-		if admin {
-			l.Omega1 = add(pre+"self_attn_omega", false, false, d)
-		}
+		l.LN1G, l.LN1B, l.Omega1, l.Alpha1 = norm(pre+"self_attn_layer_norm", pre+"self_attn")
 		if cross {
 			l.CrossQW = add(pre+"encoder_attn.q_proj.weight", true, true, d, d)
 			l.CrossQB = add(pre+"encoder_attn.q_proj.bias", false, false, d)
@@ -86,21 +104,13 @@ func NewParams(cfg Config) (*Params, error) {
 			l.CrossKVB = add(pre+"encoder_attn.kv_proj.bias", false, false, 2*d)
 			l.CrossOutW = add(pre+"encoder_attn.out_proj.weight", true, true, d, d)
 			l.CrossOutB = add(pre+"encoder_attn.out_proj.bias", false, false, d)
-			l.CrossLNG = add(pre+"encoder_attn_layer_norm.weight", false, false, d)
-			l.CrossLNB = add(pre+"encoder_attn_layer_norm.bias", false, false, d)
-			if admin {
-				l.CrossOmega = add(pre+"encoder_attn_omega", false, false, d)
-			}
+			l.CrossLNG, l.CrossLNB, l.CrossOmega, l.CrossAlpha = norm(pre+"encoder_attn_layer_norm", pre+"encoder_attn")
 		}
 		l.FC1W = add(pre+"fc1.weight", true, true, f, d)
 		l.FC1B = add(pre+"fc1.bias", false, false, f)
 		l.FC2W = add(pre+"fc2.weight", true, true, d, f)
 		l.FC2B = add(pre+"fc2.bias", false, false, d)
-		l.LN2G = add(pre+"final_layer_norm.weight", false, false, d)
-		l.LN2B = add(pre+"final_layer_norm.bias", false, false, d)
-		if admin {
-			l.Omega2 = add(pre+"ffn_omega", false, false, d)
-		}
+		l.LN2G, l.LN2B, l.Omega2, l.Alpha2 = norm(pre+"final_layer_norm", pre+"ffn")
 		return l
 	}
 	enc := cfg.EncoderLayers > 0
@@ -194,6 +204,9 @@ func (p *Params) EncoderOmegas() []*Param {
 // Wo, then W1 and W2, one Float64 per element. Nothing else draws. The
 // cross-attention's Wq and Wkv are drawn as the reference draws its
 // stacked [3d, d] in-projection: each with bound sqrt(6/(4d)).
+//
+// deepnorm, rezero and tfixup then rescale the drawn weights (scaleInit;
+// tfixup also the embedding) and rezero sets its α to 0.
 func (p *Params) Init(seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 0x636c696e6963)) // "clinic"
 	d := p.Cfg.DModel
@@ -240,6 +253,63 @@ func (p *Params) Init(seed uint64) {
 	for _, f := range [][2]*Param{p.FinalLN, p.EncFinalLN} {
 		fill(f[0], 1)
 		fill(f[1], 0)
+	}
+	for _, l := range p.Encoder {
+		p.scaleInit(l, true)
+	}
+	for _, l := range p.Layers {
+		p.scaleInit(l, false)
+	}
+	if p.Cfg.Norm == TFixup {
+		scale(p.Embed.W, p.Cfg.TFixupEmbedScale())
+	}
+}
+
+// scaleInit applies the variant's depth-scaled initialization to one
+// layer of the encoder (encoder) or the decoder, after the reference
+// draws, so every variant draws the same random numbers:
+//
+//   - deepnorm: the value rows of the in-projections, the output
+//     projections and the FFN weights times β (DeepNorm's init);
+//   - tfixup: the same weights times T-Fixup's factor, the value rows
+//     also times √2 (T-Fixup starts from a plain Xavier [d, d] value
+//     matrix, √2 larger than a row block of the stacked [3d, d] one);
+//   - rezero: every α = 0.
+func (p *Params) scaleInit(l LayerParams, encoder bool) {
+	d := p.Cfg.DModel
+	var s, sv float64
+	switch p.Cfg.Norm {
+	case DeepNorm:
+		s = p.Cfg.DeepNormBeta(encoder)
+		sv = s
+	case TFixup:
+		s = p.Cfg.TFixupScale(encoder)
+		sv = s * math.Sqrt2
+	case ReZero:
+		for _, a := range []*Param{l.Alpha1, l.CrossAlpha, l.Alpha2} {
+			if a != nil {
+				clear(a.W)
+			}
+		}
+		return
+	default:
+		return
+	}
+	scale(l.QKVW.W[2*d*d:], sv)
+	for _, q := range []*Param{l.OutW, l.FC1W, l.FC2W, l.CrossOutW} {
+		if q != nil {
+			scale(q.W, s)
+		}
+	}
+	if l.CrossKVW != nil {
+		scale(l.CrossKVW.W[d*d:], sv)
+	}
+}
+
+// scale multiplies w by s, rounding once from float64.
+func scale(w []float32, s float64) {
+	for i, v := range w {
+		w[i] = float32(float64(v) * s)
 	}
 }
 

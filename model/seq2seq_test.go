@@ -82,6 +82,13 @@ func TestSeq2SeqGradFD(t *testing.T) {
 		{Admin, "gelu", 0.2, 0.1, []int{6, 2, 5}, []int{3, 6, 4}},
 		{PreLN, "relu", 0.25, 0, []int{3, 5, 4}, []int{6, 2, 5}},
 		{PostLN, "gelu", 0.1, 0, []int{attnBlock + 5, 9, 20}, []int{attnBlock + 3, 7, 30}},
+		{DeepNorm, "gelu", 0, 0, []int{5, 3, 4}, []int{4, 6, 2}},
+		{DeepNorm, "relu", 0, 0, []int{4, 5, 1}, []int{1, 3, 4}},
+		{DeepNorm, "gelu", 0.2, 0.1, []int{2, 6, 6}, []int{5, 5, 3}},
+		{ReZero, "relu", 0, 0.1, []int{4, 5, 1}, []int{1, 3, 4}},
+		{ReZero, "gelu", 0.25, 0, []int{6, 2, 5}, []int{3, 6, 4}},
+		{TFixup, "gelu", 0, 0, []int{3, 5, 4}, []int{6, 2, 5}},
+		{TFixup, "relu", 0.2, 0.1, []int{5, 3, 4}, []int{4, 6, 2}},
 	} {
 		t.Run(fmt.Sprintf("%s_%s_drop%g_T%d", tc.norm, tc.act, tc.drop, maxInt(tc.tgtL)), func(t *testing.T) {
 			cfg := tinySeq2SeqConfig(tc.norm, tc.act)
@@ -166,7 +173,7 @@ func checkGradFD(t *testing.T, p *Params, loss func() float64) {
 // further on either side give the same logits at every real target
 // position and the same gradients.
 func TestSeq2SeqPaddingInvariance(t *testing.T) {
-	for _, norm := range []string{PostLN, PreLN, Admin} {
+	for _, norm := range Norms {
 		cfg := tinySeq2SeqConfig(norm, "gelu")
 		p, _ := NewParams(cfg)
 		p.Init(1)

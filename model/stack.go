@@ -12,10 +12,11 @@ import (
 type Hooks struct {
 	// SublayerHook, when set, sees each residual sublayer k during
 	// Forward, after its branch ran and before the shortcut is added: x
-	// is the stream input, branch the branch output after dropout, omega
-	// the sublayer's ω (Admin; nil otherwise), which the hook may rewrite
-	// before it is used. With no hook set, Forward fuses the dropout into
-	// the residual add.
+	// is the stream input, branch the branch output after dropout (for
+	// rezero times α: what is added to x), omega the sublayer's ω
+	// (Admin; nil otherwise), which the hook may rewrite before it is
+	// used. With no hook set, Forward fuses the dropout into the residual
+	// add.
 	SublayerHook func(k int, x, branch, omega []float32)
 	// SublayerGrad, when set, sees each sublayer's output gradient during
 	// Backward.
@@ -32,6 +33,9 @@ type stack struct {
 	causal   bool // self-attention sees only earlier positions
 	final    [2]*Param
 	embed    *Param
+	// shortcut is the weight of the stream in a sublayer's sum before
+	// its LayerNorm: DeepNorm's α, or ones ([d]; Admin's ω replace it).
+	shortcut []float32
 
 	rows, maxLen int // capacity: tokens over all sequences, longest sequence
 	bsz, t, n    int // current batch, sequence length, rows = bsz·t
@@ -64,6 +68,15 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen
 		dA: make([]float32, N*d), dB: make([]float32, N*d)}
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
+	s.shortcut = c.ones
+	if c.cfg.Norm == DeepNorm {
+		// clinic's only bidirectional stack is an encoder.
+		a := float32(c.cfg.DeepNormAlpha(!causal))
+		s.shortcut = make([]float32, d)
+		for i := range s.shortcut {
+			s.shortcut[i] = a
+		}
+	}
 	return s
 }
 

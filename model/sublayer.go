@@ -18,32 +18,47 @@ type branch interface {
 	backward(dout, din []float32)
 }
 
-// sublayer is one residual update of the stream x in one of the three
+// sublayer is one residual update of the stream x in one of the
 // variants (docs/model.md):
 //
-//	postln: x = LN(x + Drop(F(x)))
-//	preln:  x = x + Drop(F(LN(x)))
-//	admin:  x = LN(ω⊙x + Drop(F(x)))
+//	postln:   x = LN(x + Drop(F(x)))
+//	preln:    x = x + Drop(F(LN(x)))
+//	admin:    x = LN(ω⊙x + Drop(F(x)))
+//	deepnorm: x = LN(α·x + Drop(F(x)))   (α a constant of the stack)
+//	rezero:   x = x + α·Drop(F(x))       (α a trained scalar)
+//	tfixup:   x = x + Drop(F(x))
 type sublayer struct {
 	st    *stack
 	k     int // index in the stack
 	br    branch
-	g, b  *Param // LayerNorm γ, β
+	g, b  *Param // LayerNorm γ, β (nil for rezero and tfixup)
 	omega *Param // admin only
+	alpha *Param // rezero only
 	out   []float32
-	saved []float32 // preln: LN(x), the branch input; else ω⊙x + b, the LN input
+	// preln: LN(x), the branch input; rezero: Drop(F(x)), which α's
+	// gradient needs; postln, admin, deepnorm: the LN input.
+	saved []float32
 	mean  []float32
 	rstd  []float32
 }
 
-func newSublayer(br branch, g, b, omega *Param, rows, d int) *sublayer {
-	return &sublayer{br: br, g: g, b: b, omega: omega,
+func newSublayer(br branch, g, b, omega, alpha *Param, rows, d int) *sublayer {
+	return &sublayer{br: br, g: g, b: b, omega: omega, alpha: alpha,
 		saved: make([]float32, rows*d), mean: make([]float32, rows), rstd: make([]float32, rows)}
 }
 
 // site is the dropout site of the residual branch; site()+1 is the
 // branch's own (attention probabilities, FFN activations).
 func (s *sublayer) site() int { return s.st.siteBase + 3*s.k + 1 }
+
+// shortcut is the weight of x in the sum before a LayerNorm: ω (admin),
+// the stack's α (deepnorm) or ones.
+func (s *sublayer) shortcut() []float32 {
+	if s.omega != nil {
+		return s.omega.W
+	}
+	return s.st.shortcut
+}
 
 func (s *sublayer) forward() {
 	c := s.st.c
@@ -53,19 +68,43 @@ func (s *sublayer) forward() {
 	fo := c.fo[:n*d]
 	mean, rstd := s.mean[:n], s.rstd[:n]
 	p, key := c.drop(c.cfg.Dropout), c.siteKey(s.site())
-	w, omega := c.ones, []float32(nil)
+	var omega []float32
 	if s.omega != nil {
-		w, omega = s.omega.W, s.omega.W
+		omega = s.omega.W
 	}
-	if c.cfg.Norm == PreLN {
+	switch c.cfg.Norm {
+	case PreLN:
 		c.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, c.cfg.LNEps)
 		s.br.forward(saved, fo)
-		s.residual(out, w, x, fo, omega, p, key)
-		return
+		s.residual(out, c.ones, x, fo, nil, p, key)
+	case TFixup:
+		s.br.forward(x, fo)
+		s.residual(out, c.ones, x, fo, nil, p, key)
+	case ReZero:
+		s.br.forward(x, fo)
+		c.op.Dropout(saved, fo, p, key)
+		if hook := s.st.hooks.SublayerHook; hook != nil {
+			// The hook sees what is added to x: α·Drop(F(x)).
+			copy(fo, saved)
+			c.op.Scale(fo, s.alpha.W[0])
+			hook(s.k, x, fo, nil)
+		}
+		c.op.ScaleAdd(out, s.alphaRow(), saved, x)
+	default:
+		s.br.forward(x, fo)
+		s.residual(saved, s.shortcut(), x, fo, omega, p, key)
+		c.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, c.cfg.LNEps)
 	}
-	s.br.forward(x, fo)
-	s.residual(saved, w, x, fo, omega, p, key)
-	c.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, c.cfg.LNEps)
+}
+
+// alphaRow is ReZero's α spread over a row, as the row-wise kernels
+// take their weights.
+func (s *sublayer) alphaRow() []float32 {
+	r := s.st.c.alphaRow
+	for i := range r {
+		r[i] = s.alpha.W[0]
+	}
+	return r
 }
 
 // residual writes y = w⊙x + Drop(b), showing the hook, if any, the
@@ -89,25 +128,45 @@ func (s *sublayer) backward(dout, dx []float32) {
 	x := s.st.xs[s.k][:n*d]
 	saved := s.saved[:n*d]
 	mean, rstd := s.mean[:n], s.rstd[:n]
-	p := c.drop(c.cfg.Dropout)
+	p, key := c.drop(c.cfg.Dropout), c.siteKey(s.site())
 	dF, dH := c.dF[:n*d], c.dH[:n*d]
-	if c.cfg.Norm == PreLN {
-		c.op.Dropout(dF, dout, p, c.siteKey(s.site()))
+	switch c.cfg.Norm {
+	case PreLN:
+		c.op.Dropout(dF, dout, p, key)
 		s.br.backward(dF, dH)
 		c.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
 		c.op.ScaleAdd(dx, c.ones, dout, dx)
 		return
+	case TFixup:
+		c.op.Dropout(dF, dout, p, key)
+		s.br.backward(dF, dH)
+		c.op.ScaleAdd(dx, c.ones, dout, dH)
+		return
+	case ReZero:
+		// ∂L/∂α = Σ dout ⊙ Drop(F(x)), summed per column and then over
+		// the columns in order, so the sum does not depend on threads.
+		col := c.alphaRow
+		clear(col)
+		c.op.ColDot(col, dout, saved)
+		var g float64
+		for _, v := range col {
+			g += float64(v)
+		}
+		s.alpha.G[0] += float32(g)
+		c.op.Dropout(dF, dout, p, key)
+		c.op.Scale(dF, s.alpha.W[0])
+		s.br.backward(dF, dH)
+		c.op.ScaleAdd(dx, c.ones, dout, dH)
+		return
 	}
 	dS := c.dS[:n*d]
 	c.op.LNBack(dS, s.g.G, s.b.G, dout, saved, mean, rstd, s.g.W, d)
-	w := c.ones
 	if s.omega != nil {
-		w = s.omega.W
 		c.op.ColDot(s.omega.G, dS, x)
 	}
-	c.op.Dropout(dF, dS, p, c.siteKey(s.site()))
+	c.op.Dropout(dF, dS, p, key)
 	s.br.backward(dF, dH)
-	c.op.ScaleAdd(dx, w, dS, dH)
+	c.op.ScaleAdd(dx, s.shortcut(), dS, dH)
 }
 
 // attention is multi-head scaled dot-product attention. Self-attention

@@ -206,9 +206,9 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	for l := range tr.P.Layers {
 		lp := &tr.P.Layers[l]
 		tr.curL, tr.cur = l, lp
-		tr.sublayer(branchSelf, lp.LN1G, lp.LN1B, lp.Omega1)
-		tr.sublayer(branchCross, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega)
-		tr.sublayer(branchFFN, lp.LN2G, lp.LN2B, lp.Omega2)
+		tr.sublayer(branchSelf, lp.LN1G, lp.LN1B, lp.Omega1, lp.Alpha1)
+		tr.sublayer(branchCross, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega, lp.CrossAlpha)
+		tr.sublayer(branchFFN, lp.LN2G, lp.LN2B, lp.Omega2, lp.Alpha2)
 	}
 	if cfg.Norm == PreLN {
 		f := tr.P.FinalLN
@@ -229,21 +229,36 @@ const (
 )
 
 // sublayer applies one residual sublayer to the hypotheses' stream x, in
-// the model's variant (docs/model.md).
-func (tr *Translator) sublayer(kind int, g, b, omega *Param) {
+// the model's variant (docs/model.md; the training pass is
+// sublayer.forward).
+func (tr *Translator) sublayer(kind int, g, b, omega, alpha *Param) {
 	cfg := tr.Cfg
 	nh, d := tr.nh, cfg.DModel
 	x, u, out := tr.x[:nh*d], tr.u[:nh*d], tr.b[:nh*d]
 	mean, rstd := tr.mean[:nh], tr.rstd[:nh]
-	w := tr.enc.c.ones
-	if omega != nil {
-		w = omega.W
-	}
-	if cfg.Norm == PreLN {
+	ones := tr.enc.c.ones
+	switch cfg.Norm {
+	case PreLN:
 		asm.LayerNorm(u, mean, rstd, x, g.W, b.W, d, cfg.LNEps)
 		tr.branch(kind, u, out)
-		asm.ScaleAddRows(x, w, x, out, d)
+		asm.ScaleAddRows(x, ones, x, out, d)
 		return
+	case TFixup:
+		tr.branch(kind, x, out)
+		asm.ScaleAddRows(x, ones, x, out, d)
+		return
+	case ReZero:
+		tr.branch(kind, x, out)
+		a := tr.enc.c.alphaRow
+		for i := range a {
+			a[i] = alpha.W[0]
+		}
+		asm.ScaleAddRows(x, a, out, x, d)
+		return
+	}
+	w := tr.enc.dec.shortcut
+	if omega != nil {
+		w = omega.W
 	}
 	tr.branch(kind, x, out)
 	asm.ScaleAddRows(u, w, x, out, d)

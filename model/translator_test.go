@@ -32,7 +32,7 @@ func TestTranslatorMatchesForward(t *testing.T) {
 	defer asm.SetCPULevel(asm.CPULevel())
 	for _, level := range asm.SupportedLevels() {
 		asm.SetCPULevel(level)
-		for _, norm := range []string{PostLN, PreLN, Admin} {
+		for _, norm := range Norms {
 			cfg := tinySeq2SeqConfig(norm, "gelu")
 			cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
 			p, _ := NewParams(cfg)

@@ -63,7 +63,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 
 // allNorms is the canonical order of the variants (it also picks each
 // one's color in the figures).
-var allNorms = []string{model.PostLN, model.PreLN, model.Admin}
+var allNorms = model.Norms
 
 func normColor(norm string) int { return slices.Index(allNorms, norm) }
 
@@ -73,10 +73,10 @@ func parseNorms(flag, s string) ([]string, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of postln, preln, admin)", flag, s)
+			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of %s)", flag, s, strings.Join(allNorms, ", "))
 		}
 		if !slices.Contains(allNorms, f) {
-			return nil, usagef("--%s: unknown norm %q (want postln, preln or admin)", flag, f)
+			return nil, usagef("--%s: unknown norm %q (want %s)", flag, f, model.NormList)
 		}
 		if slices.Contains(out, f) {
 			return nil, usagef("--%s lists %s twice", flag, f)

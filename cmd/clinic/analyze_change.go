@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/model"
 )
 
 // modeText describes a perturbation mode for reports.
@@ -40,7 +41,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	af.register(fs, "change")
 	depthsS := fs.String("depths", "6,12,24,48", "comma-separated numbers of layers")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
 	seeds := fs.Int("seeds", 3, "seeds per point (weights, batch and signs differ)")
 	eps := fs.Float64("eps", 1e-4, "size ε of the perturbation of each weight")
 	modesS := fs.String("modes", "random,grad", "perturbations: random (±ε, random sign), grad (−ε·sign of the gradient), or both")
@@ -135,7 +136,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if *embed {
 		pert = "every weight matrix (the embedding and the layers' Wqkv, Wo, W1, W2; not biases, LayerNorm parameters or ω)"
 	}
-	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln and admin, the final LayerNorm's output for preln). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
+	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln, admin and deepnorm, the final LayerNorm's output for preln, the stream after the last residual add for rezero and tfixup). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
 		shapeText(base), af.batch, base.SeqLen, bs.source, pert, *eps, *seeds, af.seed, threads)
 	rep.para("Modes: %s.", strings.Join(func() []string {
 		var s []string
@@ -182,7 +183,11 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 				s.X, s.Y, s.YErr = append(s.X, float64(d)), append(s.Y, mean), append(s.YErr, std)
 				last = mean
 			}
-			trow = append(trow, fmt.Sprintf("%.2f", last/m0))
+			if m0 > 0 {
+				trow = append(trow, fmt.Sprintf("%.2f", last/m0))
+			} else {
+				trow = append(trow, "–")
+			}
 			trows = append(trows, trow)
 			mrows = append(mrows, trow[1:])
 			chart.Series = append(chart.Series, s)
@@ -197,6 +202,9 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 		rep.dropped(chart.Dropped)
 	}
 	rep.para("Per element, the largest mean change is %.3g (RMS over the batch: ‖F − F*‖_F / √(%d·%d·%d)). LayerNorm outputs have unit variance per element at initialization, so two unrelated outputs differ by about √2 ≈ 1.41: a value approaching that means the perturbation has scrambled the output and the growth with depth saturates; rerun with a smaller --eps.", maxRMS, af.batch, base.SeqLen, base.DModel)
+	if slices.Contains(norms, model.ReZero) && !*embed {
+		rep.para("ReZero starts with every α = 0: each sublayer is the identity, so its output does not depend on the layers' weights at all and the change is exactly 0 (left out of the log-scale figures). With --perturb-embedding it measures the embedding's share alone.")
+	}
 	rep.para("The paper's claim (Liu et al. 2020, §4): the squared output change grows O(N) with N layers for Post-LN and O(log N) for Pre-LN; Admin, which scales each shortcut by ω, behaves like Pre-LN at initialization. Read the ratio column: the growth from the shallowest to the deepest model.")
 	if err := rep.csv("change.csv", header, rows); err != nil {
 		return err

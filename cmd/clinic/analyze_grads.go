@@ -53,7 +53,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	var af analyzeFlags
 	mf.register(fs)
 	af.register(fs, "grads")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
 	seeds := fs.Int("seeds", 3, "batches (and, at initialization, weights) to average over")
 	ckpt := fs.String("checkpoint", "", "also analyze this trained model (model.safetensors from 'clinic train')")
 	setDefault(fs, "seq-len", "64")
@@ -116,7 +116,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	if trained != nil {
 		what = fmt.Sprintf("the %s checkpoint %s (%d layers, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(*ckpt), base.Layers, shapeText(base))
 	}
-	rep.para("For %s: the gradient of the mean loss (nats per byte, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over a batch of %d×%d bytes from %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln and admin and the stream after the residual add for preln. Mean over %d seeds (seed %d onwards), %d worker thread(s).",
+	rep.para("For %s: the gradient of the mean loss (nats per byte, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over a batch of %d×%d bytes from %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s).",
 		what, base.LabelSmoothing, af.batch, base.SeqLen, bs.source, *seeds, af.seed, threads)
 	rep.para("Liu et al. (2020, §3) find that Post-LN's decoder suffers gradient vanishing towards its input, but argue that this is not what makes deep Post-LN fail: Adam's update hardly depends on the scale of the gradient (§3.3), and the amplification effect (analysis change) is the cause (§4).")
 

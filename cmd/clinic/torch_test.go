@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clinic-ml/clinic/internal/safetensors"
+	"github.com/clinic-ml/clinic/model"
 )
 
 // TestCheckpointInPyTorch trains a tiny model, then has the independent
@@ -22,7 +23,7 @@ func TestCheckpointInPyTorch(t *testing.T) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "t.txt")
 	os.WriteFile(text, []byte(strings.Repeat("We hold these truths to be self-evident. ", 200)), 0o644)
-	for _, norm := range []string{"postln", "preln", "admin"} {
+	for _, norm := range model.Norms {
 		out := filepath.Join(dir, norm)
 		if code, _, e := runCLI(t, "train", "--data", text, "--out", out, "--norm", norm, "--layers", "2",
 			"--d-model", "32", "--heads", "4", "--d-ff", "48", "--seq-len", "24", "--batch-size", "4",
@@ -52,7 +53,7 @@ func TestTranslatorInPyTorch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tsv, _, _ := writePairs(t, dir, 200)
-	for _, norm := range []string{"postln", "preln", "admin"} {
+	for _, norm := range model.Norms {
 		out := filepath.Join(dir, norm)
 		if code, _, e := runCLI(t, "train", "--task", "translate", "--data", tsv, "--columns", "2,3", "--out", out, "--norm", norm,
 			"--encoder-layers", "2", "--layers", "2", "--d-model", "32", "--heads", "4", "--d-ff", "48", "--seq-len", "16",

@@ -224,3 +224,15 @@ func TestResumeRefusesMismatch(t *testing.T) {
 		t.Errorf("no state: %v", err)
 	}
 }
+
+// Resuming is exact for the stabilizers too: ReZero's α with its Adam
+// moments, DeepNorm's and T-Fixup's scaled weights, for the language
+// model and the translator.
+func TestResumeStabilizersExact(t *testing.T) {
+	for _, norm := range []string{model.DeepNorm, model.ReZero, model.TFixup} {
+		t.Run(norm, func(t *testing.T) {
+			checkResume(t, func() Resumable { return tinyLM(t, norm, 1) }, 9, []int{4})
+			checkResume(t, func() Resumable { return toyTranslate(t, norm, 1) }, 8, []int{3})
+		})
+	}
+}

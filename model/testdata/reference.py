@@ -109,6 +109,59 @@ CONFIG_FIELDS = ["layers", "d_model", "heads", "d_ff", "seq_len", "vocab", "drop
                  "ln_eps"]
 
 
+NORMS = ("postln", "preln", "admin", "deepnorm", "rezero", "tfixup")
+
+
+def has_ln(c):
+    """ReZero and T-Fixup have no LayerNorm at all."""
+    return c["norm"] not in ("rezero", "tfixup")
+
+
+def deepnorm_alpha(c, encoder):
+    """DeepNet's shortcut weight α (Wang et al. 2022, Table 1; torchscale's
+    EncoderLayer/DecoderLayer): decoder-only (2M)^(1/4); encoder-decoder
+    encoder 0.81·(N^4·M)^(1/16), decoder (3M)^(1/4); N, M encoder, decoder
+    layers."""
+    N, M = c.get("encoder_layers", 0), c["layers"]
+    if N == 0:
+        return (2 * M) ** 0.25
+    if encoder:
+        return 0.81 * (N ** 4 * M) ** (1 / 16)
+    return (3 * M) ** 0.25
+
+
+def sublayer_shapes(c, s, ln, prefix):
+    """A sublayer's own tensors: LN γ, β (named ln) unless rezero/tfixup,
+    admin's ω [d] (prefix_omega), rezero's α [1] (prefix_alpha)."""
+    d = c["d_model"]
+    if has_ln(c):
+        s[ln + ".weight"] = (d,)
+        s[ln + ".bias"] = (d,)
+    if c["norm"] == "admin":
+        s[prefix + "_omega"] = (d,)
+    if c["norm"] == "rezero":
+        s[prefix + "_alpha"] = (1,)
+
+
+def residual(c, P, x, Fk, ln, om, encoder, train):
+    """One residual sublayer in the variants that need no profiling:
+    postln LN(x + Drop(F(x))), preln x + Drop(F(LN(x))), deepnorm
+    LN(α·x + Drop(F(x))), rezero x + α_k·Drop(F(x)) (ReZero's α_k a learned
+    scalar), tfixup x + Drop(F(x)).  Fk maps a [B,T,d] input to F's output;
+    om is the sublayer's ω name, whose "_omega" becomes "_alpha" for
+    rezero."""
+    norm, eps = c["norm"], c["ln_eps"]
+    drop = lambda h: F.dropout(h, p=c["dropout"], training=train)
+    if norm == "preln":
+        return x + drop(Fk(layer_norm(x, P[ln + ".weight"], P[ln + ".bias"], eps)))
+    if norm == "rezero":
+        return x + P[om[:-len("_omega")] + "_alpha"] * drop(Fk(x))
+    if norm == "tfixup":
+        return x + drop(Fk(x))
+    a = deepnorm_alpha(c, encoder) if norm == "deepnorm" else 1.0
+    return layer_norm(a * x + drop(Fk(x)), P[ln + ".weight"], P[ln + ".bias"], eps)
+
+
 def parse_config(s):
     c = json.loads(s) if isinstance(s, str) else dict(s)
     c.setdefault("encoder_layers", 0)
@@ -119,8 +172,8 @@ def parse_config(s):
     for k in ("layers", "d_model", "heads", "d_ff", "seq_len", "vocab", "norm"):
         if k not in c:
             raise ValueError(f"model config lacks {k!r}")
-    if c["norm"] not in ("postln", "preln", "admin"):
-        raise ValueError(f"norm must be postln, preln or admin, got {c['norm']!r}")
+    if c["norm"] not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {c['norm']!r}")
     if c["activation"] not in ("relu", "gelu"):
         raise ValueError(f"activation must be relu or gelu, got {c['activation']!r}")
     if c["d_model"] % c["heads"]:
@@ -144,18 +197,12 @@ def param_shapes(c):
         s[p + "self_attn.qkv_proj.bias"] = (3 * d,)
         s[p + "self_attn.out_proj.weight"] = (d, d)
         s[p + "self_attn.out_proj.bias"] = (d,)
-        s[p + "self_attn_layer_norm.weight"] = (d,)
-        s[p + "self_attn_layer_norm.bias"] = (d,)
-        if c["norm"] == "admin":
-            s[p + "self_attn_omega"] = (d,)
+        sublayer_shapes(c, s, p + "self_attn_layer_norm", p + "self_attn")
         s[p + "fc1.weight"] = (f, d)
         s[p + "fc1.bias"] = (f,)
         s[p + "fc2.weight"] = (d, f)
         s[p + "fc2.bias"] = (d,)
-        s[p + "final_layer_norm.weight"] = (d,)
-        s[p + "final_layer_norm.bias"] = (d,)
-        if c["norm"] == "admin":
-            s[p + "ffn_omega"] = (d,)
+        sublayer_shapes(c, s, p + "final_layer_norm", p + "ffn")
     if c["norm"] == "preln":
         s["decoder.layer_norm.weight"] = (d,)
         s["decoder.layer_norm.bias"] = (d,)
@@ -256,12 +303,10 @@ def forward(c, P, tok, train=False, profile=None):
     x = F.dropout(x, p=c["dropout"], training=train)
     ratio = 1.0
     for k, i, Fk, ln, om in sublayers(c):
-        g, b = P[ln + ".weight"], P[ln + ".bias"]
-        if c["norm"] == "postln":
-            x = layer_norm(x + F.dropout(Fk(c, P, i, x, train), p=c["dropout"], training=train), g, b, eps)
-        elif c["norm"] == "preln":
-            x = x + F.dropout(Fk(c, P, i, layer_norm(x, g, b, eps), train), p=c["dropout"], training=train)
-        else:  # admin
+        if c["norm"] != "admin":
+            x = residual(c, P, x, lambda h: Fk(c, P, i, h, train), ln, om, False, train)
+        else:
+            g, b = P[ln + ".weight"], P[ln + ".bias"]
             if profile is not None:
                 with torch.no_grad():
                     P[om].fill_(ratio)
@@ -313,6 +358,12 @@ FIXTURES = [
                         activation="relu", label_smoothing=0.0), 3, 103),
     ("admin_gelu_l3", dict(layers=3, d_model=24, heads=3, d_ff=40, seq_len=7, norm="admin",
                            activation="gelu", label_smoothing=0.1), 2, 104),
+    ("deepnorm_relu", dict(layers=3, d_model=16, heads=2, d_ff=32, seq_len=8, norm="deepnorm",
+                           activation="relu", label_smoothing=0.1), 3, 105),
+    ("rezero_gelu", dict(layers=2, d_model=16, heads=2, d_ff=32, seq_len=8, norm="rezero",
+                         activation="gelu", label_smoothing=0.0), 3, 106),
+    ("tfixup_relu", dict(layers=2, d_model=24, heads=3, d_ff=40, seq_len=7, norm="tfixup",
+                         activation="relu", label_smoothing=0.1), 2, 107),
 ]
 
 
@@ -349,6 +400,8 @@ def random_params(c, gen, dtype=torch.float64):
             v = (torch.rand(*shape, generator=gen, dtype=dtype) * 2 - 1) * math.sqrt(6.0 / (4 * d))
         elif name.endswith("_omega"):
             v = torch.ones(*shape, dtype=dtype)
+        elif name.endswith("_alpha"):  # ReZero: a random non-zero α, so F's gradients flow
+            v = 0.5 + 0.2 * torch.randn(*shape, generator=gen, dtype=dtype)
         elif "layer_norm" in name and name.endswith(".weight"):
             v = 1.0 + 0.1 * torch.randn(*shape, generator=gen, dtype=dtype)
         elif name.endswith(".weight"):
@@ -460,16 +513,12 @@ def is_s2s(c):
 
 def _s2s_layer_shapes(c, p, cross):
     d, f = c["d_model"], c["d_ff"]
-    admin = c["norm"] == "admin"
     s = {}
     s[p + "self_attn.qkv_proj.weight"] = (3 * d, d)
     s[p + "self_attn.qkv_proj.bias"] = (3 * d,)
     s[p + "self_attn.out_proj.weight"] = (d, d)
     s[p + "self_attn.out_proj.bias"] = (d,)
-    s[p + "self_attn_layer_norm.weight"] = (d,)
-    s[p + "self_attn_layer_norm.bias"] = (d,)
-    if admin:
-        s[p + "self_attn_omega"] = (d,)
+    sublayer_shapes(c, s, p + "self_attn_layer_norm", p + "self_attn")
     if cross:
         s[p + "encoder_attn.q_proj.weight"] = (d, d)
         s[p + "encoder_attn.q_proj.bias"] = (d,)
@@ -477,18 +526,12 @@ def _s2s_layer_shapes(c, p, cross):
         s[p + "encoder_attn.kv_proj.bias"] = (2 * d,)
         s[p + "encoder_attn.out_proj.weight"] = (d, d)
         s[p + "encoder_attn.out_proj.bias"] = (d,)
-        s[p + "encoder_attn_layer_norm.weight"] = (d,)
-        s[p + "encoder_attn_layer_norm.bias"] = (d,)
-        if admin:
-            s[p + "encoder_attn_omega"] = (d,)
+        sublayer_shapes(c, s, p + "encoder_attn_layer_norm", p + "encoder_attn")
     s[p + "fc1.weight"] = (f, d)
     s[p + "fc1.bias"] = (f,)
     s[p + "fc2.weight"] = (d, f)
     s[p + "fc2.bias"] = (d,)
-    s[p + "final_layer_norm.weight"] = (d,)
-    s[p + "final_layer_norm.bias"] = (d,)
-    if admin:
-        s[p + "ffn_omega"] = (d,)
+    sublayer_shapes(c, s, p + "final_layer_norm", p + "ffn")
     return s
 
 
@@ -582,12 +625,10 @@ def run_stack(c, P, x, subs, final, train, profile=None, valid=None):
     eps, norm = c["ln_eps"], c["norm"]
     ratio = 1.0
     for Fk, ln, om in subs:
-        g, b = P[ln + ".weight"], P[ln + ".bias"]
-        if norm == "postln":
-            x = layer_norm(x + F.dropout(Fk(x), p=c["dropout"], training=train), g, b, eps)
-        elif norm == "preln":
-            x = x + F.dropout(Fk(layer_norm(x, g, b, eps)), p=c["dropout"], training=train)
-        else:  # admin
+        if norm != "admin":
+            x = residual(c, P, x, Fk, ln, om, final.startswith("encoder."), train)
+        else:
+            g, b = P[ln + ".weight"], P[ln + ".bias"]
             if profile is not None:
                 with torch.no_grad():
                     P[om].fill_(ratio)
@@ -682,6 +723,13 @@ S2S_FIXTURES = [
     ("s2s_admin_gelu", dict(encoder_layers=2, layers=3, d_model=24, heads=3, d_ff=40,
                             norm="admin", activation="gelu", label_smoothing=0.0),
      [5, 6, 1], [2, 6, 4], 204),
+    ("s2s_deepnorm_gelu", dict(encoder_layers=3, layers=2, norm="deepnorm", activation="gelu",
+                               label_smoothing=0.1), [7, 4, 2], [5, 6, 3], 205),
+    ("s2s_rezero_relu", dict(encoder_layers=2, layers=2, norm="rezero", activation="relu",
+                             label_smoothing=0.0), [3, 7, 5], [6, 2, 4], 206),
+    ("s2s_tfixup_gelu", dict(encoder_layers=2, layers=3, d_model=24, heads=3, d_ff=40,
+                             norm="tfixup", activation="gelu", label_smoothing=0.1),
+     [5, 6, 1], [2, 6, 4], 207),
 ]
 
 
@@ -773,7 +821,8 @@ def write_s2s_fixture(path, name, c, fx):
 
 def s2s_selftest(args, expect):
     # a. gradcheck of a tiny padded encoder-decoder per norm, all parameters.
-    for norm, act in (("postln", "relu"), ("preln", "gelu"), ("admin", "gelu"), ("admin", "relu")):
+    for norm, act in (("postln", "relu"), ("preln", "gelu"), ("admin", "gelu"), ("admin", "relu"),
+                      ("deepnorm", "gelu"), ("rezero", "relu"), ("tfixup", "gelu")):
         c = make_s2s_config(encoder_layers=1, layers=2, d_model=4, heads=2, d_ff=6, seq_len=4,
                             vocab=9, norm=norm, activation=act, label_smoothing=0.1)
         gen = torch.Generator().manual_seed(9)
@@ -1057,7 +1106,7 @@ def cmd_selftest(args):
 
     # 1. autograd gradients vs finite differences (torch.autograd.gradcheck),
     #    float64, a small model with every parameter as an input.
-    for norm in ("postln", "preln", "admin"):
+    for norm in NORMS:
         for act in ("relu", "gelu"):
             c = make_config(layers=2, d_model=4, heads=2, d_ff=6, seq_len=3, vocab=11,
                             norm=norm, activation=act, label_smoothing=0.1)
@@ -1139,6 +1188,27 @@ def cmd_selftest(args):
                + " ".join(f"{r:.4f}" for r in prof1))
         expect(all(torch.all(P[n] == prof[k]).item() for k, n in enumerate(omega_names(c))),
                f"{name}: omega_k filled with profile[k]")
+
+    # 3b. ReZero and T-Fixup against each other and the embedding: with
+    #     every α = 1 ReZero is T-Fixup's x + F(x) (bitwise), with every
+    #     α = 0 each sublayer is the identity, so the logits are the tied
+    #     projection of the embedding alone.
+    for name, kw, B, seed in FIXTURES:
+        c = make_config(**kw)
+        if c["norm"] != "rezero":
+            continue
+        gen = torch.Generator().manual_seed(seed)
+        P = random_params(c, gen)
+        tok = torch.from_numpy(random_batch(c, B, seed)[0].astype(np.int64))
+        with torch.no_grad():
+            ones = {n: (torch.ones_like(v) if n.endswith("_alpha") else v) for n, v in P.items()}
+            lt = forward(dict(c, norm="tfixup"), {n: v for n, v in P.items() if not n.endswith("_alpha")}, tok)
+            expect(torch.equal(forward(c, ones, tok), lt), f"{name}: rezero with every alpha = 1 == tfixup (bitwise)")
+            zeros = {n: (torch.zeros_like(v) if n.endswith("_alpha") else v) for n, v in P.items()}
+            E = P["decoder.embed_tokens.weight"]
+            x0 = math.sqrt(c["d_model"]) * E[tok] + positional_encoding(tok.shape[1], c["d_model"], E.dtype)
+            expect(torch.allclose(forward(c, zeros, tok), x0 @ E.t(), rtol=0, atol=1e-12),
+                   f"{name}: rezero with every alpha = 0 == the embedding's logits")
 
     # 4. fixtures on disk (if --dir): re-read, compare with a fresh float64
     #    computation, and check a few gradient entries by central differences.
