@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,6 +45,11 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	avgLast := fs.Int("avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
 	beam := fs.Int("beam", 5, "beam size for the test set")
 	lenpen := fs.Float64("lenpen", 1, "length penalty for the test set")
+	// fairseq generate's own default (a = 0, b = 200) lets a model early in
+	// training repeat itself to 200 tokens on every sentence, which
+	// costs more than the training at this scale and says nothing more.
+	maxLenA := fs.Float64("max-len-a", 1.2, "test outputs have at most a·srclen + b tokens (fairseq's validation setting; 0 and 200 are its generate defaults)")
+	maxLenB := fs.Int("max-len-b", 10, "see --max-len-a")
 	testData := fs.String("test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
 	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "steps": "2000",
@@ -76,6 +82,10 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		return usagef("--avg-last must be at least 1, got %d", *avgLast)
 	case *beam < 1:
 		return usagef("--beam must be at least 1, got %d", *beam)
+	case !(*maxLenA >= 0) || math.IsInf(*maxLenA, 0):
+		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
+	case *maxLenB < 0:
+		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
 	case o.saveEvery < 1:
 		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
 	case (fs.Changed("data") || tf.src != "") && *testData == "":
@@ -208,7 +218,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				r.FinalStep, r.FinalValLoss = r.Curve[n-1].Step, num(r.Curve[n-1].ValLoss)
 			}
 			if r.Status == statusTrained {
-				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen)
+				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
 				}
@@ -252,9 +262,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep.para("Command: `%s`", commandLine("sweep", args))
-	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d and length penalty %g. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
+	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
 		cfg.DModel, cfg.Heads, cfg.DFF, o.steps, tf.maxTokens, o.optimizer, o.lr, o.warmup, o.schedule, o.beta1, o.beta2, cfg.Dropout, cfg.LabelSmoothing, o.clip, o.seed, threads,
-		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen)
+		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen, *maxLenA, *maxLenB)
 	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
 	rep.dropped(chart.Dropped)
@@ -272,7 +282,7 @@ func saveCodes(path string, c *bpe.Codes) error {
 
 // testAveraged averages the numbered checkpoints in dir and scores its
 // beam-search translations of test.
-func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.Score, int, error) {
+func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float64, maxLenB int) (bleu.Score, int, error) {
 	paths, err := train.KeptCheckpoints(dir)
 	if err != nil {
 		return bleu.Score{}, 0, err
@@ -308,7 +318,9 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen float64) (bleu.
 		srcs[i], _ = train.SourceIDs(codes, p.Src, avg.Cfg.SeqLen)
 		refs[i] = p.Tgt
 	}
-	hyps, err := train.TranslateIDs(tr, codes, srcs, batch, train.DecodeOptions(avg.Cfg, beam, lenpen))
+	opt := train.DecodeOptions(avg.Cfg, beam, lenpen)
+	opt.MaxLenA, opt.MaxLenB = maxLenA, maxLenB
+	hyps, err := train.TranslateIDs(tr, codes, srcs, batch, opt)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
