@@ -82,13 +82,7 @@ var (
 	gemmJob  gemmArgs
 	gemmRows = func(lo, hi int) {
 		g := &gemmJob
-		var a []float32
-		if g.transA {
-			a = g.a[lo:]
-		} else {
-			a = g.a[lo*g.lda:]
-		}
-		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, a, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
 	gemmScaleRows = func(lo, hi int) {
 		g := &gemmJob
@@ -107,6 +101,14 @@ var (
 		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
 	}
 )
+
+// rowsFrom is op(A) from its row lo on: A's row lo, or Aᵀ's column lo.
+func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
+	if transA {
+		return a[lo:]
+	}
+	return a[lo*lda:]
+}
 
 // gemmMinChunk is the fewest row tiles a worker claims at a time in
 // sgemmRowsDyn.
@@ -153,12 +155,7 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 		}
 		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
 		mm := hi - lo
-		var a []float32
-		if g.transA {
-			a = g.a[lo:]
-		} else {
-			a = g.a[lo*g.lda:]
-		}
+		a := rowsFrom(g.transA, g.a, g.lda, lo)
 		c := g.c[lo*g.ldc:]
 		mc0 := 0
 		if !direct {

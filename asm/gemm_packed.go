@@ -138,9 +138,7 @@ func sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *Pac
 	kn := b.kn
 	if kn == nil || k == 0 || alpha == 0 {
 		if bias != nil {
-			for i := 0; i < m; i++ {
-				copy(c[i*ldc:i*ldc+n], bias[:n])
-			}
+			fillRows(c, m, ldc, bias[:n])
 		}
 		if kn == nil && k > 0 && alpha != 0 {
 			ldb := n
@@ -185,17 +183,10 @@ func packedRange(j *packedJob, r0, r1, c0, c1 int) {
 	if m <= 0 || c1 <= c0 {
 		return
 	}
-	var a []float32
-	if j.transA {
-		a = j.a[r0:]
-	} else {
-		a = j.a[r0*j.lda:]
-	}
+	a := rowsFrom(j.transA, j.a, j.lda, r0)
 	c := j.c[r0*j.ldc:]
 	if j.bias != nil {
-		for i := 0; i < m; i++ {
-			copy(c[i*j.ldc+c0:i*j.ldc+c1], j.bias[c0:c1])
-		}
+		fillRows(c[c0:], m, j.ldc, j.bias[c0:c1])
 	}
 	var g *gemmBuf
 	var pa []float32
@@ -222,5 +213,12 @@ func packedRange(j *packedJob, r0, r1, c0, c1 int) {
 	}
 	if g != nil {
 		putGemmBuf(g)
+	}
+}
+
+// fillRows sets each of the m rows of c (stride ldc) to v.
+func fillRows(c []float32, m, ldc int, v []float32) {
+	for i := 0; i < m; i++ {
+		copy(c[i*ldc:i*ldc+len(v)], v)
 	}
 }
