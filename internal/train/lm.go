@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -21,6 +22,34 @@ type LMConfig struct {
 	// ValName say where they came from, for error messages.
 	Train, Val         []byte
 	TrainName, ValName string
+	// Ranks, when above 1, makes this task rank Rank's share of a
+	// data-parallel job (Trainer with Options.Comm): every rank draws
+	// the same global batches of Batch sequences (training and
+	// validation) and runs the model on its fixed, disjoint slice of
+	// each, sequences [Rank·b, (Rank+1)·b) with b = Batch/Ranks, so the
+	// data order is that of one process. Batch must be a multiple of
+	// Ranks. Dropout masks then come from a stream of the rank's own
+	// (ShardSeed): a run is reproducible for a given number of ranks.
+	Rank, Ranks int
+}
+
+// ShardSeed is the dropout seed of rank's share of a job of ranks
+// ranks trained from seed: seed itself for one process.
+func ShardSeed(seed uint64, rank, ranks int) uint64 {
+	if ranks <= 1 {
+		return seed
+	}
+	return seed ^ asm.Mix64(0x5ead_0000_0000+uint64(rank))
+}
+
+// local is the number of sequences of each batch this rank runs, and
+// the first of them.
+func (c LMConfig) local() (n, first int) {
+	if c.Ranks <= 1 {
+		return c.Batch, 0
+	}
+	n = c.Batch / c.Ranks
+	return n, c.Rank * n
 }
 
 // LM is the byte-level language-modelling task: a decoder-only model
@@ -33,15 +62,21 @@ type LM struct {
 	cfg             LMConfig
 	sampler         *data.Sampler
 	eval            *data.Eval
-	tokens, targets []int32
-	meta            map[string]string // checkpoint metadata beyond step and seed
-	identity        map[string]string // what a resumed run must share (State)
+	tokens, targets []int32 // the global batch
+	// the rank's share of tokens and targets, its sequences
+	ltok, ltgt []int32
+	lb         int
+	meta       map[string]string // checkpoint metadata beyond step and seed
+	identity   map[string]string // what a resumed run must share (State)
 }
 
 // NewLM draws the model's initial weights from c.Seed and plans its
 // buffers and batches.
 func NewLM(c LMConfig) (*LM, error) {
 	T := c.Model.SeqLen
+	if c.Ranks > 1 && (c.Rank < 0 || c.Rank >= c.Ranks || c.Batch%c.Ranks != 0) {
+		return nil, fmt.Errorf("the batch size %d must be a multiple of the number of ranks %d", c.Batch, c.Ranks)
+	}
 	sampler, err := data.NewSampler(c.Train, c.Batch, T, c.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("training text (%s): %v", c.TrainName, err)
@@ -57,13 +92,16 @@ func NewLM(c LMConfig) (*LM, error) {
 		return nil, err
 	}
 	p.Init(c.Seed)
-	m, err := model.New(p, c.Batch, c.Seed)
+	lb, first := c.local()
+	m, err := model.New(p, lb, ShardSeed(c.Seed, c.Rank, c.Ranks))
 	if err != nil {
 		return nil, err
 	}
 	n := c.Batch * T
-	return &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
-		tokens: make([]int32, n), targets: make([]int32, n), meta: map[string]string{}}, nil
+	l := &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
+		tokens: make([]int32, n), targets: make([]int32, n), lb: lb, meta: map[string]string{}}
+	l.ltok, l.ltgt = l.tokens[first*T:(first+lb)*T], l.targets[first*T:(first+lb)*T]
+	return l, nil
 }
 
 // profileSeed separates the profiling batch's sampler from the training
@@ -71,14 +109,23 @@ func NewLM(c LMConfig) (*LM, error) {
 const profileSeed = 0xad317
 
 // ProfileAdmin runs Admin's profiling on one batch of training text
-// (dropout on), as the reference does, leaving ω in the parameters.
+// (dropout on), as the reference does, leaving ω in the parameters. A
+// rank's share of a job profiles the whole global batch, on a model
+// planned for it for the occasion, so the profile is the one a single
+// process computes (the CLI profiles on rank 0 and broadcasts it).
 func (l *LM) ProfileAdmin() (*admin.Profile, error) {
 	ps, err := data.NewSampler(l.cfg.Train, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed^profileSeed)
 	if err != nil {
 		return nil, fmt.Errorf("training text (%s): %v", l.cfg.TrainName, err)
 	}
 	ps.Next(l.tokens, l.targets)
-	return admin.Run(l.M, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
+	m := l.M
+	if l.lb != l.cfg.Batch {
+		if m, err = model.New(l.P, l.cfg.Batch, l.cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	return admin.Run(m, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
 }
 
 // SetAdminProfile sets ω from pr and records pr in the checkpoints.
@@ -100,15 +147,16 @@ func (l *LM) Params() *model.Params { return l.P }
 // TrainForward implements Task.
 func (l *LM) TrainForward() (float64, int, error) {
 	l.sampler.Next(l.tokens, l.targets)
-	loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, true)
-	return loss, len(l.tokens), err
+	loss, err := l.M.Forward(l.ltok, l.ltgt, l.lb, l.cfg.Model.SeqLen, true)
+	return loss, len(l.ltok), err
 }
 
 // Backward implements Task.
 func (l *LM) Backward() error { return l.M.Backward() }
 
 // Evaluate implements Task: the mean loss in nats per byte over the
-// validation batches.
+// validation batches (over the rank's share of each, for a share of a
+// job: the shares are equal, the Trainer averages them).
 func (l *LM) Evaluate() (float64, error) {
 	if l.eval == nil {
 		return 0, fmt.Errorf("this task was planned without validation batches")
@@ -116,7 +164,7 @@ func (l *LM) Evaluate() (float64, error) {
 	var sum float64
 	for i := 0; i < l.eval.Batches(); i++ {
 		l.eval.Fill(i, l.tokens, l.targets)
-		loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, false)
+		loss, err := l.M.Forward(l.ltok, l.ltgt, l.lb, l.cfg.Model.SeqLen, false)
 		if err != nil {
 			return 0, err
 		}
