@@ -83,3 +83,14 @@ func errNoMPI(n int) error {
 // chunk is the largest count one MPI call is given (its counts are C
 // ints).
 const chunk = 1 << 28
+
+// LocalSize is the number of ranks the launcher started on this node
+// (1 when it does not say).
+func LocalSize() int {
+	for _, v := range []string{"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"} {
+		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 1
+}
