@@ -135,3 +135,32 @@ func TestKillHelper(t *testing.T) {
 	}
 	t.Fatal("still running two minutes after rank 1 was killed")
 }
+
+// TestMPIAllreduceBandwidth measures allreduce (CLINIC_MPI_BANDWIDTH=1
+// under mpirun): the time of AllreduceSum over buffers of several sizes,
+// as algorithm bandwidth (bytes/time) and bus bandwidth (algorithm
+// bandwidth × 2(N−1)/N, what each rank sends and receives in a ring).
+func TestMPIAllreduceBandwidth(t *testing.T) {
+	needRanks(t)
+	if os.Getenv("CLINIC_MPI_BANDWIDTH") == "" {
+		t.Skip("set CLINIC_MPI_BANDWIDTH=1 to measure")
+	}
+	n := float64(world.Size())
+	for _, mb := range []int{1, 4, 19, 25, 58} {
+		buf := make([]float32, mb<<20/4)
+		world.AllreduceSum(buf) // warm up
+		const iters = 20
+		world.Barrier()
+		start := time.Now()
+		for range iters {
+			if err := world.AllreduceSum(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dt := time.Since(start).Seconds() / iters
+		alg := float64(len(buf)*4) / dt
+		if world.Rank() == 0 {
+			t.Logf("%3d MB: %7.2f ms, algorithm bandwidth %5.2f GB/s, bus bandwidth %5.2f GB/s", mb, dt*1e3, alg/1e9, alg*2*(n-1)/n/1e9)
+		}
+	}
+}
