@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -28,18 +27,10 @@ type LMConfig struct {
 	// validation) and runs the model on its fixed, disjoint slice of
 	// each, sequences [Rank·b, (Rank+1)·b) with b = Batch/Ranks, so the
 	// data order is that of one process. Batch must be a multiple of
-	// Ranks. Dropout masks then come from a stream of the rank's own
-	// (ShardSeed): a run is reproducible for a given number of ranks.
+	// Ranks. The model draws the dropout masks of its sequences'
+	// positions in the global batch (model.SetSeqOffset), so the masks,
+	// like the data, are those of one process.
 	Rank, Ranks int
-}
-
-// ShardSeed is the dropout seed of rank's share of a job of ranks
-// ranks trained from seed: seed itself for one process.
-func ShardSeed(seed uint64, rank, ranks int) uint64 {
-	if ranks <= 1 {
-		return seed
-	}
-	return seed ^ asm.Mix64(0x5ead_0000_0000+uint64(rank))
 }
 
 // local is the number of sequences of each batch this rank runs, and
@@ -93,10 +84,11 @@ func NewLM(c LMConfig) (*LM, error) {
 	}
 	p.Init(c.Seed)
 	lb, first := c.local()
-	m, err := model.New(p, lb, ShardSeed(c.Seed, c.Rank, c.Ranks))
+	m, err := model.New(p, lb, c.Seed)
 	if err != nil {
 		return nil, err
 	}
+	m.SetSeqOffset(first)
 	n := c.Batch * T
 	l := &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
 		tokens: make([]int32, n), targets: make([]int32, n), lb: lb, meta: map[string]string{}}
