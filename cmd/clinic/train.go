@@ -31,6 +31,7 @@ type trainOpts struct {
 	keepLast                          int
 	threads                           int
 	checkEvery                        int
+	serialReduce                      bool
 	lr, weightDecay, clip, valFrac    float64
 	beta1, beta2, eps                 float64
 	optimizer, schedule               string
@@ -170,6 +171,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	fs.IntVar(&o.checkEvery, "check-every", 100, "under mpirun: compare a hash of the weights across ranks every N steps and at the end (0: at the end only)")
+	overlap := fs.Bool("overlap", true, "under mpirun: reduce each layer's gradients as soon as the backward pass has finished it (false: all after the pass)")
 	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -201,6 +203,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	o.serialReduce = !*overlap
 	if o.checkEvery < 0 {
 		return usagef("--check-every must be ≥ 0, got %d", o.checkEvery)
 	}
@@ -400,7 +403,7 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
 		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
 		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop,
-		Comm: o.comm, CheckEvery: o.checkEvery}
+		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}
@@ -475,7 +478,7 @@ func runRank(o trainOpts, task train.Task) (*train.Result, error) {
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery}
+		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}

@@ -28,6 +28,13 @@ type Comm interface {
 	AllreduceMean(buf []float32) error
 	// AllreduceSum64 is AllreduceSum for float64 (losses, token counts).
 	AllreduceSum64(buf []float64) error
+	// StartAllreduceSum starts AllreduceSum(buf) and returns at once;
+	// wait returns when it is done (buf must not be touched until then).
+	// Collectives run in the order they were started or called, so
+	// every rank must start the same ones in the same order. It lets the
+	// gradients of the upper layers be reduced while the backward pass
+	// still runs through the lower ones.
+	StartAllreduceSum(buf []float32) (wait func() error)
 	// Broadcast copies rank 0's buf into every rank's buf.
 	Broadcast(buf []float32) error
 	// BroadcastBytes returns rank 0's b on every rank (the others' b is
@@ -48,17 +55,18 @@ type Comm interface {
 // collectives leave their buffers as they are.
 type Single struct{}
 
-func (Single) Rank() int                               { return 0 }
-func (Single) Size() int                               { return 1 }
-func (Single) AllreduceSum([]float32) error            { return nil }
-func (Single) AllreduceMean([]float32) error           { return nil }
-func (Single) AllreduceSum64([]float64) error          { return nil }
-func (Single) Broadcast([]float32) error               { return nil }
-func (Single) BroadcastBytes(b []byte) ([]byte, error) { return b, nil }
-func (Single) Barrier() error                          { return nil }
-func (Single) Abort(code int)                          { os.Exit(code) }
-func (Single) Finalize() error                         { return nil }
-func (Single) Name() string                            { return "single process" }
+func (Single) Rank() int                                { return 0 }
+func (Single) Size() int                                { return 1 }
+func (Single) AllreduceSum([]float32) error             { return nil }
+func (Single) AllreduceMean([]float32) error            { return nil }
+func (Single) AllreduceSum64([]float64) error           { return nil }
+func (Single) StartAllreduceSum([]float32) func() error { return noWait }
+func (Single) Broadcast([]float32) error                { return nil }
+func (Single) BroadcastBytes(b []byte) ([]byte, error)  { return b, nil }
+func (Single) Barrier() error                           { return nil }
+func (Single) Abort(code int)                           { os.Exit(code) }
+func (Single) Finalize() error                          { return nil }
+func (Single) Name() string                             { return "single process" }
 
 // launcherSize is the job size an MPI launcher announced in the
 // environment (Open MPI's mpirun, PMI launchers such as MPICH's Hydra
@@ -79,6 +87,8 @@ func launcherSize() int {
 func errNoMPI(n int) error {
 	return fmt.Errorf("started as one of %d MPI ranks, but this clinic was built without MPI: build it with 'go build -tags mpi ./cmd/clinic' (needs cgo and an MPI library found by pkg-config)", n)
 }
+
+func noWait() error { return nil }
 
 // chunk is the largest count one MPI call is given (its counts are C
 // ints).

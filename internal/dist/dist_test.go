@@ -19,6 +19,9 @@ func TestSingle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := c.StartAllreduceSum(buf)(); err != nil {
+		t.Fatal(err)
+	}
 	if buf[0] != 1 || buf[1] != -2 || buf[2] != 3.5 || buf64[0] != 1.25 || buf64[1] != 7 {
 		t.Fatalf("buffers changed: %v %v", buf, buf64)
 	}

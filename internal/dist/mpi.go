@@ -62,11 +62,21 @@ type mpiComm struct {
 	rank, size int
 	name       string
 
-	mu   sync.Mutex // one request at a time
-	req  chan func() C.int
-	done chan C.int
+	mu   sync.Mutex // guards dead and the order of requests
+	req  chan *request
 	dead bool // finalized
 }
+
+// request is one MPI call for the MPI thread; done receives its return
+// code.
+type request struct {
+	f    func() C.int
+	done chan C.int
+}
+
+// queued is how many requests may wait for the MPI thread: more than
+// the buckets of one step.
+const queued = 4096
 
 var (
 	initOnce sync.Once
@@ -90,7 +100,7 @@ func Init() (Comm, error) {
 }
 
 func initMPI() (*mpiComm, error) {
-	c := &mpiComm{req: make(chan func() C.int), done: make(chan C.int)}
+	c := &mpiComm{req: make(chan *request, queued)}
 	started := make(chan error)
 	go func() {
 		runtime.LockOSThread() // for the life of the process
@@ -112,8 +122,8 @@ func initMPI() (*mpiComm, error) {
 		C.clinic_version((*C.char)(unsafe.Pointer(&buf[0])), &n)
 		c.name = strings.TrimSpace(strings.SplitN(string(buf[:n]), ",", 2)[0])
 		started <- nil
-		for f := range c.req {
-			c.done <- f()
+		for r := range c.req {
+			r.done <- r.f()
 		}
 	}()
 	if err := <-started; err != nil {
@@ -122,18 +132,26 @@ func initMPI() (*mpiComm, error) {
 	return c, nil
 }
 
-// call runs f on the MPI thread.
+// call runs f on the MPI thread, after every request before it.
 func (c *mpiComm) call(what string, f func() C.int) error {
+	return c.start(what, f)()
+}
+
+// start queues f for the MPI thread and returns a wait for its result.
+func (c *mpiComm) start(what string, f func() C.int) (wait func() error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead {
-		return fmt.Errorf("MPI %s after MPI_Finalize", what)
+		return func() error { return fmt.Errorf("MPI %s after MPI_Finalize", what) }
 	}
-	c.req <- f
-	if rc := <-c.done; rc != 0 {
-		return fmt.Errorf("MPI %s failed (error %d)", what, rc)
+	r := &request{f: f, done: make(chan C.int, 1)}
+	c.req <- r
+	return func() error {
+		if rc := <-r.done; rc != 0 {
+			return fmt.Errorf("MPI %s failed (error %d)", what, rc)
+		}
+		return nil
 	}
-	return nil
 }
 
 func (c *mpiComm) Rank() int    { return c.rank }
@@ -150,6 +168,25 @@ func (c *mpiComm) AllreduceSum(buf []float32) error {
 		buf = buf[n:]
 	}
 	return nil
+}
+
+func (c *mpiComm) StartAllreduceSum(buf []float32) func() error {
+	var waits []func() error
+	for len(buf) > 0 {
+		n := min(len(buf), chunk)
+		p := &buf[0]
+		waits = append(waits, c.start("allreduce", func() C.int { return C.clinic_sum_f32((*C.float)(unsafe.Pointer(p)), C.int(n)) }))
+		buf = buf[n:]
+	}
+	return func() error {
+		var err error
+		for _, w := range waits {
+			if e := w(); e != nil && err == nil {
+				err = e
+			}
+		}
+		return err
+	}
 }
 
 func (c *mpiComm) AllreduceMean(buf []float32) error {
@@ -219,7 +256,7 @@ func (c *mpiComm) Abort(code int) {
 	go func() {
 		c.mu.Lock()
 		if !c.dead {
-			c.req <- func() C.int { return C.clinic_abort(C.int(code)) }
+			c.req <- &request{f: func() C.int { return C.clinic_abort(C.int(code)) }, done: make(chan C.int, 1)}
 		}
 		c.mu.Unlock()
 	}()

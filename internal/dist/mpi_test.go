@@ -86,6 +86,23 @@ func TestMPICollectives(t *testing.T) {
 	if err != nil || string(b) != "xxx" {
 		t.Fatalf("rank %d: broadcast bytes %q, %v", r, b, err)
 	}
+	x, y := make([]float32, 3000), make([]float32, 5)
+	for i := range x {
+		x[i] = float32(r)
+	}
+	for i := range y {
+		y[i] = 1
+	}
+	wx, wy := world.StartAllreduceSum(x), world.StartAllreduceSum(y)
+	if err := wy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wx(); err != nil {
+		t.Fatal(err)
+	}
+	if x[2999] != float32(n*(n-1)/2) || y[4] != float32(n) {
+		t.Fatalf("rank %d: started sums %v %v", r, x[2999], y[4])
+	}
 	if err := world.Barrier(); err != nil {
 		t.Fatal(err)
 	}

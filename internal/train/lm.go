@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/data"
@@ -145,6 +146,63 @@ func (l *LM) TrainForward() (float64, int, error) {
 
 // Backward implements Task.
 func (l *LM) Backward() error { return l.M.Backward() }
+
+// ReportGrads implements GradReporter: layer j's gradients are final
+// once the backward pass reaches layer j−1's FFN sublayer (each
+// decoder layer is two sublayers, attention then FFN, run backward from
+// the top); layer 0's, the embedding's and the final LayerNorm's only
+// when Backward returns.
+func (l *LM) ReportGrads(ready func(lo, hi int)) bool {
+	if ready == nil {
+		l.M.SublayerGrad = nil
+		return true
+	}
+	ranges := layerRanges(l.P, "decoder.layers.%d.", l.cfg.Model.Layers)
+	if ranges == nil {
+		return false
+	}
+	l.M.SublayerGrad = func(k int, _ []float32) {
+		if j := (k + 1) / 2; k%2 == 1 && j < len(ranges) {
+			ready(ranges[j][0], ranges[j][1])
+		}
+	}
+	return true
+}
+
+// layerRanges returns, for each of the layers named prefix (a format
+// with the layer number), the range of the arena its tensors fill, or
+// nil if a layer's tensors are not one contiguous run.
+func layerRanges(p *model.Params, prefix string, layers int) [][2]int {
+	out := make([][2]int, layers)
+	for j := range out {
+		out[j] = [2]int{-1, -1}
+	}
+	off := 0
+	for _, q := range p.List {
+		if len(q.W) > 0 && &q.W[0] != &p.W[off] {
+			return nil
+		}
+		for j := range out {
+			if strings.HasPrefix(q.Name, fmt.Sprintf(prefix, j)) {
+				switch {
+				case out[j][0] < 0:
+					out[j] = [2]int{off, off + len(q.W)}
+				case out[j][1] == off:
+					out[j][1] += len(q.W)
+				default:
+					return nil
+				}
+			}
+		}
+		off += len(q.W)
+	}
+	for _, r := range out {
+		if r[0] < 0 {
+			return nil
+		}
+	}
+	return out
+}
 
 // Evaluate implements Task: the mean loss in nats per byte over the
 // validation batches (over the rank's share of each, for a share of a

@@ -186,3 +186,41 @@ func TestMPIMismatchNamesStep(t *testing.T) {
 		t.Fatalf("rank %d: want a mismatch after step 4 on 1 rank, got %v", world.Rank(), err)
 	}
 }
+
+// Reducing each layer's gradients as soon as the backward pass has
+// finished it trains what reducing them all after the pass trains:
+// bit-identical with two ranks (a+b is b+a whatever the buckets), to
+// rounding (amplified by Adam's first steps, as above) with more.
+func TestMPIOverlapMatchesSerial(t *testing.T) {
+	needRanks(t)
+	n := world.Size()
+	run := func(serial bool) *LM {
+		lm := shardLM(t, world.Rank(), n, 2*n, 0.1, 11)
+		tr, err := New(lm, Options{Steps: 4, EvalEvery: 4, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.overlap == serial {
+			t.Fatalf("overlap %v with SerialReduce %v", tr.overlap, serial)
+		}
+		if _, err := tr.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return lm
+	}
+	a, b := run(false), run(true)
+	d := relDiff(a.P.W, b.P.W)
+	if (n == 2 && d != 0) || d > 1e-5 {
+		t.Fatalf("rank %d: overlapped and serial reductions differ by %.3g", world.Rank(), d)
+	}
+}
+
+// The ranges the LM reports cover each layer once and are contiguous.
+func TestMPILayerRanges(t *testing.T) {
+	needRanks(t)
+	lm := shardLM(t, 0, 1, 2, 0, 1)
+	r := layerRanges(lm.P, "decoder.layers.%d.", lm.cfg.Model.Layers)
+	if len(r) != 2 || r[0][0] != len(lm.P.Embed.W) || r[0][1] != r[1][0] || r[1][1] > len(lm.P.W) {
+		t.Fatalf("layer ranges %v (embedding %d, arena %d)", r, len(lm.P.Embed.W), len(lm.P.W))
+	}
+}

@@ -94,6 +94,10 @@ type Options struct {
 	// rank 0 should be given Metrics, Checkpoint, State, OnStep and
 	// scores that write. nil: one process.
 	Comm dist.Comm
+	// SerialReduce reduces the gradients after the backward pass even
+	// when the task is a GradReporter (without it, each layer's bucket
+	// is reduced as soon as the backward pass has finished the layer).
+	SerialReduce bool
 	// CheckEvery, with more than one rank, compares a hash of the
 	// weights across ranks every CheckEvery steps and at the end of
 	// Run; a difference ends Run with a *RankMismatchError (0: at the
@@ -193,6 +197,24 @@ type Trainer struct {
 
 	comm dist.Comm
 	red  []float64 // the reduction of the loss and the token count
+	// overlap: the task reports finished gradients during Backward;
+	// buckets holds the ranges reduced so far in this step, waits their
+	// reductions, gscale the scale of this rank's gradients.
+	overlap bool
+	buckets [][2]int
+	waits   []func() error
+	gscale  float32
+}
+
+// A GradReporter is a Task whose Backward can say, while it runs, which
+// gradients are final, so that a data-parallel Trainer starts reducing
+// them while the backward pass goes on through the lower layers.
+type GradReporter interface {
+	// ReportGrads makes every later Backward call ready(lo, hi) for
+	// ranges [lo, hi) of the gradient arena that the rest of the pass
+	// leaves as they are, disjoint, in the same order on every call
+	// (ready nil: stop). It reports false when it cannot.
+	ReportGrads(ready func(lo, hi int)) bool
 }
 
 // RankMismatchError reports ranks whose weights differ after a step.
@@ -241,8 +263,63 @@ func New(task Task, o Options) (*Trainer, error) {
 	if o.CheckEvery < 0 {
 		return nil, fmt.Errorf("train: check-every %d must be ≥ 0", o.CheckEvery)
 	}
-	return &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
-		comm: comm, red: make([]float64, 2)}, nil
+	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
+		comm: comm, red: make([]float64, 2)}
+	if gr, ok := task.(GradReporter); ok && comm.Size() > 1 && !o.SerialReduce {
+		t.overlap = gr.ReportGrads(t.startBucket)
+	}
+	return t, nil
+}
+
+// startBucket starts reducing the gradients [lo, hi), final.
+func (t *Trainer) startBucket(lo, hi int) {
+	g := t.task.Params().G[lo:hi]
+	if t.gscale != 1 {
+		for i := range g {
+			g[i] *= t.gscale
+		}
+	}
+	t.buckets = append(t.buckets, [2]int{lo, hi})
+	t.waits = append(t.waits, t.comm.StartAllreduceSum(g))
+}
+
+// finishBuckets reduces the gradients no bucket started during the
+// backward pass, waits for every reduction and turns the sums into the
+// mean.
+func (t *Trainer) finishBuckets() error {
+	g := t.task.Params().G
+	slices.SortFunc(t.buckets, func(a, b [2]int) int { return a[0] - b[0] })
+	var gaps [][2]int
+	at := 0
+	for _, b := range t.buckets {
+		if b[0] > at {
+			gaps = append(gaps, [2]int{at, b[0]})
+		}
+		at = max(at, b[1])
+	}
+	if at < len(g) {
+		gaps = append(gaps, [2]int{at, len(g)})
+	}
+	for _, r := range gaps {
+		for off := r[0]; off < r[1]; off += BucketFloats {
+			t.startBucket(off, min(off+BucketFloats, r[1]))
+		}
+	}
+	var err error
+	for _, w := range t.waits {
+		if e := w(); e != nil && err == nil {
+			err = e
+		}
+	}
+	t.buckets, t.waits = t.buckets[:0], t.waits[:0]
+	if err != nil {
+		return err
+	}
+	s := 1 / float32(t.comm.Size())
+	for i := range g {
+		g[i] *= s
+	}
+	return nil
 }
 
 // Comm is the trainer's communicator (dist.Single for one process).
@@ -287,15 +364,22 @@ func (t *Trainer) Step() (StepStats, error) {
 		st.Diverged = true
 		return st, nil
 	}
-	if err := t.task.Backward(); err != nil {
-		return st, err
-	}
+	t.gscale = float32(scale)
+	err = t.task.Backward()
 	prev = clk.Enter(phase.Optimizer)
 	defer clk.Enter(prev)
-	if t.comm.Size() > 1 {
-		if err := t.reduceGrads(p.G, scale); err != nil {
-			return st, err
+	switch {
+	case t.overlap:
+		// Buckets were started during the backward pass; a failed pass
+		// still waits for them (every rank reduces the same buffers).
+		if e := t.finishBuckets(); err == nil {
+			err = e
 		}
+	case err == nil && t.comm.Size() > 1:
+		err = t.reduceGrads(p.G, scale)
+	}
+	if err != nil {
+		return st, err
 	}
 	st.GradNorm = optim.GradNorm(t.grads)
 	if !finite(st.GradNorm) {
