@@ -18,6 +18,10 @@ type core struct {
 	// keyBase picks the dropout masks of the current pass; each dropout
 	// site derives its key from it (siteKey).
 	keyBase uint64
+	// seqOff is the index, in a larger batch, of this model's sequence
+	// 0 (Model.SetSeqOffset): dropout counters continue that batch's, so
+	// the shares of a batch draw the masks one pass over it draws.
+	seqOff int
 
 	op    *ops
 	clock *phase.Clock

@@ -52,6 +52,14 @@ func New(p *Params, batch int, seed uint64) (*Model, error) {
 	return m, nil
 }
 
+// SetSeqOffset makes the model's batches sequences [first, first+bsz)
+// of a larger batch as far as dropout goes: sequence j draws the masks
+// that sequence first+j draws in a pass over the larger batch (same
+// seed and draw, same t). Data-parallel ranks use it to train on shares
+// of a global batch with the masks of one process. The default, 0, is a
+// batch of its own.
+func (m *Model) SetSeqOffset(first int) { m.c.seqOff = first }
+
 // Forward runs the model on bsz sequences of t tokens (tokens row-major
 // [bsz, t]). With targets it also computes the loss and its gradient
 // with respect to the logits and returns the mean loss (nats per

@@ -87,9 +87,12 @@ type dropArgs struct {
 	y, x []float32
 	p    float32
 	key  uint64
+	base uint32 // the counter of element 0 (see core.seqOff)
 }
 
-func (a *dropArgs) run(lo, hi int) { asm.Dropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo)) }
+func (a *dropArgs) run(lo, hi int) {
+	asm.Dropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, a.base+uint32(lo))
+}
 
 // rowArgs: row-wise y = w⊙x + b (ScaleAdd), y = w⊙x + Drop(b)
 // (DropScaleAdd) or y = w (Broadcast) over rows of width len(w).
@@ -97,6 +100,7 @@ type rowArgs struct {
 	y, w, x, b []float32
 	p          float32
 	key        uint64
+	base       uint32
 }
 
 func (a *rowArgs) scaleAdd(lo, hi int) {
@@ -106,7 +110,7 @@ func (a *rowArgs) scaleAdd(lo, hi int) {
 
 func (a *rowArgs) dropScaleAdd(lo, hi int) {
 	d := len(a.w)
-	asm.DropoutScaleAddRows(a.y[lo*d:hi*d], a.w, a.x[lo*d:hi*d], a.b[lo*d:hi*d], d, a.p, a.key, uint32(lo*d))
+	asm.DropoutScaleAddRows(a.y[lo*d:hi*d], a.w, a.x[lo*d:hi*d], a.b[lo*d:hi*d], d, a.p, a.key, a.base+uint32(lo*d))
 }
 
 func (a *rowArgs) broadcast(lo, hi int) {
@@ -121,21 +125,22 @@ type actArgs struct {
 	y, x, dy []float32 // forward: y, x; backward: y = dx, dy, x
 	p        float32
 	key      uint64
+	base     uint32
 }
 
 func (a *actArgs) forward(lo, hi int) {
 	if a.gelu {
-		asm.GELUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+		asm.GELUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, a.base+uint32(lo))
 	} else {
-		asm.ReLUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+		asm.ReLUDropout(a.y[lo:hi], a.x[lo:hi], a.p, a.key, a.base+uint32(lo))
 	}
 }
 
 func (a *actArgs) backward(lo, hi int) {
 	if a.gelu {
-		asm.GELUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+		asm.GELUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, a.base+uint32(lo))
 	} else {
-		asm.ReLUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, uint32(lo))
+		asm.ReLUDropoutBackward(a.y[lo:hi], a.dy[lo:hi], a.x[lo:hi], a.p, a.key, a.base+uint32(lo))
 	}
 }
 
@@ -191,15 +196,16 @@ func (o *ops) ColDot(dst, a, b []float32) {
 	o.col = colArgs{}
 }
 
-// Dropout: y = drop(x) with the mask of key (y may alias x).
-func (o *ops) Dropout(y, x []float32, p float32, key uint64) {
+// Dropout: y = drop(x) with the mask of key (y may alias x), element i
+// drawing counter base+i.
+func (o *ops) Dropout(y, x []float32, p float32, key uint64, base uint32) {
 	if p == 0 {
 		if &y[0] != &x[0] {
 			copy(y, x)
 		}
 		return
 	}
-	o.drop = dropArgs{y, x, p, key}
+	o.drop = dropArgs{y, x, p, key, base}
 	o.par(len(x), 64, o.dropFn)
 	o.drop = dropArgs{}
 }
@@ -212,8 +218,8 @@ func (o *ops) ScaleAdd(y, w, x, b []float32) {
 }
 
 // DropScaleAdd: y = w⊙x + Drop(b) row-wise (y may alias x or b).
-func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64) {
-	o.rows = rowArgs{y, w, x, b, p, key}
+func (o *ops) DropScaleAdd(y, w, x, b []float32, p float32, key uint64, base uint32) {
+	o.rows = rowArgs{y, w, x, b, p, key, base}
 	o.par(len(x)/len(w), 1, o.dropScaleAddFn)
 	o.rows = rowArgs{}
 }
@@ -233,15 +239,15 @@ func (o *ops) Broadcast(y, v []float32) {
 }
 
 // ActDrop: y = Drop(act(x)).
-func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64) {
-	o.act = actArgs{gelu: act == "gelu", y: y, x: x, p: p, key: key}
+func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64, base uint32) {
+	o.act = actArgs{gelu: act == "gelu", y: y, x: x, p: p, key: key, base: base}
 	o.par(len(x), 64, o.actDropFn)
 	o.act = actArgs{}
 }
 
 // ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
-func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64) {
-	o.act = actArgs{gelu: act == "gelu", y: dx, dy: dy, x: x, p: p, key: key}
+func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64, base uint32) {
+	o.act = actArgs{gelu: act == "gelu", y: dx, dy: dy, x: x, p: p, key: key, base: base}
 	o.par(len(x), 64, o.actDropBackFn)
 	o.act = actArgs{}
 }

@@ -39,6 +39,7 @@ type stack struct {
 
 	rows, maxLen int // capacity: tokens over all sequences, longest sequence
 	bsz, t, n    int // current batch, sequence length, rows = bsz·t
+	rowOff       int // core.seqOff·t: the global row of this pass's row 0
 	// lens holds the valid length of each sequence of the current pass
 	// (right padding beyond it), nil when every sequence is t long.
 	// Attention never looks at a key past it.
@@ -107,10 +108,16 @@ func (s *stack) keyLen(b int) int {
 	return int(s.lens[b])
 }
 
+// ctr is the dropout counter of the pass's first row in a buffer of
+// rows of width w: 0, unless the batch is a share of a larger one
+// (core.seqOff), whose counters it continues.
+func (s *stack) ctr(w int) uint32 { return uint32(s.rowOff * w) }
+
 // forward runs the stack on tokens [bsz, t] (lens as in stack.lens).
 func (s *stack) forward(tokens []int32, bsz, t int, lens []int32) {
 	c := s.c
 	s.bsz, s.t, s.n = bsz, t, bsz*t
+	s.rowOff = c.seqOff * t
 	s.lens = nil
 	if lens != nil {
 		s.lens = s.lensBuf[:bsz]
@@ -120,7 +127,7 @@ func (s *stack) forward(tokens []int32, bsz, t int, lens []int32) {
 	n, d := s.n, c.d
 	c.par(phase.Elementwise, n, s.embFwd)
 	x0 := s.xs[0][:n*d]
-	c.op.Dropout(x0, x0, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase))
+	c.op.Dropout(x0, x0, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase), s.ctr(d))
 	for _, sl := range s.subs {
 		sl.forward()
 	}
@@ -162,7 +169,7 @@ func (s *stack) backward() {
 		copy(s.dA[:n*d], cur)
 	}
 	x := s.dA[:n*d]
-	c.op.Dropout(x, x, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase))
+	c.op.Dropout(x, x, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase), s.ctr(d))
 	c.par(phase.Elementwise, d, s.embBack)
 }
 

@@ -82,7 +82,7 @@ func (s *sublayer) forward() {
 		s.residual(out, c.ones, x, fo, nil, p, key)
 	case ReZero:
 		s.br.forward(x, fo)
-		c.op.Dropout(saved, fo, p, key)
+		c.op.Dropout(saved, fo, p, key, s.st.ctr(d))
 		if hook := s.st.hooks.SublayerHook; hook != nil {
 			// The hook sees what is added to x: α·Drop(F(x)).
 			copy(fo, saved)
@@ -113,10 +113,10 @@ func (s *sublayer) residual(y, w, x, b, omega []float32, p float32, key uint64) 
 	c := s.st.c
 	hook := s.st.hooks.SublayerHook
 	if hook == nil {
-		c.op.DropScaleAdd(y, w, x, b, p, key)
+		c.op.DropScaleAdd(y, w, x, b, p, key, s.st.ctr(c.d))
 		return
 	}
-	c.op.Dropout(b, b, p, key)
+	c.op.Dropout(b, b, p, key, s.st.ctr(c.d))
 	hook(s.k, x, b, omega)
 	c.op.ScaleAdd(y, w, x, b)
 }
@@ -132,13 +132,13 @@ func (s *sublayer) backward(dout, dx []float32) {
 	dF, dH := c.dF[:n*d], c.dH[:n*d]
 	switch c.cfg.Norm {
 	case PreLN:
-		c.op.Dropout(dF, dout, p, key)
+		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
 		s.br.backward(dF, dH)
 		c.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
 		c.op.ScaleAdd(dx, c.ones, dout, dx)
 		return
 	case TFixup:
-		c.op.Dropout(dF, dout, p, key)
+		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
 		s.br.backward(dF, dH)
 		c.op.ScaleAdd(dx, c.ones, dout, dH)
 		return
@@ -153,7 +153,7 @@ func (s *sublayer) backward(dout, dx []float32) {
 			g += float64(v)
 		}
 		s.alpha.G[0] += float32(g)
-		c.op.Dropout(dF, dout, p, key)
+		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
 		c.op.Scale(dF, s.alpha.W[0])
 		s.br.backward(dF, dH)
 		c.op.ScaleAdd(dx, c.ones, dout, dH)
@@ -164,7 +164,7 @@ func (s *sublayer) backward(dout, dx []float32) {
 	if s.omega != nil {
 		c.op.ColDot(s.omega.G, dS, x)
 	}
-	c.op.Dropout(dF, dS, p, key)
+	c.op.Dropout(dF, dS, p, key, s.st.ctr(d))
 	s.br.backward(dF, dH)
 	c.op.ScaleAdd(dx, s.shortcut(), dS, dH)
 }
@@ -251,6 +251,14 @@ func (a *attention) grads() (dqkv, dkv []float32) {
 	return c.dQKV[:n*d], c.dQKV[n*d : n*d+a.mem.n*2*d]
 }
 
+// ctr0 is the dropout counter of the pass's first probability: the
+// probabilities of (sequence, head) i start at i·t·tk, continuing those
+// of the larger batch this one is a share of (core.seqOff).
+func (a *attention) ctr0() uint32 {
+	c := a.st.c
+	return uint32(c.seqOff * c.cfg.Heads * a.st.t * a.mem.t)
+}
+
 func (a *attention) headForward(i int) {
 	c := a.st.c
 	d, t, tk := c.d, a.st.t, a.mem.t
@@ -273,7 +281,7 @@ func (a *attention) headForward(i int) {
 		pd := P
 		if p > 0 {
 			pd = c.pd[pb : pb+t*t]
-			asm.Dropout(pd, P, p, c.siteKey(a.site), uint32(pb))
+			asm.Dropout(pd, P, p, c.siteKey(a.site), a.ctr0()+uint32(pb))
 		}
 		for i0 := 0; i0 < t; i0 += attnBlock {
 			i1 := min(i0+attnBlock, t)
@@ -292,7 +300,7 @@ func (a *attention) headForward(i int) {
 	pd := P
 	if p > 0 {
 		pd = c.pd[pb : pb+t*tk]
-		asm.Dropout(pd, P, p, c.siteKey(a.site), uint32(pb))
+		asm.Dropout(pd, P, p, c.siteKey(a.site), a.ctr0()+uint32(pb))
 	}
 	asm.SgemmST(false, false, t, dh, L, 1, pd, tk, v.v, v.vs, 0, o, d)
 }
@@ -343,7 +351,7 @@ func (a *attention) headBackward(i int) {
 	pd := P
 	if p > 0 {
 		pd = c.pd[pb : pb+t*tk]
-		asm.Dropout(pd, P, p, key, uint32(pb))
+		asm.Dropout(pd, P, p, key, a.ctr0()+uint32(pb))
 	}
 	if a.causal {
 		// Key block [j0,j1) is attended by queries j0..t-1 only:
@@ -361,7 +369,7 @@ func (a *attention) headBackward(i int) {
 			for r := i0; r < i1; r++ {
 				row := dP[r*t : r*t+r+1]
 				if p > 0 {
-					asm.Dropout(row, row, p, key, uint32(pb+r*t))
+					asm.Dropout(row, row, p, key, a.ctr0()+uint32(pb+r*t))
 				}
 				asm.SoftmaxBackward(row, row, P[r*t:r*t+r+1], r+1, scale)
 				clear(dP[r*t+r+1 : r*t+t])
@@ -382,7 +390,7 @@ func (a *attention) headBackward(i int) {
 	for r := 0; r < t; r++ {
 		row := dP[r*tk : r*tk+L]
 		if p > 0 {
-			asm.Dropout(row, row, p, key, uint32(pb+r*tk))
+			asm.Dropout(row, row, p, key, a.ctr0()+uint32(pb+r*tk))
 		}
 		asm.SoftmaxBackward(row, row, P[r*tk:r*tk+L], L, scale)
 	}
@@ -415,7 +423,7 @@ func (f *feedForward) forward(in, out []float32) {
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
 	c.op.Broadcast(pre, lp.FC1B.W)
 	c.sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
-	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site))
+	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.op.Broadcast(out, lp.FC2B.W)
 	c.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
 }
@@ -428,7 +436,7 @@ func (f *feedForward) backward(dout, din []float32) {
 	c.sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
 	c.op.ColSum(lp.FC2B.G, dout)
 	c.sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
-	c.op.ActDropBack(c.cfg.Activation, dh, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site))
+	c.op.ActDropBack(c.cfg.Activation, dh, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
 	c.op.ColSum(lp.FC1B.G, dh)
 	c.sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)

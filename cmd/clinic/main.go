@@ -21,7 +21,20 @@ import (
 const Version = "0.1.0"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	if world != nil && world.Size() > 1 {
+		if code != 0 && code < 128 {
+			// The other ranks may wait for this one in a collective. (A
+			// stop by a signal, 128 + its number, was agreed by every
+			// rank: they all saved and finish.)
+			world.Abort(code)
+		}
+		if err := world.Finalize(); err != nil {
+			fmt.Fprintf(os.Stderr, "clinic: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // stdin is what commands read from standard input (bpe encode and

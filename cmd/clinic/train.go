@@ -1,17 +1,20 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
@@ -27,6 +30,8 @@ type trainOpts struct {
 	evalEvery, evalBatches, saveEvery int
 	keepLast                          int
 	threads                           int
+	checkEvery                        int
+	serialReduce                      bool
 	lr, weightDecay, clip, valFrac    float64
 	beta1, beta2, eps                 float64
 	optimizer, schedule               string
@@ -43,6 +48,22 @@ type trainOpts struct {
 	// continue; runInfo is saved in the trainer state (the flags).
 	resume  *train.State
 	runInfo map[string]string
+
+	// comm is the data-parallel job this process is a rank of (nil: one
+	// process). Rank 0 alone writes the run directory and prints.
+	comm dist.Comm
+}
+
+// rank0 is whether this process writes the run's files: one process,
+// or rank 0 of a job.
+func (o *trainOpts) rank0() bool { return o.comm == nil || o.comm.Rank() == 0 }
+
+// ranks is the number of ranks of the job (1: one process).
+func (o *trainOpts) ranks() int {
+	if o.comm == nil {
+		return 1
+	}
+	return o.comm.Size()
 }
 
 func (o *trainOpts) register(fs interface {
@@ -149,12 +170,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
+	fs.IntVar(&o.checkEvery, "check-every", 100, "under mpirun: compare a hash of the weights across ranks every N steps and at the end (0: at the end only)")
+	overlap := fs.Bool("overlap", true, "under mpirun: reduce each layer's gradients as soon as the backward pass has finished it (false: all after the pass)")
 	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if resumed != nil {
-		if err := applyResume(fs, resumeDir, savedFlags, false, stdout); err != nil {
+		// Under mpirun, the ranks other than 0 print nothing.
+		quiet := false
+		if c, err := dist.Init(); err == nil && c.Rank() != 0 {
+			quiet = true
+		}
+		if err := applyResume(fs, resumeDir, savedFlags, quiet, stdout); err != nil {
 			return err
 		}
 	}
@@ -175,30 +203,43 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	o.serialReduce = !*overlap
+	if o.checkEvery < 0 {
+		return usagef("--check-every must be ≥ 0, got %d", o.checkEvery)
+	}
 	if parseOnly {
 		return errParsedOnly
+	}
+	if err := o.joinJob(tf.task); err != nil {
+		return err
 	}
 	o.runInfo = runFlags(fs)
 	// One run per directory, locked for the whole run (rundir.go); a
 	// resumed run keeps its files.
-	var release func()
 	if resumed != nil {
 		if o.steps < resumed.Step {
 			return usagef("--steps %d is below the step %d the run in %s has reached", o.steps, resumed.Step, o.out)
 		}
 		o.resume = resumed
+	}
+	release := func() {}
+	switch {
+	case !o.rank0():
+		// The other ranks write nothing: rank 0 locks the directory.
+		o.quiet = true
+	case resumed != nil:
 		release, err = lockRunDir(o.out)
-	} else {
+	default:
 		release, err = prepareRunDir(o.out, *overwrite, o.adminProfile, tf.bpeCodes)
 	}
 	if err != nil {
 		return err
 	}
 	defer release()
-	if resumed != nil {
+	if resumed != nil && o.rank0() {
 		fmt.Fprintf(stdout, "clinic: resuming the run in %s at step %d of %d\n", o.out, resumed.Step, o.steps)
 	}
-	if *cpuprofile != "" {
+	if *cpuprofile != "" && o.rank0() {
 		// os.Create would block on a FIFO and truncate a device.
 		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
 			return fmt.Errorf("cpu profile: %v", err)
@@ -219,6 +260,37 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = trainRun(o, stdout, stderr)
 	return err
+}
+
+// world is the MPI job of 'clinic train' (nil before it ran, or for
+// other commands); main finalizes it, or aborts the whole job on an
+// error so that no rank waits for this one.
+var world dist.Comm
+
+// joinJob makes o a rank of the MPI job this process was started in,
+// if any (dist.Init: a build without MPI started as one of several
+// ranks refuses). Only the language model trains across ranks so far.
+func (o *trainOpts) joinJob(task string) error {
+	c, err := dist.Init()
+	if err != nil {
+		return err
+	}
+	world = c
+	if c.Size() == 1 {
+		return nil
+	}
+	o.comm = c
+	if task == taskTranslate {
+		return usagef("training across MPI ranks supports --task lm only so far (%d ranks started)", c.Size())
+	}
+	if o.batch%c.Size() != 0 {
+		return usagef("--batch-size %d (the global batch) must be a multiple of the %d MPI ranks", o.batch, c.Size())
+	}
+	if o.threads == 0 {
+		// One thread per core of this node, shared among its ranks.
+		o.threads = max(1, runtime.GOMAXPROCS(0)/dist.LocalSize())
+	}
+	return nil
 }
 
 // parseOnly stops 'clinic train' once its flags are parsed and checked,
@@ -244,13 +316,22 @@ func setAdmin(o trainOpts, task adminTask) error {
 	}
 	var pr *admin.Profile
 	var err error
-	switch {
-	case o.adminProfile != "":
-		pr, err = admin.Load(o.adminProfile)
-	case o.adminInit == "free":
-		pr = admin.Free(o.cfg)
-	default:
-		pr, err = task.ProfileAdmin()
+	if o.rank0() {
+		switch {
+		case o.adminProfile != "":
+			pr, err = admin.Load(o.adminProfile)
+		case o.adminInit == "free":
+			pr = admin.Free(o.cfg)
+		default:
+			pr, err = task.ProfileAdmin()
+		}
+	}
+	if o.ranks() > 1 {
+		// Rank 0 profiles (the global batch, as one process would) and
+		// the others take its profile: one profiling pass, one ω.
+		if pr, err = shareProfile(o.comm, pr, err); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		return err
@@ -258,16 +339,49 @@ func setAdmin(o trainOpts, task adminTask) error {
 	if err := task.SetAdminProfile(pr); err != nil {
 		return err
 	}
+	if !o.rank0() {
+		return nil
+	}
 	if err := pr.Save(filepath.Join(o.out, "admin_profile.json")); err != nil {
 		return fmt.Errorf("saving admin profile: %v", err)
 	}
 	return nil
 }
 
+// shareProfile gives every rank rank 0's Admin profile, or rank 0's
+// error.
+func shareProfile(c dist.Comm, pr *admin.Profile, err error) (*admin.Profile, error) {
+	var b []byte
+	if c.Rank() == 0 {
+		if err != nil {
+			b = append([]byte{0}, err.Error()...)
+		} else if js, jerr := json.Marshal(pr); jerr != nil {
+			b = append([]byte{0}, jerr.Error()...)
+		} else {
+			b = append([]byte{1}, js...)
+		}
+	}
+	b, berr := c.BroadcastBytes(b)
+	switch {
+	case berr != nil:
+		return nil, berr
+	case len(b) == 0 || b[0] == 0:
+		return nil, fmt.Errorf("admin profile on rank 0: %s", b[min(1, len(b)):])
+	}
+	var out admin.Profile
+	if err := json.Unmarshal(b[1:], &out); err != nil {
+		return nil, fmt.Errorf("admin profile from rank 0: %v", err)
+	}
+	return &out, nil
+}
+
 // runTask trains task as o says, with metrics and checkpoints in o.out,
 // a progress bar on stderr unless quiet, and, at the end, a summary line
 // on stdout that says what the losses are per (unit).
 func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, stdout, stderr io.Writer) (*train.Result, error) {
+	if !o.rank0() {
+		return runRank(o, task)
+	}
 	mpath, ckpt := filepath.Join(o.out, "metrics.jsonl"), filepath.Join(o.out, "model.safetensors")
 	open := metrics.Create
 	if o.resume != nil {
@@ -288,7 +402,8 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
 		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
-		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop}
+		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop,
+		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}
@@ -310,6 +425,9 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 		bar.Every = max(1, o.evalEvery/4)
 		opts.OnStep = func(pr train.Progress) {
 			st := fmt.Sprintf("loss %.3f", pr.Loss)
+			if n := o.ranks(); n > 1 {
+				st = fmt.Sprintf("%d ranks %s", n, st)
+			}
 			if !math.IsNaN(pr.ValLoss) {
 				st += fmt.Sprintf(" val %.3f", pr.ValLoss)
 			}
@@ -351,6 +469,36 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 	return res, nil
 }
 
+// runRank is runTask on a rank other than 0 of a job: the same steps,
+// nothing written. It restores the same checkpoint and state as rank 0
+// (the run directory must be on a file system every rank sees).
+func runRank(o trainOpts, task train.Task) (*train.Result, error) {
+	stop, _, unwatch := watchSignals(io.Discard, o.out)
+	defer unwatch()
+	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
+		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
+			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
+		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
+	if opts.BeforeStep == nil {
+		opts.BeforeStep = testBeforeStep
+	}
+	tr, err := train.New(task, opts)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if o.resume != nil {
+		if err := tr.Restore(o.resume, filepath.Join(o.out, "model.safetensors")); err != nil {
+			return nil, fmt.Errorf("--resume %s: %v", o.out, err)
+		}
+	}
+	res, err := tr.Run()
+	var se *train.StoppedError
+	if errors.As(err, &se) {
+		return res, nil // rank 0 reports the stop
+	}
+	return res, err
+}
+
 // trainRun runs one language-model training job. Progress goes to
 // stderr, the summary to stdout; with o.quiet, nothing is printed.
 func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
@@ -365,13 +513,15 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		return nil, err
 	}
 	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: o.batch, EvalBatches: o.evalBatches, Seed: o.seed,
-		Train: trainText, Val: valText, TrainName: source,
+		Train: trainText, Val: valText, TrainName: source, Ranks: o.ranks(), Rank: rankOf(o.comm),
 		ValName: fmt.Sprintf("last %g of %s, %d bytes", o.valFrac, source, len(valText))})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %v", err)
+	if o.rank0() {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return nil, fmt.Errorf("run directory: %v", err)
+		}
 	}
 	if cfg.Norm == model.Admin {
 		if err := setAdmin(o, lm); err != nil {
@@ -379,9 +529,21 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		}
 	}
 	if !o.quiet {
-		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads, kernels %s\n",
+		ranks := ""
+		if o.ranks() > 1 {
+			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s)", o.ranks(), o.comm.Name())
+		}
+		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
-			len(trainText), len(valText), asm.Threads(), asm.CPULevel())
+			len(trainText), len(valText), asm.Threads(), ranks, asm.CPULevel())
 	}
 	return runTask(o, lm, "byte", nil, stdout, stderr)
+}
+
+// rankOf is c's rank (0 for one process).
+func rankOf(c dist.Comm) int {
+	if c == nil {
+		return 0
+	}
+	return c.Rank()
 }

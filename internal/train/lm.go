@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/data"
@@ -21,6 +22,26 @@ type LMConfig struct {
 	// ValName say where they came from, for error messages.
 	Train, Val         []byte
 	TrainName, ValName string
+	// Ranks, when above 1, makes this task rank Rank's share of a
+	// data-parallel job (Trainer with Options.Comm): every rank draws
+	// the same global batches of Batch sequences (training and
+	// validation) and runs the model on its fixed, disjoint slice of
+	// each, sequences [Rank·b, (Rank+1)·b) with b = Batch/Ranks, so the
+	// data order is that of one process. Batch must be a multiple of
+	// Ranks. The model draws the dropout masks of its sequences'
+	// positions in the global batch (model.SetSeqOffset), so the masks,
+	// like the data, are those of one process.
+	Rank, Ranks int
+}
+
+// local is the number of sequences of each batch this rank runs, and
+// the first of them.
+func (c LMConfig) local() (n, first int) {
+	if c.Ranks <= 1 {
+		return c.Batch, 0
+	}
+	n = c.Batch / c.Ranks
+	return n, c.Rank * n
 }
 
 // LM is the byte-level language-modelling task: a decoder-only model
@@ -33,15 +54,21 @@ type LM struct {
 	cfg             LMConfig
 	sampler         *data.Sampler
 	eval            *data.Eval
-	tokens, targets []int32
-	meta            map[string]string // checkpoint metadata beyond step and seed
-	identity        map[string]string // what a resumed run must share (State)
+	tokens, targets []int32 // the global batch
+	// the rank's share of tokens and targets, its sequences
+	ltok, ltgt []int32
+	lb         int
+	meta       map[string]string // checkpoint metadata beyond step and seed
+	identity   map[string]string // what a resumed run must share (State)
 }
 
 // NewLM draws the model's initial weights from c.Seed and plans its
 // buffers and batches.
 func NewLM(c LMConfig) (*LM, error) {
 	T := c.Model.SeqLen
+	if c.Ranks > 1 && (c.Rank < 0 || c.Rank >= c.Ranks || c.Batch%c.Ranks != 0) {
+		return nil, fmt.Errorf("the batch size %d must be a multiple of the number of ranks %d", c.Batch, c.Ranks)
+	}
 	sampler, err := data.NewSampler(c.Train, c.Batch, T, c.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("training text (%s): %v", c.TrainName, err)
@@ -57,13 +84,17 @@ func NewLM(c LMConfig) (*LM, error) {
 		return nil, err
 	}
 	p.Init(c.Seed)
-	m, err := model.New(p, c.Batch, c.Seed)
+	lb, first := c.local()
+	m, err := model.New(p, lb, c.Seed)
 	if err != nil {
 		return nil, err
 	}
+	m.SetSeqOffset(first)
 	n := c.Batch * T
-	return &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
-		tokens: make([]int32, n), targets: make([]int32, n), meta: map[string]string{}}, nil
+	l := &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
+		tokens: make([]int32, n), targets: make([]int32, n), lb: lb, meta: map[string]string{}}
+	l.ltok, l.ltgt = l.tokens[first*T:(first+lb)*T], l.targets[first*T:(first+lb)*T]
+	return l, nil
 }
 
 // profileSeed separates the profiling batch's sampler from the training
@@ -71,14 +102,23 @@ func NewLM(c LMConfig) (*LM, error) {
 const profileSeed = 0xad317
 
 // ProfileAdmin runs Admin's profiling on one batch of training text
-// (dropout on), as the reference does, leaving ω in the parameters.
+// (dropout on), as the reference does, leaving ω in the parameters. A
+// rank's share of a job profiles the whole global batch, on a model
+// planned for it for the occasion, so the profile is the one a single
+// process computes (the CLI profiles on rank 0 and broadcasts it).
 func (l *LM) ProfileAdmin() (*admin.Profile, error) {
 	ps, err := data.NewSampler(l.cfg.Train, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed^profileSeed)
 	if err != nil {
 		return nil, fmt.Errorf("training text (%s): %v", l.cfg.TrainName, err)
 	}
 	ps.Next(l.tokens, l.targets)
-	return admin.Run(l.M, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
+	m := l.M
+	if l.lb != l.cfg.Batch {
+		if m, err = model.New(l.P, l.cfg.Batch, l.cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	return admin.Run(m, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
 }
 
 // SetAdminProfile sets ω from pr and records pr in the checkpoints.
@@ -100,15 +140,73 @@ func (l *LM) Params() *model.Params { return l.P }
 // TrainForward implements Task.
 func (l *LM) TrainForward() (float64, int, error) {
 	l.sampler.Next(l.tokens, l.targets)
-	loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, true)
-	return loss, len(l.tokens), err
+	loss, err := l.M.Forward(l.ltok, l.ltgt, l.lb, l.cfg.Model.SeqLen, true)
+	return loss, len(l.ltok), err
 }
 
 // Backward implements Task.
 func (l *LM) Backward() error { return l.M.Backward() }
 
+// ReportGrads implements GradReporter: layer j's gradients are final
+// once the backward pass reaches layer j−1's FFN sublayer (each
+// decoder layer is two sublayers, attention then FFN, run backward from
+// the top); layer 0's, the embedding's and the final LayerNorm's only
+// when Backward returns.
+func (l *LM) ReportGrads(ready func(lo, hi int)) bool {
+	if ready == nil {
+		l.M.SublayerGrad = nil
+		return true
+	}
+	ranges := layerRanges(l.P, "decoder.layers.%d.", l.cfg.Model.Layers)
+	if ranges == nil {
+		return false
+	}
+	l.M.SublayerGrad = func(k int, _ []float32) {
+		if j := (k + 1) / 2; k%2 == 1 && j < len(ranges) {
+			ready(ranges[j][0], ranges[j][1])
+		}
+	}
+	return true
+}
+
+// layerRanges returns, for each of the layers named prefix (a format
+// with the layer number), the range of the arena its tensors fill, or
+// nil if a layer's tensors are not one contiguous run.
+func layerRanges(p *model.Params, prefix string, layers int) [][2]int {
+	out := make([][2]int, layers)
+	for j := range out {
+		out[j] = [2]int{-1, -1}
+	}
+	off := 0
+	for _, q := range p.List {
+		if len(q.W) > 0 && &q.W[0] != &p.W[off] {
+			return nil
+		}
+		for j := range out {
+			if strings.HasPrefix(q.Name, fmt.Sprintf(prefix, j)) {
+				switch {
+				case out[j][0] < 0:
+					out[j] = [2]int{off, off + len(q.W)}
+				case out[j][1] == off:
+					out[j][1] += len(q.W)
+				default:
+					return nil
+				}
+			}
+		}
+		off += len(q.W)
+	}
+	for _, r := range out {
+		if r[0] < 0 {
+			return nil
+		}
+	}
+	return out
+}
+
 // Evaluate implements Task: the mean loss in nats per byte over the
-// validation batches.
+// validation batches (over the rank's share of each, for a share of a
+// job: the shares are equal, the Trainer averages them).
 func (l *LM) Evaluate() (float64, error) {
 	if l.eval == nil {
 		return 0, fmt.Errorf("this task was planned without validation batches")
@@ -116,7 +214,7 @@ func (l *LM) Evaluate() (float64, error) {
 	var sum float64
 	for i := 0; i < l.eval.Batches(); i++ {
 		l.eval.Fill(i, l.tokens, l.targets)
-		loss, err := l.M.Forward(l.tokens, l.targets, l.cfg.Batch, l.cfg.Model.SeqLen, false)
+		loss, err := l.M.Forward(l.ltok, l.ltgt, l.lb, l.cfg.Model.SeqLen, false)
 		if err != nil {
 			return 0, err
 		}

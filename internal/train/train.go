@@ -11,6 +11,7 @@
 package train
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
@@ -83,7 +85,29 @@ type Options struct {
 	// (zeroing gradients, their norm, clipping, the update); the task's
 	// model charges the rest.
 	Clock *phase.Clock
+
+	// Comm, when of more than one rank, makes this trainer one rank of
+	// a data-parallel job (see distributed.md): the task is this rank's
+	// share of every global batch, Run starts from rank 0's weights,
+	// Step averages the gradients (and the loss) over the ranks before
+	// the norm, and validation losses are averaged over the ranks. Only
+	// rank 0 should be given Metrics, Checkpoint, State, OnStep and
+	// scores that write. nil: one process.
+	Comm dist.Comm
+	// SerialReduce reduces the gradients after the backward pass even
+	// when the task is a GradReporter (without it, each layer's bucket
+	// is reduced as soon as the backward pass has finished the layer).
+	SerialReduce bool
+	// CheckEvery, with more than one rank, compares a hash of the
+	// weights across ranks every CheckEvery steps and at the end of
+	// Run; a difference ends Run with a *RankMismatchError (0: at the
+	// end only).
+	CheckEvery int
 }
+
+// BucketFloats is the number of gradient elements reduced by one
+// allreduce (25 MB, PyTorch DDP's bucket).
+const BucketFloats = 25 << 20 / 4
 
 // Score is an evaluation run every Every steps and at the last step,
 // such as validation BLEU. Higher is better: with Best set, the
@@ -170,6 +194,37 @@ type Trainer struct {
 	step int
 	// best is each Score's best value so far, carried over a resume.
 	best map[string]ScorePoint
+
+	comm dist.Comm
+	red  []float64 // the reduction of the loss and the token count
+	// overlap: the task reports finished gradients during Backward;
+	// buckets holds the ranges reduced so far in this step, waits their
+	// reductions, gscale the scale of this rank's gradients.
+	overlap bool
+	buckets [][2]int
+	waits   []func() error
+	gscale  float32
+}
+
+// A GradReporter is a Task whose Backward can say, while it runs, which
+// gradients are final, so that a data-parallel Trainer starts reducing
+// them while the backward pass goes on through the lower layers.
+type GradReporter interface {
+	// ReportGrads makes every later Backward call ready(lo, hi) for
+	// ranges [lo, hi) of the gradient arena that the rest of the pass
+	// leaves as they are, disjoint, in the same order on every call
+	// (ready nil: stop). It reports false when it cannot.
+	ReportGrads(ready func(lo, hi int)) bool
+}
+
+// RankMismatchError reports ranks whose weights differ after a step.
+type RankMismatchError struct {
+	Step  int
+	Ranks int // how many ranks differ from rank 0
+}
+
+func (e *RankMismatchError) Error() string {
+	return fmt.Sprintf("the weights of %d rank(s) differ from rank 0's after step %d", e.Ranks, e.Step)
 }
 
 // New plans a trainer for task: the optimizer state and the rollback
@@ -201,8 +256,74 @@ func New(task Task, o Options) (*Trainer, error) {
 			return nil, fmt.Errorf("train: a trainer state needs a resumable task")
 		}
 	}
-	return &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{}}, nil
+	comm := o.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	if o.CheckEvery < 0 {
+		return nil, fmt.Errorf("train: check-every %d must be ≥ 0", o.CheckEvery)
+	}
+	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
+		comm: comm, red: make([]float64, 2)}
+	if gr, ok := task.(GradReporter); ok && comm.Size() > 1 && !o.SerialReduce {
+		t.overlap = gr.ReportGrads(t.startBucket)
+	}
+	return t, nil
 }
+
+// startBucket starts reducing the gradients [lo, hi), final.
+func (t *Trainer) startBucket(lo, hi int) {
+	g := t.task.Params().G[lo:hi]
+	if t.gscale != 1 {
+		for i := range g {
+			g[i] *= t.gscale
+		}
+	}
+	t.buckets = append(t.buckets, [2]int{lo, hi})
+	t.waits = append(t.waits, t.comm.StartAllreduceSum(g))
+}
+
+// finishBuckets reduces the gradients no bucket started during the
+// backward pass, waits for every reduction and turns the sums into the
+// mean.
+func (t *Trainer) finishBuckets() error {
+	g := t.task.Params().G
+	slices.SortFunc(t.buckets, func(a, b [2]int) int { return a[0] - b[0] })
+	var gaps [][2]int
+	at := 0
+	for _, b := range t.buckets {
+		if b[0] > at {
+			gaps = append(gaps, [2]int{at, b[0]})
+		}
+		at = max(at, b[1])
+	}
+	if at < len(g) {
+		gaps = append(gaps, [2]int{at, len(g)})
+	}
+	for _, r := range gaps {
+		for off := r[0]; off < r[1]; off += BucketFloats {
+			t.startBucket(off, min(off+BucketFloats, r[1]))
+		}
+	}
+	var err error
+	for _, w := range t.waits {
+		if e := w(); e != nil && err == nil {
+			err = e
+		}
+	}
+	t.buckets, t.waits = t.buckets[:0], t.waits[:0]
+	if err != nil {
+		return err
+	}
+	s := 1 / float32(t.comm.Size())
+	for i := range g {
+		g[i] *= s
+	}
+	return nil
+}
+
+// Comm is the trainer's communicator (dist.Single for one process).
+func (t *Trainer) Comm() dist.Comm { return t.comm }
 
 // Steps is the number of steps taken so far.
 func (t *Trainer) Steps() int { return t.step }
@@ -223,16 +344,43 @@ func (t *Trainer) Step() (StepStats, error) {
 	if err != nil {
 		return st, err
 	}
+	// With several ranks, the loss of the global batch is the
+	// token-weighted mean of the ranks' losses; every rank sees it, so
+	// all take the same branch below.
+	scale := 1.0
+	if t.comm.Size() > 1 {
+		t.red[0], t.red[1] = loss*float64(n), float64(n)
+		if err := t.comm.AllreduceSum64(t.red); err != nil {
+			return st, err
+		}
+		// The task's gradient is that of its share's mean loss: weighted
+		// by its share of the tokens, the mean over the ranks is the
+		// gradient of the global mean (equal shares: 1).
+		scale = float64(n*t.comm.Size()) / t.red[1]
+		loss, n = t.red[0]/t.red[1], int(t.red[1])
+	}
 	st.Loss, st.Tokens = loss, n
 	if !finite(loss) {
 		st.Diverged = true
 		return st, nil
 	}
-	if err := t.task.Backward(); err != nil {
-		return st, err
-	}
+	t.gscale = float32(scale)
+	err = t.task.Backward()
 	prev = clk.Enter(phase.Optimizer)
 	defer clk.Enter(prev)
+	switch {
+	case t.overlap:
+		// Buckets were started during the backward pass; a failed pass
+		// still waits for them (every rank reduces the same buffers).
+		if e := t.finishBuckets(); err == nil {
+			err = e
+		}
+	case err == nil && t.comm.Size() > 1:
+		err = t.reduceGrads(p.G, scale)
+	}
+	if err != nil {
+		return st, err
+	}
 	st.GradNorm = optim.GradNorm(t.grads)
 	if !finite(st.GradNorm) {
 		st.Diverged = true
@@ -241,6 +389,87 @@ func (t *Trainer) Step() (StepStats, error) {
 	copy(t.prev, p.W)
 	st.LR = t.opt.StepNorm(t.grads, st.GradNorm) // clips first
 	return st, nil
+}
+
+// reduceGrads averages the gradient arena over the ranks, in buckets of
+// BucketFloats, after scaling this rank's by scale. The buckets are
+// reduced after the backward pass, not during it (see distributed.md).
+func (t *Trainer) reduceGrads(g []float32, scale float64) error {
+	if scale != 1 {
+		s := float32(scale)
+		for i := range g {
+			g[i] *= s
+		}
+	}
+	for off := 0; off < len(g); off += BucketFloats {
+		if err := t.comm.AllreduceMean(g[off:min(off+BucketFloats, len(g))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WeightsHash is a hash of the weights' bits (FNV-1a over each 32-bit
+// word), the same on every rank whose weights are bit-identical.
+func WeightsHash(w []float32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range w {
+		h = (h ^ uint64(math.Float32bits(x))) * 1099511628211
+	}
+	return h
+}
+
+// checkRanks compares the weights' hash of every rank with rank 0's
+// after step.
+func (t *Trainer) checkRanks(step int) error {
+	if t.comm.Size() == 1 {
+		return nil
+	}
+	h := WeightsHash(t.task.Params().W)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], h)
+	r0, err := t.comm.BroadcastBytes(b[:])
+	if err != nil {
+		return err
+	}
+	diff := []float64{0}
+	if binary.LittleEndian.Uint64(r0) != h {
+		diff[0] = 1
+	}
+	if err := t.comm.AllreduceSum64(diff); err != nil {
+		return err
+	}
+	if diff[0] > 0 {
+		return &RankMismatchError{Step: step, Ranks: int(diff[0])}
+	}
+	return nil
+}
+
+// evaluate is the task's validation loss, averaged over the ranks.
+func (t *Trainer) evaluate() (float64, error) {
+	v, err := t.task.Evaluate()
+	if err != nil || t.comm.Size() == 1 {
+		return v, err
+	}
+	b := []float64{v}
+	if err := t.comm.AllreduceSum64(b); err != nil {
+		return 0, err
+	}
+	return b[0] / float64(t.comm.Size()), nil
+}
+
+// agreeStop is whether any rank saw stop ready: every rank then stops
+// after the same step.
+func (t *Trainer) agreeStop(stop bool) (bool, error) {
+	if t.comm.Size() == 1 {
+		return stop, nil
+	}
+	b := []float64{0}
+	if stop {
+		b[0] = 1
+	}
+	err := t.comm.AllreduceSum64(b)
+	return b[0] > 0, err
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -262,6 +491,13 @@ func (t *Trainer) Run() (*Result, error) {
 	valLoss, tokPerSec := math.NaN(), 0.0
 	lastTime, tokens := time.Now(), 0
 	stopped, saved := false, -1
+	if t.comm.Size() > 1 {
+		// Every rank starts from rank 0's weights (the initialization
+		// is the same everywhere; this makes sure).
+		if err := t.comm.Broadcast(t.task.Params().W); err != nil {
+			return nil, err
+		}
+	}
 	for t.step < o.Steps && !stopped {
 		if o.BeforeStep != nil {
 			o.BeforeStep(t.step + 1)
@@ -276,7 +512,7 @@ func (t *Trainer) Run() (*Result, error) {
 		tokens += st.Tokens
 		rec := map[string]any{"step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
 		if st.Step%o.EvalEvery == 0 || st.Step == o.Steps {
-			if valLoss, err = t.task.Evaluate(); err != nil {
+			if valLoss, err = t.evaluate(); err != nil {
 				return nil, err
 			}
 			rec["val_loss"] = valLoss
@@ -321,10 +557,18 @@ func (t *Trainer) Run() (*Result, error) {
 			}
 			saved = st.Step
 		}
+		if st.Step == o.Steps || (o.CheckEvery > 0 && st.Step%o.CheckEvery == 0) {
+			if err := t.checkRanks(st.Step); err != nil {
+				return nil, err
+			}
+		}
 		select {
 		case <-o.Stop: // a nil channel is never ready
 			stopped = true
 		default:
+		}
+		if stopped, err = t.agreeStop(stopped); err != nil {
+			return nil, err
 		}
 	}
 	if saved != t.step {
