@@ -25,6 +25,8 @@ type elementwise struct {
 	softmaxBackward    func(ds, dp, p *float32, rows, n int, scale float32)
 	ceStats            func(l *float32, n int) (mx float32, sumExp, sum float64)
 	ceGrad             func(dl, l *float32, n int, mx, ls, u, gs float32)
+	dotRows            func(dst, q, k *float32, rows, stride, w int)
+	axpyRows           func(o, p, v *float32, rows, stride, w int)
 
 	// Fused kernels (kernels_fused.go).
 	reluDropout, geluDropout                 func(y, x *float32, n int, th uint32, sc float32, klo, khi, base uint32)
@@ -165,6 +167,26 @@ func (k *elementwise) ColDot(dst, a, b []float32, rows, stride int) {
 	k.colDot(&dst[0], &a[0], &b[0], rows, stride, len(dst))
 }
 
+func (k *elementwise) DotRows(dst, q, keys []float32, rows, stride int) {
+	n := window(rows, stride, len(q))
+	if k.dotRows == nil || n == 0 || stride < 0 {
+		dotRowsGeneric(dst, q, keys, rows, stride)
+		return
+	}
+	dst, keys = dst[:rows], keys[:n]
+	k.dotRows(&dst[0], &q[0], &keys[0], rows, stride, len(q))
+}
+
+func (k *elementwise) AxpyRows(o, p, v []float32, stride int) {
+	n := window(len(p), stride, len(o))
+	if k.axpyRows == nil || n == 0 || stride < 0 {
+		axpyRowsGeneric(o, p, v, stride)
+		return
+	}
+	v = v[:n]
+	k.axpyRows(&o[0], &p[0], &v[0], len(p), stride, len(o))
+}
+
 func (k *elementwise) LayerNormParamGrad(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int) {
 	w := len(dgamma)
 	n := window(rows, stride, w)
@@ -231,6 +253,17 @@ func (k *elementwise) SoftmaxBackward(ds, dp, p []float32, n int, scale float32)
 	m := rows * n
 	ds, dp = ds[:m], dp[:m]
 	k.softmaxBackward(&ds[0], &dp[0], &p[0], rows, n, scale)
+}
+
+// LogSoftmax takes the maximum and the float64 sum of exps in one
+// assembly call (the cross-entropy's), then shifts in Go.
+func (k *elementwise) LogSoftmax(y, x []float32) {
+	if k.ceStats == nil || len(x) == 0 {
+		logSoftmaxGeneric(y, x)
+		return
+	}
+	mx, sumExp, _ := k.ceStats(&x[0], len(x))
+	shift(y, x, float32(float64(mx)+math.Log(sumExp)))
 }
 
 // SoftmaxCrossEntropy makes two passes per row in assembly (maximum and

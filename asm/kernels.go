@@ -50,6 +50,26 @@ func ColDot(dst, a, b []float32, rows, stride int) {
 	cur.ColDot(dst, a, b, rows, stride)
 }
 
+// LogSoftmax sets y = x − log Σ_j exp(x_j) (y may alias x), summing the
+// exps in float64 after subtracting the maximum.
+func LogSoftmax(y, x []float32) {
+	cur.LogSoftmax(y, x)
+}
+
+// DotRows sets dst[r] = Σ_j q[j]·k[r·stride+j], j < len(q), for r <
+// rows: one query against rows of keys (the assembly sums in another
+// order than the twin, within a reassociation's rounding).
+func DotRows(dst, q, k []float32, rows, stride int) {
+	cur.DotRows(dst, q, k, rows, stride)
+}
+
+// AxpyRows adds Σ_r p[r]·v[r·stride+j] into o[j], j < len(o), over the
+// rows r < len(p), in row order: attention weights applied to rows of
+// values.
+func AxpyRows(o, p, v []float32, stride int) {
+	cur.AxpyRows(o, p, v, stride)
+}
+
 // ScaleAddRows computes y = w⊙x + b row by row, w a d-vector
 // (Admin's scaled shortcut plus the branch).
 func ScaleAddRows(y, w, x, b []float32, d int) {

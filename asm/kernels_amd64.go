@@ -27,6 +27,8 @@ var elementwiseAVX512 = elementwise{
 	softmaxBackward:    softmaxBackward512,
 	ceStats:            ceStats512,
 	ceGrad:             ceGrad512,
+	dotRows:            dotRows512,
+	axpyRows:           axpyRows512,
 
 	reluDropout:         reluDropout512,
 	reluDropoutBackward: reluDropoutBackward512,
@@ -54,6 +56,8 @@ var elementwiseAVX2 = elementwise{
 	softmaxBackward:    softmaxBackward256,
 	ceStats:            ceStats256,
 	ceGrad:             ceGrad256,
+	dotRows:            dotRows256,
+	axpyRows:           axpyRows256,
 
 	reluDropout:         reluDropout256,
 	reluDropoutBackward: reluDropoutBackward256,

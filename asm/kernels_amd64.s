@@ -4187,6 +4187,182 @@ cge:
 	VZEROUPPER
 	RET
 
+// func dotRows512(dst *float32, q *float32, k *float32, rows int, stride int, w int)
+// Requires: AVX, AVX512F, AVX512VL
+TEXT ·dotRows512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ q+8(FP), CX
+	MOVQ k+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ stride+32(FP), SI
+	MOVQ w+40(FP), DI
+	SHLQ $0x02, SI
+
+drrow:
+	TESTQ  BX, BX
+	JZ     drdone
+	MOVQ   CX, R8
+	MOVQ   DX, R9
+	MOVQ   DI, R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+
+dru:
+	CMPQ        R10, $0x00000020
+	JL          drv
+	VMOVUPS     (R8), Z2
+	VMOVUPS     (R9), Z3
+	VFMADD231PS Z2, Z3, Z0
+	VMOVUPS     64(R8), Z2
+	VMOVUPS     64(R9), Z3
+	VFMADD231PS Z2, Z3, Z1
+	ADDQ        $0x00000080, R8
+	ADDQ        $0x00000080, R9
+	SUBQ        $0x00000020, R10
+	JMP         dru
+
+drv:
+	CMPQ        R10, $0x10
+	JL          drt
+	VMOVUPS     (R8), Z2
+	VMOVUPS     (R9), Z3
+	VFMADD231PS Z2, Z3, Z0
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R9
+	SUBQ        $0x10, R10
+	JMP         drv
+
+drt:
+	TESTQ       R10, R10
+	JZ          dre
+	LEAQ        kmask16<>+0(SB), R11
+	KMOVW       (R11)(R10*2), K1
+	VMOVUPS.Z   (R8), K1, Z2
+	VMOVUPS.Z   (R9), K1, Z3
+	VFMADD231PS Z2, Z3, Z0
+
+dre:
+	VADDPS        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VADDPS        Y2, Y0, Y2
+	VEXTRACTF32X4 $0x01, Y2, X3
+	VADDPS        X2, X3, X3
+	VMOVHLPS      X3, X3, X2
+	VADDPS        X2, X3, X3
+	VMOVSHDUP     X3, X2
+	VADDSS        X2, X3, X3
+	VMOVSS        X3, (AX)
+	ADDQ          $0x04, AX
+	ADDQ          SI, DX
+	DECQ          BX
+	JMP           drrow
+
+drdone:
+	VZEROUPPER
+	RET
+
+// func axpyRows512(o *float32, p *float32, v *float32, rows int, stride int, w int)
+// Requires: AVX, AVX512F
+TEXT ·axpyRows512(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), AX
+	MOVQ p+8(FP), CX
+	MOVQ v+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ stride+32(FP), SI
+	MOVQ w+40(FP), DI
+	SHLQ $0x02, SI
+
+axu:
+	CMPQ    DI, $0x00000040
+	JL      axv
+	VMOVUPS (AX), Z1
+	VMOVUPS 64(AX), Z2
+	VMOVUPS 128(AX), Z3
+	VMOVUPS 192(AX), Z4
+	MOVQ    DX, R8
+	XORQ    R9, R9
+
+axur:
+	CMPQ         R9, BX
+	JGE          axurd
+	VBROADCASTSS (CX)(R9*4), Z0
+	VMOVUPS      (R8), Z5
+	VMULPS       Z0, Z5, Z5
+	VADDPS       Z5, Z1, Z1
+	VMOVUPS      64(R8), Z5
+	VMULPS       Z0, Z5, Z5
+	VADDPS       Z5, Z2, Z2
+	VMOVUPS      128(R8), Z5
+	VMULPS       Z0, Z5, Z5
+	VADDPS       Z5, Z3, Z3
+	VMOVUPS      192(R8), Z5
+	VMULPS       Z0, Z5, Z5
+	VADDPS       Z5, Z4, Z4
+	ADDQ         SI, R8
+	INCQ         R9
+	JMP          axur
+
+axurd:
+	VMOVUPS Z1, (AX)
+	VMOVUPS Z2, 64(AX)
+	VMOVUPS Z3, 128(AX)
+	VMOVUPS Z4, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, DI
+	JMP     axu
+
+axv:
+	CMPQ    DI, $0x10
+	JL      axt
+	VMOVUPS (AX), Z1
+	MOVQ    DX, R8
+	XORQ    R9, R9
+
+axvr:
+	CMPQ         R9, BX
+	JGE          axvrd
+	VBROADCASTSS (CX)(R9*4), Z0
+	VMOVUPS      (R8), Z2
+	VMULPS       Z0, Z2, Z2
+	VADDPS       Z2, Z1, Z1
+	ADDQ         SI, R8
+	INCQ         R9
+	JMP          axvr
+
+axvrd:
+	VMOVUPS Z1, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x10, DI
+	JMP     axv
+
+axt:
+	TESTQ     DI, DI
+	JZ        axe
+	LEAQ      kmask16<>+0(SB), R8
+	KMOVW     (R8)(DI*2), K1
+	VMOVUPS.Z (AX), K1, Z1
+	XORQ      DI, DI
+
+axtr:
+	CMPQ         DI, BX
+	JGE          axtrd
+	VBROADCASTSS (CX)(DI*4), Z0
+	VMOVUPS.Z    (DX), K1, Z2
+	VMULPS       Z0, Z2, Z2
+	VADDPS       Z2, Z1, Z1
+	ADDQ         SI, DX
+	INCQ         DI
+	JMP          axtr
+
+axtrd:
+	VMOVUPS Z1, K1, (AX)
+
+axe:
+	VZEROUPPER
+	RET
+
 // func dropout256(y *float32, x *float32, n int, th uint32, sc float32, klo uint32, khi uint32, base uint32)
 // Requires: AVX, AVX2
 TEXT ·dropout256(SB), NOSPLIT, $0-44
@@ -7966,5 +8142,181 @@ cgt:
 	VMASKMOVPS   Y5, Y4, (AX)
 
 cge:
+	VZEROUPPER
+	RET
+
+// func dotRows256(dst *float32, q *float32, k *float32, rows int, stride int, w int)
+// Requires: AVX, FMA3
+TEXT ·dotRows256(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ q+8(FP), CX
+	MOVQ k+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ stride+32(FP), SI
+	MOVQ w+40(FP), DI
+	SHLQ $0x02, SI
+
+drrow:
+	TESTQ  BX, BX
+	JZ     drdone
+	MOVQ   CX, R8
+	MOVQ   DX, R9
+	MOVQ   DI, R10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+dru:
+	CMPQ        R10, $0x00000010
+	JL          drv
+	VMOVUPS     (R8), Y2
+	VMOVUPS     (R9), Y3
+	VFMADD231PS Y2, Y3, Y0
+	VMOVUPS     32(R8), Y2
+	VMOVUPS     32(R9), Y3
+	VFMADD231PS Y2, Y3, Y1
+	ADDQ        $0x00000040, R8
+	ADDQ        $0x00000040, R9
+	SUBQ        $0x00000010, R10
+	JMP         dru
+
+drv:
+	CMPQ        R10, $0x08
+	JL          drt
+	VMOVUPS     (R8), Y2
+	VMOVUPS     (R9), Y3
+	VFMADD231PS Y2, Y3, Y0
+	ADDQ        $0x00000020, R8
+	ADDQ        $0x00000020, R9
+	SUBQ        $0x08, R10
+	JMP         drv
+
+drt:
+	TESTQ       R10, R10
+	JZ          dre
+	LEAQ        kmask8<>+0(SB), R11
+	NEGQ        R10
+	VMOVUPS     32(R11)(R10*4), Y2
+	VMASKMOVPS  (R8), Y2, Y3
+	VMASKMOVPS  (R9), Y2, Y2
+	VFMADD231PS Y3, Y2, Y0
+
+dre:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMOVSS       X1, (AX)
+	ADDQ         $0x04, AX
+	ADDQ         SI, DX
+	DECQ         BX
+	JMP          drrow
+
+drdone:
+	VZEROUPPER
+	RET
+
+// func axpyRows256(o *float32, p *float32, v *float32, rows int, stride int, w int)
+// Requires: AVX
+TEXT ·axpyRows256(SB), NOSPLIT, $0-48
+	MOVQ o+0(FP), AX
+	MOVQ p+8(FP), CX
+	MOVQ v+16(FP), DX
+	MOVQ rows+24(FP), BX
+	MOVQ stride+32(FP), SI
+	MOVQ w+40(FP), DI
+	SHLQ $0x02, SI
+
+axu:
+	CMPQ    DI, $0x00000020
+	JL      axv
+	VMOVUPS (AX), Y1
+	VMOVUPS 32(AX), Y2
+	VMOVUPS 64(AX), Y3
+	VMOVUPS 96(AX), Y4
+	MOVQ    DX, R8
+	XORQ    R9, R9
+
+axur:
+	CMPQ         R9, BX
+	JGE          axurd
+	VBROADCASTSS (CX)(R9*4), Y0
+	VMOVUPS      (R8), Y5
+	VMULPS       Y0, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VMOVUPS      32(R8), Y5
+	VMULPS       Y0, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VMOVUPS      64(R8), Y5
+	VMULPS       Y0, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	VMOVUPS      96(R8), Y5
+	VMULPS       Y0, Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	ADDQ         SI, R8
+	INCQ         R9
+	JMP          axur
+
+axurd:
+	VMOVUPS Y1, (AX)
+	VMOVUPS Y2, 32(AX)
+	VMOVUPS Y3, 64(AX)
+	VMOVUPS Y4, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, DI
+	JMP     axu
+
+axv:
+	CMPQ    DI, $0x08
+	JL      axt
+	VMOVUPS (AX), Y1
+	MOVQ    DX, R8
+	XORQ    R9, R9
+
+axvr:
+	CMPQ         R9, BX
+	JGE          axvrd
+	VBROADCASTSS (CX)(R9*4), Y0
+	VMOVUPS      (R8), Y2
+	VMULPS       Y0, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         SI, R8
+	INCQ         R9
+	JMP          axvr
+
+axvrd:
+	VMOVUPS Y1, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x08, DI
+	JMP     axv
+
+axt:
+	TESTQ      DI, DI
+	JZ         axe
+	LEAQ       kmask8<>+0(SB), R8
+	NEGQ       DI
+	VMOVUPS    32(R8)(DI*4), Y1
+	VMASKMOVPS (AX), Y1, Y2
+	XORQ       DI, DI
+
+axtr:
+	CMPQ         DI, BX
+	JGE          axtrd
+	VBROADCASTSS (CX)(DI*4), Y0
+	VMASKMOVPS   (DX), Y1, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y3, Y2, Y2
+	ADDQ         SI, DX
+	INCQ         DI
+	JMP          axtr
+
+axtrd:
+	VMASKMOVPS Y2, Y1, (AX)
+
+axe:
 	VZEROUPPER
 	RET

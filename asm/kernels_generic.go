@@ -69,6 +69,57 @@ func colDotGeneric(dst, a, b []float32, rows, stride int) {
 	}
 }
 
+// logSoftmaxGeneric is the pure-Go twin of LogSoftmax.
+func logSoftmaxGeneric(y, x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > mx {
+			mx = v
+		}
+	}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v - mx))
+	}
+	shift(y, x, float32(float64(mx)+math.Log(sum)))
+}
+
+// shift sets y = x − c.
+func shift(y, x []float32, c float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = v - c
+	}
+}
+
+// dotRowsGeneric is the pure-Go twin of DotRows.
+func dotRowsGeneric(dst, q, k []float32, rows, stride int) {
+	w := len(q)
+	dst = dst[:rows]
+	for r := range dst {
+		kr := k[r*stride : r*stride+w]
+		var s float32
+		for j, v := range q {
+			s += v * kr[j]
+		}
+		dst[r] = s
+	}
+}
+
+// axpyRowsGeneric is the pure-Go twin of AxpyRows.
+func axpyRowsGeneric(o, p, v []float32, stride int) {
+	w := len(o)
+	for r, pr := range p {
+		vr := v[r*stride : r*stride+w]
+		for j, x := range vr {
+			o[j] += pr * x
+		}
+	}
+}
+
 // scaleAddRowsGeneric is the pure-Go twin of ScaleAddRows.
 func scaleAddRowsGeneric(y, w, x, b []float32, d int) {
 	if d <= 0 {

@@ -17,6 +17,9 @@ var (
 	broadcastRowsImpls      = []named[func(y, v []float32, d int)]{{"go", broadcastRowsGeneric}}
 	colSumImpls             = []named[func(dst, src []float32, rows, stride int)]{{"go", colSumGeneric}}
 	colDotImpls             = []named[func(dst, a, b []float32, rows, stride int)]{{"go", colDotGeneric}}
+	logSoftmaxImpls         = []named[func(y, x []float32)]{{"go", logSoftmaxGeneric}}
+	dotRowsImpls            = []named[func(dst, q, k []float32, rows, stride int)]{{"go", dotRowsGeneric}}
+	axpyRowsImpls           = []named[func(o, p, v []float32, stride int)]{{"go", axpyRowsGeneric}}
 	scaleAddRowsImpls       = []named[func(y, w, x, b []float32, d int)]{{"go", scaleAddRowsGeneric}}
 	layerNormImpls          = []named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{{"go", layerNormGeneric}}
 	layerNormBackwardImpls  = []named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{{"go", layerNormBackwardGeneric}}
@@ -55,6 +58,15 @@ func init() {
 		}
 		if ks.colDot != nil {
 			colDotImpls = append(colDotImpls, named[func(dst, a, b []float32, rows, stride int)]{n, ks.ColDot})
+		}
+		if ks.ceStats != nil {
+			logSoftmaxImpls = append(logSoftmaxImpls, named[func(y, x []float32)]{n, ks.LogSoftmax})
+		}
+		if ks.dotRows != nil {
+			dotRowsImpls = append(dotRowsImpls, named[func(dst, q, k []float32, rows, stride int)]{n, ks.DotRows})
+		}
+		if ks.axpyRows != nil {
+			axpyRowsImpls = append(axpyRowsImpls, named[func(o, p, v []float32, stride int)]{n, ks.AxpyRows})
 		}
 		if ks.scaleAddRows != nil {
 			scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{n, ks.ScaleAddRows})
@@ -117,6 +129,9 @@ func init() {
 	colSumImpls = append(colSumImpls, named[func(dst, src []float32, rows, stride int)]{"dispatch", ColSum})
 	colDotImpls = append(colDotImpls, named[func(dst, a, b []float32, rows, stride int)]{"dispatch", ColDot})
 	scaleAddRowsImpls = append(scaleAddRowsImpls, named[func(y, w, x, b []float32, d int)]{"dispatch", ScaleAddRows})
+	dotRowsImpls = append(dotRowsImpls, named[func(dst, q, k []float32, rows, stride int)]{"dispatch", DotRows})
+	logSoftmaxImpls = append(logSoftmaxImpls, named[func(y, x []float32)]{"dispatch", LogSoftmax})
+	axpyRowsImpls = append(axpyRowsImpls, named[func(o, p, v []float32, stride int)]{"dispatch", AxpyRows})
 	layerNormImpls = append(layerNormImpls, named[func(y, mean, rstd, x, gamma, beta []float32, d int, eps float32)]{"dispatch", LayerNorm})
 	layerNormBackwardImpls = append(layerNormBackwardImpls, named[func(dx, dy, x, mean, rstd, gamma []float32, d int)]{"dispatch", LayerNormBackward})
 	layerNormParamGradImpls = append(layerNormParamGradImpls, named[func(dgamma, dbeta, dy, x, mean, rstd []float32, rows, stride int)]{"dispatch", LayerNormParamGrad})
@@ -295,6 +310,49 @@ func TestImplColumnOps(t *testing.T) {
 					[]gbuf{randGuarded(r, w, -1, 1), randGuarded(r, w, -1, 1), strided(r, rows, w, stride), strided(r, rows, w, stride),
 						randGuarded(r, rows, -0.5, 0.5), randGuarded(r, rows, 0.5, 2)},
 					[]bool{true, true, false, false, false, false}, pg, tolExact)
+			}
+		}
+	}
+}
+
+// TestImplLogSoftmax runs LogSoftmax out of place and in place, on
+// logits of small and large spread.
+func TestImplLogSoftmax(t *testing.T) {
+	r := newRand(117)
+	for _, n := range append(sizes, 8003) {
+		for _, spread := range []float64{1, 30} {
+			out := adapt(logSoftmaxImpls, func(f func(y, x []float32), o [][]float32) float64 { f(o[0], o[1]); return 0 })
+			checkImpls(t, rw("LogSoftmax n=%d spread=%v", n, spread), []gbuf{randGuarded(r, n, -1, 1), randGuarded(r, n, -spread, spread)},
+				[]bool{true, false}, out, tolTransc)
+			in := adapt(logSoftmaxImpls, func(f func(y, x []float32), o [][]float32) float64 { f(o[0], o[0]); return 0 })
+			checkImpls(t, rw("LogSoftmax in place n=%d spread=%v", n, spread), []gbuf{randGuarded(r, n, -spread, spread)},
+				[]bool{true}, in, tolTransc)
+		}
+	}
+}
+
+// TestImplAttendRows checks DotRows and AxpyRows on windows of rows
+// (stride ≥ width, padding NaN), as incremental decoding reads its
+// caches: AxpyRows bit for bit, DotRows within a reassociated sum.
+func TestImplAttendRows(t *testing.T) {
+	r := newRand(116)
+	for _, w := range sizes {
+		for _, pad := range []int{0, 5} {
+			stride := w + pad
+			dr := adapt(dotRowsImpls, func(f func([]float32, []float32, []float32, int, int), o [][]float32) float64 {
+				f(o[0], o[1], o[2], len(o[0]), stride)
+				return 0
+			})
+			ax := adapt(axpyRowsImpls, func(f func([]float32, []float32, []float32, int), o [][]float32) float64 {
+				f(o[0], o[1], o[2], stride)
+				return 0
+			})
+			for _, rows := range append(rowCounts, 17, 64) {
+				lbl := rw("w=%d stride=%d rows=%d", w, stride, rows)
+				checkImpls(t, "DotRows "+lbl, []gbuf{randGuarded(r, rows, -1, 1), randGuarded(r, w, -1, 1), strided(r, rows, w, stride)},
+					[]bool{true, false, false}, dr, tolReduce)
+				checkImpls(t, "AxpyRows "+lbl, []gbuf{randGuarded(r, w, -1, 1), randGuarded(r, rows, 0, 1), strided(r, rows, w, stride)},
+					[]bool{true, false, false}, ax, tolExact)
 			}
 		}
 	}

@@ -129,6 +129,16 @@ func ceStats512(l *float32, n int) (mx float32, sumExp float64, sum float64)
 //go:noescape
 func ceGrad512(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)
 
+// dotRows512 sets dst[r] = Σ_j q[j]·k[r·stride+j], j < w, for r < rows.
+//
+//go:noescape
+func dotRows512(dst *float32, q *float32, k *float32, rows int, stride int, w int)
+
+// axpyRows512 adds Σ_r p[r]·v[r·stride+j] into o[j], j < w, rows in order.
+//
+//go:noescape
+func axpyRows512(o *float32, p *float32, v *float32, rows int, stride int, w int)
+
 // dropout256 sets y[i] = x[i]·sc if Hash32(key, base+i) ≥ th, else 0,
 // for i < n (key = khi<<32 | klo).
 //
@@ -253,3 +263,13 @@ func ceStats256(l *float32, n int) (mx float32, sumExp float64, sum float64)
 //
 //go:noescape
 func ceGrad256(dl *float32, l *float32, n int, mx float32, ls float32, u float32, gs float32)
+
+// dotRows256 sets dst[r] = Σ_j q[j]·k[r·stride+j], j < w, for r < rows.
+//
+//go:noescape
+func dotRows256(dst *float32, q *float32, k *float32, rows int, stride int, w int)
+
+// axpyRows256 adds Σ_r p[r]·v[r·stride+j] into o[j], j < w, rows in order.
+//
+//go:noescape
+func axpyRows256(o *float32, p *float32, v *float32, rows int, stride int, w int)

@@ -601,3 +601,35 @@ func TestZeroWidthRows(t *testing.T) {
 		t.Errorf("SoftmaxCrossEntropy with no rows = %v", l)
 	}
 }
+
+// TestLogSoftmaxNormalizes: exp of the output sums to 1, differences of
+// the input survive, and a huge logit does not overflow.
+func TestLogSoftmaxNormalizes(t *testing.T) {
+	r := newRand(118)
+	for _, n := range []int{1, 5, 100, 8003} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(20 * (2*r.Float64() - 1))
+		}
+		x[n/2] = 1e30
+		y := make([]float32, n)
+		LogSoftmax(y, x)
+		var s float64
+		for _, v := range y {
+			s += math.Exp(float64(v))
+		}
+		if math.Abs(s-1) > 1e-5 {
+			t.Errorf("n=%d: Σ exp(y) = %v", n, s)
+		}
+		if y[n/2] != 0 {
+			t.Errorf("n=%d: the dominant logit's log-probability is %v, want 0", n, y[n/2])
+		}
+		x[n/2] = 3
+		LogSoftmax(y, x)
+		if n > 1 {
+			if d := (y[0] - y[n-1]) - (x[0] - x[n-1]); math.Abs(float64(d)) > 1e-5 {
+				t.Errorf("n=%d: differences change by %v", n, d)
+			}
+		}
+	}
+}

@@ -46,7 +46,6 @@ type Translator struct {
 	hid               []float32 // [·, d_ff]
 	mean, rstd        []float32 // [·]
 	scores            []float32 // [·, H, SeqLen]
-	logits            []float32 // [·, V]
 	out               []float32 // Step's log-probabilities
 	runs              []int32   // starts of runs of hypotheses of one sentence, then nh
 	attnFn, softmaxFn func(lo, hi int)
@@ -107,7 +106,7 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		srcLens: make([]int32, maxSent), hypSent: make([]int32, maxHyp),
 		x: f32(maxHyp * d), u: f32(maxHyp * d), b: f32(maxHyp * d), att: f32(maxHyp * d), q: f32(maxHyp * d),
 		qkv: f32(maxHyp * 3 * d), hid: f32(maxHyp * cfg.DFF), mean: f32(maxHyp), rstd: f32(maxHyp),
-		scores: f32(maxHyp * H * T), logits: f32(maxHyp * cfg.Vocab)}
+		scores: f32(maxHyp * H * T)}
 	for l := 0; l < L; l++ {
 		tr.crossKV = append(tr.crossKV, f32(maxSent*T*2*d))
 		tr.selfK = append(tr.selfK, f32(maxHyp*T*d))
@@ -334,93 +333,41 @@ func (tr *Translator) attendRows(lo, hi int) {
 		copy(row(K, L-1), q[d:d+dh])
 		copy(row(V, L-1), q[2*d:2*d+dh])
 		sc := tr.scores[j*T : j*T+L]
-		// One query row: dot products and a weighted sum of rows, in
-		// place; a GEMM call would transpose-pack the keys each time.
+		// One query row against runs of positions that lie in one slot
+		// (consecutive rows of the cache): a GEMM call would
+		// transpose-pack the keys each time.
 		q = q[:dh]
-		t := 0
-		for ; t+4 <= L; t += 4 {
-			sc[t], sc[t+1], sc[t+2], sc[t+3] = dot4(q, row(K, t), row(K, t+1), row(K, t+2), row(K, t+3))
-		}
-		for ; t < L; t++ {
-			sc[t] = dot(q, row(K, t))
+		for t0 := 0; t0 < L; {
+			t1 := t0 + 1
+			for t1 < L && anc[t1] == anc[t0] {
+				t1++
+			}
+			at := ((int(anc[t0])*H+h)*T + t0) * dh
+			asm.DotRows(sc[t0:t1], q, K[at:], t1-t0, dh)
+			t0 = t1
 		}
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
 		o := tr.att[i*d+h*dh : i*d+h*dh+dh]
 		clear(o)
-		t = 0
-		for ; t+4 <= L; t += 4 {
-			axpy4(o, sc[t:t+4], row(V, t), row(V, t+1), row(V, t+2), row(V, t+3))
+		for t0 := 0; t0 < L; {
+			t1 := t0 + 1
+			for t1 < L && anc[t1] == anc[t0] {
+				t1++
+			}
+			at := ((int(anc[t0])*H+h)*T + t0) * dh
+			asm.AxpyRows(o, sc[t0:t1], V[at:], dh)
+			t0 = t1
 		}
-		for ; t < L; t++ {
-			axpy4(o, sc[t:t+1], row(V, t), nil, nil, nil)
-		}
-	}
-}
-
-// dot is Σ q[f]·k[f] over f < len(q), summed in order.
-func dot(q, k []float32) float32 {
-	k = k[:len(q)]
-	var s float32
-	for f, v := range q {
-		s += v * k[f]
-	}
-	return s
-}
-
-// dot4 is dot against four keys at once: each q[f] is loaded once and
-// the four sums are independent chains.
-func dot4(q, k0, k1, k2, k3 []float32) (s0, s1, s2, s3 float32) {
-	n := len(q)
-	k0, k1, k2, k3 = k0[:n], k1[:n], k2[:n], k3[:n]
-	for f, v := range q {
-		s0 += v * k0[f]
-		s1 += v * k1[f]
-		s2 += v * k2[f]
-		s3 += v * k3[f]
-	}
-	return
-}
-
-// axpy4 adds Σ_j p[j]·v_j into o for the first len(p) ≤ 4 rows v_j,
-// each element's terms added in j order (as a row-at-a-time loop would).
-func axpy4(o, p, v0, v1, v2, v3 []float32) {
-	n := len(o)
-	switch len(p) {
-	case 4:
-		v0, v1, v2, v3 = v0[:n], v1[:n], v2[:n], v3[:n]
-		p0, p1, p2, p3 := p[0], p[1], p[2], p[3]
-		for f := range o {
-			o[f] = o[f] + p0*v0[f] + p1*v1[f] + p2*v2[f] + p3*v3[f]
-		}
-	case 1:
-		v0 = v0[:n]
-		p0 := p[0]
-		for f := range o {
-			o[f] += p0 * v0[f]
-		}
-	default:
-		panic("axpy4: 1 or 4 rows")
 	}
 }
 
 // logSoftmaxRows turns rows of Step's output from logits into
-// log-probabilities: l − max − log Σ exp(l − max), the sum read off the
-// softmax kernel's probability of the largest logit (exactly 1/Σ).
+// log-probabilities in place.
 func (tr *Translator) logSoftmaxRows(lo, hi int) {
 	V := tr.Cfg.Vocab
 	for r := lo; r < hi; r++ {
-		row, p := tr.out[r*V:r*V+V], tr.logits[r*V:r*V+V]
-		am := 0
-		for i, v := range row {
-			if v > row[am] {
-				am = i
-			}
-		}
-		asm.SoftmaxCausal(p, row, V, 1, V-1)
-		mx, lse := row[am], -math.Log(float64(p[am]))
-		for i, v := range row {
-			row[i] = float32(float64(v-mx) - lse)
-		}
+		row := tr.out[r*V : r*V+V]
+		asm.LogSoftmax(row, row)
 	}
 }
 

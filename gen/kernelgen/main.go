@@ -13,8 +13,8 @@
 // loads never touch memory beyond the operands.
 //
 // The kernel families are in activations.go, dropout.go, fused.go,
-// layernorm.go, softmax.go, adam.go, vector.go and reductions.go; the
-// shared pieces in isa.go, loops.go, consts.go and exp.go.
+// layernorm.go, softmax.go, adam.go, vector.go, reductions.go and
+// attend.go; the shared pieces in isa.go, loops.go, consts.go and exp.go.
 package main
 
 import (
@@ -52,6 +52,8 @@ func main() {
 		s.expv()
 		s.ceStats()
 		s.ceGrad()
+		s.dotRows()
+		s.axpyRows()
 	}
 	Generate()
 	avoutil.CheckAVX2Regs("kernelgen", flag.Lookup("out").Value.String())
