@@ -33,6 +33,7 @@ func analyses() []analysis {
 		{"grads", "gradient norm at each sublayer's output, at initialization or for a checkpoint", runAnalyzeGrads},
 		{"dependency", "residual dependency: each layer input's variance share per earlier branch", runAnalyzeDependency},
 		{"sweep", "the depth experiment: train each depth × norm, record curves and failures", runAnalyzeSweep},
+		{"lr-range", "the stable learning-rate range, from sweeps run at several learning rates", runAnalyzeLRRange},
 	}
 }
 
@@ -46,7 +47,7 @@ func analyzeUsage(w io.Writer) {
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("missing analysis: want change, grads, dependency or sweep")
+		return usagef("missing analysis: want change, grads, dependency, sweep or lr-range")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -58,7 +59,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 			return a.run(args[1:], stdout, stderr)
 		}
 	}
-	return usagef("unknown analysis %q: want change, grads, dependency or sweep", args[0])
+	return usagef("unknown analysis %q: want change, grads, dependency, sweep or lr-range", args[0])
 }
 
 // allNorms is the canonical order of the variants (it also picks each

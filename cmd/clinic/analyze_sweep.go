@@ -159,7 +159,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	header := []string{"depth", "norm", "steps", "final_loss", "final_val_loss", "unigram_entropy", "status", "diverged_at_step"}
+	header := []string{"depth", "norm", "steps", "final_loss", "final_val_loss", "unigram_entropy", "status", "diverged_at_step", "lr"}
 	var rows, trows [][]string
 	var curves []sweepCurve
 	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/byte)",
@@ -170,7 +170,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			div = strconv.Itoa(r.res.FailStep)
 		}
 		last := r.res.Final
-		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div})
+		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div, num(o.lr)})
 		trows = append(trows, []string{strconv.Itoa(r.depth), r.norm, fmt.Sprintf("%.4f", last.ValLoss), r.status})
 		curves = append(curves, sweepCurve{r.depth, r.norm, r.res.Curve})
 	}

@@ -234,7 +234,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	header := []string{"depth", "norm", "steps", "final_val_loss", "test_bleu", "averaged", "status", "diverged_at_step", "seconds"}
+	header := []string{"depth", "norm", "steps", "final_val_loss", "test_bleu", "averaged", "status", "diverged_at_step", "seconds", "lr"}
 	var rows, trows [][]string
 	var curves []sweepCurve
 	chart := &plot.LineChart{Title: "Validation loss during training", XLabel: "step", YLabel: "validation loss (nats/target token)"}
@@ -247,7 +247,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			b = fmt.Sprintf("%.2f", r.BLEU)
 		}
 		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalValLoss, b,
-			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds))})
+			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds)), num(o.lr)})
 		if b == "" {
 			b = "—"
 		}

@@ -338,3 +338,101 @@ func TestUnigramEntropy(t *testing.T) {
 		t.Errorf("diverged: %s", s)
 	}
 }
+
+// TestAnalyzeLRRange runs a sweep at two learning rates, one of which
+// cannot train, and reads the stable range off them; then the inputs a
+// user gets wrong.
+func TestAnalyzeLRRange(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	sweep := func(lr string) string {
+		out := filepath.Join(dir, "lr-"+lr)
+		code, _, e := runCLI(t, append([]string{"analyze", "sweep"}, tiny(text, "--depths", "1", "--norms", "preln,admin",
+			"--steps", "12", "--eval-every", "4", "--eval-batches", "2", "--warmup", "4", "--lr", lr, "--out", out)...)...)
+		if code != 0 {
+			t.Fatalf("sweep at %s: exit %d: %s", lr, code, e)
+		}
+		return out
+	}
+	lo, hi := sweep("3e-3"), sweep("1e9")
+	out := filepath.Join(dir, "range")
+	code, stdout, e := runCLI(t, "analyze", "lr-range", "--out", out, hi, lo)
+	if code != 0 {
+		t.Fatalf("lr-range: exit %d: %s", code, e)
+	}
+	checkReport(t, out, "lr_range.csv", "lr_range.png", "lr_range.svg")
+	rows := readCSV(t, filepath.Join(out, "lr_range.csv"))
+	if len(rows) != 5 {
+		t.Fatalf("lr_range.csv has %d rows, want 5: %v", len(rows), rows)
+	}
+	// sorted by depth, norm, then learning rate
+	for i, want := range [][2]string{{"preln", "0.003"}, {"preln", "1e+09"}, {"admin", "0.003"}, {"admin", "1e+09"}} {
+		if r := rows[i+1]; r[1] != want[0] || r[2] != want[1] {
+			t.Errorf("row %d: %v, want %s at lr %s", i+1, r, want[0], want[1])
+		}
+	}
+	for _, r := range rows[1:] {
+		if r[2] == "1e+09" && r[4] == statusTrained {
+			t.Errorf("a run at learning rate 1e9 trained: %v", r)
+		}
+	}
+	// The stable range: the largest learning rate whose run trained,
+	// read from crafted sweeps (tiny runs rarely train).
+	crafted := func(name, body string) string {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "sweep.csv"), []byte("depth,norm,steps,final_loss,final_val_loss,unigram_entropy,status,diverged_at_step,lr\n"+body), 0o644)
+		return d
+	}
+	a := crafted("a", "18,postln,400,3,3.3,3.2,stalled,,1e-4\n18,preln,400,3,2.5,3.2,trained,,1e-4\n18,admin,400,3,2.4,3.2,trained,,1e-4\n")
+	b := crafted("b", "18,postln,400,3,2.9,3.2,trained,,1e-3\n18,preln,400,3,2.3,3.2,trained,,1e-3\n18,admin,400,3,NaN,3.2,diverged,12,1e-3\n")
+	c := crafted("c", "18,postln,400,3,NaN,3.2,diverged,5,1e-2\n18,preln,400,3,3.25,3.2,stalled,,1e-2\n18,admin,400,3,NaN,3.2,diverged,3,1e-2\n")
+	code, stdout, e = runCLI(t, "analyze", "lr-range", "--out", filepath.Join(dir, "crafted"), c, a, b)
+	if code != 0 {
+		t.Fatalf("crafted: exit %d: %s", code, e)
+	}
+	want := map[string]string{"postln": "0.001", "preln": "0.001", "admin": "0.0001"}
+	seen := 0
+	for _, l := range strings.Split(stdout, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "18" {
+			continue
+		}
+		seen++
+		if f[len(f)-1] != want[f[1]] {
+			t.Errorf("%s: largest trained lr %s, want %s (%q)", f[1], f[len(f)-1], want[f[1]], l)
+		}
+	}
+	if seen != 3 {
+		t.Errorf("crafted table has %d rows, want 3:\n%s", seen, stdout)
+	}
+
+	// An older sweep.csv without the lr column needs --lrs.
+	old := filepath.Join(dir, "old")
+	os.MkdirAll(old, 0o755)
+	os.WriteFile(filepath.Join(old, "sweep.csv"), []byte("depth,norm,steps,final_loss,final_val_loss,unigram_entropy,status,diverged_at_step\n1,preln,12,3,3.1,4,trained,\n1,admin,12,3,3.2,4,trained,\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{lo}, "at least two"},
+		{[]string{lo, old}, "give the learning rates with --lrs"},
+		{[]string{"--lrs", "3e-3", lo, old}, "1 learning rates for 2 folders"},
+		{[]string{"--lrs", "1e-3,1e-4", lo, old}, "sweep.csv says learning rate 0.003"},
+		{[]string{"--lrs", "3e-3,x", lo, old}, "not a positive learning rate"},
+		{[]string{lo, lo}, "both run at learning rate"},
+		{[]string{lo, filepath.Join(dir, "nowhere")}, "no finished sweep"},
+	} {
+		code, _, e := runCLI(t, append([]string{"analyze", "lr-range", "--out", filepath.Join(dir, "bad")}, c.args...)...)
+		if code == 0 || !strings.Contains(e, c.want) || strings.Count(strings.TrimSpace(e), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q, want one line with %q", c.args, code, e, c.want)
+		}
+	}
+	if code, _, e := runCLI(t, "analyze", "lr-range", "--out", filepath.Join(dir, "ok2"), "--lrs", "3e-3,1e-4", lo, old); code != 0 {
+		t.Errorf("with --lrs for the old sweep: exit %d: %s", code, e)
+	}
+	os.WriteFile(filepath.Join(old, "sweep.csv"), []byte("depth,norm,steps,final_loss,final_val_loss,unigram_entropy,status,diverged_at_step\n1,preln,12,3,3.1,4,trained,\n"), 0o644)
+	if code, _, e := runCLI(t, "analyze", "lr-range", "--out", filepath.Join(dir, "bad"), "--lrs", "3e-3,1e-4", lo, old); code == 0 || !strings.Contains(e, "must cover the same depths and norms") {
+		t.Errorf("a sweep missing a run: exit %d, %q", code, e)
+	}
+}

@@ -23,6 +23,8 @@ func TestNonFinitePointsDropped(t *testing.T) {
 		{"log zero", LineChart{LogX: true, LogY: true, XTicks: []float64{0, 1, 2, 4}, Series: []Series{{X: []float64{1, 2, 4}, Y: []float64{0, inf, 3},
 			YErr: []float64{1, 1, nan}, Points: true}}}, 2},
 		{"log all zero", LineChart{LogY: true, Series: []Series{{X: []float64{1, 2}, Y: []float64{0, 0}}}, HLines: []HLine{{Y: 0}}}, 2},
+		{"log one x below 1", LineChart{LogX: true, XTicks: []float64{0.003, 1e9}, Series: []Series{{X: []float64{0.003, 1e9}, Y: []float64{2, nan}, Points: true}}}, 1},
+		{"log one y below 1", LineChart{LogY: true, Series: []Series{{X: []float64{1, 2}, Y: []float64{0.5, 0.5}}}}, 0},
 		{"huge", LineChart{Series: []Series{{X: []float64{0, 1}, Y: []float64{-math.MaxFloat64, math.MaxFloat64}}}}, 0},
 	} {
 		done := make(chan error, 1)

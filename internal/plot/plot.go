@@ -198,9 +198,16 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 }
 
 // saneRange gives an axis with no finite range (nothing was drawn on
-// it) a default one: [0, 1], or [1, 10] on a log axis.
+// it) a default one: [0, 1], or [1, 10] on a log axis; and a log axis
+// holding one value a range around it.
 func saneRange(a *plot.Axis, logScale bool) {
 	ok := !math.IsNaN(a.Min) && !math.IsNaN(a.Max) && !math.IsInf(a.Min, 0) && !math.IsInf(a.Max, 0) && a.Min <= a.Max
+	if ok && logScale && a.Min > 0 && a.Min == a.Max {
+		// One value: plot widens an empty range by ±1, which leaves a
+		// log axis (one value below 1) at a negative minimum.
+		a.Min, a.Max = a.Min/2, a.Max*2
+		return
+	}
 	if ok && (!logScale || a.Min > 0) {
 		return
 	}
