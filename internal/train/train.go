@@ -217,6 +217,16 @@ type GradReporter interface {
 	ReportGrads(ready func(lo, hi int)) bool
 }
 
+// A WeightedEvaluator is a Task whose ranks' validation shares weigh
+// unequally (translation: by their target tokens), so that averaging the
+// ranks' losses would not give the loss of the whole validation set.
+type WeightedEvaluator interface {
+	// EvaluateShare returns this rank's validation loss and its weight
+	// (0 and 0 for an empty share); the Trainer reduces loss·weight and
+	// weight over the ranks.
+	EvaluateShare() (loss, weight float64, err error)
+}
+
 // RankMismatchError reports ranks whose weights differ after a step.
 type RankMismatchError struct {
 	Step  int
@@ -445,10 +455,28 @@ func (t *Trainer) checkRanks(step int) error {
 	return nil
 }
 
-// evaluate is the task's validation loss, averaged over the ranks.
+// evaluate is the task's validation loss, averaged over the ranks
+// (weighted by their shares' weights for a WeightedEvaluator).
 func (t *Trainer) evaluate() (float64, error) {
+	if t.comm.Size() == 1 {
+		return t.task.Evaluate()
+	}
+	if we, ok := t.task.(WeightedEvaluator); ok {
+		v, w, err := we.EvaluateShare()
+		if err != nil {
+			return 0, err
+		}
+		b := []float64{v * w, w}
+		if err := t.comm.AllreduceSum64(b); err != nil {
+			return 0, err
+		}
+		if b[1] == 0 {
+			return 0, fmt.Errorf("no validation data on any rank")
+		}
+		return b[0] / b[1], nil
+	}
 	v, err := t.task.Evaluate()
-	if err != nil || t.comm.Size() == 1 {
+	if err != nil {
 		return v, err
 	}
 	b := []float64{v}
