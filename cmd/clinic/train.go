@@ -33,6 +33,7 @@ type trainOpts struct {
 	threads                           int
 	checkEvery                        int
 	serialReduce                      bool
+	bucketBytes                       int
 	lr, weightDecay, clip, valFrac    float64
 	beta1, beta2, eps                 float64
 	optimizer, schedule               string
@@ -172,7 +173,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	fs.IntVar(&o.checkEvery, "check-every", 100, "under mpirun: compare a hash of the weights across ranks every N steps and at the end (0: at the end only)")
-	overlap := fs.Bool("overlap", true, "under mpirun: reduce each layer's gradients as soon as the backward pass has finished it (false: all after the pass)")
+	overlap := fs.Bool("overlap", true, "under mpirun: reduce the layers' gradients while the backward pass goes on, as soon as they fill a bucket (false: all after the pass)")
+	bucketMB := fs.Float64("bucket-mb", 25, "under mpirun: gradient MB per allreduce (PyTorch DDP's bucket_cap_mb); consecutive finished layers are merged up to it")
 	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -205,6 +207,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.serialReduce = !*overlap
+	if !(*bucketMB > 0 && *bucketMB <= 1<<20) {
+		return usagef("--bucket-mb must be in (0, %d], got %g", 1<<20, *bucketMB)
+	}
+	o.bucketBytes = max(4, int(*bucketMB*(1<<20)))
 	if o.checkEvery < 0 {
 		return usagef("--check-every must be ≥ 0, got %d", o.checkEvery)
 	}
@@ -404,7 +410,7 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
 		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
 		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop,
-		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
+		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce, BucketBytes: o.bucketBytes}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}
@@ -487,7 +493,7 @@ func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
 		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce,
-		Scores: scores}
+		BucketBytes: o.bucketBytes, Scores: scores}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}

@@ -190,16 +190,19 @@ func TestMPIMismatchNamesStep(t *testing.T) {
 	}
 }
 
-// Reducing each layer's gradients as soon as the backward pass has
-// finished it trains what reducing them all after the pass trains:
+// Reducing the finished layers' gradients while the backward pass goes
+// on, in buckets of any size (the default 25 MB: all in one after the
+// pass, for this model; 4000 bytes: each layer in pieces, during the
+// pass), trains what reducing them all after the pass trains:
 // bit-identical with two ranks (a+b is b+a whatever the buckets), to
 // rounding (amplified by Adam's first steps, as above) with more.
 func TestMPIOverlapMatchesSerial(t *testing.T) {
 	needRanks(t)
 	n := world.Size()
-	run := func(serial bool) *LM {
+	run := func(serial bool, bucket int) *LM {
 		lm := shardLM(t, world.Rank(), n, 2*n, 0.1, 11)
-		tr, err := New(lm, Options{Steps: 4, EvalEvery: 4, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial})
+		tr, err := New(lm, Options{Steps: 4, EvalEvery: 4, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial,
+			BucketBytes: bucket})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,10 +214,13 @@ func TestMPIOverlapMatchesSerial(t *testing.T) {
 		}
 		return lm
 	}
-	a, b := run(false), run(true)
-	d := relDiff(a.P.W, b.P.W)
-	if (n == 2 && d != 0) || d > 1e-5 {
-		t.Fatalf("rank %d: overlapped and serial reductions differ by %.3g", world.Rank(), d)
+	b := run(true, 0)
+	for _, bucket := range []int{0, 4000, 3 << 10} {
+		a := run(false, bucket)
+		d := relDiff(a.P.W, b.P.W)
+		if (n == 2 && d != 0) || d > 1e-5 {
+			t.Fatalf("rank %d: overlapped (buckets of %d bytes) and serial reductions differ by %.3g", world.Rank(), bucket, d)
+		}
 	}
 }
 

@@ -95,9 +95,15 @@ type Options struct {
 	// scores that write. nil: one process.
 	Comm dist.Comm
 	// SerialReduce reduces the gradients after the backward pass even
-	// when the task is a GradReporter (without it, each layer's bucket
-	// is reduced as soon as the backward pass has finished the layer).
+	// when the task is a GradReporter (without it, the layers the
+	// backward pass has finished are reduced while it goes on).
 	SerialReduce bool
+	// BucketBytes caps the gradient bytes of one allreduce (0:
+	// BucketFloats·4, 25 MB). During the backward pass consecutive
+	// finished layers are merged into one bucket up to this size, so a
+	// model of small layers makes few collectives (each costs latency on
+	// every hop of the ring); a layer larger than this is split.
+	BucketBytes int
 	// CheckEvery, with more than one rank, compares a hash of the
 	// weights across ranks every CheckEvery steps and at the end of
 	// Run; a difference ends Run with a *RankMismatchError (0: at the
@@ -204,6 +210,10 @@ type Trainer struct {
 	buckets [][2]int
 	waits   []func() error
 	gscale  float32
+	// pending is the bucket being filled with finished layers (lo = hi:
+	// none), bucket its capacity in floats.
+	pending [2]int
+	bucket  int
 }
 
 // A GradReporter is a Task whose Backward can say, while it runs, which
@@ -273,12 +283,49 @@ func New(task Task, o Options) (*Trainer, error) {
 	if o.CheckEvery < 0 {
 		return nil, fmt.Errorf("train: check-every %d must be ≥ 0", o.CheckEvery)
 	}
+	if o.BucketBytes < 0 {
+		return nil, fmt.Errorf("train: bucket size %d bytes must be ≥ 0", o.BucketBytes)
+	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
-		comm: comm, red: make([]float64, 2)}
+		comm: comm, red: make([]float64, 2), bucket: BucketFloats}
+	if o.BucketBytes > 0 {
+		t.bucket = max(1, o.BucketBytes/4)
+	}
 	if gr, ok := task.(GradReporter); ok && comm.Size() > 1 && !o.SerialReduce {
-		t.overlap = gr.ReportGrads(t.startBucket)
+		t.overlap = gr.ReportGrads(t.ready)
 	}
 	return t, nil
+}
+
+// ready takes the finished gradients [lo, hi) into the pending bucket,
+// merging them with it when they are its neighbours and the sum fits,
+// and starts reducing the bucket once it is full. Every rank sees the
+// same calls in the same order (GradReporter), so every rank starts the
+// same buckets in the same order, as the collectives require.
+func (t *Trainer) ready(lo, hi int) {
+	p := &t.pending
+	switch {
+	case p[0] == p[1]:
+		*p = [2]int{lo, hi}
+	case (hi == p[0] || lo == p[1]) && p[1]-p[0]+hi-lo <= t.bucket:
+		*p = [2]int{min(lo, p[0]), max(hi, p[1])}
+	default:
+		t.flush()
+		*p = [2]int{lo, hi}
+	}
+	if p[1]-p[0] >= t.bucket {
+		t.flush()
+	}
+}
+
+// flush starts reducing the pending bucket, in pieces of at most the
+// bucket size (a range larger than a bucket came in one piece).
+func (t *Trainer) flush() {
+	lo, hi := t.pending[0], t.pending[1]
+	t.pending = [2]int{}
+	for off := lo; off < hi; off += t.bucket {
+		t.startBucket(off, min(off+t.bucket, hi))
+	}
 }
 
 // startBucket starts reducing the gradients [lo, hi), final.
@@ -298,10 +345,15 @@ func (t *Trainer) startBucket(lo, hi int) {
 // mean.
 func (t *Trainer) finishBuckets() error {
 	g := t.task.Params().G
-	slices.SortFunc(t.buckets, func(a, b [2]int) int { return a[0] - b[0] })
+	// The ranges not reported are final now: they go into buckets like
+	// the reported ones, from the bottom of the arena up, so that the
+	// pending bucket (the last layers reported, the lowest) can take in
+	// its neighbour below first.
+	taken := append(slices.Clone(t.buckets), t.pending)
+	slices.SortFunc(taken, func(a, b [2]int) int { return a[0] - b[0] })
 	var gaps [][2]int
 	at := 0
-	for _, b := range t.buckets {
+	for _, b := range taken {
 		if b[0] > at {
 			gaps = append(gaps, [2]int{at, b[0]})
 		}
@@ -311,10 +363,9 @@ func (t *Trainer) finishBuckets() error {
 		gaps = append(gaps, [2]int{at, len(g)})
 	}
 	for _, r := range gaps {
-		for off := r[0]; off < r[1]; off += BucketFloats {
-			t.startBucket(off, min(off+BucketFloats, r[1]))
-		}
+		t.ready(r[0], r[1])
 	}
+	t.flush()
 	var err error
 	for _, w := range t.waits {
 		if e := w(); e != nil && err == nil {
@@ -402,7 +453,7 @@ func (t *Trainer) Step() (StepStats, error) {
 }
 
 // reduceGrads averages the gradient arena over the ranks, in buckets of
-// BucketFloats, after scaling this rank's by scale. The buckets are
+// the bucket size, after scaling this rank's by scale. The buckets are
 // reduced after the backward pass, not during it (see distributed.md).
 func (t *Trainer) reduceGrads(g []float32, scale float64) error {
 	if scale != 1 {
@@ -411,8 +462,8 @@ func (t *Trainer) reduceGrads(g []float32, scale float64) error {
 			g[i] *= s
 		}
 	}
-	for off := 0; off < len(g); off += BucketFloats {
-		if err := t.comm.AllreduceMean(g[off:min(off+BucketFloats, len(g))]); err != nil {
+	for off := 0; off < len(g); off += t.bucket {
+		if err := t.comm.AllreduceMean(g[off:min(off+t.bucket, len(g))]); err != nil {
 			return err
 		}
 	}
