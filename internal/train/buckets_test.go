@@ -141,3 +141,59 @@ func TestBucketsMergeLayers(t *testing.T) {
 		t.Logf("%s: %d buckets, %d during the pass (layer %d floats, arena %d)", tc.name, len(rc.buckets), len(during), layer, n)
 	}
 }
+
+// The ranges the translation task reports during its backward pass are
+// final when reported (their gradients then equal those Backward
+// returns with), cover every encoder and decoder layer but the
+// encoder's first once, in the order of its replay list, and a share
+// without rows reports the same ranges in the same order.
+func TestTranslateReportsFinalGrads(t *testing.T) {
+	for _, norm := range []string{model.PreLN, model.PostLN, model.Admin} {
+		task := toyTranslate(t, norm, 3)
+		type report struct {
+			r    [2]int
+			snap []float32
+		}
+		var got []report
+		if !task.ReportGrads(func(lo, hi int) {
+			got = append(got, report{[2]int{lo, hi}, append([]float32(nil), task.P.G[lo:hi]...)})
+		}) {
+			t.Fatalf("%s: no layer ranges", norm)
+		}
+		task.P.ZeroGrad()
+		if _, _, err := task.TrainForward(); err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Backward(); err != nil {
+			t.Fatal(err)
+		}
+		cfg := task.cfg.Model
+		if len(got) != cfg.Layers+cfg.EncoderLayers-1 || len(got) != len(task.reports) {
+			t.Fatalf("%s: %d ranges reported, want %d", norm, len(got), cfg.Layers+cfg.EncoderLayers-1)
+		}
+		for i, g := range got {
+			if g.r != task.reports[i] {
+				t.Fatalf("%s: report %d is %v, the replay list's %v", norm, i, g.r, task.reports[i])
+			}
+			for k, v := range g.snap {
+				if v != task.P.G[g.r[0]+k] {
+					t.Fatalf("%s: range %v changed after it was reported (element %d: %v, then %v)", norm, g.r, k, v, task.P.G[g.r[0]+k])
+				}
+			}
+		}
+		got = nil
+		task.empty = true
+		if err := task.Backward(); err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range got {
+			if g.r != task.reports[i] {
+				t.Fatalf("%s: an empty share reports %v at %d, a pass %v", norm, g.r, i, task.reports[i])
+			}
+		}
+		if len(got) != len(task.reports) {
+			t.Fatalf("%s: an empty share reports %d ranges, a pass %d", norm, len(got), len(task.reports))
+		}
+		task.ReportGrads(nil)
+	}
+}

@@ -74,6 +74,11 @@ type Translate struct {
 	// empty: this rank's share of the last training batch had no rows,
 	// so Backward has nothing to add.
 	empty bool
+	// ready and reports: the GradReporter's callback and the ranges a
+	// backward pass reports, in its order (an empty share reports them
+	// all the same: the ranks' collectives must match).
+	ready   func(lo, hi int)
+	reports [][2]int
 	// the encoded training pairs, for the profiling batcher
 	trainSrc, trainTgt [][]int32
 	identity           map[string]string // what a resumed run must share (State)
@@ -209,9 +214,59 @@ func (t *Translate) TrainForward() (float64, int, error) {
 // Backward implements Task.
 func (t *Translate) Backward() error {
 	if t.empty {
-		return nil // no rows, no gradient: the zeroed arena is this rank's part of the sum
+		// No rows, no gradient: the zeroed arena is this rank's part of
+		// the sum, reported as a pass would report it.
+		if t.ready != nil {
+			for _, r := range t.reports {
+				t.ready(r[0], r[1])
+			}
+		}
+		return nil
 	}
 	return t.M.Backward()
+}
+
+// ReportGrads implements GradReporter. The decoder runs backward first:
+// its layer j's gradients are final once the pass reaches layer j−1's
+// FFN sublayer (three sublayers a layer: self-attention, attention to
+// the encoder, FFN), layer 0's once the decoder is done, when the
+// encoder's top sublayer starts; then the encoder's layers as the LM's.
+// The embedding (shared by both stacks and the output) and the final
+// LayerNorms only when Backward returns.
+func (t *Translate) ReportGrads(ready func(lo, hi int)) bool {
+	m := t.M
+	if ready == nil {
+		m.DecoderHooks.SublayerGrad, m.EncoderHooks.SublayerGrad, t.ready, t.reports = nil, nil, nil, nil
+		return true
+	}
+	dec := layerRanges(t.P, "decoder.layers.%d.", t.cfg.Model.Layers)
+	enc := layerRanges(t.P, "encoder.layers.%d.", t.cfg.Model.EncoderLayers)
+	if dec == nil || enc == nil {
+		return false
+	}
+	t.reports = nil
+	for j := len(dec) - 1; j >= 0; j-- {
+		t.reports = append(t.reports, dec[j])
+	}
+	for j := len(enc) - 1; j >= 1; j-- {
+		t.reports = append(t.reports, enc[j])
+	}
+	t.ready = ready
+	m.DecoderHooks.SublayerGrad = func(k int, _ []float32) {
+		if j := (k + 1) / 3; k%3 == 2 && j < len(dec) {
+			ready(dec[j][0], dec[j][1])
+		}
+	}
+	top := 2*len(enc) - 1
+	m.EncoderHooks.SublayerGrad = func(k int, _ []float32) {
+		if k == top {
+			ready(dec[0][0], dec[0][1])
+		}
+		if j := (k + 1) / 2; k%2 == 1 && j < len(enc) {
+			ready(enc[j][0], enc[j][1])
+		}
+	}
+	return true
 }
 
 // evalShare is the validation loss summed over the target tokens of
