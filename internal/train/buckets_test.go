@@ -72,9 +72,11 @@ func TestBucketsMergeLayers(t *testing.T) {
 	}{
 		{"default", 0, nil},
 		// layers 3 and 2 fill a bucket; layer 1 waits for its neighbour
+		// below (after the pass), which may fit
 		{"two layers", 2 * layer * 4, [][2]int{{layers[2][0], layers[3][1]}}},
-		// a bucket of one and a half layers: each layer alone
-		{"1.5 layers", 3 * layer * 2, [][2]int{{layers[3][0], layers[3][1]}, {layers[2][0], layers[2][1]}}},
+		// a bucket of one and a half layers: each layer alone, started
+		// as soon as it is reported (a second layer would not fit)
+		{"1.5 layers", 3 * layer * 2, [][2]int{{layers[3][0], layers[3][1]}, {layers[2][0], layers[2][1]}, {layers[1][0], layers[1][1]}}},
 		// smaller than a layer: every layer split in pieces of 1000 floats
 		{"4000 bytes", 4000, nil},
 	} {

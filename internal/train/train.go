@@ -299,9 +299,12 @@ func New(task Task, o Options) (*Trainer, error) {
 
 // ready takes the finished gradients [lo, hi) into the pending bucket,
 // merging them with it when they are its neighbours and the sum fits,
-// and starts reducing the bucket once it is full. Every rank sees the
-// same calls in the same order (GradReporter), so every rank starts the
-// same buckets in the same order, as the collectives require.
+// and starts reducing the bucket once it is full, or as full as it can
+// get if the next range is the size of this one (consecutive layers
+// are): waiting for a range that will not fit would delay the bucket by
+// a layer of the backward pass. Every rank sees the same calls in the
+// same order (GradReporter), so every rank starts the same buckets in
+// the same order, as the collectives require.
 func (t *Trainer) ready(lo, hi int) {
 	p := &t.pending
 	switch {
@@ -313,7 +316,7 @@ func (t *Trainer) ready(lo, hi int) {
 		t.flush()
 		*p = [2]int{lo, hi}
 	}
-	if p[1]-p[0] >= t.bucket {
+	if n := p[1] - p[0]; n >= t.bucket || n+hi-lo > t.bucket {
 		t.flush()
 	}
 }
