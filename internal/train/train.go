@@ -35,7 +35,9 @@ type Task interface {
 	Params() *model.Params
 	// TrainForward draws the next training batch and runs the forward
 	// pass with dropout on. It returns the mean loss and the number of
-	// target tokens in the batch.
+	// target tokens in the batch (for a rank's share of a job, in its
+	// share, which may hold none: the Trainer weights the shares by
+	// their tokens).
 	TrainForward() (loss float64, tokens int, err error)
 	// Backward accumulates into Params' gradients the gradient of the
 	// last TrainForward's loss.
