@@ -216,6 +216,8 @@ type Trainer struct {
 	// none), bucket its capacity in floats.
 	pending [2]int
 	bucket  int
+	// scratch of finishBuckets, kept so that a step allocates nothing
+	taken, gaps [][2]int
 }
 
 // A GradReporter is a Task whose Backward can say, while it runs, which
@@ -354,9 +356,9 @@ func (t *Trainer) finishBuckets() error {
 	// the reported ones, from the bottom of the arena up, so that the
 	// pending bucket (the last layers reported, the lowest) can take in
 	// its neighbour below first.
-	taken := append(slices.Clone(t.buckets), t.pending)
+	taken := append(append(t.taken[:0], t.buckets...), t.pending)
 	slices.SortFunc(taken, func(a, b [2]int) int { return a[0] - b[0] })
-	var gaps [][2]int
+	gaps := t.gaps[:0]
 	at := 0
 	for _, b := range taken {
 		if b[0] > at {
@@ -371,6 +373,7 @@ func (t *Trainer) finishBuckets() error {
 		t.ready(r[0], r[1])
 	}
 	t.flush()
+	t.taken, t.gaps = taken, gaps
 	var err error
 	for _, w := range t.waits {
 		if e := w(); e != nil && err == nil {
