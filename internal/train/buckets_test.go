@@ -150,7 +150,7 @@ func TestBucketsMergeLayers(t *testing.T) {
 // encoder's first once, in the order of its replay list, and a share
 // without rows reports the same ranges in the same order.
 func TestTranslateReportsFinalGrads(t *testing.T) {
-	for _, norm := range []string{model.PreLN, model.PostLN, model.Admin} {
+	for _, norm := range model.Norms {
 		task := toyTranslate(t, norm, 3)
 		type report struct {
 			r    [2]int
