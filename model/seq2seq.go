@@ -164,6 +164,14 @@ func (m *Seq2Seq) Draws() uint64 { return m.draws }
 // SetDraws moves the dropout stream to position n (see Model.SetDraws).
 func (m *Seq2Seq) SetDraws(n uint64) { m.draws = n }
 
+// SetSeqOffset makes the model's batches rows [first, first+Bsz) of a
+// larger batch of the same padded lengths (SrcT, TgtT) as far as
+// dropout goes, as Model.SetSeqOffset does: row j draws the masks row
+// first+j draws in a pass over the larger batch. A share padded to its
+// own longest sentence would draw other masks, so a data-parallel rank
+// keeps the global batch's widths.
+func (m *Seq2Seq) SetSeqOffset(first int) { m.c.seqOff = first }
+
 // RowsOf reports the shape of the encoder's (or the decoder's) last pass:
 // sequences, padded length and the valid length of each (nil: all
 // full). Analyses that skip padding read it.

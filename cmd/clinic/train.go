@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
@@ -32,6 +33,7 @@ type trainOpts struct {
 	threads                           int
 	checkEvery                        int
 	serialReduce                      bool
+	bucketBytes                       int
 	lr, weightDecay, clip, valFrac    float64
 	beta1, beta2, eps                 float64
 	optimizer, schedule               string
@@ -171,7 +173,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	fs.IntVar(&o.checkEvery, "check-every", 100, "under mpirun: compare a hash of the weights across ranks every N steps and at the end (0: at the end only)")
-	overlap := fs.Bool("overlap", true, "under mpirun: reduce each layer's gradients as soon as the backward pass has finished it (false: all after the pass)")
+	overlap := fs.Bool("overlap", true, "under mpirun: reduce the layers' gradients while the backward pass goes on, as soon as they fill a bucket (false: all after the pass)")
+	bucketMB := fs.Float64("bucket-mb", 25, "under mpirun: gradient MB per allreduce (PyTorch DDP's bucket_cap_mb); consecutive finished layers are merged up to it")
 	fs.String("resume", "", "continue the run in this directory from its last checkpoint, exactly (only --steps, --eval-every, --save-every, --keep-last, --threads, --bleu-every may change)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -204,6 +207,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.serialReduce = !*overlap
+	if !(*bucketMB > 0 && *bucketMB <= 1<<20) {
+		return usagef("--bucket-mb must be in (0, %d], got %g", 1<<20, *bucketMB)
+	}
+	o.bucketBytes = max(4, int(*bucketMB*(1<<20)))
 	if o.checkEvery < 0 {
 		return usagef("--check-every must be ≥ 0, got %d", o.checkEvery)
 	}
@@ -269,7 +276,7 @@ var world dist.Comm
 
 // joinJob makes o a rank of the MPI job this process was started in,
 // if any (dist.Init: a build without MPI started as one of several
-// ranks refuses). Only the language model trains across ranks so far.
+// ranks refuses).
 func (o *trainOpts) joinJob(task string) error {
 	c, err := dist.Init()
 	if err != nil {
@@ -280,10 +287,9 @@ func (o *trainOpts) joinJob(task string) error {
 		return nil
 	}
 	o.comm = c
-	if task == taskTranslate {
-		return usagef("training across MPI ranks supports --task lm only so far (%d ranks started)", c.Size())
-	}
-	if o.batch%c.Size() != 0 {
+	// A translation batch is cut by rows whatever their number (a rank
+	// may get none), so only the language model's batch must divide.
+	if task != taskTranslate && o.batch%c.Size() != 0 {
 		return usagef("--batch-size %d (the global batch) must be a multiple of the %d MPI ranks", o.batch, c.Size())
 	}
 	if o.threads == 0 {
@@ -329,8 +335,16 @@ func setAdmin(o trainOpts, task adminTask) error {
 	if o.ranks() > 1 {
 		// Rank 0 profiles (the global batch, as one process would) and
 		// the others take its profile: one profiling pass, one ω.
-		if pr, err = shareProfile(o.comm, pr, err); err != nil {
-			return err
+		var js []byte
+		if err == nil && o.rank0() {
+			js, err = json.Marshal(pr)
+		}
+		if js, err = fromRank0(o.comm, js, err); err != nil {
+			return fmt.Errorf("admin profile: %v", err)
+		}
+		pr = new(admin.Profile)
+		if err := json.Unmarshal(js, pr); err != nil {
+			return fmt.Errorf("admin profile from rank 0: %v", err)
 		}
 	}
 	if err != nil {
@@ -348,17 +362,14 @@ func setAdmin(o trainOpts, task adminTask) error {
 	return nil
 }
 
-// shareProfile gives every rank rank 0's Admin profile, or rank 0's
-// error.
-func shareProfile(c dist.Comm, pr *admin.Profile, err error) (*admin.Profile, error) {
-	var b []byte
+// fromRank0 gives every rank rank 0's b, or rank 0's error (err on the
+// other ranks is ignored: they only wait for rank 0's result).
+func fromRank0(c dist.Comm, b []byte, err error) ([]byte, error) {
 	if c.Rank() == 0 {
 		if err != nil {
 			b = append([]byte{0}, err.Error()...)
-		} else if js, jerr := json.Marshal(pr); jerr != nil {
-			b = append([]byte{0}, jerr.Error()...)
 		} else {
-			b = append([]byte{1}, js...)
+			b = append([]byte{1}, b...)
 		}
 	}
 	b, berr := c.BroadcastBytes(b)
@@ -366,13 +377,9 @@ func shareProfile(c dist.Comm, pr *admin.Profile, err error) (*admin.Profile, er
 	case berr != nil:
 		return nil, berr
 	case len(b) == 0 || b[0] == 0:
-		return nil, fmt.Errorf("admin profile on rank 0: %s", b[min(1, len(b)):])
+		return nil, fmt.Errorf("on rank 0: %s", b[min(1, len(b)):])
 	}
-	var out admin.Profile
-	if err := json.Unmarshal(b[1:], &out); err != nil {
-		return nil, fmt.Errorf("admin profile from rank 0: %v", err)
-	}
-	return &out, nil
+	return b[1:], nil
 }
 
 // runTask trains task as o says, with metrics and checkpoints in o.out,
@@ -380,7 +387,7 @@ func shareProfile(c dist.Comm, pr *admin.Profile, err error) (*admin.Profile, er
 // on stdout that says what the losses are per (unit).
 func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, stdout, stderr io.Writer) (*train.Result, error) {
 	if !o.rank0() {
-		return runRank(o, task)
+		return runRank(o, task, scores)
 	}
 	mpath, ckpt := filepath.Join(o.out, "metrics.jsonl"), filepath.Join(o.out, "model.safetensors")
 	open := metrics.Create
@@ -403,7 +410,7 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
 		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
 		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop,
-		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
+		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce, BucketBytes: o.bucketBytes}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}
@@ -471,14 +478,22 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 
 // runRank is runTask on a rank other than 0 of a job: the same steps,
 // nothing written. It restores the same checkpoint and state as rank 0
-// (the run directory must be on a file system every rank sees).
-func runRank(o trainOpts, task train.Task) (*train.Result, error) {
+// (the run directory must be on a file system every rank sees). It runs
+// the scores too, which are collectives (validation BLEU sums its
+// statistics over the ranks), and so keeps the best values rank 0
+// keeps, without writing the best checkpoints.
+func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result, error) {
+	scores = slices.Clone(scores)
+	for i := range scores {
+		scores[i].Best = ""
+	}
 	stop, _, unwatch := watchSignals(io.Discard, o.out)
 	defer unwatch()
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce}
+		BeforeStep: o.beforeStep, Stop: stop, Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce,
+		BucketBytes: o.bucketBytes, Scores: scores}
 	if opts.BeforeStep == nil {
 		opts.BeforeStep = testBeforeStep
 	}

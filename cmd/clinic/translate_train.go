@@ -254,17 +254,8 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 			return nil, err
 		}
 	default:
-		start := time.Now()
-		lines := make([]string, 0, 2*len(trainPairs))
-		for _, p := range trainPairs {
-			lines = append(lines, p.Src, p.Tgt)
-		}
-		if codes, err = bpe.Learn(lines, t.bpeMerges, bpe.DefaultOptions()); err != nil {
+		if codes, err = learnCodes(o, t, trainPairs, stdout); err != nil {
 			return nil, err
-		}
-		if !o.quiet {
-			fmt.Fprintf(stdout, "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
-				codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
 		}
 	}
 	cfg := o.cfg
@@ -277,18 +268,21 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 	// Nothing is written into the run directory before here.
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %v", err)
-	}
-	text, err := codes.MarshalText()
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(o.out, "bpe.codes"), text); err != nil {
-		return nil, fmt.Errorf("saving bpe codes: %v", err)
+	if o.rank0() {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return nil, fmt.Errorf("run directory: %v", err)
+		}
+		text, err := codes.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(o.out, "bpe.codes"), text); err != nil {
+			return nil, fmt.Errorf("saving bpe codes: %v", err)
+		}
 	}
 	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
-		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang})
+		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang,
+		Comm: o.comm})
 	if err != nil {
 		return nil, err
 	}
@@ -299,9 +293,13 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	}
 	if !o.quiet {
 		ts, vs := task.TrainStats(), task.ValStats()
-		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads, kernels %s\n",
+		ranks := ""
+		if o.ranks() > 1 {
+			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s) sharing the rows of each batch", o.ranks(), o.comm.Name())
+		}
+		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s\n",
 			cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
-			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), asm.CPULevel())
+			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), ranks, asm.CPULevel())
 		if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
 			fmt.Fprintf(stdout, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
 				n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.maxTokens)
@@ -316,6 +314,39 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, 32) }})
 	}
 	return runTask(o, task, "target token", scores, stdout, stderr)
+}
+
+// learnCodes learns the joint BPE codes of the training pairs. In a job
+// rank 0 learns them and the others take its codes: one learning pass,
+// and the vocabulary rank 0 writes is the one every rank trains with.
+func learnCodes(o trainOpts, t translateFlags, pairs []data.Pair, stdout io.Writer) (*bpe.Codes, error) {
+	var text []byte
+	var err error
+	if o.rank0() {
+		start := time.Now()
+		lines := make([]string, 0, 2*len(pairs))
+		for _, p := range pairs {
+			lines = append(lines, p.Src, p.Tgt)
+		}
+		var codes *bpe.Codes
+		if codes, err = bpe.Learn(lines, t.bpeMerges, bpe.DefaultOptions()); err == nil {
+			if !o.quiet {
+				fmt.Fprintf(stdout, "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
+					codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
+			}
+			if o.ranks() == 1 {
+				return codes, nil
+			}
+			text, err = codes.MarshalText()
+		}
+		if o.ranks() == 1 {
+			return nil, err
+		}
+	}
+	if text, err = fromRank0(o.comm, text, err); err != nil {
+		return nil, fmt.Errorf("bpe codes: %v", err)
+	}
+	return bpe.Parse(text)
 }
 
 // headerColumns reads the first line of the TSV file at path and, if

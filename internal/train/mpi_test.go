@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -187,16 +190,19 @@ func TestMPIMismatchNamesStep(t *testing.T) {
 	}
 }
 
-// Reducing each layer's gradients as soon as the backward pass has
-// finished it trains what reducing them all after the pass trains:
+// Reducing the finished layers' gradients while the backward pass goes
+// on, in buckets of any size (the default 25 MB: all in one after the
+// pass, for this model; 4000 bytes: each layer in pieces, during the
+// pass), trains what reducing them all after the pass trains:
 // bit-identical with two ranks (a+b is b+a whatever the buckets), to
 // rounding (amplified by Adam's first steps, as above) with more.
 func TestMPIOverlapMatchesSerial(t *testing.T) {
 	needRanks(t)
 	n := world.Size()
-	run := func(serial bool) *LM {
+	run := func(serial bool, bucket int) *LM {
 		lm := shardLM(t, world.Rank(), n, 2*n, 0.1, 11)
-		tr, err := New(lm, Options{Steps: 4, EvalEvery: 4, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial})
+		tr, err := New(lm, Options{Steps: 4, EvalEvery: 4, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial,
+			BucketBytes: bucket})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,10 +214,13 @@ func TestMPIOverlapMatchesSerial(t *testing.T) {
 		}
 		return lm
 	}
-	a, b := run(false), run(true)
-	d := relDiff(a.P.W, b.P.W)
-	if (n == 2 && d != 0) || d > 1e-5 {
-		t.Fatalf("rank %d: overlapped and serial reductions differ by %.3g", world.Rank(), d)
+	b := run(true, 0)
+	for _, bucket := range []int{0, 4000, 3 << 10} {
+		a := run(false, bucket)
+		d := relDiff(a.P.W, b.P.W)
+		if (n == 2 && d != 0) || d > 1e-5 {
+			t.Fatalf("rank %d: overlapped (buckets of %d bytes) and serial reductions differ by %.3g", world.Rank(), bucket, d)
+		}
 	}
 }
 
@@ -222,5 +231,283 @@ func TestMPILayerRanges(t *testing.T) {
 	r := layerRanges(lm.P, "decoder.layers.%d.", lm.cfg.Model.Layers)
 	if len(r) != 2 || r[0][0] != len(lm.P.Embed.W) || r[0][1] != r[1][0] || r[1][1] > len(lm.P.W) {
 		t.Fatalf("layer ranges %v (embedding %d, arena %d)", r, len(lm.P.Embed.W), len(lm.P.W))
+	}
+}
+
+// shardTranslate is the toy translation task as rank comm.Rank()'s
+// share of a job (comm of more than one rank) or as one process (comm
+// nil), with global batches of at most maxTokens tokens and maxSentences
+// rows (0: no limit) and 13 validation pairs (an uneven BLEU split).
+func shardTranslate(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, dropout float32, seed uint64) *Translate {
+	t.Helper()
+	trainPairs, val := toyPairs(120, 1), toyPairs(13, 2)
+	var lines []string
+	for _, p := range trainPairs {
+		lines = append(lines, p.Src, p.Tgt)
+	}
+	codes, err := bpe.Learn(lines, 30, bpe.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := model.Config{EncoderLayers: 1, Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: codes.Size(),
+		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: model.PreLN, Activation: "relu",
+		LNEps: 1e-5, LabelSmoothing: 0.1}
+	tr, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val, MaxTokens: maxTokens,
+		MaxSentences: maxSentences, Seed: seed, SrcLang: "words", TgtLang: "digits", Comm: comm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// runTranslate trains task for steps, validation loss and BLEU (greedy)
+// at the last step.
+func runTranslate(t *testing.T, task *Translate, comm dist.Comm, steps int) *Result {
+	t.Helper()
+	tr, err := New(task, Options{Steps: steps, EvalEvery: steps, Optim: adam(), Comm: comm, CheckEvery: 1,
+		Scores: []Score{{Name: "val_bleu", Every: steps, Eval: func() (float64, error) { return task.ValidBLEU(1, 4) }}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// sameOnAllRanks fails unless v is bit-identical on every rank.
+func sameOnAllRanks(t *testing.T, what string, v float64) {
+	t.Helper()
+	b := math.Float64bits(v)
+	r0, err := world.BroadcastBytes([]byte(fmt.Sprint(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := []float64{0}
+	if string(r0) != fmt.Sprint(b) {
+		diff[0] = 1
+	}
+	if err := world.AllreduceSum64(diff); err != nil {
+		t.Fatal(err)
+	}
+	if diff[0] != 0 {
+		t.Fatalf("rank %d: %s %v differs on %v rank(s) from rank 0's", world.Rank(), what, v, diff[0])
+	}
+}
+
+// relDiffKeyBias is relDiff(a, b) over the weights of p other than the
+// attention keys' biases, and the largest difference of those. A key's
+// bias adds the same score to every key of a query, which the softmax
+// removes: its true gradient is 0 and the computed one rounding noise,
+// of either sign, which Adam's first steps (m/√v) turn into updates of
+// ±lr whatever its size. Two summation orders (ranks, or threads) then
+// differ there by up to about 2·lr per step, and in the relative norm
+// of the whole arena by 1e-5 after a few steps of the toy model, which
+// hides what the comparison is for.
+func relDiffKeyBias(p *model.Params, a, b []float32) (rel, keyBias float64) {
+	skip := make([]bool, len(a))
+	d := p.Cfg.DModel
+	off := 0
+	for _, q := range p.List {
+		var lo, hi int
+		switch {
+		case strings.HasSuffix(q.Name, "self_attn.qkv_proj.bias"):
+			lo, hi = d, 2*d
+		case strings.HasSuffix(q.Name, "encoder_attn.kv_proj.bias"):
+			lo, hi = 0, d
+		}
+		for i := lo; i < hi; i++ {
+			skip[off+i] = true
+			keyBias = max(keyBias, math.Abs(float64(a[off+i]-b[off+i])))
+		}
+		off += len(q.W)
+	}
+	var dn, n float64
+	for i := range a {
+		if !skip[i] {
+			dn += float64(a[i]-b[i]) * float64(a[i]-b[i])
+			n += float64(b[i]) * float64(b[i])
+		}
+	}
+	return math.Sqrt(dn / n), keyBias
+}
+
+// checkTranslateJob trains the toy translation task as a job of every
+// rank and as one process on the same global batches and compares: the
+// last reduced gradients to 1e-6 relative and the weights to 1e-5
+// after steps (float32 summation order; the keys' biases apart, see
+// relDiffKeyBias), the training and
+// validation losses to 1e-5 (the job's shares weighted by their target
+// tokens), the validation BLEU bit-identical on every rank and equal to
+// one process's BLEU of the job's weights.
+func checkTranslateJob(t *testing.T, maxTokens, maxSentences int, dropout float32, steps int) {
+	t.Helper()
+	job := shardTranslate(t, world, maxTokens, maxSentences, dropout, 7)
+	res := runTranslate(t, job, world, steps)
+	one := shardTranslate(t, nil, maxTokens, maxSentences, dropout, 7)
+	ref := runTranslate(t, one, nil, steps)
+	dw, kb := relDiffKeyBias(job.P, job.P.W, one.P.W)
+	dg := relDiff(job.P.G, one.P.G)
+	// Adam moves a weight by at most about the learning rate per step.
+	if !(dw < 1e-5) || !(dg < 1e-6) || !(kb <= float64(steps)*2*adam().LR) {
+		t.Fatalf("rank %d: weights differ from one process's by %.3g (key biases by up to %.3g), the last gradients by %.3g, after %d steps",
+			world.Rank(), dw, kb, dg, steps)
+	}
+	t.Logf("rank %d, max-tokens %d, max-sentences %d, dropout %g: ‖Δw‖/‖w‖ = %.3g (key biases ≤ %.3g), ‖Δg‖/‖g‖ = %.3g after %d steps",
+		world.Rank(), maxTokens, maxSentences, dropout, dw, kb, dg, steps)
+	for _, c := range [][2]float64{{res.Final.Loss, ref.Final.Loss}, {res.Final.ValLoss, ref.Final.ValLoss}} {
+		if !(math.Abs(c[0]-c[1]) <= 1e-5*math.Abs(c[1])) {
+			t.Fatalf("rank %d: loss %v, one process %v (final %+v vs %+v)", world.Rank(), c[0], c[1], res.Final, ref.Final)
+		}
+	}
+	sb := res.Scores["val_bleu"]
+	if len(sb) != 1 || sb[0].Step != steps {
+		t.Fatalf("rank %d: BLEU points %v", world.Rank(), sb)
+	}
+	sameOnAllRanks(t, "validation BLEU", sb[0].Value)
+	sameOnAllRanks(t, "validation loss", res.Final.ValLoss)
+	copy(one.P.W, job.P.W)
+	want, err := one.ValidBLEU(1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb[0].Value != want {
+		t.Fatalf("rank %d: the job's validation BLEU %v, one process's on the same weights %v", world.Rank(), sb[0].Value, want)
+	}
+}
+
+// Translation as a job of N ranks trains what one process trains on the
+// same global batches, dropout off: token batches split by rows, the
+// shares' losses and gradients weighted by their target tokens.
+func TestMPITranslateEquivalentToOneProcess(t *testing.T) {
+	needRanks(t)
+	checkTranslateJob(t, 96, 0, 0, 4)
+}
+
+// With dropout on, each rank's rows draw the masks of their global
+// rows: the job still trains what one process trains (and the trainer
+// checks bit-identical weights on every rank after every step).
+func TestMPITranslateRanksEqualWithDropout(t *testing.T) {
+	needRanks(t)
+	checkTranslateJob(t, 96, 0, 0.1, 3)
+}
+
+// Batches of fewer sentences than ranks (one row: every rank but 0 has
+// none, in training, validation and BLEU), batches that split unevenly
+// (N+1 rows) and batches of 1 to 3 rows in turn (max-tokens 14: a rank
+// without rows on some steps must keep its dropout stream in step with
+// the others' for the next) neither crash nor hang, and train what one
+// process trains.
+func TestMPITranslateEmptyAndUnevenShares(t *testing.T) {
+	needRanks(t)
+	for _, rows := range []int{1, world.Size() + 1} {
+		checkTranslateJob(t, 96, rows, 0.1, 3)
+	}
+	checkTranslateJob(t, 14, 0, 0.1, 6)
+}
+
+// A translation run saved by a job resumes as one process, and a run
+// saved by one process resumes as a job: both continue the run (to the
+// rounding of the sums) that one process trains uninterrupted. The
+// shares are cut from each global batch, so any number of ranks goes.
+func TestMPITranslateResumeAcrossRanks(t *testing.T) {
+	needRanks(t)
+	const mid, steps = 2, 4
+	var dir []byte
+	if world.Rank() == 0 {
+		d := t.TempDir()
+		dir = []byte(d)
+	}
+	dir, err := world.BroadcastBytes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := string(dir)
+	run := func(comm dist.Comm, sub string, from, to int) *Translate {
+		task := shardTranslate(t, comm, 96, 0, 0.1, 5)
+		o := Options{Steps: to, EvalEvery: to, Optim: adam(), Comm: comm, CheckEvery: 1}
+		d := filepath.Join(base, sub)
+		if sub != "" && (comm == nil || comm.Rank() == 0) {
+			o.Checkpoint, o.State = filepath.Join(d, "model.safetensors"), filepath.Join(d, "state.safetensors")
+		}
+		tr, err := New(task, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from > 0 {
+			s, err := ReadState(filepath.Join(d, "state.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Restore(s, filepath.Join(d, "model.safetensors")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tr.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	if world.Rank() == 0 {
+		for _, sub := range []string{"job", "one"} {
+			if err := os.MkdirAll(filepath.Join(base, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	world.Barrier()
+	straight := run(nil, "", 0, steps)
+	// job → one process
+	run(world, "job", 0, mid)
+	world.Barrier()
+	if world.Rank() == 0 {
+		resumed := run(nil, "job", mid, steps)
+		if d, kb := relDiffKeyBias(resumed.P, resumed.P.W, straight.P.W); !(d < 1e-5) || !(kb <= 2*steps*adam().LR) {
+			t.Fatalf("a job's run resumed as one process differs from one process's by %.3g (key biases by %.3g)", d, kb)
+		}
+	}
+	world.Barrier()
+	// one process → job
+	if world.Rank() == 0 {
+		run(nil, "one", 0, mid)
+	}
+	world.Barrier()
+	resumed := run(world, "one", mid, steps)
+	if d, kb := relDiffKeyBias(resumed.P, resumed.P.W, straight.P.W); !(d < 1e-5) || !(kb <= 2*steps*adam().LR) {
+		t.Fatalf("rank %d: one process's run resumed as a job differs from one process's by %.3g (key biases by %.3g)", world.Rank(), d, kb)
+	}
+}
+
+// Translation reduces its finished layers during the backward pass too
+// (a rank without rows reports them all the same, or the collectives
+// would not match): whatever the buckets, it trains what reducing after
+// the pass trains, bit for bit with two ranks, with shares of 0 to 3
+// rows (max-tokens 14).
+func TestMPITranslateOverlapMatchesSerial(t *testing.T) {
+	needRanks(t)
+	n := world.Size()
+	run := func(serial bool, bucket int) *Translate {
+		task := shardTranslate(t, world, 14, 0, 0.1, 9)
+		tr, err := New(task, Options{Steps: 5, EvalEvery: 5, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial,
+			BucketBytes: bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.overlap == serial {
+			t.Fatalf("overlap %v with SerialReduce %v", tr.overlap, serial)
+		}
+		if _, err := tr.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	b := run(true, 0)
+	for _, bucket := range []int{0, 4000, 12 << 10} {
+		a := run(false, bucket)
+		d := relDiff(a.P.W, b.P.W)
+		if (n == 2 && d != 0) || d > 1e-5 {
+			t.Fatalf("rank %d: overlapped (buckets of %d bytes) and serial reductions differ by %.3g", world.Rank(), bucket, d)
+		}
 	}
 }

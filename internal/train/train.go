@@ -35,7 +35,9 @@ type Task interface {
 	Params() *model.Params
 	// TrainForward draws the next training batch and runs the forward
 	// pass with dropout on. It returns the mean loss and the number of
-	// target tokens in the batch.
+	// target tokens in the batch (for a rank's share of a job, in its
+	// share, which may hold none: the Trainer weights the shares by
+	// their tokens).
 	TrainForward() (loss float64, tokens int, err error)
 	// Backward accumulates into Params' gradients the gradient of the
 	// last TrainForward's loss.
@@ -95,9 +97,15 @@ type Options struct {
 	// scores that write. nil: one process.
 	Comm dist.Comm
 	// SerialReduce reduces the gradients after the backward pass even
-	// when the task is a GradReporter (without it, each layer's bucket
-	// is reduced as soon as the backward pass has finished the layer).
+	// when the task is a GradReporter (without it, the layers the
+	// backward pass has finished are reduced while it goes on).
 	SerialReduce bool
+	// BucketBytes caps the gradient bytes of one allreduce (0:
+	// BucketFloats·4, 25 MB). During the backward pass consecutive
+	// finished layers are merged into one bucket up to this size, so a
+	// model of small layers makes few collectives (each costs latency on
+	// every hop of the ring); a layer larger than this is split.
+	BucketBytes int
 	// CheckEvery, with more than one rank, compares a hash of the
 	// weights across ranks every CheckEvery steps and at the end of
 	// Run; a difference ends Run with a *RankMismatchError (0: at the
@@ -204,6 +212,12 @@ type Trainer struct {
 	buckets [][2]int
 	waits   []func() error
 	gscale  float32
+	// pending is the bucket being filled with finished layers (lo = hi:
+	// none), bucket its capacity in floats.
+	pending [2]int
+	bucket  int
+	// scratch of finishBuckets, kept so that a step allocates nothing
+	taken, gaps [][2]int
 }
 
 // A GradReporter is a Task whose Backward can say, while it runs, which
@@ -215,6 +229,16 @@ type GradReporter interface {
 	// leaves as they are, disjoint, in the same order on every call
 	// (ready nil: stop). It reports false when it cannot.
 	ReportGrads(ready func(lo, hi int)) bool
+}
+
+// A WeightedEvaluator is a Task whose ranks' validation shares weigh
+// unequally (translation: by their target tokens), so that averaging the
+// ranks' losses would not give the loss of the whole validation set.
+type WeightedEvaluator interface {
+	// EvaluateShare returns this rank's validation loss and its weight
+	// (0 and 0 for an empty share); the Trainer reduces loss·weight and
+	// weight over the ranks.
+	EvaluateShare() (loss, weight float64, err error)
 }
 
 // RankMismatchError reports ranks whose weights differ after a step.
@@ -263,12 +287,52 @@ func New(task Task, o Options) (*Trainer, error) {
 	if o.CheckEvery < 0 {
 		return nil, fmt.Errorf("train: check-every %d must be ≥ 0", o.CheckEvery)
 	}
+	if o.BucketBytes < 0 {
+		return nil, fmt.Errorf("train: bucket size %d bytes must be ≥ 0", o.BucketBytes)
+	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
-		comm: comm, red: make([]float64, 2)}
+		comm: comm, red: make([]float64, 2), bucket: BucketFloats}
+	if o.BucketBytes > 0 {
+		t.bucket = max(1, o.BucketBytes/4)
+	}
 	if gr, ok := task.(GradReporter); ok && comm.Size() > 1 && !o.SerialReduce {
-		t.overlap = gr.ReportGrads(t.startBucket)
+		t.overlap = gr.ReportGrads(t.ready)
 	}
 	return t, nil
+}
+
+// ready takes the finished gradients [lo, hi) into the pending bucket,
+// merging them with it when they are its neighbours and the sum fits,
+// and starts reducing the bucket once it is full, or as full as it can
+// get if the next range is the size of this one (consecutive layers
+// are): waiting for a range that will not fit would delay the bucket by
+// a layer of the backward pass. Every rank sees the same calls in the
+// same order (GradReporter), so every rank starts the same buckets in
+// the same order, as the collectives require.
+func (t *Trainer) ready(lo, hi int) {
+	p := &t.pending
+	switch {
+	case p[0] == p[1]:
+		*p = [2]int{lo, hi}
+	case (hi == p[0] || lo == p[1]) && p[1]-p[0]+hi-lo <= t.bucket:
+		*p = [2]int{min(lo, p[0]), max(hi, p[1])}
+	default:
+		t.flush()
+		*p = [2]int{lo, hi}
+	}
+	if n := p[1] - p[0]; n >= t.bucket || n+hi-lo > t.bucket {
+		t.flush()
+	}
+}
+
+// flush starts reducing the pending bucket, in pieces of at most the
+// bucket size (a range larger than a bucket came in one piece).
+func (t *Trainer) flush() {
+	lo, hi := t.pending[0], t.pending[1]
+	t.pending = [2]int{}
+	for off := lo; off < hi; off += t.bucket {
+		t.startBucket(off, min(off+t.bucket, hi))
+	}
 }
 
 // startBucket starts reducing the gradients [lo, hi), final.
@@ -288,10 +352,15 @@ func (t *Trainer) startBucket(lo, hi int) {
 // mean.
 func (t *Trainer) finishBuckets() error {
 	g := t.task.Params().G
-	slices.SortFunc(t.buckets, func(a, b [2]int) int { return a[0] - b[0] })
-	var gaps [][2]int
+	// The ranges not reported are final now: they go into buckets like
+	// the reported ones, from the bottom of the arena up, so that the
+	// pending bucket (the last layers reported, the lowest) can take in
+	// its neighbour below first.
+	taken := append(append(t.taken[:0], t.buckets...), t.pending)
+	slices.SortFunc(taken, func(a, b [2]int) int { return a[0] - b[0] })
+	gaps := t.gaps[:0]
 	at := 0
-	for _, b := range t.buckets {
+	for _, b := range taken {
 		if b[0] > at {
 			gaps = append(gaps, [2]int{at, b[0]})
 		}
@@ -301,10 +370,10 @@ func (t *Trainer) finishBuckets() error {
 		gaps = append(gaps, [2]int{at, len(g)})
 	}
 	for _, r := range gaps {
-		for off := r[0]; off < r[1]; off += BucketFloats {
-			t.startBucket(off, min(off+BucketFloats, r[1]))
-		}
+		t.ready(r[0], r[1])
 	}
+	t.flush()
+	t.taken, t.gaps = taken, gaps
 	var err error
 	for _, w := range t.waits {
 		if e := w(); e != nil && err == nil {
@@ -392,7 +461,7 @@ func (t *Trainer) Step() (StepStats, error) {
 }
 
 // reduceGrads averages the gradient arena over the ranks, in buckets of
-// BucketFloats, after scaling this rank's by scale. The buckets are
+// the bucket size, after scaling this rank's by scale. The buckets are
 // reduced after the backward pass, not during it (see distributed.md).
 func (t *Trainer) reduceGrads(g []float32, scale float64) error {
 	if scale != 1 {
@@ -401,8 +470,8 @@ func (t *Trainer) reduceGrads(g []float32, scale float64) error {
 			g[i] *= s
 		}
 	}
-	for off := 0; off < len(g); off += BucketFloats {
-		if err := t.comm.AllreduceMean(g[off:min(off+BucketFloats, len(g))]); err != nil {
+	for off := 0; off < len(g); off += t.bucket {
+		if err := t.comm.AllreduceMean(g[off:min(off+t.bucket, len(g))]); err != nil {
 			return err
 		}
 	}
@@ -445,10 +514,28 @@ func (t *Trainer) checkRanks(step int) error {
 	return nil
 }
 
-// evaluate is the task's validation loss, averaged over the ranks.
+// evaluate is the task's validation loss, averaged over the ranks
+// (weighted by their shares' weights for a WeightedEvaluator).
 func (t *Trainer) evaluate() (float64, error) {
+	if t.comm.Size() == 1 {
+		return t.task.Evaluate()
+	}
+	if we, ok := t.task.(WeightedEvaluator); ok {
+		v, w, err := we.EvaluateShare()
+		if err != nil {
+			return 0, err
+		}
+		b := []float64{v * w, w}
+		if err := t.comm.AllreduceSum64(b); err != nil {
+			return 0, err
+		}
+		if b[1] == 0 {
+			return 0, fmt.Errorf("no validation data on any rank")
+		}
+		return b[0] / b[1], nil
+	}
 	v, err := t.task.Evaluate()
-	if err != nil || t.comm.Size() == 1 {
+	if err != nil {
 		return v, err
 	}
 	b := []float64{v}
