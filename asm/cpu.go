@@ -22,6 +22,9 @@ type level struct {
 	// gemm is the level's blocked SGEMM kernel; nil runs the pure-Go
 	// twin sgemmGeneric.
 	gemm *gemmKernel
+	// bf16 is the level's bf16 GEMM (SgemmBF16); nil runs the pure-Go
+	// twin sgemmBF16Generic.
+	bf16 *bf16Kernel
 	// elementwise holds the level's non-GEMM kernels; a nil entry runs
 	// the pure-Go twin.
 	elementwise

@@ -20,13 +20,17 @@ var (
 //     (VXORPS on zmm) and AVX512VL (EVEX-encoded ymm and xmm
 //     forms, as in the element-wise kernels' horizontal reductions).
 //
-// A CPU with AVX512F but without DQ or VL runs level avx2.
+// A CPU with AVX512F but without DQ or VL runs level avx2. Level avx512
+// runs the bf16 GEMM on VDPBF16PS where the CPU has AVX512-BF16.
 func asmLevels() []*level {
 	x := cpu.X86
 	avx2 := x.HasAVX2 && x.HasFMA && x.HasOSXSAVE
 	avx512 := avx2 && x.HasAVX512F && x.HasAVX512DQ && x.HasAVX512VL
 	var ls []*level
 	if avx512 {
+		if x.HasAVX512BF16 {
+			avx512Level.bf16 = bf16AVX512
+		}
 		ls = append(ls, avx512Level)
 	}
 	if avx2 {
@@ -34,3 +38,7 @@ func asmLevels() []*level {
 	}
 	return ls
 }
+
+// hasAMX reports whether the CPU offers AMX tiles with bf16 (Sapphire
+// Rapids and later); clinic has no AMX kernel yet.
+func hasAMX() bool { return cpu.X86.HasAMXTile && cpu.X86.HasAMXBF16 }

@@ -14,5 +14,6 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), asm.Threads())
+	fmt.Fprintf(stdout, "precision: fp32 (%s)\n", asm.PrecisionPaths())
 	return nil
 }

@@ -1,5 +1,5 @@
-// Package avoutil holds what clinic's avo generators (asmgen and
-// kernelgen) share: parameter addresses, the function epilogue, the
+// Package avoutil holds what clinic's avo generators (asmgen, kernelgen
+// and bf16gen) share: parameter addresses, the function epilogue, the
 // physical vector registers, and the check that AVX2 functions use no
 // AVX-512 register.
 package avoutil

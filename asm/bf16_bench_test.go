@@ -1,0 +1,104 @@
+package asm
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// bf16PeakGFLOPS times the VDPBF16PS probe for about d and returns the
+// best single-core rate, or 0 without the instruction.
+func bf16PeakGFLOPS(d time.Duration) float64 {
+	if _, err := peakBF16(1000); err != nil {
+		return 0
+	}
+	best := 0.0
+	for start := time.Now(); time.Since(start) < d; {
+		t0 := time.Now()
+		f, _ := peakBF16(1 << 15)
+		if r := float64(f) / time.Since(t0).Seconds() / 1e9; r > best {
+			best = r
+		}
+	}
+	return best
+}
+
+// BenchmarkGEMMBF16 runs SgemmBF16 and, in the same run for the ratio,
+// Sgemm (fp32) on the shapes of BenchmarkGEMM. bf16-peak-frac is GFLOP/s
+// over threads × the measured single-core VDPBF16PS peak.
+func BenchmarkGEMMBF16(b *testing.B) {
+	peak := bf16PeakGFLOPS(50 * time.Millisecond)
+	b.Logf("bf16 GEMM: %s; VDPBF16PS peak %.0f GFLOP/s per core, FMA peak %.0f", BF16Level(), peak, peakGFLOPS(CPULevel()))
+	for _, lay := range []string{"NN", "NT", "TN"} {
+		ta, tb := lay[0] == 'T', lay[1] == 'T'
+		for _, sh := range benchShapes {
+			m, k, n := sh[0], sh[1], sh[2]
+			for _, th := range []int{1, 2} {
+				for _, prec := range []string{"bf16", "fp32"} {
+					b.Run(fmt.Sprintf("%s/%dx%dx%d/threads=%d/%s", lay, m, k, n, th, prec), func(b *testing.B) {
+						r := newRand(1)
+						a := randSlice(r, m*k, -1, 1)
+						bb := randSlice(r, k*n, -1, 1)
+						c := make([]float32, m*n)
+						lda, ldb := k, n
+						if ta {
+							lda = m
+						}
+						if tb {
+							ldb = k
+						}
+						old := Threads()
+						SetThreads(th)
+						defer SetThreads(old)
+						f := SgemmBF16
+						if prec == "fp32" {
+							f = Sgemm
+						}
+						f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+						for b.Loop() {
+							f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+						}
+						gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+						b.ReportMetric(gf, "GFLOP/s")
+						if prec == "bf16" && peak > 0 {
+							b.ReportMetric(gf/(peak*float64(th)), "bf16-peak-frac")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkKernelBF16 times the bf16 microkernel alone on packed panels
+// in cache (one k block, 24 row panels), the driver's ceiling.
+func BenchmarkKernelBF16(b *testing.B) {
+	for _, l := range supported {
+		kn := l.bf16
+		if kn == nil {
+			continue
+		}
+		b.Run(l.name, func(b *testing.B) {
+			kc, panels := bf16KC, 24
+			pa := make([]uint32, kc*kn.mr*panels)
+			pb := make([]uint32, kc*kn.nr)
+			for i := range pa {
+				pa[i] = 0x3f803f80
+			}
+			for i := range pb {
+				pb[i] = 0x3c003c00
+			}
+			c := make([]float32, kn.mr*panels*kn.nr)
+			for b.Loop() {
+				for i := 0; i < panels; i++ {
+					kn.fn(kc, &pa[i*kc*kn.mr], &pb[0], &c[i*kn.mr*kn.nr], kn.nr, 1, 1, kn.mr, kn.nr, true)
+				}
+			}
+			gf := 4 * float64(kc*kn.mr*kn.nr*panels) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(gf, "GFLOP/s")
+			if p := bf16PeakGFLOPS(50 * time.Millisecond); p > 0 {
+				b.ReportMetric(gf/p, "bf16-peak-frac")
+			}
+		})
+	}
+}

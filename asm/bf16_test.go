@@ -1,0 +1,307 @@
+package asm
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBF16Rounding: round to nearest even on the 16 dropped bits, ties
+// to even, NaN kept (quiet), infinities kept, subnormals to signed zero,
+// and overflow of the largest finite values to infinity.
+func TestBF16Rounding(t *testing.T) {
+	for _, c := range []struct {
+		in   uint32
+		want uint16
+	}{
+		{0x3f800000, 0x3f80}, // 1
+		{0x3f808000, 0x3f80}, // tie, even stays
+		{0x3f818000, 0x3f82}, // tie, odd rounds up
+		{0x3f808001, 0x3f81}, // above the tie
+		{0x3f807fff, 0x3f80}, // below the tie
+		{0xbf80c000, 0xbf81}, // negative
+		{0x7f7fffff, 0x7f80}, // the largest float32 rounds to +Inf
+		{0x7f800000, 0x7f80}, // +Inf
+		{0xff800000, 0xff80}, // -Inf
+		{0x7fc00000, 0x7fc0}, // quiet NaN
+		{0x7f800001, 0x7fc0}, // signalling NaN with only low bits: still NaN
+		{0xffa00000, 0xffe0}, // negative signalling NaN, quieted
+		{0x00000001, 0x0000}, // subnormal to +0
+		{0x807fffff, 0x8000}, // subnormal to -0
+		{0x00800000, 0x0080}, // the smallest normal stays
+		{0x80000000, 0x8000}, // -0
+	} {
+		if got := BF16(math.Float32frombits(c.in)); got != c.want {
+			t.Errorf("BF16(%#08x) = %#04x, want %#04x", c.in, got, c.want)
+		}
+	}
+	// Against float64 rounding for random normal values: the bf16 is the
+	// nearest representable value (ties aside).
+	r := newRand(301)
+	for i := 0; i < 100000; i++ {
+		x := float32(math.Ldexp(2*r.Float64()-1, r.IntN(60)-30))
+		if x == 0 {
+			continue
+		}
+		got := BF16Float(BF16(x))
+		d := math.Abs(float64(got) - float64(x))
+		ulp := math.Ldexp(1, math.Ilogb(float64(x))-7)
+		if d > ulp/2 {
+			t.Fatalf("BF16(%v) = %v, off by %g > half an ulp %g", x, got, d, ulp/2)
+		}
+	}
+}
+
+// bf16Impls lists the bf16 GEMMs this CPU runs: the twin, then the
+// assembly kernel if the CPU has AVX512-BF16.
+func bf16Impls() []named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)] {
+	impls := []named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)]{{"go", sgemmBF16Generic}}
+	for _, l := range supported {
+		if l.bf16 != nil {
+			impls = append(impls, named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)]{l.name + "-bf16", l.bf16.run})
+		}
+	}
+	return impls
+}
+
+// TestSgemmBF16Impls runs every bf16 GEMM on the same guarded operands
+// over shapes with tails in every dimension (rows past the 14-row
+// panel, columns past 32, odd k, k past one block of bf16KC pairs), all
+// transpositions and leading dimensions with padding. With alpha = 1 and
+// beta = 0 the kernel must equal the twin bit for bit; with a beta it
+// may differ in the last fused multiply-add's double-rounding ties only.
+func TestSgemmBF16Impls(t *testing.T) {
+	impls := bf16Impls()
+	if len(impls) == 1 {
+		t.Logf("no AVX512-BF16 here: the twin only")
+	}
+	r := newRand(302)
+	type shape struct{ m, n, k int }
+	shapes := []shape{{1, 1, 1}, {1, 1, 2}, {3, 5, 7}, {14, 32, 16}, {15, 33, 17}, {13, 31, 2*bf16KC + 3}, {29, 70, 64}, {28, 64, 1}, {2, 100, 2 * bf16KC}}
+	if testing.Short() {
+		shapes = shapes[:6]
+	}
+	for _, s := range shapes {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			for _, ab := range [][2]float32{{1, 0}, {0.5, 0}, {1, 1}, {-2, 0.25}} {
+				ta, tb := tr[0], tr[1]
+				lda, ldb, ldc := s.k+3, s.n+1, s.n+2
+				if ta {
+					lda = s.m + 1
+				}
+				if tb {
+					ldb = s.k + 2
+				}
+				ar, ac := s.m, s.k
+				if ta {
+					ar, ac = s.k, s.m
+				}
+				br, bc := s.k, s.n
+				if tb {
+					br, bc = s.n, s.k
+				}
+				A, B := strided(r, ar, ac, lda), strided(r, br, bc, ldb)
+				C := strided(r, s.m, s.n, ldc)
+				var want gbuf
+				for i, im := range impls {
+					cc := C.clone()
+					im.fn(ta, tb, s.m, s.n, s.k, ab[0], A.s(), lda, B.s(), ldb, ab[1], cc.s(), ldc)
+					lbl := fmt.Sprintf("%s m=%d n=%d k=%d trans=%v alpha=%v beta=%v", im.name, s.m, s.n, s.k, tr, ab[0], ab[1])
+					checkGuards(t, lbl, cc)
+					if i == 0 {
+						want = cc
+						continue
+					}
+					tol := 0.0
+					if ab[1] != 0 || ab[0] != 1 && ab[0] != 0.5 {
+						tol = 1.2e-7
+					}
+					bad := 0
+					for q, g := range cc.full {
+						if !closeTo(float64(g), float64(want.full[q]), tol) && !(math.IsNaN(float64(g)) && math.IsNaN(float64(want.full[q]))) {
+							if bad < 3 {
+								t.Errorf("%s: element %d = %v, twin %v", lbl, q-guardLen, g, want.full[q])
+							}
+							bad++
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmBF16Accuracy: the bf16 product is the fp32 product of the
+// rounded operands, so it is close to Sgemm's on the raw operands
+// (relative error about 2⁻⁸·√k), and exact on values bf16 holds.
+func TestSgemmBF16Accuracy(t *testing.T) {
+	r := newRand(303)
+	m, n, k := 20, 40, 300
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	fill(r, a, -1, 1)
+	fill(r, b, -1, 1)
+	c, ref := make([]float32, m*n), make([]float32, m*n)
+	SgemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, ref, n)
+	var num, den float64
+	for i := range c {
+		num += float64(c[i]-ref[i]) * float64(c[i]-ref[i])
+		den += float64(ref[i]) * float64(ref[i])
+	}
+	if rel := math.Sqrt(num / den); rel > 1e-2 || rel < 1e-5 {
+		t.Errorf("bf16 against fp32: relative error %.3g, want about 2⁻⁸ (a bf16 rounding, not none, not more)", rel)
+	}
+	// Small integers are exact in bf16 and their sums exact in fp32.
+	for i := range a {
+		a[i] = float32(r.IntN(9) - 4)
+	}
+	for i := range b {
+		b[i] = float32(r.IntN(9) - 4)
+	}
+	SgemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, ref, n)
+	for i := range c {
+		if c[i] != ref[i] {
+			t.Fatalf("integer operands: element %d = %v, want %v", i, c[i], ref[i])
+		}
+	}
+}
+
+// TestSgemmBF16Special: NaN and infinity propagate, subnormal operands
+// count as zero, and a sum that falls below the normal range flushes
+// to zero, in the kernel as in the twin.
+func TestSgemmBF16Special(t *testing.T) {
+	sub := math.Float32frombits(0x00400000) // subnormal
+	tiny := float32(math.Ldexp(1, -70))     // normal, its square is not
+	for _, c := range []struct {
+		name string
+		a, b []float32
+		want func(float32) bool
+	}{
+		{"nan", []float32{1, float32(math.NaN())}, []float32{1, 1}, func(v float32) bool { return v != v }},
+		{"inf", []float32{float32(math.Inf(1)), 1}, []float32{1, 1}, func(v float32) bool { return math.IsInf(float64(v), 1) }},
+		{"inf-inf", []float32{float32(math.Inf(1)), float32(math.Inf(1))}, []float32{1, -1}, func(v float32) bool { return v != v }},
+		{"subnormal", []float32{sub, 1}, []float32{1e30, 2}, func(v float32) bool { return v == 2 }},
+		{"underflow", []float32{tiny, 0}, []float32{tiny, 0}, func(v float32) bool { return v == 0 }},
+	} {
+		for _, im := range bf16Impls() {
+			out := []float32{7}
+			im.fn(false, false, 1, 1, 2, 1, c.a, 2, c.b, 1, 0, out, 1)
+			if !c.want(out[0]) {
+				t.Errorf("%s [%s]: got %v", c.name, im.name, out[0])
+			}
+		}
+	}
+}
+
+// TestBF16KernelBytes disassembles the bf16 microkernels' machine code
+// as it is loaded in this test binary (objdump, where installed) and
+// checks that the emitted bytes are the VDPBF16PS instructions the
+// generator meant: 2 per row and k step, in the unrolled loop and its
+// tail, and no stand-in VPDPBUSD or undecodable bytes.
+func TestBF16KernelBytes(t *testing.T) {
+	if len(bf16Impls()) == 1 {
+		t.Skip("no assembly bf16 kernel in this build or on this CPU")
+	}
+	objdump, err := exec.LookPath("objdump")
+	if err != nil {
+		t.Skip("objdump not installed")
+	}
+	var kn *bf16Kernel
+	for _, l := range supported {
+		if l.bf16 != nil {
+			kn = l.bf16
+			break
+		}
+	}
+	for _, c := range []struct {
+		fn   bf16Func
+		rows int
+	}{{kn.fn, 14}, {kn.edge[5], 5}} {
+		code := funcCode(t, objdump, reflect.ValueOf(c.fn).Pointer())
+		s := disassemble(t, objdump, code.addr, code.bytes)
+		if got, want := strings.Count(s, "vdpbf16ps"), 2*c.rows*5; got != want {
+			t.Errorf("%d rows: %d vdpbf16ps, want %d:\n%s", c.rows, got, want, s)
+		}
+		if strings.Contains(s, "vpdpbusd") || strings.Contains(s, "(bad)") {
+			t.Errorf("%d rows: a stand-in or undecodable instruction is left:\n%s", c.rows, s)
+		}
+		if !strings.Contains(s, "vdpbf16ps %zmm28,%zmm30,%zmm0") {
+			t.Errorf("%d rows: the first row's product is not vdpbf16ps %%zmm28,%%zmm30,%%zmm0:\n%s", c.rows, s)
+		}
+	}
+}
+
+type machineCode struct {
+	addr  uintptr
+	bytes []byte
+}
+
+// funcCode returns the machine code of the assembly function behind the
+// Go func value at pc: the value points at the linker's ABI wrapper,
+// whose call leads to the assembly; the function ends where the
+// runtime's function table says the next one begins.
+func funcCode(t *testing.T, objdump string, pc uintptr) machineCode {
+	t.Helper()
+	w := codeAt(t, pc)
+	s := disassemble(t, objdump, pc, w)
+	target := uintptr(0)
+	for _, l := range strings.Split(s, "\n") {
+		if i := strings.Index(l, "call"); i >= 0 {
+			f := strings.Fields(l[i:])
+			if len(f) >= 2 {
+				if v, err := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64); err == nil {
+					target = uintptr(v)
+					break
+				}
+			}
+		}
+	}
+	if target == 0 {
+		// No wrapper: the value is the function itself.
+		target = pc
+	}
+	return machineCode{target, codeAt(t, target)}
+}
+
+// codeAt reads the bytes of the function that contains pc, from pc to
+// its end, from /proc/self/mem.
+func codeAt(t *testing.T, pc uintptr) []byte {
+	t.Helper()
+	f := runtime.FuncForPC(pc)
+	end := pc
+	for end-pc < 1<<16 && runtime.FuncForPC(end) == f {
+		end++
+	}
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		t.Skipf("reading this process's code: %v", err)
+	}
+	defer mem.Close()
+	b := make([]byte, end-pc)
+	if _, err := mem.ReadAt(b, int64(pc)); err != nil {
+		t.Skipf("reading this process's code: %v", err)
+	}
+	return b
+}
+
+func disassemble(t *testing.T, objdump string, addr uintptr, code []byte) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "code.bin")
+	if err := os.WriteFile(f, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "i386:x86-64", "--no-show-raw-insn",
+		fmt.Sprintf("--adjust-vma=%#x", addr), f).Output()
+	if err != nil {
+		t.Skipf("objdump: %v", err)
+	}
+	return string(out)
+}

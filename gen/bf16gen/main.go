@@ -1,0 +1,193 @@
+// Command bf16gen generates clinic's AVX512-BF16 GEMM microkernels with
+// avo: C (fp32) += A·B over bf16 pairs with VDPBF16PS, and its
+// throughput probe.
+//
+// It is run by go generate in package asm (see asm/bf16.go):
+//
+//	go run -C ../gen ./bf16gen -pkg asm -out ../asm/bf16_amd64.s -stubs ../asm/bf16_stubs_amd64.go
+//
+// Neither avo nor the Go assembler knows VDPBF16PS. The kernels are
+// written with VPDPBUSD in its place, an AVX512-VNNI instruction with
+// the same operand form (EVEX.512.0F38.W0, zmm, zmm, zmm), whose
+// registers avo allocates and checks; after avo has written the file,
+// every VPDPBUSD line is replaced by the bytes of the VDPBF16PS with the
+// same registers (evex.go), the instruction named in a comment. The
+// kernels use no real VPDPBUSD.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/clinic-ml/clinic/gen/internal/avoutil"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Microkernel shape: as the fp32 AVX-512 kernel's (14 broadcasts × two
+// zmm of columns), each k step a pair of bf16 values.
+const (
+	mr     = 14
+	nr     = 32
+	unroll = 4 // pair steps per loop iteration
+)
+
+const kernelSig = "func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)"
+
+func main() {
+	ConstraintExpr("!purego")
+	kernel("sbgemmKernel512", mr)
+	for r := 1; r < mr; r++ {
+		kernel(fmt.Sprintf("sbgemmKernel512r%d", r), r)
+	}
+	peak()
+	Generate()
+	out := flag.Lookup("out").Value.String()
+	if err := substitute(out); err != nil {
+		fmt.Fprintln(os.Stderr, "bf16gen:", err)
+		os.Exit(1)
+	}
+}
+
+// kernel is the microkernel for rows rows (1 ≤ rows ≤ mr): 2·rows zmm
+// accumulators from Z0, B pairs in Z28/Z29, A pair broadcasts in
+// Z30/Z31.
+func kernel(name string, rows int) {
+	TEXT(name, NOSPLIT, kernelSig)
+	Pragma("noescape")
+	Doc(
+		fmt.Sprintf("%s computes the %d×%d block", name, rows, nr),
+		"",
+		"	acc[i][j] = Σ_{p<kp} hi(a[p*MR+i])·hi(b[p*NR+j]) + lo(a[p*MR+i])·lo(b[p*NR+j])",
+		"",
+		"(VDPBF16PS: each uint32 holds two bf16, lo the even k index; per p the",
+		"hi product is added, then the lo product, each rounded, denormals",
+		"flushed) from packed panels a (kp×MR) and b (kp×NR), and writes rows",
+		"i < mr, columns j < nr of the row-major C at c (row stride ldc):",
+		"C = alpha·acc if !accum, else C = fma(acc, alpha, beta·C).",
+	)
+	acc := func(i, v int) reg.VecPhysical { return avoutil.Zmm(2*i + v) }
+	b0, b1 := reg.Z28, reg.Z29
+	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
+
+	k := Load(Param("kp"), reg.RSI)
+	pa := Load(Param("a"), reg.RAX)
+	pb := Load(Param("b"), reg.RBX)
+	pc := Load(Param("c"), reg.RDI)
+	ldc := Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), ldc)
+	t := reg.R8
+	for i := 0; i < rows; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	step := func(s int) {
+		VMOVUPS(Mem{Base: pb, Disp: s * nr * 4}, b0)
+		VMOVUPS(Mem{Base: pb, Disp: s*nr*4 + 64}, b1)
+		for i := 0; i < rows; i++ {
+			x := bc[i%2]
+			VPBROADCASTD(Mem{Base: pa, Disp: (s*rows + i) * 4}, x)
+			VPDPBUSD(b0, x, acc(i, 0)) // VDPBF16PS
+			VPDPBUSD(b1, x, acc(i, 1)) // VDPBF16PS
+		}
+	}
+	n := reg.RCX
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef("bftail"))
+	Label("bfloop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(unroll*rows*4), pa)
+	ADDQ(U32(unroll*nr*4), pb)
+	DECQ(n)
+	JNZ(LabelRef("bfloop"))
+	Label("bftail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef("bfstore"))
+	Label("bftailloop")
+	step(0)
+	ADDQ(U8(rows*4), pa)
+	ADDQ(U32(nr*4), pb)
+	DECQ(k)
+	JNZ(LabelRef("bftailloop"))
+
+	Label("bfstore")
+	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
+	Load(Param("nr"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K1)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), reg.K2)
+	m := Load(Param("mr"), reg.R9)
+	alpha := b0
+	VBROADCASTSS(avoutil.ParamAddr("alpha"), alpha)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef("bfaccum"))
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			CMPQ(m, U8(i))
+			JLE(LabelRef("bfdone"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
+		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
+	}
+	JMP(LabelRef("bfdone"))
+	Label("bfaccum")
+	beta := b1
+	VBROADCASTSS(avoutil.ParamAddr("beta"), beta)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			CMPQ(m, U8(i))
+			JLE(LabelRef("bfdone"))
+			ADDQ(ldc, pc)
+		}
+		for v := 0; v < 2; v++ {
+			kr := reg.K1
+			if v == 1 {
+				kr = reg.K2
+			}
+			x := bc[v]
+			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
+		}
+	}
+	Label("bfdone")
+	avoutil.Ret()
+}
+
+// peak is the VDPBF16PS throughput probe: n iterations of 24
+// independent zmm chains, 64 flops each.
+func peak() {
+	TEXT("peakBF16512", NOSPLIT, "func(n int)")
+	Doc("peakBF16512 runs n×24 independent zmm VDPBF16PS (n×1536 flops).")
+	n := Load(Param("n"), reg.RCX)
+	for i := 0; i < 24; i++ {
+		VXORPS(avoutil.Zmm(i), avoutil.Zmm(i), avoutil.Zmm(i))
+	}
+	VXORPS(reg.Z30, reg.Z30, reg.Z30)
+	VXORPS(reg.Z31, reg.Z31, reg.Z31)
+	TESTQ(n, n)
+	JLE(LabelRef("pbfdone"))
+	Label("pbfloop")
+	for i := 0; i < 24; i++ {
+		VPDPBUSD(reg.Z30, reg.Z31, avoutil.Zmm(i)) // VDPBF16PS
+	}
+	DECQ(n)
+	JNZ(LabelRef("pbfloop"))
+	Label("pbfdone")
+	avoutil.Ret()
+}
