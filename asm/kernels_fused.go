@@ -1,90 +1,11 @@
 package asm
 
-// The fused kernels of fused.go at each CPU level. The methods have the
-// exported functions' signatures; the xxxGeneric functions are the
-// pure-Go twins, written against the generic level's methods so that
-// the exported functions can dispatch through cur (as kernels.go does)
-// without recursing at level generic.
-
-func (k *elementwise) ReLUDropout(y, x []float32, p float32, key uint64, base uint32) {
-	if p <= 0 {
-		k.ReLU(y, x)
-		return
-	}
-	if k.reluDropout == nil {
-		reluDropoutGeneric(y, x, p, key, base)
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.reluDropout(&y[0], &x[0], len(x), DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
-	}
-}
-
-func (k *elementwise) ReLUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
-	if p <= 0 {
-		k.ReLUBackward(dx, dy, x)
-		return
-	}
-	if k.reluDropoutBackward == nil {
-		reluDropoutBackwardGeneric(dx, dy, x, p, key, base)
-		return
-	}
-	dx, dy = dx[:len(x)], dy[:len(x)]
-	if len(x) > 0 {
-		k.reluDropoutBackward(&dx[0], &dy[0], &x[0], len(x), DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
-	}
-}
-
-func (k *elementwise) GELUDropout(y, x []float32, p float32, key uint64, base uint32) {
-	if p <= 0 || k.geluDropout == nil {
-		k.GELU(y, x)
-		if p > 0 {
-			k.Dropout(y, y[:len(x)], p, key, base)
-		}
-		return
-	}
-	y = y[:len(x)]
-	if len(x) > 0 {
-		k.geluDropout(&y[0], &x[0], len(x), DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
-	}
-}
-
-func (k *elementwise) GELUDropoutBackward(dx, dy, x []float32, p float32, key uint64, base uint32) {
-	if p <= 0 || k.geluDropoutBackward == nil {
-		if p > 0 {
-			k.Dropout(dx, dy[:len(x)], p, key, base)
-			dy = dx
-		}
-		k.GELUBackward(dx, dy, x)
-		return
-	}
-	dx, dy = dx[:len(x)], dy[:len(x)]
-	if len(x) > 0 {
-		k.geluDropoutBackward(&dx[0], &dy[0], &x[0], len(x), DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
-	}
-}
-
-func (k *elementwise) DropoutScaleAddRows(y, w, x, b []float32, d int, p float32, key uint64, base uint32) {
-	if d <= 0 {
-		return
-	}
-	if p <= 0 {
-		k.ScaleAddRows(y, w, x, b, d)
-		return
-	}
-	if k.dropoutScaleAddRows == nil {
-		dropoutScaleAddRowsGeneric(y, w, x, b, d, p, key, base)
-		return
-	}
-	rows := len(y) / d
-	if rows == 0 {
-		return
-	}
-	n := rows * d
-	w, x, b = w[:d], x[:n], b[:n]
-	k.dropoutScaleAddRows(&y[0], &w[0], &x[0], &b[0], rows, d, DropThreshold(p), 1/(1-p), uint32(key), uint32(key>>32), base)
-}
+// The pure-Go twins of the fused kernels: one pass over memory where the
+// unfused sequence would take two or three. Each gives bit-for-bit the
+// result of its unfused sequence (same operations, same order), so the
+// model may use either. geluDropoutGeneric and geluDropoutBackwardGeneric
+// are written against the generic level's methods: the exported
+// functions dispatch through cur without recursing at level generic.
 
 // reluDropoutGeneric is the twin of ReLUDropout.
 func reluDropoutGeneric(y, x []float32, p float32, key uint64, base uint32) {

@@ -6,7 +6,8 @@
 //	go run -C ../gen ./kernelgen -pkg asm -out ../asm/kernels_amd64.s -stubs ../asm/kernels_stubs_amd64.go
 //
 // avo writes the Go declarations (kernels_stubs_amd64.go) too; the
-// level tables that use them are in asm/kernels_amd64.go. Each kernel
+// level tables that use them, and the Go glue around them, are written
+// by gen/gluegen from its spec table. Each kernel
 // is written once against the isa type (isa.go), which hides the vector
 // width and the way a partial (tail) vector is masked: a K register and
 // masked moves for AVX-512, a lane mask and VMASKMOVPS for AVX2. Masked
