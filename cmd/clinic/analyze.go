@@ -66,7 +66,16 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 // one's color in the figures).
 var allNorms = model.Norms
 
-func normColor(norm string) int { return slices.Index(allNorms, norm) }
+// normColor is the variant's color in plotutil's palette (-1 for an
+// unknown variant), skipping the palette's sixth color, a red too close
+// to the first to tell apart in a legend.
+func normColor(norm string) int {
+	i := slices.Index(allNorms, norm)
+	if i >= 5 {
+		i++
+	}
+	return i
+}
 
 // parseNorms reads a comma-separated list of variants.
 func parseNorms(flag, s string) ([]string, error) {
