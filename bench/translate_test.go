@@ -18,6 +18,7 @@ import (
 
 var (
 	translateSentences = flag.Int("translate-sentences", 200, "BenchmarkTranslate: Acts verses to translate per iteration (all: 1003)")
+	translateBatch     = flag.Int("translate-batch", 32, "BenchmarkTranslate: sentences decoded together (clinic translate --batch-size)")
 	actsIDsOut         = flag.String("acts-ids-out", "", "BenchmarkTranslate: write the Acts source token ids (one verse per line) to this file for bench/torch_decode.py, and skip")
 )
 
@@ -83,7 +84,7 @@ func BenchmarkTranslate(b *testing.B) {
 		b.Fatal(err)
 	}
 	p.Init(1)
-	const batch = 32
+	batch := *translateBatch
 	for _, threads := range []int{2} {
 		for _, beam := range []int{1, 5} {
 			b.Run(fmt.Sprintf("beam=%d/threads=%d", beam, threads), func(b *testing.B) {
