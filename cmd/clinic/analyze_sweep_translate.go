@@ -229,7 +229,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", len(runs)+1, total, norm, d, d,
-				r.FinalValLoss, r.BLEU, r.Status, r.Seconds)
+				fourPlaces(r.FinalValLoss), r.BLEU, r.Status, r.Seconds)
 			runs = append(runs, r)
 		}
 	}
@@ -251,7 +251,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		if b == "" {
 			b = "—"
 		}
-		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, r.FinalValLoss, r.Status})
+		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, fourPlaces(r.FinalValLoss), r.Status})
 		curves = append(curves, sweepCurve{r.Depth, r.Norm, r.Curve})
 	}
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
@@ -426,4 +426,14 @@ func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
 		}
 	}
 	return lockRunDir(dir)
+}
+
+// fourPlaces formats a loss kept as a string (it may be NaN) to four
+// decimals for tables.
+func fourPlaces(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	return fmt.Sprintf("%.4f", f)
 }
