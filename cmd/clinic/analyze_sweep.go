@@ -74,6 +74,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
 	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
+	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -117,7 +118,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	trainText, _ := data.Split(text, o.valFrac)
 	h := unigramEntropy(trainText)
-	release, err := prepareSweepDir(o.out, *overwrite, o.dataPath)
+	release, err := openSweepDir(fs, o.out, *cont, *overwrite, o.dataPath)
 	if err != nil {
 		return err
 	}
@@ -128,13 +129,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	threads := setThreads(o.threads)
 
-	type run struct {
-		depth  int
-		norm   string
-		res    *train.Result
-		status string
-	}
-	var runs []run
+	var runs []sweepResult
 	total := len(depths) * len(norms)
 	for _, d := range depths {
 		for _, norm := range norms {
@@ -142,6 +137,20 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			ro.cfg.Layers, ro.cfg.Norm = d, norm
 			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
 			ro.quiet = true
+			resPath := filepath.Join(ro.out, "result.json")
+			if *cont {
+				if r, err := readSweepResult(resPath); err == nil {
+					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: finished earlier, kept\n", len(runs)+1, total, norm, d)
+					runs = append(runs, *r)
+					continue
+				}
+				if st, err := train.ReadState(filepath.Join(ro.out, stateFile)); err == nil {
+					ro.resume = st
+					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: resuming at step %d\n", len(runs)+1, total, norm, d, st.Step)
+				} else if !errors.Is(err, train.ErrNoState) {
+					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				}
+			}
 			start := time.Now()
 			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers, %d steps ...\n", len(runs)+1, total, norm, d, o.steps)
 			res, err := trainRun(ro, io.Discard, io.Discard)
@@ -152,10 +161,30 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
-			st := sweepStatus(res, h, *margin)
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %.4f, %s (%s)\n", len(runs)+1, total, norm, d,
-				res.Final.ValLoss, st, time.Since(start).Round(time.Second))
-			runs = append(runs, run{d, norm, res, st})
+			r := sweepResult{Depth: d, Norm: norm, Status: sweepStatus(res, h, *margin), FinalStep: res.Final.Step,
+				FinalLoss: num(res.Final.Loss), FinalValLoss: num(res.Final.ValLoss), Curve: res.Curve}
+			if res.Diverged {
+				r.DivergedAt = res.FailStep
+			}
+			if ro.resume != nil {
+				// The whole run's evaluations, not only this invocation's
+				// (which has none if the run had reached its last step).
+				if r.Curve, err = valCurve(filepath.Join(ro.out, "metrics.jsonl")); err != nil {
+					return err
+				}
+				if n := len(r.Curve); n > 0 && !res.Diverged {
+					last := r.Curve[n-1]
+					r.FinalStep, r.FinalLoss, r.FinalValLoss = last.Step, num(last.Loss), num(last.ValLoss)
+					r.Status = sweepStatus(&train.Result{Final: last}, h, *margin)
+				}
+			}
+			r.Seconds = time.Since(start).Seconds()
+			if err := writeSweepResult(resPath, &r); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %s, %s (%s)\n", len(runs)+1, total, norm, d,
+				fourPlaces(r.FinalValLoss), r.Status, time.Since(start).Round(time.Second))
+			runs = append(runs, r)
 		}
 	}
 
@@ -166,13 +195,12 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		HLines: []plot.HLine{{Y: h, Label: fmt.Sprintf("unigram entropy %.3f", h)}}}
 	for _, r := range runs {
 		div := ""
-		if r.res.Diverged {
-			div = strconv.Itoa(r.res.FailStep)
+		if r.DivergedAt > 0 {
+			div = strconv.Itoa(r.DivergedAt)
 		}
-		last := r.res.Final
-		rows = append(rows, []string{strconv.Itoa(r.depth), r.norm, strconv.Itoa(last.Step), num(last.Loss), num(last.ValLoss), num(h), r.status, div, num(o.lr)})
-		trows = append(trows, []string{strconv.Itoa(r.depth), r.norm, fmt.Sprintf("%.4f", last.ValLoss), r.status})
-		curves = append(curves, sweepCurve{r.depth, r.norm, r.res.Curve})
+		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalLoss, r.FinalValLoss, num(h), r.Status, div, num(o.lr)})
+		trows = append(trows, []string{strconv.Itoa(r.Depth), r.Norm, fourPlaces(r.FinalValLoss), r.Status})
+		curves = append(curves, sweepCurve{r.Depth, r.Norm, r.Curve})
 	}
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
 		return err
@@ -189,7 +217,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	rep.figure(names, "validation loss curves")
 	rep.dropped(chart.Dropped)
 	for _, r := range runs {
-		rep.files = append(rep.files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.norm, r.depth), "metrics.jsonl")))
+		rep.files = append(rep.files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.Norm, r.Depth), "metrics.jsonl")))
 	}
 	if err := rep.save(); err != nil {
 		return err

@@ -131,18 +131,8 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	var release func()
-	if *cont {
-		if *overwrite {
-			return usagef("--continue keeps the earlier sweep, --overwrite replaces it: give one")
-		}
-		if release, err = continueSweep(o.out, fs); err != nil {
-			return err
-		}
-	} else if release, err = prepareSweepDir(o.out, *overwrite, tf.bpeCodes, *testData); err != nil {
-		return err
-	} else if err := saveSweepFlags(o.out, fs); err != nil {
-		release()
+	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData)
+	if err != nil {
 		return err
 	}
 	defer release()
@@ -328,16 +318,18 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 	return sc, len(ps), err
 }
 
-// sweepResult is one finished run of the translation sweep, saved as
-// runs/<norm>-L<depth>/result.json so that --continue keeps it.
+// sweepResult is one finished run of a sweep (the LM's or the
+// translation's), saved as runs/<norm>-L<depth>/result.json so that
+// --continue keeps it.
 type sweepResult struct {
 	Depth        int           `json:"depth"`
 	Norm         string        `json:"norm"`
 	Status       string        `json:"status"`
 	FinalStep    int           `json:"final_step"`
-	FinalValLoss string        `json:"final_val_loss"` // a string: it may be NaN
+	FinalLoss    string        `json:"final_loss,omitempty"` // the LM sweep's last training loss
+	FinalValLoss string        `json:"final_val_loss"`       // a string: it may be NaN
 	DivergedAt   int           `json:"diverged_at,omitempty"`
-	BLEU         float64       `json:"test_bleu"`
+	BLEU         float64       `json:"test_bleu,omitempty"`
 	BLEULine     string        `json:"test_bleu_line,omitempty"`
 	Averaged     int           `json:"averaged"`
 	Seconds      float64       `json:"seconds"`
@@ -407,6 +399,28 @@ func saveSweepFlags(dir string, fs *pflag.FlagSet) error {
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, sweepFlagsFile), append(b, '\n'))
+}
+
+// openSweepDir locks the sweep directory dir: with cont, an earlier
+// sweep there run with the flags fs repeats (continueSweep); else a new
+// sweep (an earlier one only with overwrite), whose flags it records.
+// keep lists input files that may lie in dir.
+func openSweepDir(fs *pflag.FlagSet, dir string, cont, overwrite bool, keep ...string) (func(), error) {
+	if cont {
+		if overwrite {
+			return nil, usagef("--continue keeps the earlier sweep, --overwrite replaces it: give one")
+		}
+		return continueSweep(dir, fs)
+	}
+	release, err := prepareSweepDir(dir, overwrite, keep...)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveSweepFlags(dir, fs); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 // continueSweep locks the sweep in dir and checks that fs repeats its

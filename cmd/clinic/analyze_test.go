@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -434,5 +435,52 @@ func TestAnalyzeLRRange(t *testing.T) {
 	os.WriteFile(filepath.Join(old, "sweep.csv"), []byte("depth,norm,steps,final_loss,final_val_loss,unigram_entropy,status,diverged_at_step\n1,preln,12,3,3.1,4,trained,\n"), 0o644)
 	if code, _, e := runCLI(t, "analyze", "lr-range", "--out", filepath.Join(dir, "bad"), "--lrs", "3e-3,1e-4", lo, old); code == 0 || !strings.Contains(e, "must cover the same depths and norms") {
 		t.Errorf("a sweep missing a run: exit %d, %q", code, e)
+	}
+}
+
+// TestAnalyzeSweepContinue: an LM sweep continued with the same flags
+// keeps its finished runs and resumes the others to the same numbers;
+// other flags are refused; --overwrite leaves nothing of the earlier
+// sweep's runs that a later --continue could take for its own.
+func TestAnalyzeSweepContinue(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	out := filepath.Join(dir, "sweep")
+	args := func(norms string, extra ...string) []string {
+		return append(append([]string{"analyze", "sweep"}, tiny(text, "--depths", "1", "--norms", norms,
+			"--steps", "12", "--eval-every", "4", "--eval-batches", "2", "--warmup", "4", "--lr", "3e-3", "--save-every", "4", "--out", out)...), extra...)
+	}
+	if code, _, e := runCLI(t, args("postln,admin")...); code != 0 {
+		t.Fatalf("sweep: exit %d: %s", code, e)
+	}
+	rows := readCSV(t, filepath.Join(out, "sweep.csv"))
+	os.Remove(filepath.Join(out, "runs", "admin-L1", "result.json"))
+	code, _, e := runCLI(t, args("postln,admin", "--continue", "--threads", "1")...)
+	if code != 0 || strings.Count(e, "finished earlier, kept") != 1 || !strings.Contains(e, "resuming at step 12") {
+		t.Fatalf("continue: exit %d: %s", code, e)
+	}
+	again := readCSV(t, filepath.Join(out, "sweep.csv"))
+	if !slices.EqualFunc(again, rows, slices.Equal[[]string]) {
+		t.Errorf("continued sweep.csv %v, first %v", again, rows)
+	}
+	if code, _, e := runCLI(t, args("postln,admin", "--continue", "--lr", "1e-3")...); code != 2 || !strings.Contains(e, "--lr") {
+		t.Errorf("continue with another --lr: exit %d, %q", code, e)
+	}
+	if code, _, e := runCLI(t, args("postln", "--continue", "--overwrite")...); code != 2 || !strings.Contains(e, "give one") {
+		t.Errorf("--continue with --overwrite: exit %d, %q", code, e)
+	}
+	if code, _, e := runCLI(t, args("preln", "--overwrite")...); code != 0 {
+		t.Fatalf("overwrite: exit %d: %s", code, e)
+	}
+	for _, gone := range []string{"postln-L1", "admin-L1"} {
+		if _, err := os.Stat(filepath.Join(out, "runs", gone)); err == nil {
+			t.Errorf("runs/%s survived --overwrite", gone)
+		}
+	}
+	if code, _, e := runCLI(t, args("preln", "--continue")...); code != 0 || !strings.Contains(e, "finished earlier, kept") {
+		t.Errorf("continue after overwrite: exit %d, %q", code, e)
+	}
+	if code, _, e := runCLI(t, "analyze", "sweep", "--continue", "--out", filepath.Join(dir, "none")); code != 2 || !strings.Contains(e, "no sweep to continue") {
+		t.Errorf("continue of nothing: exit %d, %q", code, e)
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // runFile matches the files a training run writes in its directory;
 // --overwrite removes them all, so that a directory never mixes runs.
-var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|admin_profile\.json|bpe\.codes|trainer_state.*)$`)
+var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|admin_profile\.json|bpe\.codes|trainer_state.*|result\.json)$`)
 
 // heldRun matches the files whose presence means the directory holds a
 // run (admin_profile.json and bpe.codes may be inputs put there).
@@ -118,7 +118,7 @@ func isOneOf(p string, paths []string) bool {
 
 // sweepFile matches what 'clinic analyze sweep' writes at the top of its
 // directory.
-var sweepFile = regexp.MustCompile(`^(report\.md|sweep\.csv|sweep_curves\.(csv|png|svg)|bpe\.codes)$`)
+var sweepFile = regexp.MustCompile(`^(report\.md|sweep\.csv|sweep_curves\.(csv|png|svg)|bpe\.codes|sweep_flags\.json)$`)
 
 // prepareSweepDir is prepareRunDir for a sweep: an earlier sweep
 // (report.md or runs/) is refused without overwrite and removed with
