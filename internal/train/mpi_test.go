@@ -4,6 +4,7 @@ package train
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -240,6 +241,12 @@ func TestMPILayerRanges(t *testing.T) {
 // rows (0: no limit) and 13 validation pairs (an uneven BLEU split).
 func shardTranslate(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, dropout float32, seed uint64) *Translate {
 	t.Helper()
+	return shardTranslateNorm(t, comm, maxTokens, maxSentences, dropout, seed, model.PreLN)
+}
+
+// shardTranslateNorm is shardTranslate with the model's variant.
+func shardTranslateNorm(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, dropout float32, seed uint64, norm string) *Translate {
+	t.Helper()
 	trainPairs, val := toyPairs(120, 1), toyPairs(13, 2)
 	var lines []string
 	for _, p := range trainPairs {
@@ -250,7 +257,7 @@ func shardTranslate(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, d
 		t.Fatal(err)
 	}
 	cfg := model.Config{EncoderLayers: 1, Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: codes.Size(),
-		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: model.PreLN, Activation: "relu",
+		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: norm, Activation: "relu",
 		LNEps: 1e-5, LabelSmoothing: 0.1}
 	tr, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val, MaxTokens: maxTokens,
 		MaxSentences: maxSentences, Seed: seed, SrcLang: "words", TgtLang: "digits", Comm: comm})
@@ -405,6 +412,32 @@ func TestMPITranslateEmptyAndUnevenShares(t *testing.T) {
 		checkTranslateJob(t, 96, rows, 0.1, 3)
 	}
 	checkTranslateJob(t, 14, 0, 0.1, 6)
+}
+
+// Admin's profile taken by a share of a job, whose model is planned for
+// its rows only (max-tokens 96 with sequences of up to 16: a share of 2
+// ranks holds at most 64 tokens), is the one a single process takes over
+// the whole first batch.
+func TestMPITranslateAdminProfile(t *testing.T) {
+	needRanks(t)
+	one := shardTranslateNorm(t, nil, 96, 0, 0.1, 5, model.Admin)
+	want, err := one.ProfileAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := shardTranslateNorm(t, world, 96, 0, 0.1, 5, model.Admin)
+	if share.cfg.shareTokens() >= 96 {
+		t.Fatalf("the share's model is planned for %d tokens: the test needs less than the batch's 96", share.cfg.shareTokens())
+	}
+	got, err := share.ProfileAdmin()
+	if err != nil {
+		t.Fatalf("rank %d: %v", world.Rank(), err)
+	}
+	a, _ := json.Marshal(want)
+	b, _ := json.Marshal(got)
+	if string(a) != string(b) {
+		t.Errorf("rank %d: profile of a share %s, one process %s", world.Rank(), b, a)
+	}
 }
 
 // A translation run saved by a job resumes as one process, and a run

@@ -56,6 +56,18 @@ func (c TranslateConfig) share(n int) (first, rows int) {
 	return first, n*(r+1)/R - first
 }
 
+// shareTokens bounds the tokens of this rank's share of any batch: a
+// share has at most ⌈n/R⌉ of a batch's n rows of T ≤ SeqLen tokens, and
+// n·T ≤ MaxTokens, so at most MaxTokens/R + SeqLen (one process: all of
+// MaxTokens). The model's buffers are planned for it.
+func (c TranslateConfig) shareTokens() int {
+	if c.Comm == nil || c.Comm.Size() == 1 {
+		return c.MaxTokens
+	}
+	R := c.Comm.Size()
+	return min(c.MaxTokens, (c.MaxTokens+R-1)/R+c.Model.SeqLen)
+}
+
 // Translate is the translation task: an encoder–decoder trained on
 // token-count batches of a parallel corpus (length-sorted, shuffled each
 // epoch), validated on the validation pairs in fixed batches, with the
@@ -128,7 +140,7 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 		return nil, err
 	}
 	p.Init(c.Seed)
-	m, err := model.NewSeq2Seq(p, c.MaxTokens, c.Seed)
+	m, err := model.NewSeq2Seq(p, c.shareTokens(), c.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +179,8 @@ func (t *Translate) load(b *data.PairBatch, first, n int) *model.Pair {
 // ProfileAdmin runs Admin's profiling on one batch of training pairs,
 // drawn from a batcher of its own so the training batches are the same
 // whichever way ω was set. A rank's share of a job profiles the whole
-// global batch (the model is planned for it), so the profile is the one
-// a single process computes (the CLI profiles on rank 0 and broadcasts
+// global batch, on a model planned for it, so the profile is the one a
+// single process computes (the CLI profiles on rank 0 and broadcasts
 // it).
 func (t *Translate) ProfileAdmin() (*admin.Profile, error) {
 	pb, err := data.NewPairBatcher(t.trainSrc, t.trainTgt, t.cfg.batching(t.cfg.Seed^profileSeed))
@@ -176,7 +188,15 @@ func (t *Translate) ProfileAdmin() (*admin.Profile, error) {
 		return nil, err
 	}
 	b := pb.Next()
-	return admin.RunSeq2Seq(t.M, t.load(b, 0, b.N), t.cfg.Seed)
+	m := t.M
+	if t.cfg.shareTokens() < t.cfg.MaxTokens {
+		// A share's model is planned for its rows only: profile on one
+		// planned for the whole batch, as a single process does.
+		if m, err = model.NewSeq2Seq(t.P, t.cfg.MaxTokens, t.cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	return admin.RunSeq2Seq(m, t.load(b, 0, b.N), t.cfg.Seed)
 }
 
 // SetAdminProfile sets ω from pr and records pr in the checkpoints.
