@@ -64,6 +64,7 @@ func commands() []command {
 		{"analyze", "measure the amplification effect: output change, gradients, dependency, depth sweep", runAnalyze},
 		{"translate", "translate sentences with an encoder–decoder checkpoint (beam search)", runTranslate},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},
+		{"corpus", "write the built-in corpora (the Bible's train/valid/test splits, State of the Union)", runCorpus},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
 }
