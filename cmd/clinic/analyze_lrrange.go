@@ -25,6 +25,9 @@ type lrSweep struct {
 	dir  string
 	lr   float64
 	runs map[lrKey]lrRun
+	// unigram is the LM sweep's unigram entropy of the training text (the
+	// stall line), NaN for a translation sweep.
+	unigram float64
 }
 
 type lrKey struct {
@@ -127,6 +130,10 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 		chart.XTicks = append(chart.XTicks, s.lr)
 	}
 	theader = append(theader, "largest lr that trains")
+	// The stall line, when every sweep trained on the same text.
+	if h := sweeps[0].unigram; !math.IsNaN(h) && !slices.ContainsFunc(sweeps, func(s lrSweep) bool { return !closeRel(s.unigram, h) }) {
+		chart.HLines = []plot.HLine{{Y: h, Label: fmt.Sprintf("unigram entropy %.3f", h)}}
+	}
 	for _, k := range keys {
 		if !slices.Contains(depths, k.depth) {
 			depths = append(depths, k.depth)
@@ -170,7 +177,7 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 // readLRSweep reads dir/sweep.csv: its depth, norm, final_val_loss and
 // status columns, and lr when the sweep recorded it (NaN if not).
 func readLRSweep(dir string) (lrSweep, error) {
-	s := lrSweep{dir: dir, lr: math.NaN(), runs: map[lrKey]lrRun{}}
+	s := lrSweep{dir: dir, lr: math.NaN(), runs: map[lrKey]lrRun{}, unigram: math.NaN()}
 	path := filepath.Join(dir, "sweep.csv")
 	f, err := os.Open(path)
 	if err != nil {
@@ -194,6 +201,7 @@ func readLRSweep(dir string) (lrSweep, error) {
 		}
 	}
 	lrCol, hasLR := col["lr"]
+	hCol, hasH := col["unigram_entropy"]
 	for n, r := range recs[1:] {
 		bad := func(what string) error { return fmt.Errorf("%s:%d: %s", path, n+2, what) }
 		d, err := strconv.Atoi(r[col["depth"]])
@@ -217,6 +225,11 @@ func readLRSweep(dir string) (lrSweep, error) {
 			return s, bad(fmt.Sprintf("a second run of %s at %d layers", norm, d))
 		}
 		s.runs[k] = lrRun{v, st}
+		if hasH {
+			if h, err := strconv.ParseFloat(r[hCol], 64); err == nil {
+				s.unigram = h
+			}
+		}
 		if hasLR {
 			lr, err := strconv.ParseFloat(r[lrCol], 64)
 			switch {

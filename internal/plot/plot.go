@@ -172,7 +172,7 @@ func (c *LineChart) Save(dir, base string) ([]string, error) {
 	saneRange(&p.Y, c.LogY)
 	// Headroom above the data for the legend.
 	if c.HLines != nil || len(c.Series) > 0 {
-		frac := 0.06 * float64(entries)
+		frac := 0.11 * float64(entries)
 		if c.LogY && p.Y.Min > 0 {
 			lo, hi := math.Log(p.Y.Min), math.Log(p.Y.Max)
 			if hi == lo {
