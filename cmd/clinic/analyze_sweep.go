@@ -42,12 +42,14 @@ const (
 )
 
 // sweepStatus classifies a finished run: diverged when the loss became
-// NaN or infinite, stalled when the final validation loss is not more
-// than margin below the unigram entropy h, trained otherwise.
+// NaN or infinite or the final validation loss is above ln 256 (worse
+// than guessing every byte equally likely: a run can blow up to a loss
+// of thousands and stay finite), stalled when it is not more than
+// margin below the unigram entropy h, trained otherwise.
 func sweepStatus(res *train.Result, h, margin float64) string {
 	v := res.Final.ValLoss
 	switch {
-	case res.Diverged || math.IsNaN(v) || math.IsInf(v, 0):
+	case res.Diverged || math.IsNaN(v) || math.IsInf(v, 0) || v > math.Log(256):
 		return statusDiverged
 	case v > h-margin:
 		return statusStalled
@@ -59,7 +61,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if taskOf(args) == taskTranslate {
 		return runTranslateSweep(args, stdout, stderr)
 	}
-	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
+	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite, or ended above ln 256, worse than a\nuniform guess). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts
 	mf.register(fs)
@@ -212,7 +214,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	rep.para("Command: `%s`", commandLine("sweep", args))
 	rep.para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s). Validation every %d steps on %d batches.",
 		shapeText(cfg), source, o.steps, o.batch, cfg.SeqLen, o.optimizer, o.lr, o.warmup, o.schedule, cfg.Dropout, o.clip, o.seed, threads, o.evalEvery, o.evalBatches)
-	rep.para("Status: *diverged* when the loss became NaN or infinite; *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
+	rep.para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln 256 = 5.545 (worse than a uniform guess); *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
 	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
 	rep.dropped(chart.Dropped)

@@ -334,6 +334,11 @@ func TestUnigramEntropy(t *testing.T) {
 	if s := sweepStatus(res, 3, 0.1); s != statusTrained {
 		t.Errorf("2.5 vs H=3: %s", s)
 	}
+	res.Final.ValLoss = 2970 // exploded, still finite
+	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
+		t.Errorf("2970 vs H=3: %s", s)
+	}
+	res.Final.ValLoss = 2.5
 	res.Diverged = true
 	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
 		t.Errorf("diverged: %s", s)
