@@ -224,12 +224,17 @@ func readLRSweep(dir string) (lrSweep, error) {
 		if _, dup := s.runs[k]; dup {
 			return s, bad(fmt.Sprintf("a second run of %s at %d layers", norm, d))
 		}
-		s.runs[k] = lrRun{v, st}
 		if hasH {
 			if h, err := strconv.ParseFloat(r[hCol], 64); err == nil {
 				s.unigram = h
 			}
+			// An LM sweep written before a finite blow-up counted as
+			// diverged: apply today's rule (sweepStatus).
+			if st == statusStalled && v > math.Log(256) {
+				st = statusDiverged
+			}
 		}
+		s.runs[k] = lrRun{v, st}
 		if hasLR {
 			lr, err := strconv.ParseFloat(r[lrCol], 64)
 			switch {
