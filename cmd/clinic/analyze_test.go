@@ -392,7 +392,7 @@ func TestAnalyzeLRRange(t *testing.T) {
 	}
 	a := crafted("a", "18,postln,400,3,3.3,3.2,stalled,,1e-4\n18,preln,400,3,2.5,3.2,trained,,1e-4\n18,admin,400,3,2.4,3.2,trained,,1e-4\n")
 	b := crafted("b", "18,postln,400,3,2.9,3.2,trained,,1e-3\n18,preln,400,3,2.3,3.2,trained,,1e-3\n18,admin,400,3,NaN,3.2,diverged,12,1e-3\n")
-	c := crafted("c", "18,postln,400,3,NaN,3.2,diverged,5,1e-2\n18,preln,400,3,3.25,3.2,stalled,,1e-2\n18,admin,400,3,NaN,3.2,diverged,3,1e-2\n")
+	c := crafted("c", "18,postln,400,3,2970,3.2,stalled,,1e-2\n18,preln,400,3,3.25,3.2,stalled,,1e-2\n18,admin,400,3,NaN,3.2,diverged,3,1e-2\n")
 	code, stdout, e = runCLI(t, "analyze", "lr-range", "--out", filepath.Join(dir, "crafted"), c, a, b)
 	if code != 0 {
 		t.Fatalf("crafted: exit %d: %s", code, e)
@@ -411,6 +411,9 @@ func TestAnalyzeLRRange(t *testing.T) {
 	}
 	if seen != 3 {
 		t.Errorf("crafted table has %d rows, want 3:\n%s", seen, stdout)
+	}
+	if !strings.Contains(stdout, "2970.0000 diverged") {
+		t.Errorf("a stalled LM run at loss 2970 (above ln 256) is not counted as diverged:\n%s", stdout)
 	}
 
 	// An older sweep.csv without the lr column needs --lrs.
