@@ -150,7 +150,11 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 			if r.status == statusTrained {
 				best = num(s.lr)
 			}
-			ser.X, ser.Y = append(ser.X, s.lr), append(ser.Y, r.valLoss)
+			y := r.valLoss
+			if r.status == statusDiverged {
+				y = math.NaN() // off the chart: a blow-up would flatten the rest
+			}
+			ser.X, ser.Y = append(ser.X, s.lr), append(ser.Y, y)
 		}
 		chart.Series = append(chart.Series, ser)
 		trows = append(trows, append(trow, best))
