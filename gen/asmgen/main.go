@@ -197,58 +197,7 @@ func kernel512(name string, mr512 int) {
 
 	Label("k512store")
 	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
-	Load(Param("nr"), reg.RCX)
-	MOVQ(U32(1), t)
-	SHLQ(reg.CL, t)
-	DECQ(t)
-	KMOVW(t.As32(), reg.K1)
-	SHRQ(U8(16), t)
-	KMOVW(t.As32(), reg.K2)
-	mr := Load(Param("mr"), reg.R9)
-	alpha := b0
-	VBROADCASTSS(avoutil.ParamAddr("alpha"), alpha)
-	accum := Load(Param("accum"), reg.R10B)
-	TESTB(accum, accum)
-	JNZ(LabelRef("k512accum"))
-
-	// Overwrite: C = alpha·acc.
-	for i := 0; i < mr512; i++ {
-		if i > 0 {
-			CMPQ(mr, U8(i))
-			JLE(LabelRef("k512done"))
-			ADDQ(ldc, pc)
-		}
-		VMULPS(alpha, acc(i, 0), acc(i, 0))
-		VMULPS(alpha, acc(i, 1), acc(i, 1))
-		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
-		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
-	}
-	JMP(LabelRef("k512done"))
-
-	// Accumulate: C = fma(acc, alpha, beta·C).
-	Label("k512accum")
-	beta := b1
-	VBROADCASTSS(avoutil.ParamAddr("beta"), beta)
-	for i := 0; i < mr512; i++ {
-		if i > 0 {
-			CMPQ(mr, U8(i))
-			JLE(LabelRef("k512done"))
-			ADDQ(ldc, pc)
-		}
-		for v := 0; v < 2; v++ {
-			kr := reg.K1
-			if v == 1 {
-				kr = reg.K2
-			}
-			x := bc[v]
-			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
-			VMULPS(beta, x, x)
-			VFMADD231PS(alpha, acc(i, v), x)
-			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
-		}
-	}
-	Label("k512done")
-	avoutil.Ret()
+	avoutil.StoreTile512("k512", mr512, acc, b0, b1, bc, pc, ldc, t)
 }
 
 var maskTable Mem
@@ -828,52 +777,5 @@ func kernelDirect512(name string, mr512 int, rows bool) {
 	Label("kdstore")
 	ldc := Load(Param("ldc"), reg.RDX)
 	SHLQ(U8(2), ldc)
-	Load(Param("nr"), reg.RCX)
-	MOVQ(U32(1), t)
-	SHLQ(reg.CL, t)
-	DECQ(t)
-	KMOVW(t.As32(), reg.K1)
-	SHRQ(U8(16), t)
-	KMOVW(t.As32(), reg.K2)
-	mr := Load(Param("mr"), reg.R9)
-	alpha := b0
-	VBROADCASTSS(avoutil.ParamAddr("alpha"), alpha)
-	accum := Load(Param("accum"), reg.R10B)
-	TESTB(accum, accum)
-	JNZ(LabelRef("kdaccum"))
-	for i := 0; i < mr512; i++ {
-		if i > 0 {
-			CMPQ(mr, U8(i))
-			JLE(LabelRef("kddone"))
-			ADDQ(ldc, pc)
-		}
-		VMULPS(alpha, acc(i, 0), acc(i, 0))
-		VMULPS(alpha, acc(i, 1), acc(i, 1))
-		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
-		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
-	}
-	JMP(LabelRef("kddone"))
-	Label("kdaccum")
-	beta := b1
-	VBROADCASTSS(avoutil.ParamAddr("beta"), beta)
-	for i := 0; i < mr512; i++ {
-		if i > 0 {
-			CMPQ(mr, U8(i))
-			JLE(LabelRef("kddone"))
-			ADDQ(ldc, pc)
-		}
-		for v := 0; v < 2; v++ {
-			kr := reg.K1
-			if v == 1 {
-				kr = reg.K2
-			}
-			x := bc[v]
-			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
-			VMULPS(beta, x, x)
-			VFMADD231PS(alpha, acc(i, v), x)
-			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
-		}
-	}
-	Label("kddone")
-	avoutil.Ret()
+	avoutil.StoreTile512("kd", mr512, acc, b0, b1, bc, pc, ldc, t)
 }

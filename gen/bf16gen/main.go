@@ -119,54 +119,7 @@ func kernel(name string, rows int) {
 
 	Label("bfstore")
 	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
-	Load(Param("nr"), reg.RCX)
-	MOVQ(U32(1), t)
-	SHLQ(reg.CL, t)
-	DECQ(t)
-	KMOVW(t.As32(), reg.K1)
-	SHRQ(U8(16), t)
-	KMOVW(t.As32(), reg.K2)
-	m := Load(Param("mr"), reg.R9)
-	alpha := b0
-	VBROADCASTSS(avoutil.ParamAddr("alpha"), alpha)
-	accum := Load(Param("accum"), reg.R10B)
-	TESTB(accum, accum)
-	JNZ(LabelRef("bfaccum"))
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			CMPQ(m, U8(i))
-			JLE(LabelRef("bfdone"))
-			ADDQ(ldc, pc)
-		}
-		VMULPS(alpha, acc(i, 0), acc(i, 0))
-		VMULPS(alpha, acc(i, 1), acc(i, 1))
-		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
-		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
-	}
-	JMP(LabelRef("bfdone"))
-	Label("bfaccum")
-	beta := b1
-	VBROADCASTSS(avoutil.ParamAddr("beta"), beta)
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			CMPQ(m, U8(i))
-			JLE(LabelRef("bfdone"))
-			ADDQ(ldc, pc)
-		}
-		for v := 0; v < 2; v++ {
-			kr := reg.K1
-			if v == 1 {
-				kr = reg.K2
-			}
-			x := bc[v]
-			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
-			VMULPS(beta, x, x)
-			VFMADD231PS(alpha, acc(i, v), x)
-			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
-		}
-	}
-	Label("bfdone")
-	avoutil.Ret()
+	avoutil.StoreTile512("bf", rows, acc, b0, b1, bc, pc, ldc, t)
 }
 
 // peak is the VDPBF16PS throughput probe: n iterations of 24

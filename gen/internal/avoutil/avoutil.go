@@ -68,3 +68,64 @@ func CheckAVX2Regs(prog, path string) {
 		}
 	}
 }
+
+// StoreTile512 ends an AVX-512 GEMM microkernel: it writes the first mr
+// (parameter) rows and nr (parameter) columns of its rows × 32 tile,
+// held two zmm a row in acc(i, 0) and acc(i, 1), to the row-major C at
+// pc (row stride ldc bytes): C = alpha·acc if the parameter accum is
+// false, else C = fma(acc, alpha, beta·C). b0, b1 and bc are the
+// kernel's B and broadcast registers, free by now; t is a scratch
+// register; labels begin with pfx. The fp32 kernels (packed and direct)
+// and the bf16 kernel share it, so they store and round alike.
+func StoreTile512(pfx string, rows int, acc func(i, v int) reg.VecPhysical, b0, b1 reg.VecPhysical, bc [2]reg.VecPhysical, pc, ldc reg.Register, t reg.GPPhysical) {
+	Load(Param("nr"), reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), reg.K1)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), reg.K2)
+	mr := Load(Param("mr"), reg.R9)
+	alpha := b0
+	VBROADCASTSS(ParamAddr("alpha"), alpha)
+	accum := Load(Param("accum"), reg.R10B)
+	TESTB(accum, accum)
+	JNZ(LabelRef(pfx + "accum"))
+	// Overwrite: C = alpha·acc.
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef(pfx + "done"))
+			ADDQ(ldc, pc)
+		}
+		VMULPS(alpha, acc(i, 0), acc(i, 0))
+		VMULPS(alpha, acc(i, 1), acc(i, 1))
+		VMOVUPS(acc(i, 0), reg.K1, Mem{Base: pc})
+		VMOVUPS(acc(i, 1), reg.K2, Mem{Base: pc, Disp: 64})
+	}
+	JMP(LabelRef(pfx + "done"))
+	// Accumulate: C = fma(acc, alpha, beta·C).
+	Label(pfx + "accum")
+	beta := b1
+	VBROADCASTSS(ParamAddr("beta"), beta)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			CMPQ(mr, U8(i))
+			JLE(LabelRef(pfx + "done"))
+			ADDQ(ldc, pc)
+		}
+		for v := 0; v < 2; v++ {
+			kr := reg.K1
+			if v == 1 {
+				kr = reg.K2
+			}
+			x := bc[v]
+			VMOVUPS_Z(Mem{Base: pc, Disp: 64 * v}, kr, x)
+			VMULPS(beta, x, x)
+			VFMADD231PS(alpha, acc(i, v), x)
+			VMOVUPS(x, kr, Mem{Base: pc, Disp: 64 * v})
+		}
+	}
+	Label(pfx + "done")
+	Ret()
+}
