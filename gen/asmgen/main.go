@@ -262,30 +262,7 @@ func kernel256(name string, mr256 int) {
 		}
 	}
 
-	n := reg.RCX
-	MOVQ(k, n)
-	SHRQ(U8(2), n)
-	JZ(LabelRef("k256tail"))
-	Label("k256loop")
-	for s := 0; s < unroll; s++ {
-		step(s)
-	}
-	ADDQ(U32(unroll*mr256*4), pa)
-	ADDQ(U32(unroll*nr256*4), pb)
-	DECQ(n)
-	JNZ(LabelRef("k256loop"))
-
-	Label("k256tail")
-	ANDQ(U8(unroll-1), k)
-	JZ(LabelRef("k256store"))
-	Label("k256tailloop")
-	step(0)
-	ADDQ(U8(mr256*4), pa)
-	ADDQ(U8(nr256*4), pb)
-	DECQ(k)
-	JNZ(LabelRef("k256tailloop"))
-
-	Label("k256store")
+	avoutil.KLoop("k256", k, pa, pb, mr256*4, nr256*4, step)
 	Comment("Column masks Y12 (columns 0-7) and Y13 (8-15) from nr.")
 	nr := Load(Param("nr"), reg.RCX)
 	LEAQ(tbl, t)

@@ -30,9 +30,8 @@ import (
 // Microkernel shape: as the fp32 AVX-512 kernel's (14 broadcasts × two
 // zmm of columns), each k step a pair of bf16 values.
 const (
-	mr     = 14
-	nr     = 32
-	unroll = 4 // pair steps per loop iteration
+	mr = 14
+	nr = 32
 )
 
 const kernelSig = "func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)"
@@ -95,29 +94,7 @@ func kernel(name string, rows int) {
 			VPDPBUSD(b1, x, acc(i, 1)) // VDPBF16PS
 		}
 	}
-	n := reg.RCX
-	MOVQ(k, n)
-	SHRQ(U8(2), n)
-	JZ(LabelRef("bftail"))
-	Label("bfloop")
-	for s := 0; s < unroll; s++ {
-		step(s)
-	}
-	ADDQ(U32(unroll*rows*4), pa)
-	ADDQ(U32(unroll*nr*4), pb)
-	DECQ(n)
-	JNZ(LabelRef("bfloop"))
-	Label("bftail")
-	ANDQ(U8(unroll-1), k)
-	JZ(LabelRef("bfstore"))
-	Label("bftailloop")
-	step(0)
-	ADDQ(U8(rows*4), pa)
-	ADDQ(U32(nr*4), pb)
-	DECQ(k)
-	JNZ(LabelRef("bftailloop"))
-
-	Label("bfstore")
+	avoutil.KLoop("bf", k, pa, pb, rows*4, nr*4, step)
 	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
 	avoutil.StoreTile512("bf", rows, acc, b0, b1, bc, pc, ldc, t)
 }

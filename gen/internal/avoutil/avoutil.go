@@ -129,3 +129,40 @@ func StoreTile512(pfx string, rows int, acc func(i, v int) reg.VecPhysical, b0, 
 	Label(pfx + "done")
 	Ret()
 }
+
+// KLoop is a GEMM microkernel's loop over k: step(s) emits k step s of
+// an unrolled iteration (its A and B reads at offsets s·aStep and
+// s·bStep bytes from pa and pb), the loop runs k/unroll iterations and
+// then k%unroll single steps, advancing pa and pb, and ends at the label
+// pfx+"store". k is consumed, RCX is the counter; unroll is 4.
+func KLoop(pfx string, k, pa, pb reg.Register, aStep, bStep int, step func(s int)) {
+	const unroll = 4
+	imm := func(v int) Constant {
+		if v < 128 {
+			return U8(v)
+		}
+		return U32(v)
+	}
+	n := reg.RCX
+	MOVQ(k, n)
+	SHRQ(U8(2), n)
+	JZ(LabelRef(pfx + "tail"))
+	Label(pfx + "loop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(unroll*aStep), pa)
+	ADDQ(U32(unroll*bStep), pb)
+	DECQ(n)
+	JNZ(LabelRef(pfx + "loop"))
+	Label(pfx + "tail")
+	ANDQ(U8(unroll-1), k)
+	JZ(LabelRef(pfx + "store"))
+	Label(pfx + "tailloop")
+	step(0)
+	ADDQ(imm(aStep), pa)
+	ADDQ(imm(bStep), pb)
+	DECQ(k)
+	JNZ(LabelRef(pfx + "tailloop"))
+	Label(pfx + "store")
+}
