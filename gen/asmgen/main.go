@@ -119,23 +119,8 @@ func kernel512(name string, mr512 int) {
 	Pragma("noescape")
 	kernelDoc(name, mr512, nr512)
 
-	acc := func(i, v int) reg.VecPhysical { return avoutil.Zmm(2*i + v) }
-	b0, b1 := reg.Z28, reg.Z29
-	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
-
-	k := Load(Param("k"), reg.RSI)
-	pa := Load(Param("a"), reg.RAX)
-	pb := Load(Param("b"), reg.RBX)
-	pc := Load(Param("c"), reg.RDI)
-	ldc := Load(Param("ldc"), reg.RDX)
-	SHLQ(U8(2), ldc)
-
-	t := reg.R8
-	for i := 0; i < mr512; i++ {
-		for v := 0; v < 2; v++ {
-			VXORPS(acc(i, v), acc(i, v), acc(i, v))
-		}
-	}
+	tl := avoutil.NewTile512("k", mr512)
+	acc, b0, b1, bc, k, pa, pb, pc, ldc, t := tl.Acc, tl.B0, tl.B1, tl.Bc, tl.K, tl.PA, tl.PB, tl.PC, tl.LDC, tl.T
 
 	step := func(s int) {
 		VMOVUPS(Mem{Base: pb, Disp: s * nr512 * 4}, b0)
@@ -197,7 +182,7 @@ func kernel512(name string, mr512 int) {
 
 	Label("k512store")
 	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
-	avoutil.StoreTile512("k512", mr512, acc, b0, b1, bc, pc, ldc, t)
+	tl.Store("k512")
 }
 
 var maskTable Mem

@@ -68,22 +68,8 @@ func kernel(name string, rows int) {
 		"i < mr, columns j < nr of the row-major C at c (row stride ldc):",
 		"C = alpha·acc if !accum, else C = fma(acc, alpha, beta·C).",
 	)
-	acc := func(i, v int) reg.VecPhysical { return avoutil.Zmm(2*i + v) }
-	b0, b1 := reg.Z28, reg.Z29
-	bc := [2]reg.VecPhysical{reg.Z30, reg.Z31}
-
-	k := Load(Param("kp"), reg.RSI)
-	pa := Load(Param("a"), reg.RAX)
-	pb := Load(Param("b"), reg.RBX)
-	pc := Load(Param("c"), reg.RDI)
-	ldc := Load(Param("ldc"), reg.RDX)
-	SHLQ(U8(2), ldc)
-	t := reg.R8
-	for i := 0; i < rows; i++ {
-		for v := 0; v < 2; v++ {
-			VXORPS(acc(i, v), acc(i, v), acc(i, v))
-		}
-	}
+	tl := avoutil.NewTile512("kp", rows)
+	acc, b0, b1, bc, pa, pb := tl.Acc, tl.B0, tl.B1, tl.Bc, tl.PA, tl.PB
 	step := func(s int) {
 		VMOVUPS(Mem{Base: pb, Disp: s * nr * 4}, b0)
 		VMOVUPS(Mem{Base: pb, Disp: s*nr*4 + 64}, b1)
@@ -94,9 +80,9 @@ func kernel(name string, rows int) {
 			VPDPBUSD(b1, x, acc(i, 1)) // VDPBF16PS
 		}
 	}
-	avoutil.KLoop("bf", k, pa, pb, rows*4, nr*4, step)
+	avoutil.KLoop("bf", tl.K, pa, pb, rows*4, nr*4, step)
 	Comment("Column masks K1 (columns 0-15) and K2 (16-31) from nr.")
-	avoutil.StoreTile512("bf", rows, acc, b0, b1, bc, pc, ldc, t)
+	tl.Store("bf")
 }
 
 // peak is the VDPBF16PS throughput probe: n iterations of 24

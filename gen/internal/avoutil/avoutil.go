@@ -166,3 +166,41 @@ func KLoop(pfx string, k, pa, pb reg.Register, aStep, bStep int, step func(s int
 	JNZ(LabelRef(pfx + "tailloop"))
 	Label(pfx + "store")
 }
+
+// Tile512 is the register plan of an AVX-512 GEMM microkernel of Rows
+// rows × 32 columns: two zmm accumulators a row from Z0 (Acc), the B
+// vectors in Z28/Z29, the A broadcasts in Z30/Z31, the k count, the A,
+// B and C pointers and C's row stride in bytes, and a scratch register.
+type Tile512 struct {
+	Rows               int
+	B0, B1             reg.VecPhysical
+	Bc                 [2]reg.VecPhysical
+	K, PA, PB, PC, LDC reg.Register
+	T                  reg.GPPhysical
+}
+
+// Acc is the accumulator of row i, columns 16v..16v+15.
+func (t *Tile512) Acc(i, v int) reg.VecPhysical { return Zmm(2*i + v) }
+
+// NewTile512 starts a microkernel: it loads the parameters kName, a, b,
+// c and ldc (scaled to bytes) and zeroes the accumulators.
+func NewTile512(kName string, rows int) *Tile512 {
+	t := &Tile512{Rows: rows, B0: reg.Z28, B1: reg.Z29, Bc: [2]reg.VecPhysical{reg.Z30, reg.Z31}, T: reg.R8}
+	t.K = Load(Param(kName), reg.RSI)
+	t.PA = Load(Param("a"), reg.RAX)
+	t.PB = Load(Param("b"), reg.RBX)
+	t.PC = Load(Param("c"), reg.RDI)
+	t.LDC = Load(Param("ldc"), reg.RDX)
+	SHLQ(U8(2), t.LDC)
+	for i := 0; i < rows; i++ {
+		for v := 0; v < 2; v++ {
+			VXORPS(t.Acc(i, v), t.Acc(i, v), t.Acc(i, v))
+		}
+	}
+	return t
+}
+
+// Store ends the kernel with StoreTile512.
+func (t *Tile512) Store(pfx string) {
+	StoreTile512(pfx, t.Rows, t.Acc, t.B0, t.B1, t.Bc, t.PC, t.LDC, t.T)
+}
