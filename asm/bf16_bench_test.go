@@ -36,28 +36,11 @@ func BenchmarkGEMMBF16(b *testing.B) {
 			for _, th := range []int{1, 2} {
 				for _, prec := range []string{"bf16", "fp32"} {
 					b.Run(fmt.Sprintf("%s/%dx%dx%d/threads=%d/%s", lay, m, k, n, th, prec), func(b *testing.B) {
-						r := newRand(1)
-						a := randSlice(r, m*k, -1, 1)
-						bb := randSlice(r, k*n, -1, 1)
-						c := make([]float32, m*n)
-						lda, ldb := k, n
-						if ta {
-							lda = m
-						}
-						if tb {
-							ldb = k
-						}
-						old := Threads()
-						SetThreads(th)
-						defer SetThreads(old)
 						f := SgemmBF16
 						if prec == "fp32" {
 							f = Sgemm
 						}
-						f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
-						for b.Loop() {
-							f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
-						}
+						benchGEMMRun(b, f, ta, tb, m, k, n, th)
 						gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 						b.ReportMetric(gf, "GFLOP/s")
 						if prec == "bf16" && peak > 0 {

@@ -78,24 +78,7 @@ func BenchmarkGEMM(b *testing.B) {
 			for _, th := range []int{1, 2} {
 				name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", lay, m, k, n, th)
 				b.Run(name, func(b *testing.B) {
-					r := newRand(1)
-					a := randSlice(r, m*k, -1, 1)
-					bb := randSlice(r, k*n, -1, 1)
-					c := make([]float32, m*n)
-					lda, ldb := k, n
-					if ta {
-						lda = m
-					}
-					if tb {
-						ldb = k
-					}
-					old := Threads()
-					SetThreads(th)
-					defer SetThreads(old)
-					Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
-					for b.Loop() {
-						Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
-					}
+					benchGEMMRun(b, Sgemm, ta, tb, m, k, n, th)
 					gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 					b.ReportMetric(gf, "GFLOP/s")
 					if peak > 0 {
@@ -104,6 +87,34 @@ func BenchmarkGEMM(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// gemmOperands are benchmark operands: op(A) m×k and op(B) k×n in
+// [-1, 1) laid out for the transpositions, C m×n, and the leading
+// dimensions.
+func gemmOperands(ta, tb bool, m, k, n int) (a, bb, c []float32, lda, ldb int) {
+	r := newRand(1)
+	a, bb, c = randSlice(r, m*k, -1, 1), randSlice(r, k*n, -1, 1), make([]float32, m*n)
+	lda, ldb = k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
+	return
+}
+
+// benchGEMMRun times f (Sgemm's signature) on th threads.
+func benchGEMMRun(b *testing.B, f func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int), ta, tb bool, m, k, n, th int) {
+	a, bb, c, lda, ldb := gemmOperands(ta, tb, m, k, n)
+	old := Threads()
+	SetThreads(th)
+	defer SetThreads(old)
+	f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+	for b.Loop() {
+		f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 	}
 }
 

@@ -83,17 +83,7 @@ func BenchmarkGEMMPerfTable(b *testing.B) {
 			ta, tb := lay[0] == 'T', lay[1] == 'T'
 			for _, sh := range benchShapes {
 				m, k, n := sh[0], sh[1], sh[2]
-				r := newRand(1)
-				a := randSlice(r, m*k, -1, 1)
-				bb := randSlice(r, k*n, -1, 1)
-				c := make([]float32, m*n)
-				lda, ldb := k, n
-				if ta {
-					lda = m
-				}
-				if tb {
-					ldb = k
-				}
+				a, bb, c, lda, ldb := gemmOperands(ta, tb, m, k, n)
 				for _, th := range []int{1, 2} {
 					old := Threads()
 					SetThreads(th)

@@ -307,24 +307,8 @@ func kernel256(name string, mr256 int) {
 // peak512 is the AVX-512 FMA throughput probe: n iterations of 24
 // independent vfmadd231ps zmm chains (2 ports × 4 cycles latency needs 8).
 func peak512() {
-	TEXT("peakFMA512", NOSPLIT, "func(n int)")
-	Doc("peakFMA512 runs n×24 independent zmm FMAs (n×768 flops).")
-	n := Load(Param("n"), reg.RCX)
-	for i := 0; i < 24; i++ {
-		VXORPS(avoutil.Zmm(i), avoutil.Zmm(i), avoutil.Zmm(i))
-	}
-	VXORPS(reg.Z30, reg.Z30, reg.Z30)
-	VXORPS(reg.Z31, reg.Z31, reg.Z31)
-	TESTQ(n, n)
-	JLE(LabelRef("p512done"))
-	Label("p512loop")
-	for i := 0; i < 24; i++ {
-		VFMADD231PS(reg.Z30, reg.Z31, avoutil.Zmm(i))
-	}
-	DECQ(n)
-	JNZ(LabelRef("p512loop"))
-	Label("p512done")
-	avoutil.Ret()
+	avoutil.PeakProbe512("peakFMA512", "peakFMA512 runs n×24 independent zmm FMAs (n×768 flops).", "p512",
+		func(x, y, acc Op) { VFMADD231PS(x, y, acc) })
 }
 
 // peak256 is the AVX2 probe: n iterations of 12 independent ymm chains.

@@ -24,7 +24,6 @@ import (
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
-	"github.com/mmcloughlin/avo/reg"
 )
 
 // Microkernel shape: as the fp32 AVX-512 kernel's (14 broadcasts × two
@@ -88,22 +87,6 @@ func kernel(name string, rows int) {
 // peak is the VDPBF16PS throughput probe: n iterations of 24
 // independent zmm chains, 64 flops each.
 func peak() {
-	TEXT("peakBF16512", NOSPLIT, "func(n int)")
-	Doc("peakBF16512 runs n×24 independent zmm VDPBF16PS (n×1536 flops).")
-	n := Load(Param("n"), reg.RCX)
-	for i := 0; i < 24; i++ {
-		VXORPS(avoutil.Zmm(i), avoutil.Zmm(i), avoutil.Zmm(i))
-	}
-	VXORPS(reg.Z30, reg.Z30, reg.Z30)
-	VXORPS(reg.Z31, reg.Z31, reg.Z31)
-	TESTQ(n, n)
-	JLE(LabelRef("pbfdone"))
-	Label("pbfloop")
-	for i := 0; i < 24; i++ {
-		VPDPBUSD(reg.Z30, reg.Z31, avoutil.Zmm(i)) // VDPBF16PS
-	}
-	DECQ(n)
-	JNZ(LabelRef("pbfloop"))
-	Label("pbfdone")
-	avoutil.Ret()
+	avoutil.PeakProbe512("peakBF16512", "peakBF16512 runs n×24 independent zmm VDPBF16PS (n×1536 flops).", "pbf",
+		func(x, y, acc Op) { VPDPBUSD(x, y, acc) }) // VDPBF16PS
 }

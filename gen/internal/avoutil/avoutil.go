@@ -204,3 +204,28 @@ func NewTile512(kName string, rows int) *Tile512 {
 func (t *Tile512) Store(pfx string) {
 	StoreTile512(pfx, t.Rows, t.Acc, t.B0, t.B1, t.Bc, t.PC, t.LDC, t.T)
 }
+
+// PeakProbe512 emits a throughput probe func(n int): n iterations of 24
+// independent zmm chains op(Z30, Z31, Zi), i < 24 (two ports of an
+// instruction with a latency of up to 12 cycles stay busy). Labels
+// begin with pfx.
+func PeakProbe512(name, doc, pfx string, op func(x, y, acc Op)) {
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(doc)
+	n := Load(Param("n"), reg.RCX)
+	for i := 0; i < 24; i++ {
+		VXORPS(Zmm(i), Zmm(i), Zmm(i))
+	}
+	VXORPS(reg.Z30, reg.Z30, reg.Z30)
+	VXORPS(reg.Z31, reg.Z31, reg.Z31)
+	TESTQ(n, n)
+	JLE(LabelRef(pfx + "done"))
+	Label(pfx + "loop")
+	for i := 0; i < 24; i++ {
+		op(reg.Z30, reg.Z31, Zmm(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef(pfx + "loop"))
+	Label(pfx + "done")
+	Ret()
+}
