@@ -348,20 +348,33 @@ func Compute(st Stats, o Options) Score {
 // sacreBLEU, which silently truncates to the shortest, streams of
 // different lengths are an error.
 func Corpus(hyps []string, refs [][]string, o Options) (Score, error) {
-	if err := o.Validate(); err != nil {
+	total, err := CorpusStats(hyps, refs, o)
+	if err != nil {
 		return Score{}, err
 	}
+	sc := Compute(total, o)
+	sc.NRefs = len(refs)
+	return sc, nil
+}
+
+// CorpusStats is the sum of the segments' statistics that Corpus scores
+// (each hypothesis and its references preprocessed as o says); sums of
+// parts of a corpus add up to the whole's (Stats.Add).
+func CorpusStats(hyps []string, refs [][]string, o Options) (Stats, error) {
+	if err := o.Validate(); err != nil {
+		return Stats{}, err
+	}
 	if len(refs) == 0 {
-		return Score{}, errors.New("bleu: no references")
+		return Stats{}, errors.New("bleu: no references")
 	}
 	if len(hyps) == 0 {
 		// sacreBLEU fails here too; a score of an empty corpus would be
 		// a number computed from nothing.
-		return Score{}, errors.New("bleu: no hypotheses")
+		return Stats{}, errors.New("bleu: no hypotheses")
 	}
 	for k, r := range refs {
 		if len(r) != len(hyps) {
-			return Score{}, fmt.Errorf("bleu: %d hypotheses but reference stream %d has %d segments", len(hyps), k+1, len(r))
+			return Stats{}, fmt.Errorf("bleu: %d hypotheses but reference stream %d has %d segments", len(hyps), k+1, len(r))
 		}
 	}
 	maxN := o.order()
@@ -373,9 +386,7 @@ func Corpus(hyps []string, refs [][]string, o Options) (Score, error) {
 		}
 		total.Add(SegmentStats(o.Preprocess(h), segRefs, maxN))
 	}
-	sc := Compute(total, o)
-	sc.NRefs = len(refs)
-	return sc, nil
+	return total, nil
 }
 
 // Sentence scores one hypothesis against its references. Like

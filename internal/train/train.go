@@ -520,29 +520,25 @@ func (t *Trainer) evaluate() (float64, error) {
 	if t.comm.Size() == 1 {
 		return t.task.Evaluate()
 	}
+	var v, w float64
+	var err error
 	if we, ok := t.task.(WeightedEvaluator); ok {
-		v, w, err := we.EvaluateShare()
-		if err != nil {
-			return 0, err
-		}
-		b := []float64{v * w, w}
-		if err := t.comm.AllreduceSum64(b); err != nil {
-			return 0, err
-		}
-		if b[1] == 0 {
-			return 0, fmt.Errorf("no validation data on any rank")
-		}
-		return b[0] / b[1], nil
+		v, w, err = we.EvaluateShare()
+	} else {
+		w = 1 // equal shares: the mean over the ranks
+		v, err = t.task.Evaluate()
 	}
-	v, err := t.task.Evaluate()
 	if err != nil {
-		return v, err
+		return 0, err
 	}
-	b := []float64{v}
+	b := []float64{v * w, w}
 	if err := t.comm.AllreduceSum64(b); err != nil {
 		return 0, err
 	}
-	return b[0] / float64(t.comm.Size()), nil
+	if b[1] == 0 {
+		return 0, fmt.Errorf("no validation data on any rank")
+	}
+	return b[0] / b[1], nil
 }
 
 // agreeStop is whether any rank saw stop ready: every rank then stops

@@ -410,9 +410,11 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	var err error
 	if n > 0 {
 		var hyps []string
-		hyps, err = TranslateIDs(t.tr, t.Codes, t.valSrc[first:first+n], batch, opt)
-		for i, h := range hyps {
-			st.Add(bleu.SegmentStats(bo.Preprocess(h), []string{bo.Preprocess(t.valRef[first+i])}, bleu.MaxOrder))
+		if hyps, err = TranslateIDs(t.tr, t.Codes, t.valSrc[first:first+n], batch, opt); err == nil {
+			var part bleu.Stats
+			if part, err = bleu.CorpusStats(hyps, [][]string{t.valRef[first : first+n]}, bo); err == nil {
+				st.Add(part)
+			}
 		}
 	}
 	if t.cfg.Comm != nil && t.cfg.Comm.Size() > 1 {
