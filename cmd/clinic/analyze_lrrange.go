@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -85,15 +86,7 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 		}
 		sweeps = append(sweeps, s)
 	}
-	slices.SortStableFunc(sweeps, func(a, b lrSweep) int {
-		switch {
-		case a.lr < b.lr:
-			return -1
-		case a.lr > b.lr:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(sweeps, func(a, b lrSweep) int { return cmp.Compare(a.lr, b.lr) })
 	var keys []lrKey
 	for _, s := range sweeps {
 		for k := range s.runs {

@@ -140,21 +140,20 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
 			ro.quiet = true
 			resPath := filepath.Join(ro.out, "result.json")
+			label := fmt.Sprintf("sweep: [%d/%d] %s, %d layers", len(runs)+1, total, norm, d)
 			if *cont {
-				if r, err := readSweepResult(resPath); err == nil {
-					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: finished earlier, kept\n", len(runs)+1, total, norm, d)
+				r, st, err := continuedRun(ro.out, stderr, label)
+				if err != nil {
+					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				}
+				if r != nil {
 					runs = append(runs, *r)
 					continue
 				}
-				if st, err := train.ReadState(filepath.Join(ro.out, stateFile)); err == nil {
-					ro.resume = st
-					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: resuming at step %d\n", len(runs)+1, total, norm, d, st.Step)
-				} else if !errors.Is(err, train.ErrNoState) {
-					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
-				}
+				ro.resume = st
 			}
 			start := time.Now()
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers, %d steps ...\n", len(runs)+1, total, norm, d, o.steps)
+			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.steps)
 			res, err := trainRun(ro, io.Discard, io.Discard)
 			var de *train.DivergedError
 			if errors.As(err, &de) {
@@ -184,7 +183,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			if err := writeSweepResult(resPath, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d layers: final validation loss %s, %s (%s)\n", len(runs)+1, total, norm, d,
+			fmt.Fprintf(stderr, "%s: final validation loss %s, %s (%s)\n", label,
 				fourPlaces(r.FinalValLoss), r.Status, time.Since(start).Round(time.Second))
 			runs = append(runs, r)
 		}

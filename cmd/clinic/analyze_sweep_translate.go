@@ -151,11 +151,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		lines := make([]string, 0, 2*len(trainPairs))
-		for _, p := range trainPairs {
-			lines = append(lines, p.Src, p.Tgt)
-		}
-		codes, err := bpe.Learn(lines, tf.bpeMerges, bpe.DefaultOptions())
+		codes, err := learnCodes(o, tf, trainPairs, io.Discard)
 		if err != nil {
 			return err
 		}
@@ -174,21 +170,20 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
 			ro.quiet, ro.keepLast = true, *avgLast
 			resPath := filepath.Join(ro.out, "result.json")
+			label := fmt.Sprintf("sweep: [%d/%d] %s, %d+%d layers", len(runs)+1, total, norm, d, d)
 			if *cont {
-				if r, err := readSweepResult(resPath); err == nil {
-					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: finished earlier, kept\n", len(runs)+1, total, norm, d, d)
+				r, st, err := continuedRun(ro.out, stderr, label)
+				if err != nil {
+					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
+				}
+				if r != nil {
 					runs = append(runs, *r)
 					continue
 				}
-				if st, err := train.ReadState(filepath.Join(ro.out, stateFile)); err == nil {
-					ro.resume = st
-					fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: resuming at step %d\n", len(runs)+1, total, norm, d, d, st.Step)
-				} else if !errors.Is(err, train.ErrNoState) {
-					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
-				}
+				ro.resume = st
 			}
 			start := time.Now()
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers, %d steps ...\n", len(runs)+1, total, norm, d, d, o.steps)
+			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.steps)
 			res, err := trainTranslate(ro, tf, io.Discard, io.Discard)
 			r := sweepResult{Depth: d, Norm: norm, Status: statusTrained}
 			var de *train.DivergedError
@@ -218,7 +213,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			if err := writeSweepResult(resPath, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "sweep: [%d/%d] %s, %d+%d layers: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", len(runs)+1, total, norm, d, d,
+			fmt.Fprintf(stderr, "%s: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", label,
 				fourPlaces(r.FinalValLoss), r.BLEU, r.Status, r.Seconds)
 			runs = append(runs, r)
 		}
@@ -374,6 +369,26 @@ func valCurve(path string) ([]train.Point, error) {
 		pts = append(pts, train.Point{Step: int(step), Loss: loss, ValLoss: v})
 	}
 	return pts, nil
+}
+
+// continuedRun is what a continued sweep does with the run in dir
+// (label names it in the log): its result if it finished (the run is
+// kept), else its trainer state if it has one (the run resumes from
+// it), else neither (it starts).
+func continuedRun(dir string, stderr io.Writer, label string) (*sweepResult, *train.State, error) {
+	if r, err := readSweepResult(filepath.Join(dir, "result.json")); err == nil {
+		fmt.Fprintf(stderr, "%s: finished earlier, kept\n", label)
+		return r, nil, nil
+	}
+	st, err := train.ReadState(filepath.Join(dir, stateFile))
+	switch {
+	case err == nil:
+		fmt.Fprintf(stderr, "%s: resuming at step %d\n", label, st.Step)
+		return nil, st, nil
+	case errors.Is(err, train.ErrNoState):
+		return nil, nil, nil
+	}
+	return nil, nil, err
 }
 
 // sweepFlagsFile records the flags of a sweep, which --continue must

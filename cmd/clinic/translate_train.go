@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
@@ -272,11 +271,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			return nil, fmt.Errorf("run directory: %v", err)
 		}
-		text, err := codes.MarshalText()
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(o.out, "bpe.codes"), text); err != nil {
+		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
 			return nil, fmt.Errorf("saving bpe codes: %v", err)
 		}
 	}
@@ -316,31 +311,33 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	return runTask(o, task, "target token", scores, stdout, stderr)
 }
 
-// learnCodes learns the joint BPE codes of the training pairs. In a job
-// rank 0 learns them and the others take its codes: one learning pass,
-// and the vocabulary rank 0 writes is the one every rank trains with.
+// learnCodes learns the joint BPE codes of the training pairs, saying
+// so on stdout unless o is quiet. In a job rank 0 learns them and the
+// others take its codes: one learning pass, and the vocabulary rank 0
+// writes is the one every rank trains with.
 func learnCodes(o trainOpts, t translateFlags, pairs []data.Pair, stdout io.Writer) (*bpe.Codes, error) {
-	var text []byte
-	var err error
-	if o.rank0() {
+	learn := func() (*bpe.Codes, error) {
 		start := time.Now()
 		lines := make([]string, 0, 2*len(pairs))
 		for _, p := range pairs {
 			lines = append(lines, p.Src, p.Tgt)
 		}
-		var codes *bpe.Codes
-		if codes, err = bpe.Learn(lines, t.bpeMerges, bpe.DefaultOptions()); err == nil {
-			if !o.quiet {
-				fmt.Fprintf(stdout, "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
-					codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
-			}
-			if o.ranks() == 1 {
-				return codes, nil
-			}
-			text, err = codes.MarshalText()
+		codes, err := bpe.Learn(lines, t.bpeMerges, bpe.DefaultOptions())
+		if err == nil && !o.quiet {
+			fmt.Fprintf(stdout, "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
+				codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
 		}
-		if o.ranks() == 1 {
-			return nil, err
+		return codes, err
+	}
+	if o.ranks() == 1 {
+		return learn()
+	}
+	var text []byte
+	var err error
+	if o.rank0() {
+		var codes *bpe.Codes
+		if codes, err = learn(); err == nil {
+			text, err = codes.MarshalText()
 		}
 	}
 	if text, err = fromRank0(o.comm, text, err); err != nil {
