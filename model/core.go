@@ -123,4 +123,13 @@ func (c *core) par(ph phase.Phase, n int, fn func(lo, hi int)) {
 	c.clock.Enter(prev)
 }
 
+// spread returns v spread over a row (in alphaRow), as the row-wise
+// kernels take their weights: ReZero's α.
+func (c *core) spread(v float32) []float32 {
+	for i := range c.alphaRow {
+		c.alphaRow[i] = v
+	}
+	return c.alphaRow
+}
+
 func (c *core) setClock(clk *phase.Clock) { c.clock, c.op.clock = clk, clk }

@@ -89,22 +89,12 @@ func (s *sublayer) forward() {
 			c.op.Scale(fo, s.alpha.W[0])
 			hook(s.k, x, fo, nil)
 		}
-		c.op.ScaleAdd(out, s.alphaRow(), saved, x)
+		c.op.ScaleAdd(out, c.spread(s.alpha.W[0]), saved, x)
 	default:
 		s.br.forward(x, fo)
 		s.residual(saved, s.shortcut(), x, fo, omega, p, key)
 		c.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, c.cfg.LNEps)
 	}
-}
-
-// alphaRow is ReZero's α spread over a row, as the row-wise kernels
-// take their weights.
-func (s *sublayer) alphaRow() []float32 {
-	r := s.st.c.alphaRow
-	for i := range r {
-		r[i] = s.alpha.W[0]
-	}
-	return r
 }
 
 // residual writes y = w⊙x + Drop(b), showing the hook, if any, the

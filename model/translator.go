@@ -248,11 +248,7 @@ func (tr *Translator) sublayer(kind int, g, b, omega, alpha *Param) {
 		return
 	case ReZero:
 		tr.branch(kind, x, out)
-		a := tr.enc.c.alphaRow
-		for i := range a {
-			a[i] = alpha.W[0]
-		}
-		asm.ScaleAddRows(x, a, out, x, d)
+		asm.ScaleAddRows(x, tr.enc.c.spread(alpha.W[0]), out, x, d)
 		return
 	}
 	w := tr.enc.dec.shortcut
@@ -323,42 +319,39 @@ func (tr *Translator) attendRows(lo, hi int) {
 		i, h := j/H, j%H
 		q := tr.qkv[i*3*d+h*dh:]
 		anc := tr.anc[i*T : i*T+L]
-		// row(t) is where position t's key (value) of this head lies:
+		// at(t) is where position t's key (value) of this head starts:
 		// [slot, head, position, dh]
-		row := func(c []float32, t int) []float32 {
-			at := ((int(anc[t])*H+h)*T + t) * dh
-			return c[at : at+dh]
-		}
+		at := func(t int) int { return ((int(anc[t])*H+h)*T + t) * dh }
 		// this head's key and value at pos join the caches
-		copy(row(K, L-1), q[d:d+dh])
-		copy(row(V, L-1), q[2*d:2*d+dh])
+		copy(K[at(L-1):at(L-1)+dh], q[d:d+dh])
+		copy(V[at(L-1):at(L-1)+dh], q[2*d:2*d+dh])
 		sc := tr.scores[j*T : j*T+L]
 		// One query row against runs of positions that lie in one slot
 		// (consecutive rows of the cache): a GEMM call would
 		// transpose-pack the keys each time.
 		q = q[:dh]
-		for t0 := 0; t0 < L; {
-			t1 := t0 + 1
-			for t1 < L && anc[t1] == anc[t0] {
-				t1++
-			}
-			at := ((int(anc[t0])*H+h)*T + t0) * dh
-			asm.DotRows(sc[t0:t1], q, K[at:], t1-t0, dh)
-			t0 = t1
+		for t0, t1 := 0, 0; t0 < L; t0 = t1 {
+			t1 = slotRun(anc, t0)
+			asm.DotRows(sc[t0:t1], q, K[at(t0):], t1-t0, dh)
 		}
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
 		o := tr.att[i*d+h*dh : i*d+h*dh+dh]
 		clear(o)
-		for t0 := 0; t0 < L; {
-			t1 := t0 + 1
-			for t1 < L && anc[t1] == anc[t0] {
-				t1++
-			}
-			at := ((int(anc[t0])*H+h)*T + t0) * dh
-			asm.AxpyRows(o, sc[t0:t1], V[at:], dh)
-			t0 = t1
+		for t0, t1 := 0, 0; t0 < L; t0 = t1 {
+			t1 = slotRun(anc, t0)
+			asm.AxpyRows(o, sc[t0:t1], V[at(t0):], dh)
 		}
 	}
+}
+
+// slotRun is the end of the run of positions from t0 on that one slot
+// holds (the same ancestor): consecutive rows of the caches.
+func slotRun(anc []int32, t0 int) int {
+	t1 := t0 + 1
+	for t1 < len(anc) && anc[t1] == anc[t0] {
+		t1++
+	}
+	return t1
 }
 
 // logSoftmaxRows turns rows of Step's output from logits into
