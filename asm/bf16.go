@@ -92,7 +92,9 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		_ = a[opIndex(transA, m-1, k-1, lda)]
 		_ = b[opIndex(transB, k-1, n-1, ldb)]
 	}
-	if cur.bf16 == nil {
+	if cur.bf16 == nil || k == 0 || alpha == 0 {
+		// Without products C is only scaled, which the twin does as the
+		// kernel's store would.
 		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -209,15 +211,7 @@ func (kn *bf16Kernel) run(transA, transB bool, m, n, k int, alpha float32, a []f
 	j.kn, j.transA, j.transB, j.m, j.n, j.k, j.lda, j.ldb = kn, transA, transB, m, n, k, lda, ldb
 	j.a, j.b, j.c, j.ldc, j.alpha, j.beta = a, b, c, ldc, alpha, beta
 	j.mPanels, j.nPanels = (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
-	kp := (k + 1) / 2
-	if kp == 0 || alpha == 0 {
-		for i := 0; i < m; i++ {
-			for jj := 0; jj < n; jj++ {
-				c[i*ldc+jj] = foldC(0, alpha, beta, c[i*ldc+jj], true)
-			}
-		}
-		return
-	}
+	kp := (k + 1) / 2 // ≥ 1: SgemmBF16 sends k = 0 to the twin
 	kc := min(kp, bf16KC)
 	j.apack = growU32(j.apack, j.mPanels*kn.mr*kc)
 	j.bpack = growU32(j.bpack, j.nPanels*kn.nr*kc)

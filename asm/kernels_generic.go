@@ -91,17 +91,24 @@ func logSoftmaxGeneric(y, x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	mx := float32(math.Inf(-1))
+	mx, sum := maxSumExp(x)
+	shift(y, x, float32(float64(mx)+math.Log(sum)))
+}
+
+// maxSumExp returns the largest of x and Σ exp(x_j − max) in float64:
+// what the twins of the softmax losses start from (the assembly's
+// ceStats).
+func maxSumExp(x []float32) (mx float32, sum float64) {
+	mx = float32(math.Inf(-1))
 	for _, v := range x {
 		if v > mx {
 			mx = v
 		}
 	}
-	var sum float64
 	for _, v := range x {
 		sum += math.Exp(float64(v - mx))
 	}
-	shift(y, x, float32(float64(mx)+math.Log(sum)))
+	return mx, sum
 }
 
 // shift sets y = x − c.
@@ -351,16 +358,7 @@ func softmaxCrossEntropyGeneric(dlogits, logits []float32, targets []int32, V in
 			clear(dr)
 			continue
 		}
-		mx := float32(math.Inf(-1))
-		for _, v := range lr {
-			if v > mx {
-				mx = v
-			}
-		}
-		var sum float64
-		for _, v := range lr {
-			sum += math.Exp(float64(v - mx))
-		}
+		mx, sum := maxSumExp(lr)
 		lse := float64(mx) + math.Log(sum)
 		u := eps / float32(V)
 		var loss, mean float64
