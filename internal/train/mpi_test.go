@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -260,14 +259,7 @@ func shardTranslate(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, d
 func shardTranslateNorm(t *testing.T, comm dist.Comm, maxTokens, maxSentences int, dropout float32, seed uint64, norm string) *Translate {
 	t.Helper()
 	trainPairs, val := toyPairs(120, 1), toyPairs(13, 2)
-	var lines []string
-	for _, p := range trainPairs {
-		lines = append(lines, p.Src, p.Tgt)
-	}
-	codes, err := bpe.Learn(lines, 30, bpe.DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	codes := toyCodes(t, trainPairs)
 	cfg := model.Config{EncoderLayers: 1, Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: codes.Size(),
 		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: norm, Activation: "relu",
 		LNEps: 1e-5, LabelSmoothing: 0.1}

@@ -26,17 +26,24 @@ func toyPairs(n int, seed uint64) []data.Pair {
 	return ps
 }
 
-func toyTranslate(t *testing.T, norm string, seed uint64) *Translate {
+// toyCodes is a joint BPE of 30 merges learned on pairs.
+func toyCodes(t *testing.T, pairs []data.Pair) *bpe.Codes {
 	t.Helper()
-	train, val := toyPairs(300, 1), toyPairs(30, 2)
 	var lines []string
-	for _, p := range train {
+	for _, p := range pairs {
 		lines = append(lines, p.Src, p.Tgt)
 	}
 	codes, err := bpe.Learn(lines, 30, bpe.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return codes
+}
+
+func toyTranslate(t *testing.T, norm string, seed uint64) *Translate {
+	t.Helper()
+	train, val := toyPairs(300, 1), toyPairs(30, 2)
+	codes := toyCodes(t, train)
 	cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 32, Heads: 2, DFF: 64, SeqLen: 16, Vocab: codes.Size(),
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: norm, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
 	tr, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: train, Val: val, MaxTokens: 256, Seed: seed,
