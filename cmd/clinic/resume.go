@@ -196,5 +196,17 @@ func watchSignals(stderr io.Writer, dir string) (stop <-chan struct{}, which fun
 		case <-quit:
 		}
 	}()
-	return c, func() syscall.Signal { <-c; return first }, func() { signal.Stop(ch); close(quit) }
+	// After a signal stopped the run the process is about to exit with
+	// that signal's status; a signal arriving between here and the exit
+	// is ignored rather than left to its default action, which would
+	// kill the process without that status.
+	return c, func() syscall.Signal { <-c; return first }, func() {
+		select {
+		case <-c:
+			signal.Ignore(stopSignals...)
+		default:
+			signal.Stop(ch)
+		}
+		close(quit)
+	}
 }
