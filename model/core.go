@@ -40,6 +40,11 @@ type core struct {
 
 	attnFwd, attnBack func(lo, hi int)
 	curAttn           *attention
+
+	// spec is the config's generated layer code (nil: the generic
+	// path), fz the operands of its regions.
+	spec *layerCode
+	fz   *fused
 }
 
 // scratch are the sizes of core's scratch buffers.
@@ -53,7 +58,8 @@ func (s *scratch) grow(rows, qkv, probs int) {
 
 func newCore(cfg Config, sz scratch) *core {
 	d := cfg.DModel
-	c := &core{cfg: cfg, d: d, op: newOps()}
+	c := &core{cfg: cfg, d: d, op: newOps(), spec: specializedFor(cfg)}
+	c.fz = newFused(c)
 	f32 := func(n int) []float32 { return make([]float32, n) }
 	T := cfg.SeqLen
 	c.pe = f32(T * d)

@@ -23,8 +23,14 @@ func TestPyTorchSeq2SeqFixtures(t *testing.T) {
 		if err := asm.SetCPULevel(level); err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range files {
-			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) { testSeq2SeqFixture(t, path) })
+		for _, file := range files {
+			for _, path := range bothPaths {
+				t.Run(level+"/"+path+"/"+filepath.Base(file), func(t *testing.T) {
+					SetSpecialized(path == "specialized")
+					defer SetSpecialized(true)
+					testSeq2SeqFixture(t, file)
+				})
+			}
 		}
 	}
 }

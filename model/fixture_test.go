@@ -28,7 +28,8 @@ func relErr(a, b []float32) float64 {
 // TestPyTorchFixtures runs the model on the golden fixtures that the
 // independent PyTorch implementation (testdata/reference.py) wrote, and
 // requires logits, loss and every gradient to agree to 1e-4 relative,
-// at every kernel level this CPU supports. (The Admin profile the
+// at every kernel level this CPU supports, through the generated layer
+// code where the variant has one and the generic path. (The Admin profile the
 // fixtures also hold is checked in package admin.)
 func TestPyTorchFixtures(t *testing.T) {
 	files := lmFixtures(t)
@@ -38,8 +39,14 @@ func TestPyTorchFixtures(t *testing.T) {
 		if err := asm.SetCPULevel(level); err != nil {
 			t.Fatal(err)
 		}
-		for _, path := range files {
-			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) { testFixture(t, path) })
+		for _, file := range files {
+			for _, path := range bothPaths {
+				t.Run(level+"/"+path+"/"+filepath.Base(file), func(t *testing.T) {
+					SetSpecialized(path == "specialized")
+					defer SetSpecialized(true)
+					testFixture(t, file)
+				})
+			}
 		}
 	}
 }

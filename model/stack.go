@@ -54,6 +54,9 @@ type stack struct {
 	dA, dB  []float32 // gradient ping-pong [n, d]
 
 	embFwd, embBack func(lo, hi int)
+	// fast is set when the last forward ran the generated layer code
+	// (core.spec, and no SublayerHook), which backward then runs too.
+	fast bool
 }
 
 type lnSaved struct {
@@ -125,6 +128,18 @@ func (s *stack) forward(tokens []int32, bsz, t int, lens []int32) {
 	}
 	copy(s.tokens, tokens)
 	n, d := s.n, c.d
+	s.fast = c.spec != nil && s.hooks.SublayerHook == nil
+	if s.fast {
+		c.fz.embed(s, d, c.spec.block)
+		for k, sl := range s.subs {
+			var next *sublayer
+			if k+1 < len(s.subs) {
+				next = s.subs[k+1]
+			}
+			c.spec.forward(sl, next)
+		}
+		return
+	}
 	c.par(phase.Elementwise, n, s.embFwd)
 	x0 := s.xs[0][:n*d]
 	c.op.Dropout(x0, x0, c.drop(c.cfg.Dropout), c.siteKey(s.siteBase), s.ctr(d))
@@ -157,12 +172,24 @@ func (s *stack) backward() {
 		fp := s.final
 		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
 	}
-	for k := len(s.subs) - 1; k >= 0; k-- {
-		if s.hooks.SublayerGrad != nil {
-			s.hooks.SublayerGrad(k, cur)
+	if s.fast && s.hooks.SublayerGrad == nil {
+		// Each sublayer leaves its dx = w⊙dS + dH to the row region of
+		// the one below; the last is formed here.
+		var pending []float32
+		for k := len(s.subs) - 1; k >= 0; k-- {
+			c.spec.backward(s.subs[k], cur, pending)
+			pending = s.subs[k].shortcut()
+			cur, next = next, cur
 		}
-		s.subs[k].backward(cur, next)
-		cur, next = next, cur
+		c.op.ScaleAdd(cur, pending, c.dS[:n*d], c.dH[:n*d])
+	} else {
+		for k := len(s.subs) - 1; k >= 0; k-- {
+			if s.hooks.SublayerGrad != nil {
+				s.hooks.SublayerGrad(k, cur)
+			}
+			s.subs[k].backward(cur, next)
+			cur, next = next, cur
+		}
 	}
 	// cur holds dL/dx0; embedGradCols reads dA, so make sure it is there.
 	if &cur[0] != &s.dA[0] {

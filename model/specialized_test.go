@@ -1,0 +1,186 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
+)
+
+// bothPaths are the paths the fixture tests run a config through.
+var bothPaths = []string{"specialized", "generic"}
+
+// pass is what one training step and one evaluation forward of a model
+// produce: the losses, the logits of both and every gradient.
+type pass struct {
+	loss, evalLoss float64
+	logits, eval   []float32
+	grads          []float32
+}
+
+// runLM trains a 2-layer language model of cfg's layer shape for one
+// step (dropout on) and evaluates it.
+func runLM(t *testing.T, cfg Config, specialized bool) pass {
+	t.Helper()
+	SetSpecialized(specialized)
+	defer SetSpecialized(true)
+	const B, T = 3, 40 // T: more than one causal attention block
+	cfg.EncoderLayers, cfg.Layers, cfg.SeqLen, cfg.Vocab = 0, 2, T, 50
+	cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.2, 0.15
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Init(7)
+	perturbParams(p, 8) // ω, biases and LN parameters away from their init
+	m, err := New(p, B, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.c.spec != nil; got != specialized {
+		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
+	}
+	tokens, targets := randTokens(B*T, cfg.Vocab, 1), randTokens(B*T, cfg.Vocab, 2)
+	var r pass
+	if r.loss, err = m.Forward(tokens, targets, B, T, true); err != nil {
+		t.Fatal(err)
+	}
+	r.logits = append([]float32(nil), m.Logits()...)
+	if err := m.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	r.grads = append([]float32(nil), p.G...)
+	if r.evalLoss, err = m.Forward(tokens[:2*(T-3)], targets[:2*(T-3)], 2, T-3, false); err != nil {
+		t.Fatal(err)
+	}
+	r.eval = append([]float32(nil), m.Logits()...)
+	return r
+}
+
+// runSeq2Seq does the same for a 2+2-layer encoder–decoder on a padded
+// batch.
+func runSeq2Seq(t *testing.T, cfg Config, specialized bool) pass {
+	t.Helper()
+	SetSpecialized(specialized)
+	defer SetSpecialized(true)
+	cfg.EncoderLayers, cfg.Layers, cfg.SeqLen, cfg.Vocab = 2, 2, 40, 50
+	cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.2, 0.15
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Init(7)
+	perturbParams(p, 8)
+	b := randPair([]int{37, 12, 25}, []int{9, 33, 21}, cfg.Vocab, 4)
+	m, err := NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.c.spec != nil; got != specialized {
+		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
+	}
+	var r pass
+	if r.loss, _, err = m.Forward(b, true); err != nil {
+		t.Fatal(err)
+	}
+	r.logits = append([]float32(nil), m.Logits()...)
+	if err := m.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	r.grads = append([]float32(nil), p.G...)
+	if r.evalLoss, _, err = m.Forward(b, false); err != nil {
+		t.Fatal(err)
+	}
+	r.eval = append([]float32(nil), m.Logits()...)
+	return r
+}
+
+func samePass(t *testing.T, label string, got, want pass) {
+	t.Helper()
+	if got.loss != want.loss || got.evalLoss != want.evalLoss {
+		t.Errorf("%s: losses %v, %v, want %v, %v", label, got.loss, got.evalLoss, want.loss, want.evalLoss)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"logits", got.logits, want.logits}, {"eval logits", got.eval, want.eval}, {"gradients", got.grads, want.grads}} {
+		if len(c.got) != len(c.want) {
+			t.Fatalf("%s: %s: %d values, want %d", label, c.name, len(c.got), len(c.want))
+		}
+		for i := range c.got {
+			if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+				t.Errorf("%s: %s[%d] = %v, want %v (generic), bit for bit", label, c.name, i, c.got[i], c.want[i])
+				break
+			}
+		}
+	}
+}
+
+// Every generated layer gives the generic path's logits, losses and
+// gradients bit for bit, as a language model and as an encoder–decoder
+// (padding, cross-attention), with dropout on and off, at every kernel
+// level and at 1 and 3 threads; and the specialized path gives the
+// same at every thread count.
+func TestSpecializedMatchesGeneric(t *testing.T) {
+	defer asm.SetCPULevel(asm.CPULevel())
+	defer asm.SetThreads(0)
+	seen := map[layerKey]bool{}
+	for _, sc := range SpecializedConfigs() {
+		cfg := sc.Config(50)
+		if seen[keyOf(cfg)] {
+			continue
+		}
+		seen[keyOf(cfg)] = true
+		for _, level := range asm.SupportedLevels() {
+			if err := asm.SetCPULevel(level); err != nil {
+				t.Fatal(err)
+			}
+			for _, kind := range []string{"lm", "seq2seq"} {
+				run := runLM
+				if kind == "seq2seq" {
+					run = runSeq2Seq
+				}
+				var first pass
+				for _, threads := range []int{1, 3} {
+					asm.SetThreads(threads)
+					label := fmt.Sprintf("%s/%s/%s/threads=%d", Specialized(cfg), level, kind, threads)
+					spec, gen := run(t, cfg, true), run(t, cfg, false)
+					samePass(t, label, spec, gen)
+					if threads == 1 {
+						first = spec
+					} else {
+						samePass(t, label+" against threads=1", spec, first)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A config off the list, or with SetSpecialized(false), runs the generic
+// path; the list's entries run their layer; Admin's profiling (which
+// hooks into the sublayers) runs the generic path on a specialized
+// model and leaves it specialized.
+func TestSpecializedRegistry(t *testing.T) {
+	cfg := DefaultConfig()
+	if name := Specialized(cfg); !strings.HasPrefix(name, "admin d256 h4 ff1024 relu") {
+		t.Errorf("the default config runs %q, want its generated layer", name)
+	}
+	for _, c := range []Config{tinyConfig(PreLN, "relu"), tinyConfig(ReZero, "gelu"), tinyConfig(Admin, "relu")} {
+		if name := Specialized(c); name != "" {
+			t.Errorf("%s d%d: runs %q, want the generic path", c.Norm, c.DModel, name)
+		}
+	}
+	SetSpecialized(false)
+	if name := Specialized(cfg); name != "" {
+		t.Errorf("SetSpecialized(false): runs %q", name)
+	}
+	SetSpecialized(true)
+	for _, sc := range SpecializedConfigs() {
+		if Specialized(sc.Config(50)) == "" {
+			t.Errorf("%s: on the list but not specialized", sc.Name)
+		}
+	}
+}
