@@ -18,27 +18,35 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
-// StepConfig is a model and batch shape of the training-step benchmarks.
-type StepConfig struct {
-	Name               string
-	Layers, D, H, F, T int
-	B                  int
+// stepConfigs are the training-step benchmarks' configs: the entries of
+// the generated layer code's list (gen/layergen/configs.go) marked
+// Bench, so the benchmarks guard exactly the code that is specialized.
+func stepConfigs() []model.SpecializedConfig {
+	var cs []model.SpecializedConfig
+	for _, sc := range model.SpecializedConfigs() {
+		if sc.Bench && sc.EncoderLayers == 0 {
+			cs = append(cs, sc)
+		}
+	}
+	return cs
 }
 
-// StepConfigs are the training-step configurations the README's
-// performance table reports.
-var StepConfigs = []StepConfig{
-	{"L6_d256", 6, 256, 4, 1024, 128, 16},
-	{"L18_d256", 18, 256, 4, 1024, 128, 16},
-	{"L6_d512", 6, 512, 8, 2048, 256, 8},
+// paths runs f as a sub-benchmark on the generated layer code and on the
+// generic path, one after the other, so they compare in one run.
+func paths(b *testing.B, f func(b *testing.B)) {
+	for _, path := range []string{"specialized", "generic"} {
+		b.Run(path, func(b *testing.B) {
+			model.SetSpecialized(path == "specialized")
+			defer model.SetSpecialized(true)
+			f(b)
+		})
+	}
 }
 
 // newStepTrainer plans an Admin model of sc (ω profiled, as 'clinic
 // train' does) on the built-in corpus and the trainer that steps it.
-func newStepTrainer(b *testing.B, sc StepConfig, clock *phase.Clock) *train.Trainer {
-	cfg := model.Config{Layers: sc.Layers, DModel: sc.D, Heads: sc.H, DFF: sc.F, SeqLen: sc.T, Vocab: 256,
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
-	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: sc.B, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus"})
+func newStepTrainer(b *testing.B, sc model.SpecializedConfig, clock *phase.Clock) *train.Trainer {
+	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: sc.Batch, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,22 +80,25 @@ func step(b *testing.B, tr *train.Trainer) {
 // trains a 6+6-layer encoder–decoder on the fixed batch its PyTorch twin
 // (torch_seq2seq.py) uses (tokens: target tokens).
 func BenchmarkTrainStep(b *testing.B) {
-	b.Run("T6_d256/threads=1", func(b *testing.B) { benchSeq2Seq(b, 1) })
-	b.Run("T6_d256/threads=2", func(b *testing.B) { benchSeq2Seq(b, 2) })
-	for _, sc := range StepConfigs {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("T6_d256/threads=%d", threads), func(b *testing.B) { paths(b, func(b *testing.B) { benchSeq2Seq(b, threads) }) })
+	}
+	for _, sc := range stepConfigs() {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
-				asm.SetThreads(threads)
-				defer asm.SetThreads(0)
-				tr := newStepTrainer(b, sc, nil)
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					step(b, tr)
-				}
-				b.ReportMetric(float64(sc.B*sc.T*b.N)/b.Elapsed().Seconds(), "tokens/s")
-				if mb := peakRSSMB(); mb > 0 {
-					b.ReportMetric(mb, "peak-RSS-MB")
-				}
+				paths(b, func(b *testing.B) {
+					asm.SetThreads(threads)
+					defer asm.SetThreads(0)
+					tr := newStepTrainer(b, sc, nil)
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						step(b, tr)
+					}
+					b.ReportMetric(float64(sc.Batch*sc.T*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					if mb := peakRSSMB(); mb > 0 {
+						b.ReportMetric(mb, "peak-RSS-MB")
+					}
+				})
 			})
 		}
 	}
@@ -104,35 +115,37 @@ func BenchmarkTrainStep(b *testing.B) {
 // (the pool's other threads with no chunk to run, the caller waiting
 // for them), 0 at one thread.
 func BenchmarkStepPhases(b *testing.B) {
-	for _, sc := range StepConfigs[:2] {
+	for _, sc := range stepConfigs()[:2] {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
-				asm.SetThreads(threads)
-				defer asm.SetThreads(0)
-				clock := &phase.Clock{}
-				tr := newStepTrainer(b, sc, clock)
-				clock.Start()
-				clock.Reset()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					step(b, tr)
-				}
-				clock.Stop()
-				b.StopTimer()
-				total := clock.Total()
-				var idle float64
-				for ph := phase.Other; ph < phase.Count; ph++ {
-					ms := clock.Wall[ph].Seconds() * 1e3 / float64(b.N)
-					b.ReportMetric(ms, ph.String()+"-ms")
-					b.ReportMetric(100*clock.Wall[ph].Seconds()/total.Seconds(), ph.String()+"-%")
-					if threads > 1 {
-						// the share of the phase's thread time spent waiting
-						b.ReportMetric(100*clock.Idle[ph].Seconds()/(float64(threads)*clock.Wall[ph].Seconds()), ph.String()+"-idle-%")
+				paths(b, func(b *testing.B) {
+					asm.SetThreads(threads)
+					defer asm.SetThreads(0)
+					clock := &phase.Clock{}
+					tr := newStepTrainer(b, sc, clock)
+					clock.Start()
+					clock.Reset()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						step(b, tr)
 					}
-					idle += clock.Idle[ph].Seconds()
-				}
-				b.ReportMetric(100*idle/(float64(threads)*total.Seconds()), "idle-%")
-				b.ReportMetric(float64(sc.B*sc.T*b.N)/total.Seconds(), "tokens/s")
+					clock.Stop()
+					b.StopTimer()
+					total := clock.Total()
+					var idle float64
+					for ph := phase.Other; ph < phase.Count; ph++ {
+						ms := clock.Wall[ph].Seconds() * 1e3 / float64(b.N)
+						b.ReportMetric(ms, ph.String()+"-ms")
+						b.ReportMetric(100*clock.Wall[ph].Seconds()/total.Seconds(), ph.String()+"-%")
+						if threads > 1 {
+							// the share of the phase's thread time spent waiting
+							b.ReportMetric(100*clock.Idle[ph].Seconds()/(float64(threads)*clock.Wall[ph].Seconds()), ph.String()+"-idle-%")
+						}
+						idle += clock.Idle[ph].Seconds()
+					}
+					b.ReportMetric(100*idle/(float64(threads)*total.Seconds()), "idle-%")
+					b.ReportMetric(float64(sc.Batch*sc.T*b.N)/total.Seconds(), "tokens/s")
+				})
 			})
 		}
 	}

@@ -31,6 +31,7 @@ type trainOpts struct {
 	evalEvery, evalBatches, saveEvery int
 	keepLast                          int
 	threads                           int
+	specialized                       bool
 	checkEvery                        int
 	serialReduce                      bool
 	bucketBytes                       int
@@ -73,6 +74,7 @@ func (o *trainOpts) register(fs interface {
 	Float64Var(*float64, string, float64, string)
 	StringVar(*string, string, string, string)
 	Uint64Var(*uint64, string, uint64, string)
+	BoolVar(*bool, string, bool, string)
 }) {
 	fs.IntVar(&o.steps, "steps", 1000, "optimizer steps")
 	fs.IntVar(&o.batch, "batch-size", 16, "sequences per step")
@@ -92,6 +94,7 @@ func (o *trainOpts) register(fs interface {
 	fs.Float64Var(&o.valFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (weights, batches, dropout)")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per CPU)")
+	fs.BoolVar(&o.specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
 	fs.StringVar(&o.dataPath, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
 	fs.StringVar(&o.out, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
 	fs.StringVar(&o.adminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
@@ -518,6 +521,8 @@ func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result,
 // stderr, the summary to stdout; with o.quiet, nothing is printed.
 func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 	asm.SetThreads(o.threads)
+	model.SetSpecialized(o.specialized)
+	defer model.SetSpecialized(true)
 	text, source, err := loadText(o.dataPath)
 	if err != nil {
 		return nil, err
@@ -548,11 +553,19 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		if o.ranks() > 1 {
 			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s)", o.ranks(), o.comm.Name())
 		}
-		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s\n",
+		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
-			len(trainText), len(valText), asm.Threads(), ranks, asm.CPULevel())
+			len(trainText), len(valText), asm.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
 	}
 	return runTask(o, lm, "byte", nil, stdout, stderr)
+}
+
+// layerCode says which layer code a model of cfg runs.
+func layerCode(cfg model.Config) string {
+	if name := model.Specialized(cfg); name != "" {
+		return "specialized layer code (" + name + ")"
+	}
+	return "generic layer code"
 }
 
 // rankOf is c's rank (0 for one process).

@@ -237,6 +237,8 @@ func loadCodes(path string) (*bpe.Codes, error) {
 // trainTranslate runs one translation training job.
 func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*train.Result, error) {
 	asm.SetThreads(o.threads)
+	model.SetSpecialized(o.specialized)
+	defer model.SetSpecialized(true)
 	trainPairs, val, source, err := loadPairs(o, t)
 	if err != nil {
 		return nil, err
@@ -292,9 +294,9 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		if o.ranks() > 1 {
 			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s) sharing the rows of each batch", o.ranks(), o.comm.Name())
 		}
-		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s\n",
+		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s, %s\n",
 			cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
-			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), ranks, asm.CPULevel())
+			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
 		if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
 			fmt.Fprintf(stdout, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
 				n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.maxTokens)

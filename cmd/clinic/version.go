@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/model"
 )
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
@@ -15,5 +17,20 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), asm.Threads())
 	fmt.Fprintf(stdout, "precision: fp32 (%s)\n", asm.PrecisionPaths())
+	// Which configs run generated layer code: the default model's, and
+	// the list (gen/layergen/configs.go) by the shape it keys on.
+	fmt.Fprintf(stdout, "layer code: the default model runs %s; generated for:\n", layerCode(model.DefaultConfig()))
+	seen := map[string][]string{}
+	var order []string
+	for _, sc := range model.SpecializedConfigs() {
+		name := model.Specialized(sc.Config(256))
+		if seen[name] == nil {
+			order = append(order, name)
+		}
+		seen[name] = append(seen[name], sc.Name)
+	}
+	for _, name := range order {
+		fmt.Fprintf(stdout, "  %s: %s\n", name, strings.Join(seen[name], ", "))
+	}
 	return nil
 }
