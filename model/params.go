@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"math"
 	"math/rand/v2"
 )
@@ -38,6 +39,8 @@ type Params struct {
 	// Encoder–decoder models only (Cfg.EncoderLayers > 0).
 	Encoder    []LayerParams
 	EncFinalLN [2]*Param // preln only
+
+	zeroFn func(lo, hi int)
 }
 
 // LayerParams are one layer's tensors: self-attention (1), the FFN (2)
@@ -154,8 +157,15 @@ func prod(s []int) int {
 // Get returns the named tensor or nil.
 func (p *Params) Get(name string) *Param { return p.byName[name] }
 
-// ZeroGrad clears every gradient.
-func (p *Params) ZeroGrad() { clear(p.G) }
+// ZeroGrad clears every gradient, on the worker pool.
+func (p *Params) ZeroGrad() {
+	if p.zeroFn == nil {
+		p.zeroFn = p.zero // bound once: a step allocates nothing
+	}
+	asm.ParallelGrain(len(p.G), 1<<12, p.zeroFn)
+}
+
+func (p *Params) zero(lo, hi int) { clear(p.G[lo:hi]) }
 
 // Omegas returns Admin's ω tensors in sublayer order (nil for other
 // norms): the decoder's (self-attention, cross-attention if any, FFN per

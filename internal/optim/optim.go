@@ -91,12 +91,61 @@ func LR(cfg Config, step int) float64 {
 
 // GradNorm returns the global L2 norm of grads: the square root of the
 // sum of asm.SumSq over the slices, added in slice order in float64.
-func GradNorm(grads [][]float32) float64 {
-	var s float64
+func GradNorm(grads [][]float32) float64 { return new(Normer).Norm(grads) }
+
+// Normer computes GradNorm on the worker pool, reusing its buffers, so a
+// training step allocates nothing. The slices are shared out whole, in
+// contiguous runs of about equal length, and their sums added in slice
+// order: the result does not depend on the threads.
+type Normer struct {
+	sums  []float64
+	grads [][]float32
+	total int
+	fn    func(lo, hi int)
+}
+
+// Norm is GradNorm(grads).
+func (n *Normer) Norm(grads [][]float32) float64 {
+	if cap(n.sums) < len(grads) {
+		n.sums = make([]float64, len(grads))
+	}
+	n.sums = n.sums[:len(grads)]
+	clear(n.sums) // empty slices at the end are in no share
+	n.grads, n.total = grads, 0
 	for _, g := range grads {
-		s += asm.SumSq(g)
+		n.total += len(g)
+	}
+	if n.fn == nil {
+		n.fn = n.share
+	}
+	if T := asm.Threads(); T > 1 && n.total >= parallelMin {
+		asm.Parallel(T, n.fn)
+	} else {
+		n.sumRange(0, n.total)
+	}
+	n.grads = nil
+	var s float64
+	for _, v := range n.sums {
+		s += v
 	}
 	return math.Sqrt(s)
+}
+
+// share is worker shares [lo, hi) of asm.Threads().
+func (n *Normer) share(lo, hi int) {
+	T := asm.Threads()
+	n.sumRange(lo*n.total/T, hi*n.total/T)
+}
+
+// sumRange sums the slices that start in elements [from, to).
+func (n *Normer) sumRange(from, to int) {
+	off := 0
+	for i, g := range n.grads {
+		if off >= from && off < to {
+			n.sums[i] = asm.SumSq(g)
+		}
+		off += len(g)
+	}
 }
 
 // ClipGrads scales grads in place so their global norm is at most
@@ -121,6 +170,7 @@ func clipTo(grads [][]float32, norm, maxNorm float64) {
 
 // Optimizer holds the moments of a fixed set of parameter slices.
 type Optimizer struct {
+	normer Normer
 	cfg    Config
 	params [][]float32
 	m, v   [][]float32
@@ -179,7 +229,7 @@ func (o *Optimizer) Config() Config { return o.cfg }
 // rate used. It first computes the global gradient norm (see LastNorm)
 // and clips grads in place if cfg.Clip > 0.
 func (o *Optimizer) Step(grads [][]float32) (lr float64) {
-	return o.StepNorm(grads, GradNorm(grads))
+	return o.StepNorm(grads, o.normer.Norm(grads))
 }
 
 // StepNorm is Step for a caller that already has GradNorm(grads), so

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
 )
 
 // ref is a float64 reference written from the PyTorch formulas
@@ -340,5 +342,41 @@ func TestStepAllocs(t *testing.T) {
 	o, _ := New(base("adam"), p)
 	if n := testing.AllocsPerRun(5, func() { o.Step(g) }); n != 0 {
 		t.Errorf("Step allocates %v times", n)
+	}
+}
+
+// GradNorm on the pool is the serial sum of the slices' SumSq in slice
+// order, bit for bit, at every thread count, with empty slices anywhere
+// and a Normer reused across different gradient lists.
+func TestGradNormThreads(t *testing.T) {
+	defer asm.SetThreads(0)
+	mk := func(lens ...int) [][]float32 {
+		var gs [][]float32
+		for i, n := range lens {
+			g := make([]float32, n)
+			for j := range g {
+				g[j] = float32(math.Sin(float64(i*7919+j))) * float32(i+1)
+			}
+			gs = append(gs, g)
+		}
+		return gs
+	}
+	var nr Normer
+	for _, gs := range [][][]float32{
+		mk(0, 40000, 3, 70000, 0, 1, 9000, 0),
+		mk(100000, 5, 0),
+		mk(7, 0),
+	} {
+		var s float64
+		for _, g := range gs {
+			s += asm.SumSq(g)
+		}
+		want := math.Sqrt(s)
+		for _, threads := range []int{1, 2, 3, 5} {
+			asm.SetThreads(threads)
+			if got := nr.Norm(gs); math.Float64bits(got) != math.Float64bits(want) {
+				t.Errorf("threads %d, %d slices: %v, want %v", threads, len(gs), got, want)
+			}
+		}
 	}
 }

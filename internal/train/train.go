@@ -196,6 +196,7 @@ type Trainer struct {
 	o     Options
 	opt   *optim.Optimizer
 	grads [][]float32
+	norm  optim.Normer
 	// prev holds the weights the current step trained on, to roll back
 	// to when the step's loss is not finite.
 	prev []float32
@@ -450,7 +451,7 @@ func (t *Trainer) Step() (StepStats, error) {
 	if err != nil {
 		return st, err
 	}
-	st.GradNorm = optim.GradNorm(t.grads)
+	st.GradNorm = t.norm.Norm(t.grads)
 	if !finite(st.GradNorm) {
 		st.Diverged = true
 		return st, nil
