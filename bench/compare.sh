@@ -28,7 +28,7 @@ echo "PyTorch $($py -c 'import torch; print(torch.__version__)'), OPENBLAS_CORET
 printf "%-10s %7s %14s %14s %7s %12s %12s\n" config threads "clinic tok/s" "torch tok/s" ratio "clinic MB" "torch MB"
 for cfg in ${CONFIGS:-L6_d256 L18_d256 L6_d512 T6_d256}; do
 	for t in "${threads[@]}"; do
-		g=$(/tmp/clinic-bench.test -test.run '^$' -test.bench "TrainStep/${cfg}/threads=${t}\$" -test.benchtime 20s -test.count 1 | grep Benchmark)
+		g=$(/tmp/clinic-bench.test -test.run '^$' -test.bench "TrainStep/${cfg}/threads=${t}\$/specialized" -test.benchtime 20s -test.count 1 | grep Benchmark)
 		gt=$(echo "$g" | grep -o '[0-9.]* tokens/s' | cut -d' ' -f1)
 		gm=$(echo "$g" | grep -o '[0-9.]* peak-RSS-MB' | cut -d' ' -f1)
 		twin=bench/torch_step.py
