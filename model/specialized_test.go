@@ -39,6 +39,7 @@ func runLM(t *testing.T, cfg Config, specialized bool) pass {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetSeqOffset(5) // a data-parallel share: dropout counters continue a larger batch's
 	if got := m.c.spec != nil; got != specialized {
 		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
 	}
@@ -78,6 +79,7 @@ func runSeq2Seq(t *testing.T, cfg Config, specialized bool) pass {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetSeqOffset(4)
 	if got := m.c.spec != nil; got != specialized {
 		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
 	}
@@ -120,7 +122,8 @@ func samePass(t *testing.T, label string, got, want pass) {
 
 // Every generated layer gives the generic path's logits, losses and
 // gradients bit for bit, as a language model and as an encoder–decoder
-// (padding, cross-attention), with dropout on and off, at every kernel
+// (padding, cross-attention), with dropout on and off, as a share of a
+// larger batch (SetSeqOffset), at every kernel
 // level and at 1 and 3 threads; and the specialized path gives the
 // same at every thread count.
 func TestSpecializedMatchesGeneric(t *testing.T) {

@@ -396,7 +396,7 @@ func continuedRun(dir string, stderr io.Writer, label string) (*sweepResult, *tr
 const sweepFlagsFile = "sweep_flags.json"
 
 // sweepMayChange are the flags a continued sweep may set anew.
-var sweepMayChange = []string{"threads", "continue", "overwrite", "help"}
+var sweepMayChange = []string{"threads", "specialized", "continue", "overwrite", "help"}
 
 func sweepFlags(fs *pflag.FlagSet) map[string]string {
 	m := map[string]string{}
