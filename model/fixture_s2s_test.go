@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 )
 
@@ -18,21 +17,7 @@ import (
 func TestPyTorchSeq2SeqFixtures(t *testing.T) {
 	files, _ := filepath.Glob("testdata/fixture_s2s_*.safetensors")
 	requireEveryNorm(t, files)
-	defer asm.SetCPULevel(asm.CPULevel())
-	for _, level := range asm.SupportedLevels() {
-		if err := asm.SetCPULevel(level); err != nil {
-			t.Fatal(err)
-		}
-		for _, file := range files {
-			for _, path := range bothPaths {
-				t.Run(level+"/"+path+"/"+filepath.Base(file), func(t *testing.T) {
-					SetSpecialized(path == "specialized")
-					defer SetSpecialized(true)
-					testSeq2SeqFixture(t, file)
-				})
-			}
-		}
-	}
+	eachFixtureRun(t, files, testSeq2SeqFixture)
 }
 
 // loadSeq2SeqFixture reads an encoder–decoder fixture's parameters and

@@ -34,6 +34,13 @@ func relErr(a, b []float32) float64 {
 func TestPyTorchFixtures(t *testing.T) {
 	files := lmFixtures(t)
 	requireEveryNorm(t, files)
+	eachFixtureRun(t, files, testFixture)
+}
+
+// eachFixtureRun runs test on every fixture file at every kernel level
+// this CPU supports, on the generated layer code (where the variant has
+// one) and on the generic path.
+func eachFixtureRun(t *testing.T, files []string, test func(t *testing.T, file string)) {
 	defer asm.SetCPULevel(asm.CPULevel())
 	for _, level := range asm.SupportedLevels() {
 		if err := asm.SetCPULevel(level); err != nil {
@@ -44,7 +51,7 @@ func TestPyTorchFixtures(t *testing.T) {
 				t.Run(level+"/"+path+"/"+filepath.Base(file), func(t *testing.T) {
 					SetSpecialized(path == "specialized")
 					defer SetSpecialized(true)
-					testFixture(t, file)
+					test(t, file)
 				})
 			}
 		}
