@@ -47,12 +47,16 @@ type layerCode struct {
 	// forward runs sublayer s, ending with the region that also writes
 	// next's bias rows (next is nil after the stack's last sublayer).
 	forward func(s, next *sublayer)
-	// backward takes dout to the branch input gradient in core.dH and
-	// the LayerNorm output gradient in core.dS; dx = w⊙dS + dH is left
-	// to the sublayer below (or stack.backward): pending is the
-	// shortcut w of the sublayer above, whose dx is still to be formed
-	// into dout, nil at the top.
-	backward func(s *sublayer, dout, pending []float32)
+	// backward runs sublayer s's backward but leaves its dx to the row
+	// region of the sublayer below (or to stack.backward's tail): it
+	// first forms its own dout from what the sublayer above, up (nil at
+	// the top), left. Post-LN, Admin, DeepNorm: dout = w⊙dS + dH, w up's
+	// shortcut; Pre-LN: dout = other + LN'ᵀ·dH with up's LayerNorm (at
+	// the top the stack's final LayerNorm of other). other is the
+	// buffer that is not dout (the stack's gradient ping-pong).
+	backward func(s *sublayer, dout, other []float32, up *sublayer)
+	// tail forms the dx of the stack's first sublayer s into dx.
+	tail func(s *sublayer, dx, other []float32)
 }
 
 var specializedOff atomic.Bool
@@ -109,20 +113,20 @@ func SpecializedConfigs() []SpecializedConfig {
 // region at a time, like ops, with bodies bound once so a step
 // allocates nothing.
 type fused struct {
-	c        *core
-	st       *stack
-	s, next  *sublayer
-	dout     []float32
-	pending  []float32
-	omega    bool
-	d, block int
+	c           *core
+	st          *stack
+	s, next, up *sublayer
+	dout, other []float32
+	omega, pre  bool
+	d, block    int
 
-	embedFn, residualFn, backRowsFn, backColsFn func(lo, hi int)
+	embedFn, residualFn, backRowsFn, backColsFn, preRowsFn, preColsFn func(lo, hi int)
 }
 
 func newFused(c *core) *fused {
 	f := &fused{c: c}
 	f.embedFn, f.residualFn, f.backRowsFn, f.backColsFn = f.embedRows, f.residualRows, f.backRows, f.backCols
+	f.preRowsFn, f.preColsFn = f.preRows, f.preCols
 	return f
 }
 
@@ -135,9 +139,9 @@ func (f *fused) run(n int, body func(lo, hi int)) {
 }
 
 // embed is the stack's embedding region: x0 = Drop(√d·E[tok] + PE),
-// then the first sublayer's bias rows.
+// then what the first sublayer needs of its rows (prepare).
 func (f *fused) embed(st *stack, d, block int) {
-	f.st, f.next, f.d, f.block = st, st.subs[0], d, block
+	f.st, f.next, f.d, f.block, f.pre = st, st.subs[0], d, block, f.c.cfg.Norm == PreLN
 	f.run(st.n, f.embedFn)
 	f.st, f.next = nil, nil
 }
@@ -153,14 +157,15 @@ func (f *fused) embedRows(lo, hi int) {
 			xr := x[r0*d : r1*d]
 			asm.Dropout(xr, xr, p, key, base+uint32(r0*d))
 		}
-		f.prepare(r0, r1)
+		f.prepare(x, r0, r1)
 	}
 }
 
 // residual is the region after sublayer s's branch: its output
-// x' = LN(w⊙x + Drop(F(x))), then next's bias rows.
-func (f *fused) residual(s, next *sublayer, d, block int) {
-	f.s, f.st, f.next, f.d, f.block = s, s.st, next, d, block
+// x' = LN(w⊙x + Drop(F(x))) (Pre-LN: x' = x + Drop(F(x))), then what the
+// next sublayer needs of those rows (prepare).
+func (f *fused) residual(s, next *sublayer, d, block int, pre bool) {
+	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, pre
 	f.run(s.st.n, f.residualFn)
 	f.s, f.st, f.next = nil, nil, nil
 }
@@ -173,20 +178,36 @@ func (f *fused) residualRows(lo, hi int) {
 	for r0 := lo; r0 < hi; r0 += f.block {
 		r1 := min(r0+f.block, hi)
 		a, z := r0*d, r1*d
-		asm.DropoutScaleAddRows(s.saved[a:z], w, x[a:z], fo[a:z], d, p, key, base+uint32(a))
-		asm.LayerNorm(s.out[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.saved[a:z], s.g.W, s.b.W, d, c.cfg.LNEps)
-		f.prepare(r0, r1)
+		if f.pre {
+			asm.DropoutScaleAddRows(s.out[a:z], c.ones, x[a:z], fo[a:z], d, p, key, base+uint32(a))
+		} else {
+			asm.DropoutScaleAddRows(s.saved[a:z], w, x[a:z], fo[a:z], d, p, key, base+uint32(a))
+			asm.LayerNorm(s.out[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.saved[a:z], s.g.W, s.b.W, d, c.cfg.LNEps)
+		}
+		f.prepare(s.out, r0, r1)
 	}
 }
 
-// prepare writes rows [r0, r1) of the next sublayer's bias broadcasts:
-// its first projection's output and, into core.fo, its branch output,
+// prepare writes what the next sublayer needs of rows [r0, r1) of the
+// stream x it reads: under Pre-LN its LayerNorm of x (after the last
+// sublayer, the stack's final LayerNorm); then its bias broadcasts, into
+// its first projection's output and, in core.fo, its branch output,
 // both of which its GEMMs then accumulate onto.
-func (f *fused) prepare(r0, r1 int) {
+func (f *fused) prepare(x []float32, r0, r1 int) {
+	d, fo, c := f.d, f.c.fo, f.c
+	a, z := r0*d, r1*d
+	if f.pre {
+		if f.next == nil {
+			st := f.st
+			asm.LayerNorm(st.xf[a:z], st.finalLN.mean[r0:r1], st.finalLN.rstd[r0:r1], x[a:z], st.final[0].W, st.final[1].W, d, c.cfg.LNEps)
+		} else {
+			nx := f.next
+			asm.LayerNorm(nx.saved[a:z], nx.mean[r0:r1], nx.rstd[r0:r1], x[a:z], nx.g.W, nx.b.W, d, c.cfg.LNEps)
+		}
+	}
 	if f.next == nil {
 		return
 	}
-	d, fo := f.d, f.c.fo
 	var first, firstB, outB []float32
 	switch br := f.next.br.(type) {
 	case *attention:
@@ -207,25 +228,29 @@ func (f *fused) prepare(r0, r1 int) {
 }
 
 // back is the element-wise work of sublayer s's backward before its
-// branch: the row region (the pending dx of the sublayer above into
-// dout, dS = LN'ᵀ·dout, dF = Drop(dS)), then the column region (dγ,
-// dβ; dω = Σ dS⊙x when omega; the branch's output-bias gradient Σ dF).
-func (f *fused) back(s *sublayer, dout, pending []float32, d, block int, omega bool) {
-	f.s, f.dout, f.pending, f.d, f.block, f.omega = s, dout, pending, d, block, omega
+// branch (Post-LN, Admin, DeepNorm): the row region (up's pending dx into
+// dout, dS = LN'ᵀ·dout, dF = Drop(dS)), then the column region (dγ, dβ;
+// dω = Σ dS⊙x when omega; the branch's output-bias gradient Σ dF).
+func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int, omega bool) {
+	f.s, f.dout, f.up, f.d, f.block, f.omega = s, dout, up, d, block, omega
 	f.run(s.st.n, f.backRowsFn)
 	f.run(d, f.backColsFn)
-	f.s, f.dout, f.pending = nil, nil, nil
+	f.s, f.dout, f.up = nil, nil, nil
 }
 
 func (f *fused) backRows(lo, hi int) {
 	s, c, d := f.s, f.c, f.d
 	dout, dS, dH, dF := f.dout, c.dS, c.dH, c.dF
 	p, key, base := c.drop(c.cfg.Dropout), c.siteKey(s.site()), s.st.ctr(d)
+	var w []float32
+	if f.up != nil {
+		w = f.up.shortcut()
+	}
 	for r0 := lo; r0 < hi; r0 += f.block {
 		r1 := min(r0+f.block, hi)
 		a, z := r0*d, r1*d
-		if f.pending != nil {
-			asm.ScaleAddRows(dout[a:z], f.pending, dS[a:z], dH[a:z], d)
+		if w != nil {
+			asm.ScaleAddRows(dout[a:z], w, dS[a:z], dH[a:z], d)
 		}
 		asm.LayerNormBackward(dS[a:z], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.g.W, d)
 		if p > 0 {
@@ -242,12 +267,89 @@ func (f *fused) backCols(lo, hi int) {
 	if f.omega {
 		asm.ColDot(s.omega.G[lo:hi], c.dS[lo:n*d], s.st.xs[s.k][lo:n*d], n, d)
 	}
-	var outB []float32
+	asm.ColSum(outBiasGrad(s)[lo:hi], c.dF[lo:n*d], n, d)
+}
+
+// tailResidual forms the first sublayer's dx = w⊙dS + dH (Post-LN,
+// Admin, DeepNorm).
+func tailResidual(s *sublayer, dx, _ []float32) {
+	c, n := s.st.c, s.st.n
+	c.op.ScaleAdd(dx, s.shortcut(), c.dS[:n*c.d], c.dH[:n*c.d])
+}
+
+// tailPre forms the first sublayer's dx = other + LN'ᵀ·dH (Pre-LN).
+func tailPre(s *sublayer, dx, other []float32) {
+	s.st.c.fz.backPre(s.st, nil, dx, other, s, s.st.c.d, s.st.c.spec.block)
+}
+
+// outBiasGrad is the gradient of the bias of s's branch output.
+func outBiasGrad(s *sublayer) []float32 {
 	switch br := s.br.(type) {
 	case *attention:
-		outB = br.outB.G
+		return br.outB.G
 	case *feedForward:
-		outB = br.lp.FC2B.G
+		return br.lp.FC2B.G
 	}
-	asm.ColSum(outB[lo:hi], c.dF[lo:n*d], n, d)
+	panic(fmt.Sprintf("model: no specialized path for branch %T", s.br))
+}
+
+// backPre is back for Pre-LN: the row region forms dout = other +
+// LN'ᵀ·dH through up's LayerNorm (at the top, dout = LN'ᵀ·other through
+// the stack's final LayerNorm), then dF = Drop(dout); the column region
+// accumulates that LayerNorm's dγ, dβ and the branch's output-bias
+// gradient. With s nil it is the stack's tail: dx of the first
+// sublayer, up, into dout, with no dF.
+func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
+	f.st, f.s, f.dout, f.other, f.up, f.d, f.block = st, s, dout, other, up, d, block
+	f.run(st.n, f.preRowsFn)
+	f.run(d, f.preColsFn)
+	f.st, f.s, f.dout, f.other, f.up = nil, nil, nil, nil, nil
+}
+
+// preLN returns the LayerNorm whose backward backPre runs: up's, or the
+// stack's final one, with its input and output gradient.
+func (f *fused) preLN() (g, b *Param, x, mean, rstd, dy []float32) {
+	if f.up == nil {
+		st := f.st
+		return st.final[0], st.final[1], st.xs[len(st.xs)-1], st.finalLN.mean, st.finalLN.rstd, f.other
+	}
+	u := f.up
+	return u.g, u.b, u.st.xs[u.k], u.mean, u.rstd, f.c.dH
+}
+
+func (f *fused) preRows(lo, hi int) {
+	c, d := f.c, f.d
+	g, _, x, mean, rstd, dy := f.preLN()
+	dout, dF := f.dout, c.dF
+	var p float32
+	var key uint64
+	var base uint32
+	if f.s != nil {
+		p, key, base = c.drop(c.cfg.Dropout), c.siteKey(f.s.site()), f.st.ctr(d)
+	}
+	for r0 := lo; r0 < hi; r0 += f.block {
+		r1 := min(r0+f.block, hi)
+		a, z := r0*d, r1*d
+		asm.LayerNormBackward(dout[a:z], dy[a:z], x[a:z], mean[r0:r1], rstd[r0:r1], g.W, d)
+		if f.up != nil {
+			asm.ScaleAddRows(dout[a:z], c.ones, f.other[a:z], dout[a:z], d)
+		}
+		if f.s == nil {
+			continue
+		}
+		if p > 0 {
+			asm.Dropout(dF[a:z], dout[a:z], p, key, base+uint32(a))
+		} else {
+			copy(dF[a:z], dout[a:z])
+		}
+	}
+}
+
+func (f *fused) preCols(lo, hi int) {
+	c, d, n := f.c, f.d, f.st.n
+	g, b, x, mean, rstd, dy := f.preLN()
+	asm.LayerNormParamGrad(g.G[lo:hi], b.G[lo:hi], dy[lo:n*d], x[lo:n*d], mean[:n], rstd[:n], n, d)
+	if f.s != nil {
+		asm.ColSum(outBiasGrad(f.s)[lo:hi], c.dF[lo:n*d], n, d)
+	}
 }

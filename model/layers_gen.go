@@ -13,12 +13,16 @@ var specializedConfigs = []SpecializedConfig{
 	{Name: "L18_d128_admin", Norm: "admin", Activation: "relu", EncoderLayers: 0, Layers: 18, DModel: 128, Heads: 4, DFF: 512, T: 128, Batch: 16, Bench: false},
 	{Name: "L18_d128_postln", Norm: "postln", Activation: "relu", EncoderLayers: 0, Layers: 18, DModel: 128, Heads: 4, DFF: 512, T: 128, Batch: 16, Bench: false},
 	{Name: "L18_d128_deepnorm", Norm: "deepnorm", Activation: "relu", EncoderLayers: 0, Layers: 18, DModel: 128, Heads: 4, DFF: 512, T: 128, Batch: 16, Bench: false},
+	{Name: "L18_d128_preln", Norm: "preln", Activation: "relu", EncoderLayers: 0, Layers: 18, DModel: 128, Heads: 4, DFF: 512, T: 128, Batch: 16, Bench: false},
 	{Name: "T6_d128", Norm: "admin", Activation: "relu", EncoderLayers: 6, Layers: 6, DModel: 128, Heads: 4, DFF: 512, T: 64, Batch: 32, Bench: false},
 	{Name: "T6_d256", Norm: "admin", Activation: "relu", EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, T: 32, Batch: 128, Bench: false},
+	{Name: "T6_d128_postln", Norm: "postln", Activation: "relu", EncoderLayers: 6, Layers: 6, DModel: 128, Heads: 4, DFF: 512, T: 64, Batch: 32, Bench: false},
+	{Name: "T6_d128_preln", Norm: "preln", Activation: "relu", EncoderLayers: 6, Layers: 6, DModel: 128, Heads: 4, DFF: 512, T: 64, Batch: 32, Bench: false},
 	{Name: "fixture_admin_relu", Norm: "admin", Activation: "relu", EncoderLayers: 0, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 	{Name: "fixture_admin_gelu_l3", Norm: "admin", Activation: "gelu", EncoderLayers: 0, Layers: 3, DModel: 24, Heads: 3, DFF: 40, T: 7, Batch: 2, Bench: false},
 	{Name: "fixture_postln_relu", Norm: "postln", Activation: "relu", EncoderLayers: 0, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 	{Name: "fixture_deepnorm_relu", Norm: "deepnorm", Activation: "relu", EncoderLayers: 0, Layers: 3, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
+	{Name: "fixture_preln_gelu", Norm: "preln", Activation: "gelu", EncoderLayers: 0, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 	{Name: "fixture_s2s_deepnorm_gelu", Norm: "deepnorm", Activation: "gelu", EncoderLayers: 3, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 }
 
@@ -28,56 +32,79 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	block:    32,
 	forward:  forwardAdmin_d256_h4_f1024_relu,
 	name:     "admin d256 h4 ff1024 relu",
+	tail:     tailResidual,
 }, {"admin", 512, 8, 2048, "relu"}: {
 	backward: backwardAdmin_d512_h8_f2048_relu,
 	block:    16,
 	forward:  forwardAdmin_d512_h8_f2048_relu,
 	name:     "admin d512 h8 ff2048 relu",
+	tail:     tailResidual,
 }, {"postln", 256, 4, 1024, "relu"}: {
 	backward: backwardPostln_d256_h4_f1024_relu,
 	block:    32,
 	forward:  forwardPostln_d256_h4_f1024_relu,
 	name:     "postln d256 h4 ff1024 relu",
+	tail:     tailResidual,
 }, {"admin", 128, 4, 512, "relu"}: {
 	backward: backwardAdmin_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardAdmin_d128_h4_f512_relu,
 	name:     "admin d128 h4 ff512 relu",
+	tail:     tailResidual,
 }, {"postln", 128, 4, 512, "relu"}: {
 	backward: backwardPostln_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardPostln_d128_h4_f512_relu,
 	name:     "postln d128 h4 ff512 relu",
+	tail:     tailResidual,
 }, {"deepnorm", 128, 4, 512, "relu"}: {
 	backward: backwardDeepnorm_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardDeepnorm_d128_h4_f512_relu,
 	name:     "deepnorm d128 h4 ff512 relu",
+	tail:     tailResidual,
+}, {"preln", 128, 4, 512, "relu"}: {
+	backward: backwardPreln_d128_h4_f512_relu,
+	block:    64,
+	forward:  forwardPreln_d128_h4_f512_relu,
+	name:     "preln d128 h4 ff512 relu",
+	tail:     tailPre,
 }, {"admin", 16, 2, 32, "relu"}: {
 	backward: backwardAdmin_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardAdmin_d16_h2_f32_relu,
 	name:     "admin d16 h2 ff32 relu",
+	tail:     tailResidual,
 }, {"admin", 24, 3, 40, "gelu"}: {
 	backward: backwardAdmin_d24_h3_f40_gelu,
 	block:    256,
 	forward:  forwardAdmin_d24_h3_f40_gelu,
 	name:     "admin d24 h3 ff40 gelu",
+	tail:     tailResidual,
 }, {"postln", 16, 2, 32, "relu"}: {
 	backward: backwardPostln_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardPostln_d16_h2_f32_relu,
 	name:     "postln d16 h2 ff32 relu",
+	tail:     tailResidual,
 }, {"deepnorm", 16, 2, 32, "relu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardDeepnorm_d16_h2_f32_relu,
 	name:     "deepnorm d16 h2 ff32 relu",
+	tail:     tailResidual,
+}, {"preln", 16, 2, 32, "gelu"}: {
+	backward: backwardPreln_d16_h2_f32_gelu,
+	block:    256,
+	forward:  forwardPreln_d16_h2_f32_gelu,
+	name:     "preln d16 h2 ff32 gelu",
+	tail:     tailPre,
 }, {"deepnorm", 16, 2, 32, "gelu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_gelu,
 	block:    256,
 	forward:  forwardDeepnorm_d16_h2_f32_gelu,
 	name:     "deepnorm d16 h2 ff32 gelu",
+	tail:     tailResidual,
 }}
 
 // forwardAdmin_d256_h4_f1024_relu is one sublayer's forward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256).
@@ -116,16 +143,16 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32)
+	c.fz.residual(s, next, 256, 32, false)
 }
 
 // backwardAdmin_d256_h4_f1024_relu is one sublayer's backward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256):
 // dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
-func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, pending []float32) {
+func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 256, 32, true)
+	c.fz.back(s, dout, up, 256, 32, true)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -203,16 +230,16 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 512, 2048, 1, hid, 2048, br.lp.FC2W.W, 2048, 1, fo, 512)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 16 rows at a time
-	c.fz.residual(s, next, 512, 16)
+	c.fz.residual(s, next, 512, 16, false)
 }
 
 // backwardAdmin_d512_h8_f2048_relu is one sublayer's backward for admin d512 h8 ff2048 relu (L6_d512):
 // dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
-func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, pending []float32) {
+func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 512, 16, true)
+	c.fz.back(s, dout, up, 512, 16, true)
 	dF, dH := c.dF[:n*512], c.dH[:n*512]
 	switch br := s.br.(type) {
 	case *attention:
@@ -290,16 +317,16 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32)
+	c.fz.residual(s, next, 256, 32, false)
 }
 
 // backwardPostln_d256_h4_f1024_relu is one sublayer's backward for postln d256 h4 ff1024 relu (L6_d256_postln):
 // dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
-func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, pending []float32) {
+func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 256, 32, false)
+	c.fz.back(s, dout, up, 256, 32, false)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -377,16 +404,16 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	c.fz.residual(s, next, 128, 64, false)
 }
 
 // backwardAdmin_d128_h4_f512_relu is one sublayer's backward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128):
 // dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
-func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, pending []float32) {
+func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 128, 64, true)
+	c.fz.back(s, dout, up, 128, 64, true)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -428,7 +455,7 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, pending []float32) {
 	}
 }
 
-// forwardPostln_d128_h4_f512_relu is one sublayer's forward for postln d128 h4 ff512 relu (L18_d128_postln).
+// forwardPostln_d128_h4_f512_relu is one sublayer's forward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln).
 // The bias rows of its GEMMs were written by the previous region.
 func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
@@ -464,16 +491,16 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	c.fz.residual(s, next, 128, 64, false)
 }
 
-// backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln):
+// backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln):
 // dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
-func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, pending []float32) {
+func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 128, 64, false)
+	c.fz.back(s, dout, up, 128, 64, false)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -551,16 +578,103 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	c.fz.residual(s, next, 128, 64, false)
 }
 
 // backwardDeepnorm_d128_h4_f512_relu is one sublayer's backward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm):
 // dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
-func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, pending []float32) {
+func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 128, 64, false)
+	c.fz.back(s, dout, up, 128, 64, false)
+	dF, dH := c.dF[:n*128], c.dH[:n*128]
+	switch br := s.br.(type) {
+	case *attention:
+		dO := c.dO[:n*128]
+		// dW_out += dFᵀ·heads; d heads = dF·W_out
+		c.sgemm(true, false, 128, 128, n, 1, dF, 128, br.o[:n*128], 128, 1, br.outW.G, 128)
+		c.sgemm(false, false, n, 128, 128, 1, dF, 128, br.outW.W, 128, 0, dO, 128)
+		c.curAttn = br
+		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
+		c.curAttn = nil
+		dq, dkv := br.grads()
+		if !br.cross() {
+			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
+			c.sgemm(true, false, 384, 128, n, 1, dq, 384, br.in, 128, 1, br.qkvW.G, 128)
+			c.op.ColSum(br.qkvB.G, dq)
+			c.sgemm(false, false, n, 128, 384, 1, dq, 384, br.qkvW.W, 128, 0, dH, 128)
+			return
+		}
+		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
+		c.sgemm(true, false, 128, 128, n, 1, dq, 128, br.in, 128, 1, br.qW.G, 128)
+		c.op.ColSum(br.qB.G, dq)
+		c.sgemm(false, false, n, 128, 128, 1, dq, 128, br.qW.W, 128, 0, dH, 128)
+		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
+		nk, mem := br.mem.n, br.mem.out()
+		c.sgemm(true, false, 256, 128, nk, 1, dkv, 256, mem, 128, 1, br.kvW.G, 128)
+		c.op.ColSum(br.kvB.G, dkv)
+		c.sgemm(false, false, nk, 128, 256, 1, dkv, 256, br.kvW.W, 128, 1, br.mem.outGrad(), 128)
+	case *feedForward:
+		lp, dh := br.lp, c.dHid[:n*512]
+		// dW2 += dFᵀ·hid; dhid = dF·W2
+		c.sgemm(true, false, 128, 512, n, 1, dF, 128, br.hid[:n*512], 512, 1, lp.FC2W.G, 512)
+		c.sgemm(false, false, n, 512, 128, 1, dF, 128, lp.FC2W.W, 512, 0, dh, 512)
+		// dpre = relu'(pre)·Drop(dhid)
+		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
+		c.sgemm(true, false, 512, 128, n, 1, dh, 512, br.in, 128, 1, lp.FC1W.G, 128)
+		c.op.ColSum(lp.FC1B.G, dh)
+		c.sgemm(false, false, n, 128, 512, 1, dh, 512, lp.FC1W.W, 128, 0, dH, 128)
+	}
+}
+
+// forwardPreln_d128_h4_f512_relu is one sublayer's forward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln).
+// The bias rows of its GEMMs were written by the previous region.
+func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
+	c, n := s.st.c, s.st.n
+	x, fo := s.saved[:n*128], c.fo[:n*128]
+	switch br := s.br.(type) {
+	case *attention:
+		br.in = x
+		if br.cross() {
+			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
+			c.sgemm(false, true, n, 128, 128, 1, x, 128, br.qW.W, 128, 1, br.qkv[:n*128], 128)
+			nk := br.mem.n
+			kv := br.kv[:nk*256]
+			c.op.Broadcast(kv, br.kvB.W)
+			c.sgemm(false, true, nk, 256, 128, 1, br.mem.out(), 128, br.kvW.W, 128, 1, kv, 256)
+		} else {
+			// q, k, v = x·W_qkvᵀ + b_qkv
+			c.sgemm(false, true, n, 384, 128, 1, x, 128, br.qkvW.W, 128, 1, br.qkv[:n*384], 384)
+		}
+		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
+		c.curAttn = br
+		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
+		c.curAttn = nil
+		// F(x) = heads·W_outᵀ + b_out
+		c.sgemm(false, true, n, 128, 128, 1, br.o[:n*128], 128, br.outW.W, 128, 1, fo, 128)
+	case *feedForward:
+		br.in = x
+		pre, hid := br.pre[:n*512], br.hid[:n*512]
+		// pre = x·W1ᵀ + b1
+		c.sgemm(false, true, n, 512, 128, 1, x, 128, br.lp.FC1W.W, 128, 1, pre, 512)
+		// hid = Drop(relu(pre))
+		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// F(x) = hid·W2ᵀ + b2
+		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
+	}
+	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 64 rows at a time
+	c.fz.residual(s, next, 128, 64, true)
+}
+
+// backwardPreln_d128_h4_f512_relu is one sublayer's backward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln):
+// dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.
+func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
+	c, n := s.st.c, s.st.n
+	// rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), 64 rows at a time;
+	// columns: that LN's dγ, dβ, the output bias's Σ dF
+	c.fz.backPre(s.st, s, dout, other, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -638,16 +752,16 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	c.fz.residual(s, next, 16, 256, false)
 }
 
 // backwardAdmin_d16_h2_f32_relu is one sublayer's backward for admin d16 h2 ff32 relu (fixture_admin_relu):
 // dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
-func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, pending []float32) {
+func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 16, 256, true)
+	c.fz.back(s, dout, up, 16, 256, true)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -725,16 +839,16 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		c.sgemm(false, true, n, 24, 40, 1, hid, 40, br.lp.FC2W.W, 40, 1, fo, 24)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 24, 256)
+	c.fz.residual(s, next, 24, 256, false)
 }
 
 // backwardAdmin_d24_h3_f40_gelu is one sublayer's backward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3):
 // dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
-func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, pending []float32) {
+func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 24, 256, true)
+	c.fz.back(s, dout, up, 24, 256, true)
 	dF, dH := c.dF[:n*24], c.dH[:n*24]
 	switch br := s.br.(type) {
 	case *attention:
@@ -812,16 +926,16 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	c.fz.residual(s, next, 16, 256, false)
 }
 
 // backwardPostln_d16_h2_f32_relu is one sublayer's backward for postln d16 h2 ff32 relu (fixture_postln_relu):
 // dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
-func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, pending []float32) {
+func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256, false)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -899,16 +1013,16 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	c.fz.residual(s, next, 16, 256, false)
 }
 
 // backwardDeepnorm_d16_h2_f32_relu is one sublayer's backward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu):
 // dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
-func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, pending []float32) {
+func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256, false)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -943,6 +1057,93 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, pending []float32) {
 		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
+		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.op.ColSum(lp.FC1B.G, dh)
+		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+	}
+}
+
+// forwardPreln_d16_h2_f32_gelu is one sublayer's forward for preln d16 h2 ff32 gelu (fixture_preln_gelu).
+// The bias rows of its GEMMs were written by the previous region.
+func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
+	c, n := s.st.c, s.st.n
+	x, fo := s.saved[:n*16], c.fo[:n*16]
+	switch br := s.br.(type) {
+	case *attention:
+		br.in = x
+		if br.cross() {
+			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
+			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			nk := br.mem.n
+			kv := br.kv[:nk*32]
+			c.op.Broadcast(kv, br.kvB.W)
+			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+		} else {
+			// q, k, v = x·W_qkvᵀ + b_qkv
+			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+		}
+		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
+		c.curAttn = br
+		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
+		c.curAttn = nil
+		// F(x) = heads·W_outᵀ + b_out
+		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+	case *feedForward:
+		br.in = x
+		pre, hid := br.pre[:n*32], br.hid[:n*32]
+		// pre = x·W1ᵀ + b1
+		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		// hid = Drop(gelu(pre))
+		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// F(x) = hid·W2ᵀ + b2
+		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+	}
+	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 256 rows at a time
+	c.fz.residual(s, next, 16, 256, true)
+}
+
+// backwardPreln_d16_h2_f32_gelu is one sublayer's backward for preln d16 h2 ff32 gelu (fixture_preln_gelu):
+// dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.
+func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *sublayer) {
+	c, n := s.st.c, s.st.n
+	// rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), 256 rows at a time;
+	// columns: that LN's dγ, dβ, the output bias's Σ dF
+	c.fz.backPre(s.st, s, dout, other, up, 16, 256)
+	dF, dH := c.dF[:n*16], c.dH[:n*16]
+	switch br := s.br.(type) {
+	case *attention:
+		dO := c.dO[:n*16]
+		// dW_out += dFᵀ·heads; d heads = dF·W_out
+		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
+		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.curAttn = br
+		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
+		c.curAttn = nil
+		dq, dkv := br.grads()
+		if !br.cross() {
+			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
+			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.op.ColSum(br.qkvB.G, dq)
+			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			return
+		}
+		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
+		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.op.ColSum(br.qB.G, dq)
+		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
+		nk, mem := br.mem.n, br.mem.out()
+		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.op.ColSum(br.kvB.G, dkv)
+		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+	case *feedForward:
+		lp, dh := br.lp, c.dHid[:n*32]
+		// dW2 += dFᵀ·hid; dhid = dF·W2
+		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
+		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		// dpre = gelu'(pre)·Drop(dhid)
+		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -986,16 +1187,16 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	c.fz.residual(s, next, 16, 256, false)
 }
 
 // backwardDeepnorm_d16_h2_f32_gelu is one sublayer's backward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu):
 // dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
-func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, pending []float32) {
+func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
-	// rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
+	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, pending, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256, false)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:

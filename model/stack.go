@@ -168,20 +168,22 @@ func (s *stack) backward() {
 	c := s.c
 	n, d := s.n, c.d
 	cur, next := s.dA[:n*d], s.dB[:n*d]
-	if c.cfg.Norm == PreLN {
+	fast := s.fast && s.hooks.SublayerGrad == nil
+	if c.cfg.Norm == PreLN && !fast {
 		fp := s.final
 		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
 	}
-	if s.fast && s.hooks.SublayerGrad == nil {
-		// Each sublayer leaves its dx = w⊙dS + dH to the row region of
-		// the one below; the last is formed here.
-		var pending []float32
+	if fast {
+		// Each sublayer leaves its dx to the row region of the one
+		// below (the top one forms its dout from the final LayerNorm
+		// under Pre-LN); the first's is formed by the tail.
+		var up *sublayer
 		for k := len(s.subs) - 1; k >= 0; k-- {
-			c.spec.backward(s.subs[k], cur, pending)
-			pending = s.subs[k].shortcut()
+			c.spec.backward(s.subs[k], cur, next, up)
+			up = s.subs[k]
 			cur, next = next, cur
 		}
-		c.op.ScaleAdd(cur, pending, c.dS[:n*d], c.dH[:n*d])
+		c.spec.tail(up, cur, next)
 	} else {
 		for k := len(s.subs) - 1; k >= 0; k-- {
 			if s.hooks.SublayerGrad != nil {

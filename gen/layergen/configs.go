@@ -7,8 +7,8 @@ package main
 // the layer count, sequence length and batch only size the step
 // benchmarks (BenchmarkTrainStep trains every entry marked Bench).
 //
-// Norms: postln, admin, deepnorm (the variants whose sublayers end in a
-// LayerNorm). Pre-LN, ReZero and T-Fixup run the generic path.
+// Norms: postln, preln, admin, deepnorm (the variants with LayerNorms).
+// ReZero and T-Fixup run the generic path.
 var configs = []config{
 	// The step benchmarks (the README's performance table); L6_d256 is
 	// also 'clinic train's default model.
@@ -21,15 +21,19 @@ var configs = []config{
 	{Name: "L18_d128_admin", Norm: "admin", Layers: 18, D: 128, H: 4, F: 512, T: 128, Batch: 16},
 	{Name: "L18_d128_postln", Norm: "postln", Layers: 18, D: 128, H: 4, F: 512, T: 128, Batch: 16},
 	{Name: "L18_d128_deepnorm", Norm: "deepnorm", Layers: 18, D: 128, H: 4, F: 512, T: 128, Batch: 16},
+	{Name: "L18_d128_preln", Norm: "preln", Layers: 18, D: 128, H: 4, F: 512, T: 128, Batch: 16},
 	// Translation: the encoder–decoder of the table (6+6, d_model 128)
 	// and of the PyTorch comparison (6+6, d_model 256).
 	{Name: "T6_d128", Norm: "admin", EncoderLayers: 6, Layers: 6, D: 128, H: 4, F: 512, T: 64, Batch: 32},
 	{Name: "T6_d256", Norm: "admin", EncoderLayers: 6, Layers: 6, D: 256, H: 4, F: 1024, T: 32, Batch: 128},
+	{Name: "T6_d128_postln", Norm: "postln", EncoderLayers: 6, Layers: 6, D: 128, H: 4, F: 512, T: 64, Batch: 32},
+	{Name: "T6_d128_preln", Norm: "preln", EncoderLayers: 6, Layers: 6, D: 128, H: 4, F: 512, T: 64, Batch: 32},
 	// The PyTorch fixtures (model/testdata): the fixture tests run their
 	// variants through both paths.
 	{Name: "fixture_admin_relu", Norm: "admin", Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 	{Name: "fixture_admin_gelu_l3", Norm: "admin", Activation: "gelu", Layers: 3, D: 24, H: 3, F: 40, T: 7, Batch: 2},
 	{Name: "fixture_postln_relu", Norm: "postln", Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 	{Name: "fixture_deepnorm_relu", Norm: "deepnorm", Layers: 3, D: 16, H: 2, F: 32, T: 8, Batch: 2},
+	{Name: "fixture_preln_gelu", Norm: "preln", Activation: "gelu", Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 	{Name: "fixture_s2s_deepnorm_gelu", Norm: "deepnorm", Activation: "gelu", EncoderLayers: 3, Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 }

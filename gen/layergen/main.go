@@ -93,8 +93,8 @@ func validate(cs []config) ([]key, map[key][]string, error) {
 		switch {
 		case c.Name == "" || seen[c.Name]:
 			return nil, nil, fmt.Errorf("entry %d: the name %q is empty or taken", i, c.Name)
-		case c.Norm != "postln" && c.Norm != "admin" && c.Norm != "deepnorm":
-			return nil, nil, fmt.Errorf("%s: norm %q has no generated layer (postln, admin or deepnorm)", c.Name, c.Norm)
+		case c.Norm != "postln" && c.Norm != "admin" && c.Norm != "deepnorm" && c.Norm != "preln":
+			return nil, nil, fmt.Errorf("%s: norm %q has no generated layer (postln, preln, admin or deepnorm)", c.Name, c.Norm)
 		case c.Activation != "relu" && c.Activation != "gelu":
 			return nil, nil, fmt.Errorf("%s: activation must be relu or gelu, got %q", c.Name, c.Activation)
 		case c.D < 1 || c.H < 1 || c.D%c.H != 0 || (c.D/c.H)%2 != 0 || c.F < 1:
@@ -138,6 +138,7 @@ func generate(cs []config) ([]byte, error) {
 			jen.Id("block"):    jen.Lit(k.rowBlock()),
 			jen.Id("forward"):  jen.Id("forward" + k.funcSuffix()),
 			jen.Id("backward"): jen.Id("backward" + k.funcSuffix()),
+			jen.Id("tail"):     jen.Id(tailFunc(k.norm)),
 		})
 	}
 	f.Comment("layerCodes are the generated layers by what they depend on.")
@@ -162,6 +163,16 @@ func gemm(ta, tb bool, m, n, k jen.Code, a, lda jen.Code, b, ldb jen.Code, beta 
 // rows is "n*w": a slice bound of n rows of width w.
 func rows(w int) jen.Code { return jen.Id("n").Op("*").Lit(w) }
 
+// input declares x, what the branch reads, and fo, its output: the stream
+// x_k, or under Pre-LN its LayerNorm, which the previous region wrote.
+func input(norm string, d int) jen.Code {
+	x := jen.Id("s").Dot("st").Dot("xs").Index(jen.Id("s").Dot("k")).Index(jen.Empty(), rows(d))
+	if norm == "preln" {
+		x = jen.Id("s").Dot("saved").Index(jen.Empty(), rows(d))
+	}
+	return jen.List(jen.Id("x"), jen.Id("fo")).Op(":=").List(x, jen.Id("c").Dot("fo").Index(jen.Empty(), rows(d)))
+}
+
 func forward(f *jen.File, k key, names []string) {
 	d, F := k.d, k.f
 	block := k.rowBlock()
@@ -169,9 +180,7 @@ func forward(f *jen.File, k key, names []string) {
 	f.Commentf("The bias rows of its GEMMs were written by the previous region.")
 	f.Func().Id("forward"+k.funcSuffix()).Params(jen.List(jen.Id("s"), jen.Id("next")).Op("*").Id("sublayer")).Block(
 		jen.List(jen.Id("c"), jen.Id("n")).Op(":=").List(jen.Id("s").Dot("st").Dot("c"), jen.Id("s").Dot("st").Dot("n")),
-		jen.List(jen.Id("x"), jen.Id("fo")).Op(":=").List(
-			jen.Id("s").Dot("st").Dot("xs").Index(jen.Id("s").Dot("k")).Index(jen.Empty(), rows(d)),
-			jen.Id("c").Dot("fo").Index(jen.Empty(), rows(d))),
+		input(k.norm, d),
 		jen.Switch(jen.Id("br").Op(":=").Id("s").Dot("br").Assert(jen.Type())).Block(
 			jen.Case(jen.Op("*").Id("attention")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
@@ -204,9 +213,23 @@ func forward(f *jen.File, k key, names []string) {
 				gemm(false, true, jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W").Dot("W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
 			),
 		),
-		jen.Commentf("x' = LN(%s + Drop(F(x))) and next's bias rows, %d rows at a time", shortcut(k.norm), block),
-		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)),
+		residualComment(k.norm, block),
+		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block), jen.Lit(k.norm == "preln")),
 	)
+}
+
+func residualComment(norm string, block int) jen.Code {
+	if norm == "preln" {
+		return jen.Commentf("x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, %d rows at a time", block)
+	}
+	return jen.Commentf("x' = LN(%s + Drop(F(x))) and next's bias rows, %d rows at a time", shortcut(norm), block)
+}
+
+func tailFunc(norm string) string {
+	if norm == "preln" {
+		return "tailPre"
+	}
+	return "tailResidual"
 }
 
 func shortcut(norm string) string {
@@ -223,16 +246,29 @@ func backward(f *jen.File, k key, names []string) {
 	d, F := k.d, k.f
 	block := k.rowBlock()
 	f.Commentf("backward%s is one sublayer's backward for %s (%s):", k.funcSuffix(), k.name(), strings.Join(names, ", "))
-	f.Commentf("dout to dS (LayerNorm) and dH (branch input); dx = %s is left to the sublayer below.", strings.Replace(shortcut(k.norm), "x", "dS", 1)+" + dH")
-	omegaDoc := ""
-	if k.norm == "admin" {
-		omegaDoc = ", dω = Σ dS⊙x"
+	var pre []jen.Code
+	if k.norm == "preln" {
+		f.Commentf("dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.")
+		pre = []jen.Code{
+			jen.Commentf("rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), %d rows at a time;", block),
+			jen.Comment("columns: that LN's dγ, dβ, the output bias's Σ dF"),
+			jen.Id("c").Dot("fz").Dot("backPre").Call(jen.Id("s").Dot("st"), jen.Id("s"), jen.Id("dout"), jen.Id("other"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
+		}
+	} else {
+		f.Commentf("dout to dS (LayerNorm) and dH (branch input); dx = %s is left to the sublayer below.", strings.Replace(shortcut(k.norm), "x", "dS", 1)+" + dH")
+		omegaDoc := ""
+		if k.norm == "admin" {
+			omegaDoc = ", dω = Σ dS⊙x"
+		}
+		pre = []jen.Code{
+			jen.Commentf("rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
+			jen.Commentf("columns: dγ, dβ%s, the output bias's Σ dF", omegaDoc),
+			jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("up"), jen.Lit(d), jen.Lit(block), jen.Lit(k.norm == "admin")),
+		}
 	}
-	f.Func().Id("backward"+k.funcSuffix()).Params(jen.Id("s").Op("*").Id("sublayer"), jen.List(jen.Id("dout"), jen.Id("pending")).Index().Float32()).Block(
-		jen.List(jen.Id("c"), jen.Id("n")).Op(":=").List(jen.Id("s").Dot("st").Dot("c"), jen.Id("s").Dot("st").Dot("n")),
-		jen.Commentf("rows: dout = the pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
-		jen.Commentf("columns: dγ, dβ%s, the output bias's Σ dF", omegaDoc),
-		jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("pending"), jen.Lit(d), jen.Lit(block), jen.Lit(k.norm == "admin")),
+	body := append([]jen.Code{
+		jen.List(jen.Id("c"), jen.Id("n")).Op(":=").List(jen.Id("s").Dot("st").Dot("c"), jen.Id("s").Dot("st").Dot("n"))}, pre...)
+	body = append(body,
 		jen.List(jen.Id("dF"), jen.Id("dH")).Op(":=").List(jen.Id("c").Dot("dF").Index(jen.Empty(), rows(d)), jen.Id("c").Dot("dH").Index(jen.Empty(), rows(d))),
 		jen.Switch(jen.Id("br").Op(":=").Id("s").Dot("br").Assert(jen.Type())).Block(
 			jen.Case(jen.Op("*").Id("attention")).Block(
@@ -275,4 +311,5 @@ func backward(f *jen.File, k key, names []string) {
 			),
 		),
 	)
+	f.Func().Id("backward"+k.funcSuffix()).Params(jen.Id("s").Op("*").Id("sublayer"), jen.List(jen.Id("dout"), jen.Id("other")).Index().Float32(), jen.Id("up").Op("*").Id("sublayer")).Block(body...)
 }

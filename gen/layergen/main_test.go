@@ -50,7 +50,7 @@ func TestRejects(t *testing.T) {
 		mod  func(*config)
 		want string
 	}{
-		{func(c *config) { c.Norm = "preln" }, "no generated layer"},
+		{func(c *config) { c.Norm = "rezero" }, "no generated layer"},
 		{func(c *config) { c.Activation = "tanh" }, "activation"},
 		{func(c *config) { c.H = 3 }, "heads"},
 		{func(c *config) { c.Name = "" }, "name"},
