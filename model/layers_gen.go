@@ -633,6 +633,7 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 // The bias rows of its GEMMs were written by the previous region.
 func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
+	// x is LN(x_k), which the previous region wrote
 	x, fo := s.saved[:n*128], c.fo[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1068,6 +1069,7 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 // The bias rows of its GEMMs were written by the previous region.
 func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
+	// x is LN(x_k), which the previous region wrote
 	x, fo := s.saved[:n*16], c.fo[:n*16]
 	switch br := s.br.(type) {
 	case *attention:

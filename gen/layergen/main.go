@@ -167,10 +167,12 @@ func rows(w int) jen.Code { return jen.Id("n").Op("*").Lit(w) }
 // x_k, or under Pre-LN its LayerNorm, which the previous region wrote.
 func input(norm string, d int) jen.Code {
 	x := jen.Id("s").Dot("st").Dot("xs").Index(jen.Id("s").Dot("k")).Index(jen.Empty(), rows(d))
+	decl := jen.List(jen.Id("x"), jen.Id("fo")).Op(":=")
 	if norm == "preln" {
 		x = jen.Id("s").Dot("saved").Index(jen.Empty(), rows(d))
+		decl = jen.Comment("x is LN(x_k), which the previous region wrote").Line().Add(decl)
 	}
-	return jen.List(jen.Id("x"), jen.Id("fo")).Op(":=").List(x, jen.Id("c").Dot("fo").Index(jen.Empty(), rows(d)))
+	return decl.List(x, jen.Id("c").Dot("fo").Index(jen.Empty(), rows(d)))
 }
 
 func forward(f *jen.File, k key, names []string) {
