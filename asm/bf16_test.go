@@ -149,7 +149,7 @@ func TestSgemmBF16Accuracy(t *testing.T) {
 	fill(r, b, -1, 1)
 	c, ref := make([]float32, m*n), make([]float32, m*n)
 	SgemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, nil, ref, n)
+	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, ref, n)
 	var num, den float64
 	for i := range c {
 		num += float64(c[i]-ref[i]) * float64(c[i]-ref[i])
@@ -166,7 +166,7 @@ func TestSgemmBF16Accuracy(t *testing.T) {
 		b[i] = float32(r.IntN(9) - 4)
 	}
 	SgemmBF16(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, nil, ref, n)
+	sgemmGeneric(false, false, m, n, k, 1, a, k, b, n, 0, ref, n)
 	for i := range c {
 		if c[i] != ref[i] {
 			t.Fatalf("integer operands: element %d = %v, want %v", i, c[i], ref[i])

@@ -55,11 +55,6 @@ type gemmCase struct {
 	a, b, c        gbuf
 }
 
-// transA2seed is a seed for the bias of g, distinct per case.
-func (g *gemmCase) transA2seed() uint64 {
-	return uint64(g.m*131+g.n*17+g.k) ^ uint64(b2i(g.transA)<<20|b2i(g.transB)<<21)
-}
-
 func (g *gemmCase) String() string {
 	return fmt.Sprintf("%s/%dx%dx%d/alpha=%g,beta=%g/ld=%d,%d,%d", layout(g.transA, g.transB), g.m, g.k, g.n, g.alpha, g.beta, g.lda, g.ldb, g.ldc)
 }
@@ -222,45 +217,6 @@ func forEachGemmCase(t *testing.T, f func(g *gemmCase)) {
 	}
 }
 
-// sgemmTwin is sgemmGeneric with Sgemm's signature.
-func sgemmTwin(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
-}
-
-// SgemmBias gives, bit for bit, what broadcasting the bias into C's rows
-// and Sgemm with beta = 1 give, padding and guards untouched, at every
-// supported CPU level and at 1, 2 and 3 threads (every split of Sgemm).
-func TestSgemmBias(t *testing.T) {
-	defer SetThreads(0)
-	for _, level := range SupportedLevels() {
-		withLevel(t, level, func() {
-			for _, threads := range []int{1, 2, 3} {
-				SetThreads(threads)
-				forEachGemmCase(t, func(g *gemmCase) {
-					bias := stridedMat(g.transA2seed(), 1, max(g.n, 1), max(g.n, 1))
-					want := g.c.clone()
-					ws := want.s()
-					for i := 0; i < g.m && g.n > 0; i++ {
-						copy(ws[i*g.ldc:i*g.ldc+g.n], bias.s()[:g.n])
-					}
-					Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.a.s(), g.lda, g.b.s(), g.ldb, 1, ws, g.ldc)
-					got := g.c.clone()
-					SgemmBias(g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.a.s(), g.lda, g.b.s(), g.ldb, bias.s()[:g.n], got.s(), g.ldc)
-					label := fmt.Sprintf("%s/threads=%d/SgemmBias %s", level, threads, g)
-					checkGuards(t, label, got)
-					checkGuards(t, label+" bias", bias)
-					gs := got.s()
-					for i := range gs {
-						if math.Float32bits(gs[i]) != math.Float32bits(ws[i]) {
-							t.Fatalf("%s: C[%d] = %v, want %v (broadcast, then Sgemm with beta 1)", label, i, gs[i], ws[i])
-						}
-					}
-				})
-			}
-		})
-	}
-}
-
 // TestSgemmLevels checks Sgemm and SgemmST at every
 // supported CPU level against the pure-Go twin sgemmGeneric.
 func TestSgemmLevels(t *testing.T) {
@@ -269,7 +225,7 @@ func TestSgemmLevels(t *testing.T) {
 			withLevel(t, level, func() {
 				n := 0
 				forEachGemmCase(t, func(g *gemmCase) {
-					want := g.run(sgemmTwin)
+					want := g.run(sgemmGeneric)
 					g.check(t, "Sgemm "+g.String(), g.run(Sgemm), want)
 					if n%3 == 0 {
 						g.check(t, "SgemmST "+g.String(), g.run(SgemmST), want)
@@ -360,7 +316,7 @@ func TestGEMMThroughputGuard(t *testing.T) {
 		// The twin on a quarter of the work (n/4 rows of C).
 		for round := 0; round < 2; round++ {
 			t0 := threadCPU()
-			sgemmGeneric(false, false, n/4, n, n, 1, a, n, b, n, 0, nil, c, n)
+			sgemmGeneric(false, false, n/4, n, n, 1, a, n, b, n, 0, c, n)
 			twin = max(twin, 2*n*n*n/4/(threadCPU()-t0).Seconds()/1e9)
 		}
 	})

@@ -15,38 +15,20 @@ import (
 // whatever the thread count, so results are bit-identical for any
 // number of threads.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmPool(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
-}
-
-// SgemmBias computes C = alpha·op(A)·op(B) + bias, bias a row of n values
-// added to every row of C: bit for bit what BroadcastRows(c, bias, n)
-// then Sgemm with beta = 1 compute, without the pass that writes the
-// bias rows and the one that reads them back. Each microkernel tile of
-// C is set to the bias just before the kernel adds the first k-block
-// into it, while the tile is in cache.
-func SgemmBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, bias, c []float32, ldc int) {
-	if len(bias) < n {
-		panic("asm: SgemmBias: bias shorter than n")
-	}
-	sgemmPool(transA, transB, m, n, k, alpha, a, lda, b, ldb, 1, bias[:n], c, ldc)
-}
-
-func sgemmPool(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	gemmMu.Lock()
 	g := &gemmJob
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc, cur.gemm}
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, cur.gemm}
 	switch kn := g.kn; {
 	case k == 0 || alpha == 0:
-		// C = beta·C (or the bias rows); A and B are not referenced
-		// (they may be empty).
+		// C = beta·C; A and B are not referenced (they may be empty).
 		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
 	case kn == nil:
 		ParallelGrain(m, gemmRowGrain, gemmRows)
 	case m*n*max(k, 1) < gemmParallelMin || Threads() == 1:
-		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc)
+		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles; each worker packs
 		// all of op(B) and its share of op(A). (Sharing the packed op(B)
@@ -83,7 +65,6 @@ type gemmArgs struct {
 	b              []float32
 	ldb            int
 	beta           float32
-	bias           []float32 // SgemmBias: the row added to C (beta is 1)
 	c              []float32
 	ldc            int
 	kn             *gemmKernel
@@ -101,14 +82,10 @@ var (
 	gemmJob  gemmArgs
 	gemmRows = func(lo, hi int) {
 		g := &gemmJob
-		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.bias, g.c[lo*g.ldc:], g.ldc)
+		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
 	gemmScaleRows = func(lo, hi int) {
 		g := &gemmJob
-		if g.bias != nil {
-			fillRows(g.c[lo*g.ldc:], hi-lo, g.ldc, g.bias)
-			return
-		}
 		scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
 	gemmRowsDyn  = func(lo, hi int) { sgemmRowsDyn(&gemmJob, Threads()) }
@@ -121,11 +98,7 @@ var (
 		} else {
 			b = g.b[lo:]
 		}
-		var bias []float32
-		if g.bias != nil {
-			bias = g.bias[lo:hi]
-		}
-		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, bias, g.c[lo:], g.ldc)
+		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
 	}
 )
 
@@ -194,13 +167,11 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 			nc := min(kn.nc, n-jc)
 			for pc := 0; pc < k; pc += kn.kc {
 				kc := min(kn.kc, k-pc)
-				accum, bt, bias := g.beta != 0, g.beta, []float32(nil)
+				accum, bt := g.beta != 0, g.beta
 				if pc > 0 {
 					accum, bt = true, 1
-				} else if g.bias != nil {
-					accum, bt, bias = true, 1, g.bias[jc:jc+nc]
 				}
-				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, bias, c[jc:], g.ldc, g.alpha, bt, accum)
+				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
 				off += roundUp(nc, nr) * kc
 			}
 		}
@@ -212,20 +183,18 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 // CPU level, or the pure-Go twin.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if kn := cur.gemm; kn != nil {
-		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
+		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, nil, c, ldc)
+	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmGeneric is the pure-Go reference. Each C element accumulates its
 // k products in increasing p order into a float32, then is scaled.
-func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
+func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
 		crow := c[i*ldc : i*ldc+n]
-		if bias != nil {
-			copy(crow, bias)
-		} else if beta == 0 {
+		if beta == 0 {
 			clear(crow)
 		} else if beta != 1 {
 			for j := range crow {

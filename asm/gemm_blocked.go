@@ -125,12 +125,8 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 
 // sgemmBlocked runs the blocked algorithm with kernel kn on the calling
 // goroutine. m, n > 0.
-func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, bias, c []float32, ldc int) {
+func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if k == 0 || alpha == 0 {
-		if bias != nil {
-			fillRows(c, m, ldc, bias[:n])
-			return
-		}
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
@@ -164,11 +160,9 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 		nc := min(kn.nc, n-jc)
 		for pc := 0; pc < k; pc += kn.kc {
 			kc := min(kn.kc, k-pc)
-			accum, bt, bb := beta != 0, beta, []float32(nil)
+			accum, bt := beta != 0, beta
 			if pc > 0 {
 				accum, bt = true, 1
-			} else if bias != nil {
-				accum, bt, bb = true, 1, bias[jc:jc+nc]
 			}
 			// With op(B) = B and op(A) in place, the full column panels
 			// of B are read in place too (row p of a panel at b[p*ldb]);
@@ -181,7 +175,7 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			if nb < nc {
 				packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
 			}
-			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, bb, c[jc:], ldc, alpha, bt, accum)
+			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum)
 		}
 	}
 	if g != nil {
@@ -193,10 +187,8 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 // one packed block B̃ of op(B) (kc×nc in panels of nr at pb), op(A) read
 // in place (direct) or packed mc rows at a time into pa. The first nb
 // columns of B̃ are instead read in place from bIn (row stride ldb; a
-// direct-only option). With bias (nc values), each tile of C is set to
-// the bias rows just before its kernel call, which must then accumulate
-// (SgemmBias).
-func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc int, pa, pb, bIn []float32, ldb, nb, nc int, bias, c []float32, ldc int, alpha, bt float32, accum bool) {
+// direct-only option).
+func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc int, pa, pb, bIn []float32, ldb, nb, nc int, c []float32, ldc int, alpha, bt float32, accum bool) {
 	mr, nr := kn.mr, kn.nr
 	if direct {
 		dfn := kn.directR
@@ -220,9 +212,6 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 				} else {
 					ap = &a[ir*lda+pc]
 				}
-				if bias != nil {
-					fillTile(c[ir*ldc+jr:], mrr, ldc, bias[jr:jr+nrr])
-				}
 				dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 			}
 		}
@@ -241,9 +230,6 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 				bp := &pb[jr*kc]
 				for ir := ic; ir < ic+mc; ir += mr {
 					mrr := min(mr, ic+mc-ir)
-					if bias != nil {
-						fillTile(c[ir*ldc+jr:], mrr, ldc, bias[jr:jr+nrr])
-					}
 					kn.directR[mrr](kc, &a[ir*lda+pc], lda, bp, nr, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 				}
 			}
@@ -255,15 +241,9 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 			bp := &pb[jr*kc]
 			ir := 0
 			for ; ir+mr <= mc; ir += mr {
-				if bias != nil {
-					fillTile(c[(ic+ir)*ldc+jr:], mr, ldc, bias[jr:jr+nrr])
-				}
 				fn(kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jr], ldc, alpha, bt, mr, nrr, accum)
 			}
 			if mrr := mc - ir; mrr > 0 {
-				if bias != nil {
-					fillTile(c[(ic+ir)*ldc+jr:], mrr, ldc, bias[jr:jr+nrr])
-				}
 				kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 			}
 		}
@@ -308,14 +288,6 @@ func directPanel(ldb, kc int) bool {
 		g = gcd(ldb, 1024)
 	}
 	return ldb <= 512 && kc <= 12*1024/g*3/4
-}
-
-// fillTile sets rows [0, rows) of c (stride ldc) to v: one microkernel
-// tile's bias, written while the tile is about to be read.
-func fillTile(c []float32, rows, ldc int, v []float32) {
-	for i := 0; i < rows; i++ {
-		copy(c[i*ldc:i*ldc+len(v)], v)
-	}
 }
 
 func gcd(a, b int) int {

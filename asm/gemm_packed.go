@@ -145,7 +145,7 @@ func sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *Pac
 			if b.transB {
 				ldb = k
 			}
-			sgemmGeneric(transA, b.transB, m, n, k, alpha, a, lda, b.data, ldb, beta, nil, c, ldc)
+			sgemmGeneric(transA, b.transB, m, n, k, alpha, a, lda, b.data, ldb, beta, c, ldc)
 			return
 		}
 		if bias == nil {
@@ -208,7 +208,7 @@ func packedRange(j *packedJob, r0, r1, c0, c1 int) {
 				accum, bt = true, 1
 			}
 			panels := b.data[b.off[jb*b.nkb+pb]+(lo-jc)/nr*nr*kc:]
-			rowsBlock(kn, j.direct, j.transA, a, j.lda, m, pc, kc, pa, panels, nil, 0, 0, hi-lo, nil, c[lo:], j.ldc, j.alpha, bt, accum)
+			rowsBlock(kn, j.direct, j.transA, a, j.lda, m, pc, kc, pa, panels, nil, 0, 0, hi-lo, c[lo:], j.ldc, j.alpha, bt, accum)
 		}
 	}
 	if g != nil {
