@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"github.com/clinic-ml/clinic/asm"
@@ -117,7 +116,7 @@ type fused struct {
 	st          *stack
 	s, next, up *sublayer
 	dout, other []float32
-	omega, pre  bool
+	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
 
 	embedFn, residualFn, backRowsFn, backColsFn, preRowsFn, preColsFn func(lo, hi int)
@@ -164,8 +163,8 @@ func (f *fused) embedRows(lo, hi int) {
 // residual is the region after sublayer s's branch: its output
 // x' = LN(w⊙x + Drop(F(x))) (Pre-LN: x' = x + Drop(F(x))), then what the
 // next sublayer needs of those rows (prepare).
-func (f *fused) residual(s, next *sublayer, d, block int, pre bool) {
-	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, pre
+func (f *fused) residual(s, next *sublayer, d, block int) {
+	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, f.c.cfg.Norm == PreLN
 	f.run(s.st.n, f.residualFn)
 	f.s, f.st, f.next = nil, nil, nil
 }
@@ -208,31 +207,18 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 	if f.next == nil {
 		return
 	}
-	var first, firstB, outB []float32
-	switch br := f.next.br.(type) {
-	case *attention:
-		if br.cross() {
-			first, firstB = br.qkv, br.qB.W
-		} else {
-			first, firstB = br.qkv, br.qkvB.W
-		}
-		outB = br.outB.W
-	case *feedForward:
-		first, firstB, outB = br.pre, br.lp.FC1B.W, br.lp.FC2B.W
-	default:
-		panic(fmt.Sprintf("model: no specialized path for branch %T", br))
-	}
-	w := len(firstB)
-	asm.BroadcastRows(first[r0*w:r1*w], firstB, w)
-	asm.BroadcastRows(fo[r0*d:r1*d], outB, d)
+	first, firstB, outB := f.next.br.biases()
+	w := len(firstB.W)
+	asm.BroadcastRows(first[r0*w:r1*w], firstB.W, w)
+	asm.BroadcastRows(fo[r0*d:r1*d], outB.W, d)
 }
 
 // back is the element-wise work of sublayer s's backward before its
 // branch (Post-LN, Admin, DeepNorm): the row region (up's pending dx into
 // dout, dS = LN'ᵀ·dout, dF = Drop(dS)), then the column region (dγ, dβ;
-// dω = Σ dS⊙x when omega; the branch's output-bias gradient Σ dF).
-func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int, omega bool) {
-	f.s, f.dout, f.up, f.d, f.block, f.omega = s, dout, up, d, block, omega
+// dω = Σ dS⊙x under Admin; the branch's output-bias gradient Σ dF).
+func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
+	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
 	f.run(s.st.n, f.backRowsFn)
 	f.run(d, f.backColsFn)
 	f.s, f.dout, f.up = nil, nil, nil
@@ -253,21 +239,18 @@ func (f *fused) backRows(lo, hi int) {
 			asm.ScaleAddRows(dout[a:z], w, dS[a:z], dH[a:z], d)
 		}
 		asm.LayerNormBackward(dS[a:z], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.g.W, d)
-		if p > 0 {
-			asm.Dropout(dF[a:z], dS[a:z], p, key, base+uint32(a))
-		} else {
-			copy(dF[a:z], dS[a:z])
-		}
+		dropRows(dF[a:z], dS[a:z], p, key, base+uint32(a))
 	}
 }
 
 func (f *fused) backCols(lo, hi int) {
 	s, c, d, n := f.s, f.c, f.d, f.s.st.n
 	asm.LayerNormParamGrad(s.g.G[lo:hi], s.b.G[lo:hi], f.dout[lo:n*d], s.saved[lo:n*d], s.mean[:n], s.rstd[:n], n, d)
-	if f.omega {
+	if s.omega != nil {
 		asm.ColDot(s.omega.G[lo:hi], c.dS[lo:n*d], s.st.xs[s.k][lo:n*d], n, d)
 	}
-	asm.ColSum(outBiasGrad(s)[lo:hi], c.dF[lo:n*d], n, d)
+	_, _, outB := s.br.biases()
+	asm.ColSum(outB.G[lo:hi], c.dF[lo:n*d], n, d)
 }
 
 // tailResidual forms the first sublayer's dx = w⊙dS + dH (Post-LN,
@@ -282,15 +265,14 @@ func tailPre(s *sublayer, dx, other []float32) {
 	s.st.c.fz.backPre(s.st, nil, dx, other, s, s.st.c.d, s.st.c.spec.block)
 }
 
-// outBiasGrad is the gradient of the bias of s's branch output.
-func outBiasGrad(s *sublayer) []float32 {
-	switch br := s.br.(type) {
-	case *attention:
-		return br.outB.G
-	case *feedForward:
-		return br.lp.FC2B.G
+// dropRows is y = Drop(x) with element i drawing counter base+i, a copy
+// when p = 0 (evaluation).
+func dropRows(y, x []float32, p float32, key uint64, base uint32) {
+	if p > 0 {
+		asm.Dropout(y, x, p, key, base)
+		return
 	}
-	panic(fmt.Sprintf("model: no specialized path for branch %T", s.br))
+	copy(y, x)
 }
 
 // backPre is back for Pre-LN: the row region forms dout = other +
@@ -337,11 +319,7 @@ func (f *fused) preRows(lo, hi int) {
 		if f.s == nil {
 			continue
 		}
-		if p > 0 {
-			asm.Dropout(dF[a:z], dout[a:z], p, key, base+uint32(a))
-		} else {
-			copy(dF[a:z], dout[a:z])
-		}
+		dropRows(dF[a:z], dout[a:z], p, key, base+uint32(a))
 	}
 }
 
@@ -350,6 +328,7 @@ func (f *fused) preCols(lo, hi int) {
 	g, b, x, mean, rstd, dy := f.preLN()
 	asm.LayerNormParamGrad(g.G[lo:hi], b.G[lo:hi], dy[lo:n*d], x[lo:n*d], mean[:n], rstd[:n], n, d)
 	if f.s != nil {
-		asm.ColSum(outBiasGrad(f.s)[lo:hi], c.dF[lo:n*d], n, d)
+		_, _, outB := f.s.br.biases()
+		asm.ColSum(outB.G[lo:hi], c.dF[lo:n*d], n, d)
 	}
 }

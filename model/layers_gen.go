@@ -143,7 +143,7 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32, false)
+	c.fz.residual(s, next, 256, 32)
 }
 
 // backwardAdmin_d256_h4_f1024_relu is one sublayer's backward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256):
@@ -152,7 +152,7 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, up, 256, 32, true)
+	c.fz.back(s, dout, up, 256, 32)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -230,7 +230,7 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 512, 2048, 1, hid, 2048, br.lp.FC2W.W, 2048, 1, fo, 512)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 16 rows at a time
-	c.fz.residual(s, next, 512, 16, false)
+	c.fz.residual(s, next, 512, 16)
 }
 
 // backwardAdmin_d512_h8_f2048_relu is one sublayer's backward for admin d512 h8 ff2048 relu (L6_d512):
@@ -239,7 +239,7 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, up, 512, 16, true)
+	c.fz.back(s, dout, up, 512, 16)
 	dF, dH := c.dF[:n*512], c.dH[:n*512]
 	switch br := s.br.(type) {
 	case *attention:
@@ -317,7 +317,7 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32, false)
+	c.fz.residual(s, next, 256, 32)
 }
 
 // backwardPostln_d256_h4_f1024_relu is one sublayer's backward for postln d256 h4 ff1024 relu (L6_d256_postln):
@@ -326,7 +326,7 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 256, 32, false)
+	c.fz.back(s, dout, up, 256, 32)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -404,7 +404,7 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64, false)
+	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardAdmin_d128_h4_f512_relu is one sublayer's backward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128):
@@ -413,7 +413,7 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64, true)
+	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -491,7 +491,7 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64, false)
+	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln):
@@ -500,7 +500,7 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64, false)
+	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -578,7 +578,7 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64, false)
+	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardDeepnorm_d128_h4_f512_relu is one sublayer's backward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm):
@@ -587,7 +587,7 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64, false)
+	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -666,7 +666,7 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
 	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64, true)
+	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardPreln_d128_h4_f512_relu is one sublayer's backward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln):
@@ -753,7 +753,7 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256, false)
+	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardAdmin_d16_h2_f32_relu is one sublayer's backward for admin d16 h2 ff32 relu (fixture_admin_relu):
@@ -762,7 +762,7 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256, true)
+	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -840,7 +840,7 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		c.sgemm(false, true, n, 24, 40, 1, hid, 40, br.lp.FC2W.W, 40, 1, fo, 24)
 	}
 	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 24, 256, false)
+	c.fz.residual(s, next, 24, 256)
 }
 
 // backwardAdmin_d24_h3_f40_gelu is one sublayer's backward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3):
@@ -849,7 +849,7 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
-	c.fz.back(s, dout, up, 24, 256, true)
+	c.fz.back(s, dout, up, 24, 256)
 	dF, dH := c.dF[:n*24], c.dH[:n*24]
 	switch br := s.br.(type) {
 	case *attention:
@@ -927,7 +927,7 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256, false)
+	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardPostln_d16_h2_f32_relu is one sublayer's backward for postln d16 h2 ff32 relu (fixture_postln_relu):
@@ -936,7 +936,7 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1014,7 +1014,7 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256, false)
+	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardDeepnorm_d16_h2_f32_relu is one sublayer's backward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu):
@@ -1023,7 +1023,7 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1102,7 +1102,7 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256, true)
+	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardPreln_d16_h2_f32_gelu is one sublayer's backward for preln d16 h2 ff32 gelu (fixture_preln_gelu):
@@ -1189,7 +1189,7 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
 	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256, false)
+	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardDeepnorm_d16_h2_f32_gelu is one sublayer's backward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu):
@@ -1198,7 +1198,7 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256, false)
+	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:

@@ -2,9 +2,10 @@ package model
 
 import (
 	"fmt"
-	"github.com/clinic-ml/clinic/asm"
 	"math"
 	"math/rand/v2"
+
+	"github.com/clinic-ml/clinic/asm"
 )
 
 // Param is one named tensor with its gradient. W and G are views into

@@ -16,6 +16,10 @@ type branch interface {
 	// backward writes din = (∂F/∂in)ᵀ·dout and accumulates the branch's
 	// parameter gradients. dout may be overwritten.
 	backward(dout, din []float32)
+	// biases are the output buffer of the branch's first projection
+	// with that projection's bias, and the bias of the branch output
+	// (the generated layer code writes and sums them in its regions).
+	biases() (first []float32, firstB, outB *Param)
 }
 
 // sublayer is one residual update of the stream x in one of the
@@ -206,6 +210,13 @@ func (a *attention) forward(in, out []float32) {
 	c.curAttn = nil
 	c.op.Broadcast(out, a.outB.W)
 	c.sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.outW.W, d, 1, out, d)
+}
+
+func (a *attention) biases() ([]float32, *Param, *Param) {
+	if a.cross() {
+		return a.qkv, a.qB, a.outB
+	}
+	return a.qkv, a.qkvB, a.outB
 }
 
 // heads are the views of one head of one sequence: q, k, v (or their
@@ -416,6 +427,10 @@ func (f *feedForward) forward(in, out []float32) {
 	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.op.Broadcast(out, lp.FC2B.W)
 	c.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+}
+
+func (f *feedForward) biases() ([]float32, *Param, *Param) {
+	return f.pre, f.lp.FC1B, f.lp.FC2B
 }
 
 func (f *feedForward) backward(dout, din []float32) {

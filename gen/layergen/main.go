@@ -216,7 +216,7 @@ func forward(f *jen.File, k key, names []string) {
 			),
 		),
 		residualComment(k.norm, block),
-		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block), jen.Lit(k.norm == "preln")),
+		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)),
 	)
 }
 
@@ -265,7 +265,7 @@ func backward(f *jen.File, k key, names []string) {
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
 			jen.Commentf("columns: dγ, dβ%s, the output bias's Σ dF", omegaDoc),
-			jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("up"), jen.Lit(d), jen.Lit(block), jen.Lit(k.norm == "admin")),
+			jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
 		}
 	}
 	body := append([]jen.Code{
