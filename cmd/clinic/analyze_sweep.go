@@ -77,12 +77,16 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
 	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
 	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
+	task := fs.String("task", taskLM, "lm (byte-level language models, these flags) or translate (encoder–decoders and the BLEU table: 'clinic analyze sweep --task translate --help')")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := checkHidden(fs, hidden...); err != nil {
 		return err
+	}
+	if *task != taskLM {
+		return usagef("--task must be lm or translate, got %q", *task)
 	}
 	depths, err := parseDepths("depths", *depthsS)
 	if err != nil {

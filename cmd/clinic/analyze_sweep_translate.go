@@ -31,7 +31,8 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		"and each norm in --norms, train an encoder–decoder (like 'clinic train --task translate',\n"+
 		"quietly), average its last --avg-last checkpoints, translate the test set with beam\n"+
 		"search and score it with BLEU (sacreBLEU 13a). The built-in corpus's test set is Acts;\n"+
-		"with --data or --src/--tgt give --test-data (a TSV in --columns). Writes sweep.csv,\n"+
+		"with --data give --test-data (a TSV in --columns), with --src/--tgt give --test-src and\n"+
+		"--test-tgt (or --test-data). Writes sweep.csv,\n"+
 		"sweep_curves.csv, sweep_curves.png/.svg, report.md, and each run under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts
@@ -51,6 +52,8 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	maxLenA := fs.Float64("max-len-a", 1.2, "test outputs have at most a·srclen + b tokens (fairseq's validation setting; 0 and 200 are its generate defaults)")
 	maxLenB := fs.Int("max-len-b", 10, "see --max-len-a")
 	testData := fs.String("test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
+	testSrc := fs.String("test-src", "", "test source sentences, one per line (with --test-tgt; instead of --test-data)")
+	testTgt := fs.String("test-tgt", "", "test reference translations, line-aligned with --test-src")
 	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "steps": "2000",
 		"save-every": "100", "eval-every": "100", "bleu-every": "0", "out": "runs/analyze-sweep-translate"} {
@@ -88,8 +91,12 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
 	case o.saveEvery < 1:
 		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
-	case (fs.Changed("data") || tf.src != "") && *testData == "":
-		return usagef("with your own training data, give --test-data")
+	case (*testSrc == "") != (*testTgt == ""):
+		return usagef("--test-src and --test-tgt go together")
+	case *testSrc != "" && *testData != "":
+		return usagef("give the test pairs as --test-data or as --test-src/--test-tgt, not both")
+	case (fs.Changed("data") || tf.src != "") && *testData == "" && *testSrc == "":
+		return usagef("with your own training data, give its test pairs: --test-data, or --test-src and --test-tgt")
 	}
 	mf.cfg.Layers, mf.cfg.EncoderLayers, mf.cfg.Norm = depths[0], depths[0], norms[0]
 	if fs.Changed("max-len") {
@@ -115,13 +122,18 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	o.cfg = cfg
 	var test []data.Pair
 	testName := "Acts"
-	if *testData != "" {
-		sc, tc, _ := parsePairColumns(tf.columns)
-		if test, err = data.LoadTSV(*testData, sc, tc); err != nil {
+	switch {
+	case *testData != "":
+		if test, err = loadTSVPairs(*testData, tf); err != nil {
 			return err
 		}
 		testName = *testData
-	} else {
+	case *testSrc != "":
+		if test, err = data.LoadAligned(*testSrc, *testTgt); err != nil {
+			return err
+		}
+		testName = *testSrc + " / " + *testTgt
+	default:
 		_, _, acts := corpus.BibleSplits()
 		for _, p := range acts {
 			if tf.srcLang == "en" {
@@ -131,7 +143,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData)
+	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData, *testSrc, *testTgt)
 	if err != nil {
 		return err
 	}

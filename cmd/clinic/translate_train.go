@@ -170,19 +170,8 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 		}
 		source = t.src + " / " + t.tgt
 	case o.dataPath != "":
-		sc, tc, _ := parsePairColumns(t.columns)
-		header := false
-		if !t.columnsSet {
-			// A header line naming the languages picks the columns.
-			if s, g, ok := headerColumns(o.dataPath, t.srcLang, t.tgtLang); ok {
-				sc, tc, header = s, g, true
-			}
-		}
-		if all, err = data.LoadTSV(o.dataPath, sc, tc); err != nil {
+		if all, err = loadTSVPairs(o.dataPath, t); err != nil {
 			return nil, nil, "", err
-		}
-		if header {
-			all = all[1:]
 		}
 		source = o.dataPath
 	default:
@@ -209,6 +198,27 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 		return nil, nil, "", fmt.Errorf("%s: %d sentence pairs are too few to hold out %g for validation and train on the rest", source, len(all), o.valFrac)
 	}
 	return all[:len(all)-nv], all[len(all)-nv:], source, nil
+}
+
+// loadTSVPairs reads the pairs of a TSV file in --columns; without
+// --columns, a header line naming --src-lang and --tgt-lang picks the
+// columns (and is not a pair).
+func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
+	sc, tc, _ := parsePairColumns(t.columns)
+	header := false
+	if !t.columnsSet {
+		if s, g, ok := headerColumns(path, t.srcLang, t.tgtLang); ok {
+			sc, tc, header = s, g, true
+		}
+	}
+	all, err := data.LoadTSV(path, sc, tc)
+	if err != nil {
+		return nil, err
+	}
+	if header {
+		all = all[1:]
+	}
+	return all, nil
 }
 
 // loadCodes reads a BPE codes file.

@@ -239,3 +239,76 @@ func TestTranslateSweep(t *testing.T) {
 		}
 	}
 }
+
+// The sweep reads the same pairs from a TSV in --columns, from a TSV
+// whose header names the languages, or from line-aligned files
+// (--src/--tgt, --test-src/--test-tgt), and gives the same table from
+// each.
+func TestTranslateSweepInputs(t *testing.T) {
+	dir := t.TempDir()
+	tsv, src, tgt := writePairs(t, dir, 200)
+	test := [][2]string{{"four two one", "4 2 1"}, {"nine nine zero", "9 9 0"}, {"one two three", "1 2 3"}}
+	var tt, hdr, ts, tg strings.Builder
+	hdr.WriteString("id\ten\tes\n")
+	for i, p := range test {
+		fmt.Fprintf(&tt, "t%d\t%s\t%s\n", i, p[0], p[1])
+		fmt.Fprintln(&ts, p[0])
+		fmt.Fprintln(&tg, p[1])
+	}
+	hdr.WriteString(tt.String())
+	body, err := os.ReadFile(tsv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"test.tsv": tt.String(), "test_hdr.tsv": hdr.String(), "test.src": ts.String(), "test.tgt": tg.String(),
+		"pairs_hdr.tsv": "id\ten\tes\n" + string(body)}
+	for name, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(name string) string { return filepath.Join(dir, name) }
+	common := []string{"analyze", "sweep", "--task", "translate", "--depths", "1", "--norms", "admin", "--d-model", "32",
+		"--heads", "2", "--d-ff", "64", "--max-len", "16", "--max-tokens", "256", "--bpe-merges", "40", "--steps", "20",
+		"--save-every", "10", "--eval-every", "10", "--avg-last", "2", "--beam", "2", "--warmup", "5", "--lr", "3e-3",
+		"--threads", "1", "--val-frac", "0.05"}
+	var first [][]string
+	for i, in := range [][]string{
+		{"--data", tsv, "--columns", "2,3", "--test-data", at("test.tsv")},
+		{"--data", at("pairs_hdr.tsv"), "--test-data", at("test_hdr.tsv")},
+		{"--src", src, "--tgt", tgt, "--test-src", at("test.src"), "--test-tgt", at("test.tgt")},
+	} {
+		out := filepath.Join(dir, fmt.Sprintf("sweep%d", i))
+		args := append(append(append([]string{}, common...), in...), "--out", out)
+		if code, _, e := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", in, code, e)
+		}
+		rows := readCSV(t, filepath.Join(out, "sweep.csv"))
+		if len(rows) != 2 || rows[1][4] == "" {
+			t.Fatalf("%v: sweep.csv %v", in, rows)
+		}
+		rep, err := os.ReadFile(filepath.Join(out, "report.md"))
+		if err != nil || !strings.Contains(string(rep), ", 3 pairs)") {
+			t.Errorf("%v: the report does not name a test set of 3 pairs (%v)", in, err)
+		}
+		if first == nil {
+			first = rows
+			continue
+		}
+		for j := 0; j < 6; j++ { // all but the timing
+			if rows[1][j] != first[1][j] {
+				t.Errorf("%v: row %v, from the TSV %v", in, rows[1], first[1])
+			}
+		}
+	}
+	for _, bad := range [][]string{
+		{"--src", src, "--tgt", tgt},
+		{"--src", src, "--tgt", tgt, "--test-src", at("test.src")},
+		{"--src", src, "--tgt", tgt, "--test-src", at("test.src"), "--test-tgt", at("test.tgt"), "--test-data", at("test.tsv")},
+	} {
+		args := append(append(append([]string{}, common...), bad...), "--out", filepath.Join(dir, "bad"))
+		if code, _, e := runCLI(t, args...); code != 2 || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", bad, code, e)
+		}
+	}
+}
