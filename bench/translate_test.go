@@ -20,6 +20,7 @@ var (
 	translateSentences = flag.Int("translate-sentences", 200, "BenchmarkTranslate: Acts verses to translate per iteration (all: 1003)")
 	translateBatch     = flag.Int("translate-batch", 32, "BenchmarkTranslate: sentences decoded together (clinic translate --batch-size)")
 	actsIDsOut         = flag.String("acts-ids-out", "", "BenchmarkTranslate: write the Acts source token ids (one verse per line) to this file for bench/torch_decode.py, and skip")
+	translateCkpt      = flag.String("translate-checkpoint", "", "BenchmarkTranslate: decode with this trained translation checkpoint (its model and BPE codes) instead of random weights")
 )
 
 var (
@@ -50,15 +51,36 @@ func actsSources(b *testing.B) (*bpe.Codes, [][]int32) {
 	return actsCodes, actsSrcs
 }
 
+// counted counts the hypotheses a Translator steps: rows/step says how
+// full the batches stay as sentences finish.
+type counted struct {
+	gen.Translator
+	steps, rows int
+}
+
+func (c *counted) Step(tokens, sents []int32, pos int, logp []float32) error {
+	c.steps++
+	c.rows += len(tokens)
+	return c.Translator.Step(tokens, sents, pos, logp)
+}
+
 // BenchmarkTranslate translates Acts verses (-translate-sentences of
 // them) with a 6+6-layer d256 Admin encoder–decoder (random weights,
 // the joint BPE's ~8,400 tokens), as 'clinic translate --batch-size 32
-// --max-len-a 1.2 --max-len-b 10' does, and reports sentences/s and the
-// mean output length in tokens (EOS included). Random weights rarely
-// choose EOS, so most outputs run to the maximum length: slower than a
-// trained model's.
+// --max-len-a 1.2 --max-len-b 10' does, and reports sentences/s, the
+// mean output length in tokens (EOS included) and the mean hypotheses
+// per decoding step. Random weights rarely choose EOS, so most outputs
+// run to the maximum length: slower than a trained model's, which
+// -translate-checkpoint measures.
 func BenchmarkTranslate(b *testing.B) {
 	codes, all := actsSources(b)
+	var p *model.Params
+	if *translateCkpt != "" {
+		var err error
+		if p, codes, all, err = trainedTranslator(*translateCkpt); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if *actsIDsOut != "" {
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "# vocab %d\n", codes.Size())
@@ -77,23 +99,27 @@ func BenchmarkTranslate(b *testing.B) {
 		b.Skipf("wrote %d sources to %s", len(all), *actsIDsOut)
 	}
 	srcs := all[:min(*translateSentences, len(all))]
-	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
-		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
-	p, err := model.NewParams(cfg)
-	if err != nil {
-		b.Fatal(err)
+	if p == nil {
+		cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
+			Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+		var err error
+		if p, err = model.NewParams(cfg); err != nil {
+			b.Fatal(err)
+		}
+		p.Init(1)
 	}
-	p.Init(1)
+	cfg := p.Cfg
 	batch := *translateBatch
 	for _, threads := range []int{2} {
 		for _, beam := range []int{1, 5} {
 			b.Run(fmt.Sprintf("beam=%d/threads=%d", beam, threads), func(b *testing.B) {
 				asm.SetThreads(threads)
 				defer asm.SetThreads(0)
-				tr, err := model.NewTranslator(p, batch, batch*beam)
+				mt, err := model.NewTranslator(p, batch, batch*beam)
 				if err != nil {
 					b.Fatal(err)
 				}
+				tr := &counted{Translator: mt}
 				opt := gen.Options{Beam: beam, LenPen: 1, MaxLenA: 1.2, MaxLenB: 10, Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab,
 					BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
 				tokens := 0
@@ -109,10 +135,41 @@ func BenchmarkTranslate(b *testing.B) {
 				}
 				b.ReportMetric(float64(len(srcs)*b.N)/b.Elapsed().Seconds(), "sentences/s")
 				b.ReportMetric(float64(tokens)/float64(len(srcs)*b.N), "tokens/sentence")
+				b.ReportMetric(float64(tr.rows)/float64(tr.steps), "hyps/step")
 				if mb := peakRSSMB(); mb > 0 {
 					b.ReportMetric(mb, "peak-RSS-MB")
 				}
 			})
 		}
 	}
+}
+
+// trainedTranslator loads a translation checkpoint and encodes the Acts
+// verses with its BPE codes.
+func trainedTranslator(path string) (*model.Params, *bpe.Codes, [][]int32, error) {
+	p, meta, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if p.Cfg.EncoderLayers < 1 || meta["task"] != "translate" {
+		return nil, nil, nil, fmt.Errorf("%s is not a translation checkpoint", path)
+	}
+	codes, err := bpe.Parse([]byte(meta["bpe_codes"]))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: BPE codes: %v", path, err)
+	}
+	_, _, test := corpus.BibleSplits()
+	var srcs [][]int32
+	for _, pr := range test {
+		src := pr.English
+		if meta["src_lang"] == "es" {
+			src = pr.Spanish
+		}
+		ids := append(codes.Encode(src), bpe.EOSID)
+		if len(ids) > p.Cfg.SeqLen {
+			ids = append(ids[:p.Cfg.SeqLen-1], bpe.EOSID)
+		}
+		srcs = append(srcs, ids)
+	}
+	return p, codes, srcs, nil
 }
