@@ -20,7 +20,11 @@ import (
 // hypothesis keeps its ancestry, the slot holding each of its earlier
 // positions. Reorder copies ancestries (one int32 per position) instead
 // of keys and values (2·d floats per position and layer), which had been
-// a seventh of beam search's time.
+// a seventh of beam search's time. A row holds every head's key and
+// value of one position, so the key–value projection writes its output
+// straight into the row (copying each head's 64 floats into a cache
+// kept per head had been 7% of beam search's time: 8 scattered writes
+// per hypothesis and layer, each a cache and TLB miss).
 type Translator struct {
 	P               *Params
 	Cfg             Config
@@ -31,9 +35,9 @@ type Translator struct {
 	nSent   int
 	srcLens []int32
 	crossKV [][]float32 // per decoder layer: [MaxSent·SeqLen, 2d]
-	// per decoder layer: [MaxHyp, Heads, SeqLen, d/Heads], so that one
-	// head's keys (values) of one hypothesis are contiguous
-	selfK, selfV [][]float32
+	// per decoder layer: [MaxHyp (slot), SeqLen (position), 2d]: the
+	// keys of every head, then their values
+	selfKV [][]float32
 	// anc[i·SeqLen+t] is the slot whose row t holds hypothesis i's key
 	// and value at position t; ancNext is Reorder's second buffer.
 	anc, ancNext []int32
@@ -42,7 +46,6 @@ type Translator struct {
 	nh, pos           int
 	hypSent           []int32
 	x, u, b, att, q   []float32 // [·, d]
-	qkv               []float32 // [·, 3d]
 	hid               []float32 // [·, d_ff]
 	mean, rstd        []float32 // [·]
 	scores            []float32 // [·, H, SeqLen]
@@ -63,7 +66,7 @@ type Translator struct {
 
 // packedLayer holds one decoder layer's packed weights.
 type packedLayer struct {
-	qkv, out, crossQ, crossOut, fc1, fc2 *asm.PackedB
+	q, kv, out, crossQ, crossKV, crossOut, fc1, fc2 *asm.PackedB
 }
 
 // pack packs the decoder's weights for the current CPU level.
@@ -73,9 +76,11 @@ func (tr *Translator) pack() {
 	for l := range tr.P.Layers {
 		lp := &tr.P.Layers[l]
 		tr.packed = append(tr.packed, packedLayer{
-			qkv:      asm.PackB(true, d, 3*d, lp.QKVW.W, d),
+			q:        asm.PackB(true, d, d, lp.QKVW.W[:d*d], d),
+			kv:       asm.PackB(true, d, 2*d, lp.QKVW.W[d*d:], d),
 			out:      asm.PackB(true, d, d, lp.OutW.W, d),
 			crossQ:   asm.PackB(true, d, d, lp.CrossQW.W, d),
+			crossKV:  asm.PackB(true, d, 2*d, lp.CrossKVW.W, d),
 			crossOut: asm.PackB(true, d, d, lp.CrossOutW.W, d),
 			fc1:      asm.PackB(true, d, F, lp.FC1W.W, d),
 			fc2:      asm.PackB(true, F, d, lp.FC2W.W, F),
@@ -105,12 +110,11 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	tr := &Translator{P: p, Cfg: cfg, MaxSent: maxSent, MaxHyp: maxHyp, enc: enc,
 		srcLens: make([]int32, maxSent), hypSent: make([]int32, maxHyp),
 		x: f32(maxHyp * d), u: f32(maxHyp * d), b: f32(maxHyp * d), att: f32(maxHyp * d), q: f32(maxHyp * d),
-		qkv: f32(maxHyp * 3 * d), hid: f32(maxHyp * cfg.DFF), mean: f32(maxHyp), rstd: f32(maxHyp),
+		hid: f32(maxHyp * cfg.DFF), mean: f32(maxHyp), rstd: f32(maxHyp),
 		scores: f32(maxHyp * H * T)}
 	for l := 0; l < L; l++ {
 		tr.crossKV = append(tr.crossKV, f32(maxSent*T*2*d))
-		tr.selfK = append(tr.selfK, f32(maxHyp*T*d))
-		tr.selfV = append(tr.selfV, f32(maxHyp*T*d))
+		tr.selfKV = append(tr.selfKV, f32(maxHyp*T*2*d))
 	}
 	tr.anc, tr.ancNext = make([]int32, maxHyp*T), make([]int32, maxHyp*T)
 	tr.attnFn = tr.attendRows
@@ -133,6 +137,9 @@ func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	if err := tr.enc.check(b); err != nil {
 		return err
 	}
+	if tr.packedAt != asm.CPULevel() {
+		tr.pack()
+	}
 	m := tr.enc
 	m.c.startPass(false, 0, 0)
 	m.enc.forward(src, bsz, srcT, srcLens)
@@ -141,9 +148,7 @@ func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	n := bsz * srcT
 	for l := range tr.P.Layers {
 		lp := &tr.P.Layers[l]
-		kv := tr.crossKV[l][:n*2*d]
-		asm.BroadcastRows(kv, lp.CrossKVB.W, 2*d)
-		asm.Sgemm(false, true, n, 2*d, d, 1, out, d, lp.CrossKVW.W, d, 1, kv, 2*d)
+		asm.SgemmPackedBias(false, n, out, d, tr.packed[l].crossKV, lp.CrossKVB.W, tr.crossKV[l][:n*2*d], 2*d)
 	}
 	tr.srcT, tr.nSent = srcT, bsz
 	copy(tr.srcLens, srcLens)
@@ -266,7 +271,12 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 	lp, pk := tr.cur, &tr.packed[tr.curL]
 	switch kind {
 	case branchSelf:
-		asm.SgemmPackedBias(false, nh, in, d, pk.qkv, lp.QKVB.W, tr.qkv, 3*d)
+		// the queries, then each hypothesis's key and value at pos
+		// straight into its slot's row pos
+		T := cfg.SeqLen
+		asm.SgemmPackedBias(false, nh, in, d, pk.q, lp.QKVB.W[:d], tr.q, d)
+		kv := tr.selfKV[tr.curL][tr.pos*2*d : ((nh-1)*T+tr.pos+1)*2*d]
+		asm.SgemmPackedBias(false, nh, in, d, pk.kv, lp.QKVB.W[d:], kv, T*2*d)
 		asm.Parallel(nh*cfg.Heads, tr.attnFn)
 		asm.SgemmPackedBias(false, nh, tr.att, d, pk.out, lp.OutB.W, out, d)
 	case branchCross:
@@ -314,32 +324,28 @@ func (tr *Translator) attendRows(lo, hi int) {
 	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
-	K, V, L := tr.selfK[tr.curL], tr.selfV[tr.curL], tr.pos+1
+	KV, L := tr.selfKV[tr.curL], tr.pos+1
 	for j := lo; j < hi; j++ {
 		i, h := j/H, j%H
-		q := tr.qkv[i*3*d+h*dh:]
+		q := tr.q[i*d+h*dh : i*d+h*dh+dh]
 		anc := tr.anc[i*T : i*T+L]
-		// at(t) is where position t's key (value) of this head starts:
-		// [slot, head, position, dh]
-		at := func(t int) int { return ((int(anc[t])*H+h)*T + t) * dh }
-		// this head's key and value at pos join the caches
-		copy(K[at(L-1):at(L-1)+dh], q[d:d+dh])
-		copy(V[at(L-1):at(L-1)+dh], q[2*d:2*d+dh])
+		// at(t) is where this head's key at position t starts (its value
+		// d further): [slot, position, K|V, head, dh]
+		at := func(t int) int { return (int(anc[t])*T+t)*2*d + h*dh }
 		sc := tr.scores[j*T : j*T+L]
 		// One query row against runs of positions that lie in one slot
 		// (consecutive rows of the cache): a GEMM call would
 		// transpose-pack the keys each time.
-		q = q[:dh]
 		for t0, t1 := 0, 0; t0 < L; t0 = t1 {
 			t1 = slotRun(anc, t0)
-			asm.DotRows(sc[t0:t1], q, K[at(t0):], t1-t0, dh)
+			asm.DotRows(sc[t0:t1], q, KV[at(t0):], t1-t0, 2*d)
 		}
 		asm.SoftmaxCausal(sc, sc, L, scale, L-1)
 		o := tr.att[i*d+h*dh : i*d+h*dh+dh]
 		clear(o)
 		for t0, t1 := 0, 0; t0 < L; t0 = t1 {
 			t1 = slotRun(anc, t0)
-			asm.AxpyRows(o, sc[t0:t1], V[at(t0):], dh)
+			asm.AxpyRows(o, sc[t0:t1], KV[at(t0)+d:], 2*d)
 		}
 	}
 }
