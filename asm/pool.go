@@ -19,9 +19,30 @@ type chunk struct {
 type pool struct {
 	mu      sync.Mutex // one Parallel at a time; nested calls run inline
 	threads int
-	work    []chan chunk
-	done    sync.WaitGroup
+	slots   []*slot
+	pending atomic.Int32 // chunks posted to workers and not yet finished
+	waiting atomic.Bool  // the caller parked on done
+	done    chan struct{}
 }
+
+// slot is one worker's mailbox. The caller writes c, then bumps seq;
+// the worker spins on seq for a while after each chunk and only then
+// parks on wake. A decoding step makes some sixty Parallel calls with
+// serial work between them, and a worker parked in the kernel took
+// 10–50 µs to wake each time (on a shared VM): the caller sat waiting
+// for a quarter of beam search's time.
+type slot struct {
+	c        chunk
+	seq      atomic.Uint64
+	sleeping atomic.Bool
+	wake     chan struct{}
+	_        [64]byte // keep slots on separate cache lines
+}
+
+// spinLoads is how many times a worker polls its slot before parking:
+// about 50–100 µs, longer than the serial stretches of a decoding or
+// training step, short enough that an idle pool costs nothing.
+const spinLoads = 1 << 15
 
 var thePool = newPool(runtime.GOMAXPROCS(0))
 
@@ -29,25 +50,87 @@ func newPool(n int) *pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &pool{threads: n}
-	p.work = make([]chan chunk, n-1)
-	for i := range p.work {
-		ch := make(chan chunk, 1)
-		p.work[i] = ch
-		go func() {
-			for c := range ch {
-				if poolTiming.Load() {
-					t0 := time.Now()
-					c.fn(c.lo, c.hi)
-					poolBusy.Add(int64(time.Since(t0)))
-				} else {
-					c.fn(c.lo, c.hi)
-				}
-				p.done.Done()
-			}
-		}()
+	p := &pool{threads: n, done: make(chan struct{}, 1)}
+	for range n - 1 {
+		s := &slot{wake: make(chan struct{}, 1)}
+		p.slots = append(p.slots, s)
+		go p.worker(s)
 	}
 	return p
+}
+
+// worker runs the chunks posted to s until it gets one without fn.
+func (p *pool) worker(s *slot) {
+	var last uint64
+	for {
+		for spin := 0; s.seq.Load() == last; spin++ {
+			if spin < spinLoads {
+				if spin&1023 == 1023 {
+					runtime.Gosched()
+				}
+				continue
+			}
+			// Park. The caller clears sleeping before it sends on wake,
+			// and it bumps seq before it looks at sleeping, so either
+			// the check below sees the new seq or the caller sees
+			// sleeping and wakes us.
+			s.sleeping.Store(true)
+			if s.seq.Load() != last && s.sleeping.CompareAndSwap(true, false) {
+				break
+			}
+			<-s.wake
+			break
+		}
+		last = s.seq.Load()
+		c := s.c
+		if c.fn == nil {
+			return
+		}
+		if poolTiming.Load() {
+			t0 := time.Now()
+			c.fn(c.lo, c.hi)
+			poolBusy.Add(int64(time.Since(t0)))
+		} else {
+			c.fn(c.lo, c.hi)
+		}
+		// the last chunk wakes a parked caller (the handshake of
+		// worker and post, mirrored)
+		if p.pending.Add(-1) == 0 && p.waiting.Load() && p.waiting.CompareAndSwap(true, false) {
+			p.done <- struct{}{}
+		}
+	}
+}
+
+// post hands c to worker s.
+func (s *slot) post(c chunk) {
+	s.c = c
+	s.seq.Add(1)
+	if s.sleeping.Load() && s.sleeping.CompareAndSwap(true, false) {
+		s.wake <- struct{}{}
+	}
+}
+
+// wait returns once every posted chunk has finished. It spins first
+// (the chunks of one call are about equal, so the last one is usually
+// close), then parks: with more threads than free cores (another
+// process, or --threads above the CPU count) a worker may be off its
+// core for a whole time slice, and a caller spinning on it would hold
+// the core it needs.
+func (p *pool) wait() {
+	for spin := 0; p.pending.Load() != 0; spin++ {
+		if spin < spinLoads {
+			if spin&1023 == 1023 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		p.waiting.Store(true)
+		if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
+			return
+		}
+		<-p.done
+		return
+	}
 }
 
 // SetThreads sets the number of workers used by parallel kernels.
@@ -63,8 +146,8 @@ func SetThreads(n int) {
 		old.mu.Unlock()
 		return
 	}
-	for _, ch := range old.work {
-		close(ch)
+	for _, s := range old.slots {
+		s.post(chunk{})
 	}
 	thePool = newPool(n)
 	old.mu.Unlock()
@@ -108,17 +191,17 @@ func ParallelGrain(n, grain int, fn func(lo, hi int)) {
 		}
 		return b
 	}
-	p.done.Add(t - 1)
+	p.pending.Store(int32(t - 1))
 	for i := 1; i < t; i++ {
-		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1)}
+		p.slots[i-1].post(chunk{fn, bounds(i), bounds(i + 1)})
 	}
 	fn(0, bounds(1))
 	if poolTiming.Load() {
 		t0 := time.Now()
-		p.done.Wait()
+		p.wait()
 		poolWait.Add(int64(time.Since(t0)))
 	} else {
-		p.done.Wait()
+		p.wait()
 	}
 	p.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package asm
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -197,6 +198,43 @@ func TestSetThreads(t *testing.T) {
 		SetThreads(n)
 		if want := runtime.GOMAXPROCS(0); Threads() != want {
 			t.Errorf("SetThreads(%d): Threads() = %d, want GOMAXPROCS = %d", n, Threads(), want)
+		}
+	}
+}
+
+// BenchmarkParallel measures what one Parallel call costs beyond its
+// work: the hand-off to the workers and the wait for the last one, paid
+// tens of times per decoding step. Each chunk does spin units of
+// busy work (one unit ≈ a few ns), so work=0 is the bare overhead.
+func BenchmarkParallel(b *testing.B) {
+	var sink atomic.Int64
+	for _, work := range []int{0, 2000, 20000} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("work=%d/threads=%d", work, threads), func(b *testing.B) {
+				SetThreads(threads)
+				defer SetThreads(0)
+				fn := func(lo, hi int) {
+					s := int64(0)
+					for i := lo; i < hi; i++ {
+						for k := 0; k < work; k++ {
+							s += int64(k ^ i)
+						}
+					}
+					sink.Add(s)
+				}
+				// a serial stretch between calls, as between a step's kernels
+				serial := func() {
+					s := int64(0)
+					for k := 0; k < 2*work; k++ {
+						s += int64(k)
+					}
+					sink.Add(s)
+				}
+				for b.Loop() {
+					Parallel(2, fn)
+					serial()
+				}
+			})
 		}
 	}
 }
