@@ -215,7 +215,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				r.FinalStep, r.FinalValLoss = r.Curve[n-1].Step, num(r.Curve[n-1].ValLoss)
 			}
 			if r.Status == statusTrained {
-				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB)
+				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
 				}
@@ -278,8 +278,9 @@ func saveCodes(path string, c *bpe.Codes) error {
 }
 
 // testAveraged averages the numbered checkpoints in dir and scores its
-// beam-search translations of test.
-func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float64, maxLenB int) (bleu.Score, int, error) {
+// beam-search translations of test, warning on warn when sources longer
+// than the model's seq-len were truncated (as 'clinic translate' does).
+func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float64, maxLenB int, warn io.Writer) (bleu.Score, int, error) {
 	paths, err := train.KeptCheckpoints(dir)
 	if err != nil {
 		return bleu.Score{}, 0, err
@@ -311,9 +312,16 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 	}
 	srcs := make([][]int32, len(test))
 	refs := make([]string, len(test))
+	cut := 0
 	for i, p := range test {
-		srcs[i], _ = train.SourceIDs(codes, p.Src, avg.Cfg.SeqLen)
+		var n int
+		if srcs[i], n = train.SourceIDs(codes, p.Src, avg.Cfg.SeqLen); n > avg.Cfg.SeqLen-1 {
+			cut++
+		}
 		refs[i] = p.Tgt
+	}
+	if cut > 0 {
+		fmt.Fprintf(warn, "clinic analyze: warning: %d of %d test sources are longer than the model's seq-len (%d subword tokens with the EOS) and were truncated\n", cut, len(test), avg.Cfg.SeqLen)
 	}
 	opt := train.DecodeOptions(avg.Cfg, beam, lenpen)
 	opt.MaxLenA, opt.MaxLenB = maxLenA, maxLenB

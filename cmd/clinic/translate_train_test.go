@@ -301,6 +301,15 @@ func TestTranslateSweepInputs(t *testing.T) {
 			}
 		}
 	}
+	// a test source longer than --max-len is cut, with a warning
+	long := strings.Repeat("one two three ", 20)
+	os.WriteFile(at("long.src"), []byte(long+"\nfour\n"), 0o644)
+	os.WriteFile(at("long.tgt"), []byte("1 2 3\n4\n"), 0o644)
+	args := append(append([]string{}, common...), "--src", src, "--tgt", tgt, "--test-src", at("long.src"), "--test-tgt", at("long.tgt"),
+		"--out", filepath.Join(dir, "long"))
+	if code, _, e := runCLI(t, args...); code != 0 || !strings.Contains(e, "warning: 1 of 2 test sources are longer") {
+		t.Errorf("long test source: exit %d, stderr %q", code, e)
+	}
 	for _, bad := range [][]string{
 		{"--src", src, "--tgt", tgt},
 		{"--src", src, "--tgt", tgt, "--test-src", at("test.src")},
