@@ -52,9 +52,15 @@ type Translator struct {
 	out               []float32 // Step's log-probabilities
 	runs              []int32   // starts of runs of hypotheses of one sentence, then nh
 	attnFn, softmaxFn func(lo, hi int)
-	crossFn           func(lo, hi int)
-	cur               *LayerParams
-	curL              int
+	crossFn, rowsFn   func(lo, hi int)
+	// the row-wise work rowsFn runs next (LayerNorm, residual,
+	// activation): its kind and operands
+	op     int
+	opW    []float32 // the residual's weight (ones, ω, α)
+	opG    []float32 // LayerNorm gain and bias
+	opBias []float32
+	cur    *LayerParams
+	curL   int
 
 	// The decoder's weights packed for the GEMM kernel once, not at
 	// every step (packing them was a quarter of decoding time), at the
@@ -121,6 +127,7 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	tr.crossFn = tr.crossRuns
 	tr.runs = make([]int32, 0, maxHyp+1)
 	tr.softmaxFn = tr.logSoftmaxRows
+	tr.rowsFn = tr.rowsRange
 	tr.pack()
 	return tr, nil
 }
@@ -216,7 +223,7 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	}
 	if cfg.Norm == PreLN {
 		f := tr.P.FinalLN
-		asm.LayerNorm(x, tr.mean[:nh], tr.rstd[:nh], x, f[0].W, f[1].W, d, cfg.LNEps)
+		tr.rows(rowFinalLN, nil, f[0].W, f[1].W)
 	}
 	asm.SgemmPacked(false, nh, 1, x, d, tr.packedE, 0, logp, V)
 	tr.out = logp
@@ -234,26 +241,26 @@ const (
 
 // sublayer applies one residual sublayer to the hypotheses' stream x, in
 // the model's variant (docs/model.md; the training pass is
-// sublayer.forward).
+// sublayer.forward). The row-wise work runs on the pool (rows): serial,
+// it had left the second thread idle for 4% of a decoding step.
 func (tr *Translator) sublayer(kind int, g, b, omega, alpha *Param) {
 	cfg := tr.Cfg
 	nh, d := tr.nh, cfg.DModel
 	x, u, out := tr.x[:nh*d], tr.u[:nh*d], tr.b[:nh*d]
-	mean, rstd := tr.mean[:nh], tr.rstd[:nh]
 	ones := tr.enc.c.ones
 	switch cfg.Norm {
 	case PreLN:
-		asm.LayerNorm(u, mean, rstd, x, g.W, b.W, d, cfg.LNEps)
+		tr.rows(rowLNIn, nil, g.W, b.W)
 		tr.branch(kind, u, out)
-		asm.ScaleAddRows(x, ones, x, out, d)
+		tr.rows(rowResid, ones, nil, nil)
 		return
 	case TFixup:
 		tr.branch(kind, x, out)
-		asm.ScaleAddRows(x, ones, x, out, d)
+		tr.rows(rowResid, ones, nil, nil)
 		return
 	case ReZero:
 		tr.branch(kind, x, out)
-		asm.ScaleAddRows(x, tr.enc.c.spread(alpha.W[0]), out, x, d)
+		tr.rows(rowReZero, tr.enc.c.spread(alpha.W[0]), nil, nil)
 		return
 	}
 	w := tr.enc.dec.shortcut
@@ -261,8 +268,52 @@ func (tr *Translator) sublayer(kind int, g, b, omega, alpha *Param) {
 		w = omega.W
 	}
 	tr.branch(kind, x, out)
-	asm.ScaleAddRows(u, w, x, out, d)
-	asm.LayerNorm(x, mean, rstd, u, g.W, b.W, d, cfg.LNEps)
+	tr.rows(rowPostLN, w, g.W, b.W)
+}
+
+// The row-wise operations of a decoder step.
+const (
+	rowLNIn    = iota // u = LN(x) (Pre-LN, before the branch)
+	rowResid          // x = w⊙x + out
+	rowReZero         // x = w⊙out + x
+	rowPostLN         // u = w⊙x + out, x = LN(u) (Post-LN, Admin, DeepNorm)
+	rowAct            // the feed-forward activation on hid
+	rowFinalLN        // x = LN(x) with the final LayerNorm (Pre-LN)
+)
+
+// rows runs one row-wise operation over the step's hypotheses in
+// parallel: w is the residual's weight, g and b a LayerNorm's.
+func (tr *Translator) rows(op int, w, g, b []float32) {
+	tr.op, tr.opW, tr.opG, tr.opBias = op, w, g, b
+	asm.Parallel(tr.nh, tr.rowsFn)
+}
+
+func (tr *Translator) rowsRange(lo, hi int) {
+	cfg := tr.Cfg
+	d := cfg.DModel
+	x, u, out := tr.x[lo*d:hi*d], tr.u[lo*d:hi*d], tr.b[lo*d:hi*d]
+	mean, rstd := tr.mean[lo:hi], tr.rstd[lo:hi]
+	switch tr.op {
+	case rowLNIn:
+		asm.LayerNorm(u, mean, rstd, x, tr.opG, tr.opBias, d, cfg.LNEps)
+	case rowResid:
+		asm.ScaleAddRows(x, tr.opW, x, out, d)
+	case rowReZero:
+		asm.ScaleAddRows(x, tr.opW, out, x, d)
+	case rowPostLN:
+		asm.ScaleAddRows(u, tr.opW, x, out, d)
+		asm.LayerNorm(x, mean, rstd, u, tr.opG, tr.opBias, d, cfg.LNEps)
+	case rowAct:
+		F := cfg.DFF
+		hid := tr.hid[lo*F : hi*F]
+		if cfg.Activation == "gelu" {
+			asm.GELU(hid, hid)
+		} else {
+			asm.ReLU(hid, hid)
+		}
+	case rowFinalLN:
+		asm.LayerNorm(x, mean, rstd, x, tr.opG, tr.opBias, d, cfg.LNEps)
+	}
 }
 
 func (tr *Translator) branch(kind int, in, out []float32) {
@@ -286,11 +337,7 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 	case branchFFN:
 		hid := tr.hid[:nh*F]
 		asm.SgemmPackedBias(false, nh, in, d, pk.fc1, lp.FC1B.W, hid, F)
-		if cfg.Activation == "gelu" {
-			asm.GELU(hid, hid)
-		} else {
-			asm.ReLU(hid, hid)
-		}
+		tr.rows(rowAct, nil, nil, nil)
 		asm.SgemmPackedBias(false, nh, hid, F, pk.fc2, lp.FC2B.W, out, d)
 	}
 }
