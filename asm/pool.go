@@ -19,6 +19,7 @@ type chunk struct {
 type pool struct {
 	mu      sync.Mutex // one Parallel at a time; nested calls run inline
 	threads int
+	closed  bool // replaced by SetThreads: its workers have exited
 	slots   []*slot
 	pending atomic.Int32 // chunks posted to workers and not yet finished
 	waiting atomic.Bool  // the caller parked on done
@@ -95,11 +96,21 @@ func (p *pool) worker(s *slot) {
 		}
 		// the last chunk wakes a parked caller (the handshake of
 		// worker and post, mirrored)
-		if p.pending.Add(-1) == 0 && p.waiting.Load() && p.waiting.CompareAndSwap(true, false) {
-			p.done <- struct{}{}
+		if p.pending.Add(-1) == 0 {
+			if h := testHookLastChunk.Load(); h != nil {
+				(*h)()
+			}
+			if p.waiting.Load() && p.waiting.CompareAndSwap(true, false) {
+				p.done <- struct{}{}
+			}
 		}
 	}
 }
+
+// testHookLastChunk, when set (by tests), runs in the worker that finished a call's last chunk, before
+// it looks for a parked caller: a delay there is a worker descheduled
+// at the worst moment.
+var testHookLastChunk atomic.Pointer[func()]
 
 // post hands c to worker s.
 func (s *slot) post(c chunk) {
@@ -116,20 +127,30 @@ func (s *slot) post(c chunk) {
 // process, or --threads above the CPU count) a worker may be off its
 // core for a whole time slice, and a caller spinning on it would hold
 // the core it needs.
+//
+// A wake-up is not tied to one call: a worker that finished the last
+// chunk of the previous call, and was descheduled before it looked at
+// waiting, may find the flag this call set and send. So the caller
+// re-checks pending after every wake-up. Tokens stay balanced: each
+// time the caller sets waiting, exactly one side clears it, and the
+// caller receives the token whenever a worker did.
 func (p *pool) wait() {
-	for spin := 0; p.pending.Load() != 0; spin++ {
+	for spin := 0; p.pending.Load() != 0; {
 		if spin < spinLoads {
+			spin++
 			if spin&1023 == 1023 {
 				runtime.Gosched()
 			}
 			continue
 		}
 		p.waiting.Store(true)
-		if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
+		if p.pending.Load() == 0 {
+			if !p.waiting.CompareAndSwap(true, false) {
+				<-p.done // a worker cleared the flag; take its token
+			}
 			return
 		}
 		<-p.done
-		return
 	}
 }
 
@@ -149,6 +170,7 @@ func SetThreads(n int) {
 	for _, s := range old.slots {
 		s.post(chunk{})
 	}
+	old.closed = true
 	thePool = newPool(n)
 	old.mu.Unlock()
 }
@@ -181,6 +203,13 @@ func ParallelGrain(n, grain int, fn func(lo, hi int)) {
 		t = units
 	}
 	if t <= 1 || !p.mu.TryLock() {
+		fn(0, n)
+		return
+	}
+	if p.closed {
+		// a caller that loaded the pool just before SetThreads
+		// replaced it
+		p.mu.Unlock()
 		fn(0, n)
 		return
 	}

@@ -238,3 +238,47 @@ func BenchmarkParallel(b *testing.B) {
 		}
 	}
 }
+
+// Every chunk of a Parallel call runs before the call returns, and none
+// after, also when
+// the worker that finished the previous call's last chunk is held up
+// just before it looks for a parked caller (then it may find the next
+// call's caller parked and wake it too early).
+func TestParallelChunksNeverOutliveTheirCall(t *testing.T) {
+	SetThreads(1)
+	var slow atomic.Int64
+	hook := func() {
+		if slow.Add(1)%5 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	testHookLastChunk.Store(&hook)
+	defer func() {
+		testHookLastChunk.Store(nil)
+		SetThreads(0)
+	}()
+	SetThreads(3)
+	var live, late, done atomic.Int64
+	missed := 0
+	for call := int64(1); call <= 1000; call++ {
+		live.Store(call)
+		done.Store(0)
+		Parallel(3, func(lo, hi int) {
+			if lo > 0 {
+				// a worker's chunk outlasts the caller's spin
+				time.Sleep(50 * time.Microsecond)
+			}
+			if live.Load() != call {
+				late.Add(1)
+			}
+			done.Add(int64(hi - lo))
+		})
+		if done.Load() != 3 {
+			missed++
+		}
+		live.Store(0)
+	}
+	if n := late.Load(); n != 0 || missed != 0 {
+		t.Fatalf("%d chunks ran after their Parallel call returned; %d calls returned before all their chunks had run", n, missed)
+	}
+}
