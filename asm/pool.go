@@ -40,9 +40,11 @@ type slot struct {
 	_        [64]byte // keep slots on separate cache lines
 }
 
-// spinLoads is how many times a worker polls its slot before parking:
-// about 50–100 µs, longer than the serial stretches of a decoding or
-// training step, short enough that an idle pool costs nothing.
+// spinLoads is how many times a worker polls its slot (and the caller
+// the pending count) before parking: some 25–100 µs (2^15 loads took
+// 25 µs here, plus the yields), longer than most serial stretches of a
+// decoding or training step, short enough that an idle pool costs
+// nothing.
 const spinLoads = 1 << 15
 
 var thePool = newPool(runtime.GOMAXPROCS(0))
@@ -107,9 +109,9 @@ func (p *pool) worker(s *slot) {
 	}
 }
 
-// testHookLastChunk, when set (by tests), runs in the worker that finished a call's last chunk, before
-// it looks for a parked caller: a delay there is a worker descheduled
-// at the worst moment.
+// testHookLastChunk, when set (by tests), runs in the worker that
+// finished a call's last chunk, before it looks for a parked caller: a
+// delay there is a worker descheduled at the worst moment.
 var testHookLastChunk atomic.Pointer[func()]
 
 // post hands c to worker s.
