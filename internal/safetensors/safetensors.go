@@ -330,10 +330,10 @@ func Decode(b []byte) (*File, error) {
 	}
 	n := binary.LittleEndian.Uint64(b[:8])
 	if n > MaxHeader {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d-byte limit", n, MaxHeader)
+		return nil, fmt.Errorf("safetensors: not a safetensors file (its first 8 bytes give a header of %d bytes, above the %d-byte limit)", n, MaxHeader)
 	}
 	if n > uint64(len(b)-8) {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d bytes after the length field", n, len(b)-8)
+		return nil, fmt.Errorf("safetensors: not a safetensors file, or cut short (its first 8 bytes give a header of %d bytes, %d follow)", n, len(b)-8)
 	}
 	hdr := b[8 : 8+n]
 	data := b[8+n:]

@@ -156,7 +156,7 @@ func TestDecodeErrors(t *testing.T) {
 		want string
 	}{
 		{"short", []byte{1, 2, 3}, "too short"},
-		{"hdr too long", raw(`{}`, nil)[:9], "exceeds"},
+		{"hdr too long", raw(`{}`, nil)[:9], "cut short"},
 		{"hdr huge", append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, "{}"...), "limit"},
 		{"not object", raw(`[1]`, nil), "not a JSON object"},
 		{"bad json", raw(`{"a":`, nil), "JSON"},
