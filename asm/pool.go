@@ -24,6 +24,7 @@ type pool struct {
 	pending atomic.Int32 // chunks posted to workers and not yet finished
 	waiting atomic.Bool  // the caller parked on done
 	done    chan struct{}
+	park    *parker // the caller's (one Parallel at a time)
 }
 
 // slot is one worker's mailbox. The caller writes c, then bumps seq;
@@ -53,7 +54,7 @@ func newPool(n int) *pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &pool{threads: n, done: make(chan struct{}, 1)}
+	p := &pool{threads: n, done: make(chan struct{}, 1), park: newParker()}
 	for range n - 1 {
 		s := &slot{wake: make(chan struct{}, 1)}
 		p.slots = append(p.slots, s)
@@ -65,6 +66,7 @@ func newPool(n int) *pool {
 // worker runs the chunks posted to s until it gets one without fn.
 func (p *pool) worker(s *slot) {
 	var last uint64
+	park := newParker()
 	for {
 		for spin := 0; s.seq.Load() == last; spin++ {
 			if spin < spinLoads {
@@ -73,17 +75,17 @@ func (p *pool) worker(s *slot) {
 				}
 				continue
 			}
-			// Park. The caller clears sleeping before it sends on wake,
-			// and it bumps seq before it looks at sleeping, so either
-			// the check below sees the new seq or the caller sees
-			// sleeping and wakes us.
+			// Park until post wakes us, re-checking seq after every
+			// wake-up and at least every few milliseconds: a wake-up
+			// is only a hint, so neither a lost nor a stale one can
+			// stall the pool or run a chunk twice.
 			s.sleeping.Store(true)
-			if s.seq.Load() != last && s.sleeping.CompareAndSwap(true, false) {
-				break
+			if s.seq.Load() == last {
+				park.wait(s.wake)
 			}
-			<-s.wake
-			break
+			s.sleeping.Store(false)
 		}
+		park.reset()
 		last = s.seq.Load()
 		c := s.c
 		if c.fn == nil {
@@ -102,8 +104,8 @@ func (p *pool) worker(s *slot) {
 			if h := testHookLastChunk.Load(); h != nil {
 				(*h)()
 			}
-			if p.waiting.Load() && p.waiting.CompareAndSwap(true, false) {
-				p.done <- struct{}{}
+			if p.waiting.Load() {
+				wake(p.done)
 			}
 		}
 	}
@@ -118,42 +120,69 @@ var testHookLastChunk atomic.Pointer[func()]
 func (s *slot) post(c chunk) {
 	s.c = c
 	s.seq.Add(1)
-	if s.sleeping.Load() && s.sleeping.CompareAndSwap(true, false) {
-		s.wake <- struct{}{}
+	if s.sleeping.Load() {
+		wake(s.wake)
 	}
 }
+
+// wake leaves a token in ch unless one is already there.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// parker parks a goroutine on a channel with a timeout that grows while
+// nothing arrives (1 ms up to 100 ms), so that a parked pool costs a few
+// wake-ups a second and a lost wake-up at most a millisecond.
+type parker struct {
+	t *time.Timer
+	d time.Duration
+}
+
+func newParker() *parker {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &parker{t: t, d: time.Millisecond}
+}
+
+func (k *parker) wait(ch chan struct{}) {
+	k.t.Reset(k.d)
+	select {
+	case <-ch:
+	case <-k.t.C:
+		k.d = min(2*k.d, 100*time.Millisecond)
+	}
+	k.t.Stop()
+}
+
+// reset is called when work arrived: the next park starts short again.
+func (k *parker) reset() { k.d = time.Millisecond }
 
 // wait returns once every posted chunk has finished. It spins first
 // (the chunks of one call are about equal, so the last one is usually
 // close), then parks: with more threads than free cores (another
 // process, or --threads above the CPU count) a worker may be off its
 // core for a whole time slice, and a caller spinning on it would hold
-// the core it needs.
-//
-// A wake-up is not tied to one call: a worker that finished the last
-// chunk of the previous call, and was descheduled before it looked at
-// waiting, may find the flag this call set and send. So the caller
-// re-checks pending after every wake-up. Tokens stay balanced: each
-// time the caller sets waiting, exactly one side clears it, and the
-// caller receives the token whenever a worker did.
+// the core it needs. A wake-up is only a hint (one from a worker that
+// finished the previous call late may arrive now): the caller re-checks
+// pending after each one and at least every few milliseconds.
 func (p *pool) wait() {
-	for spin := 0; p.pending.Load() != 0; {
+	for spin := 0; p.pending.Load() != 0; spin++ {
 		if spin < spinLoads {
-			spin++
 			if spin&1023 == 1023 {
 				runtime.Gosched()
 			}
 			continue
 		}
 		p.waiting.Store(true)
-		if p.pending.Load() == 0 {
-			if !p.waiting.CompareAndSwap(true, false) {
-				<-p.done // a worker cleared the flag; take its token
-			}
-			return
+		if p.pending.Load() != 0 {
+			p.park.wait(p.done)
 		}
-		<-p.done
+		p.waiting.Store(false)
 	}
+	p.park.reset()
 }
 
 // SetThreads sets the number of workers used by parallel kernels.
