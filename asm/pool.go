@@ -20,32 +20,22 @@ type pool struct {
 	mu      sync.Mutex // one Parallel at a time; nested calls run inline
 	threads int
 	closed  bool // replaced by SetThreads: its workers have exited
-	slots   []*slot
-	pending atomic.Int32 // chunks posted to workers and not yet finished
-	waiting atomic.Bool  // the caller parked on done
-	done    chan struct{}
-	park    *parker // the caller's (one Parallel at a time)
+	work    []chan chunk
+	done    sync.WaitGroup
+	left    atomic.Int32 // chunks of the current call not yet finished
 }
 
-// slot is one worker's mailbox. The caller writes c, then bumps seq;
-// the worker spins on seq for a while after each chunk and only then
-// parks on wake. A decoding step makes some sixty Parallel calls with
-// serial work between them, and a worker parked in the kernel took
-// 10–50 µs to wake each time (on a shared VM): the caller sat waiting
-// for a quarter of beam search's time.
-type slot struct {
-	c        chunk
-	seq      atomic.Uint64
-	sleeping atomic.Bool
-	wake     chan struct{}
-	_        [64]byte // keep slots on separate cache lines
-}
-
-// spinLoads is how many times a worker polls its slot (and the caller
-// the pending count) before parking: some 25–100 µs (2^15 loads took
-// 25 µs here, plus the yields), longer than most serial stretches of a
-// decoding or training step, short enough that an idle pool costs
-// nothing.
+// The workers and the caller spin before they block. A decoding step
+// makes some sixty Parallel calls with serial work between them, and a
+// worker blocked in the kernel took 10–50 µs to wake each time (on a
+// shared VM): the caller sat waiting for a quarter of beam search's
+// time. A worker polls its channel (a non-blocking receive) and the
+// caller the count of unfinished chunks, spinLoads times, before they
+// block on the channel and the WaitGroup as before: the spinning is only
+// a shortcut, the channel and the WaitGroup still carry every hand-off,
+// so it cannot lose one. spinLoads polls take some 25–100 µs, longer
+// than most serial stretches of a step, short enough that an idle pool
+// costs nothing.
 const spinLoads = 1 << 15
 
 var thePool = newPool(runtime.GOMAXPROCS(0))
@@ -54,41 +44,21 @@ func newPool(n int) *pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &pool{threads: n, done: make(chan struct{}, 1), park: newParker()}
-	for range n - 1 {
-		s := &slot{wake: make(chan struct{}, 1)}
-		p.slots = append(p.slots, s)
-		go p.worker(s)
+	p := &pool{threads: n}
+	p.work = make([]chan chunk, n-1)
+	for i := range p.work {
+		ch := make(chan chunk, 1)
+		p.work[i] = ch
+		go p.worker(ch)
 	}
 	return p
 }
 
-// worker runs the chunks posted to s until it gets one without fn.
-func (p *pool) worker(s *slot) {
-	var last uint64
-	park := newParker()
+// worker runs the chunks sent on ch until it is closed.
+func (p *pool) worker(ch chan chunk) {
 	for {
-		for spin := 0; s.seq.Load() == last; spin++ {
-			if spin < spinLoads {
-				if spin&1023 == 1023 {
-					runtime.Gosched()
-				}
-				continue
-			}
-			// Park until post wakes us, re-checking seq after every
-			// wake-up and at least every few milliseconds: a wake-up
-			// is only a hint, so neither a lost nor a stale one can
-			// stall the pool or run a chunk twice.
-			s.sleeping.Store(true)
-			if s.seq.Load() == last {
-				park.wait(s.wake)
-			}
-			s.sleeping.Store(false)
-		}
-		park.reset()
-		last = s.seq.Load()
-		c := s.c
-		if c.fn == nil {
+		c, ok := poll(ch)
+		if !ok {
 			return
 		}
 		if poolTiming.Load() {
@@ -98,91 +68,48 @@ func (p *pool) worker(s *slot) {
 		} else {
 			c.fn(c.lo, c.hi)
 		}
-		// the last chunk wakes a parked caller (the handshake of
-		// worker and post, mirrored)
-		if p.pending.Add(-1) == 0 {
+		if p.left.Add(-1) == 0 {
 			if h := testHookLastChunk.Load(); h != nil {
 				(*h)()
 			}
-			if p.waiting.Load() {
-				wake(p.done)
-			}
+		}
+		p.done.Done()
+	}
+}
+
+// poll receives from ch, spinning on non-blocking receives before it
+// blocks.
+func poll(ch chan chunk) (chunk, bool) {
+	for spin := 0; spin < spinLoads; spin++ {
+		select {
+		case c, ok := <-ch:
+			return c, ok
+		default:
+		}
+		if spin&1023 == 1023 {
+			runtime.Gosched()
 		}
 	}
+	c, ok := <-ch
+	return c, ok
 }
 
 // testHookLastChunk, when set (by tests), runs in the worker that
-// finished a call's last chunk, before it looks for a parked caller: a
-// delay there is a worker descheduled at the worst moment.
+// finished a call's last chunk, before it reports it done: a delay
+// there is a worker descheduled at the worst moment.
 var testHookLastChunk atomic.Pointer[func()]
 
-// post hands c to worker s.
-func (s *slot) post(c chunk) {
-	s.c = c
-	s.seq.Add(1)
-	if s.sleeping.Load() {
-		wake(s.wake)
-	}
-}
-
-// wake leaves a token in ch unless one is already there.
-func wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// parker parks a goroutine on a channel with a timeout that grows while
-// nothing arrives (1 ms up to 100 ms), so that a parked pool costs a few
-// wake-ups a second and a lost wake-up at most a millisecond.
-type parker struct {
-	t *time.Timer
-	d time.Duration
-}
-
-func newParker() *parker {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &parker{t: t, d: time.Millisecond}
-}
-
-func (k *parker) wait(ch chan struct{}) {
-	k.t.Reset(k.d)
-	select {
-	case <-ch:
-	case <-k.t.C:
-		k.d = min(2*k.d, 100*time.Millisecond)
-	}
-	k.t.Stop()
-}
-
-// reset is called when work arrived: the next park starts short again.
-func (k *parker) reset() { k.d = time.Millisecond }
-
-// wait returns once every posted chunk has finished. It spins first
-// (the chunks of one call are about equal, so the last one is usually
-// close), then parks: with more threads than free cores (another
-// process, or --threads above the CPU count) a worker may be off its
-// core for a whole time slice, and a caller spinning on it would hold
-// the core it needs. A wake-up is only a hint (one from a worker that
-// finished the previous call late may arrive now): the caller re-checks
-// pending after each one and at least every few milliseconds.
+// wait returns once every chunk of the current call has finished,
+// spinning on the count first, then blocking on the WaitGroup (which
+// returns at once when the count has already reached zero and every
+// worker has reported).
 func (p *pool) wait() {
-	for spin := 0; p.pending.Load() != 0; spin++ {
-		if spin < spinLoads {
-			if spin&1023 == 1023 {
-				runtime.Gosched()
-			}
-			continue
+	for spin := 0; spin < spinLoads && p.left.Load() != 0; spin++ {
+		if spin&1023 == 1023 {
+			runtime.Gosched()
 		}
-		p.waiting.Store(true)
-		if p.pending.Load() != 0 {
-			p.park.wait(p.done)
-		}
-		p.waiting.Store(false)
 	}
-	p.park.reset()
+	p.done.Wait()
 }
 
 // SetThreads sets the number of workers used by parallel kernels.
@@ -198,8 +125,8 @@ func SetThreads(n int) {
 		old.mu.Unlock()
 		return
 	}
-	for _, s := range old.slots {
-		s.post(chunk{})
+	for _, ch := range old.work {
+		close(ch)
 	}
 	old.closed = true
 	thePool = newPool(n)
@@ -251,9 +178,10 @@ func ParallelGrain(n, grain int, fn func(lo, hi int)) {
 		}
 		return b
 	}
-	p.pending.Store(int32(t - 1))
+	p.done.Add(t - 1)
+	p.left.Store(int32(t - 1))
 	for i := 1; i < t; i++ {
-		p.slots[i-1].post(chunk{fn, bounds(i), bounds(i + 1)})
+		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1)}
 	}
 	fn(0, bounds(1))
 	if poolTiming.Load() {
