@@ -240,10 +240,9 @@ func BenchmarkParallel(b *testing.B) {
 }
 
 // Every chunk of a Parallel call runs before the call returns, and none
-// after, also when
-// the worker that finished the previous call's last chunk is held up
-// just before it looks for a parked caller (then it may find the next
-// call's caller parked and wake it too early).
+// after, also when the worker that finished a call's last chunk is held
+// up before it reports it (the next call is then posted while that
+// worker is still busy with the last one).
 func TestParallelChunksNeverOutliveTheirCall(t *testing.T) {
 	SetThreads(1)
 	var slow atomic.Int64

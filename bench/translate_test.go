@@ -13,6 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	gen "github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -165,10 +166,7 @@ func trainedTranslator(path string) (*model.Params, *bpe.Codes, [][]int32, error
 		if meta["src_lang"] == "es" {
 			src = pr.Spanish
 		}
-		ids := append(codes.Encode(src), bpe.EOSID)
-		if len(ids) > p.Cfg.SeqLen {
-			ids = append(ids[:p.Cfg.SeqLen-1], bpe.EOSID)
-		}
+		ids, _ := train.SourceIDs(codes, src, p.Cfg.SeqLen)
 		srcs = append(srcs, ids)
 	}
 	return p, codes, srcs, nil

@@ -96,6 +96,14 @@ func (tr *Translator) pack() {
 	tr.packedAt = asm.CPULevel()
 }
 
+// repack packs the weights again if the CPU level changed since they
+// were packed (the packed layout is the level's microkernel's).
+func (tr *Translator) repack() {
+	if tr.packedAt != asm.CPULevel() {
+		tr.pack()
+	}
+}
+
 // NewTranslator plans inference for p, an encoder–decoder, over batches
 // of up to maxSent sources and maxHyp hypotheses per step (sentences ×
 // beam).
@@ -144,9 +152,7 @@ func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	if err := tr.enc.check(b); err != nil {
 		return err
 	}
-	if tr.packedAt != asm.CPULevel() {
-		tr.pack()
-	}
+	tr.repack()
 	m := tr.enc
 	m.c.startPass(false, 0, 0)
 	m.enc.forward(src, bsz, srcT, srcLens)
@@ -189,9 +195,7 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	if err := checkTokens(tokens, nil, V); err != nil {
 		return err
 	}
-	if tr.packedAt != asm.CPULevel() {
-		tr.pack()
-	}
+	tr.repack()
 	tr.nh, tr.pos = nh, pos
 	copy(tr.hypSent, sents)
 	for i := 0; i < nh; i++ {
