@@ -15,7 +15,8 @@ import (
 func runBLEU(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bleu", "Score detokenized translations with BLEU exactly as sacreBLEU 2.x does, one segment per line.\n"+
 		"The hypothesis is read from stdin when --hyp is omitted or \"-\". For fairseq's tokenized BLEU\n"+
-		"(the number most papers report) give already tokenized files with --tokenize none --smooth none.", stdout)
+		"(the number most papers report) give already tokenized files with --tokenize none --smooth none.\n"+
+		"References may also follow the flags, as with sacrebleu: clinic bleu REF1 [REF2 ...] < HYP.", stdout)
 	refs := fs.StringArray("ref", nil, "reference file, one segment per line (repeat for multiple references)")
 	hyp := fs.String("hyp", "-", "hypothesis file, line-aligned with the references (\"-\": stdin)")
 	tok := fs.String("tokenize", bleu.Tok13a, "tokenizer: 13a (mteval-v13a, sacreBLEU's default) or none (split on whitespace)")
@@ -24,9 +25,12 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 	smoothValue := fs.Float64("smooth-value", 0, "value for floor (default 0.1) or add-k (default 1)")
 	width := fs.Int("width", 1, "decimals of the score (sacrebleu's default is 1)")
 	asJSON := fs.Bool("json", false, "print a JSON object instead of the score line")
-	if err := parse(fs, args); err != nil {
+	if err := parseFiles(fs, args); err != nil {
 		return err
 	}
+	// sacrebleu takes its references as arguments (sacrebleu REF < HYP),
+	// so a user coming from it, or writing --ref r1 r2, gets the same.
+	*refs = append(*refs, fs.Args()...)
 	o := bleu.Options{Tokenize: *tok, Lowercase: *lc, Smooth: *smooth}
 	if fs.Changed("smooth-value") {
 		o.SmoothValue = bleu.Float(*smoothValue)
@@ -36,7 +40,7 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case len(*refs) == 0:
-		return usagef("--ref is required")
+		return usagef("a reference is required: --ref FILE, or FILE after the flags")
 	case *width < 0 || *width > 15:
 		return usagef("--width must be between 0 and 15, got %d", *width)
 	}

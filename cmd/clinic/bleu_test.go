@@ -52,6 +52,9 @@ func TestBLEUCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"bleu", "--ref", p("r1"), "--ref", p("r2"), "--hyp", p("h")},
 		{"bleu", "--ref", p("r1crlf"), "--ref", p("r2"), "--hyp", p("hnoeol")},
+		// References after the flags, as sacrebleu takes them.
+		{"bleu", "--hyp", p("h"), p("r1"), p("r2")},
+		{"bleu", "--ref", p("r1"), p("r2"), "--hyp", p("h")},
 	} {
 		code, out, errOut := runCLI(t, args...)
 		if code != 0 || out != readmeLine {
@@ -60,6 +63,9 @@ func TestBLEUCommand(t *testing.T) {
 	}
 	for _, hyp := range [][]string{nil, {"--hyp", "-"}} {
 		args := append([]string{"bleu", "--ref", p("r1"), "--ref", p("r2")}, hyp...)
+		if hyp == nil {
+			args = []string{"bleu", p("r1"), p("r2")}
+		}
 		code, out, errOut := runStdin(t, readmeHyp, args...)
 		if code != 0 || out != readmeLine {
 			t.Errorf("%v from stdin: exit %d, %q (stderr %q)", args, code, out, errOut)
@@ -129,7 +135,7 @@ func TestBLEUBadInput(t *testing.T) {
 		{1, []string{"bleu", "--ref", dir, "--hyp", p("ok.txt")}, []string{dir, "not a regular file"}},
 		{1, []string{"bleu", "--ref", p("ok.txt"), "--hyp", dir}, []string{"not a regular file"}},
 		{1, []string{"bleu", "--ref", p("empty.txt"), "--hyp", p("empty.txt")}, []string{"empty.txt: no lines"}},
-		{2, []string{"bleu", "--hyp", p("ok.txt")}, []string{"--ref is required"}},
+		{2, []string{"bleu", "--hyp", p("ok.txt")}, []string{"a reference is required"}},
 		// A missing reference is reported without reading stdin.
 		{1, []string{"bleu", "--ref", p("missing.txt")}, []string{"missing.txt"}},
 		{2, []string{"bleu", "--ref", p("ok.txt"), "--tokenize", "intl"}, []string{"tokenizer"}},
@@ -139,7 +145,9 @@ func TestBLEUBadInput(t *testing.T) {
 		{2, []string{"bleu", "--ref", p("ok.txt"), "--width", "-1"}, []string{"--width"}},
 		{2, []string{"bleu", "--ref", "-"}, []string{"--ref must name a file"}},
 		{2, []string{"bleu", "--ref", p("ok.txt"), "--bogus"}, []string{"unknown flag"}},
-		{2, []string{"bleu", "--ref", p("ok.txt"), "stray"}, []string{"unexpected argument"}},
+		// An argument after the flags is a reference, and must exist.
+		{1, []string{"bleu", "--ref", p("ok.txt"), p("stray")}, []string{"stray"}},
+		{2, []string{"bleu", "--hyp", p("ok.txt"), "-"}, []string{"--ref must name a file"}},
 	}
 	if fifo != "" {
 		cases = append(cases,
