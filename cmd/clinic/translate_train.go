@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -207,8 +208,14 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 	sc, tc, _ := parsePairColumns(t.columns)
 	header := false
 	if !t.columnsSet {
-		if s, g, ok := headerColumns(path, t.srcLang, t.tgtLang); ok {
+		s, g, fields := headerColumns(path, t.srcLang, t.tgtLang)
+		switch {
+		case s > 0:
 			sc, tc, header = s, g, true
+		case fields != nil:
+			return nil, fmt.Errorf("%s:1: the first line (%s) looks like a header, but does not name both --src-lang %s and --tgt-lang %s: "+
+				"name the languages with --src-lang and --tgt-lang, or give --columns to read the line as a pair",
+				path, strings.Join(fields, ", "), t.srcLang, t.tgtLang)
 		}
 	}
 	all, err := data.LoadTSV(path, sc, tc)
@@ -359,28 +366,49 @@ func learnCodes(o trainOpts, t translateFlags, pairs []data.Pair, stdout io.Writ
 }
 
 // headerColumns reads the first line of the TSV file at path and, if
-// its fields name both languages (case-insensitively), returns their
-// 1-based columns.
-func headerColumns(path, src, tgt string) (sc, tc int, ok bool) {
+// its fields name both languages (case-insensitively), or are
+// "source"/"src" and "target"/"tgt", returns their 1-based columns.
+// fields is the first line's fields when none of that matched but every
+// field looks like a language code ("de", "pt-BR"): a header naming
+// other languages, which read as a pair would train on the header and
+// label the model with the wrong languages.
+func headerColumns(path, src, tgt string) (sc, tc int, fields []string) {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
-		return 0, 0, false
+		return 0, 0, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, nil
 	}
 	defer f.Close()
 	buf := make([]byte, 64<<10)
 	n, _ := io.ReadFull(f, buf)
 	line, _, _ := strings.Cut(string(buf[:n]), "\n")
-	for i, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
-		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))) {
-		case strings.ToLower(src):
-			sc = i + 1
-		case strings.ToLower(tgt):
-			tc = i + 1
+	for _, names := range [][2]string{{src, tgt}, {"source", "target"}, {"src", "tgt"}} {
+		sc, tc, fields = 0, 0, fields[:0]
+		codes := true
+		for i, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
+			field = strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))
+			switch strings.ToLower(field) {
+			case strings.ToLower(names[0]):
+				sc = i + 1
+			case strings.ToLower(names[1]):
+				tc = i + 1
+			}
+			fields = append(fields, field)
+			codes = codes && langCode.MatchString(field)
+		}
+		if sc > 0 && tc > 0 {
+			return sc, tc, nil
+		}
+		if !codes || len(fields) < 2 {
+			fields = nil
 		}
 	}
-	return sc, tc, sc > 0 && tc > 0
+	return 0, 0, fields
 }
+
+// langCode matches what looks like a BCP 47 language tag: 2 or 3
+// letters, then optional subtags of 2 to 8 letters or digits.
+var langCode = regexp.MustCompile(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)

@@ -130,6 +130,8 @@ func TestTrainTranslateBadInput(t *testing.T) {
 	os.WriteFile(emptyTgt, []byte("a\tb\nc\t\n"), 0o644)
 	short := filepath.Join(dir, "short.txt")
 	os.WriteFile(short, []byte("one\n"), 0o644)
+	foreign := filepath.Join(dir, "de-en.tsv")
+	os.WriteFile(foreign, []byte("de\ten\nHallo Welt\tHello world\nDanke\tThanks\n"), 0o644)
 	garbage := filepath.Join(dir, "codes.bpe")
 	os.WriteFile(garbage, []byte("not codes\n"), 0o644)
 	out := filepath.Join(dir, "run")
@@ -156,6 +158,9 @@ func TestTrainTranslateBadInput(t *testing.T) {
 		{2, tr("--bleu-every", "-1"), "--bleu-every"},
 		{2, tr("--data", tsv, "--src", src, "--tgt", src), "not both"},
 		{1, tr("--data", emptyTgt), "empty.tsv:2"},
+		// A header naming other languages than --src-lang/--tgt-lang
+		// would otherwise be trained on as a pair.
+		{1, tr("--data", foreign), "de-en.tsv:1: the first line (de, en) looks like a header"},
 		{1, tr("--src", src, "--tgt", short), "short.txt"},
 		{1, tr("--data", tsv, "--columns", "2,3", "--bpe-codes", garbage), "codes.bpe"},
 		{1, tr("--data", filepath.Join(dir, "missing.tsv")), "missing.tsv"},
@@ -318,6 +323,37 @@ func TestTranslateSweepInputs(t *testing.T) {
 		args := append(append(append([]string{}, common...), bad...), "--out", filepath.Join(dir, "bad"))
 		if code, _, e := runCLI(t, args...); code != 2 || strings.Count(strings.TrimSpace(e), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", bad, code, e)
+		}
+	}
+}
+
+// The first line of a TSV is a header when it names both languages or
+// says source and target; a line of language codes that does not is
+// reported rather than read as a pair.
+func TestHeaderColumns(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		first, src, tgt string
+		sc, tc          int
+		reported        bool
+	}{
+		{"en\tes", "en", "es", 1, 2, false},
+		{"\ufeffid\tES\t EN \r", "en", "es", 3, 2, false},
+		{"source\ttarget", "en", "es", 1, 2, false},
+		{"tgt\tsrc", "de", "en", 2, 1, false},
+		{"de\ten", "en", "es", 0, 0, true},
+		{"pt-BR\tzh_Hant", "en", "es", 0, 0, true},
+		{"en\tde", "en", "es", 0, 0, true},
+		{"en", "en", "es", 0, 0, false},
+		{"Hallo Welt\tHello world", "de", "en", 0, 0, false},
+		{"sí\tyes", "es", "en", 0, 0, false},
+		{"english\tspanish", "en", "es", 0, 0, false},
+	} {
+		p := filepath.Join(dir, "h.tsv")
+		os.WriteFile(p, []byte(tc.first+"\nuno\tone\n"), 0o644)
+		sc, g, fields := headerColumns(p, tc.src, tc.tgt)
+		if sc != tc.sc || g != tc.tc || (fields != nil) != tc.reported {
+			t.Errorf("%q (%s→%s): columns %d,%d, reported %q; want %d,%d, %v", tc.first, tc.src, tc.tgt, sc, g, fields, tc.sc, tc.tc, tc.reported)
 		}
 	}
 }
