@@ -385,26 +385,28 @@ func headerColumns(path, src, tgt string) (sc, tc int, fields []string) {
 	buf := make([]byte, 64<<10)
 	n, _ := io.ReadFull(f, buf)
 	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	codes := true
+	for _, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
+		field = strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))
+		fields = append(fields, field)
+		codes = codes && langCode.MatchString(field)
+	}
 	for _, names := range [][2]string{{src, tgt}, {"source", "target"}, {"src", "tgt"}} {
-		sc, tc, fields = 0, 0, fields[:0]
-		codes := true
-		for i, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
-			field = strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))
+		sc, tc = 0, 0
+		for i, field := range fields {
 			switch strings.ToLower(field) {
 			case strings.ToLower(names[0]):
 				sc = i + 1
 			case strings.ToLower(names[1]):
 				tc = i + 1
 			}
-			fields = append(fields, field)
-			codes = codes && langCode.MatchString(field)
 		}
 		if sc > 0 && tc > 0 {
 			return sc, tc, nil
 		}
-		if !codes || len(fields) < 2 {
-			fields = nil
-		}
+	}
+	if !codes || len(fields) < 2 {
+		return 0, 0, nil
 	}
 	return 0, 0, fields
 }
