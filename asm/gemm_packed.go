@@ -30,10 +30,20 @@ func (p *PackedB) N() int { return p.n }
 // PackB packs op(B), k×n, where op(B) is B (transB false) or Bᵀ, stored
 // row-major with row stride ldb.
 func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	return RepackB(nil, transB, k, n, b, ldb)
+}
+
+// RepackB packs op(B) as PackB does, into p's storage when p (which may
+// be nil) was packed for the same shape at the current CPU level, so
+// that weights which changed since (a model being trained) can be packed
+// again without allocating. It returns the packed operand.
+func RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("asm: PackB of a %d×%d operand", k, n))
 	}
-	p := &PackedB{k: k, n: n, kn: cur.gemm, transB: transB}
+	if p == nil || p.k != k || p.n != n || p.kn != cur.gemm || p.transB != transB {
+		p = &PackedB{k: k, n: n, kn: cur.gemm, transB: transB}
+	}
 	if k == 0 || n == 0 {
 		return p
 	}
@@ -43,22 +53,26 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 		if transB {
 			rows, cols = n, k
 		}
-		p.data = make([]float32, rows*cols)
+		if p.data == nil {
+			p.data = make([]float32, rows*cols)
+		}
 		for i := 0; i < rows; i++ {
 			copy(p.data[i*cols:i*cols+cols], b[i*ldb:i*ldb+cols])
 		}
 		return p
 	}
-	p.nkb = (k + kn.kc - 1) / kn.kc
-	size := 0
-	for jc := 0; jc < n; jc += kn.nc {
-		nc := min(kn.nc, n-jc)
-		for pc := 0; pc < k; pc += kn.kc {
-			p.off = append(p.off, size)
-			size += roundUp(nc, kn.nr) * min(kn.kc, k-pc)
+	if p.data == nil {
+		p.nkb = (k + kn.kc - 1) / kn.kc
+		size := 0
+		for jc := 0; jc < n; jc += kn.nc {
+			nc := min(kn.nc, n-jc)
+			for pc := 0; pc < k; pc += kn.kc {
+				p.off = append(p.off, size)
+				size += roundUp(nc, kn.nr) * min(kn.kc, k-pc)
+			}
 		}
+		p.data = make([]float32, size)
 	}
-	p.data = make([]float32, size)
 	blocks := len(p.off)
 	// Blocks are independent: pack them in parallel.
 	ParallelGrain(blocks, 1, func(lo, hi int) {

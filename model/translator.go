@@ -75,24 +75,30 @@ type packedLayer struct {
 	q, kv, out, crossQ, crossKV, crossOut, fc1, fc2 *asm.PackedB
 }
 
-// pack packs the decoder's weights for the current CPU level.
+// pack packs the decoder's weights as they are now, for the current CPU
+// level, into the storage of the previous packing where it fits. Encode
+// calls it for every batch: a translator may outlive a change of its
+// weights (validation BLEU during training keeps one), and a stale copy
+// would translate with old weights. Packing costs about one pass over
+// the decoder's weights per batch, against a hundred-odd steps that read
+// them.
 func (tr *Translator) pack() {
 	d, F := tr.Cfg.DModel, tr.Cfg.DFF
-	tr.packed = tr.packed[:0]
-	for l := range tr.P.Layers {
-		lp := &tr.P.Layers[l]
-		tr.packed = append(tr.packed, packedLayer{
-			q:        asm.PackB(true, d, d, lp.QKVW.W[:d*d], d),
-			kv:       asm.PackB(true, d, 2*d, lp.QKVW.W[d*d:], d),
-			out:      asm.PackB(true, d, d, lp.OutW.W, d),
-			crossQ:   asm.PackB(true, d, d, lp.CrossQW.W, d),
-			crossKV:  asm.PackB(true, d, 2*d, lp.CrossKVW.W, d),
-			crossOut: asm.PackB(true, d, d, lp.CrossOutW.W, d),
-			fc1:      asm.PackB(true, d, F, lp.FC1W.W, d),
-			fc2:      asm.PackB(true, F, d, lp.FC2W.W, F),
-		})
+	if len(tr.packed) != len(tr.P.Layers) {
+		tr.packed = make([]packedLayer, len(tr.P.Layers))
 	}
-	tr.packedE = asm.PackB(true, d, tr.Cfg.Vocab, tr.P.Embed.W, d)
+	for l := range tr.P.Layers {
+		lp, pk := &tr.P.Layers[l], &tr.packed[l]
+		pk.q = asm.RepackB(pk.q, true, d, d, lp.QKVW.W[:d*d], d)
+		pk.kv = asm.RepackB(pk.kv, true, d, 2*d, lp.QKVW.W[d*d:], d)
+		pk.out = asm.RepackB(pk.out, true, d, d, lp.OutW.W, d)
+		pk.crossQ = asm.RepackB(pk.crossQ, true, d, d, lp.CrossQW.W, d)
+		pk.crossKV = asm.RepackB(pk.crossKV, true, d, 2*d, lp.CrossKVW.W, d)
+		pk.crossOut = asm.RepackB(pk.crossOut, true, d, d, lp.CrossOutW.W, d)
+		pk.fc1 = asm.RepackB(pk.fc1, true, d, F, lp.FC1W.W, d)
+		pk.fc2 = asm.RepackB(pk.fc2, true, F, d, lp.FC2W.W, F)
+	}
+	tr.packedE = asm.RepackB(tr.packedE, true, d, tr.Cfg.Vocab, tr.P.Embed.W, d)
 	tr.packedAt = asm.CPULevel()
 }
 
@@ -136,13 +142,13 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	tr.runs = make([]int32, 0, maxHyp+1)
 	tr.softmaxFn = tr.logSoftmaxRows
 	tr.rowsFn = tr.rowsRange
-	tr.pack()
 	return tr, nil
 }
 
 // Encode runs the encoder over bsz sources [bsz, srcT] (right-padded to
 // srcT, valid lengths srcLens) and prepares every layer's
-// cross-attention keys and values. It resets the decoding state.
+// cross-attention keys and values. It resets the decoding state and
+// reads the weights as they are at this call, for the whole batch.
 func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	if bsz < 1 || bsz > tr.MaxSent {
 		return fmt.Errorf("%d sentences, translator planned for 1..%d", bsz, tr.MaxSent)
@@ -152,7 +158,7 @@ func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	if err := tr.enc.check(b); err != nil {
 		return err
 	}
-	tr.repack()
+	tr.pack()
 	m := tr.enc
 	m.c.startPass(false, 0, 0)
 	m.enc.forward(src, bsz, srcT, srcLens)

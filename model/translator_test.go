@@ -236,3 +236,57 @@ func TestTranslatorReorderRandom(t *testing.T) {
 		}
 	}
 }
+
+// A translator kept across a change of its weights (validation BLEU
+// keeps one through training) decodes with the weights of the moment:
+// its next batch gives the bits of a translator built afresh. It had
+// packed the decoder's weights once and went on decoding with them.
+func TestTranslatorSeesWeightChanges(t *testing.T) {
+	defer asm.SetCPULevel(asm.CPULevel())
+	for _, level := range asm.SupportedLevels() {
+		asm.SetCPULevel(level)
+		cfg := tinySeq2SeqConfig("admin", "gelu")
+		cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
+		p, _ := NewParams(cfg)
+		p.Init(7)
+		b := randPair([]int{6, 2, 35}, []int{5, 8, 37}, cfg.Vocab, 9)
+		kept, err := NewTranslator(p, 3, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := cfg.Vocab
+		decode := func(tr *Translator) []float32 {
+			if err := tr.Encode(b.Src, b.SrcLens, b.Bsz, b.SrcT); err != nil {
+				t.Fatal(err)
+			}
+			var all []float32
+			logp := make([]float32, 3*V)
+			toks, sents := make([]int32, 3), []int32{0, 1, 2}
+			for pos := 0; pos < 4; pos++ {
+				for i := range toks {
+					toks[i] = b.TgtIn[i*b.TgtT+pos]
+				}
+				if err := tr.Step(toks, sents, pos, logp); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, logp...)
+			}
+			return all
+		}
+		before := decode(kept)
+		perturbParams(p, 8) // every tensor, as an optimizer step would
+		got := decode(kept)
+		fresh, _ := NewTranslator(p, 3, 3)
+		want := decode(fresh)
+		same := true
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: after the weights changed, log-probability %d is %v, a fresh translator gives %v", level, i, got[i], want[i])
+			}
+			same = same && before[i] == want[i]
+		}
+		if same {
+			t.Fatalf("%s: perturbing the weights changed no log-probability; the test proves nothing", level)
+		}
+	}
+}

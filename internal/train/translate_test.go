@@ -133,3 +133,47 @@ func TestTranslateTask(t *testing.T) {
 		t.Errorf("a translation step allocates %v times", n)
 	}
 }
+
+// Validation BLEU is computed with the weights of the moment: a task
+// that translated the validation set before training (keeping its
+// translator) scores the trained weights exactly as a translator built
+// afresh does. It had packed the decoder once and scored the untrained
+// weights for the rest of the run, choosing model_best on that score.
+func TestValidBLEUSeesTraining(t *testing.T) {
+	asm.SetThreads(1)
+	defer asm.SetThreads(0)
+	task := toyTranslate(t, model.Admin, 1)
+	pr, err := task.ProfileAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.SetAdminProfile(pr); err != nil {
+		t.Fatal(err)
+	}
+	before, err := task.ValidBLEU(1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := adam()
+	o.LR, o.Warmup = 3e-3, 10
+	tr, err := New(task, Options{Steps: 200, EvalEvery: 200, Optim: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("validation loss %v", res.Final.ValLoss)
+	kept, err := task.ValidBLEU(1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := task.ValidBLEU(1, 7) // another batch size: a new translator
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept != fresh || !(fresh > before+10) {
+		t.Fatalf("validation BLEU %.2f before training; after it %.2f with the kept translator, %.2f with a fresh one", before, kept, fresh)
+	}
+}
