@@ -89,7 +89,7 @@ func OutputChange(m *model.Model, b Batch, o ChangeOptions) (float64, error) {
 	}
 	p := m.P
 	if o.Mode == PerturbGrad {
-		p.ZeroGrad()
+		p.ZeroGrad(m.Pool())
 		if _, err := m.Forward(b.Tokens, b.Targets, b.B, b.T, false); err != nil {
 			return 0, err
 		}
@@ -176,7 +176,7 @@ func SublayerGradNorms(m *model.Model, b Batch) (*GradNorms, error) {
 		}
 		g.Norm[k] = math.Sqrt(s)
 	}
-	m.P.ZeroGrad()
+	m.P.ZeroGrad(m.Pool())
 	loss, err := m.Forward(b.Tokens, b.Targets, b.B, b.T, false)
 	if err != nil {
 		return nil, err

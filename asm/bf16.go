@@ -3,7 +3,6 @@ package asm
 import (
 	"fmt"
 	"math"
-	"sync"
 )
 
 // bf16 GEMM: the operands rounded to bfloat16 (fp32's sign and exponent,
@@ -81,6 +80,11 @@ func PrecisionPaths() string {
 // (see the rounding rules above). op(A) is m×k, op(B) k×n, C m×n, all
 // row-major with the given leading dimensions.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	(*Pool)(nil).SgemmBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmBF16 is the package's SgemmBF16 on the pool.
+func (p *Pool) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("asm: SgemmBF16 with m, n, k = %d, %d, %d", m, n, k))
 	}
@@ -98,7 +102,7 @@ func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	cur.bf16.run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // opIndex is the index of op(X)[i][j] in x.
@@ -192,22 +196,24 @@ type bf16Job struct {
 	packAFn, packBFn, fn func(lo, hi int)
 }
 
-var (
-	bf16Mu sync.Mutex
-	bf16J  bf16Job
-)
-
-func init() {
-	j := &bf16J
+func (j *bf16Job) init() {
 	j.packAFn = j.packA
 	j.packBFn = j.packB
 	j.fn = j.tiles
 }
 
-func (kn *bf16Kernel) run(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	bf16Mu.Lock()
-	defer bf16Mu.Unlock()
-	j := &bf16J
+// run computes the product on pool p, in its job slot, or inline in a
+// job of its own when p is nil or busy.
+func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	var j *bf16Job
+	par := p.acquire()
+	if par {
+		j = &p.bf16
+		defer p.release()
+	} else {
+		j = new(bf16Job)
+		j.init()
+	}
 	j.kn, j.transA, j.transB, j.m, j.n, j.k, j.lda, j.ldb = kn, transA, transB, m, n, k, lda, ldb
 	j.a, j.b, j.c, j.ldc, j.alpha, j.beta = a, b, c, ldc, alpha, beta
 	j.mPanels, j.nPanels = (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
@@ -217,9 +223,15 @@ func (kn *bf16Kernel) run(transA, transB bool, m, n, k int, alpha float32, a []f
 	j.bpack = growU32(j.bpack, j.nPanels*kn.nr*kc)
 	for p0 := 0; p0 < kp; p0 += bf16KC {
 		j.p0, j.kcp = p0, min(bf16KC, kp-p0)
-		Parallel(j.mPanels, j.packAFn)
-		Parallel(j.nPanels, j.packBFn)
-		Parallel(j.mPanels*j.nPanels, j.fn)
+		if par {
+			p.run(j.mPanels, 1, j.packAFn)
+			p.run(j.nPanels, 1, j.packBFn)
+			p.run(j.mPanels*j.nPanels, 1, j.fn)
+		} else {
+			j.packA(0, j.mPanels)
+			j.packB(0, j.nPanels)
+			j.tiles(0, j.mPanels*j.nPanels)
+		}
 	}
 	j.a, j.b, j.c = nil, nil, nil
 }

@@ -36,11 +36,7 @@ func BenchmarkGEMMBF16(b *testing.B) {
 			for _, th := range []int{1, 2} {
 				for _, prec := range []string{"bf16", "fp32"} {
 					b.Run(fmt.Sprintf("%s/%dx%dx%d/threads=%d/%s", lay, m, k, n, th, prec), func(b *testing.B) {
-						f := SgemmBF16
-						if prec == "fp32" {
-							f = Sgemm
-						}
-						benchGEMMRun(b, f, ta, tb, m, k, n, th)
+						benchGEMMRun(b, prec == "bf16", ta, tb, m, k, n, th)
 						gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 						b.ReportMetric(gf, "GFLOP/s")
 						if prec == "bf16" && peak > 0 {

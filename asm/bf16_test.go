@@ -61,11 +61,18 @@ func TestBF16Rounding(t *testing.T) {
 
 // bf16Impls lists the bf16 GEMMs this CPU runs: the twin, then the
 // assembly kernel if the CPU has AVX512-BF16.
-func bf16Impls() []named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)] {
-	impls := []named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)]{{"go", sgemmBF16Generic}}
+func bf16Impls() []named[sgemmFunc] {
+	impls := []named[sgemmFunc]{{"go", sgemmBF16Generic}}
 	for _, l := range supported {
 		if l.bf16 != nil {
-			impls = append(impls, named[func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)]{l.name + "-bf16", l.bf16.run})
+			kn := l.bf16
+			impls = append(impls, named[sgemmFunc]{l.name + "-bf16",
+				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+					kn.run(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				}}, named[sgemmFunc]{l.name + "-bf16-3threads",
+				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+					kn.run(testPool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				}})
 		}
 	}
 	return impls

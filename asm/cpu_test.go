@@ -249,7 +249,7 @@ func TestSgemmThreadsBitIdentical(t *testing.T) {
 					ref := g.run(SgemmST)
 					for _, th := range []int{1, 2, 3} {
 						var got gbuf
-						withThreads(t, th, func() { got = g.run(Sgemm) })
+						withThreads(t, th, func(p *Pool) { got = g.run(p.Sgemm) })
 						if d := firstBitDiff(got.full, ref.full); d >= 0 {
 							t.Errorf("%s %s threads=%d: element %d differs from SgemmST: %v vs %v", level, g, th, d-guardLen, got.full[d], ref.full[d])
 						}
@@ -302,7 +302,7 @@ func TestGEMMThroughputGuard(t *testing.T) {
 	b := randSlice(r, n*n, -1, 1)
 	c := make([]float32, n*n)
 	var peak, asm, twin float64
-	withThreads(t, 1, func() {
+	withThreads(t, 1, func(*Pool) {
 		withLevel(t, level, func() {
 			for round := 0; round < 15; round++ {
 				t0 := threadCPU()

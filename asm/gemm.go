@@ -1,34 +1,39 @@
 package asm
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 //go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
 // where op(X) is X or Xᵀ. C is m×n, op(A) is m×k, op(B) is k×n; lda, ldb
 // and ldc are the row strides of A, B and C as stored. beta = 0 ignores
-// C's old contents (NaNs included). It runs on the worker pool, split
-// over rows or columns of C; every element is summed in the same order
-// whatever the thread count, so results are bit-identical for any
-// number of threads.
+// C's old contents (NaNs included). It runs on the calling goroutine;
+// (*Pool).Sgemm is the same product on a pool.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	(*Pool)(nil).Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Sgemm is the package's Sgemm on the pool, split over rows or columns
+// of C; every element is summed in the same order whatever the thread
+// count, so results are bit-identical for any number of threads.
+func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	gemmMu.Lock()
-	g := &gemmJob
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, cur.gemm}
-	switch kn := g.kn; {
+	kn := cur.gemm
+	if m*n*max(k, 1) < gemmParallelMin && kn != nil || !p.acquire() {
+		sgemmST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	g := &p.gemm
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}
+	f := &p.gemmFns
+	switch {
 	case k == 0 || alpha == 0:
 		// C = beta·C; A and B are not referenced (they may be empty).
-		ParallelGrain(m, gemmRowGrain, gemmScaleRows)
+		p.run(m, gemmRowGrain, f.scaleRows)
 	case kn == nil:
-		ParallelGrain(m, gemmRowGrain, gemmRows)
-	case m*n*max(k, 1) < gemmParallelMin || Threads() == 1:
-		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		p.run(m, gemmRowGrain, f.rows)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles; each worker packs
 		// all of op(B) and its share of op(A). (Sharing the packed op(B)
@@ -38,19 +43,28 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		// The row tiles are claimed in shrinking chunks (gemmRowsDyn)
 		// rather than split in halves, so a worker slowed by the host or
 		// by cache contention does not leave the other idle at the end.
-		gemmNext.Store(0)
-		Parallel(Threads(), gemmRowsDyn)
+		p.gemmNext.Store(0)
+		p.run(p.Width(), 1, f.rowsDyn)
 	default:
-		ParallelGrain((n+kn.nr-1)/kn.nr, 1, gemmColTiles)
+		p.run((n+kn.nr-1)/kn.nr, 1, f.colTiles)
 	}
 	*g = gemmArgs{}
-	gemmMu.Unlock()
+	p.release()
 }
 
 // SgemmST is Sgemm on the calling goroutine only, for use inside a
 // Parallel body (attention heads, for example).
 func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	sgemmST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmST is the single-threaded product (m, n > 0).
+func sgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
 		return
 	}
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -76,21 +90,28 @@ const (
 	gemmParallelMin = 64 * 64 * 64
 )
 
-var (
-	gemmNext atomic.Int64 // next unclaimed row tile of gemmRowsDyn
-	gemmMu   sync.Mutex
-	gemmJob  gemmArgs
-	gemmRows = func(lo, hi int) {
-		g := &gemmJob
+// gemmFuncs are a pool's GEMM chunk functions, bound once to its job
+// slot (a closure per call would allocate).
+type gemmFuncs struct {
+	rows, scaleRows, rowsDyn, colTiles func(lo, hi int)
+}
+
+func (f *gemmFuncs) init(p *Pool) {
+	g := &p.gemm
+	f.rows = func(lo, hi int) {
 		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
-	gemmScaleRows = func(lo, hi int) {
-		g := &gemmJob
-		scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc)
+	f.scaleRows = func(lo, hi int) { scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc) }
+	f.rowsDyn = func(lo, hi int) {
+		if p.rec != nil && p.rec.width > 0 {
+			// Simulated: chunk lo of width takes a static share, as a
+			// greedy claim would leave it on an even machine.
+			sgemmRowsDyn(g, nil, p.Width(), lo)
+			return
+		}
+		sgemmRowsDyn(g, &p.gemmNext, p.Width(), lo)
 	}
-	gemmRowsDyn  = func(lo, hi int) { sgemmRowsDyn(&gemmJob, Threads()) }
-	gemmColTiles = func(lo, hi int) {
-		g := &gemmJob
+	f.colTiles = func(lo, hi int) {
 		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
 		var b []float32
 		if g.transB {
@@ -100,7 +121,7 @@ var (
 		}
 		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
 	}
-)
+}
 
 // rowsFrom is op(A) from its row lo on: A's row lo, or Aᵀ's column lo.
 func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
@@ -115,12 +136,13 @@ func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
 const gemmMinChunk = 4
 
 // sgemmRowsDyn is one worker's part of a row-split Sgemm (g.m, g.n > 0,
-// k > 0, alpha ≠ 0). It packs all of op(B) once (every kc×nc block, in
-// loop order), then claims chunks of mr-row tiles of C from gemmNext,
+// k > 0, alpha ≠ 0) over t workers. It packs all of op(B) once (every
+// kc×nc block, in loop order), then claims chunks of mr-row tiles of C
+// from next (nil: takes the static share of worker, for a simulation),
 // each a share of what is left (at least gemmMinChunk tiles), and
 // computes them block by block exactly as sgemmBlocked would: every C
 // element is summed in the same order whichever worker computes it.
-func sgemmRowsDyn(g *gemmArgs, t int) {
+func sgemmRowsDyn(g *gemmArgs, next *atomic.Int64, t, worker int) {
 	kn := g.kn
 	mr, nr := kn.mr, kn.nr
 	m, n, k := g.m, g.n, g.k
@@ -144,14 +166,24 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 			off += roundUp(nc, nr) * kc
 		}
 	}
+	static := next == nil
 	for {
-		cur := gemmNext.Load()
-		if cur >= tiles {
-			break
-		}
-		sz := max(gemmMinChunk, (tiles-cur)/int64(2*t))
-		if !gemmNext.CompareAndSwap(cur, cur+sz) {
-			continue
+		var cur, sz int64
+		if static {
+			// worker's share of the tiles, once
+			cur, sz = tiles*int64(worker)/int64(t), tiles*int64(worker+1)/int64(t)-tiles*int64(worker)/int64(t)
+			if sz == 0 {
+				break
+			}
+		} else {
+			cur = next.Load()
+			if cur >= tiles {
+				break
+			}
+			sz = max(gemmMinChunk, (tiles-cur)/int64(2*t))
+			if !next.CompareAndSwap(cur, cur+sz) {
+				continue
+			}
 		}
 		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
 		mm := hi - lo
@@ -174,6 +206,9 @@ func sgemmRowsDyn(g *gemmArgs, t int) {
 				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
 				off += roundUp(nc, nr) * kc
 			}
+		}
+		if static {
+			break
 		}
 	}
 	putGemmBuf(bf)

@@ -78,7 +78,7 @@ func BenchmarkGEMM(b *testing.B) {
 			for _, th := range []int{1, 2} {
 				name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", lay, m, k, n, th)
 				b.Run(name, func(b *testing.B) {
-					benchGEMMRun(b, Sgemm, ta, tb, m, k, n, th)
+					benchGEMMRun(b, false, ta, tb, m, k, n, th)
 					gf := 2 * float64(m) * float64(n) * float64(k) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 					b.ReportMetric(gf, "GFLOP/s")
 					if peak > 0 {
@@ -106,12 +106,15 @@ func gemmOperands(ta, tb bool, m, k, n int) (a, bb, c []float32, lda, ldb int) {
 	return
 }
 
-// benchGEMMRun times f (Sgemm's signature) on th threads.
-func benchGEMMRun(b *testing.B, f func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int), ta, tb bool, m, k, n, th int) {
+// benchGEMMRun times Sgemm (SgemmBF16 if bf16) on a pool of th threads.
+func benchGEMMRun(b *testing.B, bf16 bool, ta, tb bool, m, k, n, th int) {
 	a, bb, c, lda, ldb := gemmOperands(ta, tb, m, k, n)
-	old := Threads()
-	SetThreads(th)
-	defer SetThreads(old)
+	pool := NewPool(th)
+	defer pool.Close()
+	f := pool.Sgemm
+	if bf16 {
+		f = pool.SgemmBF16
+	}
 	f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 	for b.Loop() {
 		f(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)

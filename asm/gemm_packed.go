@@ -30,14 +30,15 @@ func (p *PackedB) N() int { return p.n }
 // PackB packs op(B), k×n, where op(B) is B (transB false) or Bᵀ, stored
 // row-major with row stride ldb.
 func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
-	return RepackB(nil, transB, k, n, b, ldb)
+	return (*Pool)(nil).RepackB(nil, transB, k, n, b, ldb)
 }
 
 // RepackB packs op(B) as PackB does, into p's storage when p (which may
 // be nil) was packed for the same shape at the current CPU level, so
 // that weights which changed since (a model being trained) can be packed
 // again without allocating. It returns the packed operand.
-func RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
+// The blocks are packed in parallel on the pool.
+func (pool *Pool) RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("asm: PackB of a %d×%d operand", k, n))
 	}
@@ -75,7 +76,7 @@ func RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	}
 	blocks := len(p.off)
 	// Blocks are independent: pack them in parallel.
-	ParallelGrain(blocks, 1, func(lo, hi int) {
+	pool.ParallelGrain(blocks, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			jc, pc := i/p.nkb*kn.nc, i%p.nkb*kn.kc
 			packB(kn, p.data[p.off[i]:], transB, b, ldb, pc, min(kn.kc, k-pc), jc, min(kn.nc, n-jc))
@@ -88,17 +89,27 @@ func RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 // by PackB: op(A) is m×k, C m×n (k and n those of b). Its bits equal
 // Sgemm's on the same operands, for any thread count.
 func SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
-	sgemmPacked(transA, m, alpha, a, lda, b, nil, beta, c, ldc)
+	(*Pool)(nil).sgemmPacked(transA, m, alpha, a, lda, b, nil, beta, c, ldc)
+}
+
+// SgemmPacked is the package's SgemmPacked on the pool.
+func (p *Pool) SgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
+	p.sgemmPacked(transA, m, alpha, a, lda, b, nil, beta, c, ldc)
 }
 
 // SgemmPackedBias computes C = op(A)·op(B) + bias, bias (n) added to
 // every row: the bits of BroadcastRows(c, bias) then Sgemm with alpha =
 // beta = 1, without the serial pass over C.
 func SgemmPackedBias(transA bool, m int, a []float32, lda int, b *PackedB, bias, c []float32, ldc int) {
+	(*Pool)(nil).SgemmPackedBias(transA, m, a, lda, b, bias, c, ldc)
+}
+
+// SgemmPackedBias is the package's SgemmPackedBias on the pool.
+func (p *Pool) SgemmPackedBias(transA bool, m int, a []float32, lda int, b *PackedB, bias, c []float32, ldc int) {
 	if len(bias) < b.n {
 		panic(fmt.Sprintf("asm: SgemmPackedBias: bias of %d for %d columns", len(bias), b.n))
 	}
-	sgemmPacked(transA, m, 1, a, lda, b, bias, 1, c, ldc)
+	p.sgemmPacked(transA, m, 1, a, lda, b, bias, 1, c, ldc)
 }
 
 // packedJob is one SgemmPacked call, shared with its workers.
@@ -115,21 +126,19 @@ type packedJob struct {
 	byRows      bool
 }
 
-var (
-	packedJ     packedJob
-	packedChunk = func(lo, hi int) {
-		j := &packedJ
-		if j.byRows {
-			mr := j.b.kn.mr
-			packedRange(j, lo*mr, min(hi*mr, j.m), 0, j.b.n)
-			return
-		}
-		nr := j.b.kn.nr
-		packedRange(j, 0, j.m, lo*nr, min(hi*nr, j.b.n))
+// packedChunk is a pool's SgemmPacked chunk over its job slot.
+func (p *Pool) packedChunk(lo, hi int) {
+	j := &p.packed
+	if j.byRows {
+		mr := j.b.kn.mr
+		packedRange(j, lo*mr, min(hi*mr, j.m), 0, j.b.n)
+		return
 	}
-)
+	nr := j.b.kn.nr
+	packedRange(j, 0, j.m, lo*nr, min(hi*nr, j.b.n))
+}
 
-func sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, bias []float32, beta float32, c []float32, ldc int) {
+func (p *Pool) sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, bias []float32, beta float32, c []float32, ldc int) {
 	k, n := b.k, b.n
 	if m < 0 {
 		panic(fmt.Sprintf("asm: SgemmPacked with m = %d", m))
@@ -167,24 +176,25 @@ func sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *Pac
 		}
 		return
 	}
-	gemmMu.Lock()
-	j := &packedJ
-	*j = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: b, bias: bias, c: c, ldc: ldc,
+	job := packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: b, bias: bias, c: c, ldc: ldc,
 		direct: kn.directR != nil && directA(transA, lda, m, min(kn.kc, k), n, kn.nr)}
+	if m*n*k < gemmParallelMin || !p.acquire() {
+		packedRange(&job, 0, m, 0, n)
+		return
+	}
+	j := &p.packed
+	*j = job
 	colTiles, rowTiles := (n+kn.nr-1)/kn.nr, (m+kn.mr-1)/kn.mr
-	switch t := Threads(); {
-	case t == 1 || m*n*k < gemmParallelMin:
-		packedRange(j, 0, m, 0, n)
-	case colTiles >= 2*t || colTiles >= rowTiles:
+	if t := p.Width(); colTiles >= 2*t || colTiles >= rowTiles {
 		// Few rows (decoding): each worker takes whole column panels, so
 		// its share of B streams once and A stays in cache.
-		ParallelGrain(colTiles, 1, packedChunk)
-	default:
+		p.run(colTiles, 1, p.packFn)
+	} else {
 		j.byRows = true
-		ParallelGrain(rowTiles, 1, packedChunk)
+		p.run(rowTiles, 1, p.packFn)
 	}
 	*j = packedJob{}
-	gemmMu.Unlock()
+	p.release()
 }
 
 // packedRange computes rows [r0, r1) and columns [c0, c1) of C (c0 a

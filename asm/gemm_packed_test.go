@@ -25,12 +25,12 @@ func TestSgemmPacked(t *testing.T) {
 				}
 				bias := randGuarded(newRand(uint64(p.n)), p.n, -1, 1)
 				for th := 1; th <= 3; th++ {
-					withThreads(t, th, func() {
+					withThreads(t, th, func(pool *Pool) {
 						for _, ab := range scalarsFor(p) {
 							label := fmt.Sprintf("%s threads=%d %v alpha=%v beta=%v", level, th, p, ab.alpha, ab.beta)
 							want := p.run(Sgemm, ab.alpha, ab.beta)
 							got := p.initC(ab.beta)
-							SgemmPacked(p.ta, p.m, ab.alpha, p.a.s(), p.lda, pb, ab.beta, got.s(), p.ldc)
+							pool.SgemmPacked(p.ta, p.m, ab.alpha, p.a.s(), p.lda, pb, ab.beta, got.s(), p.ldc)
 							if d := firstBitDiff(got.full, want.full); d >= 0 {
 								t.Errorf("%s: element %d = %v, Sgemm gives %v", label, d-guardLen, got.full[d], want.full[d])
 							}
@@ -45,7 +45,7 @@ func TestSgemmPacked(t *testing.T) {
 							Sgemm(p.ta, p.tb, p.m, p.n, p.k, 1, p.a.s(), p.lda, p.b.s(), p.ldb, 1, want.s(), p.ldc)
 						}
 						got := p.initC(0) // NaN where C is written: the bias must replace it
-						SgemmPackedBias(p.ta, p.m, p.a.s(), p.lda, pb, bias.s(), got.s(), p.ldc)
+						pool.SgemmPackedBias(p.ta, p.m, p.a.s(), p.lda, pb, bias.s(), got.s(), p.ldc)
 						if d := firstBitDiff(got.full, want.full); d >= 0 {
 							t.Errorf("%s: element %d = %v, BroadcastRows+Sgemm gives %v", label, d-guardLen, got.full[d], want.full[d])
 						}
@@ -66,9 +66,9 @@ func TestSgemmPackedDecoderShapes(t *testing.T) {
 		for _, level := range SupportedLevels() {
 			withLevel(t, level, func() {
 				pb := PackB(true, p.k, p.n, p.b.s(), p.ldb)
-				withThreads(t, 2, func() {
+				withThreads(t, 2, func(pool *Pool) {
 					c := p.initC(0)
-					SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, c.s(), p.ldc)
+					pool.SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, c.s(), p.ldc)
 					p.check(t, fmt.Sprintf("%s %v", level, p), c, 1, 0)
 				})
 			})
@@ -110,14 +110,13 @@ func BenchmarkSgemmPacked(b *testing.B) {
 		for _, packed := range []bool{false, true} {
 			name := fmt.Sprintf("m%d_n%d_k%d/packed=%v", m, n, k, packed)
 			b.Run(name, func(b *testing.B) {
-				old := Threads()
-				SetThreads(2)
-				defer SetThreads(old)
+				pool := NewPool(2)
+				defer pool.Close()
 				for b.Loop() {
 					if packed {
-						SgemmPacked(false, m, 1, a, k, pb, 0, c, n)
+						pool.SgemmPacked(false, m, 1, a, k, pb, 0, c, n)
 					} else {
-						Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
+						pool.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
 					}
 				}
 				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

@@ -85,12 +85,11 @@ func BenchmarkGEMMPerfTable(b *testing.B) {
 				m, k, n := sh[0], sh[1], sh[2]
 				a, bb, c, lda, ldb := gemmOperands(ta, tb, m, k, n)
 				for _, th := range []int{1, 2} {
-					old := Threads()
-					SetThreads(th)
+					pool := NewPool(th)
 					run(fmt.Sprintf("%s/%dx%dx%d/threads=%d", lay, m, k, n, th), th, 2*float64(m*n*k), func() {
-						Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
+						pool.Sgemm(ta, tb, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 					})
-					SetThreads(old)
+					pool.Close()
 				}
 			}
 		}
@@ -101,12 +100,11 @@ func BenchmarkGEMMPerfTable(b *testing.B) {
 			m, k, n := sh[0], sh[1], sh[2]
 			a, lda, bb, ldb, c := smallOperands(true, false, m, k, n, 0)
 			for _, th := range []int{1, 2} {
-				old := Threads()
-				SetThreads(th)
+				pool := NewPool(th)
 				run(fmt.Sprintf("TN/%dx%dx%d/threads=%d", m, k, n, th), th, 2*float64(m*n*k), func() {
-					Sgemm(true, false, m, n, k, 1, a, lda, bb, ldb, 1, c, n)
+					pool.Sgemm(true, false, m, n, k, 1, a, lda, bb, ldb, 1, c, n)
 				})
-				SetThreads(old)
+				pool.Close()
 			}
 		}
 	}

@@ -243,11 +243,11 @@ func TestSgemmReference(t *testing.T) {
 		}
 		// Sgemm: reference check and bit-identity with SgemmST.
 		for th := 1; th <= 3; th++ {
-			withThreads(t, th, func() {
+			withThreads(t, th, func(pool *Pool) {
 				for pi, p := range probs {
 					for si, ab := range scalarsFor(p) {
 						label := fmt.Sprintf("%s Sgemm threads=%d %v alpha=%v beta=%v", level, th, p, ab.alpha, ab.beta)
-						c := p.run(Sgemm, ab.alpha, ab.beta)
+						c := p.run(pool.Sgemm, ab.alpha, ab.beta)
 						if d := firstBitDiff(c.full, st[pi][si].full); d >= 0 {
 							t.Errorf("%s: element %d = %v, SgemmST gives %v", label, d-guardLen, c.full[d], st[pi][si].full[d])
 							p.check(t, label, c, ab.alpha, ab.beta)
@@ -276,15 +276,15 @@ func TestSgemmInsideParallel(t *testing.T) {
 			SgemmST(false, true, m, n, k, 1, a[h*m*k:], k, b[h*k*n:], k, 0, want[h*m*n:], n)
 		}
 		for _, st := range []bool{false, true} {
-			f := Sgemm
-			if st {
-				f = SgemmST
-			}
 			got := make([]float32, heads*m*n)
 			done := make(chan struct{})
-			withThreads(t, 3, func() {
+			withThreads(t, 3, func(pool *Pool) {
+				f := pool.Sgemm
+				if st {
+					f = SgemmST
+				}
 				go func() {
-					Parallel(heads, func(lo, hi int) {
+					pool.Parallel(heads, func(lo, hi int) {
 						for h := lo; h < hi; h++ {
 							f(false, true, m, n, k, 1, a[h*m*k:], k, b[h*k*n:], k, 0, got[h*m*n:], n)
 						}
@@ -332,7 +332,7 @@ func sgemmKZeroNil(t *testing.T) {
 	for _, level := range SupportedLevels() {
 		SetCPULevel(level)
 		for _, th := range []int{1, 2, 3} {
-			withThreads(t, th, func() {
+			withThreads(t, th, func(pool *Pool) {
 				for lay := 0; lay < 4; lay++ {
 					ta, tb := lay&2 != 0, lay&1 != 0
 					for _, mn := range [][2]int{{40, 30}, {30, 40}, {200, 150}} {
@@ -350,7 +350,7 @@ func sgemmKZeroNil(t *testing.T) {
 							for _, f := range []struct {
 								name string
 								fn   sgemmFunc
-							}{{"Sgemm", Sgemm}, {"SgemmST", SgemmST}} {
+							}{{"Sgemm", pool.Sgemm}, {"SgemmST", SgemmST}} {
 								c := slices.Clone(c0)
 								f.fn(ta, tb, m, n, ka.k, ka.alpha, nil, 1, nil, 1, 0.5, c, n)
 								if !bitsEqual(c, want) {
@@ -422,7 +422,7 @@ func TestSgemmNaNPropagation(t *testing.T) {
 			for _, f := range []struct {
 				name string
 				fn   sgemmFunc
-			}{{"Sgemm", Sgemm}, {"SgemmST", SgemmST}} {
+			}{{"Sgemm", testPool.Sgemm}, {"SgemmST", SgemmST}} {
 				c := make([]float32, m*n)
 				f.fn(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 				for i := 0; i < m; i++ {

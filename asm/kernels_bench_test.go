@@ -170,7 +170,7 @@ func TestKernelThroughputGuard(t *testing.T) {
 	// Kernels without assembly: nothing to guard.
 	var skip []string
 	var lines []string
-	withThreads(t, 1, func() {
+	withThreads(t, 1, func(*Pool) {
 		for _, kc := range kernelCases(32) {
 			if slices.Contains(skip, kc.name) {
 				continue

@@ -1,29 +1,63 @@
 package asm
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// The pool is a fixed set of workers. Parallel splits [0,n) into one
-// contiguous chunk per worker, so which element goes to which worker
-// depends only on n and the thread count, never on scheduling.
-
-type chunk struct {
-	fn     func(lo, hi int)
-	lo, hi int
-}
-
-type pool struct {
-	mu      sync.Mutex // one Parallel at a time; nested calls run inline
+// Pool is a fixed set of workers that the parallel kernels run on. It is
+// a value: a model, a trainer or a translator holds the pool it was
+// given, so two of them in one process can run at different widths, and
+// nothing about threads is global. A nil *Pool is a pool of one thread:
+// every method runs inline on the caller.
+//
+// Parallel splits [0,n) into one contiguous chunk per worker, so which
+// element goes to which worker depends only on n and the thread count,
+// never on scheduling. One call runs at a time; a call made while the
+// pool is busy (from inside a chunk, or from another goroutine) runs
+// inline on its caller, so kernels compose.
+type Pool struct {
+	mu      sync.Mutex // held for one call (a Parallel, a GEMM)
 	threads int
-	closed  bool // replaced by SetThreads: its workers have exited
+	closed  bool // Close ran: the workers have exited
 	work    []chan chunk
 	done    sync.WaitGroup
 	left    atomic.Int32 // chunks of the current call not yet finished
+	// panicked holds the first panic of the current call's chunks on a
+	// worker; the caller re-raises it, so a bug in a kernel reaches the
+	// program's top-level recover instead of killing the process from a
+	// goroutine nobody recovers.
+	panicked atomic.Pointer[workerPanic]
+
+	// Accounting (SetTiming): time the workers spent running chunks,
+	// time the caller waited for them.
+	timing     atomic.Bool
+	busy, wait atomic.Int64 // nanoseconds
+
+	// rec, when set, records every call's chunks (the work/span
+	// profile); see Record.
+	rec *Recording
+
+	// The kernels' job slots, used under mu: a GEMM's arguments are
+	// shared with the workers through them rather than through a
+	// closure built per call (which would allocate).
+	gemm     gemmArgs
+	gemmFns  gemmFuncs
+	gemmNext atomic.Int64 // next unclaimed row tile of a row-split GEMM
+	packed  packedJob
+	packFn  func(lo, hi int)
+	bf16    bf16Job
 }
+
+type chunk struct {
+	fn          func(lo, hi int)
+	lo, hi, idx int
+}
+
+type workerPanic struct{ v any }
 
 // The workers and the caller spin before they block. A decoding step
 // makes some sixty Parallel calls with serial work between them, and a
@@ -38,35 +72,75 @@ type pool struct {
 // costs nothing.
 const spinLoads = 1 << 15
 
-var thePool = newPool(runtime.GOMAXPROCS(0))
+// MaxThreads bounds a pool's width; a larger request is an error of the
+// caller's (clinic refuses more than four threads per CPU before this).
+const MaxThreads = 4096
 
-func newPool(n int) *pool {
+// NewPool starts a pool of n threads: the caller of each call and n-1
+// workers. n < 1 means one per usable CPU (GOMAXPROCS). Close stops the
+// workers.
+func NewPool(n int) *Pool {
 	if n < 1 {
-		n = 1
+		n = runtime.GOMAXPROCS(0)
 	}
-	p := &pool{threads: n}
+	if n > MaxThreads {
+		panic(fmt.Sprintf("asm: a pool of %d threads (at most %d)", n, MaxThreads))
+	}
+	p := &Pool{threads: n}
 	p.work = make([]chan chunk, n-1)
 	for i := range p.work {
 		ch := make(chan chunk, 1)
 		p.work[i] = ch
 		go p.worker(ch)
 	}
+	p.gemmFns.init(p)
+	p.packFn = p.packedChunk
+	p.bf16.init()
 	return p
 }
 
+// Close stops the workers. Calls after Close run inline. It must not be
+// called while a call is running.
+func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for _, ch := range p.work {
+		close(ch)
+	}
+	p.closed = true
+}
+
+// Threads reports the pool's width (1 for a nil pool).
+func (p *Pool) Threads() int {
+	if p == nil {
+		return 1
+	}
+	return p.threads
+}
+
 // worker runs the chunks sent on ch until it is closed.
-func (p *pool) worker(ch chan chunk) {
+func (p *Pool) worker(ch chan chunk) {
 	for {
 		c, ok := poll(ch)
 		if !ok {
 			return
 		}
-		if poolTiming.Load() {
+		if p.timing.Load() || p.rec != nil {
 			t0 := time.Now()
-			c.fn(c.lo, c.hi)
-			poolBusy.Add(int64(time.Since(t0)))
+			p.runChunk(c)
+			d := time.Since(t0)
+			p.busy.Add(int64(d))
+			if p.rec != nil {
+				p.rec.chunkDone(c.idx, d)
+			}
 		} else {
-			c.fn(c.lo, c.hi)
+			p.runChunk(c)
 		}
 		if p.left.Add(-1) == 0 {
 			if h := testHookLastChunk.Load(); h != nil {
@@ -75,6 +149,16 @@ func (p *pool) worker(ch chan chunk) {
 		}
 		p.done.Done()
 	}
+}
+
+// runChunk runs one chunk, keeping a panic for the caller to re-raise.
+func (p *Pool) runChunk(c chunk) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.panicked.CompareAndSwap(nil, &workerPanic{r})
+		}
+	}()
+	c.fn(c.lo, c.hi)
 }
 
 // poll receives from ch, spinning on non-blocking receives before it
@@ -99,11 +183,11 @@ func poll(ch chan chunk) (chunk, bool) {
 // there is a worker descheduled at the worst moment.
 var testHookLastChunk atomic.Pointer[func()]
 
-// wait returns once every chunk of the current call has finished,
-// spinning on the count first, then blocking on the WaitGroup (which
-// returns at once when the count has already reached zero and every
-// worker has reported).
-func (p *pool) wait() {
+// waitWorkers returns once every chunk of the current call has
+// finished, spinning on the count first, then blocking on the WaitGroup
+// (which returns at once when the count has already reached zero and
+// every worker has reported).
+func (p *Pool) waitWorkers() {
 	for spin := 0; spin < spinLoads && p.left.Load() != 0; spin++ {
 		if spin&1023 == 1023 {
 			runtime.Gosched()
@@ -112,102 +196,140 @@ func (p *pool) wait() {
 	p.done.Wait()
 }
 
-// SetThreads sets the number of workers used by parallel kernels.
-// n < 1 means one per usable CPU (GOMAXPROCS, as at start-up). It must
-// not be called while a kernel is running.
-func SetThreads(n int) {
-	if n < 1 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	thePool.mu.Lock()
-	old := thePool
-	if old.threads == n {
-		old.mu.Unlock()
-		return
-	}
-	for _, ch := range old.work {
-		close(ch)
-	}
-	old.closed = true
-	thePool = newPool(n)
-	old.mu.Unlock()
-}
-
-// Threads reports the number of workers.
-func Threads() int { return thePool.threads }
-
 // Parallel runs fn over [0,n) split into at most Threads() contiguous
 // chunks, the calling goroutine taking the first. A Parallel called from
 // inside another runs inline on the caller, so kernels compose.
 // fn should be created once and reused: a closure built per call
 // allocates.
-func Parallel(n int, fn func(lo, hi int)) {
-	ParallelGrain(n, 1, fn)
+func (p *Pool) Parallel(n int, fn func(lo, hi int)) {
+	p.ParallelGrain(n, 1, fn)
 }
 
 // ParallelGrain is Parallel with chunk bounds rounded to multiples of
 // grain (the last chunk takes the remainder).
-func ParallelGrain(n, grain int, fn func(lo, hi int)) {
+func (p *Pool) ParallelGrain(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	p := thePool
+	if !p.acquire() {
+		fn(0, n)
+		return
+	}
+	p.run(n, grain, fn)
+	p.release()
+}
+
+// acquire takes the pool for one call. It fails for a nil or closed
+// pool and while another call holds it; the caller then runs inline.
+func (p *Pool) acquire() bool {
+	if p == nil || (p.threads == 1 && p.rec == nil) || !p.mu.TryLock() {
+		return false
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// release ends a call taken with acquire, re-raising on the caller a
+// panic that a worker recovered.
+func (p *Pool) release() {
+	wp := p.panicked.Swap(nil)
+	p.mu.Unlock()
+	if wp != nil {
+		panic(fmt.Sprintf("in a parallel kernel: %v", wp.v))
+	}
+}
+
+// run is ParallelGrain with the pool acquired.
+func (p *Pool) run(n, grain int, fn func(lo, hi int)) {
 	if grain < 1 {
 		grain = 1
 	}
 	units := (n + grain - 1) / grain
-	t := p.threads
-	if t > units {
-		t = units
-	}
-	if t <= 1 || !p.mu.TryLock() {
-		fn(0, n)
-		return
-	}
-	if p.closed {
-		// a caller that loaded the pool just before SetThreads
-		// replaced it
-		p.mu.Unlock()
-		fn(0, n)
-		return
-	}
+	t := min(p.Width(), units)
 	bounds := func(i int) int {
-		b := (units * i / t) * grain
-		if b > n {
-			b = n
+		return min((units*i/t)*grain, n)
+	}
+	if p.rec != nil {
+		p.rec.begin(t)
+		if p.rec.width > 0 {
+			// Simulating another width: the chunks run one after another
+			// on the caller, each timed alone.
+			for i := 0; i < t; i++ {
+				t0 := time.Now()
+				p.runChunk(chunk{fn, bounds(i), bounds(i + 1), i})
+				p.rec.chunkDone(i, time.Since(t0))
+			}
+			p.rec.end()
+			return
 		}
-		return b
+	}
+	if t <= 1 {
+		p.timedInline(fn, 0, n)
+		if p.rec != nil {
+			p.rec.end()
+		}
+		return
 	}
 	p.done.Add(t - 1)
 	p.left.Store(int32(t - 1))
 	for i := 1; i < t; i++ {
-		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1)}
+		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1), i}
 	}
-	fn(0, bounds(1))
-	if poolTiming.Load() {
+	p.timedInline(fn, 0, bounds(1))
+	if p.timing.Load() {
 		t0 := time.Now()
-		p.wait()
-		poolWait.Add(int64(time.Since(t0)))
+		p.waitWorkers()
+		p.wait.Add(int64(time.Since(t0)))
 	} else {
-		p.wait()
+		p.waitWorkers()
 	}
-	p.mu.Unlock()
+	if p.rec != nil {
+		p.rec.end()
+	}
 }
 
-// The pool's accounting, for the step-time breakdown: while on, the time
-// workers spend running chunks and the time callers spend waiting for
-// them are summed.
-var (
-	poolTiming         atomic.Bool
-	poolBusy, poolWait atomic.Int64 // nanoseconds
-)
+// Width is the number of chunks a call over at least that many units is
+// split into: the pool's threads, or the width a recording simulates.
+// Work split by hand into Width() shares is split as the pool splits.
+func (p *Pool) Width() int {
+	if p == nil {
+		return 1
+	}
+	if p.rec != nil && p.rec.width > 0 {
+		return p.rec.width
+	}
+	return p.threads
+}
 
-// SetPoolTiming switches the pool's accounting on or off.
-func SetPoolTiming(on bool) { poolTiming.Store(on) }
+// timedInline runs the caller's chunk (timed for a recording). A panic
+// in it is kept like a worker's, so that the caller still waits for the
+// workers and releases the pool before re-raising it.
+func (p *Pool) timedInline(fn func(lo, hi int), lo, hi int) {
+	if p.rec == nil {
+		p.runChunk(chunk{fn, lo, hi, 0})
+		return
+	}
+	t0 := time.Now()
+	p.runChunk(chunk{fn, lo, hi, 0})
+	p.rec.chunkDone(0, time.Since(t0))
+}
 
-// PoolTimes returns the time the pool's workers (not counting the
-// calling goroutine) have spent running chunks, and the time callers of
-// Parallel have spent waiting for them, while accounting was on.
-func PoolTimes() (busy, wait time.Duration) {
-	return time.Duration(poolBusy.Load()), time.Duration(poolWait.Load())
+// SetTiming switches the pool's accounting on or off.
+func (p *Pool) SetTiming(on bool) {
+	if p != nil {
+		p.timing.Store(on)
+	}
+}
+
+// Times returns the time the pool's workers (not counting the calling
+// goroutine) have spent running chunks, and the time callers have spent
+// waiting for them, while accounting was on.
+func (p *Pool) Times() (busy, wait time.Duration) {
+	if p == nil {
+		return 0, 0
+	}
+	return time.Duration(p.busy.Load()), time.Duration(p.wait.Load())
 }

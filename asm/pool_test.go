@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,17 +26,17 @@ func goid() uint64 {
 
 type span struct{ lo, hi int }
 
-// runChunks calls ParallelGrain(n, grain) and returns the chunks seen,
+// runChunks calls p.ParallelGrain(n, grain) and returns the chunks seen,
 // sorted, after checking each index ran exactly once and the first chunk
 // ran on the caller.
-func runChunks(t *testing.T, n, grain int) []span {
+func runChunks(t *testing.T, p *Pool, n, grain int) []span {
 	t.Helper()
 	hits := make([]atomic.Int32, max(n, 0))
 	var mu sync.Mutex
 	var spans []span
 	caller := goid()
 	firstOnCaller := true
-	ParallelGrain(n, grain, func(lo, hi int) {
+	p.ParallelGrain(n, grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			hits[i].Add(1)
 		}
@@ -48,11 +49,11 @@ func runChunks(t *testing.T, n, grain int) []span {
 	})
 	for i := range hits {
 		if h := hits[i].Load(); h != 1 {
-			t.Fatalf("n=%d grain=%d threads=%d: index %d ran %d times", n, grain, Threads(), i, h)
+			t.Fatalf("n=%d grain=%d threads=%d: index %d ran %d times", n, grain, p.Threads(), i, h)
 		}
 	}
 	if !firstOnCaller {
-		t.Errorf("n=%d grain=%d threads=%d: first chunk not run by the caller", n, grain, Threads())
+		t.Errorf("n=%d grain=%d threads=%d: first chunk not run by the caller", n, grain, p.Threads())
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.lo - b.lo })
 	return spans
@@ -61,13 +62,13 @@ func runChunks(t *testing.T, n, grain int) []span {
 func TestParallelCoversOnce(t *testing.T) {
 	ns := []int{-3, 0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 63, 64, 65, 100, 1000, 1023}
 	for th := 1; th <= 4; th++ {
-		withThreads(t, th, func() {
-			if Threads() != th {
-				t.Fatalf("Threads() = %d after SetThreads(%d)", Threads(), th)
+		withThreads(t, th, func(p *Pool) {
+			if p.Threads() != th {
+				t.Fatalf("Threads() = %d for NewPool(%d)", p.Threads(), th)
 			}
 			for _, n := range ns {
 				for _, grain := range []int{0, 1, 2, 3, 8, 16, 100} {
-					spans := runChunks(t, n, grain)
+					spans := runChunks(t, p, n, grain)
 					g := max(grain, 1)
 					units := (max(n, 0) + g - 1) / g
 					if want := min(th, units); len(spans) != want {
@@ -85,7 +86,7 @@ func TestParallelCoversOnce(t *testing.T) {
 						}
 					}
 					// The split is static: a second call sees the same chunks.
-					if again := runChunks(t, n, grain); !slices.Equal(again, spans) {
+					if again := runChunks(t, p, n, grain); !slices.Equal(again, spans) {
 						t.Errorf("n=%d grain=%d threads=%d: chunks %v then %v", n, grain, th, spans, again)
 					}
 				}
@@ -108,14 +109,14 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 
 func TestParallelNested(t *testing.T) {
 	for th := 1; th <= 3; th++ {
-		withThreads(t, th, func() {
+		withThreads(t, th, func(p *Pool) {
 			const outer, inner = 7, 50
 			var hits [outer][inner]atomic.Int32
 			within(t, 20*time.Second, "nested Parallel", func() {
-				Parallel(outer, func(lo, hi int) {
+				p.Parallel(outer, func(lo, hi int) {
 					for o := lo; o < hi; o++ {
 						gid := goid()
-						ParallelGrain(inner, 4, func(ilo, ihi int) {
+						p.ParallelGrain(inner, 4, func(ilo, ihi int) {
 							// A nested call runs inline, on the caller.
 							if goid() != gid {
 								t.Errorf("threads=%d: nested chunk ran on another goroutine", th)
@@ -142,7 +143,7 @@ func TestParallelNested(t *testing.T) {
 // goroutines at once (one gets the pool, the others run inline) still
 // covers each range exactly once and never deadlocks.
 func TestParallelConcurrentCallers(t *testing.T) {
-	withThreads(t, 3, func() {
+	withThreads(t, 3, func(p *Pool) {
 		const callers, rounds, n = 4, 50, 257
 		hits := make([][]atomic.Int32, callers)
 		for c := range hits {
@@ -155,7 +156,7 @@ func TestParallelConcurrentCallers(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for r := 0; r < rounds; r++ {
-						Parallel(n, func(lo, hi int) {
+						p.Parallel(n, func(lo, hi int) {
 							for i := lo; i < hi; i++ {
 								hits[c][i].Add(1)
 							}
@@ -175,17 +176,14 @@ func TestParallelConcurrentCallers(t *testing.T) {
 	})
 }
 
-func TestSetThreads(t *testing.T) {
-	old := Threads()
-	defer SetThreads(old)
-	for _, n := range []int{1, 2, 3, 5, 2, 2, 1} {
-		SetThreads(n)
-		if Threads() != n {
-			t.Errorf("SetThreads(%d): Threads() = %d", n, Threads())
+func TestNewPool(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5} {
+		p := NewPool(n)
+		if p.Threads() != n {
+			t.Errorf("NewPool(%d): Threads() = %d", n, p.Threads())
 		}
-		// The new pool works.
 		var sum atomic.Int64
-		Parallel(100, func(lo, hi int) {
+		p.Parallel(100, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				sum.Add(int64(i))
 			}
@@ -193,11 +191,52 @@ func TestSetThreads(t *testing.T) {
 		if sum.Load() != 4950 {
 			t.Errorf("threads=%d: Parallel sum %d, want 4950", n, sum.Load())
 		}
+		p.Close()
+		// A closed pool runs calls inline.
+		sum.Store(0)
+		p.Parallel(100, func(lo, hi int) { sum.Add(int64(hi - lo)) })
+		if sum.Load() != 100 {
+			t.Errorf("threads=%d: closed pool covered %d of 100", n, sum.Load())
+		}
 	}
 	for _, n := range []int{0, -1} {
-		SetThreads(n)
-		if want := runtime.GOMAXPROCS(0); Threads() != want {
-			t.Errorf("SetThreads(%d): Threads() = %d, want GOMAXPROCS = %d", n, Threads(), want)
+		p := NewPool(n)
+		if want := runtime.GOMAXPROCS(0); p.Threads() != want {
+			t.Errorf("NewPool(%d): Threads() = %d, want GOMAXPROCS = %d", n, p.Threads(), want)
+		}
+		p.Close()
+	}
+	var nilPool *Pool
+	ran := 0
+	nilPool.Parallel(10, func(lo, hi int) { ran += hi - lo })
+	if nilPool.Threads() != 1 || ran != 10 {
+		t.Errorf("nil pool: %d threads, ran %d of 10", nilPool.Threads(), ran)
+	}
+}
+
+// A panic in a chunk on a worker thread reaches the caller of Parallel,
+// where the program's recover can report it, and the pool stays usable.
+// It had killed the process from the worker's goroutine.
+func TestParallelWorkerPanic(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for round := 0; round < 3; round++ {
+		got := func() (r any) {
+			defer func() { r = recover() }()
+			p.Parallel(3, func(lo, hi int) {
+				if lo == round%3 { // a worker's chunk, then the caller's
+					panic("boom")
+				}
+			})
+			return nil
+		}()
+		if s, ok := got.(string); !ok || !strings.Contains(s, "boom") {
+			t.Fatalf("round %d: the caller recovered %v, want the worker's panic", round, got)
+		}
+		var n atomic.Int64
+		p.Parallel(3, func(lo, hi int) { n.Add(int64(hi - lo)) })
+		if n.Load() != 3 {
+			t.Fatalf("round %d: after a panic the pool covered %d of 3", round, n.Load())
 		}
 	}
 }
@@ -211,8 +250,8 @@ func BenchmarkParallel(b *testing.B) {
 	for _, work := range []int{0, 2000, 20000} {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("work=%d/threads=%d", work, threads), func(b *testing.B) {
-				SetThreads(threads)
-				defer SetThreads(0)
+				p := NewPool(threads)
+				defer p.Close()
 				fn := func(lo, hi int) {
 					s := int64(0)
 					for i := lo; i < hi; i++ {
@@ -231,7 +270,7 @@ func BenchmarkParallel(b *testing.B) {
 					sink.Add(s)
 				}
 				for b.Loop() {
-					Parallel(2, fn)
+					p.Parallel(2, fn)
 					serial()
 				}
 			})
@@ -244,25 +283,24 @@ func BenchmarkParallel(b *testing.B) {
 // up before it reports it (the next call is then posted while that
 // worker is still busy with the last one).
 func TestParallelChunksNeverOutliveTheirCall(t *testing.T) {
-	SetThreads(1)
 	var slow atomic.Int64
 	hook := func() {
 		if slow.Add(1)%5 == 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
+	p := NewPool(3)
 	testHookLastChunk.Store(&hook)
 	defer func() {
 		testHookLastChunk.Store(nil)
-		SetThreads(0)
+		p.Close()
 	}()
-	SetThreads(3)
 	var live, late, done atomic.Int64
 	missed := 0
 	for call := int64(1); call <= 1000; call++ {
 		live.Store(call)
 		done.Store(0)
-		Parallel(3, func(lo, hi int) {
+		p.Parallel(3, func(lo, hi int) {
 			if lo > 0 {
 				// a worker's chunk outlasts the caller's spin
 				time.Sleep(50 * time.Microsecond)

@@ -280,13 +280,16 @@ func maxAbs(s []float32) float64 {
 	return m
 }
 
-// withThreads runs f with the worker count set to n, restoring it after.
-func withThreads(t *testing.T, n int, f func()) {
+// testPool is a pool of three threads for tests that run a kernel both
+// inline and split.
+var testPool = NewPool(3)
+
+// withThreads runs f with a pool of n threads, closed after.
+func withThreads(t *testing.T, n int, f func(p *Pool)) {
 	t.Helper()
-	old := Threads()
-	SetThreads(n)
-	defer SetThreads(old)
-	f()
+	p := NewPool(n)
+	defer p.Close()
+	f(p)
 }
 
 // recorder is a reporter that counts failures.

@@ -45,8 +45,8 @@ func paths(b *testing.B, f func(b *testing.B)) {
 
 // newStepTrainer plans an Admin model of sc (ω profiled, as 'clinic
 // train' does) on the built-in corpus and the trainer that steps it.
-func newStepTrainer(b *testing.B, sc model.SpecializedConfig, clock *phase.Clock) *train.Trainer {
-	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: sc.Batch, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus"})
+func newStepTrainer(b *testing.B, sc model.SpecializedConfig, clock *phase.Clock, pool *asm.Pool) *train.Trainer {
+	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: sc.Batch, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus", Pool: pool})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,9 +87,9 @@ func BenchmarkTrainStep(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
 				paths(b, func(b *testing.B) {
-					asm.SetThreads(threads)
-					defer asm.SetThreads(0)
-					tr := newStepTrainer(b, sc, nil)
+					pool := asm.NewPool(threads)
+					defer pool.Close()
+					tr := newStepTrainer(b, sc, nil, pool)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						step(b, tr)
@@ -119,11 +119,11 @@ func BenchmarkStepPhases(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
 				paths(b, func(b *testing.B) {
-					asm.SetThreads(threads)
-					defer asm.SetThreads(0)
+					pool := asm.NewPool(threads)
+					defer pool.Close()
 					clock := &phase.Clock{}
-					tr := newStepTrainer(b, sc, clock)
-					clock.Start()
+					tr := newStepTrainer(b, sc, clock, pool)
+					clock.Start(pool)
 					clock.Reset()
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
@@ -160,7 +160,7 @@ type pairTask struct {
 	b model.Pair
 }
 
-func newPairTask(b *testing.B) *pairTask {
+func newPairTask(b *testing.B, pool *asm.Pool) *pairTask {
 	const B, T, V = 128, 32, 8192
 	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: T, Vocab: V,
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
@@ -173,6 +173,7 @@ func newPairTask(b *testing.B) *pairTask {
 	if err != nil {
 		b.Fatal(err)
 	}
+	m.SetPool(pool)
 	r := rand.New(rand.NewPCG(1, 2))
 	t := &pairTask{m: m, b: model.Pair{Bsz: B, SrcT: T, TgtT: T, Src: make([]int32, B*T), TgtIn: make([]int32, B*T),
 		TgtOut: make([]int32, B*T), SrcLens: make([]int32, B), TgtLens: make([]int32, B)}}
@@ -196,6 +197,7 @@ func newPairTask(b *testing.B) *pairTask {
 }
 
 func (t *pairTask) Params() *model.Params { return t.m.P }
+func (t *pairTask) Pool() *asm.Pool       { return t.m.Pool() }
 func (t *pairTask) TrainForward() (float64, int, error) {
 	return t.m.Forward(&t.b, true)
 }
@@ -204,9 +206,9 @@ func (t *pairTask) Evaluate() (float64, error)       { return 0, nil }
 func (t *pairTask) SaveCheckpoint(string, int) error { return nil }
 
 func benchSeq2Seq(b *testing.B, threads int) {
-	asm.SetThreads(threads)
-	defer asm.SetThreads(0)
-	task := newPairTask(b)
+	pool := asm.NewPool(threads)
+	defer pool.Close()
+	task := newPairTask(b, pool)
 	tr, err := train.New(task, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30,
 		Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
 	if err != nil {

@@ -114,15 +114,16 @@ func BenchmarkTranslate(b *testing.B) {
 	for _, threads := range []int{2} {
 		for _, beam := range []int{1, 5} {
 			b.Run(fmt.Sprintf("beam=%d/threads=%d", beam, threads), func(b *testing.B) {
-				asm.SetThreads(threads)
-				defer asm.SetThreads(0)
+				pool := asm.NewPool(threads)
+				defer pool.Close()
 				mt, err := model.NewTranslator(p, batch, batch*beam)
 				if err != nil {
 					b.Fatal(err)
 				}
+				mt.SetPool(pool)
 				tr := &counted{Translator: mt}
 				opt := gen.Options{Beam: beam, LenPen: 1, MaxLenA: 1.2, MaxLenB: 10, Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab,
-					BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
+					BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}, Pool: pool}
 				tokens := 0
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {

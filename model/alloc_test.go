@@ -30,7 +30,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 		m, _ := New(p, 4, 1)
 		toks := randTokens(4*cfg.SeqLen, cfg.Vocab, 1)
 		step := func() {
-			p.ZeroGrad()
+			p.ZeroGrad(nil)
 			if _, err := m.Forward(toks, toks, 4, cfg.SeqLen, true); err != nil {
 				t.Fatal(err)
 			}

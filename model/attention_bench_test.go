@@ -33,8 +33,9 @@ func BenchmarkAttention(b *testing.B) {
 			core := 2.0 * 2 * float64(sc.bsz*sc.t*sc.t/2) * float64(d)
 			for _, dir := range []string{"fwd", "bwd"} {
 				b.Run(fmt.Sprintf("%s/d%d_T%d_B%d/threads=%d", dir, sc.d, sc.t, sc.bsz, threads), func(b *testing.B) {
-					asm.SetThreads(threads)
-					defer asm.SetThreads(0)
+					pool := asm.NewPool(threads)
+					defer pool.Close()
+					m.SetPool(pool)
 					flops := proj + core
 					run := func() { att.forward(in, out) }
 					if dir == "bwd" {

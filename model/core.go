@@ -24,6 +24,7 @@ type core struct {
 	seqOff int
 
 	op    *ops
+	pool  *asm.Pool // nil: one thread
 	clock *phase.Clock
 	ones  []float32 // [d], the ω of Post-LN and Pre-LN
 	// alphaRow is [d] scratch: ReZero's α spread over a row, or the
@@ -115,17 +116,17 @@ func (c *core) drop(p float32) float32 {
 	return 0
 }
 
-// sgemm is asm.Sgemm timed as a large GEMM.
+// sgemm is a GEMM on the pool, timed as a large GEMM.
 func (c *core) sgemm(transA, transB bool, M, N, K int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cc []float32, ldc int) {
 	prev := c.clock.Enter(phase.GEMM)
-	asm.Sgemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, cc, ldc)
+	c.pool.Sgemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, cc, ldc)
 	c.clock.Enter(prev)
 }
 
-// par is asm.Parallel timed as phase ph.
+// par is Parallel on the pool, timed as phase ph.
 func (c *core) par(ph phase.Phase, n int, fn func(lo, hi int)) {
 	prev := c.clock.Enter(ph)
-	asm.Parallel(n, fn)
+	c.pool.Parallel(n, fn)
 	c.clock.Enter(prev)
 }
 
@@ -139,3 +140,5 @@ func (c *core) spread(v float32) []float32 {
 }
 
 func (c *core) setClock(clk *phase.Clock) { c.clock, c.op.clock = clk, clk }
+
+func (c *core) setPool(p *asm.Pool) { c.pool, c.op.pool = p, p }

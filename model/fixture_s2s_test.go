@@ -61,7 +61,7 @@ func testSeq2SeqFixture(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	const tol = 1e-4
-	p.ZeroGrad()
+	p.ZeroGrad(nil)
 	loss, count, err := m.Forward(b, true)
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func testFixture(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	const tol = 1e-4
-	p.ZeroGrad()
+	p.ZeroGrad(nil)
 	loss, err := m.Forward(toks.I32, tgts.I32, B, T, true)
 	if err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func newFused(c *core) *fused {
 // element-wise work.
 func (f *fused) run(n int, body func(lo, hi int)) {
 	prev := f.c.clock.Enter(phase.Elementwise)
-	asm.Parallel(n, body)
+	f.c.pool.Parallel(n, body)
 	f.c.clock.Enter(prev)
 }
 

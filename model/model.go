@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 
 	"github.com/clinic-ml/clinic/internal/phase"
 )
@@ -116,6 +117,13 @@ func (m *Model) Backward() error {
 
 // SetClock times the model's kernels by phase on c (nil: untimed).
 func (m *Model) SetClock(c *phase.Clock) { m.c.setClock(c) }
+
+// SetPool makes the model run its kernels on pool (nil, the default:
+// on the calling goroutine). Results are bit-identical for any pool.
+func (m *Model) SetPool(pool *asm.Pool) { m.c.setPool(pool) }
+
+// Pool is the pool the model runs on.
+func (m *Model) Pool() *asm.Pool { return m.c.pool }
 
 // Stream returns the stream x_k of the last Forward (x_0 the embedding
 // output, x_{2L} the last sublayer's output).

@@ -83,7 +83,7 @@ func TestModelGradFD(t *testing.T) {
 				}
 				return l
 			}
-			p.ZeroGrad()
+			p.ZeroGrad(nil)
 			loss()
 			if err := m.Backward(); err != nil {
 				t.Fatal(err)

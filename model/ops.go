@@ -16,6 +16,7 @@ import (
 // for reductions over rows. Results therefore do not depend on the
 // thread count.
 type ops struct {
+	pool    *asm.Pool
 	ln      lnArgs
 	lnBack  lnBackArgs
 	lnParam lnParamArgs
@@ -158,7 +159,7 @@ func newOps() *ops {
 // par runs fn over [0,n) on the pool, timed as element-wise work.
 func (o *ops) par(n, grain int, fn func(lo, hi int)) {
 	prev := o.clock.Enter(phase.Elementwise)
-	asm.ParallelGrain(n, grain, fn)
+	o.pool.ParallelGrain(n, grain, fn)
 	o.clock.Enter(prev)
 }
 

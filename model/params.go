@@ -158,12 +158,12 @@ func prod(s []int) int {
 // Get returns the named tensor or nil.
 func (p *Params) Get(name string) *Param { return p.byName[name] }
 
-// ZeroGrad clears every gradient, on the worker pool.
-func (p *Params) ZeroGrad() {
+// ZeroGrad clears every gradient, on pool (nil: inline).
+func (p *Params) ZeroGrad(pool *asm.Pool) {
 	if p.zeroFn == nil {
 		p.zeroFn = p.zero // bound once: a step allocates nothing
 	}
-	asm.ParallelGrain(len(p.G), 1<<12, p.zeroFn)
+	pool.ParallelGrain(len(p.G), 1<<12, p.zeroFn)
 }
 
 func (p *Params) zero(lo, hi int) { clear(p.G[lo:hi]) }

@@ -137,7 +137,6 @@ func TestDeepNormConstants(t *testing.T) {
 // The stabilizers' steps are bit-identical across thread counts, with
 // dropout on, for the language model and the encoder–decoder.
 func TestStabilizersThreadsBitIdentical(t *testing.T) {
-	defer asm.SetThreads(0)
 	for _, norm := range []string{DeepNorm, ReZero, TFixup} {
 		for _, enc := range []int{0, 2} {
 			cfg := tinyConfig(norm, "gelu")
@@ -147,9 +146,11 @@ func TestStabilizersThreadsBitIdentical(t *testing.T) {
 			p.Init(2)
 			perturbParams(p, 3) // ReZero's α away from 0
 			var step func() float64
+			var setPool func(*asm.Pool)
 			if enc > 0 {
 				b := randPair([]int{30, 12, 25, 40}, []int{33, 20, 8, 39}, cfg.Vocab, 4)
 				m, _ := NewSeq2Seq(p, 4*40, 7)
+				setPool = m.SetPool
 				step = func() float64 {
 					m.SetDraws(5)
 					l, _, _ := m.Forward(b, true)
@@ -158,6 +159,7 @@ func TestStabilizersThreadsBitIdentical(t *testing.T) {
 				}
 			} else {
 				m, _ := New(p, 4, 7)
+				setPool = m.SetPool
 				toks, tgts := randTokens(4*40, cfg.Vocab, 5), randTokens(4*40, cfg.Vocab, 6)
 				step = func() float64 {
 					m.SetDraws(5)
@@ -169,9 +171,11 @@ func TestStabilizersThreadsBitIdentical(t *testing.T) {
 			var l0 float64
 			var g0 []float32
 			for _, th := range []int{1, 2, 3} {
-				asm.SetThreads(th)
-				p.ZeroGrad()
+				pool := asm.NewPool(th)
+				setPool(pool)
+				p.ZeroGrad(pool)
 				l := step()
+				pool.Close()
 				if th == 1 {
 					l0, g0 = l, append([]float32(nil), p.G...)
 					continue

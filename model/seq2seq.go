@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 
 	"github.com/clinic-ml/clinic/internal/phase"
 )
@@ -157,6 +158,13 @@ func (m *Seq2Seq) EncoderOutput() []float32 { return m.enc.out() }
 
 // SetClock times the model's kernels by phase on c (nil: untimed).
 func (m *Seq2Seq) SetClock(c *phase.Clock) { m.c.setClock(c) }
+
+// SetPool makes the model run its kernels on pool (nil, the default:
+// on the calling goroutine). Results are bit-identical for any pool.
+func (m *Seq2Seq) SetPool(pool *asm.Pool) { m.c.setPool(pool) }
+
+// Pool is the pool the model runs on.
+func (m *Seq2Seq) Pool() *asm.Pool { return m.c.pool }
 
 // Draws is the number of training-mode forward passes so far.
 func (m *Seq2Seq) Draws() uint64 { return m.draws }

@@ -113,7 +113,7 @@ func TestSeq2SeqGradFD(t *testing.T) {
 				}
 				return l
 			}
-			p.ZeroGrad()
+			p.ZeroGrad(nil)
 			loss()
 			if err := m.Backward(); err != nil {
 				t.Fatal(err)
@@ -185,7 +185,7 @@ func TestSeq2SeqPaddingInvariance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.ZeroGrad()
+			p.ZeroGrad(nil)
 			loss, n, err := m.Forward(b, false)
 			if err != nil || n != 14 {
 				t.Fatalf("%v, %d targets", err, n)
@@ -226,7 +226,7 @@ func TestSeq2SeqAllocsDeterminism(t *testing.T) {
 	b := randPair([]int{30, 12, 25, 40}, []int{33, 20, 8, 39}, cfg.Vocab, 4)
 	m, _ := NewSeq2Seq(p, 4*40, 7)
 	step := func() float64 {
-		p.ZeroGrad()
+		p.ZeroGrad(nil)
 		l, _, err := m.Forward(b, true)
 		if err != nil {
 			t.Fatal(err)

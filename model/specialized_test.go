@@ -22,7 +22,7 @@ type pass struct {
 
 // runLM trains a 2-layer language model of cfg's layer shape for one
 // step (dropout on) and evaluates it.
-func runLM(t *testing.T, cfg Config, specialized bool) pass {
+func runLM(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass {
 	t.Helper()
 	SetSpecialized(specialized)
 	defer SetSpecialized(true)
@@ -39,6 +39,7 @@ func runLM(t *testing.T, cfg Config, specialized bool) pass {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetPool(pool)
 	m.SetSeqOffset(5) // a data-parallel share: dropout counters continue a larger batch's
 	if got := m.c.spec != nil; got != specialized {
 		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
@@ -62,7 +63,7 @@ func runLM(t *testing.T, cfg Config, specialized bool) pass {
 
 // runSeq2Seq does the same for a 2+2-layer encoder–decoder on a padded
 // batch.
-func runSeq2Seq(t *testing.T, cfg Config, specialized bool) pass {
+func runSeq2Seq(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass {
 	t.Helper()
 	SetSpecialized(specialized)
 	defer SetSpecialized(true)
@@ -79,6 +80,7 @@ func runSeq2Seq(t *testing.T, cfg Config, specialized bool) pass {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetPool(pool)
 	m.SetSeqOffset(4)
 	if got := m.c.spec != nil; got != specialized {
 		t.Fatalf("%s: model runs the specialized path: %v, want %v", Specialized(cfg), got, specialized)
@@ -128,7 +130,8 @@ func samePass(t *testing.T, label string, got, want pass) {
 // same at every thread count.
 func TestSpecializedMatchesGeneric(t *testing.T) {
 	defer asm.SetCPULevel(asm.CPULevel())
-	defer asm.SetThreads(0)
+	pool := asm.NewPool(3)
+	defer pool.Close()
 	seen := map[layerKey]bool{}
 	for _, sc := range SpecializedConfigs() {
 		cfg := sc.Config(50)
@@ -147,9 +150,12 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 				}
 				var first pass
 				for _, threads := range []int{1, 3} {
-					asm.SetThreads(threads)
+					pl := pool
+					if threads == 1 {
+						pl = nil
+					}
 					label := fmt.Sprintf("%s/%s/%s/threads=%d", Specialized(cfg), level, kind, threads)
-					spec, gen := run(t, cfg, true), run(t, cfg, false)
+					spec, gen := run(t, cfg, true, pl), run(t, cfg, false, pl)
 					samePass(t, label, spec, gen)
 					if threads == 1 {
 						first = spec

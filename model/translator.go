@@ -89,16 +89,16 @@ func (tr *Translator) pack() {
 	}
 	for l := range tr.P.Layers {
 		lp, pk := &tr.P.Layers[l], &tr.packed[l]
-		pk.q = asm.RepackB(pk.q, true, d, d, lp.QKVW.W[:d*d], d)
-		pk.kv = asm.RepackB(pk.kv, true, d, 2*d, lp.QKVW.W[d*d:], d)
-		pk.out = asm.RepackB(pk.out, true, d, d, lp.OutW.W, d)
-		pk.crossQ = asm.RepackB(pk.crossQ, true, d, d, lp.CrossQW.W, d)
-		pk.crossKV = asm.RepackB(pk.crossKV, true, d, 2*d, lp.CrossKVW.W, d)
-		pk.crossOut = asm.RepackB(pk.crossOut, true, d, d, lp.CrossOutW.W, d)
-		pk.fc1 = asm.RepackB(pk.fc1, true, d, F, lp.FC1W.W, d)
-		pk.fc2 = asm.RepackB(pk.fc2, true, F, d, lp.FC2W.W, F)
+		pk.q = tr.pool().RepackB(pk.q, true, d, d, lp.QKVW.W[:d*d], d)
+		pk.kv = tr.pool().RepackB(pk.kv, true, d, 2*d, lp.QKVW.W[d*d:], d)
+		pk.out = tr.pool().RepackB(pk.out, true, d, d, lp.OutW.W, d)
+		pk.crossQ = tr.pool().RepackB(pk.crossQ, true, d, d, lp.CrossQW.W, d)
+		pk.crossKV = tr.pool().RepackB(pk.crossKV, true, d, 2*d, lp.CrossKVW.W, d)
+		pk.crossOut = tr.pool().RepackB(pk.crossOut, true, d, d, lp.CrossOutW.W, d)
+		pk.fc1 = tr.pool().RepackB(pk.fc1, true, d, F, lp.FC1W.W, d)
+		pk.fc2 = tr.pool().RepackB(pk.fc2, true, F, d, lp.FC2W.W, F)
 	}
-	tr.packedE = asm.RepackB(tr.packedE, true, d, tr.Cfg.Vocab, tr.P.Embed.W, d)
+	tr.packedE = tr.pool().RepackB(tr.packedE, true, d, tr.Cfg.Vocab, tr.P.Embed.W, d)
 	tr.packedAt = asm.CPULevel()
 }
 
@@ -109,6 +109,12 @@ func (tr *Translator) repack() {
 		tr.pack()
 	}
 }
+
+// SetPool makes the translator run on pool (nil, the default: on the
+// calling goroutine). Translations are identical for any pool.
+func (tr *Translator) SetPool(pool *asm.Pool) { tr.enc.SetPool(pool) }
+
+func (tr *Translator) pool() *asm.Pool { return tr.enc.c.pool }
 
 // NewTranslator plans inference for p, an encoder–decoder, over batches
 // of up to maxSent sources and maxHyp hypotheses per step (sentences ×
@@ -167,7 +173,7 @@ func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	n := bsz * srcT
 	for l := range tr.P.Layers {
 		lp := &tr.P.Layers[l]
-		asm.SgemmPackedBias(false, n, out, d, tr.packed[l].crossKV, lp.CrossKVB.W, tr.crossKV[l][:n*2*d], 2*d)
+		tr.pool().SgemmPackedBias(false, n, out, d, tr.packed[l].crossKV, lp.CrossKVB.W, tr.crossKV[l][:n*2*d], 2*d)
 	}
 	tr.srcT, tr.nSent = srcT, bsz
 	copy(tr.srcLens, srcLens)
@@ -235,9 +241,9 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 		f := tr.P.FinalLN
 		tr.rows(rowFinalLN, nil, f[0].W, f[1].W)
 	}
-	asm.SgemmPacked(false, nh, 1, x, d, tr.packedE, 0, logp, V)
+	tr.pool().SgemmPacked(false, nh, 1, x, d, tr.packedE, 0, logp, V)
 	tr.out = logp
-	asm.Parallel(nh, tr.softmaxFn)
+	tr.pool().Parallel(nh, tr.softmaxFn)
 	tr.pos = pos + 1
 	return nil
 }
@@ -295,7 +301,7 @@ const (
 // parallel: w is the residual's weight, g and b a LayerNorm's.
 func (tr *Translator) rows(op int, w, g, b []float32) {
 	tr.op, tr.opW, tr.opG, tr.opBias = op, w, g, b
-	asm.Parallel(tr.nh, tr.rowsFn)
+	tr.pool().Parallel(tr.nh, tr.rowsFn)
 }
 
 func (tr *Translator) rowsRange(lo, hi int) {
@@ -335,20 +341,20 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 		// the queries, then each hypothesis's key and value at pos
 		// straight into its slot's row pos
 		T := cfg.SeqLen
-		asm.SgemmPackedBias(false, nh, in, d, pk.q, lp.QKVB.W[:d], tr.q, d)
+		tr.pool().SgemmPackedBias(false, nh, in, d, pk.q, lp.QKVB.W[:d], tr.q, d)
 		kv := tr.selfKV[tr.curL][tr.pos*2*d : ((nh-1)*T+tr.pos+1)*2*d]
-		asm.SgemmPackedBias(false, nh, in, d, pk.kv, lp.QKVB.W[d:], kv, T*2*d)
-		asm.Parallel(nh*cfg.Heads, tr.attnFn)
-		asm.SgemmPackedBias(false, nh, tr.att, d, pk.out, lp.OutB.W, out, d)
+		tr.pool().SgemmPackedBias(false, nh, in, d, pk.kv, lp.QKVB.W[d:], kv, T*2*d)
+		tr.pool().Parallel(nh*cfg.Heads, tr.attnFn)
+		tr.pool().SgemmPackedBias(false, nh, tr.att, d, pk.out, lp.OutB.W, out, d)
 	case branchCross:
-		asm.SgemmPackedBias(false, nh, in, d, pk.crossQ, lp.CrossQB.W, tr.q, d)
-		asm.Parallel((len(tr.runs)-1)*cfg.Heads, tr.crossFn)
-		asm.SgemmPackedBias(false, nh, tr.att, d, pk.crossOut, lp.CrossOutB.W, out, d)
+		tr.pool().SgemmPackedBias(false, nh, in, d, pk.crossQ, lp.CrossQB.W, tr.q, d)
+		tr.pool().Parallel((len(tr.runs)-1)*cfg.Heads, tr.crossFn)
+		tr.pool().SgemmPackedBias(false, nh, tr.att, d, pk.crossOut, lp.CrossOutB.W, out, d)
 	case branchFFN:
 		hid := tr.hid[:nh*F]
-		asm.SgemmPackedBias(false, nh, in, d, pk.fc1, lp.FC1B.W, hid, F)
+		tr.pool().SgemmPackedBias(false, nh, in, d, pk.fc1, lp.FC1B.W, hid, F)
 		tr.rows(rowAct, nil, nil, nil)
-		asm.SgemmPackedBias(false, nh, hid, F, pk.fc2, lp.FC2B.W, out, d)
+		tr.pool().SgemmPackedBias(false, nh, hid, F, pk.fc2, lp.FC2B.W, out, d)
 	}
 }
 

@@ -368,11 +368,8 @@ func commandLine(name string, args []string) string {
 	return strings.TrimSpace("clinic analyze " + name + " " + strings.Join(q, " "))
 }
 
-// setThreads applies --threads and returns the count in use.
-func setThreads(n int) int {
-	asm.SetThreads(n)
-	return asm.Threads()
-}
+// newPool starts the worker pool of --threads n (0: one per CPU).
+func newPool(n int) *asm.Pool { return asm.NewPool(n) }
 
 // modelSource is what analyze grads and dependency run on: a fresh model
 // of each norm in --norms, or one trained checkpoint.
@@ -381,7 +378,7 @@ type modelSource struct {
 	base    model.Config
 	norms   []string
 	batches *batches
-	threads int
+	pool    *asm.Pool // runs the models; closed by the caller
 }
 
 // parseModelSource parses args for a command with --norms, --seeds and
@@ -428,6 +425,6 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if src.batches, err = af.batches(); err != nil {
 		return nil, err
 	}
-	src.threads = setThreads(af.threads)
+	src.pool = newPool(af.threads)
 	return src, nil
 }

@@ -91,7 +91,9 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	threads := setThreads(af.threads)
+	pool := newPool(af.threads)
+	defer pool.Close()
+	threads := pool.Threads()
 
 	// vals[mode][norm][depth] = one value per seed
 	vals := map[string]map[string]map[int][]float64{}
@@ -115,6 +117,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 				if err != nil {
 					return err
 				}
+				m.SetPool(pool)
 				for _, mode := range modes {
 					v, err := admin.OutputChange(m, b, admin.ChangeOptions{Mode: mode, Eps: *eps, Seed: s, Embedding: *embed})
 					if err != nil {

@@ -26,7 +26,9 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	trained, base, norms, bs, threads := src.trained, src.base, src.norms, src.batches, src.threads
+	trained, base, norms, bs, pool := src.trained, src.base, src.norms, src.batches, src.pool
+	defer pool.Close()
+	threads := pool.Threads()
 
 	deps := map[string]*admin.Dependency{}
 	for _, norm := range norms {
@@ -49,6 +51,7 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 			} else if m, err = admin.NewModel(cfg, s, b); err != nil {
 				return err
 			}
+			m.SetPool(pool)
 			d, err := admin.ResidualDependency(m, b)
 			if err != nil {
 				return err

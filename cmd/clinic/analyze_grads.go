@@ -62,7 +62,9 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	trained, base, norms, bs, threads := src.trained, src.base, src.norms, src.batches, src.threads
+	trained, base, norms, bs, pool := src.trained, src.base, src.norms, src.batches, src.pool
+	defer pool.Close()
+	threads := pool.Threads()
 
 	var runs []*gradRun
 	for _, norm := range norms {
@@ -79,6 +81,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
+			m.SetPool(pool)
 			g, err := admin.SublayerGradNorms(m, b)
 			if err != nil {
 				return err
@@ -93,6 +96,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		m.SetPool(pool)
 		for i := 0; i < *seeds; i++ {
 			b, err := bs.get(base.SeqLen, af.seed+uint64(i))
 			if err != nil {

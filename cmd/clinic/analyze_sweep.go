@@ -133,7 +133,10 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	threads := setThreads(o.threads)
+	pool := newPool(o.threads)
+	defer pool.Close()
+	o.pool = pool
+	threads := pool.Threads()
 
 	var runs []sweepResult
 	total := len(depths) * len(norms)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"io"
 	"math"
 	"os"
@@ -152,7 +153,10 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	threads := setThreads(o.threads)
+	pool := newPool(o.threads)
+	defer pool.Close()
+	o.pool = pool
+	threads := pool.Threads()
 	// One joint BPE for every run, learned once (every run would learn
 	// the same codes from the same pairs).
 	if tf.bpeCodes == "" && *cont {
@@ -215,7 +219,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				r.FinalStep, r.FinalValLoss = r.Curve[n-1].Step, num(r.Curve[n-1].ValLoss)
 			}
 			if r.Status == statusTrained {
-				sc, avg, err := testAveraged(ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
+				sc, avg, err := testAveraged(pool, ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
 				}
@@ -280,7 +284,7 @@ func saveCodes(path string, c *bpe.Codes) error {
 // testAveraged averages the numbered checkpoints in dir and scores its
 // beam-search translations of test, warning on warn when sources longer
 // than the model's seq-len were truncated (as 'clinic translate' does).
-func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float64, maxLenB int, warn io.Writer) (bleu.Score, int, error) {
+func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen, maxLenA float64, maxLenB int, warn io.Writer) (bleu.Score, int, error) {
 	paths, err := train.KeptCheckpoints(dir)
 	if err != nil {
 		return bleu.Score{}, 0, err
@@ -310,6 +314,7 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
+	tr.SetPool(pool)
 	srcs := make([][]int32, len(test))
 	refs := make([]string, len(test))
 	cut := 0
@@ -325,6 +330,7 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 	}
 	opt := train.DecodeOptions(avg.Cfg, beam, lenpen)
 	opt.MaxLenA, opt.MaxLenB = maxLenA, maxLenB
+	opt.Pool = pool
 	hyps, err := train.TranslateIDs(tr, codes, srcs, batch, opt)
 	if err != nil {
 		return bleu.Score{}, 0, err

@@ -36,7 +36,8 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if *text == "" && *src == "" {
 		return usagef("give --text (language model) or --src and --tgt (translator)")
 	}
-	asm.SetThreads(*threads)
+	pool := asm.NewPool(*threads)
+	defer pool.Close()
 	p, meta, err := model.LoadCheckpoint(*ckpt)
 	if err != nil {
 		return err
@@ -47,12 +48,12 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 		if *src == "" {
 			return usagef("%s is a translator: give --src and --tgt, not --text", *ckpt)
 		}
-		rows, err = translatorLogits(f, *ckpt, p, meta, *src, *tgt)
+		rows, err = translatorLogits(f, pool, *ckpt, p, meta, *src, *tgt)
 	} else {
 		if *text == "" {
 			return usagef("%s is a language model: give --text, not --src/--tgt", *ckpt)
 		}
-		rows, err = lmLogits(f, p, *text)
+		rows, err = lmLogits(f, pool, p, *text)
 	}
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func lmLogits(f *safetensors.File, p *model.Params, text string) (int, error) {
+func lmLogits(f *safetensors.File, pool *asm.Pool, p *model.Params, text string) (int, error) {
 	if len(text) > p.Cfg.SeqLen {
 		return 0, usagef("--text has %d bytes, the model's context is %d", len(text), p.Cfg.SeqLen)
 	}
@@ -73,6 +74,7 @@ func lmLogits(f *safetensors.File, p *model.Params, text string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	m.SetPool(pool)
 	toks := make([]int32, len(text))
 	for i := 0; i < len(text); i++ {
 		toks[i] = int32(text[i])
@@ -87,7 +89,7 @@ func lmLogits(f *safetensors.File, p *model.Params, text string) (int, error) {
 
 // translatorLogits runs the source (subwords + EOS) and BOS + target
 // through a translator checkpoint.
-func translatorLogits(f *safetensors.File, path string, p *model.Params, meta map[string]string, src, tgt string) (int, error) {
+func translatorLogits(f *safetensors.File, pool *asm.Pool, path string, p *model.Params, meta map[string]string, src, tgt string) (int, error) {
 	codes, err := translatorCodes(path, p, meta)
 	if err != nil {
 		return 0, err
@@ -102,6 +104,7 @@ func translatorLogits(f *safetensors.File, path string, p *model.Params, meta ma
 	if err != nil {
 		return 0, err
 	}
+	m.SetPool(pool)
 	b := &model.Pair{Bsz: 1, SrcT: len(s), TgtT: len(t), Src: s, SrcLens: []int32{int32(len(s))}, TgtIn: t}
 	if _, _, err := m.Forward(b, false); err != nil {
 		return 0, err

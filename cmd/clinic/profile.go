@@ -46,7 +46,8 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := checkThreads(*threads); err != nil {
 		return err
 	}
-	asm.SetThreads(*threads)
+	pool := asm.NewPool(*threads)
+	defer pool.Close()
 	var pr *admin.Profile
 	if *free {
 		pr = admin.Free(cfg)
@@ -56,7 +57,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		trainText, _ := data.Split(text, *valFrac)
-		lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: *batch, Seed: *seed, Train: trainText, TrainName: source})
+		lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: *batch, Seed: *seed, Train: trainText, TrainName: source, Pool: pool})
 		if err != nil {
 			return err
 		}

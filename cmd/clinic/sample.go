@@ -35,7 +35,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
-	asm.SetThreads(*threads)
+	pool := asm.NewPool(*threads)
+	defer pool.Close()
 	p, _, err := model.LoadCheckpoint(*ckpt)
 	if err != nil {
 		return err
@@ -53,6 +54,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	m.SetPool(pool)
 	out, err := generate(m, []byte(*prompt), *length, *temp, *topK, *seed)
 	if err != nil {
 		return err

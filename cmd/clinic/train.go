@@ -31,17 +31,20 @@ type trainOpts struct {
 	evalEvery, evalBatches, saveEvery int
 	keepLast                          int
 	threads                           int
-	specialized                       bool
-	checkEvery                        int
-	serialReduce                      bool
-	bucketBytes                       int
-	lr, weightDecay, clip, valFrac    float64
-	beta1, beta2, eps                 float64
-	optimizer, schedule               string
-	seed                              uint64
-	dataPath, out                     string
-	adminProfile, adminInit           string
-	quiet                             bool // no progress output (sweeps)
+	// pool, when set (by a sweep), runs the job; else the job starts a
+	// pool of threads workers.
+	pool                           *asm.Pool
+	specialized                    bool
+	checkEvery                     int
+	serialReduce                   bool
+	bucketBytes                    int
+	lr, weightDecay, clip, valFrac float64
+	beta1, beta2, eps              float64
+	optimizer, schedule            string
+	seed                           uint64
+	dataPath, out                  string
+	adminProfile, adminInit        string
+	quiet                          bool // no progress output (sweeps)
 
 	// beforeStep, when set, runs before each step's forward pass (tests
 	// use it to make a run diverge).
@@ -517,10 +520,21 @@ func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result,
 	return res, err
 }
 
+// workers is the job's pool and what ends it: o.pool, or a pool of
+// o.threads started for the job.
+func (o trainOpts) workers() (*asm.Pool, func()) {
+	if o.pool != nil {
+		return o.pool, func() {}
+	}
+	p := asm.NewPool(o.threads)
+	return p, p.Close
+}
+
 // trainRun runs one language-model training job. Progress goes to
 // stderr, the summary to stdout; with o.quiet, nothing is printed.
 func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
-	asm.SetThreads(o.threads)
+	pool, done := o.workers()
+	defer done()
 	model.SetSpecialized(o.specialized)
 	defer model.SetSpecialized(true)
 	text, source, err := loadText(o.dataPath)
@@ -533,7 +547,7 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		return nil, err
 	}
 	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: o.batch, EvalBatches: o.evalBatches, Seed: o.seed,
-		Train: trainText, Val: valText, TrainName: source, Ranks: o.ranks(), Rank: rankOf(o.comm),
+		Train: trainText, Val: valText, TrainName: source, Ranks: o.ranks(), Rank: rankOf(o.comm), Pool: pool,
 		ValName: fmt.Sprintf("last %g of %s, %d bytes", o.valFrac, source, len(valText))})
 	if err != nil {
 		return nil, err
@@ -555,7 +569,7 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		}
 		fmt.Fprintf(stdout, "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, o.batch, cfg.SeqLen, source,
-			len(trainText), len(valText), asm.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
+			len(trainText), len(valText), pool.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
 	}
 	return runTask(o, lm, "byte", nil, stdout, stderr)
 }

@@ -52,7 +52,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	case checkThreads(*threads) != nil:
 		return checkThreads(*threads)
 	}
-	asm.SetThreads(*threads)
+	pool := asm.NewPool(*threads)
+	defer pool.Close()
 
 	name, text := "stdin", []byte(nil)
 	var err error
@@ -100,7 +101,9 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		tr.SetPool(pool)
 		opt := train.DecodeOptions(cfg, *beam, *lenpen)
+		opt.Pool = pool
 		opt.MaxLenA, opt.MaxLenB = *maxLenA, *maxLenB
 		hyps, err := train.TranslateIDs(tr, codes, srcs, nb, opt)
 		if err != nil {

@@ -253,7 +253,8 @@ func loadCodes(path string) (*bpe.Codes, error) {
 
 // trainTranslate runs one translation training job.
 func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*train.Result, error) {
-	asm.SetThreads(o.threads)
+	pool, done := o.workers()
+	defer done()
 	model.SetSpecialized(o.specialized)
 	defer model.SetSpecialized(true)
 	trainPairs, val, source, err := loadPairs(o, t)
@@ -296,7 +297,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	}
 	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
 		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang,
-		Comm: o.comm})
+		Comm: o.comm, Pool: pool})
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +314,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		}
 		fmt.Fprintf(stdout, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s, %s\n",
 			cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
-			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, asm.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
+			source, ts.Examples, ts.Batches, t.maxTokens, vs.Examples, pool.Threads(), ranks, asm.CPULevel(), layerCode(cfg))
 		if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
 			fmt.Fprintf(stdout, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
 				n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.maxTokens)

@@ -15,7 +15,7 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), asm.Threads())
+	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "precision: fp32 (%s)\n", asm.PrecisionPaths())
 	// Which configs run generated layer code: the default model's, and
 	// the list (gen/layergen/configs.go) by the shape it keys on.

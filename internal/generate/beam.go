@@ -55,6 +55,9 @@ type Options struct {
 	BOS     int32   // the first input token
 	EOS     int32   // ends a hypothesis
 	Banned  []int32 // tokens never generated (padding; BOS)
+	// Pool runs the candidate search of each step's sentences (nil:
+	// inline); the result does not depend on it.
+	Pool *asm.Pool
 }
 
 // Hypothesis is one finished translation.
@@ -185,7 +188,7 @@ func Search(s Stepper, srcLens []int, opt Options) ([][]Hypothesis, error) {
 			}
 		}
 		runs = append(runs, nh)
-		asm.Parallel(len(runs)-1, findCands)
+		opt.Pool.Parallel(len(runs)-1, findCands)
 		next.sents, next.toks, next.cum, parents = next.sents[:0], next.toks[:0], next.cum[:0], parents[:0]
 		for r := 0; r+1 < len(runs); r++ {
 			i, sent, cands := runs[r], cur.sents[runs[r]], cands[r]

@@ -98,6 +98,8 @@ func GradNorm(grads [][]float32) float64 { return new(Normer).Norm(grads) }
 // contiguous runs of about equal length, and their sums added in slice
 // order: the result does not depend on the threads.
 type Normer struct {
+	Pool  *asm.Pool // nil: inline
+	parts int       // the shares of the current Norm
 	sums  []float64
 	grads [][]float32
 	total int
@@ -118,8 +120,9 @@ func (n *Normer) Norm(grads [][]float32) float64 {
 	if n.fn == nil {
 		n.fn = n.share
 	}
-	if T := asm.Threads(); T > 1 && n.total >= parallelMin {
-		asm.Parallel(T, n.fn)
+	if T := n.Pool.Width(); T > 1 && n.total >= parallelMin {
+		n.parts = T
+		n.Pool.Parallel(T, n.fn)
 	} else {
 		n.sumRange(0, n.total)
 	}
@@ -131,9 +134,9 @@ func (n *Normer) Norm(grads [][]float32) float64 {
 	return math.Sqrt(s)
 }
 
-// share is worker shares [lo, hi) of asm.Threads().
+// share is worker shares [lo, hi) of n.parts.
 func (n *Normer) share(lo, hi int) {
-	T := asm.Threads()
+	T := n.parts
 	n.sumRange(lo*n.total/T, hi*n.total/T)
 }
 
@@ -171,6 +174,7 @@ func clipTo(grads [][]float32, norm, maxNorm float64) {
 // Optimizer holds the moments of a fixed set of parameter slices.
 type Optimizer struct {
 	normer Normer
+	pool   *asm.Pool
 	cfg    Config
 	params [][]float32
 	m, v   [][]float32
@@ -210,6 +214,10 @@ func New(cfg Config, params [][]float32) (*Optimizer, error) {
 	}
 	return o, nil
 }
+
+// SetPool makes Step run on pool (nil, the default: inline). The update
+// is element-wise, so the result does not depend on the pool.
+func (o *Optimizer) SetPool(pool *asm.Pool) { o.pool, o.normer.Pool = pool, pool }
 
 // SetDecayMask chooses which parameters weight decay applies to (biases,
 // LayerNorm parameters and Admin's ω usually do not decay).
@@ -273,7 +281,7 @@ func (o *Optimizer) StepNorm(grads [][]float32, norm float64) (lr float64) {
 			c.decay = 0
 		}
 		if len(w) >= parallelMin {
-			asm.Parallel(len(w), o.run)
+			o.pool.Parallel(len(w), o.run)
 		} else {
 			o.run(0, len(w))
 		}

@@ -349,7 +349,6 @@ func TestStepAllocs(t *testing.T) {
 // order, bit for bit, at every thread count, with empty slices anywhere
 // and a Normer reused across different gradient lists.
 func TestGradNormThreads(t *testing.T) {
-	defer asm.SetThreads(0)
 	mk := func(lens ...int) [][]float32 {
 		var gs [][]float32
 		for i, n := range lens {
@@ -373,8 +372,10 @@ func TestGradNormThreads(t *testing.T) {
 		}
 		want := math.Sqrt(s)
 		for _, threads := range []int{1, 2, 3, 5} {
-			asm.SetThreads(threads)
-			if got := nr.Norm(gs); math.Float64bits(got) != math.Float64bits(want) {
+			nr.Pool = asm.NewPool(threads)
+			got := nr.Norm(gs)
+			nr.Pool.Close()
+			if math.Float64bits(got) != math.Float64bits(want) {
 				t.Errorf("threads %d, %d slices: %v, want %v", threads, len(gs), got, want)
 			}
 		}

@@ -38,26 +38,28 @@ type Clock struct {
 	// for them. At one thread it is 0.
 	Idle [Count]time.Duration
 
+	pool       *asm.Pool
 	threads    int
 	cur        Phase
 	t0         time.Time
 	busy, wait time.Duration
 }
 
-// Start begins timing in phase Other and switches on the pool's
-// accounting (asm.SetPoolTiming); Stop ends both.
-func (c *Clock) Start() {
-	asm.SetPoolTiming(true)
-	c.threads = asm.Threads()
+// Start begins timing in phase Other and switches on pool's accounting
+// (the pool the timed model runs on); Stop ends both.
+func (c *Clock) Start(pool *asm.Pool) {
+	c.pool = pool
+	pool.SetTiming(true)
+	c.threads = pool.Threads()
 	c.cur, c.t0 = Other, time.Now()
-	c.busy, c.wait = asm.PoolTimes()
+	c.busy, c.wait = pool.Times()
 }
 
 // Stop charges the time since the last switch to the current phase and
 // switches the pool's accounting off.
 func (c *Clock) Stop() {
 	c.Enter(Other)
-	asm.SetPoolTiming(false)
+	c.pool.SetTiming(false)
 }
 
 // Enter charges the time since the last switch to the current phase and
@@ -68,7 +70,7 @@ func (c *Clock) Enter(p Phase) Phase {
 		return p
 	}
 	now := time.Now()
-	busy, wait := asm.PoolTimes()
+	busy, wait := c.pool.Times()
 	wall := now.Sub(c.t0)
 	prev := c.cur
 	c.Wall[prev] += wall

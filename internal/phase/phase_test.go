@@ -19,10 +19,8 @@ func TestClockPhases(t *testing.T) {
 	if nilClock.Enter(GEMM) != GEMM {
 		t.Fatal("nil clock")
 	}
-	asm.SetThreads(1)
-	defer asm.SetThreads(0)
 	c := &Clock{}
-	c.Start()
+	c.Start(nil)
 	spin(2 * time.Millisecond)
 	if prev := c.Enter(GEMM); prev != Other {
 		t.Fatalf("left %v, want other", prev)
@@ -53,12 +51,12 @@ func TestClockPhases(t *testing.T) {
 // worker idle throughout. (The worker's chunk does nothing, so a loaded
 // machine that deschedules threads cannot make it look busy.)
 func TestClockIdle(t *testing.T) {
-	asm.SetThreads(2)
-	defer asm.SetThreads(0)
+	pool := asm.NewPool(2)
+	defer pool.Close()
 	c := &Clock{}
-	c.Start()
+	c.Start(pool)
 	c.Enter(Elementwise)
-	asm.Parallel(2, func(lo, hi int) {
+	pool.Parallel(2, func(lo, hi int) {
 		if lo == 0 {
 			spin(30 * time.Millisecond)
 		}

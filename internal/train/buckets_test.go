@@ -57,7 +57,7 @@ func TestBucketsMergeLayers(t *testing.T) {
 	}
 	cfg := model.Config{Layers: 4, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: model.PreLN,
 		Activation: "relu", LNEps: 1e-5}
-	lm, err := NewLM(LMConfig{Model: cfg, Batch: 2, Seed: 1, Train: text, TrainName: "train"})
+	lm, err := NewLM(LMConfig{Model: cfg, Batch: 2, Seed: 1, Train: text, TrainName: "train", Pool: testPool()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestTranslateReportsFinalGrads(t *testing.T) {
 		}) {
 			t.Fatalf("%s: no layer ranges", norm)
 		}
-		task.P.ZeroGrad()
+		task.P.ZeroGrad(task.Pool())
 		if _, _, err := task.TrainForward(); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"maps"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type LMConfig struct {
 	// positions in the global batch (model.SetSeqOffset), so the masks,
 	// like the data, are those of one process.
 	Rank, Ranks int
+	// Pool runs the model's kernels (nil: one thread); results are
+	// bit-identical for any pool of the same width.
+	Pool *asm.Pool
 }
 
 // local is the number of sequences of each batch this rank runs, and
@@ -89,6 +93,7 @@ func NewLM(c LMConfig) (*LM, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.SetPool(c.Pool)
 	m.SetSeqOffset(first)
 	n := c.Batch * T
 	l := &LM{P: p, M: m, cfg: c, sampler: sampler, eval: eval,
@@ -117,6 +122,7 @@ func (l *LM) ProfileAdmin() (*admin.Profile, error) {
 		if m, err = model.New(l.P, l.cfg.Batch, l.cfg.Seed); err != nil {
 			return nil, err
 		}
+		m.SetPool(l.cfg.Pool)
 	}
 	return admin.Run(m, l.tokens, l.cfg.Batch, l.cfg.Model.SeqLen, l.cfg.Seed)
 }
@@ -136,6 +142,9 @@ func (l *LM) SetAdminProfile(pr *admin.Profile) error {
 
 // Params implements Task.
 func (l *LM) Params() *model.Params { return l.P }
+
+// Pool is the pool the task's model runs on.
+func (l *LM) Pool() *asm.Pool { return l.cfg.Pool }
 
 // TrainForward implements Task.
 func (l *LM) TrainForward() (float64, int, error) {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -45,8 +44,8 @@ func needRanks(t *testing.T) {
 	if world.Size() < 2 {
 		t.Skip("not under mpirun (go test -tags mpi -exec .ci/mpiexec)")
 	}
-	asm.SetThreads(1)
-	t.Cleanup(func() { asm.SetThreads(0) })
+	setTestThreads(1)
+	t.Cleanup(func() { setTestThreads(0) })
 }
 
 // shardLM is rank's share (ranks > 1) or the whole (ranks = 1) of an LM
@@ -56,7 +55,7 @@ func shardLM(t *testing.T, rank, ranks, batch int, dropout float32, seed uint64)
 	text := bytes.Repeat([]byte("four score and seven years ago our fathers brought forth on this continent "), 80)
 	cfg := model.Config{Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: model.PreLN,
 		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Activation: "relu", LNEps: 1e-5}
-	lm, err := NewLM(LMConfig{Model: cfg, Batch: batch, EvalBatches: 2, Seed: seed, Train: text[:5000], Val: text[5000:],
+	lm, err := NewLM(LMConfig{Pool: testPool(), Model: cfg, Batch: batch, EvalBatches: 2, Seed: seed, Train: text[:5000], Val: text[5000:],
 		TrainName: "train", ValName: "val", Rank: rank, Ranks: ranks})
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +262,7 @@ func shardTranslateNorm(t *testing.T, comm dist.Comm, maxTokens, maxSentences in
 	cfg := model.Config{EncoderLayers: 1, Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: codes.Size(),
 		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: norm, Activation: "relu",
 		LNEps: 1e-5, LabelSmoothing: 0.1}
-	tr, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val, MaxTokens: maxTokens,
+	tr, err := NewTranslate(TranslateConfig{Pool: testPool(), Model: cfg, Codes: codes, Train: trainPairs, Val: val, MaxTokens: maxTokens,
 		MaxSentences: maxSentences, Seed: seed, SrcLang: "words", TgtLang: "digits", Comm: comm})
 	if err != nil {
 		t.Fatal(err)

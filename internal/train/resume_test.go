@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -91,8 +90,8 @@ func metricLines(t *testing.T, path string) []string {
 // step k, resumes and trains on to steps: the checkpoints, the best
 // checkpoints and the metrics must be identical.
 func checkResume(t *testing.T, newTask func() Resumable, steps int, stops []int) {
-	asm.SetThreads(2)
-	defer asm.SetThreads(0)
+	setTestThreads(2)
+	defer setTestThreads(0)
 	ref := t.TempDir()
 	if err := resumeRun(t, newTask, ref, steps, 0, false); err != nil {
 		t.Fatal(err)
@@ -114,9 +113,9 @@ func checkResume(t *testing.T, newTask func() Resumable, steps int, stops []int)
 		f.WriteString(`{"step":` + strconv.Itoa(k+1) + `,"loss":1}` + "\n" + `{"step":` + strconv.Itoa(k+2) + `,"lo`)
 		f.Close()
 		// The thread count may change on resume.
-		asm.SetThreads(1)
+		setTestThreads(1)
 		err = resumeRun(t, newTask, dir, steps, 0, true)
-		asm.SetThreads(2)
+		setTestThreads(2)
 		if err != nil {
 			t.Fatalf("resume from %d: %v", k, err)
 		}
@@ -181,8 +180,8 @@ func mustProfile(t *testing.T, task *Translate) *admin.Profile {
 // Resuming refuses a checkpoint that is not the one saved with the
 // state, a task of another seed and other optimizer settings.
 func TestResumeRefusesMismatch(t *testing.T) {
-	asm.SetThreads(2)
-	defer asm.SetThreads(0)
+	setTestThreads(2)
+	defer setTestThreads(0)
 	dir, other := t.TempDir(), t.TempDir()
 	if err := resumeRun(t, adminLM(t, 1), dir, 5, 2, false); err == nil {
 		t.Fatal("no stop")

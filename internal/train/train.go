@@ -13,6 +13,7 @@ package train
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,6 +48,10 @@ type Task interface {
 	// SaveCheckpoint writes the current weights, atomically, recording
 	// that they are the result of step optimizer steps.
 	SaveCheckpoint(path string, step int) error
+	// Pool is the worker pool the task's model runs on, which the
+	// trainer's own work (zeroing, the gradient norm, the optimizer)
+	// shares.
+	Pool() *asm.Pool
 }
 
 // Options configure a Trainer.
@@ -276,6 +281,7 @@ func New(task Task, o Options) (*Trainer, error) {
 	if err := opt.SetDecayMask(decay); err != nil {
 		return nil, err
 	}
+	opt.SetPool(task.Pool())
 	if o.State != "" {
 		if _, ok := task.(Resumable); !ok {
 			return nil, fmt.Errorf("train: a trainer state needs a resumable task")
@@ -293,6 +299,7 @@ func New(task Task, o Options) (*Trainer, error) {
 	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
 		comm: comm, red: make([]float64, 2), bucket: BucketFloats}
+	t.norm.Pool = task.Pool()
 	if o.BucketBytes > 0 {
 		t.bucket = max(1, o.BucketBytes/4)
 	}
@@ -408,7 +415,7 @@ func (t *Trainer) Step() (StepStats, error) {
 	p := t.task.Params()
 	clk := t.o.Clock
 	prev := clk.Enter(phase.Optimizer)
-	p.ZeroGrad()
+	p.ZeroGrad(t.task.Pool())
 	clk.Enter(prev)
 	loss, n, err := t.task.TrainForward()
 	if err != nil {

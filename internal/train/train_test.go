@@ -20,12 +20,31 @@ func tinyLM(t *testing.T, norm string, seed uint64) *LM {
 	text := bytes.Repeat([]byte("four score and seven years ago our fathers brought forth "), 60)
 	cfg := model.Config{Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: norm,
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Activation: "relu", LNEps: 1e-5}
-	lm, err := NewLM(LMConfig{Model: cfg, Batch: 2, EvalBatches: 1, Seed: seed, Train: text[:3000], Val: text[3000:],
+	lm, err := NewLM(LMConfig{Pool: testPool(), Model: cfg, Batch: 2, EvalBatches: 1, Seed: seed, Train: text[:3000], Val: text[3000:],
 		TrainName: "train", ValName: "val"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return lm
+}
+
+// The tasks the tests build run on a pool of testThreads workers
+// (setTestThreads; 0: one per CPU), so a test can change the width
+// between tasks, as a resumed run may.
+var (
+	testThreads int
+	testPools   = map[int]*asm.Pool{}
+)
+
+func setTestThreads(n int) { testThreads = n }
+
+func testPool() *asm.Pool {
+	p := testPools[testThreads]
+	if p == nil {
+		p = asm.NewPool(testThreads)
+		testPools[testThreads] = p
+	}
+	return p
 }
 
 func adam() optim.Config {
@@ -36,8 +55,8 @@ func adam() optim.Config {
 // writes the weights the last finite step trained on, and marks the
 // metrics line.
 func TestDivergenceRollsBack(t *testing.T) {
-	asm.SetThreads(1)
-	defer asm.SetThreads(0)
+	setTestThreads(1)
+	defer setTestThreads(0)
 	dir := t.TempDir()
 	lm := tinyLM(t, model.PostLN, 1)
 	mw, err := metrics.Create(filepath.Join(dir, "metrics.jsonl"))
@@ -91,8 +110,8 @@ func TestDivergenceRollsBack(t *testing.T) {
 // Two trainers with the same seed take bit-identical steps; a different
 // seed gives different weights; a step allocates nothing.
 func TestStepDeterministicNoAllocs(t *testing.T) {
-	asm.SetThreads(2)
-	defer asm.SetThreads(0)
+	setTestThreads(2)
+	defer setTestThreads(0)
 	run := func(seed uint64, steps int) (*LM, *Trainer) {
 		lm := tinyLM(t, model.Admin, seed)
 		pr, err := lm.ProfileAdmin()

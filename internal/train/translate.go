@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"maps"
 	"strconv"
 
@@ -44,6 +45,10 @@ type TranslateConfig struct {
 	// sentences and reduces BLEU's statistics over Comm. nil: one
 	// process.
 	Comm dist.Comm
+	// Pool runs the model's kernels, validation translation included
+	// (nil: one thread); results are bit-identical for any pool of the
+	// same width.
+	Pool *asm.Pool
 }
 
 // share is this rank's rows of a batch of n rows: first, and how many.
@@ -144,6 +149,7 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.SetPool(c.Pool)
 	codes, err := c.Codes.MarshalText()
 	if err != nil {
 		return nil, err
@@ -195,6 +201,7 @@ func (t *Translate) ProfileAdmin() (*admin.Profile, error) {
 		if m, err = model.NewSeq2Seq(t.P, t.cfg.MaxTokens, t.cfg.Seed); err != nil {
 			return nil, err
 		}
+		m.SetPool(t.cfg.Pool)
 	}
 	return admin.RunSeq2Seq(m, t.load(b, 0, b.N), t.cfg.Seed)
 }
@@ -214,6 +221,9 @@ func (t *Translate) SetAdminProfile(pr *admin.Profile) error {
 
 // Params implements Task.
 func (t *Translate) Params() *model.Params { return t.P }
+
+// Pool is the pool the task's model runs on.
+func (t *Translate) Pool() *asm.Pool { return t.cfg.Pool }
 
 // TrainForward implements Task: the loss is per target token (of this
 // rank's share, for a share of a job; the Trainer weights the ranks by
@@ -390,6 +400,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
+		tr.SetPool(t.cfg.Pool)
 		t.tr, t.trBeam, t.trBatch = tr, beam, batch
 	}
 	if t.valSrc == nil {
@@ -404,6 +415,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	// the 200-token limit.
 	opt := DecodeOptions(t.cfg.Model, beam, 1)
 	opt.MaxLenA, opt.MaxLenB = 1.2, 10
+	opt.Pool = t.cfg.Pool
 	first, n := t.cfg.share(len(t.valSrc))
 	var bo bleu.Options
 	st := bleu.Stats{Counts: make([]int, bleu.MaxOrder), Totals: make([]int, bleu.MaxOrder)}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/model"
@@ -46,7 +45,7 @@ func toyTranslate(t *testing.T, norm string, seed uint64) *Translate {
 	codes := toyCodes(t, train)
 	cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 32, Heads: 2, DFF: 64, SeqLen: 16, Vocab: codes.Size(),
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: norm, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
-	tr, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: train, Val: val, MaxTokens: 256, Seed: seed,
+	tr, err := NewTranslate(TranslateConfig{Pool: testPool(), Model: cfg, Codes: codes, Train: train, Val: val, MaxTokens: 256, Seed: seed,
 		SrcLang: "words", TgtLang: "digits"})
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +57,8 @@ func toyTranslate(t *testing.T, norm string, seed uint64) *Translate {
 // the language model, its step allocates nothing, the same seed repeats
 // the run bit for bit, and the checkpoint carries the vocabulary.
 func TestTranslateTask(t *testing.T) {
-	asm.SetThreads(2)
-	defer asm.SetThreads(0)
+	setTestThreads(2)
+	defer setTestThreads(0)
 	var initial float64
 	run := func(seed uint64, steps int, ckpt string) (*Translate, *Result) {
 		task := toyTranslate(t, model.Admin, seed)
@@ -140,8 +139,8 @@ func TestTranslateTask(t *testing.T) {
 // afresh does. It had packed the decoder once and scored the untrained
 // weights for the rest of the run, choosing model_best on that score.
 func TestValidBLEUSeesTraining(t *testing.T) {
-	asm.SetThreads(1)
-	defer asm.SetThreads(0)
+	setTestThreads(1)
+	defer setTestThreads(0)
 	task := toyTranslate(t, model.Admin, 1)
 	pr, err := task.ProfileAdmin()
 	if err != nil {
