@@ -195,7 +195,7 @@ func eachStdinLine(fn func(n int, line string) error) error {
 }
 
 func runBPEEncode(args []string, stdout io.Writer) error {
-	fs := newFlags("bpe encode", "Encode standard input, line by line, into subword tokens separated by spaces\n(▁ marks a space, <0xAB> a byte), or into ids with --ids.", stdout)
+	fs := newFlags("bpe encode", "Encode standard input, line by line, into subword tokens separated by spaces\n(▁ marks a space, <0xAB> a byte; a backslash escapes \\, a leading < and\nwhitespace as \\uXXXX), or into ids with --ids.", stdout)
 	path := fs.String("codes", "codes.bpe", "codes file written by clinic bpe learn")
 	ids := fs.Bool("ids", false, "print ids instead of tokens")
 	if err := parse(fs, args); err != nil {
@@ -207,15 +207,15 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	}
 	w := bufio.NewWriter(stdout)
 	err = eachStdinLine(func(_ int, line string) error {
+		if !*ids {
+			w.WriteString(codes.FormatTokens(codes.Encode(line)))
+			return w.WriteByte('\n')
+		}
 		for i, id := range codes.Encode(line) {
 			if i > 0 {
 				w.WriteByte(' ')
 			}
-			if *ids {
-				w.WriteString(strconv.Itoa(int(id)))
-			} else {
-				w.WriteString(codes.Token(id))
-			}
+			w.WriteString(strconv.Itoa(int(id)))
 		}
 		return w.WriteByte('\n')
 	})
@@ -239,26 +239,14 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	w := bufio.NewWriter(stdout)
 	var buf []int32
 	err = eachStdinLine(func(n int, line string) error {
-		buf = buf[:0]
-		// Split on the ASCII space alone: a token can be a no-break or
-		// ideographic space.
-		for _, f := range strings.Split(line, " ") {
-			if f == "" {
-				continue
-			}
-			if *ids {
-				id, err := strconv.ParseInt(f, 10, 32)
-				if err != nil || id < 0 || id >= int64(codes.Size()) {
-					return fmt.Errorf("stdin:%d: %.20q is not an id in [0, %d)", n, f, codes.Size())
-				}
-				buf = append(buf, int32(id))
-			} else {
-				id, ok := codes.ID(f)
-				if !ok {
-					return fmt.Errorf("stdin:%d: unknown token %.40q", n, f)
-				}
-				buf = append(buf, id)
-			}
+		var err error
+		if *ids {
+			buf, err = parseIDs(buf[:0], line, codes.Size())
+		} else {
+			buf, err = codes.ParseTokens(line)
+		}
+		if err != nil {
+			return fmt.Errorf("stdin:%d: %v", n, err)
 		}
 		w.WriteString(codes.Decode(buf))
 		return w.WriteByte('\n')
@@ -267,4 +255,20 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 		err = ferr
 	}
 	return err
+}
+
+// parseIDs appends the ids of a line of decimal ids separated by spaces
+// to buf, each checked to be in [0, size).
+func parseIDs(buf []int32, line string, size int) ([]int32, error) {
+	for _, f := range strings.Split(line, " ") {
+		if f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || id < 0 || id >= int64(size) {
+			return nil, fmt.Errorf("%.20q is not an id in [0, %d)", f, size)
+		}
+		buf = append(buf, int32(id))
+	}
+	return buf, nil
 }

@@ -146,3 +146,28 @@ func TestBPEHelp(t *testing.T) {
 		}
 	}
 }
+
+// Tokens that spell byte or reserved tokens, or hold a backslash or a
+// no-break space, print escaped and decode back to what was encoded;
+// issue 23 had "zA" and "z<0x41>" both decode to "z<0x41>".
+func TestBPETokenEscapes(t *testing.T) {
+	dir := t.TempDir()
+	codes := filepath.Join(dir, "codes.bpe")
+	os.WriteFile(codes, []byte("clinic-bpe/1\nchars 10\n▁\n<\n0\nx\n4\n1\n>\n\\\nU+00A0\ns\n"+
+		"merges 8\n< 0\n<0 x\n<0x 4\n<0x4 1\n<0x41 >\n\\ \u00a0\n< s\n<s >\n"), 0o644)
+	input := "zA\nz<0x41>\n<s> \\\u00a0 \\<0x41>\n"
+	var code int
+	var enc, dec, errOut string
+	withStdin(t, input, func() { code, enc, errOut = runCLI(t, "bpe", "encode", "--codes", codes) })
+	if want := "▁ <0x7A> <0x41>\n▁ <0x7A> \\<0x41>\n▁ \\<s> ▁ \\\\ \\u00A0 ▁ \\\\ \\<0x41>\n"; code != 0 || enc != want {
+		t.Fatalf("encode: exit %d (%s), tokens\n%s\nwant\n%s", code, errOut, enc, want)
+	}
+	withStdin(t, enc, func() { code, dec, errOut = runCLI(t, "bpe", "decode", "--codes", codes) })
+	if code != 0 || dec != input {
+		t.Errorf("decode: exit %d (%s), %q, want %q", code, errOut, dec, input)
+	}
+	withStdin(t, "▁ a\\q\n", func() { code, _, errOut = runCLI(t, "bpe", "decode", "--codes", codes) })
+	if want := `stdin:1: token "a\\q": a backslash must begin`; code != 1 || !strings.Contains(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("bad escape: exit %d, stderr %q, want %q", code, errOut, want)
+	}
+}

@@ -32,6 +32,16 @@
 // (ByteID), then the base characters in the order of the codes file, then
 // each merge's new symbol in merge order (a merge whose result an earlier
 // merge already produced adds no id). There is no <unk>.
+//
+// # Text form
+//
+// Token, FormatTokens, ID and ParseTokens write and read tokens as text,
+// one line of tokens separated by spaces, and invert each other under any
+// codes. A token that begins with "<" is reserved (<pad>, <s>, </s>) or a
+// byte (<0xAB>). A symbol is written with ▁ for the space, "\\" for a
+// backslash, "\<" for a leading "<", and \uXXXX (\UXXXXXXXX above U+FFFF)
+// for whitespace and characters that do not print, so a symbol spelled
+// "<0x41>" is "\<0x41>" and no token holds a space.
 package bpe
 
 import (
@@ -189,49 +199,6 @@ func (c *Codes) Merges() [][2]string { return append([][2]string(nil), c.merges.
 // Chars returns the base characters in id order (Marker stands for the
 // space).
 func (c *Codes) Chars() []rune { return append([]rune(nil), c.chars...) }
-
-// Token returns the printable form of id: "<pad>", "<s>", "</s>", "<0xAB>"
-// for a byte, or the symbol with Marker for the space. It returns "" for
-// an id outside [0, Size()).
-func (c *Codes) Token(id int32) string {
-	switch {
-	case id == PadID:
-		return "<pad>"
-	case id == BOSID:
-		return "<s>"
-	case id == EOSID:
-		return "</s>"
-	case id >= FirstByteID && id < FirstSymbolID:
-		return fmt.Sprintf("<0x%02X>", id-FirstByteID)
-	case id >= FirstSymbolID && int(id) < c.Size():
-		return c.tokens[id-FirstSymbolID]
-	}
-	return ""
-}
-
-// ID returns the id whose Token is tok. A learned symbol wins over a
-// reserved or byte token spelled the same (text can contain "<s>"), so
-// for exact round trips keep ids, not token strings.
-func (c *Codes) ID(tok string) (int32, bool) {
-	if id, ok := c.ids[tok]; ok {
-		return id, true
-	}
-	switch tok {
-	case "<pad>":
-		return PadID, true
-	case "<s>":
-		return BOSID, true
-	case "</s>":
-		return EOSID, true
-	}
-	var b byte
-	if len(tok) == 6 && strings.HasPrefix(tok, "<0x") && tok[5] == '>' {
-		if _, err := fmt.Sscanf(tok[3:5], "%02X", &b); err == nil && fmt.Sprintf("<0x%02X>", b) == tok {
-			return ByteID(b), true
-		}
-	}
-	return 0, false
-}
 
 // forEachPiece calls fn with each piece of the pre-tokenized line (see
 // the package comment); the pieces of " "+s concatenate to " "+s. Bytes

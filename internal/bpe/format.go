@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -31,7 +30,7 @@ func (c *Codes) MarshalText() ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\nchars %d\n", FormatHeader, len(c.chars))
 	for _, r := range c.chars {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+		if hidden(r) {
 			fmt.Fprintf(&b, "U+%04X\n", r)
 		} else {
 			b.WriteString(string(r) + "\n")

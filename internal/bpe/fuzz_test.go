@@ -7,12 +7,14 @@ import (
 )
 
 // Parse never panics, rejects on one line, and what it accepts writes
-// back to text that parses to the same codes.
+// back to text that parses to the same codes, under which text comes back
+// through ids and through the text form of tokens.
 func FuzzLoad(f *testing.F) {
 	h := FormatHeader + "\n"
 	f.Add([]byte(h + "chars 2\na\nb\nmerges 2\na b\nab ab\n"))
 	f.Add([]byte(h + "chars 3\n▁\nU+00A0\nt\nmerges 1\n▁ t\n"))
 	f.Add([]byte(h + "chars 1\na\nmerges 2\na a\naa aa\n"))
+	f.Add([]byte(h + "chars 8\n<\n0\nx\n4\n1\n>\n\\\nU+00A0\nmerges 6\n< 0\n<0 x\n<0x 4\n<0x4 1\n<0x41 >\n\\ \u00a0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -33,16 +35,15 @@ func FuzzLoad(f *testing.F) {
 		if !bytes.Equal(text, again) || d.Size() != c.Size() {
 			t.Fatalf("reparsed codes differ: %q vs %q", text, again)
 		}
-		for _, s := range []string{string(data), "a ab aab ▁ \t x", ""} {
+		checkVocab(t, c)
+		for _, s := range append([]string{string(data), "a ab aab ▁ \t x"}, textProbes...) {
 			ids := c.Encode(s)
 			for _, id := range ids {
 				if id < FirstByteID || int(id) >= c.Size() {
 					t.Fatalf("Encode(%q) gave id %d outside [%d, %d)", s, id, FirstByteID, c.Size())
 				}
 			}
-			if got := c.Decode(ids); got != s {
-				t.Fatalf("Decode(Encode(%q)) = %q", s, got)
-			}
+			checkText(t, c, s)
 		}
 	})
 }
