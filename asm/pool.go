@@ -278,6 +278,9 @@ func (p *Pool) run(n, grain int, fn func(lo, hi int)) {
 	for i := 1; i < t; i++ {
 		p.work[i-1] <- chunk{fn, bounds(i), bounds(i + 1), i}
 	}
+	if p.rec != nil {
+		p.rec.posted()
+	}
 	p.timedInline(fn, 0, bounds(1))
 	if p.timing.Load() {
 		t0 := time.Now()

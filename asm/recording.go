@@ -3,32 +3,34 @@ package asm
 import "time"
 
 // A Recording is the work/span profile of what ran on a pool: for every
-// call (a region: one Parallel, one GEMM's parallel part), the time of
-// each of its chunks, and the time the caller spent between calls, which
-// no other thread can share (the serial time). From it follow the work
+// call (a region: one Parallel, one GEMM's parallel part) the time of
+// each of its chunks, and the caller's time between calls, which no
+// other thread can share (the serial time). From it follow the work
 // (the sum of all chunk and serial times), the span of each region (its
-// longest chunk) and so a prediction of the step's time on P threads
-// that does not need P cores (see internal/scaling).
+// longest chunk) and so a prediction of the time on P threads that does
+// not need P cores (internal/scaling).
 //
-// A recording made with a width simulates a pool of that many workers on
-// any machine: every call is split as such a pool would split it, and
-// the chunks run one after another on the caller, each timed alone. The
-// chunk times then show the work inflation of that width (packing
-// repeated per worker, smaller tiles) without needing its cores.
+// A recording made with a width simulates a pool of that many workers
+// on any machine: every call is split as such a pool would split it,
+// and the chunks run one after another on the caller, each timed alone.
+// Their times then show the work inflation of that width (packing
+// repeated per worker, smaller tiles) without its cores.
 type Recording struct {
 	width   int
 	Regions []Region
-	// Tail is the serial time after the last region, up to Stop.
-	Tail time.Duration
+	// Serial is the caller's time outside regions, by tag (SetTag).
+	Serial map[int]time.Duration
 
+	tag      int
 	last, t0 time.Time
 	cur      *Region
 }
 
 // Region is one parallel call.
 type Region struct {
-	Serial time.Duration   // the caller's time since the previous region ended
+	Tag    int             // the tag current when it began (SetTag)
 	Wall   time.Duration   // the call's wall time
+	Post   time.Duration   // the caller's time handing the chunks to the workers
 	Chunks []time.Duration // each chunk's time, in split order
 }
 
@@ -37,26 +39,42 @@ type Region struct {
 // records the pool as it runs. Stop detaches it. Neither may be called
 // while a call is running.
 func (p *Pool) Record(width int) *Recording {
-	r := &Recording{width: width, last: time.Now()}
+	r := &Recording{width: width, Serial: map[int]time.Duration{}, last: time.Now()}
 	p.rec = r
 	return r
 }
 
-// Stop detaches the pool's recording, charging the time since the last
-// region to its tail.
+// Stop detaches the pool's recording.
 func (p *Pool) Stop() {
 	if r := p.rec; r != nil {
-		r.Tail += time.Since(r.last)
+		r.serialUntil(time.Now())
 		p.rec = nil
+	}
+}
+
+// SetTag labels what runs from now on (a phase of a step, say) for a
+// recording; without one it does nothing.
+func (p *Pool) SetTag(tag int) {
+	if p != nil && p.rec != nil {
+		p.rec.serialUntil(time.Now())
+		p.rec.tag = tag
 	}
 }
 
 // Width is the simulated width (0: the pool's own).
 func (r *Recording) Width() int { return r.width }
 
+// serialUntil charges the time since the last event to the current
+// tag's serial time.
+func (r *Recording) serialUntil(now time.Time) {
+	r.Serial[r.tag] += now.Sub(r.last)
+	r.last = now
+}
+
 func (r *Recording) begin(chunks int) {
 	now := time.Now()
-	r.Regions = append(r.Regions, Region{Serial: now.Sub(r.last), Chunks: make([]time.Duration, chunks)})
+	r.serialUntil(now)
+	r.Regions = append(r.Regions, Region{Tag: r.tag, Chunks: make([]time.Duration, chunks)})
 	r.cur = &r.Regions[len(r.Regions)-1]
 	r.t0 = now
 }
@@ -65,6 +83,9 @@ func (r *Recording) begin(chunks int) {
 // workers record without locking (the caller reads them after the
 // call's WaitGroup).
 func (r *Recording) chunkDone(i int, d time.Duration) { r.cur.Chunks[i] = d }
+
+// posted marks the end of the hand-off to the workers.
+func (r *Recording) posted() { r.cur.Post = time.Since(r.t0) }
 
 func (r *Recording) end() {
 	now := time.Now()

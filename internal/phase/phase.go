@@ -78,6 +78,7 @@ func (c *Clock) Enter(p Phase) Phase {
 	// for busy-c.busy of it; the caller waited wait-c.wait.
 	c.Idle[prev] += time.Duration(c.threads-1)*wall - (busy - c.busy) + (wait - c.wait)
 	c.cur, c.t0, c.busy, c.wait = p, now, busy, wait
+	c.pool.SetTag(int(p))
 	return prev
 }
 
