@@ -18,6 +18,7 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -229,6 +230,11 @@ func (b *batches) get(t int, seed uint64) (admin.Batch, error) {
 	return ab, nil
 }
 
+// maxSmallFile bounds the CSV and JSON files clinic reads back from its
+// own outputs (sweep.csv, result.json, sweep_flags.json): far more than
+// they ever hold, far less than memory.
+const maxSmallFile = 64 << 20
+
 // report collects an analysis's Markdown report and the files it writes.
 type report struct {
 	dir   string
@@ -238,7 +244,7 @@ type report struct {
 
 func newReport(dir, title string) (*report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %v", unwrapPathErr(err))
+		return nil, fmt.Errorf("output folder: %v", fileutil.Cause(err))
 	}
 	r := &report{dir: dir}
 	fmt.Fprintf(&r.md, "# %s\n\n", title)
@@ -287,7 +293,7 @@ func (r *report) csv(name string, header []string, rows [][]string) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, name), []byte(b.String())); err != nil {
-		return fmt.Errorf("writing %s: %v", name, unwrapPathErr(err))
+		return fmt.Errorf("writing %s: %v", name, fileutil.Cause(err))
 	}
 	r.files = append(r.files, name)
 	return nil
@@ -300,7 +306,7 @@ func (r *report) save() error {
 		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String())); err != nil {
-		return fmt.Errorf("writing report.md: %v", unwrapPathErr(err))
+		return fmt.Errorf("writing report.md: %v", fileutil.Cause(err))
 	}
 	return nil
 }

@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/plot"
 )
 
@@ -176,12 +179,14 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 func readLRSweep(dir string) (lrSweep, error) {
 	s := lrSweep{dir: dir, lr: math.NaN(), runs: map[lrKey]lrRun{}, unigram: math.NaN()}
 	path := filepath.Join(dir, "sweep.csv")
-	f, err := os.Open(path)
-	if err != nil {
-		return s, usagef("%s: no finished sweep (%v)", dir, unwrapPathErr(err))
+	b, err := fileutil.ReadRegular(path, maxSmallFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, usagef("%s: no finished sweep (%v)", dir, errors.Unwrap(err))
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return s, err
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
 	if err != nil {
 		return s, fmt.Errorf("%s: %v", path, err)
 	}

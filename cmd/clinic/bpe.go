@@ -119,7 +119,7 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(*out, text); err != nil {
-		return fmt.Errorf("%s: %v", *out, unwrapPathErr(err))
+		return fmt.Errorf("%s: %v", *out, fileutil.Cause(err))
 	}
 	note := ""
 	if codes.NumMerges() < *merges {

@@ -251,10 +251,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *cpuprofile != "" && o.rank0() {
 		// os.Create would block on a FIFO and truncate a device.
-		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
-			return fmt.Errorf("cpu profile: %v", err)
-		}
-		f, err := os.Create(*cpuprofile)
+		f, err := fileutil.OpenWrite(*cpuprofile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %v", err)
 		}

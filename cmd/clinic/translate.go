@@ -121,7 +121,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(*output, buf.Bytes()); err != nil {
-		return fmt.Errorf("writing %s: %v", *output, unwrapPathErr(err))
+		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
 }
