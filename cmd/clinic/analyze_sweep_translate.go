@@ -144,6 +144,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	if err := checkReportDir(o.out, *overwrite || *cont, o.dataPath, tf.src, tf.tgt, tf.bpeCodes, *testData, *testSrc, *testTgt); err != nil {
+		return err
+	}
 	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData, *testSrc, *testTgt)
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if err := stdoutNotInput(stdout, append(*refs, *hyp)...); err != nil {
+		return err
+	}
 	// References first: a missing reference should be reported before
 	// the command waits for a hypothesis on stdin.
 	streams := make([][]string, len(*refs))

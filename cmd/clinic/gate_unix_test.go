@@ -83,3 +83,29 @@ func TestResumeAndSweepFilesGated(t *testing.T) {
 		t.Fatalf("resume after the refusals: %s", e)
 	}
 }
+
+// A figure whose path is a FIFO or a link to /dev/full is refused (it
+// was written into, with exit 0), and the folder's earlier report is
+// left as it was.
+func TestFigureOutputsGated(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	fakeSweep(t, a, "1e-3")
+	fakeSweep(t, b, "3e-3")
+	for _, kind := range []string{"fifo", "full"} {
+		out := filepath.Join(dir, "out-"+kind)
+		os.Mkdir(out, 0o755)
+		png := filepath.Join(out, "lr_range.png")
+		if kind == "fifo" {
+			irregular(t, png, kind)
+		} else if err := os.Symlink("/dev/full", png); err != nil {
+			t.Skip("no symlinks:", err)
+		}
+		report := filepath.Join(out, "report.md")
+		os.WriteFile(report, []byte("earlier\n"), 0o644)
+		wantRefused(t, png, "analyze", "lr-range", "--overwrite", "--out", out, a, b)
+		if got, _ := os.ReadFile(report); string(got) != "earlier\n" {
+			t.Errorf("%s: report.md replaced although its figure was refused: %q", kind, got)
+		}
+	}
+}

@@ -220,6 +220,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if parseOnly {
 		return errParsedOnly
 	}
+	// Neither the run's files nor the CPU profile may be its inputs.
+	texts := []string{o.dataPath, tf.src, tf.tgt}
+	if err := outputsNotInputs("out", o.out, runFile, texts...); err != nil {
+		return err
+	}
+	if err := notInput("cpuprofile", *cpuprofile, append(withTxt(texts...), o.adminProfile, tf.bpeCodes)...); err != nil {
+		return err
+	}
 	if err := o.joinJob(tf.task); err != nil {
 		return err
 	}
