@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// unchanged fails unless each file still holds what it held (and is
-// still there).
+// snapshot holds files' contents; check fails unless each file still
+// holds what it held.
 type snapshot map[string][]byte
 
 func snap(t *testing.T, paths ...string) snapshot {
