@@ -18,6 +18,7 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -165,12 +166,13 @@ func checkHidden(fs *pflag.FlagSet, hs ...hiddenFlag) error {
 
 // analyzeFlags are the flags every analysis but sweep shares.
 type analyzeFlags struct {
-	out      string
-	seed     uint64
-	threads  int
-	batch    int
-	dataPath string
-	valFrac  float64
+	out       string
+	overwrite bool
+	seed      uint64
+	threads   int
+	batch     int
+	dataPath  string
+	valFrac   float64
 }
 
 func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
@@ -182,6 +184,7 @@ func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
 		}
 	}
 	fs.StringVar(&a.out, "out", "runs/analyze-"+name, "output folder for the CSV, figures and report.md")
+	fs.BoolVar(&a.overwrite, "overwrite", false, overwriteUsage)
 	fs.Uint64Var(&a.seed, "seed", 1, "random seed (weights, batch, perturbation); seed i of --seeds uses seed+i")
 	fs.IntVar(&a.threads, "threads", 0, "worker threads (0: one per CPU)")
 	fs.IntVar(&a.batch, "batch-size", 8, "sequences in the batch")
@@ -189,7 +192,12 @@ func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
 	fs.Float64Var(&a.valFrac, "val-frac", 0.01, "fraction of the text held out (batches come from the rest)")
 }
 
-func (a *analyzeFlags) check() error {
+// overwriteUsage is the help of an analysis's --overwrite.
+const overwriteUsage = "write into an --out that holds earlier results (a report, a sweep, a training run), replacing its report"
+
+// check validates the flags and the output folder; inputs are the
+// analysis's input files besides --data.
+func (a *analyzeFlags) check(inputs ...string) error {
 	switch {
 	case a.out == "":
 		return usagef("--out must name a directory")
@@ -198,7 +206,10 @@ func (a *analyzeFlags) check() error {
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}
-	return checkPositive("batch-size", a.batch)
+	if err := checkPositive("batch-size", a.batch); err != nil {
+		return err
+	}
+	return checkReportDir(a.out, a.overwrite, append(inputs, a.dataPath)...)
 }
 
 // batches draws analysis batches from the training part of the text.
@@ -229,6 +240,11 @@ func (b *batches) get(t int, seed uint64) (admin.Batch, error) {
 	return ab, nil
 }
 
+// maxSmallFile bounds the CSV and JSON files clinic reads back from its
+// own outputs (sweep.csv, result.json, sweep_flags.json): far more than
+// they ever hold, far less than memory.
+const maxSmallFile = 64 << 20
+
 // report collects an analysis's Markdown report and the files it writes.
 type report struct {
 	dir   string
@@ -238,7 +254,7 @@ type report struct {
 
 func newReport(dir, title string) (*report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %v", unwrapPathErr(err))
+		return nil, fmt.Errorf("output folder: %v", fileutil.Cause(err))
 	}
 	r := &report{dir: dir}
 	fmt.Fprintf(&r.md, "# %s\n\n", title)
@@ -287,7 +303,7 @@ func (r *report) csv(name string, header []string, rows [][]string) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, name), []byte(b.String())); err != nil {
-		return fmt.Errorf("writing %s: %v", name, unwrapPathErr(err))
+		return fmt.Errorf("writing %s: %v", name, fileutil.Cause(err))
 	}
 	r.files = append(r.files, name)
 	return nil
@@ -300,7 +316,7 @@ func (r *report) save() error {
 		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String())); err != nil {
-		return fmt.Errorf("writing report.md: %v", unwrapPathErr(err))
+		return fmt.Errorf("writing report.md: %v", fileutil.Cause(err))
 	}
 	return nil
 }
@@ -395,7 +411,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if err := checkPositive("seeds", *seeds); err != nil {
 		return nil, err
 	}
-	if err := af.check(); err != nil {
+	if err := af.check(*ckpt); err != nil {
 		return nil, err
 	}
 	src := &modelSource{}

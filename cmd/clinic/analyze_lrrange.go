@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/plot"
 )
 
@@ -45,12 +48,20 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze lr-range", "The stable learning-rate range: reads the sweep.csv of finished 'clinic analyze\nsweep' folders run at different --lr (the same depths and norms otherwise) and reports,\nfor each depth and norm, the final validation loss and status at each learning rate and\nthe largest learning rate at which the run still trained. Nothing is trained.\n\n  clinic analyze lr-range --out runs/lr-range runs/lr-3e-4 runs/lr-1e-3 runs/lr-3e-3\n\nWrites lr_range.csv, lr_range.png/.svg and report.md.", stdout)
 	lrsS := fs.String("lrs", "", "the learning rate of each folder, in order (needed for sweeps whose sweep.csv has no lr column)")
 	out := fs.String("out", "runs/analyze-lr-range", "output folder")
+	overwrite := fs.Bool("overwrite", false, overwriteUsage)
 	if err := parseFiles(fs, args); err != nil {
 		return err
 	}
 	dirs := fs.Args()
 	if len(dirs) < 2 {
 		return usagef("name at least two sweep folders (one per learning rate)")
+	}
+	var inputs []string
+	for _, d := range dirs {
+		inputs = append(inputs, d, filepath.Join(d, "sweep.csv"))
+	}
+	if err := checkReportDir(*out, *overwrite, inputs...); err != nil {
+		return err
 	}
 	var given []float64
 	if *lrsS != "" {
@@ -176,12 +187,14 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 func readLRSweep(dir string) (lrSweep, error) {
 	s := lrSweep{dir: dir, lr: math.NaN(), runs: map[lrKey]lrRun{}, unigram: math.NaN()}
 	path := filepath.Join(dir, "sweep.csv")
-	f, err := os.Open(path)
-	if err != nil {
-		return s, usagef("%s: no finished sweep (%v)", dir, unwrapPathErr(err))
+	b, err := fileutil.ReadRegular(path, maxSmallFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, usagef("%s: no finished sweep (%v)", dir, errors.Unwrap(err))
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return s, err
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
 	if err != nil {
 		return s, fmt.Errorf("%s: %v", path, err)
 	}

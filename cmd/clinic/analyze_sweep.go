@@ -124,6 +124,9 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	trainText, _ := data.Split(text, o.valFrac)
 	h := unigramEntropy(trainText)
+	if err := checkReportDir(o.out, *overwrite || *cont, o.dataPath); err != nil {
+		return err
+	}
 	release, err := openSweepDir(fs, o.out, *cont, *overwrite, o.dataPath)
 	if err != nil {
 		return err

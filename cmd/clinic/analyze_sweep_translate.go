@@ -18,6 +18,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/train"
@@ -143,6 +144,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				test = append(test, data.Pair{Src: p.Spanish, Tgt: p.English})
 			}
 		}
+	}
+	if err := checkReportDir(o.out, *overwrite || *cont, o.dataPath, tf.src, tf.tgt, tf.bpeCodes, *testData, *testSrc, *testTgt); err != nil {
+		return err
 	}
 	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData, *testSrc, *testTgt)
 	if err != nil {
@@ -366,7 +370,7 @@ func writeSweepResult(path string, r *sweepResult) error {
 }
 
 func readSweepResult(path string) (*sweepResult, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, maxSmallFile)
 	if err != nil {
 		return nil, err
 	}
@@ -467,9 +471,12 @@ func openSweepDir(fs *pflag.FlagSet, dir string, cont, overwrite bool, keep ...s
 // continueSweep locks the sweep in dir and checks that fs repeats its
 // flags.
 func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
-	b, err := os.ReadFile(filepath.Join(dir, sweepFlagsFile))
+	b, err := fileutil.ReadRegular(filepath.Join(dir, sweepFlagsFile), maxSmallFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, usagef("--continue: %s holds no sweep to continue (%v)", dir, errors.Unwrap(err))
+	}
 	if err != nil {
-		return nil, usagef("--continue: %s holds no sweep to continue (%v)", dir, unwrapPathErr(err))
+		return nil, fmt.Errorf("--continue: %v", err)
 	}
 	var saved map[string]string
 	if err := json.Unmarshal(b, &saved); err != nil {

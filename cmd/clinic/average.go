@@ -32,10 +32,10 @@ func runAverage(args []string, stdout, stderr io.Writer) error {
 	case len(paths) == 0:
 		return usagef("name the checkpoints to average")
 	}
-	for _, p := range paths {
-		if filepath.Clean(p) == filepath.Clean(*out) {
-			return usagef("--out %s is one of the checkpoints being averaged", *out)
-		}
+	// Files, not spellings: an absolute path or a link to an input is
+	// the input.
+	if in, ok := fileutil.SameAsAny(*out, paths...); ok {
+		return usagef("--out %s is %s, one of the checkpoints being averaged", *out, in)
 	}
 	var ps []*model.Params
 	var first, last map[string]string

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/internal/bleu"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 func runBLEU(args []string, stdout, stderr io.Writer) error {
@@ -50,6 +51,9 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if err := stdoutNotInput(stdout, append(*refs, *hyp)...); err != nil {
+		return err
+	}
 	// References first: a missing reference should be reported before
 	// the command waits for a hypothesis on stdin.
 	streams := make([][]string, len(*refs))
@@ -107,20 +111,14 @@ func readSegments(path string) ([]string, error) {
 			return nil, fmt.Errorf("stdin: %v", err)
 		}
 	} else {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
-		}
-		switch {
-		case fi.IsDir():
-			return nil, fmt.Errorf("%s: not a regular file (a directory)", path)
-		case !fi.Mode().IsRegular():
-			// Reading a FIFO whose writer never comes would hang; stdin
-			// is the way to pipe a hypothesis in.
-			return nil, fmt.Errorf("%s: not a regular file (pipe a hypothesis to stdin with --hyp -)", path)
-		}
-		if b, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+		var err error
+		if b, err = fileutil.ReadRegular(path, 0); err != nil {
+			if st, serr := os.Stat(path); serr == nil && !st.IsDir() && !st.Mode().IsRegular() {
+				// Reading a FIFO whose writer never comes would hang;
+				// stdin is the way to pipe a hypothesis in.
+				err = fmt.Errorf("%v (pipe a hypothesis to stdin with --hyp -)", err)
+			}
+			return nil, err
 		}
 	}
 	if len(b) == 0 {

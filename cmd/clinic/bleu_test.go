@@ -151,8 +151,8 @@ func TestBLEUBadInput(t *testing.T) {
 	}
 	if fifo != "" {
 		cases = append(cases,
-			bleuCase{1, []string{"bleu", "--ref", fifo, "--hyp", p("ok.txt")}, []string{"fifo: not a regular file"}},
-			bleuCase{1, []string{"bleu", "--ref", p("ok.txt"), "--hyp", fifo}, []string{"fifo: not a regular file"}})
+			bleuCase{1, []string{"bleu", "--ref", fifo, "--hyp", p("ok.txt")}, []string{"fifo: is a named pipe (FIFO), not a regular file"}},
+			bleuCase{1, []string{"bleu", "--ref", p("ok.txt"), "--hyp", fifo}, []string{"fifo: is a named pipe (FIFO), not a regular file"}})
 	}
 	for _, tc := range cases {
 		done := make(chan struct{})

@@ -81,6 +81,9 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
+	if err := notInput("out", *out, append(fs.Args(), *tsv)...); err != nil {
+		return err
+	}
 	start := time.Now()
 	var lines []string
 	for _, path := range fs.Args() {
@@ -119,7 +122,7 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(*out, text); err != nil {
-		return fmt.Errorf("%s: %v", *out, unwrapPathErr(err))
+		return fmt.Errorf("%s: %v", *out, fileutil.Cause(err))
 	}
 	note := ""
 	if codes.NumMerges() < *merges {
@@ -201,6 +204,9 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := stdoutNotInput(stdout, *path); err != nil {
+		return err
+	}
 	codes, err := loadCodes(*path)
 	if err != nil {
 		return err
@@ -230,6 +236,9 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	path := fs.String("codes", "codes.bpe", "codes file written by clinic bpe learn")
 	ids := fs.Bool("ids", false, "read ids instead of tokens")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := stdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
 	codes, err := loadCodes(*path)

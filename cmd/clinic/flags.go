@@ -1,11 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -77,14 +77,7 @@ func checkPositive(name string, v int) error {
 
 func fileExists(path string) error {
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+		return fileutil.PathError(path, err)
 	}
 	return nil
-}
-
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }

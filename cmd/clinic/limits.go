@@ -2,12 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -27,12 +28,11 @@ func checkThreads(n int) error {
 // machineMemory is the machine's memory in bytes (MemTotal), 0 where
 // /proc/meminfo is missing.
 func machineMemory() int64 {
-	f, err := os.Open("/proc/meminfo")
+	b, err := fileutil.ReadRegular("/proc/meminfo", 1<<20)
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)

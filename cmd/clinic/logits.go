@@ -30,6 +30,9 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
+	if err := notInput("out", *out, *ckpt); err != nil {
+		return err
+	}
 	if *text != "" && (*src != "" || *tgt != "") {
 		return usagef("--text is for a language model, --src and --tgt for a translator: not both")
 	}

@@ -29,6 +29,9 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
+	if err := notInput("out", *out, withTxt(*dataPath)...); err != nil {
+		return err
+	}
 	if err := fs.Set("norm", model.Admin); err != nil {
 		return err
 	}

@@ -90,12 +90,12 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 func checkWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".probe.tmp")
 	if err != nil {
-		return fmt.Errorf("run directory %s is not writable: %v", dir, unwrapPathErr(err))
+		return fmt.Errorf("run directory %s is not writable: %v", dir, fileutil.Cause(err))
 	}
 	name := f.Name()
 	f.Close()
 	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("run directory %s: %v", dir, unwrapPathErr(err))
+		return fmt.Errorf("run directory %s: %v", dir, fileutil.Cause(err))
 	}
 	return fileutil.CheckOutput(filepath.Join(dir, "model.safetensors"))
 }

@@ -35,6 +35,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
+	if err := stdoutNotInput(stdout, *ckpt); err != nil {
+		return err
+	}
 	pool := asm.NewPool(*threads)
 	defer pool.Close()
 	p, _, err := model.LoadCheckpoint(*ckpt)

@@ -223,6 +223,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if parseOnly {
 		return errParsedOnly
 	}
+	// Neither the run's files nor the CPU profile may be its inputs.
+	texts := []string{o.dataPath, tf.src, tf.tgt}
+	if err := outputsNotInputs("out", o.out, runFile, texts...); err != nil {
+		return err
+	}
+	if err := notInput("cpuprofile", *cpuprofile, append(withTxt(texts...), o.adminProfile, tf.bpeCodes)...); err != nil {
+		return err
+	}
 	if err := o.joinJob(tf.task); err != nil {
 		return err
 	}
@@ -254,10 +262,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *cpuprofile != "" && o.rank0() {
 		// os.Create would block on a FIFO and truncate a device.
-		if err := fileutil.CheckOutput(*cpuprofile); err != nil {
-			return fmt.Errorf("cpu profile: %v", err)
-		}
-		f, err := os.Create(*cpuprofile)
+		f, err := fileutil.OpenWrite(*cpuprofile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 		if err != nil {
 			return fmt.Errorf("cpu profile: %v", err)
 		}

@@ -38,6 +38,9 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := outputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
+		return err
+	}
 	switch {
 	case *beam < 1:
 		return usagef("--beam must be at least 1, got %d", *beam)
@@ -124,7 +127,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := atomicfile.WriteFile(*output, buf.Bytes()); err != nil {
-		return fmt.Errorf("writing %s: %v", *output, unwrapPathErr(err))
+		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
@@ -230,19 +231,9 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 
 // loadCodes reads a BPE codes file.
 func loadCodes(path string) (*bpe.Codes, error) {
-	st, err := os.Stat(path)
+	b, err := fileutil.ReadRegular(path, 1<<30)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > 1<<30 {
-		return nil, fmt.Errorf("%s: %d bytes is too large for a BPE codes file", path, st.Size())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, unwrapPathErr(err))
+		return nil, err
 	}
 	c, err := bpe.Parse(b)
 	if err != nil {
@@ -374,11 +365,7 @@ func learnCodes(o trainOpts, t translateFlags, pairs []data.Pair, stdout io.Writ
 // other languages, which read as a pair would train on the header and
 // label the model with the wrong languages.
 func headerColumns(path, src, tgt string) (sc, tc int, fields []string) {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return 0, 0, nil
-	}
-	f, err := os.Open(path)
+	f, err := fileutil.OpenRegular(path, 0)
 	if err != nil {
 		return 0, 0, nil
 	}

@@ -2,7 +2,6 @@ package data
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,7 +25,7 @@ import (
 func Load(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, pathErr(path, err)
+		return nil, fmt.Errorf("data: %v", fileutil.PathError(path, err))
 	}
 	if !st.IsDir() {
 		b, err := readText(path)
@@ -41,7 +40,7 @@ func Load(path string) ([]byte, error) {
 
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return nil, pathErr(path, err)
+		return nil, fmt.Errorf("data: %v", fileutil.PathError(path, err))
 	}
 	var names []string
 	for _, e := range entries {
@@ -85,13 +84,6 @@ func Load(path string) ([]byte, error) {
 // readCorpus it refuses anything but a regular file before opening it,
 // so a FIFO or a device cannot block the run.
 func readText(name string) ([]byte, error) {
-	st, err := os.Stat(name)
-	if err != nil {
-		return nil, pathErr(name, err)
-	}
-	if err := checkRegular(name, st); err != nil {
-		return nil, err
-	}
 	b, err := fileutil.ReadRegular(name, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("data: %v", err)
@@ -120,25 +112,6 @@ func invalidUTF8(b []byte) int {
 		i += size
 	}
 	return -1 // unreachable: utf8.Valid said otherwise
-}
-
-// pathErr turns an os error into a one-line message that names path.
-func pathErr(path string, err error) error {
-	var msg string
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		msg = "no such file or directory"
-	case errors.Is(err, fs.ErrPermission):
-		msg = "permission denied"
-	default:
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			msg = pe.Err.Error()
-		} else {
-			msg = err.Error()
-		}
-	}
-	return fmt.Errorf("data: %s: %s", path, msg)
 }
 
 // Split divides data by position: the last valFrac of the bytes is the

@@ -1,16 +1,13 @@
 package data
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Pair is one example of a parallel corpus: a source sentence and its
@@ -231,47 +228,15 @@ func countLines(text string) int {
 	return n
 }
 
-// readCorpus reads a whole corpus file. It refuses anything but a
-// regular file, and checks that before opening it: opening a FIFO
-// blocks until a writer appears, and reading a device may never end, so
-// a wrong path must fail at once instead of hanging the run. The open
-// itself is non-blocking and the opened file is checked to be the one
-// that was examined, so a file swapped in between cannot block either.
-// Files over MaxFileSize are refused before they are read.
+// readCorpus reads a whole corpus file through fileutil.ReadRegular: a
+// FIFO, device or directory is refused before it is opened, so a wrong
+// path fails at once instead of hanging the run, and a file over
+// MaxFileSize is refused before it is read.
 func readCorpus(path string) (string, error) {
-	st, err := os.Stat(path)
+	b, err := fileutil.ReadRegular(path, MaxFileSize)
 	if err != nil {
-		return "", pathErr(path, err)
+		return "", fmt.Errorf("data: %v", err)
 	}
-	if err := checkRegular(path, st); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", pathErr(path, err)
-	}
-	defer f.Close()
-	fst, err := f.Stat()
-	if err != nil {
-		return "", pathErr(path, err)
-	}
-	if !os.SameFile(st, fst) {
-		return "", fmt.Errorf("data: %s: file changed while being opened", path)
-	}
-	if err := checkRegular(path, fst); err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	buf.Grow(int(fst.Size()) + bytes.MinRead)
-	// Read one byte past the cap so a file that grew since Stat is
-	// still caught.
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return "", pathErr(path, err)
-	}
-	if int64(buf.Len()) > MaxFileSize {
-		return "", tooBig(path, int64(buf.Len()))
-	}
-	b := buf.Bytes()
 	if len(b) == 0 {
 		return "", fmt.Errorf("data: %s: file is empty", path)
 	}
@@ -279,32 +244,4 @@ func readCorpus(path string) (string, error) {
 	// copy halves the peak memory of loading a large corpus; b is not
 	// referenced anywhere else and never written again.
 	return unsafe.String(&b[0], len(b)), nil
-}
-
-func checkRegular(path string, st fs.FileInfo) error {
-	m := st.Mode()
-	if m.IsRegular() {
-		if st.Size() > MaxFileSize {
-			return tooBig(path, st.Size())
-		}
-		return nil
-	}
-	kind := "an irregular file"
-	switch {
-	case m.IsDir():
-		kind = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	case m&fs.ModeCharDevice != 0:
-		kind = "a character device"
-	case m&fs.ModeDevice != 0:
-		kind = "a device"
-	}
-	return fmt.Errorf("data: %s: is %s, not a regular file", path, kind)
-}
-
-func tooBig(path string, size int64) error {
-	return fmt.Errorf("data: %s: %d bytes, over the %d GiB limit for a corpus file", path, size, MaxFileSize>>30)
 }

@@ -42,7 +42,7 @@ func CheckRegular(path string, st fs.FileInfo, max int64) error {
 		return fmt.Errorf("%s: is %s, not a regular file", path, Kind(st.Mode()))
 	}
 	if max > 0 && st.Size() > max {
-		return fmt.Errorf("%s: %d bytes, over the limit of %s", path, st.Size(), sizeText(max))
+		return fmt.Errorf("%s: %d bytes, over the %s limit", path, st.Size(), sizeText(max))
 	}
 	return nil
 }
@@ -54,15 +54,16 @@ func sizeText(n int64) string {
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return fmt.Sprintf("%d-byte", n)
 }
 
-// ReadRegular reads the file at path, refusing anything but a regular
+// OpenRegular opens path for reading, refusing anything but a regular
 // file of at most max bytes (max ≤ 0: no limit). It checks before
 // opening, opens without blocking and checks that the opened file is the
 // one examined, so neither a FIFO nor a file swapped in between can
-// block. Errors are one line and name path.
-func ReadRegular(path string, max int64) ([]byte, error) {
+// block. Errors are one line and name path. A caller that streams the
+// file must still bound what it reads if the file may grow.
+func OpenRegular(path string, max int64) (*os.File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, PathError(path, err)
@@ -74,41 +75,94 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, PathError(path, err)
 	}
-	defer f.Close()
 	fst, err := f.Stat()
+	if err == nil && !os.SameFile(st, fst) {
+		err = fmt.Errorf("%s: file changed while being opened", path)
+	} else if err == nil {
+		err = CheckRegular(path, fst, max)
+	} else {
+		err = PathError(path, err)
+	}
 	if err != nil {
-		return nil, PathError(path, err)
-	}
-	if !os.SameFile(st, fst) {
-		return nil, fmt.Errorf("%s: file changed while being opened", path)
-	}
-	if err := CheckRegular(path, fst, max); err != nil {
+		f.Close()
 		return nil, err
 	}
+	return f, nil
+}
+
+// ReadRegular reads the file at path as OpenRegular opens it, stopping
+// one byte past max so that a file that grew since it was checked is
+// refused rather than read without bound.
+func ReadRegular(path string, max int64) ([]byte, error) {
+	f, err := OpenRegular(path, max)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	var buf bytes.Buffer
-	buf.Grow(int(fst.Size()) + bytes.MinRead)
+	if st, err := f.Stat(); err == nil {
+		buf.Grow(int(st.Size()) + bytes.MinRead)
+	}
 	r := io.Reader(f)
 	if max > 0 {
-		// One byte past the cap catches a file that grew since Stat.
 		r = io.LimitReader(f, max+1)
 	}
 	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, PathError(path, err)
 	}
 	if max > 0 && int64(buf.Len()) > max {
-		return nil, fmt.Errorf("%s: over the limit of %s", path, sizeText(max))
+		return nil, fmt.Errorf("%s: over the %s limit", path, sizeText(max))
 	}
 	return buf.Bytes(), nil
 }
 
-// PathError is err as one line naming path, without Go's "open"/"stat"
-// prefix.
-func PathError(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
+// OpenWrite opens path for writing with flag (os.O_WRONLY or os.O_RDWR,
+// with os.O_CREATE, os.O_APPEND or os.O_TRUNC as wanted; a new file gets
+// mode 0644). Like CheckOutput it follows symbolic links and refuses a
+// path that exists and is not a regular file, and it opens without
+// blocking and checks what it opened, so a FIFO swapped in after the
+// check cannot block either. For files written in place (a log that is
+// appended to, a lock); whole files are replaced with atomicfile.
+func OpenWrite(path string, flag int) (*os.File, error) {
+	if err := CheckOutput(path); err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("%s: %v", path, err)
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, PathError(path, err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: is %s, not a regular file; refusing to write over it", path, Kind(st.Mode()))
+	} else if err != nil {
+		err = PathError(path, err)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// PathError is err as one line naming path, without Go's "open"/"stat"
+// prefix. It wraps the cause, so errors.Is(err, fs.ErrNotExist) holds.
+func PathError(path string, err error) error {
+	return fmt.Errorf("%s: %w", path, Cause(err))
+}
+
+// Cause strips the operation and path that *fs.PathError, *os.LinkError
+// and *os.SyscallError add to an error, for messages that name the file
+// themselves.
+func Cause(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
+	case *os.SyscallError:
+		return e.Err
+	}
+	return err
 }
 
 // maxLinks bounds the symlinks Resolve follows.
@@ -157,4 +211,51 @@ func CheckOutput(path string) error {
 		return fmt.Errorf("%s: is %s, not a regular file; refusing to write over it", path, Kind(st.Mode()))
 	}
 	return nil
+}
+
+// SameAsAny returns the first of inputs that out would write over, and
+// true; or "", false. Spellings do not matter: an out that exists is
+// compared with each input by file identity (os.SameFile, after
+// following symbolic links, so a hard link, a symbolic link, "../w/x" and
+// an absolute path all match), and an out that does not exist yet by its
+// resolved absolute path (a dangling link to an input's path matches).
+// Empty names never match.
+func SameAsAny(out string, inputs ...string) (string, bool) {
+	if out == "" {
+		return "", false
+	}
+	ost, oerr := os.Stat(out)
+	ocanon := canonical(out)
+	for _, in := range inputs {
+		if in == "" {
+			continue
+		}
+		if ist, err := os.Stat(in); oerr == nil && err == nil {
+			if os.SameFile(ost, ist) {
+				return in, true
+			}
+			continue
+		}
+		if ocanon != "" && ocanon == canonical(in) {
+			return in, true
+		}
+	}
+	return "", false
+}
+
+// canonical is path made absolute with its symbolic links resolved as
+// far as they lead to existing directories and, for its last element,
+// as far as Resolve follows them; "" if that fails.
+func canonical(path string) string {
+	r, err := Resolve(path)
+	if err != nil {
+		return ""
+	}
+	if r, err = filepath.Abs(r); err != nil {
+		return ""
+	}
+	if d, err := filepath.EvalSymlinks(filepath.Dir(r)); err == nil {
+		return filepath.Join(d, filepath.Base(r))
+	}
+	return r
 }

@@ -56,15 +56,12 @@ func Append(path string) (*Writer, error) {
 func open(path string, flag int) (*Writer, error) {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+			return nil, fmt.Errorf("metrics: %s: %w", path, fileutil.Cause(err))
 		}
 	}
-	if err := fileutil.CheckOutput(path); err != nil {
-		return nil, fmt.Errorf("metrics: %v", err)
-	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	f, err := fileutil.OpenWrite(path, flag)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	// Both modes append, so that a write after a partial line was cut
 	// off lands at the new end of the file, not after a hole.
@@ -74,7 +71,7 @@ func open(path string, flag int) (*Writer, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("metrics: %s: %w", path, fileutil.Cause(err))
 	}
 	return &Writer{f: f, path: path, size: size}, nil
 }
@@ -102,14 +99,6 @@ func wholeLines(f *os.File) (int64, error) {
 		end -= n
 	}
 	return 0, nil
-}
-
-func unwrap(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Path returns the file's path.
@@ -149,9 +138,9 @@ func (w *Writer) Write(v any) error {
 		// Cut the partial line back off, so the file holds whole
 		// records only.
 		if terr := w.f.Truncate(w.size); terr != nil {
-			return fmt.Errorf("metrics: %s: %w (and removing the partial line failed: %v)", w.path, unwrap(err), unwrap(terr))
+			return fmt.Errorf("metrics: %s: %w (and removing the partial line failed: %v)", w.path, fileutil.Cause(err), fileutil.Cause(terr))
 		}
-		return fmt.Errorf("metrics: %s: %w (the record was not written)", w.path, unwrap(err))
+		return fmt.Errorf("metrics: %s: %w (the record was not written)", w.path, fileutil.Cause(err))
 	}
 	w.size += int64(n)
 	return nil
@@ -217,10 +206,10 @@ func (w *Writer) Close() error {
 	serr := f.Sync()
 	cerr := f.Close()
 	if serr != nil && !errors.Is(serr, os.ErrInvalid) {
-		return fmt.Errorf("metrics: %s: sync: %w", w.path, unwrap(serr))
+		return fmt.Errorf("metrics: %s: sync: %w", w.path, fileutil.Cause(serr))
 	}
 	if cerr != nil {
-		return fmt.Errorf("metrics: %s: close: %w", w.path, unwrap(cerr))
+		return fmt.Errorf("metrics: %s: close: %w", w.path, fileutil.Cause(cerr))
 	}
 	return nil
 }
@@ -230,9 +219,9 @@ func (w *Writer) Close() error {
 // does not parse is taken as cut short by a crash and ignored; any other
 // bad line is an error naming the file and line.
 func ReadAll(path string) ([]map[string]any, error) {
-	f, err := os.Open(path)
+	f, err := fileutil.OpenRegular(path, 0)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
@@ -240,7 +229,7 @@ func ReadAll(path string) ([]map[string]any, error) {
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("metrics: %s: %w", path, unwrap(err))
+			return nil, fmt.Errorf("metrics: %s: %w", path, fileutil.Cause(err))
 		}
 		complete := err == nil
 		if t := bytes.TrimSpace(line); len(t) > 0 {

@@ -7,10 +7,11 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/moreland"
@@ -403,22 +404,24 @@ func save(dir, base string, w, h vg.Length, render func(draw.Canvas)) ([]string,
 		render(draw.New(c))
 	}
 	names := Files(base)
-	for i, wt := range []io.WriterTo{png, svg} {
-		if err := writeFile(filepath.Join(dir, names[i]), wt); err != nil {
+	// Both outputs are checked before either is written, so a refused
+	// SVG does not leave a new PNG beside an old SVG.
+	for _, n := range names {
+		if err := fileutil.CheckOutput(filepath.Join(dir, n)); err != nil {
 			return nil, err
 		}
 	}
+	for i, wt := range []io.WriterTo{png, svg} {
+		// Atomically: a full disk or a kill leaves the old figure, not a
+		// torn one, and a FIFO or device is refused, not written to.
+		path := filepath.Join(dir, names[i])
+		err := atomicfile.Write(path, func(w io.Writer) error {
+			_, err := wt.WriteTo(w)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("writing %s: %v", path, fileutil.Cause(err))
+		}
+	}
 	return names, nil
-}
-
-func writeFile(path string, wt io.WriterTo) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := wt.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %v", path, err)
-	}
-	return f.Close()
 }

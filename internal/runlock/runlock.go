@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Name is the lock file's name inside the run directory.
@@ -29,17 +31,15 @@ type Lock struct{ f *os.File }
 // the holder's process id when known.
 func Acquire(dir string) (*Lock, error) {
 	path := filepath.Join(dir, Name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// A lock file that is not a regular file (a FIFO put there) is
+	// refused rather than waited on.
+	f, err := fileutil.OpenWrite(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, err
 	}
 	if err := lock(f); err != nil {
 		holder := ""
-		if b, rerr := os.ReadFile(path); rerr == nil {
+		if b, rerr := fileutil.ReadRegular(path, 64); rerr == nil {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
 				holder = fmt.Sprintf(" (process %d)", pid)
 			}

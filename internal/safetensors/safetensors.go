@@ -27,12 +27,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Supported dtypes.
@@ -277,29 +277,17 @@ func WriteFile(path string, f *File) error {
 	case encErr != nil:
 		return fmt.Errorf("%s: %w", path, encErr)
 	case err != nil:
-		return fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
+		return fmt.Errorf("safetensors: %s: %w", path, fileutil.Cause(err))
 	}
 	return nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
 }
 
 // ReadFile reads and decodes the safetensors file at path. Errors name
 // the path.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, 0)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	f, err := Decode(b)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 )
 
@@ -227,7 +228,7 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 // resumes from) and without lines that are not JSON objects with a step
 // (a line cut short by a kill). A missing file is not an error.
 func TruncateMetrics(path string, step int) error {
-	b, err := os.ReadFile(path)
+	b, err := fileutil.ReadRegular(path, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

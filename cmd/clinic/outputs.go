@@ -1,0 +1,115 @@
+package main
+
+// Outputs that would replace a command's inputs or another run's
+// results are refused before any work. Files are compared, not
+// spellings (fileutil.SameAsAny): an absolute path, "../w/x", a
+// symbolic or a hard link to an input are all the input.
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
+)
+
+// notInput refuses --flag out when it is one of inputs.
+func notInput(flag, out string, inputs ...string) error {
+	if in, ok := fileutil.SameAsAny(out, inputs...); ok {
+		return usagef("--%s %s is the input %s; refusing to write over it", flag, out, in)
+	}
+	return nil
+}
+
+// stdoutNotInput refuses standard output redirected onto one of inputs
+// ('clinic bpe encode --codes c.bpe >> c.bpe' would append to the
+// codes it reads).
+func stdoutNotInput(stdout io.Writer, inputs ...string) error {
+	f, ok := stdout.(*os.File)
+	if !ok {
+		return nil
+	}
+	if in, ok := fileutil.SameAsAny(f.Name(), inputs...); ok {
+		return usagef("standard output is the input %s; refusing to write over it", in)
+	}
+	return nil
+}
+
+// outputNotInput is notInput for a command whose output is --flag out,
+// or standard output when out is empty.
+func outputNotInput(flag, out string, stdout io.Writer, inputs ...string) error {
+	if out == "" {
+		return stdoutNotInput(stdout, inputs...)
+	}
+	return notInput(flag, out, inputs...)
+}
+
+// withTxt is inputs and, for each that is a directory (a --data folder),
+// the .txt files in it, which data.Load reads.
+func withTxt(inputs ...string) []string {
+	out := slices.Clone(inputs)
+	for _, in := range inputs {
+		if st, err := os.Stat(in); err != nil || !st.IsDir() {
+			continue
+		}
+		ents, _ := os.ReadDir(in)
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".txt") {
+				out = append(out, filepath.Join(in, e.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// outputsNotInputs refuses a directory dir whose files matching names
+// (what the command writes there) include one of inputs: writing the
+// output would replace the input.
+func outputsNotInputs(flag, dir string, names *regexp.Regexp, inputs ...string) error {
+	inputs = withTxt(inputs...)
+	if err := notInput(flag, dir, inputs...); err != nil {
+		return err
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if !names.MatchString(e.Name()) {
+			continue
+		}
+		if in, ok := fileutil.SameAsAny(p, inputs...); ok {
+			return usagef("--%s %s: its %s is the input %s; refusing to write over it", flag, dir, e.Name(), in)
+		}
+	}
+	return nil
+}
+
+// resultFile matches what a run leaves in its directory: an analysis's
+// report and its data and figures, a sweep's runs and flags, a training
+// run's checkpoints and metrics.
+var resultFile = regexp.MustCompile(`^(report\.md|runs|sweep_flags\.json|result\.json|(change|grads|dependency|lr_range|sweep|sweep_curves)(_[^/]*)?\.(csv|png|svg))$`)
+
+func isResult(name string) bool { return resultFile.MatchString(name) || heldRun.MatchString(name) }
+
+// checkReportDir is the check of a command that writes a report into
+// dir: dir and the files it would write there are none of inputs, and,
+// unless overwrite, dir holds no other run's results (the sweep's
+// rule: an earlier report, sweep or training run is replaced only with
+// --overwrite).
+func checkReportDir(dir string, overwrite bool, inputs ...string) error {
+	if err := outputsNotInputs("out", dir, resultFile, inputs...); err != nil {
+		return err
+	}
+	if overwrite {
+		return nil
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if isResult(e.Name()) {
+			return usagef("%s already holds results (%s); pass --overwrite to replace them, or --out to write elsewhere", dir, e.Name())
+		}
+	}
+	return nil
+}
