@@ -2,33 +2,39 @@ package bench
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/corpus"
-	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/workload"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// stepConfigs are the training-step benchmarks' configs: the entries of
-// the generated layer code's list (gen/layergen/configs.go) marked
-// Bench, so the benchmarks guard exactly the code that is specialized.
-func stepConfigs() []model.SpecializedConfig {
-	var cs []model.SpecializedConfig
-	for _, sc := range model.SpecializedConfigs() {
-		if sc.Bench && sc.EncoderLayers == 0 {
-			cs = append(cs, sc)
+// The step benchmarks' thread counts and batch size, from flags, so a
+// server's user measures their own machine:
+//
+//	go test -bench TrainStep ./bench -args -threads 1,2,4,8,16,32 -batch 128
+var (
+	threadsFlag = flag.String("threads", "1,2", "comma-separated thread counts of the step benchmarks")
+	batchFlag   = flag.Int("batch", 0, "sequences per step of the language-model step benchmarks (0: each config's own); pairs for T6_d256")
+)
+
+// threadCounts parses -threads.
+func threadCounts(b *testing.B) []int {
+	var ts []int
+	for _, f := range strings.Split(*threadsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > asm.MaxThreads {
+			b.Fatalf("-threads %q: want positive thread counts", *threadsFlag)
 		}
+		ts = append(ts, n)
 	}
-	return cs
+	return ts
 }
 
 // paths runs f as a sub-benchmark on the generated layer code and on the
@@ -43,33 +49,18 @@ func paths(b *testing.B, f func(b *testing.B)) {
 	}
 }
 
-// newStepTrainer plans an Admin model of sc (ω profiled, as 'clinic
-// train' does) on the built-in corpus and the trainer that steps it.
-func newStepTrainer(b *testing.B, sc model.SpecializedConfig, clock *phase.Clock, pool *asm.Pool) *train.Trainer {
-	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: sc.Batch, Seed: 1, Train: corpus.SOTU(), TrainName: "built-in corpus", Pool: pool})
+// newStep builds workload name on pool (see internal/workload).
+func newStep(b *testing.B, name string, pool *asm.Pool, clock *phase.Clock) *workload.Step {
+	s, err := workload.New(name, *batchFlag, pool, clock)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pr, err := lm.ProfileAdmin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := lm.SetAdminProfile(pr); err != nil {
-		b.Fatal(err)
-	}
-	lm.M.SetClock(clock)
-	tr, err := train.New(lm, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30, Clock: clock,
-		Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	step(b, tr) // first touch of every buffer
-	return tr
+	return s
 }
 
-func step(b *testing.B, tr *train.Trainer) {
-	if st, err := tr.Step(); err != nil || st.Diverged {
-		b.Fatalf("step %d: %+v %v", st.Step, st, err)
+func step(b *testing.B, s *workload.Step) {
+	if err := s.Step(); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -80,25 +71,27 @@ func step(b *testing.B, tr *train.Trainer) {
 // trains a 6+6-layer encoder–decoder on the fixed batch its PyTorch twin
 // (torch_seq2seq.py) uses (tokens: target tokens).
 func BenchmarkTrainStep(b *testing.B) {
-	for _, threads := range []int{1, 2} {
-		b.Run(fmt.Sprintf("T6_d256/threads=%d", threads), func(b *testing.B) { paths(b, func(b *testing.B) { benchSeq2Seq(b, threads) }) })
-	}
-	for _, sc := range stepConfigs() {
-		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
-				paths(b, func(b *testing.B) {
+	for _, name := range workload.Names() {
+		for _, threads := range threadCounts(b) {
+			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+				run := func(b *testing.B) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
-					tr := newStepTrainer(b, sc, nil, pool)
+					s := newStep(b, name, pool, nil)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
-						step(b, tr)
+						step(b, s)
 					}
-					b.ReportMetric(float64(sc.Batch*sc.T*b.N)/b.Elapsed().Seconds(), "tokens/s")
+					b.ReportMetric(float64(s.Tokens*b.N)/b.Elapsed().Seconds(), "tokens/s")
 					if mb := peakRSSMB(); mb > 0 {
 						b.ReportMetric(mb, "peak-RSS-MB")
 					}
-				})
+				}
+				if name == workload.Seq2SeqName {
+					run(b) // its shape is not on the generated code's list
+				} else {
+					paths(b, run)
+				}
 			})
 		}
 	}
@@ -115,14 +108,14 @@ func BenchmarkTrainStep(b *testing.B) {
 // (the pool's other threads with no chunk to run, the caller waiting
 // for them), 0 at one thread.
 func BenchmarkStepPhases(b *testing.B) {
-	for _, sc := range stepConfigs()[:2] {
-		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", sc.Name, threads), func(b *testing.B) {
+	for _, name := range workload.Names()[:2] {
+		for _, threads := range threadCounts(b) {
+			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
 				paths(b, func(b *testing.B) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
 					clock := &phase.Clock{}
-					tr := newStepTrainer(b, sc, clock, pool)
+					tr := newStep(b, name, pool, clock)
 					clock.Start(pool)
 					clock.Reset()
 					b.ResetTimer()
@@ -144,89 +137,10 @@ func BenchmarkStepPhases(b *testing.B) {
 						idle += clock.Idle[ph].Seconds()
 					}
 					b.ReportMetric(100*idle/(float64(threads)*total.Seconds()), "idle-%")
-					b.ReportMetric(float64(sc.Batch*sc.T*b.N)/total.Seconds(), "tokens/s")
+					b.ReportMetric(float64(tr.Tokens*b.N)/total.Seconds(), "tokens/s")
 				})
 			})
 		}
-	}
-}
-
-// pairTask trains an encoder–decoder on one fixed batch: the shape of
-// bench/torch_seq2seq.py's, 128 pairs padded to 32 tokens a side with
-// lengths 17..32 (4,096 padded tokens a side, fairseq's --max-tokens
-// 4096), vocabulary 8,192.
-type pairTask struct {
-	m *model.Seq2Seq
-	b model.Pair
-}
-
-func newPairTask(b *testing.B, pool *asm.Pool) *pairTask {
-	const B, T, V = 128, 32, 8192
-	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: T, Vocab: V,
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
-	p, err := model.NewParams(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.Init(1)
-	m, err := model.NewSeq2Seq(p, B*T, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m.SetPool(pool)
-	r := rand.New(rand.NewPCG(1, 2))
-	t := &pairTask{m: m, b: model.Pair{Bsz: B, SrcT: T, TgtT: T, Src: make([]int32, B*T), TgtIn: make([]int32, B*T),
-		TgtOut: make([]int32, B*T), SrcLens: make([]int32, B), TgtLens: make([]int32, B)}}
-	for i := 0; i < B; i++ {
-		t.b.SrcLens[i], t.b.TgtLens[i] = int32(17+r.IntN(T-16)), int32(17+r.IntN(T-16))
-		for j := 0; j < T; j++ {
-			t.b.Src[i*T+j], t.b.TgtIn[i*T+j], t.b.TgtOut[i*T+j] = int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3))
-			if j >= int(t.b.TgtLens[i]) {
-				t.b.TgtOut[i*T+j] = -1
-			}
-		}
-	}
-	pr, err := admin.RunSeq2Seq(m, &t.b, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pr.Apply(p); err != nil {
-		b.Fatal(err)
-	}
-	return t
-}
-
-func (t *pairTask) Params() *model.Params { return t.m.P }
-func (t *pairTask) Pool() *asm.Pool       { return t.m.Pool() }
-func (t *pairTask) TrainForward() (float64, int, error) {
-	return t.m.Forward(&t.b, true)
-}
-func (t *pairTask) Backward() error                  { return t.m.Backward() }
-func (t *pairTask) Evaluate() (float64, error)       { return 0, nil }
-func (t *pairTask) SaveCheckpoint(string, int) error { return nil }
-
-func benchSeq2Seq(b *testing.B, threads int) {
-	pool := asm.NewPool(threads)
-	defer pool.Close()
-	task := newPairTask(b, pool)
-	tr, err := train.New(task, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30,
-		Optim: optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	step(b, tr)
-	tokens := 0
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		st, err := tr.Step()
-		if err != nil || st.Diverged {
-			b.Fatalf("step: %+v %v", st, err)
-		}
-		tokens += st.Tokens
-	}
-	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
-	if mb := peakRSSMB(); mb > 0 {
-		b.ReportMetric(mb, "peak-RSS-MB")
 	}
 }
 

@@ -1,0 +1,176 @@
+// Package workload builds the training steps that the step benchmarks
+// and the scaling profile measure, so both measure the same thing, and
+// it the same train.Trainer.Step that 'clinic train' runs: the language
+// models of the generated layer code's benchmark configs on the built-in
+// corpus, and a 6+6-layer encoder–decoder on one fixed batch of the
+// shape of bench/torch_seq2seq.py's.
+package workload
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/corpus"
+	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/internal/phase"
+	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// Seq2SeqName is the encoder–decoder workload's name.
+const Seq2SeqName = "T6_d256"
+
+// LMConfigs are the language-model workloads: the entries of the
+// generated layer code's list (gen/layergen/configs.go) marked Bench, so
+// the benchmarks guard exactly the code that is specialized.
+func LMConfigs() []model.SpecializedConfig {
+	var cs []model.SpecializedConfig
+	for _, sc := range model.SpecializedConfigs() {
+		if sc.Bench && sc.EncoderLayers == 0 {
+			cs = append(cs, sc)
+		}
+	}
+	return cs
+}
+
+// Names lists every workload.
+func Names() []string {
+	var ns []string
+	for _, sc := range LMConfigs() {
+		ns = append(ns, sc.Name)
+	}
+	return append(ns, Seq2SeqName)
+}
+
+// Step is a trainer ready to step, with what a step processes.
+type Step struct {
+	Name    string
+	Trainer *train.Trainer
+	// Tokens is the target tokens of one step (sequences × positions for
+	// a language model).
+	Tokens int
+	// Batch is the step's sequences (pairs for the encoder–decoder).
+	Batch int
+}
+
+// optimizer is the benchmarks' Adam.
+func optimizer() optim.Config {
+	return optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}
+}
+
+// New builds workload name on pool, with batch sequences per step (0:
+// the workload's own: its config's batch, 128 pairs for T6_d256), timed
+// by clock (nil: untimed), Admin-profiled, after one step that touches
+// every buffer.
+func New(name string, batch int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+	if name == Seq2SeqName {
+		return newPair(batch, pool, clock)
+	}
+	i := slices.IndexFunc(LMConfigs(), func(sc model.SpecializedConfig) bool { return sc.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("no workload %q (have %v)", name, Names())
+	}
+	sc := LMConfigs()[i]
+	if batch <= 0 {
+		batch = sc.Batch
+	}
+	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: batch, Seed: 1, Train: corpus.SOTU(),
+		TrainName: "built-in corpus", Pool: pool})
+	if err != nil {
+		return nil, err
+	}
+	pr, err := lm.ProfileAdmin()
+	if err != nil {
+		return nil, err
+	}
+	if err := lm.SetAdminProfile(pr); err != nil {
+		return nil, err
+	}
+	lm.M.SetClock(clock)
+	return start(&Step{Name: name, Tokens: batch * sc.T, Batch: batch}, lm, clock)
+}
+
+// start makes the trainer and takes the first step.
+func start(s *Step, task train.Task, clock *phase.Clock) (*Step, error) {
+	tr, err := train.New(task, train.Options{Steps: 1 << 30, EvalEvery: 1 << 30, Clock: clock, Optim: optimizer()})
+	if err != nil {
+		return nil, err
+	}
+	s.Trainer = tr
+	if err := s.Step(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Step takes one training step.
+func (s *Step) Step() error {
+	st, err := s.Trainer.Step()
+	if err == nil && st.Diverged {
+		err = fmt.Errorf("%s: step %d diverged (loss %v)", s.Name, st.Step, st.Loss)
+	}
+	return err
+}
+
+// pairTask trains an encoder–decoder on one fixed batch.
+type pairTask struct {
+	m *model.Seq2Seq
+	b model.Pair
+}
+
+func (t *pairTask) Params() *model.Params { return t.m.P }
+func (t *pairTask) Pool() *asm.Pool       { return t.m.Pool() }
+func (t *pairTask) TrainForward() (float64, int, error) {
+	return t.m.Forward(&t.b, true)
+}
+func (t *pairTask) Backward() error                  { return t.m.Backward() }
+func (t *pairTask) Evaluate() (float64, error)       { return 0, nil }
+func (t *pairTask) SaveCheckpoint(string, int) error { return nil }
+
+// newPair is the encoder–decoder workload: B pairs (128 by default)
+// padded to 32 tokens a side with lengths 17..32 (4,096 padded tokens a
+// side at B = 128, fairseq's --max-tokens 4096), vocabulary 8,192.
+func newPair(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+	const T, V = 32, 8192
+	if B <= 0 {
+		B = 128
+	}
+	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: T, Vocab: V,
+		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Init(1)
+	m, err := model.NewSeq2Seq(p, B*T, 1)
+	if err != nil {
+		return nil, err
+	}
+	m.SetPool(pool)
+	m.SetClock(clock)
+	r := rand.New(rand.NewPCG(1, 2))
+	t := &pairTask{m: m, b: model.Pair{Bsz: B, SrcT: T, TgtT: T, Src: make([]int32, B*T), TgtIn: make([]int32, B*T),
+		TgtOut: make([]int32, B*T), SrcLens: make([]int32, B), TgtLens: make([]int32, B)}}
+	tokens := 0
+	for i := 0; i < B; i++ {
+		t.b.SrcLens[i], t.b.TgtLens[i] = int32(17+r.IntN(T-16)), int32(17+r.IntN(T-16))
+		tokens += int(t.b.TgtLens[i])
+		for j := 0; j < T; j++ {
+			t.b.Src[i*T+j], t.b.TgtIn[i*T+j], t.b.TgtOut[i*T+j] = int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3)), int32(3+r.IntN(V-3))
+			if j >= int(t.b.TgtLens[i]) {
+				t.b.TgtOut[i*T+j] = -1
+			}
+		}
+	}
+	pr, err := admin.RunSeq2Seq(m, &t.b, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := pr.Apply(p); err != nil {
+		return nil, err
+	}
+	return start(&Step{Name: Seq2SeqName, Tokens: tokens, Batch: B}, t, clock)
+}
