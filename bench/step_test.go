@@ -11,6 +11,7 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
+	"github.com/clinic-ml/clinic/internal/scaling"
 	"github.com/clinic-ml/clinic/internal/workload"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -160,4 +161,28 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkScalingProfile runs the work/span profile of the training
+// step (internal/scaling; 'clinic analyze scaling' prints it as a table)
+// and reports the predicted speedup and work inflation at each count of
+// -threads beyond 1, e.g.
+//
+//	go test -bench ScalingProfile -benchtime 1x ./bench -args -threads 1,2,4,8,16,32,64
+func BenchmarkScalingProfile(b *testing.B) {
+	for _, name := range []string{"L6_d256", workload.Seq2SeqName} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				p, err := scaling.Run(name, scaling.Options{Widths: threadCounts(b), Steps: 3, Batch: *batchFlag, BWRatio: 12, OverheadThreads: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, e := range p.Estimates[1:] {
+					b.ReportMetric(p.Speedup(i+1), fmt.Sprintf("speedup-%d", e.Width))
+					b.ReportMetric(p.Inflation(i+1), fmt.Sprintf("inflation-%d", e.Width))
+				}
+				b.ReportMetric(p.TokensPerSecond(0), "tokens/s-1")
+			}
+		})
+	}
 }

@@ -35,6 +35,7 @@ func analyses() []analysis {
 		{"dependency", "residual dependency: each layer input's variance share per earlier branch", runAnalyzeDependency},
 		{"sweep", "the depth experiment: train each depth × norm, record curves and failures", runAnalyzeSweep},
 		{"lr-range", "the stable learning-rate range, from sweeps run at several learning rates", runAnalyzeLRRange},
+		{"scaling", "the training step's predicted speedup on 1 to 64 threads, from a work/span profile", runAnalyzeScaling},
 	}
 }
 
@@ -48,7 +49,7 @@ func analyzeUsage(w io.Writer) {
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("missing analysis: want change, grads, dependency, sweep or lr-range")
+		return usagef("missing analysis: want change, grads, dependency, sweep, lr-range or scaling")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -60,7 +61,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 			return a.run(args[1:], stdout, stderr)
 		}
 	}
-	return usagef("unknown analysis %q: want change, grads, dependency, sweep or lr-range", args[0])
+	return usagef("unknown analysis %q: want change, grads, dependency, sweep, lr-range or scaling", args[0])
 }
 
 // allNorms is the canonical order of the variants (it also picks each

@@ -25,23 +25,41 @@ func checkThreads(n int) error {
 	return nil
 }
 
-// machineMemory is the machine's memory in bytes (MemTotal), 0 where
-// /proc/meminfo is missing.
-func machineMemory() int64 {
-	b, err := fileutil.ReadRegular("/proc/meminfo", 1<<20)
+// procField is the value of the first "key: value" line of a /proc file
+// whose key is key ("" where the file or line is missing).
+func procField(path, key string) string {
+	b, err := fileutil.ReadRegular(path, 1<<22)
 	if err != nil {
-		return 0
+		return ""
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
 		}
 	}
-	return 0
+	return ""
+}
+
+// cpuName is the CPU's model name, for reports: figures are only
+// comparable on one CPU.
+func cpuName() string {
+	if n := procField("/proc/cpuinfo", "model name"); n != "" {
+		return fmt.Sprintf("%s (%d CPUs)", n, runtime.NumCPU())
+	}
+	return fmt.Sprintf("%s/%s (%d CPUs)", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+}
+
+// machineMemory is the machine's memory in bytes (MemTotal), 0 where
+// /proc/meminfo is missing.
+func machineMemory() int64 {
+	v := strings.TrimSpace(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), "kB"))
+	kb, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb << 10
 }
 
 // checkFits refuses work whose planned memory (an estimate, in bytes)

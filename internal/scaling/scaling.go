@@ -1,0 +1,289 @@
+// Package scaling predicts how a training step speeds up on P threads
+// from a work/span profile measured on any machine, these 2 cores
+// included: each of the step's parallel regions is split as a pool of P
+// workers would split it, its chunks are timed one after another on one
+// core (asm.Pool.Record), and the step's time on P cores is predicted
+// region by region, as Cilkview bounds a greedy scheduler's (T1/P + T∞
+// plus a burden per spawn), but with the pool's static split:
+//
+//	T(P) = serial + Σ_regions max(span_r(P) + burden(t_r), bandwidth_r(P))
+//
+// where serial is the caller's time outside regions, span_r(P) the
+// region's longest chunk at width P, t_r its number of chunks, burden(t)
+// = Post·(t−1) + Join the hand-off and join (measured on this machine's
+// pool), and bandwidth_r(P) = work_r(P) / min(t_r, BWRatio) for
+// memory-bound regions (element-wise, optimizer): their chunks stream
+// memory at one core's bandwidth alone, and P cores together at most
+// BWRatio times that.
+//
+// Work inflation is W(P)/W(1), W the sum of all chunk and serial times:
+// what splitting costs beyond waiting (operands packed per worker,
+// smaller tiles).
+package scaling
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/phase"
+	"github.com/clinic-ml/clinic/internal/workload"
+)
+
+// Machine is what the prediction assumes of the target machine beyond
+// the profile.
+type Machine struct {
+	// Post is the caller's time to hand one chunk to a worker, and
+	// Join the time from the last chunk's end to the caller's return.
+	Post, Join time.Duration
+	// BWRatio is the socket's memory bandwidth over one core's.
+	BWRatio float64
+}
+
+// memoryBound says which phases stream memory rather than compute.
+func memoryBound(tag int) bool {
+	return tag == int(phase.Elementwise) || tag == int(phase.Optimizer)
+}
+
+// Estimate is one step at one width.
+type Estimate struct {
+	Width   int
+	Serial  time.Duration // outside regions
+	Work    time.Duration // serial plus every chunk
+	Span    time.Duration // serial plus every region's longest chunk
+	Burden  time.Duration // hand-offs and joins
+	Time    time.Duration // the predicted step time, T(P) above
+	Regions int
+	// MemBound is the part of Time where regions wait on bandwidth
+	// rather than their longest chunk.
+	MemBound time.Duration
+	// ByPhase splits Work, Span and Time by the phase (internal/phase)
+	// the time was spent in.
+	ByPhase [phase.Count]PhaseEstimate
+}
+
+// PhaseEstimate is one phase's part of an Estimate.
+type PhaseEstimate struct{ Work, Span, Time time.Duration }
+
+// Predict evaluates a recording made at width P.
+func Predict(rec *asm.Recording, m Machine) Estimate {
+	return predict(rec.Width(), rec.Regions, rec.Serial, m)
+}
+
+func predict(width int, regions []asm.Region, serial map[int]time.Duration, m Machine) Estimate {
+	e := Estimate{Width: max(width, 1), Regions: len(regions)}
+	for tag, d := range serial {
+		e.Serial += d
+		ph := &e.ByPhase[phaseOf(tag)]
+		ph.Work, ph.Span, ph.Time = ph.Work+d, ph.Span+d, ph.Time+d
+	}
+	e.Work, e.Span, e.Time = e.Serial, e.Serial, e.Serial
+	for _, r := range regions {
+		var work, span time.Duration
+		for _, c := range r.Chunks {
+			work += c
+			span = max(span, c)
+		}
+		t := len(r.Chunks)
+		var burden time.Duration
+		if t > 1 {
+			burden = m.Post*time.Duration(t-1) + m.Join
+		}
+		e.Work += work
+		e.Span += span
+		e.Burden += burden
+		tr := span + burden
+		if memoryBound(r.Tag) && m.BWRatio > 0 {
+			if bw := time.Duration(float64(work) / min(float64(t), m.BWRatio)); bw > tr {
+				e.MemBound += bw - tr
+				tr = bw
+			}
+		}
+		e.Time += tr
+		ph := &e.ByPhase[phaseOf(r.Tag)]
+		ph.Work, ph.Span, ph.Time = ph.Work+work, ph.Span+span, ph.Time+tr
+	}
+	return e
+}
+
+// phaseOf is a recording tag as a phase (the phase clock tags them).
+func phaseOf(tag int) phase.Phase {
+	if tag < 0 || tag >= int(phase.Count) {
+		return phase.Other
+	}
+	return phase.Phase(tag)
+}
+
+// Overhead measures the pool's hand-off and join on this machine from a
+// recording of a real pool (width 0) of two or more threads: the median
+// hand-off time per worker, and the median of what a region's wall time
+// exceeds its hand-off plus its longest chunk by.
+func Overhead(rec *asm.Recording) (post, join time.Duration, err error) {
+	var posts, joins []time.Duration
+	for _, r := range rec.Regions {
+		t := len(r.Chunks)
+		if t < 2 {
+			continue
+		}
+		posts = append(posts, r.Post/time.Duration(t-1))
+		joins = append(joins, max(0, r.Wall-r.Post-slices.Max(r.Chunks)))
+	}
+	if len(posts) == 0 {
+		return 0, 0, fmt.Errorf("scaling: no region of two or more chunks recorded")
+	}
+	return median(posts), median(joins), nil
+}
+
+// fastest merges recordings of the same step taken several times (the
+// same regions, split alike) into one holding each chunk's and each
+// tag's shortest time: on a shared machine a chunk is only ever slowed
+// by others, so the minimum is the best estimate of its own cost. Steps
+// whose regions differ (a varying batch) are not merged: the one of
+// median total time is kept.
+func fastest(recs []*asm.Recording) *asm.Recording {
+	out := recs[0]
+	same := true
+	for _, r := range recs[1:] {
+		same = same && len(r.Regions) == len(out.Regions)
+		for i := 0; same && i < len(r.Regions); i++ {
+			same = len(r.Regions[i].Chunks) == len(out.Regions[i].Chunks) && r.Regions[i].Tag == out.Regions[i].Tag
+		}
+	}
+	if !same {
+		slices.SortFunc(recs, func(a, b *asm.Recording) int { return int(total(a) - total(b)) })
+		return recs[len(recs)/2]
+	}
+	for _, r := range recs[1:] {
+		for i := range r.Regions {
+			for j, c := range r.Regions[i].Chunks {
+				out.Regions[i].Chunks[j] = min(out.Regions[i].Chunks[j], c)
+			}
+		}
+		for tag, d := range r.Serial {
+			if cur, ok := out.Serial[tag]; !ok || d < cur {
+				out.Serial[tag] = d
+			}
+		}
+	}
+	return out
+}
+
+// total is a recording's serial and chunk time.
+func total(r *asm.Recording) time.Duration {
+	var t time.Duration
+	for _, d := range r.Serial {
+		t += d
+	}
+	for _, g := range r.Regions {
+		for _, c := range g.Chunks {
+			t += c
+		}
+	}
+	return t
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// Profile is a workload's prediction at each width.
+type Profile struct {
+	Name      string
+	Tokens    int // target tokens per step
+	Batch     int
+	Machine   Machine
+	Estimates []Estimate // one per width, in the order asked
+}
+
+// Speedup is T(1)/T(P) at estimate i (Estimates[0] must be width 1).
+func (p *Profile) Speedup(i int) float64 {
+	return p.Estimates[0].Time.Seconds() / p.Estimates[i].Time.Seconds()
+}
+
+// Inflation is W(P)/W(1) at estimate i.
+func (p *Profile) Inflation(i int) float64 {
+	return p.Estimates[i].Work.Seconds() / p.Estimates[0].Work.Seconds()
+}
+
+// TokensPerSecond is the predicted throughput at estimate i.
+func (p *Profile) TokensPerSecond(i int) float64 {
+	return float64(p.Tokens) / p.Estimates[i].Time.Seconds()
+}
+
+// Options configure Run.
+type Options struct {
+	Widths []int // simulated widths; 1 is added first if missing
+	Steps  int   // recorded steps per width (the median step is kept)
+	Batch  int   // sequences per step (0: the workload's own)
+	// BWRatio is Machine.BWRatio; Post and Join are measured on a real
+	// pool of OverheadThreads threads (≥ 2).
+	BWRatio         float64
+	OverheadThreads int
+}
+
+// Run profiles workload name: the overhead on a real pool, then steps
+// recorded at each width on one thread.
+func Run(name string, o Options) (*Profile, error) {
+	if o.Steps < 1 {
+		return nil, fmt.Errorf("scaling: %d steps per width", o.Steps)
+	}
+	widths := o.Widths
+	if !slices.Contains(widths, 1) {
+		widths = append([]int{1}, widths...)
+	} else if widths[0] != 1 {
+		widths = append([]int{1}, slices.DeleteFunc(slices.Clone(widths), func(w int) bool { return w == 1 })...)
+	}
+	m := Machine{BWRatio: o.BWRatio}
+	{
+		pool := asm.NewPool(max(o.OverheadThreads, 2))
+		clock := &phase.Clock{}
+		s, err := workload.New(name, o.Batch, pool, clock)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		clock.Start(pool)
+		rec := pool.Record(0)
+		for range o.Steps {
+			if err = s.Step(); err != nil {
+				break
+			}
+		}
+		pool.Stop()
+		clock.Stop()
+		pool.Close()
+		if err != nil {
+			return nil, err
+		}
+		if m.Post, m.Join, err = Overhead(rec); err != nil {
+			return nil, err
+		}
+	}
+	pool := asm.NewPool(1)
+	defer pool.Close()
+	clock := &phase.Clock{}
+	s, err := workload.New(name, o.Batch, pool, clock)
+	if err != nil {
+		return nil, err
+	}
+	clock.Start(pool)
+	defer clock.Stop()
+	pr := &Profile{Name: name, Tokens: s.Tokens, Batch: s.Batch, Machine: m}
+	for _, w := range widths {
+		var recs []*asm.Recording
+		for range o.Steps {
+			rec := pool.Record(w)
+			err := s.Step()
+			pool.Stop()
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
+		}
+		pr.Estimates = append(pr.Estimates, Predict(fastest(recs), m))
+	}
+	return pr, nil
+}

@@ -1,0 +1,109 @@
+package scaling
+
+import (
+	"testing"
+	"time"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/phase"
+)
+
+const ms = time.Millisecond
+
+// The prediction is serial + Σ max(longest chunk + burden, bandwidth
+// bound), with the burden only for split regions and the bound only for
+// memory-bound phases.
+func TestPredict(t *testing.T) {
+	m := Machine{Post: 1 * ms, Join: 2 * ms, BWRatio: 2}
+	regions := []asm.Region{
+		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 12 * ms, 8 * ms, 9 * ms}},      // 12 + 3·1 + 2
+		{Tag: int(phase.Elementwise), Chunks: []time.Duration{4 * ms, 4 * ms, 4 * ms, 4 * ms}}, // max(4+5, 16/2)
+		{Tag: int(phase.Elementwise), Chunks: []time.Duration{9 * ms, 9 * ms, 9 * ms, 9 * ms}}, // max(9+5, 36/2 = 18)
+		{Tag: int(phase.Attention), Chunks: []time.Duration{7 * ms}},                           // one chunk: no burden
+		{Tag: int(phase.Optimizer), Chunks: []time.Duration{1 * ms, 1 * ms, 1 * ms, 1 * ms}},   // max(1+5, 2)
+	}
+	serial := map[int]time.Duration{int(phase.Other): 3 * ms, int(phase.GEMM): 1 * ms}
+	e := predict(4, regions, serial, m)
+	want := 4*ms + 17*ms + 9*ms + 18*ms + 7*ms + 6*ms
+	if e.Time != want {
+		t.Errorf("T = %v, want %v", e.Time, want)
+	}
+	if e.Work != 4*ms+39*ms+16*ms+36*ms+7*ms+4*ms {
+		t.Errorf("work %v", e.Work)
+	}
+	if e.Span != 4*ms+12*ms+4*ms+9*ms+7*ms+1*ms {
+		t.Errorf("span %v", e.Span)
+	}
+	if e.Burden != 5*ms*4 || e.MemBound != 4*ms || e.Serial != 4*ms || e.Width != 4 {
+		t.Errorf("burden %v, memory-bound %v, serial %v, width %d", e.Burden, e.MemBound, e.Serial, e.Width)
+	}
+	if g := e.ByPhase[phase.GEMM]; g.Time != 18*ms || g.Work != 40*ms || g.Span != 13*ms {
+		t.Errorf("GEMM phase %+v", g)
+	}
+	var sum time.Duration
+	for _, p := range e.ByPhase {
+		sum += p.Time
+	}
+	if sum != e.Time {
+		t.Errorf("phases sum to %v, T = %v", sum, e.Time)
+	}
+}
+
+// A recording with a width splits every call as a pool of that width
+// would, runs the chunks on the caller one after another and times
+// each; the serial time between calls goes to the tag current then.
+func TestRecordingSimulatesWidth(t *testing.T) {
+	pool := asm.NewPool(1)
+	defer pool.Close()
+	rec := pool.Record(8)
+	busy := func(d time.Duration) {
+		for t0 := time.Now(); time.Since(t0) < d; {
+		}
+	}
+	pool.SetTag(int(phase.Elementwise))
+	ran := make([]int, 100)
+	pool.Parallel(100, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ran[i]++
+		}
+		busy(time.Duration(lo/13+1) * 100 * time.Microsecond)
+	})
+	pool.SetTag(int(phase.Other))
+	busy(2 * ms)
+	pool.Parallel(3, func(lo, hi int) {}) // fewer units than the width
+	pool.Stop()
+	for i, n := range ran {
+		if n != 1 {
+			t.Fatalf("index %d ran %d times", i, n)
+		}
+	}
+	if len(rec.Regions) != 2 || len(rec.Regions[0].Chunks) != 8 || len(rec.Regions[1].Chunks) != 3 {
+		t.Fatalf("regions %+v", rec.Regions)
+	}
+	if rec.Regions[0].Tag != int(phase.Elementwise) || rec.Regions[1].Tag != int(phase.Other) {
+		t.Errorf("tags %d %d", rec.Regions[0].Tag, rec.Regions[1].Tag)
+	}
+	for i, c := range rec.Regions[0].Chunks {
+		// chunk i covers [100i/8, 100(i+1)/8): its busy time grows with i
+		if want := time.Duration((100*i/8)/13+1) * 100 * time.Microsecond; c < want {
+			t.Errorf("chunk %d timed %v, it ran at least %v", i, c, want)
+		}
+	}
+	if s := rec.Serial[int(phase.Other)]; s < 2*ms {
+		t.Errorf("serial time %v, the caller spent at least 2ms between regions", s)
+	}
+	e := Predict(rec, Machine{})
+	if e.Width != 8 || e.Span < 2*ms || e.Work < e.Span {
+		t.Errorf("estimate %+v", e)
+	}
+}
+
+// fastest keeps each chunk's shortest time across aligned recordings.
+func TestFastest(t *testing.T) {
+	a := &asm.Recording{Regions: []asm.Region{{Chunks: []time.Duration{5, 9}}}, Serial: map[int]time.Duration{0: 7}}
+	b := &asm.Recording{Regions: []asm.Region{{Chunks: []time.Duration{6, 3}}}, Serial: map[int]time.Duration{0: 4, 1: 2}}
+	f := fastest([]*asm.Recording{a, b})
+	if c := f.Regions[0].Chunks; c[0] != 5 || c[1] != 3 || f.Serial[0] != 4 || f.Serial[1] != 2 {
+		t.Errorf("merged %+v", f)
+	}
+}
