@@ -139,7 +139,7 @@ func TestAnalyzeHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("analyze --help: exit %d", code)
 	}
-	for _, a := range []string{"change", "grads", "dependency", "sweep"} {
+	for _, a := range []string{"change", "grads", "dependency", "sweep", "lr-range", "scaling"} {
 		if !strings.Contains(out, a) {
 			t.Errorf("analyze --help lacks %s", a)
 		}
@@ -490,5 +490,57 @@ func TestAnalyzeSweepContinue(t *testing.T) {
 	}
 	if code, _, e := runCLI(t, "analyze", "sweep", "--continue", "--out", filepath.Join(dir, "none")); code != 2 || !strings.Contains(e, "no sweep to continue") {
 		t.Errorf("continue of nothing: exit %d, %q", code, e)
+	}
+}
+
+// analyze scaling refuses bad flags with exit 2, and predicts: a speedup
+// of 1 at one thread, above 1 and at most the thread count (plus noise)
+// at two, and the CSV, figure and report in --out.
+func TestAnalyzeScaling(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workloads", "L7_d999"}, "unknown workload"},
+		{[]string{"--threads", "0"}, "--threads"},
+		{[]string{"--threads", "1,99999"}, "at most"},
+		{[]string{"--steps", "0"}, "--steps"},
+		{[]string{"--bw-ratio", "0.5"}, "--bw-ratio"},
+		{[]string{"--measured", "L6_d256:2"}, "THREADS=SPEEDUP"},
+		{[]string{"--measured", "X:2=1"}, "known workload"},
+		{[]string{"--batch-size", "-1"}, "--batch-size"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"analyze", "scaling", "--out", filepath.Join(dir, "bad")}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, %q (want 2, one line with %q)", tc.args, code, stderr, tc.want)
+		}
+	}
+	out := filepath.Join(dir, "sc")
+	code, stdout, stderr := runCLI(t, "analyze", "scaling", "--workloads", "L6_d256", "--threads", "1,2", "--steps", "1",
+		"--batch-size", "2", "--measured", "L6_d256:2=1.6", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "scaling.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("scaling.csv: %v, %d rows", err, len(rows))
+	}
+	sp1, _ := strconv.ParseFloat(rows[1][4], 64)
+	sp2, _ := strconv.ParseFloat(rows[2][4], 64)
+	if rows[1][2] != "1" || sp1 != 1 || rows[2][2] != "2" || !(sp2 > 1 && sp2 < 2.2) || rows[2][8] != "1.6" {
+		t.Errorf("scaling.csv rows %v (speedups %v, %v)", rows[1:], sp1, sp2)
+	}
+	for _, f := range []string{"scaling.png", "scaling.svg", "scaling_phases.csv", "report.md"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "predicted/measured") {
+		t.Errorf("stdout lacks the table: %s", stdout)
 	}
 }
