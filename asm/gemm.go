@@ -1,6 +1,5 @@
 package asm
 
-import "sync/atomic"
 
 //go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
@@ -35,16 +34,24 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
 	case m >= n:
-		// Split rows of C in whole microkernel tiles; each worker packs
-		// all of op(B) and its share of op(A). (Sharing the packed op(B)
-		// blocks between the workers, each packing half behind a barrier,
-		// measured no better on a loaded 2-core machine: it saves ≤ 3% of
-		// packing but stalls whenever the partner is descheduled.)
-		// The row tiles are claimed in shrinking chunks (gemmRowsDyn)
-		// rather than split in halves, so a worker slowed by the host or
-		// by cache contention does not leave the other idle at the end.
+		// Split rows of C in whole microkernel tiles. op(B) is packed
+		// once, its blocks shared out among the workers, then each
+		// worker computes row tiles against the shared copy, packing
+		// only its own rows of op(A). (Each worker had packed all of
+		// op(B) for itself: 15-25% more work at 16 workers, measured by
+		// internal/scaling, for the weight gradients, whose op(B) is a
+		// whole batch of activations.) The row tiles are claimed in
+		// shrinking chunks rather than split evenly, so a worker slowed
+		// by the host or by cache contention does not leave the others
+		// idle at the end.
+		pb := &p.gemmB
+		pb.layout(kn, transB, k, n)
+		p.packShared(pb, b, ldb)
+		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
+			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, p.Width()), min(kn.kc, k), n, kn.nr)}
 		p.gemmNext.Store(0)
 		p.run(p.Width(), 1, f.rowsDyn)
+		p.packed = packedJob{}
 	default:
 		p.run((n+kn.nr-1)/kn.nr, 1, f.colTiles)
 	}
@@ -103,13 +110,26 @@ func (f *gemmFuncs) init(p *Pool) {
 	}
 	f.scaleRows = func(lo, hi int) { scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc) }
 	f.rowsDyn = func(lo, hi int) {
+		j := &p.packed
+		mr := j.b.kn.mr
+		tiles, t := int64((j.m+mr-1)/mr), int64(p.Width())
 		if p.rec != nil && p.rec.width > 0 {
-			// Simulated: chunk lo of width takes a static share, as a
-			// greedy claim would leave it on an even machine.
-			sgemmRowsDyn(g, nil, p.Width(), lo)
+			// Simulated: worker lo takes a static share, as greedy
+			// claims leave it on an even machine.
+			w := int64(lo)
+			packedRange(j, int(tiles*w/t)*mr, min(int(tiles*(w+1)/t)*mr, j.m), 0, j.b.n)
 			return
 		}
-		sgemmRowsDyn(g, &p.gemmNext, p.Width(), lo)
+		for {
+			cur := p.gemmNext.Load()
+			if cur >= tiles {
+				return
+			}
+			sz := max(gemmMinChunk, (tiles-cur)/(2*t))
+			if p.gemmNext.CompareAndSwap(cur, cur+sz) {
+				packedRange(j, int(cur)*mr, min(int(cur+sz)*mr, j.m), 0, j.b.n)
+			}
+		}
 	}
 	f.colTiles = func(lo, hi int) {
 		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
@@ -135,83 +155,14 @@ func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
 // sgemmRowsDyn.
 const gemmMinChunk = 4
 
-// sgemmRowsDyn is one worker's part of a row-split Sgemm (g.m, g.n > 0,
-// k > 0, alpha ≠ 0) over t workers. It packs all of op(B) once (every
-// kc×nc block, in loop order), then claims chunks of mr-row tiles of C
-// from next (nil: takes the static share of worker, for a simulation),
-// each a share of what is left (at least gemmMinChunk tiles), and
-// computes them block by block exactly as sgemmBlocked would: every C
-// element is summed in the same order whichever worker computes it.
-func sgemmRowsDyn(g *gemmArgs, next *atomic.Int64, t, worker int) {
-	kn := g.kn
-	mr, nr := kn.mr, kn.nr
-	m, n, k := g.m, g.n, g.k
-	tiles := int64((m + mr - 1) / mr)
-	kc0 := min(kn.kc, k)
-	// Whether op(A) is read in place is decided for a static share of
-	// the rows (as when each worker took its half), not per chunk: small
-	// chunks of op(A) = Aᵀ would otherwise take the strided in-place
-	// path, slower than packing for them (TN 512³: 190 -> 168 GFLOP/s).
-	share := min(m, int((tiles+int64(t)-1)/int64(t))*mr)
-	direct := kn.directR != nil && directA(g.transA, g.lda, share, kc0, n, nr)
-	bf := getGemmBuf()
-	bf.b = grow(bf.b, roundUp(n, nr)*k)
-	pb := bf.b
-	off := 0
-	for jc := 0; jc < n; jc += kn.nc {
-		nc := min(kn.nc, n-jc)
-		for pc := 0; pc < k; pc += kn.kc {
-			kc := min(kn.kc, k-pc)
-			packB(kn, pb[off:], g.transB, g.b, g.ldb, pc, kc, jc, nc)
-			off += roundUp(nc, nr) * kc
-		}
-	}
-	static := next == nil
-	for {
-		var cur, sz int64
-		if static {
-			// worker's share of the tiles, once
-			cur, sz = tiles*int64(worker)/int64(t), tiles*int64(worker+1)/int64(t)-tiles*int64(worker)/int64(t)
-			if sz == 0 {
-				break
-			}
-		} else {
-			cur = next.Load()
-			if cur >= tiles {
-				break
-			}
-			sz = max(gemmMinChunk, (tiles-cur)/int64(2*t))
-			if !next.CompareAndSwap(cur, cur+sz) {
-				continue
-			}
-		}
-		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
-		mm := hi - lo
-		a := rowsFrom(g.transA, g.a, g.lda, lo)
-		c := g.c[lo*g.ldc:]
-		mc0 := 0
-		if !direct {
-			mc0 = min(kn.mc, roundUp(mm, mr))
-		}
-		bf.a = grow(bf.a, mc0*kc0)
-		off := 0
-		for jc := 0; jc < n; jc += kn.nc {
-			nc := min(kn.nc, n-jc)
-			for pc := 0; pc < k; pc += kn.kc {
-				kc := min(kn.kc, k-pc)
-				accum, bt := g.beta != 0, g.beta
-				if pc > 0 {
-					accum, bt = true, 1
-				}
-				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
-				off += roundUp(nc, nr) * kc
-			}
-		}
-		if static {
-			break
-		}
-	}
-	putGemmBuf(bf)
+// rowShare is the rows of a static share of m rows among t workers in
+// mr-row tiles. Whether op(A) is read in place is decided for such a
+// share, not per claimed chunk: small chunks of op(A) = Aᵀ would
+// otherwise take the strided in-place path, slower than packing for
+// them (TN 512³: 190 -> 168 GFLOP/s).
+func rowShare(m, mr, t int) int {
+	tiles := (m + mr - 1) / mr
+	return min(m, (tiles+t-1)/t*mr)
 }
 
 // sgemm is the single-threaded driver: the blocked kernel of the current

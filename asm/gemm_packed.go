@@ -36,53 +36,95 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 // RepackB packs op(B) as PackB does, into p's storage when p (which may
 // be nil) was packed for the same shape at the current CPU level, so
 // that weights which changed since (a model being trained) can be packed
-// again without allocating. It returns the packed operand.
-// The blocks are packed in parallel on the pool.
+// again without allocating. It returns the packed operand. The blocks
+// are packed in parallel on the pool.
 func (pool *Pool) RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("asm: PackB of a %d×%d operand", k, n))
 	}
 	if p == nil || p.k != k || p.n != n || p.kn != cur.gemm || p.transB != transB {
-		p = &PackedB{k: k, n: n, kn: cur.gemm, transB: transB}
+		p = new(PackedB)
+		p.layout(cur.gemm, transB, k, n)
 	}
-	if k == 0 || n == 0 {
+	if !pool.acquire() {
+		p.packBlocks(b, ldb, 0, p.blocks())
 		return p
 	}
+	pool.packShared(p, b, ldb)
+	pool.release()
+	return p
+}
+
+// layout sets p up for op(B) k×n at kernel kn (nil: the pure-Go
+// level), reusing p's storage: a pool packs every row-split GEMM's
+// operand into one PackedB without allocating once it has grown.
+func (p *PackedB) layout(kn *gemmKernel, transB bool, k, n int) {
+	p.k, p.n, p.kn, p.transB = k, n, kn, transB
+	p.off, p.nkb = p.off[:0], 0
+	if kn == nil {
+		p.data = grow(p.data, k*n)
+		return
+	}
+	p.nkb = (k + kn.kc - 1) / kn.kc
+	size := 0
+	for jc := 0; jc < n; jc += kn.nc {
+		nc := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			p.off = append(p.off, size)
+			size += roundUp(nc, kn.nr) * min(kn.kc, k-pc)
+		}
+	}
+	p.data = grow(p.data, size)
+}
+
+// blocks is the number of independent units packBlocks takes: kc×nc
+// blocks, or for the pure-Go level rows of the stored operand.
+func (p *PackedB) blocks() int {
+	if p.k == 0 || p.n == 0 {
+		return 0
+	}
+	if p.kn == nil {
+		if p.transB {
+			return p.n
+		}
+		return p.k
+	}
+	return len(p.off)
+}
+
+// packBlocks packs blocks [lo, hi) of op(B) from b.
+func (p *PackedB) packBlocks(b []float32, ldb, lo, hi int) {
 	kn := p.kn
 	if kn == nil {
-		rows, cols := k, n
-		if transB {
-			rows, cols = n, k
+		// B as given (Bᵀ if transB), compact, for sgemmGeneric, whose
+		// summation order depends on the layout.
+		cols := p.n
+		if p.transB {
+			cols = p.k
 		}
-		if p.data == nil {
-			p.data = make([]float32, rows*cols)
-		}
-		for i := 0; i < rows; i++ {
+		for i := lo; i < hi; i++ {
 			copy(p.data[i*cols:i*cols+cols], b[i*ldb:i*ldb+cols])
 		}
-		return p
+		return
 	}
-	if p.data == nil {
-		p.nkb = (k + kn.kc - 1) / kn.kc
-		size := 0
-		for jc := 0; jc < n; jc += kn.nc {
-			nc := min(kn.nc, n-jc)
-			for pc := 0; pc < k; pc += kn.kc {
-				p.off = append(p.off, size)
-				size += roundUp(nc, kn.nr) * min(kn.kc, k-pc)
-			}
-		}
-		p.data = make([]float32, size)
+	for i := lo; i < hi; i++ {
+		jc, pc := i/p.nkb*kn.nc, i%p.nkb*kn.kc
+		packB(kn, p.data[p.off[i]:], p.transB, b, ldb, pc, min(kn.kc, p.k-pc), jc, min(kn.nc, p.n-jc))
 	}
-	blocks := len(p.off)
-	// Blocks are independent: pack them in parallel.
-	pool.ParallelGrain(blocks, 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			jc, pc := i/p.nkb*kn.nc, i%p.nkb*kn.kc
-			packB(kn, p.data[p.off[i]:], transB, b, ldb, pc, min(kn.kc, k-pc), jc, min(kn.nc, n-jc))
-		}
-	})
-	return p
+}
+
+// packJob is a parallel packing, shared with the workers.
+type packJob struct {
+	pb  *PackedB
+	b   []float32
+	ldb int
+}
+
+// packShared packs b into pb on the acquired pool, the blocks shared out.
+func (p *Pool) packShared(pb *PackedB, b []float32, ldb int) {
+	p.pack = packJob{pb, b, ldb}
+	p.run(pb.blocks(), 1, p.packBFn)
+	p.pack = packJob{}
 }
 
 // SgemmPacked computes C = alpha·op(A)·op(B) + beta·C with op(B) packed

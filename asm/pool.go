@@ -47,9 +47,13 @@ type Pool struct {
 	gemm     gemmArgs
 	gemmFns  gemmFuncs
 	gemmNext atomic.Int64 // next unclaimed row tile of a row-split GEMM
-	packed  packedJob
-	packFn  func(lo, hi int)
-	bf16    bf16Job
+	packed   packedJob
+	packFn   func(lo, hi int) // SgemmPacked's chunk
+	pack     packJob
+	packBFn  func(lo, hi int) // packShared's chunk
+	// gemmB is the operand a row-split GEMM packs once for all workers.
+	gemmB PackedB
+	bf16  bf16Job
 }
 
 type chunk struct {
@@ -95,6 +99,7 @@ func NewPool(n int) *Pool {
 	}
 	p.gemmFns.init(p)
 	p.packFn = p.packedChunk
+	p.packBFn = func(lo, hi int) { p.pack.pb.packBlocks(p.pack.b, p.pack.ldb, lo, hi) }
 	p.bf16.init()
 	return p
 }
@@ -220,9 +225,11 @@ func (p *Pool) ParallelGrain(n, grain int, fn func(lo, hi int)) {
 }
 
 // acquire takes the pool for one call. It fails for a nil or closed
-// pool and while another call holds it; the caller then runs inline.
+// pool, for one of width 1 (so that a simulated width 1 runs what one
+// thread runs) and while another call holds it; the caller then runs
+// inline.
 func (p *Pool) acquire() bool {
-	if p == nil || (p.threads == 1 && p.rec == nil) || !p.mu.TryLock() {
+	if p == nil || p.Width() == 1 || !p.mu.TryLock() {
 		return false
 	}
 	if p.closed {
