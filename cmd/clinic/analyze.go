@@ -198,7 +198,7 @@ func (a *analyzeFlags) check() error {
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}
-	return checkPositive("batch-size", a.batch)
+	return checkSize("batch-size", a.batch, 1, maxBatch)
 }
 
 // batches draws analysis batches from the training part of the text.
@@ -395,7 +395,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if err := checkHidden(fs, hidden...); err != nil {
 		return nil, err
 	}
-	if err := checkPositive("seeds", *seeds); err != nil {
+	if err := checkSize("seeds", *seeds, 1, maxRepeats); err != nil {
 		return nil, err
 	}
 	if err := af.check(); err != nil {

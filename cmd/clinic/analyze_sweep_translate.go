@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,15 +79,13 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSize("avg-last", *avgLast, 1, maxRepeats); err != nil {
+		return err
+	}
+	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
+		return err
+	}
 	switch {
-	case *avgLast < 1:
-		return usagef("--avg-last must be at least 1, got %d", *avgLast)
-	case *beam < 1:
-		return usagef("--beam must be at least 1, got %d", *beam)
-	case !(*maxLenA >= 0) || math.IsInf(*maxLenA, 0):
-		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
-	case *maxLenB < 0:
-		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
 	case o.saveEvery < 1:
 		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
 	case (*testSrc == "") != (*testTgt == ""):
@@ -306,7 +303,11 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 		return bleu.Score{}, 0, err
 	}
 	const batch = 32
-	tr, err := model.NewTranslator(avg, batch, batch*beam)
+	maxHyp, err := sizeProduct("--beam", batch, beam)
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	tr, err := model.NewTranslator(avg, batch, maxHyp)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}

@@ -53,11 +53,9 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := parseFiles(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive("merges", *merges); err != nil {
+	// 0 merges is a character-level vocabulary, as train --bpe-merges 0.
+	if err := checkSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
 		return err
-	}
-	if *merges > bpe.MaxMerges {
-		return usagef("--merges must be at most %d, got %d", bpe.MaxMerges, *merges)
 	}
 	if err := checkPositive("min-frequency", *minFreq); err != nil {
 		return err

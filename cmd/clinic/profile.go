@@ -37,8 +37,11 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPositive("batch-size", *batch); err != nil {
+	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
 		return err
+	}
+	if !(*valFrac > 0 && *valFrac < 1) {
+		return usagef("--val-frac must be in (0,1), got %g", *valFrac)
 	}
 	if err := checkModelFits("profiling this model", cfg, nil, *batch); err != nil {
 		return err

@@ -109,13 +109,17 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 			return usagef("--%s does not apply to --task translate (batches are sized by --max-tokens)", n)
 		}
 	}
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int
+	}{{"max-tokens", t.maxTokens, 1, maxTokens}, {"max-sentences", t.maxSentences, 0, maxTokens}, {"bleu-beam", t.bleuBeam, 1, maxBeam}} {
+		if err := checkSize(c.name, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
 	switch {
 	case t.encLayers < 1:
 		return usagef("--encoder-layers must be at least 1, got %d", t.encLayers)
-	case t.maxTokens < 1:
-		return usagef("--max-tokens must be at least 1, got %d", t.maxTokens)
-	case t.maxSentences < 0:
-		return usagef("--max-sentences must be ≥ 0, got %d", t.maxSentences)
 	case t.bpeMerges < 0 || t.bpeMerges > bpe.MaxMerges:
 		return usagef("--bpe-merges must be in [0, %d], got %d", bpe.MaxMerges, t.bpeMerges)
 	case (t.src == "") != (t.tgt == ""):
@@ -126,8 +130,6 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
 	case t.bleuEvery < 0:
 		return usagef("--bleu-every must be ≥ 0, got %d", t.bleuEvery)
-	case t.bleuBeam < 1:
-		return usagef("--bleu-beam must be at least 1, got %d", t.bleuBeam)
 	case fs.Changed("max-len") && fs.Changed("seq-len"):
 		return usagef("--max-len and --seq-len are the same setting: give one")
 	case fs.Changed("max-len") && t.maxLen < 1:
@@ -282,7 +284,12 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		return nil, usageError{err.Error()}
 	}
 	o.cfg = cfg
-	if err := checkFits("training this model", model.TrainingBytes(cfg, t.maxTokens), "make the model or --max-tokens smaller"); err != nil {
+	need := model.TrainingBytes(cfg, t.maxTokens)
+	if t.bleuEvery > 0 {
+		// validation BLEU's translator, planned beside the model
+		need += model.TranslatorBytes(cfg, validBLEUBatch, validBLEUBatch*t.bleuBeam)
+	}
+	if err := checkFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
 	}
 	// Nothing is written into the run directory before here.
@@ -325,10 +332,14 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	var scores []train.Score
 	if t.bleuEvery > 0 {
 		scores = append(scores, train.Score{Name: "val_bleu", Every: t.bleuEvery, Best: filepath.Join(o.out, "model_best.safetensors"),
-			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, 32) }})
+			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, validBLEUBatch) }})
 	}
 	return runTask(o, task, "target token", scores, stdout, stderr)
 }
+
+// validBLEUBatch is the number of validation sentences translated at
+// once for validation BLEU.
+const validBLEUBatch = 32
 
 // learnCodes learns the joint BPE codes of the training pairs, saying
 // so on stdout unless o is quiet. In a job rank 0 learns them and the
