@@ -91,11 +91,22 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		}
 	}
 	if *tsv != "" {
+		// Without --columns, every line has as many fields as the first
+		// (as train's --data): a stray tab would shift a column.
+		first, firstLine := 0, 0
 		err := readLines(*tsv, func(n int, line string) error {
 			if line == "" {
 				return nil
 			}
 			f := strings.Split(line, "\t")
+			switch {
+			case fs.Changed("columns"):
+			case first == 0:
+				first, firstLine = len(f), n
+			case len(f) != first:
+				return fmt.Errorf("%s:%d: %d tab-separated fields, line %d has %d (a stray tab?): fix the line, or give --columns to read only those columns",
+					*tsv, n, len(f), firstLine, first)
+			}
 			for _, c := range cols {
 				if c > len(f) {
 					return fmt.Errorf("%s:%d: %d columns, --columns wants column %d", *tsv, n, len(f), c)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -126,6 +127,9 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 		return usagef("--src and --tgt go together")
 	case t.src != "" && fs.Changed("data"):
 		return usagef("give either --data (a TSV file) or --src and --tgt, not both")
+	case t.src != "" && fs.Changed("columns") && !fs.Changed("test-data"):
+		// (the translation sweep's --test-data is a TSV in --columns)
+		return usagef("--columns picks the columns of a TSV file (--data); --src and --tgt are read line by line")
 	case t.srcLang == "" || t.tgtLang == "" || t.srcLang == t.tgtLang:
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
 	case t.bleuEvery < 0:
@@ -205,7 +209,8 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 
 // loadTSVPairs reads the pairs of a TSV file in --columns; without
 // --columns, a header line naming --src-lang and --tgt-lang picks the
-// columns (and is not a pair).
+// columns (and is not a pair), and every line must have as many fields
+// as the first (a stray tab would pair a source with a fragment).
 func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 	sc, tc, _ := parsePairColumns(t.columns)
 	header := false
@@ -220,7 +225,14 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 				path, strings.Join(fields, ", "), t.srcLang, t.tgtLang)
 		}
 	}
-	all, err := data.LoadTSV(path, sc, tc)
+	load := data.LoadTSV
+	if !t.columnsSet {
+		load = data.LoadTSVUniform
+	}
+	all, err := load(path, sc, tc)
+	if fe := (*data.FieldCountError)(nil); errors.As(err, &fe) {
+		return nil, fmt.Errorf("%v: fix the line, or give --columns to read columns %d,%d of every line and ignore the rest", err, sc, tc)
+	}
 	if err != nil {
 		return nil, err
 	}
