@@ -97,6 +97,10 @@ func TestFlagValuesAreUsageErrors(t *testing.T) {
 			t.Errorf("--%s was not tried", name)
 		}
 	}
+	// A flag of profile that it ignored (it profiles Admin) is refused.
+	if code, _, e := runCLI(t, "profile", "--norm", "preln"); code != 2 || !strings.Contains(e, "--norm") {
+		t.Errorf("profile --norm preln: exit %d, %q", code, e)
+	}
 	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 		t.Errorf("a refused command wrote %s", filepath.Join(dir, ents[0].Name()))
 	}

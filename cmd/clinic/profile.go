@@ -26,6 +26,10 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.Changed("norm") && mf.cfg.Norm != model.Admin {
+		// it had been replaced by admin without a word
+		return usagef("--norm %s: profiling is Admin's (--norm admin, the default here)", mf.cfg.Norm)
+	}
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
