@@ -176,6 +176,12 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The test's beam search must fit too, known before hours of training.
+	deepest := cfg
+	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = depths[len(depths)-1], depths[len(depths)-1], codes.Size()
+	if err := checkFits("testing with --beam", model.TranslatorBytes(deepest, scoreBatch, scoreBatch**beam), "use a smaller --beam"); err != nil {
+		return err
+	}
 
 	var runs []sweepResult
 	total := len(depths) * len(norms)
@@ -316,7 +322,7 @@ func testAveraged(dir string, test []data.Pair, beam int, lenpen, maxLenA float6
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = 32
+	const batch = scoreBatch
 	maxHyp, err := sizeProduct("--beam", batch, beam)
 	if err != nil {
 		return bleu.Score{}, 0, err

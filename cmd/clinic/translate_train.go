@@ -299,7 +299,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	need := model.TrainingBytes(cfg, t.maxTokens)
 	if t.bleuEvery > 0 {
 		// validation BLEU's translator, planned beside the model
-		need += model.TranslatorBytes(cfg, validBLEUBatch, validBLEUBatch*t.bleuBeam)
+		need += model.TranslatorBytes(cfg, scoreBatch, scoreBatch*t.bleuBeam)
 	}
 	if err := checkFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
@@ -344,14 +344,14 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	var scores []train.Score
 	if t.bleuEvery > 0 {
 		scores = append(scores, train.Score{Name: "val_bleu", Every: t.bleuEvery, Best: filepath.Join(o.out, "model_best.safetensors"),
-			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, validBLEUBatch) }})
+			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, scoreBatch) }})
 	}
 	return runTask(o, task, "target token", scores, stdout, stderr)
 }
 
-// validBLEUBatch is the number of validation sentences translated at
-// once for validation BLEU.
-const validBLEUBatch = 32
+// scoreBatch is the number of sentences translated at once to score
+// them: validation BLEU, and the translation sweep's test set.
+const scoreBatch = 32
 
 // learnCodes learns the joint BPE codes of the training pairs, saying
 // so on stdout unless o is quiet. In a job rank 0 learns them and the
