@@ -1,5 +1,11 @@
 package model
 
+// maxPlanned bounds the floats of any one buffer New, NewSeq2Seq and
+// NewTranslator plan (32 GiB): batch sizes and beams come from flags,
+// and a product of them that wrapped around would pass every later
+// check and index out of range.
+const maxPlanned = 1 << 33
+
 // TrainingBytes estimates the memory a training run of cfg plans, in
 // bytes: the parameters with their gradients, the optimizer's two
 // moments and the trainer's rollback copy (five copies), and every
@@ -14,8 +20,10 @@ func TrainingBytes(cfg Config, rows int) float64 {
 // ModelBytes estimates the buffers of one model planned for rows tokens
 // per side, without the parameters. (In float64: absurd configs must not
 // overflow into small numbers.)
-func ModelBytes(cfg Config, rows int) float64 {
-	N, d, F, H, T := float64(rows), float64(cfg.DModel), float64(cfg.DFF), float64(cfg.Heads), float64(cfg.SeqLen)
+func ModelBytes(cfg Config, rows int) float64 { return modelBytes(cfg, float64(rows)) }
+
+func modelBytes(cfg Config, N float64) float64 {
+	d, F, H, T := float64(cfg.DModel), float64(cfg.DFF), float64(cfg.Heads), float64(cfg.SeqLen)
 	V := float64(cfg.Vocab)
 	sub := N*d + N*d + 2*N            // a sublayer's output, saved input, mean, rstd
 	self := 3*N*d + N*H*T + N*d + sub // qkv, probabilities, heads' output
@@ -40,10 +48,13 @@ func ModelBytes(cfg Config, rows int) float64 {
 // sentences and maxHyp hypotheses: the encoder's buffers, every decoder
 // layer's cached self-attention keys and values per hypothesis and
 // cross-attention keys and values per sentence, and the decoder's
-// weights packed for the GEMM kernel.
+// weights packed for the GEMM kernel; and the log-probabilities of
+// every hypothesis that beam search keeps.
 func TranslatorBytes(cfg Config, maxSent, maxHyp int) float64 {
 	T, L, d, F, V := float64(cfg.SeqLen), float64(cfg.Layers), float64(cfg.DModel), float64(cfg.DFF), float64(cfg.Vocab)
 	caches := 4 * L * (2*float64(maxHyp)*T*d + float64(maxSent)*T*2*d)
 	packed := 4 * (L*(6*d*d+2*d*F) + V*d)
-	return ModelBytes(cfg, maxSent*cfg.SeqLen) + caches + packed
+	search := 4 * float64(maxHyp) * V
+	// maxSent·SeqLen in float64: in an int it could wrap around.
+	return modelBytes(cfg, float64(maxSent)*T) + caches + packed + search
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/clinic-ml/clinic/asm"
 
+	"github.com/clinic-ml/clinic/internal/checked"
 	"github.com/clinic-ml/clinic/internal/phase"
 )
 
@@ -36,7 +37,7 @@ func New(p *Params, batch int, seed uint64) (*Model, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("batch size must be at least 1, got %d", batch)
 	}
-	if int64(batch)*int64(cfg.SeqLen)*int64(cfg.DFF) > 1<<33 {
+	if _, ok := checked.MulAtMost(maxPlanned, batch, cfg.SeqLen, cfg.DFF); !ok {
 		return nil, fmt.Errorf("batch %d × seq-len %d is too large to plan", batch, cfg.SeqLen)
 	}
 	T := cfg.SeqLen

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/clinic-ml/clinic/asm"
 
+	"github.com/clinic-ml/clinic/internal/checked"
 	"github.com/clinic-ml/clinic/internal/phase"
 )
 
@@ -61,7 +62,7 @@ func NewSeq2Seq(p *Params, rows int, seed uint64) (*Seq2Seq, error) {
 		return nil, fmt.Errorf("batch capacity must be at least 1 token, got %d", rows)
 	}
 	T, d, H := cfg.SeqLen, cfg.DModel, cfg.Heads
-	if int64(rows)*int64(max(cfg.DFF, H*T, 3*d)) > 1<<33 {
+	if _, ok := checked.MulAtMost(maxPlanned, rows, max(cfg.DFF, H*T, 3*d)); !ok {
 		return nil, fmt.Errorf("batch of %d tokens with seq-len %d is too large to plan", rows, T)
 	}
 	var sz scratch

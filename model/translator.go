@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/checked"
 )
 
 // Translator runs an encoder–decoder for inference: Encode runs the
@@ -128,6 +129,14 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 		return nil, fmt.Errorf("translator needs room for at least one sentence and hypothesis")
 	}
 	T, d, H, L := cfg.SeqLen, cfg.DModel, cfg.Heads, len(p.Layers)
+	// The largest buffers per sentence (cross-attention keys and values)
+	// and per hypothesis, multiplied without wrapping around: a product
+	// that wrapped would plan small buffers for a huge beam.
+	_, okSent := checked.MulAtMost(maxPlanned, maxSent, T, 2*d)
+	_, okHyp := checked.MulAtMost(maxPlanned, maxHyp, max(T*2*d, H*T, cfg.DFF))
+	if !okSent || !okHyp {
+		return nil, fmt.Errorf("%d sentences with %d hypotheses at seq-len %d are too many to plan", maxSent, maxHyp, T)
+	}
 	enc, err := NewSeq2Seq(p, maxSent*T, 0)
 	if err != nil {
 		return nil, err

@@ -141,6 +141,21 @@ func TestTranslatorRejects(t *testing.T) {
 		t.Error("translator built on a language model")
 	}
 	p, _ := NewParams(tinySeq2SeqConfig(PreLN, "relu"))
+	// Sizes whose products wrap around an int, or that no machine holds,
+	// are refused, not planned small (issue 23).
+	for _, c := range [][2]int{{4, 1<<62 + 1}, {1<<62 + 1, 4}, {1 << 40, 1}, {1, 1 << 40}, {math.MaxInt, math.MaxInt}} {
+		if _, err := NewTranslator(p, c[0], c[1]); err == nil {
+			t.Errorf("NewTranslator(%d, %d): no error", c[0], c[1])
+		}
+	}
+	for _, rows := range []int{1<<62 + 1, math.MaxInt} {
+		if _, err := NewSeq2Seq(p, rows, 1); err == nil {
+			t.Errorf("NewSeq2Seq(%d rows): no error", rows)
+		}
+		if _, err := New(lm, rows, 1); err == nil {
+			t.Errorf("New(batch %d): no error", rows)
+		}
+	}
 	tr, _ := NewTranslator(p, 2, 2)
 	b := randPair([]int{3, 2}, []int{2, 2}, p.Cfg.Vocab, 1)
 	if err := tr.Encode(b.Src, b.SrcLens, 2, b.SrcT); err != nil {

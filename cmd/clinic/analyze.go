@@ -207,7 +207,7 @@ func (a *analyzeFlags) check(inputs ...string) error {
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}
-	if err := checkPositive("batch-size", a.batch); err != nil {
+	if err := checkSize("batch-size", a.batch, 1, maxBatch); err != nil {
 		return err
 	}
 	return checkReportDir(a.out, a.overwrite, append(inputs, a.dataPath)...)
@@ -409,7 +409,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if err := checkHidden(fs, hidden...); err != nil {
 		return nil, err
 	}
-	if err := checkPositive("seeds", *seeds); err != nil {
+	if err := checkSize("seeds", *seeds, 1, maxRepeats); err != nil {
 		return nil, err
 	}
 	if err := af.check(*ckpt); err != nil {

@@ -67,7 +67,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPositive("seeds", *seeds); err != nil {
+	if err := checkSize("seeds", *seeds, 1, maxRepeats); err != nil {
 		return err
 	}
 	if !(*eps > 0) || math.IsInf(*eps, 0) {

@@ -41,15 +41,23 @@ const (
 	statusDiverged = "diverged"
 )
 
-// sweepStatus classifies a finished run: diverged when the loss became
-// NaN or infinite or the final validation loss is above ln 256 (worse
-// than guessing every byte equally likely: a run can blow up to a loss
-// of thousands and stay finite), stalled when it is not more than
-// margin below the unigram entropy h, trained otherwise.
+// lossDiverged is both sweeps' rule for a run that blew up: its final
+// validation loss is not finite, or is above ln V, the loss of guessing
+// each of the V tokens of the vocabulary equally likely (label
+// smoothing or not). A run can blow up to a loss of thousands and stay
+// finite.
+func lossDiverged(valLoss float64, vocab int) bool {
+	return math.IsInf(valLoss, 0) || !(valLoss <= math.Log(float64(vocab)))
+}
+
+// sweepStatus classifies a finished run of the language-model sweep:
+// diverged when the loss became NaN or infinite or lossDiverged (above
+// ln 256), stalled when it is not more than margin below the unigram
+// entropy h, trained otherwise.
 func sweepStatus(res *train.Result, h, margin float64) string {
 	v := res.Final.ValLoss
 	switch {
-	case res.Diverged || math.IsNaN(v) || math.IsInf(v, 0) || v > math.Log(256):
+	case res.Diverged || lossDiverged(v, 256):
 		return statusDiverged
 	case v > h-margin:
 		return statusStalled

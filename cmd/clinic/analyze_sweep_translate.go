@@ -34,8 +34,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		"quietly), average its last --avg-last checkpoints, translate the test set with beam\n"+
 		"search and score it with BLEU (sacreBLEU 13a). The built-in corpus's test set is Acts;\n"+
 		"with --data give --test-data (a TSV in --columns), with --src/--tgt give --test-src and\n"+
-		"--test-tgt (or --test-data). Writes sweep.csv,\n"+
-		"sweep_curves.csv, sweep_curves.png/.svg, report.md, and each run under DIR/runs/<norm>-L<depth>.", stdout)
+		"--test-tgt (or --test-data). A run whose loss became NaN or infinite, or ended above\n"+
+		"ln V (V the vocabulary size: worse than a uniform guess), diverged and is not tested.\n"+
+		"Writes sweep.csv, sweep_curves.csv, sweep_curves.png/.svg, report.md, and each run under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts
 	var tf translateFlags
@@ -82,15 +83,13 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSize("avg-last", *avgLast, 1, maxRepeats); err != nil {
+		return err
+	}
+	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
+		return err
+	}
 	switch {
-	case *avgLast < 1:
-		return usagef("--avg-last must be at least 1, got %d", *avgLast)
-	case *beam < 1:
-		return usagef("--beam must be at least 1, got %d", *beam)
-	case !(*maxLenA >= 0) || math.IsInf(*maxLenA, 0):
-		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
-	case *maxLenB < 0:
-		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
 	case o.saveEvery < 1:
 		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
 	case (*testSrc == "") != (*testTgt == ""):
@@ -180,6 +179,17 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		}
 		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
 	}
+	// the vocabulary of every run, which says what loss is diverged
+	codes, err := loadCodes(tf.bpeCodes)
+	if err != nil {
+		return err
+	}
+	// The test's beam search must fit too, known before hours of training.
+	deepest := cfg
+	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = depths[len(depths)-1], depths[len(depths)-1], codes.Size()
+	if err := checkFits("testing with --beam", model.TranslatorBytes(deepest, scoreBatch, scoreBatch**beam), "use a smaller --beam"); err != nil {
+		return err
+	}
 
 	var runs []sweepResult
 	total := len(depths) * len(norms)
@@ -213,14 +223,19 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
-			r.FinalStep, r.FinalValLoss = res.Final.Step, num(res.Final.ValLoss)
+			final := res.Final
 			if r.Curve, err = valCurve(filepath.Join(ro.out, "metrics.jsonl")); err != nil {
 				return err
 			}
 			if n := len(r.Curve); n > 0 && r.Status == statusTrained {
 				// The whole run's last evaluation, also when this
 				// invocation only resumed it.
-				r.FinalStep, r.FinalValLoss = r.Curve[n-1].Step, num(r.Curve[n-1].ValLoss)
+				final = r.Curve[n-1]
+			}
+			r.FinalStep, r.FinalValLoss = final.Step, num(final.ValLoss)
+			if r.Status == statusTrained && lossDiverged(final.ValLoss, codes.Size()) {
+				// blown up without a NaN: nothing to test
+				r.Status = statusDiverged
 			}
 			if r.Status == statusTrained {
 				sc, avg, err := testAveraged(pool, ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
@@ -270,6 +285,8 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
 		cfg.DModel, cfg.Heads, cfg.DFF, o.steps, tf.maxTokens, o.optimizer, o.lr, o.warmup, o.schedule, o.beta1, o.beta2, cfg.Dropout, cfg.LabelSmoothing, o.clip, o.seed, threads,
 		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen, *maxLenA, *maxLenB)
+	rep.para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln %d = %.3f (worse than guessing the %d subword tokens equally likely), and then not tested; *trained* otherwise.",
+		codes.Size(), math.Log(float64(codes.Size())), codes.Size())
 	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
 	rep.dropped(chart.Dropped)
@@ -313,8 +330,12 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = 32
-	tr, err := model.NewTranslator(avg, batch, batch*beam)
+	const batch = scoreBatch
+	maxHyp, err := sizeProduct("--beam", batch, beam)
+	if err != nil {
+		return bleu.Score{}, 0, err
+	}
+	tr, err := model.NewTranslator(avg, batch, maxHyp)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}

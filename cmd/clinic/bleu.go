@@ -33,11 +33,15 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 	// so a user coming from it, or writing --ref r1 r2, gets the same.
 	*refs = append(*refs, fs.Args()...)
 	o := bleu.Options{Tokenize: *tok, Lowercase: *lc, Smooth: *smooth}
-	if fs.Changed("smooth-value") {
-		o.SmoothValue = bleu.Float(*smoothValue)
-	}
 	if err := o.Validate(); err != nil {
 		return usageError{err.Error()}
+	}
+	if fs.Changed("smooth-value") {
+		// checked apart, so that its refusal names the flag
+		o.SmoothValue = bleu.Float(*smoothValue)
+		if err := o.Validate(); err != nil {
+			return usagef("--smooth-value %g: %v", *smoothValue, err)
+		}
 	}
 	switch {
 	case len(*refs) == 0:

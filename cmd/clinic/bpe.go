@@ -53,11 +53,9 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := parseFiles(fs, args); err != nil {
 		return err
 	}
-	if err := checkPositive("merges", *merges); err != nil {
+	// 0 merges is a character-level vocabulary, as train --bpe-merges 0.
+	if err := checkSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
 		return err
-	}
-	if *merges > bpe.MaxMerges {
-		return usagef("--merges must be at most %d, got %d", bpe.MaxMerges, *merges)
 	}
 	if err := checkPositive("min-frequency", *minFreq); err != nil {
 		return err
@@ -96,11 +94,22 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		}
 	}
 	if *tsv != "" {
+		// Without --columns, every line has as many fields as the first
+		// (as train's --data): a stray tab would shift a column.
+		first, firstLine := 0, 0
 		err := readLines(*tsv, func(n int, line string) error {
 			if line == "" {
 				return nil
 			}
 			f := strings.Split(line, "\t")
+			switch {
+			case fs.Changed("columns"):
+			case first == 0:
+				first, firstLine = len(f), n
+			case len(f) != first:
+				return fmt.Errorf("%s:%d: %d tab-separated fields, line %d has %d (a stray tab?): fix the line, or give --columns to read only those columns",
+					*tsv, n, len(f), firstLine, first)
+			}
 			for _, c := range cols {
 				if c > len(f) {
 					return fmt.Errorf("%s:%d: %d columns, --columns wants column %d", *tsv, n, len(f), c)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/checked"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -62,16 +63,63 @@ func machineMemory() int64 {
 	return kb << 10
 }
 
+// maxPlannedBytes is the most memory clinic plans for on any machine (1
+// PiB): where the machine's memory is unknown, an estimate above it is
+// still refused, so that sizes which would wrap around never reach an
+// allocation.
+const maxPlannedBytes = 1 << 50
+
 // checkFits refuses work whose planned memory (an estimate, in bytes)
 // exceeds 90% of the machine's, before anything is allocated: a Go "out
 // of memory" crash hours in, or the machine swapping, is worse than a
 // refusal with the numbers.
 func checkFits(what string, need float64, hint string) error {
 	total := machineMemory()
-	if total > 0 && need > 0.9*float64(total) {
+	switch {
+	case total > 0 && !(need <= 0.9*float64(total)):
 		return usagef("%s needs about %s of memory, this machine has %s; %s", what, gb(need), gb(float64(total)), hint)
+	case !(need <= maxPlannedBytes):
+		return usagef("%s needs about %s of memory, more than clinic plans for on any machine (%s); %s", what, gb(need), gb(maxPlannedBytes), hint)
 	}
 	return nil
+}
+
+// Upper bounds of the size flags: far above what a run on a CPU uses,
+// and low enough that the sizes formed from them (with the model's own
+// bounds, model.Config.Validate) stay far inside an int. A typo or a
+// hostile value is refused naming its flag (exit 2), instead of wrapping
+// around past the memory check: a --beam of 2^62+1 times a batch of 4
+// had planned 4 hypotheses.
+const (
+	maxBeam    = 1 << 12 // --beam, --bleu-beam: hypotheses per sentence
+	maxBatch   = 1 << 20 // --batch-size: sequences or sentences at once
+	maxTokens  = 1 << 30 // --max-tokens, --max-sentences: per batch
+	maxOutLen  = 1 << 20 // --max-len-a, --max-len-b: output tokens (seq-len's own bound)
+	maxLength  = 1 << 30 // sample --length: bytes generated, held in memory
+	maxRepeats = 1 << 10 // --seeds, --avg-last: models analyzed, checkpoints averaged
+)
+
+// checkSize refuses a size flag outside [lo, hi].
+func checkSize(name string, v, lo, hi int) error {
+	switch {
+	case v < lo && lo == 0:
+		return usagef("--%s must be ≥ 0, got %d", name, v)
+	case v < lo:
+		return usagef("--%s must be at least %d, got %d", name, lo, v)
+	case v > hi:
+		return usagef("--%s must be at most %d, got %d", name, hi, v)
+	}
+	return nil
+}
+
+// sizeProduct multiplies sizes that come from flags, refusing (exit 2,
+// naming what) a product that does not fit in an int.
+func sizeProduct(what string, factors ...int) (int, error) {
+	p, ok := checked.Mul(factors...)
+	if !ok {
+		return 0, usagef("%s is too large", what)
+	}
+	return p, nil
 }
 
 func gb(b float64) string {
@@ -89,6 +137,10 @@ func checkModelFits(what string, base model.Config, depths []int, batch int) err
 	for _, d := range depths {
 		c.Layers = max(c.Layers, d)
 	}
-	need := 4*2*float64(c.ParamCount()) + model.ModelBytes(c, batch*c.SeqLen)
+	rows, err := sizeProduct("--batch-size × --seq-len", batch, c.SeqLen)
+	if err != nil {
+		return err
+	}
+	need := 4*2*float64(c.ParamCount()) + model.ModelBytes(c, rows)
 	return checkFits(what, need, "make the model, --batch-size or --seq-len smaller")
 }

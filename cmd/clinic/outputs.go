@@ -39,9 +39,9 @@ func stdoutNotInput(stdout io.Writer, inputs ...string) error {
 }
 
 // outputNotInput is notInput for a command whose output is --flag out,
-// or standard output when out is empty.
+// or standard output when out is empty or "-".
 func outputNotInput(flag, out string, stdout io.Writer, inputs ...string) error {
-	if out == "" {
+	if out == "" || out == "-" {
 		return stdoutNotInput(stdout, inputs...)
 	}
 	return notInput(flag, out, inputs...)

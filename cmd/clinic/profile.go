@@ -26,6 +26,10 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.Changed("norm") && mf.cfg.Norm != model.Admin {
+		// it had been replaced by admin without a word
+		return usagef("--norm %s: profiling is Admin's (--norm admin, the default here)", mf.cfg.Norm)
+	}
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
@@ -40,8 +44,11 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPositive("batch-size", *batch); err != nil {
+	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
 		return err
+	}
+	if !(*valFrac > 0 && *valFrac < 1) {
+		return usagef("--val-frac must be in (0,1), got %g", *valFrac)
 	}
 	if err := checkModelFits("profiling this model", cfg, nil, *batch); err != nil {
 		return err

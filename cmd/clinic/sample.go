@@ -23,9 +23,10 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := checkSize("length", *length, 0, maxLength); err != nil {
+		return err
+	}
 	switch {
-	case *length < 0:
-		return usagef("--length must be ≥ 0, got %d", *length)
 	case !(*temp >= 0) || math.IsInf(*temp, 0):
 		return usagef("--temperature must be ≥ 0, got %g", *temp)
 	case *topK < 0:

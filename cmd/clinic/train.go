@@ -108,10 +108,13 @@ func (o *trainOpts) check() error {
 	for _, c := range []struct {
 		name string
 		v    int
-	}{{"steps", o.steps}, {"batch-size", o.batch}, {"eval-every", o.evalEvery}, {"eval-batches", o.evalBatches}} {
+	}{{"steps", o.steps}, {"eval-every", o.evalEvery}, {"eval-batches", o.evalBatches}} {
 		if err := checkPositive(c.name, c.v); err != nil {
 			return err
 		}
+	}
+	if err := checkSize("batch-size", o.batch, 1, maxBatch); err != nil {
+		return err
 	}
 	switch {
 	case o.warmup < 0:
@@ -126,14 +129,14 @@ func (o *trainOpts) check() error {
 		return usagef("--lr must be positive, got %g", o.lr)
 	case !(o.valFrac > 0 && o.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", o.valFrac)
-	case !(o.clip >= 0):
-		return usagef("--clip must be ≥ 0, got %g", o.clip)
-	case !(o.weightDecay >= 0):
-		return usagef("--weight-decay must be ≥ 0, got %g", o.weightDecay)
+	case !(o.clip >= 0) || math.IsInf(o.clip, 0):
+		return usagef("--clip must be finite and ≥ 0, got %g", o.clip)
+	case !(o.weightDecay >= 0) || math.IsInf(o.weightDecay, 0):
+		return usagef("--weight-decay must be finite and ≥ 0, got %g", o.weightDecay)
 	case !(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1):
 		return usagef("--beta1 and --beta2 must be in [0,1)")
-	case !(o.eps > 0):
-		return usagef("--adam-eps must be positive, got %g", o.eps)
+	case !(o.eps > 0) || math.IsInf(o.eps, 0):
+		return usagef("--adam-eps must be finite and positive, got %g", o.eps)
 	case o.optimizer != "adam" && o.optimizer != "radam":
 		return usagef("--optimizer must be adam or radam, got %q", o.optimizer)
 	case o.schedule != "invsqrt" && o.schedule != "constant":
@@ -548,7 +551,11 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 	}
 	trainText, valText := data.Split(text, o.valFrac)
 	cfg := o.cfg
-	if err := checkFits("training this model", model.TrainingBytes(cfg, o.batch*cfg.SeqLen), "make the model, --batch-size or --seq-len smaller"); err != nil {
+	rows, err := sizeProduct("--batch-size × --seq-len", o.batch, cfg.SeqLen)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFits("training this model", model.TrainingBytes(cfg, rows), "make the model, --batch-size or --seq-len smaller"); err != nil {
 		return nil, err
 	}
 	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: o.batch, EvalBatches: o.evalBatches, Seed: o.seed,

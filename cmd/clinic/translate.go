@@ -22,8 +22,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		"lines give empty lines; lines longer than the model's seq-len in subword tokens\n"+
 		"are truncated with a warning.", stdout)
 	ckpt := fs.String("checkpoint", "runs/latest/model.safetensors", "translation checkpoint to load")
-	input := fs.String("input", "", "source sentences, one per line (default: stdin)")
-	output := fs.String("output", "", "where to write the translations, one per line in input order (default: stdout)")
+	input := fs.String("input", "-", "source sentences, one per line (\"-\": stdin)")
+	output := fs.String("output", "-", "where to write the translations, one per line in input order (\"-\": stdout)")
 	beam := fs.Int("beam", 5, "beam size (1: greedy)")
 	lenpen := fs.Float64("lenpen", 1, "length penalty: hypotheses are scored Σ log p / length^lenpen")
 	maxLenA := fs.Float64("max-len-a", 0, "outputs have at most a·srclen + b tokens (srclen with its EOS; capped by seq-len)")
@@ -33,7 +33,9 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *output != "" {
+	// "-" (or nothing) is stdin and stdout, as bleu's --hyp -.
+	toStdout := *output == "" || *output == "-"
+	if !toStdout {
 		if err := fileutil.CheckOutput(*output); err != nil {
 			return err
 		}
@@ -41,26 +43,21 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	if err := outputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
 		return err
 	}
-	switch {
-	case *beam < 1:
-		return usagef("--beam must be at least 1, got %d", *beam)
-	case *batch < 1:
-		return usagef("--batch-size must be at least 1, got %d", *batch)
-	case math.IsNaN(*lenpen) || math.IsInf(*lenpen, 0):
-		return usagef("--lenpen must be finite, got %g", *lenpen)
-	case !(*maxLenA >= 0) || math.IsInf(*maxLenA, 0):
-		return usagef("--max-len-a must be finite and ≥ 0, got %g", *maxLenA)
-	case *maxLenB < 0:
-		return usagef("--max-len-b must be ≥ 0, got %d", *maxLenB)
-	case checkThreads(*threads) != nil:
-		return checkThreads(*threads)
+	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
+		return err
+	}
+	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
+		return err
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	pool := asm.NewPool(*threads)
 	defer pool.Close()
 
 	name, text := "stdin", []byte(nil)
 	var err error
-	if *input != "" {
+	if *input != "" && *input != "-" {
 		name = *input
 		if text, err = fileutil.ReadRegular(*input, 0); err != nil {
 			return err
@@ -97,10 +94,14 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	out := make([]string, len(lines))
 	if len(srcs) > 0 {
 		nb := min(*batch, len(srcs))
-		if err := checkFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, nb**beam), "use a smaller --batch-size or --beam"); err != nil {
+		maxHyp, err := sizeProduct("--batch-size × --beam", nb, *beam)
+		if err != nil {
 			return err
 		}
-		tr, err := model.NewTranslator(p, nb, nb**beam)
+		if err := checkFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
+			return err
+		}
+		tr, err := model.NewTranslator(p, nb, maxHyp)
 		if err != nil {
 			return err
 		}
@@ -122,7 +123,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		buf.WriteString(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
 		buf.WriteByte('\n')
 	}
-	if *output == "" {
+	if toStdout {
 		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
@@ -130,6 +131,21 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
+}
+
+// checkDecodeFlags checks the beam-search flags translate and the
+// translation sweep share.
+func checkDecodeFlags(beam int, lenpen, maxLenA float64, maxLenB int) error {
+	if err := checkSize("beam", beam, 1, maxBeam); err != nil {
+		return err
+	}
+	switch {
+	case math.IsNaN(lenpen) || math.IsInf(lenpen, 0):
+		return usagef("--lenpen must be finite, got %g", lenpen)
+	case !(maxLenA >= 0 && maxLenA <= maxOutLen):
+		return usagef("--max-len-a must be in [0, %d], got %g", maxOutLen, maxLenA)
+	}
+	return checkSize("max-len-b", maxLenB, 0, maxOutLen)
 }
 
 // splitLines splits text into lines without their "\n" or "\r\n"; a

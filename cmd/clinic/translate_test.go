@@ -160,3 +160,33 @@ func TestTranslateBadInput(t *testing.T) {
 		}
 	}
 }
+
+// "-" is stdin for --input and stdout for --output, as for bleu --hyp
+// (issue 23: --input - was read as a file named "-").
+func TestTranslateDashIsStdio(t *testing.T) {
+	dir := t.TempDir()
+	ckpt, _ := tinyTranslator(t, dir)
+	in := filepath.Join(dir, "in.txt")
+	os.WriteFile(in, []byte("one two\n\nthree four five\n"), 0o644)
+	common := []string{"translate", "--checkpoint", ckpt, "--max-len-a", "1", "--max-len-b", "2", "--threads", "1"}
+	code, want, e := runCLI(t, append(common, "--input", in)...)
+	if code != 0 || strings.Count(want, "\n") != 3 {
+		t.Fatalf("from a file: exit %d, %q, %s", code, want, e)
+	}
+	defer func() { stdin = os.Stdin }()
+	for _, extra := range [][]string{{"--input", "-"}, {"--input", "-", "--output", "-"}, {"--output", "-"}} {
+		f, err := os.Open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdin = f
+		code, out, e := runCLI(t, append(common, extra...)...)
+		f.Close()
+		if code != 0 || out != want {
+			t.Errorf("%v: exit %d, %q (stderr %q), want %q", extra, code, out, e, want)
+		}
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error(`--output - wrote a file named "-"`)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -110,25 +111,30 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 			return usagef("--%s does not apply to --task translate (batches are sized by --max-tokens)", n)
 		}
 	}
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int
+	}{{"max-tokens", t.maxTokens, 1, maxTokens}, {"max-sentences", t.maxSentences, 0, maxTokens}, {"bleu-beam", t.bleuBeam, 1, maxBeam}} {
+		if err := checkSize(c.name, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
 	switch {
 	case t.encLayers < 1:
 		return usagef("--encoder-layers must be at least 1, got %d", t.encLayers)
-	case t.maxTokens < 1:
-		return usagef("--max-tokens must be at least 1, got %d", t.maxTokens)
-	case t.maxSentences < 0:
-		return usagef("--max-sentences must be ≥ 0, got %d", t.maxSentences)
 	case t.bpeMerges < 0 || t.bpeMerges > bpe.MaxMerges:
 		return usagef("--bpe-merges must be in [0, %d], got %d", bpe.MaxMerges, t.bpeMerges)
 	case (t.src == "") != (t.tgt == ""):
 		return usagef("--src and --tgt go together")
 	case t.src != "" && fs.Changed("data"):
 		return usagef("give either --data (a TSV file) or --src and --tgt, not both")
+	case t.src != "" && fs.Changed("columns") && !fs.Changed("test-data"):
+		// (the translation sweep's --test-data is a TSV in --columns)
+		return usagef("--columns picks the columns of a TSV file (--data); --src and --tgt are read line by line")
 	case t.srcLang == "" || t.tgtLang == "" || t.srcLang == t.tgtLang:
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.srcLang, t.tgtLang)
 	case t.bleuEvery < 0:
 		return usagef("--bleu-every must be ≥ 0, got %d", t.bleuEvery)
-	case t.bleuBeam < 1:
-		return usagef("--bleu-beam must be at least 1, got %d", t.bleuBeam)
 	case fs.Changed("max-len") && fs.Changed("seq-len"):
 		return usagef("--max-len and --seq-len are the same setting: give one")
 	case fs.Changed("max-len") && t.maxLen < 1:
@@ -204,7 +210,8 @@ func loadPairs(o trainOpts, t translateFlags) (trainPairs, val []data.Pair, sour
 
 // loadTSVPairs reads the pairs of a TSV file in --columns; without
 // --columns, a header line naming --src-lang and --tgt-lang picks the
-// columns (and is not a pair).
+// columns (and is not a pair), and every line must have as many fields
+// as the first (a stray tab would pair a source with a fragment).
 func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 	sc, tc, _ := parsePairColumns(t.columns)
 	header := false
@@ -219,7 +226,14 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 				path, strings.Join(fields, ", "), t.srcLang, t.tgtLang)
 		}
 	}
-	all, err := data.LoadTSV(path, sc, tc)
+	load := data.LoadTSV
+	if !t.columnsSet {
+		load = data.LoadTSVUniform
+	}
+	all, err := load(path, sc, tc)
+	if fe := (*data.FieldCountError)(nil); errors.As(err, &fe) {
+		return nil, fmt.Errorf("%v: fix the line, or give --columns to read columns %d,%d of every line and ignore the rest", err, sc, tc)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +288,12 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		return nil, usageError{err.Error()}
 	}
 	o.cfg = cfg
-	if err := checkFits("training this model", model.TrainingBytes(cfg, t.maxTokens), "make the model or --max-tokens smaller"); err != nil {
+	need := model.TrainingBytes(cfg, t.maxTokens)
+	if t.bleuEvery > 0 {
+		// validation BLEU's translator, planned beside the model
+		need += model.TranslatorBytes(cfg, scoreBatch, scoreBatch*t.bleuBeam)
+	}
+	if err := checkFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
 	}
 	// Nothing is written into the run directory before here.
@@ -317,10 +336,14 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	var scores []train.Score
 	if t.bleuEvery > 0 {
 		scores = append(scores, train.Score{Name: "val_bleu", Every: t.bleuEvery, Best: filepath.Join(o.out, "model_best.safetensors"),
-			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, 32) }})
+			Eval: func() (float64, error) { return task.ValidBLEU(t.bleuBeam, scoreBatch) }})
 	}
 	return runTask(o, task, "target token", scores, stdout, stderr)
 }
+
+// scoreBatch is the number of sentences translated at once to score
+// them: validation BLEU, and the translation sweep's test set.
+const scoreBatch = 32
 
 // learnCodes learns the joint BPE codes of the training pairs, saying
 // so on stdout unless o is quiet. In a job rank 0 learns them and the

@@ -39,6 +39,30 @@ const MaxFileSize = 2 << 30
 // or device is refused without being opened, so a wrong path never
 // blocks.
 func LoadTSV(path string, src, tgt int) ([]Pair, error) {
+	return loadTSV(path, src, tgt, false)
+}
+
+// LoadTSVUniform is LoadTSV for columns the user did not pick: every
+// line must have as many fields as the first (a header, or the first
+// pair). A stray tab, a line of three fields in a two-column file, would
+// otherwise pair the source with a fragment of the target; it is an
+// error naming the file and line, a *FieldCountError.
+func LoadTSVUniform(path string, src, tgt int) ([]Pair, error) {
+	return loadTSV(path, src, tgt, true)
+}
+
+// FieldCountError is LoadTSVUniform's error for a line whose number of
+// fields differs from the first line's.
+type FieldCountError struct {
+	Name                string
+	Line, Fields, First int // the line, its fields, line 1's fields
+}
+
+func (e *FieldCountError) Error() string {
+	return fmt.Sprintf("data: %s:%d: %d tab-separated fields, line 1 has %d (a stray tab?)", e.Name, e.Line, e.Fields, e.First)
+}
+
+func loadTSV(path string, src, tgt int, uniform bool) ([]Pair, error) {
 	if err := checkColumns(src, tgt); err != nil {
 		return nil, err
 	}
@@ -46,7 +70,7 @@ func LoadTSV(path string, src, tgt int) ([]Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseTSV(path, text, src, tgt)
+	return parseTSV(path, text, src, tgt, uniform)
 }
 
 // ParseTSV parses text as LoadTSV parses a file, naming it name in
@@ -55,7 +79,7 @@ func ParseTSV(name string, text []byte, src, tgt int) ([]Pair, error) {
 	if err := checkColumns(src, tgt); err != nil {
 		return nil, err
 	}
-	return parseTSV(name, string(text), src, tgt)
+	return parseTSV(name, string(text), src, tgt, false)
 }
 
 // LoadAligned reads a parallel corpus from two line-aligned plain-text
@@ -103,10 +127,11 @@ func checkColumns(src, tgt int) error {
 	return nil
 }
 
-func parseTSV(name, text string, src, tgt int) ([]Pair, error) {
+func parseTSV(name, text string, src, tgt int, uniform bool) ([]Pair, error) {
 	need := max(src, tgt)
 	pairs := make([]Pair, 0, countLines(text))
 	l := lines{text: text}
+	fields := 0 // the first line's, with uniform
 	for {
 		line, ok := l.next()
 		if !ok {
@@ -114,6 +139,14 @@ func parseTSV(name, text string, src, tgt int) ([]Pair, error) {
 		}
 		if err := checkLine(name, l.n, line); err != nil {
 			return nil, err
+		}
+		if uniform {
+			n := strings.Count(line, "\t") + 1
+			if l.n == 1 {
+				fields = n
+			} else if n != fields {
+				return nil, &FieldCountError{name, l.n, n, fields}
+			}
 		}
 		var s, t string
 		col := 0

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,6 +17,21 @@ func FuzzParseTSV(f *testing.F) {
 	f.Add([]byte("Gen 1:1\tIn the beginning\tEN el principio\n"), 2, 3)
 	f.Fuzz(func(t *testing.T, text []byte, src, tgt int) {
 		pairs, err := ParseTSV("in.tsv", text, src, tgt)
+		// Uniform parsing (LoadTSVUniform) accepts the same pairs, or
+		// refuses for the field counts alone, naming the line.
+		if checkColumns(src, tgt) == nil {
+			upairs, uerr := parseTSV("in.tsv", string(text), src, tgt, true)
+			var fe *FieldCountError
+			counts := errors.As(uerr, &fe)
+			switch {
+			case err == nil && uerr == nil && !reflect.DeepEqual(upairs, pairs):
+				t.Fatalf("uniform: %q, not %q", upairs, pairs)
+			case (err != nil) != (uerr != nil) && !counts:
+				t.Fatalf("uniform: %v, not %v", uerr, err)
+			case counts && (!strings.HasPrefix(uerr.Error(), "data: in.tsv:") || fe.Fields == fe.First):
+				t.Fatalf("uniform error: %v", uerr)
+			}
+		}
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "data: ") || strings.Contains(msg, "\n") {

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -149,4 +150,32 @@ func TestParseTSV(t *testing.T) {
 	}
 	_, err = ParseTSV("mem", nil, 1, 2)
 	checkErr(t, "empty", err, "mem: file is empty")
+}
+
+// LoadTSVUniform (columns the user did not pick) refuses a line whose
+// number of fields differs from the first line's, naming file and line:
+// a stray tab would otherwise pair the source with a fragment (issue
+// 23). LoadTSV, for columns picked explicitly, reads such a file.
+func TestLoadTSVUniform(t *testing.T) {
+	dir := t.TempDir()
+	stray := write(t, dir, "stray.tsv", "hello\thola\nthe sun\tel\tsol\r\nbye\tadiós\n")
+	_, err := LoadTSVUniform(stray, 1, 2)
+	checkErr(t, "stray tab", err, "stray.tsv:2: 3 tab-separated fields, line 1 has 2")
+	if fe := (*FieldCountError)(nil); !errors.As(err, &fe) || fe.Line != 2 || fe.Fields != 3 || fe.First != 2 {
+		t.Errorf("%#v is not the FieldCountError of line 2", err)
+	}
+	got, err := LoadTSV(stray, 1, 2)
+	if want := []Pair{{"hello", "hola"}, {"the sun", "el"}, {"bye", "adiós"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("LoadTSV: %q, %v; want %q", got, err, want)
+	}
+	short := write(t, dir, "short.tsv", "id\ten\tes\n1\tone\tuno\n2\ttwo dos\n")
+	_, err = LoadTSVUniform(short, 2, 3)
+	checkErr(t, "missing tab", err, "short.tsv:3: 2 tab-separated fields, line 1 has 3")
+	// The same number of fields everywhere, trailing and extra columns
+	// included, is fine.
+	even := write(t, dir, "even.tsv", "\uFEFFGen 1:1\tIn the beginning\tEn el principio\tx\r\nGen 1:2\tThe earth\tLa tierra\t\n")
+	got, err = LoadTSVUniform(even, 2, 3)
+	if want := []Pair{{"In the beginning", "En el principio"}, {"The earth", "La tierra"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("even: %q, %v; want %q", got, err, want)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"slices"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/checked"
 )
 
 // Stepper scores one decoding position for a set of hypotheses.
@@ -143,7 +144,13 @@ func Search(s Stepper, srcLens []int, opt Options) ([][]Hypothesis, error) {
 		}
 	}
 	stride := longest + 1
-	maxHyp := n * beam
+	// The buffers below hold 2·beam candidates, and a history and the
+	// log-probabilities, per hypothesis: their sizes must not wrap
+	// around (the beam comes from a flag).
+	maxHyp, ok := checked.Mul(n, beam)
+	if _, fits := checked.Mul(maxHyp, max(2, stride, V)); !ok || !fits {
+		return nil, fmt.Errorf("%d sentences with beam %d are too many to plan", n, beam)
+	}
 	type state struct {
 		sents, toks []int32
 		cum         []float64

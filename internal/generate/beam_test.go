@@ -293,6 +293,13 @@ func TestBadOptions(t *testing.T) {
 			t.Errorf("%+v: no error", o)
 		}
 	}
+	// A beam whose sizes wrap around an int (2·(2^62+1) hypotheses) is
+	// refused before anything is planned (issue 23).
+	for _, beam := range []int{1<<62 + 1, math.MaxInt} {
+		if _, err := Search(s, []int{3, 3}, opts(beam, 6)); err == nil {
+			t.Errorf("beam %d: no error", beam)
+		}
+	}
 	if res, err := Search(s, nil, opts(2, 6)); err != nil || len(res) != 0 {
 		t.Errorf("no sentences: %v %v", res, err)
 	}
