@@ -111,7 +111,7 @@ func TestResumeCLI(t *testing.T) {
 	}
 	ck, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
 	os.WriteFile(filepath.Join(c, "model.safetensors"), ck, 0o644)
-	if code, _, e := runCLI(t, "train", "--resume", c, "--steps", "30"); code != 1 || !strings.Contains(e, "not written together") {
+	if code, _, e := runCLI(t, "train", "--resume", c, "--steps", "30"); code != 1 || !strings.Contains(e, "is not the checkpoint") {
 		t.Errorf("mismatched pair: exit %d: %s", code, e)
 	}
 
