@@ -355,7 +355,7 @@ func sameIdentity(saved, cur map[string]string, positional ...string) error {
 		if slices.Contains(positional, k) || saved[k] == cur[k] || k == stateAdmin && cur[k] == "" {
 			continue
 		}
-		return fmt.Errorf("the saved run's %s is %s, this run's is %s", k, short(saved[k]), short(cur[k]))
+		return errors.New(differ(k, saved[k], cur[k]))
 	}
 	return nil
 }
@@ -364,8 +364,23 @@ func short(s string) string {
 	if s == "" {
 		return "(none)"
 	}
-	if len(s) > 200 {
-		return s[:200] + "…"
+	if len(s) > 80 {
+		return s[:80] + "…"
 	}
 	return s
+}
+
+// differ says how two values of a state key differ: both whole when
+// short, else from a little before their first difference (a config or
+// a profile is long and differs in one field).
+func differ(key, saved, cur string) string {
+	if len(saved) <= 80 && len(cur) <= 80 {
+		return fmt.Sprintf("the saved run's %s is %s, this run's is %s", key, short(saved), short(cur))
+	}
+	i := 0
+	for i < len(saved) && i < len(cur) && saved[i] == cur[i] {
+		i++
+	}
+	from := max(0, i-20)
+	return fmt.Sprintf("the saved run's %s is …%s, this run's is …%s", key, short(saved[from:]), short(cur[from:]))
 }
