@@ -169,7 +169,8 @@ func signalRun(t *testing.T, dir string, args []string, sigs ...syscall.Signal) 
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
+		// The state is written first: the checkpoint after it.
+		if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
