@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
@@ -87,6 +89,15 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 			}
 		}
 	}
+	// The trainer state first: a kill while removing the run leaves no
+	// state, so nothing resumes a run that is half gone.
+	later := func(e os.DirEntry) int {
+		if strings.HasPrefix(e.Name(), stateFile) {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(ents, func(a, b os.DirEntry) int { return later(a) - later(b) })
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		if !(atomicfile.IsTemp(e.Name()) || overwrite && remove != nil && remove.MatchString(e.Name())) || isOneOf(p, keep) {
