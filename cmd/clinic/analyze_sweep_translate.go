@@ -163,7 +163,11 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	// One joint BPE for every run, learned once (every run would learn
 	// the same codes from the same pairs).
 	if tf.bpeCodes == "" && *cont {
-		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
+		// A sweep killed before it saved its codes started no run:
+		// they are learned again.
+		if _, err := os.Lstat(filepath.Join(o.out, "bpe.codes")); err == nil {
+			tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
+		}
 	}
 	if tf.bpeCodes == "" {
 		trainPairs, _, _, err := loadPairs(o, tf)
@@ -508,7 +512,22 @@ func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
 			return nil, usagef("--%s %s differs from the sweep in %s, run with --%s %s (on --continue only --threads may change)", n, v, dir, n, sv)
 		}
 	}
-	return lockRunDir(dir)
+	release, err := lockRunDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	// The runs' temporary files of saves a kill cut short go too.
+	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "*"))
+	for _, sub := range runs {
+		if st, err := os.Lstat(sub); err != nil || !st.IsDir() {
+			continue
+		}
+		if err := cleanRunDir(sub, false, nil, nil, nil); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	return release, nil
 }
 
 // fourPlaces formats a loss kept as a string (it may be NaN) to four

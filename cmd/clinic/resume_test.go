@@ -111,7 +111,7 @@ func TestResumeCLI(t *testing.T) {
 	}
 	ck, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
 	os.WriteFile(filepath.Join(c, "model.safetensors"), ck, 0o644)
-	if code, _, e := runCLI(t, "train", "--resume", c, "--steps", "30"); code != 1 || !strings.Contains(e, "not written together") {
+	if code, _, e := runCLI(t, "train", "--resume", c, "--steps", "30"); code != 1 || !strings.Contains(e, "is not the checkpoint") {
 		t.Errorf("mismatched pair: exit %d: %s", code, e)
 	}
 
@@ -169,7 +169,8 @@ func signalRun(t *testing.T, dir string, args []string, sigs ...syscall.Signal) 
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
+		// The state is written first: the checkpoint after it.
+		if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -236,5 +237,144 @@ func TestSignals(t *testing.T) {
 			t.Fatalf("resume: exit %d: %s %s", code, o, e)
 		}
 		sameRun(t, ref, out)
+	}
+}
+
+// dirFiles returns the files of dir and their bytes.
+func dirFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		m[e.Name()] = string(b)
+	}
+	return m
+}
+
+// sameFilesAs fails unless dir holds the files before did, unchanged.
+func sameFilesAs(t *testing.T, what, dir string, before map[string]string) {
+	t.Helper()
+	after := dirFiles(t, dir)
+	for name, b := range before {
+		if name == ".lock" {
+			continue
+		}
+		if a, ok := after[name]; !ok || a != b {
+			t.Errorf("%s: %s changed or removed", what, name)
+		}
+	}
+}
+
+// A trainer state copied from another run is refused in one line,
+// leaving the run as it was; so is a run whose data, Admin profile or
+// subword codes are no longer those its state records.
+func TestResumeRefusesAnotherRun(t *testing.T) {
+	dir := t.TempDir()
+	text := writeText(t, dir)
+	other := filepath.Join(dir, "other.txt")
+	os.WriteFile(other, bytes.Repeat([]byte("a stitch in time saves nine, they say. "), 100), 0o644)
+	a := filepath.Join(dir, "a")
+	if code, _, e := runCLI(t, lmArgs(text, a, "12")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	own, _ := os.ReadFile(filepath.Join(a, stateFile))
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		before := dirFiles(t, a)
+		code, _, e := runCLI(t, append([]string{"train", "--resume", a, "--steps", "18"}, args...)...)
+		if code != 1 || !strings.Contains(e, want) || strings.Count(e, "\n") != 1 {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", what, code, e, want)
+		}
+		sameFilesAs(t, what, a, before)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{{"another seed", []string{"--seed", "8"}}, {"other data", []string{"--data", other}}, {"same flags", []string{"--steps", "6"}}} {
+		b := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		if code, _, e := runCLI(t, append(lmArgs(text, b, "12"), c.args...)...); code != 0 {
+			t.Fatalf("train: exit %d: %s", code, e)
+		}
+		st, _ := os.ReadFile(filepath.Join(b, stateFile))
+		os.WriteFile(filepath.Join(a, stateFile), st, 0o644)
+		refused("the state of a run with "+c.name, "is not the checkpoint")
+	}
+	os.WriteFile(filepath.Join(a, stateFile), own, 0o644)
+
+	// The run's Admin profile replaced by another's.
+	pa, _ := os.ReadFile(filepath.Join(a, "admin_profile.json"))
+	pb, _ := os.ReadFile(filepath.Join(dir, "another-seed", "admin_profile.json"))
+	os.WriteFile(filepath.Join(a, "admin_profile.json"), pb, 0o644)
+	refused("another Admin profile", "admin_profile is")
+	os.WriteFile(filepath.Join(a, "admin_profile.json"), pa, 0o644)
+	// The training text changed since.
+	tb, _ := os.ReadFile(text)
+	os.WriteFile(text, append(tb, "and again. "...), 0o644)
+	refused("changed data", "data is")
+	os.WriteFile(text, tb, 0o644)
+	if code, _, e := runCLI(t, "train", "--resume", a, "--steps", "18"); code != 0 {
+		t.Fatalf("the run itself: exit %d: %s", code, e)
+	}
+
+	// A translation run whose subword codes were replaced.
+	tsv, _, _ := writePairs(t, dir, 100)
+	targs := func(out string, merges string) []string {
+		return []string{"train", "--task", "translate", "--out", out, "--data", tsv, "--columns", "2,3", "--bpe-merges", merges,
+			"--encoder-layers", "1", "--layers", "1", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--max-len", "16",
+			"--max-tokens", "128", "--steps", "4", "--eval-every", "4", "--bleu-every", "0", "--norm", "preln", "--threads", "1"}
+	}
+	ta, tb2 := filepath.Join(dir, "ta"), filepath.Join(dir, "tb")
+	for out, merges := range map[string]string{ta: "30", tb2: "20"} {
+		if code, _, e := runCLI(t, targs(out, merges)...); code != 0 {
+			t.Fatalf("translate: exit %d: %s", code, e)
+		}
+	}
+	codes, _ := os.ReadFile(filepath.Join(tb2, "bpe.codes"))
+	os.WriteFile(filepath.Join(ta, "bpe.codes"), codes, 0o644)
+	a = ta
+	refused("other codes", "bpe_codes is")
+}
+
+// --overwrite removes the previous run only once the new one is sure to
+// start: a new run that fails on its data, its profile or its size
+// leaves the old one's files as they were.
+func TestOverwriteKeepsRunThatCannotStart(t *testing.T) {
+	dir := t.TempDir()
+	text := writeText(t, dir)
+	a := filepath.Join(dir, "a")
+	if code, _, e := runCLI(t, lmArgs(text, a, "6")...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte{0xff, 0xfe, 'a'}, 0o644)
+	badProfile := filepath.Join(dir, "p.json")
+	os.WriteFile(badProfile, []byte(`{"format":"clinic-admin-profile/1","layers":7,"omega":[1,2]}`), 0o644)
+	_, src, tgt := writePairs(t, dir, 3)
+	before := dirFiles(t, a)
+	for _, c := range []struct {
+		code int
+		args []string
+	}{
+		{1, lmArgs(filepath.Join(dir, "missing.txt"), a, "6", "--overwrite")},
+		{1, lmArgs(bad, a, "6", "--overwrite")},
+		{1, lmArgs(text, a, "6", "--overwrite", "--admin-profile", badProfile)},
+		{2, lmArgs(text, a, "6", "--overwrite", "--seq-len", "100000", "--d-model", "4096", "--heads", "8", "--d-ff", "16384")},
+		{1, []string{"train", "--task", "translate", "--out", a, "--overwrite", "--src", src, "--tgt", tgt, "--val-frac", "0.5", "--max-len", "1"}},
+	} {
+		code, _, e := runCLI(t, c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d: %s", c.args, code, c.code, e)
+		}
+		sameFilesAs(t, strings.Join(c.args, " "), a, before)
+	}
+	if code, _, e := runCLI(t, lmArgs(text, a, "3", "--overwrite")...); code != 0 {
+		t.Fatalf("overwrite: exit %d: %s", code, e)
+	}
+	if recs, _ := metrics.ReadAll(filepath.Join(a, "metrics.jsonl")); len(recs) != 3 {
+		t.Errorf("after --overwrite, %d metrics lines, want the new run's 3", len(recs))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
@@ -24,15 +26,29 @@ var heldRun = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|c
 // prepareRunDir makes dir ready for one run and locks it for the run's
 // whole length: a second run into it fails at once. Without overwrite a
 // directory that already holds a run is a usage error; with it the
-// previous run's files are removed (except the paths in keep, which are
-// this run's inputs). Temporary files of killed saves are removed, and
-// the directory is checked writable now rather than at the first save.
-// The returned function releases the lock.
-func prepareRunDir(dir string, overwrite bool, keep ...string) (func(), error) {
+// previous run's files (except the paths in keep, which are this run's
+// inputs) are removed by the returned clear, which the run calls only
+// once it is sure to start (its data loaded, its config valid, its
+// memory checked): a run that fails before loses nothing. Temporary
+// files of killed saves are removed, and the directory is checked
+// writable now rather than at the first save. The returned release
+// releases the lock.
+func prepareRunDir(dir string, overwrite bool, keep ...string) (release func(), clear func() error, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("run directory: %v", err)
+		return nil, nil, fmt.Errorf("run directory: %v", err)
 	}
-	return lockDir(dir, func() error { return cleanRunDir(dir, overwrite, heldRun, runFile, keep) })
+	release, err = lockDir(dir, func() error { return cleanRunDir(dir, overwrite, heldRun, nil, keep) })
+	if err != nil {
+		return nil, nil, err
+	}
+	cleared := !overwrite
+	return release, func() error {
+		if cleared {
+			return nil
+		}
+		cleared = true
+		return cleanRunDir(dir, true, nil, runFile, keep)
+	}, nil
 }
 
 // lockRunDir takes the lock of a run directory whose run resumes (or a
@@ -58,9 +74,9 @@ func lockDir(dir string, clean func() error) (func(), error) {
 }
 
 // cleanRunDir refuses (without overwrite) a directory with a file
-// matching held (if not nil), removes (with overwrite) the files matching remove and
-// always the temporary files of killed saves, then checks that dir and
-// its checkpoint path are writable.
+// matching held (if not nil), removes (with overwrite) the files matching
+// remove (if not nil) and always the temporary files of killed saves,
+// then checks that dir and its checkpoint path are writable.
 func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep []string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -73,9 +89,18 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 			}
 		}
 	}
+	// The trainer state first: a kill while removing the run leaves no
+	// state, so nothing resumes a run that is half gone.
+	later := func(e os.DirEntry) int {
+		if strings.HasPrefix(e.Name(), stateFile) {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(ents, func(a, b os.DirEntry) int { return later(a) - later(b) })
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		if !(atomicfile.IsTemp(e.Name()) || overwrite && remove.MatchString(e.Name())) || isOneOf(p, keep) {
+		if !(atomicfile.IsTemp(e.Name()) || overwrite && remove != nil && remove.MatchString(e.Name())) || isOneOf(p, keep) {
 			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

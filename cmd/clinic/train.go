@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -54,6 +55,9 @@ type trainOpts struct {
 	// continue; runInfo is saved in the trainer state (the flags).
 	resume  *train.State
 	runInfo map[string]string
+	// clearOld, when set, removes the previous run's files from out
+	// (--overwrite); see begin.
+	clearOld func() error
 
 	// comm is the data-parallel job this process is a rank of (nil: one
 	// process). Rank 0 alone writes the run directory and prints.
@@ -63,6 +67,17 @@ type trainOpts struct {
 // rank0 is whether this process writes the run's files: one process,
 // or rank 0 of a job.
 func (o *trainOpts) rank0() bool { return o.comm == nil || o.comm.Rank() == 0 }
+
+// begin is called once the run is sure to start (its data loaded, its
+// config valid, its memory checked), before it writes into out: with
+// --overwrite it removes the previous run's files only then, so that a
+// run that cannot start leaves the old one intact.
+func (o *trainOpts) begin() error {
+	if o.clearOld == nil {
+		return nil
+	}
+	return o.clearOld()
+}
 
 // ranks is the number of ranks of the job (1: one process).
 func (o *trainOpts) ranks() int {
@@ -254,7 +269,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	case resumed != nil:
 		release, err = lockRunDir(o.out)
 	default:
-		release, err = prepareRunDir(o.out, *overwrite, o.adminProfile, tf.bpeCodes)
+		release, o.clearOld, err = prepareRunDir(o.out, *overwrite, o.adminProfile, tf.bpeCodes)
 	}
 	if err != nil {
 		return err
@@ -332,7 +347,17 @@ type adminTask interface {
 // directory.
 func setAdmin(o trainOpts, task adminTask) error {
 	if o.resume != nil {
-		return nil // the profile is restored with the trainer state
+		// The profile is restored with the trainer state, which must
+		// hold the one the run saved in its directory (if still there).
+		path := filepath.Join(o.out, "admin_profile.json")
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		pr, err := admin.Load(path)
+		if err != nil {
+			return err
+		}
+		return task.SetAdminProfile(pr)
 	}
 	var pr *admin.Profile
 	var err error
@@ -370,6 +395,9 @@ func setAdmin(o trainOpts, task adminTask) error {
 	if !o.rank0() {
 		return nil
 	}
+	if err := o.begin(); err != nil {
+		return err
+	}
 	if err := pr.Save(filepath.Join(o.out, "admin_profile.json")); err != nil {
 		return fmt.Errorf("saving admin profile: %v", err)
 	}
@@ -404,25 +432,12 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 		return runRank(o, task, scores)
 	}
 	mpath, ckpt := filepath.Join(o.out, "metrics.jsonl"), filepath.Join(o.out, "model.safetensors")
-	open := metrics.Create
-	if o.resume != nil {
-		// Lines written after the checkpoint would be written again.
-		if err := train.TruncateMetrics(mpath, o.resume.CheckpointStep); err != nil {
-			return nil, err
-		}
-		open = metrics.Append
-	}
-	mw, err := open(mpath)
-	if err != nil {
-		return nil, err
-	}
-	defer mw.Close()
 	stop, stopSignal, unwatch := watchSignals(stderr, o.out)
 	defer unwatch()
 	opts := train.Options{Steps: o.steps, EvalEvery: o.evalEvery, SaveEvery: o.saveEvery,
 		Optim: optim.Config{Name: o.optimizer, LR: o.lr, Beta1: o.beta1, Beta2: o.beta2, Eps: o.eps,
 			WeightDecay: o.weightDecay, Warmup: o.warmup, Schedule: o.schedule, Clip: o.clip},
-		Checkpoint: ckpt, KeepLast: o.keepLast, Metrics: mw, BeforeStep: o.beforeStep, Scores: scores,
+		Checkpoint: ckpt, KeepLast: o.keepLast, BeforeStep: o.beforeStep, Scores: scores,
 		State: filepath.Join(o.out, stateFile), Run: o.runInfo, Stop: stop,
 		Comm: o.comm, CheckEvery: o.checkEvery, SerialReduce: o.serialReduce, BucketBytes: o.bucketBytes}
 	if opts.BeforeStep == nil {
@@ -467,11 +482,23 @@ func runTask(o trainOpts, task train.Task, unit string, scores []train.Score, st
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	open := metrics.Create
 	if o.resume != nil {
 		if err := tr.Restore(o.resume, ckpt); err != nil {
 			return nil, fmt.Errorf("--resume %s: %v", o.out, err)
 		}
+		// Lines written after the checkpoint would be written again.
+		if err := train.TruncateMetrics(mpath, o.resume.CheckpointStep); err != nil {
+			return nil, err
+		}
+		open = metrics.Append
 	}
+	mw, err := open(mpath)
+	if err != nil {
+		return nil, err
+	}
+	defer mw.Close()
+	tr.SetMetrics(mw)
 	res, err := tr.Run()
 	if bar != nil {
 		bar.Finish()
@@ -516,7 +543,8 @@ func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result,
 		return nil, usageError{err.Error()}
 	}
 	if o.resume != nil {
-		if err := tr.Restore(o.resume, filepath.Join(o.out, "model.safetensors")); err != nil {
+		// Rank 0 checks the checkpoint (and then rewrites it).
+		if err := tr.Restore(o.resume, ""); err != nil {
 			return nil, fmt.Errorf("--resume %s: %v", o.out, err)
 		}
 	}
@@ -573,6 +601,9 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		if err := setAdmin(o, lm); err != nil {
 			return nil, err
 		}
+	}
+	if err := o.begin(); err != nil {
+		return nil, err
 	}
 	if !o.quiet {
 		ranks := ""

@@ -296,24 +296,31 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 	if err := checkFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
 	}
-	// Nothing is written into the run directory before here.
-	if o.rank0() {
-		if err := os.MkdirAll(o.out, 0o755); err != nil {
-			return nil, fmt.Errorf("run directory: %v", err)
-		}
-		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
-			return nil, fmt.Errorf("saving bpe codes: %v", err)
-		}
-	}
 	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
 		MaxTokens: t.maxTokens, MaxSentences: t.maxSentences, Seed: o.seed, SrcLang: t.srcLang, TgtLang: t.tgtLang,
 		Comm: o.comm, Pool: pool})
 	if err != nil {
 		return nil, err
 	}
+	// Nothing is written into the run directory before here (setAdmin
+	// and begin: the previous run's files go only now).
+	if o.rank0() {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return nil, fmt.Errorf("run directory: %v", err)
+		}
+	}
 	if cfg.Norm == model.Admin {
 		if err := setAdmin(o, task); err != nil {
 			return nil, err
+		}
+	}
+	if err := o.begin(); err != nil {
+		return nil, err
+	}
+	// A resumed run keeps the codes it saved (its state checks them).
+	if o.rank0() && o.resume == nil {
+		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
+			return nil, fmt.Errorf("saving bpe codes: %v", err)
 		}
 	}
 	if !o.quiet {

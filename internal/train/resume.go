@@ -3,10 +3,14 @@ package train
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -31,12 +35,15 @@ type Resumable interface {
 	Restore(state map[string]string) error
 }
 
-// StateFormat is the "format" metadata of a trainer state file.
-const StateFormat = "clinic-trainer-state/1"
+// StateFormat is the "format" metadata of a trainer state file. Format
+// 1 held no weights: it needed its checkpoint, which a kill could leave
+// a step ahead of it.
+const StateFormat = "clinic-trainer-state/2"
 
 // Metadata keys of a trainer state file; the task's State is stored
 // under "task.", Options.Run under "run.", each Score's best value
-// under "best.".
+// under "best."; the tensors are the weights ("w."), Adam's moments
+// ("m.", "v.").
 const (
 	keyFormat     = "format"
 	keyStep       = "step"
@@ -44,12 +51,15 @@ const (
 	keyMetrics    = "metrics_step"
 	keyOptimSteps = "optim_steps"
 	keyOptim      = "optim"
+	keyDigest     = "checkpoint_sha256"
+	keyPrevDigest = "previous_checkpoint_sha256"
 	prefixTask    = "task."
 	prefixRun     = "run."
 	prefixBest    = "best."
+	prefixWeights = "w."
 )
 
-// State is a trainer state file read back (see Trainer.SaveState).
+// State is a trainer state file read back (see Trainer.saveState).
 type State struct {
 	Path           string
 	Step           int               // the trainer's step
@@ -74,11 +84,53 @@ func (e *StoppedError) Error() string {
 	return fmt.Sprintf("training stopped after step %d; checkpoint and trainer state saved with %s", e.Step, e.Path)
 }
 
-// SaveState writes, atomically, what resuming the run at the current
-// step needs: the optimizer's moments and step count, the task's State,
-// the metrics position, each Score's best value and Options.Run. It
-// records that it belongs to the checkpoint of the current step.
-func (t *Trainer) SaveState(path string) error {
+// Saves are crash-consistent as a unit: the trainer state is written
+// first and holds everything resuming needs, the weights included, so
+// it alone is the commit point; the checkpoints written after it are
+// copies of its weights, which Restore checks and Run rewrites. A kill
+// at any moment leaves the last state whole (atomicfile) and a
+// checkpoint that is either the one it names or the one that one
+// replaced.
+
+// digest names a checkpoint in a trainer state: a SHA-256 of its step
+// and of its tensors (name, type, shape, bits) in name order. It is the
+// same computed from the weights before the checkpoint is written and
+// from the file read back, whatever the current task's shapes.
+func digest(step string, ts []*safetensors.Tensor) string {
+	ts = slices.Clone(ts)
+	slices.SortFunc(ts, func(a, b *safetensors.Tensor) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	fmt.Fprintf(h, "step %q\n", step)
+	buf := make([]byte, 0, 1<<16)
+	for _, t := range ts {
+		fmt.Fprintf(h, "%q %s %v %d\n", t.Name, t.DType, t.Shape, len(t.F32))
+		for _, x := range t.F32 {
+			if buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x)); len(buf) == cap(buf) {
+				h.Write(buf)
+				buf = buf[:0]
+			}
+		}
+		h.Write(buf)
+		buf = buf[:0]
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// weights are the task's weights as the tensors of its checkpoint.
+func (t *Trainer) weights() []*safetensors.Tensor {
+	var ts []*safetensors.Tensor
+	for _, q := range t.task.Params().List {
+		ts = append(ts, safetensors.NewF32(q.Name, q.Shape, q.W))
+	}
+	return ts
+}
+
+// saveState writes, atomically, what resuming the run at the current
+// step needs: the weights, the optimizer's moments and step count, the
+// task's State, the metrics position, each Score's best value and
+// Options.Run. It names the checkpoint of the current step, which save
+// writes next, by its digest own, and the checkpoint that one replaces.
+func (t *Trainer) saveState(path, own string) error {
 	rt, ok := t.task.(Resumable)
 	if !ok {
 		return fmt.Errorf("train: this task cannot be resumed")
@@ -93,7 +145,7 @@ func (t *Trainer) SaveState(path string) error {
 	}
 	f := &safetensors.File{Metadata: map[string]string{
 		keyFormat: StateFormat, keyStep: strconv.Itoa(t.step), keyCheckpoint: strconv.Itoa(t.step),
-		keyMetrics: strconv.Itoa(t.step), keyOptim: string(oc),
+		keyMetrics: strconv.Itoa(t.step), keyOptim: string(oc), keyDigest: own, keyPrevDigest: t.ckptDigest,
 	}}
 	m, v, n := t.opt.State()
 	f.Metadata[keyOptimSteps] = strconv.Itoa(n)
@@ -107,7 +159,8 @@ func (t *Trainer) SaveState(path string) error {
 		f.Metadata[prefixBest+name] = fmt.Sprintf("%d %s", b.Step, strconv.FormatFloat(b.Value, 'g', -1, 64))
 	}
 	for i, q := range t.task.Params().List {
-		f.Tensors = append(f.Tensors, safetensors.NewF32("m."+q.Name, q.Shape, m[i]), safetensors.NewF32("v."+q.Name, q.Shape, v[i]))
+		f.Tensors = append(f.Tensors, safetensors.NewF32(prefixWeights+q.Name, q.Shape, q.W),
+			safetensors.NewF32("m."+q.Name, q.Shape, m[i]), safetensors.NewF32("v."+q.Name, q.Shape, v[i]))
 	}
 	if err := safetensors.WriteFile(path, f); err != nil {
 		return fmt.Errorf("writing trainer state: %v", err)
@@ -148,28 +201,35 @@ func ReadState(path string) (*State, error) {
 }
 
 // Restore puts the trainer and its task where the saved run was: the
-// weights from checkpoint (which must be the checkpoint saved with s),
-// the optimizer's moments and step count, the task's positions, the
-// step and the best Score values. The task and the optimizer settings
-// must be those of the saved run.
+// weights, the optimizer's moments and step count, the task's positions,
+// the step and the best Score values, all from the state. The task and
+// the optimizer settings must be those of the saved run. checkpoint (""
+// : not checked) must be the checkpoint the state names or the one that
+// one replaced (a kill between the two writes), so that a state copied
+// from another run is refused; Run then rewrites the checkpoints of the
+// restored step.
 func (t *Trainer) Restore(s *State, checkpoint string) error {
 	rt, ok := t.task.(Resumable)
 	if !ok {
 		return fmt.Errorf("train: this task cannot be resumed")
 	}
 	md := s.f.Metadata
-	ck, err := safetensors.ReadFile(checkpoint)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %v", err)
+	var ws []*safetensors.Tensor
+	for _, w := range s.f.Tensors {
+		if name, ok := strings.CutPrefix(w.Name, prefixWeights); ok {
+			ws = append(ws, &safetensors.Tensor{Name: name, DType: w.DType, Shape: w.Shape, F32: w.F32})
+		}
 	}
-	if cs := ck.Metadata["step"]; cs != strconv.Itoa(s.CheckpointStep) {
-		return fmt.Errorf("%s holds the weights of step %s but %s belongs to the checkpoint of step %d: they were not written together (the run was killed between the two writes, or diverged), so the run cannot be resumed exactly",
-			checkpoint, cs, s.Path, s.CheckpointStep)
+	own := md[keyDigest]
+	if own == "" || digest(md[keyStep], ws) != own {
+		return fmt.Errorf("%s is damaged: its weights are not the checkpoint it names", s.Path)
+	}
+	if checkpoint != "" {
+		if err := checkCheckpoint(s, checkpoint); err != nil {
+			return err
+		}
 	}
 	p := t.task.Params()
-	if got, want := ck.Metadata["config"], p.Cfg.JSON(); got != want {
-		return fmt.Errorf("%s: model config %s differs from this run's %s", checkpoint, got, want)
-	}
 	oc, err := json.Marshal(t.o.Optim)
 	if err != nil {
 		return err
@@ -183,13 +243,14 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 			ts[r] = v
 		}
 	}
-	// The task first: restoring Admin's profile sets ω, which the
-	// checkpoint's weights then overwrite with the same values.
+	// The task first (it compares the config, the seed and the data):
+	// restoring Admin's profile sets ω, which the saved weights then
+	// overwrite with the same values.
 	if err := rt.Restore(ts); err != nil {
 		return fmt.Errorf("%s: %v", s.Path, err)
 	}
-	if err := p.LoadTensors(ck, ""); err != nil {
-		return fmt.Errorf("checkpoint %s: %v", checkpoint, err)
+	if err := p.LoadTensors(s.f, prefixWeights); err != nil {
+		return fmt.Errorf("%s: %v", s.Path, err)
 	}
 	var m, v [][]float32
 	for _, q := range p.List {
@@ -218,8 +279,27 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 		}
 		t.best[name] = sp
 	}
-	t.step = s.Step
+	t.step, t.ckptDigest, t.restored = s.Step, own, true
 	copy(t.prev, p.W)
+	return nil
+}
+
+// checkCheckpoint accepts the checkpoint at path if it is the one s
+// names or the one that one replaced (or, before the first checkpoint
+// landed, none).
+func checkCheckpoint(s *State, path string) error {
+	own, prev := s.f.Metadata[keyDigest], s.f.Metadata[keyPrevDigest]
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && prev == "" {
+		return nil
+	}
+	ck, err := safetensors.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %v", err)
+	}
+	if d := digest(ck.Metadata["step"], ck.Tensors); d != own && d != prev {
+		return fmt.Errorf("%s (step %s) is not the checkpoint %s (step %d) was saved with, nor the one before it: the two files come from different runs, or the run diverged after its last save, so the run cannot be resumed exactly",
+			path, short(ck.Metadata["step"]), s.Path, s.Step)
+	}
 	return nil
 }
 
@@ -258,7 +338,9 @@ func TruncateMetrics(path string, step int) error {
 }
 
 // sameIdentity reports the first key, outside positional, whose value
-// differs between a saved task state and the current task's.
+// differs between a saved task state and the current task's. The Admin
+// profile is compared when the current task has one (a resumed run sets
+// the one in its directory); without one it is restored, not compared.
 func sameIdentity(saved, cur map[string]string, positional ...string) error {
 	var keys []string
 	for k := range saved {
@@ -271,10 +353,10 @@ func sameIdentity(saved, cur map[string]string, positional ...string) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if slices.Contains(positional, k) || saved[k] == cur[k] {
+		if slices.Contains(positional, k) || saved[k] == cur[k] || k == stateAdmin && cur[k] == "" {
 			continue
 		}
-		return fmt.Errorf("the saved run's %s is %s, this run's is %s", k, short(saved[k]), short(cur[k]))
+		return errors.New(differ(k, saved[k], cur[k]))
 	}
 	return nil
 }
@@ -283,8 +365,23 @@ func short(s string) string {
 	if s == "" {
 		return "(none)"
 	}
-	if len(s) > 200 {
-		return s[:200] + "…"
+	if len(s) > 80 {
+		return s[:80] + "…"
 	}
 	return s
+}
+
+// differ says how two values of a state key differ: both whole when
+// short, else from a little before their first difference (a config or
+// a profile is long and differs in one field).
+func differ(key, saved, cur string) string {
+	if len(saved) <= 80 && len(cur) <= 80 {
+		return fmt.Sprintf("the saved run's %s is %s, this run's is %s", key, short(saved), short(cur))
+	}
+	i := 0
+	for i < len(saved) && i < len(cur) && saved[i] == cur[i] {
+		i++
+	}
+	from := max(0, i-20)
+	return fmt.Sprintf("the saved run's %s is …%s, this run's is …%s", key, short(saved[from:]), short(cur[from:]))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/optim"
+	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -120,10 +123,9 @@ func checkResume(t *testing.T, newTask func() Resumable, steps int, stops []int)
 			t.Fatalf("resume from %d: %v", k, err)
 		}
 		for _, name := range []string{"model.safetensors", "best.safetensors", "trainer_state.safetensors"} {
-			a, _ := os.ReadFile(filepath.Join(ref, name))
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil || !bytes.Equal(a, b) {
-				t.Errorf("stopped at %d and resumed: %s differs from the uninterrupted run's (%v)", k, name, err)
+			a, b := comparable(t, filepath.Join(ref, name)), comparable(t, filepath.Join(dir, name))
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Errorf("stopped at %d and resumed: %s differs from the uninterrupted run's", k, name)
 			}
 		}
 		got := metricLines(t, filepath.Join(dir, "metrics.jsonl"))
@@ -131,6 +133,23 @@ func checkResume(t *testing.T, newTask func() Resumable, steps int, stops []int)
 			t.Errorf("stopped at %d and resumed: metrics\n%s\nwant\n%s", k, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// comparable is the file at path, or for a trainer state the file
+// without the digest of the checkpoint its save replaced: a run stopped
+// between two save points saves once more than one never stopped.
+func comparable(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(f.Metadata, keyPrevDigest)
+	var b bytes.Buffer
+	if err := safetensors.Encode(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func adminLM(t *testing.T, seed uint64) func() Resumable {
@@ -207,10 +226,10 @@ func TestResumeRefusesMismatch(t *testing.T) {
 		err  error
 		want string
 	}{
-		{try(adminLM(t, 1)(), 3e-3, filepath.Join(other, "model.safetensors")), "not written together"},
-		{try(adminLM(t, 2)(), 3e-3, ckpt), "seed is 1, this run's is 2"},
+		{try(adminLM(t, 1)(), 3e-3, filepath.Join(other, "model.safetensors")), "is not the checkpoint"},
+		{try(tinyLM(t, model.Admin, 2), 3e-3, ckpt), "seed is 1, this run's is 2"},
 		{try(adminLM(t, 1)(), 1e-3, ckpt), "optimizer settings"},
-		{try(tinyLM(t, model.PreLN, 1), 3e-3, ckpt), "model config"},
+		{try(tinyLM(t, model.PreLN, 1), 3e-3, ckpt), `config is …ropout":0.1,"norm":"admin"`},
 	} {
 		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
 			t.Errorf("got %v, want an error with %q", c.err, c.want)
@@ -218,6 +237,42 @@ func TestResumeRefusesMismatch(t *testing.T) {
 	}
 	if err := try(adminLM(t, 1)(), 3e-3, ckpt); err != nil {
 		t.Errorf("the matching run: %v", err)
+	}
+	// A kill between the state and its checkpoint leaves the checkpoint
+	// the state replaced, or none before the first: both resume.
+	if err := try(adminLM(t, 1)(), 3e-3, filepath.Join(dir, "none.safetensors")); err != nil {
+		t.Errorf("no checkpoint yet after the first state: %v", err)
+	}
+	s8, err := ReadState(filepath.Join(other, "trainer_state.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func(ckpt string) error {
+		tr, _ := New(adminLM(t, 1)(), Options{Steps: 8, EvalEvery: 3, Optim: o3e3()})
+		return tr.Restore(s8, ckpt)
+	}
+	if err := restore(filepath.Join(other, "none.safetensors")); err == nil || !strings.Contains(err.Error(), "none.safetensors") {
+		t.Errorf("a missing checkpoint after the first save: %v", err)
+	}
+	// The checkpoint of step 4, which the state of step 8 replaced.
+	prev := filepath.Join(t.TempDir(), "prev")
+	if err := resumeRun(t, adminLM(t, 1), prev, 8, 5, false); err == nil {
+		t.Fatal("no stop")
+	}
+	if err := restore(filepath.Join(prev, "model.safetensors")); err == nil || !strings.Contains(err.Error(), "is not the checkpoint") {
+		t.Errorf("the checkpoint of step 5: %v", err)
+	}
+	os.Remove(filepath.Join(prev, "model.safetensors"))
+	if err := resumeRun(t, adminLM(t, 1), prev, 4, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := restore(filepath.Join(prev, "model.safetensors")); err != nil {
+		t.Errorf("the checkpoint the state replaced: %v", err)
+	}
+	// A state whose weights are not those it names is refused.
+	s.f.Tensors[0].F32[0]++
+	if err := try(adminLM(t, 1)(), 3e-3, ckpt); err == nil || !strings.Contains(err.Error(), "is damaged") {
+		t.Errorf("damaged state: %v", err)
 	}
 	if _, err := ReadState(filepath.Join(t.TempDir(), "trainer_state.safetensors")); !errors.Is(err, ErrNoState) {
 		t.Errorf("no state: %v", err)
@@ -233,5 +288,51 @@ func TestResumeStabilizersExact(t *testing.T) {
 			checkResume(t, func() Resumable { return tinyLM(t, norm, 1) }, 9, []int{4})
 			checkResume(t, func() Resumable { return toyTranslate(t, norm, 1) }, 8, []int{3})
 		})
+	}
+}
+
+func o3e3() optim.Config {
+	o := adam()
+	o.LR = 3e-3
+	return o
+}
+
+// The identity a resumed task is checked against: every fingerprint of
+// the run (config, seed, batching, the data, the subword codes, the
+// languages, the Admin profile when the run has one) that differs from
+// the saved one is refused, naming it.
+func TestResumeRefusesEachFingerprint(t *testing.T) {
+	check := func(newTask func() Resumable, keys ...string) {
+		t.Helper()
+		saved, err := newTask().State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := newTask().Restore(saved); err != nil {
+			t.Fatalf("the same task: %v", err)
+		}
+		for _, k := range keys {
+			if _, ok := saved[k]; !ok {
+				t.Fatalf("the state has no %s: %v", k, saved)
+			}
+			other := maps.Clone(saved)
+			other[k] += "x"
+			if err := newTask().Restore(other); err == nil || !strings.Contains(err.Error(), "saved run's "+k+" is") {
+				t.Errorf("%s differs: %v", k, err)
+			}
+		}
+	}
+	check(adminLM(t, 1), "task", "config", "seed", "batch", "eval_batches", "train_data", "val_data", "admin_profile")
+	check(func() Resumable {
+		task := toyTranslate(t, model.Admin, 1)
+		if err := task.SetAdminProfile(mustProfile(t, task)); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}, "task", "config", "seed", "max_tokens", "max_sentences", "bpe_codes", "src_lang", "tgt_lang", "train_data", "val_data", "admin_profile")
+	// Without a profile of its own, a task takes the saved one.
+	saved, _ := adminLM(t, 1)().State()
+	if err := tinyLM(t, model.Admin, 1).Restore(saved); err != nil {
+		t.Errorf("restoring the profile: %v", err)
 	}
 }

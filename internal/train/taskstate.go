@@ -13,7 +13,7 @@ import (
 )
 
 // The keys of a task's State that are positions (restored) rather than
-// identity (compared).
+// identity (compared), and the Admin profile (both: see sameIdentity).
 const (
 	stateDraws   = "draws"
 	stateSampler = "sampler"
@@ -78,7 +78,7 @@ func (l *LM) Restore(s map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := sameIdentity(s, cur, stateSampler, stateDraws, stateAdmin); err != nil {
+	if err := sameIdentity(s, cur, stateSampler, stateDraws); err != nil {
 		return err
 	}
 	sm, err1 := strconv.ParseUint(s[stateSampler], 10, 64)
@@ -125,7 +125,7 @@ func (t *Translate) Restore(s map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := sameIdentity(s, cur, stateBatcher, stateDraws, stateAdmin); err != nil {
+	if err := sameIdentity(s, cur, stateBatcher, stateDraws); err != nil {
 		return err
 	}
 	var ps data.PairState

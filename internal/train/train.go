@@ -208,6 +208,11 @@ type Trainer struct {
 	step int
 	// best is each Score's best value so far, carried over a resume.
 	best map[string]ScorePoint
+	// ckptDigest is the digest of the checkpoint last written (or
+	// restored); restored: Run must first rewrite the checkpoints of
+	// the restored step (see Restore).
+	ckptDigest string
+	restored   bool
 
 	comm dist.Comm
 	red  []float64 // the reduction of the loss and the token count
@@ -399,6 +404,11 @@ func (t *Trainer) finishBuckets() error {
 	return nil
 }
 
+// SetMetrics sets Options.Metrics after New: a resumed run opens its
+// metrics once Restore has accepted the state, so that a refused resume
+// leaves them as they were.
+func (t *Trainer) SetMetrics(w *metrics.Writer) { t.o.Metrics = w }
+
 // Comm is the trainer's communicator (dist.Single for one process).
 func (t *Trainer) Comm() dist.Comm { return t.comm }
 
@@ -589,6 +599,16 @@ func (t *Trainer) Run() (*Result, error) {
 			return nil, err
 		}
 	}
+	if t.restored {
+		// A kill after the state was written may have left its
+		// checkpoints (the main one, the kept one) unwritten or
+		// stale; they are copies of the state's weights.
+		t.restored = false
+		if err := t.save(t.step, false); err != nil {
+			return nil, err
+		}
+		saved = t.step
+	}
 	for t.step < o.Steps && !stopped {
 		if o.BeforeStep != nil {
 			o.BeforeStep(t.step + 1)
@@ -673,23 +693,29 @@ func (t *Trainer) Run() (*Result, error) {
 	return res, nil
 }
 
-// save writes the checkpoint of step and, with withState, the trainer
-// state that goes with it (after the checkpoint: a state file always
-// names the checkpoint it belongs to).
+// save writes the checkpoint of step and, with withState, first the
+// trainer state that goes with it: the state holds the weights and is
+// the commit point, so a kill between the writes leaves a run that
+// resumes (see Restore).
 func (t *Trainer) save(step int, withState bool) error {
 	if t.o.Checkpoint == "" {
 		return nil
 	}
-	if err := t.task.SaveCheckpoint(t.o.Checkpoint, step); err != nil {
-		return err
-	}
-	if t.o.KeepLast > 0 {
-		if err := t.keepLast(t.o.Checkpoint, step, t.o.KeepLast); err != nil {
+	own := ""
+	if withState && t.o.State != "" {
+		own = digest(strconv.Itoa(step), t.weights())
+		if err := t.saveState(t.o.State, own); err != nil {
 			return err
 		}
 	}
-	if withState && t.o.State != "" {
-		return t.SaveState(t.o.State)
+	if err := t.task.SaveCheckpoint(t.o.Checkpoint, step); err != nil {
+		return err
+	}
+	if own != "" {
+		t.ckptDigest = own
+	}
+	if t.o.KeepLast > 0 {
+		return t.keepLast(t.o.Checkpoint, step, t.o.KeepLast)
 	}
 	return nil
 }
