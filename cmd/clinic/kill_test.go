@@ -284,8 +284,8 @@ func TestKillResume(t *testing.T) {
 		}, resume: resumeTrain, same: func(t *testing.T, ref, out string) { sameFiles(t, ref, out) }},
 		{name: "translate", start: func(out string) []string {
 			return append([]string{"train", "--out", out, "--overwrite", "--layers", "1", "--encoder-layers", "1", "--norm", "admin",
-				"--steps", "20", "--save-every", "1", "--keep-last", "3", "--bleu-every", "0"}, tr...)
-		}, resume: resumeTrain, same: func(t *testing.T, ref, out string) { sameFiles(t, ref, out, "bpe.codes") }},
+				"--steps", "20", "--save-every", "1", "--keep-last", "3", "--bleu-every", "5"}, tr...)
+		}, resume: resumeTrain, same: func(t *testing.T, ref, out string) { sameFiles(t, ref, out, "bpe.codes", "model_best.safetensors") }},
 		{name: "sweep", start: sweepLM, resume: continueSweep(sweepLM), same: sameSweep},
 		{name: "sweep --task translate", start: sweepTr, resume: continueSweep(sweepTr), same: sameSweep},
 	} {
