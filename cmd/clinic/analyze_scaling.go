@@ -79,8 +79,14 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	}
 	rep.para("Command: `%s`", commandLine("scaling", args))
 	m := profiles[0].Machine
-	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk + burden, bandwidth bound), with the burden of a region of t chunks %v·(t−1) + %v (the hand-off and join measured on this machine's pool of 2 threads) and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
-		cpuName(), asm.CPULevel(), *steps, m.Post, m.Join, *bw)
+	var alpha []string
+	for ph := phase.Other; ph < phase.Count; ph++ {
+		if a := m.Alpha[ph]; a > 0 {
+			alpha = append(alpha, fmt.Sprintf("%s %.3f", ph, a))
+		}
+	}
+	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks %v·(t−1) + %v (the hand-off and join measured on this machine's pool of 2 threads), the contention α by phase (%s; measured on that pool: how much slower chunks run beside another than alone) and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
+		cpuName(), asm.CPULevel(), *steps, m.Post, m.Join, strings.Join(alpha, ", "), *bw)
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
 	var rows [][]string
 	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",

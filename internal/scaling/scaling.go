@@ -6,7 +6,7 @@
 // region by region, as Cilkview bounds a greedy scheduler's (T1/P + T∞
 // plus a burden per spawn), but with the pool's static split:
 //
-//	T(P) = serial + Σ_regions max(span_r(P) + burden(t_r), bandwidth_r(P))
+//	T(P) = serial + Σ_regions max(span_r(P)·(1 + α_r·(t_r−1)) + burden(t_r), bandwidth_r(P))
 //
 // where serial is the caller's time outside regions, span_r(P) the
 // region's longest chunk at width P, t_r its number of chunks, burden(t)
@@ -15,6 +15,14 @@
 // memory-bound regions (element-wise, optimizer): their chunks stream
 // memory at one core's bandwidth alone, and P cores together at most
 // BWRatio times that.
+//
+// α is contention, the term of Gunther's Universal Scalability Law:
+// chunks that run at once slow each other (shared cache, memory
+// channels, the clock the cores share), which timing them one by one
+// cannot see. It is measured per phase on this machine's pool of two
+// threads, as how much longer a region's chunks take there than alone,
+// and assumed to grow by the same amount with each further core at work
+// (the linear USL term). It bounds the speedup by 1 + 1/α.
 //
 // Work inflation is W(P)/W(1), W the sum of all chunk and serial times:
 // what splitting costs beyond waiting (operands packed per worker,
@@ -39,6 +47,8 @@ type Machine struct {
 	Post, Join time.Duration
 	// BWRatio is the socket's memory bandwidth over one core's.
 	BWRatio float64
+	// Alpha is the contention per further concurrent chunk, by phase.
+	Alpha [phase.Count]float64
 }
 
 // memoryBound says which phases stream memory rather than compute.
@@ -93,7 +103,7 @@ func predict(width int, regions []asm.Region, serial map[int]time.Duration, m Ma
 		e.Work += work
 		e.Span += span
 		e.Burden += burden
-		tr := span + burden
+		tr := time.Duration(float64(span)*(1+m.Alpha[phaseOf(r.Tag)]*float64(t-1))) + burden
 		if memoryBound(r.Tag) && m.BWRatio > 0 {
 			if bw := time.Duration(float64(work) / min(float64(t), m.BWRatio)); bw > tr {
 				e.MemBound += bw - tr
@@ -113,6 +123,80 @@ func phaseOf(tag int) phase.Phase {
 		return phase.Other
 	}
 	return phase.Phase(tag)
+}
+
+// measureMachine measures the pool's hand-off, join and contention on
+// this machine: the step on a real pool of o.OverheadThreads threads,
+// and the same pool simulating that width (chunks one by one), the
+// fastest of o.Steps steps each.
+func measureMachine(name string, o Options, m *Machine) error {
+	th := max(o.OverheadThreads, 2)
+	pool := asm.NewPool(th)
+	defer pool.Close()
+	clock := &phase.Clock{}
+	s, err := workload.New(name, o.Batch, pool, clock)
+	if err != nil {
+		return err
+	}
+	clock.Start(pool)
+	defer clock.Stop()
+	var real, alone []*asm.Recording
+	for range o.Steps {
+		for _, w := range []int{0, th} {
+			rec := pool.Record(w)
+			err := s.Step()
+			pool.Stop()
+			if err != nil {
+				return err
+			}
+			if w == 0 {
+				real = append(real, rec)
+			} else {
+				alone = append(alone, rec)
+			}
+		}
+	}
+	r, a := fastest(real), fastest(alone)
+	if m.Post, m.Join, err = Overhead(r); err != nil {
+		return err
+	}
+	m.Alpha = contention(r, a)
+	return nil
+}
+
+// contention is α by phase from a step recorded on a real pool (r) and
+// simulating its width (a): the split regions' chunk time at once over
+// alone, less one, over the other chunks that ran at once (one, at two
+// threads).
+func contention(r, a *asm.Recording) (alpha [phase.Count]float64) {
+	var together, apart, others [phase.Count]float64
+	sum := func(rec *asm.Recording, into *[phase.Count]float64, n *[phase.Count]float64) {
+		for _, g := range rec.Regions {
+			if len(g.Chunks) < 2 {
+				continue
+			}
+			ph := phaseOf(g.Tag)
+			var work float64
+			for _, c := range g.Chunks {
+				work += float64(c)
+			}
+			into[ph] += work
+			if n != nil {
+				n[ph] += float64(len(g.Chunks)-1) * work
+			}
+		}
+	}
+	sum(r, &together, nil)
+	sum(a, &apart, &others)
+	for ph := range alpha {
+		if apart[ph] > 0 && together[ph] > apart[ph] {
+			// weighted by chunk time, the mean number of other chunks
+			// running beside one
+			k := others[ph] / apart[ph]
+			alpha[ph] = (together[ph]/apart[ph] - 1) / k
+		}
+	}
+	return alpha
 }
 
 // Overhead measures the pool's hand-off and join on this machine from a
@@ -237,30 +321,8 @@ func Run(name string, o Options) (*Profile, error) {
 		widths = append([]int{1}, slices.DeleteFunc(slices.Clone(widths), func(w int) bool { return w == 1 })...)
 	}
 	m := Machine{BWRatio: o.BWRatio}
-	{
-		pool := asm.NewPool(max(o.OverheadThreads, 2))
-		clock := &phase.Clock{}
-		s, err := workload.New(name, o.Batch, pool, clock)
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		clock.Start(pool)
-		rec := pool.Record(0)
-		for range o.Steps {
-			if err = s.Step(); err != nil {
-				break
-			}
-		}
-		pool.Stop()
-		clock.Stop()
-		pool.Close()
-		if err != nil {
-			return nil, err
-		}
-		if m.Post, m.Join, err = Overhead(rec); err != nil {
-			return nil, err
-		}
+	if err := measureMachine(name, o, &m); err != nil {
+		return nil, err
 	}
 	pool := asm.NewPool(1)
 	defer pool.Close()

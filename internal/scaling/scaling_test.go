@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -105,5 +106,32 @@ func TestFastest(t *testing.T) {
 	f := fastest([]*asm.Recording{a, b})
 	if c := f.Regions[0].Chunks; c[0] != 5 || c[1] != 3 || f.Serial[0] != 4 || f.Serial[1] != 2 {
 		t.Errorf("merged %+v", f)
+	}
+}
+
+// Contention α: a phase whose chunks took 30% longer beside one other
+// chunk than alone has α = 0.3; a phase no slower has 0; regions of one
+// chunk do not count.
+func TestContention(t *testing.T) {
+	alone := &asm.Recording{Regions: []asm.Region{
+		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 10 * ms}},
+		{Tag: int(phase.Elementwise), Chunks: []time.Duration{2 * ms, 2 * ms}},
+		{Tag: int(phase.Attention), Chunks: []time.Duration{50 * ms}},
+	}}
+	together := &asm.Recording{Regions: []asm.Region{
+		{Tag: int(phase.GEMM), Chunks: []time.Duration{13 * ms, 13 * ms}},
+		{Tag: int(phase.Elementwise), Chunks: []time.Duration{2 * ms, 1 * ms}},
+		{Tag: int(phase.Attention), Chunks: []time.Duration{90 * ms}},
+	}}
+	a := contention(together, alone)
+	if math.Abs(a[phase.GEMM]-0.3) > 1e-9 || a[phase.Elementwise] != 0 || a[phase.Attention] != 0 {
+		t.Errorf("α = %v", a)
+	}
+	// In the prediction, a region of t chunks runs its longest chunk
+	// 1 + α·(t−1) times slower.
+	m := Machine{Alpha: a}
+	e := predict(4, []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 10 * ms, 10 * ms, 10 * ms}}}, nil, m)
+	if want := time.Duration(float64(10*ms) * 1.9); e.Time != want {
+		t.Errorf("T = %v, want %v", e.Time, want)
 	}
 }
