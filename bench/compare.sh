@@ -6,9 +6,13 @@
 # (Debian's torch otherwise runs on the reference BLAS); python3-threadpoolctl
 # lets the script print which OpenBLAS core PyTorch ran:
 #   apt-get install python3-torch libopenblas0-pthread python3-threadpoolctl
-# OpenBLAS 0.3.21 does not recognise Sapphire Rapids and silently falls
-# back to its generic (Prescott) kernels, about 3x slower; PyTorch is run
-# at its best with OPENBLAS_CORETYPE=SkylakeX (override by setting it).
+# OpenBLAS 0.3.21 does not recognise some CPUs (Sapphire Rapids, Zen 5)
+# and silently falls back to its generic (Prescott) kernels, about 3x
+# slower, and some machines set OPENBLAS_CORETYPE to a slower core than
+# the CPU can run. So the script times PyTorch's L6_d256 step on one
+# thread with each candidate core (bench/openblas_core.sh) and runs
+# PyTorch with the fastest, printing which; CLINIC_OPENBLAS_CORE=NAME
+# skips the timing and uses NAME.
 # Usage: [CONFIGS="L6_d256 T6_d256"] bench/compare.sh [threads...]   (default: all configs, threads 1 2)
 # L* configs are the byte-level LM (tokens: bytes), T6_d256 the 6+6-layer
 # encoder–decoder (tokens: target tokens).
@@ -22,9 +26,8 @@ if ! $py -c "import torch" 2>/dev/null; then
 fi
 go test -c -o /tmp/clinic-bench.test ./bench/ >/dev/null
 export OMP_WAIT_POLICY=PASSIVE
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
-core=$(OPENBLAS_NUM_THREADS=1 $py bench/torch_step.py --config L6_d256 --threads 1 --seconds 0 | sed -n 's/.*blas=\([^ ]*\).*/\1/p')
-echo "PyTorch $($py -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, BLAS in use: $core"
+. bench/openblas_core.sh
+echo "PyTorch $($py -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE ($core_why), BLAS in use: $core"
 printf "%-10s %7s %14s %14s %7s %12s %12s\n" config threads "clinic tok/s" "torch tok/s" ratio "clinic MB" "torch MB"
 for cfg in ${CONFIGS:-L6_d256 L18_d256 L6_d512 T6_d256}; do
 	for t in "${threads[@]}"; do

@@ -88,11 +88,7 @@ func BenchmarkTrainStep(b *testing.B) {
 						b.ReportMetric(mb, "peak-RSS-MB")
 					}
 				}
-				if name == workload.Seq2SeqName {
-					run(b) // its shape is not on the generated code's list
-				} else {
-					paths(b, run)
-				}
+				paths(b, run)
 			})
 		}
 	}

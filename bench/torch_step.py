@@ -121,5 +121,8 @@ if __name__ == "__main__":
     ap.add_argument("--config", choices=list(CONFIGS), required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--batch", type=int, default=0, help="sequences per step (0: the config's own)")
     a = ap.parse_args()
+    if a.batch > 0:
+        CONFIGS[a.config]["b"] = a.batch
     bench(a.config, a.threads, a.seconds)
