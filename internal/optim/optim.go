@@ -175,12 +175,16 @@ func clipTo(grads [][]float32, norm, maxNorm float64) {
 type Optimizer struct {
 	normer Normer
 	pool   *asm.Pool
-	cfg    Config
-	params [][]float32
-	m, v   [][]float32
-	t      int
-	norm   float64
-	decay  []bool // per parameter; nil: all decay
+	// clipScale scales the gradients when clipping; clipFn applies it to
+	// a range of cur.g.
+	clipScale float32
+	clipFn    func(lo, hi int)
+	cfg       Config
+	params    [][]float32
+	m, v      [][]float32
+	t         int
+	norm      float64
+	decay     []bool // per parameter; nil: all decay
 
 	// Arguments of the current kernel call, read by run.
 	cur struct {
@@ -208,6 +212,7 @@ func New(cfg Config, params [][]float32) (*Optimizer, error) {
 		o.m[i] = make([]float32, len(p))
 		o.v[i] = make([]float32, len(p))
 	}
+	o.clipFn = func(lo, hi int) { asm.Scale(o.clipScale, o.cur.g[lo:hi]) }
 	o.run = func(lo, hi int) {
 		c := &o.cur
 		asm.Adam(c.w[lo:hi], c.g[lo:hi], c.m[lo:hi], c.v[lo:hi], c.b1, c.b2, c.a, c.s, c.eps, c.decay)
@@ -252,7 +257,15 @@ func (o *Optimizer) StepNorm(grads [][]float32, norm float64) (lr float64) {
 		}
 	}
 	o.norm = norm
-	clipTo(grads, norm, o.cfg.Clip)
+	if c := o.cfg.Clip; c > 0 && norm > c && !math.IsInf(norm, 0) {
+		// Clipping scales every gradient: on the pool, as the update.
+		o.clipScale = float32(c / norm)
+		for _, g := range grads {
+			o.cur.g = g
+			o.pool.ParallelGrain(len(g), parallelMin/4, o.clipFn)
+		}
+		o.cur.g = nil
+	}
 	o.t++
 	t := float64(o.t)
 	lr = LR(o.cfg, o.t)
