@@ -21,6 +21,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -175,23 +176,30 @@ func clipTo(grads [][]float32, norm, maxNorm float64) {
 type Optimizer struct {
 	normer Normer
 	pool   *asm.Pool
-	// clipScale scales the gradients when clipping; clipFn applies it to
-	// a range of cur.g.
-	clipScale float32
-	clipFn    func(lo, hi int)
-	cfg       Config
-	params    [][]float32
-	m, v      [][]float32
-	t         int
-	norm      float64
-	decay     []bool // per parameter; nil: all decay
+	cfg    Config
+	params [][]float32
+	m, v   [][]float32
+	t      int
+	norm   float64
+	decay  []bool // per parameter; nil: all decay
 
-	// Arguments of the current kernel call, read by run.
+	// The update is one pass over all parameters, as if they were one
+	// vector: offs[i] is where parameter i starts in it, total its
+	// length. A pass chunk clips, saves the rollback copy and applies
+	// Adam to its range, so the step's optimizer work is one parallel
+	// region with every element touched once, not a few per tensor.
+	offs  []int
+	total int
+	prev  []float32 // SetRollback's copy of the weights before an update
+
+	// Arguments of the current pass, read by pass.
 	cur struct {
-		w, g, m, v               []float32
-		b1, b2, a, s, eps, decay float32
+		grads             [][]float32
+		clip              float32 // gradient scale; 1: no clipping
+		b1, b2, a, s, eps float32
+		decay             float32
 	}
-	run func(lo, hi int)
+	passFn func(lo, hi int)
 }
 
 // parallelMin is the slice length from which a step is split over the
@@ -212,11 +220,11 @@ func New(cfg Config, params [][]float32) (*Optimizer, error) {
 		o.m[i] = make([]float32, len(p))
 		o.v[i] = make([]float32, len(p))
 	}
-	o.clipFn = func(lo, hi int) { asm.Scale(o.clipScale, o.cur.g[lo:hi]) }
-	o.run = func(lo, hi int) {
-		c := &o.cur
-		asm.Adam(c.w[lo:hi], c.g[lo:hi], c.m[lo:hi], c.v[lo:hi], c.b1, c.b2, c.a, c.s, c.eps, c.decay)
+	for _, p := range params {
+		o.offs = append(o.offs, o.total)
+		o.total += len(p)
 	}
+	o.passFn = o.pass
 	return o, nil
 }
 
@@ -257,14 +265,9 @@ func (o *Optimizer) StepNorm(grads [][]float32, norm float64) (lr float64) {
 		}
 	}
 	o.norm = norm
+	o.cur.clip = 1
 	if c := o.cfg.Clip; c > 0 && norm > c && !math.IsInf(norm, 0) {
-		// Clipping scales every gradient: on the pool, as the update.
-		o.clipScale = float32(c / norm)
-		for _, g := range grads {
-			o.cur.g = g
-			o.pool.ParallelGrain(len(g), parallelMin/4, o.clipFn)
-		}
-		o.cur.g = nil
+		o.cur.clip = float32(c / norm)
 	}
 	o.t++
 	t := float64(o.t)
@@ -286,21 +289,55 @@ func (o *Optimizer) StepNorm(grads [][]float32, norm float64) (lr float64) {
 	c := &o.cur
 	c.b1, c.b2 = float32(b1), float32(b2)
 	c.a, c.s, c.eps = float32(a), float32(s), float32(eps)
-	decay := float32(lr * o.cfg.WeightDecay)
-	for i, w := range o.params {
-		c.w, c.g, c.m, c.v = w, grads[i], o.m[i], o.v[i]
-		c.decay = decay
-		if o.decay != nil && !o.decay[i] {
-			c.decay = 0
-		}
-		if len(w) >= parallelMin {
-			o.pool.Parallel(len(w), o.run)
-		} else {
-			o.run(0, len(w))
-		}
-	}
-	c.w, c.g, c.m, c.v = nil, nil, nil, nil
+	c.decay = float32(lr * o.cfg.WeightDecay)
+	c.grads = grads
+	o.pool.ParallelGrain(o.total, passGrain, o.passFn)
+	c.grads = nil
 	return lr
+}
+
+// passGrain is the fewest elements a pass chunk takes.
+const passGrain = 1 << 13
+
+// pass clips, saves and updates elements [lo, hi) of the parameters
+// seen as one vector. Every operation is element-wise, so the result
+// does not depend on how the pass is split.
+func (o *Optimizer) pass(lo, hi int) {
+	c := &o.cur
+	i, _ := slices.BinarySearch(o.offs, lo)
+	if i == len(o.offs) || o.offs[i] > lo {
+		i--
+	}
+	for ; i < len(o.params) && o.offs[i] < hi; i++ {
+		off := o.offs[i]
+		a, b := max(lo, off)-off, min(hi, off+len(o.params[i]))-off
+		if a >= b {
+			continue
+		}
+		w, g := o.params[i][a:b], c.grads[i][a:b]
+		if c.clip != 1 {
+			asm.Scale(c.clip, g)
+		}
+		if o.prev != nil {
+			copy(o.prev[off+a:off+b], w)
+		}
+		decay := c.decay
+		if o.decay != nil && !o.decay[i] {
+			decay = 0
+		}
+		asm.Adam(w, g, o.m[i][a:b], o.v[i][a:b], c.b1, c.b2, c.a, c.s, c.eps, decay)
+	}
+}
+
+// SetRollback makes every update first copy the weights it changes
+// into prev (the parameters' total length), in the same pass: a trainer
+// keeps them to undo a step.
+func (o *Optimizer) SetRollback(prev []float32) error {
+	if prev != nil && len(prev) != o.total {
+		return fmt.Errorf("optim: rollback buffer of %d elements for %d", len(prev), o.total)
+	}
+	o.prev = prev
+	return nil
 }
 
 // Rectifier returns RAdam's variance rectification term r at step t for

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -379,5 +380,69 @@ func TestGradNormThreads(t *testing.T) {
 				t.Errorf("threads %d, %d slices: %v, want %v", threads, len(gs), got, want)
 			}
 		}
+	}
+}
+
+// The update is one pass over the parameters as one vector, split over
+// the pool at grain boundaries that fall inside tensors: clipped, with a
+// decay mask and the rollback copy, it gives the bits of the same
+// optimizer inline, and the rollback copy holds the weights before each
+// step.
+func TestPassSplitBitIdentical(t *testing.T) {
+	cfg := base("radam")
+	cfg.Clip, cfg.WeightDecay = 0.05, 0.1
+	sizes := []int{passGrain - 3, 5, 3*passGrain + 7, 1, parallelMin + 11, 0, 2 * passGrain}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	mk := func(seed uint64) [][]float32 {
+		r := lcg(seed)
+		out := make([][]float32, len(sizes))
+		for i, n := range sizes {
+			out[i] = make([]float32, n)
+			for j := range out[i] {
+				out[i][j] = float32(r.next())
+			}
+		}
+		return out
+	}
+	mask := []bool{true, false, true, false, true, true, false}
+	var ref [][]float32
+	for _, threads := range []int{1, 2, 3, 5} {
+		params := mk(1)
+		o, err := New(cfg, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.SetDecayMask(mask)
+		pool := asm.NewPool(threads)
+		o.SetPool(pool)
+		prev := make([]float32, total)
+		if err := o.SetRollback(prev); err != nil {
+			t.Fatal(err)
+		}
+		for step := uint64(0); step < 8; step++ {
+			before := slices.Concat(params...)
+			o.Step(mk(100 + step))
+			if !slices.Equal(prev, before) {
+				t.Fatalf("threads %d step %d: the rollback copy is not the weights before the step", threads, step)
+			}
+		}
+		pool.Close()
+		if threads == 1 {
+			ref = params
+			continue
+		}
+		for i := range params {
+			for j := range params[i] {
+				if math.Float32bits(params[i][j]) != math.Float32bits(ref[i][j]) {
+					t.Fatalf("threads %d: parameter %d[%d] = %v, inline %v", threads, i, j, params[i][j], ref[i][j])
+				}
+			}
+		}
+	}
+	if o, _ := New(cfg, mk(1)); o.SetRollback(make([]float32, total-1)) == nil {
+		t.Error("a rollback buffer of the wrong length was accepted")
 	}
 }

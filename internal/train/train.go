@@ -204,9 +204,8 @@ type Trainer struct {
 	norm  optim.Normer
 	// prev holds the weights the current step trained on, to roll back
 	// to when the step's loss is not finite.
-	prev   []float32
-	copyFn func(lo, hi int) // copies weights [lo, hi) into prev
-	step   int
+	prev []float32
+	step int
 	// best is each Score's best value so far, carried over a resume.
 	best map[string]ScorePoint
 	// ckptDigest is the digest of the checkpoint last written (or
@@ -306,7 +305,9 @@ func New(task Task, o Options) (*Trainer, error) {
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
 		comm: comm, red: make([]float64, 2), bucket: BucketFloats}
 	t.norm.Pool = task.Pool()
-	t.copyFn = func(lo, hi int) { copy(t.prev[lo:hi], p.W[lo:hi]) }
+	if err := opt.SetRollback(t.prev); err != nil {
+		return nil, err
+	}
 	if o.BucketBytes > 0 {
 		t.bucket = max(1, o.BucketBytes/4)
 	}
@@ -475,9 +476,7 @@ func (t *Trainer) Step() (StepStats, error) {
 		st.Diverged = true
 		return st, nil
 	}
-	// the rollback copy, on the pool: a serial copy of the weights was a
-	// fifth of the optimizer phase and did not scale
-	t.task.Pool().ParallelGrain(len(p.W), 1<<14, t.copyFn)
+	// the optimizer saves the rollback copy (t.prev) in its pass
 	st.LR = t.opt.StepNorm(t.grads, st.GradNorm) // clips first
 	return st, nil
 }
