@@ -1,5 +1,8 @@
 package asm
 
+import (
+	"runtime"
+)
 
 //go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
@@ -35,23 +38,36 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.run(m, gemmRowGrain, f.rows)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles. op(B) is packed
-		// once, its blocks shared out among the workers, then each
-		// worker computes row tiles against the shared copy, packing
-		// only its own rows of op(A). (Each worker had packed all of
-		// op(B) for itself: 15-25% more work at 16 workers, measured by
-		// internal/scaling, for the weight gradients, whose op(B) is a
-		// whole batch of activations.) The row tiles are claimed in
+		// once, in the same region: the workers claim its blocks, wait
+		// (spinning, in the region) until every block is packed, then
+		// compute row tiles against the shared copy, packing only their
+		// own rows of op(A). (Each worker had packed all of op(B) for
+		// itself, (P−1)·|B| more work, the most for the weight
+		// gradients, whose op(B) is a batch of activations; packing it
+		// in a region of its own cost a join per GEMM, which on a VM
+		// is a parked worker's wake-up.) The row tiles are claimed in
 		// shrinking chunks rather than split evenly, so a worker slowed
 		// by the host or by cache contention does not leave the others
 		// idle at the end.
 		pb := &p.gemmB
 		pb.layout(kn, transB, k, n)
-		p.packShared(pb, b, ldb)
+		p.pack = packJob{pb, b, ldb}
+		p.packNext.Store(0)
+		p.packDone.Store(0)
+		if p.rec != nil && p.rec.width > 0 {
+			// Simulated: the packing is timed as a region of its own,
+			// whose end is the barrier inside the GEMM's region, not a
+			// join.
+			p.rec.inner = true
+			p.run(pb.blocks(), 1, p.packBFn)
+			p.packNext.Store(int64(pb.blocks()))
+			p.packDone.Store(int64(pb.blocks()))
+		}
 		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
 			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, p.Width()), min(kn.kc, k), n, kn.nr)}
 		p.gemmNext.Store(0)
 		p.run(p.Width(), 1, f.rowsDyn)
-		p.packed = packedJob{}
+		p.packed, p.pack = packedJob{}, packJob{}
 	default:
 		p.run((n+kn.nr-1)/kn.nr, 1, f.colTiles)
 	}
@@ -113,6 +129,9 @@ func (f *gemmFuncs) init(p *Pool) {
 		j := &p.packed
 		mr := j.b.kn.mr
 		tiles, t := int64((j.m+mr-1)/mr), int64(p.Width())
+		if !p.packShare() {
+			return // another chunk panicked
+		}
 		if p.rec != nil && p.rec.width > 0 {
 			// Simulated: worker lo takes a static share, as greedy
 			// claims leave it on an even machine.
@@ -154,6 +173,32 @@ func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
 // gemmMinChunk is the fewest row tiles a worker claims at a time in
 // sgemmRowsDyn.
 const gemmMinChunk = 4
+
+// packShare is a row-split GEMM worker's part of packing op(B): it
+// claims blocks until none is left, then waits until every block is
+// packed. It reports false if a chunk of the call panicked meanwhile
+// (the block it held will never be packed).
+func (p *Pool) packShare() bool {
+	pb := p.pack.pb
+	nb := int64(pb.blocks())
+	for {
+		i := p.packNext.Add(1) - 1
+		if i >= nb {
+			break
+		}
+		pb.packBlocks(p.pack.b, p.pack.ldb, int(i), int(i)+1)
+		p.packDone.Add(1)
+	}
+	for spin := 0; p.packDone.Load() < nb; spin++ {
+		if p.panicked.Load() != nil {
+			return false
+		}
+		if spin&255 == 255 {
+			runtime.Gosched()
+		}
+	}
+	return true
+}
 
 // rowShare is the rows of a static share of m rows among t workers in
 // mr-row tiles. Whether op(A) is read in place is decided for such a

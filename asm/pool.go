@@ -47,10 +47,12 @@ type Pool struct {
 	gemm     gemmArgs
 	gemmFns  gemmFuncs
 	gemmNext atomic.Int64 // next unclaimed row tile of a row-split GEMM
-	packed   packedJob
-	packFn   func(lo, hi int) // SgemmPacked's chunk
-	pack     packJob
-	packBFn  func(lo, hi int) // packShared's chunk
+	// next unclaimed and packed blocks of a row-split GEMM's op(B)
+	packNext, packDone atomic.Int64
+	packed             packedJob
+	packFn             func(lo, hi int) // SgemmPacked's chunk
+	pack               packJob
+	packBFn            func(lo, hi int) // packShared's chunk
 	// gemmB is the operand a row-split GEMM packs once for all workers.
 	gemmB PackedB
 	bf16  bf16Job

@@ -319,3 +319,42 @@ func TestParallelChunksNeverOutliveTheirCall(t *testing.T) {
 		t.Fatalf("%d chunks ran after their Parallel call returned; %d calls returned before all their chunks had run", n, missed)
 	}
 }
+
+// Under a recording that simulates a width, every GEMM path gives the
+// bits of the single-threaded product, and a row-split GEMM records its
+// packing of op(B) as an inner region (ended by a barrier, not a join)
+// followed by its row tiles split as that many workers split them.
+func TestRecordedGEMMs(t *testing.T) {
+	for _, level := range SupportedLevels() {
+		withLevel(t, level, func() {
+			for _, sh := range [][3]int{{700, 90, 300}, {60, 500, 200}, {300, 300, 70}} {
+				m, n, k := sh[0], sh[1], sh[2]
+				r := newRand(uint64(m + n + k))
+				a, b := randSlice(r, m*k, -1, 1), randSlice(r, k*n, -1, 1)
+				want := make([]float32, m*n)
+				SgemmST(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+				for _, w := range []int{2, 3, 16} {
+					p := NewPool(1)
+					rec := p.Record(w)
+					got := make([]float32, m*n)
+					p.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+					p.Stop()
+					p.Close()
+					if d := firstBitDiff(got, want); d >= 0 {
+						t.Fatalf("%s %v width %d: element %d differs", level, sh, w, d)
+					}
+					if level == LevelGeneric {
+						continue
+					}
+					if m >= n {
+						if len(rec.Regions) != 2 || !rec.Regions[0].Inner || rec.Regions[1].Inner || len(rec.Regions[1].Chunks) != w {
+							t.Errorf("%s %v width %d: regions %+v", level, sh, w, rec.Regions)
+						}
+					} else if len(rec.Regions) != 1 || rec.Regions[0].Inner {
+						t.Errorf("%s %v width %d: regions %+v", level, sh, w, rec.Regions)
+					}
+				}
+			}
+		})
+	}
+}

@@ -22,13 +22,17 @@ type Recording struct {
 	Serial map[int]time.Duration
 
 	tag      int
+	inner    bool // the next region ends at a barrier inside the one after it
 	last, t0 time.Time
 	cur      *Region
 }
 
 // Region is one parallel call.
 type Region struct {
-	Tag    int             // the tag current when it began (SetTag)
+	Tag int // the tag current when it began (SetTag)
+	// Inner: the region is a phase of the next one, ended by a barrier
+	// inside it rather than a join (no hand-off or join of its own).
+	Inner  bool
 	Wall   time.Duration   // the call's wall time
 	Post   time.Duration   // the caller's time handing the chunks to the workers
 	Chunks []time.Duration // each chunk's time, in split order
@@ -74,7 +78,8 @@ func (r *Recording) serialUntil(now time.Time) {
 func (r *Recording) begin(chunks int) {
 	now := time.Now()
 	r.serialUntil(now)
-	r.Regions = append(r.Regions, Region{Tag: r.tag, Chunks: make([]time.Duration, chunks)})
+	r.Regions = append(r.Regions, Region{Tag: r.tag, Inner: r.inner, Chunks: make([]time.Duration, chunks)})
+	r.inner = false
 	r.cur = &r.Regions[len(r.Regions)-1]
 	r.t0 = now
 }

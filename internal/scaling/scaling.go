@@ -97,7 +97,7 @@ func predict(width int, regions []asm.Region, serial map[int]time.Duration, m Ma
 		}
 		t := len(r.Chunks)
 		var burden time.Duration
-		if t > 1 {
+		if t > 1 && !r.Inner {
 			burden = m.Post*time.Duration(t-1) + m.Join
 		}
 		e.Work += work

@@ -135,3 +135,16 @@ func TestContention(t *testing.T) {
 		t.Errorf("T = %v, want %v", e.Time, want)
 	}
 }
+
+// A region marked Inner (a GEMM's packing, ended by a barrier inside
+// the GEMM's region) carries no burden of its own.
+func TestInnerRegionNoBurden(t *testing.T) {
+	m := Machine{Post: 1 * ms, Join: 2 * ms}
+	regions := []asm.Region{
+		{Tag: int(phase.GEMM), Inner: true, Chunks: []time.Duration{3 * ms, 4 * ms}},
+		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 9 * ms}},
+	}
+	if e := predict(2, regions, nil, m); e.Time != 4*ms+10*ms+3*ms || e.Burden != 3*ms {
+		t.Errorf("T = %v, burden %v", e.Time, e.Burden)
+	}
+}
