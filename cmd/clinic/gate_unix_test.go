@@ -109,3 +109,32 @@ func TestFigureOutputsGated(t *testing.T) {
 		}
 	}
 }
+
+// An output of an analysis that is a FIFO was refused only after the
+// work, and analyze scaling's outputs were not known as results at all:
+// a FIFO scaling.csv was found after the profiling, with --overwrite or
+// without. Both are refused at once now, before any progress line.
+func TestReportOutputsGatedBeforeWork(t *testing.T) {
+	dir := t.TempDir()
+	text := writeText(t, dir)
+	for _, tc := range []struct {
+		file string
+		args []string
+	}{
+		{"scaling.csv", []string{"analyze", "scaling", "--workloads", "L6_d256", "--threads", "1", "--steps", "1"}},
+		{"scaling_phases.csv", []string{"analyze", "scaling", "--workloads", "L6_d256", "--threads", "1", "--steps", "1", "--overwrite"}},
+		{"change.csv", []string{"analyze", "change", "--data", text, "--depths", "1", "--norms", "preln", "--seeds", "1",
+			"--d-model", "16", "--heads", "2", "--d-ff", "16", "--seq-len", "8", "--batch-size", "2", "--overwrite"}},
+	} {
+		out := filepath.Join(dir, "out-"+tc.file)
+		os.Mkdir(out, 0o755)
+		p := filepath.Join(out, tc.file)
+		irregular(t, p, "fifo")
+		wantRefused(t, p, append(tc.args, "--out", out)...)
+	}
+	// A folder holding only an earlier scaling profile holds results.
+	sc := filepath.Join(dir, "scaling")
+	os.Mkdir(sc, 0o755)
+	os.WriteFile(filepath.Join(sc, "scaling.csv"), []byte("workload\n"), 0o644)
+	runRefused(t, "already holds results", "analyze", "change", "--data", text, "--depths", "1", "--out", sc)
+}

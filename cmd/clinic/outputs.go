@@ -89,7 +89,7 @@ func outputsNotInputs(flag, dir string, names *regexp.Regexp, inputs ...string) 
 // resultFile matches what a run leaves in its directory: an analysis's
 // report and its data and figures, a sweep's runs and flags, a training
 // run's checkpoints and metrics.
-var resultFile = regexp.MustCompile(`^(report\.md|runs|sweep_flags\.json|result\.json|(change|grads|dependency|lr_range|sweep|sweep_curves)(_[^/]*)?\.(csv|png|svg))$`)
+var resultFile = regexp.MustCompile(`^(report\.md|runs|sweep_flags\.json|result\.json|(change|grads|dependency|lr_range|scaling|sweep|sweep_curves)(_[^/]*)?\.(csv|png|svg))$`)
 
 func isResult(name string) bool { return resultFile.MatchString(name) || heldRun.MatchString(name) }
 
@@ -102,10 +102,20 @@ func checkReportDir(dir string, overwrite bool, inputs ...string) error {
 	if err := outputsNotInputs("out", dir, resultFile, inputs...); err != nil {
 		return err
 	}
+	ents, _ := os.ReadDir(dir)
+	// An output that is a FIFO, a device link or a directory is refused
+	// now, --overwrite or not, rather than after the work (a sweep's runs
+	// folder is a directory).
+	for _, e := range ents {
+		if resultFile.MatchString(e.Name()) && e.Name() != "runs" {
+			if err := fileutil.CheckOutput(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
 	if overwrite {
 		return nil
 	}
-	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if isResult(e.Name()) {
 			return usagef("%s already holds results (%s); pass --overwrite to replace them, or --out to write elsewhere", dir, e.Name())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -200,5 +201,25 @@ func TestReportDirHoldsResults(t *testing.T) {
 	}
 	if code, _, e := runCLI(t, "analyze", "lr-range", "--overwrite", "--out", rng, a, b); code != 0 {
 		t.Fatalf("lr-range --overwrite into its own report: %s", e)
+	}
+}
+
+// train --out into a sweep's or an analysis's folder ran and mixed a
+// training run with the report, while the analyses refuse a run's
+// folder: train refuses it too, unless --overwrite.
+func TestTrainRefusesReportDir(t *testing.T) {
+	dir := t.TempDir()
+	text := tinyText(t, dir)
+	sweep := filepath.Join(dir, "sweep")
+	report := fakeSweep(t, sweep, "1e-3")
+	runRefused(t, "already holds results", append([]string{"train"}, tiny(text, "--layers", "1", "--steps", "2", "--out", sweep)...)...)
+	if ents, _ := os.ReadDir(sweep); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return heldRun.MatchString(e.Name()) }) {
+		t.Errorf("the refused run left files in %s", sweep)
+	}
+	if got, _ := os.ReadFile(filepath.Join(sweep, "report.md")); !bytes.Equal(got, report) {
+		t.Error("report.md changed")
+	}
+	if code, _, e := runCLI(t, append([]string{"train"}, tiny(text, "--layers", "1", "--steps", "2", "--overwrite", "--out", sweep)...)...); code != 0 {
+		t.Errorf("--overwrite: %s", e)
 	}
 }

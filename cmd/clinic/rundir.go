@@ -37,6 +37,18 @@ func prepareRunDir(dir string, overwrite bool, keep ...string) (release func(), 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("run directory: %v", err)
 	}
+	if !overwrite {
+		// Nor another command's results: a run written into a sweep's
+		// or an analysis's folder mixed with it (analyses refuse a run's
+		// folder likewise). runs/ is allowed: it is the default parent
+		// of run directories.
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if resultFile.MatchString(e.Name()) && e.Name() != "runs" {
+				return nil, nil, usagef("%s already holds results (%s); pass --overwrite to write the run there anyway, or --out to start it elsewhere", dir, e.Name())
+			}
+		}
+	}
 	release, err = lockDir(dir, func() error { return cleanRunDir(dir, overwrite, heldRun, nil, keep) })
 	if err != nil {
 		return nil, nil, err

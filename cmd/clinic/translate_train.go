@@ -216,7 +216,7 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 	sc, tc, _ := parsePairColumns(t.columns)
 	header := false
 	if !t.columnsSet {
-		s, g, fields := headerColumns(path, t.srcLang, t.tgtLang)
+		s, g, fields, n := headerColumns(path, t.srcLang, t.tgtLang)
 		switch {
 		case s > 0:
 			sc, tc, header = s, g, true
@@ -224,6 +224,11 @@ func loadTSVPairs(path string, t translateFlags) ([]data.Pair, error) {
 			return nil, fmt.Errorf("%s:1: the first line (%s) looks like a header, but does not name both --src-lang %s and --tgt-lang %s: "+
 				"name the languages with --src-lang and --tgt-lang, or give --columns to read the line as a pair",
 				path, strings.Join(fields, ", "), t.srcLang, t.tgtLang)
+		case n > 2:
+			// Columns 1 and 2 of a wider file are a guess: 'clinic corpus
+			// --tsv' writes reference, English, Spanish, and read as
+			// (source, target) it trained on (reference, English).
+			return nil, fmt.Errorf("%s:1: %d tab-separated fields and no header naming --src-lang and --tgt-lang: give --columns to say which are the source and the target", path, n)
 		}
 	}
 	load := data.LoadTSV
@@ -393,16 +398,17 @@ func learnCodes(o trainOpts, t translateFlags, pairs []data.Pair, stdout io.Writ
 // fields is the first line's fields when none of that matched but every
 // field looks like a language code ("de", "pt-BR"): a header naming
 // other languages, which read as a pair would train on the header and
-// label the model with the wrong languages.
-func headerColumns(path, src, tgt string) (sc, tc int, fields []string) {
+// label the model with the wrong languages. n is the first line's
+// number of fields in any case (0 if it cannot be read).
+func headerColumns(path, src, tgt string) (sc, tc int, fields []string, n int) {
 	f, err := fileutil.OpenRegular(path, 0)
 	if err != nil {
-		return 0, 0, nil
+		return 0, 0, nil, 0
 	}
 	defer f.Close()
 	buf := make([]byte, 64<<10)
-	n, _ := io.ReadFull(f, buf)
-	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	nb, _ := io.ReadFull(f, buf)
+	line, _, _ := strings.Cut(string(buf[:nb]), "\n")
 	codes := true
 	for _, field := range strings.Split(strings.TrimRight(line, "\r"), "\t") {
 		field = strings.TrimSpace(strings.TrimPrefix(field, "\ufeff"))
@@ -420,13 +426,13 @@ func headerColumns(path, src, tgt string) (sc, tc int, fields []string) {
 			}
 		}
 		if sc > 0 && tc > 0 {
-			return sc, tc, nil
+			return sc, tc, nil, len(fields)
 		}
 	}
 	if !codes || len(fields) < 2 {
-		return 0, 0, nil
+		return 0, 0, nil, len(fields)
 	}
-	return 0, 0, fields
+	return 0, 0, fields, len(fields)
 }
 
 // langCode matches what looks like a BCP 47 language tag: 2 or 3

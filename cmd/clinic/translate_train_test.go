@@ -351,7 +351,7 @@ func TestHeaderColumns(t *testing.T) {
 	} {
 		p := filepath.Join(dir, "h.tsv")
 		os.WriteFile(p, []byte(tc.first+"\nuno\tone\n"), 0o644)
-		sc, g, fields := headerColumns(p, tc.src, tc.tgt)
+		sc, g, fields, _ := headerColumns(p, tc.src, tc.tgt)
 		if sc != tc.sc || g != tc.tc || (fields != nil) != tc.reported {
 			t.Errorf("%q (%s→%s): columns %d,%d, reported %q; want %d,%d, %v", tc.first, tc.src, tc.tgt, sc, g, fields, tc.sc, tc.tc, tc.reported)
 		}

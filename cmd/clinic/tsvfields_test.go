@@ -99,3 +99,32 @@ func TestBPELearnTSVStrayTab(t *testing.T) {
 		t.Errorf("--columns 2,3: exit %d: %s", code, e)
 	}
 }
+
+// Every line of three fields, as 'clinic corpus --tsv' writes them
+// (reference, English, Spanish), trained silently on columns 1 and 2 —
+// the reference as the source — when --columns was not given: without a
+// header naming the languages, a file wider than two columns needs
+// --columns.
+func TestTrainTSVWideNeedsColumns(t *testing.T) {
+	dir := t.TempDir()
+	wide := filepath.Join(dir, "wide.tsv")
+	var b strings.Builder
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&b, "Book 1:%d\tword %d\tpalabra %d\n", i, i%10, i%10)
+	}
+	if err := os.WriteFile(wide, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := func(out string, extra ...string) []string {
+		return append([]string{"train", "--task", "translate", "--out", filepath.Join(dir, out), "--layers", "1", "--encoder-layers", "1",
+			"--d-model", "16", "--heads", "2", "--d-ff", "16", "--seq-len", "16", "--max-tokens", "128", "--bpe-merges", "10",
+			"--steps", "1", "--bleu-every", "0", "--threads", "1", "--val-frac", "0.1", "--data", wide}, extra...)
+	}
+	code, _, e := runCLI(t, tr("a")...)
+	if code != 1 || !strings.Contains(e, "wide.tsv:1: 3 tab-separated fields") || !strings.Contains(e, "--columns") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+		t.Errorf("no --columns: exit %d, stderr %q; want exit 1 and one line naming wide.tsv:1 and --columns", code, e)
+	}
+	if code, _, e := runCLI(t, tr("b", "--columns", "2,3")...); code != 0 {
+		t.Errorf("--columns 2,3: exit %d: %s", code, e)
+	}
+}
