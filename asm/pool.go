@@ -123,6 +123,49 @@ func (p *Pool) Close() {
 	p.closed = true
 }
 
+// Pin locks the caller's goroutine and each worker to an OS thread of
+// its own, bound to one CPU: the caller to the first of the process's
+// CPUs, worker i to the (i+1)-th (wrapping around). A chunk then always
+// runs on the same core, and memory a worker first touches (its rows of
+// the activations, which it writes first) is placed on that core's node
+// of a multi-socket server. Call it from the goroutine that will make
+// the calls, before the first; the binding lasts for the goroutine's
+// life. It is off by default ('clinic train --pin-threads').
+func (p *Pool) Pin() error {
+	cpus, err := allowedCPUs()
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return pinSelf(cpus[0])
+	}
+	errs := make([]error, p.threads)
+	pins := make([]func(lo, hi int), p.threads)
+	for i := range pins {
+		pins[i] = func(int, int) { errs[i] = pinSelf(cpus[i%len(cpus)]) }
+	}
+	// one chunk per worker, each pinning the thread it runs on
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return fmt.Errorf("asm: Pin on a closed pool")
+	}
+	p.done.Add(p.threads - 1)
+	p.left.Store(int32(p.threads - 1))
+	for i := 1; i < p.threads; i++ {
+		p.work[i-1] <- chunk{pins[i], 0, 0, i}
+	}
+	pins[0](0, 0)
+	p.waitWorkers()
+	p.mu.Unlock()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
 // Threads reports the pool's width (1 for a nil pool).
 func (p *Pool) Threads() int {
 	if p == nil {

@@ -22,6 +22,7 @@ import (
 //	go test -bench TrainStep ./bench -args -threads 1,2,4,8,16,32 -batch 128
 var (
 	threadsFlag = flag.String("threads", "1,2", "comma-separated thread counts of the step benchmarks")
+	pinFlag     = flag.Bool("pin", false, "bind the step benchmarks' worker threads to CPUs (asm.Pool.Pin, 'clinic train --pin-threads')")
 	batchFlag   = flag.Int("batch", 0, "sequences per step of the language-model step benchmarks (0: each config's own); pairs for T6_d256")
 )
 
@@ -78,6 +79,11 @@ func BenchmarkTrainStep(b *testing.B) {
 				run := func(b *testing.B) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
+					if *pinFlag {
+						if err := pool.Pin(); err != nil {
+							b.Fatal(err)
+						}
+					}
 					s := newStep(b, name, pool, nil)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {

@@ -24,7 +24,7 @@ const stateFile = "trainer_state.safetensors"
 // them changes the result of a step. resumeNotSaved are not settings of
 // the run.
 var (
-	resumeMayChange = []string{"steps", "eval-every", "save-every", "keep-last", "threads", "bleu-every", "check-every", "overlap", "bucket-mb", "specialized"}
+	resumeMayChange = []string{"steps", "eval-every", "save-every", "keep-last", "threads", "pin-threads", "bleu-every", "check-every", "overlap", "bucket-mb", "specialized"}
 	resumeNotSaved  = []string{"out", "overwrite", "cpuprofile", "resume", "help"}
 )
 

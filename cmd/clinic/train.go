@@ -33,8 +33,9 @@ type trainOpts struct {
 	keepLast                          int
 	threads                           int
 	// pool, when set (by a sweep), runs the job; else the job starts a
-	// pool of threads workers.
+	// pool of threads workers, pinned to CPUs if pin.
 	pool                           *asm.Pool
+	pin                            bool
 	specialized                    bool
 	checkEvery                     int
 	serialReduce                   bool
@@ -112,6 +113,7 @@ func (o *trainOpts) register(fs interface {
 	fs.Float64Var(&o.valFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (weights, batches, dropout)")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per CPU)")
+	fs.BoolVar(&o.pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
 	fs.BoolVar(&o.specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
 	fs.StringVar(&o.dataPath, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
 	fs.StringVar(&o.out, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
@@ -558,18 +560,27 @@ func runRank(o trainOpts, task train.Task, scores []train.Score) (*train.Result,
 
 // workers is the job's pool and what ends it: o.pool, or a pool of
 // o.threads started for the job.
-func (o trainOpts) workers() (*asm.Pool, func()) {
+func (o trainOpts) workers() (*asm.Pool, func(), error) {
 	if o.pool != nil {
-		return o.pool, func() {}
+		return o.pool, func() {}, nil
 	}
 	p := asm.NewPool(o.threads)
-	return p, p.Close
+	if o.pin {
+		if err := p.Pin(); err != nil {
+			p.Close()
+			return nil, nil, err
+		}
+	}
+	return p, p.Close, nil
 }
 
 // trainRun runs one language-model training job. Progress goes to
 // stderr, the summary to stdout; with o.quiet, nothing is printed.
 func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
-	pool, done := o.workers()
+	pool, done, err := o.workers()
+	if err != nil {
+		return nil, err
+	}
 	defer done()
 	model.SetSpecialized(o.specialized)
 	defer model.SetSpecialized(true)

@@ -263,7 +263,10 @@ func loadCodes(path string) (*bpe.Codes, error) {
 
 // trainTranslate runs one translation training job.
 func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*train.Result, error) {
-	pool, done := o.workers()
+	pool, done, err := o.workers()
+	if err != nil {
+		return nil, err
+	}
 	defer done()
 	model.SetSpecialized(o.specialized)
 	defer model.SetSpecialized(true)
