@@ -16,12 +16,7 @@ const CheckpointFormat = "clinic/1"
 // "format", "config" (the Config as JSON) and whatever meta adds (the
 // Admin profile, the step).
 func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
-	f := &safetensors.File{Metadata: map[string]string{}}
-	for k, v := range meta {
-		f.Metadata[k] = v
-	}
-	f.Metadata["format"] = CheckpointFormat
-	f.Metadata["config"] = p.Cfg.JSON()
+	f := &safetensors.File{Metadata: CheckpointMeta(p, meta)}
 	for _, q := range p.List {
 		f.Tensors = append(f.Tensors, safetensors.NewF32(q.Name, q.Shape, q.W))
 	}
@@ -29,6 +24,17 @@ func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
 		return fmt.Errorf("writing checkpoint %s: %v", path, err)
 	}
 	return nil
+}
+
+// CheckpointMeta is the metadata SaveCheckpoint writes for p and meta.
+func CheckpointMeta(p *Params, meta map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range meta {
+		m[k] = v
+	}
+	m["format"] = CheckpointFormat
+	m["config"] = p.Cfg.JSON()
+	return m
 }
 
 // MaxCheckpointBytes bounds the size of a checkpoint LoadCheckpoint

@@ -66,6 +66,15 @@ func argValue(args []string, name string) string {
 func readResume(dir string) (*train.State, map[string]savedFlag, error) {
 	s, err := train.ReadState(filepath.Join(dir, stateFile))
 	if errors.Is(err, train.ErrNoState) {
+		// A run killed before its first save left files (metrics, a best
+		// checkpoint) but nothing to resume from, and a fresh start into
+		// the directory is refused without --overwrite.
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if heldRun.MatchString(e.Name()) {
+				return nil, nil, usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, stateFile, dir)
+			}
+		}
 		return nil, nil, usagef("--resume %s: no resumable run there (no %s; 'clinic train' writes it with each checkpoint)", dir, stateFile)
 	}
 	if err != nil {

@@ -378,3 +378,56 @@ func TestOverwriteKeepsRunThatCannotStart(t *testing.T) {
 		t.Errorf("after --overwrite, %d metrics lines, want the new run's 3", len(recs))
 	}
 }
+
+// Another translation run's model_best.safetensors (other subword codes)
+// copied into a run is refused on --resume in one line naming it,
+// whether it is of a step after the run's state or not, and nothing in
+// the run changes; the run's own best resumes. A run stopped before its
+// first save has no state: --resume says to start it again with
+// --overwrite.
+func TestResumeRefusesAnotherBest(t *testing.T) {
+	dir := t.TempDir()
+	tsv, _, _ := writePairs(t, dir, 100)
+	targs := func(out, merges, steps string) []string {
+		return []string{"train", "--task", "translate", "--out", out, "--data", tsv, "--columns", "2,3", "--bpe-merges", merges,
+			"--encoder-layers", "1", "--layers", "1", "--d-model", "16", "--heads", "2", "--d-ff", "32", "--max-len", "16",
+			"--max-tokens", "128", "--steps", steps, "--eval-every", "3", "--bleu-every", "3", "--norm", "preln", "--threads", "1"}
+	}
+	// ta's state and best are of step 2, tc's best of step 3 or 6.
+	ta, tc := filepath.Join(dir, "ta"), filepath.Join(dir, "tc")
+	if code, _, e := runCLI(t, targs(ta, "30", "2")...); code != 0 {
+		t.Fatalf("translate: exit %d: %s", code, e)
+	}
+	if code, _, e := runCLI(t, targs(tc, "20", "6")...); code != 0 {
+		t.Fatalf("translate: exit %d: %s", code, e)
+	}
+	for _, c := range []struct{ from, into, why string }{
+		{tc, ta, "its bpe_codes differs from this run's"},
+		{ta, tc, "its step is not after the state's"},
+	} {
+		best := filepath.Join(c.into, "model_best.safetensors")
+		own, _ := os.ReadFile(best)
+		theirs, err := os.ReadFile(filepath.Join(c.from, "model_best.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(best, theirs, 0o644)
+		before := dirFiles(t, c.into)
+		code, _, e := runCLI(t, "train", "--resume", c.into, "--steps", "12", "--bleu-every", "100")
+		if code != 1 || !strings.Contains(e, best+" (step ") || !strings.Contains(e, c.why) || strings.Count(e, "\n") != 1 {
+			t.Errorf("%s's best in %s: exit %d, %q; want 1 and a line naming %s with %q", c.from, c.into, code, e, best, c.why)
+		}
+		sameFilesAs(t, "another run's best", c.into, before)
+		os.WriteFile(best, own, 0o644)
+	}
+	if code, _, e := runCLI(t, "train", "--resume", ta, "--steps", "12", "--bleu-every", "100"); code != 0 {
+		t.Fatalf("the run's own best: exit %d: %s", code, e)
+	}
+
+	// Killed before its first save: files, but no trainer state.
+	os.Remove(filepath.Join(tc, stateFile))
+	code, _, e := runCLI(t, "train", "--resume", tc)
+	if code != 2 || !strings.Contains(e, "stopped before its first save") || !strings.Contains(e, "--out "+tc+" --overwrite") || strings.Count(e, "\n") != 1 {
+		t.Errorf("no state: exit %d, %q", code, e)
+	}
+}

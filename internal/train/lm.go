@@ -235,8 +235,13 @@ func (l *LM) Evaluate() (float64, error) {
 // SaveCheckpoint implements Task. The metadata holds the step, the seed
 // and, for Admin, the profile.
 func (l *LM) SaveCheckpoint(path string, step int) error {
+	return model.SaveCheckpoint(path, l.P, l.CheckpointMeta(step))
+}
+
+// CheckpointMeta implements Resumable.
+func (l *LM) CheckpointMeta(step int) map[string]string {
 	meta := maps.Clone(l.meta)
 	meta["step"] = strconv.Itoa(step)
 	meta["seed"] = strconv.FormatUint(l.cfg.Seed, 10)
-	return model.SaveCheckpoint(path, l.P, meta)
+	return model.CheckpointMeta(l.P, meta)
 }

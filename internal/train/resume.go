@@ -33,6 +33,9 @@ type Resumable interface {
 	// Restore moves the task to the positions of a State saved from a
 	// task of the same identity; it refuses any other.
 	Restore(state map[string]string) error
+	// CheckpointMeta is the metadata SaveCheckpoint writes for step:
+	// a best checkpoint newer than a state is checked against it.
+	CheckpointMeta(step int) map[string]string
 }
 
 // StateFormat is the "format" metadata of a trainer state file. Format
@@ -42,7 +45,8 @@ const StateFormat = "clinic-trainer-state/2"
 
 // Metadata keys of a trainer state file; the task's State is stored
 // under "task.", Options.Run under "run.", each Score's best value
-// under "best."; the tensors are the weights ("w."), Adam's moments
+// under "best." and its best checkpoint's step and digest under
+// "best_checkpoint."; the tensors are the weights ("w."), Adam's moments
 // ("m.", "v.").
 const (
 	keyFormat     = "format"
@@ -56,6 +60,7 @@ const (
 	prefixTask    = "task."
 	prefixRun     = "run."
 	prefixBest    = "best."
+	prefixBestCkp = "best_checkpoint."
 	prefixWeights = "w."
 )
 
@@ -127,9 +132,10 @@ func (t *Trainer) weights() []*safetensors.Tensor {
 
 // saveState writes, atomically, what resuming the run at the current
 // step needs: the weights, the optimizer's moments and step count, the
-// task's State, the metrics position, each Score's best value and
-// Options.Run. It names the checkpoint of the current step, which save
-// writes next, by its digest own, and the checkpoint that one replaces.
+// task's State, the metrics position, each Score's best value and best
+// checkpoint, and Options.Run. It names the checkpoint of the current
+// step, which save writes next, by its digest own, and the checkpoint
+// that one replaces.
 func (t *Trainer) saveState(path, own string) error {
 	rt, ok := t.task.(Resumable)
 	if !ok {
@@ -157,6 +163,9 @@ func (t *Trainer) saveState(path, own string) error {
 	}
 	for name, b := range t.best {
 		f.Metadata[prefixBest+name] = fmt.Sprintf("%d %s", b.Step, strconv.FormatFloat(b.Value, 'g', -1, 64))
+	}
+	for name, b := range t.bestCkpt {
+		f.Metadata[prefixBestCkp+name] = fmt.Sprintf("%d %s", b.step, b.digest)
 	}
 	for i, q := range t.task.Params().List {
 		f.Tensors = append(f.Tensors, safetensors.NewF32(prefixWeights+q.Name, q.Shape, q.W),
@@ -207,7 +216,8 @@ func ReadState(path string) (*State, error) {
 // : not checked) must be the checkpoint the state names or the one that
 // one replaced (a kill between the two writes), so that a state copied
 // from another run is refused; Run then rewrites the checkpoints of the
-// restored step.
+// restored step. Each Score's best checkpoint must be the one the state
+// names, a later best of this run, or absent (see checkBest).
 func (t *Trainer) Restore(s *State, checkpoint string) error {
 	rt, ok := t.task.(Resumable)
 	if !ok {
@@ -249,6 +259,30 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 	if err := rt.Restore(ts); err != nil {
 		return fmt.Errorf("%s: %v", s.Path, err)
 	}
+	// After the task's Restore: its checkpoint metadata then holds the
+	// saved Admin profile.
+	bestCkpt := map[string]bestCheckpoint{}
+	for k, val := range md {
+		if name, ok := strings.CutPrefix(k, prefixBestCkp); ok {
+			var b bestCheckpoint
+			if _, err := fmt.Sscanf(val, "%d %s", &b.step, &b.digest); err != nil {
+				return fmt.Errorf("%s: bad best checkpoint %s %q", s.Path, name, val)
+			}
+			bestCkpt[name] = b
+		}
+	}
+	for _, sc := range t.o.Scores {
+		if sc.Best == "" {
+			continue
+		}
+		b, ok, err := checkBest(s, sc.Best, bestCkpt[sc.Name], rt.CheckpointMeta(s.Step))
+		if err != nil {
+			return err
+		}
+		if ok {
+			bestCkpt[sc.Name] = b
+		}
+	}
 	if err := p.LoadTensors(s.f, prefixWeights); err != nil {
 		return fmt.Errorf("%s: %v", s.Path, err)
 	}
@@ -279,7 +313,7 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 		}
 		t.best[name] = sp
 	}
-	t.step, t.ckptDigest, t.restored = s.Step, own, true
+	t.step, t.ckptDigest, t.restored, t.bestCkpt = s.Step, own, true, bestCkpt
 	copy(t.prev, p.W)
 	return nil
 }
@@ -301,6 +335,48 @@ func checkCheckpoint(s *State, path string) error {
 			path, short(ck.Metadata["step"]), s.Path, s.Step)
 	}
 	return nil
+}
+
+// bestCheckpoint is a Score's best checkpoint as a trainer state names
+// it: its step and digest.
+type bestCheckpoint struct {
+	step   int
+	digest string
+}
+
+// checkBest accepts the best checkpoint at path if it is absent, the one
+// s names (saved), or a later best of this run: written after s (a step
+// after s.Step) with the metadata of this run's checkpoints (want: the
+// config, the seed, the codes, the profile), which the resumed run
+// writes again when it reaches that step. Anything else, another run's
+// best copied in, is refused. It returns the later best (ok), which the
+// next state names, so that it is accepted again should the resumed run
+// not rewrite it (another --bleu-every). An absent file keeps saved:
+// the file put back is accepted.
+func checkBest(s *State, path string, saved bestCheckpoint, want map[string]string) (b bestCheckpoint, ok bool, err error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return b, false, nil
+	}
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return b, false, fmt.Errorf("best checkpoint: %v", err)
+	}
+	step := f.Metadata["step"]
+	d := digest(step, f.Tensors)
+	if saved.digest != "" && d == saved.digest {
+		return b, false, nil
+	}
+	n, err := strconv.Atoi(step)
+	why := "its step is not after the state's"
+	if err == nil && n > s.Step {
+		if k := firstDiff(f.Metadata, want, "step"); k != "" {
+			why = "its " + k + " differs from this run's"
+		} else {
+			return bestCheckpoint{n, d}, true, nil
+		}
+	}
+	return b, false, fmt.Errorf("%s (step %s) is not the best checkpoint %s (step %d) was saved with, nor a later best of this run (%s): it comes from another run; move it away to resume",
+		path, short(step), s.Path, s.Step, why)
 }
 
 // TruncateMetrics rewrites the metrics file at path, atomically, without
@@ -342,6 +418,16 @@ func TruncateMetrics(path string, step int) error {
 // profile is compared when the current task has one (a resumed run sets
 // the one in its directory); without one it is restored, not compared.
 func sameIdentity(saved, cur map[string]string, positional ...string) error {
+	if k := firstDiff(saved, cur, positional...); k != "" {
+		return errors.New(differ(k, saved[k], cur[k]))
+	}
+	return nil
+}
+
+// firstDiff is the first key, in sorted order and outside skip, whose
+// value differs between saved and cur ("": none), the Admin profile
+// excepted when cur has none (see sameIdentity).
+func firstDiff(saved, cur map[string]string, skip ...string) string {
 	var keys []string
 	for k := range saved {
 		keys = append(keys, k)
@@ -353,12 +439,11 @@ func sameIdentity(saved, cur map[string]string, positional ...string) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if slices.Contains(positional, k) || saved[k] == cur[k] || k == stateAdmin && cur[k] == "" {
-			continue
+		if !slices.Contains(skip, k) && saved[k] != cur[k] && !(k == stateAdmin && cur[k] == "") {
+			return k
 		}
-		return errors.New(differ(k, saved[k], cur[k]))
 	}
-	return nil
+	return ""
 }
 
 func short(s string) string {

@@ -336,3 +336,105 @@ func TestResumeRefusesEachFingerprint(t *testing.T) {
 		t.Errorf("restoring the profile: %v", err)
 	}
 }
+
+// The best checkpoint a resumed run finds must be the one its state
+// names, a later best of the same run (written after the state, before
+// a kill), or absent; another run's, older than the state or of another
+// identity, and a damaged file are refused.
+func TestResumeChecksBest(t *testing.T) {
+	setTestThreads(2)
+	defer setTestThreads(0)
+	root := t.TempDir()
+	dir, later, other := filepath.Join(root, "dir"), filepath.Join(root, "later"), filepath.Join(root, "other")
+	if err := resumeRun(t, adminLM(t, 1), dir, 12, 4, false); err == nil {
+		t.Fatal("no stop")
+	}
+	if err := resumeRun(t, adminLM(t, 1), later, 12, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := resumeRun(t, adminLM(t, 2), other, 12, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadState(filepath.Join(dir, "trainer_state.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.f.Metadata[prefixBestCkp+"neg_val"] == "" {
+		t.Fatalf("the state names no best checkpoint: %v", s.f.Metadata)
+	}
+	bestStep := func(path string) int {
+		f, err := safetensors.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(f.Metadata["step"])
+		return n
+	}
+	for _, d := range []string{later, other} {
+		if n := bestStep(filepath.Join(d, "best.safetensors")); n <= s.Step {
+			t.Fatalf("the best of %s is of step %d, want one after the state's %d", d, n, s.Step)
+		}
+	}
+	// An older best of another run: the state of step 4 of seed 2.
+	older := filepath.Join(root, "older")
+	if err := resumeRun(t, adminLM(t, 2), older, 12, 4, false); err == nil {
+		t.Fatal("no stop")
+	}
+	best := filepath.Join(dir, "best.safetensors")
+	own, _ := os.ReadFile(best)
+	restore := func(from string) (*Trainer, error) {
+		if from == "" {
+			os.Remove(best)
+		} else {
+			b, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(best, b, 0o644)
+		}
+		task := adminLM(t, 1)()
+		tr, err := New(task, Options{Steps: 12, EvalEvery: 3, Optim: o3e3(), Scores: []Score{{Name: "neg_val", Every: 2, Best: best,
+			Eval: func() (float64, error) { return 0, nil }}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr, tr.Restore(s, filepath.Join(dir, "model.safetensors"))
+	}
+	ownCopy := filepath.Join(root, "own.safetensors")
+	os.WriteFile(ownCopy, own, 0o644)
+	damaged := filepath.Join(root, "damaged.safetensors")
+	os.WriteFile(damaged, own[:len(own)/2], 0o644)
+	for _, c := range []struct {
+		name, from, want string
+	}{
+		{"the state's own", ownCopy, ""},
+		{"none", "", ""},
+		{"a later best of the run", filepath.Join(later, "best.safetensors"), ""},
+		{"an older best of another run", filepath.Join(older, "best.safetensors"), "its step is not after the state's"},
+		{"a later best of another run", filepath.Join(other, "best.safetensors"), "differs from this run's"},
+		{"a damaged file", damaged, "best checkpoint"},
+	} {
+		tr, err := restore(c.from)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s refused: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), best) {
+			t.Errorf("%s: got %v, want an error naming %s with %q", c.name, err, best, c.want)
+		}
+		if tr.bestCkpt["neg_val"].digest != "" {
+			t.Errorf("%s: refused, yet the trainer took a best checkpoint", c.name)
+		}
+	}
+	// The later best accepted, the next state names it: resuming from
+	// that state accepts it again, even if the run never rewrites it.
+	tr, err := restore(filepath.Join(later, "best.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := tr.bestCkpt["neg_val"]; b.step != bestStep(best) {
+		t.Errorf("the trainer names the best of step %d, want the later best's %d", b.step, bestStep(best))
+	}
+}

@@ -213,6 +213,9 @@ type Trainer struct {
 	// the restored step (see Restore).
 	ckptDigest string
 	restored   bool
+	// bestCkpt is each Score's best checkpoint as last written (or as
+	// Restore found it), for the trainer state.
+	bestCkpt map[string]bestCheckpoint
 
 	comm dist.Comm
 	red  []float64 // the reduction of the loss and the token count
@@ -303,7 +306,7 @@ func New(task Task, o Options) (*Trainer, error) {
 		return nil, fmt.Errorf("train: bucket size %d bytes must be ≥ 0", o.BucketBytes)
 	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
-		comm: comm, red: make([]float64, 2), bucket: BucketFloats}
+		bestCkpt: map[string]bestCheckpoint{}, comm: comm, red: make([]float64, 2), bucket: BucketFloats}
 	t.norm.Pool = task.Pool()
 	if err := opt.SetRollback(t.prev); err != nil {
 		return nil, err
@@ -652,6 +655,9 @@ func (t *Trainer) Run() (*Result, error) {
 				if sc.Best != "" {
 					if err := t.task.SaveCheckpoint(sc.Best, st.Step); err != nil {
 						return nil, err
+					}
+					if o.State != "" {
+						t.bestCkpt[sc.Name] = bestCheckpoint{st.Step, digest(strconv.Itoa(st.Step), t.weights())}
 					}
 				}
 			}

@@ -347,10 +347,15 @@ func (t *Translate) EvaluateShare() (float64, float64, error) {
 // subword codes, the languages, the step, the seed and, for Admin, the
 // profile, so the checkpoint alone is enough to translate with.
 func (t *Translate) SaveCheckpoint(path string, step int) error {
+	return model.SaveCheckpoint(path, t.P, t.CheckpointMeta(step))
+}
+
+// CheckpointMeta implements Resumable.
+func (t *Translate) CheckpointMeta(step int) map[string]string {
 	meta := maps.Clone(t.meta)
 	meta["step"] = strconv.Itoa(step)
 	meta["seed"] = strconv.FormatUint(t.cfg.Seed, 10)
-	return model.SaveCheckpoint(path, t.P, meta)
+	return model.CheckpointMeta(t.P, meta)
 }
 
 // DecodeOptions are the beam-search settings for translating with a
