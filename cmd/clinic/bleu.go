@@ -111,12 +111,12 @@ func readSegments(path string) ([]string, error) {
 	var b []byte
 	if path == "-" {
 		var err error
-		if b, err = io.ReadAll(stdin); err != nil {
-			return nil, fmt.Errorf("stdin: %v", err)
+		if b, err = fileutil.ReadAll(stdin, "stdin", fileutil.MaxText); err != nil {
+			return nil, err
 		}
 	} else {
 		var err error
-		if b, err = fileutil.ReadRegular(path, 0); err != nil {
+		if b, err = fileutil.ReadRegular(path, fileutil.MaxText); err != nil {
 			if st, serr := os.Stat(path); serr == nil && !st.IsDir() && !st.Mode().IsRegular() {
 				// Reading a FIFO whose writer never comes would hang;
 				// stdin is the way to pipe a hypothesis in.

@@ -158,17 +158,22 @@ func parseColumns(s string) ([]int, error) {
 // "\n"), numbered from 1, and rejects text that is not UTF-8 by file and
 // line, since a vocabulary learned from mis-decoded text is silently bad.
 func readLines(path string, fn func(n int, line string) error) error {
-	b, err := fileutil.ReadRegular(path, 0)
+	b, err := fileutil.ReadRegular(path, fileutil.MaxText)
 	if err != nil {
 		return err
 	}
 	if strings.HasSuffix(path, ".gz") {
 		z, err := gzip.NewReader(bytes.NewReader(b))
 		if err == nil {
-			b, err = io.ReadAll(z)
+			// The cap holds for the text, not only the file: a small
+			// file can decompress without bound.
+			b, err = io.ReadAll(io.LimitReader(z, fileutil.MaxText+1))
 		}
 		if err != nil {
 			return fmt.Errorf("%s: not readable as gzip: %v", path, err)
+		}
+		if int64(len(b)) > fileutil.MaxText {
+			return fmt.Errorf("%s: over the %d GiB limit once decompressed", path, fileutil.MaxText>>30)
 		}
 	}
 	text := strings.TrimSuffix(string(b), "\n")
@@ -186,14 +191,34 @@ func readLines(path string, fn func(n int, line string) error) error {
 	return nil
 }
 
+// maxStdinLine bounds a line of standard input in bytes (a variable so
+// tests can lower it).
+var maxStdinLine = fileutil.MaxText
+
 // eachStdinLine calls fn with each line of standard input, without its
-// "\n"; lines may be of any length.
+// "\n". Input is streamed, so it may be of any size, but a line is held
+// whole: one over maxStdinLine (a disk image or a sparse file of zeros
+// redirected in has no newline) is refused once that much is read,
+// rather than read without bound.
 func eachStdinLine(fn func(n int, line string) error) error {
 	r := bufio.NewReader(stdin)
+	var buf []byte
 	for n := 1; ; n++ {
-		line, err := r.ReadString('\n')
-		if line != "" {
-			if ferr := fn(n, strings.TrimSuffix(line, "\n")); ferr != nil {
+		buf = buf[:0]
+		var err error
+		for {
+			var part []byte
+			part, err = r.ReadSlice('\n')
+			if int64(len(buf)+len(part)) > maxStdinLine {
+				return fmt.Errorf("stdin:%d: line over the %d-byte limit", n, maxStdinLine)
+			}
+			buf = append(buf, part...)
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
+		if len(buf) > 0 {
+			if ferr := fn(n, strings.TrimSuffix(string(buf), "\n")); ferr != nil {
 				return ferr
 			}
 		}

@@ -59,11 +59,11 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	var err error
 	if *input != "" && *input != "-" {
 		name = *input
-		if text, err = fileutil.ReadRegular(*input, 0); err != nil {
+		if text, err = fileutil.ReadRegular(*input, fileutil.MaxText); err != nil {
 			return err
 		}
-	} else if text, err = io.ReadAll(stdin); err != nil {
-		return fmt.Errorf("reading stdin: %v", err)
+	} else if text, err = fileutil.ReadAll(stdin, name, fileutil.MaxText); err != nil {
+		return err
 	}
 	lines := splitLines(text)
 	for i, l := range lines {

@@ -20,7 +20,7 @@ type Pair struct {
 // accept. A file is read whole, and its text is kept alive by the
 // pairs, so the cap turns a mistaken path (a disk image, a dataset
 // dump) into an error instead of an out-of-memory kill minutes later.
-const MaxFileSize = 2 << 30
+const MaxFileSize = fileutil.MaxText
 
 // LoadTSV reads a parallel corpus from a tab-separated file, taking the
 // source from column src and the target from column tgt (1-based; for

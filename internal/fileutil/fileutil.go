@@ -90,6 +90,14 @@ func OpenRegular(path string, max int64) (*os.File, error) {
 	return f, nil
 }
 
+// MaxText is the largest text clinic reads whole: a corpus, a
+// translation input, references and hypotheses, BPE input, a metrics
+// log. Text is held in memory, so the cap turns a mistaken path (a disk
+// image, a dataset dump, a sparse file) into a one-line error before
+// anything is read, instead of memory growing until the machine gives
+// out.
+const MaxText int64 = 2 << 30
+
 // ReadRegular reads the file at path as OpenRegular opens it, stopping
 // one byte past max so that a file that grew since it was checked is
 // refused rather than read without bound.
@@ -99,19 +107,31 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadAll(f, path, max)
+}
+
+// ReadAll reads r to its end, refusing more than max bytes (max ≤ 0: no
+// limit) in one line naming name. Where r is a regular file (standard
+// input redirected from one), its size is checked first, so that a file
+// over max is refused before it is read.
+func ReadAll(r io.Reader, name string, max int64) ([]byte, error) {
 	var buf bytes.Buffer
-	if st, err := f.Stat(); err == nil {
-		buf.Grow(int(st.Size()) + bytes.MinRead)
+	if f, ok := r.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := CheckRegular(name, st, max); err != nil {
+				return nil, err
+			}
+			buf.Grow(int(st.Size()) + bytes.MinRead)
+		}
 	}
-	r := io.Reader(f)
 	if max > 0 {
-		r = io.LimitReader(f, max+1)
+		r = io.LimitReader(r, max+1)
 	}
 	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, PathError(path, err)
+		return nil, PathError(name, err)
 	}
 	if max > 0 && int64(buf.Len()) > max {
-		return nil, fmt.Errorf("%s: over the %s limit", path, sizeText(max))
+		return nil, fmt.Errorf("%s: over the %s limit", name, sizeText(max))
 	}
 	return buf.Bytes(), nil
 }

@@ -2,6 +2,7 @@ package fileutil
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +34,36 @@ func TestReadRegular(t *testing.T) {
 	}
 	if _, err := ReadRegular(p, 4); err == nil || !strings.Contains(err.Error(), "5 bytes, over the 4-byte limit") {
 		t.Errorf("size cap: got %v", err)
+	}
+}
+
+// ReadAll caps what it reads: standard input redirected from a huge
+// file (sparse here) is refused on its size before a byte is read, and
+// a stream is cut off one byte past the cap.
+func TestReadAllCapped(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, MaxText+1); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := ReadAll(f, "stdin", MaxText); err == nil || err.Error() != "stdin: 2147483649 bytes, over the 2 GiB limit" {
+		t.Errorf("huge stdin: got %v", err)
+	}
+	if off, _ := f.Seek(0, io.SeekCurrent); off != 0 {
+		t.Errorf("%d bytes read before refusing", off)
+	}
+	if _, err := ReadAll(strings.NewReader("hello"), "stdin", 4); err == nil || err.Error() != "stdin: over the 4-byte limit" {
+		t.Errorf("stream over the cap: got %v", err)
+	}
+	if b, err := ReadAll(strings.NewReader("hello"), "stdin", 5); err != nil || string(b) != "hello" {
+		t.Errorf("stream at the cap: %q, %v", b, err)
 	}
 }
 

@@ -219,12 +219,14 @@ func (w *Writer) Close() error {
 // does not parse is taken as cut short by a crash and ignored; any other
 // bad line is an error naming the file and line.
 func ReadAll(path string) ([]map[string]any, error) {
-	f, err := fileutil.OpenRegular(path, 0)
+	f, err := fileutil.OpenRegular(path, fileutil.MaxText)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
+	// The cap is checked on opening; the limit keeps a file that grows
+	// meanwhile (a run still writing it) from being read without bound.
+	r := bufio.NewReader(io.LimitReader(f, fileutil.MaxText))
 	var out []map[string]any
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type rec struct {
@@ -113,5 +114,22 @@ func TestReadAllErrors(t *testing.T) {
 	}
 	if _, err := Create(filepath.Join(p, "sub", "x.jsonl")); err == nil || !strings.Contains(err.Error(), "x.jsonl") {
 		t.Errorf("create under a file: %v", err)
+	}
+}
+
+// A huge metrics file (a sparse one here, costing no disk) is refused
+// on its size, naming it, instead of being read as one endless line.
+func TestReadAllHugeRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "metrics.jsonl")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 3<<30); err != nil {
+		t.Fatal(err)
+	}
+	stop := time.AfterFunc(20*time.Second, func() { panic("a huge metrics file is still being read after 20 s") })
+	defer stop.Stop()
+	if _, err := ReadAll(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "over the 2 GiB limit") {
+		t.Errorf("huge metrics: %v, want an error naming the file and the limit", err)
 	}
 }

@@ -285,20 +285,105 @@ func WriteFile(path string, f *File) error {
 // ReadFile reads and decodes the safetensors file at path. Errors name
 // the path.
 func ReadFile(path string) (*File, error) {
-	b, err := fileutil.ReadRegular(path, 0)
+	return ReadFileFunc(path, nil)
+}
+
+// ReadFileFunc is ReadFile with Read's check of the header before the
+// data is read. Errors name the path, but check's are returned as is.
+func ReadFileFunc(path string, check func(*File) error) (*File, error) {
+	r, err := fileutil.OpenRegular(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	f, err := Decode(b)
+	defer r.Close()
+	st, err := r.Stat()
 	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", fileutil.PathError(path, err))
+	}
+	var cerr error
+	f, err := Read(r, st.Size(), func(h *File) error {
+		if check != nil {
+			cerr = check(h)
+		}
+		return cerr
+	})
+	switch {
+	case cerr != nil:
+		return nil, cerr
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
 
+// Read decodes a safetensors file of size bytes from r, as Decode does,
+// but in order, checking each part against size before reading the
+// next: the header length, then the header (at most MaxHeader bytes),
+// whose tensors must tile the rest of the file exactly, and only then
+// the tensor data, whose size is then known. So a file that is not a
+// safetensors file (a disk image; a sparse file of zeros, whose header
+// length is 0) is refused after a few bytes, not read whole. check, if
+// not nil, is called with the header before the data is read (the
+// metadata and each tensor's name, dtype and shape, with no data), so
+// that a caller can refuse tensors it has no use for; its error is
+// returned as is.
+func Read(r io.Reader, size int64, check func(*File) error) (*File, error) {
+	if size < 8 {
+		return nil, fmt.Errorf("safetensors: file of %d bytes is too short for the 8-byte header length", size)
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		return nil, readError(err)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if err := checkHeaderLen(n, uint64(size-8)); err != nil {
+		return nil, err
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, readError(err)
+	}
+	f, entries, err := parseHeader(hdr, uint64(size-8)-n)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(f); err != nil {
+			return nil, err
+		}
+	}
+	if err := readData(f, entries, r); err != nil {
+		return nil, readError(err)
+	}
+	return f, nil
+}
+
+// readError is an error reading a file that was sized beforehand: one
+// that shrank while being read is cut short.
+func readError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("safetensors: file cut short while being read")
+	}
+	return fmt.Errorf("safetensors: %w", fileutil.Cause(err))
+}
+
+// checkHeaderLen checks the header length n that the first 8 bytes of a
+// file give against the rest bytes that follow them.
+func checkHeaderLen(n, rest uint64) error {
+	if n < 2 { // a file of zeros
+		return fmt.Errorf("safetensors: not a safetensors file (its first 8 bytes give a header of %d bytes, too short for a JSON object)", n)
+	}
+	if n > MaxHeader {
+		return fmt.Errorf("safetensors: not a safetensors file (its first 8 bytes give a header of %d bytes, above the %d-byte limit)", n, MaxHeader)
+	}
+	if n > rest {
+		return fmt.Errorf("safetensors: not a safetensors file, or cut short (its first 8 bytes give a header of %d bytes, %d follow)", n, rest)
+	}
+	return nil
+}
+
 type entry struct {
 	name       string
-	order      int
 	dtype      string
 	shape      []int
 	begin, end uint64
@@ -313,26 +398,22 @@ type entry struct {
 // and offsets that are out of range, overlap or leave gaps in the data
 // section.
 func Decode(b []byte) (*File, error) {
-	if len(b) < 8 {
-		return nil, fmt.Errorf("safetensors: file of %d bytes is too short for the 8-byte header length", len(b))
-	}
-	n := binary.LittleEndian.Uint64(b[:8])
-	if n > MaxHeader {
-		return nil, fmt.Errorf("safetensors: not a safetensors file (its first 8 bytes give a header of %d bytes, above the %d-byte limit)", n, MaxHeader)
-	}
-	if n > uint64(len(b)-8) {
-		return nil, fmt.Errorf("safetensors: not a safetensors file, or cut short (its first 8 bytes give a header of %d bytes, %d follow)", n, len(b)-8)
-	}
-	hdr := b[8 : 8+n]
-	data := b[8+n:]
+	return Read(bytes.NewReader(b), int64(len(b)), nil)
+}
+
+// parseHeader parses the JSON header hdr of a file whose data section
+// holds dataLen bytes, and checks that its tensors tile that section
+// exactly. It returns the file with its metadata and its tensors in data
+// order, without their data, and the tensors' entries in the same order.
+func parseHeader(hdr []byte, dataLen uint64) (*File, []entry, error) {
 	if !utf8.Valid(hdr) {
-		return nil, errors.New("safetensors: header is not valid UTF-8")
+		return nil, nil, errors.New("safetensors: header is not valid UTF-8")
 	}
 
 	dec := json.NewDecoder(bytes.NewReader(hdr))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errors.New("safetensors: header is not a JSON object")
+		return nil, nil, errors.New("safetensors: header is not a JSON object")
 	}
 	f := &File{Metadata: map[string]string{}}
 	var entries []entry
@@ -340,42 +421,41 @@ func Decode(b []byte) (*File, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+			return nil, nil, fmt.Errorf("safetensors: header JSON: %v", err)
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, errors.New("safetensors: header JSON: object key is not a string")
+			return nil, nil, errors.New("safetensors: header JSON: object key is not a string")
 		}
 		if seen[key] {
-			return nil, fmt.Errorf("safetensors: header has duplicate key %q", key)
+			return nil, nil, fmt.Errorf("safetensors: header has duplicate key %q", key)
 		}
 		seen[key] = true
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+			return nil, nil, fmt.Errorf("safetensors: header JSON: %v", err)
 		}
 		if key == metaKey {
 			var m map[string]string
 			if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-				return nil, errors.New("safetensors: __metadata__ is not an object of string values")
+				return nil, nil, errors.New("safetensors: __metadata__ is not an object of string values")
 			}
 			f.Metadata = m
 			continue
 		}
 		e, err := parseEntry(key, raw)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		e.order = len(entries)
 		entries = append(entries, e)
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, fmt.Errorf("safetensors: header JSON: %v", err)
+		return nil, nil, fmt.Errorf("safetensors: header JSON: %v", err)
 	}
 	// Only padding whitespace may follow the object.
 	rest := hdr[dec.InputOffset():]
 	if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
-		return nil, errors.New("safetensors: header has data after the JSON object")
+		return nil, nil, errors.New("safetensors: header has data after the JSON object")
 	}
 
 	// The tensors must tile the data section exactly.
@@ -389,43 +469,66 @@ func Decode(b []byte) (*File, error) {
 	for _, e := range entries {
 		if e.begin != pos {
 			if e.begin < pos {
-				return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] overlap another tensor", e.name, e.begin, e.end)
+				return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] overlap another tensor", e.name, e.begin, e.end)
 			}
-			return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] leave a gap at byte %d", e.name, e.begin, e.end, pos)
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] leave a gap at byte %d", e.name, e.begin, e.end, pos)
 		}
-		if e.end > uint64(len(data)) {
-			return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] run past the %d-byte data section", e.name, e.begin, e.end, len(data))
+		if e.end > dataLen {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d,%d] run past the %d-byte data section", e.name, e.begin, e.end, dataLen)
 		}
 		pos = e.end
 	}
-	if pos != uint64(len(data)) {
-		return nil, fmt.Errorf("safetensors: tensors cover %d of the %d bytes in the data section", pos, len(data))
+	if pos != dataLen {
+		return nil, nil, fmt.Errorf("safetensors: tensors cover %d of the %d bytes in the data section", pos, dataLen)
 	}
-
 	f.Tensors = make([]*Tensor, len(entries))
 	for i, e := range entries {
-		t := &Tensor{Name: e.name, DType: e.dtype, Shape: e.shape}
-		raw := data[e.begin:e.end]
+		f.Tensors[i] = &Tensor{Name: e.name, DType: e.dtype, Shape: e.shape}
+	}
+	return f, entries, nil
+}
+
+// readData reads the data of f's tensors, which entries (in data order,
+// tiling it) locate, from r, a chunk at a time, so that no copy of the
+// whole data section is held besides the tensors.
+func readData(f *File, entries []entry, r io.Reader) error {
+	buf := make([]byte, 1<<16)
+	for i, e := range entries {
+		t := f.Tensors[i]
+		size := uint64(dtypeSize(e.dtype))
+		n := int((e.end - e.begin) / size)
 		switch e.dtype {
 		case F32:
-			t.F32 = make([]float32, len(raw)/4)
-			for j := range t.F32 {
-				t.F32[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
-			}
+			t.F32 = make([]float32, n)
 		case I32:
-			t.I32 = make([]int32, len(raw)/4)
-			for j := range t.I32 {
-				t.I32[j] = int32(binary.LittleEndian.Uint32(raw[4*j:]))
-			}
+			t.I32 = make([]int32, n)
 		case I64:
-			t.I64 = make([]int64, len(raw)/8)
-			for j := range t.I64 {
-				t.I64[j] = int64(binary.LittleEndian.Uint64(raw[8*j:]))
+			t.I64 = make([]int64, n)
+		}
+		per := len(buf) / int(size)
+		for j := 0; j < n; j += per {
+			k := min(per, n-j)
+			b := buf[:k*int(size)]
+			if _, err := io.ReadFull(r, b); err != nil {
+				return err
+			}
+			switch e.dtype {
+			case F32:
+				for x := range k {
+					t.F32[j+x] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*x:]))
+				}
+			case I32:
+				for x := range k {
+					t.I32[j+x] = int32(binary.LittleEndian.Uint32(b[4*x:]))
+				}
+			case I64:
+				for x := range k {
+					t.I64[j+x] = int64(binary.LittleEndian.Uint64(b[8*x:]))
+				}
 			}
 		}
-		f.Tensors[i] = t
 	}
-	return f, nil
+	return nil
 }
 
 // parseEntry checks one tensor's header entry.

@@ -148,37 +148,41 @@ func raw(hdr string, data []byte) []byte {
 	return append(append(b, hdr...), data...)
 }
 
+var d8 = make([]byte, 8)
+
+// decodeErrors are malformed files and a part of the error each gets.
+var decodeErrors = []struct {
+	name string
+	b    []byte
+	want string
+}{
+	{"short", []byte{1, 2, 3}, "too short"},
+	{"zeros", make([]byte, 64), "not a safetensors file (its first 8 bytes give a header of 0 bytes"},
+	{"hdr too long", raw(`{}`, nil)[:9], "cut short"},
+	{"hdr huge", append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, "{}"...), "limit"},
+	{"not object", raw(`[1]`, nil), "not a JSON object"},
+	{"bad json", raw(`{"a":`, nil), "JSON"},
+	{"trailing", raw(`{} x`, nil), "after the JSON"},
+	{"dup key", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "duplicate"},
+	{"dtype", raw(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, d8[:4]), "unsupported dtype"},
+	{"no dtype", raw(`{"a":{"shape":[2],"data_offsets":[0,4]}}`, d8[:4]), "dtype"},
+	{"extra field", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, d8[:4]), "unknown header field"},
+	{"neg shape", raw(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, d8[:4]), "shape dimension"},
+	{"float shape", raw(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`, d8[:4]), "shape dimension"},
+	{"size mismatch", raw(`{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,4]}}`, d8[:4]), "needs 1×8 bytes"},
+	{"huge shape", raw(`{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}`, d8[:4]), "needs"},
+	{"offsets 3", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}`, d8[:4]), "data_offsets"},
+	{"reversed", raw(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`, d8[:4]), "end before"},
+	{"out of range", raw(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, d8[:4]), "run past"},
+	{"overlap", raw(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "overlap"},
+	{"gap", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "gap"},
+	{"uncovered", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, d8), "cover 4 of the 8"},
+	{"meta type", raw(`{"__metadata__":{"a":1}}`, nil), "__metadata__"},
+	{"bad utf8", raw("{\"\xff\":1}", nil), "UTF-8"},
+}
+
 func TestDecodeErrors(t *testing.T) {
-	d8 := make([]byte, 8)
-	cases := []struct {
-		name string
-		b    []byte
-		want string
-	}{
-		{"short", []byte{1, 2, 3}, "too short"},
-		{"hdr too long", raw(`{}`, nil)[:9], "cut short"},
-		{"hdr huge", append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, "{}"...), "limit"},
-		{"not object", raw(`[1]`, nil), "not a JSON object"},
-		{"bad json", raw(`{"a":`, nil), "JSON"},
-		{"trailing", raw(`{} x`, nil), "after the JSON"},
-		{"dup key", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "duplicate"},
-		{"dtype", raw(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, d8[:4]), "unsupported dtype"},
-		{"no dtype", raw(`{"a":{"shape":[2],"data_offsets":[0,4]}}`, d8[:4]), "dtype"},
-		{"extra field", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, d8[:4]), "unknown header field"},
-		{"neg shape", raw(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, d8[:4]), "shape dimension"},
-		{"float shape", raw(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`, d8[:4]), "shape dimension"},
-		{"size mismatch", raw(`{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,4]}}`, d8[:4]), "needs 1×8 bytes"},
-		{"huge shape", raw(`{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}`, d8[:4]), "needs"},
-		{"offsets 3", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}`, d8[:4]), "data_offsets"},
-		{"reversed", raw(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`, d8[:4]), "end before"},
-		{"out of range", raw(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, d8[:4]), "run past"},
-		{"overlap", raw(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "overlap"},
-		{"gap", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, d8), "gap"},
-		{"uncovered", raw(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, d8), "cover 4 of the 8"},
-		{"meta type", raw(`{"__metadata__":{"a":1}}`, nil), "__metadata__"},
-		{"bad utf8", raw("{\"\xff\":1}", nil), "UTF-8"},
-	}
-	for _, c := range cases {
+	for _, c := range decodeErrors {
 		_, err := Decode(c.b)
 		if err == nil {
 			t.Errorf("%s: no error", c.name)

@@ -182,14 +182,23 @@ func ReadState(path string) (*State, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoState)
 	}
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
+	// The format is checked on the header, before the data is read: a
+	// checkpoint or another safetensors file put in its place is
+	// refused without being read whole.
+	var bad error
+	f, err := safetensors.ReadFileFunc(path, func(h *safetensors.File) error {
+		if h.Metadata[keyFormat] != StateFormat {
+			bad = fmt.Errorf("trainer state %s: format %q, want %q", path, h.Metadata[keyFormat], StateFormat)
+		}
+		return bad
+	})
+	switch {
+	case bad != nil:
+		return nil, bad
+	case err != nil:
 		return nil, fmt.Errorf("trainer state: %v", err)
 	}
 	md := f.Metadata
-	if md[keyFormat] != StateFormat {
-		return nil, fmt.Errorf("trainer state %s: format %q, want %q", path, md[keyFormat], StateFormat)
-	}
 	s := &State{Path: path, Run: map[string]string{}, f: f}
 	for _, kv := range []struct {
 		key string
@@ -326,13 +335,28 @@ func checkCheckpoint(s *State, path string) error {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && prev == "" {
 		return nil
 	}
-	ck, err := safetensors.ReadFile(path)
-	if err != nil {
+	notIt := func(step string) error {
+		return fmt.Errorf("%s (step %s) is not the checkpoint %s (step %d) was saved with, nor the one before it: the two files come from different runs, or the run diverged after its last save, so the run cannot be resumed exactly",
+			path, short(step), s.Path, s.Step)
+	}
+	// A checkpoint of other tensors than the state's weights cannot
+	// have their digest: it is refused on its header, before its data
+	// is read.
+	var bad error
+	ck, err := safetensors.ReadFileFunc(path, func(h *safetensors.File) error {
+		if !slices.Equal(layout(h.Tensors, ""), layout(s.f.Tensors, prefixWeights)) {
+			bad = notIt(h.Metadata["step"])
+		}
+		return bad
+	})
+	switch {
+	case bad != nil:
+		return bad
+	case err != nil:
 		return fmt.Errorf("checkpoint: %v", err)
 	}
 	if d := digest(ck.Metadata["step"], ck.Tensors); d != own && d != prev {
-		return fmt.Errorf("%s (step %s) is not the checkpoint %s (step %d) was saved with, nor the one before it: the two files come from different runs, or the run diverged after its last save, so the run cannot be resumed exactly",
-			path, short(ck.Metadata["step"]), s.Path, s.Step)
+		return notIt(ck.Metadata["step"])
 	}
 	return nil
 }
@@ -379,12 +403,25 @@ func checkBest(s *State, path string, saved bestCheckpoint, want map[string]stri
 		path, short(step), s.Path, s.Step, why)
 }
 
+// layout lists the name (without prefix), dtype and shape of each
+// tensor of ts whose name has prefix, in name order.
+func layout(ts []*safetensors.Tensor, prefix string) []string {
+	var l []string
+	for _, t := range ts {
+		if name, ok := strings.CutPrefix(t.Name, prefix); ok {
+			l = append(l, fmt.Sprintf("%q %s %v", name, t.DType, t.Shape))
+		}
+	}
+	slices.Sort(l)
+	return l
+}
+
 // TruncateMetrics rewrites the metrics file at path, atomically, without
 // the lines of steps after step (written after the checkpoint a run
 // resumes from) and without lines that are not JSON objects with a step
 // (a line cut short by a kill). A missing file is not an error.
 func TruncateMetrics(path string, step int) error {
-	b, err := fileutil.ReadRegular(path, 0)
+	b, err := fileutil.ReadRegular(path, fileutil.MaxText)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
