@@ -2,6 +2,7 @@ package asm
 
 import (
 	"runtime"
+	"sync/atomic"
 )
 
 //go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
@@ -36,6 +37,15 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.run(m, gemmRowGrain, f.scaleRows)
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
+	case m >= n && p.Width() < sharedBMin:
+		// Split rows of C in whole microkernel tiles; on so few workers
+		// each packs all of op(B) for itself (sgemmRowsOwnB): sharing
+		// one copy measured 6-7% slower at two threads (T6_d256 and
+		// L18_d256 steps, same run), where the copy is packed only
+		// twice and the barrier before the tiles makes each worker
+		// wait for the other.
+		p.gemmNext.Store(0)
+		p.run(p.Width(), 1, f.rowsOwnB)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles. op(B) is packed
 		// once, in the same region: the workers claim its blocks, wait
@@ -113,10 +123,14 @@ const (
 	gemmParallelMin = 64 * 64 * 64
 )
 
+// sharedBMin is the fewest workers among which a row-split GEMM shares
+// one packed copy of op(B); fewer each pack their own.
+const sharedBMin = 4
+
 // gemmFuncs are a pool's GEMM chunk functions, bound once to its job
 // slot (a closure per call would allocate).
 type gemmFuncs struct {
-	rows, scaleRows, rowsDyn, colTiles func(lo, hi int)
+	rows, scaleRows, rowsDyn, rowsOwnB, colTiles func(lo, hi int)
 }
 
 func (f *gemmFuncs) init(p *Pool) {
@@ -149,6 +163,15 @@ func (f *gemmFuncs) init(p *Pool) {
 				packedRange(j, int(cur)*mr, min(int(cur+sz)*mr, j.m), 0, j.b.n)
 			}
 		}
+	}
+	f.rowsOwnB = func(lo, hi int) {
+		if p.rec != nil && p.rec.width > 0 {
+			// Simulated: chunk lo of width takes a static share, as a
+			// greedy claim would leave it on an even machine.
+			sgemmRowsOwnB(g, nil, p.Width(), lo)
+			return
+		}
+		sgemmRowsOwnB(g, &p.gemmNext, p.Width(), lo)
 	}
 	f.colTiles = func(lo, hi int) {
 		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
@@ -198,6 +221,85 @@ func (p *Pool) packShare() bool {
 		}
 	}
 	return true
+}
+
+// sgemmRowsOwnB is one worker's part of a row-split Sgemm (g.m, g.n > 0,
+// k > 0, alpha ≠ 0) over t workers. It packs all of op(B) once (every
+// kc×nc block, in loop order), then claims chunks of mr-row tiles of C
+// from next (nil: takes the static share of worker, for a simulation),
+// each a share of what is left (at least gemmMinChunk tiles), and
+// computes them block by block exactly as sgemmBlocked would: every C
+// element is summed in the same order whichever worker computes it.
+func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
+	kn := g.kn
+	mr, nr := kn.mr, kn.nr
+	m, n, k := g.m, g.n, g.k
+	tiles := int64((m + mr - 1) / mr)
+	kc0 := min(kn.kc, k)
+	// Whether op(A) is read in place is decided for a static share of
+	// the rows (as when each worker took its half), not per chunk: small
+	// chunks of op(A) = Aᵀ would otherwise take the strided in-place
+	// path, slower than packing for them (TN 512³: 190 -> 168 GFLOP/s).
+	share := min(m, int((tiles+int64(t)-1)/int64(t))*mr)
+	direct := kn.directR != nil && directA(g.transA, g.lda, share, kc0, n, nr)
+	bf := getGemmBuf()
+	bf.b = grow(bf.b, roundUp(n, nr)*k)
+	pb := bf.b
+	off := 0
+	for jc := 0; jc < n; jc += kn.nc {
+		nc := min(kn.nc, n-jc)
+		for pc := 0; pc < k; pc += kn.kc {
+			kc := min(kn.kc, k-pc)
+			packB(kn, pb[off:], g.transB, g.b, g.ldb, pc, kc, jc, nc)
+			off += roundUp(nc, nr) * kc
+		}
+	}
+	static := next == nil
+	for {
+		var cur, sz int64
+		if static {
+			// worker's share of the tiles, once
+			cur, sz = tiles*int64(worker)/int64(t), tiles*int64(worker+1)/int64(t)-tiles*int64(worker)/int64(t)
+			if sz == 0 {
+				break
+			}
+		} else {
+			cur = next.Load()
+			if cur >= tiles {
+				break
+			}
+			sz = max(gemmMinChunk, (tiles-cur)/int64(2*t))
+			if !next.CompareAndSwap(cur, cur+sz) {
+				continue
+			}
+		}
+		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
+		mm := hi - lo
+		a := rowsFrom(g.transA, g.a, g.lda, lo)
+		c := g.c[lo*g.ldc:]
+		mc0 := 0
+		if !direct {
+			mc0 = min(kn.mc, roundUp(mm, mr))
+		}
+		bf.a = grow(bf.a, mc0*kc0)
+		off := 0
+		for jc := 0; jc < n; jc += kn.nc {
+			nc := min(kn.nc, n-jc)
+			for pc := 0; pc < k; pc += kn.kc {
+				kc := min(kn.kc, k-pc)
+				accum, bt := g.beta != 0, g.beta
+				if pc > 0 {
+					accum, bt = true, 1
+				}
+				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
+				off += roundUp(nc, nr) * kc
+			}
+		}
+		if static {
+			break
+		}
+	}
+	putGemmBuf(bf)
 }
 
 // rowShare is the rows of a static share of m rows among t workers in

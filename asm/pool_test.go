@@ -321,9 +321,10 @@ func TestParallelChunksNeverOutliveTheirCall(t *testing.T) {
 }
 
 // Under a recording that simulates a width, every GEMM path gives the
-// bits of the single-threaded product, and a row-split GEMM records its
-// packing of op(B) as an inner region (ended by a barrier, not a join)
-// followed by its row tiles split as that many workers split them.
+// bits of the single-threaded product, and a row-split GEMM over
+// sharedBMin or more workers records its packing of op(B) as an inner
+// region (ended by a barrier, not a join) followed by its row tiles
+// split as that many workers split them.
 func TestRecordedGEMMs(t *testing.T) {
 	for _, level := range SupportedLevels() {
 		withLevel(t, level, func() {
@@ -346,7 +347,7 @@ func TestRecordedGEMMs(t *testing.T) {
 					if level == LevelGeneric {
 						continue
 					}
-					if m >= n {
+					if m >= n && w >= sharedBMin {
 						if len(rec.Regions) != 2 || !rec.Regions[0].Inner || rec.Regions[1].Inner || len(rec.Regions[1].Chunks) != w {
 							t.Errorf("%s %v width %d: regions %+v", level, sh, w, rec.Regions)
 						}
