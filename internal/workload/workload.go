@@ -13,15 +13,22 @@ import (
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// Seq2SeqName is the encoder–decoder workload's name.
-const Seq2SeqName = "T6_d256"
+// Seq2SeqName is the encoder–decoder workload's name, and Beam5Name
+// that of decoding with it: beam search (beam 5) of a batch of 32 Acts
+// verses, as 'clinic translate' runs it, on random weights.
+const (
+	Seq2SeqName = "T6_d256"
+	Beam5Name   = "beam5_T6_d256"
+)
 
 // LMConfigs are the language-model workloads: the entries of the
 // generated layer code's list (gen/layergen/configs.go) marked Bench, so
@@ -36,7 +43,11 @@ func LMConfigs() []model.SpecializedConfig {
 	return cs
 }
 
-// Names lists every workload.
+// AllNames lists every workload: the training steps (Names) and
+// decoding.
+func AllNames() []string { return append(Names(), Beam5Name) }
+
+// Names lists the training-step workloads.
 func Names() []string {
 	var ns []string
 	for _, sc := range LMConfigs() {
@@ -45,15 +56,19 @@ func Names() []string {
 	return append(ns, Seq2SeqName)
 }
 
-// Step is a trainer ready to step, with what a step processes.
+// Step is a trainer ready to step (or a batch ready to decode), with
+// what a step processes.
 type Step struct {
 	Name    string
-	Trainer *train.Trainer
+	Trainer *train.Trainer // nil for decoding
 	// Tokens is the target tokens of one step (sequences × positions for
-	// a language model).
+	// a language model; the output tokens of a decoded batch).
 	Tokens int
-	// Batch is the step's sequences (pairs for the encoder–decoder).
+	// Batch is the step's sequences (pairs for the encoder–decoder,
+	// sentences for decoding).
 	Batch int
+
+	decode func() (tokens int, err error)
 }
 
 // optimizer is the benchmarks' Adam.
@@ -66,8 +81,11 @@ func optimizer() optim.Config {
 // by clock (nil: untimed), Admin-profiled, after one step that touches
 // every buffer.
 func New(name string, batch int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
-	if name == Seq2SeqName {
+	switch name {
+	case Seq2SeqName:
 		return newPair(batch, pool, clock)
+	case Beam5Name:
+		return newDecode(batch, pool, clock)
 	}
 	i := slices.IndexFunc(LMConfigs(), func(sc model.SpecializedConfig) bool { return sc.Name == name })
 	if i < 0 {
@@ -106,8 +124,13 @@ func start(s *Step, task train.Task, clock *phase.Clock) (*Step, error) {
 	return s, nil
 }
 
-// Step takes one training step.
+// Step takes one training step (decodes the batch).
 func (s *Step) Step() error {
+	if s.decode != nil {
+		var err error
+		s.Tokens, err = s.decode()
+		return err
+	}
 	st, err := s.Trainer.Step()
 	if err == nil && st.Diverged {
 		err = fmt.Errorf("%s: step %d diverged (loss %v)", s.Name, st.Step, st.Loss)
@@ -173,4 +196,54 @@ func newPair(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 		return nil, err
 	}
 	return start(&Step{Name: Seq2SeqName, Tokens: tokens, Batch: B}, t, clock)
+}
+
+// newDecode is the decoding workload: the first B (32 by default) Acts
+// verses, encoded with a joint BPE of 8,000 merges learned on the
+// training books, translated by a random-weight 6+6-layer d256 Admin
+// model with beam 5, outputs of at most 1.2·source + 10 tokens (as
+// BenchmarkTranslate). Every step decodes the same batch, so steps
+// repeat exactly.
+func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+	if B <= 0 {
+		B = 32
+	}
+	const beam = 5
+	trainPairs, _, test := corpus.BibleSplits()
+	lines := make([]string, 0, 2*len(trainPairs))
+	for _, p := range trainPairs {
+		lines = append(lines, p.English, p.Spanish)
+	}
+	codes, err := bpe.Learn(lines, 8000, bpe.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
+		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Init(1)
+	var srcs [][]int32
+	for _, t := range test[:min(B, len(test))] {
+		ids, _ := train.SourceIDs(codes, t.English, cfg.SeqLen)
+		srcs = append(srcs, ids)
+	}
+	tr, err := model.NewTranslator(p, len(srcs), len(srcs)*beam)
+	if err != nil {
+		return nil, err
+	}
+	tr.SetPool(pool)
+	opt := train.DecodeOptions(cfg, beam, 1)
+	opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
+	s := &Step{Name: Beam5Name, Batch: len(srcs), decode: func() (int, error) {
+		best, err := generate.TranslateAll(tr, srcs, len(srcs), bpe.PadID, opt)
+		n := 0
+		for _, h := range best {
+			n += len(h.Tokens)
+		}
+		return n, err
+	}}
+	return s, s.Step()
 }
