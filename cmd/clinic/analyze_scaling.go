@@ -61,6 +61,15 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return usagef("--out must name a directory")
 	}
+	for _, n := range wls {
+		need, err := workload.Bytes(n, *batch)
+		if err != nil {
+			return err
+		}
+		if err := checkFits("profiling "+n, need, "use a smaller --batch-size"); err != nil {
+			return err
+		}
+	}
 	if err := checkReportDir(*out, *overwrite); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/workload"
 )
 
 // tinyText writes a small training text and returns its path.
@@ -516,6 +517,14 @@ func TestAnalyzeScaling(t *testing.T) {
 		code, _, stderr := runCLI(t, append([]string{"analyze", "scaling", "--out", filepath.Join(dir, "bad")}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 			t.Errorf("%v: exit %d, %q (want 2, one line with %q)", tc.args, code, stderr, tc.want)
+		}
+	}
+	// A batch beyond the machine's memory is refused before anything is
+	// allocated (2M tokens of L6_d256 activations, 258 GB).
+	if need, _ := workload.Bytes("L6_d256", 16384); float64(machineMemory()) < 0.9*need {
+		code, _, stderr := runCLI(t, "analyze", "scaling", "--batch-size", "16384", "--out", filepath.Join(dir, "big"))
+		if code != 2 || !strings.Contains(stderr, "needs about") {
+			t.Errorf("--batch-size 16384: exit %d, %q", code, stderr)
 		}
 	}
 	out := filepath.Join(dir, "sc")

@@ -153,16 +153,52 @@ func (t *pairTask) Backward() error                  { return t.m.Backward() }
 func (t *pairTask) Evaluate() (float64, error)       { return 0, nil }
 func (t *pairTask) SaveCheckpoint(string, int) error { return nil }
 
+// pairT is the encoder–decoder workload's padded length, each side.
+const pairT = 32
+
+// pairConfig is the encoder–decoder workload's model.
+func pairConfig() model.Config {
+	return model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: pairT, Vocab: 8192,
+		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
+}
+
+// Bytes estimates the memory workload name plans with batch (0: its
+// own), for a check before anything is allocated.
+func Bytes(name string, batch int) (float64, error) {
+	switch name {
+	case Seq2SeqName:
+		if batch <= 0 {
+			batch = 128
+		}
+		return model.TrainingBytes(pairConfig(), batch*pairT), nil
+	case Beam5Name:
+		if batch <= 0 {
+			batch = 32
+		}
+		// the vocabulary of 8,000 merges is about 8,300 subwords
+		cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: 8400}
+		return model.TranslatorBytes(cfg, batch, batch*5), nil
+	}
+	for _, sc := range LMConfigs() {
+		if sc.Name == name {
+			if batch <= 0 {
+				batch = sc.Batch
+			}
+			return model.TrainingBytes(sc.Config(256), batch*sc.T), nil
+		}
+	}
+	return 0, fmt.Errorf("no workload %q (have %v)", name, AllNames())
+}
+
 // newPair is the encoder–decoder workload: B pairs (128 by default)
 // padded to 32 tokens a side with lengths 17..32 (4,096 padded tokens a
 // side at B = 128, fairseq's --max-tokens 4096), vocabulary 8,192.
 func newPair(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
-	const T, V = 32, 8192
+	const T, V = pairT, 8192
 	if B <= 0 {
 		B = 128
 	}
-	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: T, Vocab: V,
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: model.Admin, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
+	cfg := pairConfig()
 	p, err := model.NewParams(cfg)
 	if err != nil {
 		return nil, err
