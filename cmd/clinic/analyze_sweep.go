@@ -144,8 +144,11 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool := newPool(o.threads)
-	defer pool.Close()
+	pool, done, err := o.workers() // every run of the sweep shares it
+	if err != nil {
+		return err
+	}
+	defer done()
 	o.pool = pool
 	threads := pool.Threads()
 
