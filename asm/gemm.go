@@ -54,8 +54,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		// own rows of op(A). (Each worker had packed all of op(B) for
 		// itself, (P−1)·|B| more work, the most for the weight
 		// gradients, whose op(B) is a batch of activations; packing it
-		// in a region of its own cost a join per GEMM, which on a VM
-		// is a parked worker's wake-up.) The row tiles are claimed in
+		// in a region of its own cost a join per GEMM.) The row tiles are claimed in
 		// shrinking chunks rather than split evenly, so a worker slowed
 		// by the host or by cache contention does not leave the others
 		// idle at the end.
@@ -236,12 +235,7 @@ func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
 	m, n, k := g.m, g.n, g.k
 	tiles := int64((m + mr - 1) / mr)
 	kc0 := min(kn.kc, k)
-	// Whether op(A) is read in place is decided for a static share of
-	// the rows (as when each worker took its half), not per chunk: small
-	// chunks of op(A) = Aᵀ would otherwise take the strided in-place
-	// path, slower than packing for them (TN 512³: 190 -> 168 GFLOP/s).
-	share := min(m, int((tiles+int64(t)-1)/int64(t))*mr)
-	direct := kn.directR != nil && directA(g.transA, g.lda, share, kc0, n, nr)
+	direct := kn.directR != nil && directA(g.transA, g.lda, rowShare(m, mr, t), kc0, n, nr)
 	bf := getGemmBuf()
 	bf.b = grow(bf.b, roundUp(n, nr)*k)
 	pb := bf.b

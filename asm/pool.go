@@ -129,8 +129,8 @@ func (p *Pool) Close() {
 // runs on the same core, and memory a worker first touches (its rows of
 // the activations, which it writes first) is placed on that core's node
 // of a multi-socket server. Call it from the goroutine that will make
-// the calls, before the first; the binding lasts for the goroutine's
-// life. It is off by default ('clinic train --pin-threads').
+// the calls, before the first and outside a recording; the binding
+// lasts for the goroutine's life. It is off by default ('clinic train --pin-threads').
 func (p *Pool) Pin() error {
 	cpus, err := allowedCPUs()
 	if err != nil {
@@ -139,25 +139,20 @@ func (p *Pool) Pin() error {
 	if p == nil {
 		return pinSelf(cpus[0])
 	}
+	// one chunk per thread (chunk i of run's split goes to worker i−1,
+	// chunk 0 to the caller), each pinning the thread it runs on
 	errs := make([]error, p.threads)
-	pins := make([]func(lo, hi int), p.threads)
-	for i := range pins {
-		pins[i] = func(int, int) { errs[i] = pinSelf(cpus[i%len(cpus)]) }
-	}
-	// one chunk per worker, each pinning the thread it runs on
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return fmt.Errorf("asm: Pin on a closed pool")
 	}
-	p.done.Add(p.threads - 1)
-	p.left.Store(int32(p.threads - 1))
-	for i := 1; i < p.threads; i++ {
-		p.work[i-1] <- chunk{pins[i], 0, 0, i}
-	}
-	pins[0](0, 0)
-	p.waitWorkers()
-	p.mu.Unlock()
+	p.run(p.threads, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			errs[i] = pinSelf(cpus[i%len(cpus)])
+		}
+	})
+	p.release()
 	for _, e := range errs {
 		if e != nil {
 			return e

@@ -176,8 +176,7 @@ func Bytes(name string, batch int) (float64, error) {
 			batch = 32
 		}
 		// the vocabulary of 8,000 merges is about 8,300 subwords
-		cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: 8400}
-		return model.TranslatorBytes(cfg, batch, batch*5), nil
+		return model.TranslatorBytes(decodeConfig(8400), batch, batch*decodeBeam), nil
 	}
 	for _, sc := range LMConfigs() {
 		if sc.Name == name {
@@ -234,6 +233,15 @@ func newPair(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	return start(&Step{Name: Seq2SeqName, Tokens: tokens, Batch: B}, t, clock)
 }
 
+// decodeBeam is the decoding workload's beam.
+const decodeBeam = 5
+
+// decodeConfig is the decoding workload's model, of vocabulary vocab.
+func decodeConfig(vocab int) model.Config {
+	return model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: vocab,
+		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+}
+
 // newDecode is the decoding workload: the first B (32 by default) Acts
 // verses, encoded with a joint BPE of 8,000 merges learned on the
 // training books, translated by a random-weight 6+6-layer d256 Admin
@@ -244,7 +252,6 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	if B <= 0 {
 		B = 32
 	}
-	const beam = 5
 	trainPairs, _, test := corpus.BibleSplits()
 	lines := make([]string, 0, 2*len(trainPairs))
 	for _, p := range trainPairs {
@@ -254,8 +261,7 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := model.Config{EncoderLayers: 6, Layers: 6, DModel: 256, Heads: 4, DFF: 1024, SeqLen: 256, Vocab: codes.Size(),
-		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
+	cfg := decodeConfig(codes.Size())
 	p, err := model.NewParams(cfg)
 	if err != nil {
 		return nil, err
@@ -266,12 +272,12 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 		ids, _ := train.SourceIDs(codes, t.English, cfg.SeqLen)
 		srcs = append(srcs, ids)
 	}
-	tr, err := model.NewTranslator(p, len(srcs), len(srcs)*beam)
+	tr, err := model.NewTranslator(p, len(srcs), len(srcs)*decodeBeam)
 	if err != nil {
 		return nil, err
 	}
 	tr.SetPool(pool)
-	opt := train.DecodeOptions(cfg, beam, 1)
+	opt := train.DecodeOptions(cfg, decodeBeam, 1)
 	opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
 	s := &Step{Name: Beam5Name, Batch: len(srcs), decode: func() (int, error) {
 		best, err := generate.TranslateAll(tr, srcs, len(srcs), bpe.PadID, opt)
