@@ -11,15 +11,21 @@ import (
 // CheckpointFormat is stored under the "format" metadata key.
 const CheckpointFormat = "clinic/1"
 
+// Tensors are the weights as the tensors of a checkpoint (sharing W).
+func (p *Params) Tensors() []*safetensors.Tensor {
+	ts := make([]*safetensors.Tensor, 0, len(p.List))
+	for _, q := range p.List {
+		ts = append(ts, safetensors.NewF32(q.Name, q.Shape, q.W))
+	}
+	return ts
+}
+
 // SaveCheckpoint writes p's tensors under their documented names
 // (docs/model.md) to a safetensors file, atomically. The metadata holds
 // "format", "config" (the Config as JSON) and whatever meta adds (the
 // Admin profile, the step).
 func SaveCheckpoint(path string, p *Params, meta map[string]string) error {
-	f := &safetensors.File{Metadata: CheckpointMeta(p, meta)}
-	for _, q := range p.List {
-		f.Tensors = append(f.Tensors, safetensors.NewF32(q.Name, q.Shape, q.W))
-	}
+	f := &safetensors.File{Metadata: CheckpointMeta(p, meta), Tensors: p.Tensors()}
 	if err := safetensors.WriteFile(path, f); err != nil {
 		return fmt.Errorf("writing checkpoint %s: %v", path, err)
 	}

@@ -385,9 +385,6 @@ func commandLine(name string, args []string) string {
 	return strings.TrimSpace("clinic analyze " + name + " " + strings.Join(q, " "))
 }
 
-// newPool starts the worker pool of --threads n (0: one per CPU).
-func newPool(n int) *asm.Pool { return asm.NewPool(n) }
-
 // modelSource is what analyze grads and dependency run on: a fresh model
 // of each norm in --norms, or one trained checkpoint.
 type modelSource struct {
@@ -442,6 +439,6 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if src.batches, err = af.batches(); err != nil {
 		return nil, err
 	}
-	src.pool = newPool(af.threads)
+	src.pool = asm.NewPool(af.threads)
 	return src, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/clinic-ml/clinic/asm"
 	"io"
 	"math"
 	"slices"
@@ -91,7 +92,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pool := newPool(af.threads)
+	pool := asm.NewPool(af.threads)
 	defer pool.Close()
 	threads := pool.Threads()
 

@@ -99,7 +99,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
 	var rows [][]string
 	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",
-		LogX: true, LogY: true, XTicks: floats(ws), LegendLeft: true}
+		LogX: true, LogY: true, XTicks: toFloats(ws), LegendLeft: true}
 	ideal := plot.Series{Label: "ideal", Color: len(profiles), Dash: 2}
 	for _, w := range ws {
 		ideal.X, ideal.Y = append(ideal.X, float64(w)), append(ideal.Y, float64(w))
@@ -185,12 +185,4 @@ func parseMeasured(s string) (map[string]map[int]float64, error) {
 		}
 	}
 	return out, nil
-}
-
-func floats(xs []int) []float64 {
-	var f []float64
-	for _, x := range xs {
-		f = append(f, float64(x))
-	}
-	return f
 }

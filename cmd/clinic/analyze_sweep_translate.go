@@ -172,23 +172,22 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
 		}
 	}
+	// the vocabulary of every run, which says what loss is diverged:
+	// learned once here, or read from --bpe-codes (or the sweep's own)
+	var codes *bpe.Codes
 	if tf.bpeCodes == "" {
 		trainPairs, _, _, err := loadPairs(o, tf)
 		if err != nil {
 			return err
 		}
-		codes, err := learnCodes(o, tf, trainPairs, io.Discard)
-		if err != nil {
+		if codes, err = learnCodes(o, tf, trainPairs, io.Discard); err != nil {
 			return err
 		}
 		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
 			return err
 		}
 		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
-	}
-	// the vocabulary of every run, which says what loss is diverged
-	codes, err := loadCodes(tf.bpeCodes)
-	if err != nil {
+	} else if codes, err = loadCodes(tf.bpeCodes); err != nil {
 		return err
 	}
 	// The test's beam search must fit too, known before hours of training.

@@ -121,13 +121,14 @@ func digest(step string, ts []*safetensors.Tensor) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// weights are the task's weights as the tensors of its checkpoint.
-func (t *Trainer) weights() []*safetensors.Tensor {
-	var ts []*safetensors.Tensor
-	for _, q := range t.task.Params().List {
-		ts = append(ts, safetensors.NewF32(q.Name, q.Shape, q.W))
+// digestAt is the digest of the weights as the checkpoint of step,
+// computed once per step: a new best and a state saved at one step
+// share it.
+func (t *Trainer) digestAt(step int) string {
+	if t.digested.step != step || t.digested.d == "" {
+		t.digested.step, t.digested.d = step, digest(strconv.Itoa(step), t.task.Params().Tensors())
 	}
-	return ts
+	return t.digested.d
 }
 
 // saveState writes, atomically, what resuming the run at the current

@@ -205,6 +205,11 @@ type Trainer struct {
 	// prev holds the weights the current step trained on, to roll back
 	// to when the step's loss is not finite.
 	prev []float32
+	// digested caches digestAt's last digest of the weights
+	digested struct {
+		step int
+		d    string
+	}
 	step int
 	// best is each Score's best value so far, carried over a resume.
 	best map[string]ScorePoint
@@ -427,6 +432,7 @@ func (t *Trainer) Steps() int { return t.step }
 // Diverged. Step allocates nothing.
 func (t *Trainer) Step() (StepStats, error) {
 	t.step++
+	t.digested.d = "" // the weights change
 	st := StepStats{Step: t.step}
 	p := t.task.Params()
 	clk := t.o.Clock
@@ -657,7 +663,7 @@ func (t *Trainer) Run() (*Result, error) {
 						return nil, err
 					}
 					if o.State != "" {
-						t.bestCkpt[sc.Name] = bestCheckpoint{st.Step, digest(strconv.Itoa(st.Step), t.weights())}
+						t.bestCkpt[sc.Name] = bestCheckpoint{st.Step, t.digestAt(st.Step)}
 					}
 				}
 			}
@@ -712,7 +718,7 @@ func (t *Trainer) save(step int, withState bool) error {
 	}
 	own := ""
 	if withState && t.o.State != "" {
-		own = digest(strconv.Itoa(step), t.weights())
+		own = t.digestAt(step)
 		if err := t.saveState(t.o.State, own); err != nil {
 			return err
 		}
