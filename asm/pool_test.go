@@ -248,7 +248,7 @@ func TestParallelWorkerPanic(t *testing.T) {
 func BenchmarkParallel(b *testing.B) {
 	var sink atomic.Int64
 	for _, work := range []int{0, 2000, 20000} {
-		for _, threads := range []int{1, 2} {
+		for _, threads := range []int{1, 2, 8} {
 			b.Run(fmt.Sprintf("work=%d/threads=%d", work, threads), func(b *testing.B) {
 				p := NewPool(threads)
 				defer p.Close()
@@ -270,7 +270,7 @@ func BenchmarkParallel(b *testing.B) {
 					sink.Add(s)
 				}
 				for b.Loop() {
-					p.Parallel(2, fn)
+					p.Parallel(threads, fn)
 					serial()
 				}
 			})
@@ -357,5 +357,30 @@ func TestRecordedGEMMs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Calls are published to all workers at once, and a worker with no
+// chunk of a call sleeps on: calls of every width, with pauses long
+// enough for the workers to stop spinning and block, each cover their
+// range once (a sleeping worker is woken exactly when a call has a chunk
+// for it, never misses one, and never runs one twice), and Close ends
+// every worker, asleep or not.
+func TestParallelWakesSleepingWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := NewPool(6)
+	for call := range 400 {
+		n := 1 + call*7%9 // widths 1 to 9: some workers idle for several calls
+		runChunks(t, p, n, 1)
+		if call%10 == 0 {
+			time.Sleep(300 * time.Microsecond) // past the spin: workers block
+		}
+	}
+	p.Close()
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before NewPool", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

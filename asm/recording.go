@@ -34,7 +34,10 @@ type Region struct {
 	// inside it rather than a join (no hand-off or join of its own).
 	Inner  bool
 	Wall   time.Duration   // the call's wall time
-	Post   time.Duration   // the caller's time handing the chunks to the workers
+	// Post is the caller's time handing the chunks to the workers:
+	// Publish of it to make the call visible to all of them at once,
+	// the rest to wake those asleep (a flag checked per worker).
+	Post, Publish time.Duration
 	Chunks []time.Duration // each chunk's time, in split order
 }
 
@@ -88,6 +91,9 @@ func (r *Recording) begin(chunks int) {
 // workers record without locking (the caller reads them after the
 // call's WaitGroup).
 func (r *Recording) chunkDone(i int, d time.Duration) { r.cur.Chunks[i] = d }
+
+// published marks the call made visible to the workers.
+func (r *Recording) published() { r.cur.Publish = time.Since(r.t0) }
 
 // posted marks the end of the hand-off to the workers.
 func (r *Recording) posted() { r.cur.Post = time.Since(r.t0) }

@@ -10,8 +10,9 @@
 //
 // where serial is the caller's time outside regions, span_r(P) the
 // region's longest chunk at width P, t_r its number of chunks, burden(t)
-// = Post·(t−1) + Join the hand-off and join (measured on this machine's
-// pool), and bandwidth_r(P) = work_r(P) / min(t_r, BWRatio) for
+// = Post + Wake·(t−1) + Join the hand-off (publishing the call to all
+// workers at once, then checking each for a wake-up) and the join
+// (measured on this machine's pool), and bandwidth_r(P) = work_r(P) / min(t_r, BWRatio) for
 // memory-bound regions (element-wise, optimizer): their chunks stream
 // memory at one core's bandwidth alone, and P cores together at most
 // BWRatio times that.
@@ -42,9 +43,10 @@ import (
 // Machine is what the prediction assumes of the target machine beyond
 // the profile.
 type Machine struct {
-	// Post is the caller's time to hand one chunk to a worker, and
-	// Join the time from the last chunk's end to the caller's return.
-	Post, Join time.Duration
+	// Post is the caller's time to publish a call to the workers,
+	// Wake its further time per worker (waking those asleep), Join
+	// the time from the last chunk's end to the caller's return.
+	Post, Wake, Join time.Duration
 	// BWRatio is the socket's memory bandwidth over one core's.
 	BWRatio float64
 	// Alpha is the contention per further concurrent chunk, by phase.
@@ -98,7 +100,7 @@ func predict(width int, regions []asm.Region, serial map[int]time.Duration, m Ma
 		t := len(r.Chunks)
 		var burden time.Duration
 		if t > 1 && !r.Inner {
-			burden = m.Post*time.Duration(t-1) + m.Join
+			burden = m.Post + m.Wake*time.Duration(t-1) + m.Join
 		}
 		e.Work += work
 		e.Span += span
@@ -156,11 +158,23 @@ func measureMachine(name string, o Options, m *Machine) error {
 			}
 		}
 	}
-	r, a := fastest(real), fastest(alone)
-	if m.Post, m.Join, err = Overhead(r); err != nil {
+	return fit(m, real, alone)
+}
+
+// fit sets m's hand-off, join and contention from steps recorded on a
+// real pool (real) and simulating its width (alone).
+func fit(m *Machine, real, alone []*asm.Recording) error {
+	// The hand-off and join come from each real step as it ran: a join
+	// is a region's wall time less its hand-off and its longest chunk,
+	// all three of one run. (Measured on the merged recording, whose
+	// chunks are the fastest of several runs but whose wall times are
+	// one run's, every chunk's run-to-run variation counted as join:
+	// a median of 35 µs on this VM, against 1.3 µs measured per run.)
+	var err error
+	if m.Post, m.Wake, m.Join, err = Overhead(real...); err != nil {
 		return err
 	}
-	m.Alpha = contention(r, a)
+	m.Alpha = contention(fastest(real), fastest(alone))
 	return nil
 }
 
@@ -199,24 +213,29 @@ func contention(r, a *asm.Recording) (alpha [phase.Count]float64) {
 	return alpha
 }
 
-// Overhead measures the pool's hand-off and join on this machine from a
-// recording of a real pool (width 0) of two or more threads: the median
-// hand-off time per worker, and the median of what a region's wall time
-// exceeds its hand-off plus its longest chunk by.
-func Overhead(rec *asm.Recording) (post, join time.Duration, err error) {
-	var posts, joins []time.Duration
-	for _, r := range rec.Regions {
-		t := len(r.Chunks)
-		if t < 2 {
-			continue
+// Overhead measures the pool's hand-off and join on this machine from
+// recordings of a real pool (width 0) of two or more threads, as they
+// were taken (not merged by fastest), as medians over all their
+// regions: the time to publish a call, the further hand-off time per
+// worker, and what a region's wall time exceeds its hand-off plus its
+// longest chunk by.
+func Overhead(recs ...*asm.Recording) (post, wake, join time.Duration, err error) {
+	var posts, wakes, joins []time.Duration
+	for _, rec := range recs {
+		for _, r := range rec.Regions {
+			t := len(r.Chunks)
+			if t < 2 {
+				continue
+			}
+			posts = append(posts, r.Publish)
+			wakes = append(wakes, (r.Post-r.Publish)/time.Duration(t-1))
+			joins = append(joins, max(0, r.Wall-r.Post-slices.Max(r.Chunks)))
 		}
-		posts = append(posts, r.Post/time.Duration(t-1))
-		joins = append(joins, max(0, r.Wall-r.Post-slices.Max(r.Chunks)))
 	}
 	if len(posts) == 0 {
-		return 0, 0, fmt.Errorf("scaling: no region of two or more chunks recorded")
+		return 0, 0, 0, fmt.Errorf("scaling: no region of two or more chunks recorded")
 	}
-	return median(posts), median(joins), nil
+	return median(posts), median(wakes), median(joins), nil
 }
 
 // fastest merges recordings of the same step taken several times (the

@@ -15,9 +15,9 @@ const ms = time.Millisecond
 // bound), with the burden only for split regions and the bound only for
 // memory-bound phases.
 func TestPredict(t *testing.T) {
-	m := Machine{Post: 1 * ms, Join: 2 * ms, BWRatio: 2}
+	m := Machine{Post: 1 * ms, Wake: 1 * ms, Join: 1 * ms, BWRatio: 2}
 	regions := []asm.Region{
-		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 12 * ms, 8 * ms, 9 * ms}},      // 12 + 3·1 + 2
+		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 12 * ms, 8 * ms, 9 * ms}},      // 12 + 1 + 3·1 + 1
 		{Tag: int(phase.Elementwise), Chunks: []time.Duration{4 * ms, 4 * ms, 4 * ms, 4 * ms}}, // max(4+5, 16/2)
 		{Tag: int(phase.Elementwise), Chunks: []time.Duration{9 * ms, 9 * ms, 9 * ms, 9 * ms}}, // max(9+5, 36/2 = 18)
 		{Tag: int(phase.Attention), Chunks: []time.Duration{7 * ms}},                           // one chunk: no burden
@@ -139,12 +139,46 @@ func TestContention(t *testing.T) {
 // A region marked Inner (a GEMM's packing, ended by a barrier inside
 // the GEMM's region) carries no burden of its own.
 func TestInnerRegionNoBurden(t *testing.T) {
-	m := Machine{Post: 1 * ms, Join: 2 * ms}
+	m := Machine{Post: 1 * ms, Wake: 1 * ms, Join: 1 * ms}
 	regions := []asm.Region{
 		{Tag: int(phase.GEMM), Inner: true, Chunks: []time.Duration{3 * ms, 4 * ms}},
 		{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 9 * ms}},
 	}
 	if e := predict(2, regions, nil, m); e.Time != 4*ms+10*ms+3*ms || e.Burden != 3*ms {
 		t.Errorf("T = %v, burden %v", e.Time, e.Burden)
+	}
+}
+
+// The join is measured within each real step, not on the merge of
+// several (whose chunks are the fastest of all runs but whose wall
+// times are one run's): two steps of 1 ms joins whose chunks took 10
+// and 5 ms give a join of 1 ms, not 6.
+func TestFitJoinPerStep(t *testing.T) {
+	step := func(chunk time.Duration) *asm.Recording {
+		return &asm.Recording{Regions: []asm.Region{
+			{Tag: int(phase.GEMM), Chunks: []time.Duration{chunk, chunk}, Publish: ms / 8, Post: ms / 2, Wall: ms/2 + chunk + ms},
+			{Tag: int(phase.GEMM), Chunks: []time.Duration{chunk, chunk / 2}, Publish: ms / 8, Post: ms / 2, Wall: ms/2 + chunk + ms},
+		}}
+	}
+	alone := func(chunk time.Duration) *asm.Recording {
+		return &asm.Recording{Regions: []asm.Region{
+			{Tag: int(phase.GEMM), Chunks: []time.Duration{chunk, chunk}},
+			{Tag: int(phase.GEMM), Chunks: []time.Duration{chunk, chunk / 2}},
+		}}
+	}
+	var m Machine
+	if err := fit(&m, []*asm.Recording{step(10 * ms), step(5 * ms)}, []*asm.Recording{alone(4 * ms), alone(4 * ms)}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Join != ms || m.Post != ms/8 || m.Wake != ms/2-ms/8 {
+		t.Errorf("join %v, post %v, wake %v; want 1ms, 125µs, 375µs", m.Join, m.Post, m.Wake)
+	}
+	// chunks of 5 ms (the fastest real run) beside one other, 4 ms alone
+	if a := m.Alpha[phase.GEMM]; math.Abs(a-0.25) > 1e-9 {
+		t.Errorf("α = %v, want 0.25", a)
+	}
+	one := &asm.Recording{Regions: []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{ms}}}}
+	if _, _, _, err := Overhead(one); err == nil {
+		t.Error("Overhead without a split region: no error")
 	}
 }
