@@ -32,13 +32,13 @@ type Region struct {
 	Tag int // the tag current when it began (SetTag)
 	// Inner: the region is a phase of the next one, ended by a barrier
 	// inside it rather than a join (no hand-off or join of its own).
-	Inner  bool
-	Wall   time.Duration   // the call's wall time
+	Inner bool
+	Wall  time.Duration // the call's wall time
 	// Post is the caller's time handing the chunks to the workers:
 	// Publish of it to make the call visible to all of them at once,
 	// the rest to wake those asleep (a flag checked per worker).
 	Post, Publish time.Duration
-	Chunks []time.Duration // each chunk's time, in split order
+	Chunks        []time.Duration // each chunk's time, in split order
 }
 
 // Record attaches a new recording to the pool; width > 0 simulates a
