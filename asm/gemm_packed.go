@@ -165,20 +165,51 @@ type packedJob struct {
 	bias, c     []float32
 	ldc         int
 	direct      bool
-	byRows      bool
+	// The split: chunk i computes row group i/cols (of rows groups of
+	// row tiles) and column group i%cols (of cols groups of column
+	// tiles).
+	rows, cols int
 }
 
 // packedChunk is a pool's SgemmPacked chunk over its job slot.
 func (p *Pool) packedChunk(lo, hi int) {
 	j := &p.packed
-	if j.byRows {
-		mr := j.b.kn.mr
-		packedRange(j, lo*mr, min(hi*mr, j.m), 0, j.b.n)
-		return
+	kn := j.b.kn
+	rowTiles, colTiles := (j.m+kn.mr-1)/kn.mr, (j.b.n+kn.nr-1)/kn.nr
+	for i := lo; i < hi; i++ {
+		r, c := i/j.cols, i%j.cols
+		packedRange(j, rowTiles*r/j.rows*kn.mr, min(rowTiles*(r+1)/j.rows*kn.mr, j.m),
+			colTiles*c/j.cols*kn.nr, min(colTiles*(c+1)/j.cols*kn.nr, j.b.n))
 	}
-	nr := j.b.kn.nr
-	packedRange(j, 0, j.m, lo*nr, min(hi*nr, j.b.n))
 }
+
+// gemmGrid splits a product of rowTiles × colTiles microkernel tiles
+// among at most t chunks: rows groups of row tiles times cols groups of
+// column tiles. A product with enough column tiles (decoding: a few
+// rows against a weight) or row tiles for every worker is split along
+// that one dimension, whole column panels first, so each worker's share
+// of B streams once and A stays in cache. Otherwise (a decoding step's
+// 160 hypotheses against a 256-column weight at 16 threads: 12 × 8
+// tiles, split by rows into 12 chunks) it takes the grid whose largest
+// chunk has the fewest tiles, more column groups on a tie.
+func gemmGrid(rowTiles, colTiles, t int) (rows, cols int) {
+	switch {
+	case colTiles >= 2*t || colTiles >= rowTiles && colTiles >= t:
+		return 1, min(colTiles, t)
+	case rowTiles >= 2*t:
+		return min(rowTiles, t), 1
+	}
+	best := 0
+	for c := 1; c <= min(colTiles, t); c++ {
+		r := min(rowTiles, t/c)
+		if cost := ceilDiv(rowTiles, r) * ceilDiv(colTiles, c); best == 0 || cost <= best {
+			best, rows, cols = cost, r, c
+		}
+	}
+	return rows, cols
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 func (p *Pool) sgemmPacked(transA bool, m int, alpha float32, a []float32, lda int, b *PackedB, bias []float32, beta float32, c []float32, ldc int) {
 	k, n := b.k, b.n
@@ -226,15 +257,8 @@ func (p *Pool) sgemmPacked(transA bool, m int, alpha float32, a []float32, lda i
 	}
 	j := &p.packed
 	*j = job
-	colTiles, rowTiles := (n+kn.nr-1)/kn.nr, (m+kn.mr-1)/kn.mr
-	if t := p.Width(); colTiles >= 2*t || colTiles >= rowTiles {
-		// Few rows (decoding): each worker takes whole column panels, so
-		// its share of B streams once and A stays in cache.
-		p.run(colTiles, 1, p.packFn)
-	} else {
-		j.byRows = true
-		p.run(rowTiles, 1, p.packFn)
-	}
+	j.rows, j.cols = gemmGrid((m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr, p.Width())
+	p.run(j.rows*j.cols, 1, p.packFn)
 	*j = packedJob{}
 	p.release()
 }

@@ -58,21 +58,58 @@ func TestSgemmPacked(t *testing.T) {
 }
 
 // TestSgemmPackedDecoderShapes runs the shapes beam search uses (few
-// rows, weight-sized B, k past kc) at two threads, where the column
-// split is taken, against the float64 reference.
+// rows, weight-sized B, k past kc) on pools of 2, 5 and 16 threads,
+// where column, row and grid splits are taken, against the float64
+// reference and bit for bit against one thread.
 func TestSgemmPackedDecoderShapes(t *testing.T) {
-	for _, sh := range [][3]int{{160, 768, 256}, {5, 8003, 256}, {37, 256, 1024}, {321, 256, 300}, {1, 40, 2100}} {
+	for _, sh := range [][3]int{{160, 768, 256}, {160, 256, 1024}, {5, 8003, 256}, {37, 256, 1024}, {321, 256, 300}, {1, 40, 2100}, {70, 100, 64}} {
 		p := newRefGemm(uint64(sh[0]*7+sh[1]), false, true, sh[0], sh[1], sh[2], 3)
 		for _, level := range SupportedLevels() {
 			withLevel(t, level, func() {
 				pb := PackB(true, p.k, p.n, p.b.s(), p.ldb)
-				withThreads(t, 2, func(pool *Pool) {
-					c := p.initC(0)
-					pool.SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, c.s(), p.ldc)
-					p.check(t, fmt.Sprintf("%s %v", level, p), c, 1, 0)
-				})
+				one := p.initC(0)
+				SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, one.s(), p.ldc)
+				for _, th := range []int{2, 5, 16} {
+					withThreads(t, th, func(pool *Pool) {
+						c := p.initC(0)
+						pool.SgemmPacked(false, p.m, 1, p.a.s(), p.lda, pb, 0, c.s(), p.ldc)
+						label := fmt.Sprintf("%s threads=%d %v", level, th, p)
+						p.check(t, label, c, 1, 0)
+						if d := firstBitDiff(c.full, one.full); d >= 0 {
+							t.Errorf("%s: element %d = %v, one thread gives %v", label, d-guardLen, c.full[d], one.full[d])
+						}
+					})
+				}
 			})
 		}
+	}
+}
+
+// gemmGrid never uses more chunks than workers or more groups than
+// tiles, and its largest chunk is never larger than under the split it
+// replaced (whole column panels when there were at least 2 per worker
+// or as many as row tiles, else rows).
+func TestGemmGrid(t *testing.T) {
+	for rt := 1; rt <= 40; rt++ {
+		for ct := 1; ct <= 40; ct++ {
+			for w := 1; w <= 20; w++ {
+				r, c := gemmGrid(rt, ct, w)
+				if r < 1 || c < 1 || r > rt || c > ct || r*c > w {
+					t.Fatalf("gemmGrid(%d, %d, %d) = %d × %d", rt, ct, w, r, c)
+				}
+				before := ceilDiv(rt, min(rt, w)) * ct
+				if ct >= 2*w || ct >= rt {
+					before = rt * ceilDiv(ct, min(ct, w))
+				}
+				if got := ceilDiv(rt, r) * ceilDiv(ct, c); got > before {
+					t.Errorf("gemmGrid(%d, %d, %d) = %d × %d: largest chunk %d tiles, %d before", rt, ct, w, r, c, got, before)
+				}
+			}
+		}
+	}
+	// the decoding step that motivated it: 12 × 8 tiles on 16 workers
+	if r, c := gemmGrid(12, 8, 16); ceilDiv(12, r)*ceilDiv(8, c) > 6 {
+		t.Errorf("gemmGrid(12, 8, 16) = %d × %d", r, c)
 	}
 }
 
