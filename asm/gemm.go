@@ -48,7 +48,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.run(p.Width(), 1, f.rowsOwnB)
 	case m >= n:
 		// Split rows of C in whole microkernel tiles. op(B) is packed
-		// once, in the same region: the workers claim its blocks, wait
+		// once, in the same region: the workers claim its pieces, wait
 		// (spinning, in the region) until every block is packed, then
 		// compute row tiles against the shared copy, packing only their
 		// own rows of op(A). (Each worker had packed all of op(B) for
@@ -68,9 +68,9 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 			// whose end is the barrier inside the GEMM's region, not a
 			// join.
 			p.rec.inner = true
-			p.run(pb.blocks(), 1, p.packBFn)
-			p.packNext.Store(int64(pb.blocks()))
-			p.packDone.Store(int64(pb.blocks()))
+			p.run(pb.pieces(), 1, p.packBFn)
+			p.packNext.Store(int64(pb.pieces()))
+			p.packDone.Store(int64(pb.pieces()))
 		}
 		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
 			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, p.Width()), min(kn.kc, k), n, kn.nr)}
@@ -197,18 +197,18 @@ func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
 const gemmMinChunk = 4
 
 // packShare is a row-split GEMM worker's part of packing op(B): it
-// claims blocks until none is left, then waits until every block is
+// claims pieces until none is left, then waits until every piece is
 // packed. It reports false if a chunk of the call panicked meanwhile
 // (the block it held will never be packed).
 func (p *Pool) packShare() bool {
 	pb := p.pack.pb
-	nb := int64(pb.blocks())
+	nb := int64(pb.pieces())
 	for {
 		i := p.packNext.Add(1) - 1
 		if i >= nb {
 			break
 		}
-		pb.packBlocks(p.pack.b, p.pack.ldb, int(i), int(i)+1)
+		pb.packPieces(p.pack.b, p.pack.ldb, int(i), int(i)+1)
 		p.packDone.Add(1)
 	}
 	for spin := 0; p.packDone.Load() < nb; spin++ {

@@ -36,7 +36,7 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 // RepackB packs op(B) as PackB does, into p's storage when p (which may
 // be nil) was packed for the same shape at the current CPU level, so
 // that weights which changed since (a model being trained) can be packed
-// again without allocating. It returns the packed operand. The blocks
+// again without allocating. It returns the packed operand. The pieces
 // are packed in parallel on the pool.
 func (pool *Pool) RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	if k < 0 || n < 0 {
@@ -47,7 +47,7 @@ func (pool *Pool) RepackB(p *PackedB, transB bool, k, n int, b []float32, ldb in
 		p.layout(cur.gemm, transB, k, n)
 	}
 	if !pool.acquire() {
-		p.packBlocks(b, ldb, 0, p.blocks())
+		p.packPieces(b, ldb, 0, p.pieces())
 		return p
 	}
 	pool.packShared(p, b, ldb)
@@ -77,9 +77,20 @@ func (p *PackedB) layout(kn *gemmKernel, transB bool, k, n int) {
 	p.data = grow(p.data, size)
 }
 
-// blocks is the number of independent units packBlocks takes: kc×nc
-// blocks, or for the pure-Go level rows of the stored operand.
-func (p *PackedB) blocks() int {
+// piecePanels is the width, in nr-column panels, of the pieces op(B) is
+// packed in. A piece had been a whole kc×nc block, and a weight of 256
+// rows (kc) and up to 2,048 columns (nc) is one block: its packing was
+// serial, 8 ms of a 37 ms L6_d256 step's span at 16 threads (the
+// workers waiting for it at the GEMM's barrier). Two panels, 64 columns
+// at AVX-512, make such a weight 16 pieces, each still 64 KiB of copying
+// per claim.
+const piecePanels = 2
+
+// pieces is the number of independent units packPieces takes: slices
+// of piecePanels panels of each kc×nc block (the last ones of the last
+// column block may be empty), or for the pure-Go level rows of the
+// stored operand.
+func (p *PackedB) pieces() int {
 	if p.k == 0 || p.n == 0 {
 		return 0
 	}
@@ -89,11 +100,16 @@ func (p *PackedB) blocks() int {
 		}
 		return p.k
 	}
-	return len(p.off)
+	return len(p.off) * p.perBlock()
 }
 
-// packBlocks packs blocks [lo, hi) of op(B) from b.
-func (p *PackedB) packBlocks(b []float32, ldb, lo, hi int) {
+// perBlock is the number of pieces of a full kc×nc block.
+func (p *PackedB) perBlock() int {
+	return ceilDiv(p.kn.nc, piecePanels*p.kn.nr)
+}
+
+// packPieces packs pieces [lo, hi) of op(B) from b.
+func (p *PackedB) packPieces(b []float32, ldb, lo, hi int) {
 	kn := p.kn
 	if kn == nil {
 		// B as given (Bᵀ if transB), compact, for sgemmGeneric, whose
@@ -107,9 +123,15 @@ func (p *PackedB) packBlocks(b []float32, ldb, lo, hi int) {
 		}
 		return
 	}
+	per, w := p.perBlock(), piecePanels*kn.nr
 	for i := lo; i < hi; i++ {
-		jc, pc := i/p.nkb*kn.nc, i%p.nkb*kn.kc
-		packB(kn, p.data[p.off[i]:], p.transB, b, ldb, pc, min(kn.kc, p.k-pc), jc, min(kn.nc, p.n-jc))
+		blk, j := i/per, i%per*w // the block, the piece's first column in it
+		jc, pc := blk/p.nkb*kn.nc, blk%p.nkb*kn.kc
+		nc, kc := min(kn.nc, p.n-jc), min(kn.kc, p.k-pc)
+		if j < nc {
+			// panels are kc·nr floats each, one after another
+			packB(kn, p.data[p.off[blk]+j*kc:], p.transB, b, ldb, pc, kc, jc+j, min(w, nc-j))
+		}
 	}
 }
 
@@ -120,10 +142,10 @@ type packJob struct {
 	ldb int
 }
 
-// packShared packs b into pb on the acquired pool, the blocks shared out.
+// packShared packs b into pb on the acquired pool, the pieces shared out.
 func (p *Pool) packShared(pb *PackedB, b []float32, ldb int) {
 	p.pack = packJob{pb, b, ldb}
-	p.run(pb.blocks(), 1, p.packBFn)
+	p.run(pb.pieces(), 1, p.packBFn)
 	p.pack = packJob{}
 }
 

@@ -58,7 +58,7 @@ type Pool struct {
 	gemm     gemmArgs
 	gemmFns  gemmFuncs
 	gemmNext atomic.Int64 // next unclaimed row tile of a row-split GEMM
-	// next unclaimed and packed blocks of a row-split GEMM's op(B)
+	// next unclaimed and packed pieces of a row-split GEMM's op(B)
 	packNext, packDone atomic.Int64
 	packed             packedJob
 	packFn             func(lo, hi int) // SgemmPacked's chunk
@@ -142,7 +142,7 @@ func NewPool(n int) *Pool {
 	}
 	p.gemmFns.init(p)
 	p.packFn = p.packedChunk
-	p.packBFn = func(lo, hi int) { p.pack.pb.packBlocks(p.pack.b, p.pack.ldb, lo, hi) }
+	p.packBFn = func(lo, hi int) { p.pack.pb.packPieces(p.pack.b, p.pack.ldb, lo, hi) }
 	p.bf16.init()
 	return p
 }
