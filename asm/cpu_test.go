@@ -240,14 +240,16 @@ func TestSgemmLevels(t *testing.T) {
 // TestSgemmThreadsBitIdentical checks that Sgemm's result does not
 // depend on the thread count, bit for bit, and equals SgemmST's.
 func TestSgemmThreadsBitIdentical(t *testing.T) {
-	shapes := [][3]int{{97, 83, 300}, {30, 700, 64}, {700, 30, 64}, {64, 64, 64}, {200, 257, 513}}
+	// the last three reach the shared op(B) (from sharedBMin threads),
+	// its grid split and pieces past a column block (n > nc)
+	shapes := [][3]int{{97, 83, 300}, {30, 700, 64}, {700, 30, 64}, {64, 64, 64}, {200, 257, 513}, {256, 1024, 300}, {150, 2100, 40}, {1000, 70, 33}}
 	for _, level := range SupportedLevels() {
 		withLevel(t, level, func() {
 			for i, sh := range shapes {
 				for lay := 0; lay < 4; lay++ {
 					g := newGemmCase(uint64(100+i*4+lay), lay&2 != 0, lay&1 != 0, sh[0], sh[1], sh[2], 0.75, 0.5, lay)
 					ref := g.run(SgemmST)
-					for _, th := range []int{1, 2, 3} {
+					for _, th := range []int{1, 2, 3, 4, 7, 16} {
 						var got gbuf
 						withThreads(t, th, func(p *Pool) { got = g.run(p.Sgemm) })
 						if d := firstBitDiff(got.full, ref.full); d >= 0 {

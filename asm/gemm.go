@@ -46,7 +46,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		// wait for the other.
 		p.gemmNext.Store(0)
 		p.run(p.Width(), 1, f.rowsOwnB)
-	case m >= n:
+	case p.Width() >= sharedBMin && (m >= n || p.gridBeatsColumns(kn, m, n)):
 		// Split rows of C in whole microkernel tiles. op(B) is packed
 		// once, in the same region: the workers claim its pieces, wait
 		// (spinning, in the region) until every block is packed, then
@@ -57,7 +57,12 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		// in a region of its own cost a join per GEMM.) The row tiles are claimed in
 		// shrinking chunks rather than split evenly, so a worker slowed
 		// by the host or by cache contention does not leave the others
-		// idle at the end.
+		// idle at the end. When there are too few row tiles for every
+		// worker to have several (a weight gradient, 256 rows, at 16
+		// threads: 19 row tiles; the 2,048-token products at 64), the
+		// tiles are split statically over a grid of row and column
+		// groups instead (gemmGrid), as is a product of few rows whose
+		// column split would leave workers idle.
 		pb := &p.gemmB
 		pb.layout(kn, transB, k, n)
 		p.pack = packJob{pb, b, ldb}
@@ -72,10 +77,18 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 			p.packNext.Store(int64(pb.pieces()))
 			p.packDone.Store(int64(pb.pieces()))
 		}
+		t, rowTiles, colTiles := p.Width(), ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
+		rows, cols := bestGrid(rowTiles, colTiles, t, false)
 		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
-			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, p.Width()), min(kn.kc, k), n, kn.nr)}
-		p.gemmNext.Store(0)
-		p.run(p.Width(), 1, f.rowsDyn)
+			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, rows), min(kn.kc, k), n, kn.nr), rows: rows, cols: cols}
+		if grid := ceilDiv(rowTiles, rows) * ceilDiv(colTiles, cols); cols == 1 || ceilDiv(rowTiles, t)*colTiles*10 <= grid*11 {
+			// row claims balance within 10% of the grid
+			p.packed.direct = kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, t), min(kn.kc, k), n, kn.nr)
+			p.gemmNext.Store(0)
+			p.run(t, 1, f.rowsDyn)
+		} else {
+			p.run(rows*cols, 1, f.grid)
+		}
 		p.packed, p.pack = packedJob{}, packJob{}
 	default:
 		p.run((n+kn.nr-1)/kn.nr, 1, f.colTiles)
@@ -129,7 +142,7 @@ const sharedBMin = 4
 // gemmFuncs are a pool's GEMM chunk functions, bound once to its job
 // slot (a closure per call would allocate).
 type gemmFuncs struct {
-	rows, scaleRows, rowsDyn, rowsOwnB, colTiles func(lo, hi int)
+	rows, scaleRows, rowsDyn, rowsOwnB, colTiles, grid func(lo, hi int)
 }
 
 func (f *gemmFuncs) init(p *Pool) {
@@ -163,6 +176,11 @@ func (f *gemmFuncs) init(p *Pool) {
 			}
 		}
 	}
+	f.grid = func(lo, hi int) {
+		if p.packShare() { // false: another chunk panicked
+			p.packedChunk(lo, hi)
+		}
+	}
 	f.rowsOwnB = func(lo, hi int) {
 		if p.rec != nil && p.rec.width > 0 {
 			// Simulated: chunk lo of width takes a static share, as a
@@ -182,6 +200,15 @@ func (f *gemmFuncs) init(p *Pool) {
 		}
 		sgemmBlocked(g.kn, g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, b, g.ldb, g.beta, g.c[lo:], g.ldc)
 	}
+}
+
+// gridBeatsColumns reports whether a product with fewer rows than
+// columns (m < n), split by column tiles as it is on few workers, would
+// leave a largest chunk over 10% larger than bestGrid's on this pool.
+func (p *Pool) gridBeatsColumns(kn *gemmKernel, m, n int) bool {
+	t, rowTiles, colTiles := p.Width(), ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
+	rows, cols := bestGrid(rowTiles, colTiles, t, false)
+	return ceilDiv(rowTiles, rows)*ceilDiv(colTiles, cols)*11 < rowTiles*ceilDiv(colTiles, min(colTiles, t))*10
 }
 
 // rowsFrom is op(A) from its row lo on: A's row lo, or Aᵀ's column lo.

@@ -221,10 +221,19 @@ func gemmGrid(rowTiles, colTiles, t int) (rows, cols int) {
 	case rowTiles >= 2*t:
 		return min(rowTiles, t), 1
 	}
+	return bestGrid(rowTiles, colTiles, t, true)
+}
+
+// bestGrid is the split of rowTiles × colTiles tiles into at most t
+// chunks of rows × cols groups whose largest chunk has the fewest
+// tiles; on a tie, the one with the most column groups (moreCols) or
+// the fewest.
+func bestGrid(rowTiles, colTiles, t int, moreCols bool) (rows, cols int) {
 	best := 0
 	for c := 1; c <= min(colTiles, t); c++ {
 		r := min(rowTiles, t/c)
-		if cost := ceilDiv(rowTiles, r) * ceilDiv(colTiles, c); best == 0 || cost <= best {
+		cost := ceilDiv(rowTiles, r) * ceilDiv(colTiles, c)
+		if best == 0 || cost < best || cost == best && moreCols {
 			best, rows, cols = cost, r, c
 		}
 	}
