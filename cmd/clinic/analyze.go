@@ -19,6 +19,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -202,12 +204,12 @@ func (a *analyzeFlags) check(inputs ...string) error {
 	switch {
 	case a.out == "":
 		return usagef("--out must name a directory")
-	case checkThreads(a.threads) != nil:
-		return checkThreads(a.threads)
+	case limits.CheckThreads(a.threads) != nil:
+		return limits.CheckThreads(a.threads)
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}
-	if err := checkSize("batch-size", a.batch, 1, maxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", a.batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
 	return checkReportDir(a.out, a.overwrite, append(inputs, a.dataPath)...)
@@ -221,7 +223,7 @@ type batches struct {
 }
 
 func (a *analyzeFlags) batches() (*batches, error) {
-	text, source, err := loadText(a.dataPath)
+	text, source, err := train.LoadText(a.dataPath)
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +408,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 	if err := checkHidden(fs, hidden...); err != nil {
 		return nil, err
 	}
-	if err := checkSize("seeds", *seeds, 1, maxRepeats); err != nil {
+	if err := limits.CheckSize("seeds", *seeds, 1, limits.MaxRepeats); err != nil {
 		return nil, err
 	}
 	if err := af.check(*ckpt); err != nil {
@@ -432,7 +434,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 			return nil, err
 		}
 	}
-	if err := checkModelFits("this analysis", src.base, nil, af.batch); err != nil {
+	if err := limits.CheckModelFits("this analysis", src.base, nil, af.batch); err != nil {
 		return nil, err
 	}
 	var err error

@@ -2,14 +2,16 @@ package main
 
 import (
 	"fmt"
-	"github.com/clinic-ml/clinic/asm"
 	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/clinic-ml/clinic/asm"
+
 	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -68,7 +70,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkSize("seeds", *seeds, 1, maxRepeats); err != nil {
+	if err := limits.CheckSize("seeds", *seeds, 1, limits.MaxRepeats); err != nil {
 		return err
 	}
 	if !(*eps > 0) || math.IsInf(*eps, 0) {
@@ -85,7 +87,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := checkDepths(base, depths, norms); err != nil {
 		return err
 	}
-	if err := checkModelFits("this analysis", base, depths, af.batch); err != nil {
+	if err := limits.CheckModelFits("this analysis", base, depths, af.batch); err != nil {
 		return err
 	}
 	bs, err := af.batches()

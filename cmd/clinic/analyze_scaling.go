@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/scaling"
@@ -66,7 +67,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := checkFits("profiling "+n, need, "use a smaller --batch-size"); err != nil {
+		if err := limits.CheckFits("profiling "+n, need, "use a smaller --batch-size"); err != nil {
 			return err
 		}
 	}
@@ -95,7 +96,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks %v·(t−1) + %v (the hand-off and join measured on this machine's pool of 2 threads), the contention α by phase (%s; measured on that pool: how much slower chunks run beside another than alone) and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
-		cpuName(), asm.CPULevel(), *steps, m.Post, m.Join, strings.Join(alpha, ", "), *bw)
+		limits.CPUName(), asm.CPULevel(), *steps, m.Post, m.Join, strings.Join(alpha, ", "), *bw)
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
 	var rows [][]string
 	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",

@@ -115,41 +115,42 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err := checkDepths(cfg, depths, norms); err != nil {
 		return err
 	}
-	o.cfg = cfg
-	if o.adminInit != "profile" {
+	o.Model = cfg
+	if o.AdminInit != "profile" {
 		if !slices.Contains(norms, model.Admin) {
 			return usagef("--admin-init needs admin in --norms")
 		}
-		o.cfg.Norm = model.Admin
+		o.Model.Norm = model.Admin
 	}
 	if err := o.check(); err != nil {
 		return err
 	}
-	o.cfg = cfg
-	text, source, err := loadText(o.dataPath)
+	o.Model = cfg
+	text, source, err := train.LoadText(o.Data)
 	if err != nil {
 		return err
 	}
-	trainText, _ := data.Split(text, o.valFrac)
+	trainText, _ := data.Split(text, o.ValFrac)
 	h := unigramEntropy(trainText)
-	if err := checkReportDir(o.out, *overwrite || *cont, o.dataPath); err != nil {
+	if err := checkReportDir(o.Dir, *overwrite || *cont, o.Data); err != nil {
 		return err
 	}
-	release, err := openSweepDir(fs, o.out, *cont, *overwrite, o.dataPath)
+	release, err := openSweepDir(fs, o.Dir, *cont, *overwrite, o.Data)
 	if err != nil {
 		return err
 	}
 	defer release()
-	rep, err := newReport(o.out, "Depth sweep: training each variant at each depth")
+	rep, err := newReport(o.Dir, "Depth sweep: training each variant at each depth")
 	if err != nil {
 		return err
 	}
-	pool, done, err := o.workers() // every run of the sweep shares it
+	pool, done, err := o.Workers() // every run of the sweep shares it
 	if err != nil {
 		return err
 	}
 	defer done()
-	o.pool = pool
+	o.Pool = pool
+	o.cli(io.Discard, io.Discard)
 	threads := pool.Threads()
 
 	var runs []sweepResult
@@ -157,13 +158,13 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	for _, d := range depths {
 		for _, norm := range norms {
 			ro := o
-			ro.cfg.Layers, ro.cfg.Norm = d, norm
-			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
-			ro.quiet = true
-			resPath := filepath.Join(ro.out, "result.json")
+			ro.Model.Layers, ro.Model.Norm = d, norm
+			ro.Dir = filepath.Join(o.Dir, "runs", fmt.Sprintf("%s-L%d", norm, d))
+			ro.Quiet = true
+			resPath := filepath.Join(ro.Dir, "result.json")
 			label := fmt.Sprintf("sweep: [%d/%d] %s, %d layers", len(runs)+1, total, norm, d)
 			if *cont {
-				r, st, err := continuedRun(ro.out, stderr, label)
+				r, st, err := continuedRun(ro.Dir, stderr, label)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
 				}
@@ -171,11 +172,11 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 					runs = append(runs, *r)
 					continue
 				}
-				ro.resume = st
+				ro.Resume = st
 			}
 			start := time.Now()
-			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.steps)
-			res, err := trainRun(ro, io.Discard, io.Discard)
+			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.Steps)
+			res, err := train.RunLM(ro.Job)
 			var de *train.DivergedError
 			if errors.As(err, &de) {
 				err = nil // a diverged run is a result of the sweep
@@ -188,10 +189,10 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			if res.Diverged {
 				r.DivergedAt = res.FailStep
 			}
-			if ro.resume != nil {
+			if ro.Resume != nil {
 				// The whole run's evaluations, not only this invocation's
 				// (which has none if the run had reached its last step).
-				if r.Curve, err = valCurve(filepath.Join(ro.out, "metrics.jsonl")); err != nil {
+				if r.Curve, err = valCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
 					return err
 				}
 				if n := len(r.Curve); n > 0 && !res.Diverged {
@@ -220,20 +221,20 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		if r.DivergedAt > 0 {
 			div = strconv.Itoa(r.DivergedAt)
 		}
-		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalLoss, r.FinalValLoss, num(h), r.Status, div, num(o.lr)})
+		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalLoss, r.FinalValLoss, num(h), r.Status, div, num(o.Optim.LR)})
 		trows = append(trows, []string{strconv.Itoa(r.Depth), r.Norm, fourPlaces(r.FinalValLoss), r.Status})
 		curves = append(curves, sweepCurve{r.Depth, r.Norm, r.Curve})
 	}
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
 		return err
 	}
-	names, err := saveCurves(rep, chart, o.out, depths, curves)
+	names, err := saveCurves(rep, chart, o.Dir, depths, curves)
 	if err != nil {
 		return err
 	}
 	rep.para("Command: `%s`", commandLine("sweep", args))
 	rep.para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s). Validation every %d steps on %d batches.",
-		shapeText(cfg), source, o.steps, o.batch, cfg.SeqLen, o.optimizer, o.lr, o.warmup, o.schedule, cfg.Dropout, o.clip, o.seed, threads, o.evalEvery, o.evalBatches)
+		shapeText(cfg), source, o.Steps, o.Batch, cfg.SeqLen, o.Optim.Name, o.Optim.LR, o.Optim.Warmup, o.Optim.Schedule, cfg.Dropout, o.Optim.Clip, o.Seed, threads, o.EvalEvery, o.EvalBatches)
 	rep.para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln 256 = 5.545 (worse than a uniform guess); *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", *margin, h)
 	rep.table([]string{"depth", "norm", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
@@ -245,7 +246,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printTable(stdout, []string{"depth", "norm", "final val loss", "status"}, trows)
-	fmt.Fprintf(stdout, "unigram entropy %.4f nats/byte; wrote %s\n", h, filepath.Join(o.out, "report.md"))
+	fmt.Fprintf(stdout, "unigram entropy %.4f nats/byte; wrote %s\n", h, filepath.Join(o.Dir, "report.md"))
 	return nil
 }
 

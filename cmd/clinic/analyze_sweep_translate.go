@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/clinic-ml/clinic/asm"
 	"io"
 	"math"
 	"os"
@@ -13,12 +12,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clinic-ml/clinic/asm"
+
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bleu"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/train"
@@ -83,20 +85,20 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkSize("avg-last", *avgLast, 1, maxRepeats); err != nil {
+	if err := limits.CheckSize("avg-last", *avgLast, 1, limits.MaxRepeats); err != nil {
 		return err
 	}
 	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
 		return err
 	}
 	switch {
-	case o.saveEvery < 1:
+	case o.SaveEvery < 1:
 		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
 	case (*testSrc == "") != (*testTgt == ""):
 		return usagef("--test-src and --test-tgt go together")
 	case *testSrc != "" && *testData != "":
 		return usagef("give the test pairs as --test-data or as --test-src/--test-tgt, not both")
-	case (fs.Changed("data") || tf.src != "") && *testData == "" && *testSrc == "":
+	case (fs.Changed("data") || tf.Src != "") && *testData == "" && *testSrc == "":
 		return usagef("with your own training data, give its test pairs: --test-data, or --test-src and --test-tgt")
 	}
 	mf.cfg.Layers, mf.cfg.EncoderLayers, mf.cfg.Norm = depths[0], depths[0], norms[0]
@@ -110,22 +112,22 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err := checkDepths(cfg, depths, norms); err != nil {
 		return err
 	}
-	o.cfg = cfg
-	if o.adminInit != "profile" {
+	o.Model = cfg
+	if o.AdminInit != "profile" {
 		if !slices.Contains(norms, model.Admin) {
 			return usagef("--admin-init needs admin in --norms")
 		}
-		o.cfg.Norm = model.Admin
+		o.Model.Norm = model.Admin
 	}
 	if err := o.check(); err != nil {
 		return err
 	}
-	o.cfg = cfg
+	o.Model = cfg
 	var test []data.Pair
 	testName := "Acts"
 	switch {
 	case *testData != "":
-		if test, err = loadTSVPairs(*testData, tf); err != nil {
+		if test, err = train.LoadTSVPairs(*testData, tf.TranslateJob); err != nil {
 			return err
 		}
 		testName = *testData
@@ -137,63 +139,64 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	default:
 		_, _, acts := corpus.BibleSplits()
 		for _, p := range acts {
-			if tf.srcLang == "en" {
+			if tf.SrcLang == "en" {
 				test = append(test, data.Pair{Src: p.English, Tgt: p.Spanish})
 			} else {
 				test = append(test, data.Pair{Src: p.Spanish, Tgt: p.English})
 			}
 		}
 	}
-	if err := checkReportDir(o.out, *overwrite || *cont, o.dataPath, tf.src, tf.tgt, tf.bpeCodes, *testData, *testSrc, *testTgt); err != nil {
+	if err := checkReportDir(o.Dir, *overwrite || *cont, o.Data, tf.Src, tf.Tgt, tf.BPECodes, *testData, *testSrc, *testTgt); err != nil {
 		return err
 	}
-	release, err := openSweepDir(fs, o.out, *cont, *overwrite, tf.bpeCodes, *testData, *testSrc, *testTgt)
+	release, err := openSweepDir(fs, o.Dir, *cont, *overwrite, tf.BPECodes, *testData, *testSrc, *testTgt)
 	if err != nil {
 		return err
 	}
 	defer release()
-	rep, err := newReport(o.out, "Translation depth sweep: the paper's table, small")
+	rep, err := newReport(o.Dir, "Translation depth sweep: the paper's table, small")
 	if err != nil {
 		return err
 	}
-	pool, done, err := o.workers() // every run of the sweep shares it
+	pool, done, err := o.Workers() // every run of the sweep shares it
 	if err != nil {
 		return err
 	}
 	defer done()
-	o.pool = pool
+	o.Pool = pool
+	o.cli(io.Discard, io.Discard)
 	threads := pool.Threads()
 	// One joint BPE for every run, learned once (every run would learn
 	// the same codes from the same pairs).
-	if tf.bpeCodes == "" && *cont {
+	if tf.BPECodes == "" && *cont {
 		// A sweep killed before it saved its codes started no run:
 		// they are learned again.
-		if _, err := os.Lstat(filepath.Join(o.out, "bpe.codes")); err == nil {
-			tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
+		if _, err := os.Lstat(filepath.Join(o.Dir, "bpe.codes")); err == nil {
+			tf.BPECodes = filepath.Join(o.Dir, "bpe.codes")
 		}
 	}
 	// the vocabulary of every run, which says what loss is diverged:
 	// learned once here, or read from --bpe-codes (or the sweep's own)
 	var codes *bpe.Codes
-	if tf.bpeCodes == "" {
-		trainPairs, _, _, err := loadPairs(o, tf)
+	if tf.BPECodes == "" {
+		trainPairs, _, _, err := train.LoadPairs(o.Job, tf.TranslateJob)
 		if err != nil {
 			return err
 		}
-		if codes, err = learnCodes(o, tf, trainPairs, io.Discard); err != nil {
+		if codes, err = train.LearnCodes(o.Job, tf.BPEMerges, trainPairs); err != nil {
 			return err
 		}
-		if err := saveCodes(filepath.Join(o.out, "bpe.codes"), codes); err != nil {
+		if err := train.SaveCodes(filepath.Join(o.Dir, "bpe.codes"), codes); err != nil {
 			return err
 		}
-		tf.bpeCodes = filepath.Join(o.out, "bpe.codes")
-	} else if codes, err = loadCodes(tf.bpeCodes); err != nil {
+		tf.BPECodes = filepath.Join(o.Dir, "bpe.codes")
+	} else if codes, err = train.LoadCodes(tf.BPECodes); err != nil {
 		return err
 	}
 	// The test's beam search must fit too, known before hours of training.
 	deepest := cfg
 	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = depths[len(depths)-1], depths[len(depths)-1], codes.Size()
-	if err := checkFits("testing with --beam", model.TranslatorBytes(deepest, scoreBatch, scoreBatch**beam), "use a smaller --beam"); err != nil {
+	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, train.ScoreBatch, train.ScoreBatch**beam), "use a smaller --beam"); err != nil {
 		return err
 	}
 
@@ -202,13 +205,13 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	for _, d := range depths {
 		for _, norm := range norms {
 			ro := o
-			ro.cfg.Layers, ro.cfg.EncoderLayers, ro.cfg.Norm = d, d, norm
-			ro.out = filepath.Join(o.out, "runs", fmt.Sprintf("%s-L%d", norm, d))
-			ro.quiet, ro.keepLast = true, *avgLast
-			resPath := filepath.Join(ro.out, "result.json")
+			ro.Model.Layers, ro.Model.EncoderLayers, ro.Model.Norm = d, d, norm
+			ro.Dir = filepath.Join(o.Dir, "runs", fmt.Sprintf("%s-L%d", norm, d))
+			ro.Quiet, ro.KeepLast = true, *avgLast
+			resPath := filepath.Join(ro.Dir, "result.json")
 			label := fmt.Sprintf("sweep: [%d/%d] %s, %d+%d layers", len(runs)+1, total, norm, d, d)
 			if *cont {
-				r, st, err := continuedRun(ro.out, stderr, label)
+				r, st, err := continuedRun(ro.Dir, stderr, label)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: %v", norm, d, err)
 				}
@@ -216,11 +219,11 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 					runs = append(runs, *r)
 					continue
 				}
-				ro.resume = st
+				ro.Resume = st
 			}
 			start := time.Now()
-			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.steps)
-			res, err := trainTranslate(ro, tf, io.Discard, io.Discard)
+			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.Steps)
+			res, err := train.RunTranslate(ro.Job, tf.TranslateJob)
 			r := sweepResult{Depth: d, Norm: norm, Status: statusTrained}
 			var de *train.DivergedError
 			if errors.As(err, &de) {
@@ -230,7 +233,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("%s with %d layers: %w", norm, d, err)
 			}
 			final := res.Final
-			if r.Curve, err = valCurve(filepath.Join(ro.out, "metrics.jsonl")); err != nil {
+			if r.Curve, err = valCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
 				return err
 			}
 			if n := len(r.Curve); n > 0 && r.Status == statusTrained {
@@ -244,7 +247,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 				r.Status = statusDiverged
 			}
 			if r.Status == statusTrained {
-				sc, avg, err := testAveraged(pool, ro.out, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
+				sc, avg, err := testAveraged(pool, ro.Dir, test, *beam, *lenpen, *maxLenA, *maxLenB, stderr)
 				if err != nil {
 					return fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
 				}
@@ -273,7 +276,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			b = fmt.Sprintf("%.2f", r.BLEU)
 		}
 		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalValLoss, b,
-			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds)), num(o.lr)})
+			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds)), num(o.Optim.LR)})
 		if b == "" {
 			b = "—"
 		}
@@ -283,29 +286,20 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err := rep.csv("sweep.csv", header, rows); err != nil {
 		return err
 	}
-	names, err := saveCurves(rep, chart, o.out, depths, curves)
+	names, err := saveCurves(rep, chart, o.Dir, depths, curves)
 	if err != nil {
 		return err
 	}
 	rep.para("Command: `%s`", commandLine("sweep", args))
 	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
-		cfg.DModel, cfg.Heads, cfg.DFF, o.steps, tf.maxTokens, o.optimizer, o.lr, o.warmup, o.schedule, o.beta1, o.beta2, cfg.Dropout, cfg.LabelSmoothing, o.clip, o.seed, threads,
-		*avgLast, o.saveEvery, testName, len(test), *beam, *lenpen, *maxLenA, *maxLenB)
+		cfg.DModel, cfg.Heads, cfg.DFF, o.Steps, tf.MaxTokens, o.Optim.Name, o.Optim.LR, o.Optim.Warmup, o.Optim.Schedule, o.Optim.Beta1, o.Optim.Beta2, cfg.Dropout, cfg.LabelSmoothing, o.Optim.Clip, o.Seed, threads,
+		*avgLast, o.SaveEvery, testName, len(test), *beam, *lenpen, *maxLenA, *maxLenB)
 	rep.para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln %d = %.3f (worse than guessing the %d subword tokens equally likely), and then not tested; *trained* otherwise.",
 		codes.Size(), math.Log(float64(codes.Size())), codes.Size())
 	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
 	rep.figure(names, "validation loss curves")
 	rep.dropped(chart.Dropped)
 	return rep.finish(stdout, []string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
-}
-
-// saveCodes writes BPE codes atomically.
-func saveCodes(path string, c *bpe.Codes) error {
-	b, err := c.MarshalText()
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, b)
 }
 
 // testAveraged averages the numbered checkpoints in dir and scores its
@@ -336,8 +330,8 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = scoreBatch
-	maxHyp, err := sizeProduct("--beam", batch, beam)
+	const batch = train.ScoreBatch
+	maxHyp, err := limits.SizeProduct("--beam", batch, beam)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
@@ -437,7 +431,7 @@ func continuedRun(dir string, stderr io.Writer, label string) (*sweepResult, *tr
 		fmt.Fprintf(stderr, "%s: finished earlier, kept\n", label)
 		return r, nil, nil
 	}
-	st, err := train.ReadState(filepath.Join(dir, stateFile))
+	st, err := train.ReadState(filepath.Join(dir, train.StateFile))
 	switch {
 	case err == nil:
 		fmt.Fprintf(stderr, "%s: resuming at step %d\n", label, st.Step)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/internal/workload"
 )
@@ -521,7 +522,7 @@ func TestAnalyzeScaling(t *testing.T) {
 	}
 	// A batch beyond the machine's memory is refused before anything is
 	// allocated (2M tokens of L6_d256 activations, 258 GB).
-	if need, _ := workload.Bytes("L6_d256", 16384); float64(machineMemory()) < 0.9*need {
+	if need, _ := workload.Bytes("L6_d256", 16384); float64(limits.MachineMemory()) < 0.9*need {
 		code, _, stderr := runCLI(t, "analyze", "scaling", "--batch-size", "16384", "--out", filepath.Join(dir, "big"))
 		if code != 2 || !strings.Contains(stderr, "needs about") {
 			t.Errorf("--batch-size 16384: exit %d, %q", code, stderr)

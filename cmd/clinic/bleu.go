@@ -34,7 +34,7 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 	*refs = append(*refs, fs.Args()...)
 	o := bleu.Options{Tokenize: *tok, Lowercase: *lc, Smooth: *smooth}
 	if err := o.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{Msg: err.Error()}
 	}
 	if fs.Changed("smooth-value") {
 		// checked apart, so that its refusal names the flag

@@ -14,6 +14,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/spf13/pflag"
 )
 
@@ -54,7 +56,7 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		return err
 	}
 	// 0 merges is a character-level vocabulary, as train --bpe-merges 0.
-	if err := checkSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
+	if err := limits.CheckSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
 		return err
 	}
 	if err := checkPositive("min-frequency", *minFreq); err != nil {
@@ -241,7 +243,7 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err := stdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := loadCodes(*path)
+	codes, err := train.LoadCodes(*path)
 	if err != nil {
 		return err
 	}
@@ -275,7 +277,7 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	if err := stdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := loadCodes(*path)
+	codes, err := train.LoadCodes(*path)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"os"
 
-	"github.com/clinic-ml/clinic/internal/corpus"
-	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
@@ -50,22 +48,9 @@ func (m *modelFlags) config() (model.Config, error) {
 		c.ActDropout = m.actDp
 	}
 	if err := c.Validate(); err != nil {
-		return c, usageError{err.Error()}
+		return c, usageError{Msg: err.Error()}
 	}
 	return c, nil
-}
-
-// loadText returns the training text: the file or folder at path, or
-// the built-in corpus when path is empty.
-func loadText(path string) ([]byte, string, error) {
-	if path == "" {
-		return corpus.SOTU(), "built-in State of the Union corpus", nil
-	}
-	b, err := data.Load(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return b, path, nil
 }
 
 func checkPositive(name string, v int) error {

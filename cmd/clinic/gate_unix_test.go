@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // irregular replaces path with a FIFO (kind "fifo") or a symbolic link
@@ -47,7 +49,7 @@ func TestResumeAndSweepFilesGated(t *testing.T) {
 	if code, _, e := runCLI(t, lmArgs(text, run, "6")...); code != 0 {
 		t.Fatalf("train: %s", e)
 	}
-	state := filepath.Join(run, stateFile)
+	state := filepath.Join(run, train.StateFile)
 	good, err := os.ReadFile(state)
 	if err != nil {
 		t.Fatal(err)

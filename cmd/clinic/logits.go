@@ -9,6 +9,7 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -24,7 +25,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := limits.CheckThreads(*threads); err != nil {
 		return err
 	}
 	if err := fileutil.CheckOutput(*out); err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/spf13/pflag"
 )
 
@@ -42,11 +43,9 @@ func main() {
 var stdin io.Reader = os.Stdin
 
 // usageError is bad input on the command line: exit status 2.
-type usageError struct{ msg string }
+type usageError = limits.UsageError
 
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+var usagef = limits.Usagef
 
 type command struct {
 	name, summary string
@@ -110,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		case errors.Is(err, pflag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.msg), name)
+			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.Msg), name)
 			return 2
 		case errors.As(err, &ec):
 			fmt.Fprintf(stderr, "clinic %s: %s\n", name, oneLine(err.Error()))
@@ -163,7 +162,7 @@ func parseFiles(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{Msg: err.Error()}
 	}
 	return nil
 }

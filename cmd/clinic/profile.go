@@ -8,6 +8,7 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -44,16 +45,16 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
 	if !(*valFrac > 0 && *valFrac < 1) {
 		return usagef("--val-frac must be in (0,1), got %g", *valFrac)
 	}
-	if err := checkModelFits("profiling this model", cfg, nil, *batch); err != nil {
+	if err := limits.CheckModelFits("profiling this model", cfg, nil, *batch); err != nil {
 		return err
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := limits.CheckThreads(*threads); err != nil {
 		return err
 	}
 	pool := asm.NewPool(*threads)
@@ -62,7 +63,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if *free {
 		pr = admin.Free(cfg)
 	} else {
-		text, source, err := loadText(*dataPath)
+		text, source, err := train.LoadText(*dataPath)
 		if err != nil {
 			return err
 		}

@@ -16,10 +16,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// stateFile is the trainer state saved beside each checkpoint, for
-// 'clinic train --resume'.
-const stateFile = "trainer_state.safetensors"
-
 // resumeMayChange are the flags a resumed run may set anew: none of
 // them changes the result of a step. resumeNotSaved are not settings of
 // the run.
@@ -64,7 +60,7 @@ func argValue(args []string, name string) string {
 
 // readResume reads the trainer state of the run in dir and its flags.
 func readResume(dir string) (*train.State, map[string]savedFlag, error) {
-	s, err := train.ReadState(filepath.Join(dir, stateFile))
+	s, err := train.ReadState(filepath.Join(dir, train.StateFile))
 	if errors.Is(err, train.ErrNoState) {
 		// A run killed before its first save left files (metrics, a best
 		// checkpoint) but nothing to resume from, and a fresh start into
@@ -72,17 +68,17 @@ func readResume(dir string) (*train.State, map[string]savedFlag, error) {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			if heldRun.MatchString(e.Name()) {
-				return nil, nil, usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, stateFile, dir)
+				return nil, nil, usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, train.StateFile, dir)
 			}
 		}
-		return nil, nil, usagef("--resume %s: no resumable run there (no %s; 'clinic train' writes it with each checkpoint)", dir, stateFile)
+		return nil, nil, usagef("--resume %s: no resumable run there (no %s; 'clinic train' writes it with each checkpoint)", dir, train.StateFile)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("--resume %s: %v", dir, err)
 	}
 	var flags map[string]savedFlag
 	if err := json.Unmarshal([]byte(s.Run["flags"]), &flags); err != nil || flags["task"].Value == "" {
-		return nil, nil, fmt.Errorf("--resume %s: %s does not record the run's flags", dir, stateFile)
+		return nil, nil, fmt.Errorf("--resume %s: %s does not record the run's flags", dir, train.StateFile)
 	}
 	return s, flags, nil
 }

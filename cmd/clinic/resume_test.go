@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -281,7 +282,7 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 	if code, _, e := runCLI(t, lmArgs(text, a, "12")...); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, e)
 	}
-	own, _ := os.ReadFile(filepath.Join(a, stateFile))
+	own, _ := os.ReadFile(filepath.Join(a, train.StateFile))
 	refused := func(what, want string, args ...string) {
 		t.Helper()
 		before := dirFiles(t, a)
@@ -299,11 +300,11 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 		if code, _, e := runCLI(t, append(lmArgs(text, b, "12"), c.args...)...); code != 0 {
 			t.Fatalf("train: exit %d: %s", code, e)
 		}
-		st, _ := os.ReadFile(filepath.Join(b, stateFile))
-		os.WriteFile(filepath.Join(a, stateFile), st, 0o644)
+		st, _ := os.ReadFile(filepath.Join(b, train.StateFile))
+		os.WriteFile(filepath.Join(a, train.StateFile), st, 0o644)
 		refused("the state of a run with "+c.name, "is not the checkpoint")
 	}
-	os.WriteFile(filepath.Join(a, stateFile), own, 0o644)
+	os.WriteFile(filepath.Join(a, train.StateFile), own, 0o644)
 
 	// The run's Admin profile replaced by another's.
 	pa, _ := os.ReadFile(filepath.Join(a, "admin_profile.json"))
@@ -425,7 +426,7 @@ func TestResumeRefusesAnotherBest(t *testing.T) {
 	}
 
 	// Killed before its first save: files, but no trainer state.
-	os.Remove(filepath.Join(tc, stateFile))
+	os.Remove(filepath.Join(tc, train.StateFile))
 	code, _, e := runCLI(t, "train", "--resume", tc)
 	if code != 2 || !strings.Contains(e, "stopped before its first save") || !strings.Contains(e, "--out "+tc+" --overwrite") || strings.Count(e, "\n") != 1 {
 		t.Errorf("no state: exit %d, %q", code, e)

@@ -13,6 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/runlock"
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // runFile matches the files a training run writes in its directory;
@@ -104,7 +105,7 @@ func cleanRunDir(dir string, overwrite bool, held, remove *regexp.Regexp, keep [
 	// The trainer state first: a kill while removing the run leaves no
 	// state, so nothing resumes a run that is half gone.
 	later := func(e os.DirEntry) int {
-		if strings.HasPrefix(e.Name(), stateFile) {
+		if strings.HasPrefix(e.Name(), train.StateFile) {
 			return 0
 		}
 		return 1

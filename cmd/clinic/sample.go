@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -23,7 +24,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := checkSize("length", *length, 0, maxLength); err != nil {
+	if err := limits.CheckSize("length", *length, 0, limits.MaxLength); err != nil {
 		return err
 	}
 	switch {
@@ -31,8 +32,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return usagef("--temperature must be ≥ 0, got %g", *temp)
 	case *topK < 0:
 		return usagef("--top-k must be ≥ 0, got %d", *topK)
-	case checkThreads(*threads) != nil:
-		return checkThreads(*threads)
+	case limits.CheckThreads(*threads) != nil:
+		return limits.CheckThreads(*threads)
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
@@ -51,7 +52,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	// Positions are not parameters: plan for the context this run can
 	// reach, not the checkpoint's whole seq-len.
 	p.Cfg.SeqLen = min(p.Cfg.SeqLen, len(*prompt)+*length)
-	if err := checkFits("sampling from "+*ckpt, model.ModelBytes(p.Cfg, p.Cfg.SeqLen), "use a shorter --prompt or --length"); err != nil {
+	if err := limits.CheckFits("sampling from "+*ckpt, model.ModelBytes(p.Cfg, p.Cfg.SeqLen), "use a shorter --prompt or --length"); err != nil {
 		return err
 	}
 	m, err := model.New(p, 1, *seed)

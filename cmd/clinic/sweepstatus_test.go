@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // Both sweeps call a run diverged when its final validation loss is not
@@ -50,7 +52,7 @@ func TestTranslateSweepBlownUpIsDiverged(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sweep: exit %d: %s", code, e)
 	}
-	codes, err := loadCodes(filepath.Join(out, "bpe.codes"))
+	codes, err := train.LoadCodes(filepath.Join(out, "bpe.codes"))
 	if err != nil {
 		t.Fatal(err)
 	}

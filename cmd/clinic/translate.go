@@ -12,6 +12,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -46,10 +47,10 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
 		return err
 	}
-	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := limits.CheckThreads(*threads); err != nil {
 		return err
 	}
 	pool := asm.NewPool(*threads)
@@ -94,11 +95,11 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	out := make([]string, len(lines))
 	if len(srcs) > 0 {
 		nb := min(*batch, len(srcs))
-		maxHyp, err := sizeProduct("--batch-size × --beam", nb, *beam)
+		maxHyp, err := limits.SizeProduct("--batch-size × --beam", nb, *beam)
 		if err != nil {
 			return err
 		}
-		if err := checkFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
+		if err := limits.CheckFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
 			return err
 		}
 		tr, err := model.NewTranslator(p, nb, maxHyp)
@@ -136,16 +137,16 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 // checkDecodeFlags checks the beam-search flags translate and the
 // translation sweep share.
 func checkDecodeFlags(beam int, lenpen, maxLenA float64, maxLenB int) error {
-	if err := checkSize("beam", beam, 1, maxBeam); err != nil {
+	if err := limits.CheckSize("beam", beam, 1, limits.MaxBeam); err != nil {
 		return err
 	}
 	switch {
 	case math.IsNaN(lenpen) || math.IsInf(lenpen, 0):
 		return usagef("--lenpen must be finite, got %g", lenpen)
-	case !(maxLenA >= 0 && maxLenA <= maxOutLen):
-		return usagef("--max-len-a must be in [0, %d], got %g", maxOutLen, maxLenA)
+	case !(maxLenA >= 0 && maxLenA <= limits.MaxOutLen):
+		return usagef("--max-len-a must be in [0, %d], got %g", limits.MaxOutLen, maxLenA)
 	}
-	return checkSize("max-len-b", maxLenB, 0, maxOutLen)
+	return limits.CheckSize("max-len-b", maxLenB, 0, limits.MaxOutLen)
 }
 
 // splitLines splits text into lines without their "\n" or "\r\n"; a
