@@ -20,7 +20,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -140,13 +141,7 @@ func checkDepths(base model.Config, depths []int, norms []string) error {
 }
 
 // setDefault changes a registered flag's default value (and its help).
-func setDefault(fs *pflag.FlagSet, name, value string) {
-	f := fs.Lookup(name)
-	if err := f.Value.Set(value); err != nil {
-		panic(fmt.Sprintf("default of --%s: %v", name, err))
-	}
-	f.DefValue = value
-}
+var setDefault = task.SetDefault
 
 // hideFlags hides model flags that an analysis replaces (--layers by
 // --depths, --norm by --norms) and rejects them if given.
@@ -223,7 +218,7 @@ type batches struct {
 }
 
 func (a *analyzeFlags) batches() (*batches, error) {
-	text, source, err := train.LoadText(a.dataPath)
+	text, source, err := lm.LoadText(a.dataPath)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/internal/task/lm"
+	"github.com/clinic-ml/clinic/internal/task/translation"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -66,9 +69,20 @@ func sweepStatus(res *train.Result, h, margin float64) string {
 }
 
 func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
-	if taskOf(args) == taskTranslate {
-		return runTranslateSweep(args, stdout, stderr)
+	kind, err := task.Lookup(task.Of(args))
+	if err != nil {
+		return err
 	}
+	if run := sweeps[kind.Name()]; run != nil {
+		return run(args, stdout, stderr)
+	}
+	return runLMSweep(args, stdout, stderr)
+}
+
+// sweeps are the tasks' sweeps but the language model's.
+var sweeps = map[string]func(args []string, stdout, stderr io.Writer) error{translation.Kind{}.Name(): runTranslateSweep}
+
+func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite, or ended above ln 256, worse than a\nuniform guess). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts
@@ -85,7 +99,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
 	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
 	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
-	task := fs.String("task", taskLM, "lm (byte-level language models, these flags) or translate (encoder–decoders and the BLEU table: 'clinic analyze sweep --task translate --help')")
+	taskName := fs.String("task", lm.Kind{}.Name(), "lm (byte-level language models, these flags) or translate (encoder–decoders and the BLEU table: 'clinic analyze sweep --task translate --help')")
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -93,8 +107,8 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err := checkHidden(fs, hidden...); err != nil {
 		return err
 	}
-	if *task != taskLM {
-		return usagef("--task must be lm or translate, got %q", *task)
+	if _, err := task.Lookup(*taskName); err != nil {
+		return err
 	}
 	depths, err := parseDepths("depths", *depthsS)
 	if err != nil {
@@ -126,7 +140,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.Model = cfg
-	text, source, err := train.LoadText(o.Data)
+	text, source, err := lm.LoadText(o.Data)
 	if err != nil {
 		return err
 	}
@@ -176,7 +190,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 			}
 			start := time.Now()
 			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.Steps)
-			res, err := train.RunLM(ro.Job)
+			res, err := lm.Run(ro.Job)
 			var de *train.DivergedError
 			if errors.As(err, &de) {
 				err = nil // a diverged run is a result of the sweep

@@ -23,6 +23,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/metrics"
 	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/internal/task/translation"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
@@ -41,11 +43,9 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		"Writes sweep.csv, sweep_curves.csv, sweep_curves.png/.svg, report.md, and each run under DIR/runs/<norm>-L<depth>.", stdout)
 	var mf modelFlags
 	var o trainOpts
-	var tf translateFlags
 	mf.register(fs)
 	o.register(fs)
-	tf.register(fs)
-	tf.defaults(fs)
+	tasks := task.AddFlags(fs, translation.Kind{}.Name())
 	depthsS := fs.String("depths", "6,18", "comma-separated layers per side")
 	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
 	avgLast := fs.Int("avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
@@ -74,9 +74,11 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	if err := checkHidden(fs, hidden...); err != nil {
 		return err
 	}
-	if err := tf.check(fs); err != nil {
+	kind, err := tasks.Check(fs, &mf.cfg)
+	if err != nil {
 		return err
 	}
+	tf := kind.(*translation.Flags)
 	depths, err := parseDepths("depths", *depthsS)
 	if err != nil {
 		return err
@@ -102,9 +104,6 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		return usagef("with your own training data, give its test pairs: --test-data, or --test-src and --test-tgt")
 	}
 	mf.cfg.Layers, mf.cfg.EncoderLayers, mf.cfg.Norm = depths[0], depths[0], norms[0]
-	if fs.Changed("max-len") {
-		mf.cfg.SeqLen = tf.maxLen
-	}
 	cfg, err := mf.config()
 	if err != nil {
 		return err
@@ -127,7 +126,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	testName := "Acts"
 	switch {
 	case *testData != "":
-		if test, err = train.LoadTSVPairs(*testData, tf.TranslateJob); err != nil {
+		if test, err = translation.LoadTSVPairs(*testData, tf.Options); err != nil {
 			return err
 		}
 		testName = *testData
@@ -179,24 +178,24 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	// learned once here, or read from --bpe-codes (or the sweep's own)
 	var codes *bpe.Codes
 	if tf.BPECodes == "" {
-		trainPairs, _, _, err := train.LoadPairs(o.Job, tf.TranslateJob)
+		trainPairs, _, _, err := translation.LoadPairs(o.Job, tf.Options)
 		if err != nil {
 			return err
 		}
-		if codes, err = train.LearnCodes(o.Job, tf.BPEMerges, trainPairs); err != nil {
+		if codes, err = translation.LearnCodes(o.Job, tf.BPEMerges, trainPairs); err != nil {
 			return err
 		}
-		if err := train.SaveCodes(filepath.Join(o.Dir, "bpe.codes"), codes); err != nil {
+		if err := bpe.WriteFile(filepath.Join(o.Dir, "bpe.codes"), codes); err != nil {
 			return err
 		}
 		tf.BPECodes = filepath.Join(o.Dir, "bpe.codes")
-	} else if codes, err = train.LoadCodes(tf.BPECodes); err != nil {
+	} else if codes, err = bpe.ReadFile(tf.BPECodes); err != nil {
 		return err
 	}
 	// The test's beam search must fit too, known before hours of training.
 	deepest := cfg
 	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = depths[len(depths)-1], depths[len(depths)-1], codes.Size()
-	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, train.ScoreBatch, train.ScoreBatch**beam), "use a smaller --beam"); err != nil {
+	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, translation.ScoreBatch, translation.ScoreBatch**beam), "use a smaller --beam"); err != nil {
 		return err
 	}
 
@@ -223,7 +222,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 			}
 			start := time.Now()
 			fmt.Fprintf(stderr, "%s, %d steps ...\n", label, o.Steps)
-			res, err := train.RunTranslate(ro.Job, tf.TranslateJob)
+			res, err := translation.Run(ro.Job, tf.Options)
 			r := sweepResult{Depth: d, Norm: norm, Status: statusTrained}
 			var de *train.DivergedError
 			if errors.As(err, &de) {
@@ -330,7 +329,7 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = train.ScoreBatch
+	const batch = translation.ScoreBatch
 	maxHyp, err := limits.SizeProduct("--beam", batch, beam)
 	if err != nil {
 		return bleu.Score{}, 0, err

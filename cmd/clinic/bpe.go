@@ -15,7 +15,6 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
-	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/spf13/pflag"
 )
 
@@ -243,7 +242,7 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err := stdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := train.LoadCodes(*path)
+	codes, err := bpe.ReadFile(*path)
 	if err != nil {
 		return err
 	}
@@ -277,7 +276,7 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	if err := stdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := train.LoadCodes(*path)
+	codes, err := bpe.ReadFile(*path)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -63,7 +64,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if *free {
 		pr = admin.Free(cfg)
 	} else {
-		text, source, err := train.LoadText(*dataPath)
+		text, source, err := lm.LoadText(*dataPath)
 		if err != nil {
 			return err
 		}

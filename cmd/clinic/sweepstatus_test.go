@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/bpe"
 )
 
 // Both sweeps call a run diverged when its final validation loss is not
@@ -52,7 +52,7 @@ func TestTranslateSweepBlownUpIsDiverged(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sweep: exit %d: %s", code, e)
 	}
-	codes, err := train.LoadCodes(filepath.Join(out, "bpe.codes"))
+	codes, err := bpe.ReadFile(filepath.Join(out, "bpe.codes"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -103,7 +104,7 @@ func (o *trainOpts) check() error {
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
-	task := taskOf(args)
+	taskName := task.Of(args)
 	resumeDir := argValue(args, "resume")
 	var resumed *train.State
 	var savedFlags map[string]savedFlag
@@ -113,20 +114,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if argValue(args, "task") == "" {
-			task = savedFlags["task"].Value
+			taskName = savedFlags["task"].Value
 		}
 	}
 	synopsis := "Train a byte-level Transformer language model (--task lm, the default) or an\nencoder–decoder translator (--task translate). Writes DIR/metrics.jsonl,\nDIR/model.safetensors (every --save-every steps and at the end), for Admin\nDIR/admin_profile.json and, for translation, DIR/bpe.codes."
 	fs := newFlags("train", synopsis, stdout)
 	var mf modelFlags
 	var o trainOpts
-	var tf translateFlags
 	mf.register(fs)
 	o.register(fs)
-	tf.register(fs)
-	if task == taskTranslate {
-		tf.defaults(fs)
-	}
+	tasks := task.AddFlags(fs, taskName)
 	overwrite := fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
 	fs.IntVar(&o.CheckEvery, "check-every", 100, "under mpirun: compare a hash of the weights across ranks every N steps and at the end (0: at the end only)")
@@ -146,14 +143,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := tf.check(fs); err != nil {
+	kind, err := tasks.Check(fs, &mf.cfg)
+	if err != nil {
 		return err
-	}
-	if tf.task == taskTranslate {
-		mf.cfg.EncoderLayers = tf.encLayers
-		if fs.Changed("max-len") {
-			mf.cfg.SeqLen = tf.maxLen
-		}
 	}
 	cfg, err := mf.config()
 	if err != nil {
@@ -175,14 +167,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return errParsedOnly
 	}
 	// Neither the run's files nor the CPU profile may be its inputs.
-	texts := []string{o.Data, tf.Src, tf.Tgt}
+	texts := append([]string{o.Data}, kind.Inputs()...)
 	if err := outputsNotInputs("out", o.Dir, runFile, texts...); err != nil {
 		return err
 	}
-	if err := notInput("cpuprofile", *cpuprofile, append(withTxt(texts...), o.AdminProfile, tf.BPECodes)...); err != nil {
+	if err := notInput("cpuprofile", *cpuprofile, append(append(withTxt(texts...), o.AdminProfile), kind.Keep()...)...); err != nil {
 		return err
 	}
-	if err := o.joinJob(tf.task); err != nil {
+	if err := o.joinJob(kind); err != nil {
 		return err
 	}
 	o.RunInfo = runFlags(fs)
@@ -202,7 +194,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	case resumed != nil:
 		release, err = lockRunDir(o.Dir)
 	default:
-		release, o.ClearOld, err = prepareRunDir(o.Dir, *overwrite, o.AdminProfile, tf.BPECodes)
+		release, o.ClearOld, err = prepareRunDir(o.Dir, *overwrite, append([]string{o.AdminProfile}, kind.Keep()...)...)
 	}
 	if err != nil {
 		return err
@@ -224,11 +216,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	o.cli(stdout, stderr)
-	if tf.task == taskTranslate {
-		_, err = train.RunTranslate(o.Job, tf.TranslateJob)
-		return err
-	}
-	_, err = train.RunLM(o.Job)
+	_, err = kind.Run(o.Job)
 	return err
 }
 
@@ -240,7 +228,7 @@ var world dist.Comm
 // joinJob makes o a rank of the MPI job this process was started in,
 // if any (dist.Init: a build without MPI started as one of several
 // ranks refuses).
-func (o *trainOpts) joinJob(task string) error {
+func (o *trainOpts) joinJob(kind task.Setup) error {
 	c, err := dist.Init()
 	if err != nil {
 		return err
@@ -250,10 +238,8 @@ func (o *trainOpts) joinJob(task string) error {
 		return nil
 	}
 	o.Comm = c
-	// A translation batch is cut by rows whatever their number (a rank
-	// may get none), so only the language model's batch must divide.
-	if task != taskTranslate && o.Batch%c.Size() != 0 {
-		return usagef("--batch-size %d (the global batch) must be a multiple of the %d MPI ranks", o.Batch, c.Size())
+	if err := kind.Ranks(&o.Job, c.Size()); err != nil {
+		return err
 	}
 	if o.Threads == 0 {
 		// One thread per core of this node, shared among its ranks.

@@ -27,7 +27,7 @@ const StateFile = "trainer_state.safetensors"
 
 // A Job is one training run as 'clinic train' and the sweeps run it:
 // everything it depends on, as a value. A Go program fills one in and
-// calls its task's Run (LM, Translate: Tasks); the run writes its
+// calls its task's run (internal/task); the run writes its
 // metrics, checkpoints and trainer state in Dir.
 type Job struct {
 	Model                             model.Config
@@ -90,8 +90,8 @@ func (j *Job) Ranks() int {
 	return j.Comm.Size()
 }
 
-// rank is this process's rank (0 for one process).
-func (j *Job) rank() int {
+// Rank is this process's rank (0 for one process).
+func (j *Job) Rank() int {
 	if j.Comm == nil {
 		return 0
 	}
@@ -125,7 +125,8 @@ func (j *Job) Workers() (*asm.Pool, func(), error) {
 	return p, p.Close, nil
 }
 
-func (j *Job) stdout() io.Writer {
+// Out is where the run's summary lines go: Stdout, or nowhere.
+func (j *Job) Out() io.Writer {
 	if j.Stdout == nil {
 		return io.Discard
 	}
@@ -139,8 +140,8 @@ func (j *Job) stderr() io.Writer {
 	return j.Stderr
 }
 
-// mkdir creates the run directory (rank 0).
-func (j *Job) mkdir() error {
+// MkDir creates the run directory (rank 0 alone writes it).
+func (j *Job) MkDir() error {
 	if !j.Rank0() {
 		return nil
 	}
@@ -261,13 +262,13 @@ func (j *Job) options(scores []Score, stop <-chan struct{}) Options {
 	return o
 }
 
-// run trains task as j says, with metrics and checkpoints in j.Dir, a
+// Run trains task as j says, with metrics and checkpoints in j.Dir, a
 // progress bar on Stderr unless Quiet, and, at the end, a summary line
 // on Stdout that says what the losses are per (unit). On a rank other
 // than 0 it runs the same steps and writes nothing; it restores the same
 // checkpoint and state as rank 0 (the run directory must be on a file
 // system every rank sees).
-func (j *Job) run(task Task, unit string, scores []Score) (*Result, error) {
+func (j *Job) Run(task Task, unit string, scores []Score) (*Result, error) {
 	stderr := j.stderr()
 	if !j.Rank0() {
 		stderr = io.Discard
@@ -313,7 +314,7 @@ func (j *Job) run(task Task, unit string, scores []Score) (*Result, error) {
 		return res, err
 	}
 	if !j.Quiet && j.Rank0() {
-		fmt.Fprintf(j.stdout(), "clinic: step %d: train loss %.4f, validation loss %.4f nats/%s; checkpoint %s\n",
+		fmt.Fprintf(j.Out(), "clinic: step %d: train loss %.4f, validation loss %.4f nats/%s; checkpoint %s\n",
 			j.Steps, res.Final.Loss, res.Final.ValLoss, unit, opts.Checkpoint)
 	}
 	return res, nil

@@ -1,4 +1,4 @@
-package train
+package translation
 
 import (
 	"errors"
@@ -11,24 +11,24 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// TranslateJob is what a translation run adds to a Job: its data, its
+// Options are what a translation run adds to a train.Job: its data, its
 // subword vocabulary, its batches and its validation BLEU.
-type TranslateJob struct {
+type Options struct {
 	MaxTokens, MaxSentences int
 	// BPEMerges is the number of joint BPE merges to learn from the
 	// training pairs, unless BPECodes names codes to use.
 	BPEMerges int
 	BPECodes  string
-	// Src and Tgt are line-aligned text files; else Job.Data is a TSV
+	// Src and Tgt are line-aligned text files; else train.Job.Data is a TSV
 	// file whose Columns ("S,T", 1-based) are the pairs (ColumnsSet:
 	// given, else a header naming the languages may pick them); else
 	// the built-in corpus.
@@ -74,7 +74,7 @@ func BiblePairs(ps []corpus.Pair, srcLang, tgtLang string) []data.Pair {
 
 // LoadPairs returns the training and validation pairs of a translation
 // run and where they came from.
-func LoadPairs(j Job, t TranslateJob) (trainPairs, val []data.Pair, source string, err error) {
+func LoadPairs(j train.Job, t Options) (trainPairs, val []data.Pair, source string, err error) {
 	var all []data.Pair
 	switch {
 	case t.Src != "":
@@ -106,7 +106,7 @@ func LoadPairs(j Job, t TranslateJob) (trainPairs, val []data.Pair, source strin
 // them, a header line naming t.SrcLang and t.TgtLang picks the columns
 // (and is not a pair), and every line must have as many fields as the
 // first (a stray tab would pair a source with a fragment).
-func LoadTSVPairs(path string, t TranslateJob) ([]data.Pair, error) {
+func LoadTSVPairs(path string, t Options) ([]data.Pair, error) {
 	sc, tc, _ := ParsePairColumns(t.Columns)
 	header := false
 	if !t.ColumnsSet {
@@ -142,42 +142,20 @@ func LoadTSVPairs(path string, t TranslateJob) ([]data.Pair, error) {
 	return all, nil
 }
 
-// LoadCodes reads a BPE codes file.
-func LoadCodes(path string) (*bpe.Codes, error) {
-	b, err := fileutil.ReadRegular(path, 1<<30)
-	if err != nil {
-		return nil, err
-	}
-	c, err := bpe.Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "bpe: "))
-	}
-	return c, nil
-}
-
-// SaveCodes writes BPE codes atomically.
-func SaveCodes(path string, c *bpe.Codes) error {
-	b, err := c.MarshalText()
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, b)
-}
-
 // runCodes is the run's vocabulary: t.BPECodes, the codes a resumed run
 // learned (its state checks they are), or codes learned now.
-func runCodes(j Job, t TranslateJob, pairs []data.Pair) (*bpe.Codes, error) {
+func runCodes(j train.Job, t Options, pairs []data.Pair) (*bpe.Codes, error) {
 	switch {
 	case t.BPECodes != "":
-		return LoadCodes(t.BPECodes)
+		return bpe.ReadFile(t.BPECodes)
 	case j.Resume != nil:
-		return LoadCodes(filepath.Join(j.Dir, "bpe.codes"))
+		return bpe.ReadFile(filepath.Join(j.Dir, "bpe.codes"))
 	}
 	return LearnCodes(j, t.BPEMerges, pairs)
 }
 
-// RunTranslate runs j as an encoder–decoder translator's training.
-func RunTranslate(j Job, t TranslateJob) (*Result, error) {
+// Run runs j as an encoder–decoder translator's training.
+func Run(j train.Job, t Options) (*train.Result, error) {
 	pool, done, err := j.Workers()
 	if err != nil {
 		return nil, err
@@ -207,7 +185,7 @@ func RunTranslate(j Job, t TranslateJob) (*Result, error) {
 	if err := limits.CheckFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
 	}
-	task, err := NewTranslate(TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
+	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
 		MaxTokens: t.MaxTokens, MaxSentences: t.MaxSentences, Seed: j.Seed, SrcLang: t.SrcLang, TgtLang: t.TgtLang,
 		Comm: j.Comm, Pool: pool})
 	if err != nil {
@@ -215,7 +193,7 @@ func RunTranslate(j Job, t TranslateJob) (*Result, error) {
 	}
 	// Nothing is written into the run directory before here (SetAdmin
 	// and Begin: the previous run's files go only now).
-	if err := j.mkdir(); err != nil {
+	if err := j.MkDir(); err != nil {
 		return nil, err
 	}
 	if cfg.Norm == model.Admin {
@@ -228,24 +206,24 @@ func RunTranslate(j Job, t TranslateJob) (*Result, error) {
 	}
 	// A resumed run keeps the codes it saved (its state checks them).
 	if j.Rank0() && j.Resume == nil {
-		if err := SaveCodes(filepath.Join(j.Dir, "bpe.codes"), codes); err != nil {
+		if err := bpe.WriteFile(filepath.Join(j.Dir, "bpe.codes"), codes); err != nil {
 			return nil, fmt.Errorf("saving bpe codes: %v", err)
 		}
 	}
 	if !j.Quiet {
-		j.describeTranslate(task, t, source, pool.Threads())
+		describe(&j, task, t, source, pool.Threads())
 	}
-	var scores []Score
+	var scores []train.Score
 	if t.BLEUEvery > 0 {
-		scores = append(scores, Score{Name: "val_bleu", Every: t.BLEUEvery, Best: filepath.Join(j.Dir, "model_best.safetensors"),
+		scores = append(scores, train.Score{Name: "val_bleu", Every: t.BLEUEvery, Best: filepath.Join(j.Dir, "model_best.safetensors"),
 			Eval: func() (float64, error) { return task.ValidBLEU(t.BLEUBeam, ScoreBatch) }})
 	}
-	return j.run(task, "target token", scores)
+	return j.Run(task, "target token", scores)
 }
 
 // describeTranslate prints what a translation run trains, on what.
-func (j *Job) describeTranslate(task *Translate, t TranslateJob, source string, threads int) {
-	cfg, w := j.Model, j.stdout()
+func describe(j *train.Job, task *train.Translate, t Options, source string, threads int) {
+	cfg, w := j.Model, j.Out()
 	ts, vs := task.TrainStats(), task.ValStats()
 	ranks := ""
 	if j.Ranks() > 1 {
@@ -253,7 +231,7 @@ func (j *Job) describeTranslate(task *Translate, t TranslateJob, source string, 
 	}
 	fmt.Fprintf(w, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s, %s\n",
 		cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
-		source, ts.Examples, ts.Batches, t.MaxTokens, vs.Examples, threads, ranks, asm.CPULevel(), LayerCode(cfg))
+		source, ts.Examples, ts.Batches, t.MaxTokens, vs.Examples, threads, ranks, asm.CPULevel(), train.LayerCode(cfg))
 	if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
 		fmt.Fprintf(w, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
 			n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.MaxTokens)
@@ -267,7 +245,7 @@ func (j *Job) describeTranslate(task *Translate, t TranslateJob, source string, 
 // merges merges, saying so on j.Stdout unless j is quiet. In a job rank
 // 0 learns them and the others take its codes: one learning pass, and
 // the vocabulary rank 0 writes is the one every rank trains with.
-func LearnCodes(j Job, merges int, pairs []data.Pair) (*bpe.Codes, error) {
+func LearnCodes(j train.Job, merges int, pairs []data.Pair) (*bpe.Codes, error) {
 	learn := func() (*bpe.Codes, error) {
 		start := time.Now()
 		lines := make([]string, 0, 2*len(pairs))
@@ -276,7 +254,7 @@ func LearnCodes(j Job, merges int, pairs []data.Pair) (*bpe.Codes, error) {
 		}
 		codes, err := bpe.Learn(lines, merges, bpe.DefaultOptions())
 		if err == nil && !j.Quiet {
-			fmt.Fprintf(j.stdout(), "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
+			fmt.Fprintf(j.Out(), "clinic: learned %d BPE merges from the training pairs in %.1fs: %d subword tokens\n",
 				codes.NumMerges(), time.Since(start).Seconds(), codes.Size())
 		}
 		return codes, err
@@ -292,7 +270,7 @@ func LearnCodes(j Job, merges int, pairs []data.Pair) (*bpe.Codes, error) {
 			text, err = codes.MarshalText()
 		}
 	}
-	if text, err = FromRank0(j.Comm, text, err); err != nil {
+	if text, err = train.FromRank0(j.Comm, text, err); err != nil {
 		return nil, fmt.Errorf("bpe codes: %v", err)
 	}
 	return bpe.Parse(text)

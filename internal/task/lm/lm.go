@@ -1,4 +1,4 @@
-package train
+package lm
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -24,10 +25,10 @@ func LoadText(path string) ([]byte, string, error) {
 	return b, path, nil
 }
 
-// RunLM runs j as a byte-level language model's training: the text of
+// Run runs j as a byte-level language model's training: the text of
 // j.Data split by j.ValFrac, batches of j.Batch sequences. Progress goes
 // to j.Stderr, the summary to j.Stdout; with j.Quiet, nothing is printed.
-func RunLM(j Job) (*Result, error) {
+func Run(j train.Job) (*train.Result, error) {
 	pool, done, err := j.Workers()
 	if err != nil {
 		return nil, err
@@ -48,13 +49,13 @@ func RunLM(j Job) (*Result, error) {
 	if err := limits.CheckFits("training this model", model.TrainingBytes(cfg, rows), "make the model, --batch-size or --seq-len smaller"); err != nil {
 		return nil, err
 	}
-	lm, err := NewLM(LMConfig{Model: cfg, Batch: j.Batch, EvalBatches: j.EvalBatches, Seed: j.Seed,
-		Train: trainText, Val: valText, TrainName: source, Ranks: j.Ranks(), Rank: j.rank(), Pool: pool,
+	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: j.Batch, EvalBatches: j.EvalBatches, Seed: j.Seed,
+		Train: trainText, Val: valText, TrainName: source, Ranks: j.Ranks(), Rank: j.Rank(), Pool: pool,
 		ValName: fmt.Sprintf("last %g of %s, %d bytes", j.ValFrac, source, len(valText))})
 	if err != nil {
 		return nil, err
 	}
-	if err := j.mkdir(); err != nil {
+	if err := j.MkDir(); err != nil {
 		return nil, err
 	}
 	if cfg.Norm == model.Admin {
@@ -70,9 +71,9 @@ func RunLM(j Job) (*Result, error) {
 		if j.Ranks() > 1 {
 			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s)", j.Ranks(), j.Comm.Name())
 		}
-		fmt.Fprintf(j.stdout(), "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
+		fmt.Fprintf(j.Out(), "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
 			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, j.Batch, cfg.SeqLen, source,
-			len(trainText), len(valText), pool.Threads(), ranks, asm.CPULevel(), LayerCode(cfg))
+			len(trainText), len(valText), pool.Threads(), ranks, asm.CPULevel(), train.LayerCode(cfg))
 	}
-	return j.run(lm, "byte", nil)
+	return j.Run(lm, "byte", nil)
 }

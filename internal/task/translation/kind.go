@@ -1,48 +1,43 @@
-package main
+package translation
 
 import (
-	"strings"
-
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
 
-// The tasks of 'clinic train'.
-const (
-	taskLM        = "lm"
-	taskTranslate = "translate"
-)
+func init() { task.Register(Kind{}) }
 
-// taskOf finds --task in args before the flags are registered, so that
-// each task's defaults (and --help) are its own.
-func taskOf(args []string) string {
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if v, ok := strings.CutPrefix(a, "--task="); ok {
-			return v
-		}
-		if a == "--task" && i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return taskLM
+// Kind is translation with an encoder–decoder, 'clinic train --task
+// translate'.
+type Kind struct{}
+
+// Name is the task's --task value.
+func (Kind) Name() string { return "translate" }
+
+// Help says what the task trains.
+func (Kind) Help() string { return "translate (encoder–decoder)" }
+
+// Flags registers translation's flags.
+func (Kind) Flags(fs *pflag.FlagSet) task.Setup {
+	f := &Flags{}
+	f.register(fs)
+	return f
 }
 
-// translateFlags are the flags of 'clinic train --task translate'.
-type translateFlags struct {
-	train.TranslateJob
-	task      string
-	encLayers int
+// Flags are the flags of 'clinic train --task translate' (and of the
+// translation sweep), read into Options.
+type Flags struct {
+	Options
+	EncLayers int
 	maxLen    int
 }
 
-func (t *translateFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&t.task, "task", taskLM, "lm (byte-level language model) or translate (encoder–decoder)")
-	fs.IntVar(&t.encLayers, "encoder-layers", 6, "translate: encoder layers (--layers counts the decoder's)")
+func (t *Flags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&t.EncLayers, "encoder-layers", 6, "translate: encoder layers (--layers counts the decoder's)")
 	fs.IntVar(&t.MaxTokens, "max-tokens", 4096, "translate: tokens per batch, sentences × the longest side (fairseq's rule)")
 	fs.IntVar(&t.MaxSentences, "max-sentences", 0, "translate: sentence pairs per batch at most (0: no limit)")
 	fs.IntVar(&t.BPEMerges, "bpe-merges", 8000, "translate: joint BPE merges to learn from the training pairs")
@@ -57,39 +52,36 @@ func (t *translateFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&t.maxLen, "max-len", 0, "translate: same as --seq-len (fairseq's name): skip pairs longer than this many subword tokens")
 }
 
-// translateOnly are the flags that only translation reads; lmOnly the
-// ones it ignores.
-var (
-	translateOnly = []string{"encoder-layers", "max-tokens", "max-sentences", "bpe-merges", "bpe-codes", "src", "tgt", "src-lang", "tgt-lang", "columns", "max-len", "bleu-every", "bleu-beam"}
-	lmOnly        = []string{"batch-size", "eval-batches"}
-)
+// lmOnly are the shared flags translation ignores.
+var lmOnly = []string{"batch-size", "eval-batches"}
 
-// defaults sets translation's defaults: positions for the longest
+// Defaults sets translation's defaults: positions for the longest
 // sentence pairs, label smoothing as the paper's recipes, validation
 // on whole books.
-func (t *translateFlags) defaults(fs *pflag.FlagSet) {
+func (t *Flags) Defaults(fs *pflag.FlagSet) {
 	for name, v := range map[string]string{"seq-len": "256", "label-smoothing": "0.1", "warmup": "400", "val-frac": "0.02"} {
-		setDefault(fs, name, v)
+		task.SetDefault(fs, name, v)
 	}
 	fs.Lookup("seq-len").Usage = "longest sentence in subword tokens, either side (longer pairs are skipped)"
 }
 
-func (t *translateFlags) check(fs *pflag.FlagSet) error {
-	switch t.task {
-	case taskLM:
-		for _, n := range translateOnly {
-			if fs.Changed(n) {
-				return usagef("--%s needs --task translate", n)
-			}
-		}
-		return nil
-	case taskTranslate:
-	default:
-		return usagef("--task must be lm or translate, got %q", t.task)
+// Check validates the flags and applies them to cfg: the encoder's
+// layers, and --max-len as --seq-len.
+func (t *Flags) Check(fs *pflag.FlagSet, cfg *model.Config) error {
+	if err := t.check(fs); err != nil {
+		return err
 	}
+	cfg.EncoderLayers = t.EncLayers
+	if fs.Changed("max-len") {
+		cfg.SeqLen = t.maxLen
+	}
+	return nil
+}
+
+func (t *Flags) check(fs *pflag.FlagSet) error {
 	for _, n := range lmOnly {
 		if fs.Changed(n) {
-			return usagef("--%s does not apply to --task translate (batches are sized by --max-tokens)", n)
+			return limits.Usagef("--%s does not apply to --task translate (batches are sized by --max-tokens)", n)
 		}
 	}
 	for _, c := range []struct {
@@ -100,9 +92,28 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 			return err
 		}
 	}
+	if err := t.checkFlags(fs); err != nil {
+		return err
+	}
+	if _, _, err := ParsePairColumns(t.Columns); err != nil {
+		return err
+	}
+	t.ColumnsSet = fs.Changed("columns")
+	if !fs.Changed("data") && t.Src == "" {
+		for _, l := range []string{t.SrcLang, t.TgtLang} {
+			if l != "en" && l != "es" {
+				return limits.Usagef("the built-in corpus is English–Spanish: --src-lang and --tgt-lang must be en or es, got %q", l)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *Flags) checkFlags(fs *pflag.FlagSet) error {
+	usagef := limits.Usagef
 	switch {
-	case t.encLayers < 1:
-		return usagef("--encoder-layers must be at least 1, got %d", t.encLayers)
+	case t.EncLayers < 1:
+		return usagef("--encoder-layers must be at least 1, got %d", t.EncLayers)
 	case t.BPEMerges < 0 || t.BPEMerges > bpe.MaxMerges:
 		return usagef("--bpe-merges must be in [0, %d], got %d", bpe.MaxMerges, t.BPEMerges)
 	case (t.Src == "") != (t.Tgt == ""):
@@ -123,16 +134,18 @@ func (t *translateFlags) check(fs *pflag.FlagSet) error {
 	case fs.Changed("bpe-codes") && fs.Changed("bpe-merges"):
 		return usagef("--bpe-merges does not apply with --bpe-codes")
 	}
-	if _, _, err := train.ParsePairColumns(t.Columns); err != nil {
-		return err
-	}
-	t.ColumnsSet = fs.Changed("columns")
-	if !fs.Changed("data") && t.Src == "" {
-		for _, l := range []string{t.SrcLang, t.TgtLang} {
-			if l != "en" && l != "es" {
-				return usagef("the built-in corpus is English–Spanish: --src-lang and --tgt-lang must be en or es, got %q", l)
-			}
-		}
-	}
 	return nil
 }
+
+// Inputs are the text files the run reads besides --data.
+func (t *Flags) Inputs() []string { return []string{t.Src, t.Tgt} }
+
+// Keep is the codes file, which may lie in the run directory.
+func (t *Flags) Keep() []string { return []string{t.BPECodes} }
+
+// Ranks accepts any number: a translation batch is cut by rows whatever
+// their number (a rank may get none).
+func (t *Flags) Ranks(*train.Job, int) error { return nil }
+
+// Run trains the translator.
+func (t *Flags) Run(j train.Job) (*train.Result, error) { return Run(j, t.Options) }
