@@ -26,6 +26,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/translation"
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -325,7 +326,7 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	codes, err := translatorCodes(paths[len(paths)-1], avg, meta)
+	codes, err := translate.Codes(paths[len(paths)-1], avg, meta)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
@@ -334,17 +335,12 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	tr, err := model.NewTranslator(avg, batch, maxHyp)
-	if err != nil {
-		return bleu.Score{}, 0, err
-	}
-	tr.SetPool(pool)
 	srcs := make([][]int32, len(test))
 	refs := make([]string, len(test))
 	cut := 0
 	for i, p := range test {
 		var n int
-		if srcs[i], n = train.SourceIDs(codes, p.Src, avg.Cfg.SeqLen); n > avg.Cfg.SeqLen-1 {
+		if srcs[i], n = translate.SourceIDs(codes, p.Src, avg.Cfg.SeqLen); n > avg.Cfg.SeqLen-1 {
 			cut++
 		}
 		refs[i] = p.Tgt
@@ -352,10 +348,9 @@ func testAveraged(pool *asm.Pool, dir string, test []data.Pair, beam int, lenpen
 	if cut > 0 {
 		fmt.Fprintf(warn, "clinic analyze: warning: %d of %d test sources are longer than the model's seq-len (%d subword tokens with the EOS) and were truncated\n", cut, len(test), avg.Cfg.SeqLen)
 	}
-	opt := train.DecodeOptions(avg.Cfg, beam, lenpen)
+	opt := translate.Options(avg.Cfg, beam, lenpen)
 	opt.MaxLenA, opt.MaxLenB = maxLenA, maxLenB
-	opt.Pool = pool
-	hyps, err := train.TranslateIDs(tr, codes, srcs, batch, opt)
+	hyps, err := translate.Sentences(avg, codes, srcs, batch, maxHyp, opt, pool)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/safetensors"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -94,7 +95,7 @@ func lmLogits(f *safetensors.File, pool *asm.Pool, p *model.Params, text string)
 // translatorLogits runs the source (subwords + EOS) and BOS + target
 // through a translator checkpoint.
 func translatorLogits(f *safetensors.File, pool *asm.Pool, path string, p *model.Params, meta map[string]string, src, tgt string) (int, error) {
-	codes, err := translatorCodes(path, p, meta)
+	codes, err := translate.Codes(path, p, meta)
 	if err != nil {
 		return 0, err
 	}

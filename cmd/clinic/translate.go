@@ -10,10 +10,9 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
-	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -73,7 +72,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	p, codes, err := loadTranslator(*ckpt)
+	p, codes, err := translate.Load(*ckpt)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		ids, n := train.SourceIDs(codes, l, cfg.SeqLen)
+		ids, n := translate.SourceIDs(codes, l, cfg.SeqLen)
 		if n > cfg.SeqLen-1 {
 			fmt.Fprintf(stderr, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
 				name, i+1, n, cfg.SeqLen-1)
@@ -102,15 +101,9 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		if err := limits.CheckFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
 			return err
 		}
-		tr, err := model.NewTranslator(p, nb, maxHyp)
-		if err != nil {
-			return err
-		}
-		tr.SetPool(pool)
-		opt := train.DecodeOptions(cfg, *beam, *lenpen)
-		opt.Pool = pool
+		opt := translate.Options(cfg, *beam, *lenpen)
 		opt.MaxLenA, opt.MaxLenB = *maxLenA, *maxLenB
-		hyps, err := train.TranslateIDs(tr, codes, srcs, nb, opt)
+		hyps, err := translate.Sentences(p, codes, srcs, nb, maxHyp, opt, pool)
 		if err != nil {
 			return err
 		}
@@ -161,44 +154,4 @@ func splitLines(text []byte) []string {
 		lines[i] = strings.TrimSuffix(l, "\r")
 	}
 	return lines
-}
-
-// loadTranslator loads an encoder–decoder checkpoint and its subword
-// codes.
-func loadTranslator(path string) (*model.Params, *bpe.Codes, error) {
-	p, meta, err := model.LoadCheckpoint(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	codes, err := translatorCodes(path, p, meta)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, codes, nil
-}
-
-// translatorCodes checks that a loaded checkpoint is a translator and
-// returns the subword codes its metadata carries.
-func translatorCodes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, error) {
-	if p.Cfg.EncoderLayers < 1 {
-		return nil, fmt.Errorf("%s is a language model, not a translator", path)
-	}
-	if t := meta["task"]; t != "translate" {
-		return nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
-	}
-	text, ok := meta["bpe_codes"]
-	if !ok {
-		return nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
-	}
-	codes, err := bpe.Parse([]byte(text))
-	if err != nil {
-		return nil, fmt.Errorf("%s: BPE codes: %v", path, err)
-	}
-	if codes.Size() != p.Cfg.Vocab {
-		return nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
-	}
-	if p.Cfg.SeqLen < 2 {
-		return nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
-	}
-	return codes, nil
 }

@@ -1,0 +1,101 @@
+// Package translate is inference with an encoder–decoder checkpoint:
+// loading it with its subword codes, encoding sources as the model
+// reads them and decoding them by beam search (internal/generate).
+// 'clinic translate', validation BLEU and the translation sweep's test
+// all translate through it.
+package translate
+
+import (
+	"fmt"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/model"
+)
+
+// Options are the beam-search settings for translating with a
+// model of config cfg: fairseq's defaults otherwise.
+func Options(cfg model.Config, beam int, lenpen float64) generate.Options {
+	return generate.Options{Beam: beam, LenPen: lenpen, MaxLenA: 0, MaxLenB: 200, Limit: cfg.SeqLen - 1,
+		Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
+}
+
+// SourceIDs encodes a source sentence as the model reads it: its
+// subword ids, cut to seqLen−1 if longer, then EOS. n is the number of
+// subword ids before any cut.
+func SourceIDs(codes *bpe.Codes, text string, seqLen int) (ids []int32, n int) {
+	ids = codes.Encode(text)
+	n = len(ids)
+	if n > seqLen-1 {
+		ids = ids[:seqLen-1]
+	}
+	return append(ids, bpe.EOSID), n
+}
+
+// Decode decodes every source (SourceIDs) with tr by beam search
+// as opt says, batch sentences at a time, and returns each one's best
+// translation as text, in input order.
+func Decode(tr generate.Translator, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options) ([]string, error) {
+	best, err := generate.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(best))
+	for i, h := range best {
+		out[i] = codes.DecodeText(h.Tokens)
+	}
+	return out, nil
+}
+
+// Sentences translates srcs (SourceIDs) with p by beam search as opt
+// says, batch sentences at a time with at most maxHyp hypotheses, on
+// pool.
+func Sentences(p *model.Params, codes *bpe.Codes, srcs [][]int32, batch, maxHyp int, opt generate.Options, pool *asm.Pool) ([]string, error) {
+	tr, err := model.NewTranslator(p, batch, maxHyp)
+	if err != nil {
+		return nil, err
+	}
+	tr.SetPool(pool)
+	opt.Pool = pool
+	return Decode(tr, codes, srcs, batch, opt)
+}
+
+// Load loads an encoder–decoder checkpoint and its subword codes.
+func Load(path string) (*model.Params, *bpe.Codes, error) {
+	p, meta, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	codes, err := Codes(path, p, meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, codes, nil
+}
+
+// Codes checks that a loaded checkpoint is a translator and returns the
+// subword codes its metadata carries.
+func Codes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, error) {
+	if p.Cfg.EncoderLayers < 1 {
+		return nil, fmt.Errorf("%s is a language model, not a translator", path)
+	}
+	if t := meta["task"]; t != "translate" {
+		return nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
+	}
+	text, ok := meta["bpe_codes"]
+	if !ok {
+		return nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
+	}
+	codes, err := bpe.Parse([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("%s: BPE codes: %v", path, err)
+	}
+	if codes.Size() != p.Cfg.Vocab {
+		return nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
+	}
+	if p.Cfg.SeqLen < 2 {
+		return nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
+	}
+	return codes, nil
+}
