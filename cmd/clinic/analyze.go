@@ -5,23 +5,16 @@ package main
 // figures and a Markdown report.
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/atomicfile"
-	"github.com/clinic-ml/clinic/internal/data"
-	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
-	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -67,30 +60,15 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	return usagef("unknown analysis %q: want change, grads, dependency, sweep, lr-range or scaling", args[0])
 }
 
-// allNorms is the canonical order of the variants (it also picks each
-// one's color in the figures).
-var allNorms = model.Norms
-
-// normColor is the variant's color in plotutil's palette (-1 for an
-// unknown variant), skipping the palette's sixth color, a red too close
-// to the first to tell apart in a legend.
-func normColor(norm string) int {
-	i := slices.Index(allNorms, norm)
-	if i >= 5 {
-		i++
-	}
-	return i
-}
-
 // parseNorms reads a comma-separated list of variants.
 func parseNorms(flag, s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of %s)", flag, s, strings.Join(allNorms, ", "))
+			return nil, usagef("--%s: empty entry in %q (want a comma-separated list of %s)", flag, s, strings.Join(model.Norms, ", "))
 		}
-		if !slices.Contains(allNorms, f) {
+		if !slices.Contains(model.Norms, f) {
 			return nil, usagef("--%s: unknown norm %q (want %s)", flag, f, model.NormList)
 		}
 		if slices.Contains(out, f) {
@@ -210,125 +188,6 @@ func (a *analyzeFlags) check(inputs ...string) error {
 	return checkReportDir(a.out, a.overwrite, append(inputs, a.dataPath)...)
 }
 
-// batches draws analysis batches from the training part of the text.
-type batches struct {
-	text   []byte
-	source string
-	bsz    int
-}
-
-func (a *analyzeFlags) batches() (*batches, error) {
-	text, source, err := lm.LoadText(a.dataPath)
-	if err != nil {
-		return nil, err
-	}
-	tr, _ := data.Split(text, a.valFrac)
-	return &batches{tr, source, a.batch}, nil
-}
-
-// get returns the batch of seed for sequences of t tokens.
-func (b *batches) get(t int, seed uint64) (admin.Batch, error) {
-	s, err := data.NewSampler(b.text, b.bsz, t, seed^0xa7a1)
-	if err != nil {
-		return admin.Batch{}, fmt.Errorf("text (%s): %v", b.source, err)
-	}
-	n := b.bsz * t
-	ab := admin.Batch{Tokens: make([]int32, n), Targets: make([]int32, n), B: b.bsz, T: t}
-	s.Next(ab.Tokens, ab.Targets)
-	return ab, nil
-}
-
-// maxSmallFile bounds the CSV and JSON files clinic reads back from its
-// own outputs (sweep.csv, result.json, sweep_flags.json): far more than
-// they ever hold, far less than memory.
-const maxSmallFile = 64 << 20
-
-// report collects an analysis's Markdown report and the files it writes.
-type report struct {
-	dir   string
-	md    strings.Builder
-	files []string
-}
-
-func newReport(dir, title string) (*report, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %v", fileutil.Cause(err))
-	}
-	r := &report{dir: dir}
-	fmt.Fprintf(&r.md, "# %s\n\n", title)
-	return r, nil
-}
-
-func (r *report) para(format string, a ...any) {
-	fmt.Fprintf(&r.md, format, a...)
-	r.md.WriteString("\n\n")
-}
-
-func (r *report) heading(s string) { fmt.Fprintf(&r.md, "## %s\n\n", s) }
-
-func (r *report) table(header []string, rows [][]string) {
-	r.md.WriteString("| " + strings.Join(header, " | ") + " |\n|")
-	for range header {
-		r.md.WriteString(" --- |")
-	}
-	r.md.WriteString("\n")
-	for _, row := range rows {
-		r.md.WriteString("| " + strings.Join(row, " | ") + " |\n")
-	}
-	r.md.WriteString("\n")
-}
-
-// figure embeds a PNG written by internal/plot and links its SVG.
-func (r *report) figure(names []string, alt string) {
-	r.files = append(r.files, names...)
-	fmt.Fprintf(&r.md, "![%s](%s)\n\n([SVG](%s))\n\n", alt, names[0], names[1])
-}
-
-// csv writes a CSV file in the folder.
-// dropped notes, under a figure, the points its chart left out.
-func (r *report) dropped(n int) {
-	if n > 0 {
-		r.para("The figure leaves out %d point(s) that are not finite (a diverged loss) or not positive on a log axis; the CSV files hold every value.", n)
-	}
-}
-
-func (r *report) csv(name string, header []string, rows [][]string) error {
-	var b strings.Builder
-	w := csv.NewWriter(&b)
-	w.Write(header)
-	w.WriteAll(rows)
-	if err := w.Error(); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(r.dir, name), []byte(b.String())); err != nil {
-		return fmt.Errorf("writing %s: %v", name, fileutil.Cause(err))
-	}
-	r.files = append(r.files, name)
-	return nil
-}
-
-// save writes report.md, ending with the list of files in the folder.
-func (r *report) save() error {
-	r.heading("Files")
-	for _, f := range r.files {
-		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String())); err != nil {
-		return fmt.Errorf("writing report.md: %v", fileutil.Cause(err))
-	}
-	return nil
-}
-
-// finish saves the report and prints its table and where it went.
-func (r *report) finish(stdout io.Writer, header []string, rows [][]string) error {
-	if err := r.save(); err != nil {
-		return err
-	}
-	printTable(stdout, header, rows)
-	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(r.dir, "report.md"))
-	return nil
-}
-
 // printTable writes an aligned text table.
 func printTable(w io.Writer, header []string, rows [][]string) {
 	width := make([]int, len(header))
@@ -359,17 +218,6 @@ func printTable(w io.Writer, header []string, rows [][]string) {
 	}
 }
 
-// num formats a value for CSV: shortest exact form.
-func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-// short formats a value for tables.
-func short(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
-
-// shapeText describes a model shape for reports.
-func shapeText(c model.Config) string {
-	return fmt.Sprintf("d_model %d, %d heads, d_ff %d, %s, sequence length %d", c.DModel, c.Heads, c.DFF, c.Activation, c.SeqLen)
-}
-
 // commandLine is the command that produced a report.
 func commandLine(name string, args []string) string {
 	q := make([]string, len(args))
@@ -388,7 +236,7 @@ type modelSource struct {
 	trained *model.Params // nil at initialization
 	base    model.Config
 	norms   []string
-	batches *batches
+	batches *experiment.Batches
 	pool    *asm.Pool // runs the models; closed by the caller
 }
 
@@ -414,7 +262,7 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 		if err := checkpointConflict(fs); err != nil {
 			return nil, err
 		}
-		p, err := loadForAnalysis(*ckpt)
+		p, err := experiment.LoadForAnalysis(*ckpt)
 		if err != nil {
 			return nil, err
 		}
@@ -433,9 +281,16 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 		return nil, err
 	}
 	var err error
-	if src.batches, err = af.batches(); err != nil {
+	if src.batches, err = experiment.NewBatches(af.dataPath, af.valFrac, af.batch); err != nil {
 		return nil, err
 	}
 	src.pool = asm.NewPool(af.threads)
 	return src, nil
+}
+
+// analysis is the experiment's part of an analysis run from the command
+// line (name: its name in the command line of its report).
+func (a *analyzeFlags) analysis(base model.Config, norms []string, seeds int, bs *experiment.Batches, pool *asm.Pool, name string, args []string, stderr io.Writer) experiment.Analysis {
+	return experiment.Analysis{Base: base, Norms: norms, Seed: a.seed, Seeds: seeds, Batch: a.batch, Batches: bs, Pool: pool,
+		Out: a.out, Command: commandLine(name, args), Log: stderr}
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-
-	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -56,13 +53,6 @@ func (m *modelFlags) config() (model.Config, error) {
 func checkPositive(name string, v int) error {
 	if v < 1 {
 		return usagef("--%s must be at least 1, got %d", name, v)
-	}
-	return nil
-}
-
-func fileExists(path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fileutil.PathError(path, err)
 	}
 	return nil
 }

@@ -2,14 +2,13 @@
 // byte-level language model in task/lm, translation in
 // task/translation) is a package that registers a Kind in its init:
 // its flags and their defaults, the checks of its flags, its data,
-// model and scores (Setup.Run, with train.Job) and its depth sweep
-// (Setup.Sweep). 'clinic train --task NAME' and 'clinic analyze sweep
-// --task NAME' find it here by name; nothing else compares task names.
+// model and scores (Setup.Run, with train.Job). 'clinic train --task
+// NAME' and 'clinic analyze sweep --task NAME' find it here by name;
+// nothing else compares task names.
 package task
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -49,12 +48,6 @@ type Setup interface {
 	Ranks(j *train.Job, n int) error
 	// Run trains the job: the task's data, model and scores.
 	Run(j train.Job) (*train.Result, error)
-}
-
-// A Sweeper is a task with a depth sweep ('clinic analyze sweep --task
-// NAME'): it parses the sweep's flags and runs it.
-type Sweeper interface {
-	Sweep(args []string, stdout, stderr io.Writer) error
 }
 
 var kinds []Kind
@@ -146,9 +139,6 @@ func AddFlags(fs *pflag.FlagSet, chosen string) *Flags {
 	return f
 }
 
-// Name is the --task given.
-func (f *Flags) Name() string { return f.name }
-
 // Check finds the task, refuses the flags of other tasks and checks its
 // own, applying them to cfg.
 func (f *Flags) Check(fs *pflag.FlagSet, cfg *model.Config) (Setup, error) {
@@ -166,19 +156,6 @@ func (f *Flags) Check(fs *pflag.FlagSet, cfg *model.Config) (Setup, error) {
 	}
 	s := f.setups[f.name]
 	return s, s.Check(fs, cfg)
-}
-
-// Sweep runs the depth sweep of the task --task in args names.
-func Sweep(args []string, stdout, stderr io.Writer) error {
-	k, err := Lookup(Of(args))
-	if err != nil {
-		return err
-	}
-	s, ok := k.(Sweeper)
-	if !ok {
-		return fmt.Errorf("--task %s has no depth sweep", k.Name())
-	}
-	return s.Sweep(args, stdout, stderr)
 }
 
 // SetDefault changes a registered flag's default value (and its help).
