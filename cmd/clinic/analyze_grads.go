@@ -4,23 +4,7 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
-	"github.com/spf13/pflag"
 )
-
-// shapeFlags are the modelFlags a checkpoint overrides.
-var shapeFlags = []string{"layers", "d-model", "heads", "d-ff", "seq-len", "norm", "activation",
-	"dropout", "attn-dropout", "act-dropout", "label-smoothing"}
-
-// checkpointConflict rejects model flags given together with --checkpoint
-// (which takes the model from the file), --norms included.
-func checkpointConflict(fs *pflag.FlagSet) error {
-	for _, n := range append(shapeFlags, "norms") {
-		if fs.Changed(n) {
-			return usagef("--%s does not apply with --checkpoint, which takes the model from the file", n)
-		}
-	}
-	return nil
-}
 
 func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze grads", "Gradient norm at each sublayer's output (Liu et al. 2020, §3): ‖∂L/∂x_{k+1}‖_F over\none batch, dropout off, for every sublayer k, at initialization (Admin's ω profiled\non the batch) for each norm in --norms, or, with --checkpoint, for a trained model\nand for a fresh initialization of the same model. Mean over --seeds batches.\nWrites grads.csv, grads_<norm>.png/.svg and report.md.", stdout)

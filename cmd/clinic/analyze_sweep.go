@@ -1,37 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"math"
-	"slices"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/lm"
-	"github.com/clinic-ml/clinic/internal/task/translation"
-	"github.com/clinic-ml/clinic/model"
 )
-
-// sweepCommands are the tasks' depth sweeps, by task name ('clinic
-// analyze sweep --task NAME'): the flags of each, parsed here; the
-// experiments are internal/experiment's.
-var sweepCommands = map[string]func(args []string, stdout, stderr io.Writer) error{
-	lm.Kind{}.Name():          runLMSweep,
-	translation.Kind{}.Name(): runTranslateSweep,
-}
-
-func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
-	kind, err := task.Lookup(task.Of(args))
-	if err != nil {
-		return err
-	}
-	run, ok := sweepCommands[kind.Name()]
-	if !ok {
-		return usagef("--task %s has no depth sweep", kind.Name())
-	}
-	return run(args, stdout, stderr)
-}
 
 func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze sweep", "The depth experiment: for each depth in --depths and each norm in --norms, train\n--steps steps on the text (like 'clinic train', quietly), record the loss curve and\nthe final validation loss, and call the run trained, stalled (final validation loss\nnot more than --stall-margin nats below the unigram entropy of the training text)\nor diverged (the loss became NaN or infinite, or ended above ln 256, worse than a\nuniform guess). Writes sweep.csv (one row per run),\nsweep_curves.csv, sweep_curves.png/.svg, report.md and each run's metrics and\ncheckpoint under DIR/runs/<norm>-L<depth>.", stdout)
@@ -81,59 +57,4 @@ func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	defer release()
 	return printSummary(stdout)(s.Run())
-}
-
-// sweepConfig reads a sweep's depths and norms and checks the model at
-// each and the training flags (encoder: as many encoder layers).
-func sweepConfig(mf *modelFlags, o *trainOpts, depthsS, normsS string, encoder bool) ([]int, []string, error) {
-	depths, err := parseDepths("depths", depthsS)
-	if err != nil {
-		return nil, nil, err
-	}
-	norms, err := parseNorms("norms", normsS)
-	if err != nil {
-		return nil, nil, err
-	}
-	mf.cfg.Layers, mf.cfg.Norm = depths[0], norms[0]
-	if encoder {
-		mf.cfg.EncoderLayers = depths[0]
-	}
-	cfg, err := mf.config()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkDepths(cfg, depths, norms); err != nil {
-		return nil, nil, err
-	}
-	o.Model = cfg
-	if o.AdminInit != "profile" {
-		if !slices.Contains(norms, model.Admin) {
-			return nil, nil, usagef("--admin-init needs admin in --norms")
-		}
-		o.Model.Norm = model.Admin
-	}
-	if err := o.check(); err != nil {
-		return nil, nil, err
-	}
-	o.Model = cfg
-	return depths, norms, nil
-}
-
-// sweep is the experiment's part of a sweep run from the command line:
-// its runs stop cleanly on a signal (cli), its log is stderr.
-func (o *trainOpts) sweep(depths []int, norms []string, cont bool, args []string, stderr io.Writer) experiment.Sweep {
-	o.cli(io.Discard, io.Discard)
-	return experiment.Sweep{Job: o.Job, Depths: depths, Norms: norms, Continue: cont, Command: commandLine("sweep", args), Log: stderr}
-}
-
-// printSummary prints an experiment's table and last line.
-func printSummary(stdout io.Writer) func(*experiment.Summary, error) error {
-	return func(s *experiment.Summary, err error) error {
-		if err != nil {
-			return err
-		}
-		printTable(stdout, s.Header, s.Rows)
-		fmt.Fprintln(stdout, s.Note)
-		return nil
-	}
 }

@@ -16,14 +16,6 @@ import (
 	"github.com/clinic-ml/clinic/internal/train"
 )
 
-// runFile matches the files a training run writes in its directory;
-// --overwrite removes them all, so that a directory never mixes runs.
-var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|admin_profile\.json|bpe\.codes|trainer_state.*|result\.json)$`)
-
-// heldRun matches the files whose presence means the directory holds a
-// run (admin_profile.json and bpe.codes may be inputs put there).
-var heldRun = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|trainer_state.*)$`)
-
 // prepareRunDir makes dir ready for one run and locks it for the run's
 // whole length: a second run into it fails at once. Without overwrite a
 // directory that already holds a run is a usage error; with it the

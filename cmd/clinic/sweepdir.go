@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
 
@@ -96,4 +98,47 @@ func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
 		}
 	}
 	return release, nil
+}
+
+// sweepConfig reads a sweep's depths and norms and checks the model at
+// each and the training flags (encoder: as many encoder layers).
+func sweepConfig(mf *modelFlags, o *trainOpts, depthsS, normsS string, encoder bool) ([]int, []string, error) {
+	depths, err := parseDepths("depths", depthsS)
+	if err != nil {
+		return nil, nil, err
+	}
+	norms, err := parseNorms("norms", normsS)
+	if err != nil {
+		return nil, nil, err
+	}
+	mf.cfg.Layers, mf.cfg.Norm = depths[0], norms[0]
+	if encoder {
+		mf.cfg.EncoderLayers = depths[0]
+	}
+	cfg, err := mf.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkDepths(cfg, depths, norms); err != nil {
+		return nil, nil, err
+	}
+	o.Model = cfg
+	if o.AdminInit != "profile" {
+		if !slices.Contains(norms, model.Admin) {
+			return nil, nil, usagef("--admin-init needs admin in --norms")
+		}
+		o.Model.Norm = model.Admin
+	}
+	if err := o.check(); err != nil {
+		return nil, nil, err
+	}
+	o.Model = cfg
+	return depths, norms, nil
+}
+
+// sweep is the experiment's part of a sweep run from the command line:
+// its runs stop cleanly on a signal (cli), its log is stderr.
+func (o *trainOpts) sweep(depths []int, norms []string, cont bool, args []string, stderr io.Writer) experiment.Sweep {
+	o.cli(io.Discard, io.Discard)
+	return experiment.Sweep{Job: o.Job, Depths: depths, Norms: norms, Continue: cont, Command: commandLine("sweep", args), Log: stderr}
 }

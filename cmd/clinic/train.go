@@ -4,104 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
 
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/internal/fileutil"
-	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
-	"github.com/clinic-ml/clinic/model"
 )
-
-// trainOpts are the flags of a training run: the train.Job they fill.
-type trainOpts struct{ train.Job }
-
-func (o *trainOpts) register(fs interface {
-	IntVar(*int, string, int, string)
-	Float64Var(*float64, string, float64, string)
-	StringVar(*string, string, string, string)
-	Uint64Var(*uint64, string, uint64, string)
-	BoolVar(*bool, string, bool, string)
-}) {
-	fs.IntVar(&o.Steps, "steps", 1000, "optimizer steps")
-	fs.IntVar(&o.Batch, "batch-size", 16, "sequences per step")
-	fs.Float64Var(&o.Optim.LR, "lr", 1e-3, "peak learning rate")
-	fs.IntVar(&o.Optim.Warmup, "warmup", 200, "linear warm-up steps")
-	fs.StringVar(&o.Optim.Schedule, "schedule", "invsqrt", "learning-rate schedule after warm-up: invsqrt or constant")
-	fs.StringVar(&o.Optim.Name, "optimizer", "adam", "adam or radam")
-	fs.Float64Var(&o.Optim.Beta1, "beta1", 0.9, "Adam β1")
-	fs.Float64Var(&o.Optim.Beta2, "beta2", 0.98, "Adam β2")
-	fs.Float64Var(&o.Optim.Eps, "adam-eps", 1e-8, "Adam ε")
-	fs.Float64Var(&o.Optim.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW)")
-	fs.Float64Var(&o.Optim.Clip, "clip", 1.0, "clip the gradient norm to this (0: off)")
-	fs.IntVar(&o.EvalEvery, "eval-every", 100, "validate every N steps")
-	fs.IntVar(&o.EvalBatches, "eval-batches", 8, "validation batches per evaluation")
-	fs.IntVar(&o.SaveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
-	fs.IntVar(&o.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
-	fs.Float64Var(&o.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
-	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (weights, batches, dropout)")
-	fs.IntVar(&o.Threads, "threads", 0, "worker threads (0: one per CPU)")
-	fs.BoolVar(&o.Pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
-	fs.BoolVar(&o.Specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
-	fs.StringVar(&o.Data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
-	fs.StringVar(&o.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
-	fs.StringVar(&o.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
-	fs.StringVar(&o.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
-}
-
-func (o *trainOpts) check() error {
-	for _, c := range []struct {
-		name string
-		v    int
-	}{{"steps", o.Steps}, {"eval-every", o.EvalEvery}, {"eval-batches", o.EvalBatches}} {
-		if err := checkPositive(c.name, c.v); err != nil {
-			return err
-		}
-	}
-	if err := limits.CheckSize("batch-size", o.Batch, 1, limits.MaxBatch); err != nil {
-		return err
-	}
-	switch {
-	case o.Optim.Warmup < 0:
-		return usagef("--warmup must be ≥ 0, got %d", o.Optim.Warmup)
-	case o.SaveEvery < 0:
-		return usagef("--save-every must be ≥ 0, got %d", o.SaveEvery)
-	case o.KeepLast < 0:
-		return usagef("--keep-last must be ≥ 0, got %d", o.KeepLast)
-	case limits.CheckThreads(o.Threads) != nil:
-		return limits.CheckThreads(o.Threads)
-	case !(o.Optim.LR > 0) || math.IsInf(o.Optim.LR, 0):
-		return usagef("--lr must be positive, got %g", o.Optim.LR)
-	case !(o.ValFrac > 0 && o.ValFrac < 1):
-		return usagef("--val-frac must be in (0,1), got %g", o.ValFrac)
-	case !(o.Optim.Clip >= 0) || math.IsInf(o.Optim.Clip, 0):
-		return usagef("--clip must be finite and ≥ 0, got %g", o.Optim.Clip)
-	case !(o.Optim.WeightDecay >= 0) || math.IsInf(o.Optim.WeightDecay, 0):
-		return usagef("--weight-decay must be finite and ≥ 0, got %g", o.Optim.WeightDecay)
-	case !(o.Optim.Beta1 >= 0 && o.Optim.Beta1 < 1 && o.Optim.Beta2 >= 0 && o.Optim.Beta2 < 1):
-		return usagef("--beta1 and --beta2 must be in [0,1)")
-	case !(o.Optim.Eps > 0) || math.IsInf(o.Optim.Eps, 0):
-		return usagef("--adam-eps must be finite and positive, got %g", o.Optim.Eps)
-	case o.Optim.Name != "adam" && o.Optim.Name != "radam":
-		return usagef("--optimizer must be adam or radam, got %q", o.Optim.Name)
-	case o.Optim.Schedule != "invsqrt" && o.Optim.Schedule != "constant":
-		return usagef("--schedule must be invsqrt or constant, got %q", o.Optim.Schedule)
-	case o.AdminInit != "profile" && o.AdminInit != "free":
-		return usagef("--admin-init must be profile or free, got %q", o.AdminInit)
-	case o.AdminInit == "free" && o.AdminProfile != "":
-		return usagef("--admin-init free and --admin-profile both set ω; give one")
-	case o.Dir == "":
-		return usagef("--out must name a directory")
-	}
-	if o.Model.Norm != model.Admin && (o.AdminProfile != "" || o.AdminInit != "profile") {
-		return usagef("--admin-profile and --admin-init need --norm admin")
-	}
-	return nil
-}
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	taskName := task.Of(args)
@@ -254,17 +165,3 @@ var (
 	parseOnly     bool
 	errParsedOnly = errors.New("flags parsed")
 )
-
-// cli makes the job a command's: progress and summary on stdout and
-// stderr, stopped cleanly by SIGINT, SIGTERM or SIGHUP (resume.go).
-func (o *trainOpts) cli(stdout, stderr io.Writer) {
-	o.Stdout, o.Stderr = stdout, stderr
-	if o.BeforeStep == nil {
-		o.BeforeStep = testBeforeStep
-	}
-	resumable := o.RunInfo != nil
-	o.Watch = func(dir string, w io.Writer) (<-chan struct{}, func(int) error, func()) {
-		stop, which, done := watchSignals(w, dir)
-		return stop, func(step int) error { return &signalStop{sig: which(), step: step, dir: dir, resumable: resumable} }, done
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -125,21 +124,6 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
-}
-
-// checkDecodeFlags checks the beam-search flags translate and the
-// translation sweep share.
-func checkDecodeFlags(beam int, lenpen, maxLenA float64, maxLenB int) error {
-	if err := limits.CheckSize("beam", beam, 1, limits.MaxBeam); err != nil {
-		return err
-	}
-	switch {
-	case math.IsNaN(lenpen) || math.IsInf(lenpen, 0):
-		return usagef("--lenpen must be finite, got %g", lenpen)
-	case !(maxLenA >= 0 && maxLenA <= limits.MaxOutLen):
-		return usagef("--max-len-a must be in [0, %d], got %g", limits.MaxOutLen, maxLenA)
-	}
-	return limits.CheckSize("max-len-b", maxLenB, 0, limits.MaxOutLen)
 }
 
 // splitLines splits text into lines without their "\n" or "\r\n"; a

@@ -35,3 +35,6 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// Version is the release this binary was built from.
+const Version = "0.1.0"

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// fileFloors are cmd/clinic's files by floor: a file uses only what
+// files of lower floors declare (and its own). The CLI's plumbing is
+// at the bottom, flags and files above it, the commands above those,
+// and the dispatchers on top; no command reaches into another's file.
+var fileFloors = map[string]int{
+	"cli.go":   0,
+	"flags.go": 1, "outputs.go": 1,
+	"rundir.go": 2, "analyzeflags.go": 2, "signals.go": 2,
+	"resume.go": 3, "sweepdir.go": 3,
+	"train.go": 4, "profile.go": 4, "sample.go": 4, "average.go": 4, "logits.go": 4, "bpe.go": 4,
+	"translate.go": 4, "bleu.go": 4, "corpus.go": 4, "version.go": 4, "tasks.go": 4,
+	"analyze_change.go": 4, "analyze_grads.go": 4, "analyze_dependency.go": 4, "analyze_sweep.go": 4,
+	"analyze_sweep_translate.go": 4, "analyze_lrrange.go": 4, "analyze_scaling.go": 4,
+	"analyze.go": 5,
+	"main.go":    6,
+}
+
+// typeCheck type-checks the package's non-test files against the
+// export data of its dependencies ('go list -export').
+func typeCheck(t *testing.T) (*token.FileSet, []*ast.File, *types.Info) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-export", "-deps", "-json=ImportPath,Export", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	exports := map[string]string{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p struct{ ImportPath, Export string }
+		if dec.Decode(&p) != nil {
+			break
+		}
+		exports[p.ImportPath] = p.Export
+	}
+	fset := token.NewFileSet()
+	var files []*ast.File
+	names, _ := filepath.Glob("*.go")
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, n, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	imp := importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) { return os.Open(exports[path]) })
+	info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
+	if _, err := (&types.Config{Importer: imp}).Check("main", fset, files, info); err != nil {
+		t.Fatal(err)
+	}
+	return fset, files, info
+}
+
+// No file of cmd/clinic uses what a file of its floor or above declares.
+func TestFileFloors(t *testing.T) {
+	fset, files, info := typeCheck(t)
+	for _, f := range files {
+		name := fset.Position(f.Pos()).Filename
+		if _, ok := fileFloors[name]; !ok {
+			t.Errorf("%s is not in fileFloors (layout_test.go): give it a floor", name)
+		}
+	}
+	bad := map[string]bool{}
+	for id, obj := range info.Uses {
+		if obj.Pkg() == nil || obj.Pkg().Path() != "main" || !obj.Pos().IsValid() {
+			continue
+		}
+		from, to := fset.Position(id.Pos()).Filename, fset.Position(obj.Pos()).Filename
+		if from == to || filepath.Ext(to) != ".go" {
+			continue
+		}
+		if fileFloors[to] >= fileFloors[from] {
+			bad[from+" uses "+obj.Name()+" of "+to] = true
+		}
+	}
+	var msgs []string
+	for m := range bad {
+		msgs = append(msgs, m)
+	}
+	sort.Strings(msgs)
+	for _, m := range msgs {
+		t.Error(m + " (same floor or above)")
+	}
+}
