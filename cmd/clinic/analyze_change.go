@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/clinic-ml/clinic/asm"
-
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
@@ -81,11 +79,14 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := limits.CheckModelFits("this analysis", base, depths, af.batch); err != nil {
 		return err
 	}
-	bs, err := experiment.NewBatches(af.dataPath, af.valFrac, af.batch)
+	bs, err := experiment.NewBatches(af.sh.data, af.valFrac, af.batch)
 	if err != nil {
 		return err
 	}
-	pool := asm.NewPool(af.threads)
+	pool, err := af.sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	c := &experiment.Change{Analysis: af.analysis(base, norms, *seeds, bs, pool, "change", args, stderr),
 		Depths: depths, Modes: modes, Eps: *eps, Embedding: *embed}

@@ -100,9 +100,8 @@ type analyzeFlags struct {
 	out       string
 	overwrite bool
 	seed      uint64
-	threads   int
+	sh        shared
 	batch     int
-	dataPath  string
 	valFrac   float64
 }
 
@@ -117,9 +116,9 @@ func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
 	fs.StringVar(&a.out, "out", "runs/analyze-"+name, "output folder for the CSV, figures and report.md")
 	fs.BoolVar(&a.overwrite, "overwrite", false, overwriteUsage)
 	fs.Uint64Var(&a.seed, "seed", 1, "random seed (weights, batch, perturbation); seed i of --seeds uses seed+i")
-	fs.IntVar(&a.threads, "threads", 0, "worker threads (0: one per CPU)")
+	a.sh.take(fs, "threads")
 	fs.IntVar(&a.batch, "batch-size", 8, "sequences in the batch")
-	fs.StringVar(&a.dataPath, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	a.sh.take(fs, "data")
 	fs.Float64Var(&a.valFrac, "val-frac", 0.01, "fraction of the text held out (batches come from the rest)")
 }
 
@@ -132,15 +131,15 @@ func (a *analyzeFlags) check(inputs ...string) error {
 	switch {
 	case a.out == "":
 		return usagef("--out must name a directory")
-	case limits.CheckThreads(a.threads) != nil:
-		return limits.CheckThreads(a.threads)
+	case limits.CheckThreads(a.sh.threads) != nil:
+		return limits.CheckThreads(a.sh.threads)
 	case !(a.valFrac > 0 && a.valFrac < 1):
 		return usagef("--val-frac must be in (0,1), got %g", a.valFrac)
 	}
 	if err := limits.CheckSize("batch-size", a.batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
-	return checkReportDir(a.out, a.overwrite, append(inputs, a.dataPath)...)
+	return checkReportDir(a.out, a.overwrite, append(inputs, a.sh.data)...)
 }
 
 // printTable writes an aligned text table.
@@ -236,10 +235,13 @@ func parseModelSource(fs *pflag.FlagSet, args []string, mf *modelFlags, af *anal
 		return nil, err
 	}
 	var err error
-	if src.batches, err = experiment.NewBatches(af.dataPath, af.valFrac, af.batch); err != nil {
+	if src.batches, err = experiment.NewBatches(af.sh.data, af.valFrac, af.batch); err != nil {
 		return nil, err
 	}
-	src.pool = asm.NewPool(af.threads)
+	src.pool, err = af.sh.pool()
+	if err != nil {
+		return nil, err
+	}
 	return src, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
@@ -62,15 +63,12 @@ func checkPositive(name string, v int) error {
 }
 
 // trainOpts are the flags of a training run: the train.Job they fill.
-type trainOpts struct{ train.Job }
+type trainOpts struct {
+	train.Job
+	sh shared
+}
 
-func (o *trainOpts) register(fs interface {
-	IntVar(*int, string, int, string)
-	Float64Var(*float64, string, float64, string)
-	StringVar(*string, string, string, string)
-	Uint64Var(*uint64, string, uint64, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (o *trainOpts) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Steps, "steps", 1000, "optimizer steps")
 	fs.IntVar(&o.Batch, "batch-size", 16, "sequences per step")
 	fs.Float64Var(&o.Optim.LR, "lr", 1e-3, "peak learning rate")
@@ -88,16 +86,16 @@ func (o *trainOpts) register(fs interface {
 	fs.IntVar(&o.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
 	fs.Float64Var(&o.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (weights, batches, dropout)")
-	fs.IntVar(&o.Threads, "threads", 0, "worker threads (0: one per CPU)")
-	fs.BoolVar(&o.Pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
+	o.sh.take(fs, "threads", "pin-threads")
 	fs.BoolVar(&o.Specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
-	fs.StringVar(&o.Data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	o.sh.take(fs, "data")
 	fs.StringVar(&o.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
 	fs.StringVar(&o.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
 	fs.StringVar(&o.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
 }
 
 func (o *trainOpts) check() error {
+	o.Threads, o.Pin, o.Data = o.sh.threads, o.sh.pin, o.sh.data
 	for _, c := range []struct {
 		name string
 		v    int
@@ -160,4 +158,37 @@ func checkDecodeFlags(beam int, lenpen, maxLenA float64, maxLenB int) error {
 		return usagef("--max-len-a must be in [0, %d], got %g", limits.MaxOutLen, maxLenA)
 	}
 	return limits.CheckSize("max-len-b", maxLenB, 0, limits.MaxOutLen)
+}
+
+// shared are the flags several commands share, each declared once,
+// here: a command takes the ones it has (take), in the place of its
+// help where they go, and reads their values from shared.
+type shared struct {
+	threads int
+	pin     bool
+	data    string
+}
+
+// take adds the named shared flags to fs.
+func (s *shared) take(fs *pflag.FlagSet, names ...string) {
+	all := pflag.NewFlagSet("shared", pflag.ContinueOnError)
+	all.IntVar(&s.threads, "threads", 0, "worker threads (0: one per CPU)")
+	all.BoolVar(&s.pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
+	all.StringVar(&s.data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	for _, n := range names {
+		fs.AddFlag(all.Lookup(n))
+	}
+}
+
+// pool starts the command's workers: --threads of them, pinned with
+// --pin-threads.
+func (s *shared) pool() (*asm.Pool, error) {
+	p := asm.NewPool(s.threads)
+	if s.pin {
+		if err := p.Pin(); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
 }

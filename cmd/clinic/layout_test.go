@@ -102,3 +102,29 @@ func TestFileFloors(t *testing.T) {
 		t.Error(m + " (same floor or above)")
 	}
 }
+
+// --threads, the worker threads of a command's pool, is declared once
+// (shared.take), and every command that runs a pool takes it with the
+// same meaning.
+func TestThreadsDeclaredOnce(t *testing.T) {
+	_, files, _ := typeCheck(t)
+	n := 0
+	for _, f := range files {
+		ast.Inspect(f, func(x ast.Node) bool {
+			if lit, ok := x.(*ast.BasicLit); ok && strings.Contains(lit.Value, "worker threads (0: one per CPU)") {
+				n++
+			}
+			return true
+		})
+	}
+	if n != 1 {
+		t.Errorf("--threads is declared %d times, want once", n)
+	}
+	for _, cmd := range [][]string{{"train"}, {"train", "--task", "translate"}, {"profile"}, {"sample"}, {"logits"}, {"translate"},
+		{"analyze", "change"}, {"analyze", "grads"}, {"analyze", "dependency"}, {"analyze", "sweep"}, {"analyze", "sweep", "--task", "translate"}} {
+		code, out, _ := runCLI(t, append(cmd, "--help")...)
+		if code != 0 || !strings.Contains(out, "--threads int") || !strings.Contains(out, "worker threads (0: one per CPU)") {
+			t.Errorf("clinic %s --help: exit %d, no shared --threads", strings.Join(cmd, " "), code)
+		}
+	}
+}

@@ -22,11 +22,12 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	src := fs.String("src", "", "translator: source sentence")
 	tgt := fs.String("tgt", "", "translator: target sentence the decoder reads (after BOS)")
 	out := fs.String("out", "logits.safetensors", "where to write the logits")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
+	var sh shared
+	sh.take(fs, "threads")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := limits.CheckThreads(*threads); err != nil {
+	if err := limits.CheckThreads(sh.threads); err != nil {
 		return err
 	}
 	if err := fileutil.CheckOutput(*out); err != nil {
@@ -41,7 +42,10 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if *text == "" && *src == "" {
 		return usagef("give --text (language model) or --src and --tgt (translator)")
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	p, meta, err := model.LoadCheckpoint(*ckpt)
 	if err != nil {

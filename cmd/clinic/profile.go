@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
@@ -20,8 +19,9 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	batch := fs.Int("batch-size", 16, "sequences in the profiling batch")
 	seed := fs.Uint64("seed", 1, "random seed (weights, batch, dropout)")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
-	dataPath := fs.String("data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	var sh shared
+	sh.take(fs, "threads")
+	sh.take(fs, "data")
 	valFrac := fs.Float64("val-frac", 0.01, "fraction of the text held out (profiling reads the rest)")
 	out := fs.String("out", "admin_profile.json", "where to write the profile")
 	free := fs.Bool("free", false, "print and save admin-torch's profiling-free ω instead")
@@ -35,7 +35,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, withTxt(*dataPath)...); err != nil {
+	if err := notInput("out", *out, withTxt(sh.data)...); err != nil {
 		return err
 	}
 	if err := fs.Set("norm", model.Admin); err != nil {
@@ -55,16 +55,19 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := limits.CheckModelFits("profiling this model", cfg, nil, *batch); err != nil {
 		return err
 	}
-	if err := limits.CheckThreads(*threads); err != nil {
+	if err := limits.CheckThreads(sh.threads); err != nil {
 		return err
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	var pr *admin.Profile
 	if *free {
 		pr = admin.Free(cfg)
 	} else {
-		text, source, err := lm.LoadText(*dataPath)
+		text, source, err := lm.LoadText(sh.data)
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"sort"
 
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -20,7 +19,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	temp := fs.Float64("temperature", 0.8, "sampling temperature (0: greedy)")
 	topK := fs.Int("top-k", 40, "sample among the k most likely bytes (0: all)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
+	var sh shared
+	sh.take(fs, "threads")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -32,15 +32,18 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return usagef("--temperature must be ≥ 0, got %g", *temp)
 	case *topK < 0:
 		return usagef("--top-k must be ≥ 0, got %d", *topK)
-	case limits.CheckThreads(*threads) != nil:
-		return limits.CheckThreads(*threads)
+	case limits.CheckThreads(sh.threads) != nil:
+		return limits.CheckThreads(sh.threads)
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
 	if err := stdoutNotInput(stdout, *ckpt); err != nil {
 		return err
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	p, _, err := model.LoadCheckpoint(*ckpt)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
@@ -28,7 +27,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	maxLenA := fs.Float64("max-len-a", 0, "outputs have at most a·srclen + b tokens (srclen with its EOS; capped by seq-len)")
 	maxLenB := fs.Int("max-len-b", 200, "see --max-len-a")
 	batch := fs.Int("batch-size", 32, "sentences decoded at once")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
+	var sh shared
+	sh.take(fs, "threads")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -48,14 +48,16 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
-	if err := limits.CheckThreads(*threads); err != nil {
+	if err := limits.CheckThreads(sh.threads); err != nil {
 		return err
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 
 	name, text := "stdin", []byte(nil)
-	var err error
 	if *input != "" && *input != "-" {
 		name = *input
 		if text, err = fileutil.ReadRegular(*input, fileutil.MaxText); err != nil {
