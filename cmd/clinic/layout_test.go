@@ -128,3 +128,18 @@ func TestThreadsDeclaredOnce(t *testing.T) {
 		}
 	}
 }
+
+// The file checks are fileutil's: cmd/clinic declares none of its own.
+func TestNoFileCheckHelpers(t *testing.T) {
+	_, files, _ := typeCheck(t)
+	for _, f := range files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				switch fd.Name.Name {
+				case "unwrapPathErr", "fileExists", "checkRegular", "pathErr", "readCorpus", "loadCodes", "saveCodes":
+					t.Errorf("cmd/clinic declares %s: use internal/fileutil (or bpe.ReadFile, bpe.WriteFile)", fd.Name.Name)
+				}
+			}
+		}
+	}
+}
