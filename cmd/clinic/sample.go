@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"sort"
 
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -63,62 +62,14 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m.SetPool(pool)
-	out, err := generate(m, []byte(*prompt), *length, *temp, *topK, *seed)
+	forward := func(ctx []int32) ([]float32, error) {
+		_, err := m.Forward(ctx, nil, 1, len(ctx), false)
+		return m.Logits(), err
+	}
+	out, err := generate.Sample(forward, p.Cfg.Vocab, p.Cfg.SeqLen, []byte(*prompt), *length, *temp, *topK, *seed)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return nil
-}
-
-// generate continues prompt by n bytes, each drawn from the model's
-// distribution over the last SeqLen bytes of context.
-func generate(m *model.Model, prompt []byte, n int, temp float64, topK int, seed uint64) ([]byte, error) {
-	r := rand.New(rand.NewPCG(seed, 0x73616d706c65))
-	V, T := m.Cfg.Vocab, m.Cfg.SeqLen
-	text := append([]byte(nil), prompt...)
-	ctx := make([]int32, 0, T)
-	probs := make([]float64, V)
-	idx := make([]int, V)
-	for i := 0; i < n; i++ {
-		start := max(0, len(text)-T)
-		ctx = ctx[:0]
-		for _, b := range text[start:] {
-			ctx = append(ctx, int32(b))
-		}
-		if _, err := m.Forward(ctx, nil, 1, len(ctx), false); err != nil {
-			return nil, err
-		}
-		logits := m.Logits()[(len(ctx)-1)*V : len(ctx)*V]
-		text = append(text, byte(pick(logits, probs, idx, temp, topK, r)))
-	}
-	return text, nil
-}
-
-func pick(logits []float32, probs []float64, idx []int, temp float64, topK int, r *rand.Rand) int {
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	if temp == 0 {
-		return idx[0]
-	}
-	k := len(idx)
-	if topK > 0 && topK < k {
-		k = topK
-	}
-	mx := float64(logits[idx[0]])
-	var sum float64
-	for j := 0; j < k; j++ {
-		probs[j] = math.Exp((float64(logits[idx[j]]) - mx) / temp)
-		sum += probs[j]
-	}
-	u := r.Float64() * sum
-	for j := 0; j < k; j++ {
-		u -= probs[j]
-		if u <= 0 {
-			return idx[j]
-		}
-	}
-	return idx[k-1]
 }

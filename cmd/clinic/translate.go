@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/translate"
-	"github.com/clinic-ml/clinic/model"
 )
 
 func runTranslate(args []string, stdout, stderr io.Writer) error {
@@ -66,78 +62,16 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	} else if text, err = fileutil.ReadAll(stdin, name, fileutil.MaxText); err != nil {
 		return err
 	}
-	lines := splitLines(text)
-	for i, l := range lines {
-		if !utf8.ValidString(l) {
-			return fmt.Errorf("%s:%d: not valid UTF-8", name, i+1)
-		}
-	}
-
-	p, codes, err := translate.Load(*ckpt)
+	out, err := translate.Text(text, name, *ckpt, translate.Request{Beam: *beam, LenPen: *lenpen, MaxLenA: *maxLenA, MaxLenB: *maxLenB, Batch: *batch, Pool: pool}, stderr)
 	if err != nil {
 		return err
 	}
-	cfg := p.Cfg
-	var srcs [][]int32
-	var which []int // srcs[k] translates lines[which[k]]
-	for i, l := range lines {
-		if strings.TrimSpace(l) == "" {
-			continue
-		}
-		ids, n := translate.SourceIDs(codes, l, cfg.SeqLen)
-		if n > cfg.SeqLen-1 {
-			fmt.Fprintf(stderr, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
-				name, i+1, n, cfg.SeqLen-1)
-		}
-		srcs = append(srcs, ids)
-		which = append(which, i)
-	}
-	out := make([]string, len(lines))
-	if len(srcs) > 0 {
-		nb := min(*batch, len(srcs))
-		maxHyp, err := limits.SizeProduct("--batch-size × --beam", nb, *beam)
-		if err != nil {
-			return err
-		}
-		if err := limits.CheckFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
-			return err
-		}
-		opt := translate.Options(cfg, *beam, *lenpen)
-		opt.MaxLenA, opt.MaxLenB = *maxLenA, *maxLenB
-		hyps, err := translate.Sentences(p, codes, srcs, nb, maxHyp, opt, pool)
-		if err != nil {
-			return err
-		}
-		for k, h := range hyps {
-			out[which[k]] = h
-		}
-	}
-	var buf bytes.Buffer
-	for _, s := range out {
-		// A translation is one line: a model could emit a newline token.
-		buf.WriteString(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
-		buf.WriteByte('\n')
-	}
 	if toStdout {
-		_, err := stdout.Write(buf.Bytes())
+		_, err := stdout.Write(out)
 		return err
 	}
-	if err := atomicfile.WriteFile(*output, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(*output, out); err != nil {
 		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
-}
-
-// splitLines splits text into lines without their "\n" or "\r\n"; a
-// final newline does not start another line.
-func splitLines(text []byte) []string {
-	if len(text) == 0 {
-		return nil
-	}
-	s := strings.TrimSuffix(string(text), "\n")
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
-	return lines
 }

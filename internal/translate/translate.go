@@ -6,11 +6,16 @@
 package translate
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -98,4 +103,88 @@ func Codes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, er
 		return nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
 	}
 	return codes, nil
+}
+
+// Request is how to translate: beam search with Beam and LenPen, outputs
+// of at most MaxLenA·srclen + MaxLenB tokens, Batch sentences at once,
+// on Pool.
+type Request struct {
+	Beam            int
+	LenPen, MaxLenA float64
+	MaxLenB, Batch  int
+	Pool            *asm.Pool
+}
+
+// Text translates text (named name in messages), one sentence per line,
+// with the checkpoint at ckpt: one output line per input line, in
+// order; a blank line gives a blank line, and a line longer than the
+// model's seq-len is truncated with a warning on warn.
+func Text(text []byte, name, ckpt string, r Request, warn io.Writer) ([]byte, error) {
+	lines := splitLines(text)
+	for i, l := range lines {
+		if !utf8.ValidString(l) {
+			return nil, fmt.Errorf("%s:%d: not valid UTF-8", name, i+1)
+		}
+	}
+
+	p, codes, err := Load(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.Cfg
+	var srcs [][]int32
+	var which []int // srcs[k] translates lines[which[k]]
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		ids, n := SourceIDs(codes, l, cfg.SeqLen)
+		if n > cfg.SeqLen-1 {
+			fmt.Fprintf(warn, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
+				name, i+1, n, cfg.SeqLen-1)
+		}
+		srcs = append(srcs, ids)
+		which = append(which, i)
+	}
+	out := make([]string, len(lines))
+	if len(srcs) > 0 {
+		nb := min(r.Batch, len(srcs))
+		maxHyp, err := limits.SizeProduct("--batch-size × --beam", nb, r.Beam)
+		if err != nil {
+			return nil, err
+		}
+		if err := limits.CheckFits("translating with "+ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
+			return nil, err
+		}
+		opt := Options(cfg, r.Beam, r.LenPen)
+		opt.MaxLenA, opt.MaxLenB = r.MaxLenA, r.MaxLenB
+		hyps, err := Sentences(p, codes, srcs, nb, maxHyp, opt, r.Pool)
+		if err != nil {
+			return nil, err
+		}
+		for k, h := range hyps {
+			out[which[k]] = h
+		}
+	}
+	var buf bytes.Buffer
+	for _, s := range out {
+		// A translation is one line: a model could emit a newline token.
+		buf.WriteString(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes(), nil
+}
+
+// splitLines splits text into lines without their "\n" or "\r\n"; a
+// final newline does not start another line.
+func splitLines(text []byte) []string {
+	if len(text) == 0 {
+		return nil
+	}
+	s := strings.TrimSuffix(string(text), "\n")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
 }
