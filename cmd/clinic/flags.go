@@ -96,53 +96,7 @@ func (o *trainOpts) register(fs *pflag.FlagSet) {
 
 func (o *trainOpts) check() error {
 	o.Threads, o.Pin, o.Data = o.sh.threads, o.sh.pin, o.sh.data
-	for _, c := range []struct {
-		name string
-		v    int
-	}{{"steps", o.Steps}, {"eval-every", o.EvalEvery}, {"eval-batches", o.EvalBatches}} {
-		if err := checkPositive(c.name, c.v); err != nil {
-			return err
-		}
-	}
-	if err := limits.CheckSize("batch-size", o.Batch, 1, limits.MaxBatch); err != nil {
-		return err
-	}
-	switch {
-	case o.Optim.Warmup < 0:
-		return usagef("--warmup must be ≥ 0, got %d", o.Optim.Warmup)
-	case o.SaveEvery < 0:
-		return usagef("--save-every must be ≥ 0, got %d", o.SaveEvery)
-	case o.KeepLast < 0:
-		return usagef("--keep-last must be ≥ 0, got %d", o.KeepLast)
-	case limits.CheckThreads(o.Threads) != nil:
-		return limits.CheckThreads(o.Threads)
-	case !(o.Optim.LR > 0) || math.IsInf(o.Optim.LR, 0):
-		return usagef("--lr must be positive, got %g", o.Optim.LR)
-	case !(o.ValFrac > 0 && o.ValFrac < 1):
-		return usagef("--val-frac must be in (0,1), got %g", o.ValFrac)
-	case !(o.Optim.Clip >= 0) || math.IsInf(o.Optim.Clip, 0):
-		return usagef("--clip must be finite and ≥ 0, got %g", o.Optim.Clip)
-	case !(o.Optim.WeightDecay >= 0) || math.IsInf(o.Optim.WeightDecay, 0):
-		return usagef("--weight-decay must be finite and ≥ 0, got %g", o.Optim.WeightDecay)
-	case !(o.Optim.Beta1 >= 0 && o.Optim.Beta1 < 1 && o.Optim.Beta2 >= 0 && o.Optim.Beta2 < 1):
-		return usagef("--beta1 and --beta2 must be in [0,1)")
-	case !(o.Optim.Eps > 0) || math.IsInf(o.Optim.Eps, 0):
-		return usagef("--adam-eps must be finite and positive, got %g", o.Optim.Eps)
-	case o.Optim.Name != "adam" && o.Optim.Name != "radam":
-		return usagef("--optimizer must be adam or radam, got %q", o.Optim.Name)
-	case o.Optim.Schedule != "invsqrt" && o.Optim.Schedule != "constant":
-		return usagef("--schedule must be invsqrt or constant, got %q", o.Optim.Schedule)
-	case o.AdminInit != "profile" && o.AdminInit != "free":
-		return usagef("--admin-init must be profile or free, got %q", o.AdminInit)
-	case o.AdminInit == "free" && o.AdminProfile != "":
-		return usagef("--admin-init free and --admin-profile both set ω; give one")
-	case o.Dir == "":
-		return usagef("--out must name a directory")
-	}
-	if o.Model.Norm != model.Admin && (o.AdminProfile != "" || o.AdminInit != "profile") {
-		return usagef("--admin-profile and --admin-init need --norm admin")
-	}
-	return nil
+	return o.Check()
 }
 
 // checkDecodeFlags checks the beam-search flags translate and the

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/train"
 )
 
@@ -68,7 +69,7 @@ func TestResumeAndSweepFilesGated(t *testing.T) {
 
 		sweep := filepath.Join(dir, "sweep-"+kind)
 		os.Mkdir(sweep, 0o755)
-		flags := filepath.Join(sweep, sweepFlagsFile)
+		flags := filepath.Join(sweep, rundir.SweepFlagsFile)
 		irregular(t, flags, kind)
 		wantRefused(t, flags, "analyze", "sweep", "--continue", "--data", text, "--out", sweep)
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/train"
 )
 
@@ -264,7 +265,7 @@ func TestKillResume(t *testing.T) {
 	// A sweep continues once it has recorded its flags.
 	continueSweep := func(start func(string) []string) func(string) []string {
 		return func(out string) []string {
-			if !exists(filepath.Join(out, sweepFlagsFile)) {
+			if !exists(filepath.Join(out, rundir.SweepFlagsFile)) {
 				return nil
 			}
 			return append(start(out), "--continue")

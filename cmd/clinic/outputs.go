@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/rundir"
 )
 
 // notInput refuses --flag out when it is one of inputs.
@@ -86,20 +87,13 @@ func outputsNotInputs(flag, dir string, names *regexp.Regexp, inputs ...string) 
 	return nil
 }
 
-// resultFile matches what a run leaves in its directory: an analysis's
-// report and its data and figures, a sweep's runs and flags, a training
-// run's checkpoints and metrics.
-var resultFile = regexp.MustCompile(`^(report\.md|runs|sweep_flags\.json|result\.json|(change|grads|dependency|lr_range|scaling|sweep|sweep_curves)(_[^/]*)?\.(csv|png|svg))$`)
-
-func isResult(name string) bool { return resultFile.MatchString(name) || heldRun.MatchString(name) }
-
 // checkReportDir is the check of a command that writes a report into
 // dir: dir and the files it would write there are none of inputs, and,
 // unless overwrite, dir holds no other run's results (the sweep's
 // rule: an earlier report, sweep or training run is replaced only with
 // --overwrite).
 func checkReportDir(dir string, overwrite bool, inputs ...string) error {
-	if err := outputsNotInputs("out", dir, resultFile, inputs...); err != nil {
+	if err := outputsNotInputs("out", dir, rundir.ResultFile, inputs...); err != nil {
 		return err
 	}
 	ents, _ := os.ReadDir(dir)
@@ -107,7 +101,7 @@ func checkReportDir(dir string, overwrite bool, inputs ...string) error {
 	// now, --overwrite or not, rather than after the work (a sweep's runs
 	// folder is a directory).
 	for _, e := range ents {
-		if resultFile.MatchString(e.Name()) && e.Name() != "runs" {
+		if rundir.ResultFile.MatchString(e.Name()) && e.Name() != "runs" {
 			if err := fileutil.CheckOutput(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
@@ -117,17 +111,9 @@ func checkReportDir(dir string, overwrite bool, inputs ...string) error {
 		return nil
 	}
 	for _, e := range ents {
-		if isResult(e.Name()) {
+		if rundir.IsResult(e.Name()) {
 			return usagef("%s already holds results (%s); pass --overwrite to replace them, or --out to write elsewhere", dir, e.Name())
 		}
 	}
 	return nil
 }
-
-// runFile matches the files a training run writes in its directory;
-// --overwrite removes them all, so that a directory never mixes runs.
-var runFile = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|admin_profile\.json|bpe\.codes|trainer_state.*|result\.json)$`)
-
-// heldRun matches the files whose presence means the directory holds a
-// run (admin_profile.json and bpe.codes may be inputs put there).
-var heldRun = regexp.MustCompile(`^(model\.safetensors|model_best\.safetensors|checkpoint[0-9]*\.safetensors|metrics\.jsonl|trainer_state.*)$`)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/spf13/pflag"
 )
@@ -65,7 +66,7 @@ func readResume(dir string) (*train.State, map[string]savedFlag, error) {
 		// the directory is refused without --overwrite.
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if heldRun.MatchString(e.Name()) {
+			if rundir.HeldRun.MatchString(e.Name()) {
 				return nil, nil, usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, train.StateFile, dir)
 			}
 		}

@@ -1,24 +1,14 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/experiment"
-	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
-
-// sweepFlagsFile records the flags of a sweep, which --continue must
-// repeat.
-const sweepFlagsFile = "sweep_flags.json"
 
 // sweepMayChange are the flags a continued sweep may set anew.
 var sweepMayChange = []string{"threads", "specialized", "continue", "overwrite", "help"}
@@ -33,71 +23,10 @@ func sweepFlags(fs *pflag.FlagSet) map[string]string {
 	return m
 }
 
-func saveSweepFlags(dir string, fs *pflag.FlagSet) error {
-	b, err := json.MarshalIndent(sweepFlags(fs), "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, sweepFlagsFile), append(b, '\n'))
-}
-
-// openSweepDir locks the sweep directory dir: with cont, an earlier
-// sweep there run with the flags fs repeats (continueSweep); else a new
-// sweep (an earlier one only with overwrite), whose flags it records.
-// keep lists input files that may lie in dir.
+// openSweepDir locks the sweep directory dir (rundir.OpenSweep) with
+// the sweep's flags fs.
 func openSweepDir(fs *pflag.FlagSet, dir string, cont, overwrite bool, keep ...string) (func(), error) {
-	if cont {
-		if overwrite {
-			return nil, usagef("--continue keeps the earlier sweep, --overwrite replaces it: give one")
-		}
-		return continueSweep(dir, fs)
-	}
-	release, err := prepareSweepDir(dir, overwrite, keep...)
-	if err != nil {
-		return nil, err
-	}
-	if err := saveSweepFlags(dir, fs); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
-}
-
-// continueSweep locks the sweep in dir and checks that fs repeats its
-// flags.
-func continueSweep(dir string, fs *pflag.FlagSet) (func(), error) {
-	b, err := fileutil.ReadRegular(filepath.Join(dir, sweepFlagsFile), experiment.MaxSmallFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, usagef("--continue: %s holds no sweep to continue (%v)", dir, errors.Unwrap(err))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--continue: %v", err)
-	}
-	var saved map[string]string
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return nil, fmt.Errorf("--continue: %s: %v", filepath.Join(dir, sweepFlagsFile), err)
-	}
-	for n, v := range sweepFlags(fs) {
-		if sv, ok := saved[n]; ok && sv != v {
-			return nil, usagef("--%s %s differs from the sweep in %s, run with --%s %s (on --continue only --threads may change)", n, v, dir, n, sv)
-		}
-	}
-	release, err := lockRunDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	// The runs' temporary files of saves a kill cut short go too.
-	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "*"))
-	for _, sub := range runs {
-		if st, err := os.Lstat(sub); err != nil || !st.IsDir() {
-			continue
-		}
-		if err := cleanRunDir(sub, false, nil, nil, nil); err != nil {
-			release()
-			return nil, err
-		}
-	}
-	return release, nil
+	return rundir.OpenSweep(dir, sweepFlags(fs), cont, overwrite, keep...)
 }
 
 // sweepConfig reads a sweep's depths and norms and checks the model at

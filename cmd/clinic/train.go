@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/dist"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
 )
@@ -79,7 +80,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	// Neither the run's files nor the CPU profile may be its inputs.
 	texts := append([]string{o.Data}, kind.Inputs()...)
-	if err := outputsNotInputs("out", o.Dir, runFile, texts...); err != nil {
+	if err := outputsNotInputs("out", o.Dir, rundir.RunFile, texts...); err != nil {
 		return err
 	}
 	if err := notInput("cpuprofile", *cpuprofile, append(append(withTxt(texts...), o.AdminProfile), kind.Keep()...)...); err != nil {
@@ -103,9 +104,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// The other ranks write nothing: rank 0 locks the directory.
 		o.Quiet = true
 	case resumed != nil:
-		release, err = lockRunDir(o.Dir)
+		release, err = rundir.Lock(o.Dir)
 	default:
-		release, o.ClearOld, err = prepareRunDir(o.Dir, *overwrite, append([]string{o.AdminProfile}, kind.Keep()...)...)
+		release, o.ClearOld, err = rundir.Prepare(o.Dir, *overwrite, append([]string{o.AdminProfile}, kind.Keep()...)...)
 	}
 	if err != nil {
 		return err
