@@ -3,28 +3,11 @@ package main
 import (
 	"io"
 	"math"
-	"slices"
-	"strings"
 
-	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/task"
 )
-
-func parseModes(s string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f != admin.PerturbRandom && f != admin.PerturbGrad {
-			return nil, usagef("--modes: unknown mode %q (want random, grad or random,grad)", f)
-		}
-		if slices.Contains(out, f) {
-			return nil, usagef("--modes lists %s twice", f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
 
 func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze change", "Output change against depth (Liu et al. 2020, §4): at initialization (Admin's ω\nprofiled on the batch), dropout off, move every weight matrix of the layers by ε\n(random sign, or against the sign of the gradient), run the same batch again and\nreport ‖F(x,W) − F(x,W*)‖_F of the stack's output; mean and spread over --seeds\nseeds. Writes change.csv, change_seeds.csv, change_<mode>.png/.svg and report.md.", stdout)
@@ -38,7 +21,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	eps := fs.Float64("eps", 1e-4, "size ε of the perturbation of each weight")
 	modesS := fs.String("modes", "random,grad", "perturbations: random (±ε, random sign), grad (−ε·sign of the gradient), or both")
 	embed := fs.Bool("perturb-embedding", false, "also perturb the embedding matrix (the paper perturbs the layers only)")
-	setDefault(fs, "seq-len", "64")
+	task.SetDefault(fs, "seq-len", "64")
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}}
 	hideFlags(fs, hidden...)
 	if err := parse(fs, args); err != nil {
@@ -47,15 +30,15 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := checkHidden(fs, hidden...); err != nil {
 		return err
 	}
-	depths, err := parseDepths("depths", *depthsS)
+	depths, err := experiment.ParseDepths("depths", *depthsS)
 	if err != nil {
 		return err
 	}
-	norms, err := parseNorms("norms", *normsS)
+	norms, err := experiment.ParseNorms("norms", *normsS)
 	if err != nil {
 		return err
 	}
-	modes, err := parseModes(*modesS)
+	modes, err := experiment.ParseModes(*modesS)
 	if err != nil {
 		return err
 	}
@@ -73,7 +56,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkDepths(base, depths, norms); err != nil {
+	if err := experiment.CheckDepths(base, depths, norms); err != nil {
 		return err
 	}
 	if err := limits.CheckModelFits("this analysis", base, depths, af.batch); err != nil {

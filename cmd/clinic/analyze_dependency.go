@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
+	"github.com/clinic-ml/clinic/internal/task"
 )
 
 func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
@@ -15,13 +16,11 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
 	seeds := fs.Int("seeds", 1, "batches (and, at initialization, weights) to average the shares over")
 	ckpt := fs.String("checkpoint", "", "analyze this trained model instead (model.safetensors from 'clinic train')")
-	setDefault(fs, "seq-len", "64")
-	src, err := parseModelSource(fs, args, &mf, &af, normsS, seeds, ckpt)
+	task.SetDefault(fs, "seq-len", "64")
+	a, trained, err := parseModelSource("dependency", fs, args, &mf, &af, normsS, seeds, ckpt, stderr)
 	if err != nil {
 		return err
 	}
-	defer src.pool.Close()
-	d := &experiment.Dependency{Analysis: af.analysis(src.base, src.norms, *seeds, src.batches, src.pool, "dependency", args, stderr),
-		Trained: src.trained, Checkpoint: *ckpt}
-	return printSummary(stdout)(d.Run())
+	defer a.Pool.Close()
+	return printSummary(stdout)((&experiment.Dependency{Analysis: a, Trained: trained, Checkpoint: *ckpt}).Run())
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
+	"github.com/clinic-ml/clinic/internal/task"
 )
 
 func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
@@ -15,14 +16,12 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
 	seeds := fs.Int("seeds", 3, "batches (and, at initialization, weights) to average over")
 	ckpt := fs.String("checkpoint", "", "also analyze this trained model (model.safetensors from 'clinic train')")
-	setDefault(fs, "seq-len", "64")
-	setDefault(fs, "layers", "12")
-	src, err := parseModelSource(fs, args, &mf, &af, normsS, seeds, ckpt)
+	task.SetDefault(fs, "seq-len", "64")
+	task.SetDefault(fs, "layers", "12")
+	a, trained, err := parseModelSource("grads", fs, args, &mf, &af, normsS, seeds, ckpt, stderr)
 	if err != nil {
 		return err
 	}
-	defer src.pool.Close()
-	g := &experiment.Grads{Analysis: af.analysis(src.base, src.norms, *seeds, src.batches, src.pool, "grads", args, stderr),
-		Trained: src.trained, Checkpoint: *ckpt}
-	return printSummary(stdout)(g.Run())
+	defer a.Pool.Close()
+	return printSummary(stdout)((&experiment.Grads{Analysis: a, Trained: trained, Checkpoint: *ckpt}).Run())
 }

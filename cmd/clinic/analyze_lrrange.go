@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
+	"github.com/clinic-ml/clinic/internal/rundir"
 )
 
 // A learning-rate sweep is one 'analyze sweep' per learning rate;
@@ -32,7 +33,7 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 	for _, d := range dirs {
 		inputs = append(inputs, d, filepath.Join(d, "sweep.csv"))
 	}
-	if err := checkReportDir(*out, *overwrite, inputs...); err != nil {
+	if err := rundir.CheckReportDir(*out, *overwrite, inputs...); err != nil {
 		return err
 	}
 	var given []float64
@@ -48,5 +49,5 @@ func runAnalyzeLRRange(args []string, stdout, stderr io.Writer) error {
 			return usagef("--lrs has %d learning rates for %d folders", len(given), len(dirs))
 		}
 	}
-	return printSummary(stdout)((&experiment.LRRange{Dirs: dirs, LRs: given, Out: *out, Command: commandLine("lr-range", args)}).Run())
+	return printSummary(stdout)((&experiment.LRRange{Dirs: dirs, LRs: given, Out: *out, Command: experiment.CommandLine("lr-range", args)}).Run())
 }

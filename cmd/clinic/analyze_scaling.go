@@ -4,12 +4,12 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/workload"
 )
 
@@ -28,7 +28,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	ws, err := parseDepths("threads", *widthsS)
+	ws, err := experiment.ParseDepths("threads", *widthsS)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 		}
 		wls = append(wls, n)
 	}
-	measured, err := parseMeasured(*measuredS)
+	measured, err := experiment.ParseMeasured(*measuredS)
 	if err != nil {
 		return err
 	}
@@ -68,35 +68,10 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := checkReportDir(*out, *overwrite); err != nil {
+	if err := rundir.CheckReportDir(*out, *overwrite); err != nil {
 		return err
 	}
 	sc := &experiment.Scaling{Workloads: wls, Widths: ws, Steps: *steps, Batch: *batch, BWRatio: *bw, Measured: measured,
-		Out: *out, Command: commandLine("scaling", args), Log: stderr}
+		Out: *out, Command: experiment.CommandLine("scaling", args), Log: stderr}
 	return printSummary(stdout)(sc.Run())
-}
-
-// parseMeasured reads --measured: "L6_d256:2=1.6,4=2.8;T6_d256:16=5.8".
-func parseMeasured(s string) (map[string]map[int]float64, error) {
-	out := map[string]map[int]float64{}
-	if strings.TrimSpace(s) == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ";") {
-		name, pts, ok := strings.Cut(strings.TrimSpace(part), ":")
-		if !ok || !slices.Contains(workload.AllNames(), name) {
-			return nil, usagef("--measured: %q is not WORKLOAD:P=S,... with a known workload", part)
-		}
-		out[name] = map[int]float64{}
-		for _, pt := range strings.Split(pts, ",") {
-			ps, vs, ok := strings.Cut(strings.TrimSpace(pt), "=")
-			p, err1 := strconv.Atoi(ps)
-			v, err2 := strconv.ParseFloat(vs, 64)
-			if !ok || err1 != nil || err2 != nil || p < 1 || !(v > 0) || math.IsInf(v, 0) {
-				return nil, usagef("--measured: %q is not THREADS=SPEEDUP", pt)
-			}
-			out[name][p] = v
-		}
-	}
-	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/lm"
 )
@@ -21,7 +22,7 @@ func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "seq-len": "128",
 		"steps": "400", "warmup": "50", "batch-size": "16", "lr": "1e-3", "eval-every": "20", "eval-batches": "4",
 		"save-every": "0", "out": "runs/analyze-sweep"} {
-		setDefault(fs, name, v)
+		task.SetDefault(fs, name, v)
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"norm", "--norms"}, {"admin-profile", "--admin-init (a profile fits one depth only)"}}
 	overwrite := fs.Bool("overwrite", false, "replace an earlier sweep in --out (report.md, runs/)")
@@ -48,7 +49,7 @@ func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	if err := s.Load(); err != nil {
 		return err
 	}
-	if err := checkReportDir(o.Dir, *overwrite || *cont, o.Data); err != nil {
+	if err := rundir.CheckReportDir(o.Dir, *overwrite || *cont, o.Data); err != nil {
 		return err
 	}
 	release, err := openSweepDir(fs, o.Dir, *cont, *overwrite, o.Data)

@@ -4,7 +4,7 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/experiment"
-	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/translation"
 )
@@ -27,21 +27,22 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	tasks := task.AddFlags(fs, translation.Kind{}.Name())
 	depthsS := fs.String("depths", "6,18", "comma-separated layers per side")
 	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
-	avgLast := fs.Int("avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
-	beam := fs.Int("beam", 5, "beam size for the test set")
-	lenpen := fs.Float64("lenpen", 1, "length penalty for the test set")
+	s := &experiment.TranslateSweep{}
+	fs.IntVar(&s.AvgLast, "avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
+	fs.IntVar(&s.Beam, "beam", 5, "beam size for the test set")
+	fs.Float64Var(&s.LenPen, "lenpen", 1, "length penalty for the test set")
 	// fairseq generate's own default (a = 0, b = 200) lets a model early in
 	// training repeat itself to 200 tokens on every sentence, which
 	// costs more than the training at this scale and says nothing more.
-	maxLenA := fs.Float64("max-len-a", 1.2, "test outputs have at most a·srclen + b tokens (fairseq's validation setting; 0 and 200 are its generate defaults)")
-	maxLenB := fs.Int("max-len-b", 10, "see --max-len-a")
-	testData := fs.String("test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
-	testSrc := fs.String("test-src", "", "test source sentences, one per line (with --test-tgt; instead of --test-data)")
-	testTgt := fs.String("test-tgt", "", "test reference translations, line-aligned with --test-src")
+	fs.Float64Var(&s.MaxLenA, "max-len-a", 1.2, "test outputs have at most a·srclen + b tokens (fairseq's validation setting; 0 and 200 are its generate defaults)")
+	fs.IntVar(&s.MaxLenB, "max-len-b", 10, "see --max-len-a")
+	fs.StringVar(&s.TestData, "test-data", "", "test pairs, a TSV in --columns (default: the built-in corpus's test book, Acts)")
+	fs.StringVar(&s.TestSrc, "test-src", "", "test source sentences, one per line (with --test-tgt; instead of --test-data)")
+	fs.StringVar(&s.TestTgt, "test-tgt", "", "test reference translations, line-aligned with --test-src")
 	cont := fs.Bool("continue", false, "continue the sweep in --out, run with the same flags: keep its finished runs, resume the unfinished ones from their last checkpoint")
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "steps": "2000",
 		"save-every": "100", "eval-every": "100", "bleu-every": "0", "out": "runs/analyze-sweep-translate"} {
-		setDefault(fs, name, v)
+		task.SetDefault(fs, name, v)
 	}
 	hidden := []hiddenFlag{{"layers", "--depths"}, {"encoder-layers", "--depths"}, {"norm", "--norms"},
 		{"admin-profile", "--admin-init (a profile fits one depth only)"}, {"keep-last", "--avg-last"}}
@@ -58,35 +59,21 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tf := kind.(*translation.Flags)
-	if err := limits.CheckSize("avg-last", *avgLast, 1, limits.MaxRepeats); err != nil {
+	if err := s.Check(o.SaveEvery, fs.Changed("data") || tf.Src != ""); err != nil {
 		return err
-	}
-	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
-		return err
-	}
-	switch {
-	case o.SaveEvery < 1:
-		return usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
-	case (*testSrc == "") != (*testTgt == ""):
-		return usagef("--test-src and --test-tgt go together")
-	case *testSrc != "" && *testData != "":
-		return usagef("give the test pairs as --test-data or as --test-src/--test-tgt, not both")
-	case (fs.Changed("data") || tf.Src != "") && *testData == "" && *testSrc == "":
-		return usagef("with your own training data, give its test pairs: --test-data, or --test-src and --test-tgt")
 	}
 	depths, norms, err := sweepConfig(&mf, &o, *depthsS, *normsS, true)
 	if err != nil {
 		return err
 	}
-	s := &experiment.TranslateSweep{Sweep: o.sweep(depths, norms, *cont, args, stderr), Options: tf.Options, AvgLast: *avgLast,
-		Beam: *beam, LenPen: *lenpen, MaxLenA: *maxLenA, MaxLenB: *maxLenB, TestData: *testData, TestSrc: *testSrc, TestTgt: *testTgt}
+	s.Sweep, s.Options = o.sweep(depths, norms, *cont, args, stderr), tf.Options
 	if err := s.Load(); err != nil {
 		return err
 	}
-	if err := checkReportDir(o.Dir, *overwrite || *cont, o.Data, tf.Src, tf.Tgt, tf.BPECodes, *testData, *testSrc, *testTgt); err != nil {
+	if err := rundir.CheckReportDir(o.Dir, *overwrite || *cont, o.Data, tf.Src, tf.Tgt, tf.BPECodes, s.TestData, s.TestSrc, s.TestTgt); err != nil {
 		return err
 	}
-	release, err := openSweepDir(fs, o.Dir, *cont, *overwrite, tf.BPECodes, *testData, *testSrc, *testTgt)
+	release, err := openSweepDir(fs, o.Dir, *cont, *overwrite, tf.BPECodes, s.TestData, s.TestSrc, s.TestTgt)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/bleu"
+	"github.com/clinic-ml/clinic/internal/rundir"
 )
 
 func runBLEU(args []string, stdout, stderr io.Writer) error {
@@ -49,7 +50,7 @@ func runBLEU(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	if err := stdoutNotInput(stdout, append(*refs, *hyp)...); err != nil {
+	if err := rundir.StdoutNotInput(stdout, append(*refs, *hyp)...); err != nil {
 		return err
 	}
 	sc, err := bleu.Files(*refs, *hyp, stdin, o)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/spf13/pflag"
 )
 
@@ -55,10 +57,10 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := limits.CheckSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
 		return err
 	}
-	if err := checkPositive("min-frequency", *minFreq); err != nil {
+	if err := limits.CheckSize("min-frequency", *minFreq, 1, math.MaxInt); err != nil {
 		return err
 	}
-	if err := checkPositive("min-char-frequency", *minChar); err != nil {
+	if err := limits.CheckSize("min-char-frequency", *minChar, 1, math.MaxInt); err != nil {
 		return err
 	}
 	cols, err := parseColumns(*columns)
@@ -77,7 +79,7 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, append(fs.Args(), *tsv)...); err != nil {
+	if err := rundir.NotInput("out", *out, append(fs.Args(), *tsv)...); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -133,7 +135,7 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := stdoutNotInput(stdout, *path); err != nil {
+	if err := rundir.StdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
 	codes, err := bpe.ReadFile(*path)
@@ -146,12 +148,7 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 			w.WriteString(codes.FormatTokens(codes.Encode(line)))
 			return w.WriteByte('\n')
 		}
-		for i, id := range codes.Encode(line) {
-			if i > 0 {
-				w.WriteByte(' ')
-			}
-			w.WriteString(strconv.Itoa(int(id)))
-		}
+		w.WriteString(bpe.FormatIDs(codes.Encode(line)))
 		return w.WriteByte('\n')
 	})
 	if ferr := w.Flush(); err == nil {
@@ -167,7 +164,7 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := stdoutNotInput(stdout, *path); err != nil {
+	if err := rundir.StdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
 	codes, err := bpe.ReadFile(*path)

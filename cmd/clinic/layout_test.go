@@ -143,3 +143,47 @@ func TestNoFileCheckHelpers(t *testing.T) {
 		}
 	}
 }
+
+// The CLI parses and prints: cmd/clinic stays within 2,000 lines, and no
+// function of it or of the packages the experiments, inference, tasks
+// and run directories moved to is over 80 lines.
+func TestSizeTargets(t *testing.T) {
+	lines := 0
+	names, _ := filepath.Glob("*.go")
+	for _, n := range names {
+		if !strings.HasSuffix(n, "_test.go") {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines += strings.Count(string(b), "\n")
+		}
+	}
+	if lines > 2000 {
+		t.Errorf("cmd/clinic has %d non-test lines, over 2,000", lines)
+	}
+	for _, dir := range []string{".", "../../internal/experiment", "../../internal/translate", "../../internal/task", "../../internal/task/lm",
+		"../../internal/task/translation", "../../internal/rundir", "../../internal/limits", "../../internal/stop", "../../internal/logits"} {
+		names, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		if len(names) == 0 {
+			t.Errorf("%s: no Go files", dir)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, "_test.go") {
+				continue
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, n, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range f.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok {
+					if l := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; l > 80 {
+						t.Errorf("%s: %s is %d lines, over 80", n, fd.Name.Name, l)
+					}
+				}
+			}
+		}
+	}
+}

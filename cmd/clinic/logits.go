@@ -7,8 +7,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/logits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/safetensors"
-	"github.com/clinic-ml/clinic/model"
 )
 
 func runLogits(args []string, stdout, stderr io.Writer) error {
@@ -29,7 +29,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, *ckpt); err != nil {
+	if err := rundir.NotInput("out", *out, *ckpt); err != nil {
 		return err
 	}
 	if *text != "" && (*src != "" || *tgt != "") {
@@ -43,17 +43,13 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	p, meta, err := model.LoadCheckpoint(*ckpt)
-	if err != nil {
-		return err
-	}
-	f, rows, err := logits.File(pool, *ckpt, p, meta, *text, *src, *tgt)
+	f, rows, vocab, err := logits.File(pool, *ckpt, *text, *src, *tgt)
 	if err != nil {
 		return err
 	}
 	if err := safetensors.WriteFile(*out, f); err != nil {
 		return fmt.Errorf("writing %s: %v", *out, err)
 	}
-	fmt.Fprintf(stdout, "wrote %s: logits [%d, %d]\n", *out, rows, p.Cfg.Vocab)
+	fmt.Fprintf(stdout, "wrote %s: logits [%d, %d]\n", *out, rows, vocab)
 	return nil
 }

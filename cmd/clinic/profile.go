@@ -5,11 +5,10 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task/lm"
-	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -35,7 +34,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, withTxt(sh.data)...); err != nil {
+	if err := rundir.NotInput("out", *out, rundir.WithTxt(sh.data)...); err != nil {
 		return err
 	}
 	if err := fs.Set("norm", model.Admin); err != nil {
@@ -67,16 +66,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if *free {
 		pr = admin.Free(cfg)
 	} else {
-		text, source, err := lm.LoadText(sh.data)
-		if err != nil {
-			return err
-		}
-		trainText, _ := data.Split(text, *valFrac)
-		lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: *batch, Seed: *seed, Train: trainText, TrainName: source, Pool: pool})
-		if err != nil {
-			return err
-		}
-		if pr, err = lm.ProfileAdmin(); err != nil {
+		if pr, err = lm.Profile(cfg, *batch, *seed, sh.data, *valFrac, pool); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/stop"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -210,7 +211,7 @@ func TestSignals(t *testing.T) {
 		sigs []syscall.Signal
 		code int
 	}{{[]syscall.Signal{syscall.SIGINT}, 130}, {[]syscall.Signal{syscall.SIGHUP}, 129}, {[]syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, 143}} {
-		out := filepath.Join(dir, signalName(c.sigs[0])+strings.Repeat("2", len(c.sigs)-1))
+		out := filepath.Join(dir, stop.Name(c.sigs[0])+strings.Repeat("2", len(c.sigs)-1))
 		code, e := signalRun(t, out, lmArgs(text, out, "40", "--save-every", "5"), c.sigs...)
 		if code != c.code {
 			t.Fatalf("%v: exit %d, want %d: %s", c.sigs, code, c.code, e)
@@ -228,7 +229,7 @@ func TestSignals(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.Contains(e, "stopped by "+signalName(c.sigs[0])) || !strings.Contains(e, "continue with: clinic train --resume "+out) {
+		if !strings.Contains(e, "stopped by "+stop.Name(c.sigs[0])) || !strings.Contains(e, "continue with: clinic train --resume "+out) {
 			t.Errorf("%v: stderr %s", c.sigs, e)
 		}
 		if recs, err := metrics.ReadAll(filepath.Join(out, "metrics.jsonl")); err != nil || len(recs) >= 40 || len(recs) < 5 {

@@ -5,9 +5,9 @@ import (
 	"io"
 	"math"
 
-	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/limits"
-	"github.com/clinic-ml/clinic/model"
+	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 )
 
 func runSample(args []string, stdout, stderr io.Writer) error {
@@ -36,7 +36,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	case *prompt == "":
 		return usagef("--prompt must not be empty")
 	}
-	if err := stdoutNotInput(stdout, *ckpt); err != nil {
+	if err := rundir.StdoutNotInput(stdout, *ckpt); err != nil {
 		return err
 	}
 	pool, err := sh.pool()
@@ -44,29 +44,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	p, _, err := model.LoadCheckpoint(*ckpt)
-	if err != nil {
-		return err
-	}
-	if p.Cfg.EncoderLayers > 0 {
-		return fmt.Errorf("%s is an encoder–decoder translator, not a language model: use 'clinic translate'", *ckpt)
-	}
-	// Positions are not parameters: plan for the context this run can
-	// reach, not the checkpoint's whole seq-len.
-	p.Cfg.SeqLen = min(p.Cfg.SeqLen, len(*prompt)+*length)
-	if err := limits.CheckFits("sampling from "+*ckpt, model.ModelBytes(p.Cfg, p.Cfg.SeqLen), "use a shorter --prompt or --length"); err != nil {
-		return err
-	}
-	m, err := model.New(p, 1, *seed)
-	if err != nil {
-		return err
-	}
-	m.SetPool(pool)
-	forward := func(ctx []int32) ([]float32, error) {
-		_, err := m.Forward(ctx, nil, 1, len(ctx), false)
-		return m.Logits(), err
-	}
-	out, err := generate.Sample(forward, p.Cfg.Vocab, p.Cfg.SeqLen, []byte(*prompt), *length, *temp, *topK, *seed)
+	out, err := lm.Sample(*ckpt, []byte(*prompt), *length, *temp, *topK, *seed, pool)
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,11 @@ func openSweepDir(fs *pflag.FlagSet, dir string, cont, overwrite bool, keep ...s
 // sweepConfig reads a sweep's depths and norms and checks the model at
 // each and the training flags (encoder: as many encoder layers).
 func sweepConfig(mf *modelFlags, o *trainOpts, depthsS, normsS string, encoder bool) ([]int, []string, error) {
-	depths, err := parseDepths("depths", depthsS)
+	depths, err := experiment.ParseDepths("depths", depthsS)
 	if err != nil {
 		return nil, nil, err
 	}
-	norms, err := parseNorms("norms", normsS)
+	norms, err := experiment.ParseNorms("norms", normsS)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,7 +48,7 @@ func sweepConfig(mf *modelFlags, o *trainOpts, depthsS, normsS string, encoder b
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkDepths(cfg, depths, norms); err != nil {
+	if err := experiment.CheckDepths(cfg, depths, norms); err != nil {
 		return nil, nil, err
 	}
 	o.Model = cfg
@@ -69,5 +69,5 @@ func sweepConfig(mf *modelFlags, o *trainOpts, depthsS, normsS string, encoder b
 // its runs stop cleanly on a signal (cli), its log is stderr.
 func (o *trainOpts) sweep(depths []int, norms []string, cont bool, args []string, stderr io.Writer) experiment.Sweep {
 	o.cli(io.Discard, io.Discard)
-	return experiment.Sweep{Job: o.Job, Depths: depths, Norms: norms, Continue: cont, Command: commandLine("sweep", args), Log: stderr}
+	return experiment.Sweep{Job: o.Job, Depths: depths, Norms: norms, Continue: cont, Command: experiment.CommandLine("sweep", args), Log: stderr}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/translate"
 )
 
@@ -35,10 +36,10 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := outputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
+	if err := rundir.OutputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
 		return err
 	}
-	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
+	if err := translate.CheckDecode(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
 		return err
 	}
 	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {

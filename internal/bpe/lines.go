@@ -146,3 +146,16 @@ func ParseIDs(buf []int32, line string, size int) ([]int32, error) {
 	}
 	return buf, nil
 }
+
+// FormatIDs writes ids as decimal numbers separated by spaces (what
+// ParseIDs reads).
+func FormatIDs(ids []int32) string {
+	var b strings.Builder
+	for i, x := range ids {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Itoa(int(x)))
+	}
+	return b.String()
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/admin"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -172,4 +173,20 @@ func (c *Change) modeReport(rep *report, t *changeTables, mode string) error {
 	rep.figure(names, "output change against depth, "+mode)
 	rep.dropped(chart.Dropped)
 	return nil
+}
+
+// ParseModes reads --modes: random, grad or both.
+func ParseModes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f != admin.PerturbRandom && f != admin.PerturbGrad {
+			return nil, limits.Usagef("--modes: unknown mode %q (want random, grad or random,grad)", f)
+		}
+		if slices.Contains(out, f) {
+			return nil, limits.Usagef("--modes lists %s twice", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

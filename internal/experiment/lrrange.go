@@ -56,24 +56,34 @@ type lrRun struct {
 
 // Run reads the sweeps and writes the report.
 func (l *LRRange) Run() (*Summary, error) {
+	sweeps, keys, err := l.read()
+	if err != nil {
+		return nil, err
+	}
+	return l.report(sweeps, keys)
+}
+
+// read reads the sweeps, sorted by learning rate, and their runs'
+// depths and norms, which every sweep must have.
+func (l *LRRange) read() ([]lrSweep, []lrKey, error) {
 	dirs, given := l.Dirs, l.LRs
 	var sweeps []lrSweep
 	for i, d := range dirs {
 		s, err := readLRSweep(d)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch {
 		case given != nil && !math.IsNaN(s.lr) && !closeRel(s.lr, given[i]):
-			return nil, limits.Usagef("%s: its sweep.csv says learning rate %g, --lrs says %g", d, s.lr, given[i])
+			return nil, nil, limits.Usagef("%s: its sweep.csv says learning rate %g, --lrs says %g", d, s.lr, given[i])
 		case given != nil:
 			s.lr = given[i]
 		case math.IsNaN(s.lr):
-			return nil, limits.Usagef("%s: its sweep.csv has no lr column (an older clinic wrote it): give the learning rates with --lrs", d)
+			return nil, nil, limits.Usagef("%s: its sweep.csv has no lr column (an older clinic wrote it): give the learning rates with --lrs", d)
 		}
 		for _, o := range sweeps {
 			if closeRel(o.lr, s.lr) {
-				return nil, limits.Usagef("%s and %s were both run at learning rate %g", o.dir, d, s.lr)
+				return nil, nil, limits.Usagef("%s and %s were both run at learning rate %g", o.dir, d, s.lr)
 			}
 		}
 		sweeps = append(sweeps, s)
@@ -96,11 +106,15 @@ func (l *LRRange) Run() (*Summary, error) {
 	for _, s := range sweeps {
 		for _, k := range keys {
 			if _, ok := s.runs[k]; !ok {
-				return nil, limits.Usagef("%s has no run of %s at %d layers, which another sweep has: the sweeps must cover the same depths and norms", s.dir, k.norm, k.depth)
+				return nil, nil, limits.Usagef("%s has no run of %s at %d layers, which another sweep has: the sweeps must cover the same depths and norms", s.dir, k.norm, k.depth)
 			}
 		}
 	}
+	return sweeps, keys, nil
+}
 
+// report writes the table, figure and report.md.
+func (l *LRRange) report(sweeps []lrSweep, keys []lrKey) (*Summary, error) {
 	rep, err := newReport(l.Out, "Stable learning-rate range")
 	if err != nil {
 		return nil, err

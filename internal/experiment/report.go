@@ -10,6 +10,7 @@ package experiment
 import (
 	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,4 +158,52 @@ func toFloats(xs []int) []float64 {
 		f[i] = float64(x)
 	}
 	return f
+}
+
+// Print writes the summary: its table, aligned, and its last line.
+func (s *Summary) Print(w io.Writer) {
+	PrintTable(w, s.Header, s.Rows)
+	fmt.Fprintln(w, s.Note)
+}
+
+// PrintTable writes an aligned text table.
+func PrintTable(w io.Writer, header []string, rows [][]string) {
+	width := make([]int, len(header))
+	for i, h := range header {
+		width[i] = len([]rune(h))
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			b.WriteString(c)
+			if i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+// CommandLine is the command that produced a report.
+func CommandLine(name string, args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = strconv.Quote(a)
+		}
+		q[i] = a
+	}
+	return strings.TrimSpace("clinic analyze " + name + " " + strings.Join(q, " "))
 }

@@ -96,6 +96,22 @@ func (sc *Scaling) Run() (*Summary, error) {
 	rep.table(header, rows)
 	rep.heading("By phase")
 	rep.para("Predicted time per step (ms) and work inflation by phase of the step, at each thread count.")
+	pheader, prows := phaseRows(profiles)
+	rep.table(pheader, prows)
+	if err := rep.csv("scaling_phases.csv", pheader, prows); err != nil {
+		return nil, err
+	}
+	files, err := chart.Save(sc.Out, "scaling")
+	if err != nil {
+		return nil, err
+	}
+	rep.figure(files, "predicted speedup against threads")
+	return rep.finish(header, rows)
+}
+
+// phaseRows are the predicted time and work inflation of each phase,
+// by workload and thread count.
+func phaseRows(profiles []*scaling.Profile) ([]string, [][]string) {
 	pheader := []string{"workload", "threads"}
 	for ph := phase.Other; ph < phase.Count; ph++ {
 		pheader = append(pheader, ph.String()+" ms", ph.String()+" infl.")
@@ -115,14 +131,5 @@ func (sc *Scaling) Run() (*Summary, error) {
 			prows = append(prows, row)
 		}
 	}
-	rep.table(pheader, prows)
-	if err := rep.csv("scaling_phases.csv", pheader, prows); err != nil {
-		return nil, err
-	}
-	files, err := chart.Save(sc.Out, "scaling")
-	if err != nil {
-		return nil, err
-	}
-	rep.figure(files, "predicted speedup against threads")
-	return rep.finish(header, rows)
+	return pheader, prows
 }

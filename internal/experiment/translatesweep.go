@@ -42,6 +42,30 @@ type TranslateSweep struct {
 	codes    *bpe.Codes
 }
 
+// Check refuses settings the sweep cannot run, naming their flags:
+// saveEvery is the training's (the averaged checkpoints are saved on
+// it), ownData whether the training data is not the built-in corpus
+// (its test pairs must then be given).
+func (s *TranslateSweep) Check(saveEvery int, ownData bool) error {
+	if err := limits.CheckSize("avg-last", s.AvgLast, 1, limits.MaxRepeats); err != nil {
+		return err
+	}
+	if err := translate.CheckDecode(s.Beam, s.LenPen, s.MaxLenA, s.MaxLenB); err != nil {
+		return err
+	}
+	switch {
+	case saveEvery < 1:
+		return limits.Usagef("--save-every must be at least 1: the averaged checkpoints are saved on it")
+	case (s.TestSrc == "") != (s.TestTgt == ""):
+		return limits.Usagef("--test-src and --test-tgt go together")
+	case s.TestSrc != "" && s.TestData != "":
+		return limits.Usagef("give the test pairs as --test-data or as --test-src/--test-tgt, not both")
+	case ownData && s.TestData == "" && s.TestSrc == "":
+		return limits.Usagef("with your own training data, give its test pairs: --test-data, or --test-src and --test-tgt")
+	}
+	return nil
+}
+
 // Load reads the test pairs (before the sweep's folder is touched).
 func (s *TranslateSweep) Load() error {
 	var err error
@@ -245,8 +269,8 @@ func (s *TranslateSweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, i
 	return sc, n, err
 }
 
-// averaged is the average of the numbered checkpoints in dir, its codes
-// and how many were averaged.
+// averaged is the average of the numbered checkpoints in dir
+// (AverageFiles), its codes and how many were averaged.
 func averaged(dir string) (*model.Params, *bpe.Codes, int, error) {
 	paths, err := train.KeptCheckpoints(dir)
 	if err != nil {
@@ -255,19 +279,10 @@ func averaged(dir string) (*model.Params, *bpe.Codes, int, error) {
 	if len(paths) == 0 {
 		return nil, nil, 0, fmt.Errorf("no checkpoints to average in %s", dir)
 	}
-	var ps []*model.Params
-	var meta map[string]string
-	for _, path := range paths {
-		p, m, err := model.LoadCheckpoint(path)
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		ps, meta = append(ps, p), m
-	}
-	avg, err := model.Average(ps)
+	avg, meta, err := Average(paths)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	codes, err := translate.Codes(paths[len(paths)-1], avg, meta)
-	return avg, codes, len(ps), err
+	return avg, codes, len(paths), err
 }

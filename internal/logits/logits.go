@@ -5,9 +5,6 @@
 package logits
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/limits"
@@ -16,26 +13,28 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
-// File is the logits of the checkpoint p (read from path, with its
-// metadata meta) on text (a language model) or on src and tgt (a
-// translator), as tensor "logits" with the input in the metadata, and
-// the number of rows.
-func File(pool *asm.Pool, path string, p *model.Params, meta map[string]string, text, src, tgt string) (*safetensors.File, int, error) {
+// File is the logits of the checkpoint at path on text (a language
+// model) or on src and tgt (a translator), as tensor "logits" with the
+// input in the metadata, its number of rows and the vocabulary.
+func File(pool *asm.Pool, path, text, src, tgt string) (*safetensors.File, int, int, error) {
+	p, meta, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
 	f := &safetensors.File{Metadata: map[string]string{}}
 	var rows int
-	var err error
 	if p.Cfg.EncoderLayers > 0 {
 		if src == "" {
-			return nil, 0, limits.Usagef("%s is a translator: give --src and --tgt, not --text", path)
+			return nil, 0, 0, limits.Usagef("%s is a translator: give --src and --tgt, not --text", path)
 		}
 		rows, err = translator(f, pool, path, p, meta, src, tgt)
 	} else {
 		if text == "" {
-			return nil, 0, limits.Usagef("%s is a language model: give --text, not --src/--tgt", path)
+			return nil, 0, 0, limits.Usagef("%s is a language model: give --text, not --src/--tgt", path)
 		}
 		rows, err = lm(f, pool, p, text)
 	}
-	return f, rows, err
+	return f, rows, p.Cfg.Vocab, err
 }
 
 func lm(f *safetensors.File, pool *asm.Pool, p *model.Params, text string) (int, error) {
@@ -82,18 +81,7 @@ func translator(f *safetensors.File, pool *asm.Pool, path string, p *model.Param
 	if _, _, err := m.Forward(b, false); err != nil {
 		return 0, err
 	}
-	f.Metadata["src_ids"], f.Metadata["tgt_ids"] = ids(s), ids(t)
+	f.Metadata["src_ids"], f.Metadata["tgt_ids"] = bpe.FormatIDs(s), bpe.FormatIDs(t)
 	f.Tensors = append(f.Tensors, safetensors.NewF32("logits", []int{len(t), p.Cfg.Vocab}, m.Logits()))
 	return len(t), nil
-}
-
-func ids(xs []int32) string {
-	var b strings.Builder
-	for i, x := range xs {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.Itoa(int(x)))
-	}
-	return b.String()
 }

@@ -286,3 +286,35 @@ func continueSweep(dir string, flags map[string]string) (func(), error) {
 	}
 	return release, nil
 }
+
+// Flag is one flag of a run, as saved in its trainer state.
+type Flag struct {
+	Value   string `json:"value"`
+	Changed bool   `json:"changed,omitempty"`
+}
+
+// ReadResume reads the trainer state of the run in dir ('clinic train
+// --resume dir') and its flags.
+func ReadResume(dir string) (*train.State, map[string]Flag, error) {
+	s, err := train.ReadState(filepath.Join(dir, train.StateFile))
+	if errors.Is(err, train.ErrNoState) {
+		// A run killed before its first save left files (metrics, a best
+		// checkpoint) but nothing to resume from, and a fresh start into
+		// the directory is refused without --overwrite.
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if HeldRun.MatchString(e.Name()) {
+				return nil, nil, limits.Usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, train.StateFile, dir)
+			}
+		}
+		return nil, nil, limits.Usagef("--resume %s: no resumable run there (no %s; 'clinic train' writes it with each checkpoint)", dir, train.StateFile)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--resume %s: %v", dir, err)
+	}
+	var flags map[string]Flag
+	if err := json.Unmarshal([]byte(s.Run["flags"]), &flags); err != nil || flags["task"].Value == "" {
+		return nil, nil, fmt.Errorf("--resume %s: %s does not record the run's flags", dir, train.StateFile)
+	}
+	return s, flags, nil
+}

@@ -93,18 +93,32 @@ func orList(s []string) string {
 // Of finds --task in args before the flags are registered, so that
 // each task's defaults (and --help) are its own.
 func Of(args []string) string {
+	if v, ok := argValue(args, "task"); ok {
+		return v
+	}
+	return Default()
+}
+
+// ArgValue finds --name's value in args before the flags are parsed
+// ("" if it is not there).
+func ArgValue(args []string, name string) string {
+	v, _ := argValue(args, name)
+	return v
+}
+
+func argValue(args []string, name string) (string, bool) {
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
-		if v, ok := strings.CutPrefix(a, "--task="); ok {
-			return v
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
 		}
-		if a == "--task" && i+1 < len(args) {
-			return args[i+1]
+		if a == "--"+name && i+1 < len(args) {
+			return args[i+1], true
 		}
 	}
-	return Default()
+	return "", false
 }
 
 // Flags are --task and every task's flags on one flag set.

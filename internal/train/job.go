@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 
 	"github.com/clinic-ml/clinic/admin"
@@ -19,6 +20,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/progress"
 	"github.com/clinic-ml/clinic/model"
+	"github.com/spf13/pflag"
 )
 
 // StateFile is the trainer state a Job saves beside each checkpoint in
@@ -391,8 +393,8 @@ func (o *Job) Check() error {
 		name string
 		v    int
 	}{{"steps", o.Steps}, {"eval-every", o.EvalEvery}, {"eval-batches", o.EvalBatches}} {
-		if c.v < 1 {
-			return limits.Usagef("--%s must be at least 1, got %d", c.name, c.v)
+		if err := limits.CheckSize(c.name, c.v, 1, math.MaxInt); err != nil {
+			return err
 		}
 	}
 	if err := limits.CheckSize("batch-size", o.Batch, 1, limits.MaxBatch); err != nil {
@@ -434,4 +436,42 @@ func (o *Job) Check() error {
 		return limits.Usagef("--admin-profile and --admin-init need --norm admin")
 	}
 	return nil
+}
+
+// Join makes the job a rank of the data-parallel job c: with no
+// Threads, one per core of this node, shared among its ranks.
+func (j *Job) Join(c dist.Comm) {
+	j.Comm = c
+	if j.Threads == 0 {
+		j.Threads = max(1, runtime.GOMAXPROCS(0)/dist.LocalSize())
+	}
+}
+
+// Flags registers the flags that fill j on fs, in their help order
+// ('clinic train', the sweeps); shared(names...) adds, in their place,
+// the flags a command shares with others (threads, pin-threads, data).
+func (o *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
+	fs.IntVar(&o.Steps, "steps", 1000, "optimizer steps")
+	fs.IntVar(&o.Batch, "batch-size", 16, "sequences per step")
+	fs.Float64Var(&o.Optim.LR, "lr", 1e-3, "peak learning rate")
+	fs.IntVar(&o.Optim.Warmup, "warmup", 200, "linear warm-up steps")
+	fs.StringVar(&o.Optim.Schedule, "schedule", "invsqrt", "learning-rate schedule after warm-up: invsqrt or constant")
+	fs.StringVar(&o.Optim.Name, "optimizer", "adam", "adam or radam")
+	fs.Float64Var(&o.Optim.Beta1, "beta1", 0.9, "Adam β1")
+	fs.Float64Var(&o.Optim.Beta2, "beta2", 0.98, "Adam β2")
+	fs.Float64Var(&o.Optim.Eps, "adam-eps", 1e-8, "Adam ε")
+	fs.Float64Var(&o.Optim.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW)")
+	fs.Float64Var(&o.Optim.Clip, "clip", 1.0, "clip the gradient norm to this (0: off)")
+	fs.IntVar(&o.EvalEvery, "eval-every", 100, "validate every N steps")
+	fs.IntVar(&o.EvalBatches, "eval-batches", 8, "validation batches per evaluation")
+	fs.IntVar(&o.SaveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
+	fs.IntVar(&o.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
+	fs.Float64Var(&o.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (weights, batches, dropout)")
+	shared("threads", "pin-threads")
+	fs.BoolVar(&o.Specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
+	shared("data")
+	fs.StringVar(&o.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
+	fs.StringVar(&o.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
+	fs.StringVar(&o.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -187,4 +188,19 @@ func splitLines(text []byte) []string {
 		lines[i] = strings.TrimSuffix(l, "\r")
 	}
 	return lines
+}
+
+// CheckDecode checks the beam-search flags of 'clinic translate' and
+// the translation sweep.
+func CheckDecode(beam int, lenpen, maxLenA float64, maxLenB int) error {
+	if err := limits.CheckSize("beam", beam, 1, limits.MaxBeam); err != nil {
+		return err
+	}
+	switch {
+	case math.IsNaN(lenpen) || math.IsInf(lenpen, 0):
+		return limits.Usagef("--lenpen must be finite, got %g", lenpen)
+	case !(maxLenA >= 0 && maxLenA <= limits.MaxOutLen):
+		return limits.Usagef("--max-len-a must be in [0, %d], got %g", limits.MaxOutLen, maxLenA)
+	}
+	return limits.CheckSize("max-len-b", maxLenB, 0, limits.MaxOutLen)
 }

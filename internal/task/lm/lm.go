@@ -3,9 +3,11 @@ package lm
 import (
 	"fmt"
 
+	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
@@ -76,4 +78,49 @@ func Run(j train.Job) (*train.Result, error) {
 			len(trainText), len(valText), pool.Threads(), ranks, asm.CPULevel(), train.LayerCode(cfg))
 	}
 	return j.Run(lm, "byte", nil)
+}
+
+// Profile runs Admin's profiling of a model of cfg (seed) on one batch
+// of batch sequences from the training part of the text at path (all
+// but its last valFrac; "" the built-in corpus), dropout on.
+func Profile(cfg model.Config, batch int, seed uint64, path string, valFrac float64, pool *asm.Pool) (*admin.Profile, error) {
+	text, source, err := LoadText(path)
+	if err != nil {
+		return nil, err
+	}
+	trainText, _ := data.Split(text, valFrac)
+	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: batch, Seed: seed, Train: trainText, TrainName: source, Pool: pool})
+	if err != nil {
+		return nil, err
+	}
+	return lm.ProfileAdmin()
+}
+
+// Sample continues prompt by n bytes drawn from the language model at
+// path (generate.Sample: temperature temp, among the topK most likely,
+// seed), on pool.
+func Sample(path string, prompt []byte, n int, temp float64, topK int, seed uint64, pool *asm.Pool) ([]byte, error) {
+	p, _, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	if p.Cfg.EncoderLayers > 0 {
+		return nil, fmt.Errorf("%s is an encoder–decoder translator, not a language model: use 'clinic translate'", path)
+	}
+	// Positions are not parameters: plan for the context this run can
+	// reach, not the checkpoint's whole seq-len.
+	p.Cfg.SeqLen = min(p.Cfg.SeqLen, len(prompt)+n)
+	if err := limits.CheckFits("sampling from "+path, model.ModelBytes(p.Cfg, p.Cfg.SeqLen), "use a shorter --prompt or --length"); err != nil {
+		return nil, err
+	}
+	m, err := model.New(p, 1, seed)
+	if err != nil {
+		return nil, err
+	}
+	m.SetPool(pool)
+	forward := func(ctx []int32) ([]float32, error) {
+		_, err := m.Forward(ctx, nil, 1, len(ctx), false)
+		return m.Logits(), err
+	}
+	return generate.Sample(forward, p.Cfg.Vocab, p.Cfg.SeqLen, prompt, n, temp, topK, seed)
 }
