@@ -1,10 +1,19 @@
-// Command clinic trains byte-level Transformer language models on CPU
-// with Post-LN, Pre-LN or Admin, profiles Admin's ω, and samples text.
+// Command clinic trains Transformers on CPU — byte-level language
+// models and encoder–decoder translators, with Post-LN, Pre-LN, Admin
+// and the other residual variants — and runs the experiments around
+// them.
 //
-//	clinic train   [flags]   train on the built-in corpus or --data
-//	clinic profile [flags]   run Admin's profiling and save ω
-//	clinic sample  [flags]   generate text from a checkpoint
-//	clinic version           print version and CPU kernels in use
+//	clinic train     [flags]   train a language model or a translator
+//	clinic profile   [flags]   run Admin's profiling and save ω
+//	clinic sample    [flags]   generate text from a language model
+//	clinic average   [flags]   average the weights of checkpoints
+//	clinic logits    [flags]   write a checkpoint's logits (to compare with PyTorch)
+//	clinic bpe       learn|encode|decode   a joint BPE subword vocabulary
+//	clinic analyze   <analysis> [flags]    change, grads, dependency, sweep, lr-range, scaling
+//	clinic translate [flags]   translate sentences with a translator checkpoint
+//	clinic bleu      [flags]   score translations with BLEU as sacreBLEU does
+//	clinic corpus    [flags]   write the built-in corpora
+//	clinic version             print the version and the kernels in use
 package main
 
 import (
@@ -40,7 +49,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"train", "train a language model", runTrain},
+		{"train", "train a language model or a translator (--task)", runTrain},
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"average", "average the weights of checkpoints", runAverage},

@@ -25,11 +25,19 @@ func (Kind) Flags(fs *pflag.FlagSet) task.Setup { return setup{} }
 
 type setup struct{}
 
-func (setup) Defaults(*pflag.FlagSet)                   {}
 func (setup) Check(*pflag.FlagSet, *model.Config) error { return nil }
 func (setup) Inputs() []string                          { return nil }
 func (setup) Keep() []string                            { return nil }
 func (setup) Run(j train.Job) (*train.Result, error)    { return Run(j) }
+
+// Defaults keeps the shared flags' defaults, the language model's; the
+// help of --seq-len says what it is for either task, as 'clinic train
+// --help' shows both tasks' flags.
+func (setup) Defaults(fs *pflag.FlagSet) {
+	if f := fs.Lookup("seq-len"); f != nil {
+		f.Usage = "context length in bytes (--task translate: the longest sentence in subword tokens, either side)"
+	}
+}
 
 // Ranks refuses a batch the ranks cannot share equally: each rank runs
 // the same number of sequences.
