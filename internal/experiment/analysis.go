@@ -33,12 +33,7 @@ type Analysis struct {
 	Log     io.Writer
 }
 
-func (a *Analysis) log() io.Writer {
-	if a.Log == nil {
-		return io.Discard
-	}
-	return a.Log
-}
+func (a *Analysis) log() io.Writer { return orDiscard(a.Log) }
 
 // Batches draws analysis batches from the training part of a text.
 type Batches struct {

@@ -207,3 +207,12 @@ func CommandLine(name string, args []string) string {
 	}
 	return strings.TrimSpace("clinic analyze " + name + " " + strings.Join(q, " "))
 }
+
+// orDiscard is w, or io.Discard for nil: an experiment's log is
+// optional.
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}

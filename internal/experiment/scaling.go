@@ -29,12 +29,7 @@ type Scaling struct {
 	Log       io.Writer
 }
 
-func (sc *Scaling) log() io.Writer {
-	if sc.Log == nil {
-		return io.Discard
-	}
-	return sc.Log
-}
+func (sc *Scaling) log() io.Writer { return orDiscard(sc.Log) }
 
 // Run profiles every workload and writes the report.
 func (sc *Scaling) Run() (*Summary, error) {

@@ -77,12 +77,7 @@ type sweepRun struct {
 	done  func(label string, r sweepResult, start time.Time) string
 }
 
-func (s *Sweep) log() io.Writer {
-	if s.Log == nil {
-		return io.Discard
-	}
-	return s.Log
-}
+func (s *Sweep) log() io.Writer { return orDiscard(s.Log) }
 
 // runDir is the folder of the run of norm at depth d.
 func runDir(dir string, d int, norm string) string {
