@@ -157,7 +157,7 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 	}
 	t := &Translate{P: p, M: m, Codes: c.Codes, cfg: c, batcher: batcher, eval: eval, trainSrc: src, trainTgt: tgt,
 		lens: [2][]int32{make([]int32, c.MaxTokens), make([]int32, c.MaxTokens)},
-		meta: map[string]string{"task": "translate", "bpe_codes": string(codes), "src_lang": c.SrcLang, "tgt_lang": c.TgtLang}}
+		meta: map[string]string{"task": translate.Task, "bpe_codes": string(codes), "src_lang": c.SrcLang, "tgt_lang": c.TgtLang}}
 	return t, nil
 }
 

@@ -20,6 +20,10 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
+// Task is the task a translator's checkpoint names in its metadata
+// ("task"), and the --task that trains one.
+const Task = "translate"
+
 // Options are the beam-search settings for translating with a
 // model of config cfg: fairseq's defaults otherwise.
 func Options(cfg model.Config, beam int, lenpen float64) generate.Options {
@@ -86,7 +90,7 @@ func Codes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, er
 	if p.Cfg.EncoderLayers < 1 {
 		return nil, fmt.Errorf("%s is a language model, not a translator", path)
 	}
-	if t := meta["task"]; t != "translate" {
+	if t := meta["task"]; t != Task {
 		return nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
 	}
 	text, ok := meta["bpe_codes"]

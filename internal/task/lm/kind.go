@@ -15,7 +15,7 @@ func init() { task.Register(Kind{}) }
 type Kind struct{}
 
 // Name is the task's --task value.
-func (Kind) Name() string { return "lm" }
+func (Kind) Name() string { return train.LMTask }
 
 // Help says what the task trains.
 func (Kind) Help() string { return "lm (byte-level language model)" }

@@ -5,6 +5,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -16,7 +17,7 @@ func init() { task.Register(Kind{}) }
 type Kind struct{}
 
 // Name is the task's --task value.
-func (Kind) Name() string { return "translate" }
+func (Kind) Name() string { return translate.Task }
 
 // Help says what the task trains.
 func (Kind) Help() string { return "translate (encoder–decoder)" }
