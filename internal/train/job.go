@@ -388,51 +388,51 @@ func LayerCode(cfg model.Config) string {
 
 // Check refuses a job 'clinic train' cannot run, naming the flag that
 // sets the field at fault (a usage error).
-func (o *Job) Check() error {
+func (j *Job) Check() error {
 	for _, c := range []struct {
 		name string
 		v    int
-	}{{"steps", o.Steps}, {"eval-every", o.EvalEvery}, {"eval-batches", o.EvalBatches}} {
+	}{{"steps", j.Steps}, {"eval-every", j.EvalEvery}, {"eval-batches", j.EvalBatches}} {
 		if err := limits.CheckSize(c.name, c.v, 1, math.MaxInt); err != nil {
 			return err
 		}
 	}
-	if err := limits.CheckSize("batch-size", o.Batch, 1, limits.MaxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", j.Batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
 	switch {
-	case o.Optim.Warmup < 0:
-		return limits.Usagef("--warmup must be ≥ 0, got %d", o.Optim.Warmup)
-	case o.SaveEvery < 0:
-		return limits.Usagef("--save-every must be ≥ 0, got %d", o.SaveEvery)
-	case o.KeepLast < 0:
-		return limits.Usagef("--keep-last must be ≥ 0, got %d", o.KeepLast)
-	case limits.CheckThreads(o.Threads) != nil:
-		return limits.CheckThreads(o.Threads)
-	case !(o.Optim.LR > 0) || math.IsInf(o.Optim.LR, 0):
-		return limits.Usagef("--lr must be positive, got %g", o.Optim.LR)
-	case !(o.ValFrac > 0 && o.ValFrac < 1):
-		return limits.Usagef("--val-frac must be in (0,1), got %g", o.ValFrac)
-	case !(o.Optim.Clip >= 0) || math.IsInf(o.Optim.Clip, 0):
-		return limits.Usagef("--clip must be finite and ≥ 0, got %g", o.Optim.Clip)
-	case !(o.Optim.WeightDecay >= 0) || math.IsInf(o.Optim.WeightDecay, 0):
-		return limits.Usagef("--weight-decay must be finite and ≥ 0, got %g", o.Optim.WeightDecay)
-	case !(o.Optim.Beta1 >= 0 && o.Optim.Beta1 < 1 && o.Optim.Beta2 >= 0 && o.Optim.Beta2 < 1):
+	case j.Optim.Warmup < 0:
+		return limits.Usagef("--warmup must be ≥ 0, got %d", j.Optim.Warmup)
+	case j.SaveEvery < 0:
+		return limits.Usagef("--save-every must be ≥ 0, got %d", j.SaveEvery)
+	case j.KeepLast < 0:
+		return limits.Usagef("--keep-last must be ≥ 0, got %d", j.KeepLast)
+	case limits.CheckThreads(j.Threads) != nil:
+		return limits.CheckThreads(j.Threads)
+	case !(j.Optim.LR > 0) || math.IsInf(j.Optim.LR, 0):
+		return limits.Usagef("--lr must be positive, got %g", j.Optim.LR)
+	case !(j.ValFrac > 0 && j.ValFrac < 1):
+		return limits.Usagef("--val-frac must be in (0,1), got %g", j.ValFrac)
+	case !(j.Optim.Clip >= 0) || math.IsInf(j.Optim.Clip, 0):
+		return limits.Usagef("--clip must be finite and ≥ 0, got %g", j.Optim.Clip)
+	case !(j.Optim.WeightDecay >= 0) || math.IsInf(j.Optim.WeightDecay, 0):
+		return limits.Usagef("--weight-decay must be finite and ≥ 0, got %g", j.Optim.WeightDecay)
+	case !(j.Optim.Beta1 >= 0 && j.Optim.Beta1 < 1 && j.Optim.Beta2 >= 0 && j.Optim.Beta2 < 1):
 		return limits.Usagef("--beta1 and --beta2 must be in [0,1)")
-	case !(o.Optim.Eps > 0) || math.IsInf(o.Optim.Eps, 0):
-		return limits.Usagef("--adam-eps must be finite and positive, got %g", o.Optim.Eps)
-	case o.Optim.Name != "adam" && o.Optim.Name != "radam":
-		return limits.Usagef("--optimizer must be adam or radam, got %q", o.Optim.Name)
-	case o.Optim.Schedule != "invsqrt" && o.Optim.Schedule != "constant":
-		return limits.Usagef("--schedule must be invsqrt or constant, got %q", o.Optim.Schedule)
-	case o.AdminInit != "profile" && o.AdminInit != "free":
-		return limits.Usagef("--admin-init must be profile or free, got %q", o.AdminInit)
-	case o.AdminInit == "free" && o.AdminProfile != "":
+	case !(j.Optim.Eps > 0) || math.IsInf(j.Optim.Eps, 0):
+		return limits.Usagef("--adam-eps must be finite and positive, got %g", j.Optim.Eps)
+	case j.Optim.Name != "adam" && j.Optim.Name != "radam":
+		return limits.Usagef("--optimizer must be adam or radam, got %q", j.Optim.Name)
+	case j.Optim.Schedule != "invsqrt" && j.Optim.Schedule != "constant":
+		return limits.Usagef("--schedule must be invsqrt or constant, got %q", j.Optim.Schedule)
+	case j.AdminInit != "profile" && j.AdminInit != "free":
+		return limits.Usagef("--admin-init must be profile or free, got %q", j.AdminInit)
+	case j.AdminInit == "free" && j.AdminProfile != "":
 		return limits.Usagef("--admin-init free and --admin-profile both set ω; give one")
-	case o.Dir == "":
+	case j.Dir == "":
 		return limits.Usagef("--out must name a directory")
 	}
-	if o.Model.Norm != model.Admin && (o.AdminProfile != "" || o.AdminInit != "profile") {
+	if j.Model.Norm != model.Admin && (j.AdminProfile != "" || j.AdminInit != "profile") {
 		return limits.Usagef("--admin-profile and --admin-init need --norm admin")
 	}
 	return nil
@@ -450,28 +450,28 @@ func (j *Job) Join(c dist.Comm) {
 // Flags registers the flags that fill j on fs, in their help order
 // ('clinic train', the sweeps); shared(names...) adds, in their place,
 // the flags a command shares with others (threads, pin-threads, data).
-func (o *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
-	fs.IntVar(&o.Steps, "steps", 1000, "optimizer steps")
-	fs.IntVar(&o.Batch, "batch-size", 16, "sequences per step")
-	fs.Float64Var(&o.Optim.LR, "lr", 1e-3, "peak learning rate")
-	fs.IntVar(&o.Optim.Warmup, "warmup", 200, "linear warm-up steps")
-	fs.StringVar(&o.Optim.Schedule, "schedule", "invsqrt", "learning-rate schedule after warm-up: invsqrt or constant")
-	fs.StringVar(&o.Optim.Name, "optimizer", "adam", "adam or radam")
-	fs.Float64Var(&o.Optim.Beta1, "beta1", 0.9, "Adam β1")
-	fs.Float64Var(&o.Optim.Beta2, "beta2", 0.98, "Adam β2")
-	fs.Float64Var(&o.Optim.Eps, "adam-eps", 1e-8, "Adam ε")
-	fs.Float64Var(&o.Optim.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW)")
-	fs.Float64Var(&o.Optim.Clip, "clip", 1.0, "clip the gradient norm to this (0: off)")
-	fs.IntVar(&o.EvalEvery, "eval-every", 100, "validate every N steps")
-	fs.IntVar(&o.EvalBatches, "eval-batches", 8, "validation batches per evaluation")
-	fs.IntVar(&o.SaveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
-	fs.IntVar(&o.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
-	fs.Float64Var(&o.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
-	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (weights, batches, dropout)")
+func (j *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
+	fs.IntVar(&j.Steps, "steps", 1000, "optimizer steps")
+	fs.IntVar(&j.Batch, "batch-size", 16, "sequences per step")
+	fs.Float64Var(&j.Optim.LR, "lr", 1e-3, "peak learning rate")
+	fs.IntVar(&j.Optim.Warmup, "warmup", 200, "linear warm-up steps")
+	fs.StringVar(&j.Optim.Schedule, "schedule", "invsqrt", "learning-rate schedule after warm-up: invsqrt or constant")
+	fs.StringVar(&j.Optim.Name, "optimizer", "adam", "adam or radam")
+	fs.Float64Var(&j.Optim.Beta1, "beta1", 0.9, "Adam β1")
+	fs.Float64Var(&j.Optim.Beta2, "beta2", 0.98, "Adam β2")
+	fs.Float64Var(&j.Optim.Eps, "adam-eps", 1e-8, "Adam ε")
+	fs.Float64Var(&j.Optim.WeightDecay, "weight-decay", 0, "decoupled weight decay (AdamW)")
+	fs.Float64Var(&j.Optim.Clip, "clip", 1.0, "clip the gradient norm to this (0: off)")
+	fs.IntVar(&j.EvalEvery, "eval-every", 100, "validate every N steps")
+	fs.IntVar(&j.EvalBatches, "eval-batches", 8, "validation batches per evaluation")
+	fs.IntVar(&j.SaveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
+	fs.IntVar(&j.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
+	fs.Float64Var(&j.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
+	fs.Uint64Var(&j.Seed, "seed", 1, "random seed (weights, batches, dropout)")
 	shared("threads", "pin-threads")
-	fs.BoolVar(&o.Specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
+	fs.BoolVar(&j.Specialized, "specialized", true, "run the layer code generated for the model's shape when it has some ('clinic version' lists them); false: the generic path, for comparison (the results are the same)")
 	shared("data")
-	fs.StringVar(&o.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
-	fs.StringVar(&o.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
-	fs.StringVar(&o.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
+	fs.StringVar(&j.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
+	fs.StringVar(&j.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
+	fs.StringVar(&j.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
 }
