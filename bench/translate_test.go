@@ -13,7 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	gen "github.com/clinic-ml/clinic/internal/generate"
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -167,7 +167,7 @@ func trainedTranslator(path string) (*model.Params, *bpe.Codes, [][]int32, error
 		if meta["src_lang"] == "es" {
 			src = pr.Spanish
 		}
-		ids, _ := train.SourceIDs(codes, src, p.Cfg.SeqLen)
+		ids, _ := translate.SourceIDs(codes, src, p.Cfg.SeqLen)
 		srcs = append(srcs, ids)
 	}
 	return p, codes, srcs, nil

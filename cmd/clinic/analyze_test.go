@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clinic-ml/clinic/internal/experiment"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/internal/workload"
 )
@@ -274,7 +276,7 @@ func TestAnalyzeSweepAndCheckpoints(t *testing.T) {
 		if r[0] != wantDepth || r[2] != "12" {
 			t.Errorf("row %v: want depth %s, 12 steps", r, wantDepth)
 		}
-		if r[6] != statusTrained && r[6] != statusStalled && r[6] != statusDiverged {
+		if r[6] != experiment.StatusTrained && r[6] != experiment.StatusStalled && r[6] != experiment.StatusDiverged {
 			t.Errorf("status %q", r[6])
 		}
 	}
@@ -321,27 +323,27 @@ func TestAnalyzeGradsInit(t *testing.T) {
 }
 
 func TestUnigramEntropy(t *testing.T) {
-	if h := unigramEntropy([]byte("abab")); math.Abs(h-math.Log(2)) > 1e-12 {
+	if h := experiment.UnigramEntropy([]byte("abab")); math.Abs(h-math.Log(2)) > 1e-12 {
 		t.Errorf("H(abab) = %g, want ln 2", h)
 	}
-	if h := unigramEntropy([]byte("aaaa")); h != 0 {
+	if h := experiment.UnigramEntropy([]byte("aaaa")); h != 0 {
 		t.Errorf("H(aaaa) = %g", h)
 	}
 	res := &train.Result{Final: train.Point{ValLoss: 2.95}}
-	if s := sweepStatus(res, 3, 0.1); s != statusStalled {
+	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusStalled {
 		t.Errorf("2.95 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2.5
-	if s := sweepStatus(res, 3, 0.1); s != statusTrained {
+	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusTrained {
 		t.Errorf("2.5 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2970 // exploded, still finite
-	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
+	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
 		t.Errorf("2970 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2.5
 	res.Diverged = true
-	if s := sweepStatus(res, 3, 0.1); s != statusDiverged {
+	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
 		t.Errorf("diverged: %s", s)
 	}
 }
@@ -379,7 +381,7 @@ func TestAnalyzeLRRange(t *testing.T) {
 		}
 	}
 	for _, r := range rows[1:] {
-		if r[2] == "1e+09" && r[4] == statusTrained {
+		if r[2] == "1e+09" && r[4] == experiment.StatusTrained {
 			t.Errorf("a run at learning rate 1e9 trained: %v", r)
 		}
 	}
@@ -521,7 +523,7 @@ func TestAnalyzeScaling(t *testing.T) {
 	}
 	// A batch beyond the machine's memory is refused before anything is
 	// allocated (2M tokens of L6_d256 activations, 258 GB).
-	if need, _ := workload.Bytes("L6_d256", 16384); float64(machineMemory()) < 0.9*need {
+	if need, _ := workload.Bytes("L6_d256", 16384); float64(limits.MachineMemory()) < 0.9*need {
 		code, _, stderr := runCLI(t, "analyze", "scaling", "--batch-size", "16384", "--out", filepath.Join(dir, "big"))
 		if code != 2 || !strings.Contains(stderr, "needs about") {
 			t.Errorf("--batch-size 16384: exit %d, %q", code, stderr)

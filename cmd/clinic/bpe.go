@@ -2,18 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/spf13/pflag"
 )
 
@@ -54,13 +54,13 @@ func runBPELearn(args []string, stdout io.Writer) error {
 		return err
 	}
 	// 0 merges is a character-level vocabulary, as train --bpe-merges 0.
-	if err := checkSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
+	if err := limits.CheckSize("merges", *merges, 0, bpe.MaxMerges); err != nil {
 		return err
 	}
-	if err := checkPositive("min-frequency", *minFreq); err != nil {
+	if err := limits.CheckSize("min-frequency", *minFreq, 1, math.MaxInt); err != nil {
 		return err
 	}
-	if err := checkPositive("min-char-frequency", *minChar); err != nil {
+	if err := limits.CheckSize("min-char-frequency", *minChar, 1, math.MaxInt); err != nil {
 		return err
 	}
 	cols, err := parseColumns(*columns)
@@ -79,48 +79,13 @@ func runBPELearn(args []string, stdout io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, append(fs.Args(), *tsv)...); err != nil {
+	if err := rundir.NotInput("out", *out, append(fs.Args(), *tsv)...); err != nil {
 		return err
 	}
 	start := time.Now()
-	var lines []string
-	for _, path := range fs.Args() {
-		err := readLines(path, func(n int, line string) error {
-			lines = append(lines, line)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if *tsv != "" {
-		// Without --columns, every line has as many fields as the first
-		// (as train's --data): a stray tab would shift a column.
-		first, firstLine := 0, 0
-		err := readLines(*tsv, func(n int, line string) error {
-			if line == "" {
-				return nil
-			}
-			f := strings.Split(line, "\t")
-			switch {
-			case fs.Changed("columns"):
-			case first == 0:
-				first, firstLine = len(f), n
-			case len(f) != first:
-				return fmt.Errorf("%s:%d: %d tab-separated fields, line %d has %d (a stray tab?): fix the line, or give --columns to read only those columns",
-					*tsv, n, len(f), firstLine, first)
-			}
-			for _, c := range cols {
-				if c > len(f) {
-					return fmt.Errorf("%s:%d: %d columns, --columns wants column %d", *tsv, n, len(f), c)
-				}
-				lines = append(lines, f[c-1])
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	lines, err := bpe.CorpusLines(fs.Args(), *tsv, cols, fs.Changed("columns"))
+	if err != nil {
+		return err
 	}
 	codes, err := bpe.Learn(lines, *merges, bpe.Options{MinFrequency: *minFreq, MinCharFrequency: *minChar})
 	if err != nil {
@@ -154,81 +119,13 @@ func parseColumns(s string) ([]int, error) {
 	return cols, nil
 }
 
-// readLines calls fn with each line of the file at path (without its
-// "\n"), numbered from 1, and rejects text that is not UTF-8 by file and
-// line, since a vocabulary learned from mis-decoded text is silently bad.
-func readLines(path string, fn func(n int, line string) error) error {
-	b, err := fileutil.ReadRegular(path, fileutil.MaxText)
-	if err != nil {
-		return err
-	}
-	if strings.HasSuffix(path, ".gz") {
-		z, err := gzip.NewReader(bytes.NewReader(b))
-		if err == nil {
-			// The cap holds for the text, not only the file: a small
-			// file can decompress without bound.
-			b, err = io.ReadAll(io.LimitReader(z, fileutil.MaxText+1))
-		}
-		if err != nil {
-			return fmt.Errorf("%s: not readable as gzip: %v", path, err)
-		}
-		if int64(len(b)) > fileutil.MaxText {
-			return fmt.Errorf("%s: over the %d GiB limit once decompressed", path, fileutil.MaxText>>30)
-		}
-	}
-	text := strings.TrimSuffix(string(b), "\n")
-	if text == "" {
-		return nil
-	}
-	for n, line := range strings.Split(text, "\n") {
-		if !utf8.ValidString(line) {
-			return fmt.Errorf("%s:%d: invalid UTF-8", path, n+1)
-		}
-		if err := fn(n+1, line); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // maxStdinLine bounds a line of standard input in bytes (a variable so
 // tests can lower it).
 var maxStdinLine = fileutil.MaxText
 
-// eachStdinLine calls fn with each line of standard input, without its
-// "\n". Input is streamed, so it may be of any size, but a line is held
-// whole: one over maxStdinLine (a disk image or a sparse file of zeros
-// redirected in has no newline) is refused once that much is read,
-// rather than read without bound.
+// eachStdinLine calls fn with each line of standard input (bpe.EachLine).
 func eachStdinLine(fn func(n int, line string) error) error {
-	r := bufio.NewReader(stdin)
-	var buf []byte
-	for n := 1; ; n++ {
-		buf = buf[:0]
-		var err error
-		for {
-			var part []byte
-			part, err = r.ReadSlice('\n')
-			if int64(len(buf)+len(part)) > maxStdinLine {
-				return fmt.Errorf("stdin:%d: line over the %d-byte limit", n, maxStdinLine)
-			}
-			buf = append(buf, part...)
-			if err != bufio.ErrBufferFull {
-				break
-			}
-		}
-		if len(buf) > 0 {
-			if ferr := fn(n, strings.TrimSuffix(string(buf), "\n")); ferr != nil {
-				return ferr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("stdin: %v", err)
-		}
-	}
+	return bpe.EachLine(stdin, "stdin", maxStdinLine, fn)
 }
 
 func runBPEEncode(args []string, stdout io.Writer) error {
@@ -238,10 +135,10 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := stdoutNotInput(stdout, *path); err != nil {
+	if err := rundir.StdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := loadCodes(*path)
+	codes, err := bpe.ReadFile(*path)
 	if err != nil {
 		return err
 	}
@@ -251,12 +148,7 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 			w.WriteString(codes.FormatTokens(codes.Encode(line)))
 			return w.WriteByte('\n')
 		}
-		for i, id := range codes.Encode(line) {
-			if i > 0 {
-				w.WriteByte(' ')
-			}
-			w.WriteString(strconv.Itoa(int(id)))
-		}
+		w.WriteString(bpe.FormatIDs(codes.Encode(line)))
 		return w.WriteByte('\n')
 	})
 	if ferr := w.Flush(); err == nil {
@@ -272,10 +164,10 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := stdoutNotInput(stdout, *path); err != nil {
+	if err := rundir.StdoutNotInput(stdout, *path); err != nil {
 		return err
 	}
-	codes, err := loadCodes(*path)
+	codes, err := bpe.ReadFile(*path)
 	if err != nil {
 		return err
 	}
@@ -284,7 +176,7 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 	err = eachStdinLine(func(n int, line string) error {
 		var err error
 		if *ids {
-			buf, err = parseIDs(buf[:0], line, codes.Size())
+			buf, err = bpe.ParseIDs(buf[:0], line, codes.Size())
 		} else {
 			buf, err = codes.ParseTokens(line)
 		}
@@ -298,20 +190,4 @@ func runBPEDecode(args []string, stdout io.Writer) error {
 		err = ferr
 	}
 	return err
-}
-
-// parseIDs appends the ids of a line of decimal ids separated by spaces
-// to buf, each checked to be in [0, size).
-func parseIDs(buf []int32, line string, size int) ([]int32, error) {
-	for _, f := range strings.Split(line, " ") {
-		if f == "" {
-			continue
-		}
-		id, err := strconv.ParseInt(f, 10, 32)
-		if err != nil || id < 0 || id >= int64(size) {
-			return nil, fmt.Errorf("%.20q is not an id in [0, %d)", f, size)
-		}
-		buf = append(buf, int32(id))
-	}
-	return buf, nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/bpe"
 )
 
 // withStdin runs f with s as what bpe encode and decode read.
@@ -206,7 +208,7 @@ func TestBPEZeroMerges(t *testing.T) {
 			t.Fatalf("train %v: exit %d: %s", extra, code, e)
 		}
 	}
-	learned, err := loadCodes(filepath.Join(dir, "run--bpe-merges", "bpe.codes"))
+	learned, err := bpe.ReadFile(filepath.Join(dir, "run--bpe-merges", "bpe.codes"))
 	if err != nil || learned.NumMerges() != 0 {
 		t.Errorf("train --bpe-merges 0 learned codes %v, %v", learned, err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
@@ -34,16 +33,8 @@ func runCorpus(args []string, stdout, stderr io.Writer) error {
 		}
 		buf.Write(corpus.SOTU())
 	} else {
-		train, val, test := corpus.BibleSplits()
-		var pairs []corpus.Pair
-		switch *split {
-		case "train":
-			pairs = train
-		case "valid", "validation":
-			pairs = val
-		case "test":
-			pairs = test
-		default:
+		pairs, ok := corpus.Split(*split)
+		if !ok {
 			return usagef("--split must be train, valid or test, got %q", *split)
 		}
 		if *lang != "en" && *lang != "es" {
@@ -52,16 +43,7 @@ func runCorpus(args []string, stdout, stderr io.Writer) error {
 		if *tsv && fs.Changed("lang") {
 			return usagef("--tsv writes both sides: no --lang")
 		}
-		for _, p := range pairs {
-			switch {
-			case *tsv:
-				fmt.Fprintf(&buf, "%s\t%s\t%s\n", p.Ref, p.English, p.Spanish)
-			case *lang == "en":
-				buf.WriteString(p.English + "\n")
-			default:
-				buf.WriteString(p.Spanish + "\n")
-			}
-		}
+		buf.Write(corpus.Lines(pairs, *lang, *tsv))
 	}
 	if *output != "" {
 		return atomicfile.WriteFile(*output, buf.Bytes())

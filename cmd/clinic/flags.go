@@ -1,11 +1,8 @@
 package main
 
 import (
-	"os"
-
-	"github.com/clinic-ml/clinic/internal/corpus"
-	"github.com/clinic-ml/clinic/internal/data"
-	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -50,34 +47,55 @@ func (m *modelFlags) config() (model.Config, error) {
 		c.ActDropout = m.actDp
 	}
 	if err := c.Validate(); err != nil {
-		return c, usageError{err.Error()}
+		return c, usageError{Msg: err.Error()}
 	}
 	return c, nil
 }
 
-// loadText returns the training text: the file or folder at path, or
-// the built-in corpus when path is empty.
-func loadText(path string) ([]byte, string, error) {
-	if path == "" {
-		return corpus.SOTU(), "built-in State of the Union corpus", nil
-	}
-	b, err := data.Load(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return b, path, nil
+// trainOpts are the flags of a training run: the train.Job they fill.
+type trainOpts struct {
+	train.Job
+	sh shared
 }
 
-func checkPositive(name string, v int) error {
-	if v < 1 {
-		return usagef("--%s must be at least 1, got %d", name, v)
-	}
-	return nil
+func (o *trainOpts) register(fs *pflag.FlagSet) {
+	o.Flags(fs, func(names ...string) { o.sh.take(fs, names...) })
 }
 
-func fileExists(path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fileutil.PathError(path, err)
+func (o *trainOpts) check() error {
+	o.Threads, o.Pin, o.Data = o.sh.threads, o.sh.pin, o.sh.data
+	return o.Check()
+}
+
+// shared are the flags several commands share, each declared once,
+// here: a command takes the ones it has (take), in the place of its
+// help where they go, and reads their values from shared.
+type shared struct {
+	threads int
+	pin     bool
+	data    string
+}
+
+// take adds the named shared flags to fs.
+func (s *shared) take(fs *pflag.FlagSet, names ...string) {
+	all := pflag.NewFlagSet("shared", pflag.ContinueOnError)
+	all.IntVar(&s.threads, "threads", 0, "worker threads (0: one per CPU)")
+	all.BoolVar(&s.pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
+	all.StringVar(&s.data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	for _, n := range names {
+		fs.AddFlag(all.Lookup(n))
 	}
-	return nil
+}
+
+// pool starts the command's workers: --threads of them, pinned with
+// --pin-threads.
+func (s *shared) pool() (*asm.Pool, error) {
+	p := asm.NewPool(s.threads)
+	if s.pin {
+		if err := p.Pin(); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // irregular replaces path with a FIFO (kind "fifo") or a symbolic link
@@ -47,7 +50,7 @@ func TestResumeAndSweepFilesGated(t *testing.T) {
 	if code, _, e := runCLI(t, lmArgs(text, run, "6")...); code != 0 {
 		t.Fatalf("train: %s", e)
 	}
-	state := filepath.Join(run, stateFile)
+	state := filepath.Join(run, train.StateFile)
 	good, err := os.ReadFile(state)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +69,7 @@ func TestResumeAndSweepFilesGated(t *testing.T) {
 
 		sweep := filepath.Join(dir, "sweep-"+kind)
 		os.Mkdir(sweep, 0o755)
-		flags := filepath.Join(sweep, sweepFlagsFile)
+		flags := filepath.Join(sweep, rundir.SweepFlagsFile)
 		irregular(t, flags, kind)
 		wantRefused(t, flags, "analyze", "sweep", "--continue", "--data", text, "--out", sweep)
 

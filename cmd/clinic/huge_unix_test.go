@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -141,8 +142,8 @@ func TestHugeInputsRefused(t *testing.T) {
 		head []byte
 		want string
 	}{
-		{stateFile, zeros, "not a safetensors file"},
-		{stateFile, tiling(t, map[string]string{"step": "6"}), `format "", want`},
+		{train.StateFile, zeros, "not a safetensors file"},
+		{train.StateFile, tiling(t, map[string]string{"step": "6"}), `format "", want`},
 		{"model.safetensors", zeros, "not a safetensors file"},
 		{"model.safetensors", tiling(t, map[string]string{"step": "6"}), "is not the checkpoint"},
 		{"metrics.jsonl", zeros, "over the 2 GiB limit"},

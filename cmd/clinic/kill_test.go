@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/atomicfile"
+	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 // The helper process of the kill tests: it runs the command line in
@@ -255,7 +257,7 @@ func TestKillResume(t *testing.T) {
 	// A run resumes once it has a trainer state; before, nothing was
 	// trained and it starts again.
 	resumeTrain := func(out string) []string {
-		if !exists(filepath.Join(out, stateFile)) {
+		if !exists(filepath.Join(out, train.StateFile)) {
 			return nil
 		}
 		return []string{"train", "--resume", out}
@@ -263,7 +265,7 @@ func TestKillResume(t *testing.T) {
 	// A sweep continues once it has recorded its flags.
 	continueSweep := func(start func(string) []string) func(string) []string {
 		return func(out string) []string {
-			if !exists(filepath.Join(out, sweepFlagsFile)) {
+			if !exists(filepath.Join(out, rundir.SweepFlagsFile)) {
 				return nil
 			}
 			return append(start(out), "--continue")

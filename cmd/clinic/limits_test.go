@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/limits"
 )
 
 // commandLines are the commands whose flags TestFlagValuesAreUsageErrors
@@ -139,15 +141,15 @@ func TestTranslateHugeBeam(t *testing.T) {
 	ckpt, _ := tinyTranslator(t, dir)
 	in := filepath.Join(dir, "x")
 	os.WriteFile(in, []byte("one two\nthree\nfour five\ntwo one\n"), 0o644)
-	for _, beam := range []string{"4611686018427387905", "9223372036854775807", strconv.Itoa(maxBeam + 1)} {
+	for _, beam := range []string{"4611686018427387905", "9223372036854775807", strconv.Itoa(limits.MaxBeam + 1)} {
 		code, _, e := runCLI(t, "translate", "--checkpoint", ckpt, "--input", in, "--batch-size", "4", "--beam", beam)
 		if code != 2 || !strings.Contains(e, "--beam") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
 			t.Errorf("--beam %s: exit %d, stderr %q; want exit 2 and one line naming --beam", beam, code, e)
 		}
 	}
 	code, out, e := runCLI(t, "translate", "--checkpoint", ckpt, "--input", in, "--batch-size", "4",
-		"--beam", strconv.Itoa(maxBeam), "--max-len-b", "1", "--threads", "1")
+		"--beam", strconv.Itoa(limits.MaxBeam), "--max-len-b", "1", "--threads", "1")
 	if code != 0 || strings.Count(out, "\n") != 4 {
-		t.Errorf("--beam %d: exit %d, %q, stderr %q", maxBeam, code, out, e)
+		t.Errorf("--beam %d: exit %d, %q, stderr %q", limits.MaxBeam, code, out, e)
 	}
 }

@@ -1,10 +1,19 @@
-// Command clinic trains byte-level Transformer language models on CPU
-// with Post-LN, Pre-LN or Admin, profiles Admin's ω, and samples text.
+// Command clinic trains Transformers on CPU — byte-level language
+// models and encoder–decoder translators, with Post-LN, Pre-LN, Admin
+// and the other residual variants — and runs the experiments around
+// them.
 //
-//	clinic train   [flags]   train on the built-in corpus or --data
-//	clinic profile [flags]   run Admin's profiling and save ω
-//	clinic sample  [flags]   generate text from a checkpoint
-//	clinic version           print version and CPU kernels in use
+//	clinic train     [flags]   train a language model or a translator
+//	clinic profile   [flags]   run Admin's profiling and save ω
+//	clinic sample    [flags]   generate text from a language model
+//	clinic average   [flags]   average the weights of checkpoints
+//	clinic logits    [flags]   write a checkpoint's logits (to compare with PyTorch)
+//	clinic bpe       learn|encode|decode   a joint BPE subword vocabulary
+//	clinic analyze   <analysis> [flags]    change, grads, dependency, sweep, lr-range, scaling
+//	clinic translate [flags]   translate sentences with a translator checkpoint
+//	clinic bleu      [flags]   score translations with BLEU as sacreBLEU does
+//	clinic corpus    [flags]   write the built-in corpora
+//	clinic version             print the version and the kernels in use
 package main
 
 import (
@@ -12,13 +21,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/pflag"
 )
-
-// Version is the release this binary was built from.
-const Version = "0.1.0"
 
 func main() {
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
@@ -37,17 +42,6 @@ func main() {
 	os.Exit(code)
 }
 
-// stdin is what commands read from standard input (bpe encode and
-// decode, bleu, translate); a variable so tests can feed it.
-var stdin io.Reader = os.Stdin
-
-// usageError is bad input on the command line: exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
-
 type command struct {
 	name, summary string
 	run           func(args []string, stdout, stderr io.Writer) error
@@ -55,7 +49,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"train", "train a language model", runTrain},
+		{"train", "train a language model or a translator (--task)", runTrain},
 		{"profile", "run Admin profiling and save the ω profile", runProfile},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"average", "average the weights of checkpoints", runAverage},
@@ -110,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		case errors.Is(err, pflag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.msg), name)
+			fmt.Fprintf(stderr, "clinic %s: %s (see 'clinic %s --help')\n", name, oneLine(ue.Msg), name)
 			return 2
 		case errors.As(err, &ec):
 			fmt.Fprintf(stderr, "clinic %s: %s\n", name, oneLine(err.Error()))
@@ -122,48 +116,4 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	fmt.Fprintf(stderr, "clinic: unknown command %q (see 'clinic --help')\n", name)
 	return 2
-}
-
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
-
-// newFlags returns a flag set whose --help prints a usage to stdout.
-func newFlags(name, synopsis string, stdout io.Writer) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: clinic %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args, turning flag errors into usage errors; arguments
-// after the flags are refused.
-func parse(fs *pflag.FlagSet, args []string) error {
-	if err := parseFiles(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
-}
-
-// parseFiles is parse for commands that take files after the flags.
-func parseFiles(fs *pflag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	if errors.Is(err, pflag.ErrHelp) {
-		fs.Usage()
-		return err
-	}
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	return nil
 }

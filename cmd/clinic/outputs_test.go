@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/rundir"
 )
 
 // snapshot holds files' contents; check fails unless each file still
@@ -213,7 +215,7 @@ func TestTrainRefusesReportDir(t *testing.T) {
 	sweep := filepath.Join(dir, "sweep")
 	report := fakeSweep(t, sweep, "1e-3")
 	runRefused(t, "already holds results", append([]string{"train"}, tiny(text, "--layers", "1", "--steps", "2", "--out", sweep)...)...)
-	if ents, _ := os.ReadDir(sweep); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return heldRun.MatchString(e.Name()) }) {
+	if ents, _ := os.ReadDir(sweep); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return rundir.HeldRun.MatchString(e.Name()) }) {
 		t.Errorf("the refused run left files in %s", sweep)
 	}
 	if got, _ := os.ReadFile(filepath.Join(sweep, "report.md")); !bytes.Equal(got, report) {

@@ -5,10 +5,10 @@ import (
 	"io"
 
 	"github.com/clinic-ml/clinic/admin"
-	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/fileutil"
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -18,8 +18,9 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	batch := fs.Int("batch-size", 16, "sequences in the profiling batch")
 	seed := fs.Uint64("seed", 1, "random seed (weights, batch, dropout)")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
-	dataPath := fs.String("data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	var sh shared
+	sh.take(fs, "threads")
+	sh.take(fs, "data")
 	valFrac := fs.Float64("val-frac", 0.01, "fraction of the text held out (profiling reads the rest)")
 	out := fs.String("out", "admin_profile.json", "where to write the profile")
 	free := fs.Bool("free", false, "print and save admin-torch's profiling-free ω instead")
@@ -33,7 +34,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err := fileutil.CheckOutput(*out); err != nil {
 		return err
 	}
-	if err := notInput("out", *out, withTxt(*dataPath)...); err != nil {
+	if err := rundir.NotInput("out", *out, rundir.WithTxt(sh.data)...); err != nil {
 		return err
 	}
 	if err := fs.Set("norm", model.Admin); err != nil {
@@ -44,34 +45,28 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
 	if !(*valFrac > 0 && *valFrac < 1) {
 		return usagef("--val-frac must be in (0,1), got %g", *valFrac)
 	}
-	if err := checkModelFits("profiling this model", cfg, nil, *batch); err != nil {
+	if err := limits.CheckModelFits("profiling this model", cfg, nil, *batch); err != nil {
 		return err
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := limits.CheckThreads(sh.threads); err != nil {
 		return err
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 	var pr *admin.Profile
 	if *free {
 		pr = admin.Free(cfg)
 	} else {
-		text, source, err := loadText(*dataPath)
-		if err != nil {
-			return err
-		}
-		trainText, _ := data.Split(text, *valFrac)
-		lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: *batch, Seed: *seed, Train: trainText, TrainName: source, Pool: pool})
-		if err != nil {
-			return err
-		}
-		if pr, err = lm.ProfileAdmin(); err != nil {
+		if pr, err = lm.Profile(cfg, *batch, *seed, sh.data, *valFrac, pool); err != nil {
 			return err
 		}
 	}

@@ -2,23 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
-	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/spf13/pflag"
 )
-
-// stateFile is the trainer state saved beside each checkpoint, for
-// 'clinic train --resume'.
-const stateFile = "trainer_state.safetensors"
 
 // resumeMayChange are the flags a resumed run may set anew: none of
 // them changes the result of a step. resumeNotSaved are not settings of
@@ -28,69 +20,22 @@ var (
 	resumeNotSaved  = []string{"out", "overwrite", "cpuprofile", "resume", "help"}
 )
 
-// savedFlag is one flag of a run, as saved in its trainer state.
-type savedFlag struct {
-	Value   string `json:"value"`
-	Changed bool   `json:"changed,omitempty"`
-}
-
 // runFlags returns the flags of a run for its trainer state.
 func runFlags(fs *pflag.FlagSet) map[string]string {
-	m := map[string]savedFlag{}
+	m := map[string]rundir.Flag{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if !slices.Contains(resumeNotSaved, f.Name) {
-			m[f.Name] = savedFlag{f.Value.String(), f.Changed}
+			m[f.Name] = rundir.Flag{Value: f.Value.String(), Changed: f.Changed}
 		}
 	})
 	b, _ := json.Marshal(m)
 	return map[string]string{"flags": string(b)}
 }
 
-// argValue finds --name's value in args before the flags are parsed.
-func argValue(args []string, name string) string {
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
-			return v
-		}
-		if a == "--"+name && i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return ""
-}
-
-// readResume reads the trainer state of the run in dir and its flags.
-func readResume(dir string) (*train.State, map[string]savedFlag, error) {
-	s, err := train.ReadState(filepath.Join(dir, stateFile))
-	if errors.Is(err, train.ErrNoState) {
-		// A run killed before its first save left files (metrics, a best
-		// checkpoint) but nothing to resume from, and a fresh start into
-		// the directory is refused without --overwrite.
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			if heldRun.MatchString(e.Name()) {
-				return nil, nil, usagef("--resume %s: the run there stopped before its first save (no %s), so it cannot be resumed; start it again with --out %s --overwrite", dir, stateFile, dir)
-			}
-		}
-		return nil, nil, usagef("--resume %s: no resumable run there (no %s; 'clinic train' writes it with each checkpoint)", dir, stateFile)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("--resume %s: %v", dir, err)
-	}
-	var flags map[string]savedFlag
-	if err := json.Unmarshal([]byte(s.Run["flags"]), &flags); err != nil || flags["task"].Value == "" {
-		return nil, nil, fmt.Errorf("--resume %s: %s does not record the run's flags", dir, stateFile)
-	}
-	return s, flags, nil
-}
-
 // applyResume gives every flag not on the command line the resumed
 // run's value, refuses flags that conflict with the run and logs those
 // that change.
-func applyResume(fs *pflag.FlagSet, dir string, saved map[string]savedFlag, quiet bool, stdout io.Writer) error {
+func applyResume(fs *pflag.FlagSet, dir string, saved map[string]rundir.Flag, quiet bool, stdout io.Writer) error {
 	if fs.Changed("overwrite") {
 		return usagef("--overwrite does not go with --resume")
 	}
@@ -137,85 +82,4 @@ func applyResume(fs *pflag.FlagSet, dir string, saved map[string]savedFlag, quie
 		fmt.Fprintf(stdout, "clinic: resuming with %s\n", strings.Join(changed, ", "))
 	}
 	return nil
-}
-
-// signalStop is a run stopped by a signal: its checkpoint, state and
-// metrics are saved, and the exit status is 128 + the signal's number.
-type signalStop struct {
-	sig  syscall.Signal
-	step int
-	dir  string
-	// resumable: a 'clinic train' run, which --resume continues (a
-	// sweep's runs are not).
-	resumable bool
-}
-
-func (e *signalStop) Error() string {
-	msg := fmt.Sprintf("stopped by %s after step %d; checkpoint, trainer state and metrics are saved in %s", signalName(e.sig), e.step, e.dir)
-	if e.resumable {
-		msg += "; continue with: clinic train --resume " + e.dir
-	}
-	return msg
-}
-
-func (e *signalStop) ExitCode() int { return 128 + int(e.sig) }
-
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	}
-	return s.String()
-}
-
-// testBeforeStep, when set, runs before each step of a run whose
-// options set no beforeStep (the signal tests slow the run down).
-var testBeforeStep func(step int)
-
-// stopSignals are the signals that stop a training run cleanly.
-var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
-
-// watchSignals returns a channel closed on the first of stopSignals,
-// the signal that closed it (once closed), and a function to stop
-// watching. A second signal exits at once with its status: every file
-// is written atomically, so the previous checkpoint is intact.
-func watchSignals(stderr io.Writer, dir string) (stop <-chan struct{}, which func() syscall.Signal, done func()) {
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, stopSignals...)
-	c := make(chan struct{})
-	quit := make(chan struct{})
-	var first syscall.Signal
-	go func() {
-		select {
-		case s := <-ch:
-			first = s.(syscall.Signal)
-			fmt.Fprintf(stderr, "\nclinic: %s: finishing the current step and saving (a second signal exits at once)\n", signalName(first))
-			close(c)
-		case <-quit:
-			return
-		}
-		select {
-		case s := <-ch:
-			fmt.Fprintf(stderr, "clinic: %s again: exiting at once; the last saved checkpoint in %s is intact\n", signalName(s.(syscall.Signal)), dir)
-			os.Exit(128 + int(s.(syscall.Signal)))
-		case <-quit:
-		}
-	}()
-	// After a signal stopped the run the process is about to exit with
-	// that signal's status; a signal arriving between here and the exit
-	// is ignored rather than left to its default action, which would
-	// kill the process without that status.
-	return c, func() syscall.Signal { <-c; return first }, func() {
-		select {
-		case <-c:
-			signal.Ignore(stopSignals...)
-		default:
-			signal.Stop(ch)
-		}
-		close(quit)
-	}
 }

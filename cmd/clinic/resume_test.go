@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/stop"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -209,7 +211,7 @@ func TestSignals(t *testing.T) {
 		sigs []syscall.Signal
 		code int
 	}{{[]syscall.Signal{syscall.SIGINT}, 130}, {[]syscall.Signal{syscall.SIGHUP}, 129}, {[]syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, 143}} {
-		out := filepath.Join(dir, signalName(c.sigs[0])+strings.Repeat("2", len(c.sigs)-1))
+		out := filepath.Join(dir, stop.Name(c.sigs[0])+strings.Repeat("2", len(c.sigs)-1))
 		code, e := signalRun(t, out, lmArgs(text, out, "40", "--save-every", "5"), c.sigs...)
 		if code != c.code {
 			t.Fatalf("%v: exit %d, want %d: %s", c.sigs, code, c.code, e)
@@ -227,7 +229,7 @@ func TestSignals(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.Contains(e, "stopped by "+signalName(c.sigs[0])) || !strings.Contains(e, "continue with: clinic train --resume "+out) {
+		if !strings.Contains(e, "stopped by "+stop.Name(c.sigs[0])) || !strings.Contains(e, "continue with: clinic train --resume "+out) {
 			t.Errorf("%v: stderr %s", c.sigs, e)
 		}
 		if recs, err := metrics.ReadAll(filepath.Join(out, "metrics.jsonl")); err != nil || len(recs) >= 40 || len(recs) < 5 {
@@ -281,7 +283,7 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 	if code, _, e := runCLI(t, lmArgs(text, a, "12")...); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, e)
 	}
-	own, _ := os.ReadFile(filepath.Join(a, stateFile))
+	own, _ := os.ReadFile(filepath.Join(a, train.StateFile))
 	refused := func(what, want string, args ...string) {
 		t.Helper()
 		before := dirFiles(t, a)
@@ -299,11 +301,11 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 		if code, _, e := runCLI(t, append(lmArgs(text, b, "12"), c.args...)...); code != 0 {
 			t.Fatalf("train: exit %d: %s", code, e)
 		}
-		st, _ := os.ReadFile(filepath.Join(b, stateFile))
-		os.WriteFile(filepath.Join(a, stateFile), st, 0o644)
+		st, _ := os.ReadFile(filepath.Join(b, train.StateFile))
+		os.WriteFile(filepath.Join(a, train.StateFile), st, 0o644)
 		refused("the state of a run with "+c.name, "is not the checkpoint")
 	}
-	os.WriteFile(filepath.Join(a, stateFile), own, 0o644)
+	os.WriteFile(filepath.Join(a, train.StateFile), own, 0o644)
 
 	// The run's Admin profile replaced by another's.
 	pa, _ := os.ReadFile(filepath.Join(a, "admin_profile.json"))
@@ -425,7 +427,7 @@ func TestResumeRefusesAnotherBest(t *testing.T) {
 	}
 
 	// Killed before its first save: files, but no trainer state.
-	os.Remove(filepath.Join(tc, stateFile))
+	os.Remove(filepath.Join(tc, train.StateFile))
 	code, _, e := runCLI(t, "train", "--resume", tc)
 	if code != 2 || !strings.Contains(e, "stopped before its first save") || !strings.Contains(e, "--out "+tc+" --overwrite") || strings.Count(e, "\n") != 1 {
 		t.Errorf("no state: exit %d, %q", code, e)

@@ -81,23 +81,4 @@ func TestSweepOverwrite(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", args, code, e)
 		}
 	}
-	run := filepath.Join(out, "runs", "postln-L6")
-	os.MkdirAll(run, 0o755)
-	for _, f := range []string{"model.safetensors", "metrics.jsonl", "checkpoint3.safetensors"} {
-		os.WriteFile(filepath.Join(run, f), nil, 0o644)
-	}
-	os.WriteFile(filepath.Join(out, "mine.txt"), nil, 0o644)
-	if err := cleanSweepDir(out, true, nil); err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	ents, _ := os.ReadDir(out)
-	for _, e := range ents {
-		if e.Name() != runlock.Name {
-			left = append(left, e.Name())
-		}
-	}
-	if len(left) != 1 || left[0] != "mine.txt" {
-		t.Errorf("left after --overwrite: %v", left)
-	}
 }

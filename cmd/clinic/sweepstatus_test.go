@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/experiment"
 )
 
 // Both sweeps call a run diverged when its final validation loss is not
@@ -29,8 +32,8 @@ func TestLossDiverged(t *testing.T) {
 		{math.Inf(-1), 8000, true},
 		{0, 2, false},
 	} {
-		if got := lossDiverged(c.loss, c.vocab); got != c.want {
-			t.Errorf("lossDiverged(%g, %d) = %v, want %v", c.loss, c.vocab, got, c.want)
+		if got := experiment.LossDiverged(c.loss, c.vocab); got != c.want {
+			t.Errorf("experiment.LossDiverged(%g, %d) = %v, want %v", c.loss, c.vocab, got, c.want)
 		}
 	}
 }
@@ -50,7 +53,7 @@ func TestTranslateSweepBlownUpIsDiverged(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sweep: exit %d: %s", code, e)
 	}
-	codes, err := loadCodes(filepath.Join(out, "bpe.codes"))
+	codes, err := bpe.ReadFile(filepath.Join(out, "bpe.codes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestTranslateSweepBlownUpIsDiverged(t *testing.T) {
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= math.Log(float64(codes.Size())) {
 		t.Fatalf("final validation loss %q: this test wants a finite blow-up above ln %d", r[3], codes.Size())
 	}
-	if r[6] != statusDiverged || r[4] != "" {
+	if r[6] != experiment.StatusDiverged || r[4] != "" {
 		t.Errorf("row %q: want diverged and no test BLEU", r)
 	}
 	rep, _ := os.ReadFile(filepath.Join(out, "report.md"))

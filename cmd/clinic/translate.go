@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"math"
-	"strings"
-	"unicode/utf8"
 
-	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
-	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/fileutil"
-	"github.com/clinic-ml/clinic/internal/train"
-	"github.com/clinic-ml/clinic/model"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/translate"
 )
 
 func runTranslate(args []string, stdout, stderr io.Writer) error {
@@ -29,7 +24,8 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	maxLenA := fs.Float64("max-len-a", 0, "outputs have at most a·srclen + b tokens (srclen with its EOS; capped by seq-len)")
 	maxLenB := fs.Int("max-len-b", 200, "see --max-len-a")
 	batch := fs.Int("batch-size", 32, "sentences decoded at once")
-	threads := fs.Int("threads", 0, "worker threads (0: one per CPU)")
+	var sh shared
+	sh.take(fs, "threads")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,23 +36,25 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := outputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
+	if err := rundir.OutputNotInput("output", *output, stdout, *input, *ckpt); err != nil {
 		return err
 	}
-	if err := checkDecodeFlags(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
+	if err := translate.CheckDecode(*beam, *lenpen, *maxLenA, *maxLenB); err != nil {
 		return err
 	}
-	if err := checkSize("batch-size", *batch, 1, maxBatch); err != nil {
+	if err := limits.CheckSize("batch-size", *batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
-	if err := checkThreads(*threads); err != nil {
+	if err := limits.CheckThreads(sh.threads); err != nil {
 		return err
 	}
-	pool := asm.NewPool(*threads)
+	pool, err := sh.pool()
+	if err != nil {
+		return err
+	}
 	defer pool.Close()
 
 	name, text := "stdin", []byte(nil)
-	var err error
 	if *input != "" && *input != "-" {
 		name = *input
 		if text, err = fileutil.ReadRegular(*input, fileutil.MaxText); err != nil {
@@ -65,139 +63,16 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	} else if text, err = fileutil.ReadAll(stdin, name, fileutil.MaxText); err != nil {
 		return err
 	}
-	lines := splitLines(text)
-	for i, l := range lines {
-		if !utf8.ValidString(l) {
-			return fmt.Errorf("%s:%d: not valid UTF-8", name, i+1)
-		}
-	}
-
-	p, codes, err := loadTranslator(*ckpt)
+	out, err := translate.Text(text, name, *ckpt, translate.Request{Beam: *beam, LenPen: *lenpen, MaxLenA: *maxLenA, MaxLenB: *maxLenB, Batch: *batch, Pool: pool}, stderr)
 	if err != nil {
 		return err
 	}
-	cfg := p.Cfg
-	var srcs [][]int32
-	var which []int // srcs[k] translates lines[which[k]]
-	for i, l := range lines {
-		if strings.TrimSpace(l) == "" {
-			continue
-		}
-		ids, n := train.SourceIDs(codes, l, cfg.SeqLen)
-		if n > cfg.SeqLen-1 {
-			fmt.Fprintf(stderr, "clinic translate: warning: %s:%d has %d subword tokens, truncated to the model's %d\n",
-				name, i+1, n, cfg.SeqLen-1)
-		}
-		srcs = append(srcs, ids)
-		which = append(which, i)
-	}
-	out := make([]string, len(lines))
-	if len(srcs) > 0 {
-		nb := min(*batch, len(srcs))
-		maxHyp, err := sizeProduct("--batch-size × --beam", nb, *beam)
-		if err != nil {
-			return err
-		}
-		if err := checkFits("translating with "+*ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
-			return err
-		}
-		tr, err := model.NewTranslator(p, nb, maxHyp)
-		if err != nil {
-			return err
-		}
-		tr.SetPool(pool)
-		opt := train.DecodeOptions(cfg, *beam, *lenpen)
-		opt.Pool = pool
-		opt.MaxLenA, opt.MaxLenB = *maxLenA, *maxLenB
-		hyps, err := train.TranslateIDs(tr, codes, srcs, nb, opt)
-		if err != nil {
-			return err
-		}
-		for k, h := range hyps {
-			out[which[k]] = h
-		}
-	}
-	var buf bytes.Buffer
-	for _, s := range out {
-		// A translation is one line: a model could emit a newline token.
-		buf.WriteString(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
-		buf.WriteByte('\n')
-	}
 	if toStdout {
-		_, err := stdout.Write(buf.Bytes())
+		_, err := stdout.Write(out)
 		return err
 	}
-	if err := atomicfile.WriteFile(*output, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(*output, out); err != nil {
 		return fmt.Errorf("writing %s: %v", *output, fileutil.Cause(err))
 	}
 	return nil
-}
-
-// checkDecodeFlags checks the beam-search flags translate and the
-// translation sweep share.
-func checkDecodeFlags(beam int, lenpen, maxLenA float64, maxLenB int) error {
-	if err := checkSize("beam", beam, 1, maxBeam); err != nil {
-		return err
-	}
-	switch {
-	case math.IsNaN(lenpen) || math.IsInf(lenpen, 0):
-		return usagef("--lenpen must be finite, got %g", lenpen)
-	case !(maxLenA >= 0 && maxLenA <= maxOutLen):
-		return usagef("--max-len-a must be in [0, %d], got %g", maxOutLen, maxLenA)
-	}
-	return checkSize("max-len-b", maxLenB, 0, maxOutLen)
-}
-
-// splitLines splits text into lines without their "\n" or "\r\n"; a
-// final newline does not start another line.
-func splitLines(text []byte) []string {
-	if len(text) == 0 {
-		return nil
-	}
-	s := strings.TrimSuffix(string(text), "\n")
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
-	return lines
-}
-
-// loadTranslator loads an encoder–decoder checkpoint and its subword
-// codes.
-func loadTranslator(path string) (*model.Params, *bpe.Codes, error) {
-	p, meta, err := model.LoadCheckpoint(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	codes, err := translatorCodes(path, p, meta)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, codes, nil
-}
-
-// translatorCodes checks that a loaded checkpoint is a translator and
-// returns the subword codes its metadata carries.
-func translatorCodes(path string, p *model.Params, meta map[string]string) (*bpe.Codes, error) {
-	if p.Cfg.EncoderLayers < 1 {
-		return nil, fmt.Errorf("%s is a language model, not a translator", path)
-	}
-	if t := meta["task"]; t != "translate" {
-		return nil, fmt.Errorf("%s: task %q, not a translation checkpoint", path, t)
-	}
-	text, ok := meta["bpe_codes"]
-	if !ok {
-		return nil, fmt.Errorf("%s: no BPE codes in the checkpoint's metadata", path)
-	}
-	codes, err := bpe.Parse([]byte(text))
-	if err != nil {
-		return nil, fmt.Errorf("%s: BPE codes: %v", path, err)
-	}
-	if codes.Size() != p.Cfg.Vocab {
-		return nil, fmt.Errorf("%s: the BPE codes give %d tokens, the model has %d", path, codes.Size(), p.Cfg.Vocab)
-	}
-	if p.Cfg.SeqLen < 2 {
-		return nil, fmt.Errorf("%s: seq-len %d leaves no room to translate", path, p.Cfg.SeqLen)
-	}
-	return codes, nil
 }

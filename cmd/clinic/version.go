@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -19,7 +20,7 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "precision: fp32 (%s)\n", asm.PrecisionPaths())
 	// Which configs run generated layer code: the default model's, and
 	// the list (gen/layergen/configs.go) by the shape it keys on.
-	fmt.Fprintf(stdout, "layer code: the default model runs %s; generated for:\n", layerCode(model.DefaultConfig()))
+	fmt.Fprintf(stdout, "layer code: the default model runs %s; generated for:\n", train.LayerCode(model.DefaultConfig()))
 	seen := map[string][]string{}
 	var order []string
 	for _, sc := range model.SpecializedConfigs() {
@@ -34,3 +35,6 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// Version is the release this binary was built from.
+const Version = "0.1.0"

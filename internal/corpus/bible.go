@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"strings"
@@ -116,4 +117,36 @@ func parseBible(text string) ([]Pair, error) {
 		pairs = append(pairs, Pair{Ref: ref, English: en, Spanish: es})
 	}
 	return pairs, nil
+}
+
+// Split is the Bible's split named name: "train", "valid" (or
+// "validation") or "test".
+func Split(name string) ([]Pair, bool) {
+	train, val, test := BibleSplits()
+	switch name {
+	case "train":
+		return train, true
+	case "valid", "validation":
+		return val, true
+	case "test":
+		return test, true
+	}
+	return nil, false
+}
+
+// Lines are pairs one verse per line in lang ("en", else Spanish), or,
+// with tsv, reference<TAB>English<TAB>Spanish.
+func Lines(pairs []Pair, lang string, tsv bool) []byte {
+	var buf bytes.Buffer
+	for _, p := range pairs {
+		switch {
+		case tsv:
+			fmt.Fprintf(&buf, "%s\t%s\t%s\n", p.Ref, p.English, p.Spanish)
+		case lang == "en":
+			buf.WriteString(p.English + "\n")
+		default:
+			buf.WriteString(p.Spanish + "\n")
+		}
+	}
+	return buf.Bytes()
 }

@@ -80,13 +80,24 @@ func Load(path string) ([]byte, error) {
 	return out, nil
 }
 
-// readText reads one file and checks that it is valid UTF-8. Like
-// readCorpus it refuses anything but a regular file before opening it,
-// so a FIFO or a device cannot block the run.
-func readText(name string) ([]byte, error) {
-	b, err := fileutil.ReadRegular(name, MaxFileSize)
+// readFile reads a whole data file through fileutil.ReadRegular, the
+// one place the package opens a file: a FIFO, device or directory is
+// refused before it is opened, so a wrong path fails at once instead of
+// hanging the run, and a file over MaxFileSize is refused before it is
+// read.
+func readFile(path string) ([]byte, error) {
+	b, err := fileutil.ReadRegular(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("data: %v", err)
+	}
+	return b, nil
+}
+
+// readText reads one file (readFile) and checks that it is valid UTF-8.
+func readText(name string) ([]byte, error) {
+	b, err := readFile(name)
+	if err != nil {
+		return nil, err
 	}
 	if off := invalidUTF8(b); off >= 0 {
 		return nil, fmt.Errorf("data: %s: invalid UTF-8 at byte offset %d", name, off)

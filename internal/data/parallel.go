@@ -66,7 +66,7 @@ func loadTSV(path string, src, tgt int, uniform bool) ([]Pair, error) {
 	if err := checkColumns(src, tgt); err != nil {
 		return nil, err
 	}
-	text, err := readCorpus(path)
+	text, err := readNonEmpty(path)
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +89,11 @@ func ParseTSV(name string, text []byte, src, tgt int) ([]Pair, error) {
 // checked first, because a count mismatch means the alignment is off
 // everywhere after some point and the first bad line would mislead.
 func LoadAligned(srcPath, tgtPath string) ([]Pair, error) {
-	srcText, err := readCorpus(srcPath)
+	srcText, err := readNonEmpty(srcPath)
 	if err != nil {
 		return nil, err
 	}
-	tgtText, err := readCorpus(tgtPath)
+	tgtText, err := readNonEmpty(tgtPath)
 	if err != nil {
 		return nil, err
 	}
@@ -261,14 +261,12 @@ func countLines(text string) int {
 	return n
 }
 
-// readCorpus reads a whole corpus file through fileutil.ReadRegular: a
-// FIFO, device or directory is refused before it is opened, so a wrong
-// path fails at once instead of hanging the run, and a file over
-// MaxFileSize is refused before it is read.
-func readCorpus(path string) (string, error) {
-	b, err := fileutil.ReadRegular(path, MaxFileSize)
+// readNonEmpty reads a whole corpus file (readFile) that must not be
+// empty, as text.
+func readNonEmpty(path string) (string, error) {
+	b, err := readFile(path)
 	if err != nil {
-		return "", fmt.Errorf("data: %v", err)
+		return "", err
 	}
 	if len(b) == 0 {
 		return "", fmt.Errorf("data: %s: file is empty", path)

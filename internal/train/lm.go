@@ -13,6 +13,10 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
+// LMTask is the language model's name: its --task, and the task its
+// trainer state names.
+const LMTask = "lm"
+
 // LMConfig describes a byte-level language-modelling task.
 type LMConfig struct {
 	Model       model.Config

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/translate"
 )
 
 // The keys of a task's State that are positions (restored) rather than
@@ -58,7 +59,7 @@ func (l *LM) State() (map[string]string, error) {
 	if l.identity == nil {
 		// Hashing the text once: every checkpoint saves a state.
 		l.identity = map[string]string{
-			"task": "lm", "config": l.cfg.Model.JSON(), "seed": strconv.FormatUint(l.cfg.Seed, 10),
+			"task": LMTask, "config": l.cfg.Model.JSON(), "seed": strconv.FormatUint(l.cfg.Seed, 10),
 			"batch": strconv.Itoa(l.cfg.Batch), "eval_batches": strconv.Itoa(l.cfg.EvalBatches),
 			"train_data": fingerprint(l.cfg.Train), "val_data": fingerprint(l.cfg.Val),
 		}
@@ -105,7 +106,7 @@ func (t *Translate) State() (map[string]string, error) {
 	if t.identity == nil {
 		// Hashing the corpus once: every checkpoint saves a state.
 		t.identity = map[string]string{
-			"task": "translate", "config": t.cfg.Model.JSON(), "seed": strconv.FormatUint(t.cfg.Seed, 10),
+			"task": translate.Task, "config": t.cfg.Model.JSON(), "seed": strconv.FormatUint(t.cfg.Seed, 10),
 			"max_tokens": strconv.Itoa(t.cfg.MaxTokens), "max_sentences": strconv.Itoa(t.cfg.MaxSentences),
 			"bpe_codes": fingerprint([]byte(t.meta["bpe_codes"])), "src_lang": t.cfg.SrcLang, "tgt_lang": t.cfg.TgtLang,
 			"train_data": pairsFingerprint(t.cfg.Train), "val_data": pairsFingerprint(t.cfg.Val),

@@ -3,16 +3,17 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/clinic-ml/clinic/asm"
 	"maps"
 	"strconv"
+
+	"github.com/clinic-ml/clinic/asm"
 
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/bleu"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/dist"
-	"github.com/clinic-ml/clinic/internal/generate"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -156,7 +157,7 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 	}
 	t := &Translate{P: p, M: m, Codes: c.Codes, cfg: c, batcher: batcher, eval: eval, trainSrc: src, trainTgt: tgt,
 		lens: [2][]int32{make([]int32, c.MaxTokens), make([]int32, c.MaxTokens)},
-		meta: map[string]string{"task": "translate", "bpe_codes": string(codes), "src_lang": c.SrcLang, "tgt_lang": c.TgtLang}}
+		meta: map[string]string{"task": translate.Task, "bpe_codes": string(codes), "src_lang": c.SrcLang, "tgt_lang": c.TgtLang}}
 	return t, nil
 }
 
@@ -358,40 +359,6 @@ func (t *Translate) CheckpointMeta(step int) map[string]string {
 	return model.CheckpointMeta(t.P, meta)
 }
 
-// DecodeOptions are the beam-search settings for translating with a
-// model of config cfg: fairseq's defaults otherwise.
-func DecodeOptions(cfg model.Config, beam int, lenpen float64) generate.Options {
-	return generate.Options{Beam: beam, LenPen: lenpen, MaxLenA: 0, MaxLenB: 200, Limit: cfg.SeqLen - 1,
-		Vocab: cfg.Vocab, BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}}
-}
-
-// SourceIDs encodes a source sentence as the model reads it: its
-// subword ids, cut to seqLen−1 if longer, then EOS. n is the number of
-// subword ids before any cut.
-func SourceIDs(codes *bpe.Codes, text string, seqLen int) (ids []int32, n int) {
-	ids = codes.Encode(text)
-	n = len(ids)
-	if n > seqLen-1 {
-		ids = ids[:seqLen-1]
-	}
-	return append(ids, bpe.EOSID), n
-}
-
-// TranslateIDs decodes every source (SourceIDs) with tr by beam search
-// as opt says, batch sentences at a time, and returns each one's best
-// translation as text, in input order.
-func TranslateIDs(tr generate.Translator, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options) ([]string, error) {
-	best, err := generate.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(best))
-	for i, h := range best {
-		out[i] = codes.DecodeText(h.Tokens)
-	}
-	return out, nil
-}
-
 // ValidBLEU translates every validation source with the current weights
 // (beam search with beam, in batches of up to batch sentences) and
 // returns the corpus BLEU of the detokenized output against the
@@ -410,7 +377,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	}
 	if t.valSrc == nil {
 		for _, p := range t.cfg.Val {
-			ids, _ := SourceIDs(t.Codes, p.Src, t.cfg.Model.SeqLen)
+			ids, _ := translate.SourceIDs(t.Codes, p.Src, t.cfg.Model.SeqLen)
 			t.valSrc = append(t.valSrc, ids)
 			t.valRef = append(t.valRef, p.Tgt)
 		}
@@ -418,7 +385,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	// fairseq's example validation-BLEU settings: outputs at most
 	// 1.2·source + 10 tokens, so an untrained model does not decode to
 	// the 200-token limit.
-	opt := DecodeOptions(t.cfg.Model, beam, 1)
+	opt := translate.Options(t.cfg.Model, beam, 1)
 	opt.MaxLenA, opt.MaxLenB = 1.2, 10
 	opt.Pool = t.cfg.Pool
 	first, n := t.cfg.share(len(t.valSrc))
@@ -427,7 +394,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	var err error
 	if n > 0 {
 		var hyps []string
-		if hyps, err = TranslateIDs(t.tr, t.Codes, t.valSrc[first:first+n], batch, opt); err == nil {
+		if hyps, err = translate.Decode(t.tr, t.Codes, t.valSrc[first:first+n], batch, opt); err == nil {
 			var part bleu.Stats
 			if part, err = bleu.CorpusStats(hyps, [][]string{t.valRef[first : first+n]}, bo); err == nil {
 				st.Add(part)

@@ -19,6 +19,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -269,7 +270,7 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	p.Init(1)
 	var srcs [][]int32
 	for _, t := range test[:min(B, len(test))] {
-		ids, _ := train.SourceIDs(codes, t.English, cfg.SeqLen)
+		ids, _ := translate.SourceIDs(codes, t.English, cfg.SeqLen)
 		srcs = append(srcs, ids)
 	}
 	tr, err := model.NewTranslator(p, len(srcs), len(srcs)*decodeBeam)
@@ -277,7 +278,7 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 		return nil, err
 	}
 	tr.SetPool(pool)
-	opt := train.DecodeOptions(cfg, decodeBeam, 1)
+	opt := translate.Options(cfg, decodeBeam, 1)
 	opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
 	s := &Step{Name: Beam5Name, Batch: len(srcs), decode: func() (int, error) {
 		best, err := generate.TranslateAll(tr, srcs, len(srcs), bpe.PadID, opt)

@@ -1,4 +1,10 @@
-package main
+// Package limits holds what a request to clinic may ask for: the usage
+// error (bad input on the command line, exit status 2), the bounds of
+// the size flags, and the memory check that refuses work which cannot
+// fit before anything is allocated. The CLI, the trainer's tasks and the
+// experiments share it, so a refusal reads the same wherever it comes
+// from.
+package limits
 
 import (
 	"bufio"
@@ -13,15 +19,24 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
+// UsageError is bad input in what was asked (a flag, a size, a model
+// that cannot fit): the CLI exits with status 2 on it.
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg }
+
+// Usagef returns a UsageError.
+func Usagef(format string, a ...any) error { return UsageError{fmt.Sprintf(format, a...)} }
+
 // maxThreadsPerCPU bounds --threads: more workers than a few per CPU only
 // adds switching (and a typo like --threads 10000 would start that many).
 const maxThreadsPerCPU = 4
 
-// checkThreads validates a --threads value: 0 (one per CPU) up to a few
+// CheckThreads validates a --threads value: 0 (one per CPU) up to a few
 // per CPU.
-func checkThreads(n int) error {
+func CheckThreads(n int) error {
 	if limit := maxThreadsPerCPU * runtime.NumCPU(); n < 0 || n > limit {
-		return usagef("--threads must be between 0 (one per CPU) and %d (%d per CPU), got %d", limit, maxThreadsPerCPU, n)
+		return Usagef("--threads must be between 0 (one per CPU) and %d (%d per CPU), got %d", limit, maxThreadsPerCPU, n)
 	}
 	return nil
 }
@@ -43,18 +58,18 @@ func procField(path, key string) string {
 	return ""
 }
 
-// cpuName is the CPU's model name, for reports: figures are only
+// CPUName is the CPU's model name, for reports: figures are only
 // comparable on one CPU.
-func cpuName() string {
+func CPUName() string {
 	if n := procField("/proc/cpuinfo", "model name"); n != "" {
 		return fmt.Sprintf("%s (%d CPUs)", n, runtime.NumCPU())
 	}
 	return fmt.Sprintf("%s/%s (%d CPUs)", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 }
 
-// machineMemory is the machine's memory in bytes (MemTotal), 0 where
+// MachineMemory is the machine's memory in bytes (MemTotal), 0 where
 // /proc/meminfo is missing.
-func machineMemory() int64 {
+func MachineMemory() int64 {
 	v := strings.TrimSpace(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), "kB"))
 	kb, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
@@ -69,17 +84,17 @@ func machineMemory() int64 {
 // allocation.
 const maxPlannedBytes = 1 << 50
 
-// checkFits refuses work whose planned memory (an estimate, in bytes)
+// CheckFits refuses work whose planned memory (an estimate, in bytes)
 // exceeds 90% of the machine's, before anything is allocated: a Go "out
 // of memory" crash hours in, or the machine swapping, is worse than a
 // refusal with the numbers.
-func checkFits(what string, need float64, hint string) error {
-	total := machineMemory()
+func CheckFits(what string, need float64, hint string) error {
+	total := MachineMemory()
 	switch {
 	case total > 0 && !(need <= 0.9*float64(total)):
-		return usagef("%s needs about %s of memory, this machine has %s; %s", what, gb(need), gb(float64(total)), hint)
+		return Usagef("%s needs about %s of memory, this machine has %s; %s", what, gb(need), gb(float64(total)), hint)
 	case !(need <= maxPlannedBytes):
-		return usagef("%s needs about %s of memory, more than clinic plans for on any machine (%s); %s", what, gb(need), gb(maxPlannedBytes), hint)
+		return Usagef("%s needs about %s of memory, more than clinic plans for on any machine (%s); %s", what, gb(need), gb(maxPlannedBytes), hint)
 	}
 	return nil
 }
@@ -91,33 +106,33 @@ func checkFits(what string, need float64, hint string) error {
 // around past the memory check: a --beam of 2^62+1 times a batch of 4
 // had planned 4 hypotheses.
 const (
-	maxBeam    = 1 << 12 // --beam, --bleu-beam: hypotheses per sentence
-	maxBatch   = 1 << 20 // --batch-size: sequences or sentences at once
-	maxTokens  = 1 << 30 // --max-tokens, --max-sentences: per batch
-	maxOutLen  = 1 << 20 // --max-len-a, --max-len-b: output tokens (seq-len's own bound)
-	maxLength  = 1 << 30 // sample --length: bytes generated, held in memory
-	maxRepeats = 1 << 10 // --seeds, --avg-last: models analyzed, checkpoints averaged
+	MaxBeam    = 1 << 12 // --beam, --bleu-beam: hypotheses per sentence
+	MaxBatch   = 1 << 20 // --batch-size: sequences or sentences at once
+	MaxTokens  = 1 << 30 // --max-tokens, --max-sentences: per batch
+	MaxOutLen  = 1 << 20 // --max-len-a, --max-len-b: output tokens (seq-len's own bound)
+	MaxLength  = 1 << 30 // sample --length: bytes generated, held in memory
+	MaxRepeats = 1 << 10 // --seeds, --avg-last: models analyzed, checkpoints averaged
 )
 
-// checkSize refuses a size flag outside [lo, hi].
-func checkSize(name string, v, lo, hi int) error {
+// CheckSize refuses a size flag outside [lo, hi].
+func CheckSize(name string, v, lo, hi int) error {
 	switch {
 	case v < lo && lo == 0:
-		return usagef("--%s must be ≥ 0, got %d", name, v)
+		return Usagef("--%s must be ≥ 0, got %d", name, v)
 	case v < lo:
-		return usagef("--%s must be at least %d, got %d", name, lo, v)
+		return Usagef("--%s must be at least %d, got %d", name, lo, v)
 	case v > hi:
-		return usagef("--%s must be at most %d, got %d", name, hi, v)
+		return Usagef("--%s must be at most %d, got %d", name, hi, v)
 	}
 	return nil
 }
 
-// sizeProduct multiplies sizes that come from flags, refusing (exit 2,
+// SizeProduct multiplies sizes that come from flags, refusing (exit 2,
 // naming what) a product that does not fit in an int.
-func sizeProduct(what string, factors ...int) (int, error) {
+func SizeProduct(what string, factors ...int) (int, error) {
 	p, ok := checked.Mul(factors...)
 	if !ok {
-		return 0, usagef("%s is too large", what)
+		return 0, Usagef("%s is too large", what)
 	}
 	return p, nil
 }
@@ -129,18 +144,18 @@ func gb(b float64) string {
 	return fmt.Sprintf("%.1f GB", b/(1<<30))
 }
 
-// checkModelFits refuses an analysis or profiling run of base at the
+// CheckModelFits refuses an analysis or profiling run of base at the
 // deepest of depths (its parameters, their gradients and the buffers of
 // batch sequences) that cannot fit.
-func checkModelFits(what string, base model.Config, depths []int, batch int) error {
+func CheckModelFits(what string, base model.Config, depths []int, batch int) error {
 	c := base
 	for _, d := range depths {
 		c.Layers = max(c.Layers, d)
 	}
-	rows, err := sizeProduct("--batch-size × --seq-len", batch, c.SeqLen)
+	rows, err := SizeProduct("--batch-size × --seq-len", batch, c.SeqLen)
 	if err != nil {
 		return err
 	}
 	need := 4*2*float64(c.ParamCount()) + model.ModelBytes(c, rows)
-	return checkFits(what, need, "make the model, --batch-size or --seq-len smaller")
+	return CheckFits(what, need, "make the model, --batch-size or --seq-len smaller")
 }

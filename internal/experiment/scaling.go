@@ -1,0 +1,130 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/phase"
+	"github.com/clinic-ml/clinic/internal/plot"
+	"github.com/clinic-ml/clinic/internal/scaling"
+)
+
+// Scaling predicts a training step's tokens/s and speedup at each
+// thread count of Widths from a work/span profile of each workload
+// measured here (internal/scaling), compared with Measured speedups
+// (workload → threads → speedup) where given.
+type Scaling struct {
+	Workloads []string
+	Widths    []int
+	Steps     int
+	Batch     int
+	BWRatio   float64
+	Measured  map[string]map[int]float64
+	Out       string
+	Command   string
+	Log       io.Writer
+}
+
+func (sc *Scaling) log() io.Writer { return orDiscard(sc.Log) }
+
+// Run profiles every workload and writes the report.
+func (sc *Scaling) Run() (*Summary, error) {
+	var profiles []*scaling.Profile
+	for _, n := range sc.Workloads {
+		fmt.Fprintf(sc.log(), "profiling %s at %v threads...\n", n, sc.Widths)
+		p, err := scaling.Run(n, scaling.Options{Widths: sc.Widths, Steps: sc.Steps, Batch: sc.Batch, BWRatio: sc.BWRatio, OverheadThreads: 2})
+		if err != nil {
+			return nil, err
+		}
+		profiles = append(profiles, p)
+	}
+	rep, err := newReport(sc.Out, "Predicted scaling of the training step")
+	if err != nil {
+		return nil, err
+	}
+	rep.para("Command: `%s`", sc.Command)
+	m := profiles[0].Machine
+	var alpha []string
+	for ph := phase.Other; ph < phase.Count; ph++ {
+		if a := m.Alpha[ph]; a > 0 {
+			alpha = append(alpha, fmt.Sprintf("%s %.3f", ph, a))
+		}
+	}
+	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks %v + %v·(t−1) + %v (publishing the call, checking each further worker for a wake-up, and the join, measured on this machine's pool of 2 threads), the contention α by phase (%s; measured on that pool: how much slower chunks run beside another than alone) and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
+		limits.CPUName(), asm.CPULevel(), sc.Steps, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "), sc.BWRatio)
+	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
+	var rows [][]string
+	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",
+		LogX: true, LogY: true, XTicks: toFloats(sc.Widths), LegendLeft: true}
+	ideal := plot.Series{Label: "ideal", Color: len(profiles), Dash: 2}
+	for _, w := range sc.Widths {
+		ideal.X, ideal.Y = append(ideal.X, float64(w)), append(ideal.Y, float64(w))
+	}
+	chart.Series = append(chart.Series, ideal)
+	for pi, p := range profiles {
+		s := plot.Series{Label: p.Name, Color: pi, Points: true}
+		meas := plot.Series{Label: p.Name + " measured", Color: pi, Dash: 1, Points: true}
+		for i, e := range p.Estimates {
+			sp := p.Speedup(i)
+			ms, ratio := "", ""
+			if v, ok := sc.Measured[p.Name][e.Width]; ok {
+				ms, ratio = short(v), fmt.Sprintf("%.2f", sp/v)
+				meas.X, meas.Y = append(meas.X, float64(e.Width)), append(meas.Y, v)
+			}
+			rows = append(rows, []string{p.Name, strconv.Itoa(p.Batch), strconv.Itoa(e.Width), fmt.Sprintf("%.0f", p.TokensPerSecond(i)),
+				fmt.Sprintf("%.2f", sp), fmt.Sprintf("%.2f", sp/float64(e.Width)), fmt.Sprintf("%.3f", p.Inflation(i)),
+				fmt.Sprintf("%.1f", 100*e.Burden.Seconds()/e.Time.Seconds()), ms, ratio})
+			s.X, s.Y = append(s.X, float64(e.Width)), append(s.Y, sp)
+		}
+		chart.Series = append(chart.Series, s)
+		if len(meas.X) > 0 {
+			chart.Series = append(chart.Series, meas)
+		}
+	}
+	if err := rep.csv("scaling.csv", header, rows); err != nil {
+		return nil, err
+	}
+	rep.table(header, rows)
+	rep.heading("By phase")
+	rep.para("Predicted time per step (ms) and work inflation by phase of the step, at each thread count.")
+	pheader, prows := phaseRows(profiles)
+	rep.table(pheader, prows)
+	if err := rep.csv("scaling_phases.csv", pheader, prows); err != nil {
+		return nil, err
+	}
+	files, err := chart.Save(sc.Out, "scaling")
+	if err != nil {
+		return nil, err
+	}
+	rep.figure(files, "predicted speedup against threads")
+	return rep.finish(header, rows)
+}
+
+// phaseRows are the predicted time and work inflation of each phase,
+// by workload and thread count.
+func phaseRows(profiles []*scaling.Profile) ([]string, [][]string) {
+	pheader := []string{"workload", "threads"}
+	for ph := phase.Other; ph < phase.Count; ph++ {
+		pheader = append(pheader, ph.String()+" ms", ph.String()+" infl.")
+	}
+	var prows [][]string
+	for _, p := range profiles {
+		for _, e := range p.Estimates {
+			row := []string{p.Name, strconv.Itoa(e.Width)}
+			for ph := phase.Other; ph < phase.Count; ph++ {
+				pe, base := e.ByPhase[ph], p.Estimates[0].ByPhase[ph]
+				infl := "-"
+				if base.Work > 0 {
+					infl = fmt.Sprintf("%.3f", pe.Work.Seconds()/base.Work.Seconds())
+				}
+				row = append(row, fmt.Sprintf("%.2f", pe.Time.Seconds()*1e3), infl)
+			}
+			prows = append(prows, row)
+		}
+	}
+	return pheader, prows
+}
