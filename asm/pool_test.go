@@ -386,3 +386,15 @@ func TestParallelWakesSleepingWorkers(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A user's pool is no wider than the CPUs the process may use.
+func TestNewPoolOnCPUs(t *testing.T) {
+	cpus := runtime.GOMAXPROCS(0)
+	for _, c := range []struct{ n, want int }{{1, 1}, {cpus, cpus}, {cpus + 5, cpus}, {4 * cpus, cpus}, {0, cpus}} {
+		p := NewPoolOnCPUs(c.n)
+		if p.Threads() != c.want {
+			t.Errorf("NewPoolOnCPUs(%d) on %d CPUs: %d threads, want %d", c.n, cpus, p.Threads(), c.want)
+		}
+		p.Close()
+	}
+}

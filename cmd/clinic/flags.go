@@ -79,7 +79,7 @@ type shared struct {
 // take adds the named shared flags to fs.
 func (s *shared) take(fs *pflag.FlagSet, names ...string) {
 	all := pflag.NewFlagSet("shared", pflag.ContinueOnError)
-	all.IntVar(&s.threads, "threads", 0, "worker threads (0: one per CPU)")
+	all.IntVar(&s.threads, "threads", 0, "worker threads (0: one per CPU), at most the CPUs the process may use (more run as that many; results do not depend on it)")
 	all.BoolVar(&s.pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
 	all.StringVar(&s.data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
 	for _, n := range names {
@@ -90,7 +90,7 @@ func (s *shared) take(fs *pflag.FlagSet, names ...string) {
 // pool starts the command's workers: --threads of them, pinned with
 // --pin-threads.
 func (s *shared) pool() (*asm.Pool, error) {
-	p := asm.NewPool(s.threads)
+	p := asm.NewPoolOnCPUs(s.threads)
 	if s.pin {
 		if err := p.Pin(); err != nil {
 			p.Close()

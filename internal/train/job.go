@@ -117,7 +117,7 @@ func (j *Job) Workers() (*asm.Pool, func(), error) {
 	if j.Pool != nil {
 		return j.Pool, func() {}, nil
 	}
-	p := asm.NewPool(j.Threads)
+	p := asm.NewPoolOnCPUs(j.Threads)
 	if j.Pin {
 		if err := p.Pin(); err != nil {
 			p.Close()
