@@ -26,6 +26,14 @@ var specializedConfigs = []SpecializedConfig{
 	{Name: "fixture_s2s_deepnorm_gelu", Norm: "deepnorm", Activation: "gelu", EncoderLayers: 3, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 }
 
+// layergenNorms is gen/layergen's list of variants and their fused regions.
+var layergenNorms = map[string]fusedKind{
+	"admin":    fusedSumThenLN,
+	"deepnorm": fusedSumThenLN,
+	"postln":   fusedSumThenLN,
+	"preln":    fusedLNThenBranch,
+}
+
 // layerCodes are the generated layers by what they depend on.
 var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	backward: backwardAdmin_d256_h4_f1024_relu,

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -190,6 +191,23 @@ func TestSpecializedRegistry(t *testing.T) {
 	for _, sc := range SpecializedConfigs() {
 		if Specialized(sc.Config(50)) == "" {
 			t.Errorf("%s: on the list but not specialized", sc.Name)
+		}
+	}
+}
+
+// gen/layergen's list of variants names each with its form's fused
+// regions (model/variant.go), so the generated code runs the regions
+// of the variant's form.
+func TestGeneratedForms(t *testing.T) {
+	for name, fused := range layergenNorms {
+		v := variantOf(name)
+		if !slices.Contains(Norms, name) || v.form.fused != fused || fused == fusedNone {
+			t.Errorf("gen/layergen lists %s with fused regions %d; its definition has %d", name, fused, v.form.fused)
+		}
+	}
+	for k, code := range layerCodes {
+		if code.fused != variantOf(k.norm).form.fused {
+			t.Errorf("%s: generated for fused regions %d, its variant's are %d", code.name, code.fused, variantOf(k.norm).form.fused)
 		}
 	}
 }

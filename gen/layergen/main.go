@@ -164,6 +164,13 @@ func generate(cs []config) ([]byte, error) {
 			jen.Id("tail"):     jen.Id(tailFunc(k.fused())),
 		})
 	}
+	ln := make(jen.Dict, len(norms))
+	for _, n := range norms {
+		ln[jen.Lit(n.name)] = jen.Id(n.fused)
+	}
+	f.Comment("layergenNorms is gen/layergen's list of variants and their fused regions.")
+	f.Var().Id("layergenNorms").Op("=").Map(jen.String()).Id("fusedKind").Values(ln)
+
 	f.Comment("layerCodes are the generated layers by what they depend on.")
 	f.Var().Id("layerCodes").Op("=").Map(jen.Id("layerKey")).Id("layerCode").Values(reg...)
 
