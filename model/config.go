@@ -27,6 +27,13 @@ type Config struct {
 	Activation     string  `json:"activation"`
 	LabelSmoothing float32 `json:"label_smoothing"`
 	LNEps          float32 `json:"ln_eps"`
+
+	// Generic makes the model run the generic path even where layer code
+	// was generated for its shape ('clinic train --specialized=false',
+	// for comparison). The two paths give the same results bit for bit,
+	// so it is a choice of how to run, not part of the model: checkpoints
+	// do not store it.
+	Generic bool `json:"-"`
 }
 
 // DefaultConfig is a small byte-level model that trains in minutes on
@@ -37,6 +44,15 @@ func DefaultConfig() Config {
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1,
 		Norm: Admin, Activation: "relu", LNEps: 1e-5,
 	}
+}
+
+// TinyConfig is the smallest model that still runs every path, in
+// variant norm with activation act: 2 layers of width 8, 2 heads, d_ff
+// 12, 5 positions, 11 tokens, no dropout. The tests of model check it by
+// finite differences; those of admin widen it.
+func TinyConfig(norm, act string) Config {
+	return Config{Layers: 2, DModel: 8, Heads: 2, DFF: 12, SeqLen: 5, Vocab: 11,
+		Norm: norm, Activation: act, LNEps: 1e-5}
 }
 
 // Validate reports the first thing wrong with c, in words a user can act on.

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"sync/atomic"
-
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
 )
@@ -61,16 +59,9 @@ type layerCode struct {
 	tail func(s *sublayer, dx, other []float32)
 }
 
-var specializedOff atomic.Bool
-
-// SetSpecialized switches the generated per-config layer code on (the
-// default) or off for models planned afterwards; off, every config runs
-// the generic path ('clinic train --specialized=false').
-func SetSpecialized(on bool) { specializedOff.Store(!on) }
-
-// Specialized returns the name of the generated layer code cfg runs, or
-// "" when it runs the generic path: its (norm, d_model, heads, d_ff,
-// activation) is not on the list, or SetSpecialized(false).
+// Specialized returns the name of the generated layer code a model of
+// cfg runs, or "" when it runs the generic path: its (norm, d_model,
+// heads, d_ff, activation) is not on the list, or cfg.Generic.
 func Specialized(cfg Config) string {
 	if code := specializedFor(cfg); code != nil {
 		return code.name
@@ -79,7 +70,7 @@ func Specialized(cfg Config) string {
 }
 
 func specializedFor(cfg Config) *layerCode {
-	if specializedOff.Load() {
+	if cfg.Generic {
 		return nil
 	}
 	code, ok := layerCodes[keyOf(cfg)]

@@ -582,8 +582,7 @@ func trainRun(o trainOpts, stdout, stderr io.Writer) (*train.Result, error) {
 		return nil, err
 	}
 	defer done()
-	model.SetSpecialized(o.specialized)
-	defer model.SetSpecialized(true)
+	o.cfg.Generic = !o.specialized // the layer-code path travels with the config to every model of the run
 	text, source, err := loadText(o.dataPath)
 	if err != nil {
 		return nil, err

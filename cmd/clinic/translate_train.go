@@ -268,8 +268,7 @@ func trainTranslate(o trainOpts, t translateFlags, stdout, stderr io.Writer) (*t
 		return nil, err
 	}
 	defer done()
-	model.SetSpecialized(o.specialized)
-	defer model.SetSpecialized(true)
+	o.cfg.Generic = !o.specialized // the layer-code path travels with the config to every model of the run
 	trainPairs, val, source, err := loadPairs(o, t)
 	if err != nil {
 		return nil, err
