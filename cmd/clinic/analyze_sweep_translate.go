@@ -45,7 +45,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	tf.register(fs)
 	tf.defaults(fs)
 	depthsS := fs.String("depths", "6,18", "comma-separated layers per side")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	avgLast := fs.Int("avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
 	beam := fs.Int("beam", 5, "beam size for the test set")
 	lenpen := fs.Float64("lenpen", 1, "length penalty for the test set")
