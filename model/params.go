@@ -268,11 +268,11 @@ func (p *Params) Init(seed uint64) {
 		fill(f[0], 1)
 		fill(f[1], 0)
 	}
-	for _, l := range p.Encoder {
-		p.scaleInit(l, true)
+	for i, l := range p.Encoder {
+		p.scaleInit(l, true, i)
 	}
-	for _, l := range p.Layers {
-		p.scaleInit(l, false)
+	for i, l := range p.Layers {
+		p.scaleInit(l, false, i)
 	}
 	if v := variantOf(p.Cfg.Norm); v.embedInit != nil {
 		scale(p.Embed.W, v.embedInit(p.Cfg))
@@ -280,17 +280,17 @@ func (p *Params) Init(seed uint64) {
 }
 
 // scaleInit applies the variant's depth-scaled initialization, if any,
-// to one layer of the encoder (encoder) or the decoder, after the
+// to layer i of the encoder (encoder) or the decoder, after the
 // reference draws, so every variant draws the same random numbers: the
 // value rows of the in-projections times sv, the output projections
 // and the FFN weights times s.
-func (p *Params) scaleInit(l LayerParams, encoder bool) {
+func (p *Params) scaleInit(l LayerParams, encoder bool, i int) {
 	v := variantOf(p.Cfg.Norm)
 	if v.init == nil {
 		return
 	}
 	d := p.Cfg.DModel
-	s, sv := v.init(p.Cfg, encoder)
+	s, sv := v.init(p.Cfg, encoder, i)
 	scale(l.QKVW.W[2*d*d:], sv)
 	for _, q := range []*Param{l.OutW, l.FC1W, l.FC2W, l.CrossOutW} {
 		if q != nil {

@@ -39,7 +39,7 @@ var variants = []*variant{
 	// x = LN(α·x + Drop(F(x))), α a constant of the depth, and the
 	// value, output and FFN weights times β at initialization (DeepNet)
 	{name: DeepNorm, form: &sumThenLN, shortcut: Config.DeepNormAlpha,
-		init: func(c Config, encoder bool) (float64, float64) {
+		init: func(c Config, encoder bool, _ int) (float64, float64) {
 			b := c.DeepNormBeta(encoder)
 			return b, b
 		}},
@@ -51,7 +51,7 @@ var variants = []*variant{
 	// rows are also times √2: T-Fixup starts from a plain Xavier [d, d]
 	// value matrix, √2 larger than a row block of the stacked [3d, d] one.
 	{name: TFixup, form: &plainSum,
-		init: func(c Config, encoder bool) (float64, float64) {
+		init: func(c Config, encoder bool, _ int) (float64, float64) {
 			s := c.TFixupScale(encoder)
 			return s, s * math.Sqrt2
 		},
@@ -72,10 +72,11 @@ type variant struct {
 	// shortcut, when set, is the constant weight of the stream of the
 	// encoder's (encoder) or the decoder's sublayers.
 	shortcut func(c Config, encoder bool) float64
-	// init, when set, scales the freshly drawn weights of each layer of
-	// the encoder (encoder) or the decoder: the output projections and
-	// the FFN weights by s, the value rows of the in-projections by sv.
-	init func(c Config, encoder bool) (s, sv float64)
+	// init, when set, scales the freshly drawn weights of layer i (from
+	// 0) of the encoder (encoder) or the decoder: the output projections
+	// and the FFN weights by s, the value rows of the in-projections by
+	// sv.
+	init func(c Config, encoder bool, i int) (s, sv float64)
 	// embedInit, when set, scales the drawn embedding.
 	embedInit func(c Config) float64
 }
