@@ -61,7 +61,11 @@ func requireEveryNorm(t *testing.T, files []modeltest.Fixture) {
 			return strings.HasPrefix(strings.TrimPrefix(f.Name(), "fixture_s2s_"), norm+"_") ||
 				strings.HasPrefix(strings.TrimPrefix(f.Name(), "fixture_"), norm+"_")
 		}) {
-			t.Errorf("no %s fixture among %v", norm, files)
+			var names []string
+			for _, f := range files {
+				names = append(names, f.Name())
+			}
+			t.Errorf("no %s fixture among %v", norm, names)
 		}
 	}
 }
