@@ -34,7 +34,7 @@ func NewModel(cfg model.Config, seed uint64, b Batch) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Norm == model.Admin {
+	if cfg.HasOmega() {
 		if _, err := Run(m, b.Tokens, b.B, b.T, seed); err != nil {
 			return nil, err
 		}

@@ -14,15 +14,18 @@ import (
 //
 // The stream is split exactly into components. With n = 2L sublayers,
 // x_0 the embedding output and b_k = F_k(·) the branch output of
-// sublayer k (dropout off):
+// sublayer k (dropout off), each variant's term is its form's
+// (model.Residual, from the variant's definition):
 //
-//	postln/admin/deepnorm: x_{k+1} = γ_k ⊙ (ω_k ⊙ x_k + b_k − μ_k)/σ_k + β_k
-//	              (ω = 1 for postln, DeepNorm's α for deepnorm; μ_k, σ_k
-//	              the per-token mean and sqrt(variance + ε) over the d
-//	              channels)
-//	preln:        x_{k+1} = x_k + b_k
-//	rezero/tfixup: x_{k+1} = x_k + b_k (b_k = α_k·F_k for rezero), and
-//	              sublayer k reads x_k itself: no LayerNorm, no β
+//	SumThenLN (postln, admin, deepnorm):
+//	              x_{k+1} = γ_k ⊙ (ω_k ⊙ x_k + b_k − μ_k)/σ_k + β_k
+//	              (ω = 1 for postln, the constant shortcut for deepnorm;
+//	              μ_k, σ_k the per-token mean and sqrt(variance + ε)
+//	              over the d channels)
+//	LNThenBranch (preln): x_{k+1} = x_k + b_k
+//	PlainSum (rezero, tfixup): x_{k+1} = x_k + b_k (b_k = α_k·F_k for
+//	              rezero), and sublayer k reads x_k itself: no
+//	              LayerNorm, no β
 //
 // so x_k = Σ_j c_{k,j} + c_{k,β}, where each component c_{k,j} is the
 // embedding (j = 0) or a branch b_{j−1} (j = 1..k) carried through every
@@ -76,6 +79,7 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 	rows := b.B * b.T
 	eps := float64(cfg.LNEps)
 	dep := &Dependency{Norm: cfg.Norm, Sublayers: n}
+	res := cfg.Residual() // the variant's term
 	for i := 1; i <= n; i++ {
 		if i < n {
 			dep.RowLabels = append(dep.RowLabels, SublayerName(i))
@@ -175,11 +179,11 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 		addRow(v)
 	}
 	lp := m.P.Layers
-	var alpha []float32 // deepnorm: the shortcut weight, as ω
-	if cfg.Norm == model.DeepNorm {
+	var alpha []float32 // a constant shortcut weight (deepnorm), as ω
+	if w, ok := cfg.Shortcut(false); ok {
 		alpha = make([]float32, d)
 		for i := range alpha {
-			alpha[i] = float32(cfg.DeepNormAlpha(false))
+			alpha[i] = float32(w)
 		}
 	}
 	ln := func(k int) (g, beta, omega []float32) {
@@ -217,19 +221,20 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 			bk[i] = float64(v)
 		}
 		g, beta, omega := ln(k)
-		if !cfg.HasLayerNorm() {
+		switch res {
+		case model.PlainSum:
 			comps = append(comps, bk)
 			var v []float64
 			for _, c := range comps {
 				v = append(v, spread(c))
 			}
 			addRow(append(v, 0))
-		} else if cfg.Norm == model.PreLN {
+		case model.LNThenBranch:
 			if k > 0 {
 				prelnRow(x, g, beta) // row k: what sublayer k's branch reads
 			}
 			comps = append(comps, bk)
-		} else {
+		default: // SumThenLN
 			lnStats(func(i int) float64 {
 				w := 1.0
 				if omega != nil {
@@ -256,7 +261,7 @@ func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]flo
 	if _, err := m.Forward(b.Tokens, nil, b.B, b.T, false); err != nil {
 		return nil, err
 	}
-	if cfg.Norm == model.PreLN {
+	if res == model.LNThenBranch {
 		fl := m.P.FinalLN
 		prelnRow(m.Stream(n), fl[0].W, fl[1].W)
 	}

@@ -8,8 +8,12 @@ import (
 )
 
 func tinyConfig(norm string, layers int) model.Config {
-	return model.Config{Layers: layers, DModel: 32, Heads: 2, DFF: 64, SeqLen: 16, Vocab: 256,
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: norm, Activation: "relu", LNEps: 1e-5}
+	c := model.TinyConfig(norm, "relu")
+	// bytes of text, and wide enough that the analyses' growth with depth
+	// shows (at width 8 it does not)
+	c.Layers, c.DModel, c.DFF, c.SeqLen, c.Vocab = layers, 32, 64, 16, 256
+	c.Dropout, c.AttnDropout, c.ActDropout = 0.1, 0.1, 0.1
+	return c
 }
 
 // tinyBatch is a deterministic batch of text-like bytes.

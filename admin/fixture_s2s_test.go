@@ -2,12 +2,10 @@ package admin
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // TestSeq2SeqProfileMatchesPyTorch runs RunSeq2Seq on the encoder–decoder
@@ -17,46 +15,24 @@ import (
 // supports, and requires each stack's ω to agree with profile_encoder and
 // profile_decoder to 1e-4 relative.
 func TestSeq2SeqProfileMatchesPyTorch(t *testing.T) {
-	files, _ := filepath.Glob("../model/testdata/fixture_s2s_*.safetensors")
-	defer asm.SetCPULevel(asm.CPULevel())
 	seen := 0
-	for _, path := range files {
-		f, err := safetensors.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := model.ParseConfig(f.Metadata["config"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Norm != model.Admin {
+	for _, fx := range modeltest.Fixtures(t, fixtures, true) {
+		if p := fixtureParams(t, fx); !p.Cfg.HasOmega() {
 			continue
-		}
-		if cfg.EncoderLayers < 1 {
-			t.Fatalf("%s: not an encoder–decoder", path)
+		} else if p.Cfg.EncoderLayers < 1 {
+			t.Fatalf("%s: not an encoder–decoder", fx.Path)
 		}
 		seen++
-		for _, level := range asm.SupportedLevels() {
-			if err := asm.SetCPULevel(level); err != nil {
-				t.Fatal(err)
-			}
-			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) {
-				p, err := model.NewParams(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := p.LoadTensors(f, "param/"); err != nil {
-					t.Fatal(err)
-				}
+		modeltest.EachLevel(t, func(level string) {
+			t.Run(level+"/"+fx.Name(), func(t *testing.T) {
+				p := fixtureParams(t, fx)
 				for _, q := range append(p.EncoderOmegas(), p.Omegas()...) {
 					for i := range q.W {
 						q.W[i] = 1
 					}
 				}
-				src, tgtIn := f.Get("src"), f.Get("tgt_in")
-				b := &model.Pair{Bsz: src.Shape[0], SrcT: src.Shape[1], TgtT: tgtIn.Shape[1],
-					Src: src.I32, SrcLens: f.Get("src_lens").I32, TgtIn: tgtIn.I32,
-					TgtOut: f.Get("tgt_out").I32, TgtLens: f.Get("tgt_lens").I32}
+				pair := fx.Pair(t)
+				b := (*model.Pair)(&pair)
 				m, err := model.NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 1)
 				if err != nil {
 					t.Fatal(err)
@@ -70,7 +46,7 @@ func TestSeq2SeqProfileMatchesPyTorch(t *testing.T) {
 					got  []float64
 					om   []*model.Param
 				}{{"profile_encoder", pr.EncoderOmega, p.EncoderOmegas()}, {"profile_decoder", pr.Omega, p.Omegas()}} {
-					want := f.Get(s.name).F32
+					want := fx.File.Get(s.name).F32
 					if len(s.got) != len(want) {
 						t.Fatalf("%s: %d ω values, PyTorch has %d", s.name, len(s.got), len(want))
 					}
@@ -97,9 +73,9 @@ func TestSeq2SeqProfileMatchesPyTorch(t *testing.T) {
 					}
 				}
 			})
-		}
+		})
 	}
 	if seen < 1 {
-		t.Fatalf("no encoder–decoder Admin fixture among %v", files)
+		t.Fatal("no encoder–decoder Admin fixture")
 	}
 }

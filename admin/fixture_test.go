@@ -2,12 +2,10 @@ package admin
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/safetensors"
 	"github.com/clinic-ml/clinic/model"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // TestProfileMatchesPyTorch runs Admin's profiling on the golden
@@ -15,50 +13,30 @@ import (
 // (model/testdata/reference.py) wrote, at every kernel level this CPU
 // supports, and requires every ω to agree to 1e-4 relative.
 func TestProfileMatchesPyTorch(t *testing.T) {
-	files, _ := filepath.Glob("../model/testdata/fixture_*.safetensors")
-	defer asm.SetCPULevel(asm.CPULevel())
 	seen := 0
-	for _, path := range files {
-		f, err := safetensors.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := model.ParseConfig(f.Metadata["config"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Norm != model.Admin || cfg.EncoderLayers > 0 {
-			continue // encoder–decoders: TestSeq2SeqProfileMatchesPyTorch
+	for _, fx := range modeltest.Fixtures(t, fixtures, false) {
+		if p := fixtureParams(t, fx); !p.Cfg.HasOmega() {
+			continue
 		}
 		seen++
-		for _, level := range asm.SupportedLevels() {
-			if err := asm.SetCPULevel(level); err != nil {
-				t.Fatal(err)
-			}
-			t.Run(level+"/"+filepath.Base(path), func(t *testing.T) {
-				p, err := model.NewParams(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := p.LoadTensors(f, "param/"); err != nil {
-					t.Fatal(err)
-				}
+		modeltest.EachLevel(t, func(level string) {
+			t.Run(level+"/"+fx.Name(), func(t *testing.T) {
+				p := fixtureParams(t, fx)
 				for _, q := range p.Omegas() {
 					for i := range q.W {
 						q.W[i] = 1
 					}
 				}
-				toks := f.Get("tokens")
-				B, T := toks.Shape[0], toks.Shape[1]
+				toks, _, B, T := fx.Tokens()
 				m, err := model.New(p, B, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
-				pr, err := Run(m, toks.I32, B, T, 1)
+				pr, err := Run(m, toks, B, T, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := f.Get("profile").F32
+				want := fx.File.Get("profile").F32
 				if len(pr.Omega) != len(want) {
 					t.Fatalf("%d ω values, PyTorch has %d", len(pr.Omega), len(want))
 				}
@@ -84,9 +62,23 @@ func TestProfileMatchesPyTorch(t *testing.T) {
 					t.Errorf("profiling left the model changed: draws %d, hook set %v", m.Draws(), m.SublayerHook != nil)
 				}
 			})
-		}
+		})
 	}
 	if seen != 2 {
-		t.Fatalf("expected 2 decoder-only Admin fixtures among %v, found %d", files, seen)
+		t.Fatalf("expected 2 decoder-only Admin fixtures, found %d", seen)
 	}
+}
+
+// fixtures is where the PyTorch fixtures are.
+const fixtures = "../model/testdata"
+
+// fixtureParams plans a fixture's model and loads its weights.
+func fixtureParams(t *testing.T, fx modeltest.Fixture) *model.Params {
+	return modeltest.Params(t, fx, func(config string) (*model.Params, error) {
+		cfg, err := model.ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return model.NewParams(cfg)
+	})
 }

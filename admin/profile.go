@@ -57,7 +57,7 @@ const profileDraw = 1 << 63
 // is left where it was.
 func Run(m *model.Model, tokens []int32, bsz, t int, seed uint64) (*Profile, error) {
 	cfg := m.Cfg
-	if cfg.Norm != model.Admin {
+	if !cfg.HasOmega() {
 		return nil, fmt.Errorf("profiling needs norm admin, model is %s", cfg.Norm)
 	}
 	ratio := 1.0
@@ -98,7 +98,7 @@ func finite(om []float64, stack string) error {
 // padded tensor; the two agree on a batch without padding).
 func RunSeq2Seq(m *model.Seq2Seq, b *model.Pair, seed uint64) (*Profile, error) {
 	cfg := m.Cfg
-	if cfg.Norm != model.Admin {
+	if !cfg.HasOmega() {
 		return nil, fmt.Errorf("profiling needs norm admin, model is %s", cfg.Norm)
 	}
 	var encOm, decOm []float64

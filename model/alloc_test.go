@@ -10,7 +10,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 	for _, norm := range Norms {
 		// Large enough that the GEMMs and element-wise kernels split
 		// over the worker pool.
-		cfg := tinyConfig(norm, "gelu")
+		cfg := TinyConfig(norm, "gelu")
 		cfg.SeqLen, cfg.DModel, cfg.DFF = 64, 128, 256
 		cfgs = append(cfgs, cfg)
 	}

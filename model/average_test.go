@@ -3,7 +3,7 @@ package model
 import "testing"
 
 func TestAverage(t *testing.T) {
-	cfg := tinyConfig(Admin, "relu")
+	cfg := TinyConfig(Admin, "relu")
 	a, _ := NewParams(cfg)
 	b, _ := NewParams(cfg)
 	a.Init(1)

@@ -14,7 +14,7 @@ func TestCheckpointRoundTripEveryNorm(t *testing.T) {
 	dir := t.TempDir()
 	for _, enc := range []int{0, 2} {
 		for _, norm := range Norms {
-			cfg := tinyConfig(norm, "relu")
+			cfg := TinyConfig(norm, "relu")
 			cfg.EncoderLayers = enc
 			p, err := NewParams(cfg)
 			if err != nil {
@@ -54,7 +54,7 @@ func TestCheckpointRoundTripEveryNorm(t *testing.T) {
 func TestCheckpointRefusesOtherVariants(t *testing.T) {
 	dir := t.TempDir()
 	save := func(saved, claimed string) error {
-		p, err := NewParams(tinyConfig(saved, "relu"))
+		p, err := NewParams(TinyConfig(saved, "relu"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,27 +3,9 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 )
-
-// Norm variants, as docs/model.md defines them.
-const (
-	PostLN   = "postln"
-	PreLN    = "preln"
-	Admin    = "admin"
-	DeepNorm = "deepnorm" // DeepNet (Wang et al. 2022)
-	ReZero   = "rezero"   // Bachlechner et al. 2020
-	TFixup   = "tfixup"   // Huang et al. 2020
-)
-
-// Norms lists every variant in the canonical order (the order of
-// tables and figures).
-var Norms = []string{PostLN, PreLN, Admin, DeepNorm, ReZero, TFixup}
-
-// NormList is Norms in words, for messages.
-const NormList = "postln, preln, admin, deepnorm, rezero or tfixup"
 
 // Config describes a Transformer: a decoder-only language model, or an
 // encoder–decoder translator when EncoderLayers > 0 (then Layers counts
@@ -45,6 +27,13 @@ type Config struct {
 	Activation     string  `json:"activation"`
 	LabelSmoothing float32 `json:"label_smoothing"`
 	LNEps          float32 `json:"ln_eps"`
+
+	// Generic makes the model run the generic path even where layer code
+	// was generated for its shape ('clinic train --specialized=false',
+	// for comparison). The two paths give the same results bit for bit,
+	// so it is a choice of how to run, not part of the model: checkpoints
+	// do not store it.
+	Generic bool `json:"-"`
 }
 
 // DefaultConfig is a small byte-level model that trains in minutes on
@@ -55,6 +44,15 @@ func DefaultConfig() Config {
 		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1,
 		Norm: Admin, Activation: "relu", LNEps: 1e-5,
 	}
+}
+
+// TinyConfig is the smallest model that still runs every path, in
+// variant norm with activation act: 2 layers of width 8, 2 heads, d_ff
+// 12, 5 positions, 11 tokens, no dropout. The tests of model check it by
+// finite differences; those of admin widen it.
+func TinyConfig(norm, act string) Config {
+	return Config{Layers: 2, DModel: 8, Heads: 2, DFF: 12, SeqLen: 5, Vocab: 11,
+		Norm: norm, Activation: act, LNEps: 1e-5}
 }
 
 // Validate reports the first thing wrong with c, in words a user can act on.
@@ -143,79 +141,21 @@ func ParseConfig(s string) (Config, error) {
 	return c, c.Validate()
 }
 
-// HasLayerNorm reports whether the sublayers have LayerNorms: ReZero
-// and T-Fixup do without.
-func (c Config) HasLayerNorm() bool { return c.Norm != ReZero && c.Norm != TFixup }
-
-// DeepNormAlpha is DeepNet's shortcut weight α of the encoder's
-// (encoder) or the decoder's sublayers, and DeepNormBeta the gain β of
-// their value, output and FFN weights at initialization (Wang et al.
-// 2022, its table of α and β per architecture; docs/model.md). N is the
-// encoder's depth, M the decoder's.
-func (c Config) DeepNormAlpha(encoder bool) float64 {
-	N, M := float64(c.EncoderLayers), float64(c.Layers)
-	switch {
-	case c.EncoderLayers == 0:
-		return math.Pow(2*M, 0.25)
-	case encoder:
-		return 0.81 * math.Pow(N*N*N*N*M, 1.0/16)
-	}
-	return math.Pow(3*M, 0.25)
-}
-
-// DeepNormBeta: see DeepNormAlpha.
-func (c Config) DeepNormBeta(encoder bool) float64 {
-	N, M := float64(c.EncoderLayers), float64(c.Layers)
-	switch {
-	case c.EncoderLayers == 0:
-		return math.Pow(8*M, -0.25)
-	case encoder:
-		return 0.87 * math.Pow(N*N*N*N*M, -1.0/16)
-	}
-	return math.Pow(12*M, -0.25)
-}
-
-// TFixupScale is T-Fixup's factor on the value, output and FFN weights
-// of the encoder's (encoder) or the decoder's layers, and
-// TFixupEmbedScale its factor on the embedding (Huang et al. 2020, as
-// its official code applies them; docs/model.md). A
-// decoder-only model's layers have the encoder's two sublayers and get
-// the encoder's rules.
-func (c Config) TFixupScale(encoder bool) float64 {
-	if encoder || c.EncoderLayers == 0 {
-		return 0.67 * math.Pow(float64(c.stackLayers(encoder)), -0.25)
-	}
-	return math.Pow(9*float64(c.Layers), -0.25)
-}
-
-// TFixupEmbedScale: see TFixupScale.
-func (c Config) TFixupEmbedScale() float64 {
-	return math.Pow(9*float64(c.stackLayers(true)), -0.25)
-}
-
-// stackLayers is the depth of the encoder (the decoder-only model's
-// single stack plays the encoder's part) or the decoder.
-func (c Config) stackLayers(encoder bool) int {
-	if encoder && c.EncoderLayers > 0 {
-		return c.EncoderLayers
-	}
-	return c.Layers
-}
-
 // ParamCount is the number of trainable scalars.
 func (c Config) ParamCount() int {
 	d, f := c.DModel, c.DFF
-	ln := 2 * d
-	if !c.HasLayerNorm() {
-		ln = 0
+	v := variantOf(c.Norm)
+	ln := 0
+	if v.form.ln {
+		ln = 2 * d
 	}
-	// per sublayer: Admin's ω, ReZero's α
+	// per sublayer: the variant's ω or α
 	extra := 0
-	switch c.Norm {
-	case Admin:
-		extra = d
-	case ReZero:
-		extra = 1
+	if v.omega {
+		extra += d
+	}
+	if v.alpha {
+		extra++
 	}
 	per := 3*d*d + 3*d + d*d + d + ln + f*d + f + d*f + d + ln + 2*extra
 	n := c.Vocab*d + (c.Layers+c.EncoderLayers)*per
@@ -223,7 +163,7 @@ func (c Config) ParamCount() int {
 		cross := 4*d*d + 4*d + ln + extra // q, kv, out projections and biases; LayerNorm
 		n += c.Layers * cross
 	}
-	if c.Norm == PreLN {
+	if v.form.finalLN {
 		n += 2 * d
 		if c.EncoderLayers > 0 {
 			n += 2 * d

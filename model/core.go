@@ -14,6 +14,8 @@ import (
 type core struct {
 	cfg   Config
 	d     int
+	v     *variant // cfg.Norm's definition
+	form  *form    // v.form
 	train bool
 	// keyBase picks the dropout masks of the current pass; each dropout
 	// site derives its key from it (siteKey).
@@ -59,7 +61,8 @@ func (s *scratch) grow(rows, qkv, probs int) {
 
 func newCore(cfg Config, sz scratch) *core {
 	d := cfg.DModel
-	c := &core{cfg: cfg, d: d, op: newOps(), spec: specializedFor(cfg)}
+	v := variantOf(cfg.Norm)
+	c := &core{cfg: cfg, d: d, v: v, form: v.form, op: newOps(), spec: specializedFor(cfg)}
 	c.fz = newFused(c)
 	f32 := func(n int) []float32 { return make([]float32, n) }
 	T := cfg.SeqLen

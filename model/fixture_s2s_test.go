@@ -2,10 +2,9 @@ package model
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/clinic-ml/clinic/internal/safetensors"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // TestPyTorchSeq2SeqFixtures runs the encoder–decoder on the golden
@@ -15,47 +14,17 @@ import (
 // supports. (The Admin profiles the fixtures also hold are checked in
 // package admin.)
 func TestPyTorchSeq2SeqFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/fixture_s2s_*.safetensors")
+	files := modeltest.Fixtures(t, "testdata", true)
 	requireEveryNorm(t, files)
 	eachFixtureRun(t, files, testSeq2SeqFixture)
 }
 
-// loadSeq2SeqFixture reads an encoder–decoder fixture's parameters and
-// batch.
-func loadSeq2SeqFixture(t *testing.T, path string) (*safetensors.File, *Params, *Pair) {
-	t.Helper()
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+func testSeq2SeqFixture(t *testing.T, p *Params, fx modeltest.Fixture) {
+	if p.Cfg.EncoderLayers < 1 {
+		t.Fatalf("%s: config has no encoder layers: %s", fx.Path, fx.Config)
 	}
-	cfg, err := ParseConfig(f.Metadata["config"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.EncoderLayers < 1 {
-		t.Fatalf("%s: config has no encoder layers: %s", path, f.Metadata["config"])
-	}
-	p, err := NewParams(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.LoadTensors(f, "param/"); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"src", "src_lens", "tgt_in", "tgt_out", "tgt_lens"} {
-		if g := f.Get(name); g == nil || g.DType != safetensors.I32 {
-			t.Fatalf("%s: no I32 tensor %q", path, name)
-		}
-	}
-	src, tgtIn := f.Get("src"), f.Get("tgt_in")
-	b := &Pair{Bsz: src.Shape[0], SrcT: src.Shape[1], TgtT: tgtIn.Shape[1],
-		Src: src.I32, SrcLens: f.Get("src_lens").I32, TgtIn: tgtIn.I32,
-		TgtOut: f.Get("tgt_out").I32, TgtLens: f.Get("tgt_lens").I32}
-	return f, p, b
-}
-
-func testSeq2SeqFixture(t *testing.T, path string) {
-	f, p, b := loadSeq2SeqFixture(t, path)
+	f, pr := fx.File, fx.Pair(t)
+	b := (*Pair)(&pr)
 	m, err := NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 1)
 	if err != nil {
 		t.Fatal(err)

@@ -2,28 +2,15 @@ package model
 
 import (
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
-	"github.com/clinic-ml/clinic/internal/safetensors"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // relErr is ‖a−b‖/‖b‖.
-func relErr(a, b []float32) float64 {
-	var d, n float64
-	for i := range b {
-		e := float64(a[i]) - float64(b[i])
-		d += e * e
-		n += float64(b[i]) * float64(b[i])
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
-}
+var relErr = modeltest.RelErr
 
 // TestPyTorchFixtures runs the model on the golden fixtures that the
 // independent PyTorch implementation (testdata/reference.py) wrote, and
@@ -32,85 +19,67 @@ func relErr(a, b []float32) float64 {
 // code where the variant has one and the generic path. (The Admin profile the
 // fixtures also hold is checked in package admin.)
 func TestPyTorchFixtures(t *testing.T) {
-	files := lmFixtures(t)
+	files := modeltest.Fixtures(t, "testdata", false)
 	requireEveryNorm(t, files)
 	eachFixtureRun(t, files, testFixture)
 }
 
-// eachFixtureRun runs test on every fixture file at every kernel level
-// this CPU supports, on the generated layer code (where the variant has
-// one) and on the generic path.
-func eachFixtureRun(t *testing.T, files []string, test func(t *testing.T, file string)) {
-	defer asm.SetCPULevel(asm.CPULevel())
-	for _, level := range asm.SupportedLevels() {
-		if err := asm.SetCPULevel(level); err != nil {
-			t.Fatal(err)
-		}
-		for _, file := range files {
+// eachFixtureRun runs test on every fixture at every kernel level this
+// CPU supports, on the generated layer code (where the variant has one)
+// and on the generic path.
+func eachFixtureRun(t *testing.T, files []modeltest.Fixture, test func(t *testing.T, p *Params, fx modeltest.Fixture)) {
+	modeltest.EachLevel(t, func(level string) {
+		for _, fx := range files {
 			for _, path := range bothPaths {
-				t.Run(level+"/"+path+"/"+filepath.Base(file), func(t *testing.T) {
-					SetSpecialized(path == "specialized")
-					defer SetSpecialized(true)
-					test(t, file)
+				t.Run(level+"/"+path+"/"+fx.Name(), func(t *testing.T) {
+					test(t, fixtureParams(t, fx, path == "generic"), fx)
 				})
 			}
 		}
-	}
+	})
+}
+
+// fixtureParams plans a fixture's model, on the generic path or not, and
+// loads its weights.
+func fixtureParams(t *testing.T, fx modeltest.Fixture, generic bool) *Params {
+	return modeltest.Params(t, fx, func(config string) (*Params, error) {
+		cfg, err := ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Generic = generic
+		return NewParams(cfg)
+	})
 }
 
 // requireEveryNorm fails unless files hold a fixture of every variant
 // (fixture_[s2s_]<norm>_…).
-func requireEveryNorm(t *testing.T, files []string) {
+func requireEveryNorm(t *testing.T, files []modeltest.Fixture) {
 	t.Helper()
 	for _, norm := range Norms {
-		if !slices.ContainsFunc(files, func(f string) bool {
-			return strings.HasPrefix(strings.TrimPrefix(filepath.Base(f), "fixture_s2s_"), norm+"_") ||
-				strings.HasPrefix(strings.TrimPrefix(filepath.Base(f), "fixture_"), norm+"_")
+		if !slices.ContainsFunc(files, func(f modeltest.Fixture) bool {
+			return strings.HasPrefix(strings.TrimPrefix(f.Name(), "fixture_s2s_"), norm+"_") ||
+				strings.HasPrefix(strings.TrimPrefix(f.Name(), "fixture_"), norm+"_")
 		}) {
-			t.Errorf("no %s fixture among %v", norm, files)
+			var names []string
+			for _, f := range files {
+				names = append(names, f.Name())
+			}
+			t.Errorf("no %s fixture among %v", norm, names)
 		}
 	}
 }
 
-// lmFixtures lists the decoder-only fixtures: fixture_*.safetensors
-// without the encoder–decoder ones (fixture_s2s_*, fixture_s2s_test.go).
-func lmFixtures(t *testing.T) []string {
-	all, _ := filepath.Glob("testdata/fixture_*.safetensors")
-	s2s, _ := filepath.Glob("testdata/fixture_s2s_*.safetensors")
-	var files []string
-	for _, f := range all {
-		if !slices.Contains(s2s, f) {
-			files = append(files, f)
-		}
-	}
-	return files
-}
-
-func testFixture(t *testing.T, path string) {
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := ParseConfig(f.Metadata["config"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewParams(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.LoadTensors(f, "param/"); err != nil {
-		t.Fatal(err)
-	}
-	toks, tgts := f.Get("tokens"), f.Get("targets")
-	B, T := toks.Shape[0], toks.Shape[1]
+func testFixture(t *testing.T, p *Params, fx modeltest.Fixture) {
+	f := fx.File
+	toks, tgts, B, T := fx.Tokens()
 	m, err := New(p, B, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const tol = 1e-4
 	p.ZeroGrad(nil)
-	loss, err := m.Forward(toks.I32, tgts.I32, B, T, true)
+	loss, err := m.Forward(toks, tgts, B, T, true)
 	if err != nil {
 		t.Fatal(err)
 	}

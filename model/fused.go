@@ -1,8 +1,6 @@
 package model
 
 import (
-	"sync/atomic"
-
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
 )
@@ -43,6 +41,9 @@ func keyOf(cfg Config) layerKey {
 type layerCode struct {
 	name  string
 	block int // rows per block of the fused regions
+	// fused are the regions the code was generated for (gen/layergen's
+	// list of variants): the variant's form's.
+	fused fusedKind
 	// forward runs sublayer s, ending with the region that also writes
 	// next's bias rows (next is nil after the stack's last sublayer).
 	forward func(s, next *sublayer)
@@ -58,16 +59,9 @@ type layerCode struct {
 	tail func(s *sublayer, dx, other []float32)
 }
 
-var specializedOff atomic.Bool
-
-// SetSpecialized switches the generated per-config layer code on (the
-// default) or off for models planned afterwards; off, every config runs
-// the generic path ('clinic train --specialized=false').
-func SetSpecialized(on bool) { specializedOff.Store(!on) }
-
-// Specialized returns the name of the generated layer code cfg runs, or
-// "" when it runs the generic path: its (norm, d_model, heads, d_ff,
-// activation) is not on the list, or SetSpecialized(false).
+// Specialized returns the name of the generated layer code a model of
+// cfg runs, or "" when it runs the generic path: its (norm, d_model,
+// heads, d_ff, activation) is not on the list, or cfg.Generic.
 func Specialized(cfg Config) string {
 	if code := specializedFor(cfg); code != nil {
 		return code.name
@@ -76,11 +70,11 @@ func Specialized(cfg Config) string {
 }
 
 func specializedFor(cfg Config) *layerCode {
-	if specializedOff.Load() {
+	if cfg.Generic {
 		return nil
 	}
 	code, ok := layerCodes[keyOf(cfg)]
-	if !ok {
+	if !ok || code.fused != variantOf(cfg.Norm).form.fused {
 		return nil
 	}
 	return &code
@@ -140,7 +134,7 @@ func (f *fused) run(n int, body func(lo, hi int)) {
 // embed is the stack's embedding region: x0 = Drop(√d·E[tok] + PE),
 // then what the first sublayer needs of its rows (prepare).
 func (f *fused) embed(st *stack, d, block int) {
-	f.st, f.next, f.d, f.block, f.pre = st, st.subs[0], d, block, f.c.cfg.Norm == PreLN
+	f.st, f.next, f.d, f.block, f.pre = st, st.subs[0], d, block, f.c.form.fused == fusedLNThenBranch
 	f.run(st.n, f.embedFn)
 	f.st, f.next = nil, nil
 }
@@ -164,7 +158,7 @@ func (f *fused) embedRows(lo, hi int) {
 // x' = LN(w⊙x + Drop(F(x))) (Pre-LN: x' = x + Drop(F(x))), then what the
 // next sublayer needs of those rows (prepare).
 func (f *fused) residual(s, next *sublayer, d, block int) {
-	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, f.c.cfg.Norm == PreLN
+	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, f.c.form.fused == fusedLNThenBranch
 	f.run(s.st.n, f.residualFn)
 	f.s, f.st, f.next = nil, nil, nil
 }

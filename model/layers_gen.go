@@ -26,83 +26,104 @@ var specializedConfigs = []SpecializedConfig{
 	{Name: "fixture_s2s_deepnorm_gelu", Norm: "deepnorm", Activation: "gelu", EncoderLayers: 3, Layers: 2, DModel: 16, Heads: 2, DFF: 32, T: 8, Batch: 2, Bench: false},
 }
 
+// layergenNorms is gen/layergen's list of variants and their fused regions.
+var layergenNorms = map[string]fusedKind{
+	"admin":    fusedSumThenLN,
+	"deepnorm": fusedSumThenLN,
+	"postln":   fusedSumThenLN,
+	"preln":    fusedLNThenBranch,
+}
+
 // layerCodes are the generated layers by what they depend on.
 var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	backward: backwardAdmin_d256_h4_f1024_relu,
 	block:    32,
 	forward:  forwardAdmin_d256_h4_f1024_relu,
+	fused:    fusedSumThenLN,
 	name:     "admin d256 h4 ff1024 relu",
 	tail:     tailResidual,
 }, {"admin", 512, 8, 2048, "relu"}: {
 	backward: backwardAdmin_d512_h8_f2048_relu,
 	block:    16,
 	forward:  forwardAdmin_d512_h8_f2048_relu,
+	fused:    fusedSumThenLN,
 	name:     "admin d512 h8 ff2048 relu",
 	tail:     tailResidual,
 }, {"postln", 256, 4, 1024, "relu"}: {
 	backward: backwardPostln_d256_h4_f1024_relu,
 	block:    32,
 	forward:  forwardPostln_d256_h4_f1024_relu,
+	fused:    fusedSumThenLN,
 	name:     "postln d256 h4 ff1024 relu",
 	tail:     tailResidual,
 }, {"admin", 128, 4, 512, "relu"}: {
 	backward: backwardAdmin_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardAdmin_d128_h4_f512_relu,
+	fused:    fusedSumThenLN,
 	name:     "admin d128 h4 ff512 relu",
 	tail:     tailResidual,
 }, {"postln", 128, 4, 512, "relu"}: {
 	backward: backwardPostln_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardPostln_d128_h4_f512_relu,
+	fused:    fusedSumThenLN,
 	name:     "postln d128 h4 ff512 relu",
 	tail:     tailResidual,
 }, {"deepnorm", 128, 4, 512, "relu"}: {
 	backward: backwardDeepnorm_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardDeepnorm_d128_h4_f512_relu,
+	fused:    fusedSumThenLN,
 	name:     "deepnorm d128 h4 ff512 relu",
 	tail:     tailResidual,
 }, {"preln", 128, 4, 512, "relu"}: {
 	backward: backwardPreln_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardPreln_d128_h4_f512_relu,
+	fused:    fusedLNThenBranch,
 	name:     "preln d128 h4 ff512 relu",
 	tail:     tailPre,
 }, {"admin", 16, 2, 32, "relu"}: {
 	backward: backwardAdmin_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardAdmin_d16_h2_f32_relu,
+	fused:    fusedSumThenLN,
 	name:     "admin d16 h2 ff32 relu",
 	tail:     tailResidual,
 }, {"admin", 24, 3, 40, "gelu"}: {
 	backward: backwardAdmin_d24_h3_f40_gelu,
 	block:    256,
 	forward:  forwardAdmin_d24_h3_f40_gelu,
+	fused:    fusedSumThenLN,
 	name:     "admin d24 h3 ff40 gelu",
 	tail:     tailResidual,
 }, {"postln", 16, 2, 32, "relu"}: {
 	backward: backwardPostln_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardPostln_d16_h2_f32_relu,
+	fused:    fusedSumThenLN,
 	name:     "postln d16 h2 ff32 relu",
 	tail:     tailResidual,
 }, {"deepnorm", 16, 2, 32, "relu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardDeepnorm_d16_h2_f32_relu,
+	fused:    fusedSumThenLN,
 	name:     "deepnorm d16 h2 ff32 relu",
 	tail:     tailResidual,
 }, {"preln", 16, 2, 32, "gelu"}: {
 	backward: backwardPreln_d16_h2_f32_gelu,
 	block:    256,
 	forward:  forwardPreln_d16_h2_f32_gelu,
+	fused:    fusedLNThenBranch,
 	name:     "preln d16 h2 ff32 gelu",
 	tail:     tailPre,
 }, {"deepnorm", 16, 2, 32, "gelu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_gelu,
 	block:    256,
 	forward:  forwardDeepnorm_d16_h2_f32_gelu,
+	fused:    fusedSumThenLN,
 	name:     "deepnorm d16 h2 ff32 gelu",
 	tail:     tailResidual,
 }}
@@ -142,16 +163,16 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
-	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 32 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
 	c.fz.residual(s, next, 256, 32)
 }
 
 // backwardAdmin_d256_h4_f1024_relu is one sublayer's backward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256):
-// dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
-	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 256, 32)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
@@ -229,16 +250,16 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 512, 2048, 1, hid, 2048, br.lp.FC2W.W, 2048, 1, fo, 512)
 	}
-	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 16 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 16 rows at a time
 	c.fz.residual(s, next, 512, 16)
 }
 
 // backwardAdmin_d512_h8_f2048_relu is one sublayer's backward for admin d512 h8 ff2048 relu (L6_d512):
-// dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
-	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 512, 16)
 	dF, dH := c.dF[:n*512], c.dH[:n*512]
 	switch br := s.br.(type) {
@@ -316,16 +337,16 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
 	}
-	// x' = LN(x + Drop(F(x))) and next's bias rows, 32 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
 	c.fz.residual(s, next, 256, 32)
 }
 
 // backwardPostln_d256_h4_f1024_relu is one sublayer's backward for postln d256 h4 ff1024 relu (L6_d256_postln):
-// dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 256, 32)
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
@@ -403,16 +424,16 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
-	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 64 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardAdmin_d128_h4_f512_relu is one sublayer's backward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128):
-// dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
-	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
@@ -490,16 +511,16 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
-	// x' = LN(x + Drop(F(x))) and next's bias rows, 64 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln):
-// dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
@@ -577,16 +598,16 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
 	}
-	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 64 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
 }
 
 // backwardDeepnorm_d128_h4_f512_relu is one sublayer's backward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm):
-// dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 128, 64)
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
@@ -752,16 +773,16 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
-	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardAdmin_d16_h2_f32_relu is one sublayer's backward for admin d16 h2 ff32 relu (fixture_admin_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
-	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
@@ -839,16 +860,16 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 24, 40, 1, hid, 40, br.lp.FC2W.W, 40, 1, fo, 24)
 	}
-	// x' = LN(ω⊙x + Drop(F(x))) and next's bias rows, 256 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 24, 256)
 }
 
 // backwardAdmin_d24_h3_f40_gelu is one sublayer's backward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3):
-// dout to dS (LayerNorm) and dH (branch input); dx = ω⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
-	// columns: dγ, dβ, dω = Σ dS⊙x, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 24, 256)
 	dF, dH := c.dF[:n*24], c.dH[:n*24]
 	switch br := s.br.(type) {
@@ -926,16 +947,16 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
-	// x' = LN(x + Drop(F(x))) and next's bias rows, 256 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardPostln_d16_h2_f32_relu is one sublayer's backward for postln d16 h2 ff32 relu (fixture_postln_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
@@ -1013,16 +1034,16 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
-	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardDeepnorm_d16_h2_f32_relu is one sublayer's backward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
@@ -1188,16 +1209,16 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		// F(x) = hid·W2ᵀ + b2
 		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
 	}
-	// x' = LN(α·x + Drop(F(x))) and next's bias rows, 256 rows at a time
+	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
 }
 
 // backwardDeepnorm_d16_h2_f32_gelu is one sublayer's backward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu):
-// dout to dS (LayerNorm) and dH (branch input); dx = α·dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
 func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
-	// columns: dγ, dβ, the output bias's Σ dF
+	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
 	c.fz.back(s, dout, up, 16, 256)
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {

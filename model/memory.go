@@ -30,7 +30,7 @@ func modelBytes(cfg Config, N float64) float64 {
 	ffn := 2*N*F + sub                // pre-activation, hidden
 	cross := N*d + 2*N*d + N*H*T + N*d + sub
 	stack := 3*N*d + 2*N // stream x0, gradient ping-pong, tokens and lengths
-	if cfg.Norm == PreLN {
+	if variantOf(cfg.Norm).form.finalLN {
 		stack += N*d + 2*N
 	}
 	floats := stack + float64(cfg.Layers)*(self+ffn)

@@ -134,7 +134,7 @@ func (m *Model) Stream(k int) []float32 { return m.dec.xs[k][:m.dec.n*m.Cfg.DMod
 // self-attention, cross-attention over mem (when mem is not nil) and the
 // FFN.
 func addDecoderLayer(st *stack, lp *LayerParams, mem *stack) {
-	addSelfAttention(st, lp.QKVW, lp.QKVB, lp.OutW, lp.OutB, lp.LN1G, lp.LN1B, lp.Omega1, lp.Alpha1)
+	addSelfAttention(st, lp)
 	if mem != nil {
 		c := st.c
 		N, d := st.rows, c.d
@@ -142,18 +142,18 @@ func addDecoderLayer(st *stack, lp *LayerParams, mem *stack) {
 			outW: lp.CrossOutW, outB: lp.CrossOutB,
 			qkv: make([]float32, N*d), kv: make([]float32, mem.rows*2*d),
 			P: make([]float32, N*c.cfg.Heads*mem.maxLen), o: make([]float32, N*d)}
-		st.add(newSublayer(a, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega, lp.CrossAlpha, N, d))
+		st.add(newSublayer(a, lp.crossOwn(), N, d))
 		a.site = st.subs[len(st.subs)-1].site() + 1
 	}
 	addFFN(st, lp)
 }
 
-func addSelfAttention(st *stack, qkvW, qkvB, outW, outB, g, b, omega, alpha *Param) {
+func addSelfAttention(st *stack, lp *LayerParams) {
 	c := st.c
 	N, d := st.rows, c.d
-	a := &attention{st: st, mem: st, causal: st.causal, qkvW: qkvW, qkvB: qkvB, outW: outW, outB: outB,
+	a := &attention{st: st, mem: st, causal: st.causal, qkvW: lp.QKVW, qkvB: lp.QKVB, outW: lp.OutW, outB: lp.OutB,
 		qkv: make([]float32, N*3*d), P: make([]float32, N*c.cfg.Heads*st.maxLen), o: make([]float32, N*d)}
-	st.add(newSublayer(a, g, b, omega, alpha, N, d))
+	st.add(newSublayer(a, lp.selfOwn(), N, d))
 	a.site = st.subs[len(st.subs)-1].site() + 1
 }
 
@@ -161,7 +161,7 @@ func addFFN(st *stack, lp *LayerParams) {
 	c := st.c
 	N := st.rows
 	f := &feedForward{st: st, lp: lp, pre: make([]float32, N*c.cfg.DFF), hid: make([]float32, N*c.cfg.DFF)}
-	st.add(newSublayer(f, lp.LN2G, lp.LN2B, lp.Omega2, lp.Alpha2, N, c.d))
+	st.add(newSublayer(f, lp.ffnOwn(), N, c.d))
 	f.site = st.subs[len(st.subs)-1].site() + 1
 }
 

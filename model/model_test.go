@@ -6,11 +6,6 @@ import (
 	"testing"
 )
 
-func tinyConfig(norm, act string) Config {
-	return Config{Layers: 2, DModel: 8, Heads: 2, DFF: 12, SeqLen: 5, Vocab: 11,
-		Norm: norm, Activation: act, LNEps: 1e-5}
-}
-
 // perturbParams moves every tensor away from its special init values so
 // that every gradient path is exercised (non-unit γ, non-zero β, ω ≠ 1).
 func perturbParams(p *Params, seed uint64) {
@@ -55,7 +50,7 @@ func TestModelGradFD(t *testing.T) {
 		{TFixup, "relu", 0, 0, 0}, {TFixup, "gelu", 0.2, 0.1, attnBlock + 1},
 	} {
 		t.Run(fmt.Sprintf("%s_%s_T%d", tc.norm, tc.act, tc.seqLen), func(t *testing.T) {
-			cfg := tinyConfig(tc.norm, tc.act)
+			cfg := TinyConfig(tc.norm, tc.act)
 			if tc.seqLen > 0 {
 				cfg.SeqLen = tc.seqLen
 			}

@@ -77,19 +77,19 @@ func NewParams(cfg Config) (*Params, error) {
 		return q
 	}
 	p.Embed = add("decoder.embed_tokens.weight", true, true, cfg.Vocab, d)
-	admin, rezero, ln := cfg.Norm == Admin, cfg.Norm == ReZero, cfg.HasLayerNorm()
+	v := variantOf(cfg.Norm)
 	// norm adds a sublayer's own tensors after its branch's: LayerNorm
-	// γ, β (named name) and Admin's ω or ReZero's α (prefix+"_omega",
+	// γ, β (named name) and the variant's ω or α (prefix+"_omega",
 	// prefix+"_alpha").
 	norm := func(name, prefix string) (g, b, omega, alpha *Param) {
-		if ln {
+		if v.form.ln {
 			g = add(name+".weight", false, false, d)
 			b = add(name+".bias", false, false, d)
 		}
-		if admin {
+		if v.omega {
 			omega = add(prefix+"_omega", false, false, d)
 		}
-		if rezero {
+		if v.alpha {
 			alpha = add(prefix+"_alpha", false, false, 1)
 		}
 		return
@@ -121,14 +121,14 @@ func NewParams(cfg Config) (*Params, error) {
 	for i := 0; i < cfg.EncoderLayers; i++ {
 		p.Encoder = append(p.Encoder, layer(fmt.Sprintf("encoder.layers.%d.", i), false))
 	}
-	if enc && cfg.Norm == PreLN {
+	if enc && v.form.finalLN {
 		p.EncFinalLN[0] = add("encoder.layer_norm.weight", false, false, d)
 		p.EncFinalLN[1] = add("encoder.layer_norm.bias", false, false, d)
 	}
 	for i := 0; i < cfg.Layers; i++ {
 		p.Layers = append(p.Layers, layer(fmt.Sprintf("decoder.layers.%d.", i), enc))
 	}
-	if cfg.Norm == PreLN {
+	if v.form.finalLN {
 		p.FinalLN[0] = add("decoder.layer_norm.weight", false, false, d)
 		p.FinalLN[1] = add("decoder.layer_norm.bias", false, false, d)
 	}
@@ -172,7 +172,7 @@ func (p *Params) zero(lo, hi int) { clear(p.G[lo:hi]) }
 // norms): the decoder's (self-attention, cross-attention if any, FFN per
 // layer). EncoderOmegas returns the encoder's.
 func (p *Params) Omegas() []*Param {
-	if p.Cfg.Norm != Admin {
+	if !p.Cfg.HasOmega() {
 		return nil
 	}
 	var o []*Param
@@ -189,7 +189,7 @@ func (p *Params) Omegas() []*Param {
 // EncoderOmegas returns the encoder's ω tensors in sublayer order (nil
 // without an encoder or for other norms).
 func (p *Params) EncoderOmegas() []*Param {
-	if p.Cfg.Norm != Admin {
+	if !p.Cfg.HasOmega() {
 		return nil
 	}
 	var o []*Param
@@ -216,8 +216,8 @@ func (p *Params) EncoderOmegas() []*Param {
 // cross-attention's Wq and Wkv are drawn as the reference draws its
 // stacked [3d, d] in-projection: each with bound sqrt(6/(4d)).
 //
-// deepnorm, rezero and tfixup then rescale the drawn weights (scaleInit;
-// tfixup also the embedding) and rezero sets its α to 0.
+// ReZero's α start at 0. The variant may then rescale the drawn weights
+// (variant.init, variant.embedInit: deepnorm, tfixup).
 func (p *Params) Init(seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 0x636c696e6963)) // "clinic"
 	d := p.Cfg.DModel
@@ -260,52 +260,37 @@ func (p *Params) Init(seed uint64) {
 		for _, q := range []*Param{l.LN1G, l.LN2G, l.Omega1, l.Omega2, l.CrossLNG, l.CrossOmega} {
 			fill(q, 1)
 		}
+		for _, q := range []*Param{l.Alpha1, l.CrossAlpha, l.Alpha2} {
+			fill(q, 0)
+		}
 	}
 	for _, f := range [][2]*Param{p.FinalLN, p.EncFinalLN} {
 		fill(f[0], 1)
 		fill(f[1], 0)
 	}
-	for _, l := range p.Encoder {
-		p.scaleInit(l, true)
+	for i, l := range p.Encoder {
+		p.scaleInit(l, true, i)
 	}
-	for _, l := range p.Layers {
-		p.scaleInit(l, false)
+	for i, l := range p.Layers {
+		p.scaleInit(l, false, i)
 	}
-	if p.Cfg.Norm == TFixup {
-		scale(p.Embed.W, p.Cfg.TFixupEmbedScale())
+	if v := variantOf(p.Cfg.Norm); v.embedInit != nil {
+		scale(p.Embed.W, v.embedInit(p.Cfg))
 	}
 }
 
-// scaleInit applies the variant's depth-scaled initialization to one
-// layer of the encoder (encoder) or the decoder, after the reference
-// draws, so every variant draws the same random numbers:
-//
-//   - deepnorm: the value rows of the in-projections, the output
-//     projections and the FFN weights times β (DeepNorm's init);
-//   - tfixup: the same weights times T-Fixup's factor, the value rows
-//     also times √2 (T-Fixup starts from a plain Xavier [d, d] value
-//     matrix, √2 larger than a row block of the stacked [3d, d] one);
-//   - rezero: every α = 0.
-func (p *Params) scaleInit(l LayerParams, encoder bool) {
-	d := p.Cfg.DModel
-	var s, sv float64
-	switch p.Cfg.Norm {
-	case DeepNorm:
-		s = p.Cfg.DeepNormBeta(encoder)
-		sv = s
-	case TFixup:
-		s = p.Cfg.TFixupScale(encoder)
-		sv = s * math.Sqrt2
-	case ReZero:
-		for _, a := range []*Param{l.Alpha1, l.CrossAlpha, l.Alpha2} {
-			if a != nil {
-				clear(a.W)
-			}
-		}
-		return
-	default:
+// scaleInit applies the variant's depth-scaled initialization, if any,
+// to layer i of the encoder (encoder) or the decoder, after the
+// reference draws, so every variant draws the same random numbers: the
+// value rows of the in-projections times sv, the output projections
+// and the FFN weights times s.
+func (p *Params) scaleInit(l LayerParams, encoder bool, i int) {
+	v := variantOf(p.Cfg.Norm)
+	if v.init == nil {
 		return
 	}
+	d := p.Cfg.DModel
+	s, sv := v.init(p.Cfg, encoder, i)
 	scale(l.QKVW.W[2*d*d:], sv)
 	for _, q := range []*Param{l.OutW, l.FC1W, l.FC2W, l.CrossOutW} {
 		if q != nil {
@@ -315,6 +300,19 @@ func (p *Params) scaleInit(l LayerParams, encoder bool) {
 	if l.CrossKVW != nil {
 		scale(l.CrossKVW.W[d*d:], sv)
 	}
+}
+
+// selfOwn, crossOwn and ffnOwn are the sublayers' own tensors.
+func (l *LayerParams) selfOwn() sublayerParams {
+	return sublayerParams{l.LN1G, l.LN1B, l.Omega1, l.Alpha1}
+}
+
+func (l *LayerParams) crossOwn() sublayerParams {
+	return sublayerParams{l.CrossLNG, l.CrossLNB, l.CrossOmega, l.CrossAlpha}
+}
+
+func (l *LayerParams) ffnOwn() sublayerParams {
+	return sublayerParams{l.LN2G, l.LN2B, l.Omega2, l.Alpha2}
 }
 
 // scale multiplies w by s, rounding once from float64.

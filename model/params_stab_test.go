@@ -139,7 +139,7 @@ func TestDeepNormConstants(t *testing.T) {
 func TestStabilizersThreadsBitIdentical(t *testing.T) {
 	for _, norm := range []string{DeepNorm, ReZero, TFixup} {
 		for _, enc := range []int{0, 2} {
-			cfg := tinyConfig(norm, "gelu")
+			cfg := TinyConfig(norm, "gelu")
 			cfg.EncoderLayers, cfg.DModel, cfg.DFF, cfg.SeqLen = enc, 64, 96, 40
 			cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.1, 0.1
 			p, _ := NewParams(cfg)
@@ -197,7 +197,7 @@ func TestStabilizersThreadsBitIdentical(t *testing.T) {
 // identity, so the logits are the tied projection of the embedding
 // alone, whatever the layers' weights.
 func TestReZeroStartsAsIdentity(t *testing.T) {
-	cfg := tinyConfig(ReZero, "gelu")
+	cfg := TinyConfig(ReZero, "gelu")
 	p, _ := NewParams(cfg)
 	p.Init(4)
 	m, _ := New(p, 2, 1)

@@ -71,7 +71,7 @@ func NewSeq2Seq(p *Params, rows int, seed uint64) (*Seq2Seq, error) {
 	m.enc = newStack(m.c, &m.EncoderHooks, p.Embed, p.EncFinalLN, rows, T, 0, false)
 	for i := range p.Encoder {
 		lp := &p.Encoder[i]
-		addSelfAttention(m.enc, lp.QKVW, lp.QKVB, lp.OutW, lp.OutB, lp.LN1G, lp.LN1B, lp.Omega1, lp.Alpha1)
+		addSelfAttention(m.enc, lp)
 		addFFN(m.enc, lp)
 	}
 	m.enc.done()

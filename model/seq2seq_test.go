@@ -8,8 +8,9 @@ import (
 )
 
 func tinySeq2SeqConfig(norm, act string) Config {
-	return Config{EncoderLayers: 2, Layers: 2, DModel: 8, Heads: 2, DFF: 12, SeqLen: 40, Vocab: 13,
-		Norm: norm, Activation: act, LNEps: 1e-5}
+	c := TinyConfig(norm, act)
+	c.EncoderLayers, c.SeqLen, c.Vocab = 2, 40, 13
+	return c
 }
 
 // randPair is a batch of bsz pairs with the given source and target

@@ -11,7 +11,7 @@ import (
 // to rounding), for every variant, dropout on.
 func TestSeqOffsetShares(t *testing.T) {
 	for _, norm := range Norms {
-		cfg := tinyConfig(norm, "gelu")
+		cfg := TinyConfig(norm, "gelu")
 		cfg.SeqLen = 40 // longer than one causal attention block
 		cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.2, 0.3, 0.25
 		const B, T, shares = 4, 37, 2

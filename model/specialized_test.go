@@ -3,10 +3,12 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // bothPaths are the paths the fixture tests run a config through.
@@ -24,8 +26,7 @@ type pass struct {
 // step (dropout on) and evaluates it.
 func runLM(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass {
 	t.Helper()
-	SetSpecialized(specialized)
-	defer SetSpecialized(true)
+	cfg.Generic = !specialized
 	const B, T = 3, 40 // T: more than one causal attention block
 	cfg.EncoderLayers, cfg.Layers, cfg.SeqLen, cfg.Vocab = 0, 2, T, 50
 	cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.2, 0.15
@@ -65,8 +66,7 @@ func runLM(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass {
 // batch.
 func runSeq2Seq(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass {
 	t.Helper()
-	SetSpecialized(specialized)
-	defer SetSpecialized(true)
+	cfg.Generic = !specialized
 	cfg.EncoderLayers, cfg.Layers, cfg.SeqLen, cfg.Vocab = 2, 2, 40, 50
 	cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.1, 0.2, 0.15
 	p, err := NewParams(cfg)
@@ -129,7 +129,6 @@ func samePass(t *testing.T, label string, got, want pass) {
 // level and at 1 and 3 threads; and the specialized path gives the
 // same at every thread count.
 func TestSpecializedMatchesGeneric(t *testing.T) {
-	defer asm.SetCPULevel(asm.CPULevel())
 	pool := asm.NewPool(3)
 	defer pool.Close()
 	seen := map[layerKey]bool{}
@@ -139,10 +138,7 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 			continue
 		}
 		seen[keyOf(cfg)] = true
-		for _, level := range asm.SupportedLevels() {
-			if err := asm.SetCPULevel(level); err != nil {
-				t.Fatal(err)
-			}
+		modeltest.EachLevel(t, func(level string) {
 			for _, kind := range []string{"lm", "seq2seq"} {
 				run := runLM
 				if kind == "seq2seq" {
@@ -164,11 +160,11 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 					}
 				}
 			}
-		}
+		})
 	}
 }
 
-// A config off the list, or with SetSpecialized(false), runs the generic
+// A config off the list, or with Generic set, runs the generic
 // path; the list's entries run their layer; Admin's profiling (which
 // hooks into the sublayers) runs the generic path on a specialized
 // model and leaves it specialized.
@@ -177,19 +173,78 @@ func TestSpecializedRegistry(t *testing.T) {
 	if name := Specialized(cfg); !strings.HasPrefix(name, "admin d256 h4 ff1024 relu") {
 		t.Errorf("the default config runs %q, want its generated layer", name)
 	}
-	for _, c := range []Config{tinyConfig(PreLN, "relu"), tinyConfig(ReZero, "gelu"), tinyConfig(Admin, "relu")} {
+	for _, c := range []Config{TinyConfig(PreLN, "relu"), TinyConfig(ReZero, "gelu"), TinyConfig(Admin, "relu")} {
 		if name := Specialized(c); name != "" {
 			t.Errorf("%s d%d: runs %q, want the generic path", c.Norm, c.DModel, name)
 		}
 	}
-	SetSpecialized(false)
-	if name := Specialized(cfg); name != "" {
-		t.Errorf("SetSpecialized(false): runs %q", name)
+	generic := cfg
+	generic.Generic = true
+	if name := Specialized(generic); name != "" {
+		t.Errorf("Generic: runs %q", name)
 	}
-	SetSpecialized(true)
+	if name := Specialized(cfg); name == "" {
+		t.Error("Generic on a copy switched the config off")
+	}
 	for _, sc := range SpecializedConfigs() {
 		if Specialized(sc.Config(50)) == "" {
 			t.Errorf("%s: on the list but not specialized", sc.Name)
 		}
 	}
+}
+
+// gen/layergen's list of variants names each with its form's fused
+// regions (model/variant.go), so the generated code runs the regions
+// of the variant's form.
+func TestGeneratedForms(t *testing.T) {
+	for name, fused := range layergenNorms {
+		v := variantOf(name)
+		if !slices.Contains(Norms, name) || v.form.fused != fused || fused == fusedNone {
+			t.Errorf("gen/layergen lists %s with fused regions %d; its definition has %d", name, fused, v.form.fused)
+		}
+	}
+	for k, code := range layerCodes {
+		if code.fused != variantOf(k.norm).form.fused {
+			t.Errorf("%s: generated for fused regions %d, its variant's are %d", code.name, code.fused, variantOf(k.norm).form.fused)
+		}
+	}
+}
+
+// The layer-code path is a value each model holds (Config.Generic), not
+// a process-wide switch: models of one shape planned side by side run
+// the path each was planned with, whatever is planned after them.
+func TestSpecializedPerModel(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Layers, cfg.SeqLen = 1, 8
+	generic := cfg
+	generic.Generic = true
+	mg, err := New(mustParams(t, generic), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := New(mustParams(t, cfg), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTranslator(mustParams(t, Config{EncoderLayers: 1, Layers: 1, DModel: 256, Heads: 4, DFF: 1024,
+		SeqLen: 8, Vocab: 20, Norm: Admin, Activation: "relu", LNEps: 1e-5, Generic: true}), 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms.c.spec == nil || mg.c.spec != nil || tr.enc.c.spec != nil {
+		t.Errorf("specialized model runs generated code: %v; generic model: %v; generic translator: %v",
+			ms.c.spec != nil, mg.c.spec != nil, tr.enc.c.spec != nil)
+	}
+	if strings.Contains(cfg.JSON(), "eneric") || generic.JSON() != cfg.JSON() {
+		t.Errorf("the path is stored with the config: %s", generic.JSON())
+	}
+}
+
+func mustParams(t *testing.T, cfg Config) *Params {
+	t.Helper()
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

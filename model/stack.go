@@ -34,7 +34,8 @@ type stack struct {
 	final    [2]*Param
 	embed    *Param
 	// shortcut is the weight of the stream in a sublayer's sum before
-	// its LayerNorm: DeepNorm's α, or ones ([d]; Admin's ω replace it).
+	// its LayerNorm: the variant's constant (DeepNorm's α), or ones ([d];
+	// Admin's ω replace it).
 	shortcut []float32
 
 	rows, maxLen int // capacity: tokens over all sequences, longest sequence
@@ -73,9 +74,9 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
 	s.shortcut = c.ones
-	if c.cfg.Norm == DeepNorm {
-		// clinic's only bidirectional stack is an encoder.
-		a := float32(c.cfg.DeepNormAlpha(!causal))
+	// clinic's only bidirectional stack is an encoder.
+	if w, ok := c.cfg.Shortcut(!causal); ok {
+		a := float32(w)
 		s.shortcut = make([]float32, d)
 		for i := range s.shortcut {
 			s.shortcut[i] = a
@@ -95,7 +96,7 @@ func (s *stack) add(sl *sublayer) {
 // done plans the stack's output after the last sublayer.
 func (s *stack) done() {
 	N := s.rows
-	if s.c.cfg.Norm == PreLN {
+	if s.c.form.finalLN {
 		s.xf = make([]float32, N*s.c.d)
 		s.finalLN = lnSaved{make([]float32, N), make([]float32, N)}
 	} else {
@@ -146,7 +147,7 @@ func (s *stack) forward(tokens []int32, bsz, t int, lens []int32) {
 	for _, sl := range s.subs {
 		sl.forward()
 	}
-	if c.cfg.Norm == PreLN {
+	if c.form.finalLN {
 		c.op.LN(s.xf[:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], s.xs[len(s.xs)-1][:n*d], s.final[0].W, s.final[1].W, d, c.cfg.LNEps)
 	}
 }
@@ -156,7 +157,7 @@ func (s *stack) out() []float32 { return s.xf[:s.n*s.c.d] }
 
 // outGrad is where ∂L/∂out goes before backward.
 func (s *stack) outGrad() []float32 {
-	if s.c.cfg.Norm == PreLN {
+	if s.c.form.finalLN {
 		return s.dB[:s.n*s.c.d]
 	}
 	return s.dA[:s.n*s.c.d]
@@ -169,7 +170,7 @@ func (s *stack) backward() {
 	n, d := s.n, c.d
 	cur, next := s.dA[:n*d], s.dB[:n*d]
 	fast := s.fast && s.hooks.SublayerGrad == nil
-	if c.cfg.Norm == PreLN && !fast {
+	if c.form.finalLN && !fast {
 		fp := s.final
 		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
 	}

@@ -22,32 +22,25 @@ type branch interface {
 	biases() (first []float32, firstB, outB *Param)
 }
 
-// sublayer is one residual update of the stream x in one of the
-// variants (docs/model.md):
-//
-//	postln:   x = LN(x + Drop(F(x)))
-//	preln:    x = x + Drop(F(LN(x)))
-//	admin:    x = LN(ω⊙x + Drop(F(x)))
-//	deepnorm: x = LN(α·x + Drop(F(x)))   (α a constant of the stack)
-//	rezero:   x = x + α·Drop(F(x))       (α a trained scalar)
-//	tfixup:   x = x + Drop(F(x))
+// sublayer is one residual update of the stream x, in its variant's
+// form (variant.go holds the arithmetic of every form).
 type sublayer struct {
 	st    *stack
 	k     int // index in the stack
 	br    branch
-	g, b  *Param // LayerNorm γ, β (nil for rezero and tfixup)
-	omega *Param // admin only
-	alpha *Param // rezero only
+	g, b  *Param // LayerNorm γ, β (nil for the forms without)
+	omega *Param // the variant's ω (Admin), or nil
+	alpha *Param // the variant's α (ReZero), or nil
 	out   []float32
-	// preln: LN(x), the branch input; rezero: Drop(F(x)), which α's
-	// gradient needs; postln, admin, deepnorm: the LN input.
+	// what the form's backward needs of the forward: the LN input, the
+	// branch input LN(x), or Drop(F(x)) (variant.go)
 	saved []float32
 	mean  []float32
 	rstd  []float32
 }
 
-func newSublayer(br branch, g, b, omega, alpha *Param, rows, d int) *sublayer {
-	return &sublayer{br: br, g: g, b: b, omega: omega, alpha: alpha,
+func newSublayer(br branch, own sublayerParams, rows, d int) *sublayer {
+	return &sublayer{br: br, g: own.g, b: own.b, omega: own.omega, alpha: own.alpha,
 		saved: make([]float32, rows*d), mean: make([]float32, rows), rstd: make([]float32, rows)}
 }
 
@@ -56,7 +49,7 @@ func newSublayer(br branch, g, b, omega, alpha *Param, rows, d int) *sublayer {
 func (s *sublayer) site() int { return s.st.siteBase + 3*s.k + 1 }
 
 // shortcut is the weight of x in the sum before a LayerNorm: ω (admin),
-// the stack's α (deepnorm) or ones.
+// the stack's constant (deepnorm) or ones.
 func (s *sublayer) shortcut() []float32 {
 	if s.omega != nil {
 		return s.omega.W
@@ -64,41 +57,18 @@ func (s *sublayer) shortcut() []float32 {
 	return s.st.shortcut
 }
 
-func (s *sublayer) forward() {
-	c := s.st.c
+func (s *sublayer) forward() { s.st.c.form.forward(s) }
+
+// backward turns dout = ∂L/∂out into dx = ∂L/∂x. dout may be clobbered.
+func (s *sublayer) backward(dout, dx []float32) { s.st.c.form.backward(s, dout, dx) }
+
+// buffers are the sublayer's views over the stack's current rows, and
+// the dropout probability and key of its residual branch.
+func (s *sublayer) buffers() (c *core, x, out, fo, saved, mean, rstd []float32, p float32, key uint64) {
+	c = s.st.c
 	n, d := s.st.n, c.d
-	x := s.st.xs[s.k][:n*d]
-	out, saved := s.out[:n*d], s.saved[:n*d]
-	fo := c.fo[:n*d]
-	mean, rstd := s.mean[:n], s.rstd[:n]
-	p, key := c.drop(c.cfg.Dropout), c.siteKey(s.site())
-	var omega []float32
-	if s.omega != nil {
-		omega = s.omega.W
-	}
-	switch c.cfg.Norm {
-	case PreLN:
-		c.op.LN(saved, mean, rstd, x, s.g.W, s.b.W, d, c.cfg.LNEps)
-		s.br.forward(saved, fo)
-		s.residual(out, c.ones, x, fo, nil, p, key)
-	case TFixup:
-		s.br.forward(x, fo)
-		s.residual(out, c.ones, x, fo, nil, p, key)
-	case ReZero:
-		s.br.forward(x, fo)
-		c.op.Dropout(saved, fo, p, key, s.st.ctr(d))
-		if hook := s.st.hooks.SublayerHook; hook != nil {
-			// The hook sees what is added to x: α·Drop(F(x)).
-			copy(fo, saved)
-			c.op.Scale(fo, s.alpha.W[0])
-			hook(s.k, x, fo, nil)
-		}
-		c.op.ScaleAdd(out, c.spread(s.alpha.W[0]), saved, x)
-	default:
-		s.br.forward(x, fo)
-		s.residual(saved, s.shortcut(), x, fo, omega, p, key)
-		c.op.LN(out, mean, rstd, saved, s.g.W, s.b.W, d, c.cfg.LNEps)
-	}
+	return c, s.st.xs[s.k][:n*d], s.out[:n*d], c.fo[:n*d], s.saved[:n*d], s.mean[:n], s.rstd[:n],
+		c.drop(c.cfg.Dropout), c.siteKey(s.site())
 }
 
 // residual writes y = w⊙x + Drop(b), showing the hook, if any, the
@@ -113,54 +83,6 @@ func (s *sublayer) residual(y, w, x, b, omega []float32, p float32, key uint64) 
 	c.op.Dropout(b, b, p, key, s.st.ctr(c.d))
 	hook(s.k, x, b, omega)
 	c.op.ScaleAdd(y, w, x, b)
-}
-
-// backward turns dout = ∂L/∂out into dx = ∂L/∂x. dout may be clobbered.
-func (s *sublayer) backward(dout, dx []float32) {
-	c := s.st.c
-	n, d := s.st.n, c.d
-	x := s.st.xs[s.k][:n*d]
-	saved := s.saved[:n*d]
-	mean, rstd := s.mean[:n], s.rstd[:n]
-	p, key := c.drop(c.cfg.Dropout), c.siteKey(s.site())
-	dF, dH := c.dF[:n*d], c.dH[:n*d]
-	switch c.cfg.Norm {
-	case PreLN:
-		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
-		s.br.backward(dF, dH)
-		c.op.LNBack(dx, s.g.G, s.b.G, dH, x, mean, rstd, s.g.W, d)
-		c.op.ScaleAdd(dx, c.ones, dout, dx)
-		return
-	case TFixup:
-		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
-		s.br.backward(dF, dH)
-		c.op.ScaleAdd(dx, c.ones, dout, dH)
-		return
-	case ReZero:
-		// ∂L/∂α = Σ dout ⊙ Drop(F(x)), summed per column and then over
-		// the columns in order, so the sum does not depend on threads.
-		col := c.alphaRow
-		clear(col)
-		c.op.ColDot(col, dout, saved)
-		var g float64
-		for _, v := range col {
-			g += float64(v)
-		}
-		s.alpha.G[0] += float32(g)
-		c.op.Dropout(dF, dout, p, key, s.st.ctr(d))
-		c.op.Scale(dF, s.alpha.W[0])
-		s.br.backward(dF, dH)
-		c.op.ScaleAdd(dx, c.ones, dout, dH)
-		return
-	}
-	dS := c.dS[:n*d]
-	c.op.LNBack(dS, s.g.G, s.b.G, dout, saved, mean, rstd, s.g.W, d)
-	if s.omega != nil {
-		c.op.ColDot(s.omega.G, dS, x)
-	}
-	c.op.Dropout(dF, dS, p, key, s.st.ctr(d))
-	s.br.backward(dF, dH)
-	c.op.ScaleAdd(dx, s.shortcut(), dS, dH)
 }
 
 // attention is multi-head scaled dot-product attention. Self-attention

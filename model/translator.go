@@ -242,11 +242,14 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	for l := range tr.P.Layers {
 		lp := &tr.P.Layers[l]
 		tr.curL, tr.cur = l, lp
-		tr.sublayer(branchSelf, lp.LN1G, lp.LN1B, lp.Omega1, lp.Alpha1)
-		tr.sublayer(branchCross, lp.CrossLNG, lp.CrossLNB, lp.CrossOmega, lp.CrossAlpha)
-		tr.sublayer(branchFFN, lp.LN2G, lp.LN2B, lp.Omega2, lp.Alpha2)
+		// each sublayer in the variant's form (variant.go; the training
+		// pass is sublayer.forward)
+		step := tr.enc.c.form.step
+		step(tr, branchSelf, lp.selfOwn())
+		step(tr, branchCross, lp.crossOwn())
+		step(tr, branchFFN, lp.ffnOwn())
 	}
-	if cfg.Norm == PreLN {
+	if tr.enc.c.form.finalLN {
 		f := tr.P.FinalLN
 		tr.rows(rowFinalLN, nil, f[0].W, f[1].W)
 	}
@@ -264,39 +267,9 @@ const (
 	branchFFN
 )
 
-// sublayer applies one residual sublayer to the hypotheses' stream x, in
-// the model's variant (docs/model.md; the training pass is
-// sublayer.forward). The row-wise work runs on the pool (rows): serial,
-// it had left the second thread idle for 4% of a decoding step.
-func (tr *Translator) sublayer(kind int, g, b, omega, alpha *Param) {
-	cfg := tr.Cfg
-	nh, d := tr.nh, cfg.DModel
-	x, u, out := tr.x[:nh*d], tr.u[:nh*d], tr.b[:nh*d]
-	ones := tr.enc.c.ones
-	switch cfg.Norm {
-	case PreLN:
-		tr.rows(rowLNIn, nil, g.W, b.W)
-		tr.branch(kind, u, out)
-		tr.rows(rowResid, ones, nil, nil)
-		return
-	case TFixup:
-		tr.branch(kind, x, out)
-		tr.rows(rowResid, ones, nil, nil)
-		return
-	case ReZero:
-		tr.branch(kind, x, out)
-		tr.rows(rowReZero, tr.enc.c.spread(alpha.W[0]), nil, nil)
-		return
-	}
-	w := tr.enc.dec.shortcut
-	if omega != nil {
-		w = omega.W
-	}
-	tr.branch(kind, x, out)
-	tr.rows(rowPostLN, w, g.W, b.W)
-}
-
-// The row-wise operations of a decoder step.
+// The row-wise operations of a decoder step. A sublayer's update (its
+// form's step) runs them on the pool: serial, they had left the second
+// thread idle for 4% of a decoding step.
 const (
 	rowLNIn    = iota // u = LN(x) (Pre-LN, before the branch)
 	rowResid          // x = w⊙x + out

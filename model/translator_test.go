@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/clinic-ml/clinic/asm"
+	"github.com/clinic-ml/clinic/model/modeltest"
 )
 
 // logSoftmax64 is the reference log-softmax of one row, in float64.
@@ -29,9 +29,7 @@ func logSoftmax64(row []float32) []float64 {
 // log-probabilities as a full teacher-forced forward pass, in every
 // variant and at every CPU level, and allocates nothing per step.
 func TestTranslatorMatchesForward(t *testing.T) {
-	defer asm.SetCPULevel(asm.CPULevel())
-	for _, level := range asm.SupportedLevels() {
-		asm.SetCPULevel(level)
+	modeltest.EachLevel(t, func(level string) {
 		for _, norm := range Norms {
 			cfg := tinySeq2SeqConfig(norm, "gelu")
 			cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
@@ -85,7 +83,7 @@ func TestTranslatorMatchesForward(t *testing.T) {
 				t.Errorf("%s/%s: incremental log-probabilities differ from the full forward by %g", level, norm, worst)
 			}
 		}
-	}
+	})
 }
 
 // Reorder moves caches with their hypotheses: after hypotheses are
@@ -136,7 +134,7 @@ func TestTranslatorReorder(t *testing.T) {
 
 // An LM checkpoint cannot be used for translation; bad steps are errors.
 func TestTranslatorRejects(t *testing.T) {
-	lm, _ := NewParams(tinyConfig(PreLN, "relu"))
+	lm, _ := NewParams(TinyConfig(PreLN, "relu"))
 	if _, err := NewTranslator(lm, 1, 1); err == nil {
 		t.Error("translator built on a language model")
 	}
@@ -257,9 +255,7 @@ func TestTranslatorReorderRandom(t *testing.T) {
 // its next batch gives the bits of a translator built afresh. It had
 // packed the decoder's weights once and went on decoding with them.
 func TestTranslatorSeesWeightChanges(t *testing.T) {
-	defer asm.SetCPULevel(asm.CPULevel())
-	for _, level := range asm.SupportedLevels() {
-		asm.SetCPULevel(level)
+	modeltest.EachLevel(t, func(level string) {
 		cfg := tinySeq2SeqConfig("admin", "gelu")
 		cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
 		p, _ := NewParams(cfg)
@@ -303,5 +299,5 @@ func TestTranslatorSeesWeightChanges(t *testing.T) {
 		if same {
 			t.Fatalf("%s: perturbing the weights changed no log-probability; the test proves nothing", level)
 		}
-	}
+	})
 }

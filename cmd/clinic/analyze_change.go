@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/model"
 )
 
 func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
@@ -16,7 +17,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	af.register(fs, "change")
 	depthsS := fs.String("depths", "6,12,24,48", "comma-separated numbers of layers")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	seeds := fs.Int("seeds", 3, "seeds per point (weights, batch and signs differ)")
 	eps := fs.Float64("eps", 1e-4, "size ε of the perturbation of each weight")
 	modesS := fs.String("modes", "random,grad", "perturbations: random (±ε, random sign), grad (−ε·sign of the gradient), or both")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/model"
 )
 
 func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
@@ -13,7 +14,7 @@ func runAnalyzeDependency(args []string, stdout, stderr io.Writer) error {
 	var af analyzeFlags
 	mf.register(fs)
 	af.register(fs, "dependency")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	seeds := fs.Int("seeds", 1, "batches (and, at initialization, weights) to average the shares over")
 	ckpt := fs.String("checkpoint", "", "analyze this trained model instead (model.safetensors from 'clinic train')")
 	task.SetDefault(fs, "seq-len", "64")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/model"
 )
 
 func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
@@ -13,7 +14,7 @@ func runAnalyzeGrads(args []string, stdout, stderr io.Writer) error {
 	var af analyzeFlags
 	mf.register(fs)
 	af.register(fs, "grads")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	seeds := fs.Int("seeds", 3, "batches (and, at initialization, weights) to average over")
 	ckpt := fs.String("checkpoint", "", "also analyze this trained model (model.safetensors from 'clinic train')")
 	task.SetDefault(fs, "seq-len", "64")

@@ -8,6 +8,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/lm"
+	"github.com/clinic-ml/clinic/model"
 )
 
 func runLMSweep(args []string, stdout, stderr io.Writer) error {
@@ -17,7 +18,7 @@ func runLMSweep(args []string, stdout, stderr io.Writer) error {
 	mf.register(fs)
 	o.register(fs)
 	depthsS := fs.String("depths", "6,18", "comma-separated numbers of layers")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	margin := fs.Float64("stall-margin", 0.1, "a run whose final validation loss is not this many nats below the unigram entropy stalled")
 	for name, v := range map[string]string{"d-model": "128", "d-ff": "512", "heads": "4", "seq-len": "128",
 		"steps": "400", "warmup": "50", "batch-size": "16", "lr": "1e-3", "eval-every": "20", "eval-batches": "4",

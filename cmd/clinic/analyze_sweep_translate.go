@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/task/translation"
+	"github.com/clinic-ml/clinic/model"
 )
 
 // runTranslateSweep is 'clinic analyze sweep --task translate': the
@@ -26,7 +27,7 @@ func runTranslateSweep(args []string, stdout, stderr io.Writer) error {
 	o.register(fs)
 	tasks := task.AddFlags(fs, translation.Kind{}.Name())
 	depthsS := fs.String("depths", "6,18", "comma-separated layers per side")
-	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: postln, preln, admin, deepnorm, rezero, tfixup")
+	normsS := fs.String("norms", "postln,preln,admin", "comma-separated variants: "+model.NormList)
 	s := &experiment.TranslateSweep{}
 	fs.IntVar(&s.AvgLast, "avg-last", 5, "average the last N checkpoints (saved every --save-every steps) before testing")
 	fs.IntVar(&s.Beam, "beam", 5, "beam size for the test set")

@@ -25,7 +25,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&m.cfg.Heads, "heads", d.Heads, "attention heads")
 	fs.IntVar(&m.cfg.DFF, "d-ff", d.DFF, "feed-forward hidden width")
 	fs.IntVar(&m.cfg.SeqLen, "seq-len", d.SeqLen, "context length in bytes")
-	fs.StringVar(&m.cfg.Norm, "norm", d.Norm, "residual variant: postln, preln, admin, deepnorm, rezero or tfixup")
+	fs.StringVar(&m.cfg.Norm, "norm", d.Norm, "residual variant: "+model.NormList)
 	fs.StringVar(&m.cfg.Activation, "activation", d.Activation, "FFN activation: relu or gelu")
 	fs.Float32Var(&m.dropout, "dropout", d.Dropout, "dropout on embeddings and residual branches")
 	fs.Float32Var(&m.attnDp, "attn-dropout", 0, "dropout on attention probabilities (default: --dropout)")

@@ -7,8 +7,8 @@ package main
 // the layer count, sequence length and batch only size the step
 // benchmarks (BenchmarkTrainStep trains every entry marked Bench).
 //
-// Norms: postln, preln, admin, deepnorm (the variants with LayerNorms).
-// ReZero and T-Fixup run the generic path.
+// Norms: those of the list norms below. ReZero and T-Fixup, whose forms
+// have no fused regions, run the generic path.
 var configs = []config{
 	// The step benchmarks (the README's performance table); L6_d256 is
 	// also 'clinic train's default model.
@@ -37,3 +37,21 @@ var configs = []config{
 	{Name: "fixture_preln_gelu", Norm: "preln", Activation: "gelu", Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 	{Name: "fixture_s2s_deepnorm_gelu", Norm: "deepnorm", Activation: "gelu", EncoderLayers: 3, Layers: 2, D: 16, H: 2, F: 32, T: 8, Batch: 2},
 }
+
+// norms are the variants layer code is generated for, each with its
+// form's fused regions: the form field of its definition in
+// model/variant.go, whose regions model/fused.go runs. A variant of an
+// existing form joins with one line here (model's
+// TestGeneratedForms checks the list against the definitions).
+var norms = []struct{ name, fused string }{
+	{"postln", sumThenLN},
+	{"preln", lnThenBranch},
+	{"admin", sumThenLN},
+	{"deepnorm", sumThenLN},
+}
+
+// The fused regions of model/fused.go, as model/variant.go names them.
+const (
+	sumThenLN    = "fusedSumThenLN"    // x' = LN(w⊙x + Drop(F(x)))
+	lnThenBranch = "fusedLNThenBranch" // x' = x + Drop(F(LN(x)))
+)

@@ -43,6 +43,28 @@ type key struct {
 	d, h, f   int
 }
 
+// fused is the fused regions of the key's variant (the list norms).
+func (k key) fused() string { return fusedOf(k.norm) }
+
+// fusedOf is norm's fused regions, "" when norm is not on the list.
+func fusedOf(norm string) string {
+	for _, n := range norms {
+		if n.name == norm {
+			return n.fused
+		}
+	}
+	return ""
+}
+
+// normList is the list's names in words.
+func normList() string {
+	var s []string
+	for _, n := range norms {
+		s = append(s, n.name)
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
 func (k key) funcSuffix() string {
 	return fmt.Sprintf("%s%s_d%d_h%d_f%d", strings.ToUpper(k.norm[:1]), k.norm[1:], k.d, k.h, k.f) + "_" + k.act
 }
@@ -93,8 +115,8 @@ func validate(cs []config) ([]key, map[key][]string, error) {
 		switch {
 		case c.Name == "" || seen[c.Name]:
 			return nil, nil, fmt.Errorf("entry %d: the name %q is empty or taken", i, c.Name)
-		case c.Norm != "postln" && c.Norm != "admin" && c.Norm != "deepnorm" && c.Norm != "preln":
-			return nil, nil, fmt.Errorf("%s: norm %q has no generated layer (postln, preln, admin or deepnorm)", c.Name, c.Norm)
+		case fusedOf(c.Norm) == "":
+			return nil, nil, fmt.Errorf("%s: norm %q has no generated layer (%s)", c.Name, c.Norm, normList())
 		case c.Activation != "relu" && c.Activation != "gelu":
 			return nil, nil, fmt.Errorf("%s: activation must be relu or gelu, got %q", c.Name, c.Activation)
 		case c.D < 1 || c.H < 1 || c.D%c.H != 0 || (c.D/c.H)%2 != 0 || c.F < 1:
@@ -136,11 +158,19 @@ func generate(cs []config) ([]byte, error) {
 		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(jen.Dict{
 			jen.Id("name"):     jen.Lit(k.name()),
 			jen.Id("block"):    jen.Lit(k.rowBlock()),
+			jen.Id("fused"):    jen.Id(k.fused()),
 			jen.Id("forward"):  jen.Id("forward" + k.funcSuffix()),
 			jen.Id("backward"): jen.Id("backward" + k.funcSuffix()),
-			jen.Id("tail"):     jen.Id(tailFunc(k.norm)),
+			jen.Id("tail"):     jen.Id(tailFunc(k.fused())),
 		})
 	}
+	ln := make(jen.Dict, len(norms))
+	for _, n := range norms {
+		ln[jen.Lit(n.name)] = jen.Id(n.fused)
+	}
+	f.Comment("layergenNorms is gen/layergen's list of variants and their fused regions.")
+	f.Var().Id("layergenNorms").Op("=").Map(jen.String()).Id("fusedKind").Values(ln)
+
 	f.Comment("layerCodes are the generated layers by what they depend on.")
 	f.Var().Id("layerCodes").Op("=").Map(jen.Id("layerKey")).Id("layerCode").Values(reg...)
 
@@ -164,11 +194,12 @@ func gemm(ta, tb bool, m, n, k jen.Code, a, lda jen.Code, b, ldb jen.Code, beta 
 func rows(w int) jen.Code { return jen.Id("n").Op("*").Lit(w) }
 
 // input declares x, what the branch reads, and fo, its output: the stream
-// x_k, or under Pre-LN its LayerNorm, which the previous region wrote.
-func input(norm string, d int) jen.Code {
+// x_k, or when the form normalizes first its LayerNorm, which the
+// previous region wrote.
+func input(fused string, d int) jen.Code {
 	x := jen.Id("s").Dot("st").Dot("xs").Index(jen.Id("s").Dot("k")).Index(jen.Empty(), rows(d))
 	decl := jen.List(jen.Id("x"), jen.Id("fo")).Op(":=")
-	if norm == "preln" {
+	if fused == lnThenBranch {
 		x = jen.Id("s").Dot("saved").Index(jen.Empty(), rows(d))
 		decl = jen.Comment("x is LN(x_k), which the previous region wrote").Line().Add(decl)
 	}
@@ -182,7 +213,7 @@ func forward(f *jen.File, k key, names []string) {
 	f.Commentf("The bias rows of its GEMMs were written by the previous region.")
 	f.Func().Id("forward"+k.funcSuffix()).Params(jen.List(jen.Id("s"), jen.Id("next")).Op("*").Id("sublayer")).Block(
 		jen.List(jen.Id("c"), jen.Id("n")).Op(":=").List(jen.Id("s").Dot("st").Dot("c"), jen.Id("s").Dot("st").Dot("n")),
-		input(k.norm, d),
+		input(k.fused(), d),
 		jen.Switch(jen.Id("br").Op(":=").Id("s").Dot("br").Assert(jen.Type())).Block(
 			jen.Case(jen.Op("*").Id("attention")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
@@ -215,33 +246,23 @@ func forward(f *jen.File, k key, names []string) {
 				gemm(false, true, jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W").Dot("W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
 			),
 		),
-		residualComment(k.norm, block),
+		residualComment(k.fused(), block),
 		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)),
 	)
 }
 
-func residualComment(norm string, block int) jen.Code {
-	if norm == "preln" {
+func residualComment(fused string, block int) jen.Code {
+	if fused == lnThenBranch {
 		return jen.Commentf("x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, %d rows at a time", block)
 	}
-	return jen.Commentf("x' = LN(%s + Drop(F(x))) and next's bias rows, %d rows at a time", shortcut(norm), block)
+	return jen.Commentf("x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, %d rows at a time", block)
 }
 
-func tailFunc(norm string) string {
-	if norm == "preln" {
+func tailFunc(fused string) string {
+	if fused == lnThenBranch {
 		return "tailPre"
 	}
 	return "tailResidual"
-}
-
-func shortcut(norm string) string {
-	switch norm {
-	case "admin":
-		return "ω⊙x"
-	case "deepnorm":
-		return "α·x"
-	}
-	return "x"
 }
 
 func backward(f *jen.File, k key, names []string) {
@@ -249,7 +270,7 @@ func backward(f *jen.File, k key, names []string) {
 	block := k.rowBlock()
 	f.Commentf("backward%s is one sublayer's backward for %s (%s):", k.funcSuffix(), k.name(), strings.Join(names, ", "))
 	var pre []jen.Code
-	if k.norm == "preln" {
+	if k.fused() == lnThenBranch {
 		f.Commentf("dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.")
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), %d rows at a time;", block),
@@ -257,14 +278,10 @@ func backward(f *jen.File, k key, names []string) {
 			jen.Id("c").Dot("fz").Dot("backPre").Call(jen.Id("s").Dot("st"), jen.Id("s"), jen.Id("dout"), jen.Id("other"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
 		}
 	} else {
-		f.Commentf("dout to dS (LayerNorm) and dH (branch input); dx = %s is left to the sublayer below.", strings.Replace(shortcut(k.norm), "x", "dS", 1)+" + dH")
-		omegaDoc := ""
-		if k.norm == "admin" {
-			omegaDoc = ", dω = Σ dS⊙x"
-		}
+		f.Commentf("dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.")
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
-			jen.Commentf("columns: dγ, dβ%s, the output bias's Σ dF", omegaDoc),
+			jen.Comment("columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF"),
 			jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
 		}
 	}

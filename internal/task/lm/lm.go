@@ -36,8 +36,7 @@ func Run(j train.Job) (*train.Result, error) {
 		return nil, err
 	}
 	defer done()
-	model.SetSpecialized(j.Specialized)
-	defer model.SetSpecialized(true)
+	j.Model.Generic = !j.Specialized // the layer-code path travels with the config to every model of the run
 	text, source, err := LoadText(j.Data)
 	if err != nil {
 		return nil, err

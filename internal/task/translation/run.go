@@ -161,8 +161,7 @@ func Run(j train.Job, t Options) (*train.Result, error) {
 		return nil, err
 	}
 	defer done()
-	model.SetSpecialized(j.Specialized)
-	defer model.SetSpecialized(true)
+	j.Model.Generic = !j.Specialized // the layer-code path travels with the config to every model of the run
 	trainPairs, val, source, err := LoadPairs(j, t)
 	if err != nil {
 		return nil, err
