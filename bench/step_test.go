@@ -39,24 +39,17 @@ func threadCounts(b *testing.B) []int {
 }
 
 // paths runs f as a sub-benchmark on the generated layer code and on the
-// generic path, one after the other, so they compare in one run. The
-// path is a value of the model's config (model.Config.Generic), which
-// the workloads (internal/workload) plan themselves: until they take it,
-// the generic sub-benchmark is skipped.
-func paths(b *testing.B, f func(b *testing.B)) {
+// generic path (model.Config.Generic), one after the other, so they
+// compare in one run.
+func paths(b *testing.B, f func(b *testing.B, generic bool)) {
 	for _, path := range []string{"specialized", "generic"} {
-		b.Run(path, func(b *testing.B) {
-			if path == "generic" {
-				b.Skip("the workloads do not plan the generic path yet (model.Config.Generic)")
-			}
-			f(b)
-		})
+		b.Run(path, func(b *testing.B) { f(b, path == "generic") })
 	}
 }
 
 // newStep builds workload name on pool (see internal/workload).
-func newStep(b *testing.B, name string, pool *asm.Pool, clock *phase.Clock) *workload.Step {
-	s, err := workload.New(name, *batchFlag, pool, clock)
+func newStep(b *testing.B, name string, generic bool, pool *asm.Pool, clock *phase.Clock) *workload.Step {
+	s, err := workload.New(name, workload.Options{Batch: *batchFlag, Generic: generic}, pool, clock)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +72,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	for _, name := range workload.Names() {
 		for _, threads := range threadCounts(b) {
 			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
-				run := func(b *testing.B) {
+				run := func(b *testing.B, generic bool) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
 					if *pinFlag {
@@ -87,7 +80,7 @@ func BenchmarkTrainStep(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					s := newStep(b, name, pool, nil)
+					s := newStep(b, name, generic, pool, nil)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						step(b, s)
@@ -117,11 +110,11 @@ func BenchmarkStepPhases(b *testing.B) {
 	for _, name := range workload.Names()[:2] {
 		for _, threads := range threadCounts(b) {
 			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
-				paths(b, func(b *testing.B) {
+				paths(b, func(b *testing.B, generic bool) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
 					clock := &phase.Clock{}
-					tr := newStep(b, name, pool, clock)
+					tr := newStep(b, name, generic, pool, clock)
 					clock.Start(pool)
 					clock.Reset()
 					b.ResetTimer()

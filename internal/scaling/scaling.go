@@ -136,7 +136,7 @@ func measureMachine(name string, o Options, m *Machine) error {
 	pool := asm.NewPool(th)
 	defer pool.Close()
 	clock := &phase.Clock{}
-	s, err := workload.New(name, o.Batch, pool, clock)
+	s, err := workload.New(name, workload.Options{Batch: o.Batch}, pool, clock)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func Run(name string, o Options) (*Profile, error) {
 	pool := asm.NewPool(1)
 	defer pool.Close()
 	clock := &phase.Clock{}
-	s, err := workload.New(name, o.Batch, pool, clock)
+	s, err := workload.New(name, workload.Options{Batch: o.Batch}, pool, clock)
 	if err != nil {
 		return nil, err
 	}

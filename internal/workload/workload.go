@@ -77,16 +77,25 @@ func optimizer() optim.Config {
 	return optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}
 }
 
-// New builds workload name on pool, with batch sequences per step (0:
-// the workload's own: its config's batch, 128 pairs for T6_d256), timed
-// by clock (nil: untimed), Admin-profiled, after one step that touches
-// every buffer.
-func New(name string, batch int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+// Options choose a workload's batch and layer code.
+type Options struct {
+	// Batch is the sequences per step (0: the workload's own: its
+	// config's batch, 128 pairs for T6_d256, 32 sentences to decode).
+	Batch int
+	// Generic runs the generic layer code instead of the code generated
+	// for the model's shape (model.Config.Generic).
+	Generic bool
+}
+
+// New builds workload name on pool, timed by clock (nil: untimed),
+// Admin-profiled, after one step that touches every buffer.
+func New(name string, o Options, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+	batch := o.Batch
 	switch name {
 	case Seq2SeqName:
-		return newPair(batch, pool, clock)
+		return newPair(batch, o.Generic, pool, clock)
 	case Beam5Name:
-		return newDecode(batch, pool, clock)
+		return newDecode(batch, o.Generic, pool, clock)
 	}
 	i := slices.IndexFunc(LMConfigs(), func(sc model.SpecializedConfig) bool { return sc.Name == name })
 	if i < 0 {
@@ -96,7 +105,9 @@ func New(name string, batch int, pool *asm.Pool, clock *phase.Clock) (*Step, err
 	if batch <= 0 {
 		batch = sc.Batch
 	}
-	lm, err := train.NewLM(train.LMConfig{Model: sc.Config(256), Batch: batch, Seed: 1, Train: corpus.SOTU(),
+	cfg := sc.Config(256)
+	cfg.Generic = o.Generic
+	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: batch, Seed: 1, Train: corpus.SOTU(),
 		TrainName: "built-in corpus", Pool: pool})
 	if err != nil {
 		return nil, err
@@ -193,12 +204,13 @@ func Bytes(name string, batch int) (float64, error) {
 // newPair is the encoder–decoder workload: B pairs (128 by default)
 // padded to 32 tokens a side with lengths 17..32 (4,096 padded tokens a
 // side at B = 128, fairseq's --max-tokens 4096), vocabulary 8,192.
-func newPair(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+func newPair(B int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	const T, V = pairT, 8192
 	if B <= 0 {
 		B = 128
 	}
 	cfg := pairConfig()
+	cfg.Generic = generic
 	p, err := model.NewParams(cfg)
 	if err != nil {
 		return nil, err
@@ -249,7 +261,7 @@ func decodeConfig(vocab int) model.Config {
 // model with beam 5, outputs of at most 1.2·source + 10 tokens (as
 // BenchmarkTranslate). Every step decodes the same batch, so steps
 // repeat exactly.
-func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+func newDecode(B int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	if B <= 0 {
 		B = 32
 	}
@@ -263,6 +275,7 @@ func newDecode(B int, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 		return nil, err
 	}
 	cfg := decodeConfig(codes.Size())
+	cfg.Generic = generic
 	p, err := model.NewParams(cfg)
 	if err != nil {
 		return nil, err
