@@ -114,11 +114,37 @@ type workerPanic struct{ v any }
 // worker blocked in the kernel took 10–50 µs to wake each time (on a
 // shared VM): the caller sat waiting for a quarter of beam search's
 // time. A worker loads the call word and the caller the count of
-// unfinished chunks, spinLoads times, before they block (on the
-// worker's wake channel, on the WaitGroup): some 25–100 µs, longer than
-// most serial stretches of a step, short enough that an idle pool costs
-// nothing.
-const spinLoads = 1 << 15
+// unfinished chunks for spinFor before they block (on the worker's wake
+// channel, on the WaitGroup). The spin is timed, not counted: 32,768
+// loads of the call word took some 30 µs, and a worker that finished
+// its chunk early fell asleep before the next call, which then waited
+// 80–130 µs for it to wake (8% of a 2-thread L6_d256 step on the AMD
+// EPYC VM). 200 µs covers a step's gaps and costs an idle pool nothing.
+const spinFor = 200 * time.Microsecond
+
+// spinner paces a spin: more reports whether to poll once more, until
+// spinFor has passed since its first call, yielding the processor every
+// 1,024 polls (to the runtime's own goroutines: the pool's fill the
+// CPUs).
+type spinner struct {
+	n        int
+	deadline time.Time
+}
+
+func (s *spinner) more() bool {
+	s.n++
+	if s.n&255 != 0 {
+		return true
+	}
+	now := time.Now()
+	if s.deadline.IsZero() {
+		s.deadline = now.Add(spinFor)
+	}
+	if s.n&1023 == 0 {
+		runtime.Gosched()
+	}
+	return now.Before(s.deadline)
+}
 
 // MaxThreads bounds a pool's width; a larger request is an error of the
 // caller's (clinic refuses more than four threads per CPU before this).
@@ -290,12 +316,10 @@ func (p *Pool) runChunk(c chunk) {
 // await returns the first call word whose sequence number is not seen:
 // it spins on the word, then sleeps until a caller wakes it.
 func (p *Pool) await(me *workerState, seen uint64) uint64 {
-	for spin := 0; spin < spinLoads; spin++ {
+	var s spinner
+	for s.more() {
 		if c := p.call.Load(); c>>callShift != seen {
 			return c
-		}
-		if spin&1023 == 1023 {
-			runtime.Gosched()
 		}
 	}
 	for {
@@ -323,10 +347,7 @@ var testHookLastChunk atomic.Pointer[func()]
 // (which returns at once when the count has already reached zero and
 // every worker has reported).
 func (p *Pool) waitWorkers() {
-	for spin := 0; spin < spinLoads && p.left.Load() != 0; spin++ {
-		if spin&1023 == 1023 {
-			runtime.Gosched()
-		}
+	for s := (spinner{}); p.left.Load() != 0 && s.more(); {
 	}
 	p.done.Wait()
 }
