@@ -47,15 +47,21 @@ func (sc *Scaling) Run() (*Summary, error) {
 		return nil, err
 	}
 	rep.para("Command: `%s`", sc.Command)
-	m := profiles[0].Machine
-	var alpha []string
-	for ph := phase.Other; ph < phase.Count; ph++ {
-		if a := m.Alpha[ph]; a > 0 {
-			alpha = append(alpha, fmt.Sprintf("%s %.3f", ph, a))
+	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
+		limits.CPUName(), asm.CPULevel(), sc.Steps, sc.BWRatio)
+	for _, p := range profiles {
+		m := p.Machine
+		var alpha []string
+		for ph := phase.Other; ph < phase.Count; ph++ {
+			if a := m.Alpha[ph]; a > 0 {
+				alpha = append(alpha, fmt.Sprintf("%s %.3f", ph, a))
+			}
 		}
+		if len(alpha) == 0 {
+			alpha = []string{"none measured"}
+		}
+		rep.para("- %s: burden %v + %v·(t−1) + %v; α %s", p.Name, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
 	}
-	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks %v + %v·(t−1) + %v (publishing the call, checking each further worker for a wake-up, and the join, measured on this machine's pool of 2 threads), the contention α by phase (%s; measured on that pool: how much slower chunks run beside another than alone) and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
-		limits.CPUName(), asm.CPULevel(), sc.Steps, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "), sc.BWRatio)
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
 	var rows [][]string
 	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",
