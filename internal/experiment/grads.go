@@ -36,21 +36,8 @@ func (g *Grads) Run() (*Summary, error) {
 		cfg := g.Base
 		cfg.Norm = norm
 		r := &gradRun{source: "init", norm: norm, cfg: cfg}
-		for i := 0; i < g.Seeds; i++ {
-			s := g.Seed + uint64(i)
-			b, err := g.Batches.Get(cfg.SeqLen, s)
-			if err != nil {
-				return nil, err
-			}
-			m, err := g.initModel(cfg, s, b)
-			if err != nil {
-				return nil, err
-			}
-			gn, err := admin.SublayerGradNorms(m, b)
-			if err != nil {
-				return nil, err
-			}
-			r.per = append(r.per, gn.Norm)
+		if err := g.measure(r, func(s uint64, b admin.Batch) (*model.Model, error) { return g.initModel(cfg, s, b) }); err != nil {
+			return nil, err
 		}
 		runs = append(runs, r)
 	}
@@ -73,18 +60,30 @@ func (g *Grads) trained() (*gradRun, error) {
 		return nil, err
 	}
 	m.SetPool(g.Pool)
+	err = g.measure(r, func(uint64, admin.Batch) (*model.Model, error) { return m, nil })
+	return r, err
+}
+
+// measure appends to r the sublayers' gradient norms on the batches of
+// g.Seeds seeds, each on the model at(seed, batch) gives.
+func (g *Grads) measure(r *gradRun, at func(uint64, admin.Batch) (*model.Model, error)) error {
 	for i := 0; i < g.Seeds; i++ {
-		b, err := g.Batches.Get(base.SeqLen, g.Seed+uint64(i))
+		s := g.Seed + uint64(i)
+		b, err := g.Batches.Get(r.cfg.SeqLen, s)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		m, err := at(s, b)
+		if err != nil {
+			return err
 		}
 		gn, err := admin.SublayerGradNorms(m, b)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.per = append(r.per, gn.Norm)
 	}
-	return r, nil
+	return nil
 }
 
 func (g *Grads) report(runs []*gradRun) (*Summary, error) {

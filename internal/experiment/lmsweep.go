@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/task/lm"
@@ -71,18 +72,26 @@ func SweepStatus(res *train.Result, h, margin float64) string {
 	return StatusTrained
 }
 
+// startSweep begins a sweep's report and starts the pool every run of
+// the sweep shares (done stops it).
+func startSweep(job *train.Job, title string) (rep *report, pool *asm.Pool, done func(), err error) {
+	if rep, err = newReport(job.Dir, title); err != nil {
+		return nil, nil, nil, err
+	}
+	if pool, done, err = job.Workers(); err != nil {
+		return nil, nil, nil, err
+	}
+	job.Pool = pool
+	return rep, pool, done, nil
+}
+
 // Run trains every run (Load first) and writes the report.
 func (s *LMSweep) Run() (*Summary, error) {
-	rep, err := newReport(s.Job.Dir, "Depth sweep: training each variant at each depth")
-	if err != nil {
-		return nil, err
-	}
-	pool, done, err := s.Job.Workers() // every run of the sweep shares it
+	rep, pool, done, err := startSweep(&s.Job, "Depth sweep: training each variant at each depth")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	s.Job.Pool = pool
 	runs, err := s.each(sweepRun{
 		label: func(d int, norm string) string { return fmt.Sprintf("%s, %d layers", norm, d) },
 		job:   func(*train.Job, int) {},

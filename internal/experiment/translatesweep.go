@@ -124,16 +124,11 @@ func (s *TranslateSweep) vocabulary() error {
 
 // Run trains and tests every run (Load first) and writes the report.
 func (s *TranslateSweep) Run() (*Summary, error) {
-	rep, err := newReport(s.Job.Dir, "Translation depth sweep: the paper's table, small")
-	if err != nil {
-		return nil, err
-	}
-	pool, done, err := s.Job.Workers() // every run of the sweep shares it
+	rep, pool, done, err := startSweep(&s.Job, "Translation depth sweep: the paper's table, small")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	s.Job.Pool = pool
 	if err := s.vocabulary(); err != nil {
 		return nil, err
 	}
