@@ -46,7 +46,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		// wait for the other.
 		p.gemmNext.Store(0)
 		p.run(p.Width(), 1, f.rowsOwnB)
-	case p.Width() >= sharedBMin && (m >= n || p.gridBeatsColumns(kn, m, n)):
+	case p.Width() >= sharedBMin && (m >= n || gemmSplitGrid(kn, m, n, p.Width())):
 		// Split rows of C in whole microkernel tiles. op(B) is packed
 		// once, in the same region: the workers claim its pieces, wait
 		// (spinning, in the region) until every block is packed, then
@@ -77,17 +77,18 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 			p.packNext.Store(int64(pb.pieces()))
 			p.packDone.Store(int64(pb.pieces()))
 		}
-		t, rowTiles, colTiles := p.Width(), ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
-		rows, cols := bestGrid(rowTiles, colTiles, t, false)
+		t := p.Width()
+		rows, cols, grid := gemmSplit(kn, m, n, t)
+		if !grid {
+			rows = t // row claims, whose op(A) is decided for a static share
+		}
 		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
 			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, rows), min(kn.kc, k), n, kn.nr), rows: rows, cols: cols}
-		if grid := ceilDiv(rowTiles, rows) * ceilDiv(colTiles, cols); cols == 1 || ceilDiv(rowTiles, t)*colTiles*10 <= grid*11 {
-			// row claims balance within 10% of the grid
-			p.packed.direct = kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, t), min(kn.kc, k), n, kn.nr)
+		if grid {
+			p.run(rows*cols, 1, f.grid)
+		} else {
 			p.gemmNext.Store(0)
 			p.run(t, 1, f.rowsDyn)
-		} else {
-			p.run(rows*cols, 1, f.grid)
 		}
 		p.packed, p.pack = packedJob{}, packJob{}
 	default:
@@ -202,13 +203,25 @@ func (f *gemmFuncs) init(p *Pool) {
 	}
 }
 
-// gridBeatsColumns reports whether a product with fewer rows than
-// columns (m < n), split by column tiles as it is on few workers, would
-// leave a largest chunk over 10% larger than bestGrid's on this pool.
-func (p *Pool) gridBeatsColumns(kn *gemmKernel, m, n int) bool {
-	t, rowTiles, colTiles := p.Width(), ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
-	rows, cols := bestGrid(rowTiles, colTiles, t, false)
-	return ceilDiv(rowTiles, rows)*ceilDiv(colTiles, cols)*11 < rowTiles*ceilDiv(colTiles, min(colTiles, t))*10
+// gemmSplit is how an m×n product is split on t ≥ sharedBMin workers:
+// over bestGrid's rows × cols cells (grid) when its largest cell has
+// over 10% fewer tiles than the largest chunk of the one-dimensional
+// split the product takes otherwise (row tiles claimed for m ≥ n,
+// column tiles for m < n).
+func gemmSplit(kn *gemmKernel, m, n, t int) (rows, cols int, grid bool) {
+	rowTiles, colTiles := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
+	rows, cols = bestGrid(rowTiles, colTiles, t, false)
+	oneDim := rowTiles * ceilDiv(colTiles, min(colTiles, t))
+	if m >= n {
+		oneDim = ceilDiv(rowTiles, t) * colTiles
+	}
+	return rows, cols, ceilDiv(rowTiles, rows)*ceilDiv(colTiles, cols)*11 < oneDim*10
+}
+
+// gemmSplitGrid reports whether gemmSplit takes the grid.
+func gemmSplitGrid(kn *gemmKernel, m, n, t int) bool {
+	_, _, grid := gemmSplit(kn, m, n, t)
+	return grid
 }
 
 // rowsFrom is op(A) from its row lo on: A's row lo, or Aᵀ's column lo.
