@@ -3,51 +3,15 @@
 package main
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/clinic-ml/clinic/internal/hugefile"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 )
-
-// hugeSize is the size of the sparse files below: over the 2 GiB cap
-// on text, and far more than a refusal should read.
-const hugeSize = 3 << 30
-
-// makeHuge replaces path with a sparse file of hugeSize bytes that
-// begins with head: a disk image or a dump given by mistake, or a file
-// of zeros (head nil), costing no disk.
-func makeHuge(t *testing.T, path string, head []byte) {
-	t.Helper()
-	os.Remove(path)
-	if err := os.WriteFile(path, head, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, hugeSize); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tiling is the head of a well-formed safetensors file of hugeSize
-// bytes with metadata meta and one tensor "a" covering all its data: a
-// file only its header can tell is not the one wanted.
-func tiling(t *testing.T, meta map[string]string) []byte {
-	m, err := json.Marshal(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := fmt.Sprintf(`{"__metadata__":%s,"a":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, m, hugeSize/4, hugeSize)
-	n := (len(h) + 7) / 8 * 8
-	k := (hugeSize - 8 - n) / 4 // as many digits as hugeSize/4
-	h = fmt.Sprintf(`{"__metadata__":%s,"a":{"dtype":"F32","shape":[%d],"data_offsets":[0,%d]}}`, m, k, 4*k)
-	return append(binary.LittleEndian.AppendUint64(nil, uint64(n)), h+strings.Repeat(" ", n-len(h))...)
-}
 
 // wantHugeRefused fails unless args exit 1 promptly (runQuick) with one
 // line naming name and containing want, having allocated far less than
@@ -64,14 +28,13 @@ func wantHugeRefused(t *testing.T, in, name, want string, args ...string) {
 		stdin = f
 		defer func() { stdin = old }()
 	}
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	code, e := runQuick(t, args...)
-	runtime.ReadMemStats(&m1)
+	var code int
+	var e string
+	a := hugefile.Allocated(func() { code, e = runQuick(t, args...) })
 	if code != 1 || !strings.Contains(e, name) || !strings.Contains(e, want) || strings.Count(strings.TrimSpace(e), "\n") != 0 {
 		t.Errorf("%v: exit %d, stderr %q; want exit 1 and one line naming %s with %q", args, code, e, name, want)
 	}
-	if a := m1.TotalAlloc - m0.TotalAlloc; a > 256<<20 {
+	if a > 256<<20 {
 		t.Errorf("%v: %d MiB allocated to refuse a huge file", args, a>>20)
 	}
 }
@@ -96,7 +59,7 @@ func TestHugeInputsRefused(t *testing.T) {
 		t.Fatal(e)
 	}
 	h, out := filepath.Join(dir, "huge"), filepath.Join(dir, "out")
-	zeros, otherModel := []byte(nil), tiling(t, map[string]string{"config": meta["config"]})
+	zeros, otherModel := []byte(nil), hugefile.Tiling(t, map[string]string{"config": meta["config"]})
 	for _, c := range []struct {
 		head []byte
 		want string
@@ -117,13 +80,13 @@ func TestHugeInputsRefused(t *testing.T) {
 		{zeros, "over the 1 GiB limit", []string{"bpe", "encode", "--codes", h}},
 		{zeros, "over the 2 GiB limit", []string{"train", "--data", h, "--out", out}},
 	} {
-		makeHuge(t, h, c.head)
+		hugefile.Make(t, h, c.head)
 		wantHugeRefused(t, "", h, c.want, c.args...)
 	}
 
 	// Standard input: read whole, capped as a file is; streamed by
 	// bpe, a line at a time, each line capped.
-	makeHuge(t, h, nil)
+	hugefile.Make(t, h, nil)
 	wantHugeRefused(t, h, "stdin", "over the 2 GiB limit", "translate", "--checkpoint", ckpt)
 	wantHugeRefused(t, h, "stdin", "over the 2 GiB limit", "bleu", "--ref", small)
 	defer func(n int64) { maxStdinLine = n }(maxStdinLine)
@@ -143,9 +106,9 @@ func TestHugeInputsRefused(t *testing.T) {
 		want string
 	}{
 		{train.StateFile, zeros, "not a safetensors file"},
-		{train.StateFile, tiling(t, map[string]string{"step": "6"}), `format "", want`},
+		{train.StateFile, hugefile.Tiling(t, map[string]string{"step": "6"}), `format "", want`},
 		{"model.safetensors", zeros, "not a safetensors file"},
-		{"model.safetensors", tiling(t, map[string]string{"step": "6"}), "is not the checkpoint"},
+		{"model.safetensors", hugefile.Tiling(t, map[string]string{"step": "6"}), "is not the checkpoint"},
 		{"metrics.jsonl", zeros, "over the 2 GiB limit"},
 	} {
 		path := filepath.Join(run, c.file)
@@ -153,7 +116,7 @@ func TestHugeInputsRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		makeHuge(t, path, c.head)
+		hugefile.Make(t, path, c.head)
 		wantHugeRefused(t, "", path, c.want, "train", "--resume", run, "--steps", "12")
 		os.Remove(path)
 		os.WriteFile(path, good, 0o644)
