@@ -8,17 +8,7 @@ import (
 )
 
 func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
-	cfg := Config{Layers: 1, DModel: 8, Heads: 2, DFF: 8, SeqLen: 4, Vocab: 256, Norm: PreLN, Activation: "relu", LNEps: 1e-5}
-	p, err := NewParams(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Init(1)
-	dir := t.TempDir()
-	ok := filepath.Join(dir, "ok.safetensors")
-	if err := SaveCheckpoint(ok, p, nil); err != nil {
-		t.Fatal(err)
-	}
+	p, dir, ok := savedCheckpoint(t)
 	if _, _, err := LoadCheckpoint(ok); err != nil {
 		t.Fatal(err)
 	}
@@ -36,4 +26,22 @@ func TestLoadCheckpointRefusesNonFinite(t *testing.T) {
 			t.Errorf("%v: got %v, want an error naming %s", v, err, q.Name)
 		}
 	}
+}
+
+// savedCheckpoint saves a small Pre-LN model's parameters p as a
+// checkpoint in a new folder, dir/ok.safetensors.
+func savedCheckpoint(t *testing.T) (p *Params, dir, path string) {
+	t.Helper()
+	cfg := Config{Layers: 1, DModel: 8, Heads: 2, DFF: 8, SeqLen: 4, Vocab: 256, Norm: PreLN, Activation: "relu", LNEps: 1e-5}
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Init(1)
+	dir = t.TempDir()
+	path = filepath.Join(dir, "ok.safetensors")
+	if err := SaveCheckpoint(path, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p, dir, path
 }

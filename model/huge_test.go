@@ -21,17 +21,7 @@ func TestLoadCheckpointHugeSparse(t *testing.T) {
 	const huge = hugefile.Size
 	stop := time.AfterFunc(20*time.Second, func() { panic("a huge checkpoint is still being read after 20 s") })
 	defer stop.Stop()
-	cfg := Config{Layers: 1, DModel: 8, Heads: 2, DFF: 8, SeqLen: 4, Vocab: 256, Norm: PreLN, Activation: "relu", LNEps: 1e-5}
-	p, err := NewParams(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Init(1)
-	dir := t.TempDir()
-	ok := filepath.Join(dir, "ok.safetensors")
-	if err := SaveCheckpoint(ok, p, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, dir, ok := savedCheckpoint(t)
 	b, err := os.ReadFile(ok)
 	if err != nil {
 		t.Fatal(err)
