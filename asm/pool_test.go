@@ -391,7 +391,10 @@ func TestParallelWakesSleepingWorkers(t *testing.T) {
 func TestNewPoolOnCPUs(t *testing.T) {
 	cpus := runtime.GOMAXPROCS(0)
 	for _, c := range []struct{ n, want int }{{1, 1}, {cpus, cpus}, {cpus + 5, cpus}, {4 * cpus, cpus}, {0, cpus}} {
-		p := NewPoolOnCPUs(c.n)
+		p, err := NewPoolOnCPUs(c.n, false)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if p.Threads() != c.want {
 			t.Errorf("NewPoolOnCPUs(%d) on %d CPUs: %d threads, want %d", c.n, cpus, p.Threads(), c.want)
 		}

@@ -90,12 +90,5 @@ func (s *shared) take(fs *pflag.FlagSet, names ...string) {
 // pool starts the command's workers: --threads of them, pinned with
 // --pin-threads.
 func (s *shared) pool() (*asm.Pool, error) {
-	p := asm.NewPoolOnCPUs(s.threads)
-	if s.pin {
-		if err := p.Pin(); err != nil {
-			p.Close()
-			return nil, err
-		}
-	}
-	return p, nil
+	return asm.NewPoolOnCPUs(s.threads, s.pin)
 }

@@ -117,12 +117,9 @@ func (j *Job) Workers() (*asm.Pool, func(), error) {
 	if j.Pool != nil {
 		return j.Pool, func() {}, nil
 	}
-	p := asm.NewPoolOnCPUs(j.Threads)
-	if j.Pin {
-		if err := p.Pin(); err != nil {
-			p.Close()
-			return nil, nil, err
-		}
+	p, err := asm.NewPoolOnCPUs(j.Threads, j.Pin)
+	if err != nil {
+		return nil, nil, err
 	}
 	return p, p.Close, nil
 }
