@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
 // Size is the size of the files: over the 2 GiB cap on text, more than
@@ -21,11 +23,17 @@ const Size = 3 << 30
 // head (nil: all zeros).
 func Make(t testing.TB, path string, head []byte) {
 	t.Helper()
-	os.Remove(path)
-	if err := os.WriteFile(path, head, 0o644); err != nil {
-		t.Fatal(err)
+	f, err := fileutil.OpenWrite(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err == nil {
+		_, err = f.Write(head)
+		if err == nil {
+			err = f.Truncate(Size)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
-	if err := os.Truncate(path, Size); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 }
