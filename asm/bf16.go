@@ -102,7 +102,7 @@ func (p *Pool) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []fl
 		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
 }
 
 // opIndex is the index of op(X)[i][j] in x.
@@ -167,131 +167,6 @@ func foldC(s, alpha, beta, cv float32, first bool) float32 {
 		return alpha * s
 	}
 	return fma32(s, alpha, beta*cv)
-}
-
-// bf16Kernel is a level's bf16 GEMM: microkernels over packed pair
-// panels (MR rows × NR columns of C per call).
-type bf16Kernel struct {
-	mr, nr int
-	fn     bf16Func
-	edge   []bf16Func // edge[r]: r < mr rows
-	peak   func(n int)
-	// peakFlops is the flops of one peak iteration.
-	peakFlops int
-}
-
-type bf16Func func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32, mr, nr int, accum bool)
-
-// bf16Job is one SgemmBF16 call, shared with its workers.
-type bf16Job struct {
-	kn                   *bf16Kernel
-	transA, transB       bool
-	m, n, k, lda, ldb    int
-	a, b, c              []float32
-	ldc                  int
-	alpha, beta          float32
-	p0, kcp              int // the k block: pairs [p0, p0+kcp)
-	mPanels, nPanels     int
-	apack, bpack         []uint32
-	packAFn, packBFn, fn func(lo, hi int)
-}
-
-func (j *bf16Job) init() {
-	j.packAFn = j.packA
-	j.packBFn = j.packB
-	j.fn = j.tiles
-}
-
-// run computes the product on pool p, in its job slot, or inline in a
-// job of its own when p is nil or busy.
-func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	var j *bf16Job
-	par := p.acquire()
-	if par {
-		j = &p.bf16
-		defer p.release()
-	} else {
-		j = new(bf16Job)
-		j.init()
-	}
-	j.kn, j.transA, j.transB, j.m, j.n, j.k, j.lda, j.ldb = kn, transA, transB, m, n, k, lda, ldb
-	j.a, j.b, j.c, j.ldc, j.alpha, j.beta = a, b, c, ldc, alpha, beta
-	j.mPanels, j.nPanels = (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
-	kp := (k + 1) / 2 // ≥ 1: SgemmBF16 sends k = 0 to the twin
-	kc := min(kp, bf16KC)
-	j.apack = growU32(j.apack, j.mPanels*kn.mr*kc)
-	j.bpack = growU32(j.bpack, j.nPanels*kn.nr*kc)
-	for p0 := 0; p0 < kp; p0 += bf16KC {
-		j.p0, j.kcp = p0, min(bf16KC, kp-p0)
-		if par {
-			p.run(j.mPanels, 1, j.packAFn)
-			p.run(j.nPanels, 1, j.packBFn)
-			p.run(j.mPanels*j.nPanels, 1, j.fn)
-		} else {
-			j.packA(0, j.mPanels)
-			j.packB(0, j.nPanels)
-			j.tiles(0, j.mPanels*j.nPanels)
-		}
-	}
-	j.a, j.b, j.c = nil, nil, nil
-}
-
-func growU32(s []uint32, n int) []uint32 {
-	if cap(s) < n {
-		return make([]uint32, n)
-	}
-	return s[:n]
-}
-
-// packA lays out row panels: panel ip holds, for each pair p of the
-// block, its rows' pairs side by side (rows of the last panel: as many
-// as it has, which its edge kernel reads).
-func (j *bf16Job) packA(lo, hi int) {
-	mr := j.kn.mr
-	for ip := lo; ip < hi; ip++ {
-		rows := min(mr, j.m-ip*mr)
-		dst := j.apack[ip*mr*j.kcp:]
-		for p := 0; p < j.kcp; p++ {
-			for r := 0; r < rows; r++ {
-				dst[p*rows+r] = pairAt(j.a, j.transA, false, ip*mr+r, j.p0+p, j.k, j.lda)
-			}
-		}
-	}
-}
-
-// packB lays out column panels of nr columns, zero past n.
-func (j *bf16Job) packB(lo, hi int) {
-	nr := j.kn.nr
-	for jp := lo; jp < hi; jp++ {
-		dst := j.bpack[jp*nr*j.kcp:]
-		cols := min(nr, j.n-jp*nr)
-		for p := 0; p < j.kcp; p++ {
-			row := dst[p*nr : p*nr+nr]
-			for x := 0; x < cols; x++ {
-				row[x] = pairAt(j.b, j.transB, true, jp*nr+x, j.p0+p, j.k, j.ldb)
-			}
-			clear(row[cols:])
-		}
-	}
-}
-
-// tiles runs the microkernel over tiles lo..hi-1, row panels fastest
-// (a B panel is reused across the row panels).
-func (j *bf16Job) tiles(lo, hi int) {
-	kn := j.kn
-	accum, bt := j.beta != 0, j.beta
-	if j.p0 > 0 {
-		accum, bt = true, 1
-	}
-	for t := lo; t < hi; t++ {
-		ip, jp := t%j.mPanels, t/j.mPanels
-		rows, cols := min(kn.mr, j.m-ip*kn.mr), min(kn.nr, j.n-jp*kn.nr)
-		f := kn.fn
-		if rows < kn.mr {
-			f = kn.edge[rows]
-		}
-		f(j.kcp, &j.apack[ip*kn.mr*j.kcp], &j.bpack[jp*kn.nr*j.kcp], &j.c[ip*kn.mr*j.ldc+jp*kn.nr], j.ldc, j.alpha, bt, rows, cols, accum)
-	}
 }
 
 // peakBF16 runs the bf16 throughput probe of the current level for iters

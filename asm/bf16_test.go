@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBF16Rounding: round to nearest even on the 16 dropped bits, ties
@@ -68,12 +69,25 @@ func bf16Impls() []named[sgemmFunc] {
 			kn := l.bf16
 			impls = append(impls, named[sgemmFunc]{l.name + "-bf16",
 				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					kn.run(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+					kn.run(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
 				}}, named[sgemmFunc]{l.name + "-bf16-3threads",
 				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					kn.run(testPool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+					kn.run(testPool, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
 				}})
 		}
+	}
+	// The packed operand at the current level, packed and used on one
+	// thread and on three.
+	for _, pool := range []*Pool{nil, testPool} {
+		name := "packed-" + BF16Level()
+		if pool != nil {
+			name += "-3threads"
+		}
+		impls = append(impls, named[sgemmFunc]{name,
+			func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				pb := pool.PackBF16(nil, transB, k, n, b, ldb)
+				pool.SgemmBF16Packed(transA, m, alpha, a, lda, pb, beta, c, ldc)
+			}})
 	}
 	return impls
 }
@@ -311,4 +325,30 @@ func disassemble(t *testing.T, objdump string, addr uintptr, code []byte) string
 		t.Skipf("objdump: %v", err)
 	}
 	return string(out)
+}
+
+// TestBF16Pays: the choice follows the ratio of the peaks, and a CPU
+// without the bf16 kernel never picks it.
+func TestBF16Pays(t *testing.T) {
+	for _, c := range []struct {
+		p    Peaks
+		want bool
+	}{
+		{Peaks{FMA: 233, BF16: 476}, true},  // AMD EPYC Zen 5
+		{Peaks{FMA: 120, BF16: 60}, false},  // VDPBF16PS at half the FMA rate
+		{Peaks{FMA: 200, BF16: 290}, false}, // 1.45×: not enough
+		{Peaks{FMA: 200, BF16: 0}, false},
+		{Peaks{FMA: 0, BF16: 100}, true},
+	} {
+		if got, why := c.p.BF16Pays(); got != c.want || why == "" {
+			t.Errorf("%+v: BF16Pays = %v (%q), want %v", c.p, got, why, c.want)
+		}
+	}
+	p := MeasurePeaks(5 * time.Millisecond)
+	if p.FMA <= 0 && CPULevel() != LevelGeneric {
+		t.Errorf("MeasurePeaks at level %s: no FMA rate", CPULevel())
+	}
+	if (p.BF16 > 0) != (BF16Level() != LevelGeneric) {
+		t.Errorf("MeasurePeaks: bf16 rate %v with the bf16 GEMM at %s", p.BF16, BF16Level())
+	}
 }

@@ -64,13 +64,6 @@ func layout(ta, tb bool) string {
 	return s[b2i(ta)] + s[b2i(tb)]
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // matLen is the length of a rows×cols row-major matrix with stride ld.
 func matLen(rows, cols, ld int) int {
 	if rows == 0 || cols == 0 {
