@@ -5,45 +5,87 @@
 #include "textflag.h"
 
 // func sbgemmKernel512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-	VXORPS Z24, Z24, Z24
-	VXORPS Z25, Z25, Z25
-	VXORPS Z26, Z26, Z26
-	VXORPS Z27, Z27, Z27
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	VXORPS     Z24, Z24, Z24
+	VXORPS     Z25, Z25, Z25
+	VXORPS     Z26, Z26, Z26
+	VXORPS     Z27, Z27, Z27
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -691,19 +733,22 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r1(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r1(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -792,21 +837,27 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r2(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r2(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -938,23 +989,32 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r3(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r3(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -1129,25 +1189,37 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r4(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r4(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -1365,27 +1437,42 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r5(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r5(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -1646,29 +1733,47 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r6(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r6(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -1972,31 +2077,52 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r7(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r7(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -2343,33 +2469,57 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r8(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r8(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -2759,35 +2909,62 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r9(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r9(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -3220,37 +3397,67 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r10(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r10(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -3726,39 +3933,72 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r11(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r11(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -4277,41 +4517,77 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r12(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r12(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -4873,43 +5149,82 @@ bfdone:
 	RET
 
 // func sbgemmKernel512r13(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
 TEXT ·sbgemmKernel512r13(SB), NOSPLIT, $0-65
-	MOVQ   kp+0(FP), SI
-	MOVQ   a+8(FP), AX
-	MOVQ   b+16(FP), BX
-	MOVQ   c+24(FP), DI
-	MOVQ   ldc+32(FP), DX
-	SHLQ   $0x02, DX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-	VXORPS Z24, Z24, Z24
-	VXORPS Z25, Z25, Z25
-	MOVQ   SI, CX
-	SHRQ   $0x02, CX
-	JZ     bftail
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	VXORPS     Z24, Z24, Z24
+	VXORPS     Z25, Z25, Z25
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         bftail
 
 bfloop:
 	VMOVUPS      (BX), Z28
@@ -5510,6 +5825,5997 @@ bfaccum:
 	VMOVUPS      Z31, K2, 64(DI)
 
 bfdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r1(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r1(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r2(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r2(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r3(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r3(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r4(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r4(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r5(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r5(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r6(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r6(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r7(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r7(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r8(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r8(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r9(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r9(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r10(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r10(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9220(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9224(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9228(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMOVUPS      Z18, K1, (DI)
+	VMOVUPS      Z19, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z18, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r11(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r11(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9220(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10244(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9224(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10248(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9228(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10252(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMOVUPS      Z18, K1, (DI)
+	VMOVUPS      Z19, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z20, Z20
+	VMULPS       Z28, Z21, Z21
+	VMOVUPS      Z20, K1, (DI)
+	VMOVUPS      Z21, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z18, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z20, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r12(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r12(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9220(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10244(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11268(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9224(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10248(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11272(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9228(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10252(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11276(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMOVUPS      Z18, K1, (DI)
+	VMOVUPS      Z19, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z20, Z20
+	VMULPS       Z28, Z21, Z21
+	VMOVUPS      Z20, K1, (DI)
+	VMOVUPS      Z21, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z22, Z22
+	VMULPS       Z28, Z23, Z23
+	VMOVUPS      Z22, K1, (DI)
+	VMOVUPS      Z23, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z18, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z20, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z22, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r13(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r13(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	VXORPS     Z24, Z24, Z24
+	VXORPS     Z25, Z25, Z25
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12288(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9220(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10244(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11268(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12292(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9224(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10248(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11272(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12296(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9228(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10252(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11276(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12300(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12288(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMOVUPS      Z18, K1, (DI)
+	VMOVUPS      Z19, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z20, Z20
+	VMULPS       Z28, Z21, Z21
+	VMOVUPS      Z20, K1, (DI)
+	VMOVUPS      Z21, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z22, Z22
+	VMULPS       Z28, Z23, Z23
+	VMOVUPS      Z22, K1, (DI)
+	VMOVUPS      Z23, K2, 64(DI)
+	CMPQ         R9, $0x0c
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z24, Z24
+	VMULPS       Z28, Z25, Z25
+	VMOVUPS      Z24, K1, (DI)
+	VMOVUPS      Z25, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z18, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z20, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z22, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0c
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z24, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func sbgemmRows512r14(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VNNI, MMX+
+TEXT ·sbgemmRows512r14(SB), NOSPLIT, $0-65
+	MOVQ       kp+0(FP), SI
+	MOVQ       a+8(FP), AX
+	MOVQ       b+16(FP), BX
+	MOVQ       c+24(FP), DI
+	MOVQ       ldc+32(FP), DX
+	SHLQ       $0x02, DX
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	VXORPS     Z24, Z24, Z24
+	VXORPS     Z25, Z25, Z25
+	VXORPS     Z26, Z26, Z26
+	VXORPS     Z27, Z27, Z27
+	MOVQ       DI, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	ADDQ       DX, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	MOVQ       SI, CX
+	SHRQ       $0x02, CX
+	JZ         brtail
+
+brloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12288(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 13312(AX), Z31
+	// VDPBF16PS Z28, Z31, Z26
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z27
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      128(BX), Z28
+	VMOVUPS      192(BX), Z29
+	VPBROADCASTD 4(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1028(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2052(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3076(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4100(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5124(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6148(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7172(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8196(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9220(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10244(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11268(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12292(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 13316(AX), Z31
+	// VDPBF16PS Z28, Z31, Z26
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z27
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      256(BX), Z28
+	VMOVUPS      320(BX), Z29
+	VPBROADCASTD 8(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1032(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2056(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3080(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4104(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5128(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6152(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7176(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8200(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9224(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10248(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11272(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12296(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 13320(AX), Z31
+	// VDPBF16PS Z28, Z31, Z26
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z27
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VMOVUPS      384(BX), Z28
+	VMOVUPS      448(BX), Z29
+	VPBROADCASTD 12(AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1036(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2060(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3084(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4108(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5132(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6156(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7180(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8204(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9228(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10252(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11276(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12300(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 13324(AX), Z31
+	// VDPBF16PS Z28, Z31, Z26
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z27
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000200, BX
+	DECQ         CX
+	JNZ          brloop
+
+brtail:
+	ANDQ $0x03, SI
+	JZ   brstore
+
+brtailloop:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	VPBROADCASTD (AX), Z30
+	// VDPBF16PS Z28, Z30, Z0
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z1
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 1024(AX), Z31
+	// VDPBF16PS Z28, Z31, Z2
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z3
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 2048(AX), Z30
+	// VDPBF16PS Z28, Z30, Z4
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z5
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 3072(AX), Z31
+	// VDPBF16PS Z28, Z31, Z6
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z7
+	BYTE $0x62; BYTE $0x92; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 4096(AX), Z30
+	// VDPBF16PS Z28, Z30, Z8
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z9
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 5120(AX), Z31
+	// VDPBF16PS Z28, Z31, Z10
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z11
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 6144(AX), Z30
+	// VDPBF16PS Z28, Z30, Z12
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z13
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 7168(AX), Z31
+	// VDPBF16PS Z28, Z31, Z14
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z15
+	BYTE $0x62; BYTE $0x12; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 8192(AX), Z30
+	// VDPBF16PS Z28, Z30, Z16
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z17
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 9216(AX), Z31
+	// VDPBF16PS Z28, Z31, Z18
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z19
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	VPBROADCASTD 10240(AX), Z30
+	// VDPBF16PS Z28, Z30, Z20
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe4
+	// VDPBF16PS Z29, Z30, Z21
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xed
+	VPBROADCASTD 11264(AX), Z31
+	// VDPBF16PS Z28, Z31, Z22
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xf4
+	// VDPBF16PS Z29, Z31, Z23
+	BYTE $0x62; BYTE $0x82; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xfd
+	VPBROADCASTD 12288(AX), Z30
+	// VDPBF16PS Z28, Z30, Z24
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc4
+	// VDPBF16PS Z29, Z30, Z25
+	BYTE $0x62; BYTE $0x02; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcd
+	VPBROADCASTD 13312(AX), Z31
+	// VDPBF16PS Z28, Z31, Z26
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xd4
+	// VDPBF16PS Z29, Z31, Z27
+	BYTE $0x62; BYTE $0x02; BYTE $0x06; BYTE $0x40; BYTE $0x52; BYTE $0xdd
+	ADDQ         $0x04, AX
+	ADDQ         $0x00000080, BX
+	DECQ         SI
+	JNZ          brtailloop
+
+brstore:
+	MOVQ         nr+56(FP), CX
+	MOVQ         $0x00000001, R8
+	SHLQ         CL, R8
+	DECQ         R8
+	KMOVW        R8, K1
+	SHRQ         $0x10, R8
+	KMOVW        R8, K2
+	MOVQ         mr+48(FP), R9
+	VBROADCASTSS alpha+40(FP), Z28
+	MOVB         accum+64(FP), R10
+	TESTB        R10, R10
+	JNZ          braccum
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMOVUPS      Z2, K1, (DI)
+	VMOVUPS      Z3, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMOVUPS      Z4, K1, (DI)
+	VMOVUPS      Z5, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMOVUPS      Z6, K1, (DI)
+	VMOVUPS      Z7, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMOVUPS      Z8, K1, (DI)
+	VMOVUPS      Z9, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMOVUPS      Z10, K1, (DI)
+	VMOVUPS      Z11, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMOVUPS      Z12, K1, (DI)
+	VMOVUPS      Z13, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMOVUPS      Z14, K1, (DI)
+	VMOVUPS      Z15, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMOVUPS      Z16, K1, (DI)
+	VMOVUPS      Z17, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMOVUPS      Z18, K1, (DI)
+	VMOVUPS      Z19, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z20, Z20
+	VMULPS       Z28, Z21, Z21
+	VMOVUPS      Z20, K1, (DI)
+	VMOVUPS      Z21, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z22, Z22
+	VMULPS       Z28, Z23, Z23
+	VMOVUPS      Z22, K1, (DI)
+	VMOVUPS      Z23, K2, 64(DI)
+	CMPQ         R9, $0x0c
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z24, Z24
+	VMULPS       Z28, Z25, Z25
+	VMOVUPS      Z24, K1, (DI)
+	VMOVUPS      Z25, K2, 64(DI)
+	CMPQ         R9, $0x0d
+	JLE          brdone
+	ADDQ         DX, DI
+	VMULPS       Z28, Z26, Z26
+	VMULPS       Z28, Z27, Z27
+	VMOVUPS      Z26, K1, (DI)
+	VMOVUPS      Z27, K2, 64(DI)
+	JMP          brdone
+
+braccum:
+	VBROADCASTSS beta+44(FP), Z29
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z0, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x01
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z2, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x02
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z4, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x03
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z6, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x04
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z8, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x05
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z10, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x06
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z12, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x07
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z14, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x08
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z16, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x09
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z18, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0a
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z20, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0b
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z22, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0c
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z24, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+	CMPQ         R9, $0x0d
+	JLE          brdone
+	ADDQ         DX, DI
+	VMOVUPS.Z    (DI), K1, Z30
+	VMULPS       Z29, Z30, Z30
+	VFMADD231PS  Z28, Z26, Z30
+	VMOVUPS      Z30, K1, (DI)
+	VMOVUPS.Z    64(DI), K2, Z31
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z27, Z31
+	VMOVUPS      Z31, K2, 64(DI)
+
+brdone:
+	VZEROUPPER
+	RET
+
+// func bf16PackRows512(dst *uint32, src *float32, ld int, rows int, n int, dstStride int)
+// Requires: AVX, AVX512F, AVX512VNNI
+TEXT ·bf16PackRows512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $0x02, R8
+	MOVQ rows+24(FP), R9
+	MOVQ n+32(FP), R10
+	MOVQ dstStride+40(FP), R12
+	SHLQ $0x02, R12
+
+	// Tail masks: K1/K2 the n%32 values left, K3 their pairs.
+	MOVQ  R10, R11
+	ANDQ  $0x1f, R11
+	MOVQ  R11, CX
+	MOVQ  $0x00000001, R13
+	SHLQ  CL, R13
+	DECQ  R13
+	KMOVW R13, K1
+	SHRQ  $0x10, R13
+	KMOVW R13, K2
+	ADDQ  $0x01, R11
+	SHRQ  $0x01, R11
+	MOVQ  R11, CX
+	MOVQ  $0x00000001, R13
+	SHLQ  CL, R13
+	DECQ  R13
+	KMOVW R13, K3
+	SHRQ  $0x10, R13
+	KMOVW R13, K4
+	SHRQ  $0x05, R10
+
+prow:
+	MOVQ  SI, AX
+	MOVQ  DI, BX
+	MOVQ  R10, DX
+	TESTQ DX, DX
+	JZ    ptail
+
+pchunk:
+	VMOVUPS   (AX), Z0
+	VMOVUPS   64(AX), Z1
+	// VCVTNE2PS2BF16 Z0, Z1, Z2
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0
+	VMOVDQU32 Z2, (BX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x40, BX
+	DECQ      DX
+	JNZ       pchunk
+
+ptail:
+	KORTESTW  K1, K1
+	JZ        pnext
+	VMOVUPS.Z (AX), K1, Z0
+	VMOVUPS.Z 64(AX), K2, Z1
+	// VCVTNE2PS2BF16 Z0, Z1, Z2
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xd0
+	VMOVDQU32 Z2, K3, (BX)
+
+pnext:
+	ADDQ R8, SI
+	ADDQ R12, DI
+	DECQ R9
+	JNZ  prow
+	VZEROUPPER
+	RET
+
+DATA bf16PairIdx<>+0(SB)/2, $0x0000
+DATA bf16PairIdx<>+2(SB)/2, $0x0010
+DATA bf16PairIdx<>+4(SB)/2, $0x0001
+DATA bf16PairIdx<>+6(SB)/2, $0x0011
+DATA bf16PairIdx<>+8(SB)/2, $0x0002
+DATA bf16PairIdx<>+10(SB)/2, $0x0012
+DATA bf16PairIdx<>+12(SB)/2, $0x0003
+DATA bf16PairIdx<>+14(SB)/2, $0x0013
+DATA bf16PairIdx<>+16(SB)/2, $0x0004
+DATA bf16PairIdx<>+18(SB)/2, $0x0014
+DATA bf16PairIdx<>+20(SB)/2, $0x0005
+DATA bf16PairIdx<>+22(SB)/2, $0x0015
+DATA bf16PairIdx<>+24(SB)/2, $0x0006
+DATA bf16PairIdx<>+26(SB)/2, $0x0016
+DATA bf16PairIdx<>+28(SB)/2, $0x0007
+DATA bf16PairIdx<>+30(SB)/2, $0x0017
+DATA bf16PairIdx<>+32(SB)/2, $0x0008
+DATA bf16PairIdx<>+34(SB)/2, $0x0018
+DATA bf16PairIdx<>+36(SB)/2, $0x0009
+DATA bf16PairIdx<>+38(SB)/2, $0x0019
+DATA bf16PairIdx<>+40(SB)/2, $0x000a
+DATA bf16PairIdx<>+42(SB)/2, $0x001a
+DATA bf16PairIdx<>+44(SB)/2, $0x000b
+DATA bf16PairIdx<>+46(SB)/2, $0x001b
+DATA bf16PairIdx<>+48(SB)/2, $0x000c
+DATA bf16PairIdx<>+50(SB)/2, $0x001c
+DATA bf16PairIdx<>+52(SB)/2, $0x000d
+DATA bf16PairIdx<>+54(SB)/2, $0x001d
+DATA bf16PairIdx<>+56(SB)/2, $0x000e
+DATA bf16PairIdx<>+58(SB)/2, $0x001e
+DATA bf16PairIdx<>+60(SB)/2, $0x000f
+DATA bf16PairIdx<>+62(SB)/2, $0x001f
+GLOBL bf16PairIdx<>(SB), RODATA|NOPTR, $64
+
+// func bf16PackPairs512(dst *uint32, src *float32, ld int, np int, cols int, width int, odd bool)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VNNI, MMX+
+TEXT ·bf16PackPairs512(SB), NOSPLIT, $0-49
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $0x02, R8
+	MOVQ np+24(FP), R9
+
+	// K1/K2: the columns read; K3/K4: the pairs written.
+	MOVQ      cols+32(FP), R11
+	MOVQ      R11, CX
+	MOVQ      $0x00000001, R13
+	SHLQ      CL, R13
+	DECQ      R13
+	KMOVW     R13, K1
+	SHRQ      $0x10, R13
+	KMOVW     R13, K2
+	MOVQ      width+40(FP), R10
+	MOVQ      R10, CX
+	MOVQ      $0x00000001, R13
+	SHLQ      CL, R13
+	DECQ      R13
+	KMOVW     R13, K3
+	SHRQ      $0x10, R13
+	KMOVW     R13, K4
+	SHLQ      $0x02, R10
+	VMOVDQU64 bf16PairIdx<>+0(SB), Z31
+	TESTQ     R9, R9
+	JZ        qodd
+
+qloop:
+	LEAQ (SI)(R8*1), AX
+
+	// The rows of four pairs ahead: a panel walks down its columns,
+	// a new page every row or two, which the hardware does not foresee.
+	LEAQ       (SI)(R8*8), BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 64(BX)
+	PREFETCHT0 (BX)(R8*1)
+	PREFETCHT0 64(BX)(R8*1)
+	VMOVUPS.Z  (SI), K1, Z0
+	VMOVUPS.Z  (AX), K1, Z1
+	VMOVUPS.Z  64(SI), K2, Z2
+	VMOVUPS.Z  64(AX), K2, Z3
+	// VCVTNE2PS2BF16 Z0, Z1, Z4
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xe0
+	// VCVTNE2PS2BF16 Z2, Z3, Z5
+	BYTE $0x62; BYTE $0xf2; BYTE $0x67; BYTE $0x48; BYTE $0x72; BYTE $0xea
+	VPERMW     Z4, Z31, Z4
+	VPERMW     Z5, Z31, Z5
+	VMOVDQU32  Z4, K3, (DI)
+	VMOVDQU32  Z5, K4, 64(DI)
+	LEAQ       (SI)(R8*2), SI
+	ADDQ       R10, DI
+	DECQ       R9
+	JNZ        qloop
+
+qodd:
+	MOVB      odd+48(FP), R12
+	TESTB     R12, R12
+	JZ        qdone
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z2
+	VPXORD    Z1, Z1, Z1
+	VPXORD    Z3, Z3, Z3
+	// VCVTNE2PS2BF16 Z0, Z1, Z4
+	BYTE $0x62; BYTE $0xf2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xe0
+	// VCVTNE2PS2BF16 Z2, Z3, Z5
+	BYTE $0x62; BYTE $0xf2; BYTE $0x67; BYTE $0x48; BYTE $0x72; BYTE $0xea
+	VPERMW    Z4, Z31, Z4
+	VPERMW    Z5, Z31, Z5
+	VMOVDQU32 Z4, K3, (DI)
+	VMOVDQU32 Z5, K4, 64(DI)
+
+qdone:
 	VZEROUPPER
 	RET
 

@@ -81,3 +81,40 @@ func BenchmarkKernelBF16(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBF16Pack times the packers on the step's operands: op(B) = B
+// of 256×1024 and 1024×256 into 32-column panels (packPairs, a k block
+// at a time as the driver does), and op(A) = A of 2048×256 rows
+// (packRows); GB/s counts the fp32 values read.
+func BenchmarkBF16Pack(b *testing.B) {
+	kn := cur.bf16
+	if kn == nil {
+		b.Skip("no bf16 kernel at this level")
+	}
+	for _, sh := range [][2]int{{256, 1024}, {1024, 256}} {
+		k, n := sh[0], sh[1]
+		b.Run(fmt.Sprintf("pairs/%dx%d", k, n), func(b *testing.B) {
+			src := make([]float32, k*n)
+			fill(newRand(1), src, -1, 1)
+			j := bf16Job{kn: kn, n: n, k: k, b: src, ldb: n, nPanels: (n + 31) / 32}
+			j.bpack = make([]uint32, j.nPanels*32*bf16KC)
+			for b.Loop() {
+				for p0 := 0; p0 < (k+1)/2; p0 += bf16KC {
+					j.p0, j.kcp = p0, min(bf16KC, (k+1)/2-p0)
+					j.packB(0, j.nPanels)
+				}
+			}
+			b.ReportMetric(float64(4*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+	b.Run("rows/2048x256", func(b *testing.B) {
+		m, k := 2048, 256
+		src := make([]float32, m*k)
+		fill(newRand(1), src, -1, 1)
+		dst := make([]uint32, m*bf16KC)
+		for b.Loop() {
+			kn.rowsPack(dst, src, k, m, k, bf16KC)
+		}
+		b.ReportMetric(float64(4*m*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	})
+}

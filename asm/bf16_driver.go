@@ -1,6 +1,9 @@
 package asm
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // The bf16 GEMM's driver: operands rounded to bf16 pairs while they are
 // packed, then microkernels over the packed panels.
@@ -261,8 +264,8 @@ func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float
 		j = &p.bf16
 		defer p.release()
 	} else {
-		j = new(bf16Job)
-		j.init()
+		j = takeBF16Job()
+		defer putBF16Job(j)
 	}
 	j.kn, j.transA, j.transB, j.m, j.n, j.k, j.lda, j.ldb = kn, transA, transB, m, n, k, lda, ldb
 	j.a, j.b, j.c, j.ldc, j.alpha, j.beta = a, b, c, ldc, alpha, beta
@@ -297,6 +300,33 @@ func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float
 		}
 	}
 	j.a, j.b, j.c, j.bpack = nil, nil, nil, nil
+}
+
+// bf16Free holds the jobs of finished calls made without a pool (or
+// with a busy one), so that their packing buffers are reused: a fresh
+// 2 MB buffer a call costs its page faults, a tenth of a step's GEMM.
+var (
+	bf16Mu   sync.Mutex
+	bf16Free []*bf16Job
+)
+
+func takeBF16Job() *bf16Job {
+	bf16Mu.Lock()
+	defer bf16Mu.Unlock()
+	if n := len(bf16Free); n > 0 {
+		j := bf16Free[n-1]
+		bf16Free = bf16Free[:n-1]
+		return j
+	}
+	j := new(bf16Job)
+	j.init()
+	return j
+}
+
+func putBF16Job(j *bf16Job) {
+	bf16Mu.Lock()
+	bf16Free = append(bf16Free, j)
+	bf16Mu.Unlock()
 }
 
 // packA packs row panels lo..hi-1 of the k block.

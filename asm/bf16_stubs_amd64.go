@@ -186,5 +186,161 @@ func sbgemmKernel512r12(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha
 //go:noescape
 func sbgemmKernel512r13(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
 
+// sbgemmRows512r1 computes the 1×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r1(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r2 computes the 2×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r2(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r3 computes the 3×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r3(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r4 computes the 4×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r4(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r5 computes the 5×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r5(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r6 computes the 6×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r6(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r7 computes the 7×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r7(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r8 computes the 8×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r8(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r9 computes the 9×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r9(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r10 computes the 10×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r10(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r11 computes the 11×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r11(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r12 computes the 12×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r12(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r13 computes the 13×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r13(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// sbgemmRows512r14 computes the 14×32 block
+//
+//	acc[i][j] = Σ_{p<kp} hi(a[i*256+p])·hi(b[p*NR+j]) + lo(a[i*256+p])·lo(b[p*NR+j])
+//
+// as sbgemmKernel512 does, from op(A)'s rows in the row layout (a row
+// every 256 pairs) and a packed B panel, and writes C as it does.
+//
+//go:noescape
+func sbgemmRows512r14(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, mr int, nr int, accum bool)
+
+// bf16PackRows512 converts rows rows of n values (src, row stride ld
+// values) to bf16 pairs, row r's at dst + r·dstStride, pair q =
+// (src[2q], src[2q+1]) rounded to nearest even (VCVTNE2PS2BF16), the odd
+// last value paired with 0. rows ≥ 1, n ≥ 1.
+//
+//go:noescape
+func bf16PackRows512(dst *uint32, src *float32, ld int, rows int, n int, dstStride int)
+
+// bf16PackPairs512 writes dst[p·width+x] = (src[2p·ld+x], src[(2p+1)·ld+x])
+// rounded to bf16 (VCVTNE2PS2BF16) for p < np, x < cols, and 0 for
+// cols ≤ x < width; with odd, one more pair (src[2np·ld+x], 0).
+// cols ≤ width ≤ 32.
+//
+//go:noescape
+func bf16PackPairs512(dst *uint32, src *float32, ld int, np int, cols int, width int, odd bool)
+
 // peakBF16512 runs n×24 independent zmm VDPBF16PS (n×1536 flops).
 func peakBF16512(n int)

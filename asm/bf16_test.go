@@ -3,6 +3,7 @@ package asm
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,16 @@ func TestBF16Rounding(t *testing.T) {
 	}
 }
 
+// bf16Asm is the assembly bf16 kernel this CPU runs, or nil.
+func bf16Asm() *bf16Kernel {
+	for _, l := range supported {
+		if l.bf16 != nil {
+			return l.bf16
+		}
+	}
+	return nil
+}
+
 // bf16Impls lists the bf16 GEMMs this CPU runs: the twin, then the
 // assembly kernel if the CPU has AVX512-BF16.
 func bf16Impls() []named[sgemmFunc] {
@@ -100,14 +111,14 @@ func bf16Impls() []named[sgemmFunc] {
 // may differ in the last fused multiply-add's double-rounding ties only.
 func TestSgemmBF16Impls(t *testing.T) {
 	impls := bf16Impls()
-	if len(impls) == 1 {
+	if bf16Asm() == nil {
 		t.Logf("no AVX512-BF16 here: the twin only")
 	}
 	r := newRand(302)
 	type shape struct{ m, n, k int }
-	shapes := []shape{{1, 1, 1}, {1, 1, 2}, {3, 5, 7}, {14, 32, 16}, {15, 33, 17}, {13, 31, 2*bf16KC + 3}, {29, 70, 64}, {28, 64, 1}, {2, 100, 2 * bf16KC}}
+	shapes := []shape{{1, 1, 1}, {1, 1, 2}, {3, 5, 7}, {14, 32, 16}, {15, 33, 17}, {13, 31, 2*bf16KC + 3}, {29, 70, 64}, {28, 64, 1}, {2, 100, 2 * bf16KC}, {bf16MCPanels*14 + 30, 40, 33}}
 	if testing.Short() {
-		shapes = shapes[:6]
+		shapes = append(shapes[:6], shapes[len(shapes)-1])
 	}
 	for _, s := range shapes {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
@@ -228,24 +239,18 @@ func TestSgemmBF16Special(t *testing.T) {
 // generator meant: 2 per row and k step, in the unrolled loop and its
 // tail, and no stand-in VPDPBUSD or undecodable bytes.
 func TestBF16KernelBytes(t *testing.T) {
-	if len(bf16Impls()) == 1 {
+	kn := bf16Asm()
+	if kn == nil {
 		t.Skip("no assembly bf16 kernel in this build or on this CPU")
 	}
 	objdump, err := exec.LookPath("objdump")
 	if err != nil {
 		t.Skip("objdump not installed")
 	}
-	var kn *bf16Kernel
-	for _, l := range supported {
-		if l.bf16 != nil {
-			kn = l.bf16
-			break
-		}
-	}
 	for _, c := range []struct {
 		fn   bf16Func
 		rows int
-	}{{kn.fn, 14}, {kn.edge[5], 5}} {
+	}{{kn.fn, 14}, {kn.edge[5], 5}, {kn.rows[14], 14}, {kn.rows[3], 3}} {
 		code := funcCode(t, objdump, reflect.ValueOf(c.fn).Pointer())
 		s := disassemble(t, objdump, code.addr, code.bytes)
 		if got, want := strings.Count(s, "vdpbf16ps"), 2*c.rows*5; got != want {
@@ -256,6 +261,22 @@ func TestBF16KernelBytes(t *testing.T) {
 		}
 		if !strings.Contains(s, "vdpbf16ps %zmm28,%zmm30,%zmm0") {
 			t.Errorf("%d rows: the first row's product is not vdpbf16ps %%zmm28,%%zmm30,%%zmm0:\n%s", c.rows, s)
+		}
+	}
+	// The packers round with VCVTNE2PS2BF16: packRows in its loop and
+	// its tail, packPairs twice in its loop and twice for an odd pair.
+	for _, c := range []struct {
+		name string
+		fn   any
+		want int
+	}{{"packRows", kn.packRows, 2}, {"packPairs", kn.packPairs, 4}} {
+		code := funcCode(t, objdump, reflect.ValueOf(c.fn).Pointer())
+		s := disassemble(t, objdump, code.addr, code.bytes)
+		if got := strings.Count(s, "vcvtne2ps2bf16"); got != c.want {
+			t.Errorf("%s: %d vcvtne2ps2bf16, want %d:\n%s", c.name, got, c.want, s)
+		}
+		if strings.Contains(s, "vpdpwssd") || strings.Contains(s, "(bad)") {
+			t.Errorf("%s: a stand-in or undecodable instruction is left:\n%s", c.name, s)
 		}
 	}
 }
@@ -350,5 +371,83 @@ func TestBF16Pays(t *testing.T) {
 	}
 	if (p.BF16 > 0) != (BF16Level() != LevelGeneric) {
 		t.Errorf("MeasurePeaks: bf16 rate %v with the bf16 GEMM at %s", p.BF16, BF16Level())
+	}
+}
+
+// specialFill fills s with random values and, one in eight, a value
+// rounding has to get right: ties, NaNs, infinities, subnormals, zeros.
+func specialFill(r *rand.Rand, s []float32) {
+	special := []uint32{0x3f808000, 0x3f818000, 0x7fc00000, 0xff800001, 0x7f800000, 0xff800000,
+		0x00000001, 0x807fffff, 0x80000000, 0x7f7fffff, 0x3f807fff}
+	fill(r, s, -3, 3)
+	for i := range s {
+		if r.IntN(8) == 0 {
+			s[i] = math.Float32frombits(special[r.IntN(len(special))])
+		}
+	}
+}
+
+// guardedU32 is n uint32 between guardLen guard words on each side.
+func guardedU32(n int) []uint32 {
+	full := make([]uint32, n+2*guardLen)
+	for i := range full {
+		full[i] = guardBits
+	}
+	return full
+}
+
+func checkU32(t *testing.T, lbl string, got, want []uint32) {
+	t.Helper()
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("%s: word %d (guards %d) = %#08x, twin %#08x", lbl, i-guardLen, guardLen, got[i], want[i])
+			return
+		}
+	}
+}
+
+// TestBF16Packers runs every level's packers against their pure-Go
+// twins bit for bit, on guarded buffers, over row counts, lengths with
+// tails of every size below 32 (odd included), column counts and widths
+// of both panel kinds, and odd depths.
+func TestBF16Packers(t *testing.T) {
+	r := newRand(304)
+	for _, l := range supported {
+		kn := l.bf16
+		if kn == nil || kn.packRows == nil {
+			continue
+		}
+		for _, rows := range []int{1, 2, 5, 14} {
+			for n := 1; n <= 70; n++ {
+				ld, ds := n+r.IntN(5), (n+1)/2+r.IntN(4)
+				src := newGuarded((rows-1)*ld + n)
+				specialFill(r, src.s())
+				size := (rows-1)*ds + (n+1)/2
+				got, want := guardedU32(size), guardedU32(size)
+				kn.rowsPack(got[guardLen:guardLen+size], src.s(), ld, rows, n, ds)
+				packRowsGo(want[guardLen:guardLen+size], src.s(), ld, rows, n, ds)
+				checkU32(t, fmt.Sprintf("%s packRows rows=%d n=%d ld=%d stride=%d", l.name, rows, n, ld, ds), got, want)
+			}
+		}
+		for _, width := range []int{1, 13, 14, 16, 17, 32} {
+			for cols := 1; cols <= width; cols++ {
+				for _, np := range []int{0, 1, 3} {
+					for _, odd := range []bool{false, true} {
+						nrow := 2*np + b2i(odd)
+						if nrow == 0 {
+							continue
+						}
+						ld := cols + r.IntN(40)
+						src := newGuarded((nrow-1)*ld + cols)
+						specialFill(r, src.s())
+						size := (nrow + 1) / 2 * width
+						got, want := guardedU32(size), guardedU32(size)
+						kn.pairsPack(got[guardLen:guardLen+size], src.s(), ld, np, cols, width, odd)
+						packPairsGo(want[guardLen:guardLen+size], src.s(), ld, np, cols, width, odd)
+						checkU32(t, fmt.Sprintf("%s packPairs width=%d cols=%d np=%d odd=%v", l.name, width, cols, np, odd), got, want)
+					}
+				}
+			}
+		}
 	}
 }

@@ -26,3 +26,19 @@ func TestVDPBF16PSEncoding(t *testing.T) {
 		t.Errorf("vpdpbusd zmm1, zmm2, zmm3 = % x, want % x", got, want)
 	}
 }
+
+// VCVTNE2PS2BF16 as GNU objdump decodes these bytes (Intel order dst,
+// src1, src2).
+func TestVCVTNE2PS2BF16Encoding(t *testing.T) {
+	for _, c := range []struct {
+		reg, vvvv, rm int
+		want          []byte
+	}{
+		{2, 1, 0, []byte{0x62, 0xf2, 0x77, 0x48, 0x72, 0xd0}},
+		{4, 1, 0, []byte{0x62, 0xf2, 0x77, 0x48, 0x72, 0xe0}},
+	} {
+		if got := vcvtne2ps2bf16(c.reg, c.vvvv, c.rm); !bytes.Equal(got, c.want) {
+			t.Errorf("vcvtne2ps2bf16 zmm%d, zmm%d, zmm%d = % x, want % x", c.reg, c.vvvv, c.rm, got, c.want)
+		}
+	}
+}
