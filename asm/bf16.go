@@ -102,7 +102,7 @@ func (p *Pool) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []fl
 		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
+	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, nil, beta, c, ldc)
 }
 
 // opIndex is the index of op(X)[i][j] in x.

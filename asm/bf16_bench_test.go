@@ -118,3 +118,27 @@ func BenchmarkBF16Pack(b *testing.B) {
 		b.ReportMetric(float64(4*m*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
 }
+
+// BenchmarkPackBF16 times PackBF16 of a weight in both of its layouts
+// (op(B) = Wᵀ for the forward GEMM, W for the backward one), once a
+// step in training; GB/s counts the fp32 weights read.
+func BenchmarkPackBF16(b *testing.B) {
+	for _, sh := range [][2]int{{1024, 256}, {256, 1024}} {
+		rows, cols := sh[0], sh[1]
+		w := make([]float32, rows*cols)
+		fill(newRand(1), w, -1, 1)
+		for _, trans := range []bool{true, false} {
+			k, n := rows, cols
+			if trans {
+				k, n = cols, rows
+			}
+			b.Run(fmt.Sprintf("W%dx%d/transB=%v", rows, cols, trans), func(b *testing.B) {
+				var pb *PackedBF16
+				for b.Loop() {
+					pb = (*Pool)(nil).PackBF16(pb, trans, k, n, w, cols)
+				}
+				b.ReportMetric(float64(4*rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}

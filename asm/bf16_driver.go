@@ -230,7 +230,36 @@ func (p *Pool) SgemmBF16Packed(transA bool, m int, alpha float32, a []float32, l
 		sgemmBF16Generic(transA, false, m, n, k, alpha, a, lda, ref, n, beta, c, ldc)
 		return
 	}
-	b.kn.run(p, transA, false, m, n, k, alpha, a, lda, nil, 0, b, beta, c, ldc)
+	b.kn.run(p, transA, false, m, n, k, alpha, a, lda, nil, 0, b, nil, beta, c, ldc)
+}
+
+// SgemmBF16PackedBias computes C = op(A)·op(B) + bias, bias (n) added to
+// every row: the bits of filling C's rows with bias, then
+// SgemmBF16Packed with alpha = beta = 1 (a linear layer's forward). Each
+// tile of C is filled just before its first product, while it is in
+// cache, instead of in a pass of its own over all of C: at the step's
+// shapes C's traffic is what the bf16 kernel waits for.
+func (p *Pool) SgemmBF16PackedBias(transA bool, m int, a []float32, lda int, b *PackedBF16, bias, c []float32, ldc int) {
+	n := b.n
+	if len(bias) < n {
+		panic(fmt.Sprintf("asm: SgemmBF16PackedBias: bias of %d for %d columns", len(bias), n))
+	}
+	if b.kn == nil || b.k == 0 || m <= 0 || n == 0 {
+		if m > 0 && n > 0 {
+			_ = c[(m-1)*ldc+n-1]
+			for i := 0; i < m; i++ {
+				copy(c[i*ldc:i*ldc+n], bias[:n])
+			}
+		}
+		p.SgemmBF16Packed(transA, m, 1, a, lda, b, 1, c, ldc)
+		return
+	}
+	if b.kn != cur.bf16 {
+		panic("asm: SgemmBF16Packed: operand packed at another CPU level")
+	}
+	_ = c[(m-1)*ldc+n-1]
+	_ = a[opIndex(transA, m-1, b.k-1, lda)]
+	b.kn.run(p, transA, false, m, n, b.k, 1, a, lda, nil, 0, b, bias[:n], 1, c, ldc)
 }
 
 // bf16Job is one SgemmBF16 call, shared with its workers.
@@ -244,7 +273,7 @@ type bf16Job struct {
 	p0, kcp              int // the k block: pairs [p0, p0+kcp)
 	mPanels, nPanels     int
 	apack, bpack         []uint32
-	bT                   []uint32 // packBPanel's scratch (op(B) = Bᵀ), serial runs
+	bias                 []float32 // C's rows start as bias (beta 1), or nil
 	packAFn, packBFn, fn func(lo, hi int)
 }
 
@@ -256,8 +285,9 @@ func (j *bf16Job) init() {
 
 // run computes the product on pool p, in its job slot, or inline in a
 // job of its own when p is nil or busy. With pb, op(B) is pb's and b is
-// not read.
-func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pb *PackedBF16, beta float32, c []float32, ldc int) {
+// not read. With bias, each C tile is filled with it before its first
+// product (beta must be 1).
+func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, pb *PackedBF16, bias []float32, beta float32, c []float32, ldc int) {
 	var j *bf16Job
 	par := p.acquire()
 	if par {
@@ -268,7 +298,7 @@ func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float
 		defer putBF16Job(j)
 	}
 	j.kn, j.transA, j.transB, j.m, j.n, j.k, j.lda, j.ldb = kn, transA, transB, m, n, k, lda, ldb
-	j.a, j.b, j.c, j.ldc, j.alpha, j.beta = a, b, c, ldc, alpha, beta
+	j.a, j.b, j.c, j.ldc, j.alpha, j.beta, j.bias = a, b, c, ldc, alpha, beta, bias
 	j.mPanels, j.nPanels = (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
 	kp := (k + 1) / 2 // ≥ 1: SgemmBF16 sends k = 0 to the twin
 	kc := min(kp, bf16KC)
@@ -299,7 +329,7 @@ func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float
 			j.tiles(0, j.mPanels*j.nPanels)
 		}
 	}
-	j.a, j.b, j.c, j.bpack = nil, nil, nil, nil
+	j.a, j.b, j.c, j.bpack, j.bias = nil, nil, nil, nil, nil
 }
 
 // bf16Free holds the jobs of finished calls made without a pool (or
@@ -413,6 +443,12 @@ func (j *bf16Job) tiles(lo, hi int) {
 		i0 := ip * kn.mr
 		rows, cols := min(kn.mr, j.m-i0), min(kn.nr, j.n-jp*kn.nr)
 		b := &j.bpack[jp*kn.nr*j.kcp]
+		if j.bias != nil && j.p0 == 0 {
+			x0 := jp * kn.nr
+			for r := 0; r < rows; r++ {
+				copy(j.c[(i0+r)*j.ldc+x0:(i0+r)*j.ldc+x0+cols], j.bias[x0:x0+cols])
+			}
+		}
 		c := &j.c[i0*j.ldc+jp*kn.nr]
 		if j.transA || kn.rows == nil {
 			f := kn.fn

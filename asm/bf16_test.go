@@ -80,10 +80,10 @@ func bf16Impls() []named[sgemmFunc] {
 			kn := l.bf16
 			impls = append(impls, named[sgemmFunc]{l.name + "-bf16",
 				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					kn.run(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
+					kn.run(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, nil, beta, c, ldc)
 				}}, named[sgemmFunc]{l.name + "-bf16-3threads",
 				func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					kn.run(testPool, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, beta, c, ldc)
+					kn.run(testPool, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, nil, beta, c, ldc)
 				}})
 		}
 	}
@@ -446,6 +446,45 @@ func TestBF16Packers(t *testing.T) {
 						packPairsGo(want[guardLen:guardLen+size], src.s(), ld, np, cols, width, odd)
 						checkU32(t, fmt.Sprintf("%s packPairs width=%d cols=%d np=%d odd=%v", l.name, width, cols, np, odd), got, want)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmBF16PackedBias: the bias fused tile by tile gives the bits of
+// filling C with it and running the packed GEMM with beta 1, on guarded
+// operands, one thread and three, both op(A), and k past one block.
+func TestSgemmBF16PackedBias(t *testing.T) {
+	r := newRand(305)
+	for _, s := range [][3]int{{1, 1, 1}, {15, 33, 17}, {29, 70, 2*bf16KC + 5}, {bf16MCPanels*14 + 3, 40, 64}} {
+		m, n, k := s[0], s[1], s[2]
+		for _, ta := range []bool{false, true} {
+			lda := k + 1
+			if ta {
+				lda = m + 2
+			}
+			ar, ac := m, k
+			if ta {
+				ar, ac = k, m
+			}
+			A := strided(r, ar, ac, lda)
+			B := strided(r, k, n, n+3)
+			bias := randGuarded(r, n, -1, 1)
+			ldc := n + 1
+			want := newGuarded((m-1)*ldc + n)
+			for i := 0; i < m; i++ {
+				copy(want.s()[i*ldc:i*ldc+n], bias.s())
+			}
+			pb := (*Pool)(nil).PackBF16(nil, false, k, n, B.s(), n+3)
+			(*Pool)(nil).SgemmBF16Packed(ta, m, 1, A.s(), lda, pb, 1, want.s(), ldc)
+			for _, pool := range []*Pool{nil, testPool} {
+				got := newGuarded((m-1)*ldc + n)
+				pool.SgemmBF16PackedBias(ta, m, A.s(), lda, pb, bias.s(), got.s(), ldc)
+				lbl := fmt.Sprintf("m=%d n=%d k=%d transA=%v pool=%v", m, n, k, ta, pool != nil)
+				checkGuards(t, lbl, got, bias)
+				if !bitsEqual(got.full, want.full) {
+					t.Errorf("%s: fused bias differs from bias then GEMM", lbl)
 				}
 			}
 		}
