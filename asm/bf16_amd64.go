@@ -17,5 +17,6 @@ var bf16AVX512 = &bf16Kernel{
 		sbgemmRows512r12, sbgemmRows512r13, sbgemmRows512r14},
 	packRows:  bf16PackRows512,
 	packPairs: bf16PackPairs512,
+	transpose: transposePack512,
 	peak:      peakBF16512, peakFlops: 24 * 16 * 4,
 }

@@ -3,6 +3,7 @@ package asm
 import (
 	"fmt"
 	"sync"
+	"unsafe"
 )
 
 // The bf16 GEMM's driver: operands rounded to bf16 pairs while they are
@@ -50,6 +51,9 @@ type bf16Kernel struct {
 	// packRowsGo and packPairsGo, their twins).
 	packRows  func(dst *uint32, src *float32, ld, rows, n, dstStride int)
 	packPairs func(dst *uint32, src *float32, ld, np, cols, width int, odd bool)
+	// transpose, if not nil, is the level's fp32 transposing packer (see
+	// transposeGo), which moves a pair's 32 bits as it moves a float's.
+	transpose func(dst, src *float32, ld, kc, dstStride, rows, lanes int)
 	peak      func(n int)
 	// peakFlops is the flops of one peak iteration.
 	peakFlops int
@@ -412,18 +416,31 @@ func (j *bf16Job) packBPanel(jp int, tmp []uint32) []uint32 {
 		return tmp
 	}
 	// op(B)[p][x] = B[x][p]: column x's pairs are a row of B; convert
-	// the panel's rows, then deal their pairs out.
+	// the panel's rows, then transpose the pairs into the panel, 16
+	// columns at a time, as the fp32 packer transposes floats (the bits
+	// are moved, never computed on: a NaN pair stays as it is).
 	kcp := j.kcp
 	tmp = growU32(tmp, nr*kcp)
 	j.kn.rowsPack(tmp, j.b[x0*j.ldb+2*j.p0:], j.ldb, cols, 2*np+b2i(odd), kcp)
-	for p := 0; p < kcp; p++ {
-		row := dst[p*nr : p*nr+nr]
-		for x := 0; x < cols; x++ {
-			row[x] = tmp[x*kcp+p]
+	d, src := asFloats(dst[:kcp*nr]), asFloats(tmp)
+	for g := 0; g < nr; g += 16 {
+		rows := min(max(cols-g, 0), 16)
+		if j.kn.transpose != nil {
+			j.kn.transpose(&d[g], &src[g*kcp], kcp, kcp, nr, rows, 16)
+			continue
 		}
-		clear(row[cols:])
+		transposeGo(d[g:], src[g*kcp:], kcp, kcp, nr, rows, 16)
 	}
 	return tmp
+}
+
+// asFloats is s's words seen as float32s, for the packers that move
+// 32-bit values without computing on them.
+func asFloats(s []uint32) []float32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&s[0])), len(s))
 }
 
 // tiles runs the microkernel over tiles lo..hi-1: blocks of

@@ -490,3 +490,47 @@ func TestSgemmBF16PackedBias(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBF16Layout checks every word PackBF16 writes against pairAt,
+// for both layouts of a weight, on values that rounding and moving must
+// keep bit for bit (NaN payloads, ties, subnormals), with k over a block
+// and n off the panel width: the transposing pack moves pairs with the
+// fp32 transposer, which must not touch their bits.
+func TestPackBF16Layout(t *testing.T) {
+	kn := bf16Asm()
+	if kn == nil {
+		t.Skip("no assembly bf16 kernel here")
+	}
+	r := newRand(306)
+	for _, s := range [][2]int{{1, 1}, {7, 45}, {2*bf16KC + 3, 37}, {64, 64}} {
+		k, n := s[0], s[1]
+		for _, trans := range []bool{false, true} {
+			rows, cols := k, n
+			if trans {
+				rows, cols = n, k
+			}
+			ld := cols + 2
+			b := make([]float32, (rows-1)*ld+cols)
+			specialFill(r, b)
+			pb := testPool.PackBF16(nil, trans, k, n, b, ld)
+			kp, nPanels := (k+1)/2, (n+kn.nr-1)/kn.nr
+			for p0 := 0; p0 < kp; p0 += bf16KC {
+				kcp := min(bf16KC, kp-p0)
+				for jp := 0; jp < nPanels; jp++ {
+					for p := 0; p < kcp; p++ {
+						for x := 0; x < kn.nr; x++ {
+							got := pb.data[p0*nPanels*kn.nr+jp*kn.nr*kcp+p*kn.nr+x]
+							want := uint32(0)
+							if jp*kn.nr+x < n {
+								want = pairAt(b, trans, true, jp*kn.nr+x, p0+p, k, ld)
+							}
+							if got != want {
+								t.Fatalf("k=%d n=%d transB=%v: pair %d of column %d = %#08x, want %#08x", k, n, trans, p0+p, jp*kn.nr+x, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -21,14 +21,16 @@ var (
 //     forms, as in the element-wise kernels' horizontal reductions).
 //
 // A CPU with AVX512F but without DQ or VL runs level avx2. Level avx512
-// runs the bf16 GEMM on VDPBF16PS where the CPU has AVX512-BF16.
+// runs the bf16 GEMM on VDPBF16PS where the CPU has AVX512-BF16 and
+// AVX512BW (its packer interleaves bf16 words with VPERMW; every CPU
+// with AVX512-BF16 so far has BW).
 func asmLevels() []*level {
 	x := cpu.X86
 	avx2 := x.HasAVX2 && x.HasFMA && x.HasOSXSAVE
 	avx512 := avx2 && x.HasAVX512F && x.HasAVX512DQ && x.HasAVX512VL
 	var ls []*level
 	if avx512 {
-		if x.HasAVX512BF16 {
+		if x.HasAVX512BF16 && x.HasAVX512BW {
 			avx512Level.bf16 = bf16AVX512
 		}
 		ls = append(ls, avx512Level)
