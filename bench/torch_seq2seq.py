@@ -124,7 +124,7 @@ def blas_core():
     return ",".join(f"{i.get('internal_api')}:{i.get('architecture', '?')}" for i in libs) or "none"
 
 
-def bench(name, threads, seconds):
+def bench(name, threads, seconds, bf16=False):
     c = CONFIGS[name]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -143,7 +143,10 @@ def bench(name, threads, seconds):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = m(src, src_lens, tgt_in, tgt_out)
+        # --bf16: autocast, the mixed precision PyTorch users train CPUs with:
+        # linear layers and matmuls in bf16, master weights and the loss fp32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = m(src, src_lens, tgt_in, tgt_out)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
@@ -159,7 +162,7 @@ def bench(name, threads, seconds):
     times.sort()
     med = times[len(times) // 2]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{name} threads={threads} tokens/s={ntok / med:.0f} peak_rss_mb={rss:.0f} blas={blas_core()}", flush=True)
+    print(f"{name} threads={threads} precision={'bf16' if bf16 else 'fp32'} tokens/s={ntok / med:.0f} peak_rss_mb={rss:.0f} blas={blas_core()}", flush=True)
 
 
 if __name__ == "__main__":
@@ -167,5 +170,6 @@ if __name__ == "__main__":
     ap.add_argument("--config", choices=list(CONFIGS), required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--bf16", action="store_true", help="train under torch.autocast(cpu, bfloat16)")
     a = ap.parse_args()
-    bench(a.config, a.threads, a.seconds)
+    bench(a.config, a.threads, a.seconds, a.bf16)

@@ -74,7 +74,7 @@ class LM(nn.Module):
         return F.cross_entropy(logits.view(-1, 256), tgt.view(-1))
 
 
-def bench(name, threads, seconds):
+def bench(name, threads, seconds, bf16=False):
     c = CONFIGS[name]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -86,7 +86,10 @@ def bench(name, threads, seconds):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = m(tok, tgt)
+        # --bf16: autocast, the mixed precision PyTorch users train CPUs with:
+        # linear layers and matmuls in bf16, master weights and the loss fp32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = m(tok, tgt)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
@@ -102,7 +105,7 @@ def bench(name, threads, seconds):
     times.sort()
     med = times[len(times) // 2]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{name} threads={threads} tokens/s={c['b'] * c['t'] / med:.0f} peak_rss_mb={rss:.0f} blas={blas_core()}", flush=True)
+    print(f"{name} threads={threads} precision={'bf16' if bf16 else 'fp32'} tokens/s={c['b'] * c['t'] / med:.0f} peak_rss_mb={rss:.0f} blas={blas_core()}", flush=True)
 
 
 def blas_core():
@@ -121,8 +124,9 @@ if __name__ == "__main__":
     ap.add_argument("--config", choices=list(CONFIGS), required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--bf16", action="store_true", help="train under torch.autocast(cpu, bfloat16)")
     ap.add_argument("--batch", type=int, default=0, help="sequences per step (0: the config's own)")
     a = ap.parse_args()
     if a.batch > 0:
         CONFIGS[a.config]["b"] = a.batch
-    bench(a.config, a.threads, a.seconds)
+    bench(a.config, a.threads, a.seconds, a.bf16)
