@@ -22,9 +22,10 @@ type Sweeper interface {
 	// --help.
 	SweepUsage() (command, synopsis string)
 	// SweepFlags registers the sweep's flags on fs, after the model's
-	// and the training's: its own, and those every sweep has (sf),
-	// where its help puts them; it may change the defaults of the
-	// others. It returns what reads them once parsed.
+	// and the training's: its own, --task (AddFlags registers it with
+	// every task's flags, refusing another task's by name), and those
+	// every sweep has (sf), where its help puts them; it may change the
+	// defaults of the others. It returns what reads them once parsed.
 	SweepFlags(fs *pflag.FlagSet, sf *SweepFlags) SweepSetup
 }
 
