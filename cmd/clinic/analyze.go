@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/clinic-ml/clinic/internal/task"
-	"github.com/clinic-ml/clinic/internal/task/lm"
-	"github.com/clinic-ml/clinic/internal/task/translation"
 	"github.com/spf13/pflag"
 )
 
@@ -53,24 +50,4 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return usagef("unknown analysis %q: want change, grads, dependency, sweep, lr-range or scaling", args[0])
-}
-
-// sweepCommands are the tasks' depth sweeps, by task name ('clinic
-// analyze sweep --task NAME'): the flags of each, parsed here; the
-// experiments are internal/experiment's.
-var sweepCommands = map[string]func(args []string, stdout, stderr io.Writer) error{
-	lm.Kind{}.Name():          runLMSweep,
-	translation.Kind{}.Name(): runTranslateSweep,
-}
-
-func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
-	kind, err := task.Lookup(task.Of(args))
-	if err != nil {
-		return err
-	}
-	run, ok := sweepCommands[kind.Name()]
-	if !ok {
-		return usagef("--task %s has no depth sweep", kind.Name())
-	}
-	return run(args, stdout, stderr)
 }

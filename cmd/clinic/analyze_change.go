@@ -63,7 +63,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := limits.CheckModelFits("this analysis", base, depths, af.batch); err != nil {
 		return err
 	}
-	bs, err := experiment.NewBatches(af.sh.data, af.valFrac, af.batch)
+	bs, err := af.batches()
 	if err != nil {
 		return err
 	}

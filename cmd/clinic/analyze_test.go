@@ -14,6 +14,7 @@ import (
 
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/internal/workload"
 )
@@ -323,27 +324,27 @@ func TestAnalyzeGradsInit(t *testing.T) {
 }
 
 func TestUnigramEntropy(t *testing.T) {
-	if h := experiment.UnigramEntropy([]byte("abab")); math.Abs(h-math.Log(2)) > 1e-12 {
+	if h := lm.UnigramEntropy([]byte("abab")); math.Abs(h-math.Log(2)) > 1e-12 {
 		t.Errorf("H(abab) = %g, want ln 2", h)
 	}
-	if h := experiment.UnigramEntropy([]byte("aaaa")); h != 0 {
+	if h := lm.UnigramEntropy([]byte("aaaa")); h != 0 {
 		t.Errorf("H(aaaa) = %g", h)
 	}
 	res := &train.Result{Final: train.Point{ValLoss: 2.95}}
-	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusStalled {
+	if s := lm.SweepStatus(res, 3, 0.1); s != experiment.StatusStalled {
 		t.Errorf("2.95 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2.5
-	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusTrained {
+	if s := lm.SweepStatus(res, 3, 0.1); s != experiment.StatusTrained {
 		t.Errorf("2.5 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2970 // exploded, still finite
-	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
+	if s := lm.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
 		t.Errorf("2970 vs H=3: %s", s)
 	}
 	res.Final.ValLoss = 2.5
 	res.Diverged = true
-	if s := experiment.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
+	if s := lm.SweepStatus(res, 3, 0.1); s != experiment.StatusDiverged {
 		t.Errorf("diverged: %s", s)
 	}
 }

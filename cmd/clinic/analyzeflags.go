@@ -7,6 +7,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/rundir"
+	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -118,7 +119,7 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 	if err := limits.CheckModelFits("this analysis", base, nil, af.batch); err != nil {
 		return a, nil, err
 	}
-	bs, err := experiment.NewBatches(af.sh.data, af.valFrac, af.batch)
+	bs, err := af.batches()
 	if err != nil {
 		return a, nil, err
 	}
@@ -127,6 +128,16 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 		return a, nil, err
 	}
 	return af.analysis(base, norms, *seeds, bs, pool, name, args, stderr), trained, nil
+}
+
+// batches reads --data, a language model's text, for the analysis's
+// batches.
+func (a *analyzeFlags) batches() (*experiment.Batches, error) {
+	text, source, err := lm.LoadText(a.sh.data)
+	if err != nil {
+		return nil, err
+	}
+	return experiment.NewBatches(text, source, a.valFrac, a.batch), nil
 }
 
 // analysis is the experiment's part of an analysis run from the command

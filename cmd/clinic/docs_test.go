@@ -101,6 +101,10 @@ func TestPackageTable(t *testing.T) {
 	for pkg, imps := range imports {
 		allow, ok := rows[pkg]
 		if !ok {
+			// a row "dir/…" is every package in dir (each task's)
+			allow, ok = rows[filepath.ToSlash(filepath.Dir(pkg))+"/…"]
+		}
+		if !ok {
 			t.Errorf("docs/design.md's package table has no row for %s", pkg)
 			continue
 		}

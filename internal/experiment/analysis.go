@@ -10,7 +10,6 @@ import (
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
-	"github.com/clinic-ml/clinic/internal/task/lm"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -42,16 +41,13 @@ type Batches struct {
 	bsz    int
 }
 
-// NewBatches reads the text of path (lm.LoadText: "" is the built-in
-// corpus) and draws batches of bsz sequences from all but its last
-// valFrac.
-func NewBatches(path string, valFrac float64, bsz int) (*Batches, error) {
-	text, source, err := lm.LoadText(path)
-	if err != nil {
-		return nil, err
-	}
+// NewBatches draws batches of bsz sequences from all but the last
+// valFrac of text (source: where it came from; lm.LoadText reads a
+// language model's text: the tasks import experiment, not the other
+// way round).
+func NewBatches(text []byte, source string, valFrac float64, bsz int) *Batches {
 	tr, _ := data.Split(text, valFrac)
-	return &Batches{tr, source, bsz}, nil
+	return &Batches{tr, source, bsz}
 }
 
 // Get returns the batch of seed for sequences of t tokens.

@@ -87,22 +87,22 @@ type changeTables struct {
 
 func (c *Change) report() (*Summary, error) {
 	base := c.Base
-	rep, err := newReport(c.Out, "Output change against depth")
+	rep, err := NewReport(c.Out, "Output change against depth")
 	if err != nil {
 		return nil, err
 	}
-	rep.para("Command: `%s`", c.Command)
+	rep.Para("Command: `%s`", c.Command)
 	pert := "every weight matrix of the layers (Wqkv, Wo, W1, W2; not the embedding, biases, LayerNorm parameters or ω)"
 	if c.Embedding {
 		pert = "every weight matrix (the embedding and the layers' Wqkv, Wo, W1, W2; not biases, LayerNorm parameters or ω)"
 	}
-	rep.para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln, admin and deepnorm, the final LayerNorm's output for preln, the stream after the last residual add for rezero and tfixup). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
-		shapeText(base), c.Batch, base.SeqLen, c.Batches.Source, pert, c.Eps, c.Seeds, c.Seed, c.Pool.Threads())
+	rep.Para("At initialization (%s; Admin's ω profiled on the same batch, as training does), dropout off, on one batch of %d×%d bytes from %s, %s moves by ε = %g, and the same batch runs again. The value is ‖F(x,W) − F(x,W*)‖_F over the whole batch, F the stack's output (the last sublayer's LayerNorm output for postln, admin and deepnorm, the final LayerNorm's output for preln, the stream after the last residual add for rezero and tfixup). Mean ± sample standard deviation over %d seeds (seed %d onwards: weights, batch and signs differ), %d worker thread(s).",
+		ShapeText(base), c.Batch, base.SeqLen, c.Batches.Source, pert, c.Eps, c.Seeds, c.Seed, c.Pool.Threads())
 	var modes []string
 	for _, m := range c.Modes {
 		modes = append(modes, "**"+m+"**, "+modeText[m])
 	}
-	rep.para("Modes: %s.", strings.Join(modes, "; "))
+	rep.Para("Modes: %s.", strings.Join(modes, "; "))
 	header := []string{"mode", "norm", "depth", "seeds", "mean", "std", "min", "max", "ratio_to_depth_" + strconv.Itoa(c.Depths[0]), "rms_per_element"}
 	// The per-element RMS of the change: LayerNorm outputs have unit
 	// variance per element at initialization, so two unrelated outputs
@@ -117,22 +117,22 @@ func (c *Change) report() (*Summary, error) {
 			return nil, err
 		}
 	}
-	rep.para("Per element, the largest mean change is %.3g (RMS over the batch: ‖F − F*‖_F / √(%d·%d·%d)). LayerNorm outputs have unit variance per element at initialization, so two unrelated outputs differ by about √2 ≈ 1.41: a value approaching that means the perturbation has scrambled the output and the growth with depth saturates; rerun with a smaller --eps.", t.maxRMS, c.Batch, base.SeqLen, base.DModel)
+	rep.Para("Per element, the largest mean change is %.3g (RMS over the batch: ‖F − F*‖_F / √(%d·%d·%d)). LayerNorm outputs have unit variance per element at initialization, so two unrelated outputs differ by about √2 ≈ 1.41: a value approaching that means the perturbation has scrambled the output and the growth with depth saturates; rerun with a smaller --eps.", t.maxRMS, c.Batch, base.SeqLen, base.DModel)
 	if slices.Contains(c.Norms, model.ReZero) && !c.Embedding {
-		rep.para("ReZero starts with every α = 0: each sublayer is the identity, so its output does not depend on the layers' weights at all and the change is exactly 0 (left out of the log-scale figures). With --perturb-embedding it measures the embedding's share alone.")
+		rep.Para("ReZero starts with every α = 0: each sublayer is the identity, so its output does not depend on the layers' weights at all and the change is exactly 0 (left out of the log-scale figures). With --perturb-embedding it measures the embedding's share alone.")
 	}
-	rep.para("The paper's claim (Liu et al. 2020, §4): the squared output change grows O(N) with N layers for Post-LN and O(log N) for Pre-LN; Admin, which scales each shortcut by ω, behaves like Pre-LN at initialization. Read the ratio column: the growth from the shallowest to the deepest model.")
-	if err := rep.csv("change.csv", header, t.rows); err != nil {
+	rep.Para("The paper's claim (Liu et al. 2020, §4): the squared output change grows O(N) with N layers for Post-LN and O(log N) for Pre-LN; Admin, which scales each shortcut by ω, behaves like Pre-LN at initialization. Read the ratio column: the growth from the shallowest to the deepest model.")
+	if err := rep.CSV("change.csv", header, t.rows); err != nil {
 		return nil, err
 	}
-	if err := rep.csv("change_seeds.csv", []string{"mode", "norm", "depth", "seed", "change"}, t.seedRows); err != nil {
+	if err := rep.CSV("change_seeds.csv", []string{"mode", "norm", "depth", "seed", "change"}, t.seedRows); err != nil {
 		return nil, err
 	}
-	return rep.finish(t.theader, t.trows)
+	return rep.Finish(t.theader, t.trows)
 }
 
 // modeReport adds one mode's rows, table and figure.
-func (c *Change) modeReport(rep *report, t *changeTables, mode string) error {
+func (c *Change) modeReport(rep *Report, t *changeTables, mode string) error {
 	chart := &plot.LineChart{Title: "Output change at initialization (" + modeText[mode] + ")", XLabel: "layers",
 		YLabel: "‖F(x,W) − F(x,W*)‖", LogX: true, LogY: true, XTicks: toFloats(c.Depths), LegendLeft: true}
 	var mrows [][]string
@@ -147,9 +147,9 @@ func (c *Change) modeReport(rep *report, t *changeTables, mode string) error {
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for i, v := range vs {
 				lo, hi = math.Min(lo, v), math.Max(hi, v)
-				t.seedRows = append(t.seedRows, []string{mode, norm, strconv.Itoa(d), strconv.FormatUint(c.Seed+uint64(i), 10), num(v)})
+				t.seedRows = append(t.seedRows, []string{mode, norm, strconv.Itoa(d), strconv.FormatUint(c.Seed+uint64(i), 10), Num(v)})
 			}
-			t.rows = append(t.rows, []string{mode, norm, strconv.Itoa(d), strconv.Itoa(len(vs)), num(mean), num(std), num(lo), num(hi), num(mean / m0), num(mean / t.elems)})
+			t.rows = append(t.rows, []string{mode, norm, strconv.Itoa(d), strconv.Itoa(len(vs)), Num(mean), Num(std), Num(lo), Num(hi), Num(mean / m0), Num(mean / t.elems)})
 			t.maxRMS = math.Max(t.maxRMS, mean/t.elems)
 			trow = append(trow, fmt.Sprintf("%s ± %s", short(mean), short(std)))
 			s.X, s.Y, s.YErr = append(s.X, float64(d)), append(s.Y, mean), append(s.YErr, std)
@@ -168,10 +168,10 @@ func (c *Change) modeReport(rep *report, t *changeTables, mode string) error {
 	if err != nil {
 		return err
 	}
-	rep.heading("Mode " + mode + ": " + modeText[mode])
-	rep.table(t.theader[1:], mrows)
-	rep.figure(names, "output change against depth, "+mode)
-	rep.dropped(chart.Dropped)
+	rep.Heading("Mode " + mode + ": " + modeText[mode])
+	rep.Table(t.theader[1:], mrows)
+	rep.Figure(names, "output change against depth, "+mode)
+	rep.Dropped(chart.Dropped)
 	return nil
 }
 

@@ -88,29 +88,29 @@ func (g *Grads) measure(r *gradRun, at func(uint64, admin.Batch) (*model.Model, 
 
 func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 	base := g.Base
-	rep, err := newReport(g.Out, "Gradient norm at each sublayer's output")
+	rep, err := NewReport(g.Out, "Gradient norm at each sublayer's output")
 	if err != nil {
 		return nil, err
 	}
-	rep.para("Command: `%s`", g.Command)
-	what := fmt.Sprintf("%d-layer models (%s) at initialization (Admin's ω profiled on the batch)", base.Layers, shapeText(base))
+	rep.Para("Command: `%s`", g.Command)
+	what := fmt.Sprintf("%d-layer models (%s) at initialization (Admin's ω profiled on the batch)", base.Layers, ShapeText(base))
 	if g.Trained != nil {
-		what = fmt.Sprintf("the %s checkpoint %s (%d layers, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(g.Checkpoint), base.Layers, shapeText(base))
+		what = fmt.Sprintf("the %s checkpoint %s (%d layers, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(g.Checkpoint), base.Layers, ShapeText(base))
 	}
-	rep.para("For %s: the gradient of the mean loss (nats per byte, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over a batch of %d×%d bytes from %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s).",
+	rep.Para("For %s: the gradient of the mean loss (nats per byte, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over a batch of %d×%d bytes from %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s).",
 		what, base.LabelSmoothing, g.Batch, base.SeqLen, g.Batches.Source, g.Seeds, g.Seed, g.Pool.Threads())
-	rep.para("Liu et al. (2020, §3) find that Post-LN's decoder suffers gradient vanishing towards its input, but argue that this is not what makes deep Post-LN fail: Adam's update hardly depends on the scale of the gradient (§3.3), and the amplification effect (analysis change) is the cause (§4).")
+	rep.Para("Liu et al. (2020, §3) find that Post-LN's decoder suffers gradient vanishing towards its input, but argue that this is not what makes deep Post-LN fail: Adam's update hardly depends on the scale of the gradient (§3.3), and the amplification effect (analysis change) is the cause (§4).")
 	header, rows, theader, trows := g.tables(runs)
-	if err := rep.csv("grads.csv", header, rows); err != nil {
+	if err := rep.CSV("grads.csv", header, rows); err != nil {
 		return nil, err
 	}
-	rep.table(theader, trows)
+	rep.Table(theader, trows)
 	for _, norm := range g.Norms {
-		if err := g.figure(rep, runs, norm); err != nil {
+		if err := g.Figure(rep, runs, norm); err != nil {
 			return nil, err
 		}
 	}
-	return rep.finish(theader, trows)
+	return rep.Finish(theader, trows)
 }
 
 // tables are the CSV's rows and the printed table's.
@@ -129,7 +129,7 @@ func (g *Grads) tables(runs []*gradRun) (header []string, rows [][]string, thead
 			if k%2 == 1 {
 				kind = "ffn"
 			}
-			rows = append(rows, []string{r.source, r.norm, strconv.Itoa(r.cfg.Layers), strconv.Itoa(k), strconv.Itoa(k / 2), kind, strconv.Itoa(len(vs)), num(mean), num(std)})
+			rows = append(rows, []string{r.source, r.norm, strconv.Itoa(r.cfg.Layers), strconv.Itoa(k), strconv.Itoa(k / 2), kind, strconv.Itoa(len(vs)), Num(mean), Num(std)})
 		}
 		name := r.norm
 		if g.Trained != nil {
@@ -149,7 +149,7 @@ func (g *Grads) tables(runs []*gradRun) (header []string, rows [][]string, thead
 }
 
 // figure draws norm's gradient norms by layer.
-func (g *Grads) figure(rep *report, runs []*gradRun, norm string) error {
+func (g *Grads) Figure(rep *Report, runs []*gradRun, norm string) error {
 	chart := &plot.LineChart{Title: fmt.Sprintf("%s: gradient norm at each sublayer's output", norm), XLabel: "layer",
 		YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(g.Base.Layers)}
 	for ri, r := range runs {
@@ -176,8 +176,8 @@ func (g *Grads) figure(rep *report, runs []*gradRun, norm string) error {
 	if err != nil {
 		return err
 	}
-	rep.figure(names, norm+" gradient norms")
-	rep.dropped(chart.Dropped)
+	rep.Figure(names, norm+" gradient norms")
+	rep.Dropped(chart.Dropped)
 	return nil
 }
 

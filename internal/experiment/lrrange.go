@@ -115,7 +115,7 @@ func (l *LRRange) read() ([]lrSweep, []lrKey, error) {
 
 // report writes the table, figure and report.md.
 func (l *LRRange) report(sweeps []lrSweep, keys []lrKey) (*Summary, error) {
-	rep, err := newReport(l.Out, "Stable learning-rate range")
+	rep, err := NewReport(l.Out, "Stable learning-rate range")
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (l *LRRange) report(sweeps []lrSweep, keys []lrKey) (*Summary, error) {
 		YLabel: "final validation loss", LogX: true}
 	theader := []string{"depth", "norm"}
 	for _, s := range sweeps {
-		theader = append(theader, "lr "+num(s.lr))
+		theader = append(theader, "lr "+Num(s.lr))
 		chart.XTicks = append(chart.XTicks, s.lr)
 	}
 	theader = append(theader, "largest lr that trains")
@@ -144,10 +144,10 @@ func (l *LRRange) report(sweeps []lrSweep, keys []lrKey) (*Summary, error) {
 		ser := plot.Series{Label: fmt.Sprintf("%s L%d", k.norm, k.depth), Color: NormColor(k.norm), Dash: slices.Index(depths, k.depth), Points: true}
 		for _, s := range sweeps {
 			r := s.runs[k]
-			rows = append(rows, []string{strconv.Itoa(k.depth), k.norm, num(s.lr), num(r.valLoss), r.status})
+			rows = append(rows, []string{strconv.Itoa(k.depth), k.norm, Num(s.lr), Num(r.valLoss), r.status})
 			trow = append(trow, fmt.Sprintf("%.4f %s", r.valLoss, r.status))
 			if r.status == StatusTrained {
-				best = num(s.lr)
+				best = Num(s.lr)
 			}
 			y := r.valLoss
 			if r.status == StatusDiverged {
@@ -158,23 +158,23 @@ func (l *LRRange) report(sweeps []lrSweep, keys []lrKey) (*Summary, error) {
 		chart.Series = append(chart.Series, ser)
 		trows = append(trows, append(trow, best))
 	}
-	if err := rep.csv("lr_range.csv", []string{"depth", "norm", "lr", "final_val_loss", "status"}, rows); err != nil {
+	if err := rep.CSV("lr_range.csv", []string{"depth", "norm", "lr", "final_val_loss", "status"}, rows); err != nil {
 		return nil, err
 	}
 	names, err := chart.Save(l.Out, "lr_range")
 	if err != nil {
 		return nil, err
 	}
-	rep.para("Command: `%s`", l.Command)
+	rep.Para("Command: `%s`", l.Command)
 	var from []string
 	for _, s := range sweeps {
-		from = append(from, fmt.Sprintf("[%s](%s) (lr %s)", s.dir, filepath.ToSlash(relTo(l.Out, filepath.Join(s.dir, "report.md"))), num(s.lr)))
+		from = append(from, fmt.Sprintf("[%s](%s) (lr %s)", s.dir, filepath.ToSlash(relTo(l.Out, filepath.Join(s.dir, "report.md"))), Num(s.lr)))
 	}
-	rep.para("From the sweeps %s. Each cell is the final validation loss and the run's status (trained, stalled or diverged, as the sweep defines them); the last column is the largest learning rate at which the run trained.", strings.Join(from, ", "))
-	rep.table(theader, trows)
-	rep.figure(names, "final validation loss against the learning rate")
-	rep.dropped(chart.Dropped)
-	return rep.finish(theader, trows)
+	rep.Para("From the sweeps %s. Each cell is the final validation loss and the run's status (trained, stalled or diverged, as the sweep defines them); the last column is the largest learning rate at which the run trained.", strings.Join(from, ", "))
+	rep.Table(theader, trows)
+	rep.Figure(names, "final validation loss against the learning rate")
+	rep.Dropped(chart.Dropped)
+	return rep.Finish(theader, trows)
 }
 
 // readLRSweep reads dir/sweep.csv: its depth, norm, final_val_loss and

@@ -1,6 +1,8 @@
 // Package experiment holds clinic's experiments as an API a Go program
-// can call: the depth sweeps (a language model's, a translator's), the
-// stable learning-rate range read from sweeps, and the analyses of the
+// can call: the loop every task's depth sweep shares (Sweep; each task's
+// own runs, lm.Sweep and translation.Sweep, sit next to the task, which
+// imports this package: it imports no task), the stable learning-rate
+// range read from sweeps, and the analyses of the
 // amplification effect (output change, gradient norms, residual
 // dependency) and of scaling. Each writes a folder with CSV data, PNG
 // and SVG figures and a Markdown report, and returns its table; the CLI
@@ -35,31 +37,35 @@ type Summary struct {
 // they ever hold, far less than memory.
 const MaxSmallFile = 64 << 20
 
-// report collects an experiment's Markdown report and the files it
+// Report collects an experiment's Markdown report and the files it
 // writes.
-type report struct {
+type Report struct {
 	dir   string
 	md    strings.Builder
-	files []string
+	Files []string
 }
 
-func newReport(dir, title string) (*report, error) {
+// NewReport starts the report of an experiment (title) in dir.
+func NewReport(dir, title string) (*Report, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %v", fileutil.Cause(err))
 	}
-	r := &report{dir: dir}
+	r := &Report{dir: dir}
 	fmt.Fprintf(&r.md, "# %s\n\n", title)
 	return r, nil
 }
 
-func (r *report) para(format string, a ...any) {
+// Para adds a paragraph.
+func (r *Report) Para(format string, a ...any) {
 	fmt.Fprintf(&r.md, format, a...)
 	r.md.WriteString("\n\n")
 }
 
-func (r *report) heading(s string) { fmt.Fprintf(&r.md, "## %s\n\n", s) }
+// Heading adds a section heading.
+func (r *Report) Heading(s string) { fmt.Fprintf(&r.md, "## %s\n\n", s) }
 
-func (r *report) table(header []string, rows [][]string) {
+// Table adds a Markdown table.
+func (r *Report) Table(header []string, rows [][]string) {
 	r.md.WriteString("| " + strings.Join(header, " | ") + " |\n|")
 	for range header {
 		r.md.WriteString(" --- |")
@@ -71,21 +77,21 @@ func (r *report) table(header []string, rows [][]string) {
 	r.md.WriteString("\n")
 }
 
-// figure embeds a PNG written by internal/plot and links its SVG.
-func (r *report) figure(names []string, alt string) {
-	r.files = append(r.files, names...)
+// Figure embeds a PNG written by internal/plot and links its SVG.
+func (r *Report) Figure(names []string, alt string) {
+	r.Files = append(r.Files, names...)
 	fmt.Fprintf(&r.md, "![%s](%s)\n\n([SVG](%s))\n\n", alt, names[0], names[1])
 }
 
-// dropped notes, under a figure, the points its chart left out.
-func (r *report) dropped(n int) {
+// Dropped notes, under a figure, the points its chart left out.
+func (r *Report) Dropped(n int) {
 	if n > 0 {
-		r.para("The figure leaves out %d point(s) that are not finite (a diverged loss) or not positive on a log axis; the CSV files hold every value.", n)
+		r.Para("The figure leaves out %d point(s) that are not finite (a diverged loss) or not positive on a log axis; the CSV files hold every value.", n)
 	}
 }
 
-// csv writes a CSV file in the folder.
-func (r *report) csv(name string, header []string, rows [][]string) error {
+// CSV writes a CSV file in the folder.
+func (r *Report) CSV(name string, header []string, rows [][]string) error {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
 	w.Write(header)
@@ -96,14 +102,14 @@ func (r *report) csv(name string, header []string, rows [][]string) error {
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, name), []byte(b.String())); err != nil {
 		return fmt.Errorf("writing %s: %v", name, fileutil.Cause(err))
 	}
-	r.files = append(r.files, name)
+	r.Files = append(r.Files, name)
 	return nil
 }
 
-// save writes report.md, ending with the list of files in the folder.
-func (r *report) save() error {
-	r.heading("Files")
-	for _, f := range r.files {
+// Save writes report.md, ending with the list of files in the folder.
+func (r *Report) Save() error {
+	r.Heading("Files")
+	for _, f := range r.Files {
 		fmt.Fprintf(&r.md, "- [%s](%s)\n", f, f)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(r.dir, "report.md"), []byte(r.md.String())); err != nil {
@@ -112,23 +118,23 @@ func (r *report) save() error {
 	return nil
 }
 
-// finish saves the report and returns its table and where it went.
-func (r *report) finish(header []string, rows [][]string) (*Summary, error) {
-	if err := r.save(); err != nil {
+// Finish saves the report and returns its table and where it went.
+func (r *Report) Finish(header []string, rows [][]string) (*Summary, error) {
+	if err := r.Save(); err != nil {
 		return nil, err
 	}
 	return &Summary{header, rows, fmt.Sprintf("wrote %s", filepath.Join(r.dir, "report.md"))}, nil
 }
 
-// num formats a value for CSV: shortest exact form.
-func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// Num formats a value for CSV: shortest exact form.
+func Num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // short formats a value for tables.
 func short(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
-// fourPlaces formats a loss kept as a string (it may be NaN) to four
+// FourPlaces formats a loss kept as a string (it may be NaN) to four
 // decimals for tables.
-func fourPlaces(v string) string {
+func FourPlaces(v string) string {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
 		return v
@@ -136,8 +142,8 @@ func fourPlaces(v string) string {
 	return fmt.Sprintf("%.4f", f)
 }
 
-// shapeText describes a model shape for reports.
-func shapeText(c model.Config) string {
+// ShapeText describes a model shape for reports.
+func ShapeText(c model.Config) string {
 	return fmt.Sprintf("d_model %d, %d heads, d_ff %d, %s, sequence length %d", c.DModel, c.Heads, c.DFF, c.Activation, c.SeqLen)
 }
 

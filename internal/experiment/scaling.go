@@ -42,12 +42,12 @@ func (sc *Scaling) Run() (*Summary, error) {
 		}
 		profiles = append(profiles, p)
 	}
-	rep, err := newReport(sc.Out, "Predicted scaling of the training step")
+	rep, err := NewReport(sc.Out, "Predicted scaling of the training step")
 	if err != nil {
 		return nil, err
 	}
-	rep.para("Command: `%s`", sc.Command)
-	rep.para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
+	rep.Para("Command: `%s`", sc.Command)
+	rep.Para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time.",
 		limits.CPUName(), asm.CPULevel(), sc.Steps, sc.BWRatio)
 	for _, p := range profiles {
 		m := p.Machine
@@ -60,7 +60,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 		if len(alpha) == 0 {
 			alpha = []string{"none measured"}
 		}
-		rep.para("- %s: burden %v + %v·(t−1) + %v; α %s", p.Name, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
+		rep.Para("- %s: burden %v + %v·(t−1) + %v; α %s", p.Name, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
 	}
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured"}
 	var rows [][]string
@@ -91,23 +91,23 @@ func (sc *Scaling) Run() (*Summary, error) {
 			chart.Series = append(chart.Series, meas)
 		}
 	}
-	if err := rep.csv("scaling.csv", header, rows); err != nil {
+	if err := rep.CSV("scaling.csv", header, rows); err != nil {
 		return nil, err
 	}
-	rep.table(header, rows)
-	rep.heading("By phase")
-	rep.para("Predicted time per step (ms) and work inflation by phase of the step, at each thread count.")
+	rep.Table(header, rows)
+	rep.Heading("By phase")
+	rep.Para("Predicted time per step (ms) and work inflation by phase of the step, at each thread count.")
 	pheader, prows := phaseRows(profiles)
-	rep.table(pheader, prows)
-	if err := rep.csv("scaling_phases.csv", pheader, prows); err != nil {
+	rep.Table(pheader, prows)
+	if err := rep.CSV("scaling_phases.csv", pheader, prows); err != nil {
 		return nil, err
 	}
 	files, err := chart.Save(sc.Out, "scaling")
 	if err != nil {
 		return nil, err
 	}
-	rep.figure(files, "predicted speedup against threads")
-	return rep.finish(header, rows)
+	rep.Figure(files, "predicted speedup against threads")
+	return rep.Finish(header, rows)
 }
 
 // phaseRows are the predicted time and work inflation of each phase,

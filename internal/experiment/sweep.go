@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/atomicfile"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
@@ -50,10 +51,10 @@ type Sweep struct {
 	Log     io.Writer
 }
 
-// sweepResult is one finished run of a sweep (the LM's or the
+// SweepResult is one finished run of a sweep (the LM's or the
 // translation's), saved as runs/<norm>-L<depth>/result.json so that
 // --continue keeps it.
-type sweepResult struct {
+type SweepResult struct {
 	Depth        int           `json:"depth"`
 	Norm         string        `json:"norm"`
 	Status       string        `json:"status"`
@@ -68,33 +69,52 @@ type sweepResult struct {
 	Curve        []train.Point `json:"curve"`
 }
 
-// sweepRun is a sweep's own part of each run: its label in the log,
-// its job, training and testing it, and its line in the log once done.
-type sweepRun struct {
-	label func(d int, norm string) string
-	job   func(j *train.Job, d int)
-	run   func(j train.Job, d int, norm string) (sweepResult, error)
-	done  func(label string, r sweepResult, start time.Time) string
+// SweepRun is a task's own part of each run of its sweep: its label in
+// the log, its job, training and testing it, and its line in the log
+// once done.
+type SweepRun struct {
+	Label func(d int, norm string) string
+	Job   func(j *train.Job, d int)
+	Run   func(j train.Job, d int, norm string) (SweepResult, error)
+	Done  func(label string, r SweepResult, start time.Time) string
 }
 
 func (s *Sweep) log() io.Writer { return orDiscard(s.Log) }
+
+// Progress is where the sweep's progress lines go (Log, or nowhere).
+func (s *Sweep) Progress() io.Writer { return s.log() }
+
+// Start begins the sweep's report (title) and starts the pool every run
+// of the sweep shares (done stops it).
+func (s *Sweep) Start(title string) (rep *Report, pool *asm.Pool, done func(), err error) {
+	if rep, err = NewReport(s.Job.Dir, title); err != nil {
+		return nil, nil, nil, err
+	}
+	if pool, done, err = s.Job.Workers(); err != nil {
+		return nil, nil, nil, err
+	}
+	s.Job.Pool = pool
+	return rep, pool, done, nil
+}
 
 // runDir is the folder of the run of norm at depth d.
 func runDir(dir string, d int, norm string) string {
 	return filepath.Join(dir, "runs", fmt.Sprintf("%s-L%d", norm, d))
 }
 
-// each runs (or, continued, keeps) every run of the sweep in order.
-func (s *Sweep) each(h sweepRun) ([]sweepResult, error) {
-	var runs []sweepResult
+// Each runs (or, continued, keeps) every run of the sweep in order, h
+// doing each run's own part; a run's result is saved as its folder's
+// result.json.
+func (s *Sweep) Each(h SweepRun) ([]SweepResult, error) {
+	var runs []SweepResult
 	total := len(s.Depths) * len(s.Norms)
 	for _, d := range s.Depths {
 		for _, norm := range s.Norms {
 			ro := s.Job
 			ro.Model.Layers, ro.Model.Norm = d, norm
 			ro.Dir, ro.Quiet = runDir(s.Job.Dir, d, norm), true
-			h.job(&ro, d)
-			label := fmt.Sprintf("sweep: [%d/%d] %s", len(runs)+1, total, h.label(d, norm))
+			h.Job(&ro, d)
+			label := fmt.Sprintf("sweep: [%d/%d] %s", len(runs)+1, total, h.Label(d, norm))
 			if s.Continue {
 				r, st, err := continuedRun(ro.Dir, s.log(), label)
 				if err != nil {
@@ -108,7 +128,7 @@ func (s *Sweep) each(h sweepRun) ([]sweepResult, error) {
 			}
 			start := time.Now()
 			fmt.Fprintf(s.log(), "%s, %d steps ...\n", label, s.Job.Steps)
-			r, err := h.run(ro, d, norm)
+			r, err := h.Run(ro, d, norm)
 			if err != nil {
 				return nil, err
 			}
@@ -116,14 +136,14 @@ func (s *Sweep) each(h sweepRun) ([]sweepResult, error) {
 			if err := writeSweepResult(filepath.Join(ro.Dir, "result.json"), &r); err != nil {
 				return nil, err
 			}
-			fmt.Fprint(s.log(), h.done(label, r, start))
+			fmt.Fprint(s.log(), h.Done(label, r, start))
 			runs = append(runs, r)
 		}
 	}
 	return runs, nil
 }
 
-func writeSweepResult(path string, r *sweepResult) error {
+func writeSweepResult(path string, r *SweepResult) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -131,21 +151,21 @@ func writeSweepResult(path string, r *sweepResult) error {
 	return atomicfile.WriteFile(path, append(b, '\n'))
 }
 
-func readSweepResult(path string) (*sweepResult, error) {
+func readSweepResult(path string) (*SweepResult, error) {
 	b, err := fileutil.ReadRegular(path, MaxSmallFile)
 	if err != nil {
 		return nil, err
 	}
-	var r sweepResult
+	var r SweepResult
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return &r, nil
 }
 
-// valCurve reads a run's validation points from its metrics (the whole
+// ValCurve reads a run's validation points from its metrics (the whole
 // run, also when it was resumed).
-func valCurve(path string) ([]train.Point, error) {
+func ValCurve(path string) ([]train.Point, error) {
 	recs, err := metrics.ReadAll(path)
 	if err != nil {
 		return nil, err
@@ -167,7 +187,7 @@ func valCurve(path string) ([]train.Point, error) {
 // (label names it in the log): its result if it finished (the run is
 // kept), else its trainer state if it has one (the run resumes from
 // it), else neither (it starts).
-func continuedRun(dir string, log io.Writer, label string) (*sweepResult, *train.State, error) {
+func continuedRun(dir string, log io.Writer, label string) (*SweepResult, *train.State, error) {
 	if r, err := readSweepResult(filepath.Join(dir, "result.json")); err == nil {
 		fmt.Fprintf(log, "%s: finished earlier, kept\n", label)
 		return r, nil, nil
@@ -183,20 +203,20 @@ func continuedRun(dir string, log io.Writer, label string) (*sweepResult, *train
 	return nil, nil, err
 }
 
-// saveCurves writes sweep_curves.csv and chart (one series per run,
+// SaveCurves writes sweep_curves.csv and chart (one series per run,
 // coloured by norm, dashed by depth) in the report's folder, and returns
 // the figure's file names.
-func saveCurves(rep *report, chart *plot.LineChart, depths []int, runs []sweepResult) ([]string, error) {
+func SaveCurves(rep *Report, chart *plot.LineChart, depths []int, runs []SweepResult) ([]string, error) {
 	var rows [][]string
 	for _, r := range runs {
 		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.Norm, r.Depth), Color: NormColor(r.Norm), Dash: slices.Index(depths, r.Depth)}
 		for _, p := range r.Curve {
-			rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(p.Step), num(p.Loss), num(p.ValLoss)})
+			rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(p.Step), Num(p.Loss), Num(p.ValLoss)})
 			s.X, s.Y = append(s.X, float64(p.Step)), append(s.Y, p.ValLoss)
 		}
 		chart.Series = append(chart.Series, s)
 	}
-	if err := rep.csv("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, rows); err != nil {
+	if err := rep.CSV("sweep_curves.csv", []string{"depth", "norm", "step", "loss", "val_loss"}, rows); err != nil {
 		return nil, err
 	}
 	return chart.Save(rep.dir, "sweep_curves")

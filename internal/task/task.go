@@ -2,9 +2,10 @@
 // byte-level language model in task/lm, translation in
 // task/translation) is a package that registers a Kind in its init:
 // its flags and their defaults, the checks of its flags, its data,
-// model and scores (Setup.Run, with train.Job). 'clinic train --task
-// NAME' and 'clinic analyze sweep --task NAME' find it here by name;
-// nothing else compares task names.
+// model and scores (Setup.Run, with train.Job), and, if it has one,
+// its depth sweep (Sweeper, sweep.go). 'clinic train --task NAME' and
+// 'clinic analyze sweep --task NAME' find it here by name; nothing else
+// compares task names.
 package task
 
 import (
@@ -52,12 +53,14 @@ type Setup interface {
 
 var kinds []Kind
 
-// Register adds a task; its package calls it in init.
-func Register(k Kind) {
+// Register adds a task; its package calls it in init. Unregister
+// removes it again, for a test that registers a task of its own.
+func Register(k Kind) (unregister func()) {
 	if slices.ContainsFunc(kinds, func(o Kind) bool { return o.Name() == k.Name() }) {
 		panic("task: " + k.Name() + " registered twice")
 	}
 	kinds = append(kinds, k)
+	return func() { kinds = slices.DeleteFunc(kinds, func(o Kind) bool { return o.Name() == k.Name() }) }
 }
 
 // Names are the registered tasks' names, in registration order.

@@ -69,3 +69,29 @@ func TestTaskFlags(t *testing.T) {
 		t.Errorf("translate's --seq-len default %s, %q", f.DefValue, f.Usage)
 	}
 }
+
+// noSweep is a task without a depth sweep.
+type noSweep struct{}
+
+func (noSweep) Name() string                    { return "nosweep" }
+func (noSweep) Help() string                    { return "nosweep (a test task)" }
+func (noSweep) Flags(*pflag.FlagSet) task.Setup { return nil }
+
+// Both tasks register their depth sweeps with themselves; a task
+// without one, or an unknown task, is a usage error naming it.
+func TestLookupSweep(t *testing.T) {
+	for _, n := range []string{"lm", "translate"} {
+		if _, err := task.LookupSweep(n); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	defer task.Register(noSweep{})()
+	_, err := task.LookupSweep("nosweep")
+	var ue limits.UsageError
+	if !errors.As(err, &ue) || ue.Msg != "--task nosweep has no depth sweep" {
+		t.Errorf("a task without a sweep: %v", err)
+	}
+	if _, err := task.LookupSweep("classify"); !errors.As(err, &ue) {
+		t.Errorf("an unknown task: %v", err)
+	}
+}

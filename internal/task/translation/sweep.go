@@ -1,4 +1,4 @@
-package experiment
+package translation
 
 import (
 	"errors"
@@ -14,21 +14,23 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/plot"
-	"github.com/clinic-ml/clinic/internal/task/translation"
 	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
-// TranslateSweep is the paper's translation table, small: each depth
-// (layers on each side) × norm trained like 'clinic train --task
-// translate', quietly; its last AvgLast checkpoints averaged, the test
-// set translated with beam search and scored with BLEU.
-type TranslateSweep struct {
-	Sweep
-	Options translation.Options
+// Sweep is the paper's translation table, small: each depth (layers on
+// each side) × norm trained like 'clinic train --task translate',
+// quietly; its last AvgLast checkpoints averaged, the test set
+// translated with beam search and scored with BLEU. The loop over the
+// runs, continuing and the report are experiment's, shared with every
+// task's sweep.
+type Sweep struct {
+	experiment.Sweep
+	Options Options
 	AvgLast int
 	// The test's beam search.
 	Beam             int
@@ -46,7 +48,7 @@ type TranslateSweep struct {
 // saveEvery is the training's (the averaged checkpoints are saved on
 // it), ownData whether the training data is not the built-in corpus
 // (its test pairs must then be given).
-func (s *TranslateSweep) Check(saveEvery int, ownData bool) error {
+func (s *Sweep) Check(saveEvery int, ownData bool) error {
 	if err := limits.CheckSize("avg-last", s.AvgLast, 1, limits.MaxRepeats); err != nil {
 		return err
 	}
@@ -67,13 +69,13 @@ func (s *TranslateSweep) Check(saveEvery int, ownData bool) error {
 }
 
 // Load reads the test pairs (before the sweep's folder is touched).
-func (s *TranslateSweep) Load() error {
+func (s *Sweep) Load() error {
 	var err error
 	s.testName = "Acts"
 	switch {
 	case s.TestData != "":
 		s.testName = s.TestData
-		s.test, err = translation.LoadTSVPairs(s.TestData, s.Options)
+		s.test, err = LoadTSVPairs(s.TestData, s.Options)
 	case s.TestSrc != "":
 		s.testName = s.TestSrc + " / " + s.TestTgt
 		s.test, err = data.LoadAligned(s.TestSrc, s.TestTgt)
@@ -94,7 +96,7 @@ func (s *TranslateSweep) Load() error {
 // diverged: one joint BPE learned once (every run would learn the same
 // codes from the same pairs) and saved in the sweep's folder, or read
 // from Options.BPECodes (or the sweep's own, continued).
-func (s *TranslateSweep) vocabulary() error {
+func (s *Sweep) vocabulary() error {
 	dir := s.Job.Dir
 	if s.Options.BPECodes == "" && s.Continue {
 		// A sweep killed before it saved its codes started no run:
@@ -108,11 +110,11 @@ func (s *TranslateSweep) vocabulary() error {
 		s.codes, err = bpe.ReadFile(s.Options.BPECodes)
 		return err
 	}
-	trainPairs, _, _, err := translation.LoadPairs(s.Job, s.Options)
+	trainPairs, _, _, err := LoadPairs(s.Job, s.Options)
 	if err != nil {
 		return err
 	}
-	if s.codes, err = translation.LearnCodes(s.Job, s.Options.BPEMerges, trainPairs); err != nil {
+	if s.codes, err = LearnCodes(s.Job, s.Options.BPEMerges, trainPairs); err != nil {
 		return err
 	}
 	if err := bpe.WriteFile(filepath.Join(dir, "bpe.codes"), s.codes); err != nil {
@@ -123,8 +125,8 @@ func (s *TranslateSweep) vocabulary() error {
 }
 
 // Run trains and tests every run (Load first) and writes the report.
-func (s *TranslateSweep) Run() (*Summary, error) {
-	rep, pool, done, err := startSweep(&s.Job, "Translation depth sweep: the paper's table, small")
+func (s *Sweep) Run() (*experiment.Summary, error) {
+	rep, pool, done, err := s.Start("Translation depth sweep: the paper's table, small")
 	if err != nil {
 		return nil, err
 	}
@@ -135,15 +137,15 @@ func (s *TranslateSweep) Run() (*Summary, error) {
 	// The test's beam search must fit too, known before hours of training.
 	deepest := s.Job.Model
 	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = s.Depths[len(s.Depths)-1], s.Depths[len(s.Depths)-1], s.codes.Size()
-	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, translation.ScoreBatch, translation.ScoreBatch*s.Beam), "use a smaller --beam"); err != nil {
+	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, ScoreBatch, ScoreBatch*s.Beam), "use a smaller --beam"); err != nil {
 		return nil, err
 	}
-	runs, err := s.each(sweepRun{
-		label: func(d int, norm string) string { return fmt.Sprintf("%s, %d+%d layers", norm, d, d) },
-		job:   func(j *train.Job, d int) { j.Model.EncoderLayers, j.KeepLast = d, s.AvgLast },
-		run:   func(j train.Job, d int, norm string) (sweepResult, error) { return s.run(j, d, norm, pool) },
-		done: func(label string, r sweepResult, _ time.Time) string {
-			return fmt.Sprintf("%s: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", label, fourPlaces(r.FinalValLoss), r.BLEU, r.Status, r.Seconds)
+	runs, err := s.Each(experiment.SweepRun{
+		Label: func(d int, norm string) string { return fmt.Sprintf("%s, %d+%d layers", norm, d, d) },
+		Job:   func(j *train.Job, d int) { j.Model.EncoderLayers, j.KeepLast = d, s.AvgLast },
+		Run:   func(j train.Job, d int, norm string) (experiment.SweepResult, error) { return s.run(j, d, norm, pool) },
+		Done: func(label string, r experiment.SweepResult, _ time.Time) string {
+			return fmt.Sprintf("%s: validation loss %s, test BLEU %.2f (%s, %.0fs)\n", label, experiment.FourPlaces(r.FinalValLoss), r.BLEU, r.Status, r.Seconds)
 		},
 	})
 	if err != nil {
@@ -153,31 +155,31 @@ func (s *TranslateSweep) Run() (*Summary, error) {
 }
 
 // run trains one run, classifies it and tests it if it trained.
-func (s *TranslateSweep) run(ro train.Job, d int, norm string, pool *asm.Pool) (sweepResult, error) {
-	res, err := translation.Run(ro, s.Options)
-	r := sweepResult{Depth: d, Norm: norm, Status: StatusTrained}
+func (s *Sweep) run(ro train.Job, d int, norm string, pool *asm.Pool) (experiment.SweepResult, error) {
+	res, err := Run(ro, s.Options)
+	r := experiment.SweepResult{Depth: d, Norm: norm, Status: experiment.StatusTrained}
 	var de *train.DivergedError
 	if errors.As(err, &de) {
-		err, r.Status, r.DivergedAt = nil, StatusDiverged, de.Step
+		err, r.Status, r.DivergedAt = nil, experiment.StatusDiverged, de.Step
 	}
 	if err != nil {
 		return r, fmt.Errorf("%s with %d layers: %w", norm, d, err)
 	}
 	final := res.Final
-	if r.Curve, err = valCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
+	if r.Curve, err = experiment.ValCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
 		return r, err
 	}
-	if n := len(r.Curve); n > 0 && r.Status == StatusTrained {
+	if n := len(r.Curve); n > 0 && r.Status == experiment.StatusTrained {
 		// The whole run's last evaluation, also when this invocation
 		// only resumed it.
 		final = r.Curve[n-1]
 	}
-	r.FinalStep, r.FinalValLoss = final.Step, num(final.ValLoss)
-	if r.Status == StatusTrained && LossDiverged(final.ValLoss, s.codes.Size()) {
+	r.FinalStep, r.FinalValLoss = final.Step, experiment.Num(final.ValLoss)
+	if r.Status == experiment.StatusTrained && experiment.LossDiverged(final.ValLoss, s.codes.Size()) {
 		// blown up without a NaN: nothing to test
-		r.Status = StatusDiverged
+		r.Status = experiment.StatusDiverged
 	}
-	if r.Status == StatusTrained {
+	if r.Status == experiment.StatusTrained {
 		sc, avg, err := s.testAveraged(pool, ro.Dir)
 		if err != nil {
 			return r, fmt.Errorf("%s with %d layers: testing: %v", norm, d, err)
@@ -188,7 +190,7 @@ func (s *TranslateSweep) run(ro train.Job, d int, norm string, pool *asm.Pool) (
 }
 
 // report writes sweep.csv, the curves and report.md.
-func (s *TranslateSweep) report(rep *report, runs []sweepResult, threads int) (*Summary, error) {
+func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, threads int) (*experiment.Summary, error) {
 	j, cfg, v := s.Job, s.Job.Model, s.codes.Size()
 	header := []string{"depth", "norm", "steps", "final_val_loss", "test_bleu", "averaged", "status", "diverged_at_step", "seconds", "lr"}
 	var rows, trows [][]string
@@ -198,45 +200,45 @@ func (s *TranslateSweep) report(rep *report, runs []sweepResult, threads int) (*
 		if r.DivergedAt > 0 {
 			div = strconv.Itoa(r.DivergedAt)
 		}
-		if r.Status == StatusTrained {
+		if r.Status == experiment.StatusTrained {
 			b = fmt.Sprintf("%.2f", r.BLEU)
 		}
 		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalValLoss, b,
-			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds)), num(j.Optim.LR)})
+			strconv.Itoa(r.Averaged), r.Status, div, strconv.Itoa(int(r.Seconds)), experiment.Num(j.Optim.LR)})
 		if b == "" {
 			b = "—"
 		}
-		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, fourPlaces(r.FinalValLoss), r.Status})
+		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, experiment.FourPlaces(r.FinalValLoss), r.Status})
 	}
-	if err := rep.csv("sweep.csv", header, rows); err != nil {
+	if err := rep.CSV("sweep.csv", header, rows); err != nil {
 		return nil, err
 	}
-	names, err := saveCurves(rep, chart, s.Depths, runs)
+	names, err := experiment.SaveCurves(rep, chart, s.Depths, runs)
 	if err != nil {
 		return nil, err
 	}
-	rep.para("Command: `%s`", s.Command)
-	rep.para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
+	rep.Para("Command: `%s`", s.Command)
+	rep.Para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s); it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
 		cfg.DModel, cfg.Heads, cfg.DFF, j.Steps, s.Options.MaxTokens, j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, j.Optim.Beta1, j.Optim.Beta2, cfg.Dropout, cfg.LabelSmoothing, j.Optim.Clip, j.Seed, threads,
 		s.AvgLast, j.SaveEvery, s.testName, len(s.test), s.Beam, s.LenPen, s.MaxLenA, s.MaxLenB)
-	rep.para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln %d = %.3f (worse than guessing the %d subword tokens equally likely), and then not tested; *trained* otherwise.",
+	rep.Para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln %d = %.3f (worse than guessing the %d subword tokens equally likely), and then not tested; *trained* otherwise.",
 		v, math.Log(float64(v)), v)
-	rep.table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
-	rep.figure(names, "validation loss curves")
-	rep.dropped(chart.Dropped)
-	return rep.finish([]string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
+	rep.Table([]string{"layers", "norm", "test BLEU", "final validation loss", "status"}, trows)
+	rep.Figure(names, "validation loss curves")
+	rep.Dropped(chart.Dropped)
+	return rep.Finish([]string{"layers", "norm", "test BLEU", "final val loss", "status"}, trows)
 }
 
 // testAveraged averages the numbered checkpoints in dir and scores its
 // beam-search translations of the test set, warning on the log when
 // sources longer than the model's seq-len were truncated (as 'clinic
 // translate' does).
-func (s *TranslateSweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, int, error) {
+func (s *Sweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, int, error) {
 	avg, codes, n, err := averaged(dir)
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = translation.ScoreBatch
+	const batch = ScoreBatch
 	maxHyp, err := limits.SizeProduct("--beam", batch, s.Beam)
 	if err != nil {
 		return bleu.Score{}, 0, err
@@ -252,7 +254,7 @@ func (s *TranslateSweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, i
 		refs[i] = p.Tgt
 	}
 	if cut > 0 {
-		fmt.Fprintf(s.log(), "clinic analyze: warning: %d of %d test sources are longer than the model's seq-len (%d subword tokens with the EOS) and were truncated\n", cut, len(s.test), avg.Cfg.SeqLen)
+		fmt.Fprintf(s.Progress(), "clinic analyze: warning: %d of %d test sources are longer than the model's seq-len (%d subword tokens with the EOS) and were truncated\n", cut, len(s.test), avg.Cfg.SeqLen)
 	}
 	opt := translate.Options(avg.Cfg, s.Beam, s.LenPen)
 	opt.MaxLenA, opt.MaxLenB = s.MaxLenA, s.MaxLenB
@@ -274,7 +276,7 @@ func averaged(dir string) (*model.Params, *bpe.Codes, int, error) {
 	if len(paths) == 0 {
 		return nil, nil, 0, fmt.Errorf("no checkpoints to average in %s", dir)
 	}
-	avg, meta, err := Average(paths)
+	avg, meta, err := experiment.Average(paths)
 	if err != nil {
 		return nil, nil, 0, err
 	}
