@@ -50,6 +50,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := c.gates(kind); err != nil {
 		return err
 	}
+	if err := c.choosePrecision(resumed != nil, saved, stdout); err != nil {
+		return err
+	}
 	o.RunInfo = runFlags(c.fs)
 	if resumed != nil && o.Steps < resumed.Step {
 		return usagef("--steps %d is below the step %d the run in %s has reached", o.Steps, resumed.Step, o.Dir)
@@ -90,6 +93,7 @@ func newTrainCmd(taskName string, stdout io.Writer) *trainCmd {
 	fs := c.fs
 	c.mf.register(fs)
 	c.o.register(fs)
+	c.o.sh.take(fs, "precision")
 	c.tasks = task.AddFlags(fs, taskName)
 	c.overwrite = fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	c.cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")
@@ -136,6 +140,31 @@ func (c *trainCmd) gates(kind task.Setup) error {
 		return err
 	}
 	return o.joinJob(kind)
+}
+
+// choosePrecision resolves --precision (rank 0's probe for auto, every
+// rank taking its choice), says on the run's first line (rank 0) which
+// precision the run trains in and why, and records the choice as the
+// flag's value in the trainer state, so that a resumed run keeps it
+// unless given --precision anew. A run saved before --precision existed
+// trained fp32, and resumes so.
+func (c *trainCmd) choosePrecision(resuming bool, saved map[string]rundir.Flag, stdout io.Writer) error {
+	o := &c.o
+	was, ok := saved["precision"]
+	if resuming && !ok && !c.fs.Changed("precision") {
+		o.Precision, was.Value = train.FP32, train.FP32
+	}
+	msg, err := o.ChoosePrecision()
+	if err != nil {
+		return err
+	}
+	if resuming && was.Value == o.Precision {
+		msg = o.Precision + " (the resumed run's)"
+	}
+	if o.Rank0() && !o.Quiet {
+		fmt.Fprintf(stdout, "clinic: precision %s\n", msg)
+	}
+	return c.fs.Set("precision", o.Precision)
 }
 
 // lock takes the run directory for the whole run (internal/rundir): a
