@@ -64,9 +64,6 @@ func (o *trainOpts) register(fs *pflag.FlagSet) {
 
 func (o *trainOpts) check() error {
 	o.Threads, o.Pin, o.Data, o.Precision = o.sh.threads, o.sh.pin, o.sh.data, o.sh.precision
-	if err := train.CheckPrecision(o.Precision); err != nil {
-		return err
-	}
 	return o.Check()
 }
 

@@ -35,6 +35,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := parse(c.fs, args); err != nil {
 		return err
 	}
+	givenPrecision := c.fs.Changed("precision")
 	if resumed != nil {
 		// Under mpirun, the ranks other than 0 print nothing.
 		comm, err := dist.Init()
@@ -50,9 +51,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := c.gates(kind); err != nil {
 		return err
 	}
-	if err := c.choosePrecision(resumed != nil, saved, stdout); err != nil {
+	if err := o.ChoosePrecision(resumed != nil && !givenPrecision, saved["precision"].Value, stdout); err != nil {
 		return err
 	}
+	c.fs.Set("precision", o.Precision) // the trainer state keeps the choice as the flag's value
 	o.RunInfo = runFlags(c.fs)
 	if resumed != nil && o.Steps < resumed.Step {
 		return usagef("--steps %d is below the step %d the run in %s has reached", o.Steps, resumed.Step, o.Dir)
@@ -140,31 +142,6 @@ func (c *trainCmd) gates(kind task.Setup) error {
 		return err
 	}
 	return o.joinJob(kind)
-}
-
-// choosePrecision resolves --precision (rank 0's probe for auto, every
-// rank taking its choice), says on the run's first line (rank 0) which
-// precision the run trains in and why, and records the choice as the
-// flag's value in the trainer state, so that a resumed run keeps it
-// unless given --precision anew. A run saved before --precision existed
-// trained fp32, and resumes so.
-func (c *trainCmd) choosePrecision(resuming bool, saved map[string]rundir.Flag, stdout io.Writer) error {
-	o := &c.o
-	was, ok := saved["precision"]
-	if resuming && !ok && !c.fs.Changed("precision") {
-		o.Precision, was.Value = train.FP32, train.FP32
-	}
-	msg, err := o.ChoosePrecision()
-	if err != nil {
-		return err
-	}
-	if resuming && was.Value == o.Precision {
-		msg = o.Precision + " (the resumed run's)"
-	}
-	if o.Rank0() && !o.Quiet {
-		fmt.Fprintf(stdout, "clinic: precision %s\n", msg)
-	}
-	return c.fs.Set("precision", o.Precision)
 }
 
 // lock takes the run directory for the whole run (internal/rundir): a

@@ -437,6 +437,9 @@ func (j *Job) Check() error {
 	if j.Model.Norm != model.Admin && (j.AdminProfile != "" || j.AdminInit != "profile") {
 		return limits.Usagef("--admin-profile and --admin-init need --norm admin")
 	}
+	if j.Precision != "" {
+		return CheckPrecision(j.Precision)
+	}
 	return nil
 }
 

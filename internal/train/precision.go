@@ -1,7 +1,9 @@
 package train
 
 import (
+	"cmp"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -93,28 +95,52 @@ func AutoPrecision(p asm.Peaks, forced bool) (string, string) {
 }
 
 // ChoosePrecision resolves the job's --precision (j.Precision) to fp32
-// or bf16, sets j.Model.BF16 to match, and returns the choice with its
-// reason, in words for the run's first line. Rank 0 chooses (auto runs
-// its probe) and every rank of a data-parallel job takes its choice: the
-// ranks' steps must compute alike.
-func (j *Job) ChoosePrecision() (string, error) {
+// or bf16, sets j.Model.BF16 to match, and prints the run's first line on
+// w (rank 0): the precision, the layer code and why. A run resumed
+// without --precision (keep) keeps its own, saved (the flag's value in
+// its trainer state): fp32 when it was saved before --precision existed.
+// Rank 0 chooses (auto runs its probe) and every rank of a data-parallel
+// job takes its choice: the ranks' steps must compute alike.
+func (j *Job) ChoosePrecision(keep bool, saved string, w io.Writer) error {
 	var choice, why string
 	var err error
-	if j.Rank0() {
+	switch {
+	case !j.Rank0():
+	case keep:
+		choice, _, err = choosePrecision(cmp.Or(saved, FP32))
+		why = "the resumed run's"
+	default:
 		choice, why, err = choosePrecision(j.Precision)
 	}
 	if j.Ranks() > 1 {
 		var b []byte
 		if b, err = FromRank0(j.Comm, []byte(choice+"\n"+why), err); err != nil {
-			return "", fmt.Errorf("--precision: %v", err)
+			return fmt.Errorf("--precision: %v", err)
 		}
 		choice, why, _ = strings.Cut(string(b), "\n")
 	}
 	if err != nil {
-		return "", err
+		return err
 	}
 	j.Precision, j.Model.BF16 = choice, choice == BF16
-	return choice + " (" + why + ")", nil
+	if j.Rank0() {
+		cfg := j.Model
+		cfg.Generic = !j.Specialized
+		fmt.Fprintf(w, "clinic: precision %s with %s; %s\n", choice, LayerCode(cfg), why)
+	}
+	return nil
+}
+
+// VersionLine is 'clinic version”s line on precision: the paths, both
+// peaks and what --precision auto picks.
+func VersionLine() (string, error) {
+	p, forced, err := Peaks()
+	if err != nil {
+		return "", err
+	}
+	auto, why := AutoPrecision(p, forced)
+	return fmt.Sprintf("precision: fp32 or bf16 (%s); peaks per core: FMA %.0f, bf16 %.0f GFLOP/s; --precision auto picks %s: %s",
+		asm.PrecisionPaths(), p.FMA, p.BF16, auto, why), nil
 }
 
 // choosePrecision resolves flag: fp32 and bf16 as given, auto by the
