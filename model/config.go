@@ -34,6 +34,14 @@ type Config struct {
 	// so it is a choice of how to run, not part of the model: checkpoints
 	// do not store it.
 	Generic bool `json:"-"`
+
+	// BF16 trains with mixed precision ('clinic train --precision bf16'):
+	// the linear layers' GEMMs (projections, FFN, output head, forward
+	// and backward) round their inputs to bfloat16 and accumulate in
+	// fp32; everything else stays fp32. Like Generic, it is how to run,
+	// not part of the model: checkpoints hold fp32 weights and do not
+	// store it, and inference (Translator) runs fp32.
+	BF16 bool `json:"-"`
 }
 
 // DefaultConfig is a small byte-level model that trains in minutes on

@@ -48,6 +48,32 @@ type core struct {
 	// path), fz the operands of its regions.
 	spec *layerCode
 	fz   *fused
+
+	// bf16 runs the linear layers' GEMMs with their inputs rounded to
+	// bf16 and fp32 accumulation (Config.BF16); pass counts the forward
+	// passes and packs holds each weight packed for the bf16 GEMM in the
+	// layouts it is used in, valid for the pass it was packed in.
+	bf16  bool
+	pass  uint64
+	packs map[packKey]*weightPack
+}
+
+// traceBF16, when set (by tests), sees every bf16 GEMM of every model.
+var traceBF16 func(bf16Call)
+
+// packKey is a weight in one layout: op(B) = Wᵀ (trans, the forward's
+// x·Wᵀ) or W (the backward's dy·W).
+type packKey struct {
+	w     *Param
+	trans bool
+}
+
+// weightPack is a weight rounded to bf16 and packed, in the pass and at
+// the CPU level (the packed layout is its kernel's) it was packed in.
+type weightPack struct {
+	pass  uint64
+	level string
+	pb    *asm.PackedBF16
 }
 
 // scratch are the sizes of core's scratch buffers.
@@ -62,7 +88,7 @@ func (s *scratch) grow(rows, qkv, probs int) {
 func newCore(cfg Config, sz scratch) *core {
 	d := cfg.DModel
 	v := variantOf(cfg.Norm)
-	c := &core{cfg: cfg, d: d, v: v, form: v.form, op: newOps(), spec: specializedFor(cfg)}
+	c := &core{cfg: cfg, d: d, v: v, form: v.form, op: newOps(), spec: specializedFor(cfg), bf16: cfg.BF16}
 	c.fz = newFused(c)
 	f32 := func(n int) []float32 { return make([]float32, n) }
 	T := cfg.SeqLen
@@ -101,6 +127,10 @@ func newCore(cfg Config, sz scratch) *core {
 // dropout on with the masks of draw.
 func (c *core) startPass(train bool, seed, draw uint64) {
 	c.train = train
+	// The weights may have changed since the last pass (an optimizer
+	// step, a rollback, a load): the bf16 packs are repacked once each
+	// in this pass, at their first use, and the backward reuses them.
+	c.pass++
 	if train {
 		c.keyBase = asm.Mix64(seed ^ asm.Mix64(draw))
 	}
@@ -124,6 +154,90 @@ func (c *core) sgemm(transA, transB bool, M, N, K int, alpha float32, a []float3
 	prev := c.clock.Enter(phase.GEMM)
 	c.pool.Sgemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, cc, ldc)
 	c.clock.Enter(prev)
+}
+
+// linear is out = a·Wᵀ + beta·out for a weight w ([N, K], row stride
+// ldw): a linear layer's forward, and the output head's logits.
+func (c *core) linear(M, N, K int, a []float32, lda int, w *Param, ldw int, beta float32, out []float32, ldo int) {
+	if !c.bf16 {
+		c.sgemm(false, true, M, N, K, 1, a, lda, w.W, ldw, beta, out, ldo)
+		return
+	}
+	c.sgemmBF16(false, true, M, N, K, a, lda, w.W, ldw, c.packed(w, true, K, N, ldw), beta, out, ldo)
+}
+
+// linearBack is out = a·W + beta·out for a weight w ([K, N], row stride
+// ldw): the gradient of a linear layer's input.
+func (c *core) linearBack(M, N, K int, a []float32, lda int, w *Param, ldw int, beta float32, out []float32, ldo int) {
+	if !c.bf16 {
+		c.sgemm(false, false, M, N, K, 1, a, lda, w.W, ldw, beta, out, ldo)
+		return
+	}
+	c.sgemmBF16(false, false, M, N, K, a, lda, w.W, ldw, c.packed(w, false, K, N, ldw), beta, out, ldo)
+}
+
+// weightGrad is g += dyᵀ·x, a weight's gradient [M, N] from the output
+// gradients dy [K, M] and inputs x [K, N].
+func (c *core) weightGrad(M, N, K int, dy []float32, lddy int, x []float32, ldx int, g []float32, ldg int) {
+	if !c.bf16 {
+		c.sgemm(true, false, M, N, K, 1, dy, lddy, x, ldx, 1, g, ldg)
+		return
+	}
+	c.sgemmBF16(true, false, M, N, K, dy, lddy, x, ldx, nil, 1, g, ldg)
+}
+
+// sgemmBF16 is out = op(a)·op(b) + beta·out with bf16 inputs and fp32
+// accumulation, timed as a GEMM: on pb, op(b) packed, when not nil.
+func (c *core) sgemmBF16(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, pb *asm.PackedBF16, beta float32, out []float32, ldo int) {
+	var before []float32
+	if traceBF16 != nil {
+		before = append(before, out...)
+	}
+	prev := c.clock.Enter(phase.GEMM)
+	if pb != nil {
+		c.pool.SgemmBF16Packed(transA, M, 1, a, lda, pb, beta, out, ldo)
+	} else {
+		c.pool.SgemmBF16(transA, transB, M, N, K, 1, a, lda, b, ldb, beta, out, ldo)
+	}
+	c.clock.Enter(prev)
+	if traceBF16 != nil {
+		traceBF16(bf16Call{transA, transB, M, N, K, append([]float32(nil), a...), lda, append([]float32(nil), b...), ldb, beta, before, append([]float32(nil), out...), ldo})
+	}
+}
+
+// bf16Call is one bf16 GEMM of a pass, its operands and its output
+// before and after (tests replay it on the pure-Go twin).
+type bf16Call struct {
+	transA, transB bool
+	m, n, k        int
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	beta           float32
+	before, after  []float32
+	ldc            int
+}
+
+// packed is w as op(B) (Wᵀ with trans, k×n), rounded to bf16 and packed:
+// once per pass and layout, in the storage of the last packing. The
+// backward of a pass runs on the weights its forward read, so a pack of
+// the current pass is never stale.
+func (c *core) packed(w *Param, trans bool, k, n, ldw int) *asm.PackedBF16 {
+	key := packKey{w, trans}
+	p := c.packs[key]
+	if p == nil {
+		if c.packs == nil {
+			c.packs = map[packKey]*weightPack{}
+		}
+		p = &weightPack{}
+		c.packs[key] = p
+	}
+	if p.pb == nil || p.pass != c.pass || p.level != asm.CPULevel() {
+		p.pb = c.pool.PackBF16(p.pb, trans, k, n, w.W, ldw)
+		p.pass, p.level = c.pass, asm.CPULevel()
+	}
+	return p.pb
 }
 
 // par is Parallel on the pool, timed as phase ph.

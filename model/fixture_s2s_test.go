@@ -16,10 +16,15 @@ import (
 func TestPyTorchSeq2SeqFixtures(t *testing.T) {
 	files := modeltest.Fixtures(t, "testdata", true)
 	requireEveryNorm(t, files)
-	eachFixtureRun(t, files, testSeq2SeqFixture)
+	eachFixtureRun(t, files, seq2seqFixtureWithin(1e-4))
 }
 
-func testSeq2SeqFixture(t *testing.T, p *Params, fx modeltest.Fixture) {
+// seq2seqFixtureWithin is fixtureWithin for an encoder–decoder.
+func seq2seqFixtureWithin(tol float64) func(t *testing.T, p *Params, fx modeltest.Fixture) {
+	return func(t *testing.T, p *Params, fx modeltest.Fixture) { testSeq2SeqFixture(t, p, fx, tol) }
+}
+
+func testSeq2SeqFixture(t *testing.T, p *Params, fx modeltest.Fixture, tol float64) {
 	if p.Cfg.EncoderLayers < 1 {
 		t.Fatalf("%s: config has no encoder layers: %s", fx.Path, fx.Config)
 	}
@@ -29,7 +34,6 @@ func testSeq2SeqFixture(t *testing.T, p *Params, fx modeltest.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const tol = 1e-4
 	p.ZeroGrad(nil)
 	loss, count, err := m.Forward(b, true)
 	if err != nil {

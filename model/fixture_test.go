@@ -21,7 +21,7 @@ var relErr = modeltest.RelErr
 func TestPyTorchFixtures(t *testing.T) {
 	files := modeltest.Fixtures(t, "testdata", false)
 	requireEveryNorm(t, files)
-	eachFixtureRun(t, files, testFixture)
+	eachFixtureRun(t, files, fixtureWithin(1e-4))
 }
 
 // eachFixtureRun runs test on every fixture at every kernel level this
@@ -70,14 +70,20 @@ func requireEveryNorm(t *testing.T, files []modeltest.Fixture) {
 	}
 }
 
-func testFixture(t *testing.T, p *Params, fx modeltest.Fixture) {
+// fixtureWithin is a fixture test: logits, loss and every gradient of a
+// training pass on the fixture's batch (dropout 0) within tol relative of
+// the fixture's.
+func fixtureWithin(tol float64) func(t *testing.T, p *Params, fx modeltest.Fixture) {
+	return func(t *testing.T, p *Params, fx modeltest.Fixture) { testFixture(t, p, fx, tol) }
+}
+
+func testFixture(t *testing.T, p *Params, fx modeltest.Fixture, tol float64) {
 	f := fx.File
 	toks, tgts, B, T := fx.Tokens()
 	m, err := New(p, B, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const tol = 1e-4
 	p.ZeroGrad(nil)
 	loss, err := m.Forward(toks, tgts, B, T, true)
 	if err != nil {

@@ -33,7 +33,7 @@ func newHead(c *core, E *Param, V, rows int) *head {
 func (h *head) forward(xf []float32, n int, targets []int32) (float64, int) {
 	c, V := h.c, h.V
 	h.n = n
-	c.sgemm(false, true, n, V, c.d, 1, xf, c.d, h.E.W, c.d, 0, h.logits, V)
+	c.linear(n, V, c.d, xf, c.d, h.E, c.d, 0, h.logits, V)
 	h.haveLoss = targets != nil
 	if targets == nil {
 		return 0, 0
@@ -72,6 +72,6 @@ func (h *head) xent(lo, hi int) {
 // writes ∂L/∂xf into dxf.
 func (h *head) backward(xf, dxf []float32) {
 	c, V, n, d := h.c, h.V, h.n, h.c.d
-	c.sgemm(true, false, V, d, n, 1, h.dlogits, V, xf, d, 1, h.E.G, d)
-	c.sgemm(false, false, n, d, V, 1, h.dlogits, V, h.E.W, d, 0, dxf, d)
+	c.weightGrad(V, d, n, h.dlogits, V, xf, d, h.E.G, d)
+	c.linearBack(n, d, V, h.dlogits, V, h.E, d, 0, dxf, d)
 }

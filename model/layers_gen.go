@@ -138,30 +138,30 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 256, 256, 1, x, 256, br.qW.W, 256, 1, br.qkv[:n*256], 256)
+			c.linear(n, 256, 256, x, 256, br.qW, 256, 1, br.qkv[:n*256], 256)
 			nk := br.mem.n
 			kv := br.kv[:nk*512]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 512, 256, 1, br.mem.out(), 256, br.kvW.W, 256, 1, kv, 512)
+			c.linear(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, 1, kv, 512)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 768, 256, 1, x, 256, br.qkvW.W, 256, 1, br.qkv[:n*768], 768)
+			c.linear(n, 768, 256, x, 256, br.qkvW, 256, 1, br.qkv[:n*768], 768)
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 256, 256, 1, br.o[:n*256], 256, br.outW.W, 256, 1, fo, 256)
+		c.linear(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, 256)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 1024, 256, 1, x, 256, br.lp.FC1W.W, 256, 1, pre, 1024)
+		c.linear(n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, 1024)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
+		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
 	c.fz.residual(s, next, 256, 32)
@@ -179,39 +179,39 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 	case *attention:
 		dO := c.dO[:n*256]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 256, 256, n, 1, dF, 256, br.o[:n*256], 256, 1, br.outW.G, 256)
-		c.sgemm(false, false, n, 256, 256, 1, dF, 256, br.outW.W, 256, 0, dO, 256)
+		c.weightGrad(256, 256, n, dF, 256, br.o[:n*256], 256, br.outW.G, 256)
+		c.linearBack(n, 256, 256, dF, 256, br.outW, 256, 0, dO, 256)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 768, 256, n, 1, dq, 768, br.in, 256, 1, br.qkvW.G, 256)
+			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 256, 768, 1, dq, 768, br.qkvW.W, 256, 0, dH, 256)
+			c.linearBack(n, 256, 768, dq, 768, br.qkvW, 256, 0, dH, 256)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 256, 256, n, 1, dq, 256, br.in, 256, 1, br.qW.G, 256)
+		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 256, 256, 1, dq, 256, br.qW.W, 256, 0, dH, 256)
+		c.linearBack(n, 256, 256, dq, 256, br.qW, 256, 0, dH, 256)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 512, 256, nk, 1, dkv, 512, mem, 256, 1, br.kvW.G, 256)
+		c.weightGrad(512, 256, nk, dkv, 512, mem, 256, br.kvW.G, 256)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 256, 512, 1, dkv, 512, br.kvW.W, 256, 1, br.mem.outGrad(), 256)
+		c.linearBack(nk, 256, 512, dkv, 512, br.kvW, 256, 1, br.mem.outGrad(), 256)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*1024]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 256, 1024, n, 1, dF, 256, br.hid[:n*1024], 1024, 1, lp.FC2W.G, 1024)
-		c.sgemm(false, false, n, 1024, 256, 1, dF, 256, lp.FC2W.W, 1024, 0, dh, 1024)
+		c.weightGrad(256, 1024, n, dF, 256, br.hid[:n*1024], 1024, lp.FC2W.G, 1024)
+		c.linearBack(n, 1024, 256, dF, 256, lp.FC2W, 1024, 0, dh, 1024)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 1024, 256, n, 1, dh, 1024, br.in, 256, 1, lp.FC1W.G, 256)
+		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 256, 1024, 1, dh, 1024, lp.FC1W.W, 256, 0, dH, 256)
+		c.linearBack(n, 256, 1024, dh, 1024, lp.FC1W, 256, 0, dH, 256)
 	}
 }
 
@@ -225,30 +225,30 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 512, 512, 1, x, 512, br.qW.W, 512, 1, br.qkv[:n*512], 512)
+			c.linear(n, 512, 512, x, 512, br.qW, 512, 1, br.qkv[:n*512], 512)
 			nk := br.mem.n
 			kv := br.kv[:nk*1024]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 1024, 512, 1, br.mem.out(), 512, br.kvW.W, 512, 1, kv, 1024)
+			c.linear(nk, 1024, 512, br.mem.out(), 512, br.kvW, 512, 1, kv, 1024)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 1536, 512, 1, x, 512, br.qkvW.W, 512, 1, br.qkv[:n*1536], 1536)
+			c.linear(n, 1536, 512, x, 512, br.qkvW, 512, 1, br.qkv[:n*1536], 1536)
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*8, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 512, 512, 1, br.o[:n*512], 512, br.outW.W, 512, 1, fo, 512)
+		c.linear(n, 512, 512, br.o[:n*512], 512, br.outW, 512, 1, fo, 512)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*2048], br.hid[:n*2048]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 2048, 512, 1, x, 512, br.lp.FC1W.W, 512, 1, pre, 2048)
+		c.linear(n, 2048, 512, x, 512, br.lp.FC1W, 512, 1, pre, 2048)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 512, 2048, 1, hid, 2048, br.lp.FC2W.W, 2048, 1, fo, 512)
+		c.linear(n, 512, 2048, hid, 2048, br.lp.FC2W, 2048, 1, fo, 512)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 16 rows at a time
 	c.fz.residual(s, next, 512, 16)
@@ -266,39 +266,39 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 	case *attention:
 		dO := c.dO[:n*512]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 512, 512, n, 1, dF, 512, br.o[:n*512], 512, 1, br.outW.G, 512)
-		c.sgemm(false, false, n, 512, 512, 1, dF, 512, br.outW.W, 512, 0, dO, 512)
+		c.weightGrad(512, 512, n, dF, 512, br.o[:n*512], 512, br.outW.G, 512)
+		c.linearBack(n, 512, 512, dF, 512, br.outW, 512, 0, dO, 512)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*8, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 1536, 512, n, 1, dq, 1536, br.in, 512, 1, br.qkvW.G, 512)
+			c.weightGrad(1536, 512, n, dq, 1536, br.in, 512, br.qkvW.G, 512)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 512, 1536, 1, dq, 1536, br.qkvW.W, 512, 0, dH, 512)
+			c.linearBack(n, 512, 1536, dq, 1536, br.qkvW, 512, 0, dH, 512)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 512, 512, n, 1, dq, 512, br.in, 512, 1, br.qW.G, 512)
+		c.weightGrad(512, 512, n, dq, 512, br.in, 512, br.qW.G, 512)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 512, 512, 1, dq, 512, br.qW.W, 512, 0, dH, 512)
+		c.linearBack(n, 512, 512, dq, 512, br.qW, 512, 0, dH, 512)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 1024, 512, nk, 1, dkv, 1024, mem, 512, 1, br.kvW.G, 512)
+		c.weightGrad(1024, 512, nk, dkv, 1024, mem, 512, br.kvW.G, 512)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 512, 1024, 1, dkv, 1024, br.kvW.W, 512, 1, br.mem.outGrad(), 512)
+		c.linearBack(nk, 512, 1024, dkv, 1024, br.kvW, 512, 1, br.mem.outGrad(), 512)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*2048]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 512, 2048, n, 1, dF, 512, br.hid[:n*2048], 2048, 1, lp.FC2W.G, 2048)
-		c.sgemm(false, false, n, 2048, 512, 1, dF, 512, lp.FC2W.W, 2048, 0, dh, 2048)
+		c.weightGrad(512, 2048, n, dF, 512, br.hid[:n*2048], 2048, lp.FC2W.G, 2048)
+		c.linearBack(n, 2048, 512, dF, 512, lp.FC2W, 2048, 0, dh, 2048)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*2048], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 2048, 512, n, 1, dh, 2048, br.in, 512, 1, lp.FC1W.G, 512)
+		c.weightGrad(2048, 512, n, dh, 2048, br.in, 512, lp.FC1W.G, 512)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 512, 2048, 1, dh, 2048, lp.FC1W.W, 512, 0, dH, 512)
+		c.linearBack(n, 512, 2048, dh, 2048, lp.FC1W, 512, 0, dH, 512)
 	}
 }
 
@@ -312,30 +312,30 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 256, 256, 1, x, 256, br.qW.W, 256, 1, br.qkv[:n*256], 256)
+			c.linear(n, 256, 256, x, 256, br.qW, 256, 1, br.qkv[:n*256], 256)
 			nk := br.mem.n
 			kv := br.kv[:nk*512]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 512, 256, 1, br.mem.out(), 256, br.kvW.W, 256, 1, kv, 512)
+			c.linear(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, 1, kv, 512)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 768, 256, 1, x, 256, br.qkvW.W, 256, 1, br.qkv[:n*768], 768)
+			c.linear(n, 768, 256, x, 256, br.qkvW, 256, 1, br.qkv[:n*768], 768)
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 256, 256, 1, br.o[:n*256], 256, br.outW.W, 256, 1, fo, 256)
+		c.linear(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, 256)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 1024, 256, 1, x, 256, br.lp.FC1W.W, 256, 1, pre, 1024)
+		c.linear(n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, 1024)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 256, 1024, 1, hid, 1024, br.lp.FC2W.W, 1024, 1, fo, 256)
+		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
 	c.fz.residual(s, next, 256, 32)
@@ -353,39 +353,39 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 	case *attention:
 		dO := c.dO[:n*256]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 256, 256, n, 1, dF, 256, br.o[:n*256], 256, 1, br.outW.G, 256)
-		c.sgemm(false, false, n, 256, 256, 1, dF, 256, br.outW.W, 256, 0, dO, 256)
+		c.weightGrad(256, 256, n, dF, 256, br.o[:n*256], 256, br.outW.G, 256)
+		c.linearBack(n, 256, 256, dF, 256, br.outW, 256, 0, dO, 256)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 768, 256, n, 1, dq, 768, br.in, 256, 1, br.qkvW.G, 256)
+			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 256, 768, 1, dq, 768, br.qkvW.W, 256, 0, dH, 256)
+			c.linearBack(n, 256, 768, dq, 768, br.qkvW, 256, 0, dH, 256)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 256, 256, n, 1, dq, 256, br.in, 256, 1, br.qW.G, 256)
+		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 256, 256, 1, dq, 256, br.qW.W, 256, 0, dH, 256)
+		c.linearBack(n, 256, 256, dq, 256, br.qW, 256, 0, dH, 256)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 512, 256, nk, 1, dkv, 512, mem, 256, 1, br.kvW.G, 256)
+		c.weightGrad(512, 256, nk, dkv, 512, mem, 256, br.kvW.G, 256)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 256, 512, 1, dkv, 512, br.kvW.W, 256, 1, br.mem.outGrad(), 256)
+		c.linearBack(nk, 256, 512, dkv, 512, br.kvW, 256, 1, br.mem.outGrad(), 256)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*1024]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 256, 1024, n, 1, dF, 256, br.hid[:n*1024], 1024, 1, lp.FC2W.G, 1024)
-		c.sgemm(false, false, n, 1024, 256, 1, dF, 256, lp.FC2W.W, 1024, 0, dh, 1024)
+		c.weightGrad(256, 1024, n, dF, 256, br.hid[:n*1024], 1024, lp.FC2W.G, 1024)
+		c.linearBack(n, 1024, 256, dF, 256, lp.FC2W, 1024, 0, dh, 1024)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 1024, 256, n, 1, dh, 1024, br.in, 256, 1, lp.FC1W.G, 256)
+		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 256, 1024, 1, dh, 1024, lp.FC1W.W, 256, 0, dH, 256)
+		c.linearBack(n, 256, 1024, dh, 1024, lp.FC1W, 256, 0, dH, 256)
 	}
 }
 
@@ -399,30 +399,30 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 128, 128, 1, x, 128, br.qW.W, 128, 1, br.qkv[:n*128], 128)
+			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 256, 128, 1, br.mem.out(), 128, br.kvW.W, 128, 1, kv, 256)
+			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 384, 128, 1, x, 128, br.qkvW.W, 128, 1, br.qkv[:n*384], 384)
+			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 128, 128, 1, br.o[:n*128], 128, br.outW.W, 128, 1, fo, 128)
+		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 512, 128, 1, x, 128, br.lp.FC1W.W, 128, 1, pre, 512)
+		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
+		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
@@ -440,39 +440,39 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 	case *attention:
 		dO := c.dO[:n*128]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 128, 128, n, 1, dF, 128, br.o[:n*128], 128, 1, br.outW.G, 128)
-		c.sgemm(false, false, n, 128, 128, 1, dF, 128, br.outW.W, 128, 0, dO, 128)
+		c.weightGrad(128, 128, n, dF, 128, br.o[:n*128], 128, br.outW.G, 128)
+		c.linearBack(n, 128, 128, dF, 128, br.outW, 128, 0, dO, 128)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 384, 128, n, 1, dq, 384, br.in, 128, 1, br.qkvW.G, 128)
+			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 128, 384, 1, dq, 384, br.qkvW.W, 128, 0, dH, 128)
+			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 128, 128, n, 1, dq, 128, br.in, 128, 1, br.qW.G, 128)
+		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 128, 128, 1, dq, 128, br.qW.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 256, 128, nk, 1, dkv, 256, mem, 128, 1, br.kvW.G, 128)
+		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 128, 256, 1, dkv, 256, br.kvW.W, 128, 1, br.mem.outGrad(), 128)
+		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 128, 512, n, 1, dF, 128, br.hid[:n*512], 512, 1, lp.FC2W.G, 512)
-		c.sgemm(false, false, n, 512, 128, 1, dF, 128, lp.FC2W.W, 512, 0, dh, 512)
+		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
+		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 512, 128, n, 1, dh, 512, br.in, 128, 1, lp.FC1W.G, 128)
+		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 128, 512, 1, dh, 512, lp.FC1W.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
 	}
 }
 
@@ -486,30 +486,30 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 128, 128, 1, x, 128, br.qW.W, 128, 1, br.qkv[:n*128], 128)
+			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 256, 128, 1, br.mem.out(), 128, br.kvW.W, 128, 1, kv, 256)
+			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 384, 128, 1, x, 128, br.qkvW.W, 128, 1, br.qkv[:n*384], 384)
+			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 128, 128, 1, br.o[:n*128], 128, br.outW.W, 128, 1, fo, 128)
+		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 512, 128, 1, x, 128, br.lp.FC1W.W, 128, 1, pre, 512)
+		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
+		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
@@ -527,39 +527,39 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 	case *attention:
 		dO := c.dO[:n*128]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 128, 128, n, 1, dF, 128, br.o[:n*128], 128, 1, br.outW.G, 128)
-		c.sgemm(false, false, n, 128, 128, 1, dF, 128, br.outW.W, 128, 0, dO, 128)
+		c.weightGrad(128, 128, n, dF, 128, br.o[:n*128], 128, br.outW.G, 128)
+		c.linearBack(n, 128, 128, dF, 128, br.outW, 128, 0, dO, 128)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 384, 128, n, 1, dq, 384, br.in, 128, 1, br.qkvW.G, 128)
+			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 128, 384, 1, dq, 384, br.qkvW.W, 128, 0, dH, 128)
+			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 128, 128, n, 1, dq, 128, br.in, 128, 1, br.qW.G, 128)
+		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 128, 128, 1, dq, 128, br.qW.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 256, 128, nk, 1, dkv, 256, mem, 128, 1, br.kvW.G, 128)
+		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 128, 256, 1, dkv, 256, br.kvW.W, 128, 1, br.mem.outGrad(), 128)
+		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 128, 512, n, 1, dF, 128, br.hid[:n*512], 512, 1, lp.FC2W.G, 512)
-		c.sgemm(false, false, n, 512, 128, 1, dF, 128, lp.FC2W.W, 512, 0, dh, 512)
+		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
+		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 512, 128, n, 1, dh, 512, br.in, 128, 1, lp.FC1W.G, 128)
+		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 128, 512, 1, dh, 512, lp.FC1W.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
 	}
 }
 
@@ -573,30 +573,30 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 128, 128, 1, x, 128, br.qW.W, 128, 1, br.qkv[:n*128], 128)
+			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 256, 128, 1, br.mem.out(), 128, br.kvW.W, 128, 1, kv, 256)
+			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 384, 128, 1, x, 128, br.qkvW.W, 128, 1, br.qkv[:n*384], 384)
+			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 128, 128, 1, br.o[:n*128], 128, br.outW.W, 128, 1, fo, 128)
+		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 512, 128, 1, x, 128, br.lp.FC1W.W, 128, 1, pre, 512)
+		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
+		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
@@ -614,39 +614,39 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 	case *attention:
 		dO := c.dO[:n*128]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 128, 128, n, 1, dF, 128, br.o[:n*128], 128, 1, br.outW.G, 128)
-		c.sgemm(false, false, n, 128, 128, 1, dF, 128, br.outW.W, 128, 0, dO, 128)
+		c.weightGrad(128, 128, n, dF, 128, br.o[:n*128], 128, br.outW.G, 128)
+		c.linearBack(n, 128, 128, dF, 128, br.outW, 128, 0, dO, 128)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 384, 128, n, 1, dq, 384, br.in, 128, 1, br.qkvW.G, 128)
+			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 128, 384, 1, dq, 384, br.qkvW.W, 128, 0, dH, 128)
+			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 128, 128, n, 1, dq, 128, br.in, 128, 1, br.qW.G, 128)
+		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 128, 128, 1, dq, 128, br.qW.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 256, 128, nk, 1, dkv, 256, mem, 128, 1, br.kvW.G, 128)
+		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 128, 256, 1, dkv, 256, br.kvW.W, 128, 1, br.mem.outGrad(), 128)
+		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 128, 512, n, 1, dF, 128, br.hid[:n*512], 512, 1, lp.FC2W.G, 512)
-		c.sgemm(false, false, n, 512, 128, 1, dF, 128, lp.FC2W.W, 512, 0, dh, 512)
+		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
+		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 512, 128, n, 1, dh, 512, br.in, 128, 1, lp.FC1W.G, 128)
+		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 128, 512, 1, dh, 512, lp.FC1W.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
 	}
 }
 
@@ -661,30 +661,30 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 128, 128, 1, x, 128, br.qW.W, 128, 1, br.qkv[:n*128], 128)
+			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 256, 128, 1, br.mem.out(), 128, br.kvW.W, 128, 1, kv, 256)
+			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 384, 128, 1, x, 128, br.qkvW.W, 128, 1, br.qkv[:n*384], 384)
+			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 128, 128, 1, br.o[:n*128], 128, br.outW.W, 128, 1, fo, 128)
+		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 512, 128, 1, x, 128, br.lp.FC1W.W, 128, 1, pre, 512)
+		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 128, 512, 1, hid, 512, br.lp.FC2W.W, 512, 1, fo, 128)
+		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
 	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 64 rows at a time
 	c.fz.residual(s, next, 128, 64)
@@ -702,39 +702,39 @@ func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 	case *attention:
 		dO := c.dO[:n*128]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 128, 128, n, 1, dF, 128, br.o[:n*128], 128, 1, br.outW.G, 128)
-		c.sgemm(false, false, n, 128, 128, 1, dF, 128, br.outW.W, 128, 0, dO, 128)
+		c.weightGrad(128, 128, n, dF, 128, br.o[:n*128], 128, br.outW.G, 128)
+		c.linearBack(n, 128, 128, dF, 128, br.outW, 128, 0, dO, 128)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 384, 128, n, 1, dq, 384, br.in, 128, 1, br.qkvW.G, 128)
+			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 128, 384, 1, dq, 384, br.qkvW.W, 128, 0, dH, 128)
+			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 128, 128, n, 1, dq, 128, br.in, 128, 1, br.qW.G, 128)
+		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 128, 128, 1, dq, 128, br.qW.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 256, 128, nk, 1, dkv, 256, mem, 128, 1, br.kvW.G, 128)
+		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 128, 256, 1, dkv, 256, br.kvW.W, 128, 1, br.mem.outGrad(), 128)
+		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 128, 512, n, 1, dF, 128, br.hid[:n*512], 512, 1, lp.FC2W.G, 512)
-		c.sgemm(false, false, n, 512, 128, 1, dF, 128, lp.FC2W.W, 512, 0, dh, 512)
+		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
+		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 512, 128, n, 1, dh, 512, br.in, 128, 1, lp.FC1W.G, 128)
+		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 128, 512, 1, dh, 512, lp.FC1W.W, 128, 0, dH, 128)
+		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
 	}
 }
 
@@ -748,30 +748,30 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
@@ -789,39 +789,39 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 	case *attention:
 		dO := c.dO[:n*16]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
-		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.weightGrad(16, 16, n, dF, 16, br.o[:n*16], 16, br.outW.G, 16)
+		c.linearBack(n, 16, 16, dF, 16, br.outW, 16, 0, dO, 16)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
-		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
+		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
 	}
 }
 
@@ -835,30 +835,30 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 24, 24, 1, x, 24, br.qW.W, 24, 1, br.qkv[:n*24], 24)
+			c.linear(n, 24, 24, x, 24, br.qW, 24, 1, br.qkv[:n*24], 24)
 			nk := br.mem.n
 			kv := br.kv[:nk*48]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 48, 24, 1, br.mem.out(), 24, br.kvW.W, 24, 1, kv, 48)
+			c.linear(nk, 48, 24, br.mem.out(), 24, br.kvW, 24, 1, kv, 48)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 72, 24, 1, x, 24, br.qkvW.W, 24, 1, br.qkv[:n*72], 72)
+			c.linear(n, 72, 24, x, 24, br.qkvW, 24, 1, br.qkv[:n*72], 72)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*3, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 24, 24, 1, br.o[:n*24], 24, br.outW.W, 24, 1, fo, 24)
+		c.linear(n, 24, 24, br.o[:n*24], 24, br.outW, 24, 1, fo, 24)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*40], br.hid[:n*40]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 40, 24, 1, x, 24, br.lp.FC1W.W, 24, 1, pre, 40)
+		c.linear(n, 40, 24, x, 24, br.lp.FC1W, 24, 1, pre, 40)
 		// hid = Drop(gelu(pre))
 		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 24, 40, 1, hid, 40, br.lp.FC2W.W, 40, 1, fo, 24)
+		c.linear(n, 24, 40, hid, 40, br.lp.FC2W, 40, 1, fo, 24)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 24, 256)
@@ -876,39 +876,39 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 	case *attention:
 		dO := c.dO[:n*24]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 24, 24, n, 1, dF, 24, br.o[:n*24], 24, 1, br.outW.G, 24)
-		c.sgemm(false, false, n, 24, 24, 1, dF, 24, br.outW.W, 24, 0, dO, 24)
+		c.weightGrad(24, 24, n, dF, 24, br.o[:n*24], 24, br.outW.G, 24)
+		c.linearBack(n, 24, 24, dF, 24, br.outW, 24, 0, dO, 24)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*3, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 72, 24, n, 1, dq, 72, br.in, 24, 1, br.qkvW.G, 24)
+			c.weightGrad(72, 24, n, dq, 72, br.in, 24, br.qkvW.G, 24)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 24, 72, 1, dq, 72, br.qkvW.W, 24, 0, dH, 24)
+			c.linearBack(n, 24, 72, dq, 72, br.qkvW, 24, 0, dH, 24)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 24, 24, n, 1, dq, 24, br.in, 24, 1, br.qW.G, 24)
+		c.weightGrad(24, 24, n, dq, 24, br.in, 24, br.qW.G, 24)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 24, 24, 1, dq, 24, br.qW.W, 24, 0, dH, 24)
+		c.linearBack(n, 24, 24, dq, 24, br.qW, 24, 0, dH, 24)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 48, 24, nk, 1, dkv, 48, mem, 24, 1, br.kvW.G, 24)
+		c.weightGrad(48, 24, nk, dkv, 48, mem, 24, br.kvW.G, 24)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 24, 48, 1, dkv, 48, br.kvW.W, 24, 1, br.mem.outGrad(), 24)
+		c.linearBack(nk, 24, 48, dkv, 48, br.kvW, 24, 1, br.mem.outGrad(), 24)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*40]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 24, 40, n, 1, dF, 24, br.hid[:n*40], 40, 1, lp.FC2W.G, 40)
-		c.sgemm(false, false, n, 40, 24, 1, dF, 24, lp.FC2W.W, 40, 0, dh, 40)
+		c.weightGrad(24, 40, n, dF, 24, br.hid[:n*40], 40, lp.FC2W.G, 40)
+		c.linearBack(n, 40, 24, dF, 24, lp.FC2W, 40, 0, dh, 40)
 		// dpre = gelu'(pre)·Drop(dhid)
 		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*40], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 40, 24, n, 1, dh, 40, br.in, 24, 1, lp.FC1W.G, 24)
+		c.weightGrad(40, 24, n, dh, 40, br.in, 24, lp.FC1W.G, 24)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 24, 40, 1, dh, 40, lp.FC1W.W, 24, 0, dH, 24)
+		c.linearBack(n, 24, 40, dh, 40, lp.FC1W, 24, 0, dH, 24)
 	}
 }
 
@@ -922,30 +922,30 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
@@ -963,39 +963,39 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 	case *attention:
 		dO := c.dO[:n*16]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
-		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.weightGrad(16, 16, n, dF, 16, br.o[:n*16], 16, br.outW.G, 16)
+		c.linearBack(n, 16, 16, dF, 16, br.outW, 16, 0, dO, 16)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
-		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
+		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
 	}
 }
 
@@ -1009,30 +1009,30 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
 		// hid = Drop(relu(pre))
 		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
@@ -1050,39 +1050,39 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 	case *attention:
 		dO := c.dO[:n*16]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
-		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.weightGrad(16, 16, n, dF, 16, br.o[:n*16], 16, br.outW.G, 16)
+		c.linearBack(n, 16, 16, dF, 16, br.outW, 16, 0, dO, 16)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
-		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
+		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
 		// dpre = relu'(pre)·Drop(dhid)
 		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
 	}
 }
 
@@ -1097,30 +1097,30 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
 		// hid = Drop(gelu(pre))
 		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
 	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
@@ -1138,39 +1138,39 @@ func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *subla
 	case *attention:
 		dO := c.dO[:n*16]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
-		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.weightGrad(16, 16, n, dF, 16, br.o[:n*16], 16, br.outW.G, 16)
+		c.linearBack(n, 16, 16, dF, 16, br.outW, 16, 0, dO, 16)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
-		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
+		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
 		// dpre = gelu'(pre)·Drop(dhid)
 		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
 	}
 }
 
@@ -1184,30 +1184,30 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.sgemm(false, true, n, 16, 16, 1, x, 16, br.qW.W, 16, 1, br.qkv[:n*16], 16)
+			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
 			c.op.Broadcast(kv, br.kvB.W)
-			c.sgemm(false, true, nk, 32, 16, 1, br.mem.out(), 16, br.kvW.W, 16, 1, kv, 32)
+			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.sgemm(false, true, n, 48, 16, 1, x, 16, br.qkvW.W, 16, 1, br.qkv[:n*48], 48)
+			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
 		// F(x) = heads·W_outᵀ + b_out
-		c.sgemm(false, true, n, 16, 16, 1, br.o[:n*16], 16, br.outW.W, 16, 1, fo, 16)
+		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1
-		c.sgemm(false, true, n, 32, 16, 1, x, 16, br.lp.FC1W.W, 16, 1, pre, 32)
+		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
 		// hid = Drop(gelu(pre))
 		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
-		c.sgemm(false, true, n, 16, 32, 1, hid, 32, br.lp.FC2W.W, 32, 1, fo, 16)
+		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
 	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
 	c.fz.residual(s, next, 16, 256)
@@ -1225,38 +1225,38 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 	case *attention:
 		dO := c.dO[:n*16]
 		// dW_out += dFᵀ·heads; d heads = dF·W_out
-		c.sgemm(true, false, 16, 16, n, 1, dF, 16, br.o[:n*16], 16, 1, br.outW.G, 16)
-		c.sgemm(false, false, n, 16, 16, 1, dF, 16, br.outW.W, 16, 0, dO, 16)
+		c.weightGrad(16, 16, n, dF, 16, br.o[:n*16], 16, br.outW.G, 16)
+		c.linearBack(n, 16, 16, dF, 16, br.outW, 16, 0, dO, 16)
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnBack)
 		c.curAttn = nil
 		dq, dkv := br.grads()
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
-			c.sgemm(true, false, 48, 16, n, 1, dq, 48, br.in, 16, 1, br.qkvW.G, 16)
+			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.sgemm(false, false, n, 16, 48, 1, dq, 48, br.qkvW.W, 16, 0, dH, 16)
+			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
-		c.sgemm(true, false, 16, 16, n, 1, dq, 16, br.in, 16, 1, br.qW.G, 16)
+		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.sgemm(false, false, n, 16, 16, 1, dq, 16, br.qW.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
-		c.sgemm(true, false, 32, 16, nk, 1, dkv, 32, mem, 16, 1, br.kvW.G, 16)
+		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
 		c.op.ColSum(br.kvB.G, dkv)
-		c.sgemm(false, false, nk, 16, 32, 1, dkv, 32, br.kvW.W, 16, 1, br.mem.outGrad(), 16)
+		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
 		// dW2 += dFᵀ·hid; dhid = dF·W2
-		c.sgemm(true, false, 16, 32, n, 1, dF, 16, br.hid[:n*32], 32, 1, lp.FC2W.G, 32)
-		c.sgemm(false, false, n, 32, 16, 1, dF, 16, lp.FC2W.W, 32, 0, dh, 32)
+		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
+		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
 		// dpre = gelu'(pre)·Drop(dhid)
 		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
-		c.sgemm(true, false, 32, 16, n, 1, dh, 32, br.in, 16, 1, lp.FC1W.G, 16)
+		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.sgemm(false, false, n, 16, 32, 1, dh, 32, lp.FC1W.W, 16, 0, dH, 16)
+		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
 	}
 }

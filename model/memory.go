@@ -12,9 +12,17 @@ const maxPlanned = 1 << 33
 // buffer of a model planned for rows tokens per side (Model: batch ×
 // SeqLen; Seq2Seq: its Rows), attention probabilities included. It is
 // what New and NewSeq2Seq allocate, computed without allocating, so a
-// command can refuse a config that cannot fit before it tries.
+// command can refuse a config that cannot fit before it tries. With
+// cfg.BF16 it adds the weights rounded to bf16 and packed in their two
+// layouts (2 bytes an element each, counted on every parameter: a bound),
+// for the training model and the evaluation model that shares its
+// parameters.
 func TrainingBytes(cfg Config, rows int) float64 {
-	return 4*5*float64(cfg.ParamCount()) + ModelBytes(cfg, rows)
+	b := 4*5*float64(cfg.ParamCount()) + ModelBytes(cfg, rows)
+	if cfg.BF16 {
+		b += 2 * 2 * 2 * float64(cfg.ParamCount())
+	}
+	return b
 }
 
 // ModelBytes estimates the buffers of one model planned for rows tokens

@@ -119,19 +119,19 @@ func (a *attention) forward(in, out []float32) {
 		nk := a.mem.n
 		q, kv := a.qkv[:n*d], a.kv[:nk*2*d]
 		c.op.Broadcast(q, a.qB.W)
-		c.sgemm(false, true, n, d, d, 1, in, d, a.qW.W, d, 1, q, d)
+		c.linear(n, d, d, in, d, a.qW, d, 1, q, d)
 		c.op.Broadcast(kv, a.kvB.W)
-		c.sgemm(false, true, nk, 2*d, d, 1, a.mem.out(), d, a.kvW.W, d, 1, kv, 2*d)
+		c.linear(nk, 2*d, d, a.mem.out(), d, a.kvW, d, 1, kv, 2*d)
 	} else {
 		qkv := a.qkv[:n*3*d]
 		c.op.Broadcast(qkv, a.qkvB.W)
-		c.sgemm(false, true, n, 3*d, d, 1, in, d, a.qkvW.W, d, 1, qkv, 3*d)
+		c.linear(n, 3*d, d, in, d, a.qkvW, d, 1, qkv, 3*d)
 	}
 	c.curAttn = a
 	c.par(phase.Attention, a.st.bsz*c.cfg.Heads, c.attnFwd)
 	c.curAttn = nil
 	c.op.Broadcast(out, a.outB.W)
-	c.sgemm(false, true, n, d, d, 1, a.o[:n*d], d, a.outW.W, d, 1, out, d)
+	c.linear(n, d, d, a.o[:n*d], d, a.outW, d, 1, out, d)
 }
 
 func (a *attention) biases() ([]float32, *Param, *Param) {
@@ -232,29 +232,29 @@ func (a *attention) backward(dout, din []float32) {
 	c := a.st.c
 	n, d := a.st.n, c.d
 	o, dO := a.o[:n*d], c.dO[:n*d]
-	c.sgemm(true, false, d, d, n, 1, dout, d, o, d, 1, a.outW.G, d)
+	c.weightGrad(d, d, n, dout, d, o, d, a.outW.G, d)
 	c.op.ColSum(a.outB.G, dout)
-	c.sgemm(false, false, n, d, d, 1, dout, d, a.outW.W, d, 0, dO, d)
+	c.linearBack(n, d, d, dout, d, a.outW, d, 0, dO, d)
 	c.curAttn = a
 	c.par(phase.Attention, a.st.bsz*c.cfg.Heads, c.attnBack)
 	c.curAttn = nil
 	dq, dkv := a.grads()
 	if !a.cross() {
-		c.sgemm(true, false, 3*d, d, n, 1, dq, 3*d, a.in, d, 1, a.qkvW.G, d)
+		c.weightGrad(3*d, d, n, dq, 3*d, a.in, d, a.qkvW.G, d)
 		c.op.ColSum(a.qkvB.G, dq)
-		c.sgemm(false, false, n, d, 3*d, 1, dq, 3*d, a.qkvW.W, d, 0, din, d)
+		c.linearBack(n, d, 3*d, dq, 3*d, a.qkvW, d, 0, din, d)
 		return
 	}
-	c.sgemm(true, false, d, d, n, 1, dq, d, a.in, d, 1, a.qW.G, d)
+	c.weightGrad(d, d, n, dq, d, a.in, d, a.qW.G, d)
 	c.op.ColSum(a.qB.G, dq)
-	c.sgemm(false, false, n, d, d, 1, dq, d, a.qW.W, d, 0, din, d)
+	c.linearBack(n, d, d, dq, d, a.qW, d, 0, din, d)
 	nk := a.mem.n
 	mem := a.mem.out()
-	c.sgemm(true, false, 2*d, d, nk, 1, dkv, 2*d, mem, d, 1, a.kvW.G, d)
+	c.weightGrad(2*d, d, nk, dkv, 2*d, mem, d, a.kvW.G, d)
 	c.op.ColSum(a.kvB.G, dkv)
 	// Every decoder layer's cross-attention adds to the encoder output's
 	// gradient.
-	c.sgemm(false, false, nk, d, 2*d, 1, dkv, 2*d, a.kvW.W, d, 1, a.mem.outGrad(), d)
+	c.linearBack(nk, d, 2*d, dkv, 2*d, a.kvW, d, 1, a.mem.outGrad(), d)
 }
 
 func (a *attention) headBackward(i int) {
@@ -345,10 +345,10 @@ func (f *feedForward) forward(in, out []float32) {
 	f.in = in
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
 	c.op.Broadcast(pre, lp.FC1B.W)
-	c.sgemm(false, true, n, F, d, 1, in, d, lp.FC1W.W, d, 1, pre, F)
+	c.linear(n, F, d, in, d, lp.FC1W, d, 1, pre, F)
 	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.op.Broadcast(out, lp.FC2B.W)
-	c.sgemm(false, true, n, d, F, 1, hid, F, lp.FC2W.W, F, 1, out, d)
+	c.linear(n, d, F, hid, F, lp.FC2W, F, 1, out, d)
 }
 
 func (f *feedForward) biases() ([]float32, *Param, *Param) {
@@ -360,11 +360,11 @@ func (f *feedForward) backward(dout, din []float32) {
 	n, d, F := f.st.n, c.d, c.cfg.DFF
 	lp := f.lp
 	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], c.dHid[:n*F]
-	c.sgemm(true, false, d, F, n, 1, dout, d, hid, F, 1, lp.FC2W.G, F)
+	c.weightGrad(d, F, n, dout, d, hid, F, lp.FC2W.G, F)
 	c.op.ColSum(lp.FC2B.G, dout)
-	c.sgemm(false, false, n, F, d, 1, dout, d, lp.FC2W.W, F, 0, dh, F)
+	c.linearBack(n, F, d, dout, d, lp.FC2W, F, 0, dh, F)
 	c.op.ActDropBack(c.cfg.Activation, dh, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
-	c.sgemm(true, false, F, d, n, 1, dh, F, f.in, d, 1, lp.FC1W.G, d)
+	c.weightGrad(F, d, n, dh, F, f.in, d, lp.FC1W.G, d)
 	c.op.ColSum(lp.FC1B.G, dh)
-	c.sgemm(false, false, n, d, F, 1, dh, F, lp.FC1W.W, d, 0, din, d)
+	c.linearBack(n, d, F, dh, F, lp.FC1W, d, 0, din, d)
 }

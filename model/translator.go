@@ -141,6 +141,9 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Inference runs fp32 whatever the training's precision (Config.BF16):
+	// the decoder's steps do, and the encoder must match them.
+	enc.c.bf16 = false
 	f32 := func(n int) []float32 { return make([]float32, n) }
 	tr := &Translator{P: p, Cfg: cfg, MaxSent: maxSent, MaxHyp: maxHyp, enc: enc,
 		srcLens: make([]int32, maxSent), hypSent: make([]int32, maxHyp),

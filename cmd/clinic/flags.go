@@ -63,7 +63,7 @@ func (o *trainOpts) register(fs *pflag.FlagSet) {
 }
 
 func (o *trainOpts) check() error {
-	o.Threads, o.Pin, o.Data = o.sh.threads, o.sh.pin, o.sh.data
+	o.Threads, o.Pin, o.Data, o.Precision = o.sh.threads, o.sh.pin, o.sh.data, o.sh.precision
 	return o.Check()
 }
 
@@ -71,9 +71,10 @@ func (o *trainOpts) check() error {
 // here: a command takes the ones it has (take), in the place of its
 // help where they go, and reads their values from shared.
 type shared struct {
-	threads int
-	pin     bool
-	data    string
+	threads   int
+	pin       bool
+	data      string
+	precision string
 }
 
 // take adds the named shared flags to fs.
@@ -82,6 +83,7 @@ func (s *shared) take(fs *pflag.FlagSet, names ...string) {
 	all.IntVar(&s.threads, "threads", 0, "worker threads (0: one per CPU), at most the CPUs the process may use (more run as that many; results do not depend on it)")
 	all.BoolVar(&s.pin, "pin-threads", false, "bind each worker thread to a CPU of its own (Linux; for multi-socket servers: each worker's rows then live on its node)")
 	all.StringVar(&s.data, "data", "", "UTF-8 text file or folder of .txt files (default: built-in corpus)")
+	all.StringVar(&s.precision, "precision", train.Auto, "GEMM precision of training: fp32, bf16 (inputs of the linear layers' GEMMs rounded to bfloat16, fp32 accumulation, fp32 weights and optimizer) or auto (bf16 where this CPU's probe says it pays: 'clinic version')")
 	for _, n := range names {
 		fs.AddFlag(all.Lookup(n))
 	}

@@ -35,6 +35,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := parse(c.fs, args); err != nil {
 		return err
 	}
+	givenPrecision := c.fs.Changed("precision")
 	if resumed != nil {
 		// Under mpirun, the ranks other than 0 print nothing.
 		comm, err := dist.Init()
@@ -50,6 +51,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := c.gates(kind); err != nil {
 		return err
 	}
+	if err := o.ChoosePrecision(resumed != nil && !givenPrecision, saved["precision"].Value, stdout); err != nil {
+		return err
+	}
+	c.fs.Set("precision", o.Precision) // the trainer state keeps the choice as the flag's value
 	o.RunInfo = runFlags(c.fs)
 	if resumed != nil && o.Steps < resumed.Step {
 		return usagef("--steps %d is below the step %d the run in %s has reached", o.Steps, resumed.Step, o.Dir)
@@ -90,6 +95,7 @@ func newTrainCmd(taskName string, stdout io.Writer) *trainCmd {
 	fs := c.fs
 	c.mf.register(fs)
 	c.o.register(fs)
+	c.o.sh.take(fs, "precision")
 	c.tasks = task.AddFlags(fs, taskName)
 	c.overwrite = fs.Bool("overwrite", false, "replace a run already in --out (its checkpoints, metrics, profile and codes are removed first)")
 	c.cpuprofile = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (inspect with 'go tool pprof')")

@@ -16,8 +16,11 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(stdout, "precision: fp32 (%s)\n", asm.PrecisionPaths())
+	prec, err := train.VersionLine()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "clinic %s (%s, %s/%s), kernels: %s, %d threads\n%s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, asm.CPULevel(), runtime.GOMAXPROCS(0), prec)
 	// Which configs run generated layer code: the default model's, and
 	// the list (gen/layergen/configs.go) by the shape it keys on.
 	fmt.Fprintf(stdout, "layer code: the default model runs %s; generated for:\n", train.LayerCode(model.DefaultConfig()))

@@ -185,9 +185,23 @@ func generate(cs []config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// gemm is a call of core.sgemm: C[M×N] = α·op(A)·op(B) + β·C.
-func gemm(ta, tb bool, m, n, k jen.Code, a, lda jen.Code, b, ldb jen.Code, beta int, cc, ldc jen.Code) *jen.Statement {
-	return jen.Id("c").Dot("sgemm").Call(jen.Lit(ta), jen.Lit(tb), m, n, k, jen.Lit(1), a, lda, b, ldb, jen.Lit(beta), cc, ldc)
+// linear is a call of core.linear, C[M×N] = A·Wᵀ + β·C for the weight
+// w (a *Param): a linear layer's forward, in fp32 or bf16 as the model
+// runs.
+func linear(m, n, k jen.Code, a, lda jen.Code, w, ldw jen.Code, beta int, cc, ldc jen.Code) *jen.Statement {
+	return jen.Id("c").Dot("linear").Call(m, n, k, a, lda, w, ldw, jen.Lit(beta), cc, ldc)
+}
+
+// linearBack is a call of core.linearBack, C = A·W + β·C: the gradient
+// of a linear layer's input.
+func linearBack(m, n, k jen.Code, a, lda jen.Code, w, ldw jen.Code, beta int, cc, ldc jen.Code) *jen.Statement {
+	return jen.Id("c").Dot("linearBack").Call(m, n, k, a, lda, w, ldw, jen.Lit(beta), cc, ldc)
+}
+
+// weightGrad is a call of core.weightGrad, G[M×N] += Aᵀ·B: a weight's
+// gradient.
+func weightGrad(m, n, k jen.Code, a, lda jen.Code, b, ldb jen.Code, g, ldg jen.Code) *jen.Statement {
+	return jen.Id("c").Dot("weightGrad").Call(m, n, k, a, lda, b, ldb, g, ldg)
 }
 
 // rows is "n*w": a slice bound of n rows of width w.
@@ -219,31 +233,31 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.If(jen.Id("br").Dot("cross").Call()).Block(
 					jen.Comment("q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows"),
-					gemm(false, true, jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qW").Dot("W"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(d)), jen.Lit(d)),
+					linear(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qW"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(d)), jen.Lit(d)),
 					jen.Id("nk").Op(":=").Id("br").Dot("mem").Dot("n"),
 					jen.Id("kv").Op(":=").Id("br").Dot("kv").Index(jen.Empty(), jen.Id("nk").Op("*").Lit(2*d)),
 					jen.Id("c").Dot("op").Dot("Broadcast").Call(jen.Id("kv"), jen.Id("br").Dot("kvB").Dot("W")),
-					gemm(false, true, jen.Id("nk"), jen.Lit(2*d), jen.Lit(d), jen.Id("br").Dot("mem").Dot("out").Call(), jen.Lit(d), jen.Id("br").Dot("kvW").Dot("W"), jen.Lit(d), 1, jen.Id("kv"), jen.Lit(2*d)),
+					linear(jen.Id("nk"), jen.Lit(2*d), jen.Lit(d), jen.Id("br").Dot("mem").Dot("out").Call(), jen.Lit(d), jen.Id("br").Dot("kvW"), jen.Lit(d), 1, jen.Id("kv"), jen.Lit(2*d)),
 				).Else().Block(
 					jen.Comment("q, k, v = x·W_qkvᵀ + b_qkv"),
-					gemm(false, true, jen.Id("n"), jen.Lit(3*d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qkvW").Dot("W"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(3*d)), jen.Lit(3*d)),
+					linear(jen.Id("n"), jen.Lit(3*d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qkvW"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(3*d)), jen.Lit(3*d)),
 				),
 				jen.Commentf("softmax(q·kᵀ/√%d)·v, one task per (sequence, head)", d/k.h),
 				jen.Id("c").Dot("curAttn").Op("=").Id("br"),
 				jen.Id("c").Dot("par").Call(jen.Qual("github.com/clinic-ml/clinic/internal/phase", "Attention"), jen.Id("s").Dot("st").Dot("bsz").Op("*").Lit(k.h), jen.Id("c").Dot("attnFwd")),
 				jen.Id("c").Dot("curAttn").Op("=").Nil(),
 				jen.Comment("F(x) = heads·W_outᵀ + b_out"),
-				gemm(false, true, jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW").Dot("W"), jen.Lit(d), 1, jen.Id("fo"), jen.Lit(d)),
+				linear(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW"), jen.Lit(d), 1, jen.Id("fo"), jen.Lit(d)),
 			),
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.List(jen.Id("pre"), jen.Id("hid")).Op(":=").List(jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F))),
 				jen.Comment("pre = x·W1ᵀ + b1"),
-				gemm(false, true, jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W").Dot("W"), jen.Lit(d), 1, jen.Id("pre"), jen.Lit(F)),
+				linear(jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), 1, jen.Id("pre"), jen.Lit(F)),
 				jen.Commentf("hid = Drop(%s(pre))", k.act),
 				jen.Id("c").Dot("op").Dot("ActDrop").Call(jen.Lit(k.act), jen.Id("hid"), jen.Id("pre"), jen.Id("c").Dot("drop").Call(jen.Id("c").Dot("cfg").Dot("ActDropout")), jen.Id("c").Dot("siteKey").Call(jen.Id("br").Dot("site")), jen.Id("s").Dot("st").Dot("ctr").Call(jen.Lit(F))),
 				jen.Comment("F(x) = hid·W2ᵀ + b2"),
-				gemm(false, true, jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W").Dot("W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
+				linear(jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
 			),
 		),
 		residualComment(k.fused(), block),
@@ -293,40 +307,40 @@ func backward(f *jen.File, k key, names []string) {
 			jen.Case(jen.Op("*").Id("attention")).Block(
 				jen.Id("dO").Op(":=").Id("c").Dot("dO").Index(jen.Empty(), rows(d)),
 				jen.Comment("dW_out += dFᵀ·heads; d heads = dF·W_out"),
-				gemm(true, false, jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), 1, jen.Id("br").Dot("outW").Dot("G"), jen.Lit(d)),
-				gemm(false, false, jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("outW").Dot("W"), jen.Lit(d), 0, jen.Id("dO"), jen.Lit(d)),
+				weightGrad(jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW").Dot("G"), jen.Lit(d)),
+				linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("outW"), jen.Lit(d), 0, jen.Id("dO"), jen.Lit(d)),
 				jen.Id("c").Dot("curAttn").Op("=").Id("br"),
 				jen.Id("c").Dot("par").Call(jen.Qual("github.com/clinic-ml/clinic/internal/phase", "Attention"), jen.Id("s").Dot("st").Dot("bsz").Op("*").Lit(k.h), jen.Id("c").Dot("attnBack")),
 				jen.Id("c").Dot("curAttn").Op("=").Nil(),
 				jen.List(jen.Id("dq"), jen.Id("dkv")).Op(":=").Id("br").Dot("grads").Call(),
 				jen.If(jen.Op("!").Id("br").Dot("cross").Call()).Block(
 					jen.Comment("dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv"),
-					gemm(true, false, jen.Lit(3*d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("in"), jen.Lit(d), 1, jen.Id("br").Dot("qkvW").Dot("G"), jen.Lit(d)),
+					weightGrad(jen.Lit(3*d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qkvW").Dot("G"), jen.Lit(d)),
 					jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qkvB").Dot("G"), jen.Id("dq")),
-					gemm(false, false, jen.Id("n"), jen.Lit(d), jen.Lit(3*d), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("qkvW").Dot("W"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+					linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(3*d), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("qkvW"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
 					jen.Return(),
 				),
 				jen.Comment("dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q"),
-				gemm(true, false, jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("in"), jen.Lit(d), 1, jen.Id("br").Dot("qW").Dot("G"), jen.Lit(d)),
+				weightGrad(jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qW").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qB").Dot("G"), jen.Id("dq")),
-				gemm(false, false, jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("qW").Dot("W"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+				linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("qW"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
 				jen.Comment("dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv"),
 				jen.List(jen.Id("nk"), jen.Id("mem")).Op(":=").List(jen.Id("br").Dot("mem").Dot("n"), jen.Id("br").Dot("mem").Dot("out").Call()),
-				gemm(true, false, jen.Lit(2*d), jen.Lit(d), jen.Id("nk"), jen.Id("dkv"), jen.Lit(2*d), jen.Id("mem"), jen.Lit(d), 1, jen.Id("br").Dot("kvW").Dot("G"), jen.Lit(d)),
+				weightGrad(jen.Lit(2*d), jen.Lit(d), jen.Id("nk"), jen.Id("dkv"), jen.Lit(2*d), jen.Id("mem"), jen.Lit(d), jen.Id("br").Dot("kvW").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("kvB").Dot("G"), jen.Id("dkv")),
-				gemm(false, false, jen.Id("nk"), jen.Lit(d), jen.Lit(2*d), jen.Id("dkv"), jen.Lit(2*d), jen.Id("br").Dot("kvW").Dot("W"), jen.Lit(d), 1, jen.Id("br").Dot("mem").Dot("outGrad").Call(), jen.Lit(d)),
+				linearBack(jen.Id("nk"), jen.Lit(d), jen.Lit(2*d), jen.Id("dkv"), jen.Lit(2*d), jen.Id("br").Dot("kvW"), jen.Lit(d), 1, jen.Id("br").Dot("mem").Dot("outGrad").Call(), jen.Lit(d)),
 			),
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.List(jen.Id("lp"), jen.Id("dh")).Op(":=").List(jen.Id("br").Dot("lp"), jen.Id("c").Dot("dHid").Index(jen.Empty(), rows(F))),
 				jen.Comment("dW2 += dFᵀ·hid; dhid = dF·W2"),
-				gemm(true, false, jen.Lit(d), jen.Lit(F), jen.Id("n"), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F)), jen.Lit(F), 1, jen.Id("lp").Dot("FC2W").Dot("G"), jen.Lit(F)),
-				gemm(false, false, jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("lp").Dot("FC2W").Dot("W"), jen.Lit(F), 0, jen.Id("dh"), jen.Lit(F)),
+				weightGrad(jen.Lit(d), jen.Lit(F), jen.Id("n"), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F)), jen.Lit(F), jen.Id("lp").Dot("FC2W").Dot("G"), jen.Lit(F)),
+				linearBack(jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("lp").Dot("FC2W"), jen.Lit(F), 0, jen.Id("dh"), jen.Lit(F)),
 				jen.Commentf("dpre = %s'(pre)·Drop(dhid)", k.act),
 				jen.Id("c").Dot("op").Dot("ActDropBack").Call(jen.Lit(k.act), jen.Id("dh"), jen.Id("dh"), jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("c").Dot("drop").Call(jen.Id("c").Dot("cfg").Dot("ActDropout")), jen.Id("c").Dot("siteKey").Call(jen.Id("br").Dot("site")), jen.Id("s").Dot("st").Dot("ctr").Call(jen.Lit(F))),
 				jen.Comment("dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1"),
-				gemm(true, false, jen.Lit(F), jen.Lit(d), jen.Id("n"), jen.Id("dh"), jen.Lit(F), jen.Id("br").Dot("in"), jen.Lit(d), 1, jen.Id("lp").Dot("FC1W").Dot("G"), jen.Lit(d)),
+				weightGrad(jen.Lit(F), jen.Lit(d), jen.Id("n"), jen.Id("dh"), jen.Lit(F), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("lp").Dot("FC1W").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("lp").Dot("FC1B").Dot("G"), jen.Id("dh")),
-				gemm(false, false, jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("dh"), jen.Lit(F), jen.Id("lp").Dot("FC1W").Dot("W"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+				linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("dh"), jen.Lit(F), jen.Id("lp").Dot("FC1W"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
 			),
 		),
 	)

@@ -52,6 +52,11 @@ type Job struct {
 	Threads     int
 	Pin         bool
 	Specialized bool
+	// Precision is --precision (fp32, bf16 or auto) until
+	// ChoosePrecision resolves it to fp32 or bf16 and sets Model.BF16;
+	// a job that never calls it trains as Model.BF16 says (the sweeps:
+	// fp32).
+	Precision string
 
 	// Data-parallel training (Options).
 	Comm         dist.Comm
@@ -244,7 +249,7 @@ func FromRank0(c dist.Comm, b []byte, err error) ([]byte, error) {
 func (j *Job) options(scores []Score, stop <-chan struct{}) Options {
 	o := Options{Steps: j.Steps, EvalEvery: j.EvalEvery, SaveEvery: j.SaveEvery, Optim: j.Optim,
 		BeforeStep: j.BeforeStep, Scores: scores, Stop: stop, Comm: j.Comm, CheckEvery: j.CheckEvery,
-		SerialReduce: j.SerialReduce, BucketBytes: j.BucketBytes}
+		SerialReduce: j.SerialReduce, BucketBytes: j.BucketBytes, BF16: j.Model.BF16}
 	if j.Rank0() {
 		o.Checkpoint, o.KeepLast = filepath.Join(j.Dir, "model.safetensors"), j.KeepLast
 		o.State, o.Run = filepath.Join(j.Dir, StateFile), j.RunInfo
@@ -431,6 +436,9 @@ func (j *Job) Check() error {
 	}
 	if j.Model.Norm != model.Admin && (j.AdminProfile != "" || j.AdminInit != "profile") {
 		return limits.Usagef("--admin-profile and --admin-init need --norm admin")
+	}
+	if j.Precision != "" {
+		return CheckPrecision(j.Precision)
 	}
 	return nil
 }

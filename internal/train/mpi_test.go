@@ -527,3 +527,32 @@ func TestMPITranslateOverlapMatchesSerial(t *testing.T) {
 		return task, task.P
 	})
 }
+
+// Every rank trains in the precision rank 0 chose, whatever its own
+// probe says, and rank 0's error (a bad CLINIC_PEAKS) stops every rank.
+func TestMPIPrecisionFromRank0(t *testing.T) {
+	needRanks(t)
+	peaks := "fma:233,bf16:100" // bf16 does not pay here...
+	if world.Rank() == 0 {
+		peaks = "fma:233,bf16:476" // ...but does on rank 0
+	}
+	t.Setenv(PeaksEnv, peaks)
+	j := Job{Comm: world, Precision: Auto}
+	var out bytes.Buffer
+	if err := j.ChoosePrecision(false, "", &out); err != nil {
+		t.Fatal(err)
+	}
+	if j.Precision != BF16 || !j.Model.BF16 {
+		t.Errorf("rank %d: precision %q (BF16 %v), want rank 0's bf16", world.Rank(), j.Precision, j.Model.BF16)
+	}
+	if (out.Len() > 0) != (world.Rank() == 0) {
+		t.Errorf("rank %d printed %q", world.Rank(), out.String())
+	}
+	if world.Rank() == 0 {
+		t.Setenv(PeaksEnv, "fma:x")
+	}
+	j = Job{Comm: world, Precision: Auto}
+	if err := j.ChoosePrecision(false, "", &out); err == nil || !strings.Contains(err.Error(), PeaksEnv) {
+		t.Errorf("rank %d: rank 0's bad %s gave %v", world.Rank(), PeaksEnv, err)
+	}
+}

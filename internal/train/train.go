@@ -116,6 +116,11 @@ type Options struct {
 	// Run; a difference ends Run with a *RankMismatchError (0: at the
 	// end only).
 	CheckEvery int
+	// BF16 marks the metrics of a run whose task trains in bf16 mixed
+	// precision (model.Config.BF16): each step's line says
+	// "precision": "bf16" (a resumed run may change precision; fp32
+	// lines stay as they were).
+	BF16 bool
 }
 
 // BucketFloats is the number of gradient elements reduced by one
@@ -634,6 +639,9 @@ func (t *Trainer) Run() (*Result, error) {
 		}
 		tokens += st.Tokens
 		rec := map[string]any{"step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
+		if o.BF16 {
+			rec["precision"] = BF16
+		}
 		if st.Step%o.EvalEvery == 0 || st.Step == o.Steps {
 			if valLoss, err = t.evaluate(); err != nil {
 				return nil, err

@@ -250,13 +250,56 @@ def activation(c, u):
     return torch.relu(u) if c["activation"] == "relu" else gelu_tanh(u)
 
 
+# bf16 mixed precision (docs/model.md "Mixed precision (bf16)"): with
+# BF16[0] set, every linear layer's GEMM (projections, FFN, the tied head)
+# rounds its two inputs to bfloat16 -- forward x·Wᵀ, and in the backward
+# dy·W and dyᵀ·x with the incoming gradient dy rounded too -- and sums the
+# exact products; biases, LayerNorm, softmax, the attention products and
+# the loss are untouched.  Off, the code below is the fp32 model's exactly.
+BF16 = [False]
+
+
+def rbf16(t):
+    """t rounded to bfloat16 through float32 (nearest even), as clinic
+    rounds its float32 values, in t's dtype."""
+    return t.float().bfloat16().to(t.dtype)
+
+
+class _BF16Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W):
+        ctx.save_for_backward(x, W)
+        return rbf16(x) @ rbf16(W).t()
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, W = ctx.saved_tensors
+        rdy = rbf16(dy)
+        dx = rdy @ rbf16(W)
+        dW = rdy.reshape(-1, rdy.shape[-1]).t() @ rbf16(x).reshape(-1, x.shape[-1])
+        return dx, dW
+
+
+def linear(x, W, b=None):
+    """F.linear(x, W, b), with bf16 GEMM inputs when BF16[0]."""
+    if not BF16[0]:
+        return F.linear(x, W, b)
+    y = _BF16Linear.apply(x, W)
+    return y if b is None else y + b
+
+
+def head(x, E):
+    """The tied output projection x·Eᵀ (no bias)."""
+    return linear(x, E) if BF16[0] else x @ E.t()
+
+
 def self_attention(c, P, i, x, train):
     """Causal multi-head self-attention F(x) of layer i; x [B,T,d]."""
     B, T, d = x.shape
     H = c["heads"]
     dh = d // H
     p = f"decoder.layers.{i}.self_attn."
-    qkv = F.linear(x, P[p + "qkv_proj.weight"], P[p + "qkv_proj.bias"])  # [B,T,3d]
+    qkv = linear(x, P[p + "qkv_proj.weight"], P[p + "qkv_proj.bias"])  # [B,T,3d]
     q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
 
     def heads(z):  # [B,T,d] -> [B,H,T,dh]; head h = columns h·dh..(h+1)·dh-1
@@ -268,14 +311,14 @@ def self_attention(c, P, i, x, train):
     S = S.masked_fill(future, float("-inf"))
     A = F.dropout(torch.softmax(S, dim=-1), p=c["attn_dropout"], training=train)
     o = (A @ v).transpose(1, 2).reshape(B, T, d)  # concat_h(o_h)
-    return F.linear(o, P[p + "out_proj.weight"], P[p + "out_proj.bias"])
+    return linear(o, P[p + "out_proj.weight"], P[p + "out_proj.bias"])
 
 
 def ffn(c, P, i, x, train):
     p = f"decoder.layers.{i}."
-    h = activation(c, F.linear(x, P[p + "fc1.weight"], P[p + "fc1.bias"]))
+    h = activation(c, linear(x, P[p + "fc1.weight"], P[p + "fc1.bias"]))
     h = F.dropout(h, p=c["act_dropout"], training=train)
-    return F.linear(h, P[p + "fc2.weight"], P[p + "fc2.bias"])
+    return linear(h, P[p + "fc2.weight"], P[p + "fc2.bias"])
 
 
 def sublayers(c):
@@ -319,7 +362,7 @@ def forward(c, P, tok, train=False, profile=None):
             x = layer_norm(rk + bk, g, b, eps)
     if c["norm"] == "preln":
         x = layer_norm(x, P["decoder.layer_norm.weight"], P["decoder.layer_norm.bias"], eps)
-    return x @ E.t()  # tied output projection, no bias
+    return head(x, E)  # tied output projection, no bias
 
 
 def loss_fn(c, logits, y):
@@ -464,6 +507,9 @@ def write_fixture(path, name, c, fx):
     if fx["profile"] is not None:
         desc += (" Admin: profile = ratios from profiling on this batch with dropout 0"
                  " starting from every omega = 1; param/..._omega = profile[k].")
+    if BF16[0]:
+        desc += (" bf16: every linear layer's GEMM inputs (x, W, and in the backward the"
+                 " incoming gradient) rounded to bfloat16, products summed in float64.")
     write_safetensors(path, tensors, {"config": json.dumps(c, separators=(",", ":")),
                                       "description": desc})
 
@@ -490,6 +536,30 @@ def cmd_fixtures(args):
             extra = (" profile_encoder=" + " ".join(f"{r:.6f}" for r in fx["profile"][0])
                      + " profile_decoder=" + " ".join(f"{r:.6f}" for r in fx["profile"][1]))
         print(f"{path}: loss={fx['loss'].item():.9f}{extra}")
+    # bf16 mixed precision: two of the fixtures above again, with BF16 on,
+    # as bf16_fixture_<name> (outside the fixture_* the fp32 tests read).
+    BF16[0] = True
+    try:
+        for name, kw, B, seed in FIXTURES:
+            if name in BF16_FIXTURES:
+                c = make_config(**kw)
+                fx = compute_fixture(c, B, seed)
+                path = os.path.join(args.out, f"bf16_fixture_{name}.safetensors")
+                write_fixture(path, name, c, fx)
+                print(f"{path}: loss={fx['loss'].item():.9f}")
+        for name, kw, src_lens, tgt_lens, seed in S2S_FIXTURES:
+            if name in BF16_FIXTURES:
+                c = make_s2s_config(**kw)
+                fx = compute_s2s_fixture(c, src_lens, tgt_lens, seed)
+                path = os.path.join(args.out, f"bf16_fixture_{name}.safetensors")
+                write_s2s_fixture(path, name, c, fx)
+                print(f"{path}: loss={fx['loss'].item():.9f}")
+    finally:
+        BF16[0] = False
+
+
+# The fixtures written again in bf16 mixed precision.
+BF16_FIXTURES = ["admin_relu", "preln_gelu", "s2s_admin_gelu"]
 
 
 # ----------------------------------------------------------------------------
@@ -587,24 +657,24 @@ def attend(c, q, k, v, blocked, train):
 
 def s2s_self_attention(c, P, p, x, blocked, train):
     d = c["d_model"]
-    qkv = F.linear(x, P[p + "self_attn.qkv_proj.weight"], P[p + "self_attn.qkv_proj.bias"])
+    qkv = linear(x, P[p + "self_attn.qkv_proj.weight"], P[p + "self_attn.qkv_proj.bias"])
     o = attend(c, qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:], blocked, train)
-    return F.linear(o, P[p + "self_attn.out_proj.weight"], P[p + "self_attn.out_proj.bias"])
+    return linear(o, P[p + "self_attn.out_proj.weight"], P[p + "self_attn.out_proj.bias"])
 
 
 def s2s_cross_attention(c, P, p, x, mem, blocked, train):
     """q from the decoder stream x, k and v from the encoder output mem."""
     d = c["d_model"]
-    q = F.linear(x, P[p + "encoder_attn.q_proj.weight"], P[p + "encoder_attn.q_proj.bias"])
-    kv = F.linear(mem, P[p + "encoder_attn.kv_proj.weight"], P[p + "encoder_attn.kv_proj.bias"])
+    q = linear(x, P[p + "encoder_attn.q_proj.weight"], P[p + "encoder_attn.q_proj.bias"])
+    kv = linear(mem, P[p + "encoder_attn.kv_proj.weight"], P[p + "encoder_attn.kv_proj.bias"])
     o = attend(c, q, kv[..., :d], kv[..., d:], blocked, train)
-    return F.linear(o, P[p + "encoder_attn.out_proj.weight"], P[p + "encoder_attn.out_proj.bias"])
+    return linear(o, P[p + "encoder_attn.out_proj.weight"], P[p + "encoder_attn.out_proj.bias"])
 
 
 def s2s_ffn(c, P, p, x, train):
-    h = activation(c, F.linear(x, P[p + "fc1.weight"], P[p + "fc1.bias"]))
+    h = activation(c, linear(x, P[p + "fc1.weight"], P[p + "fc1.bias"]))
     h = F.dropout(h, p=c["act_dropout"], training=train)
-    return F.linear(h, P[p + "fc2.weight"], P[p + "fc2.bias"])
+    return linear(h, P[p + "fc2.weight"], P[p + "fc2.bias"])
 
 
 def s2s_embed(c, P, tok, train):
@@ -684,7 +754,7 @@ def s2s_forward(c, P, src, src_lens, tgt_in, tgt_lens=None, train=False, profile
     x = run_stack(c, P, s2s_embed(c, P, tgt_in, train), subs, "decoder.layer_norm", train,
                   None if profile is None else profile[1], tgt_valid)
     assert profile is None or (len(profile[0]) == len(enc_om) and len(profile[1]) == len(dec_om))
-    return x @ P["decoder.embed_tokens.weight"].t()  # tied output projection, no bias
+    return head(x, P["decoder.embed_tokens.weight"])  # tied output projection, no bias
 
 
 def s2s_loss(c, logits, y):
@@ -815,6 +885,9 @@ def write_s2s_fixture(path, name, c, fx):
         desc += (" Admin: profile_encoder/profile_decoder = ratios from profiling this batch with"
                  " dropout 0 starting from every omega = 1 (variances over real rows only);"
                  " param/..._omega = those values.")
+    if BF16[0]:
+        desc += (" bf16: every linear layer's GEMM inputs (x, W, and in the backward the"
+                 " incoming gradient) rounded to bfloat16, products summed in float64.")
     write_safetensors(path, tensors, {"config": json.dumps(c, separators=(",", ":")),
                                       "description": desc})
 
