@@ -23,6 +23,7 @@ var (
 	threadsFlag = flag.String("threads", "1,2", "comma-separated thread counts of the step benchmarks")
 	pinFlag     = flag.Bool("pin", false, "bind the step benchmarks' worker threads to CPUs (asm.Pool.Pin, 'clinic train --pin-threads')")
 	batchFlag   = flag.Int("batch", 0, "sequences per step of the language-model step benchmarks (0: each config's own); pairs for T6_d256")
+	precFlag    = flag.String("precision", "fp32", "comma-separated precisions of the step benchmarks: fp32, bf16 ('clinic train --precision')")
 )
 
 // threadCounts parses -threads.
@@ -38,18 +39,34 @@ func threadCounts(b *testing.B) []int {
 	return ts
 }
 
+// path is one way of running a step: the layer code and the precision.
+type path struct {
+	generic, bf16 bool
+}
+
 // paths runs f as a sub-benchmark on the generated layer code and on the
-// generic path (model.Config.Generic), one after the other, so they
-// compare in one run.
-func paths(b *testing.B, f func(b *testing.B, generic bool)) {
-	for _, path := range []string{"specialized", "generic"} {
-		b.Run(path, func(b *testing.B) { f(b, path == "generic") })
+// generic path (model.Config.Generic), at each -precision, one after the
+// other, so they compare in one run: "specialized", "generic", and
+// "specialized-bf16", "generic-bf16" for bf16.
+func paths(b *testing.B, f func(b *testing.B, p path)) {
+	for _, prec := range strings.Split(*precFlag, ",") {
+		prec = strings.TrimSpace(prec)
+		if prec != "fp32" && prec != "bf16" {
+			b.Fatalf("-precision %q: want fp32 and/or bf16", *precFlag)
+		}
+		for _, name := range []string{"specialized", "generic"} {
+			p := path{generic: name == "generic", bf16: prec == "bf16"}
+			if p.bf16 {
+				name += "-bf16"
+			}
+			b.Run(name, func(b *testing.B) { f(b, p) })
+		}
 	}
 }
 
 // newStep builds workload name on pool (see internal/workload).
-func newStep(b *testing.B, name string, generic bool, pool *asm.Pool, clock *phase.Clock) *workload.Step {
-	s, err := workload.New(name, workload.Options{Batch: *batchFlag, Generic: generic}, pool, clock)
+func newStep(b *testing.B, name string, p path, pool *asm.Pool, clock *phase.Clock) *workload.Step {
+	s, err := workload.New(name, workload.Options{Batch: *batchFlag, Generic: p.generic, BF16: p.bf16}, pool, clock)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +89,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	for _, name := range workload.Names() {
 		for _, threads := range threadCounts(b) {
 			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
-				run := func(b *testing.B, generic bool) {
+				run := func(b *testing.B, p path) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
 					if *pinFlag {
@@ -80,7 +97,7 @@ func BenchmarkTrainStep(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					s := newStep(b, name, generic, pool, nil)
+					s := newStep(b, name, p, pool, nil)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						step(b, s)
@@ -110,11 +127,11 @@ func BenchmarkStepPhases(b *testing.B) {
 	for _, name := range workload.Names()[:2] {
 		for _, threads := range threadCounts(b) {
 			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
-				paths(b, func(b *testing.B, generic bool) {
+				paths(b, func(b *testing.B, p path) {
 					pool := asm.NewPool(threads)
 					defer pool.Close()
 					clock := &phase.Clock{}
-					tr := newStep(b, name, generic, pool, clock)
+					tr := newStep(b, name, p, pool, clock)
 					clock.Start(pool)
 					clock.Reset()
 					b.ResetTimer()

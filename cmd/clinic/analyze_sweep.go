@@ -23,6 +23,7 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	var sf task.SweepFlags
 	mf.register(fs)
 	o.register(fs)
+	o.sh.take(fs, "precision")
 	setup := hook.SweepFlags(fs, &sf)
 	var hidden []hiddenFlag
 	for _, h := range setup.Hidden() {
@@ -40,6 +41,10 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	}
 	depths, norms, err := sweepConfig(&mf, &o, sf.Depths, sf.Norms, mf.cfg.EncoderLayers > 0)
 	if err != nil {
+		return err
+	}
+	// Every run of the sweep trains at one precision, chosen once.
+	if err := o.ChoosePrecision(false, "", stderr); err != nil {
 		return err
 	}
 	s, err := setup.Sweep(o.sweep(depths, norms, sf.Continue, args, stderr))

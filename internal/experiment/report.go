@@ -222,3 +222,12 @@ func orDiscard(w io.Writer) io.Writer {
 	}
 	return w
 }
+
+// PrecisionText names the precision of a model's training GEMMs for
+// reports: "bf16" (inputs rounded to bfloat16, fp32 sums) or "fp32".
+func PrecisionText(c model.Config) string {
+	if c.BF16 {
+		return "bf16"
+	}
+	return "fp32"
+}

@@ -85,6 +85,9 @@ type Options struct {
 	// Generic runs the generic layer code instead of the code generated
 	// for the model's shape (model.Config.Generic).
 	Generic bool
+	// BF16 trains with bf16 GEMM inputs (model.Config.BF16, 'clinic
+	// train --precision bf16'); decoding stays fp32.
+	BF16 bool
 }
 
 // New builds workload name on pool, timed by clock (nil: untimed),
@@ -93,7 +96,7 @@ func New(name string, o Options, pool *asm.Pool, clock *phase.Clock) (*Step, err
 	batch := o.Batch
 	switch name {
 	case Seq2SeqName:
-		return newPair(batch, o.Generic, pool, clock)
+		return newPair(batch, o, pool, clock)
 	case Beam5Name:
 		return newDecode(batch, o.Generic, pool, clock)
 	}
@@ -106,7 +109,7 @@ func New(name string, o Options, pool *asm.Pool, clock *phase.Clock) (*Step, err
 		batch = sc.Batch
 	}
 	cfg := sc.Config(256)
-	cfg.Generic = o.Generic
+	cfg.Generic, cfg.BF16 = o.Generic, o.BF16
 	lm, err := train.NewLM(train.LMConfig{Model: cfg, Batch: batch, Seed: 1, Train: corpus.SOTU(),
 		TrainName: "built-in corpus", Pool: pool})
 	if err != nil {
@@ -204,13 +207,13 @@ func Bytes(name string, batch int) (float64, error) {
 // newPair is the encoder–decoder workload: B pairs (128 by default)
 // padded to 32 tokens a side with lengths 17..32 (4,096 padded tokens a
 // side at B = 128, fairseq's --max-tokens 4096), vocabulary 8,192.
-func newPair(B int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
+func newPair(B int, o Options, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	const T, V = pairT, 8192
 	if B <= 0 {
 		B = 128
 	}
 	cfg := pairConfig()
-	cfg.Generic = generic
+	cfg.Generic, cfg.BF16 = o.Generic, o.BF16
 	p, err := model.NewParams(cfg)
 	if err != nil {
 		return nil, err
