@@ -142,3 +142,64 @@ func BenchmarkPackBF16(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGEMMBF16Step runs the GEMMs of a training step of the
+// 6-layer d256 language model (2,048 tokens, d_ff 1,024) as the model
+// calls them, bf16 against fp32 in the same run: the forward x·Wᵀ and
+// the input gradient dy·W on weights packed once (PackBF16; the fp32
+// path packs inside Sgemm), the weight gradient dyᵀ·x on activations.
+// Names are layer/product/precision.
+func BenchmarkGEMMBF16Step(b *testing.B) {
+	const n, d, ff = 2048, 256, 1024
+	type prod struct {
+		name    string
+		transA  bool
+		m, k, o int // C is m×o, the product over k
+	}
+	var prods []prod
+	for _, w := range []struct {
+		name    string
+		out, in int
+	}{{"qkv", 3 * d, d}, {"attnout", d, d}, {"fc1", ff, d}, {"fc2", d, ff}} {
+		prods = append(prods,
+			prod{w.name + "/fwd", false, n, w.in, w.out},
+			prod{w.name + "/dx", false, n, w.out, w.in},
+			prod{w.name + "/dw", true, w.out, n, w.in})
+	}
+	r := newRand(7)
+	for _, th := range []int{1, 2} {
+		pool := NewPool(th)
+		defer pool.Close()
+		for _, p := range prods {
+			a := make([]float32, p.m*p.k)
+			bb := make([]float32, p.k*p.o)
+			c := make([]float32, p.m*p.o)
+			fill(r, a, -1, 1)
+			fill(r, bb, -1, 1)
+			lda := p.k
+			if p.transA {
+				lda = p.m
+			}
+			for _, prec := range []string{"fp32", "bf16"} {
+				b.Run(fmt.Sprintf("%s/threads=%d/%s", p.name, th, prec), func(b *testing.B) {
+					weight := !p.transA
+					var pb *PackedBF16
+					if prec == "bf16" && weight {
+						pb = pool.PackBF16(nil, false, p.k, p.o, bb, p.o)
+					}
+					for b.Loop() {
+						switch {
+						case prec == "fp32":
+							pool.Sgemm(p.transA, false, p.m, p.o, p.k, 1, a, lda, bb, p.o, 1, c, p.o)
+						case weight:
+							pool.SgemmBF16Packed(false, p.m, 1, a, lda, pb, 1, c, p.o)
+						default:
+							pool.SgemmBF16(p.transA, false, p.m, p.o, p.k, 1, a, lda, bb, p.o, 1, c, p.o)
+						}
+					}
+					b.ReportMetric(2*float64(p.m*p.o*p.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

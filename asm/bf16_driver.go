@@ -367,13 +367,15 @@ func putBF16Job(j *bf16Job) {
 func (j *bf16Job) packA(lo, hi int) {
 	mr := j.kn.mr
 	np, odd := blockFloats(j.k, j.p0, j.kcp)
+	if j.transA {
+		// op(A)[i][p] = A[p][i]: a pair is two rows of A.
+		j.kn.pairPanels(j.apack, j.a[2*j.p0*j.lda:], j.lda, np, odd, lo, hi, mr, j.m, false)
+		return
+	}
 	for ip := lo; ip < hi; ip++ {
 		i0 := ip * mr
 		rows := min(mr, j.m-i0)
 		switch {
-		case j.transA:
-			// op(A)[i][p] = A[p][i]: a pair is two rows of A.
-			j.kn.pairsPack(j.apack[i0*j.kcp:], j.a[2*j.p0*j.lda+i0:], j.lda, np, rows, rows, odd)
 		case j.kn.rows == nil:
 			// No row kernels: the panel layout, pair by pair.
 			dst := j.apack[i0*j.kcp:]
@@ -397,9 +399,40 @@ func b2i(b bool) int {
 
 // packB packs column panels lo..hi-1 of the k block.
 func (j *bf16Job) packB(lo, hi int) {
+	if !j.transB {
+		np, odd := blockFloats(j.k, j.p0, j.kcp)
+		j.kn.pairPanels(j.bpack, j.b[2*j.p0*j.ldb:], j.ldb, np, odd, lo, hi, j.kn.nr, j.n, true)
+		return
+	}
 	var tmp []uint32
 	for jp := lo; jp < hi; jp++ {
 		tmp = j.packBPanel(jp, tmp)
+	}
+}
+
+// pairPanels packs panels lo..hi-1 of an operand whose pairs are two
+// rows of src (row stride ld, from the block's first row): panel q
+// holds columns q·w.. (ncols in all), pair p of column x at
+// dst[q·w·kcp + p·width + x], width w when pad (zero past ncols: B
+// panels), else the panel's columns (A panels). The pairs go a chunk at
+// a time across all the panels, so the chunk's rows are read from
+// memory once and stay in cache while every panel takes its columns:
+// panel by panel, the walk down each panel's columns would read a new
+// page at every pair.
+func (kn *bf16Kernel) pairPanels(dst []uint32, src []float32, ld, np int, odd bool, lo, hi, w, ncols int, pad bool) {
+	const chunk = 8 // pairs: 16 rows
+	kcp := np + b2i(odd)
+	for p0 := 0; p0 < kcp; p0 += chunk {
+		end := min(p0+chunk, kcp)
+		full, oddHere := max(min(end, np)-p0, 0), odd && end == kcp
+		for q := lo; q < hi; q++ {
+			cols := min(w, ncols-q*w)
+			width := w
+			if !pad {
+				width = cols
+			}
+			kn.pairsPack(dst[q*w*kcp+p0*width:], src[2*p0*ld+q*w:], ld, full, cols, width, oddHere)
+		}
 	}
 }
 
