@@ -91,7 +91,7 @@ func BenchmarkBF16Pack(b *testing.B) {
 	if kn == nil {
 		b.Skip("no bf16 kernel at this level")
 	}
-	for _, sh := range [][2]int{{256, 1024}, {1024, 256}} {
+	for _, sh := range [][2]int{{256, 1024}, {1024, 256}, {2048, 256}} {
 		k, n := sh[0], sh[1]
 		b.Run(fmt.Sprintf("pairs/%dx%d", k, n), func(b *testing.B) {
 			src := make([]float32, k*n)

@@ -276,7 +276,8 @@ type bf16Job struct {
 	alpha, beta          float32
 	p0, kcp              int // the k block: pairs [p0, p0+kcp)
 	mPanels, nPanels     int
-	apack, bpack         []uint32
+	apack, bpack         []uint32 // packed operands (bpack: in bbuf or a PackedBF16)
+	bbuf                 []uint32 // the job's own B storage, kept between calls
 	bias                 []float32 // C's rows start as bias (beta 1), or nil
 	packAFn, packBFn, fn func(lo, hi int)
 }
@@ -312,7 +313,8 @@ func (kn *bf16Kernel) run(p *Pool, transA, transB bool, m, n, k int, alpha float
 		j.apack = growU32(j.apack, j.mPanels*kn.mr*bf16KC)
 	}
 	if pb == nil {
-		j.bpack = growU32(j.bpack, j.nPanels*kn.nr*kc)
+		j.bbuf = growU32(j.bbuf, j.nPanels*kn.nr*kc)
+		j.bpack = j.bbuf
 	}
 	for p0 := 0; p0 < kp; p0 += bf16KC {
 		j.p0, j.kcp = p0, min(bf16KC, kp-p0)
