@@ -486,15 +486,7 @@ func packRows512() {
 	SHLQ(U8(2), panel)
 	w := Load(Param("w"), reg.R11)
 	t := reg.RAX
-	mask := func(lanes reg.Register, lo, hi reg.Register) {
-		MOVQ(lanes, reg.RCX)
-		MOVQ(U32(1), t)
-		SHLQ(reg.CL, t)
-		DECQ(t)
-		KMOVW(t.As32(), lo)
-		SHRQ(U8(16), t)
-		KMOVW(t.As32(), hi)
-	}
+	mask := func(lanes reg.Register, lo, hi reg.Register) { avoutil.LaneMasks(lanes, t, lo, hi) }
 	Comment("K1/K2: the w lanes of a panel row; K3/K4: the tail columns.")
 	mask(w, reg.K1, reg.K2)
 	tail := Load(Param("tail"), reg.RBX)

@@ -139,18 +139,6 @@ func kernelRows(name string, rows int) {
 	tl.Store("br")
 }
 
-// masks sets the opmasks lo and hi to the low and high 16 bits of the
-// mask of the low n bits (0 ≤ n ≤ 32); it uses CX and t.
-func masks(n reg.Register, t reg.GPPhysical, lo, hi reg.Register) {
-	MOVQ(n, reg.RCX)
-	MOVQ(U32(1), t)
-	SHLQ(reg.CL, t)
-	DECQ(t)
-	KMOVW(t.As32(), lo)
-	SHRQ(U8(16), t)
-	KMOVW(t.As32(), hi)
-}
-
 // cvt2 is VCVTNE2PS2BF16: lo's 16 values rounded to the low 16 bf16 of
 // dst, hi's to the high 16; as uint32, pairs (lo[2q], lo[2q+1]) in order
 // when lo and hi are 32 consecutive values.
@@ -180,10 +168,10 @@ func packRows() {
 	Comment("Tail masks: K1/K2 the n%32 values left, K3 their pairs.")
 	MOVQ(n, reg.R11)
 	ANDQ(U8(31), reg.R11)
-	masks(reg.R11, t, reg.K1, reg.K2)
+	avoutil.LaneMasks(reg.R11, t, reg.K1, reg.K2)
 	ADDQ(U8(1), reg.R11)
 	SHRQ(U8(1), reg.R11)
-	masks(reg.R11, t, reg.K3, reg.K4)
+	avoutil.LaneMasks(reg.R11, t, reg.K3, reg.K4)
 	SHRQ(U8(5), n)
 	sp, dp, c := reg.RAX, reg.RBX, reg.RDX
 	Label("prow")
@@ -239,9 +227,9 @@ func packPairs() {
 	np := Load(Param("np"), reg.R9)
 	t := reg.R13
 	Comment("K1/K2: the columns read; K3/K4: the pairs written.")
-	masks(Load(Param("cols"), reg.R11), t, reg.K1, reg.K2)
+	avoutil.LaneMasks(Load(Param("cols"), reg.R11), t, reg.K1, reg.K2)
 	w := Load(Param("width"), reg.R10)
-	masks(w, t, reg.K3, reg.K4)
+	avoutil.LaneMasks(w, t, reg.K3, reg.K4)
 	SHLQ(U8(2), w)
 	VMOVDQU64(idx, reg.Z31)
 	row1 := reg.RAX

@@ -69,6 +69,20 @@ func CheckAVX2Regs(prog, path string) {
 	}
 }
 
+// LaneMasks sets the opmasks lo and hi to the low and high 16 bits of
+// the mask of the low n bits (0 ≤ n ≤ 32, in a register): the lanes of
+// two zmm that a masked load or store of n values touches. It uses CX
+// and t.
+func LaneMasks(n reg.Register, t reg.GPPhysical, lo, hi reg.Register) {
+	MOVQ(n, reg.RCX)
+	MOVQ(U32(1), t)
+	SHLQ(reg.CL, t)
+	DECQ(t)
+	KMOVW(t.As32(), lo)
+	SHRQ(U8(16), t)
+	KMOVW(t.As32(), hi)
+}
+
 // StoreTile512 ends an AVX-512 GEMM microkernel: it writes the first mr
 // (parameter) rows and nr (parameter) columns of its rows × 32 tile,
 // held two zmm a row in acc(i, 0) and acc(i, 1), to the row-major C at
