@@ -203,10 +203,25 @@ func continuedRun(dir string, log io.Writer, label string) (*SweepResult, *train
 	return nil, nil, err
 }
 
-// SaveCurves writes sweep_curves.csv and chart (one series per run,
-// coloured by norm, dashed by depth) in the report's folder, and returns
-// the figure's file names.
-func SaveCurves(rep *Report, chart *plot.LineChart, depths []int, runs []SweepResult) ([]string, error) {
+// SaveSweep writes what every sweep's report holds: sweep.csv (header,
+// rows), sweep_curves.csv and chart (one series per run, coloured by
+// norm, dashed by depth) in the report's folder, and the command line
+// as the report's first paragraph. It returns the figure's file names.
+func SaveSweep(rep *Report, command string, header []string, table [][]string, chart *plot.LineChart, depths []int, runs []SweepResult) ([]string, error) {
+	if err := rep.CSV("sweep.csv", header, table); err != nil {
+		return nil, err
+	}
+	names, err := saveCurves(rep, chart, depths, runs)
+	if err != nil {
+		return nil, err
+	}
+	rep.Para("Command: `%s`", command)
+	return names, nil
+}
+
+// saveCurves writes sweep_curves.csv and chart, and returns the figure's
+// file names.
+func saveCurves(rep *Report, chart *plot.LineChart, depths []int, runs []SweepResult) ([]string, error) {
 	var rows [][]string
 	for _, r := range runs {
 		s := plot.Series{Label: fmt.Sprintf("%s L%d", r.Norm, r.Depth), Color: NormColor(r.Norm), Dash: slices.Index(depths, r.Depth)}

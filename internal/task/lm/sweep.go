@@ -139,14 +139,10 @@ func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, th
 		rows = append(rows, []string{strconv.Itoa(r.Depth), r.Norm, strconv.Itoa(r.FinalStep), r.FinalLoss, r.FinalValLoss, experiment.Num(h), r.Status, div, experiment.Num(j.Optim.LR)})
 		trows = append(trows, []string{strconv.Itoa(r.Depth), r.Norm, experiment.FourPlaces(r.FinalValLoss), r.Status})
 	}
-	if err := rep.CSV("sweep.csv", header, rows); err != nil {
-		return nil, err
-	}
-	names, err := experiment.SaveCurves(rep, chart, s.Depths, runs)
+	names, err := experiment.SaveSweep(rep, s.Command, header, rows, chart, s.Depths, runs)
 	if err != nil {
 		return nil, err
 	}
-	rep.Para("Command: `%s`", s.Command)
 	rep.Para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s), %s GEMMs. Validation every %d steps on %d batches.",
 		experiment.ShapeText(cfg), s.source, j.Steps, j.Batch, cfg.SeqLen, j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, cfg.Dropout, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model), j.EvalEvery, j.EvalBatches)
 	rep.Para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln 256 = 5.545 (worse than a uniform guess); *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", s.Margin, h)

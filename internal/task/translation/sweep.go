@@ -210,14 +210,10 @@ func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, th
 		}
 		trows = append(trows, []string{fmt.Sprintf("%d+%d", r.Depth, r.Depth), r.Norm, b, experiment.FourPlaces(r.FinalValLoss), r.Status})
 	}
-	if err := rep.CSV("sweep.csv", header, rows); err != nil {
-		return nil, err
-	}
-	names, err := experiment.SaveCurves(rep, chart, s.Depths, runs)
+	names, err := experiment.SaveSweep(rep, s.Command, header, rows, chart, s.Depths, runs)
 	if err != nil {
 		return nil, err
 	}
-	rep.Para("Command: `%s`", s.Command)
 	rep.Para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s), %s GEMMs; it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
 		cfg.DModel, cfg.Heads, cfg.DFF, j.Steps, s.Options.MaxTokens, j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, j.Optim.Beta1, j.Optim.Beta2, cfg.Dropout, cfg.LabelSmoothing, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model),
 		s.AvgLast, j.SaveEvery, s.testName, len(s.test), s.Beam, s.LenPen, s.MaxLenA, s.MaxLenB)
