@@ -276,8 +276,8 @@ type bf16Job struct {
 	alpha, beta          float32
 	p0, kcp              int // the k block: pairs [p0, p0+kcp)
 	mPanels, nPanels     int
-	apack, bpack         []uint32 // packed operands (bpack: in bbuf or a PackedBF16)
-	bbuf                 []uint32 // the job's own B storage, kept between calls
+	apack, bpack         []uint32  // packed operands (bpack: in bbuf or a PackedBF16)
+	bbuf                 []uint32  // the job's own B storage, kept between calls
 	bias                 []float32 // C's rows start as bias (beta 1), or nil
 	packAFn, packBFn, fn func(lo, hi int)
 }
