@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/clinic-ml/clinic/internal/rundir"
@@ -43,8 +44,11 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Every run of the sweep trains at one precision, chosen once.
-	if err := o.ChoosePrecision(false, "", stderr); err != nil {
+	// Every run of the sweep trains at one precision, chosen once; the
+	// line saying which is printed once the sweep's inputs and folder
+	// are checked (an error stays one line).
+	var precLine bytes.Buffer
+	if err := o.ChoosePrecision(false, "", &precLine); err != nil {
 		return err
 	}
 	s, err := setup.Sweep(o.sweep(depths, norms, sf.Continue, args, stderr))
@@ -59,5 +63,6 @@ func runAnalyzeSweep(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer release()
+	stderr.Write(precLine.Bytes())
 	return printSummary(stdout)(s.Run())
 }
