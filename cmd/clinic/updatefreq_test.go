@@ -11,17 +11,21 @@ import (
 )
 
 // stepTokens are the "tokens" fields of a run's metrics lines.
-func stepTokens(t *testing.T, dir string) []any {
+func stepTokens(t *testing.T, dir string) []any { return stepField(t, dir, "tokens") }
+
+// stepField is the field name of each of a run's metrics lines (nil
+// where a line has none).
+func stepField(t *testing.T, dir, name string) []any {
 	t.Helper()
 	recs, err := metrics.ReadAll(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ts []any
+	var vs []any
 	for _, r := range recs {
-		ts = append(ts, r["tokens"])
+		vs = append(vs, r[name])
 	}
-	return ts
+	return vs
 }
 
 // A bad --update-freq (0, negative, not an integer) is a one-line usage

@@ -540,7 +540,9 @@ func (t *Trainer) accumulate() (loss, sum float64, n, cur int, err error) {
 		sum, n = sum+l*float64(c), n+c
 		if c > 0 {
 			if cur > 0 && cur != c {
+				prev := t.o.Clock.Enter(phase.Optimizer)
 				scaleBy(t.task.Params().G, float32(float64(cur)/float64(c)))
+				t.o.Clock.Enter(prev)
 			}
 			cur = c
 		}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"testing"
 
@@ -11,10 +12,10 @@ import (
 
 // lmOf is tinyLM's task with batch sequences a step and the given
 // dropout (bf16: mixed precision).
-func lmOf(t *testing.T, batch int, dropout float32, bf16 bool, seed uint64) *LM {
+func lmOf(t *testing.T, norm string, batch int, dropout float32, bf16 bool, seed uint64) *LM {
 	t.Helper()
 	text := bytes.Repeat([]byte("four score and seven years ago our fathers brought forth "), 60)
-	cfg := model.Config{Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: model.PreLN,
+	cfg := model.Config{Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: norm,
 		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Activation: "relu", LNEps: 1e-5, BF16: bf16}
 	lm, err := NewLM(LMConfig{Pool: testPool(), Model: cfg, Batch: batch, EvalBatches: 1, Seed: seed, Train: text[:3000], Val: text[3000:],
 		TrainName: "train", ValName: "val"})
@@ -68,7 +69,7 @@ func TestUpdateFreqLMEqualsDoubleBatch(t *testing.T) {
 	setTestThreads(2)
 	defer setTestThreads(0)
 	for _, bf16 := range []bool{false, true} {
-		acc, big := lmOf(t, 2, 0, bf16, 5), lmOf(t, 4, 0, bf16, 5)
+		acc, big := lmOf(t, model.PreLN, 2, 0, bf16, 5), lmOf(t, model.PreLN, 4, 0, bf16, 5)
 		sa, sb := stepOnce(t, acc, 2), stepOnce(t, big, 1)
 		if sa.Tokens != 4*16 {
 			t.Fatalf("update of %d tokens, want 64", sa.Tokens)
@@ -117,18 +118,7 @@ func pairBatch(t *testing.T, src, tgt [][]int32) *data.PairBatch {
 func TestUpdateFreqTranslateEqualsConcatenation(t *testing.T) {
 	setTestThreads(2)
 	defer setTestThreads(0)
-	newTask := func() *Translate {
-		train := toyPairs(300, 1)
-		codes := toyCodes(t, train)
-		cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 32, Heads: 2, DFF: 64, SeqLen: 16, Vocab: codes.Size(),
-			Norm: model.PreLN, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
-		task, err := NewTranslate(TranslateConfig{Pool: testPool(), Model: cfg, Codes: codes, Train: train, Val: toyPairs(30, 2),
-			MaxTokens: 256, Seed: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return task
-	}
+	newTask := func() *Translate { return toyTranslateWith(t, model.PreLN, 3, 0) }
 	src, tgt := EncodePairs(newTask().Codes, toyPairs(8, 9))
 	for i := range src {
 		src[i], tgt[i] = src[i][:len(src[i])-i%3], tgt[i][:len(tgt[i])-i%2] // lengths vary
@@ -162,7 +152,7 @@ func TestUpdateFreqStreamsAndDeterminism(t *testing.T) {
 	defer setTestThreads(0)
 	run := func(threads, uf, steps int) *LM {
 		setTestThreads(threads)
-		lm := lmOf(t, 2, 0.1, false, 7)
+		lm := lmOf(t, model.PreLN, 2, 0.1, false, 7)
 		tr, err := New(lm, Options{Steps: steps, EvalEvery: steps, Optim: adam(), UpdateFreq: uf})
 		if err != nil {
 			t.Fatal(err)
@@ -217,4 +207,34 @@ func TestResumeUpdateFreqExact(t *testing.T) {
 		t.Fatalf("%d batches per epoch: the test wants a stop mid-epoch and a resumed run crossing its end", n)
 	}
 	checkResume(t, newTask, 8, []int{3})
+}
+
+// A step of several batches whose loss turns NaN diverges like a step
+// of one: the error names it and the weights it trained on are saved.
+func TestUpdateFreqDivergence(t *testing.T) {
+	dir := t.TempDir()
+	lm := lmOf(t, model.PreLN, 2, 0.1, false, 1)
+	ckpt := dir + "/model.safetensors"
+	var good []float32
+	tr, err := New(lm, Options{Steps: 10, EvalEvery: 5, Optim: adam(), Checkpoint: ckpt, UpdateFreq: 3,
+		BeforeStep: func(step int) {
+			if step == 4 {
+				good = append([]float32(nil), lm.P.W...)
+			}
+			if step == 5 {
+				lm.P.Layers[1].FC2W.W[3] = float32(math.NaN())
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.Run()
+	var de *DivergedError
+	if !errors.As(err, &de) || de.Step != 5 || de.SavedStep != 4 || res.FailStep != 5 {
+		t.Fatalf("want a DivergedError at step 5 saving step 4, got %v (%+v)", err, res)
+	}
+	p, _, err := model.LoadCheckpoint(ckpt)
+	if err != nil || !bytes.Equal(f32bytes(p.W), f32bytes(good)) {
+		t.Fatalf("the checkpoint is not the weights step 5 trained on (%v)", err)
+	}
 }
