@@ -91,7 +91,8 @@ type Job struct {
 const MaxUpdateFreq = 1 << 20
 
 // StepBatches says what one step of the job trains on, for summaries
-// and reports, given one batch: "4 batches of " it under --update-freq 4.
+// and reports, given what one batch is: batch itself, or under
+// --update-freq 4 "4 batches of " batch.
 func (j *Job) StepBatches(batch string) string {
 	if j.UpdateFreq > 1 {
 		return fmt.Sprintf("%d batches of %s", j.UpdateFreq, batch)
