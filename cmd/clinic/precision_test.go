@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/clinic-ml/clinic/internal/metrics"
 )
 
 // precisionRun trains a tiny language model in dir/out with extra flags
@@ -31,18 +29,7 @@ func precisionRun(t *testing.T, dir, out string, extra ...string) string {
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
 
 // stepPrecisions are the "precision" fields of a run's metrics lines.
-func stepPrecisions(t *testing.T, dir string) []any {
-	t.Helper()
-	recs, err := metrics.ReadAll(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ps []any
-	for _, r := range recs {
-		ps = append(ps, r["precision"])
-	}
-	return ps
-}
+func stepPrecisions(t *testing.T, dir string) []any { return stepField(t, dir, "precision") }
 
 func checkpoint(t *testing.T, dir string) []byte {
 	t.Helper()

@@ -16,7 +16,7 @@ import (
 // them changes the result of a step. resumeNotSaved are not settings of
 // the run.
 var (
-	resumeMayChange = []string{"steps", "eval-every", "save-every", "keep-last", "threads", "pin-threads", "bleu-every", "check-every", "overlap", "bucket-mb", "specialized", "precision"}
+	resumeMayChange = []string{"steps", "eval-every", "save-every", "keep-last", "threads", "pin-threads", "bleu-every", "check-every", "overlap", "bucket-mb", "specialized", "precision", "update-freq"}
 	resumeNotSaved  = []string{"out", "overwrite", "cpuprofile", "resume", "help"}
 )
 

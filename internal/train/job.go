@@ -34,6 +34,7 @@ const StateFile = "trainer_state.safetensors"
 type Job struct {
 	Model                             model.Config
 	Steps, Batch                      int
+	UpdateFreq                        int // batches per optimizer step (Options.UpdateFreq)
 	EvalEvery, EvalBatches, SaveEvery int
 	KeepLast                          int
 	Optim                             optim.Config
@@ -83,6 +84,20 @@ type Job struct {
 	// (Options.Stop), stopped(step) is the error the run returns when it
 	// did, and done ends the watch.
 	Watch func(dir string, stderr io.Writer) (stop <-chan struct{}, stopped func(step int) error, done func())
+}
+
+// MaxUpdateFreq bounds --update-freq: far more batches per step than
+// any run could take.
+const MaxUpdateFreq = 1 << 20
+
+// StepBatches says what one step of the job trains on, for summaries
+// and reports, given what one batch is: batch itself, or under
+// --update-freq 4 "4 batches of " batch.
+func (j *Job) StepBatches(batch string) string {
+	if j.UpdateFreq > 1 {
+		return fmt.Sprintf("%d batches of %s", j.UpdateFreq, batch)
+	}
+	return batch
 }
 
 // Rank0 is whether this process writes the run's files: one process,
@@ -247,7 +262,7 @@ func FromRank0(c dist.Comm, b []byte, err error) ([]byte, error) {
 // options is the trainer's Options for the job, the same on every rank
 // but for what rank 0 alone writes.
 func (j *Job) options(scores []Score, stop <-chan struct{}) Options {
-	o := Options{Steps: j.Steps, EvalEvery: j.EvalEvery, SaveEvery: j.SaveEvery, Optim: j.Optim,
+	o := Options{Steps: j.Steps, UpdateFreq: j.UpdateFreq, EvalEvery: j.EvalEvery, SaveEvery: j.SaveEvery, Optim: j.Optim,
 		BeforeStep: j.BeforeStep, Scores: scores, Stop: stop, Comm: j.Comm, CheckEvery: j.CheckEvery,
 		SerialReduce: j.SerialReduce, BucketBytes: j.BucketBytes, BF16: j.Model.BF16}
 	if j.Rank0() {
@@ -402,6 +417,9 @@ func (j *Job) Check() error {
 	if err := limits.CheckSize("batch-size", j.Batch, 1, limits.MaxBatch); err != nil {
 		return err
 	}
+	if err := limits.CheckSize("update-freq", j.UpdateFreq, 1, MaxUpdateFreq); err != nil {
+		return err
+	}
 	switch {
 	case j.Optim.Warmup < 0:
 		return limits.Usagef("--warmup must be ≥ 0, got %d", j.Optim.Warmup)
@@ -458,6 +476,7 @@ func (j *Job) Join(c dist.Comm) {
 func (j *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
 	fs.IntVar(&j.Steps, "steps", 1000, "optimizer steps")
 	fs.IntVar(&j.Batch, "batch-size", 16, "sequences per step")
+	fs.IntVar(&j.UpdateFreq, "update-freq", 1, "batches per optimizer step, their gradients summed and normalized by all their tokens (fairseq's --update-freq: an effective batch N times as large; --steps, --warmup and the cadences count steps)")
 	fs.Float64Var(&j.Optim.LR, "lr", 1e-3, "peak learning rate")
 	fs.IntVar(&j.Optim.Warmup, "warmup", 200, "linear warm-up steps")
 	fs.StringVar(&j.Optim.Schedule, "schedule", "invsqrt", "learning-rate schedule after warm-up: invsqrt or constant")

@@ -40,6 +40,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// mpiUpdateFreq is the Options.UpdateFreq of the runs of runLM,
+// runTranslate and checkOverlapMatchesSerial.
+var mpiUpdateFreq int
+
+// With --update-freq 2 each rank runs its share of two global batches
+// before the one reduction of the step, which starts in the last
+// batch's backward pass (the earlier passes report no buckets): the job
+// trains what one process of update-freq 2 trains, dropout off or on,
+// with shares of no rows or uneven ones (an empty share's batch still
+// counts: the rank's arena keeps the scale of its last batch with
+// rows), and the overlapped reductions match the serial ones bit for
+// bit with two ranks.
+func TestMPIUpdateFreq(t *testing.T) {
+	needRanks(t)
+	mpiUpdateFreq = 2
+	defer func() { mpiUpdateFreq = 0 }()
+	t.Run("lm", TestMPIEquivalentToOneProcess)
+	t.Run("lm dropout", TestMPIRanksEqualWithDropout)
+	t.Run("lm overlap", TestMPIOverlapMatchesSerial)
+	t.Run("translate", TestMPITranslateEquivalentToOneProcess)
+	t.Run("translate shares", TestMPITranslateEmptyAndUnevenShares)
+	t.Run("translate overlap", TestMPITranslateOverlapMatchesSerial)
+}
+
 func needRanks(t *testing.T) {
 	if world.Size() < 2 {
 		t.Skip("not under mpirun (go test -tags mpi -exec .ci/mpiexec)")
@@ -65,7 +89,7 @@ func shardLM(t *testing.T, rank, ranks, batch int, dropout float32, seed uint64)
 
 func runLM(t *testing.T, lm *LM, comm dist.Comm, steps int, before func(int)) (*Result, error) {
 	t.Helper()
-	tr, err := New(lm, Options{Steps: steps, EvalEvery: steps, Optim: adam(), Comm: comm, CheckEvery: 1, BeforeStep: before})
+	tr, err := New(lm, Options{Steps: steps, UpdateFreq: mpiUpdateFreq, EvalEvery: steps, Optim: adam(), Comm: comm, CheckEvery: 1, BeforeStep: before})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +236,7 @@ func checkOverlapMatchesSerial(t *testing.T, steps int, buckets []int, task func
 	n := world.Size()
 	run := func(serial bool, bucket int) *model.Params {
 		tk, p := task()
-		tr, err := New(tk, Options{Steps: steps, EvalEvery: steps, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial,
+		tr, err := New(tk, Options{Steps: steps, UpdateFreq: mpiUpdateFreq, EvalEvery: steps, Optim: adam(), Comm: world, CheckEvery: 1, SerialReduce: serial,
 			BucketBytes: bucket})
 		if err != nil {
 			t.Fatal(err)
@@ -274,7 +298,7 @@ func shardTranslateNorm(t *testing.T, comm dist.Comm, maxTokens, maxSentences in
 // at the last step.
 func runTranslate(t *testing.T, task *Translate, comm dist.Comm, steps int) *Result {
 	t.Helper()
-	tr, err := New(task, Options{Steps: steps, EvalEvery: steps, Optim: adam(), Comm: comm, CheckEvery: 1,
+	tr, err := New(task, Options{Steps: steps, UpdateFreq: mpiUpdateFreq, EvalEvery: steps, Optim: adam(), Comm: comm, CheckEvery: 1,
 		Scores: []Score{{Name: "val_bleu", Every: steps, Eval: func() (float64, error) { return task.ValidBLEU(1, 4) }}}})
 	if err != nil {
 		t.Fatal(err)

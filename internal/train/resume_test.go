@@ -18,6 +18,9 @@ import (
 	"github.com/clinic-ml/clinic/model"
 )
 
+// resumeUpdateFreq is the Options.UpdateFreq of resumeRun's runs.
+var resumeUpdateFreq int
+
 // resumeRun trains a fresh task from newTask in dir to steps, stopping
 // after step stopAt (0: never); with resume it first restores the run
 // saved in dir. It returns Run's error.
@@ -48,7 +51,7 @@ func resumeRun(t *testing.T, newTask func() Resumable, dir string, steps, stopAt
 	stop := make(chan struct{})
 	o := adam()
 	o.LR = 3e-3
-	tr, err := New(task, Options{Steps: steps, EvalEvery: 3, SaveEvery: 4, Optim: o, Checkpoint: ckpt, State: state,
+	tr, err := New(task, Options{Steps: steps, UpdateFreq: resumeUpdateFreq, EvalEvery: 3, SaveEvery: 4, Optim: o, Checkpoint: ckpt, State: state,
 		Metrics: mw, Stop: stop, Run: map[string]string{"note": "kept"},
 		Scores: []Score{{Name: "neg_val", Every: 2, Best: filepath.Join(dir, "best.safetensors"),
 			Eval: func() (float64, error) { v, err := task.Evaluate(); return -v, err }}},

@@ -60,6 +60,12 @@ type Options struct {
 	EvalEvery int          // validate every EvalEvery steps and at the last
 	SaveEvery int          // checkpoint every SaveEvery steps (0: only at the end)
 	Optim     optim.Config // optimizer, schedule, clipping
+	// UpdateFreq is the number of batches whose gradients each step
+	// (optimizer update) accumulates, fairseq's --update-freq (0 or 1:
+	// one). The step's loss and gradient are those of the mean over all
+	// their tokens; every count above (steps, cadences, warm-up) is in
+	// steps.
+	UpdateFreq int
 
 	Checkpoint string // checkpoint path ("" : none)
 	// KeepLast, when positive, also keeps every saved checkpoint as
@@ -151,7 +157,7 @@ type StepStats struct {
 	Loss     float64
 	GradNorm float64 // before clipping; 0 when the loss was not finite
 	LR       float64 // the learning rate the update used
-	Tokens   int
+	Tokens   int     // target tokens of the step, all its batches and ranks
 	// Diverged: the loss or the gradient norm was NaN or infinite; the
 	// weights were not updated.
 	Diverged bool
@@ -240,6 +246,10 @@ type Trainer struct {
 	// none), bucket its capacity in floats.
 	pending [2]int
 	bucket  int
+	// accumulating: the backward pass running is not a step's last
+	// (Options.UpdateFreq), so its gradients are not final: ready
+	// ignores what it reports.
+	accumulating bool
 	// scratch of finishBuckets, kept so that a step allocates nothing
 	taken, gaps [][2]int
 }
@@ -315,6 +325,9 @@ func New(task Task, o Options) (*Trainer, error) {
 	if o.BucketBytes < 0 {
 		return nil, fmt.Errorf("train: bucket size %d bytes must be ≥ 0", o.BucketBytes)
 	}
+	if o.UpdateFreq < 0 {
+		return nil, fmt.Errorf("train: update-freq %d must be ≥ 1", o.UpdateFreq)
+	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
 		bestCkpt: map[string]bestCheckpoint{}, comm: comm, red: make([]float64, 2), bucket: BucketFloats}
 	t.norm.Pool = task.Pool()
@@ -339,6 +352,9 @@ func New(task Task, o Options) (*Trainer, error) {
 // same order (GradReporter), so every rank starts the same buckets in
 // the same order, as the collectives require.
 func (t *Trainer) ready(lo, hi int) {
+	if t.accumulating {
+		return
+	}
 	p := &t.pending
 	switch {
 	case p[0] == p[1]:
@@ -368,9 +384,7 @@ func (t *Trainer) flush() {
 func (t *Trainer) startBucket(lo, hi int) {
 	g := t.task.Params().G[lo:hi]
 	if t.gscale != 1 {
-		for i := range g {
-			g[i] *= t.gscale
-		}
+		scaleBy(g, t.gscale)
 	}
 	t.buckets = append(t.buckets, [2]int{lo, hi})
 	t.waits = append(t.waits, t.comm.StartAllreduceSum(g))
@@ -413,10 +427,7 @@ func (t *Trainer) finishBuckets() error {
 	if err != nil {
 		return err
 	}
-	s := 1 / float32(t.comm.Size())
-	for i := range g {
-		g[i] *= s
-	}
+	scaleBy(g, 1/float32(t.comm.Size()))
 	return nil
 }
 
@@ -431,9 +442,10 @@ func (t *Trainer) Comm() dist.Comm { return t.comm }
 // Steps is the number of steps taken so far.
 func (t *Trainer) Steps() int { return t.step }
 
-// Step runs one training step: forward on the next batch, backward,
-// the global gradient norm, clipping and the optimizer update. A step
-// whose loss or gradient norm is not finite updates nothing and reports
+// Step runs one training step: forward and backward on the next
+// batch (Options.UpdateFreq batches, their gradients summed), the
+// global gradient norm, clipping and the optimizer update. A step whose
+// loss or gradient norm is not finite updates nothing and reports
 // Diverged. Step allocates nothing.
 func (t *Trainer) Step() (StepStats, error) {
 	t.step++
@@ -444,7 +456,7 @@ func (t *Trainer) Step() (StepStats, error) {
 	prev := clk.Enter(phase.Optimizer)
 	p.ZeroGrad(t.task.Pool())
 	clk.Enter(prev)
-	loss, n, err := t.task.TrainForward()
+	loss, sum, n, cur, err := t.accumulate()
 	if err != nil {
 		return st, err
 	}
@@ -453,15 +465,19 @@ func (t *Trainer) Step() (StepStats, error) {
 	// all take the same branch below.
 	scale := 1.0
 	if t.comm.Size() > 1 {
-		t.red[0], t.red[1] = loss*float64(n), float64(n)
+		t.red[0], t.red[1] = sum, float64(n)
 		if err := t.comm.AllreduceSum64(t.red); err != nil {
 			return st, err
 		}
 		// The task's gradient is that of its share's mean loss: weighted
 		// by its share of the tokens, the mean over the ranks is the
-		// gradient of the global mean (equal shares: 1).
-		scale = float64(n*t.comm.Size()) / t.red[1]
+		// gradient of the global mean (equal shares: 1). Accumulated
+		// (accumulate), it is that of the sum over its share's tokens
+		// divided by cur.
+		scale = float64(cur*t.comm.Size()) / t.red[1]
 		loss, n = t.red[0]/t.red[1], int(t.red[1])
+	} else if cur != n {
+		scale = float64(cur) / float64(n)
 	}
 	st.Loss, st.Tokens = loss, n
 	if !finite(loss) {
@@ -481,6 +497,8 @@ func (t *Trainer) Step() (StepStats, error) {
 		}
 	case err == nil && t.comm.Size() > 1:
 		err = t.reduceGrads(p.G, scale)
+	case err == nil && scale != 1:
+		scaleBy(p.G, t.gscale)
 	}
 	if err != nil {
 		return st, err
@@ -495,15 +513,68 @@ func (t *Trainer) Step() (StepStats, error) {
 	return st, nil
 }
 
+// accumulate runs the forward passes of the step's batches and the
+// backward passes of all but the last, which Step runs once the ranks
+// agree on the loss. It returns the mean loss over this rank's tokens
+// in them, the loss summed over those tokens, and their number n (one
+// batch: TrainForward's values). The task's Backward adds the gradient
+// of each batch's mean loss; scaling the arena by cur/c before the pass
+// of a batch of c tokens (cur: those of the last batch passed) keeps it
+// the gradient of the loss summed over the tokens so far divided by
+// cur, which Step ends with one scaling by cur/n (cur·ranks/global
+// tokens): fairseq's sum of the batches' gradients normalized by all
+// their tokens. The batches draw their data and dropout masks one after
+// the other, as that many steps of one batch each would. A non-finite
+// loss ends the step's passes (the step diverges; the ranks learn it in
+// Step).
+func (t *Trainer) accumulate() (loss, sum float64, n, cur int, err error) {
+	k := max(1, t.o.UpdateFreq)
+	for i := range k {
+		l, c, err := t.task.TrainForward()
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if k == 1 {
+			return l, l * float64(c), c, c, nil
+		}
+		sum, n = sum+l*float64(c), n+c
+		if c > 0 {
+			if cur > 0 && cur != c {
+				prev := t.o.Clock.Enter(phase.Optimizer)
+				scaleBy(t.task.Params().G, float32(float64(cur)/float64(c)))
+				t.o.Clock.Enter(prev)
+			}
+			cur = c
+		}
+		if i == k-1 || !finite(l) {
+			break
+		}
+		t.accumulating = true
+		err = t.task.Backward()
+		t.accumulating = false
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	if n > 0 {
+		loss = sum / float64(n)
+	}
+	return loss, sum, n, cur, nil
+}
+
+// scaleBy multiplies g by s.
+func scaleBy(g []float32, s float32) {
+	for i := range g {
+		g[i] *= s
+	}
+}
+
 // reduceGrads averages the gradient arena over the ranks, in buckets of
 // the bucket size, after scaling this rank's by scale. The buckets are
 // reduced after the backward pass, not during it (see distributed.md).
 func (t *Trainer) reduceGrads(g []float32, scale float64) error {
 	if scale != 1 {
-		s := float32(scale)
-		for i := range g {
-			g[i] *= s
-		}
+		scaleBy(g, float32(scale))
 	}
 	for off := 0; off < len(g); off += t.bucket {
 		if err := t.comm.AllreduceMean(g[off:min(off+t.bucket, len(g))]); err != nil {
@@ -641,6 +712,9 @@ func (t *Trainer) Run() (*Result, error) {
 		rec := map[string]any{"step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
 		if o.BF16 {
 			rec["precision"] = BF16
+		}
+		if o.UpdateFreq > 1 {
+			rec["tokens"] = st.Tokens // the batches' sum (one batch: a constant of the run, not logged)
 		}
 		if st.Step%o.EvalEvery == 0 || st.Step == o.Steps {
 			if valLoss, err = t.evaluate(); err != nil {

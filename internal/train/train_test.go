@@ -17,15 +17,7 @@ import (
 
 func tinyLM(t *testing.T, norm string, seed uint64) *LM {
 	t.Helper()
-	text := bytes.Repeat([]byte("four score and seven years ago our fathers brought forth "), 60)
-	cfg := model.Config{Layers: 2, DModel: 16, Heads: 2, DFF: 32, SeqLen: 16, Vocab: 256, Norm: norm,
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Activation: "relu", LNEps: 1e-5}
-	lm, err := NewLM(LMConfig{Pool: testPool(), Model: cfg, Batch: 2, EvalBatches: 1, Seed: seed, Train: text[:3000], Val: text[3000:],
-		TrainName: "train", ValName: "val"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lm
+	return lmOf(t, norm, 2, 0.1, false, seed)
 }
 
 // The tasks the tests build run on a pool of testThreads workers

@@ -41,10 +41,16 @@ func toyCodes(t *testing.T, pairs []data.Pair) *bpe.Codes {
 
 func toyTranslate(t *testing.T, norm string, seed uint64) *Translate {
 	t.Helper()
+	return toyTranslateWith(t, norm, seed, 0.1)
+}
+
+// toyTranslateWith is toyTranslate with the given dropout.
+func toyTranslateWith(t *testing.T, norm string, seed uint64, dropout float32) *Translate {
+	t.Helper()
 	train, val := toyPairs(300, 1), toyPairs(30, 2)
 	codes := toyCodes(t, train)
 	cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 32, Heads: 2, DFF: 64, SeqLen: 16, Vocab: codes.Size(),
-		Dropout: 0.1, AttnDropout: 0.1, ActDropout: 0.1, Norm: norm, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
+		Dropout: dropout, AttnDropout: dropout, ActDropout: dropout, Norm: norm, Activation: "relu", LNEps: 1e-5, LabelSmoothing: 0.1}
 	tr, err := NewTranslate(TranslateConfig{Pool: testPool(), Model: cfg, Codes: codes, Train: train, Val: val, MaxTokens: 256, Seed: seed,
 		SrcLang: "words", TgtLang: "digits"})
 	if err != nil {

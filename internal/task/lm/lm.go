@@ -72,8 +72,8 @@ func Run(j train.Job) (*train.Result, error) {
 		if j.Ranks() > 1 {
 			ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s)", j.Ranks(), j.Comm.Name())
 		}
-		fmt.Fprintf(j.Out(), "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %d×%d bytes/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
-			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, j.Batch, cfg.SeqLen, source,
+		fmt.Fprintf(j.Out(), "clinic: %s %d layers d%d h%d ff%d, %.2fM parameters, %s/step from %s (%d train, %d validation bytes), %d threads%s, kernels %s, %s\n",
+			cfg.Norm, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, j.StepBatches(fmt.Sprintf("%d×%d bytes", j.Batch, cfg.SeqLen)), source,
 			len(trainText), len(valText), pool.Threads(), ranks, asm.CPULevel(), train.LayerCode(cfg))
 	}
 	return j.Run(lm, "byte", nil)

@@ -143,8 +143,8 @@ func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, th
 	if err != nil {
 		return nil, err
 	}
-	rep.Para("Each run trains a %s model on %s for %d steps of %d×%d bytes (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s), %s GEMMs. Validation every %d steps on %d batches.",
-		experiment.ShapeText(cfg), s.source, j.Steps, j.Batch, cfg.SeqLen, j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, cfg.Dropout, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model), j.EvalEvery, j.EvalBatches)
+	rep.Para("Each run trains a %s model on %s for %d steps of %s (%s, peak learning rate %g, %d warm-up steps, %s schedule, dropout %g, clipping %g), seed %d, %d worker thread(s), %s GEMMs. Validation every %d steps on %d batches.",
+		experiment.ShapeText(cfg), s.source, j.Steps, j.StepBatches(fmt.Sprintf("%d×%d bytes", j.Batch, cfg.SeqLen)), j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, cfg.Dropout, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model), j.EvalEvery, j.EvalBatches)
 	rep.Para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln 256 = 5.545 (worse than a uniform guess); *stalled* when the final validation loss is not more than %g nats below the unigram entropy of the training text (%.4f nats/byte: the loss of a model that ignores context); *trained* otherwise.", s.Margin, h)
 	rep.Table([]string{"depth", "norm", "final validation loss", "status"}, trows)
 	rep.Figure(names, "validation loss curves")

@@ -228,9 +228,13 @@ func describe(j *train.Job, task *train.Translate, t Options, source string, thr
 	if j.Ranks() > 1 {
 		ranks = fmt.Sprintf(" per rank, %d MPI ranks (%s) sharing the rows of each batch", j.Ranks(), j.Comm.Name())
 	}
-	fmt.Fprintf(w, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens, %d validation pairs; %d threads%s, kernels %s, %s\n",
+	steps := ""
+	if j.UpdateFreq > 1 {
+		steps = fmt.Sprintf(" (%d a step)", j.UpdateFreq)
+	}
+	fmt.Fprintf(w, "clinic: %s encoder–decoder %d+%d layers d%d h%d ff%d, %.2fM parameters, vocabulary %d; %s: %d training pairs in %d batches of ≤ %d tokens%s, %d validation pairs; %d threads%s, kernels %s, %s\n",
 		cfg.Norm, cfg.EncoderLayers, cfg.Layers, cfg.DModel, cfg.Heads, cfg.DFF, float64(cfg.ParamCount())/1e6, cfg.Vocab,
-		source, ts.Examples, ts.Batches, t.MaxTokens, vs.Examples, threads, ranks, asm.CPULevel(), train.LayerCode(cfg))
+		source, ts.Examples, ts.Batches, t.MaxTokens, steps, vs.Examples, threads, ranks, asm.CPULevel(), train.LayerCode(cfg))
 	if n := ts.SkippedLong + ts.SkippedTokens; n > 0 {
 		fmt.Fprintf(w, "clinic: skipped %d training pairs: %d longer than --seq-len %d tokens, %d larger than --max-tokens %d\n",
 			n, ts.SkippedLong, cfg.SeqLen, ts.SkippedTokens, t.MaxTokens)

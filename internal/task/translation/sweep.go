@@ -214,8 +214,8 @@ func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, th
 	if err != nil {
 		return nil, err
 	}
-	rep.Para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of ≤ %d tokens (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s), %s GEMMs; it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
-		cfg.DModel, cfg.Heads, cfg.DFF, j.Steps, s.Options.MaxTokens, j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, j.Optim.Beta1, j.Optim.Beta2, cfg.Dropout, cfg.LabelSmoothing, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model),
+	rep.Para("Each run trains an encoder–decoder with d_model %d, %d heads, d_ff %d and the given layers on each side for %d steps of %s (%s, peak learning rate %g, %d warm-up steps, %s schedule, β = (%g, %g), dropout %g, label smoothing %g, clipping %g), seed %d, %d thread(s), %s GEMMs; it averages the last %d checkpoints (one every %d steps) and translates the test set (%s, %d pairs) with beam %d, length penalty %g and outputs of at most %g·source + %d tokens. BLEU is sacreBLEU's (13a tokenization, exp smoothing) on detokenized text.",
+		cfg.DModel, cfg.Heads, cfg.DFF, j.Steps, j.StepBatches(fmt.Sprintf("≤ %d tokens", s.Options.MaxTokens)), j.Optim.Name, j.Optim.LR, j.Optim.Warmup, j.Optim.Schedule, j.Optim.Beta1, j.Optim.Beta2, cfg.Dropout, cfg.LabelSmoothing, j.Optim.Clip, j.Seed, threads, experiment.PrecisionText(j.Model),
 		s.AvgLast, j.SaveEvery, s.testName, len(s.test), s.Beam, s.LenPen, s.MaxLenA, s.MaxLenB)
 	rep.Para("Status: *diverged* when the loss became NaN or infinite or the final validation loss is above ln %d = %.3f (worse than guessing the %d subword tokens equally likely), and then not tested; *trained* otherwise.",
 		v, math.Log(float64(v)), v)
