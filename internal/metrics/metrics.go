@@ -21,6 +21,16 @@ import (
 	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
+// Schema is the version of the records a training run writes in its
+// metrics.jsonl, their "schema" field (README.md, "metrics.jsonl"
+// lists the fields). Every record carries it, so that a record read
+// alone (the last whole line of a file being written, the lines a
+// resumed run keeps) says what it holds. Records written before the
+// field existed have none: they are version 0, the same fields as 1.
+// Fields may be added within a version; the version changes when a
+// field changes its meaning or unit, or goes.
+const Schema = 1
+
 // Writer appends JSON objects to a file, one per line. It is safe for
 // use by several goroutines.
 type Writer struct {
