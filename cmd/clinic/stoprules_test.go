@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,9 +74,27 @@ func TestTrainStopsCLI(t *testing.T) {
 	if after, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl")); !bytes.Equal(before, after) {
 		t.Error("resuming a stopped run changed its metrics")
 	}
-	code, out, _ = runCLI(t, args(filepath.Join(dir, "b"), "--steps", "5")...)
+	code, out, _ = runCLI(t, args(filepath.Join(dir, "b"), "--steps", "5", "--tensorboard", filepath.Join(dir, "tb"))...)
 	if code != 0 || !strings.HasPrefix(lastLine(out), "clinic: step 5: train loss ") || strings.Contains(out, "stopped") {
 		t.Errorf("without the rules: exit %d, %q", code, out)
+	}
+	// --tensorboard: an event file in DIR/<name of --out>, of a version
+	// event and an event per step (framing: internal/metrics' tests).
+	evs, _ := filepath.Glob(filepath.Join(dir, "tb", "b", "events.out.tfevents.*"))
+	if len(evs) != 1 {
+		t.Fatalf("event files %v", evs)
+	}
+	eb, _ := os.ReadFile(evs[0])
+	n := 0
+	for len(eb) >= 16 {
+		eb = eb[16+binary.LittleEndian.Uint64(eb):]
+		n++
+	}
+	if n != 6 || len(eb) != 0 {
+		t.Errorf("%d events and %d stray bytes, want 6 and 0", n, len(eb))
+	}
+	if code, _, e := runCLI(t, args(filepath.Join(dir, "c"), "--tensorboard", text)...); code != 2 || !strings.Contains(e, "--tensorboard") {
+		t.Errorf("--tensorboard naming a file: exit %d, %q", code, e)
 	}
 	// The sweeps take the rules with the training's flags.
 	sw := filepath.Join(dir, "sweep")

@@ -48,6 +48,10 @@ type Job struct {
 	// Rules may end the run before Steps (--max-epoch, --patience,
 	// --stop-min-lr).
 	Rules StopRules
+	// TensorBoard, when set, is a log directory: the run also writes
+	// its metrics as TensorBoard events in a folder of it named as Dir
+	// is (filepath.Base), a new event file each time the run starts.
+	TensorBoard string
 
 	// Pool, when set (by a sweep), runs the job; else the job starts a
 	// pool of Threads workers, pinned to CPUs if Pin.
@@ -347,7 +351,23 @@ func (j *Job) metrics(tr *Trainer, ckpt string) (*metrics.Writer, error) {
 		}
 		open = metrics.Append
 	}
-	return open(mpath)
+	mw, err := open(mpath)
+	if err != nil || j.TensorBoard == "" {
+		return mw, err
+	}
+	ev, err := metrics.CreateEvents(j.TensorBoardDir())
+	if err != nil {
+		mw.Close()
+		return nil, err
+	}
+	mw.Tee(ev)
+	return mw, nil
+}
+
+// TensorBoardDir is the folder of TensorBoard's log directory the run
+// writes its events in.
+func (j *Job) TensorBoardDir() string {
+	return filepath.Join(j.TensorBoard, filepath.Base(filepath.Clean(j.Dir)))
 }
 
 // progress sets opts to draw a progress bar on Stderr that shows the
@@ -450,6 +470,13 @@ func (j *Job) Check() error {
 	if err := j.Rules.check(j.Model.EncoderLayers > 0, j.Optim.LR); err != nil {
 		return err
 	}
+	if j.TensorBoard != "" {
+		// Refused before the run starts (--overwrite would already have
+		// cleared the previous run); the event file itself is new.
+		if fi, err := os.Stat(j.TensorBoard); err == nil && !fi.IsDir() {
+			return limits.Usagef("--tensorboard %s is not a directory", j.TensorBoard)
+		}
+	}
 	if j.Precision != "" {
 		return CheckPrecision(j.Precision)
 	}
@@ -496,4 +523,5 @@ func (j *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
 	fs.StringVar(&j.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
 	fs.StringVar(&j.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
 	fs.StringVar(&j.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
+	fs.StringVar(&j.TensorBoard, "tensorboard", "", "also write the metrics as TensorBoard event files into DIR/<name of --out>/ ('tensorboard --logdir DIR')")
 }
