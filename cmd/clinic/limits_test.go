@@ -36,7 +36,7 @@ var commandLines = []struct{ pre, post []string }{
 // Flags whose huge values are legitimate: counts of steps and intervals
 // (a run may be long), thresholds, and flags that take "all" for
 // anything above what there is (top-k, eval-batches).
-var hugeAllowed = []string{"steps", "warmup", "eval-every", "save-every", "keep-last", "check-every", "bleu-every",
+var hugeAllowed = []string{"steps", "warmup", "eval-every", "save-every", "keep-last", "check-every", "bleu-every", "max-epoch", "patience",
 	"eval-batches", "min-frequency", "min-char-frequency", "top-k"}
 
 // flagsOf lists the flags of a command, by type, from its --help.

@@ -21,6 +21,16 @@ import (
 	"github.com/clinic-ml/clinic/internal/fileutil"
 )
 
+// Schema is the version of the records a training run writes in its
+// metrics.jsonl, their "schema" field (README.md, "metrics.jsonl"
+// lists the fields). Every record carries it, so that a record read
+// alone (the last whole line of a file being written, the lines a
+// resumed run keeps) says what it holds. Records written before the
+// field existed have none: they are version 0, the same fields as 1.
+// Fields may be added within a version; the version changes when a
+// field changes its meaning or unit, or goes.
+const Schema = 1
+
 // Writer appends JSON objects to a file, one per line. It is safe for
 // use by several goroutines.
 type Writer struct {
@@ -29,6 +39,17 @@ type Writer struct {
 	path string
 	buf  bytes.Buffer
 	size int64 // bytes of whole lines in the file
+	// events, when set (Tee), also gets each record's numbers.
+	events *EventWriter
+}
+
+// Tee makes every later record of w go to e too, as TensorBoard
+// scalars at its step (records of type map[string]any with an int
+// "step"); Close closes e.
+func (w *Writer) Tee(e *EventWriter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = e
 }
 
 // file is what Writer needs of an *os.File (tests inject failures).
@@ -143,6 +164,11 @@ func (w *Writer) Write(v any) error {
 		return fmt.Errorf("metrics: %s: %w (the record was not written)", w.path, fileutil.Cause(err))
 	}
 	w.size += int64(n)
+	if m, ok := v.(map[string]any); ok && w.events != nil {
+		if step, scalars, ok := recordScalars(m); ok {
+			return w.events.Scalars(step, scalars)
+		}
+	}
 	return nil
 }
 
@@ -203,6 +229,7 @@ func (w *Writer) Close() error {
 	}
 	f := w.f
 	w.f = nil
+	eerr := w.events.Close()
 	serr := f.Sync()
 	cerr := f.Close()
 	if serr != nil && !errors.Is(serr, os.ErrInvalid) {
@@ -211,7 +238,7 @@ func (w *Writer) Close() error {
 	if cerr != nil {
 		return fmt.Errorf("metrics: %s: close: %w", w.path, fileutil.Cause(cerr))
 	}
-	return nil
+	return eerr
 }
 
 // ReadAll reads a JSON-lines file into one map per line, numbers as

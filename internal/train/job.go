@@ -46,6 +46,13 @@ type Job struct {
 	// AdminProfile, when set, is the ω profile to load; AdminInit is
 	// "profile" (one batch) or "free".
 	AdminProfile, AdminInit string
+	// Rules may end the run before Steps (--max-epoch, --patience,
+	// --stop-min-lr).
+	Rules StopRules
+	// TensorBoard, when set, is a log directory: the run also writes
+	// its metrics as TensorBoard events in a folder of it named as Dir
+	// is (filepath.Base), a new event file each time the run starts.
+	TensorBoard string
 
 	// Pool, when set (by a sweep), runs the job; else the job starts a
 	// pool of Threads workers, pinned to CPUs if Pin.
@@ -265,6 +272,7 @@ func (j *Job) options(scores []Score, stop <-chan struct{}) Options {
 	o := Options{Steps: j.Steps, UpdateFreq: j.UpdateFreq, EvalEvery: j.EvalEvery, SaveEvery: j.SaveEvery, Optim: j.Optim,
 		BeforeStep: j.BeforeStep, Scores: scores, Stop: stop, Comm: j.Comm, CheckEvery: j.CheckEvery,
 		SerialReduce: j.SerialReduce, BucketBytes: j.BucketBytes, BF16: j.Model.BF16}
+	o.Rules = j.Rules
 	if j.Rank0() {
 		o.Checkpoint, o.KeepLast = filepath.Join(j.Dir, "model.safetensors"), j.KeepLast
 		o.State, o.Run = filepath.Join(j.Dir, StateFile), j.RunInfo
@@ -333,8 +341,12 @@ func (j *Job) Run(task Task, unit string, scores []Score) (*Result, error) {
 		return res, err
 	}
 	if !j.Quiet && j.Rank0() {
-		fmt.Fprintf(j.Out(), "clinic: step %d: train loss %.4f, validation loss %.4f nats/%s; checkpoint %s\n",
-			j.Steps, res.Final.Loss, res.Final.ValLoss, unit, opts.Checkpoint)
+		step, why := j.Steps, ""
+		if res.Stopped != "" {
+			step, why = res.Final.Step, "; stopped: "+res.Stopped
+		}
+		fmt.Fprintf(j.Out(), "clinic: step %d: train loss %.4f, validation loss %.4f nats/%s; checkpoint %s%s\n",
+			step, res.Final.Loss, res.Final.ValLoss, unit, opts.Checkpoint, why)
 	}
 	return res, nil
 }
@@ -354,7 +366,23 @@ func (j *Job) metrics(tr *Trainer, ckpt string) (*metrics.Writer, error) {
 		}
 		open = metrics.Append
 	}
-	return open(mpath)
+	mw, err := open(mpath)
+	if err != nil || j.TensorBoard == "" {
+		return mw, err
+	}
+	ev, err := metrics.CreateEvents(j.TensorBoardDir())
+	if err != nil {
+		mw.Close()
+		return nil, err
+	}
+	mw.Tee(ev)
+	return mw, nil
+}
+
+// TensorBoardDir is the folder of TensorBoard's log directory the run
+// writes its events in.
+func (j *Job) TensorBoardDir() string {
+	return filepath.Join(j.TensorBoard, filepath.Base(filepath.Clean(j.Dir)))
 }
 
 // progress sets opts to draw a progress bar on Stderr that shows the
@@ -455,6 +483,18 @@ func (j *Job) Check() error {
 	if j.Model.Norm != model.Admin && (j.AdminProfile != "" || j.AdminInit != "profile") {
 		return limits.Usagef("--admin-profile and --admin-init need --norm admin")
 	}
+	// Only a translator has encoder layers (the task's flags set them
+	// before this check), and only a translator validation BLEU.
+	if err := j.Rules.check(j.Model.EncoderLayers > 0, j.Optim.LR); err != nil {
+		return err
+	}
+	if j.TensorBoard != "" {
+		// Refused before the run starts (--overwrite would already have
+		// cleared the previous run); the event file itself is new.
+		if fi, err := os.Stat(j.TensorBoard); err == nil && !fi.IsDir() {
+			return limits.Usagef("--tensorboard %s is not a directory", j.TensorBoard)
+		}
+	}
 	if j.Precision != "" {
 		return CheckPrecision(j.Precision)
 	}
@@ -490,6 +530,10 @@ func (j *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
 	fs.IntVar(&j.EvalBatches, "eval-batches", 8, "validation batches per evaluation")
 	fs.IntVar(&j.SaveEvery, "save-every", 500, "checkpoint every N steps (0: only at the end)")
 	fs.IntVar(&j.KeepLast, "keep-last", 0, "also keep the last N checkpoints as DIR/checkpoint<step>.safetensors, for 'clinic average'")
+	fs.IntVar(&j.Rules.MaxEpoch, "max-epoch", 0, "stop at the end of epoch N (0: off); translate: a pass over the training pairs; lm: as many target bytes as the training text has")
+	fs.IntVar(&j.Rules.Patience, "patience", 0, "stop after N validations in a row without a better --best-metric (0: off)")
+	fs.StringVar(&j.Rules.BestMetric, "best-metric", BestLoss, "what --patience watches: loss (validation loss) or bleu (translate: validation BLEU, every --bleu-every steps)")
+	fs.Float64Var(&j.Rules.MinLR, "stop-min-lr", 0, "stop once the learning rate, past warm-up, falls to or below this (0: off)")
 	fs.Float64Var(&j.ValFrac, "val-frac", 0.01, "fraction of the text, at its end, held out for validation")
 	fs.Uint64Var(&j.Seed, "seed", 1, "random seed (weights, batches, dropout)")
 	shared("threads", "pin-threads")
@@ -498,4 +542,5 @@ func (j *Job) Flags(fs *pflag.FlagSet, shared func(names ...string)) {
 	fs.StringVar(&j.Dir, "out", "runs/latest", "run directory for metrics.jsonl and checkpoints")
 	fs.StringVar(&j.AdminProfile, "admin-profile", "", "Admin: load ω from this profile instead of profiling")
 	fs.StringVar(&j.AdminInit, "admin-init", "profile", "Admin: profile (one batch) or free (admin-torch's profiling-free ω)")
+	fs.StringVar(&j.TensorBoard, "tensorboard", "", "also write the metrics as TensorBoard event files into DIR/<name of --out>/ ('tensorboard --logdir DIR')")
 }

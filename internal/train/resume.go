@@ -134,7 +134,7 @@ func (t *Trainer) digestAt(step int) string {
 // saveState writes, atomically, what resuming the run at the current
 // step needs: the weights, the optimizer's moments and step count, the
 // task's State, the metrics position, each Score's best value and best
-// checkpoint, and Options.Run. It names the checkpoint of the current
+// checkpoint, what the stopping rules count, and Options.Run. It names the checkpoint of the current
 // step, which save writes next, by its digest own, and the checkpoint
 // that one replaces.
 func (t *Trainer) saveState(path, own string) error {
@@ -168,6 +168,7 @@ func (t *Trainer) saveState(path, own string) error {
 	for name, b := range t.bestCkpt {
 		f.Metadata[prefixBestCkp+name] = fmt.Sprintf("%d %s", b.step, b.digest)
 	}
+	t.saveStop(f.Metadata)
 	for i, q := range t.task.Params().List {
 		f.Tensors = append(f.Tensors, safetensors.NewF32(prefixWeights+q.Name, q.Shape, q.W),
 			safetensors.NewF32("m."+q.Name, q.Shape, m[i]), safetensors.NewF32("v."+q.Name, q.Shape, v[i]))
@@ -221,7 +222,8 @@ func ReadState(path string) (*State, error) {
 
 // Restore puts the trainer and its task where the saved run was: the
 // weights, the optimizer's moments and step count, the task's positions,
-// the step and the best Score values, all from the state. The task and
+// the step, the best Score values and what the stopping rules count,
+// all from the state. The task and
 // the optimizer settings must be those of the saved run. checkpoint (""
 // : not checked) must be the checkpoint the state names or the one that
 // one replaced (a kill between the two writes), so that a state copied
@@ -256,6 +258,9 @@ func (t *Trainer) Restore(s *State, checkpoint string) error {
 	}
 	if md[keyOptim] != string(oc) {
 		return fmt.Errorf("%s: optimizer settings %s differ from this run's %s", s.Path, md[keyOptim], oc)
+	}
+	if err := t.restoreStop(s.Path, md); err != nil {
+		return err
 	}
 	ts := map[string]string{}
 	for k, v := range md {

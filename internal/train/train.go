@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/clinic-ml/clinic/internal/dist"
@@ -88,6 +89,9 @@ type Options struct {
 	// Scores are further evaluations run on their own cadence
 	// (validation BLEU), logged in the metrics under their names.
 	Scores []Score
+	// Rules may end the run before Steps (--max-epoch, --patience,
+	// --stop-min-lr).
+	Rules StopRules
 
 	// OnStep, when set, sees every finished step (progress display).
 	OnStep func(Progress)
@@ -186,6 +190,9 @@ type Result struct {
 	BestStep map[string]int
 	Diverged bool
 	FailStep int // the step whose loss was not finite
+	// Stopped is the stopping rule that ended the run and why
+	// ("patience 5 (no better val_loss since step 1200)"; "": none).
+	Stopped string
 }
 
 // DivergedError reports a run whose loss or gradient became NaN or
@@ -232,6 +239,13 @@ type Trainer struct {
 	// bestCkpt is each Score's best checkpoint as last written (or as
 	// Restore found it), for the trainer state.
 	bestCkpt map[string]bestCheckpoint
+	// What the stopping rules count, carried over a resume: the
+	// training target tokens so far, the best validation loss (Step 0:
+	// none yet), and the validations since the best of val_loss and of
+	// each Score.
+	tokens   int64
+	bestLoss ScorePoint
+	since    map[string]int
 
 	comm dist.Comm
 	red  []float64 // the reduction of the loss and the token count
@@ -296,6 +310,15 @@ func New(task Task, o Options) (*Trainer, error) {
 			return nil, fmt.Errorf("train: score %q needs a name, an evaluation and a cadence ≥ 1", sc.Name)
 		}
 	}
+	if err := o.Rules.check(true, math.Inf(1)); err != nil {
+		return nil, err
+	}
+	if _, ok := task.(Epocher); o.Rules.MaxEpoch > 0 && !ok {
+		return nil, fmt.Errorf("train: --max-epoch needs a task that counts its epochs")
+	}
+	if m := o.Rules.metric(); o.Rules.Patience > 0 && m != valLossName && !slices.ContainsFunc(o.Scores, func(sc Score) bool { return sc.Name == m }) {
+		return nil, fmt.Errorf("--best-metric %s needs %s, which this run does not score", o.Rules.BestMetric, m)
+	}
 	p := task.Params()
 	var ws, gs [][]float32
 	var decay []bool
@@ -329,7 +352,8 @@ func New(task Task, o Options) (*Trainer, error) {
 		return nil, fmt.Errorf("train: update-freq %d must be ≥ 1", o.UpdateFreq)
 	}
 	t := &Trainer{task: task, o: o, opt: opt, grads: gs, prev: make([]float32, len(p.W)), best: map[string]ScorePoint{},
-		bestCkpt: map[string]bestCheckpoint{}, comm: comm, red: make([]float64, 2), bucket: BucketFloats}
+		bestCkpt: map[string]bestCheckpoint{}, comm: comm, red: make([]float64, 2), bucket: BucketFloats,
+		bestLoss: ScorePoint{0, math.Inf(1)}, since: map[string]int{}}
 	t.norm.Pool = task.Pool()
 	if err := opt.SetRollback(t.prev); err != nil {
 		return nil, err
@@ -663,7 +687,8 @@ func (t *Trainer) agreeStop(stop bool) (bool, error) {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// Run trains until Options.Steps: it validates every EvalEvery steps
+// Run trains until Options.Steps, or until a stopping rule (Rules) ends
+// the run (Result.Stopped): it validates every EvalEvery steps
 // and at the end, writes a metrics line per step and a checkpoint every
 // SaveEvery steps and at the end. If a step diverges it writes the
 // weights of the last step with a finite loss and returns the result so
@@ -697,7 +722,22 @@ func (t *Trainer) Run() (*Result, error) {
 		}
 		saved = t.step
 	}
-	for t.step < o.Steps && !stopped {
+	// A resumed run that a rule had stopped stops again at once.
+	res.Stopped = t.stopRestored()
+	validate := func(st StepStats, rec map[string]any) (err error) {
+		if valLoss, err = t.evaluate(); err != nil {
+			return err
+		}
+		rec["val_loss"] = valLoss
+		res.Curve = append(res.Curve, Point{st.Step, st.Loss, valLoss})
+		now := time.Now()
+		tokPerSec = float64(tokens) / now.Sub(lastTime).Seconds()
+		lastTime, tokens = now, 0
+		rec["tokens_per_s"] = math.Round(tokPerSec)
+		t.sawValLoss(st.Step, valLoss)
+		return nil
+	}
+	for t.step < o.Steps && !stopped && res.Stopped == "" {
 		if o.BeforeStep != nil {
 			o.BeforeStep(t.step + 1)
 		}
@@ -709,46 +749,48 @@ func (t *Trainer) Run() (*Result, error) {
 			return res, t.diverged(res, st)
 		}
 		tokens += st.Tokens
-		rec := map[string]any{"step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
+		t.tokens += int64(st.Tokens)
+		rec := map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
 		if o.BF16 {
 			rec["precision"] = BF16
 		}
 		if o.UpdateFreq > 1 {
 			rec["tokens"] = st.Tokens // the batches' sum (one batch: a constant of the run, not logged)
 		}
-		if st.Step%o.EvalEvery == 0 || st.Step == o.Steps {
-			if valLoss, err = t.evaluate(); err != nil {
-				return nil, err
-			}
-			rec["val_loss"] = valLoss
-			res.Curve = append(res.Curve, Point{st.Step, st.Loss, valLoss})
-			now := time.Now()
-			tokPerSec = float64(tokens) / now.Sub(lastTime).Seconds()
-			lastTime, tokens = now, 0
-			rec["tokens_per_s"] = math.Round(tokPerSec)
+		// A step a rule ends is the run's last: it validates and scores
+		// as the last step does. --patience decides at a validation; the
+		// evaluations not due at that step then run in a second pass.
+		// A run that reaches Steps ends as it always did.
+		last := st.Step == o.Steps
+		if !last {
+			res.Stopped = t.stopAfterStep(st.LR)
+			last = res.Stopped != ""
 		}
-		for _, sc := range o.Scores {
-			if st.Step%sc.Every != 0 && st.Step != o.Steps {
-				continue
-			}
-			v, err := sc.Eval()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", sc.Name, err)
-			}
-			rec[sc.Name] = v
-			res.Scores[sc.Name] = append(res.Scores[sc.Name], ScorePoint{st.Step, v})
-			if b, ok := t.best[sc.Name]; !ok || v > b.Value {
-				t.best[sc.Name] = ScorePoint{st.Step, v}
-				res.BestStep[sc.Name] = st.Step
-				if sc.Best != "" {
-					if err := t.task.SaveCheckpoint(sc.Best, st.Step); err != nil {
-						return nil, err
-					}
-					if o.State != "" {
-						t.bestCkpt[sc.Name] = bestCheckpoint{st.Step, t.digestAt(st.Step)}
-					}
+		for {
+			if _, done := rec["val_loss"]; !done && (st.Step%o.EvalEvery == 0 || last) {
+				if err := validate(st, rec); err != nil {
+					return nil, err
 				}
 			}
+			for _, sc := range o.Scores {
+				if _, done := rec[sc.Name]; done || st.Step%sc.Every != 0 && !last {
+					continue
+				}
+				if err := t.score(sc, st.Step, rec, res); err != nil {
+					return nil, err
+				}
+			}
+			if !last {
+				res.Stopped = t.patience()
+			}
+			if res.Stopped == "" || last {
+				break
+			}
+			last = true
+		}
+		if res.Stopped != "" {
+			rec["stopped"], _, _ = strings.Cut(res.Stopped, " ")
+			rec["stop_reason"] = res.Stopped
 		}
 		res.Final = Point{st.Step, st.Loss, valLoss}
 		if o.Metrics != nil {
@@ -784,10 +826,37 @@ func (t *Trainer) Run() (*Result, error) {
 			return nil, err
 		}
 	}
-	if stopped {
+	if stopped && res.Stopped == "" {
 		return res, &StoppedError{Step: t.step, Path: o.Checkpoint}
 	}
 	return res, nil
+}
+
+// score runs the Score sc after step, logging it in rec and res, and
+// keeps its best value (and checkpoint).
+func (t *Trainer) score(sc Score, step int, rec map[string]any, res *Result) error {
+	v, err := sc.Eval()
+	if err != nil {
+		return fmt.Errorf("%s: %v", sc.Name, err)
+	}
+	rec[sc.Name] = v
+	res.Scores[sc.Name] = append(res.Scores[sc.Name], ScorePoint{step, v})
+	if b, ok := t.best[sc.Name]; ok && !(v > b.Value) {
+		t.since[sc.Name]++
+		return nil
+	}
+	t.best[sc.Name] = ScorePoint{step, v}
+	t.since[sc.Name] = 0
+	res.BestStep[sc.Name] = step
+	if sc.Best != "" {
+		if err := t.task.SaveCheckpoint(sc.Best, step); err != nil {
+			return err
+		}
+		if t.o.State != "" {
+			t.bestCkpt[sc.Name] = bestCheckpoint{step, t.digestAt(step)}
+		}
+	}
+	return nil
 }
 
 // save writes the checkpoint of step and, with withState, first the
@@ -879,7 +948,7 @@ func (t *Trainer) diverged(res *Result, st StepStats) error {
 	res.Diverged, res.FailStep = true, st.Step
 	if t.o.Metrics != nil {
 		// metrics spells non-finite values as strings
-		t.o.Metrics.Write(map[string]any{"step": st.Step, "loss": st.Loss, "grad_norm": st.GradNorm, "diverged": true})
+		t.o.Metrics.Write(map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "grad_norm": st.GradNorm, "diverged": true})
 	}
 	e := &DivergedError{Step: st.Step, Loss: st.Loss, GradNorm: st.GradNorm, Path: t.o.Checkpoint}
 	if st.Step > 1 && t.o.Checkpoint != "" {

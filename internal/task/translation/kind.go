@@ -128,6 +128,8 @@ func (t *Flags) checkFlags(fs *pflag.FlagSet) error {
 		return usagef("--src-lang and --tgt-lang must name two different languages, got %q and %q", t.SrcLang, t.TgtLang)
 	case t.BLEUEvery < 0:
 		return usagef("--bleu-every must be ≥ 0, got %d", t.BLEUEvery)
+	case t.BLEUEvery == 0 && fs.Lookup("best-metric") != nil && fs.Lookup("best-metric").Value.String() == train.BestBLEU:
+		return usagef("--best-metric bleu needs validation BLEU: give --bleu-every N")
 	case fs.Changed("max-len") && fs.Changed("seq-len"):
 		return usagef("--max-len and --seq-len are the same setting: give one")
 	case fs.Changed("max-len") && t.maxLen < 1:
