@@ -311,7 +311,7 @@ func TestStopRulesCheck(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.r, err, c.want)
 		}
 	}
-	j := Job{Steps: 1, Batch: 1, EvalEvery: 1, EvalBatches: 1, Optim: adam(), ValFrac: 0.1, Dir: "x", AdminInit: "profile",
+	j := Job{Steps: 1, UpdateFreq: 1, Batch: 1, EvalEvery: 1, EvalBatches: 1, Optim: adam(), ValFrac: 0.1, Dir: "x", AdminInit: "profile",
 		Rules: StopRules{BestMetric: BestBLEU}}
 	j.Optim.Name, j.Optim.Schedule = "adam", "invsqrt"
 	if err := j.Check(); err == nil || !strings.Contains(err.Error(), "--best-metric bleu needs --task translate") {
