@@ -53,6 +53,14 @@ type Board struct {
 
 	mu    sync.Mutex
 	cache map[string]*cached // by path: what was read, and when
+	walks map[int]*walked    // by root: Records' last walk
+}
+
+// walked is a walk of a root, which Records reuses for a second: the
+// page asks for each charted run's records right after the list.
+type walked struct {
+	at   time.Time
+	runs []*Run
 }
 
 // cached is a file's parse, valid while its size and time are the same.
@@ -70,7 +78,7 @@ func New(roots []string) (*Board, error) {
 	if len(roots) == 0 {
 		roots = []string{"runs"}
 	}
-	b := &Board{cache: map[string]*cached{}}
+	b := &Board{cache: map[string]*cached{}, walks: map[int]*walked{}}
 	for _, r := range roots {
 		st, err := os.Stat(r)
 		switch {
@@ -248,21 +256,41 @@ func (b *Board) Records(id string) (*Records, bool) {
 	if !ok || i >= len(b.roots) {
 		return nil, false
 	}
-	_, runs, _ := b.walk(i, b.roots[i])
-	for _, r := range runs {
+	b.mu.Lock()
+	w := b.walks[i]
+	b.mu.Unlock()
+	if w == nil || time.Since(w.at) > time.Second || w.find(id) == nil {
+		w = &walked{at: time.Now()}
+		_, w.runs, _ = b.walk(i, b.roots[i])
+		b.mu.Lock()
+		b.walks[i] = w
+		b.mu.Unlock()
+	}
+	r := w.find(id)
+	if r == nil {
+		return nil, false
+	}
+	recs, err := b.records(r)
+	out := &Records{ID: id, Records: recs}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	if out.Records == nil {
+		out.Records = []map[string]any{}
+	}
+	return out, true
+}
+
+func (w *walked) find(id string) *Run {
+	if w == nil {
+		return nil
+	}
+	for _, r := range w.runs {
 		if r.ID == id {
-			recs, err := b.records(r)
-			out := &Records{ID: id, Records: recs}
-			if err != nil {
-				out.Error = err.Error()
-			}
-			if out.Records == nil {
-				out.Records = []map[string]any{}
-			}
-			return out, true
+			return r
 		}
 	}
-	return nil, false
+	return nil
 }
 
 // id is a run's or sweep's id: its root's index and its path in it.
@@ -401,14 +429,20 @@ func readMetrics(path string) (any, error) {
 	if err == nil && st.Size() > maxMetrics {
 		return nil, fmt.Errorf("%s: %d bytes, over the board's %d MiB limit", path, st.Size(), maxMetrics>>20)
 	}
-	recs, err := metrics.ReadAll(path)
+	all, err := metrics.ReadAll(path)
 	if err != nil {
 		return nil, err
 	}
-	for i, m := range recs {
-		if _, ok := m["step"].(float64); !ok {
-			return nil, fmt.Errorf("%s:%d: a record without a numeric step (not a metrics.jsonl of clinic)", path, i+1)
+	// A record without a step (a header a later format may add) is not
+	// charted; a file with records but no step is someone else's.
+	recs := []map[string]any{}
+	for _, m := range all {
+		if _, ok := m["step"].(float64); ok {
+			recs = append(recs, m)
 		}
+	}
+	if len(recs) == 0 && len(all) > 0 {
+		return nil, fmt.Errorf("%s: no record has a numeric step (not a metrics.jsonl of clinic)", path)
 	}
 	return recs, nil
 }

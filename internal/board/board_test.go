@@ -135,6 +135,12 @@ func TestRunBeingWritten(t *testing.T) {
 	want(7)
 	appendText(t, filepath.Join(dir, metricsFile), "1}\n")
 	want(8)
+	// A run that starts now is served at once, though its root was
+	// walked a moment ago.
+	appendRecords(t, filepath.Join(root, "lm2"), 1, 2)
+	if recs := records(t, srv, "0:lm2"); len(recs.Records) != 2 {
+		t.Errorf("a new run: %d records, want 2", len(recs.Records))
+	}
 }
 
 // A metrics.jsonl that is garbage, foreign JSON, a directory or a FIFO
@@ -146,6 +152,8 @@ func TestBadMetricsAreCardErrors(t *testing.T) {
 		"garbage": "hello\nworld\n",
 		"foreign": `{"epoch":1,"acc":0.5}` + "\n",
 		"binary":  "\x00\x01\x02\n{}",
+		// a header without a step, as a later format may write: skipped
+		"header": `{"format":"clinic-metrics/9"}` + "\n" + `{"step":1,"loss":2}` + "\n",
 	} {
 		os.MkdirAll(filepath.Join(root, name), 0o755)
 		os.WriteFile(filepath.Join(root, name, metricsFile), []byte(text), 0o644)
@@ -179,6 +187,9 @@ func TestBadMetricsAreCardErrors(t *testing.T) {
 		if recs := records(t, srv, r.ID); recs.Error == "" {
 			t.Errorf("%s: /api/run has no error", n)
 		}
+	}
+	if r := runOf(t, l, "header"); r.Records != 1 || r.Error != "" {
+		t.Errorf("a header line without a step: %d records, error %q; want 1 and none", r.Records, r.Error)
 	}
 	if r := runOf(t, l, "foreign"); !strings.Contains(r.Error, "not a metrics.jsonl of clinic") {
 		t.Errorf("foreign: %q", r.Error)

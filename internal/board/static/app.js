@@ -15,7 +15,7 @@
 
   // follow: the selection follows a sweep's runs (or all runs) as they
   // appear, until the user picks runs by hand.
-  const st = { list: null, selected: new Set(), records: {}, follow: null, polls: 0, sig: {} };
+  const st = { list: null, selected: new Set(), records: {}, follow: null, polls: 0, sig: {}, open: {} };
 
   const $ = (id) => document.getElementById(id);
   function el(tag, attrs, ...kids) {
@@ -309,33 +309,33 @@
     return c;
   }
 
+  // flags lists the flags given on the run's command line (a sweep's
+  // run: its norm and depth), all of them folded below.
   function flags(r) {
-    const rows = [];
+    const given = [], all = [];
     if (r.flags) {
-      for (const [k, v] of Object.entries(r.flags).sort()) rows.push([k, v.value, v.changed]);
+      for (const [k, v] of Object.entries(r.flags).sort()) {
+        all.push([k, v.value]);
+        if (v.changed) given.push([k, v.value]);
+      }
     } else {
       const s = st.list.sweeps.find((s) => s.id === r.sweep);
       const m = /([a-z]+)-L([0-9]+)$/.exec(r.name);
-      if (m) rows.push(['norm', m[1], true], ['layers', m[2], true]);
+      if (m) given.push(['norm', m[1]], ['layers', m[2]]);
       // The sweep's own norm and layers are its first run's: this run's
       // are in its name.
-      if (s && s.flags) for (const [k, v] of Object.entries(s.flags).sort()) if (!m || (k !== 'norm' && k !== 'layers')) rows.push([k, v, false]);
+      if (s && s.flags) for (const [k, v] of Object.entries(s.flags).sort()) if (!m || (k !== 'norm' && k !== 'layers')) all.push([k, v]);
     }
-    const d = el('details', { 'data-flags': rows.length });
+    const table = (rows) => el('table', {}, ...rows.map(([k, v]) => el('tr', {}, el('td', {}, '--' + k), el('td', {}, String(v)))));
+    const d = el('details', { 'data-flags': all.length + given.length });
     d.open = true;
-    d.append(el('summary', {}, rows.length ? 'flags' + (r.flags ? '' : ' (its sweep\'s)') : 'flags: none recorded'));
-    const t = el('table');
-    for (const [k, v, changed] of rows) {
-      if (!changed && r.flags) continue; // a run's defaults: under "all flags"
-      t.append(el('tr', {}, el('td', { class: changed ? 'changed' : '' }, '--' + k), el('td', {}, String(v))));
-    }
-    d.append(t);
-    if (r.flags) {
-      const all = el('details', {}, el('summary', {}, 'all flags'));
-      const ta = el('table');
-      for (const [k, v] of rows) ta.append(el('tr', {}, el('td', {}, '--' + k), el('td', {}, String(v))));
-      all.append(ta);
-      d.append(all);
+    d.append(el('summary', {}, all.length || given.length ? 'flags' : 'flags: none recorded'), table(given));
+    if (all.length) {
+      const open = st.open[r.id] === true;
+      const more = el('details', {}, el('summary', {}, r.flags ? 'all flags' : 'the sweep\'s flags'), table(all));
+      more.open = open;
+      more.addEventListener('toggle', () => { st.open[r.id] = more.open; });
+      d.append(more);
     }
     return d;
   }
