@@ -2,6 +2,7 @@ package board
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -148,6 +149,51 @@ func TestBrowser(t *testing.T) {
 	for _, want := range []string{"--steps", "--norm", "admin-L2", `data-checkpoints="0"`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page has no %q", want)
+		}
+	}
+}
+
+// The view in the address: two runs picked by id, against wall time
+// (records with a "time" field), log y; a translation's BLEU gets its
+// chart.
+func TestBrowserTimeLogBLEU(t *testing.T) {
+	browser := chromium()
+	if browser == "" {
+		t.Skip("no chromium (Debian: apt-get install -y chromium; or set $CHROMIUM): the board's real-browser test is skipped")
+	}
+	root := t.TempDir()
+	for i, name := range []string{"a", "b", "c"} {
+		os.MkdirAll(filepath.Join(root, name), 0o755)
+		var b strings.Builder
+		for s := 1; s <= 8+i; s++ {
+			fmt.Fprintf(&b, `{"step":%d,"loss":%g,"lr":0.001,"grad_norm":1,"time":%d`, s, 6/float64(s), 1700000000+30*s)
+			if s%4 == 0 {
+				fmt.Fprintf(&b, `,"val_loss":%g,"val_bleu":%g`, 5/float64(s), float64(s))
+			}
+			b.WriteString("}\n")
+		}
+		os.WriteFile(filepath.Join(root, name, metricsFile), []byte(b.String()), 0o644)
+	}
+	b, err := New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	dom := headless(t, browser, srv.URL+"/?run=0:a&run=0:c&x=time&log=1", 1500)
+	got := drawn(t, dom)
+	want := map[string]int{"loss 0:a": 8, "loss 0:c": 10, "val_bleu 0:a": 2, "val_bleu 0:c": 2, "val_loss 0:a": 2, "val_loss 0:c": 2}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d points, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+	if got["loss 0:b"] != 0 {
+		t.Error("run b is charted, though the address picks a and c")
+	}
+	for _, s := range []string{">wall time</text>", ">training loss (log)</text>", ">validation BLEU (log)</text>", ">4m</text>"} {
+		if !strings.Contains(dom, s) {
+			t.Errorf("the page has no %q", s)
 		}
 	}
 }

@@ -15,7 +15,7 @@
 
   // follow: the selection follows a sweep's runs (or all runs) as they
   // appear, until the user picks runs by hand.
-  const st = { list: null, selected: new Set(), records: {}, follow: null, polls: 0, sig: {}, open: {} };
+  const st = { list: null, selected: new Set(), records: {}, follow: null, polls: 0, sig: {}, open: {}, auto: true };
 
   const $ = (id) => document.getElementById(id);
   function el(tag, attrs, ...kids) {
@@ -48,7 +48,8 @@
     try {
       const list = await getJSON('api/runs');
       st.list = list;
-      if (st.follow === null && st.selected.size === 0 && st.polls === 0) {
+      if (st.auto) {
+        st.auto = false;
         const sw = list.sweeps.find((s) => s.runs.length > 0);
         st.follow = sw ? sw.id : 'all';
       }
@@ -91,6 +92,7 @@
 
   function render() {
     if (!st.list) return;
+    toURL();
     $('roots').textContent = st.list.roots.map((r) => r.path + (r.error ? ' (' + r.error + ')' : '')).join(' · ');
     renderNav();
     renderCharts();
@@ -154,8 +156,12 @@
 
   // --- charts -----------------------------------------------------------
 
+  // timeOf is a record's wall time in seconds: a number, or a date.
   function timeOf(rec) {
-    for (const k of TIME_KEYS) if (typeof rec[k] === 'number' && isFinite(rec[k])) return rec[k];
+    for (const k of TIME_KEYS) {
+      const v = typeof rec[k] === 'string' ? Date.parse(rec[k]) / 1000 : rec[k];
+      if (typeof v === 'number' && isFinite(v)) return v;
+    }
     return undefined;
   }
 
@@ -163,7 +169,8 @@
   function series(metric, xaxis, logy) {
     return selectedRuns().map((r, i) => {
       const recs = (st.records[r.id] || { records: [] }).records;
-      const t0 = recs.length ? timeOf(recs[0]) : undefined;
+      const first = recs.find((rec) => timeOf(rec) !== undefined);
+      const t0 = first ? timeOf(first) : undefined;
       const pts = [];
       for (const rec of recs) {
         const y = rec[metric];
@@ -201,10 +208,9 @@
     if (a !== 0 && a < 1e-3) return v.toExponential(0);
     return String(Number(v.toPrecision(4)));
   }
-  function fmtTime(s) {
-    if (s < 120) return fmt(s) + 's';
-    if (s < 7200) return fmt(s / 60) + 'm';
-    return fmt(s / 3600) + 'h';
+  // timeUnit is the unit of a wall-time axis reaching s seconds.
+  function timeUnit(s) {
+    return s < 120 ? [1, 's'] : s < 7200 ? [60, 'm'] : [3600, 'h'];
   }
 
   function chart(metric, title, xaxis, logy) {
@@ -228,9 +234,10 @@
     const px = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
     const py = (y) => T + (1 - (f(y) - y0) / (y1 - y0)) * (H - T - B);
     const axis = sv('g', { stroke: '#ccc' });
-    for (const t of niceTicks(x0, x1, 5)) {
-      axis.append(sv('line', { x1: px(t), x2: px(t), y1: T, y2: H - B }));
-      svg.append(sv('text', { x: px(t), y: H - B + 13, 'text-anchor': 'middle' }, xaxis === 'time' ? fmtTime(t) : fmt(t)));
+    const [u, unit] = xaxis === 'time' ? timeUnit(x1) : [1, ''];
+    for (const t of niceTicks(x0 / u, x1 / u, 5)) {
+      axis.append(sv('line', { x1: px(t * u), x2: px(t * u), y1: T, y2: H - B }));
+      svg.append(sv('text', { x: px(t * u), y: H - B + 13, 'text-anchor': 'middle' }, fmt(t) + unit));
     }
     const yt = logy && y1 - y0 >= 1 ? niceTicks(Math.ceil(y0), Math.floor(y1), 4).filter((v) => Number.isInteger(v)).map((v) => Math.pow(10, v))
       : niceTicks(y0, y1, 4).map((v) => (logy ? Math.pow(10, v) : v));
@@ -383,9 +390,34 @@
     return d;
   }
 
+  // The view is in the address, to bookmark or share: ?sweep=ID or
+  // ?run=ID&run=ID, &x=time, &log=1.
+  function fromURL() {
+    const q = new URLSearchParams(location.search);
+    if (q.get('log') === '1') $('logy').checked = true;
+    if (q.get('x') === 'time') $('xaxis').value = 'time';
+    if (q.getAll('run').length) {
+      st.selected = new Set(q.getAll('run'));
+      st.follow = null;
+    } else if (q.get('sweep')) {
+      st.follow = q.get('sweep');
+    }
+    st.auto = !q.has('run') && !q.has('sweep'); // else no default selection
+  }
+  function toURL() {
+    const q = new URLSearchParams();
+    if (st.follow && st.follow !== 'all') q.set('sweep', st.follow);
+    else if (!st.follow) for (const id of st.selected) q.append('run', id);
+    if ($('xaxis').value === 'time') q.set('x', 'time');
+    if ($('logy').checked) q.set('log', '1');
+    const u = q.toString() ? '?' + q.toString() : location.pathname;
+    if (u !== location.search) history.replaceState(null, '', u);
+  }
+
   window.addEventListener('DOMContentLoaded', () => {
     $('logy').addEventListener('change', () => render());
     $('xaxis').addEventListener('change', () => render());
+    fromURL();
     poll();
   });
 })();
