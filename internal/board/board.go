@@ -127,11 +127,14 @@ func (b *Board) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, b.List())
 	case "/api/run":
 		rec, ok := b.Records(r.URL.Query().Get("id"))
-		if !ok {
+		switch {
+		case !ok:
 			http.Error(w, "no such run", http.StatusNotFound)
-			return
+		case rec.outside:
+			http.Error(w, rec.Error, http.StatusForbidden)
+		default:
+			writeJSON(w, rec)
 		}
-		writeJSON(w, rec)
 	default:
 		http.NotFound(w, r)
 	}
@@ -219,6 +222,8 @@ type Records struct {
 	ID      string           `json:"id"`
 	Records []map[string]any `json:"records"`
 	Error   string           `json:"error,omitempty"`
+
+	outside bool // its metrics file is a link out of its root
 }
 
 // List walks the roots afresh and reads what changed since the last
@@ -271,7 +276,7 @@ func (b *Board) Records(id string) (*Records, bool) {
 		return nil, false
 	}
 	recs, err := b.records(r)
-	out := &Records{ID: id, Records: recs}
+	out := &Records{ID: id, Records: recs, outside: inside(r.root, r.metrics) == errOutside}
 	if err != nil {
 		out.Error = err.Error()
 	}
@@ -386,15 +391,20 @@ func inside(root, path string) error {
 		return fileutil.PathError(path, err)
 	}
 	if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-		return fmt.Errorf("%s: a symbolic link out of %s (not served)", path, root)
+		return errOutside
 	}
 	return nil
 }
 
+// errOutside is a file whose links lead out of its root.
+var errOutside = errors.New("a symbolic link out of the board's directory (not served)")
+
 // read returns parse(path)'s result, parsed again only when the file's
 // size or time changed; the path must be in root.
 func (b *Board) read(root, path string, parse func(string) (any, error)) (any, error) {
-	if err := inside(root, path); err != nil {
+	if err := inside(root, path); err == errOutside {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	} else if err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(path)
@@ -450,7 +460,7 @@ func readMetrics(path string) (any, error) {
 // fill reads a run's metrics, flags, profile and checkpoints.
 func (b *Board) fill(r *Run) {
 	rel := func(err error) string { return strings.ReplaceAll(err.Error(), r.root+string(filepath.Separator), "") }
-	if st, err := os.Stat(r.metrics); err == nil {
+	if st, err := os.Stat(r.metrics); err == nil && inside(r.root, r.metrics) == nil {
 		r.Modified = st.ModTime()
 	}
 	recs, err := b.records(r)
@@ -491,7 +501,7 @@ func (b *Board) fill(r *Run) {
 		} else {
 			c.Step = v.(string)
 		}
-		if st, err := os.Stat(p); err == nil {
+		if st, err := os.Stat(p); err == nil && c.Error == "" {
 			c.Size, c.Modified = st.Size(), st.ModTime()
 		}
 		r.Checkpoints = append(r.Checkpoints, c)

@@ -212,6 +212,8 @@ func TestRefusals(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(root, "sly"), 0o755)
 	os.Symlink(filepath.Join(outside, "metrics.jsonl"), filepath.Join(root, "sly", metricsFile))
+	os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(root, "sly", profileFile))
+	os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(root, "sly", "model.safetensors"))
 	srv := newServer(t, root)
 
 	for _, p := range []string{
@@ -239,8 +241,14 @@ func TestRefusals(t *testing.T) {
 	if r := runOf(t, l, "sly"); !strings.Contains(r.Error, "symbolic link out of") || r.Records != 0 {
 		t.Errorf("a metrics file linking out of the root: error %q, %d records", r.Error, r.Records)
 	}
-	if _, body := get(t, srv, "/api/run?id="+runOf(t, l, "sly").ID); strings.Contains(body, secret) {
-		t.Error("/api/run served a metrics file outside the root")
+	if r := runOf(t, l, "sly"); !strings.Contains(r.ProfileError, "symbolic link out of") || len(r.Checkpoints) != 1 || !strings.Contains(r.Checkpoints[0].Error, "symbolic link out of") {
+		t.Errorf("a profile and a checkpoint linking out of the root: %q, %+v", r.ProfileError, r.Checkpoints)
+	}
+	if _, body := get(t, srv, "/api/runs"); strings.Contains(body, secret) {
+		t.Error("/api/runs shows a file outside the root")
+	}
+	if code, body := get(t, srv, "/api/run?id="+runOf(t, l, "sly").ID); code != http.StatusForbidden || strings.Contains(body, secret) {
+		t.Errorf("/api/run of a metrics file linking out of the root: %d %q, want 403", code, body)
 	}
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS"} {
 		req, _ := http.NewRequest(m, srv.URL+"/api/runs", strings.NewReader("{}"))
