@@ -11,13 +11,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-type analysis struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
-}
-
-func analyses() []analysis {
-	return []analysis{
+func analyses() []command {
+	return []command{
 		{"change", "output change under a ±ε perturbation of every weight matrix, against depth", runAnalyzeChange},
 		{"grads", "gradient norm at each sublayer's output, at initialization or for a checkpoint", runAnalyzeGrads},
 		{"dependency", "residual dependency: each layer input's variance share per earlier branch", runAnalyzeDependency},

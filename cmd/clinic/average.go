@@ -16,14 +16,11 @@ func runAverage(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	paths := fs.Args()
-	if *out != "" {
-		if err := fileutil.CheckOutput(*out); err != nil {
-			return err
-		}
-	}
 	switch {
 	case *out == "":
 		return usagef("--out must name the averaged checkpoint")
+	case fileutil.CheckOutput(*out) != nil:
+		return fileutil.CheckOutput(*out)
 	case len(paths) == 0:
 		return usagef("name the checkpoints to average")
 	}

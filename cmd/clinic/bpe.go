@@ -142,13 +142,12 @@ func runBPEEncode(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(stdout)
+	w, format := bufio.NewWriter(stdout), codes.FormatTokens
+	if *ids {
+		format = bpe.FormatIDs
+	}
 	err = eachStdinLine(func(_ int, line string) error {
-		if !*ids {
-			w.WriteString(codes.FormatTokens(codes.Encode(line)))
-			return w.WriteByte('\n')
-		}
-		w.WriteString(bpe.FormatIDs(codes.Encode(line)))
+		w.WriteString(format(codes.Encode(line)))
 		return w.WriteByte('\n')
 	})
 	if ferr := w.Flush(); err == nil {

@@ -15,6 +15,12 @@ import (
 // decode, bleu, translate); a variable so tests can feed it.
 var stdin io.Reader = os.Stdin
 
+// command is a command or an analysis: its name, summary and run.
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
 // usageError is bad input on the command line: exit status 2.
 type usageError = limits.UsageError
 

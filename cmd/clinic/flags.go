@@ -10,11 +10,9 @@ import (
 // modelFlags are the flags that shape a model, shared by train and
 // profile.
 type modelFlags struct {
-	fs      *pflag.FlagSet
-	cfg     model.Config
-	dropout float32
-	attnDp  float32
-	actDp   float32
+	fs                     *pflag.FlagSet
+	cfg                    model.Config
+	dropout, attnDp, actDp float32
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
@@ -71,10 +69,9 @@ func (o *trainOpts) check() error {
 // here: a command takes the ones it has (take), in the place of its
 // help where they go, and reads their values from shared.
 type shared struct {
-	threads   int
-	pin       bool
-	data      string
-	precision string
+	threads         int
+	pin             bool
+	data, precision string
 }
 
 // take adds the named shared flags to fs.

@@ -26,7 +26,7 @@ var fileFloors = map[string]int{
 	"rundir.go": 2, "analyzeflags.go": 2, "signals.go": 2,
 	"resume.go": 3, "sweepdir.go": 3,
 	"train.go": 4, "profile.go": 4, "sample.go": 4, "average.go": 4, "logits.go": 4, "bpe.go": 4,
-	"translate.go": 4, "bleu.go": 4, "corpus.go": 4, "version.go": 4, "tasks.go": 4,
+	"translate.go": 4, "bleu.go": 4, "corpus.go": 4, "board.go": 4, "version.go": 4, "tasks.go": 4,
 	"analyze_change.go": 4, "analyze_grads.go": 4, "analyze_dependency.go": 4, "analyze_sweep.go": 4,
 	"analyze_lrrange.go": 4, "analyze_scaling.go": 4,
 	"analyze.go": 5,

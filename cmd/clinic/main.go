@@ -13,6 +13,7 @@
 //	clinic translate [flags]   translate sentences with a translator checkpoint
 //	clinic bleu      [flags]   score translations with BLEU as sacreBLEU does
 //	clinic corpus    [flags]   write the built-in corpora
+//	clinic board     [DIR...]  a live, read-only web page of the runs and sweeps in DIR
 //	clinic version             print the version and the kernels in use
 package main
 
@@ -42,11 +43,6 @@ func main() {
 	os.Exit(code)
 }
 
-type command struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
-}
-
 func commands() []command {
 	return []command{
 		{"train", "train a language model or a translator (--task)", runTrain},
@@ -59,6 +55,7 @@ func commands() []command {
 		{"translate", "translate sentences with an encoder–decoder checkpoint (beam search)", runTranslate},
 		{"bleu", "score translations with BLEU exactly as sacreBLEU 2.x does", runBLEU},
 		{"corpus", "write the built-in corpora (the Bible's train/valid/test splits, State of the Union)", runCorpus},
+		{"board", "a live, read-only web page of the runs and sweeps in DIR... (default runs/)", runBoard},
 		{"version", "print the version and the kernels in use", runVersion},
 	}
 }

@@ -19,8 +19,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch-size", 16, "sequences in the profiling batch")
 	seed := fs.Uint64("seed", 1, "random seed (weights, batch, dropout)")
 	var sh shared
-	sh.take(fs, "threads")
-	sh.take(fs, "data")
+	sh.take(fs, "threads", "data")
 	valFrac := fs.Float64("val-frac", 0.01, "fraction of the text held out (profiling reads the rest)")
 	out := fs.String("out", "admin_profile.json", "where to write the profile")
 	free := fs.Bool("free", false, "print and save admin-torch's profiling-free ω instead")
@@ -65,19 +64,13 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	var pr *admin.Profile
 	if *free {
 		pr = admin.Free(cfg)
-	} else {
-		if pr, err = lm.Profile(cfg, *batch, *seed, sh.data, *valFrac, pool); err != nil {
-			return err
-		}
+	} else if pr, err = lm.Profile(cfg, *batch, *seed, sh.data, *valFrac, pool); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "Admin ω (%s) for %d layers, d%d:\n", pr.Method, cfg.Layers, cfg.DModel)
 	fmt.Fprintf(stdout, "%-6s %-10s %s\n", "layer", "sublayer", "ω")
 	for k, w := range pr.Omega {
-		kind := "attention"
-		if k%2 == 1 {
-			kind = "ffn"
-		}
-		fmt.Fprintf(stdout, "%-6d %-10s %.6f\n", k/2, kind, w)
+		fmt.Fprintf(stdout, "%-6d %-10s %.6f\n", k/2, [2]string{"attention", "ffn"}[k%2], w)
 	}
 	if err := pr.Save(*out); err != nil {
 		return fmt.Errorf("writing %s: %v", *out, err)

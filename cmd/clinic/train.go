@@ -146,10 +146,8 @@ func (c *trainCmd) gates(kind task.Setup) error {
 
 // lock takes the run directory for the whole run (internal/rundir): a
 // resumed run keeps its files; the ranks other than 0 write nothing.
-func (c *trainCmd) lock(kind task.Setup) (func(), error) {
+func (c *trainCmd) lock(kind task.Setup) (release func(), err error) {
 	o := &c.o
-	var release func()
-	var err error
 	switch {
 	case !o.Rank0():
 		o.Quiet = true
