@@ -185,7 +185,8 @@ func (e *EventWriter) Close() error {
 }
 
 // recordScalars are a metrics record's numbers as TensorBoard scalars,
-// by tag in name order; the step and the schema are not scalars, and a
+// by tag in name order; the step, the schema and the time (the event's
+// own wall_time) are not scalars, and a
 // non-finite number (a diverged loss) goes as its float32.
 func recordScalars(rec map[string]any) (step int, scalars []Scalar, ok bool) {
 	s, ok := rec["step"].(int)
@@ -202,7 +203,7 @@ func recordScalars(rec map[string]any) (step int, scalars []Scalar, ok bool) {
 		default:
 			continue
 		}
-		if k != "step" && k != "schema" {
+		if k != "step" && k != "schema" && k != "time" {
 			scalars = append(scalars, Scalar{k, float32(x)})
 		}
 	}

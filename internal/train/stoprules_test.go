@@ -266,6 +266,7 @@ func sameRecords(recs []map[string]any) string {
 	var b strings.Builder
 	for _, r := range recs {
 		delete(r, "tokens_per_s")
+		delete(r, "time")
 		js, _ := json.Marshal(r)
 		b.Write(append(js, '\n'))
 	}

@@ -750,7 +750,7 @@ func (t *Trainer) Run() (*Result, error) {
 		}
 		tokens += st.Tokens
 		t.tokens += int64(st.Tokens)
-		rec := map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm}
+		rec := map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "lr": st.LR, "grad_norm": st.GradNorm, "time": wallTime()}
 		if o.BF16 {
 			rec["precision"] = BF16
 		}
@@ -948,7 +948,7 @@ func (t *Trainer) diverged(res *Result, st StepStats) error {
 	res.Diverged, res.FailStep = true, st.Step
 	if t.o.Metrics != nil {
 		// metrics spells non-finite values as strings
-		t.o.Metrics.Write(map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "grad_norm": st.GradNorm, "diverged": true})
+		t.o.Metrics.Write(map[string]any{"schema": metrics.Schema, "step": st.Step, "loss": st.Loss, "grad_norm": st.GradNorm, "diverged": true, "time": wallTime()})
 	}
 	e := &DivergedError{Step: st.Step, Loss: st.Loss, GradNorm: st.GradNorm, Path: t.o.Checkpoint}
 	if st.Step > 1 && t.o.Checkpoint != "" {
@@ -963,3 +963,8 @@ func (t *Trainer) diverged(res *Result, st StepStats) error {
 	}
 	return e
 }
+
+// wallTime is a metrics record's "time": when its step ended, in Unix
+// seconds to the millisecond (for plotting a run against wall time; it
+// differs between identical runs, like tokens_per_s).
+func wallTime() float64 { return float64(time.Now().UnixMilli()) / 1000 }
