@@ -181,7 +181,11 @@ func (pool *Pool) PackBF16(dst *PackedBF16, transB bool, k, n int, b []float32, 
 	// One unit per (k block, column panel).
 	blocks := (kp + bf16KC - 1) / bf16KC
 	fn := func(lo, hi int) {
-		var tmp []uint32
+		// The transposing pack's scratch is a free job's B buffer: a
+		// weight is packed every pass, and a fresh 32 KB a chunk would
+		// be garbage on the training path.
+		scratch := takeBF16Job()
+		tmp := scratch.bbuf
 		for u := lo; u < hi; u++ {
 			p0 := u / nPanels * bf16KC
 			jj := j
@@ -189,6 +193,8 @@ func (pool *Pool) PackBF16(dst *PackedBF16, transB bool, k, n int, b []float32, 
 			jj.bpack = dst.data[p0*nPanels*kn.nr:]
 			tmp = jj.packBPanel(u%nPanels, tmp)
 		}
+		scratch.bbuf = tmp
+		putBF16Job(scratch)
 	}
 	pool.Parallel(blocks*nPanels, fn)
 	return dst
