@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -42,6 +43,65 @@ func NewModel(cfg model.Config, seed uint64, b Batch) (*model.Model, error) {
 	return m, nil
 }
 
+// NewTranslator is NewModel for an encoder–decoder and a batch of
+// sentence pairs: Admin's ω of both stacks are profiled on b as
+// training does.
+func NewTranslator(cfg model.Config, seed uint64, b *model.Pair) (*model.Seq2Seq, error) {
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Init(seed)
+	m, err := model.NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), seed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HasOmega() {
+		if _, err := RunSeq2Seq(m, b, seed); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Net is a model bound to one batch, as the analyses see it: a language
+// model (LMNet) with one stack, or a translator (TranslatorNet) with an
+// encoder and a decoder. Every pass runs with dropout off.
+type Net struct {
+	P      *model.Params
+	Stacks []model.StackView
+	pool   *asm.Pool
+	// forward runs the batch, with its targets (the loss, for a
+	// backward pass) or without.
+	forward  func(targets bool) (float64, error)
+	backward func() error
+}
+
+// LMNet binds a language model to batch b.
+func LMNet(m *model.Model, b Batch) *Net {
+	return &Net{P: m.P, Stacks: m.Stacks(), pool: m.Pool(), backward: m.Backward,
+		forward: func(targets bool) (float64, error) {
+			var tg []int32
+			if targets {
+				tg = b.Targets
+			}
+			return m.Forward(b.Tokens, tg, b.B, b.T, false)
+		}}
+}
+
+// TranslatorNet binds a translator to batch b.
+func TranslatorNet(m *model.Seq2Seq, b *model.Pair) *Net {
+	return &Net{P: m.P, Stacks: m.Stacks(), pool: m.Pool(), backward: m.Backward,
+		forward: func(targets bool) (float64, error) {
+			nb := *b
+			if !targets {
+				nb.TgtOut = nil
+			}
+			loss, _, err := m.Forward(&nb, false)
+			return loss, err
+		}}
+}
+
 // Perturbation modes of OutputChange.
 const (
 	// PerturbRandom moves every perturbed weight by ±ε, the sign drawn
@@ -64,49 +124,97 @@ type ChangeOptions struct {
 	Embedding bool
 }
 
-// Perturbed reports whether OutputChange moves q: the layers' weight
-// matrices (Wqkv, Wo, W1, W2) and, with embedding, the embedding;
-// never biases, LayerNorm parameters or ω.
-func Perturbed(p *model.Params, q *model.Param, embedding bool) bool {
-	if !q.Matrix {
-		return false
+// MovedAll names OutputChange's whole-model measurement of a translator:
+// every stack's matrices moved, the decoder's output read.
+const MovedAll = "all"
+
+// StackChange is one output change: of Stack's output ("encoder" or
+// "decoder"), with the matrices of Moved ("encoder", "decoder" or
+// MovedAll) perturbed.
+type StackChange struct {
+	Stack, Moved string
+	Value        float64
+	// Elements is the number of values the norm sums: the real tokens
+	// times the width.
+	Elements int
+}
+
+// Perturbed lists what OutputChange moves when it perturbs stacks: their
+// layers' weight matrices (model.StackView.Matrices) and, with embedding,
+// the embedding; never biases, LayerNorm parameters or ω.
+func Perturbed(p *model.Params, stacks []model.StackView, embedding bool) map[*model.Param]bool {
+	set := map[*model.Param]bool{}
+	for _, s := range stacks {
+		for _, q := range s.Matrices() {
+			set[q] = true
+		}
 	}
-	return q != p.Embed || embedding
+	if embedding {
+		set[p.Embed] = true
+	}
+	return set
 }
 
 // OutputChange returns ‖F(x,W) − F(x,W*)‖_F, the Frobenius norm over the
-// whole batch of the change of the stack's output (m.Output(): the last
-// sublayer's LayerNorm output for postln and admin, the final LayerNorm's
-// output for preln) when every perturbed weight w becomes w* = w + ε·s,
-// with s = ±1 at random or s = −sign(∂L/∂w). Dropout is off. The
-// parameters are restored afterwards.
-func OutputChange(m *model.Model, b Batch, o ChangeOptions) (float64, error) {
+// batch's real tokens of the change of a stack's output (StackView.Output:
+// the last sublayer's LayerNorm output for postln and admin, the final
+// LayerNorm's output for preln) when every perturbed weight w becomes
+// w* = w + ε·s, with s = ±1 at random or s = −sign(∂L/∂w). Each stack is
+// measured with its own matrices moved; a translator's decoder also with
+// every matrix of both stacks moved (Moved = MovedAll: what an update
+// does to the model's output). Dropout is off. The parameters are
+// restored afterwards.
+func OutputChange(n *Net, o ChangeOptions) ([]StackChange, error) {
 	if o.Mode != PerturbRandom && o.Mode != PerturbGrad {
-		return 0, fmt.Errorf("perturbation mode must be %s or %s, got %q", PerturbRandom, PerturbGrad, o.Mode)
+		return nil, fmt.Errorf("perturbation mode must be %s or %s, got %q", PerturbRandom, PerturbGrad, o.Mode)
 	}
 	if !(o.Eps > 0) || math.IsInf(o.Eps, 0) {
-		return 0, fmt.Errorf("perturbation size must be positive, got %g", o.Eps)
+		return nil, fmt.Errorf("perturbation size must be positive, got %g", o.Eps)
 	}
-	p := m.P
 	if o.Mode == PerturbGrad {
-		p.ZeroGrad(m.Pool())
-		if _, err := m.Forward(b.Tokens, b.Targets, b.B, b.T, false); err != nil {
-			return 0, err
+		n.P.ZeroGrad(n.pool)
+		if _, err := n.forward(true); err != nil {
+			return nil, err
 		}
-		if err := m.Backward(); err != nil {
-			return 0, err
+		if err := n.backward(); err != nil {
+			return nil, err
 		}
-	} else if _, err := m.Forward(b.Tokens, nil, b.B, b.T, false); err != nil {
-		return 0, err
+	} else if _, err := n.forward(false); err != nil {
+		return nil, err
 	}
-	out0 := append([]float32(nil), m.Output()...)
+	outs := make([][]float32, len(n.Stacks))
+	for i, s := range n.Stacks {
+		outs[i] = append([]float32(nil), s.Output()...)
+	}
+	var res []StackChange
+	for i, s := range n.Stacks {
+		v, err := n.changeWith(o, Perturbed(n.P, n.Stacks[i:i+1], o.Embedding), i, outs[i])
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, StackChange{Stack: s.Name, Moved: s.Name, Value: v, Elements: len(s.ValidRows()) * n.P.Cfg.DModel})
+	}
+	if last := len(n.Stacks) - 1; last > 0 {
+		v, err := n.changeWith(o, Perturbed(n.P, n.Stacks, o.Embedding), last, outs[last])
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, StackChange{Stack: n.Stacks[last].Name, Moved: MovedAll, Value: v, Elements: res[last].Elements})
+	}
+	return res, nil
+}
 
+// changeWith moves the weights of set, runs the batch again and returns
+// the change of stack i's output from out0 over its real tokens; the
+// weights are restored before it returns. The random signs are drawn in
+// the order of P.List, a fresh stream from o.Seed each call.
+func (n *Net) changeWith(o ChangeOptions, set map[*model.Param]bool, i int, out0 []float32) (float64, error) {
 	var saved [][]float32
 	var qs []*model.Param
 	r := rand.New(rand.NewPCG(o.Seed, 0x7065727475726221)) // "perturb!"
 	eps := float32(o.Eps)
-	for _, q := range p.List {
-		if !Perturbed(p, q, o.Embedding) {
+	for _, q := range n.P.List {
+		if !set[q] {
 			continue
 		}
 		qs = append(qs, q)
@@ -141,13 +249,17 @@ func OutputChange(m *model.Model, b Batch, o ChangeOptions) (float64, error) {
 			copy(q.W, saved[i])
 		}
 	}()
-	if _, err := m.Forward(b.Tokens, nil, b.B, b.T, false); err != nil {
+	if _, err := n.forward(false); err != nil {
 		return 0, err
 	}
+	st := n.Stacks[i]
+	out, d := st.Output(), n.P.Cfg.DModel
 	var s float64
-	for i, v := range m.Output() {
-		d := float64(v) - float64(out0[i])
-		s += d * d
+	for _, r := range st.ValidRows() {
+		for j := r * d; j < r*d+d; j++ {
+			v := float64(out[j]) - float64(out0[j])
+			s += v * v
+		}
 	}
 	return math.Sqrt(s), nil
 }
@@ -155,33 +267,44 @@ func OutputChange(m *model.Model, b Batch, o ChangeOptions) (float64, error) {
 // GradNorms are the gradients at each sublayer's output.
 type GradNorms struct {
 	Loss float64
-	// Norm[k] = ‖∂L/∂x_{k+1}‖_F over the whole batch, x_{k+1} the output
-	// of sublayer k (layer k/2, attention for even k, FFN for odd k): the
-	// LayerNorm output for postln and admin, the stream after the
-	// residual add for preln.
-	Norm []float64
+	// Stacks has one entry per stack of the net, in its order.
+	Stacks []StackGrads
 }
 
-// SublayerGradNorms runs a forward and backward pass on b with dropout
-// off and returns the loss and the gradient norm at every sublayer's
-// output. It overwrites m.P's gradients.
-func SublayerGradNorms(m *model.Model, b Batch) (*GradNorms, error) {
-	g := &GradNorms{Norm: make([]float64, m.Cfg.Sublayers())}
-	prev := m.SublayerGrad
-	defer func() { m.SublayerGrad = prev }()
-	m.SublayerGrad = func(k int, grad []float32) {
-		var s float64
-		for _, v := range grad {
-			s += float64(v) * float64(v)
+// StackGrads are one stack's gradient norms: Norm[k] = ‖∂L/∂x_{k+1}‖_F
+// over the whole batch, x_{k+1} the output of sublayer k (named by
+// model.StackView.SublayerName): the LayerNorm output for postln and
+// admin, the stream after the residual add for preln.
+type StackGrads struct {
+	Stack string
+	Norm  []float64
+}
+
+// SublayerGradNorms runs a forward and backward pass with dropout off and
+// returns the loss and the gradient norm at every sublayer's output of
+// every stack. It overwrites the gradients of n.P.
+func SublayerGradNorms(n *Net) (*GradNorms, error) {
+	g := &GradNorms{}
+	for _, s := range n.Stacks {
+		sg := StackGrads{Stack: s.Name, Norm: make([]float64, s.Sublayers())}
+		g.Stacks = append(g.Stacks, sg)
+		h := s.Hooks
+		prev := h.SublayerGrad
+		defer func() { h.SublayerGrad = prev }()
+		h.SublayerGrad = func(k int, grad []float32) {
+			var s float64
+			for _, v := range grad {
+				s += float64(v) * float64(v)
+			}
+			sg.Norm[k] = math.Sqrt(s)
 		}
-		g.Norm[k] = math.Sqrt(s)
 	}
-	m.P.ZeroGrad(m.Pool())
-	loss, err := m.Forward(b.Tokens, b.Targets, b.B, b.T, false)
+	n.P.ZeroGrad(n.pool)
+	loss, err := n.forward(true)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Backward(); err != nil {
+	if err := n.backward(); err != nil {
 		return nil, err
 	}
 	g.Loss = loss

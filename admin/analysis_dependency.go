@@ -46,6 +46,7 @@ import (
 // reports variance shares instead of standard deviations.
 type Dependency struct {
 	Norm      string
+	Stack     string // the stack's name: "encoder" or "decoder"
 	Sublayers int // n
 	// Share has a row for each i = 1..n (input of sublayer i, i = n the
 	// stack's output) and a column for each component: 0 the embedding,
@@ -56,7 +57,9 @@ type Dependency struct {
 	RowLabels, ColLabels []string
 }
 
-// SublayerName names sublayer k: "L3.attn" is layer 3's self-attention.
+// SublayerName names sublayer k of a language model: "L3.attn" is
+// layer 3's self-attention (model.StackView.SublayerName names any
+// stack's).
 func SublayerName(k int) string {
 	if k%2 == 0 {
 		return fmt.Sprintf("L%d.attn", k/2)
@@ -64,209 +67,227 @@ func SublayerName(k int) string {
 	return fmt.Sprintf("L%d.ffn", k/2)
 }
 
-// ResidualDependency runs one forward pass on b with dropout off and
-// returns the residual dependency of every sublayer's input.
-func ResidualDependency(m *model.Model, b Batch) (*Dependency, error) {
-	return residualDependency(m, b, nil)
+// ResidualDependency runs one forward pass with dropout off and returns
+// the residual dependency of every sublayer's input, one Dependency per
+// stack of n in its order. Over a padded batch the variances are taken
+// over the real tokens only.
+func ResidualDependency(n *Net) ([]*Dependency, error) {
+	return residualDependency(n, nil)
 }
 
 // residualDependency is ResidualDependency; check, when set, sees the
-// components of each stream x_{k+1} (before any preln scaling) as soon
-// as they are known.
-func residualDependency(m *model.Model, b Batch, check func(k int, comps [][]float64, bias []float64)) (*Dependency, error) {
-	cfg := m.Cfg
-	n, d := cfg.Sublayers(), cfg.DModel
-	rows := b.B * b.T
-	eps := float64(cfg.LNEps)
-	dep := &Dependency{Norm: cfg.Norm, Sublayers: n}
-	res := cfg.Residual() // the variant's term
+// components of each stream x_{k+1} of stack s (before any preln scaling)
+// as soon as they are known.
+func residualDependency(n *Net, check func(s, k int, comps [][]float64, bias []float64)) ([]*Dependency, error) {
+	var ds []*depStack
+	for si, v := range n.Stacks {
+		ds = append(ds, newDepStack(n.P.Cfg, v))
+		h := v.Hooks
+		prev := h.SublayerHook
+		defer func() { h.SublayerHook = prev }()
+		h.SublayerHook = ds[si].hook(func(k int, comps [][]float64, bias []float64) {
+			if check != nil {
+				check(si, k, comps, bias)
+			}
+		})
+	}
+	if _, err := n.forward(false); err != nil {
+		return nil, err
+	}
+	var out []*Dependency
+	for _, d := range ds {
+		dep, err := d.finish()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dep)
+	}
+	return out, nil
+}
+
+// depStack follows the components of one stack's stream through a
+// forward pass.
+type depStack struct {
+	v          model.StackView
+	dep        *Dependency
+	res        model.Residual
+	n, d       int
+	eps        float64
+	comps      [][]float64 // components of the current stream x_k
+	bias       []float64
+	mean, rstd []float64
+	tmp        []float64
+	rows       []int // the real tokens' rows, known once the pass starts
+}
+
+func newDepStack(cfg model.Config, v model.StackView) *depStack {
+	n := v.Sublayers()
+	ds := &depStack{v: v, res: cfg.Residual(), n: n, d: cfg.DModel, eps: float64(cfg.LNEps),
+		dep: &Dependency{Norm: cfg.Norm, Stack: v.Name, Sublayers: n}}
 	for i := 1; i <= n; i++ {
 		if i < n {
-			dep.RowLabels = append(dep.RowLabels, SublayerName(i))
+			ds.dep.RowLabels = append(ds.dep.RowLabels, v.SublayerName(i))
 		} else {
-			dep.RowLabels = append(dep.RowLabels, "output")
+			ds.dep.RowLabels = append(ds.dep.RowLabels, "output")
 		}
 	}
-	dep.ColLabels = append(dep.ColLabels, "emb")
+	ds.dep.ColLabels = append(ds.dep.ColLabels, "emb")
 	for k := 0; k < n; k++ {
-		dep.ColLabels = append(dep.ColLabels, SublayerName(k))
+		ds.dep.ColLabels = append(ds.dep.ColLabels, v.SublayerName(k))
 	}
-	dep.ColLabels = append(dep.ColLabels, "β")
+	ds.dep.ColLabels = append(ds.dep.ColLabels, "β")
+	return ds
+}
 
-	var comps [][]float64 // components of the current stream x_k
-	bias := make([]float64, rows*d)
-	mean, rstd := make([]float64, rows), make([]float64, rows)
-	tmp := make([]float64, rows*d)
+// lnStats fills mean and rstd with the per-token statistics of v.
+func (ds *depStack) lnStats(v func(i int) float64) {
+	d := ds.d
+	for r := range ds.mean {
+		var s float64
+		for c := 0; c < d; c++ {
+			s += v(r*d + c)
+		}
+		mu := s / float64(d)
+		var q float64
+		for c := 0; c < d; c++ {
+			u := v(r*d+c) - mu
+			q += u * u
+		}
+		ds.mean[r], ds.rstd[r] = mu, 1/math.Sqrt(q/float64(d)+ds.eps)
+	}
+}
 
-	// lnStats fills mean and rstd with the per-token statistics of v.
-	lnStats := func(v func(i int) float64) {
-		for r := 0; r < rows; r++ {
-			var s float64
-			for c := 0; c < d; c++ {
-				s += v(r*d + c)
+// scale writes γ ⊙ (w⊙c − rowmean(w⊙c)) · rstd (+ β) into dst.
+func (ds *depStack) scale(dst, c []float64, w, g, beta []float32) {
+	d := ds.d
+	for r := range ds.rstd {
+		cr, dr := c[r*d:r*d+d], dst[r*d:r*d+d]
+		var s float64
+		for j := range cr {
+			dr[j] = cr[j]
+			if w != nil {
+				dr[j] *= float64(w[j])
 			}
-			mu := s / float64(d)
-			var q float64
-			for c := 0; c < d; c++ {
-				u := v(r*d+c) - mu
-				q += u * u
-			}
-			mean[r], rstd[r] = mu, 1/math.Sqrt(q/float64(d)+eps)
+			s += dr[j]
 		}
-	}
-	// scale writes γ ⊙ (w⊙c − rowmean(w⊙c)) · rstd (+ β) into dst.
-	scale := func(dst, c []float64, w, g, beta []float32) {
-		for r := 0; r < rows; r++ {
-			cr, dr := c[r*d:r*d+d], dst[r*d:r*d+d]
-			var s float64
-			for j := range cr {
-				dr[j] = cr[j]
-				if w != nil {
-					dr[j] *= float64(w[j])
-				}
-				s += dr[j]
-			}
-			mu := s / float64(d)
-			for j := range dr {
-				dr[j] = (dr[j] - mu) * rstd[r] * float64(g[j])
-				if beta != nil {
-					dr[j] += float64(beta[j])
-				}
+		mu := s / float64(d)
+		for j := range dr {
+			dr[j] = (dr[j] - mu) * ds.rstd[r] * float64(g[j])
+			if beta != nil {
+				dr[j] += float64(beta[j])
 			}
 		}
 	}
-	// spread is the mean over tokens of the variance over channels.
-	spread := func(c []float64) float64 {
-		var tot float64
-		for r := 0; r < rows; r++ {
-			cr := c[r*d : r*d+d]
-			var s, q float64
-			for _, v := range cr {
-				s += v
-			}
-			mu := s / float64(d)
-			for _, v := range cr {
-				q += (v - mu) * (v - mu)
-			}
-			tot += q / float64(d)
-		}
-		return tot / float64(rows)
-	}
-	// addRow appends the shares of a row whose components' spreads are v
-	// (v[len-1] the bias component).
-	addRow := func(v []float64) {
-		row := make([]float64, n+2)
-		var tot float64
-		for _, x := range v {
-			tot += x
-		}
-		for j := 0; j < len(v)-1; j++ {
-			row[j] = v[j] / tot
-		}
-		row[n+1] = v[len(v)-1] / tot
-		dep.Share = append(dep.Share, row)
-	}
-	// prelnRow records the shares of LN(x) for a preln stream x.
-	prelnRow := func(x []float32, g, beta []float32) {
-		lnStats(func(i int) float64 { return float64(x[i]) })
-		var v []float64
-		for _, c := range comps {
-			scale(tmp, c, nil, g, nil)
-			v = append(v, spread(tmp))
-		}
-		scale(tmp, bias, nil, g, beta)
-		v = append(v, spread(tmp))
-		addRow(v)
-	}
-	lp := m.P.Layers
-	var alpha []float32 // a constant shortcut weight (deepnorm), as ω
-	if w, ok := cfg.Shortcut(false); ok {
-		alpha = make([]float32, d)
-		for i := range alpha {
-			alpha[i] = float32(w)
-		}
-	}
-	ln := func(k int) (g, beta, omega []float32) {
-		if !cfg.HasLayerNorm() {
-			return
-		}
-		omega = alpha
-		l := &lp[k/2]
-		if k%2 == 0 {
-			g, beta = l.LN1G.W, l.LN1B.W
-			if l.Omega1 != nil {
-				omega = l.Omega1.W
-			}
-		} else {
-			g, beta = l.LN2G.W, l.LN2B.W
-			if l.Omega2 != nil {
-				omega = l.Omega2.W
-			}
-		}
-		return
-	}
+}
 
-	prev := m.SublayerHook
-	defer func() { m.SublayerHook = prev }()
-	m.SublayerHook = func(k int, x, branch, _ []float32) {
+// spread is the mean over the real tokens of the variance over channels.
+func (ds *depStack) spread(c []float64) float64 {
+	d := ds.d
+	var tot float64
+	for _, r := range ds.rows {
+		cr := c[r*d : r*d+d]
+		var s, q float64
+		for _, v := range cr {
+			s += v
+		}
+		mu := s / float64(d)
+		for _, v := range cr {
+			q += (v - mu) * (v - mu)
+		}
+		tot += q / float64(d)
+	}
+	return tot / float64(len(ds.rows))
+}
+
+// addRow appends the shares of a row whose components' spreads are v
+// (v[len-1] the bias component).
+func (ds *depStack) addRow(v []float64) {
+	row := make([]float64, ds.n+2)
+	var tot float64
+	for _, x := range v {
+		tot += x
+	}
+	for j := 0; j < len(v)-1; j++ {
+		row[j] = v[j] / tot
+	}
+	row[ds.n+1] = v[len(v)-1] / tot
+	ds.dep.Share = append(ds.dep.Share, row)
+}
+
+// prelnRow records the shares of LN(x) for a preln stream x.
+func (ds *depStack) prelnRow(x []float32, g, beta []float32) {
+	ds.lnStats(func(i int) float64 { return float64(x[i]) })
+	var v []float64
+	for _, c := range ds.comps {
+		ds.scale(ds.tmp, c, nil, g, nil)
+		v = append(v, ds.spread(ds.tmp))
+	}
+	ds.scale(ds.tmp, ds.bias, nil, g, beta)
+	v = append(v, ds.spread(ds.tmp))
+	ds.addRow(v)
+}
+
+// hook is the stack's SublayerHook: it splits x_{k+1} into its
+// components, then calls check.
+func (ds *depStack) hook(check func(k int, comps [][]float64, bias []float64)) func(k int, x, branch, _ []float32) {
+	return func(k int, x, branch, _ []float32) {
 		if k == 0 {
-			c0 := make([]float64, rows*d)
+			rows := len(x) / ds.d
+			ds.rows = ds.v.ValidRows()
+			ds.bias, ds.tmp = make([]float64, len(x)), make([]float64, len(x))
+			ds.mean, ds.rstd = make([]float64, rows), make([]float64, rows)
+			c0 := make([]float64, len(x))
 			for i, v := range x {
 				c0[i] = float64(v)
 			}
-			comps = append(comps, c0)
+			ds.comps = [][]float64{c0}
 		}
-		bk := make([]float64, rows*d)
+		bk := make([]float64, len(branch))
 		for i, v := range branch {
 			bk[i] = float64(v)
 		}
-		g, beta, omega := ln(k)
-		switch res {
+		g, beta, shortcut := ds.v.Norm(k)
+		switch ds.res {
 		case model.PlainSum:
-			comps = append(comps, bk)
+			ds.comps = append(ds.comps, bk)
 			var v []float64
-			for _, c := range comps {
-				v = append(v, spread(c))
+			for _, c := range ds.comps {
+				v = append(v, ds.spread(c))
 			}
-			addRow(append(v, 0))
+			ds.addRow(append(v, 0))
 		case model.LNThenBranch:
 			if k > 0 {
-				prelnRow(x, g, beta) // row k: what sublayer k's branch reads
+				ds.prelnRow(x, g, beta) // row k: what sublayer k's branch reads
 			}
-			comps = append(comps, bk)
+			ds.comps = append(ds.comps, bk)
 		default: // SumThenLN
-			lnStats(func(i int) float64 {
-				w := 1.0
-				if omega != nil {
-					w = float64(omega[i%d])
-				}
-				return w*float64(x[i]) + float64(branch[i])
-			})
-			for _, c := range comps {
-				scale(c, c, omega, g, nil)
+			d := ds.d
+			ds.lnStats(func(i int) float64 { return float64(shortcut[i%d])*float64(x[i]) + float64(branch[i]) })
+			for _, c := range ds.comps {
+				ds.scale(c, c, shortcut, g, nil)
 			}
-			scale(bk, bk, nil, g, nil)
-			scale(bias, bias, omega, g, beta)
-			comps = append(comps, bk)
+			ds.scale(bk, bk, nil, g, nil)
+			ds.scale(ds.bias, ds.bias, shortcut, g, beta)
+			ds.comps = append(ds.comps, bk)
 			var v []float64
-			for _, c := range comps {
-				v = append(v, spread(c))
+			for _, c := range ds.comps {
+				v = append(v, ds.spread(c))
 			}
-			addRow(append(v, spread(bias)))
+			ds.addRow(append(v, ds.spread(ds.bias)))
 		}
-		if check != nil {
-			check(k, comps, bias)
-		}
+		check(k, ds.comps, ds.bias)
 	}
-	if _, err := m.Forward(b.Tokens, nil, b.B, b.T, false); err != nil {
-		return nil, err
+}
+
+// finish adds the output's row (preln: the final LayerNorm's) and checks
+// that every sublayer was seen.
+func (ds *depStack) finish() (*Dependency, error) {
+	if ds.res == model.LNThenBranch {
+		g, beta := ds.v.FinalLN()
+		ds.prelnRow(ds.v.Stream(ds.n), g, beta)
 	}
-	if res == model.LNThenBranch {
-		fl := m.P.FinalLN
-		prelnRow(m.Stream(n), fl[0].W, fl[1].W)
+	if len(ds.dep.Share) != ds.n {
+		return nil, fmt.Errorf("residual dependency: %d rows for %d sublayers", len(ds.dep.Share), ds.n)
 	}
-	if len(dep.Share) != n {
-		return nil, fmt.Errorf("residual dependency: %d rows for %d sublayers", len(dep.Share), n)
-	}
-	return dep, nil
+	return ds.dep, nil
 }

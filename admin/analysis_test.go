@@ -39,11 +39,14 @@ func change(t *testing.T, norm string, layers int, mode string, seeds int) float
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := OutputChange(m, b, ChangeOptions{Mode: mode, Eps: 1e-4, Seed: uint64(s)})
+		v, err := OutputChange(LMNet(m, b), ChangeOptions{Mode: mode, Eps: 1e-4, Seed: uint64(s)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		vs = append(vs, v)
+		if len(v) != 1 || v[0].Stack != "decoder" || v[0].Moved != "decoder" {
+			t.Fatalf("changes %+v", v)
+		}
+		vs = append(vs, v[0].Value)
 	}
 	mean, _ := MeanStd(vs)
 	return mean
@@ -86,11 +89,11 @@ func TestOutputChangeRestores(t *testing.T) {
 	before := append([]float32(nil), m.P.W...)
 	var vs []float64
 	for _, mode := range []string{PerturbRandom, PerturbGrad, PerturbRandom} {
-		v, err := OutputChange(m, b, ChangeOptions{Mode: mode, Eps: 1e-4, Seed: 5})
+		v, err := OutputChange(LMNet(m, b), ChangeOptions{Mode: mode, Eps: 1e-4, Seed: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
-		vs = append(vs, v)
+		vs = append(vs, v[0].Value)
 		for i := range before {
 			if m.P.W[i] != before[i] {
 				t.Fatalf("%s: parameter %d changed", mode, i)
@@ -100,23 +103,20 @@ func TestOutputChangeRestores(t *testing.T) {
 	if vs[0] != vs[2] {
 		t.Errorf("same seed, different change: %g vs %g", vs[0], vs[2])
 	}
-	n := 0
-	for _, q := range m.P.List {
-		if Perturbed(m.P, q, false) {
-			n++
-			if !q.Matrix || q == m.P.Embed {
-				t.Errorf("%s perturbed", q.Name)
-			}
+	set := Perturbed(m.P, m.Stacks(), false)
+	for q := range set {
+		if !q.Matrix || q == m.P.Embed {
+			t.Errorf("%s perturbed", q.Name)
 		}
 	}
-	if n != 4*2 {
-		t.Errorf("%d tensors perturbed, want 8", n)
+	if len(set) != 4*2 {
+		t.Errorf("%d tensors perturbed, want 8", len(set))
 	}
-	if !Perturbed(m.P, m.P.Embed, true) {
+	if !Perturbed(m.P, m.Stacks(), true)[m.P.Embed] {
 		t.Error("embedding not perturbed with Embedding set")
 	}
 	for _, o := range []ChangeOptions{{Mode: "bogus", Eps: 1e-4}, {Mode: PerturbRandom, Eps: 0}, {Mode: PerturbGrad, Eps: math.NaN()}} {
-		if _, err := OutputChange(m, b, o); err == nil {
+		if _, err := OutputChange(LMNet(m, b), o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
 	}
@@ -149,7 +149,7 @@ func TestResidualDependency(t *testing.T) {
 			}
 		}
 		sums := make([][]float64, 2*L)
-		d, err := residualDependency(m, b, func(k int, comps [][]float64, bias []float64) {
+		ds, err := residualDependency(LMNet(m, b), func(_, k int, comps [][]float64, bias []float64) {
 			if len(comps) != k+2 {
 				t.Errorf("%s: %d components after sublayer %d", norm, len(comps), k)
 			}
@@ -164,6 +164,7 @@ func TestResidualDependency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		d := ds[0]
 		for k := 0; k < 2*L; k++ {
 			x := m.Stream(k + 1)
 			var worst float64
@@ -199,10 +200,11 @@ func TestResidualDependency(t *testing.T) {
 		}
 		// Fresh weights for the comparison across norms.
 		m, _ = NewModel(tinyConfig(norm, L), 2, b)
-		d, err = ResidualDependency(m, b)
+		ds, err = ResidualDependency(LMNet(m, b))
 		if err != nil {
 			t.Fatal(err)
 		}
+		d = ds[0]
 		var avg float64
 		for i := 2; i <= 2*L; i++ {
 			avg += d.Share[i-1][i] / float64(2*L-1)
@@ -231,24 +233,25 @@ func TestSublayerGradNorms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := SublayerGradNorms(m, b)
+		g, err := SublayerGradNorms(LMNet(m, b))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if m.SublayerGrad != nil {
 			t.Error("hook left set")
 		}
-		if len(g.Norm) != 6 || !(g.Loss > 4 && g.Loss < 7) {
-			t.Fatalf("%s: %d norms, loss %g", norm, len(g.Norm), g.Loss)
+		if len(g.Stacks) != 1 || len(g.Stacks[0].Norm) != 6 || !(g.Loss > 4 && g.Loss < 7) {
+			t.Fatalf("%s: %d stacks, loss %g", norm, len(g.Stacks), g.Loss)
 		}
-		for k, v := range g.Norm {
+		gn := g.Stacks[0].Norm
+		for k, v := range gn {
 			if !(v > 0) || math.IsInf(v, 0) {
 				t.Errorf("%s: norm[%d] = %g", norm, k, v)
 			}
 		}
-		g2, _ := SublayerGradNorms(m, b)
-		for k := range g.Norm {
-			if g.Norm[k] != g2.Norm[k] {
+		g2, _ := SublayerGradNorms(LMNet(m, b))
+		for k := range gn {
+			if gn[k] != g2.Stacks[0].Norm[k] {
 				t.Errorf("%s: not deterministic at %d", norm, k)
 			}
 		}

@@ -7,7 +7,8 @@ import (
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/rundir"
-	"github.com/clinic-ml/clinic/internal/task/lm"
+	"github.com/clinic-ml/clinic/internal/task"
+	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -39,9 +40,13 @@ type analyzeFlags struct {
 	sh        shared
 	batch     int
 	valFrac   float64
+	tasks     *task.Flags
 }
 
-func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
+// register adds the flags, with --task and every task's flags (args
+// picks the task whose defaults apply).
+func (a *analyzeFlags) register(fs *pflag.FlagSet, name string, args []string) {
+	task.SetDefault(fs, "seq-len", "64")
 	// The analyses run with dropout off; the dropout flags only shape
 	// Admin's profiling, which runs in training mode as in 'clinic train'.
 	for _, n := range []string{"dropout", "attn-dropout", "act-dropout"} {
@@ -56,6 +61,7 @@ func (a *analyzeFlags) register(fs *pflag.FlagSet, name string) {
 	fs.IntVar(&a.batch, "batch-size", 8, "sequences in the batch")
 	a.sh.take(fs, "data")
 	fs.Float64Var(&a.valFrac, "val-frac", 0.01, "fraction of the text held out (batches come from the rest)")
+	a.tasks = task.AddFlags(fs, task.Of(args))
 }
 
 // overwriteUsage is the help of an analysis's --overwrite.
@@ -99,11 +105,12 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 	}
 	var base model.Config
 	var norms []string
+	var meta map[string]string
 	if *ckpt != "" {
 		if err := checkpointConflict(fs); err != nil {
 			return a, nil, err
 		}
-		if trained, err = experiment.LoadForAnalysis(*ckpt); err != nil {
+		if trained, meta, err = experiment.LoadForAnalysis(*ckpt, af.tasks.Name() != train.LMTask); err != nil {
 			return a, nil, err
 		}
 		base, norms = trained.Cfg, []string{trained.Cfg.Norm}
@@ -116,46 +123,60 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 			return a, nil, err
 		}
 	}
-	if err := limits.CheckModelFits("this analysis", base, nil, af.batch); err != nil {
+	data, err := af.data(fs, &base, meta, stderr)
+	if err != nil {
 		return a, nil, err
 	}
-	bs, err := af.batches()
-	if err != nil {
+	if err := data.Fits(base); err != nil {
 		return a, nil, err
 	}
 	pool, err := af.sh.pool()
 	if err != nil {
 		return a, nil, err
 	}
-	return af.analysis(base, norms, *seeds, bs, pool, name, args, stderr), trained, nil
+	return af.analysis(base, norms, *seeds, data, pool, name, args, stderr), trained, nil
 }
 
-// batches reads --data, a language model's text, for the analysis's
-// batches.
-func (a *analyzeFlags) batches() (*experiment.Batches, error) {
-	text, source, err := lm.LoadText(a.sh.data)
+// analyzer checks the task's flags, applying them to cfg, and returns
+// the task's side of the analyses.
+func (a *analyzeFlags) analyzer(fs *pflag.FlagSet, cfg *model.Config) (task.Analyzer, error) {
+	setup, err := a.tasks.Check(fs, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return experiment.NewBatches(text, source, a.valFrac, a.batch), nil
+	return task.AnalyzerOf(setup, a.tasks.Name())
+}
+
+// data reads the task's data for the analysis's batches, completing cfg
+// (meta: a trained checkpoint's metadata, or nil).
+func (a *analyzeFlags) data(fs *pflag.FlagSet, cfg *model.Config, meta map[string]string, stderr io.Writer) (experiment.Data, error) {
+	keep := *cfg
+	an, err := a.analyzer(fs, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if meta != nil {
+		*cfg = keep // a checkpoint's model is its own: the flags were only checked
+	}
+	return an.AnalysisData(task.AnalysisInput{Flags: fs, Model: cfg, Meta: meta, Data: a.sh.data, ValFrac: a.valFrac, Batch: a.batch, Log: stderr})
 }
 
 // analysis is the experiment's part of an analysis run from the command
 // line (name: its name in the command line of its report).
-func (a *analyzeFlags) analysis(base model.Config, norms []string, seeds int, bs *experiment.Batches, pool *asm.Pool, name string, args []string, stderr io.Writer) experiment.Analysis {
-	return experiment.Analysis{Base: base, Norms: norms, Seed: a.seed, Seeds: seeds, Batch: a.batch, Batches: bs, Pool: pool,
+func (a *analyzeFlags) analysis(base model.Config, norms []string, seeds int, data experiment.Data, pool *asm.Pool, name string, args []string, stderr io.Writer) experiment.Analysis {
+	return experiment.Analysis{Base: base, Norms: norms, Seed: a.seed, Seeds: seeds, Data: data, Pool: pool,
 		Out: a.out, Command: experiment.CommandLine(name, args), Log: stderr}
 }
 
 // shapeFlags are the modelFlags a checkpoint overrides.
 var shapeFlags = []string{"layers", "d-model", "heads", "d-ff", "seq-len", "norm", "activation",
-	"dropout", "attn-dropout", "act-dropout", "label-smoothing"}
+	"dropout", "attn-dropout", "act-dropout", "label-smoothing", "encoder-layers", "max-len"}
 
 // checkpointConflict rejects model flags given together with --checkpoint
 // (which takes the model from the file), --norms included.
 func checkpointConflict(fs *pflag.FlagSet) error {
 	for _, n := range append(shapeFlags, "norms") {
-		if fs.Changed(n) {
+		if fs.Lookup(n) != nil && fs.Changed(n) {
 			return usagef("--%s does not apply with --checkpoint, which takes the model from the file", n)
 		}
 	}

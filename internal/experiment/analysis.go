@@ -5,26 +5,25 @@ import (
 	"io"
 	"os"
 
-	"github.com/clinic-ml/clinic/internal/fileutil"
-
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/fileutil"
+	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/model"
 )
 
 // Analysis is what the analyses of the amplification effect (Change,
 // Grads, Dependency) share: models of Base's shape, run on Pool with
-// dropout off on batches of Batch sequences from Batches, seeds Seed,
-// Seed+1, … (Seeds of them); the report goes to Out.
+// dropout off on Data's batches, seeds Seed, Seed+1, … (Seeds of
+// them); the report goes to Out.
 type Analysis struct {
-	Base    model.Config
-	Norms   []string
-	Seed    uint64
-	Seeds   int
-	Batch   int
-	Batches *Batches
-	Pool    *asm.Pool
+	Base  model.Config
+	Norms []string
+	Seed  uint64
+	Seeds int
+	Data  Data
+	Pool  *asm.Pool
 	// Out is the report's folder; Command the command line, for the
 	// report; Log gets progress lines (nil: none).
 	Out     string
@@ -34,24 +33,46 @@ type Analysis struct {
 
 func (a *Analysis) log() io.Writer { return orDiscard(a.Log) }
 
-// Batches draws analysis batches from the training part of a text.
-type Batches struct {
+// Data is a task's side of the analyses: its models, bound to its
+// batches (a language model's text in LMData; translation's sentence
+// pairs in task/translation). Tasks import this package, not the other
+// way round.
+type Data interface {
+	// Fresh is a model of cfg initialized from seed on the batch of
+	// seed, Admin's ω profiled on that batch as training does.
+	Fresh(cfg model.Config, seed uint64, pool *asm.Pool) (*admin.Net, error)
+	// Trained is the trained model p on the batch of seed.
+	Trained(p *model.Params, seed uint64, pool *asm.Pool) (*admin.Net, error)
+	// SetDepth gives cfg n layers (a translator: on each side).
+	SetDepth(cfg *model.Config, n int)
+	// Batch says what one batch of cfg is and where it comes from, for
+	// the reports ("one batch of 8×64 bytes from X"), and Loss what the
+	// loss is ("nats per byte").
+	Batch(cfg model.Config) string
+	Loss() string
+	// Fits refuses a model of cfg whose analysis would not fit in
+	// memory.
+	Fits(cfg model.Config) error
+}
+
+// LMData draws a language model's analysis batches from the training
+// part of a text.
+type LMData struct {
 	text   []byte
 	Source string // where the text came from
 	bsz    int
 }
 
-// NewBatches draws batches of bsz sequences from all but the last
+// NewLMData draws batches of bsz sequences from all but the last
 // valFrac of text (source: where it came from; lm.LoadText reads a
-// language model's text: the tasks import experiment, not the other
-// way round).
-func NewBatches(text []byte, source string, valFrac float64, bsz int) *Batches {
+// language model's text).
+func NewLMData(text []byte, source string, valFrac float64, bsz int) *LMData {
 	tr, _ := data.Split(text, valFrac)
-	return &Batches{tr, source, bsz}
+	return &LMData{tr, source, bsz}
 }
 
 // Get returns the batch of seed for sequences of t tokens.
-func (b *Batches) Get(t int, seed uint64) (admin.Batch, error) {
+func (b *LMData) Get(t int, seed uint64) (admin.Batch, error) {
 	s, err := data.NewSampler(b.text, b.bsz, t, seed^0xa7a1)
 	if err != nil {
 		return admin.Batch{}, fmt.Errorf("text (%s): %v", b.Source, err)
@@ -62,25 +83,64 @@ func (b *Batches) Get(t int, seed uint64) (admin.Batch, error) {
 	return ab, nil
 }
 
-// LoadForAnalysis reads a language model's checkpoint for an analysis.
-func LoadForAnalysis(path string) (*model.Params, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fileutil.PathError(path, err)
-	}
-	p, _, err := model.LoadCheckpoint(path)
-	if err == nil && p.Cfg.EncoderLayers > 0 {
-		return nil, fmt.Errorf("%s is an encoder–decoder translator; the analyses run on language models", path)
-	}
-	return p, err
-}
-
-// initModel is a fresh model of cfg for seed s, Admin's ω profiled on
-// b, on the analysis's pool.
-func (a *Analysis) initModel(cfg model.Config, s uint64, b admin.Batch) (*model.Model, error) {
-	m, err := admin.NewModel(cfg, s, b)
+// Fresh is a language model of cfg initialized from seed.
+func (b *LMData) Fresh(cfg model.Config, seed uint64, pool *asm.Pool) (*admin.Net, error) {
+	batch, err := b.Get(cfg.SeqLen, seed)
 	if err != nil {
 		return nil, err
 	}
-	m.SetPool(a.Pool)
-	return m, nil
+	m, err := admin.NewModel(cfg, seed, batch)
+	if err != nil {
+		return nil, err
+	}
+	m.SetPool(pool)
+	return admin.LMNet(m, batch), nil
+}
+
+// Trained is the trained language model p on the batch of seed.
+func (b *LMData) Trained(p *model.Params, seed uint64, pool *asm.Pool) (*admin.Net, error) {
+	batch, err := b.Get(p.Cfg.SeqLen, seed)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.New(p, b.bsz, seed)
+	if err != nil {
+		return nil, err
+	}
+	m.SetPool(pool)
+	return admin.LMNet(m, batch), nil
+}
+
+// SetDepth gives cfg n layers.
+func (b *LMData) SetDepth(cfg *model.Config, n int) { cfg.Layers = n }
+
+// Batch says what a batch is.
+func (b *LMData) Batch(cfg model.Config) string {
+	return fmt.Sprintf("one batch of %d×%d bytes from %s", b.bsz, cfg.SeqLen, b.Source)
+}
+
+// Loss is the loss's unit.
+func (b *LMData) Loss() string { return "nats per byte" }
+
+// Fits refuses a model whose batch would not fit in memory.
+func (b *LMData) Fits(cfg model.Config) error {
+	return limits.CheckModelFits("this analysis", cfg, nil, b.bsz)
+}
+
+// LoadForAnalysis reads a checkpoint for an analysis: a language model,
+// or with translator set an encoder–decoder.
+func LoadForAnalysis(path string, translator bool) (*model.Params, map[string]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fileutil.PathError(path, err)
+	}
+	p, meta, err := model.LoadCheckpoint(path)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case p.Cfg.EncoderLayers > 0 && !translator:
+		return nil, nil, fmt.Errorf("%s is an encoder–decoder translator: analyze it with --task translate", path)
+	case p.Cfg.EncoderLayers == 0 && translator:
+		return nil, nil, fmt.Errorf("%s is a language model: analyze it without --task translate", path)
+	}
+	return p, meta, nil
 }

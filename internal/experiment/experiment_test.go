@@ -22,10 +22,10 @@ func TestChangeAtTwoWidths(t *testing.T) {
 	var csvs [2]string
 	for i, threads := range []int{1, 2} {
 		pool := asm.NewPool(threads)
-		bs := NewBatches(corpus.SOTU(), "built-in", 0.01, 2)
+		bs := NewLMData(corpus.SOTU(), "built-in", 0.01, 2)
 		out := filepath.Join(t.TempDir(), "change")
-		c := &Change{Analysis: Analysis{Base: tinyConfig(), Norms: []string{model.PostLN, model.PreLN}, Seed: 1, Seeds: 2, Batch: 2,
-			Batches: bs, Pool: pool, Out: out, Command: "test"}, Depths: []int{1, 2}, Modes: []string{"random", "grad"}, Eps: 1e-3}
+		c := &Change{Analysis: Analysis{Base: tinyConfig(), Norms: []string{model.PostLN, model.PreLN}, Seed: 1, Seeds: 2,
+			Data: bs, Pool: pool, Out: out, Command: "test"}, Depths: []int{1, 2}, Modes: []string{"random", "grad"}, Eps: 1e-3}
 		if _, err := c.Run(); err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 
@@ -26,7 +27,15 @@ type Grads struct {
 type gradRun struct {
 	source, norm string
 	cfg          model.Config
-	per          [][]float64 // [seed][k]
+	stacks       []gradStack
+}
+
+// gradStack is one stack's norms, [seed][k], and its sublayers' names.
+type gradStack struct {
+	name   string
+	labels []string // SublayerName of each k
+	kinds  []string // the sublayers of a layer
+	per    [][]float64
 }
 
 // Run measures and writes the report.
@@ -36,14 +45,14 @@ func (g *Grads) Run() (*Summary, error) {
 		cfg := g.Base
 		cfg.Norm = norm
 		r := &gradRun{source: "init", norm: norm, cfg: cfg}
-		if err := g.measure(r, func(s uint64, b admin.Batch) (*model.Model, error) { return g.initModel(cfg, s, b) }); err != nil {
+		if err := g.measure(r, func(s uint64) (*admin.Net, error) { return g.Data.Fresh(cfg, s, g.Pool) }); err != nil {
 			return nil, err
 		}
 		runs = append(runs, r)
 	}
 	if g.Trained != nil {
-		r, err := g.trained()
-		if err != nil {
+		r := &gradRun{source: "checkpoint", norm: g.Base.Norm, cfg: g.Base}
+		if err := g.measure(r, func(s uint64) (*admin.Net, error) { return g.Data.Trained(g.Trained, s, g.Pool) }); err != nil {
 			return nil, err
 		}
 		runs = append(runs, r)
@@ -51,37 +60,30 @@ func (g *Grads) Run() (*Summary, error) {
 	return g.report(runs)
 }
 
-// trained measures the checkpoint.
-func (g *Grads) trained() (*gradRun, error) {
-	base := g.Base
-	r := &gradRun{source: "checkpoint", norm: base.Norm, cfg: base}
-	m, err := model.New(g.Trained, g.Batch, g.Seed)
-	if err != nil {
-		return nil, err
-	}
-	m.SetPool(g.Pool)
-	err = g.measure(r, func(uint64, admin.Batch) (*model.Model, error) { return m, nil })
-	return r, err
-}
-
 // measure appends to r the sublayers' gradient norms on the batches of
-// g.Seeds seeds, each on the model at(seed, batch) gives.
-func (g *Grads) measure(r *gradRun, at func(uint64, admin.Batch) (*model.Model, error)) error {
+// g.Seeds seeds, each on the net at(seed) gives.
+func (g *Grads) measure(r *gradRun, at func(uint64) (*admin.Net, error)) error {
 	for i := 0; i < g.Seeds; i++ {
-		s := g.Seed + uint64(i)
-		b, err := g.Batches.Get(r.cfg.SeqLen, s)
+		n, err := at(g.Seed + uint64(i))
 		if err != nil {
 			return err
 		}
-		m, err := at(s, b)
+		gn, err := admin.SublayerGradNorms(n)
 		if err != nil {
 			return err
 		}
-		gn, err := admin.SublayerGradNorms(m, b)
-		if err != nil {
-			return err
+		if r.stacks == nil {
+			for _, v := range n.Stacks {
+				st := gradStack{name: v.Name, kinds: v.SublayerKinds()}
+				for k := 0; k < v.Sublayers(); k++ {
+					st.labels = append(st.labels, v.SublayerName(k))
+				}
+				r.stacks = append(r.stacks, st)
+			}
 		}
-		r.per = append(r.per, gn.Norm)
+		for si, sg := range gn.Stacks {
+			r.stacks[si].per = append(r.stacks[si].per, sg.Norm)
+		}
 	}
 	return nil
 }
@@ -93,12 +95,12 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 		return nil, err
 	}
 	rep.Para("Command: `%s`", g.Command)
-	what := fmt.Sprintf("%d-layer models (%s) at initialization (Admin's ω profiled on the batch)", base.Layers, ShapeText(base))
+	what := fmt.Sprintf("%s (%s) at initialization (Admin's ω profiled on the batch)", ModelsText(base), ShapeText(base))
 	if g.Trained != nil {
-		what = fmt.Sprintf("the %s checkpoint %s (%d layers, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(g.Checkpoint), base.Layers, ShapeText(base))
+		what = fmt.Sprintf("the %s checkpoint %s (%s, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(g.Checkpoint), LayersText(base), ShapeText(base))
 	}
-	rep.Para("For %s: the gradient of the mean loss (nats per byte, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over a batch of %d×%d bytes from %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s).",
-		what, base.LabelSmoothing, g.Batch, base.SeqLen, g.Batches.Source, g.Seeds, g.Seed, g.Pool.Threads())
+	rep.Para("For %s: the gradient of the mean loss (%s, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s). The relative norm (grads.csv) divides each by the largest of its model, encoder and decoder together, as the paper's Figure 3 does.",
+		what, g.Data.Loss(), base.LabelSmoothing, g.Data.Batch(base), g.Seeds, g.Seed, g.Pool.Threads())
 	rep.Para("Liu et al. (2020, §3) find that Post-LN's decoder suffers gradient vanishing towards its input, but argue that this is not what makes deep Post-LN fail: Adam's update hardly depends on the scale of the gradient (§3.3), and the amplification effect (analysis change) is the cause (§4).")
 	header, rows, theader, trows := g.tables(runs)
 	if err := rep.CSV("grads.csv", header, rows); err != nil {
@@ -115,69 +117,101 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 
 // tables are the CSV's rows and the printed table's.
 func (g *Grads) tables(runs []*gradRun) (header []string, rows [][]string, theader []string, trows [][]string) {
-	header = []string{"source", "norm", "layers", "k", "layer", "sublayer", "seeds", "mean", "std"}
+	header = []string{"source", "norm", "layers", "k", "layer", "sublayer", "seeds", "mean", "std", "stack", "relative"}
 	theader = []string{"layer"}
-	var tcols [][]float64
-	for _, r := range runs {
-		n := r.cfg.Sublayers()
-		means := make([]float64, n)
-		for k := 0; k < n; k++ {
-			vs := column(r.per, k)
-			mean, std := admin.MeanStd(vs)
-			means[k] = mean
-			kind := "attn"
-			if k%2 == 1 {
-				kind = "ffn"
-			}
-			rows = append(rows, []string{r.source, r.norm, strconv.Itoa(r.cfg.Layers), strconv.Itoa(k), strconv.Itoa(k / 2), kind, strconv.Itoa(len(vs)), Num(mean), Num(std)})
-		}
-		name := r.norm
-		if g.Trained != nil {
-			name = r.source
-		}
-		theader = append(theader, name+" attn", name+" ffn")
-		tcols = append(tcols, means)
+	type col struct {
+		means []float64
+		kind  int // which sublayer of a layer
+		per   int // sublayers per layer
 	}
-	for l := 0; l < g.Base.Layers; l++ {
+	var cols []col
+	layers := 0
+	for _, r := range runs {
+		var top float64
+		means := make([][]float64, len(r.stacks))
+		for si, st := range r.stacks {
+			for k := range st.labels {
+				m, _ := admin.MeanStd(column(st.per, k))
+				means[si] = append(means[si], m)
+				top = math.Max(top, m)
+			}
+		}
+		for si, st := range r.stacks {
+			per := len(st.kinds)
+			layers = max(layers, len(st.labels)/per)
+			for k := range st.labels {
+				vs := column(st.per, k)
+				mean, std := admin.MeanStd(vs)
+				rows = append(rows, []string{r.source, r.norm, strconv.Itoa(len(st.labels) / per), strconv.Itoa(k), strconv.Itoa(k / per), st.kinds[k%per],
+					strconv.Itoa(len(vs)), Num(mean), Num(std), st.name, Num(mean / top)})
+			}
+			name := r.norm
+			if g.Trained != nil {
+				name = r.source
+			}
+			if len(r.stacks) > 1 {
+				name += " " + st.name[:3]
+			}
+			for kind, kn := range st.kinds {
+				theader = append(theader, name+" "+kn)
+				cols = append(cols, col{means[si], kind, per})
+			}
+		}
+	}
+	for l := 0; l < layers; l++ {
 		row := []string{strconv.Itoa(l)}
-		for _, c := range tcols {
-			row = append(row, short(c[2*l]), short(c[2*l+1]))
+		for _, c := range cols {
+			v := "–"
+			if k := l*c.per + c.kind; k < len(c.means) {
+				v = short(c.means[k])
+			}
+			row = append(row, v)
 		}
 		trows = append(trows, row)
 	}
 	return header, rows, theader, trows
 }
 
-// figure draws norm's gradient norms by layer.
+// Figure draws norm's gradient norms by layer, one figure per stack.
 func (g *Grads) Figure(rep *Report, runs []*gradRun, norm string) error {
-	chart := &plot.LineChart{Title: fmt.Sprintf("%s: gradient norm at each sublayer's output", norm), XLabel: "layer",
-		YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(g.Base.Layers)}
-	for ri, r := range runs {
-		if r.norm != norm {
-			continue
+	for si := range runs[0].stacks {
+		name := runs[0].stacks[si].name
+		multi := len(runs[0].stacks) > 1
+		title, file := fmt.Sprintf("%s: gradient norm at each sublayer's output", norm), "grads_"+norm
+		if multi {
+			title, file = fmt.Sprintf("%s %s: gradient norm at each sublayer's output", norm, name), file+"_"+name
 		}
-		color := NormColor(norm)
-		if g.Trained != nil {
-			color = ri
-		}
-		for kind, kname := range []string{"attention", "FFN"} {
-			s := plot.Series{Label: kname, Color: color, Dash: kind, Points: true}
+		st0 := runs[0].stacks[si]
+		chart := &plot.LineChart{Title: title, XLabel: "layer", YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(len(st0.labels) / len(st0.kinds))}
+		for ri, r := range runs {
+			if r.norm != norm {
+				continue
+			}
+			color := NormColor(norm)
 			if g.Trained != nil {
-				s.Label = r.source + " " + kname
+				color = ri
 			}
-			for k := kind; k < r.cfg.Sublayers(); k += 2 {
-				mean, _ := admin.MeanStd(column(r.per, k))
-				s.X, s.Y = append(s.X, float64(k/2)), append(s.Y, mean)
+			st := r.stacks[si]
+			for kind, kname := range st.kinds {
+				label := map[string]string{"attn": "attention", "ffn": "FFN", "self": "self-attention", "cross": "cross-attention"}[kname]
+				s := plot.Series{Label: label, Color: color, Dash: kind, Points: true}
+				if g.Trained != nil {
+					s.Label = r.source + " " + label
+				}
+				for k := kind; k < len(st.labels); k += len(st.kinds) {
+					mean, _ := admin.MeanStd(column(st.per, k))
+					s.X, s.Y = append(s.X, float64(k/len(st.kinds))), append(s.Y, mean)
+				}
+				chart.Series = append(chart.Series, s)
 			}
-			chart.Series = append(chart.Series, s)
 		}
+		names, err := chart.Save(g.Out, file)
+		if err != nil {
+			return err
+		}
+		rep.Figure(names, norm+" "+name+" gradient norms")
+		rep.Dropped(chart.Dropped)
 	}
-	names, err := chart.Save(g.Out, "grads_"+norm)
-	if err != nil {
-		return err
-	}
-	rep.Figure(names, norm+" gradient norms")
-	rep.Dropped(chart.Dropped)
 	return nil
 }
 

@@ -142,6 +142,24 @@ func FourPlaces(v string) string {
 	return fmt.Sprintf("%.4f", f)
 }
 
+// LayersText is a config's depth: "12 layers", or "6+6 layers" for an
+// encoder–decoder.
+func LayersText(c model.Config) string {
+	if c.EncoderLayers > 0 {
+		return fmt.Sprintf("%d+%d layers", c.EncoderLayers, c.Layers)
+	}
+	return fmt.Sprintf("%d layers", c.Layers)
+}
+
+// ModelsText names models of c's depth: "12-layer models", or
+// "6+6-layer translators".
+func ModelsText(c model.Config) string {
+	if c.EncoderLayers > 0 {
+		return fmt.Sprintf("%d+%d-layer translators", c.EncoderLayers, c.Layers)
+	}
+	return fmt.Sprintf("%d-layer models", c.Layers)
+}
+
 // ShapeText describes a model shape for reports.
 func ShapeText(c model.Config) string {
 	return fmt.Sprintf("d_model %d, %d heads, d_ff %d, %s, sequence length %d", c.DModel, c.Heads, c.DFF, c.Activation, c.SeqLen)

@@ -156,6 +156,9 @@ func AddFlags(fs *pflag.FlagSet, chosen string) *Flags {
 	return f
 }
 
+// Name is the task --task chose.
+func (f *Flags) Name() string { return f.name }
+
 // Check finds the task, refuses the flags of other tasks and checks its
 // own, applying them to cfg.
 func (f *Flags) Check(fs *pflag.FlagSet, cfg *model.Config) (Setup, error) {
@@ -175,9 +178,14 @@ func (f *Flags) Check(fs *pflag.FlagSet, cfg *model.Config) (Setup, error) {
 	return s, s.Check(fs, cfg)
 }
 
-// SetDefault changes a registered flag's default value (and its help).
+// SetDefault changes a registered flag's default value (and its help);
+// a flag fs does not have is left alone (a task's defaults for training
+// flags, on an analysis that has none).
 func SetDefault(fs *pflag.FlagSet, name, value string) {
 	f := fs.Lookup(name)
+	if f == nil {
+		return
+	}
 	if err := f.Value.Set(value); err != nil {
 		panic(fmt.Sprintf("default of --%s: %v", name, err))
 	}

@@ -1,6 +1,7 @@
 package lm
 
 import (
+	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
@@ -46,4 +47,14 @@ func (setup) Ranks(j *train.Job, n int) error {
 		return limits.Usagef("--batch-size %d (the global batch) must be a multiple of the %d MPI ranks", j.Batch, n)
 	}
 	return nil
+}
+
+// AnalysisData gives the amplification analyses batches of in.Batch
+// sequences of the text in.Data (the built-in corpus when empty).
+func (setup) AnalysisData(in task.AnalysisInput) (experiment.Data, error) {
+	text, source, err := LoadText(in.Data)
+	if err != nil {
+		return nil, err
+	}
+	return experiment.NewLMData(text, source, in.ValFrac, in.Batch), nil
 }
