@@ -47,7 +47,7 @@ import (
 type Dependency struct {
 	Norm      string
 	Stack     string // the stack's name: "encoder" or "decoder"
-	Sublayers int // n
+	Sublayers int    // n
 	// Share has a row for each i = 1..n (input of sublayer i, i = n the
 	// stack's output) and a column for each component: 0 the embedding,
 	// j = 1..n the branch of sublayer j−1, n+1 the LayerNorm biases.
