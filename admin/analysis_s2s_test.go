@@ -177,22 +177,8 @@ func TestTranslatorDependencyComponents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ls := range [][]model.LayerParams{m.P.Encoder, m.P.Layers} {
-			for k, l := range ls {
-				if l.LN1G != nil {
-					for i := range l.LN1G.W {
-						l.LN1G.W[i] = 1 + 0.3*float32(math.Sin(float64(i)))
-						l.LN2B.W[i] = 0.1 * float32(math.Cos(float64(i)))
-					}
-				}
-				if l.Alpha1 != nil {
-					l.Alpha1.W[0], l.Alpha2.W[0] = 0.2+0.1*float32(k), -0.3
-					if l.CrossAlpha != nil {
-						l.CrossAlpha.W[0] = 0.25
-					}
-				}
-			}
-		}
+		unsettle(m.P.Encoder)
+		unsettle(m.P.Layers)
 		n := TranslatorNet(m, b)
 		sums := map[[2]int][]float64{}
 		deps, err := residualDependency(n, func(s, k int, comps [][]float64, bias []float64) {

@@ -30,6 +30,26 @@ func tinyBatch(bsz, t int, seed uint64) Batch {
 	return b
 }
 
+// unsettle gives the LayerNorms of ls non-trivial gains and biases, so
+// that the dependency's bias component and γ matter, and ReZero's α
+// values away from 0, so that its branches contribute.
+func unsettle(ls []model.LayerParams) {
+	for k, l := range ls {
+		if l.LN1G != nil {
+			for i := range l.LN1G.W {
+				l.LN1G.W[i] = 1 + 0.3*float32(math.Sin(float64(i)))
+				l.LN2B.W[i] = 0.1 * float32(math.Cos(float64(i)))
+			}
+		}
+		if l.Alpha1 != nil {
+			l.Alpha1.W[0], l.Alpha2.W[0] = 0.2+0.1*float32(k), -0.3
+			if l.CrossAlpha != nil {
+				l.CrossAlpha.W[0] = 0.25
+			}
+		}
+	}
+}
+
 func change(t *testing.T, norm string, layers int, mode string, seeds int) float64 {
 	t.Helper()
 	var vs []float64
@@ -134,20 +154,7 @@ func TestResidualDependency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Give the LayerNorms non-trivial gains and biases, so that the
-		// bias component and γ matter.
-		// ReZero's α away from 0, so that its branches contribute.
-		for k, l := range m.P.Layers {
-			if l.LN1G != nil {
-				for i := range l.LN1G.W {
-					l.LN1G.W[i] = 1 + 0.3*float32(math.Sin(float64(i)))
-					l.LN2B.W[i] = 0.1 * float32(math.Cos(float64(i)))
-				}
-			}
-			if l.Alpha1 != nil {
-				l.Alpha1.W[0], l.Alpha2.W[0] = 0.2+0.1*float32(k), -0.3
-			}
-		}
+		unsettle(m.P.Layers)
 		sums := make([][]float64, 2*L)
 		ds, err := residualDependency(LMNet(m, b), func(_, k int, comps [][]float64, bias []float64) {
 			if len(comps) != k+2 {
