@@ -317,7 +317,7 @@ func TestAnalyzeGradsInit(t *testing.T) {
 	if !strings.Contains(stdout, "postln attn") || !strings.Contains(stdout, "admin ffn") {
 		t.Errorf("stdout: %s", stdout)
 	}
-	checkReport(t, out, "grads.csv", "grads_postln.png", "grads_preln.png", "grads_admin.svg")
+	checkReport(t, out, "grads.csv", "grads_postln.png", "grads_preln.png", "grads_admin.svg", "grads_relative.png")
 	if rows := readCSV(t, filepath.Join(out, "grads.csv")); len(rows) != 1+3*4 {
 		t.Errorf("grads.csv has %d rows, want 13", len(rows))
 	}

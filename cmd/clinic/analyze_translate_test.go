@@ -73,7 +73,7 @@ func TestAnalyzeGradsDependencyTranslate(t *testing.T) {
 			t.Errorf("grads stdout lacks %q:\n%s", w, stdout)
 		}
 	}
-	checkReport(t, gout, "grads.csv", "grads_postln_encoder.png", "grads_admin_decoder.svg")
+	checkReport(t, gout, "grads.csv", "grads_postln_encoder.png", "grads_admin_decoder.svg", "grads_relative_encoder.png", "grads_relative_decoder.svg")
 	g := readCSV(t, filepath.Join(gout, "grads.csv"))
 	if len(g) != 1+3*(2*3+3*2) {
 		t.Errorf("grads.csv has %d rows, want 37", len(g))

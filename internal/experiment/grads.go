@@ -112,7 +112,54 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 			return nil, err
 		}
 	}
+	if err := g.relativeFigure(rep, runs); err != nil {
+		return nil, err
+	}
 	return rep.Finish(theader, trows)
+}
+
+// relativeFigure draws, for each stack, every run's gradient norms
+// relative to the largest of its model, sublayer by sublayer (x: the
+// layer, its sublayers spread over it), as the paper's Figure 3 does.
+func (g *Grads) relativeFigure(rep *Report, runs []*gradRun) error {
+	tops := make([]float64, len(runs))
+	for ri, r := range runs {
+		for _, st := range r.stacks {
+			for k := range st.labels {
+				m, _ := admin.MeanStd(column(st.per, k))
+				tops[ri] = math.Max(tops[ri], m)
+			}
+		}
+	}
+	for si, st0 := range runs[0].stacks {
+		title, file := "Gradient norms relative to the largest of each model", "grads_relative"
+		if len(runs[0].stacks) > 1 {
+			title, file = st0.name+": "+title, file+"_"+st0.name
+		}
+		per := len(st0.kinds)
+		chart := &plot.LineChart{Title: title, XLabel: "layer", YLabel: "‖∂L/∂(sublayer output)‖ / largest", LogY: true,
+			XTicks: layerTicks(len(st0.labels) / per), LegendLeft: true}
+		for ri, r := range runs {
+			st := r.stacks[si]
+			label, color := r.norm, NormColor(r.norm)
+			if g.Trained != nil {
+				label, color = r.source, ri
+			}
+			s := plot.Series{Label: label, Color: color, Dash: ri, Points: true}
+			for k := range st.labels {
+				m, _ := admin.MeanStd(column(st.per, k))
+				s.X, s.Y = append(s.X, float64(k/per)+float64(k%per)/float64(per)), append(s.Y, m/tops[ri])
+			}
+			chart.Series = append(chart.Series, s)
+		}
+		names, err := chart.Save(g.Out, file)
+		if err != nil {
+			return err
+		}
+		rep.Figure(names, "relative gradient norms "+st0.name)
+		rep.Dropped(chart.Dropped)
+	}
+	return nil
 }
 
 // tables are the CSV's rows and the printed table's.
