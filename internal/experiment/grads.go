@@ -99,7 +99,7 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 	if g.Trained != nil {
 		what = fmt.Sprintf("the %s checkpoint %s (%s, %s) and a fresh initialization of the same model", base.Norm, filepath.Base(g.Checkpoint), LayersText(base), ShapeText(base))
 	}
-	rep.Para("For %s: the gradient of the mean loss (%s, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s). The relative norm (grads.csv) divides each by the largest of its model, encoder and decoder together, as the paper's Figure 3 does.",
+	rep.Para("For %s: the gradient of the mean loss (%s, label smoothing %g) with respect to the output of every sublayer k, ‖∂L/∂x_{k+1}‖_F over %s, dropout off. x_{k+1} is the sublayer's LayerNorm output for postln, admin and deepnorm and the stream after the residual add for preln, rezero and tfixup. Mean over %d seeds (seed %d onwards), %d worker thread(s). The relative norm (grads.csv) divides each by the largest of its model, encoder and decoder together, as the paper's gradient figure (§3) does.",
 		what, g.Data.Loss(), base.LabelSmoothing, g.Data.Batch(base), g.Seeds, g.Seed, g.Pool.Threads())
 	rep.Para("Liu et al. (2020, §3) find that Post-LN's decoder suffers gradient vanishing towards its input, but argue that this is not what makes deep Post-LN fail: Adam's update hardly depends on the scale of the gradient (§3.3), and the amplification effect (analysis change) is the cause (§4).")
 	header, rows, theader, trows := g.tables(runs)
@@ -120,7 +120,7 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 
 // relativeFigure draws, for each stack, every run's gradient norms
 // relative to the largest of its model, sublayer by sublayer (x: the
-// layer, its sublayers spread over it), as the paper's Figure 3 does.
+// layer, its sublayers spread over it), as the paper's gradient figure (§3) does.
 func (g *Grads) relativeFigure(rep *Report, runs []*gradRun) error {
 	tops := make([]float64, len(runs))
 	for ri, r := range runs {
