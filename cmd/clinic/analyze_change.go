@@ -59,7 +59,7 @@ func runAnalyzeChange(args []string, stdout, stderr io.Writer) error {
 	if err := experiment.CheckDepths(base, depths, norms); err != nil {
 		return err
 	}
-	bs, err := af.data(fs, &base, nil, stderr)
+	bs, err := af.data(fs, &base, nil, "", stderr)
 	if err != nil {
 		return err
 	}

@@ -299,6 +299,9 @@ func TestAnalyzeSweepAndCheckpoints(t *testing.T) {
 	if len(g) != 1+2*4 {
 		t.Errorf("grads.csv has %d rows, want 9", len(g))
 	}
+	if code, _, e := runCLI(t, "analyze", "grads", "--task", "translate", "--checkpoint", ck, "--out", filepath.Join(dir, "x")); code == 0 || !strings.Contains(e, "is a language model") {
+		t.Errorf("grads --task translate on a language model: exit %d, %q", code, e)
+	}
 	dout := filepath.Join(dir, "dep")
 	if code, _, e := runCLI(t, "analyze", "dependency", "--checkpoint", ck, "--data", text, "--val-frac", "0.1", "--batch-size", "2", "--out", dout); code != 0 {
 		t.Fatalf("dependency: exit %d: %s", code, e)

@@ -132,6 +132,7 @@ func TestAnalyzeGradsDependencyTranslate(t *testing.T) {
 		want string
 	}{
 		{[]string{"analyze", "grads", "--checkpoint", ck, "--out", filepath.Join(dir, "x")}, "with --task translate"},
+		{[]string{"analyze", "dependency", "--task", "lm", "--checkpoint", ck, "--out", filepath.Join(dir, "x")}, "with --task translate"},
 		{[]string{"analyze", "dependency", "--task", "translate", "--checkpoint", ck, "--encoder-layers", "4", "--out", filepath.Join(dir, "x")}, "--encoder-layers does not apply with --checkpoint"},
 		{[]string{"analyze", "change", "--task", "translate", "--encoder-layers", "4", "--out", filepath.Join(dir, "x")}, "--depths"},
 		{[]string{"analyze", "grads", "--task", "translate", "--batch-size", "4", "--out", filepath.Join(dir, "x")}, "--batch-size does not apply"},

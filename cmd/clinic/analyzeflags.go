@@ -8,7 +8,6 @@ import (
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/task"
-	"github.com/clinic-ml/clinic/internal/train"
 	"github.com/clinic-ml/clinic/model"
 	"github.com/spf13/pflag"
 )
@@ -110,7 +109,7 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 		if err := checkpointConflict(fs); err != nil {
 			return a, nil, err
 		}
-		if trained, meta, err = experiment.LoadForAnalysis(*ckpt, af.tasks.Name() != train.LMTask); err != nil {
+		if trained, meta, err = experiment.LoadForAnalysis(*ckpt); err != nil {
 			return a, nil, err
 		}
 		base, norms = trained.Cfg, []string{trained.Cfg.Norm}
@@ -123,7 +122,7 @@ func parseModelSource(name string, fs *pflag.FlagSet, args []string, mf *modelFl
 			return a, nil, err
 		}
 	}
-	data, err := af.data(fs, &base, meta, stderr)
+	data, err := af.data(fs, &base, meta, *ckpt, stderr)
 	if err != nil {
 		return a, nil, err
 	}
@@ -148,8 +147,8 @@ func (a *analyzeFlags) analyzer(fs *pflag.FlagSet, cfg *model.Config) (task.Anal
 }
 
 // data reads the task's data for the analysis's batches, completing cfg
-// (meta: a trained checkpoint's metadata, or nil).
-func (a *analyzeFlags) data(fs *pflag.FlagSet, cfg *model.Config, meta map[string]string, stderr io.Writer) (experiment.Data, error) {
+// (meta: the metadata of the trained checkpoint ckpt, or nil).
+func (a *analyzeFlags) data(fs *pflag.FlagSet, cfg *model.Config, meta map[string]string, ckpt string, stderr io.Writer) (experiment.Data, error) {
 	keep := *cfg
 	an, err := a.analyzer(fs, cfg)
 	if err != nil {
@@ -158,7 +157,7 @@ func (a *analyzeFlags) data(fs *pflag.FlagSet, cfg *model.Config, meta map[strin
 	if meta != nil {
 		*cfg = keep // a checkpoint's model is its own: the flags were only checked
 	}
-	return an.AnalysisData(task.AnalysisInput{Flags: fs, Model: cfg, Meta: meta, Data: a.sh.data, ValFrac: a.valFrac, Batch: a.batch, Log: stderr})
+	return an.AnalysisData(task.AnalysisInput{Flags: fs, Model: cfg, Meta: meta, Checkpoint: ckpt, Data: a.sh.data, ValFrac: a.valFrac, Batch: a.batch, Log: stderr})
 }
 
 // analysis is the experiment's part of an analysis run from the command

@@ -127,20 +127,18 @@ func (b *LMData) Fits(cfg model.Config) error {
 	return limits.CheckModelFits("this analysis", cfg, nil, b.bsz)
 }
 
-// LoadForAnalysis reads a checkpoint for an analysis: a language model,
-// or with translator set an encoder–decoder.
-func LoadForAnalysis(path string, translator bool) (*model.Params, map[string]string, error) {
+// LoadForAnalysis reads a checkpoint for an analysis; the task's
+// AnalysisData refuses one of another task.
+func LoadForAnalysis(path string) (*model.Params, map[string]string, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fileutil.PathError(path, err)
 	}
 	p, meta, err := model.LoadCheckpoint(path)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, nil, err
-	case p.Cfg.EncoderLayers > 0 && !translator:
-		return nil, nil, fmt.Errorf("%s is an encoder–decoder translator: analyze it with --task translate", path)
-	case p.Cfg.EncoderLayers == 0 && translator:
-		return nil, nil, fmt.Errorf("%s is a language model: analyze it without --task translate", path)
+	}
+	if meta == nil {
+		meta = map[string]string{}
 	}
 	return p, meta, nil
 }

@@ -28,6 +28,9 @@ type AnalysisInput struct {
 	// the one to use.
 	Model *model.Config
 	Meta  map[string]string
+	// Checkpoint is the trained checkpoint's path (with Meta), for
+	// messages.
+	Checkpoint string
 	// Data is --data (empty: the task's built-in corpus); batches come
 	// from all but its held-out ValFrac. Batch is --batch-size, for a
 	// task whose batches count sequences.

@@ -2,10 +2,11 @@
 // byte-level language model in task/lm, translation in
 // task/translation) is a package that registers a Kind in its init:
 // its flags and their defaults, the checks of its flags, its data,
-// model and scores (Setup.Run, with train.Job), and, if it has one,
-// its depth sweep (Sweeper, sweep.go). 'clinic train --task NAME' and
-// 'clinic analyze sweep --task NAME' find it here by name; nothing else
-// compares task names.
+// model and scores (Setup.Run, with train.Job), and, if it has them,
+// its depth sweep (Sweeper, sweep.go) and its side of the amplification
+// analyses (Analyzer, analysis.go). 'clinic train --task NAME' and
+// 'clinic analyze <analysis> --task NAME' find it here by name; nothing
+// else compares task names.
 package task
 
 import (

@@ -1,6 +1,8 @@
 package lm
 
 import (
+	"fmt"
+
 	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
@@ -52,6 +54,9 @@ func (setup) Ranks(j *train.Job, n int) error {
 // AnalysisData gives the amplification analyses batches of in.Batch
 // sequences of the text in.Data (the built-in corpus when empty).
 func (setup) AnalysisData(in task.AnalysisInput) (experiment.Data, error) {
+	if in.Meta != nil && in.Model.EncoderLayers > 0 {
+		return nil, fmt.Errorf("%s is an encoder–decoder translator: analyze it with --task translate", in.Checkpoint)
+	}
 	text, source, err := LoadText(in.Data)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ func (t *Flags) AnalysisData(in task.AnalysisInput) (experiment.Data, error) {
 			return nil, limits.Usagef("--%s does not apply to the analyses", n)
 		}
 	}
+	if in.Meta != nil && in.Model.EncoderLayers == 0 {
+		return nil, fmt.Errorf("%s is a language model: analyze it with --task lm", in.Checkpoint)
+	}
 	j := train.Job{Data: in.Data, ValFrac: in.ValFrac, Stdout: in.Log}
 	pairs, _, source, err := LoadPairs(j, t.Options)
 	if err != nil {
