@@ -156,6 +156,10 @@ func (a *analyzeFlags) data(fs *pflag.FlagSet, cfg *model.Config, meta map[strin
 	}
 	if meta != nil {
 		*cfg = keep // a checkpoint's model is its own: the flags were only checked
+	} else if err := cfg.Validate(); err != nil {
+		// the task's shape flags (--encoder-layers, --max-len), before
+		// any data is read
+		return nil, limits.UsageError{Msg: err.Error()}
 	}
 	return an.AnalysisData(task.AnalysisInput{Flags: fs, Model: cfg, Meta: meta, Checkpoint: ckpt, Data: a.sh.data, ValFrac: a.valFrac, Batch: a.batch, Log: stderr})
 }
