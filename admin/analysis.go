@@ -52,7 +52,7 @@ func NewTranslator(cfg model.Config, seed uint64, b *model.Pair) (*model.Seq2Seq
 		return nil, err
 	}
 	p.Init(seed)
-	m, err := model.NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), seed)
+	m, err := model.NewSeq2Seq(p, b.Rows(), seed)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func TestSeq2SeqProfileMatchesPyTorch(t *testing.T) {
 				}
 				pair := fx.Pair(t)
 				b := (*model.Pair)(&pair)
-				m, err := model.NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 1)
+				m, err := model.NewSeq2Seq(p, b.Rows(), 1)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -30,7 +30,7 @@ func testSeq2SeqFixture(t *testing.T, p *Params, fx modeltest.Fixture, tol float
 	}
 	f, pr := fx.File, fx.Pair(t)
 	b := (*Pair)(&pr)
-	m, err := NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 1)
+	m, err := NewSeq2Seq(p, b.Rows(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

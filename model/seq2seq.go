@@ -24,6 +24,10 @@ type Pair struct {
 	TgtLens []int32
 }
 
+// Rows is the capacity a Seq2Seq needs for the batch (NewSeq2Seq's
+// rows): its sentences times the longer side's padded length.
+func (b *Pair) Rows() int { return b.Bsz * max(b.SrcT, b.TgtT) }
+
 // Seq2Seq is an encoder–decoder translator (Vaswani et al. 2017, in the
 // variants of docs/model.md): a bidirectional encoder over the source
 // with key-padding masks, a causal decoder whose layers also attend to

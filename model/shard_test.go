@@ -101,7 +101,7 @@ func TestSeq2SeqSeqOffsetShares(t *testing.T) {
 		cfg := tinySeq2SeqConfig(norm, "relu")
 		cfg.Dropout, cfg.AttnDropout, cfg.ActDropout = 0.2, 0.3, 0.25
 		b := randPair(srcLens, tgtLens, cfg.Vocab, 4)
-		rows := b.Bsz * max(b.SrcT, b.TgtT)
+		rows := b.Rows()
 		run := func(first, n int) (float64, int, []float32) {
 			p, _ := NewParams(cfg)
 			p.Init(3)

@@ -76,7 +76,7 @@ func runSeq2Seq(t *testing.T, cfg Config, specialized bool, pool *asm.Pool) pass
 	p.Init(7)
 	perturbParams(p, 8)
 	b := randPair([]int{37, 12, 25}, []int{9, 33, 21}, cfg.Vocab, 4)
-	m, err := NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), 11)
+	m, err := NewSeq2Seq(p, b.Rows(), 11)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ var shapeFlags = []string{"layers", "d-model", "heads", "d-ff", "seq-len", "norm
 // (which takes the model from the file), --norms included.
 func checkpointConflict(fs *pflag.FlagSet) error {
 	for _, n := range append(shapeFlags, "norms") {
-		if fs.Lookup(n) != nil && fs.Changed(n) {
+		if fs.Changed(n) {
 			return usagef("--%s does not apply with --checkpoint, which takes the model from the file", n)
 		}
 	}

@@ -16,11 +16,11 @@ func runAverage(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	paths := fs.Args()
-	switch {
+	switch outErr := fileutil.CheckOutput(*out); {
 	case *out == "":
 		return usagef("--out must name the averaged checkpoint")
-	case fileutil.CheckOutput(*out) != nil:
-		return fileutil.CheckOutput(*out)
+	case outErr != nil:
+		return outErr
 	case len(paths) == 0:
 		return usagef("name the checkpoints to average")
 	}

@@ -25,10 +25,17 @@ type Change struct {
 	Eps       float64
 	Embedding bool // also perturb the embedding matrix
 
-	// vals[mode][series][norm][depth] holds one value per seed; series
-	// are the stacks measured (seriesOf), in the order of series.
-	vals   map[string]map[string]map[string]map[int][]admin.StackChange
+	// vals holds one change per seed of each point; series are the
+	// stacks measured (seriesOf), in the order of series.
+	vals   map[changeKey][]admin.StackChange
 	series []string
+}
+
+// changeKey is one point of the report: a mode, a series, a norm and a
+// depth.
+type changeKey struct {
+	mode, series, norm string
+	depth              int
 }
 
 // seriesOf names a measured change: "" for a language model's one stack;
@@ -61,10 +68,7 @@ var modeText = map[string]string{
 
 // Run measures every norm, depth and seed and writes the report.
 func (c *Change) Run() (*Summary, error) {
-	c.vals = map[string]map[string]map[string]map[int][]admin.StackChange{}
-	for _, mode := range c.Modes {
-		c.vals[mode] = map[string]map[string]map[int][]admin.StackChange{}
-	}
+	c.vals = map[changeKey][]admin.StackChange{}
 	for _, norm := range c.Norms {
 		for _, depth := range c.Depths {
 			for i := 0; i < c.Seeds; i++ {
@@ -97,14 +101,8 @@ func (c *Change) measure(norm string, depth int, s uint64) error {
 			if !slices.Contains(c.series, se) {
 				c.series = append(c.series, se)
 			}
-			bySeries := c.vals[mode]
-			if bySeries[se] == nil {
-				bySeries[se] = map[string]map[int][]admin.StackChange{}
-			}
-			if bySeries[se][norm] == nil {
-				bySeries[se][norm] = map[int][]admin.StackChange{}
-			}
-			bySeries[se][norm][depth] = append(bySeries[se][norm][depth], v)
+			k := changeKey{mode, se, norm, depth}
+			c.vals[k] = append(c.vals[k], v)
 		}
 	}
 	return nil
@@ -188,16 +186,15 @@ func (c *Change) modeReport(rep *Report, t *changeTables, mode, se string) error
 	chart := &plot.LineChart{Title: title, XLabel: "layers", YLabel: "‖F(x,W) − F(x,W*)‖", LogX: true, LogY: true, XTicks: toFloats(c.Depths), LegendLeft: true}
 	var mrows [][]string
 	for _, norm := range c.Norms {
-		byDepth := c.vals[mode][se][norm]
 		trow := []string{mode, norm}
 		if c.translator() {
 			trow = []string{mode, se, norm}
 		}
 		s := plot.Series{Label: norm, Color: NormColor(norm), Dash: NormColor(norm), Points: true}
-		m0, _ := admin.MeanStd(values(byDepth[c.Depths[0]]))
+		m0, _ := admin.MeanStd(values(c.vals[changeKey{mode, se, norm, c.Depths[0]}]))
 		var last float64
 		for _, d := range c.Depths {
-			cs := byDepth[d]
+			cs := c.vals[changeKey{mode, se, norm, d}]
 			vs := values(cs)
 			mean, std := admin.MeanStd(vs)
 			lo, hi := math.Inf(1), math.Inf(-1)

@@ -28,15 +28,20 @@ type gradRun struct {
 	source, norm string
 	cfg          model.Config
 	stacks       []gradStack
+	top          float64 // the largest mean norm of any stack
 }
 
-// gradStack is one stack's norms, [seed][k], and its sublayers' names.
+// gradStack is one stack's norms, [seed][k], their mean and standard
+// deviation over seeds, and the names of a layer's sublayers.
 type gradStack struct {
-	name   string
-	labels []string // SublayerName of each k
-	kinds  []string // the sublayers of a layer
-	per    [][]float64
+	name      string
+	kinds     []string
+	per       [][]float64
+	mean, std []float64
 }
+
+// layers is the stack's number of layers.
+func (st *gradStack) layers() int { return len(st.mean) / len(st.kinds) }
 
 // Run measures and writes the report.
 func (g *Grads) Run() (*Summary, error) {
@@ -74,15 +79,19 @@ func (g *Grads) measure(r *gradRun, at func(uint64) (*admin.Net, error)) error {
 		}
 		if r.stacks == nil {
 			for _, v := range n.Stacks {
-				st := gradStack{name: v.Name, kinds: v.SublayerKinds()}
-				for k := 0; k < v.Sublayers(); k++ {
-					st.labels = append(st.labels, v.SublayerName(k))
-				}
-				r.stacks = append(r.stacks, st)
+				r.stacks = append(r.stacks, gradStack{name: v.Name, kinds: v.SublayerKinds()})
 			}
 		}
 		for si, sg := range gn.Stacks {
 			r.stacks[si].per = append(r.stacks[si].per, sg.Norm)
+		}
+	}
+	for si := range r.stacks {
+		st := &r.stacks[si]
+		st.mean, st.std = make([]float64, len(st.per[0])), make([]float64, len(st.per[0]))
+		for k := range st.mean {
+			st.mean[k], st.std[k] = admin.MeanStd(column(st.per, k))
+			r.top = math.Max(r.top, st.mean[k])
 		}
 	}
 	return nil
@@ -122,15 +131,6 @@ func (g *Grads) report(runs []*gradRun) (*Summary, error) {
 // relative to the largest of its model, sublayer by sublayer (x: the
 // layer, its sublayers spread over it), as the paper's gradient figure (§3) does.
 func (g *Grads) relativeFigure(rep *Report, runs []*gradRun) error {
-	tops := make([]float64, len(runs))
-	for ri, r := range runs {
-		for _, st := range r.stacks {
-			for k := range st.labels {
-				m, _ := admin.MeanStd(column(st.per, k))
-				tops[ri] = math.Max(tops[ri], m)
-			}
-		}
-	}
 	for si, st0 := range runs[0].stacks {
 		title, file := "Gradient norms relative to the largest of each model", "grads_relative"
 		if len(runs[0].stacks) > 1 {
@@ -138,7 +138,7 @@ func (g *Grads) relativeFigure(rep *Report, runs []*gradRun) error {
 		}
 		per := len(st0.kinds)
 		chart := &plot.LineChart{Title: title, XLabel: "layer", YLabel: "‖∂L/∂(sublayer output)‖ / largest", LogY: true,
-			XTicks: layerTicks(len(st0.labels) / per), LegendLeft: true}
+			XTicks: layerTicks(st0.layers()), LegendLeft: true}
 		for ri, r := range runs {
 			st := r.stacks[si]
 			label, color := r.norm, NormColor(r.norm)
@@ -146,9 +146,8 @@ func (g *Grads) relativeFigure(rep *Report, runs []*gradRun) error {
 				label, color = r.source, ri
 			}
 			s := plot.Series{Label: label, Color: color, Dash: ri, Points: true}
-			for k := range st.labels {
-				m, _ := admin.MeanStd(column(st.per, k))
-				s.X, s.Y = append(s.X, float64(k/per)+float64(k%per)/float64(per)), append(s.Y, m/tops[ri])
+			for k, m := range st.mean {
+				s.X, s.Y = append(s.X, float64(k/per)+float64(k%per)/float64(per)), append(s.Y, m/r.top)
 			}
 			chart.Series = append(chart.Series, s)
 		}
@@ -174,23 +173,12 @@ func (g *Grads) tables(runs []*gradRun) (header []string, rows [][]string, thead
 	var cols []col
 	layers := 0
 	for _, r := range runs {
-		var top float64
-		means := make([][]float64, len(r.stacks))
-		for si, st := range r.stacks {
-			for k := range st.labels {
-				m, _ := admin.MeanStd(column(st.per, k))
-				means[si] = append(means[si], m)
-				top = math.Max(top, m)
-			}
-		}
-		for si, st := range r.stacks {
+		for _, st := range r.stacks {
 			per := len(st.kinds)
-			layers = max(layers, len(st.labels)/per)
-			for k := range st.labels {
-				vs := column(st.per, k)
-				mean, std := admin.MeanStd(vs)
-				rows = append(rows, []string{r.source, r.norm, strconv.Itoa(len(st.labels) / per), strconv.Itoa(k), strconv.Itoa(k / per), st.kinds[k%per],
-					strconv.Itoa(len(vs)), Num(mean), Num(std), st.name, Num(mean / top)})
+			layers = max(layers, st.layers())
+			for k, mean := range st.mean {
+				rows = append(rows, []string{r.source, r.norm, strconv.Itoa(st.layers()), strconv.Itoa(k), strconv.Itoa(k / per), st.kinds[k%per],
+					strconv.Itoa(len(st.per)), Num(mean), Num(st.std[k]), st.name, Num(mean / r.top)})
 			}
 			name := r.norm
 			if g.Trained != nil {
@@ -201,7 +189,7 @@ func (g *Grads) tables(runs []*gradRun) (header []string, rows [][]string, thead
 			}
 			for kind, kn := range st.kinds {
 				theader = append(theader, name+" "+kn)
-				cols = append(cols, col{means[si], kind, per})
+				cols = append(cols, col{st.mean, kind, per})
 			}
 		}
 	}
@@ -229,7 +217,7 @@ func (g *Grads) Figure(rep *Report, runs []*gradRun, norm string) error {
 			title, file = fmt.Sprintf("%s %s: gradient norm at each sublayer's output", norm, name), file+"_"+name
 		}
 		st0 := runs[0].stacks[si]
-		chart := &plot.LineChart{Title: title, XLabel: "layer", YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(len(st0.labels) / len(st0.kinds))}
+		chart := &plot.LineChart{Title: title, XLabel: "layer", YLabel: "‖∂L/∂(sublayer output)‖", LogY: true, XTicks: layerTicks(st0.layers())}
 		for ri, r := range runs {
 			if r.norm != norm {
 				continue
@@ -245,9 +233,8 @@ func (g *Grads) Figure(rep *Report, runs []*gradRun, norm string) error {
 				if g.Trained != nil {
 					s.Label = r.source + " " + label
 				}
-				for k := kind; k < len(st.labels); k += len(st.kinds) {
-					mean, _ := admin.MeanStd(column(st.per, k))
-					s.X, s.Y = append(s.X, float64(k/len(st.kinds))), append(s.Y, mean)
+				for k := kind; k < len(st.mean); k += len(st.kinds) {
+					s.X, s.Y = append(s.X, float64(k/len(st.kinds))), append(s.Y, st.mean[k])
 				}
 				chart.Series = append(chart.Series, s)
 			}

@@ -117,7 +117,9 @@ func EncodePairs(codes *bpe.Codes, pairs []data.Pair) (src, tgt [][]int32) {
 	return src, tgt
 }
 
-func (c TranslateConfig) batching(seed uint64) data.PairConfig {
+// Batching is how the run cuts its pairs into batches (MaxTokens,
+// MaxSentences, Model.SeqLen), the batcher seeded by seed.
+func (c TranslateConfig) Batching(seed uint64) data.PairConfig {
 	return data.PairConfig{MaxTokens: c.MaxTokens, MaxSentences: c.MaxSentences, MaxLen: c.Model.SeqLen,
 		Pad: bpe.PadID, BOS: bpe.BOSID, EOS: bpe.EOSID, Seed: seed}
 }
@@ -132,12 +134,12 @@ func NewTranslate(c TranslateConfig) (*Translate, error) {
 		return nil, fmt.Errorf("model vocabulary %d does not match the subword vocabulary's %d", c.Model.Vocab, c.Codes.Size())
 	}
 	src, tgt := EncodePairs(c.Codes, c.Train)
-	batcher, err := data.NewPairBatcher(src, tgt, c.batching(c.Seed))
+	batcher, err := data.NewPairBatcher(src, tgt, c.Batching(c.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("training pairs: %v", err)
 	}
 	vs, vt := EncodePairs(c.Codes, c.Val)
-	eval, err := data.NewPairEval(vs, vt, c.batching(0))
+	eval, err := data.NewPairEval(vs, vt, c.Batching(0))
 	if err != nil {
 		return nil, fmt.Errorf("validation pairs: %v", err)
 	}
@@ -190,7 +192,7 @@ func (t *Translate) load(b *data.PairBatch, first, n int) *model.Pair {
 // single process computes (the CLI profiles on rank 0 and broadcasts
 // it).
 func (t *Translate) ProfileAdmin() (*admin.Profile, error) {
-	pb, err := data.NewPairBatcher(t.trainSrc, t.trainTgt, t.cfg.batching(t.cfg.Seed^profileSeed))
+	pb, err := data.NewPairBatcher(t.trainSrc, t.trainTgt, t.cfg.Batching(t.cfg.Seed^profileSeed))
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func (f *fixedPairs) TrainForward() (float64, int, error) {
 // pairBatch is the batch of pairs src[i]→tgt[i], all in one.
 func pairBatch(t *testing.T, src, tgt [][]int32) *data.PairBatch {
 	t.Helper()
-	cfg := toyTranslate(t, model.PreLN, 1).cfg.batching(0)
+	cfg := toyTranslate(t, model.PreLN, 1).cfg.Batching(0)
 	e, err := data.NewPairEval(src, tgt, cfg)
 	if err != nil || e.Batches() != 1 {
 		t.Fatalf("%d batches, %v", e.Batches(), err)

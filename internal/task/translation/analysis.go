@@ -2,6 +2,7 @@ package translation
 
 import (
 	"fmt"
+
 	"github.com/clinic-ml/clinic/internal/experiment"
 
 	"github.com/clinic-ml/clinic/admin"
@@ -63,7 +64,7 @@ func (t *Flags) AnalysisData(in task.AnalysisInput) (experiment.Data, error) {
 		return nil, fmt.Errorf("the checkpoint's vocabulary has %d tokens, its BPE codes %d", in.Model.Vocab, codes.Size())
 	}
 	src, tgt := train.EncodePairs(codes, pairs)
-	return &analysisData{src: src, tgt: tgt, source: source, t: t.Options}, nil
+	return &analysisData{src: src, tgt: tgt, source: source, t: t.Options, batches: map[batchKey]*model.Pair{}}, nil
 }
 
 // analysisData is the encoded training pairs, batched per seed.
@@ -71,13 +72,26 @@ type analysisData struct {
 	src, tgt [][]int32
 	source   string
 	t        Options
+	// batches are the batches made so far: every norm and depth of an
+	// analysis reads the same one per seed (models read a batch, never
+	// write it).
+	batches map[batchKey]*model.Pair
 }
 
-// batch is the first training batch of a batcher seeded by seed, as
-// the model sees it.
+type batchKey struct {
+	seqLen int
+	seed   uint64
+}
+
+// batch is the first training batch of a batcher seeded by seed, cut as
+// training cuts them, as the model sees it.
 func (a *analysisData) batch(seqLen int, seed uint64) (*model.Pair, error) {
-	pb, err := data.NewPairBatcher(a.src, a.tgt, data.PairConfig{MaxTokens: a.t.MaxTokens, MaxSentences: a.t.MaxSentences,
-		MaxLen: seqLen, Pad: bpe.PadID, BOS: bpe.BOSID, EOS: bpe.EOSID, Seed: seed ^ 0xa7a1})
+	k := batchKey{seqLen, seed}
+	if p := a.batches[k]; p != nil {
+		return p, nil
+	}
+	tc := train.TranslateConfig{Model: model.Config{SeqLen: seqLen}, MaxTokens: a.t.MaxTokens, MaxSentences: a.t.MaxSentences}
+	pb, err := data.NewPairBatcher(a.src, a.tgt, tc.Batching(seed^0xa7a1))
 	if err != nil {
 		return nil, fmt.Errorf("training pairs (%s): %v", a.source, err)
 	}
@@ -87,6 +101,7 @@ func (a *analysisData) batch(seqLen int, seed uint64) (*model.Pair, error) {
 		p.SrcLens = append(p.SrcLens, int32(b.SrcLens[i]))
 		p.TgtLens = append(p.TgtLens, int32(b.TgtLens[i]))
 	}
+	a.batches[k] = p
 	return p, nil
 }
 
@@ -110,7 +125,7 @@ func (a *analysisData) Trained(p *model.Params, seed uint64, pool *asm.Pool) (*a
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.NewSeq2Seq(p, b.Bsz*max(b.SrcT, b.TgtT), seed)
+	m, err := model.NewSeq2Seq(p, b.Rows(), seed)
 	if err != nil {
 		return nil, err
 	}
