@@ -27,7 +27,9 @@ import (
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/metrics"
+	"github.com/clinic-ml/clinic/internal/rundir"
 	"github.com/clinic-ml/clinic/internal/safetensors"
+	"github.com/clinic-ml/clinic/internal/train"
 )
 
 //go:embed static
@@ -41,10 +43,10 @@ const (
 	maxEntries     = 50000
 	maxMetrics     = 512 << 20
 	maxSmallFile   = 16 << 20
-	metricsFile    = "metrics.jsonl"
-	stateFile      = "trainer_state.safetensors"
-	profileFile    = "admin_profile.json"
-	sweepFlagsFile = "sweep_flags.json"
+	metricsFile    = train.MetricsFile
+	stateFile      = train.StateFile
+	profileFile    = train.ProfileFile
+	sweepFlagsFile = rundir.SweepFlagsFile
 )
 
 // Board is the http.Handler of the board over its roots.
@@ -57,7 +59,8 @@ type Board struct {
 }
 
 // walked is a walk of a root, which Records reuses for a second: the
-// page asks for each charted run's records right after the list.
+// page asks for each charted run's records right after the list (List
+// keeps its walks here too).
 type walked struct {
 	at   time.Time
 	runs []*Run
@@ -232,10 +235,14 @@ func (b *Board) List() *List {
 	l := &List{Sweeps: []*Sweep{}, Runs: []*Run{}}
 	for i, root := range b.roots {
 		rt := Root{Path: root}
+		at := time.Now()
 		sweeps, runs, err := b.walk(i, root)
 		if err != nil {
 			rt.Error = err.Error()
 		}
+		b.mu.Lock()
+		b.walks[i] = &walked{at: at, runs: runs}
+		b.mu.Unlock()
 		l.Roots = append(l.Roots, rt)
 		l.Sweeps = append(l.Sweeps, sweeps...)
 		for _, r := range runs {
@@ -396,6 +403,12 @@ func inside(root, path string) error {
 	return nil
 }
 
+// relErr is err's message with the paths in it relative to root: a
+// card names a run's files, not where the board's directory lies.
+func relErr(root string, err error) string {
+	return strings.ReplaceAll(err.Error(), root+string(filepath.Separator), "")
+}
+
 // errOutside is a file whose links lead out of its root.
 var errOutside = errors.New("a symbolic link out of the board's directory (not served)")
 
@@ -429,7 +442,7 @@ func (b *Board) read(root, path string, parse func(string) (any, error)) (any, e
 func (b *Board) records(r *Run) ([]map[string]any, error) {
 	v, err := b.read(r.root, r.metrics, readMetrics)
 	if err != nil {
-		return nil, errors.New(strings.ReplaceAll(err.Error(), r.root+string(filepath.Separator), ""))
+		return nil, errors.New(relErr(r.root, err))
 	}
 	return v.([]map[string]any), nil
 }
@@ -459,7 +472,6 @@ func readMetrics(path string) (any, error) {
 
 // fill reads a run's metrics, flags, profile and checkpoints.
 func (b *Board) fill(r *Run) {
-	rel := func(err error) string { return strings.ReplaceAll(err.Error(), r.root+string(filepath.Separator), "") }
 	if st, err := os.Stat(r.metrics); err == nil && inside(r.root, r.metrics) == nil {
 		r.Modified = st.ModTime()
 	}
@@ -475,7 +487,7 @@ func (b *Board) fill(r *Run) {
 	if p := filepath.Join(r.dir, stateFile); exists(r.dir, stateFile) {
 		v, err := b.read(r.root, p, readFlags)
 		if err != nil {
-			r.FlagsError = rel(err)
+			r.FlagsError = relErr(r.root, err)
 		} else {
 			r.Flags, _ = v.(json.RawMessage)
 		}
@@ -483,7 +495,7 @@ func (b *Board) fill(r *Run) {
 	if p := filepath.Join(r.dir, profileFile); exists(r.dir, profileFile) {
 		v, err := b.read(r.root, p, func(p string) (any, error) { return admin.Load(p) })
 		if err != nil {
-			r.ProfileError = rel(err)
+			r.ProfileError = relErr(r.root, err)
 		} else {
 			r.Profile = v.(*admin.Profile)
 		}
@@ -497,7 +509,7 @@ func (b *Board) fill(r *Run) {
 		c := Checkpoint{Name: filepath.Base(p)}
 		v, err := b.read(r.root, p, readStep)
 		if err != nil {
-			c.Error = rel(err)
+			c.Error = relErr(r.root, err)
 		} else {
 			c.Step = v.(string)
 		}
@@ -569,7 +581,7 @@ func (b *Board) sweepFlags(root, dir string) (map[string]string, error) {
 		return m, nil
 	})
 	if err != nil {
-		return nil, errors.New(strings.ReplaceAll(err.Error(), root+string(filepath.Separator), ""))
+		return nil, errors.New(relErr(root, err))
 	}
 	return v.(map[string]string), nil
 }

@@ -23,9 +23,15 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// StateFile is the trainer state a Job saves beside each checkpoint in
-// its directory, for resuming.
-const StateFile = "trainer_state.safetensors"
+// The files a Job writes in its directory (besides its checkpoints):
+// StateFile, the trainer state saved beside each checkpoint, for
+// resuming; MetricsFile, a record per step (internal/metrics);
+// ProfileFile, Admin's ω profile.
+const (
+	StateFile   = "trainer_state.safetensors"
+	MetricsFile = "metrics.jsonl"
+	ProfileFile = "admin_profile.json"
+)
 
 // A Job is one training run as 'clinic train' and the sweeps run it:
 // everything it depends on, as a value. A Go program fills one in and
@@ -193,7 +199,7 @@ func (j *Job) SetAdmin(task AdminTask) error {
 	if j.Resume != nil {
 		// The profile is restored with the trainer state, which must
 		// hold the one the run saved in its directory (if still there).
-		path := filepath.Join(j.Dir, "admin_profile.json")
+		path := filepath.Join(j.Dir, ProfileFile)
 		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -240,7 +246,7 @@ func (j *Job) SetAdmin(task AdminTask) error {
 	if err := j.Begin(); err != nil {
 		return err
 	}
-	if err := pr.Save(filepath.Join(j.Dir, "admin_profile.json")); err != nil {
+	if err := pr.Save(filepath.Join(j.Dir, ProfileFile)); err != nil {
 		return fmt.Errorf("saving admin profile: %v", err)
 	}
 	return nil
@@ -354,7 +360,7 @@ func (j *Job) Run(task Task, unit string, scores []Score) (*Result, error) {
 // metrics restores a resumed run into tr (rank 0) and opens its
 // metrics: created, or appended to after the checkpoint's step.
 func (j *Job) metrics(tr *Trainer, ckpt string) (*metrics.Writer, error) {
-	mpath := filepath.Join(j.Dir, "metrics.jsonl")
+	mpath := filepath.Join(j.Dir, MetricsFile)
 	open := metrics.Create
 	if j.Resume != nil {
 		if err := tr.Restore(j.Resume, ckpt); err != nil {

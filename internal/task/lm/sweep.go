@@ -112,7 +112,7 @@ func (s *Sweep) run(ro train.Job, d int, norm string) (experiment.SweepResult, e
 	if ro.Resume != nil {
 		// The whole run's evaluations, not only this invocation's
 		// (which has none if the run had reached its last step).
-		if r.Curve, err = experiment.ValCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
+		if r.Curve, err = experiment.ValCurve(filepath.Join(ro.Dir, train.MetricsFile)); err != nil {
 			return r, err
 		}
 		if n := len(r.Curve); n > 0 && !res.Diverged {
@@ -150,7 +150,7 @@ func (s *Sweep) report(rep *experiment.Report, runs []experiment.SweepResult, th
 	rep.Figure(names, "validation loss curves")
 	rep.Dropped(chart.Dropped)
 	for _, r := range runs {
-		rep.Files = append(rep.Files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.Norm, r.Depth), "metrics.jsonl")))
+		rep.Files = append(rep.Files, filepath.ToSlash(filepath.Join("runs", fmt.Sprintf("%s-L%d", r.Norm, r.Depth), train.MetricsFile)))
 	}
 	if err := rep.Save(); err != nil {
 		return nil, err

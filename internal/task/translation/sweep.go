@@ -166,7 +166,7 @@ func (s *Sweep) run(ro train.Job, d int, norm string, pool *asm.Pool) (experimen
 		return r, fmt.Errorf("%s with %d layers: %w", norm, d, err)
 	}
 	final := res.Final
-	if r.Curve, err = experiment.ValCurve(filepath.Join(ro.Dir, "metrics.jsonl")); err != nil {
+	if r.Curve, err = experiment.ValCurve(filepath.Join(ro.Dir, train.MetricsFile)); err != nil {
 		return r, err
 	}
 	if n := len(r.Curve); n > 0 && r.Status == experiment.StatusTrained {
