@@ -110,6 +110,9 @@ func newCore(cfg Config, sz scratch) *core {
 	c.dQKV = f32(sz.qkv)
 	c.pd, c.dP = f32(sz.probs), f32(sz.probs)
 	c.dHid = f32(N * cfg.DFF)
+	// the partials of the widest reductions: the fused backward's four
+	// of d (dγ, dβ, dω, the output bias), a QKV or FFN hidden bias
+	c.op.red = newPartials(N, max(4*d, 3*d, cfg.DFF))
 	c.attnFwd = func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c.curAttn.headForward(i)

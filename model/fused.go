@@ -16,14 +16,14 @@ import (
 //	forward:  x' = LN(w⊙x + Drop(F(x))), then the next sublayer's bias
 //	          rows (which its GEMMs accumulate onto), in one region;
 //	backward: the upper sublayer's dx = w⊙dS + dH, this sublayer's
-//	          LayerNorm backward and dF = Drop(dS) in one row region;
-//	          the LayerNorm, ω and output-bias gradients in one column
-//	          region.
+//	          LayerNorm backward, dF = Drop(dS), and the partials of the
+//	          LayerNorm, ω and output-bias gradients in one row region,
+//	          whose partials the caller then adds (reduce.go).
 //
 // The generic path runs each of these as a kernel of its own over all
 // rows. Both call the same kernels on the same rows with the same
-// dropout counters, and split the column reductions the same way, so
-// the specialized path is bit-identical to the generic one
+// dropout counters, and sum the column reductions in the same blocks of
+// rows, so the specialized path is bit-identical to the generic one
 // (specialized_test.go checks every listed config).
 
 // layerKey is what the specialized code depends on.
@@ -113,13 +113,14 @@ type fused struct {
 	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
 
-	embedFn, residualFn, backRowsFn, backColsFn, preRowsFn, preColsFn func(lo, hi int)
+	prev phase.Phase // the clock's phase before a reduction's region (reduce)
+
+	embedFn, residualFn, backRowsFn, preRowsFn func(lo, hi int)
 }
 
 func newFused(c *core) *fused {
 	f := &fused{c: c}
-	f.embedFn, f.residualFn, f.backRowsFn, f.backColsFn = f.embedRows, f.residualRows, f.backRows, f.backCols
-	f.preRowsFn, f.preColsFn = f.preRows, f.preCols
+	f.embedFn, f.residualFn, f.backRowsFn, f.preRowsFn = f.embedRows, f.residualRows, f.backRows, f.preRows
 	return f
 }
 
@@ -208,24 +209,43 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 }
 
 // back is the element-wise work of sublayer s's backward before its
-// branch (Post-LN, Admin, DeepNorm): the row region (up's pending dx into
-// dout, dS = LN'ᵀ·dout, dF = Drop(dS)), then the column region (dγ, dβ;
-// dω = Σ dS⊙x under Admin; the branch's output-bias gradient Σ dF).
+// branch (Post-LN, Admin, DeepNorm): one row region (up's pending dx
+// into dout, dS = LN'ᵀ·dout, dF = Drop(dS), and the partials of dγ, dβ,
+// of dω = Σ dS⊙x under Admin and of the branch's output-bias gradient
+// Σ dF), then the caller adds the partials.
 func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
-	f.run(s.st.n, f.backRowsFn)
-	f.run(d, f.backColsFn)
+	n := s.st.n
+	f.reduce(n, f.backRowsFn)
+	red := &f.c.op.red
+	red.fold(s.g.G, 0, n)
+	red.fold(s.b.G, d, n)
+	if s.omega != nil {
+		red.fold(s.omega.G, 2*d, n)
+	}
+	_, _, outB := s.br.biases()
+	red.fold(outB.G, 3*d, n)
+	f.c.clock.Enter(f.prev)
 	f.s, f.dout, f.up = nil, nil, nil
 }
 
+// reduce runs body over the n rows in chunks of whole reduction blocks,
+// timed as element-wise work until the caller, having added the
+// partials, enters f.prev.
+func (f *fused) reduce(n int, body func(lo, hi int)) {
+	f.prev = f.c.clock.Enter(phase.Elementwise)
+	f.c.pool.ParallelGrain(n, redRows(n), body)
+}
+
 func (f *fused) backRows(lo, hi int) {
-	s, c, d := f.s, f.c, f.d
+	s, c, d, n := f.s, f.c, f.d, f.s.st.n
 	dout, dS, dH, dF := f.dout, c.dS, c.dH, c.dF
 	p, key, base := c.drop(c.cfg.Dropout), c.siteKey(s.site()), s.st.ctr(d)
 	var w []float32
 	if f.up != nil {
 		w = f.up.shortcut()
 	}
+	x := s.st.xs[s.k]
 	for r0 := lo; r0 < hi; r0 += f.block {
 		r1 := min(r0+f.block, hi)
 		a, z := r0*d, r1*d
@@ -234,17 +254,22 @@ func (f *fused) backRows(lo, hi int) {
 		}
 		asm.LayerNormBackward(dS[a:z], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.g.W, d)
 		dropRows(dF[a:z], dS[a:z], p, key, base+uint32(a))
+		// the partials of dγ, dβ, dω = Σ dS⊙x (Admin) and the output
+		// bias's Σ dF, in slots 0, d, 2d, 3d
+		eachBlock(n, r0, r1, func(b, r0, r1 int, fresh bool) {
+			red := &c.op.red
+			part := red.at(b, 0, 4*d)
+			if fresh {
+				clear(part)
+			}
+			a, z := r0*d, r1*d
+			asm.LayerNormParamGrad(part[:d], part[d:2*d], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], r1-r0, d)
+			if s.omega != nil {
+				asm.ColDot(part[2*d:3*d], dS[a:z], x[a:z], r1-r0, d)
+			}
+			asm.ColSum(part[3*d:], dF[a:z], r1-r0, d)
+		})
 	}
-}
-
-func (f *fused) backCols(lo, hi int) {
-	s, c, d, n := f.s, f.c, f.d, f.s.st.n
-	asm.LayerNormParamGrad(s.g.G[lo:hi], s.b.G[lo:hi], f.dout[lo:n*d], s.saved[lo:n*d], s.mean[:n], s.rstd[:n], n, d)
-	if s.omega != nil {
-		asm.ColDot(s.omega.G[lo:hi], c.dS[lo:n*d], s.st.xs[s.k][lo:n*d], n, d)
-	}
-	_, _, outB := s.br.biases()
-	asm.ColSum(outB.G[lo:hi], c.dF[lo:n*d], n, d)
 }
 
 // tailResidual forms the first sublayer's dx = w⊙dS + dH (Post-LN,
@@ -271,14 +296,23 @@ func dropRows(y, x []float32, p float32, key uint64, base uint32) {
 
 // backPre is back for Pre-LN: the row region forms dout = other +
 // LN'ᵀ·dH through up's LayerNorm (at the top, dout = LN'ᵀ·other through
-// the stack's final LayerNorm), then dF = Drop(dout); the column region
-// accumulates that LayerNorm's dγ, dβ and the branch's output-bias
-// gradient. With s nil it is the stack's tail: dx of the first
-// sublayer, up, into dout, with no dF.
+// the stack's final LayerNorm), then dF = Drop(dout), and the partials
+// of that LayerNorm's dγ, dβ and of the branch's output-bias gradient,
+// which the caller then adds. With s nil it is the stack's tail: dx of
+// the first sublayer, up, into dout, with no dF.
 func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
 	f.st, f.s, f.dout, f.other, f.up, f.d, f.block = st, s, dout, other, up, d, block
-	f.run(st.n, f.preRowsFn)
-	f.run(d, f.preColsFn)
+	n := st.n
+	f.reduce(n, f.preRowsFn)
+	g, b, _, _, _, _ := f.preLN()
+	red := &f.c.op.red
+	red.fold(g.G, 0, n)
+	red.fold(b.G, d, n)
+	if s != nil {
+		_, _, outB := s.br.biases()
+		red.fold(outB.G, 3*d, n)
+	}
+	f.c.clock.Enter(f.prev)
 	f.st, f.s, f.dout, f.other, f.up = nil, nil, nil, nil, nil
 }
 
@@ -294,7 +328,7 @@ func (f *fused) preLN() (g, b *Param, x, mean, rstd, dy []float32) {
 }
 
 func (f *fused) preRows(lo, hi int) {
-	c, d := f.c, f.d
+	c, d, n := f.c, f.d, f.st.n
 	g, _, x, mean, rstd, dy := f.preLN()
 	dout, dF := f.dout, c.dF
 	var p float32
@@ -310,19 +344,21 @@ func (f *fused) preRows(lo, hi int) {
 		if f.up != nil {
 			asm.ScaleAddRows(dout[a:z], c.ones, f.other[a:z], dout[a:z], d)
 		}
-		if f.s == nil {
-			continue
+		if f.s != nil {
+			dropRows(dF[a:z], dout[a:z], p, key, base+uint32(a))
 		}
-		dropRows(dF[a:z], dout[a:z], p, key, base+uint32(a))
-	}
-}
-
-func (f *fused) preCols(lo, hi int) {
-	c, d, n := f.c, f.d, f.st.n
-	g, b, x, mean, rstd, dy := f.preLN()
-	asm.LayerNormParamGrad(g.G[lo:hi], b.G[lo:hi], dy[lo:n*d], x[lo:n*d], mean[:n], rstd[:n], n, d)
-	if f.s != nil {
-		_, _, outB := f.s.br.biases()
-		asm.ColSum(outB.G[lo:hi], c.dF[lo:n*d], n, d)
+		// the partials of the LayerNorm's dγ, dβ and the output bias's
+		// Σ dF, in slots 0, d and 3d (as back's)
+		eachBlock(n, r0, r1, func(b, r0, r1 int, fresh bool) {
+			part := c.op.red.at(b, 0, 4*d)
+			if fresh {
+				clear(part)
+			}
+			a, z := r0*d, r1*d
+			asm.LayerNormParamGrad(part[:d], part[d:2*d], dy[a:z], x[a:z], mean[r0:r1], rstd[r0:r1], r1-r0, d)
+			if f.s != nil {
+				asm.ColSum(part[3*d:], dF[a:z], r1-r0, d)
+			}
+		})
 	}
 }

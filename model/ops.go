@@ -12,23 +12,24 @@ import (
 // operation at a time.
 //
 // Every split is chosen so that each output element is computed by
-// exactly one worker in a fixed order: rows for row-wise kernels, columns
-// for reductions over rows. Results therefore do not depend on the
-// thread count.
+// exactly one worker in a fixed order: rows for row-wise kernels, and
+// fixed blocks of rows for reductions over rows (reduce.go), whose
+// partials the caller adds in block order. Results therefore do not
+// depend on the thread count.
 type ops struct {
-	pool    *asm.Pool
-	ln      lnArgs
-	lnBack  lnBackArgs
-	lnParam lnParamArgs
-	col     colArgs
-	drop    dropArgs
-	rows    rowArgs
-	act     actArgs
-	scale   scaleArgs
+	pool   *asm.Pool
+	ln     lnArgs
+	lnBack lnBackArgs
+	col    colArgs
+	red    partials
+	drop   dropArgs
+	rows   rowArgs
+	act    actArgs
+	scale  scaleArgs
 
 	clock *phase.Clock // nil unless the step is being timed
 
-	lnFn, lnBackFn, lnParamFn, colSumFn, colDotFn, dropFn,
+	lnFn, lnBackFn, colSumFn, colDotFn, dropFn,
 	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn, scaleFn func(lo, hi int)
 }
 
@@ -52,36 +53,50 @@ func (a *lnArgs) run(lo, hi int) {
 	asm.LayerNorm(a.y[lo*w:hi*w], a.mean[lo:hi], a.rstd[lo:hi], a.x[lo*w:hi*w], a.gamma, a.beta, w, a.eps)
 }
 
-// lnBackArgs: dx from dy through LN, split by rows.
+// lnBackArgs: dx from dy through LN, and the partials of dγ, dβ (slots
+// 0 and w of red), split by blocks of rows.
 type lnBackArgs struct {
 	dx, dy, x, mean, rstd, gamma []float32
-	w                            int
+	w, rows                      int
+	red                          *partials
 }
 
 func (a *lnBackArgs) run(lo, hi int) {
 	w := a.w
 	asm.LayerNormBackward(a.dx[lo*w:hi*w], a.dy[lo*w:hi*w], a.x[lo*w:hi*w], a.mean[lo:hi], a.rstd[lo:hi], a.gamma, w)
+	eachBlock(a.rows, lo, hi, func(b, r0, r1 int, _ bool) {
+		dg, db := a.red.at(b, 0, w), a.red.at(b, w, w)
+		clear(dg)
+		clear(db)
+		asm.LayerNormParamGrad(dg, db, a.dy[r0*w:r1*w], a.x[r0*w:r1*w], a.mean[r0:r1], a.rstd[r0:r1], r1-r0, w)
+	})
 }
 
-// lnParamArgs: dγ, dβ += column sums over rows, split by columns.
-type lnParamArgs struct {
-	dgamma, dbeta, dy, x, mean, rstd []float32
-	rows, w                          int
-}
-
-func (a *lnParamArgs) run(lo, hi int) {
-	asm.LayerNormParamGrad(a.dgamma[lo:hi], a.dbeta[lo:hi], a.dy[lo:], a.x[lo:], a.mean, a.rstd, a.rows, a.w)
-}
-
-// colArgs: dst += Σ_rows a (ColSum) or Σ_rows a⊙b (ColDot), split by
-// columns.
+// colArgs: the partials of Σ_rows a (ColSum) or Σ_rows a⊙b (ColDot), in
+// slot 0 of red, split by blocks of rows.
 type colArgs struct {
-	dst, a, b []float32
-	rows, w   int
+	a, b    []float32
+	rows, w int
+	red     *partials
 }
 
-func (c *colArgs) sum(lo, hi int) { asm.ColSum(c.dst[lo:hi], c.a[lo:], c.rows, c.w) }
-func (c *colArgs) dot(lo, hi int) { asm.ColDot(c.dst[lo:hi], c.a[lo:], c.b[lo:], c.rows, c.w) }
+func (c *colArgs) sum(lo, hi int) {
+	w := c.w
+	eachBlock(c.rows, lo, hi, func(b, r0, r1 int, _ bool) {
+		p := c.red.at(b, 0, w)
+		clear(p)
+		asm.ColSum(p, c.a[r0*w:r1*w], r1-r0, w)
+	})
+}
+
+func (c *colArgs) dot(lo, hi int) {
+	w := c.w
+	eachBlock(c.rows, lo, hi, func(b, r0, r1 int, _ bool) {
+		p := c.red.at(b, 0, w)
+		clear(p)
+		asm.ColDot(p, c.a[r0*w:r1*w], c.b[r0*w:r1*w], r1-r0, w)
+	})
+}
 
 // dropArgs: y = Drop(x), element-wise.
 type dropArgs struct {
@@ -147,7 +162,7 @@ func (a *actArgs) backward(lo, hi int) {
 
 func newOps() *ops {
 	o := &ops{}
-	o.lnFn, o.lnBackFn, o.lnParamFn = o.ln.run, o.lnBack.run, o.lnParam.run
+	o.lnFn, o.lnBackFn = o.ln.run, o.lnBack.run
 	o.colSumFn, o.colDotFn = o.col.sum, o.col.dot
 	o.dropFn = o.drop.run
 	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
@@ -170,30 +185,39 @@ func (o *ops) LN(y, mean, rstd, x, g, b []float32, w int, eps float32) {
 	o.ln = lnArgs{}
 }
 
-// LNBack writes dx and accumulates dγ, dβ.
+// LNBack writes dx and accumulates dγ, dβ, in one row region.
 func (o *ops) LNBack(dx, dg, db, dy, x, mean, rstd, g []float32, w int) {
 	rows := len(x) / w
-	o.lnBack = lnBackArgs{dx, dy, x, mean, rstd, g, w}
-	o.par(rows, 1, o.lnBackFn)
+	o.lnBack = lnBackArgs{dx, dy, x, mean, rstd, g, w, rows, &o.red}
+	prev := o.clock.Enter(phase.Elementwise)
+	o.pool.ParallelGrain(rows, redRows(rows), o.lnBackFn)
+	o.red.fold(dg, 0, rows)
+	o.red.fold(db, w, rows)
+	o.clock.Enter(prev)
 	o.lnBack = lnBackArgs{}
-	o.lnParam = lnParamArgs{dg, db, dy, x, mean, rstd, rows, w}
-	o.par(w, 1, o.lnParamFn)
-	o.lnParam = lnParamArgs{}
 }
 
 // ColSum: dst += Σ_rows src.
 func (o *ops) ColSum(dst, src []float32) {
 	w := len(dst)
-	o.col = colArgs{dst: dst, a: src, rows: len(src) / w, w: w}
-	o.par(w, 1, o.colSumFn)
+	rows := len(src) / w
+	o.col = colArgs{a: src, rows: rows, w: w, red: &o.red}
+	prev := o.clock.Enter(phase.Elementwise)
+	o.pool.ParallelGrain(rows, redRows(rows), o.colSumFn)
+	o.red.fold(dst, 0, rows)
+	o.clock.Enter(prev)
 	o.col = colArgs{}
 }
 
 // ColDot: dst += Σ_rows a⊙b.
 func (o *ops) ColDot(dst, a, b []float32) {
 	w := len(dst)
-	o.col = colArgs{dst: dst, a: a, b: b, rows: len(a) / w, w: w}
-	o.par(w, 1, o.colDotFn)
+	rows := len(a) / w
+	o.col = colArgs{a: a, b: b, rows: rows, w: w, red: &o.red}
+	prev := o.clock.Enter(phase.Elementwise)
+	o.pool.ParallelGrain(rows, redRows(rows), o.colDotFn)
+	o.red.fold(dst, 0, rows)
+	o.clock.Enter(prev)
 	o.col = colArgs{}
 }
 

@@ -1,0 +1,105 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/clinic-ml/clinic/asm"
+)
+
+// The row-blocked column reductions (ColSum, ColDot, LNBack's dγ and dβ)
+// give the same bits at every thread count, for row counts that are and
+// are not multiples of the block (and past 4,096 rows, where the block
+// grows), and match a float64 sum.
+func TestReductionsThreadsBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	vec := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	const w = 40
+	for _, rows := range []int{1, 31, 32, 33, 100, 4097, 9000} {
+		a, b, x := vec(rows*w), vec(rows*w), vec(rows*w)
+		mean, rstd := vec(rows), vec(rows)
+		gamma := vec(w)
+		init := [4][]float32{vec(w), vec(w), vec(w), vec(w)}
+		clone := func(v []float32) []float32 { return append([]float32(nil), v...) }
+		var first [][]float32
+		for _, th := range []int{1, 2, 3, 5, 8} {
+			pool := asm.NewPool(th)
+			o := newOps()
+			o.pool, o.red = pool, newPartials(rows, 2*w)
+			// canaries: the gradients accumulate onto what they held
+			sum, dot, dg, db := clone(init[0]), clone(init[1]), clone(init[2]), clone(init[3])
+			want := make([]float64, w)
+			for j := range want {
+				want[j] = float64(sum[j])
+				for i := 0; i < rows; i++ {
+					want[j] += float64(a[i*w+j])
+				}
+			}
+			o.ColSum(sum, a)
+			o.ColDot(dot, a, b)
+			dx := make([]float32, rows*w)
+			o.LNBack(dx, dg, db, a, x, mean, rstd, gamma, w)
+			pool.Close()
+			for j := range want {
+				if math.Abs(float64(sum[j])-want[j]) > 1e-4*(1+math.Sqrt(float64(rows))) {
+					t.Fatalf("rows %d: column sum %d = %v, want %v", rows, j, sum[j], want[j])
+				}
+			}
+			got := [][]float32{sum, dot, dg, db, dx}
+			if th == 1 {
+				first = got
+				continue
+			}
+			for k := range got {
+				for j := range got[k] {
+					if math.Float32bits(got[k][j]) != math.Float32bits(first[k][j]) {
+						t.Fatalf("rows %d, %d threads: output %d element %d is %v, %v at 1 thread", rows, th, k, j, got[k][j], first[k][j])
+					}
+				}
+			}
+		}
+	}
+}
+
+// eachBlock cuts rows at the block boundaries of n and marks the pieces
+// that start a block, whatever the walk's own step.
+func TestEachBlock(t *testing.T) {
+	for _, n := range []int{5, 64, 100, 5000} {
+		rb := redRows(n)
+		for _, step := range []int{1, 7, 16, 256} {
+			seen := make([]int, n)
+			blocks := 0
+			for r0 := 0; r0 < n; r0 += step {
+				eachBlock(n, r0, min(r0+step, n), func(b, a, z int, fresh bool) {
+					if a/rb != b || (z-1)/rb != b || a >= z {
+						t.Fatalf("n %d step %d: piece [%d,%d) is not in block %d", n, step, a, z, b)
+					}
+					if fresh != (a%rb == 0) {
+						t.Fatalf("n %d step %d: piece [%d,%d) fresh = %v", n, step, a, z, fresh)
+					}
+					if fresh {
+						blocks++
+					}
+					for i := a; i < z; i++ {
+						seen[i]++
+					}
+				})
+			}
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("n %d step %d: row %d seen %d times", n, step, i, c)
+				}
+			}
+			if blocks != redBlocks(n) {
+				t.Fatalf("n %d step %d: %d blocks, want %d", n, step, blocks, redBlocks(n))
+			}
+		}
+	}
+}
