@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"sync"
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
@@ -38,7 +39,12 @@ type core struct {
 	fo, dF, dH, dS []float32 // [rows, d]
 	dO             []float32 // attention: gradient of the concatenated heads
 	dQKV           []float32 // attention: gradient of q, k, v
-	pd, dP         []float32 // attention: dropped-out probabilities, their gradient
+	// attention: scratch for one (sequence, head) unit's dropped-out
+	// probabilities and their gradient, one per chunk running
+	// (attnScratch)
+	attnMu   sync.Mutex
+	attnFree [][]float32
+	attnTT   int // floats of one unit's probabilities
 	dHid           []float32 // FFN hidden gradient [rows, d_ff]
 
 	attnFwd, attnBack func(lo, hi int)
@@ -108,22 +114,51 @@ func newCore(cfg Config, sz scratch) *core {
 	N := sz.rows
 	c.fo, c.dF, c.dH, c.dS, c.dO = f32(N*d), f32(N*d), f32(N*d), f32(N*d), f32(N*d)
 	c.dQKV = f32(sz.qkv)
-	c.pd, c.dP = f32(sz.probs), f32(sz.probs)
+	c.attnTT = T * T
 	c.dHid = f32(N * cfg.DFF)
 	// the partials of the widest reductions: the fused backward's four
 	// of d (dγ, dβ, dω, the output bias), a QKV or FFN hidden bias
 	c.op.red = newPartials(N, max(4*d, 3*d, cfg.DFF))
 	c.attnFwd = func(lo, hi int) {
+		b := c.attnScratch()
 		for i := lo; i < hi; i++ {
-			c.curAttn.headForward(i)
+			c.curAttn.headForward(i, b[:c.attnTT])
 		}
+		c.attnDone(b)
 	}
 	c.attnBack = func(lo, hi int) {
+		b := c.attnScratch()
 		for i := lo; i < hi; i++ {
-			c.curAttn.headBackward(i)
+			c.curAttn.headBackward(i, b[:c.attnTT], b[c.attnTT:])
 		}
+		c.attnDone(b)
 	}
 	return c
+}
+
+// attnScratch lends an attention chunk room for one unit's dropped-out
+// probabilities and their gradient (2·SeqLen² floats), which the
+// chunk's units use one after another; attnDone takes it back. Only the
+// probabilities themselves are kept for the backward (attention.P),
+// which recomputes the dropout. The two had been arrays over all units,
+// 8 MB a layer at L6_d256 written and read back through memory, where
+// one unit's 128 KB stays in the core's L2. There are as many as chunks
+// ever ran at once: the pool's threads.
+func (c *core) attnScratch() []float32 {
+	c.attnMu.Lock()
+	defer c.attnMu.Unlock()
+	if n := len(c.attnFree); n > 0 {
+		b := c.attnFree[n-1]
+		c.attnFree = c.attnFree[:n-1]
+		return b
+	}
+	return make([]float32, 2*c.attnTT)
+}
+
+func (c *core) attnDone(b []float32) {
+	c.attnMu.Lock()
+	c.attnFree = append(c.attnFree, b)
+	c.attnMu.Unlock()
 }
 
 // startPass sets the dropout state of a forward pass: train switches

@@ -47,7 +47,9 @@ func modelBytes(cfg Config, N float64) float64 {
 	}
 	// core scratch: branch output and gradients, attention gradients,
 	// FFN hidden gradient; the head: logits, their gradient, row losses.
-	floats += 5*N*d + 3*N*d + 2*N*H*T + N*F + T*d
+	// (The attention's per-chunk scratch, 2·SeqLen² floats a thread, is
+	// allocated at its first use: 128 KB a thread at SeqLen 128.)
+	floats += 5*N*d + 3*N*d + N*F + T*d
 	floats += 2*N*V + 3*N
 	return 4 * floats
 }

@@ -182,7 +182,7 @@ func (a *attention) ctr0() uint32 {
 	return uint32(c.seqOff * c.cfg.Heads * a.st.t * a.mem.t)
 }
 
-func (a *attention) headForward(i int) {
+func (a *attention) headForward(i int, scratch []float32) {
 	c := a.st.c
 	d, t, tk := c.d, a.st.t, a.mem.t
 	H := c.cfg.Heads
@@ -203,7 +203,7 @@ func (a *attention) headForward(i int) {
 		}
 		pd := P
 		if p > 0 {
-			pd = c.pd[pb : pb+t*t]
+			pd = scratch[:t*t]
 			asm.Dropout(pd, P, p, c.siteKey(a.site), a.ctr0()+uint32(pb))
 		}
 		for i0 := 0; i0 < t; i0 += attnBlock {
@@ -222,7 +222,7 @@ func (a *attention) headForward(i int) {
 	}
 	pd := P
 	if p > 0 {
-		pd = c.pd[pb : pb+t*tk]
+		pd = scratch[:t*tk]
 		asm.Dropout(pd, P, p, c.siteKey(a.site), a.ctr0()+uint32(pb))
 	}
 	asm.SgemmST(false, false, t, dh, L, 1, pd, tk, v.v, v.vs, 0, o, d)
@@ -257,7 +257,7 @@ func (a *attention) backward(dout, din []float32) {
 	c.linearBack(nk, d, 2*d, dkv, 2*d, a.kvW, d, 1, a.mem.outGrad(), d)
 }
 
-func (a *attention) headBackward(i int) {
+func (a *attention) headBackward(i int, pdBuf, dPBuf []float32) {
 	c := a.st.c
 	d, t, tk := c.d, a.st.t, a.mem.t
 	H := c.cfg.Heads
@@ -267,13 +267,13 @@ func (a *attention) headBackward(i int) {
 	dO := c.dO[(i/H)*t*d+(i%H)*dh:]
 	pb := i * t * tk
 	P := a.P[pb : pb+t*tk]
-	dP := c.dP[pb : pb+t*tk]
+	dP := dPBuf[:t*tk]
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	p := c.drop(c.cfg.AttnDropout)
 	key := c.siteKey(a.site)
 	pd := P
 	if p > 0 {
-		pd = c.pd[pb : pb+t*tk]
+		pd = pdBuf[:t*tk]
 		asm.Dropout(pd, P, p, key, a.ctr0()+uint32(pb))
 	}
 	if a.causal {
