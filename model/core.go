@@ -44,8 +44,8 @@ type core struct {
 	// (attnScratch)
 	attnMu   sync.Mutex
 	attnFree [][]float32
-	attnTT   int // floats of one unit's probabilities
-	dHid           []float32 // FFN hidden gradient [rows, d_ff]
+	attnTT   int       // floats of one unit's probabilities
+	dHid     []float32 // FFN hidden gradient [rows, d_ff]
 
 	attnFwd, attnBack func(lo, hi int)
 	curAttn           *attention
