@@ -68,7 +68,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.pack = packJob{pb, b, ldb}
 		p.packNext.Store(0)
 		p.packDone.Store(0)
-		if p.rec != nil && p.rec.width > 0 {
+		if p.rec != nil && p.rec.static() {
 			// Simulated: the packing is timed as a region of its own,
 			// whose end is the barrier inside the GEMM's region, not a
 			// join.
@@ -159,7 +159,7 @@ func (f *gemmFuncs) init(p *Pool) {
 		if !p.packShare() {
 			return // another chunk panicked
 		}
-		if p.rec != nil && p.rec.width > 0 {
+		if p.rec != nil && p.rec.static() {
 			// Simulated: worker lo takes a static share, as greedy
 			// claims leave it on an even machine.
 			w := int64(lo)
@@ -183,7 +183,7 @@ func (f *gemmFuncs) init(p *Pool) {
 		}
 	}
 	f.rowsOwnB = func(lo, hi int) {
-		if p.rec != nil && p.rec.width > 0 {
+		if p.rec != nil && p.rec.static() {
 			// Simulated: chunk lo of width takes a static share, as a
 			// greedy claim would leave it on an even machine.
 			sgemmRowsOwnB(g, nil, p.Width(), lo)

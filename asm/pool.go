@@ -37,6 +37,9 @@ type Pool struct {
 	workers []workerState
 	done    sync.WaitGroup
 	left    atomic.Int32 // chunks of the current call not yet finished
+	// turn is the chunk whose turn it is in a staggered recording's call
+	// (RecordStaggered): worker w waits for turn w, then passes it on.
+	turn atomic.Int32
 	// panicked holds the first panic of the current call's chunks on a
 	// worker; the caller re-raises it, so a bug in a kernel reaches the
 	// program's top-level recover instead of killing the process from a
@@ -292,6 +295,10 @@ func (p *Pool) worker(w int) {
 		// The caller waits for this chunk, so job stays as it was
 		// published until we report it done.
 		c := p.job.chunk(w)
+		staggered := p.rec != nil && p.rec.staggered
+		for staggered && p.turn.Load() != int32(w) {
+			runtime.Gosched()
+		}
 		if p.timing.Load() || p.rec != nil {
 			t0 := time.Now()
 			p.runChunk(c)
@@ -302,6 +309,9 @@ func (p *Pool) worker(w int) {
 			}
 		} else {
 			p.runChunk(c)
+		}
+		if staggered {
+			p.turn.Store(int32(w + 1))
 		}
 		if p.left.Add(-1) == 0 {
 			if h := testHookLastChunk.Load(); h != nil {
@@ -439,6 +449,7 @@ func (p *Pool) run(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	p.job = j
+	p.turn.Store(0)
 	p.done.Add(t - 1)
 	p.left.Store(int32(t - 1))
 	p.publish(uint64(t))
@@ -447,6 +458,7 @@ func (p *Pool) run(n, grain int, fn func(lo, hi int)) {
 	}
 	c := j.chunk(0)
 	p.timedInline(fn, c.lo, c.hi)
+	p.turn.Store(1)
 	if p.timing.Load() {
 		t0 := time.Now()
 		p.waitWorkers()

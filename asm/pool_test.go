@@ -401,3 +401,47 @@ func TestNewPoolOnCPUs(t *testing.T) {
 		p.Close()
 	}
 }
+
+// A staggered recording runs each call's chunks one at a time, in split
+// order, on the real workers: no two chunks of a call overlap, every
+// chunk is recorded, and every GEMM path (own op(B) per worker at 2,
+// shared and packed in a region of its own from sharedBMin workers on)
+// gives the single-threaded product's bits.
+func TestRecordStaggered(t *testing.T) {
+	for _, th := range []int{2, 3, sharedBMin, 7} {
+		p := NewPool(th)
+		rec := p.RecordStaggered()
+		var running, overlaps atomic.Int32
+		var order []int
+		var mu sync.Mutex
+		p.Parallel(10*th, func(lo, hi int) {
+			if running.Add(1) != 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(200 * time.Microsecond)
+			mu.Lock()
+			order = append(order, lo)
+			mu.Unlock()
+			running.Add(-1)
+		})
+		if overlaps.Load() != 0 || !slices.IsSorted(order) || len(order) != th {
+			t.Errorf("%d threads: %d overlaps, chunks ran at %v", th, overlaps.Load(), order)
+		}
+		if len(rec.Regions) != 1 || len(rec.Regions[0].Chunks) != th || slices.Min(rec.Regions[0].Chunks) < 200*time.Microsecond {
+			t.Errorf("%d threads: recorded %+v", th, rec.Regions)
+		}
+		for _, sh := range [][3]int{{700, 90, 300}, {60, 500, 200}, {300, 300, 70}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			r := newRand(uint64(m + n + k))
+			a, b := randSlice(r, m*k, -1, 1), randSlice(r, k*n, -1, 1)
+			want, got := make([]float32, m*n), make([]float32, m*n)
+			SgemmST(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+			p.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+			if d := firstBitDiff(got, want); d >= 0 {
+				t.Fatalf("%d threads %v: element %d differs", th, sh, d)
+			}
+		}
+		p.Stop()
+		p.Close()
+	}
+}

@@ -16,8 +16,11 @@ import "time"
 // Their times then show the work inflation of that width (packing
 // repeated per worker, smaller tiles) without its cores.
 type Recording struct {
-	width   int
-	Regions []Region
+	width int
+	// staggered: the real pool runs each call's chunks one at a time
+	// (RecordStaggered)
+	staggered bool
+	Regions   []Region
 	// Serial is the caller's time outside regions, by tag (SetTag).
 	Serial map[int]time.Duration
 
@@ -50,6 +53,28 @@ func (p *Pool) Record(width int) *Recording {
 	p.rec = r
 	return r
 }
+
+// RecordStaggered attaches a recording of the pool's own width whose
+// calls run their chunks one at a time, in split order, each on the
+// worker that runs it in a real call (the caller first), and with the
+// split of a simulated width (a GEMM's row claims as even static
+// shares). Against a real recording it shows what chunks running at
+// once cost each other (shared caches and memory, the clock), and
+// against a simulated one what running on another core than the
+// previous chunk, or the region before, costs (operands in another
+// core's cache): contention and placement, which a real pool against a
+// simulation sees only summed.
+func (p *Pool) RecordStaggered() *Recording {
+	r := p.Record(0)
+	r.staggered = true
+	return r
+}
+
+// static reports whether the pool splits as a simulation does: every
+// worker's share of a GEMM fixed in advance, and the packing of a
+// shared operand a region of its own (a staggered chunk cannot wait for
+// one that runs after it).
+func (r *Recording) static() bool { return r.width > 0 || r.staggered }
 
 // Stop detaches the pool's recording.
 func (p *Pool) Stop() {

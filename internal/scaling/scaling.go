@@ -49,8 +49,30 @@ type Machine struct {
 	Post, Wake, Join time.Duration
 	// BWRatio is the socket's memory bandwidth over one core's.
 	BWRatio float64
-	// Alpha is the contention per further concurrent chunk, by phase.
+	// Alpha is the contention per further concurrent chunk, by phase:
+	// what a chunk on the real pool takes over the same chunk timed
+	// alone on one core.
 	Alpha [phase.Count]float64
+	// Alpha split in two (measured with a staggered pool, whose chunks
+	// run one at a time on their own workers): Placement, what a chunk
+	// on its own worker takes over the same chunk after the previous one
+	// on the same core (its operands in another core's cache), and
+	// Concurrency, what chunks running at once add over that (shared
+	// caches, memory, the clock). With Split set, the prediction
+	// carries placement as a constant cost, β·2(t−1)/t (the share of
+	// operands from other cores grows from a half at 2 to nearly all),
+	// and only concurrency as the linear term.
+	Placement, Concurrency [phase.Count]float64
+	Split                  bool
+}
+
+// slowdown is how much longer a chunk of phase ph runs beside t−1
+// others than alone, on m.
+func (m *Machine) slowdown(ph phase.Phase, t int) float64 {
+	if !m.Split {
+		return 1 + m.Alpha[ph]*float64(t-1)
+	}
+	return (1 + m.Placement[ph]*2*float64(t-1)/float64(t)) * (1 + m.Concurrency[ph]*float64(t-1))
 }
 
 // memoryBound says which phases stream memory rather than compute.
@@ -105,7 +127,7 @@ func predict(width int, regions []asm.Region, serial map[int]time.Duration, m Ma
 		e.Work += work
 		e.Span += span
 		e.Burden += burden
-		tr := time.Duration(float64(span)*(1+m.Alpha[phaseOf(r.Tag)]*float64(t-1))) + burden
+		tr := time.Duration(float64(span)*m.slowdown(phaseOf(r.Tag), t)) + burden
 		if memoryBound(r.Tag) && m.BWRatio > 0 {
 			if bw := time.Duration(float64(work) / min(float64(t), m.BWRatio)); bw > tr {
 				e.MemBound += bw - tr
@@ -129,8 +151,9 @@ func phaseOf(tag int) phase.Phase {
 
 // measureMachine measures the pool's hand-off, join and contention on
 // this machine: the step on a real pool of o.OverheadThreads threads,
-// and the same pool simulating that width (chunks one by one), the
-// fastest of o.Steps steps each.
+// the same pool staggered (its chunks one at a time on their workers)
+// and simulating that width (chunks one by one on the caller), o.Steps
+// steps each.
 func measureMachine(name string, o Options, m *Machine) error {
 	th := max(o.OverheadThreads, 2)
 	pool := asm.NewPool(th)
@@ -142,23 +165,32 @@ func measureMachine(name string, o Options, m *Machine) error {
 	}
 	clock.Start(pool)
 	defer clock.Stop()
-	var real, alone []*asm.Recording
+	// each step three times in a row: on the real pool, staggered, and
+	// simulated on one core
+	var real, staggered, alone []*asm.Recording
+	record := func(rec *asm.Recording, into *[]*asm.Recording) error {
+		err := s.Step()
+		pool.Stop()
+		*into = append(*into, rec)
+		return err
+	}
 	for range o.Steps {
-		for _, w := range []int{0, th} {
-			rec := pool.Record(w)
-			err := s.Step()
-			pool.Stop()
-			if err != nil {
-				return err
-			}
-			if w == 0 {
-				real = append(real, rec)
-			} else {
-				alone = append(alone, rec)
-			}
+		if err := record(pool.Record(0), &real); err != nil {
+			return err
+		}
+		if err := record(pool.RecordStaggered(), &staggered); err != nil {
+			return err
+		}
+		if err := record(pool.Record(th), &alone); err != nil {
+			return err
 		}
 	}
-	return fit(m, real, alone)
+	if err := fit(m, real, alone); err != nil {
+		return err
+	}
+	m.Concurrency = contention(real, staggered)
+	m.Placement = contention(staggered, alone)
+	return nil
 }
 
 // fit sets m's hand-off, join and contention from steps recorded on a
@@ -322,6 +354,13 @@ type Profile struct {
 	Batch     int
 	Machine   Machine
 	Estimates []Estimate // one per width, in the order asked
+	// SplitEstimates are the same with Machine.Split set.
+	SplitEstimates []Estimate
+}
+
+// SplitSpeedup is Speedup of SplitEstimates.
+func (p *Profile) SplitSpeedup(i int) float64 {
+	return p.SplitEstimates[0].Time.Seconds() / p.SplitEstimates[i].Time.Seconds()
 }
 
 // Speedup is T(1)/T(P) at estimate i (Estimates[0] must be width 1).
@@ -376,6 +415,8 @@ func Run(name string, o Options) (*Profile, error) {
 	clock.Start(pool)
 	defer clock.Stop()
 	pr := &Profile{Name: name, Tokens: s.Tokens, Batch: s.Batch, Machine: m}
+	split := m
+	split.Split = true
 	for _, w := range widths {
 		var recs []*asm.Recording
 		for range o.Steps {
@@ -387,7 +428,9 @@ func Run(name string, o Options) (*Profile, error) {
 			}
 			recs = append(recs, rec)
 		}
-		pr.Estimates = append(pr.Estimates, Predict(fastest(recs), m))
+		f := fastest(recs)
+		pr.Estimates = append(pr.Estimates, Predict(f, m))
+		pr.SplitEstimates = append(pr.SplitEstimates, Predict(f, split))
 	}
 	return pr, nil
 }

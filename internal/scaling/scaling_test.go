@@ -136,6 +136,35 @@ func TestContention(t *testing.T) {
 	}
 }
 
+// Split α: placement β is a constant cost, β·2(t−1)/t (β at two
+// chunks), and only concurrency grows with t; at two chunks the split
+// and the whole α agree when (1+β)(1+α_c) = 1+α.
+func TestSplitSlowdown(t *testing.T) {
+	m := Machine{Split: true}
+	m.Placement[phase.GEMM], m.Concurrency[phase.GEMM] = 0.1, 0.02
+	m.Alpha[phase.GEMM] = 1.1*1.02 - 1
+	whole := m
+	whole.Split = false
+	for _, c := range []struct {
+		t    int
+		want float64
+	}{{1, 1}, {2, 1.1 * 1.02}, {4, (1 + 0.1*1.5) * (1 + 0.06)}, {16, (1 + 0.1*30.0/16) * (1 + 0.3)}} {
+		if got := m.slowdown(phase.GEMM, c.t); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("t = %d: slowdown %v, want %v", c.t, got, c.want)
+		}
+	}
+	if a, b := m.slowdown(phase.GEMM, 2), whole.slowdown(phase.GEMM, 2); math.Abs(a-b) > 1e-12 {
+		t.Errorf("at two chunks split %v, whole %v", a, b)
+	}
+	if a, b := m.slowdown(phase.GEMM, 16), whole.slowdown(phase.GEMM, 16); a >= b {
+		t.Errorf("at 16 chunks split %v is not below the whole α's %v", a, b)
+	}
+	e := predict(4, []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 10 * ms, 10 * ms, 10 * ms}}}, nil, m)
+	if want := time.Duration(float64(10*ms) * (1 + 0.1*1.5) * 1.06); (e.Time - want).Abs() > time.Microsecond {
+		t.Errorf("T = %v, want %v", e.Time, want)
+	}
+}
+
 // A region marked Inner (a GEMM's packing, ended by a barrier inside
 // the GEMM's region) carries no burden of its own.
 func TestInnerRegionNoBurden(t *testing.T) {
