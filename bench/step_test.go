@@ -194,6 +194,7 @@ func BenchmarkScalingProfile(b *testing.B) {
 				}
 				for i, e := range p.Estimates[1:] {
 					b.ReportMetric(p.Speedup(i+1), fmt.Sprintf("speedup-%d", e.Width))
+					b.ReportMetric(p.SplitSpeedup(i+1), fmt.Sprintf("split-speedup-%d", e.Width))
 					b.ReportMetric(p.Inflation(i+1), fmt.Sprintf("inflation-%d", e.Width))
 				}
 				b.ReportMetric(p.TokensPerSecond(0), "tokens/s-1")
