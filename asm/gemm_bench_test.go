@@ -59,10 +59,13 @@ func BenchmarkPeak(b *testing.B) {
 	}
 }
 
-// benchShapes are M×K×N: square sizes and transformer projections.
+// benchShapes are M×K×N: square sizes, transformer projections, and
+// (as TN) the weight gradients of a 2,048-token batch at d256, whose
+// workers each need every token of both operands.
 var benchShapes = [][3]int{
 	{512, 512, 512}, {1024, 1024, 1024},
 	{2048, 256, 1024}, {2048, 1024, 256}, {2048, 512, 2048},
+	{256, 2048, 256}, {1024, 2048, 256},
 }
 
 // BenchmarkGEMM runs Sgemm at the current CPU level (set CLINIC_CPU to
