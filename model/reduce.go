@@ -1,6 +1,10 @@
 package model
 
-import "github.com/clinic-ml/clinic/asm"
+import (
+	"fmt"
+
+	"github.com/clinic-ml/clinic/asm"
+)
 
 // Column reductions over rows (the LayerNorm γ and β gradients, the
 // bias and ω gradients: Σ over a batch's rows of a row-major [rows, w]
@@ -45,12 +49,17 @@ func newPartials(rows, width int) partials {
 
 // at is block b's partial of the slot at off, w wide.
 func (p *partials) at(b, off, w int) []float32 {
+	if off+w > p.stride {
+		// it would overlap the next block's partials
+		panic(fmt.Sprintf("model: a reduction of %d columns at %d in partials of %d", w, off, p.stride))
+	}
 	return p.buf[b*p.stride+off : b*p.stride+off+w]
 }
 
 // fold adds the partials of the slot at off of the blocks of n rows into
 // dst (len(dst) wide), in block order.
 func (p *partials) fold(dst []float32, off, n int) {
+	_ = p.at(0, off, len(dst)) // the slot fits a block
 	asm.ColSum(dst, p.buf[off:], redBlocks(n), p.stride)
 }
 

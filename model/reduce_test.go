@@ -103,3 +103,22 @@ func TestEachBlock(t *testing.T) {
 		}
 	}
 }
+
+// A reduction wider than the partials' blocks is refused rather than
+// summed over the next block's partials.
+func TestPartialsRefuseOverlap(t *testing.T) {
+	p := newPartials(100, 8)
+	for _, c := range []struct{ off, w int }{{0, 9}, {4, 5}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("slot of %d at %d in blocks of 8: no panic", c.w, c.off)
+				}
+			}()
+			p.at(1, c.off, c.w)
+		}()
+	}
+	if got := len(p.at(3, 4, 4)); got != 4 {
+		t.Errorf("slot of 4 at 4: %d floats", got)
+	}
+}
