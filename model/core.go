@@ -84,11 +84,11 @@ type weightPack struct {
 
 // scratch are the sizes of core's scratch buffers.
 type scratch struct {
-	rows, qkv, probs int
+	rows, qkv int
 }
 
-func (s *scratch) grow(rows, qkv, probs int) {
-	s.rows, s.qkv, s.probs = max(s.rows, rows), max(s.qkv, qkv), max(s.probs, probs)
+func (s *scratch) grow(rows, qkv int) {
+	s.rows, s.qkv = max(s.rows, rows), max(s.qkv, qkv)
 }
 
 func newCore(cfg Config, sz scratch) *core {

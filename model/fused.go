@@ -113,8 +113,6 @@ type fused struct {
 	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
 
-	prev phase.Phase // the clock's phase before a reduction's region (reduce)
-
 	embedFn, residualFn, backRowsFn, preRowsFn func(lo, hi int)
 }
 
@@ -216,7 +214,7 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
 	n := s.st.n
-	f.reduce(n, f.backRowsFn)
+	prev := f.c.op.reduce(n, f.backRowsFn)
 	red := &f.c.op.red
 	red.fold(s.g.G, 0, n)
 	red.fold(s.b.G, d, n)
@@ -225,16 +223,8 @@ func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	}
 	_, _, outB := s.br.biases()
 	red.fold(outB.G, 3*d, n)
-	f.c.clock.Enter(f.prev)
+	f.c.clock.Enter(prev)
 	f.s, f.dout, f.up = nil, nil, nil
-}
-
-// reduce runs body over the n rows in chunks of whole reduction blocks,
-// timed as element-wise work until the caller, having added the
-// partials, enters f.prev.
-func (f *fused) reduce(n int, body func(lo, hi int)) {
-	f.prev = f.c.clock.Enter(phase.Elementwise)
-	f.c.pool.ParallelGrain(n, redRows(n), body)
 }
 
 func (f *fused) backRows(lo, hi int) {
@@ -303,7 +293,7 @@ func dropRows(y, x []float32, p float32, key uint64, base uint32) {
 func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
 	f.st, f.s, f.dout, f.other, f.up, f.d, f.block = st, s, dout, other, up, d, block
 	n := st.n
-	f.reduce(n, f.preRowsFn)
+	prev := f.c.op.reduce(n, f.preRowsFn)
 	g, b, _, _, _, _ := f.preLN()
 	red := &f.c.op.red
 	red.fold(g.G, 0, n)
@@ -312,7 +302,7 @@ func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *subla
 		_, _, outB := s.br.biases()
 		red.fold(outB.G, 3*d, n)
 	}
-	f.c.clock.Enter(f.prev)
+	f.c.clock.Enter(prev)
 	f.st, f.s, f.dout, f.other, f.up = nil, nil, nil, nil, nil
 }
 

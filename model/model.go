@@ -43,7 +43,7 @@ func New(p *Params, batch int, seed uint64) (*Model, error) {
 	T := cfg.SeqLen
 	N := batch * T
 	var sz scratch
-	sz.grow(N, N*3*cfg.DModel, batch*cfg.Heads*T*T)
+	sz.grow(N, N*3*cfg.DModel)
 	m := &Model{P: p, Cfg: cfg, B: batch, seed: seed, c: newCore(cfg, sz)}
 	m.dec = newStack(m.c, &m.Hooks, p.Embed, p.FinalLN, N, T, 0, true)
 	for i := range p.Layers {

@@ -185,12 +185,20 @@ func (o *ops) LN(y, mean, rstd, x, g, b []float32, w int, eps float32) {
 	o.ln = lnArgs{}
 }
 
+// reduce runs body over rows in chunks of whole reduction blocks
+// (reduce.go), timed as element-wise work until the caller, having
+// added the partials, enters the phase it returns.
+func (o *ops) reduce(rows int, body func(lo, hi int)) (prev phase.Phase) {
+	prev = o.clock.Enter(phase.Elementwise)
+	o.pool.ParallelGrain(rows, redRows(rows), body)
+	return prev
+}
+
 // LNBack writes dx and accumulates dγ, dβ, in one row region.
 func (o *ops) LNBack(dx, dg, db, dy, x, mean, rstd, g []float32, w int) {
 	rows := len(x) / w
 	o.lnBack = lnBackArgs{dx, dy, x, mean, rstd, g, w, rows, &o.red}
-	prev := o.clock.Enter(phase.Elementwise)
-	o.pool.ParallelGrain(rows, redRows(rows), o.lnBackFn)
+	prev := o.reduce(rows, o.lnBackFn)
 	o.red.fold(dg, 0, rows)
 	o.red.fold(db, w, rows)
 	o.clock.Enter(prev)
@@ -202,8 +210,7 @@ func (o *ops) ColSum(dst, src []float32) {
 	w := len(dst)
 	rows := len(src) / w
 	o.col = colArgs{a: src, rows: rows, w: w, red: &o.red}
-	prev := o.clock.Enter(phase.Elementwise)
-	o.pool.ParallelGrain(rows, redRows(rows), o.colSumFn)
+	prev := o.reduce(rows, o.colSumFn)
 	o.red.fold(dst, 0, rows)
 	o.clock.Enter(prev)
 	o.col = colArgs{}
@@ -214,8 +221,7 @@ func (o *ops) ColDot(dst, a, b []float32) {
 	w := len(dst)
 	rows := len(a) / w
 	o.col = colArgs{a: a, b: b, rows: rows, w: w, red: &o.red}
-	prev := o.clock.Enter(phase.Elementwise)
-	o.pool.ParallelGrain(rows, redRows(rows), o.colDotFn)
+	prev := o.reduce(rows, o.colDotFn)
 	o.red.fold(dst, 0, rows)
 	o.clock.Enter(prev)
 	o.col = colArgs{}

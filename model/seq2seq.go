@@ -70,7 +70,7 @@ func NewSeq2Seq(p *Params, rows int, seed uint64) (*Seq2Seq, error) {
 		return nil, fmt.Errorf("batch of %d tokens with seq-len %d is too large to plan", rows, T)
 	}
 	var sz scratch
-	sz.grow(rows, rows*3*d, rows*H*T)
+	sz.grow(rows, rows*3*d)
 	m := &Seq2Seq{P: p, Cfg: cfg, Rows: rows, seed: seed, c: newCore(cfg, sz)}
 	m.enc = newStack(m.c, &m.EncoderHooks, p.Embed, p.EncFinalLN, rows, T, 0, false)
 	for i := range p.Encoder {

@@ -3,12 +3,11 @@ package translation
 import (
 	"fmt"
 
-	"github.com/clinic-ml/clinic/internal/experiment"
-
 	"github.com/clinic-ml/clinic/admin"
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/data"
+	"github.com/clinic-ml/clinic/internal/experiment"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/task"
 	"github.com/clinic-ml/clinic/internal/train"
