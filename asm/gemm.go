@@ -17,8 +17,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 }
 
 // Sgemm is the package's Sgemm on the pool, split over rows or columns
-// of C; every element is summed in the same order whatever the thread
-// count, so results are bit-identical for any number of threads.
+// of C, or for a weight gradient's product over many tokens over groups
+// of tokens too (gemm_splitk.go); every element is summed in the same
+// order whatever the thread count, so results are bit-identical for any
+// number of threads.
 func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -37,6 +39,8 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.run(m, gemmRowGrain, f.scaleRows)
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
+	case splitKGroups(transA, transB, m, n, k) > 1:
+		p.sgemmSplitK(splitKGroups(transA, transB, m, n, k))
 	case m >= n && p.Width() < sharedBMin:
 		// Split rows of C in whole microkernel tiles; on so few workers
 		// each packs all of op(B) for itself (sgemmRowsOwnB): sharing
@@ -144,6 +148,7 @@ const sharedBMin = 4
 // slot (a closure per call would allocate).
 type gemmFuncs struct {
 	rows, scaleRows, rowsDyn, rowsOwnB, colTiles, grid func(lo, hi int)
+	splitK, splitKFold                                 func(lo, hi int)
 }
 
 func (f *gemmFuncs) init(p *Pool) {
@@ -152,6 +157,16 @@ func (f *gemmFuncs) init(p *Pool) {
 		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 	}
 	f.scaleRows = func(lo, hi int) { scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc) }
+	f.splitK = func(lo, hi int) {
+		j := &p.splitK
+		units := j.groups * j.rows * j.cols
+		for w := lo; w < hi; w++ {
+			for u := units * w / j.shares; u < units*(w+1)/j.shares; u++ {
+				splitKUnit(g, j, u)
+			}
+		}
+	}
+	f.splitKFold = func(lo, hi int) { splitKFold(g, &p.splitK, lo, hi) }
 	f.rowsDyn = func(lo, hi int) {
 		j := &p.packed
 		mr := j.b.kn.mr
@@ -350,6 +365,10 @@ func rowShare(m, mr, t int) int {
 // CPU level, or the pure-Go twin.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if kn := cur.gemm; kn != nil {
+		if groups := splitKGroups(transA, transB, m, n, k); groups > 1 {
+			sgemmSplitKST(kn, groups, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			return
+		}
 		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

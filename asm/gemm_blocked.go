@@ -32,7 +32,9 @@ import "sync"
 // block, and the blocks are folded in increasing order:
 // C = fma(acc₀, alpha, beta·C), then C = fma(accᵢ, alpha, C). That order
 // depends only on k and kc, never on the thread split or tile position,
-// so results are bit-identical for any thread count.
+// so results are bit-identical for any thread count. (A weight
+// gradient's product over many tokens is summed this way per group of
+// tokens, and the groups' sums folded in order: gemm_splitk.go.)
 
 // gemmKernel describes one level's generated SGEMM microkernel and its
 // blocking.
@@ -72,6 +74,7 @@ type directFunc = func(k int, a *float32, lda int, b *float32, ldb int, c *float
 // block seen and are kept, so the steady state allocates nothing.
 type gemmBuf struct {
 	a, b []float32
+	part []float32 // a split-K product's partials (gemm_splitk.go)
 }
 
 var (

@@ -68,8 +68,9 @@ type Pool struct {
 	pack               packJob
 	packBFn            func(lo, hi int) // packShared's chunk
 	// gemmB is the operand a row-split GEMM packs once for all workers.
-	gemmB PackedB
-	bf16  bf16Job
+	gemmB  PackedB
+	splitK splitKJob // a split-K product's split (gemm_splitk.go)
+	bf16   bf16Job
 }
 
 type chunk struct {

@@ -48,7 +48,9 @@ func modelBytes(cfg Config, N float64) float64 {
 	// core scratch: branch output and gradients, attention gradients,
 	// FFN hidden gradient; the head: logits, their gradient, row losses.
 	// (The attention's per-chunk scratch, 2·SeqLen² floats a thread, is
-	// allocated at its first use: 128 KB a thread at SeqLen 128.)
+	// allocated at its first use: 128 KB a thread at SeqLen 128. Nor is
+	// the GEMM's own workspace: packing buffers, and a weight gradient's
+	// partial products over groups of tokens, at most 16 MB.)
 	floats += 5*N*d + 3*N*d + N*F + T*d
 	floats += 2*N*V + 3*N
 	return 4 * floats

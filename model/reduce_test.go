@@ -122,3 +122,40 @@ func TestPartialsRefuseOverlap(t *testing.T) {
 		t.Errorf("slot of 4 at 4: %d floats", got)
 	}
 }
+
+// A step over a batch of more than 2,048 tokens, whose weight gradients
+// the GEMM sums in groups of tokens (asm's split-K products), gives the
+// same loss and gradient bits at every thread count.
+func TestLongBatchThreadsBitIdentical(t *testing.T) {
+	cfg := TinyConfig(Admin, "gelu")
+	cfg.DModel, cfg.DFF, cfg.SeqLen = 32, 48, 64
+	cfg.Dropout = 0.1
+	const batch = 41 // 2,624 tokens: two groups of 1,312
+	p, _ := NewParams(cfg)
+	p.Init(2)
+	m, _ := New(p, batch, 7)
+	toks, tgts := randTokens(batch*cfg.SeqLen, cfg.Vocab, 5), randTokens(batch*cfg.SeqLen, cfg.Vocab, 6)
+	var l0 float64
+	var g0 []float32
+	for _, th := range []int{1, 2, 3, 4} {
+		pool := asm.NewPool(th)
+		m.SetPool(pool)
+		p.ZeroGrad(pool)
+		m.SetDraws(5)
+		l, _ := m.Forward(toks, tgts, batch, cfg.SeqLen, true)
+		m.Backward()
+		pool.Close()
+		if th == 1 {
+			l0, g0 = l, append([]float32(nil), p.G...)
+			continue
+		}
+		if l != l0 {
+			t.Errorf("loss %v at %d threads, %v at 1", l, th, l0)
+		}
+		for i := range g0 {
+			if math.Float32bits(p.G[i]) != math.Float32bits(g0[i]) {
+				t.Fatalf("gradient %d is %v at %d threads, %v at 1", i, p.G[i], th, g0[i])
+			}
+		}
+	}
+}
