@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
@@ -111,6 +113,63 @@ func BenchmarkTrainStep(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkThreadSpeedup measures the step's speedup from 1 thread to
+// each other count of -threads in one process: a model on a 1-thread
+// pool and one on a pool of t threads take steps in turn (in alternating
+// order), and the speedup is the median over the pairs of the 1-thread
+// step's time over the t-thread one's. On a shared machine the load
+// drifts by 10-15% between runs of BenchmarkTrainStep, more than a
+// change to the parallel code moves the ratio; a pair of steps a few
+// hundred milliseconds apart sees nearly the same load.
+//
+//	go test -run '^$' -bench ThreadSpeedup -benchtime 12x ./bench
+func BenchmarkThreadSpeedup(b *testing.B) {
+	for _, name := range workload.Names() {
+		for _, threads := range threadCounts(b) {
+			if threads == 1 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+				one, many := asm.NewPool(1), asm.NewPool(threads)
+				defer one.Close()
+				defer many.Close()
+				s1, st := newStep(b, name, path{}, one, nil), newStep(b, name, path{}, many, nil)
+				step(b, s1)
+				step(b, st)
+				timed := func(s *workload.Step) float64 {
+					t0 := time.Now()
+					step(b, s)
+					return time.Since(t0).Seconds()
+				}
+				ratios, t1, tt := make([]float64, b.N), make([]float64, b.N), make([]float64, b.N)
+				b.ResetTimer()
+				for i := range b.N {
+					if i%2 == 0 {
+						t1[i], tt[i] = timed(s1), timed(st)
+					} else {
+						tt[i], t1[i] = timed(st), timed(s1)
+					}
+					ratios[i] = t1[i] / tt[i]
+				}
+				b.ReportMetric(median(ratios), "speedup")
+				b.ReportMetric(float64(s1.Tokens)/median(t1), "tokens/s-1T")
+				b.ReportMetric(float64(st.Tokens)/median(tt), "tokens/s")
+			})
+		}
+	}
+}
+
+// median is the middle of x (the mean of the two middle ones for an
+// even count); x is reordered.
+func median(x []float64) float64 {
+	slices.Sort(x)
+	n := len(x)
+	if n%2 == 1 {
+		return x[n/2]
+	}
+	return (x[n/2-1] + x[n/2]) / 2
 }
 
 // BenchmarkStepPhases splits the training step's wall time into phases:
