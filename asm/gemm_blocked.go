@@ -129,6 +129,12 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // sgemmBlocked runs the blocked algorithm with kernel kn on the calling
 // goroutine. m, n > 0.
 func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmBlockedIn(kn, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmBlockedIn is sgemmBlocked packing into own, or (nil) into
+// buffers taken from the package's shared list.
+func sgemmBlockedIn(kn *gemmKernel, own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return
@@ -151,10 +157,13 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 	}
 	// Nothing to pack (op(A) and every panel of op(B) read in place, as
 	// in the small products of attention): no buffer, no lock.
-	var g *gemmBuf
+	var g, shared *gemmBuf
 	var pa, pb []float32
 	if !directB || n%nr != 0 {
-		g = getGemmBuf()
+		if g = own; g == nil {
+			g = getGemmBuf()
+			shared = g
+		}
 		g.a = grow(g.a, mc0*kc0)
 		g.b = grow(g.b, nc0*kc0)
 		pa, pb = g.a, g.b
@@ -181,8 +190,8 @@ func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float3
 			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum)
 		}
 	}
-	if g != nil {
-		putGemmBuf(g)
+	if shared != nil {
+		putGemmBuf(shared)
 	}
 }
 

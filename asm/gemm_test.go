@@ -217,9 +217,9 @@ func scalarsFor(p *refGemm) []alphaBeta {
 }
 
 // TestSgemmReference checks SgemmST and Sgemm (threads 1, 2, 3) at every
-// CPU level against the float64 reference, and that Sgemm's bits do not
-// depend on the thread count and equal SgemmST's, and that repeating a
-// call repeats its bits.
+// CPU level against the float64 reference, and that Sgemm's and
+// SgemmSTIn's bits do not depend on the thread count or the buffer and
+// equal SgemmST's, and that repeating a call repeats its bits.
 func TestSgemmReference(t *testing.T) {
 	probs := refGemmProblems(testing.Short())
 	oldLevel := CPULevel()
@@ -228,8 +228,13 @@ func TestSgemmReference(t *testing.T) {
 		if err := SetCPULevel(level); err != nil {
 			t.Fatal(err)
 		}
-		// SgemmST: reference check and determinism.
+		// SgemmST: reference check and determinism. SgemmSTIn, with one
+		// buffer grown and shrunk across every problem, gives its bits.
 		st := make([][]gbuf, len(probs))
+		var own GemmBuf
+		withBuf := func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			SgemmSTIn(&own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}
 		for pi, p := range probs {
 			for _, ab := range scalarsFor(p) {
 				label := fmt.Sprintf("%s SgemmST %v alpha=%v beta=%v", level, p, ab.alpha, ab.beta)
@@ -237,6 +242,9 @@ func TestSgemmReference(t *testing.T) {
 				p.check(t, label, c, ab.alpha, ab.beta)
 				if again := p.run(SgemmST, ab.alpha, ab.beta); !bitsEqual(again.full, c.full) {
 					t.Errorf("%s: a second identical call gives different bits", label)
+				}
+				if in := p.run(withBuf, ab.alpha, ab.beta); !bitsEqual(in.full, c.full) {
+					t.Errorf("%s: SgemmSTIn gives different bits", label)
 				}
 				st[pi] = append(st[pi], c)
 			}

@@ -43,7 +43,7 @@ type core struct {
 	// probabilities and their gradient, one per chunk running
 	// (attnScratch)
 	attnMu   sync.Mutex
-	attnFree [][]float32
+	attnFree []*attnBuf
 	attnTT   int       // floats of one unit's probabilities
 	dHid     []float32 // FFN hidden gradient [rows, d_ff]
 
@@ -122,14 +122,14 @@ func newCore(cfg Config, sz scratch) *core {
 	c.attnFwd = func(lo, hi int) {
 		b := c.attnScratch()
 		for i := lo; i < hi; i++ {
-			c.curAttn.headForward(i, b[:c.attnTT])
+			c.curAttn.headForward(i, b.f[:c.attnTT], &b.g)
 		}
 		c.attnDone(b)
 	}
 	c.attnBack = func(lo, hi int) {
 		b := c.attnScratch()
 		for i := lo; i < hi; i++ {
-			c.curAttn.headBackward(i, b[:c.attnTT], b[c.attnTT:])
+			c.curAttn.headBackward(i, b.f[:c.attnTT], b.f[c.attnTT:], &b.g)
 		}
 		c.attnDone(b)
 	}
@@ -144,7 +144,7 @@ func newCore(cfg Config, sz scratch) *core {
 // 8 MB a layer at L6_d256 written and read back through memory, where
 // one unit's 128 KB stays in the core's L2. There are as many as chunks
 // ever ran at once: the pool's threads.
-func (c *core) attnScratch() []float32 {
+func (c *core) attnScratch() *attnBuf {
 	c.attnMu.Lock()
 	defer c.attnMu.Unlock()
 	if n := len(c.attnFree); n > 0 {
@@ -152,10 +152,19 @@ func (c *core) attnScratch() []float32 {
 		c.attnFree = c.attnFree[:n-1]
 		return b
 	}
-	return make([]float32, 2*c.attnTT)
+	return &attnBuf{f: make([]float32, 2*c.attnTT)}
 }
 
-func (c *core) attnDone(b []float32) {
+// attnBuf is one running attention chunk's scratch: f for the
+// probabilities' copies, g for packing in the chunk's per-head products
+// (asm.SgemmSTIn), so that the pool's workers do not take turns at the
+// lock of asm's shared packing buffers for each of them.
+type attnBuf struct {
+	f []float32
+	g asm.GemmBuf
+}
+
+func (c *core) attnDone(b *attnBuf) {
 	c.attnMu.Lock()
 	c.attnFree = append(c.attnFree, b)
 	c.attnMu.Unlock()

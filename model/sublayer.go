@@ -182,7 +182,7 @@ func (a *attention) ctr0() uint32 {
 	return uint32(c.seqOff * c.cfg.Heads * a.st.t * a.mem.t)
 }
 
-func (a *attention) headForward(i int, scratch []float32) {
+func (a *attention) headForward(i int, scratch []float32, gb *asm.GemmBuf) {
 	c := a.st.c
 	d, t, tk := c.d, a.st.t, a.mem.t
 	H := c.cfg.Heads
@@ -198,7 +198,7 @@ func (a *attention) headForward(i int, scratch []float32) {
 			i1 := min(i0+attnBlock, t)
 			// S[i0:i1, 0:i1] = q[i0:i1]·k[0:i1]ᵀ, then the causal softmax,
 			// which writes zeros past each row's prefix.
-			asm.SgemmST(false, true, i1-i0, i1, dh, 1, v.q[i0*v.qs:], v.qs, v.k, v.ks, 0, P[i0*t:], t)
+			asm.SgemmSTIn(gb, false, true, i1-i0, i1, dh, 1, v.q[i0*v.qs:], v.qs, v.k, v.ks, 0, P[i0*t:], t)
 			asm.SoftmaxCausal(P[i0*t:i1*t], P[i0*t:i1*t], t, scale, i0)
 		}
 		pd := P
@@ -208,14 +208,14 @@ func (a *attention) headForward(i int, scratch []float32) {
 		}
 		for i0 := 0; i0 < t; i0 += attnBlock {
 			i1 := min(i0+attnBlock, t)
-			asm.SgemmST(false, false, i1-i0, dh, i1, 1, pd[i0*t:], t, v.v, v.vs, 0, o[i0*d:], d)
+			asm.SgemmSTIn(gb, false, false, i1-i0, dh, i1, 1, pd[i0*t:], t, v.v, v.vs, 0, o[i0*d:], d)
 		}
 		return
 	}
 	// Every query sees keys [0, L): the row softmax over that prefix
 	// writes zeros past it, so padding never enters.
 	L := a.mem.keyLen(i / H)
-	asm.SgemmST(false, true, t, L, dh, 1, v.q, v.qs, v.k, v.ks, 0, P, tk)
+	asm.SgemmSTIn(gb, false, true, t, L, dh, 1, v.q, v.qs, v.k, v.ks, 0, P, tk)
 	for r := 0; r < t; r++ {
 		row := P[r*tk : r*tk+tk]
 		asm.SoftmaxCausal(row, row, tk, scale, L-1)
@@ -225,7 +225,7 @@ func (a *attention) headForward(i int, scratch []float32) {
 		pd = scratch[:t*tk]
 		asm.Dropout(pd, P, p, c.siteKey(a.site), a.ctr0()+uint32(pb))
 	}
-	asm.SgemmST(false, false, t, dh, L, 1, pd, tk, v.v, v.vs, 0, o, d)
+	asm.SgemmSTIn(gb, false, false, t, dh, L, 1, pd, tk, v.v, v.vs, 0, o, d)
 }
 
 func (a *attention) backward(dout, din []float32) {
@@ -257,7 +257,7 @@ func (a *attention) backward(dout, din []float32) {
 	c.linearBack(nk, d, 2*d, dkv, 2*d, a.kvW, d, 1, a.mem.outGrad(), d)
 }
 
-func (a *attention) headBackward(i int, pdBuf, dPBuf []float32) {
+func (a *attention) headBackward(i int, pdBuf, dPBuf []float32, gb *asm.GemmBuf) {
 	c := a.st.c
 	d, t, tk := c.d, a.st.t, a.mem.t
 	H := c.cfg.Heads
@@ -281,14 +281,14 @@ func (a *attention) headBackward(i int, pdBuf, dPBuf []float32) {
 		// dv[j0:j1] = Pd[j0:t, j0:j1]ᵀ·do[j0:t].
 		for j0 := 0; j0 < t; j0 += attnBlock {
 			j1 := min(j0+attnBlock, t)
-			asm.SgemmST(true, false, j1-j0, dh, t-j0, 1, pd[j0*t+j0:], t, dO[j0*d:], d, 0, g.v[j0*g.vs:], g.vs)
+			asm.SgemmSTIn(gb, true, false, j1-j0, dh, t-j0, 1, pd[j0*t+j0:], t, dO[j0*d:], d, 0, g.v[j0*g.vs:], g.vs)
 		}
 		// dPd[i0:i1, 0:i1] = do[i0:i1]·v[0:i1]ᵀ; then through dropout and
 		// softmax row by row over the causal prefix, zeroing the rest of
 		// the row so the products below read zeros there.
 		for i0 := 0; i0 < t; i0 += attnBlock {
 			i1 := min(i0+attnBlock, t)
-			asm.SgemmST(false, true, i1-i0, i1, dh, 1, dO[i0*d:], d, v.v, v.vs, 0, dP[i0*t:], t)
+			asm.SgemmSTIn(gb, false, true, i1-i0, i1, dh, 1, dO[i0*d:], d, v.v, v.vs, 0, dP[i0*t:], t)
 			for r := i0; r < i1; r++ {
 				row := dP[r*t : r*t+r+1]
 				if p > 0 {
@@ -301,15 +301,15 @@ func (a *attention) headBackward(i int, pdBuf, dPBuf []float32) {
 		// dq[i0:i1] = dS[i0:i1, 0:i1]·k[0:i1]; dk[j0:j1] = dS[j0:t, j0:j1]ᵀ·q[j0:t].
 		for i0 := 0; i0 < t; i0 += attnBlock {
 			i1 := min(i0+attnBlock, t)
-			asm.SgemmST(false, false, i1-i0, dh, i1, 1, dP[i0*t:], t, v.k, v.ks, 0, g.q[i0*g.qs:], g.qs)
-			asm.SgemmST(true, false, i1-i0, dh, t-i0, 1, dP[i0*t+i0:], t, v.q[i0*v.qs:], v.qs, 0, g.k[i0*g.ks:], g.ks)
+			asm.SgemmSTIn(gb, false, false, i1-i0, dh, i1, 1, dP[i0*t:], t, v.k, v.ks, 0, g.q[i0*g.qs:], g.qs)
+			asm.SgemmSTIn(gb, true, false, i1-i0, dh, t-i0, 1, dP[i0*t+i0:], t, v.q[i0*v.qs:], v.qs, 0, g.k[i0*g.ks:], g.ks)
 		}
 		return
 	}
 	L := a.mem.keyLen(i / H)
 	// dv[0:L] = Pd[:, 0:L]ᵀ·do; dPd[:, 0:L] = do·v[0:L]ᵀ.
-	asm.SgemmST(true, false, L, dh, t, 1, pd, tk, dO, d, 0, g.v, g.vs)
-	asm.SgemmST(false, true, t, L, dh, 1, dO, d, v.v, v.vs, 0, dP, tk)
+	asm.SgemmSTIn(gb, true, false, L, dh, t, 1, pd, tk, dO, d, 0, g.v, g.vs)
+	asm.SgemmSTIn(gb, false, true, t, L, dh, 1, dO, d, v.v, v.vs, 0, dP, tk)
 	for r := 0; r < t; r++ {
 		row := dP[r*tk : r*tk+L]
 		if p > 0 {
@@ -319,8 +319,8 @@ func (a *attention) headBackward(i int, pdBuf, dPBuf []float32) {
 	}
 	// dq = dS[:, 0:L]·k[0:L]; dk[0:L] = dS[:, 0:L]ᵀ·q. Padded keys get
 	// no gradient.
-	asm.SgemmST(false, false, t, dh, L, 1, dP, tk, v.k, v.ks, 0, g.q, g.qs)
-	asm.SgemmST(true, false, L, dh, t, 1, dP, tk, v.q, v.qs, 0, g.k, g.ks)
+	asm.SgemmSTIn(gb, false, false, t, dh, L, 1, dP, tk, v.k, v.ks, 0, g.q, g.qs)
+	asm.SgemmSTIn(gb, true, false, L, dh, t, 1, dP, tk, v.q, v.qs, 0, g.k, g.ks)
 	for j := L; j < tk; j++ {
 		clear(g.k[j*g.ks : j*g.ks+dh])
 		clear(g.v[j*g.vs : j*g.vs+dh])
