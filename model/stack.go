@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 
+	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/phase"
 )
 
@@ -55,6 +56,7 @@ type stack struct {
 	dA, dB  []float32 // gradient ping-pong [n, d]
 
 	embFwd, embBack func(lo, hi int)
+	embScale        []float32 // {√d}, the embedding's scale as AxpyRows takes it
 	// fast is set when the last forward ran the generated layer code
 	// (core.spec, and no SublayerHook), which backward then runs too.
 	fast bool
@@ -73,6 +75,7 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen
 		dA: make([]float32, N*d), dB: make([]float32, N*d)}
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
+	s.embScale = []float32{float32(math.Sqrt(float64(d)))}
 	s.shortcut = c.ones
 	// clinic's only bidirectional stack is an encoder.
 	if w, ok := c.cfg.Shortcut(!causal); ok {
@@ -218,16 +221,19 @@ func (s *stack) embedRows(lo, hi int) {
 	}
 }
 
+// embedGradCols adds columns [lo, hi) of the embedding's gradient:
+// G[token] += √d·dx row by row, in row order, so each element's sum is
+// the same whatever the column split (rows of a repeated token add into
+// one row of G, which is why the region splits columns, not rows).
+// AxpyRows multiplies then adds, as this loop had in Go, 16 lanes at a
+// time: the scalar loop took 0.27 ms of an L6_d256 step on one core, and
+// as long on each of two.
 func (s *stack) embedGradCols(lo, hi int) {
 	d := s.c.d
-	sc := float32(math.Sqrt(float64(d)))
 	G := s.embed.G
 	dx := s.dA
 	for r := 0; r < s.n; r++ {
 		tok := int(s.tokens[r])
-		g, dr := G[tok*d+lo:tok*d+hi], dx[r*d+lo:r*d+hi]
-		for j, v := range dr {
-			g[j] += sc * v
-		}
+		asm.AxpyRows(G[tok*d+lo:tok*d+hi], s.embScale, dx[r*d+lo:], 0)
 	}
 }
