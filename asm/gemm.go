@@ -40,7 +40,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
 	case splitKGroups(transA, transB, m, n, k) > 1:
-		p.sgemmSplitK(splitKGroups(transA, transB, m, n, k))
+		p.sgemmSplitK()
 	case m >= n && p.Width() < sharedBMin:
 		// Split rows of C in whole microkernel tiles; on so few workers
 		// each packs all of op(B) for itself (sgemmRowsOwnB): sharing
@@ -117,15 +117,16 @@ func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 // small per-head products (24 a unit of an L6_d256 layer, 1,536 a
 // layer) took turns at that lock for every one, and on two cores whose
 // caches share nothing the lock's line moved between them each time:
-// the attention core ran 11-17% slower on two threads than with a buffer
-// per worker (L6_d256's, forward and backward, AMD EPYC). A goroutine that runs many products
-// keeps a GemmBuf of its own. The zero value is ready; it grows to the
-// largest product seen.
+// the attention core ran 11-17% slower on two threads than with a
+// buffer per worker (L6_d256's, forward and backward, AMD EPYC). A
+// goroutine that runs many products keeps a GemmBuf of its own. The
+// zero value is ready; it grows to the largest product seen.
 type GemmBuf struct{ g gemmBuf }
 
 // SgemmSTIn is SgemmST packing into buf (nil: as SgemmST), which the
 // caller does not share with another goroutine while the call runs.
-// The bits are SgemmST's.
+// The bits are SgemmST's. (A weight gradient's product over many tokens,
+// summed in groups, still takes the shared buffers.)
 func SgemmSTIn(buf *GemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return

@@ -50,9 +50,9 @@ func splitKGroups(transA, transB bool, m, n, k int) int {
 // splitKFrom is the first token of group g of groups over k.
 func splitKFrom(k, groups, g int) int { return g * k / groups }
 
-// ones are the weights of the fold's AxpyRows: adding 1·P is adding P,
+// splitKOnes are the weights of the fold's AxpyRows: adding 1·P is adding P,
 // exactly, with or without a fused multiply-add.
-var ones = [splitKMaxGroups]float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+var splitKOnes = [splitKMaxGroups]float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // splitKJob is a split-K product's split: groups × rows × cols units,
 // group-major, in shares of units split evenly.
@@ -87,7 +87,7 @@ func splitKUnit(g *gemmArgs, j *splitKJob, u int) {
 func splitKFold(g *gemmArgs, j *splitKJob, lo, hi int) {
 	mn := g.m * g.n
 	for r := lo; r < hi; r++ {
-		AxpyRows(g.c[r*g.ldc:r*g.ldc+g.n], ones[:j.groups-1], j.part[r*g.n:], mn)
+		AxpyRows(g.c[r*g.ldc:r*g.ldc+g.n], splitKOnes[:j.groups-1], j.part[r*g.n:], mn)
 	}
 }
 
@@ -105,12 +105,14 @@ func sgemmSplitKST(kn *gemmKernel, groups, m, n, k int, alpha float32, a []float
 	putGemmBuf(buf)
 }
 
-// sgemmSplitK is a split-K product on the pool (p.gemm set, groups > 1):
-// one region computes the units, a second folds the partials by rows.
-// Each group is cut into as many cells as make groups·cells a multiple
-// of the workers (t/gcd(t, groups)), so every worker gets as many.
-func (p *Pool) sgemmSplitK(groups int) {
+// sgemmSplitK is a split-K product on the pool (p.gemm set, its
+// splitKGroups > 1): one region computes the units, a second folds the
+// partials by rows. Each group is cut into as many cells as make
+// groups·cells a multiple of the workers (t/gcd(t, groups)), so every
+// worker gets as many.
+func (p *Pool) sgemmSplitK() {
 	g := &p.gemm
+	groups := splitKGroups(g.transA, g.transB, g.m, g.n, g.k)
 	t := p.Width()
 	rows, cols := bestGrid(ceilDiv(g.m, g.kn.mr), ceilDiv(g.n, g.kn.nr), t/gcd(t, groups), false)
 	buf := getGemmBuf()

@@ -40,8 +40,8 @@ type core struct {
 	dO             []float32 // attention: gradient of the concatenated heads
 	dQKV           []float32 // attention: gradient of q, k, v
 	// attention: scratch for one (sequence, head) unit's dropped-out
-	// probabilities and their gradient, one per chunk running
-	// (attnScratch)
+	// probabilities and their gradient, and packing room for its
+	// products, one per chunk running (attnScratch)
 	attnMu   sync.Mutex
 	attnFree []*attnBuf
 	attnTT   int       // floats of one unit's probabilities
@@ -143,7 +143,8 @@ func newCore(cfg Config, sz scratch) *core {
 // which recomputes the dropout. The two had been arrays over all units,
 // 8 MB a layer at L6_d256 written and read back through memory, where
 // one unit's 128 KB stays in the core's L2. There are as many as chunks
-// ever ran at once: the pool's threads.
+// ever ran at once: the pool's threads. Each also keeps the packing
+// buffer of the chunk's per-head products (attnBuf).
 func (c *core) attnScratch() *attnBuf {
 	c.attnMu.Lock()
 	defer c.attnMu.Unlock()
