@@ -27,7 +27,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	}
 	kn := cur.gemm
 	if m*n*max(k, 1) < gemmParallelMin && kn != nil || !p.acquire() {
-		sgemmST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmST(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	g := &p.gemm
@@ -105,10 +105,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 // SgemmST is Sgemm on the calling goroutine only, for use inside a
 // Parallel body (attention heads, for example).
 func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	sgemmST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	SgemmSTIn(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // GemmBuf is packing room for SgemmSTIn. SgemmST packs into buffers it
@@ -123,29 +120,36 @@ func SgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 // zero value is ready; it grows to the largest product seen.
 type GemmBuf struct{ g gemmBuf }
 
-// SgemmSTIn is SgemmST packing into buf (nil: as SgemmST), which the
-// caller does not share with another goroutine while the call runs.
-// The bits are SgemmST's. (A weight gradient's product over many tokens,
-// summed in groups, still takes the shared buffers.)
+// SgemmSTIn is SgemmST packing into buf (nil: the shared list's
+// buffers, as SgemmST), which the caller does not share with another
+// goroutine while the call runs. The bits are SgemmST's.
 func SgemmSTIn(buf *GemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	kn := cur.gemm
-	if buf == nil || kn == nil || k == 0 || alpha == 0 || splitKGroups(transA, transB, m, n, k) > 1 {
-		sgemmST(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
+	var own *gemmBuf
+	if buf != nil {
+		own = &buf.g
 	}
-	sgemmBlockedIn(kn, &buf.g, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmST(own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmST is the single-threaded product (m, n > 0).
-func sgemmST(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if k == 0 || alpha == 0 {
+// sgemmST is the single-threaded product (m, n > 0), packing into own
+// (nil: buffers from the shared list): the blocked kernel of the
+// current CPU level (in token groups for a weight gradient's product
+// over many tokens), or the pure-Go twin.
+func sgemmST(own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kn := cur.gemm
+	switch {
+	case k == 0 || alpha == 0:
 		scaleC(m, n, beta, c, ldc)
-		return
+	case kn == nil:
+		sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	case splitKGroups(transA, transB, m, n, k) > 1:
+		sgemmSplitKST(kn, own, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	default:
+		sgemmBlockedIn(kn, own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
-	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 type gemmArgs struct {
@@ -190,7 +194,7 @@ func (f *gemmFuncs) init(p *Pool) {
 		units := j.groups * j.rows * j.cols
 		for w := lo; w < hi; w++ {
 			for u := units * w / j.shares; u < units*(w+1)/j.shares; u++ {
-				splitKUnit(g, j, u)
+				splitKUnit(nil, g, j, u)
 			}
 		}
 	}
@@ -387,20 +391,6 @@ func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
 func rowShare(m, mr, t int) int {
 	tiles := (m + mr - 1) / mr
 	return min(m, (tiles+t-1)/t*mr)
-}
-
-// sgemm is the single-threaded driver: the blocked kernel of the current
-// CPU level, or the pure-Go twin.
-func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if kn := cur.gemm; kn != nil {
-		if groups := splitKGroups(transA, transB, m, n, k); groups > 1 {
-			sgemmSplitKST(kn, groups, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			return
-		}
-		sgemmBlocked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmGeneric is the pure-Go reference. Each C element accumulates its

@@ -62,8 +62,9 @@ type splitKJob struct {
 }
 
 // splitKUnit computes unit u of job j for the product in g: one cell of
-// one group's partial (group 0's into C).
-func splitKUnit(g *gemmArgs, j *splitKJob, u int) {
+// one group's partial (group 0's into C), packing into own (nil: the
+// shared list's buffers).
+func splitKUnit(own *gemmBuf, g *gemmArgs, j *splitKJob, u int) {
 	kn := g.kn
 	cells := j.rows * j.cols
 	grp, cell := u/cells, u%cells
@@ -79,7 +80,7 @@ func splitKUnit(g *gemmArgs, j *splitKJob, u int) {
 	if grp > 0 {
 		dst, ld, beta = j.part[(grp-1)*g.m*g.n:], g.n, 0
 	}
-	sgemmBlocked(kn, true, false, r1-r0, c1-c0, k1-k0, g.alpha, g.a[k0*g.lda+r0:], g.lda, g.b[k0*g.ldb+c0:], g.ldb, beta, dst[r0*ld+c0:], ld)
+	sgemmBlockedIn(kn, own, true, false, r1-r0, c1-c0, k1-k0, g.alpha, g.a[k0*g.lda+r0:], g.lda, g.b[k0*g.ldb+c0:], g.ldb, beta, dst[r0*ld+c0:], ld)
 }
 
 // splitKFold adds the partials of groups 1.. into rows [lo, hi) of C,
@@ -91,18 +92,23 @@ func splitKFold(g *gemmArgs, j *splitKJob, lo, hi int) {
 	}
 }
 
-// sgemmSplitKST is a split-K product (groups > 1) on the calling
-// goroutine: the groups one after another, then the fold.
-func sgemmSplitKST(kn *gemmKernel, groups, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// sgemmSplitKST is a split-K product on the calling goroutine: the
+// groups one after another, then the fold; the partials and the packing
+// in own (nil: a buffer from the shared list).
+func sgemmSplitKST(kn *gemmKernel, own *gemmBuf, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	g := gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}
-	buf := getGemmBuf()
+	groups := splitKGroups(true, false, m, n, k)
+	buf := own
+	if buf == nil {
+		buf = getGemmBuf()
+		defer putGemmBuf(buf)
+	}
 	buf.part = grow(buf.part, (groups-1)*m*n)
 	j := splitKJob{groups: groups, rows: 1, cols: 1, part: buf.part}
 	for u := range groups {
-		splitKUnit(&g, &j, u)
+		splitKUnit(buf, &g, &j, u)
 	}
 	splitKFold(&g, &j, 0, m)
-	putGemmBuf(buf)
 }
 
 // sgemmSplitK is a split-K product on the pool (p.gemm set, its

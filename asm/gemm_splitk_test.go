@@ -49,11 +49,11 @@ func TestSplitKGroups(t *testing.T) {
 // TestSgemmSplitK checks the products summed in token groups (weight
 // gradients: Aᵀ·B over ≥ 2,048 tokens) at every CPU level: against the
 // float64 reference with guards around every operand, and bit for bit
-// against SgemmST on real pools of 2 and 3 threads and on simulated
-// widths up to 64 (a recording runs a width's chunks one after another),
-// where the cells of a group, the groups of a worker and the shares are
-// split every way: uneven tiles, more workers than cells, widths prime
-// to the groups.
+// against SgemmST: SgemmSTIn with one buffer reused throughout, real
+// pools of 2 and 3 threads, and simulated widths up to 64 (a recording
+// runs a width's chunks one after another), where the cells of a group,
+// the groups of a worker and the shares are split every way: uneven
+// tiles, more workers than cells, widths prime to the groups.
 func TestSgemmSplitK(t *testing.T) {
 	shapes := [][3]int{ // m, n, k
 		{1, 1, 2048}, {5, 3, 2100}, {17, 33, 3071}, {70, 90, 2048},
@@ -64,6 +64,7 @@ func TestSgemmSplitK(t *testing.T) {
 	}
 	oldLevel := CPULevel()
 	defer SetCPULevel(oldLevel)
+	var own GemmBuf // one caller's buffer, reused across every product
 	for _, level := range SupportedLevels() {
 		if err := SetCPULevel(level); err != nil {
 			t.Fatal(err)
@@ -77,6 +78,12 @@ func TestSgemmSplitK(t *testing.T) {
 				label := fmt.Sprintf("%s %v alpha=%v beta=%v", level, p, ab.alpha, ab.beta)
 				want := p.run(SgemmST, ab.alpha, ab.beta)
 				p.check(t, label+" SgemmST", want, ab.alpha, ab.beta)
+				in := p.run(func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+					SgemmSTIn(&own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				}, ab.alpha, ab.beta)
+				if d := firstBitDiff(in.full, want.full); d >= 0 {
+					t.Errorf("%s SgemmSTIn: element %d = %v, SgemmST gives %v", label, d-guardLen, in.full[d], want.full[d])
+				}
 				for th := 2; th <= 3; th++ {
 					withThreads(t, th, func(pool *Pool) {
 						got := p.run(pool.Sgemm, ab.alpha, ab.beta)
