@@ -111,37 +111,67 @@ func BenchmarkTranslate(b *testing.B) {
 	}
 	cfg := p.Cfg
 	batch := *translateBatch
-	for _, threads := range []int{2} {
+	for _, threads := range threadCounts(b) {
 		for _, beam := range []int{1, 5} {
-			b.Run(fmt.Sprintf("beam=%d/threads=%d", beam, threads), func(b *testing.B) {
-				pool := asm.NewPool(threads)
-				defer pool.Close()
-				mt, err := model.NewTranslator(p, batch, batch*beam)
-				if err != nil {
-					b.Fatal(err)
+			// lanes=1 decodes batch after batch, each on every thread;
+			// the default, as 'clinic translate' does, as many batches at
+			// once as there are threads (translate.Lanes)
+			for _, lanes := range []int{1, 0} {
+				name := fmt.Sprintf("beam=%d/threads=%d", beam, threads)
+				if lanes == 1 {
+					if threads == 1 {
+						continue // the same as the default
+					}
+					name += "/lanes=1"
 				}
-				mt.SetPool(pool)
-				tr := &counted{Translator: mt}
-				opt := gen.Options{Beam: beam, LenPen: 1, MaxLenA: 1.2, MaxLenB: 10, Limit: cfg.SeqLen - 1, Vocab: cfg.Vocab,
-					BOS: bpe.BOSID, EOS: bpe.EOSID, Banned: []int32{bpe.PadID, bpe.BOSID}, Pool: pool}
-				tokens := 0
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					best, err := gen.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
+				b.Run(name, func(b *testing.B) {
+					pool := asm.NewPool(threads)
+					defer pool.Close()
+					opt := translate.Options(cfg, beam, 1)
+					opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
+					pl, err := translate.PlanFor(cfg, srcs, batch, opt)
 					if err != nil {
 						b.Fatal(err)
 					}
-					for _, h := range best {
-						tokens += len(h.Tokens)
+					if lanes == 0 {
+						lanes = translate.Lanes(p, len(srcs), pl, pool)
 					}
-				}
-				b.ReportMetric(float64(len(srcs)*b.N)/b.Elapsed().Seconds(), "sentences/s")
-				b.ReportMetric(float64(tokens)/float64(len(srcs)*b.N), "tokens/sentence")
-				b.ReportMetric(float64(tr.rows)/float64(tr.steps), "hyps/step")
-				if mb := peakRSSMB(); mb > 0 {
-					b.ReportMetric(mb, "peak-RSS-MB")
-				}
-			})
+					var mu sync.Mutex
+					var tr *counted
+					d := &gen.Decoder{Lanes: lanes, New: func() (gen.Translator, error) {
+						mt, err := model.NewTranslatorFor(p, pl.Batch, pl.Hyps, pl.Src, pl.Pos)
+						if err != nil {
+							return nil, err
+						}
+						mt.SetPool(pool)
+						c := &counted{Translator: mt}
+						mu.Lock()
+						if tr == nil {
+							tr = c // the first lane's counts stand for all
+						}
+						mu.Unlock()
+						return c, nil
+					}}
+					tokens := 0
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						best, err := d.TranslateAll(srcs, batch, bpe.PadID, opt)
+						if err != nil {
+							b.Fatal(err)
+						}
+						for _, h := range best {
+							tokens += len(h.Tokens)
+						}
+					}
+					b.ReportMetric(float64(len(srcs)*b.N)/b.Elapsed().Seconds(), "sentences/s")
+					b.ReportMetric(float64(tokens)/float64(len(srcs)*b.N), "tokens/sentence")
+					b.ReportMetric(float64(tr.rows)/float64(tr.steps), "hyps/step")
+					b.ReportMetric(float64(lanes), "lanes")
+					if mb := peakRSSMB(); mb > 0 {
+						b.ReportMetric(mb, "peak-RSS-MB")
+					}
+				})
+			}
 		}
 	}
 }

@@ -38,5 +38,31 @@ func TestModelBytesMatchesAllocation(t *testing.T) {
 		if r := float64(got) / want; r < 0.9 || r > 1.1 {
 			t.Errorf("%+v: allocated %d bytes, estimate %.0f (ratio %.3f)", cfg, got, want, r)
 		}
+		if cfg.EncoderLayers == 0 {
+			continue
+		}
+		// a translator, planned for the model's seq-len and for shorter
+		// sources and outputs, its weights packed by its first Encode
+		for _, l := range [][2]int{{cfg.SeqLen, cfg.SeqLen}, {cfg.SeqLen / 3, cfg.SeqLen / 2}} {
+			got := measure(func() any {
+				tr, err := NewTranslatorFor(p, 8, 20, l[0], l[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				src := make([]int32, 8*l[0])
+				lens := make([]int32, 8)
+				for i := range lens {
+					lens[i] = int32(l[0])
+				}
+				if err := tr.Encode(src, lens, 8, l[0]); err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			})
+			want := TranslatorBytes(cfg, 8, 20, l[0], l[1])
+			if r := float64(got) / want; r < 0.9 || r > 1.1 {
+				t.Errorf("%+v: a translator for sources of %d, outputs of %d: allocated %d bytes, estimate %.0f (ratio %.3f)", cfg, l[0], l[1], got, want, r)
+			}
+		}
 	}
 }

@@ -58,6 +58,14 @@ const decoderSites = 1 << 20
 // tokens per side (Bsz·SrcT and Bsz·TgtT), sequences of up to
 // p.Cfg.SeqLen tokens.
 func NewSeq2Seq(p *Params, rows int, seed uint64) (*Seq2Seq, error) {
+	return newSeq2Seq(p, rows, seed, false)
+}
+
+// newSeq2Seq is NewSeq2Seq; encoderOnly plans the encoder stack alone
+// (a Translator's: its decoder runs step by step on buffers of its own,
+// and a decoder stack and output head planned for every source token
+// were two thirds of its memory).
+func newSeq2Seq(p *Params, rows int, seed uint64, encoderOnly bool) (*Seq2Seq, error) {
 	cfg := p.Cfg
 	if cfg.EncoderLayers < 1 {
 		return nil, fmt.Errorf("an encoder–decoder needs encoder layers, config has %d", cfg.EncoderLayers)
@@ -79,6 +87,9 @@ func NewSeq2Seq(p *Params, rows int, seed uint64) (*Seq2Seq, error) {
 		addFFN(m.enc, lp)
 	}
 	m.enc.done()
+	if encoderOnly {
+		return m, nil
+	}
 	m.dec = newStack(m.c, &m.DecoderHooks, p.Embed, p.FinalLN, rows, T, decoderSites, true)
 	for i := range p.Layers {
 		addDecoderLayer(m.dec, &p.Layers[i], m.enc)

@@ -76,16 +76,23 @@ func newStack(c *core, hooks *Hooks, embed *Param, final [2]*Param, rows, maxLen
 	s.xs = [][]float32{make([]float32, N*d)}
 	s.embFwd, s.embBack = s.embedRows, s.embedGradCols
 	s.embScale = []float32{float32(math.Sqrt(float64(d)))}
-	s.shortcut = c.ones
-	// clinic's only bidirectional stack is an encoder.
-	if w, ok := c.cfg.Shortcut(!causal); ok {
-		a := float32(w)
-		s.shortcut = make([]float32, d)
-		for i := range s.shortcut {
-			s.shortcut[i] = a
-		}
-	}
+	s.shortcut = shortcut(c, causal)
 	return s
+}
+
+// shortcut is the residual's weight on the stream of a causal stack (a
+// decoder) or a bidirectional one (clinic's only one is an encoder):
+// ones, or the config's constant (DeepNorm's α).
+func shortcut(c *core, causal bool) []float32 {
+	w, ok := c.cfg.Shortcut(!causal)
+	if !ok {
+		return c.ones
+	}
+	a := make([]float32, c.d)
+	for i := range a {
+		a[i] = float32(w)
+	}
+	return a
 }
 
 // add appends sublayer sl, whose output becomes the next stream.

@@ -31,15 +31,19 @@ type Translator struct {
 	Cfg             Config
 	MaxSent, MaxHyp int
 
-	enc     *Seq2Seq // its encoder stack
-	srcT    int
-	nSent   int
-	srcLens []int32
-	crossKV [][]float32 // per decoder layer: [MaxSent·SeqLen, 2d]
-	// per decoder layer: [MaxHyp (slot), SeqLen (position), 2d]: the
+	enc      *Seq2Seq  // its encoder stack
+	shortcut []float32 // the decoder's residual weight (stack.shortcut)
+	srcT     int
+	nSent    int
+	srcLens  []int32
+	// MaxSrc is the longest source planned, MaxPos the decoder positions
+	// (the longest output, its EOS counted); both at most SeqLen.
+	MaxSrc, MaxPos int
+	crossKV        [][]float32 // per decoder layer: [MaxSent·MaxSrc, 2d]
+	// per decoder layer: [MaxHyp (slot), MaxPos (position), 2d]: the
 	// keys of every head, then their values
 	selfKV [][]float32
-	// anc[i·SeqLen+t] is the slot whose row t holds hypothesis i's key
+	// anc[i·MaxPos+t] is the slot whose row t holds hypothesis i's key
 	// and value at position t; ancNext is Reorder's second buffer.
 	anc, ancNext []int32
 
@@ -49,7 +53,7 @@ type Translator struct {
 	x, u, b, att, q   []float32 // [·, d]
 	hid               []float32 // [·, d_ff]
 	mean, rstd        []float32 // [·]
-	scores            []float32 // [·, H, SeqLen]
+	scores            []float32 // [·, H, max(MaxPos, MaxSrc)]
 	out               []float32 // Step's log-probabilities
 	runs              []int32   // starts of runs of hypotheses of one sentence, then nh
 	attnFn, softmaxFn func(lo, hi int)
@@ -119,8 +123,17 @@ func (tr *Translator) pool() *asm.Pool { return tr.enc.c.pool }
 
 // NewTranslator plans inference for p, an encoder–decoder, over batches
 // of up to maxSent sources and maxHyp hypotheses per step (sentences ×
-// beam).
+// beam), sources and outputs of up to the model's seq-len.
 func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
+	return NewTranslatorFor(p, maxSent, maxHyp, p.Cfg.SeqLen, p.Cfg.SeqLen)
+}
+
+// NewTranslatorFor is NewTranslator for sources of up to maxSrc tokens
+// (their EOS counted) and up to maxPos decoding positions (the longest
+// output, its EOS counted), each at most the model's seq-len: the
+// self-attention caches, a translator's largest buffers, grow with
+// both, and a batch of verses needs a fraction of a 256-token seq-len.
+func NewTranslatorFor(p *Params, maxSent, maxHyp, maxSrc, maxPos int) (*Translator, error) {
 	cfg := p.Cfg
 	if cfg.EncoderLayers < 1 {
 		return nil, fmt.Errorf("translation needs an encoder–decoder model; this one is a decoder-only language model")
@@ -128,16 +141,20 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	if maxSent < 1 || maxHyp < 1 {
 		return nil, fmt.Errorf("translator needs room for at least one sentence and hypothesis")
 	}
-	T, d, H, L := cfg.SeqLen, cfg.DModel, cfg.Heads, len(p.Layers)
+	if maxSrc < 1 || maxSrc > cfg.SeqLen || maxPos < 1 || maxPos > cfg.SeqLen {
+		return nil, fmt.Errorf("translator planned for sources of %d and outputs of %d tokens, want 1..%d (seq-len)", maxSrc, maxPos, cfg.SeqLen)
+	}
+	T, d, H, L := maxPos, cfg.DModel, cfg.Heads, len(p.Layers)
+	sT := max(maxPos, maxSrc) // a score row: self- or cross-attention
 	// The largest buffers per sentence (cross-attention keys and values)
 	// and per hypothesis, multiplied without wrapping around: a product
 	// that wrapped would plan small buffers for a huge beam.
-	_, okSent := checked.MulAtMost(maxPlanned, maxSent, T, 2*d)
-	_, okHyp := checked.MulAtMost(maxPlanned, maxHyp, max(T*2*d, H*T, cfg.DFF))
+	_, okSent := checked.MulAtMost(maxPlanned, maxSent, cfg.SeqLen, 2*d)
+	_, okHyp := checked.MulAtMost(maxPlanned, maxHyp, max(T*2*d, H*sT, cfg.DFF))
 	if !okSent || !okHyp {
-		return nil, fmt.Errorf("%d sentences with %d hypotheses at seq-len %d are too many to plan", maxSent, maxHyp, T)
+		return nil, fmt.Errorf("%d sentences with %d hypotheses at seq-len %d are too many to plan", maxSent, maxHyp, cfg.SeqLen)
 	}
-	enc, err := NewSeq2Seq(p, maxSent*T, 0)
+	enc, err := newSeq2Seq(p, maxSent*maxSrc, 0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -145,16 +162,17 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 	// the decoder's steps do, and the encoder must match them.
 	enc.c.bf16 = false
 	f32 := func(n int) []float32 { return make([]float32, n) }
-	tr := &Translator{P: p, Cfg: cfg, MaxSent: maxSent, MaxHyp: maxHyp, enc: enc,
+	tr := &Translator{P: p, Cfg: cfg, MaxSent: maxSent, MaxHyp: maxHyp, MaxSrc: maxSrc, MaxPos: maxPos, enc: enc,
 		srcLens: make([]int32, maxSent), hypSent: make([]int32, maxHyp),
 		x: f32(maxHyp * d), u: f32(maxHyp * d), b: f32(maxHyp * d), att: f32(maxHyp * d), q: f32(maxHyp * d),
 		hid: f32(maxHyp * cfg.DFF), mean: f32(maxHyp), rstd: f32(maxHyp),
-		scores: f32(maxHyp * H * T)}
+		scores: f32(maxHyp * H * sT)}
 	for l := 0; l < L; l++ {
-		tr.crossKV = append(tr.crossKV, f32(maxSent*T*2*d))
+		tr.crossKV = append(tr.crossKV, f32(maxSent*maxSrc*2*d))
 		tr.selfKV = append(tr.selfKV, f32(maxHyp*T*2*d))
 	}
 	tr.anc, tr.ancNext = make([]int32, maxHyp*T), make([]int32, maxHyp*T)
+	tr.shortcut = shortcut(enc.c, true)
 	tr.attnFn = tr.attendRows
 	tr.crossFn = tr.crossRuns
 	tr.runs = make([]int32, 0, maxHyp+1)
@@ -170,6 +188,9 @@ func NewTranslator(p *Params, maxSent, maxHyp int) (*Translator, error) {
 func (tr *Translator) Encode(src, srcLens []int32, bsz, srcT int) error {
 	if bsz < 1 || bsz > tr.MaxSent {
 		return fmt.Errorf("%d sentences, translator planned for 1..%d", bsz, tr.MaxSent)
+	}
+	if srcT > tr.MaxSrc {
+		return fmt.Errorf("sources of %d tokens, translator planned for up to %d", srcT, tr.MaxSrc)
 	}
 	tgt := make([]int32, bsz) // one dummy target token per sentence: the decoder does not run
 	b := &Pair{Bsz: bsz, SrcT: srcT, TgtT: 1, Src: src, SrcLens: srcLens, TgtIn: tgt}
@@ -204,8 +225,8 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	switch {
 	case nh < 1 || nh > tr.MaxHyp || len(sents) != nh:
 		return fmt.Errorf("step over %d hypotheses (%d sentence indices), planned 1..%d", nh, len(sents), tr.MaxHyp)
-	case pos < 0 || pos >= cfg.SeqLen:
-		return fmt.Errorf("position %d outside 0..%d", pos, cfg.SeqLen-1)
+	case pos < 0 || pos >= tr.MaxPos:
+		return fmt.Errorf("position %d outside the planned 0..%d", pos, tr.MaxPos-1)
 	case pos != tr.pos && pos != 0:
 		return fmt.Errorf("step at position %d, the caches hold %d", pos, tr.pos)
 	case len(logp) < nh*V:
@@ -223,7 +244,7 @@ func (tr *Translator) Step(tokens, sents []int32, pos int, logp []float32) error
 	tr.nh, tr.pos = nh, pos
 	copy(tr.hypSent, sents)
 	for i := 0; i < nh; i++ {
-		tr.anc[i*cfg.SeqLen+pos] = int32(i)
+		tr.anc[i*tr.MaxPos+pos] = int32(i)
 	}
 	tr.runs = tr.runs[:0]
 	for i, s := range sents {
@@ -325,7 +346,7 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 	case branchSelf:
 		// the queries, then each hypothesis's key and value at pos
 		// straight into its slot's row pos
-		T := cfg.SeqLen
+		T := tr.MaxPos
 		tr.pool().SgemmPackedBias(false, nh, in, d, pk.q, lp.QKVB.W[:d], tr.q, d)
 		kv := tr.selfKV[tr.curL][tr.pos*2*d : ((nh-1)*T+tr.pos+1)*2*d]
 		tr.pool().SgemmPackedBias(false, nh, in, d, pk.kv, lp.QKVB.W[d:], kv, T*2*d)
@@ -351,7 +372,7 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 // were 6% of beam search.)
 func (tr *Translator) crossRuns(lo, hi int) {
 	cfg := tr.Cfg
-	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
+	H, d, T := cfg.Heads, cfg.DModel, max(tr.MaxPos, tr.MaxSrc)
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	for j := lo; j < hi; j++ {
@@ -375,7 +396,8 @@ func (tr *Translator) crossRuns(lo, hi int) {
 // hypothesis's own cached keys and values at positions 0..pos.
 func (tr *Translator) attendRows(lo, hi int) {
 	cfg := tr.Cfg
-	H, d, T := cfg.Heads, cfg.DModel, cfg.SeqLen
+	H, d, T := cfg.Heads, cfg.DModel, tr.MaxPos
+	sT := max(tr.MaxPos, tr.MaxSrc)
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	KV, L := tr.selfKV[tr.curL], tr.pos+1
@@ -386,7 +408,7 @@ func (tr *Translator) attendRows(lo, hi int) {
 		// at(t) is where this head's key at position t starts (its value
 		// d further): [slot, position, K|V, head, dh]
 		at := func(t int) int { return (int(anc[t])*T+t)*2*d + h*dh }
-		sc := tr.scores[j*T : j*T+L]
+		sc := tr.scores[j*sT : j*sT+L]
 		// One query row against runs of positions that lie in one slot
 		// (consecutive rows of the cache): a GEMM call would
 		// transpose-pack the keys each time.
@@ -436,7 +458,7 @@ func (tr *Translator) Reorder(parents []int32) error {
 			return fmt.Errorf("reorder: hypothesis %d from %d, planned %d", i, p, tr.MaxHyp)
 		}
 	}
-	T, n := tr.Cfg.SeqLen, tr.pos
+	T, n := tr.MaxPos, tr.pos
 	for i, p := range parents {
 		copy(tr.ancNext[i*T:i*T+n], tr.anc[int(p)*T:int(p)*T+n])
 	}

@@ -301,3 +301,73 @@ func TestTranslatorSeesWeightChanges(t *testing.T) {
 		}
 	})
 }
+
+// A translator planned for the batch's lengths (NewTranslatorFor)
+// decodes exactly as one planned for the model's seq-len, with no more
+// memory than TranslatorBytes says, and refuses longer sources and
+// positions than planned.
+func TestTranslatorPlannedLengths(t *testing.T) {
+	for _, norm := range Norms {
+		cfg := tinySeq2SeqConfig(norm, "relu")
+		cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
+		p, _ := NewParams(cfg)
+		p.Init(5)
+		perturbParams(p, 6)
+		b := randPair([]int{6, 2, 9}, []int{7, 7, 7}, cfg.Vocab, 3)
+		full, err := NewTranslator(p, 3, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const maxPos = 7
+		small, err := NewTranslatorFor(p, 3, 3, b.SrcT, maxPos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := cfg.Vocab
+		lf, ls := make([]float32, 3*V), make([]float32, 3*V)
+		for _, tr := range []*Translator{full, small} {
+			if err := tr.Encode(b.Src, b.SrcLens, b.Bsz, b.SrcT); err != nil {
+				t.Fatal(err)
+			}
+		}
+		toks, sents := make([]int32, 3), []int32{0, 1, 2}
+		for pos := range maxPos {
+			for i := range toks {
+				toks[i] = b.TgtIn[i*b.TgtT+pos]
+			}
+			if err := full.Step(toks, sents, pos, lf); err != nil {
+				t.Fatal(err)
+			}
+			if err := small.Step(toks, sents, pos, ls); err != nil {
+				t.Fatal(err)
+			}
+			for i := range lf {
+				if math.Float32bits(lf[i]) != math.Float32bits(ls[i]) {
+					t.Fatalf("%s: position %d, logit %d: planned for seq-len %v, for the batch %v", norm, pos, i, lf[i], ls[i])
+				}
+			}
+			if pos == 3 {
+				for _, tr := range []*Translator{full, small} {
+					if err := tr.Reorder([]int32{2, 0, 0}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if err := small.Step(toks, sents, maxPos, ls); err == nil {
+			t.Errorf("%s: a step past the planned positions: no error", norm)
+		}
+		long := randPair([]int{b.SrcT + 1}, []int{2}, cfg.Vocab, 4)
+		if err := small.Encode(long.Src, long.SrcLens, 1, long.SrcT); err == nil {
+			t.Errorf("%s: a source longer than planned: no error", norm)
+		}
+		for _, c := range [][2]int{{0, 4}, {4, 0}, {cfg.SeqLen + 1, 4}, {4, cfg.SeqLen + 1}} {
+			if _, err := NewTranslatorFor(p, 1, 1, c[0], c[1]); err == nil {
+				t.Errorf("%s: NewTranslatorFor(sources %d, positions %d): no error", norm, c[0], c[1])
+			}
+		}
+		if s, f := TranslatorBytes(cfg, 3, 3, b.SrcT, maxPos), TranslatorBytes(cfg, 3, 3, cfg.SeqLen, cfg.SeqLen); !(s < f) {
+			t.Errorf("%s: planned for the batch %.0f bytes, for seq-len %.0f", norm, s, f)
+		}
+	}
+}

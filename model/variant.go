@@ -265,7 +265,7 @@ var (
 		},
 		step: func(tr *Translator, branch int, s sublayerParams) {
 			nh, d := tr.nh, tr.Cfg.DModel
-			w := tr.enc.dec.shortcut
+			w := tr.shortcut
 			if s.omega != nil {
 				w = s.omega.W
 			}

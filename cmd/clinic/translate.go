@@ -23,7 +23,7 @@ func runTranslate(args []string, stdout, stderr io.Writer) error {
 	lenpen := fs.Float64("lenpen", 1, "length penalty: hypotheses are scored Σ log p / length^lenpen")
 	maxLenA := fs.Float64("max-len-a", 0, "outputs have at most a·srclen + b tokens (srclen with its EOS; capped by seq-len)")
 	maxLenB := fs.Int("max-len-b", 200, "see --max-len-a")
-	batch := fs.Int("batch-size", 32, "sentences decoded at once")
+	batch := fs.Int("batch-size", 32, "sentences decoded together (a batch; --threads N decodes N batches at once)")
 	var sh shared
 	sh.take(fs, "threads")
 	if err := parse(fs, args); err != nil {

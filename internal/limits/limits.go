@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -97,6 +98,17 @@ func CheckFits(what string, need float64, hint string) error {
 		return Usagef("%s needs about %s of memory, more than clinic plans for on any machine (%s); %s", what, gb(need), gb(maxPlannedBytes), hint)
 	}
 	return nil
+}
+
+// Fitting is how many pieces of work of need bytes each fit in the
+// memory CheckFits allows (at least 1: the caller checks the first with
+// CheckFits; a machine of unknown memory fits any number).
+func Fitting(need float64) int {
+	total := MachineMemory()
+	if total <= 0 || !(need > 0) {
+		return math.MaxInt
+	}
+	return max(1, int(min(0.9*float64(total)/need, math.MaxInt32)))
 }
 
 // Upper bounds of the size flags: far above what a run on a CPU uses,

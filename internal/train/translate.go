@@ -13,6 +13,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/data"
 	"github.com/clinic-ml/clinic/internal/dist"
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
@@ -102,7 +103,10 @@ type Translate struct {
 	identity           map[string]string // what a resumed run must share (State)
 
 	// validation translation (ValidBLEU), planned on first use
-	tr              *model.Translator
+	// validation BLEU's decoder, one lane: its translator lives beside
+	// the training's buffers for the whole run, planned for the
+	// validation sources, trBatch sentences at beam trBeam
+	dec             *generate.Decoder
 	trBeam, trBatch int
 	valSrc          [][]int32
 	valRef          []string
@@ -369,14 +373,6 @@ func (t *Translate) CheckpointMeta(step int) map[string]string {
 // over the ranks (a collective: every rank calls it at the same step),
 // so every rank returns the same score, that of the whole corpus.
 func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
-	if t.tr == nil || t.trBeam != beam || t.trBatch != batch {
-		tr, err := model.NewTranslator(t.P, batch, batch*beam)
-		if err != nil {
-			return 0, err
-		}
-		tr.SetPool(t.cfg.Pool)
-		t.tr, t.trBeam, t.trBatch = tr, beam, batch
-	}
 	if t.valSrc == nil {
 		for _, p := range t.cfg.Val {
 			ids, _ := translate.SourceIDs(t.Codes, p.Src, t.cfg.Model.SeqLen)
@@ -390,13 +386,20 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 	opt := translate.Options(t.cfg.Model, beam, 1)
 	opt.MaxLenA, opt.MaxLenB = 1.2, 10
 	opt.Pool = t.cfg.Pool
+	if t.dec == nil || t.trBeam != beam || t.trBatch != batch {
+		pl, err := translate.PlanFor(t.cfg.Model, t.valSrc, batch, opt)
+		if err != nil {
+			return 0, err
+		}
+		t.dec, t.trBeam, t.trBatch = translate.Decoder(t.P, pl, 1, t.cfg.Pool), beam, batch
+	}
 	first, n := t.cfg.share(len(t.valSrc))
 	var bo bleu.Options
 	st := bleu.Stats{Counts: make([]int, bleu.MaxOrder), Totals: make([]int, bleu.MaxOrder)}
 	var err error
 	if n > 0 {
 		var hyps []string
-		if hyps, err = translate.Decode(t.tr, t.Codes, t.valSrc[first:first+n], batch, opt); err == nil {
+		if hyps, err = translate.Decode(t.dec, t.Codes, t.valSrc[first:first+n], batch, opt); err == nil {
 			var part bleu.Stats
 			if part, err = bleu.CorpusStats(hyps, [][]string{t.valRef[first : first+n]}, bo); err == nil {
 				st.Add(part)

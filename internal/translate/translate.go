@@ -43,11 +43,11 @@ func SourceIDs(codes *bpe.Codes, text string, seqLen int) (ids []int32, n int) {
 	return append(ids, bpe.EOSID), n
 }
 
-// Decode decodes every source (SourceIDs) with tr by beam search
-// as opt says, batch sentences at a time, and returns each one's best
+// Decode decodes every source (SourceIDs) with d by beam search as opt
+// says, batch sentences at a time, and returns each one's best
 // translation as text, in input order.
-func Decode(tr generate.Translator, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options) ([]string, error) {
-	best, err := generate.TranslateAll(tr, srcs, batch, bpe.PadID, opt)
+func Decode(d *generate.Decoder, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options) ([]string, error) {
+	best, err := d.TranslateAll(srcs, batch, bpe.PadID, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -58,17 +58,67 @@ func Decode(tr generate.Translator, codes *bpe.Codes, srcs [][]int32, batch int,
 	return out, nil
 }
 
+// Plan is what a translator is planned for: batches of up to Batch
+// sentences of up to Src tokens, and up to Hyps hypotheses of up to Pos
+// decoding positions (model.NewTranslatorFor).
+type Plan struct{ Batch, Hyps, Src, Pos int }
+
+// PlanFor plans translating srcs (SourceIDs) with a model of config cfg,
+// batch sentences at a time, as opt says: for the longest source and
+// the longest output opt allows any of them.
+func PlanFor(cfg model.Config, srcs [][]int32, batch int, opt generate.Options) (Plan, error) {
+	pl := Plan{Batch: min(batch, max(len(srcs), 1)), Src: 1, Pos: 1}
+	var err error
+	if pl.Hyps, err = limits.SizeProduct("--batch-size × --beam", pl.Batch, opt.Beam); err != nil {
+		return Plan{}, err
+	}
+	for _, s := range srcs {
+		pl.Src = max(pl.Src, len(s))
+		// positions 0..MaxLen: the last one may only end the output
+		pl.Pos = max(pl.Pos, opt.MaxLen(len(s))+1)
+	}
+	pl.Src, pl.Pos = min(pl.Src, cfg.SeqLen), min(pl.Pos, cfg.SeqLen)
+	return pl, nil
+}
+
+// Bytes is the memory a translator of config cfg planned as pl takes.
+func (pl Plan) Bytes(cfg model.Config) float64 {
+	return model.TranslatorBytes(cfg, pl.Batch, pl.Hyps, pl.Src, pl.Pos)
+}
+
+// Decoder decodes with p as pl plans, on pool, with up to lanes batches
+// at once (generate.Decoder).
+func Decoder(p *model.Params, pl Plan, lanes int, pool *asm.Pool) *generate.Decoder {
+	return &generate.Decoder{Lanes: lanes, New: func() (generate.Translator, error) {
+		tr, err := model.NewTranslatorFor(p, pl.Batch, pl.Hyps, pl.Src, pl.Pos)
+		if err != nil {
+			return nil, err
+		}
+		tr.SetPool(pool)
+		return tr, nil
+	}}
+}
+
+// Lanes is how many batches to decode at once when translating n
+// sentences with p as pl plans, on pool: one per thread and per batch,
+// as many as fit in memory beside one another.
+func Lanes(p *model.Params, n int, pl Plan, pool *asm.Pool) int {
+	return min(pool.Threads(), (n+pl.Batch-1)/pl.Batch, limits.Fitting(pl.Bytes(p.Cfg)))
+}
+
 // Sentences translates srcs (SourceIDs) with p by beam search as opt
-// says, batch sentences at a time with at most maxHyp hypotheses, on
-// pool.
-func Sentences(p *model.Params, codes *bpe.Codes, srcs [][]int32, batch, maxHyp int, opt generate.Options, pool *asm.Pool) ([]string, error) {
-	tr, err := model.NewTranslator(p, batch, maxHyp)
+// says, batch sentences at a time, on pool, decoding as many batches at
+// once as Lanes allows. what names the work in a refusal for memory.
+func Sentences(p *model.Params, codes *bpe.Codes, srcs [][]int32, batch int, opt generate.Options, pool *asm.Pool, what string) ([]string, error) {
+	pl, err := PlanFor(p.Cfg, srcs, batch, opt)
 	if err != nil {
 		return nil, err
 	}
-	tr.SetPool(pool)
+	if err := limits.CheckFits(what, pl.Bytes(p.Cfg), "use a smaller --batch-size or --beam"); err != nil {
+		return nil, err
+	}
 	opt.Pool = pool
-	return Decode(tr, codes, srcs, batch, opt)
+	return Decode(Decoder(p, pl, Lanes(p, len(srcs), pl, pool), pool), codes, srcs, pl.Batch, opt)
 }
 
 // Load loads an encoder–decoder checkpoint and its subword codes.
@@ -153,17 +203,9 @@ func Text(text []byte, name, ckpt string, r Request, warn io.Writer) ([]byte, er
 	}
 	out := make([]string, len(lines))
 	if len(srcs) > 0 {
-		nb := min(r.Batch, len(srcs))
-		maxHyp, err := limits.SizeProduct("--batch-size × --beam", nb, r.Beam)
-		if err != nil {
-			return nil, err
-		}
-		if err := limits.CheckFits("translating with "+ckpt, model.TranslatorBytes(cfg, nb, maxHyp), "use a smaller --batch-size or --beam"); err != nil {
-			return nil, err
-		}
 		opt := Options(cfg, r.Beam, r.LenPen)
 		opt.MaxLenA, opt.MaxLenB = r.MaxLenA, r.MaxLenB
-		hyps, err := Sentences(p, codes, srcs, nb, maxHyp, opt, r.Pool)
+		hyps, err := Sentences(p, codes, srcs, r.Batch, opt, r.Pool, "translating with "+ckpt)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
+	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -51,24 +52,53 @@ func TestCodes(t *testing.T) {
 }
 
 // Sentences decodes within the model's length, whatever the width of
-// the pool: one output per source, the same at 1 and 2 threads.
+// the pool and the batches decoded at once: one output per source, the
+// same at 1, 2 and 3 threads, in one batch or in lanes of one sentence.
 func TestSentences(t *testing.T) {
 	p, codes := tinyTranslator(t)
 	src, n := SourceIDs(codes, "hello world hello world hello", p.Cfg.SeqLen)
 	if len(src) != p.Cfg.SeqLen || n <= p.Cfg.SeqLen-1 || src[len(src)-1] != bpe.EOSID {
 		t.Fatalf("SourceIDs %v (n %d): want cut to seq-len with EOS", src, n)
 	}
-	var outs [2][]string
-	for i, threads := range []int{1, 2} {
-		pool := asm.NewPool(threads)
-		out, err := Sentences(p, codes, [][]int32{src, {bpe.EOSID}}, 2, 4, Options(p.Cfg, 2, 1), pool)
-		pool.Close()
-		if err != nil || len(out) != 2 {
-			t.Fatalf("%d threads: %q, %v", threads, out, err)
+	short, _ := SourceIDs(codes, "world", p.Cfg.SeqLen)
+	srcs := [][]int32{src, {bpe.EOSID}, short}
+	var want string
+	for _, batch := range []int{3, 1} {
+		for _, threads := range []int{1, 2, 3} {
+			pool := asm.NewPool(threads)
+			out, err := Sentences(p, codes, srcs, batch, Options(p.Cfg, 2, 1), pool, "test")
+			pool.Close()
+			if err != nil || len(out) != len(srcs) {
+				t.Fatalf("batch %d, %d threads: %q, %v", batch, threads, out, err)
+			}
+			if got := strings.Join(out, "\n"); want == "" {
+				want = got
+			} else if got != want {
+				t.Errorf("batch %d, %d threads: %q, want %q", batch, threads, got, want)
+			}
 		}
-		outs[i] = out
 	}
-	if strings.Join(outs[0], "\n") != strings.Join(outs[1], "\n") {
-		t.Errorf("1 thread %q, 2 threads %q", outs[0], outs[1])
+}
+
+// A plan covers the longest source and the longest output the options
+// allow, within the model's seq-len.
+func TestPlanFor(t *testing.T) {
+	cfg := model.Config{SeqLen: 40}
+	opt := generate.Options{Beam: 3, MaxLenA: 1.5, MaxLenB: 2, Limit: cfg.SeqLen - 1}
+	srcs := [][]int32{make([]int32, 7), make([]int32, 12), make([]int32, 3)}
+	pl, err := PlanFor(cfg, srcs, 2, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Plan{Batch: 2, Hyps: 6, Src: 12, Pos: 1.5*12 + 2 + 1}); pl != want {
+		t.Errorf("plan %+v, want %+v", pl, want)
+	}
+	pl, _ = PlanFor(cfg, append(srcs, make([]int32, 40)), 10, opt)
+	if want := (Plan{Batch: 4, Hyps: 12, Src: 40, Pos: 40}); pl != want {
+		t.Errorf("plan %+v, want %+v", pl, want)
+	}
+	opt.Beam = 1 << 62
+	if _, err := PlanFor(cfg, srcs, 4, opt); err == nil {
+		t.Error("a batch × beam that wraps around: no error")
 	}
 }

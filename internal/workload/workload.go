@@ -15,7 +15,6 @@ import (
 	"github.com/clinic-ml/clinic/asm"
 	"github.com/clinic-ml/clinic/internal/bpe"
 	"github.com/clinic-ml/clinic/internal/corpus"
-	"github.com/clinic-ml/clinic/internal/generate"
 	"github.com/clinic-ml/clinic/internal/optim"
 	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/train"
@@ -24,8 +23,9 @@ import (
 )
 
 // Seq2SeqName is the encoder–decoder workload's name, and Beam5Name
-// that of decoding with it: beam search (beam 5) of a batch of 32 Acts
-// verses, as 'clinic translate' runs it, on random weights.
+// that of decoding with it: beam search (beam 5) of the 1,003 Acts
+// verses in batches of 32, as 'clinic translate' runs it, on random
+// weights.
 const (
 	Seq2SeqName = "T6_d256"
 	Beam5Name   = "beam5_T6_d256"
@@ -80,7 +80,8 @@ func optimizer() optim.Config {
 // Options choose a workload's batch and layer code.
 type Options struct {
 	// Batch is the sequences per step (0: the workload's own: its
-	// config's batch, 128 pairs for T6_d256, 32 sentences to decode).
+	// config's batch, 128 pairs for T6_d256, the 1,003 Acts verses to
+	// decode).
 	Batch int
 	// Generic runs the generic layer code instead of the code generated
 	// for the model's shape (model.Config.Generic).
@@ -187,11 +188,12 @@ func Bytes(name string, batch int) (float64, error) {
 		}
 		return model.TrainingBytes(pairConfig(), batch*pairT), nil
 	case Beam5Name:
-		if batch <= 0 {
-			batch = 32
-		}
-		// the vocabulary of 8,000 merges is about 8,300 subwords
-		return model.TranslatorBytes(decodeConfig(8400), batch, batch*decodeBeam), nil
+		// A lane's translator, two of them: the profile's pool of two
+		// threads decodes two batches at once (a simulated width, one
+		// lane at a time). The vocabulary of 8,000 merges is about 8,300
+		// subwords.
+		cfg := decodeConfig(8400)
+		return 2 * model.TranslatorBytes(cfg, decodeBatch, decodeBatch*decodeBeam, cfg.SeqLen, cfg.SeqLen), nil
 	}
 	for _, sc := range LMConfigs() {
 		if sc.Name == name {
@@ -249,8 +251,12 @@ func newPair(B int, o Options, pool *asm.Pool, clock *phase.Clock) (*Step, error
 	return start(&Step{Name: Seq2SeqName, Tokens: tokens, Batch: B}, t, clock)
 }
 
-// decodeBeam is the decoding workload's beam.
-const decodeBeam = 5
+// decodeBeam is the decoding workload's beam, and decodeBatch its
+// sentences decoded together ('clinic translate --batch-size').
+const (
+	decodeBeam  = 5
+	decodeBatch = 32
+)
 
 // decodeConfig is the decoding workload's model, of vocabulary vocab.
 func decodeConfig(vocab int) model.Config {
@@ -258,17 +264,18 @@ func decodeConfig(vocab int) model.Config {
 		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
 }
 
-// newDecode is the decoding workload: the first B (32 by default) Acts
-// verses, encoded with a joint BPE of 8,000 merges learned on the
+// newDecode is the decoding workload: the first n Acts verses (0: all
+// 1,003), encoded with a joint BPE of 8,000 merges learned on the
 // training books, translated by a random-weight 6+6-layer d256 Admin
 // model with beam 5, outputs of at most 1.2·source + 10 tokens (as
-// BenchmarkTranslate). Every step decodes the same batch, so steps
-// repeat exactly.
-func newDecode(B int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
-	if B <= 0 {
-		B = 32
-	}
+// BenchmarkTranslate), 32 sentences a batch, as many batches at once as
+// the pool has threads (translate.Lanes). Every step decodes the same
+// sentences, so steps repeat exactly.
+func newDecode(n int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, error) {
 	trainPairs, _, test := corpus.BibleSplits()
+	if n <= 0 {
+		n = len(test)
+	}
 	lines := make([]string, 0, 2*len(trainPairs))
 	for _, p := range trainPairs {
 		lines = append(lines, p.English, p.Spanish)
@@ -285,19 +292,27 @@ func newDecode(B int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, 
 	}
 	p.Init(1)
 	var srcs [][]int32
-	for _, t := range test[:min(B, len(test))] {
+	for _, t := range test[:min(n, len(test))] {
 		ids, _ := translate.SourceIDs(codes, t.English, cfg.SeqLen)
 		srcs = append(srcs, ids)
 	}
-	tr, err := model.NewTranslator(p, len(srcs), len(srcs)*decodeBeam)
+	opt := translate.Options(cfg, decodeBeam, 1)
+	opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
+	pl, err := translate.PlanFor(cfg, srcs, decodeBatch, opt)
 	if err != nil {
 		return nil, err
 	}
-	tr.SetPool(pool)
-	opt := translate.Options(cfg, decodeBeam, 1)
-	opt.MaxLenA, opt.MaxLenB, opt.Pool = 1.2, 10, pool
+	// A real pool decodes as many batches at once as it has threads and
+	// memory allows; a pool of one thread only simulates wider ones
+	// (asm.Pool.Record), whose lanes run one after another on one
+	// translator, so any number.
+	lanes := (len(srcs) + decodeBatch - 1) / decodeBatch
+	if pool.Threads() > 1 {
+		lanes = translate.Lanes(p, len(srcs), pl, pool)
+	}
+	d := translate.Decoder(p, pl, lanes, pool)
 	s := &Step{Name: Beam5Name, Batch: len(srcs), decode: func() (int, error) {
-		best, err := generate.TranslateAll(tr, srcs, len(srcs), bpe.PadID, opt)
+		best, err := d.TranslateAll(srcs, decodeBatch, bpe.PadID, opt)
 		n := 0
 		for _, h := range best {
 			n += len(h.Tokens)

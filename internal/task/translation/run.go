@@ -179,7 +179,7 @@ func Run(j train.Job, t Options) (*train.Result, error) {
 	need := model.TrainingBytes(cfg, t.MaxTokens)
 	if t.BLEUEvery > 0 {
 		// validation BLEU's translator, planned beside the model
-		need += model.TranslatorBytes(cfg, ScoreBatch, ScoreBatch*t.BLEUBeam)
+		need += model.TranslatorBytes(cfg, ScoreBatch, ScoreBatch*t.BLEUBeam, cfg.SeqLen, cfg.SeqLen)
 	}
 	if err := limits.CheckFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err

@@ -137,7 +137,7 @@ func (s *Sweep) Run() (*experiment.Summary, error) {
 	// The test's beam search must fit too, known before hours of training.
 	deepest := s.Job.Model
 	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = s.Depths[len(s.Depths)-1], s.Depths[len(s.Depths)-1], s.codes.Size()
-	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, ScoreBatch, ScoreBatch*s.Beam), "use a smaller --beam"); err != nil {
+	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, ScoreBatch, ScoreBatch*s.Beam, deepest.SeqLen, deepest.SeqLen), "use a smaller --beam"); err != nil {
 		return nil, err
 	}
 	runs, err := s.Each(experiment.SweepRun{
@@ -234,11 +234,6 @@ func (s *Sweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, int, error
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
-	const batch = ScoreBatch
-	maxHyp, err := limits.SizeProduct("--beam", batch, s.Beam)
-	if err != nil {
-		return bleu.Score{}, 0, err
-	}
 	srcs := make([][]int32, len(s.test))
 	refs := make([]string, len(s.test))
 	cut := 0
@@ -254,7 +249,7 @@ func (s *Sweep) testAveraged(pool *asm.Pool, dir string) (bleu.Score, int, error
 	}
 	opt := translate.Options(avg.Cfg, s.Beam, s.LenPen)
 	opt.MaxLenA, opt.MaxLenB = s.MaxLenA, s.MaxLenB
-	hyps, err := translate.Sentences(avg, codes, srcs, batch, maxHyp, opt, pool)
+	hyps, err := translate.Sentences(avg, codes, srcs, ScoreBatch, opt, pool, "testing with --beam")
 	if err != nil {
 		return bleu.Score{}, 0, err
 	}
