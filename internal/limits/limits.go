@@ -100,15 +100,16 @@ func CheckFits(what string, need float64, hint string) error {
 	return nil
 }
 
-// Fitting is how many pieces of work of need bytes each fit in the
-// memory CheckFits allows (at least 1: the caller checks the first with
-// CheckFits; a machine of unknown memory fits any number).
-func Fitting(need float64) int {
+// Fitting is how many pieces of work of need bytes each fit, beside
+// used bytes, in the memory CheckFits allows: at least 1 (the caller
+// checks the first with CheckFits); any number on a machine of unknown
+// memory.
+func Fitting(used, need float64) int {
 	total := MachineMemory()
 	if total <= 0 || !(need > 0) {
 		return math.MaxInt
 	}
-	return max(1, int(min(0.9*float64(total)/need, math.MaxInt32)))
+	return max(1, int(min((0.9*float64(total)-used)/need, math.MaxInt32)))
 }
 
 // Upper bounds of the size flags: far above what a run on a CPU uses,

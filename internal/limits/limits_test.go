@@ -47,3 +47,28 @@ func TestLimits(t *testing.T) {
 	usage(CheckFits("a huge run", 1<<60, "use less"), "a huge run needs about")
 	usage(CheckFits("a NaN estimate", math.NaN(), "use less"), "a NaN estimate needs about")
 }
+
+// Fitting counts what fits in 90% of the machine's memory beside what
+// is used, at least one.
+func TestFitting(t *testing.T) {
+	if n := Fitting(0, 0); n != math.MaxInt {
+		t.Errorf("Fitting(0, 0) = %d, want no bound", n)
+	}
+	total := float64(MachineMemory())
+	if total <= 0 {
+		t.Skip("the machine's memory is unknown")
+	}
+	for _, c := range []struct {
+		used, need float64
+		want       int
+	}{
+		{0, total / 10.5, 9},
+		{0.45 * total, total / 10, 4},
+		{0, 2 * total, 1},
+		{total, 1, 1},
+	} {
+		if n := Fitting(c.used, c.need); n != c.want {
+			t.Errorf("Fitting(%.2f, %.2f of the memory) = %d, want %d", c.used/total, c.need/total, n, c.want)
+		}
+	}
+}

@@ -51,6 +51,10 @@ type TranslateConfig struct {
 	// (nil: one thread); results are bit-identical for any pool of the
 	// same width.
 	Pool *asm.Pool
+	// BLEULanes bounds the validation batches ValidBLEU decodes at once
+	// (generate.Decoder; 0: one), for the memory their translators take
+	// beside the training's.
+	BLEULanes int
 }
 
 // share is this rank's rows of a batch of n rows: first, and how many.
@@ -103,9 +107,9 @@ type Translate struct {
 	identity           map[string]string // what a resumed run must share (State)
 
 	// validation translation (ValidBLEU), planned on first use
-	// validation BLEU's decoder, one lane: its translator lives beside
-	// the training's buffers for the whole run, planned for the
-	// validation sources, trBatch sentences at beam trBeam
+	// validation BLEU's decoder: its translators (BLEULanes at most)
+	// live beside the training's buffers for the whole run, planned for
+	// the validation sources, trBatch sentences at beam trBeam
 	dec             *generate.Decoder
 	trBeam, trBatch int
 	valSrc          [][]int32
@@ -391,7 +395,7 @@ func (t *Translate) ValidBLEU(beam, batch int) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		t.dec, t.trBeam, t.trBatch = translate.Decoder(t.P, pl, 1, t.cfg.Pool), beam, batch
+		t.dec, t.trBeam, t.trBatch = translate.Decoder(t.P, pl, t.cfg.BLEULanes, t.cfg.Pool), beam, batch
 	}
 	first, n := t.cfg.share(len(t.valSrc))
 	var bo bleu.Options

@@ -111,6 +111,12 @@ func TestTranslateTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// in lanes: several validation batches at once, the same score
+	a.cfg.BLEULanes, a.dec = 4, nil
+	bleuLanes, err := a.ValidBLEU(1, 8)
+	if err != nil || bleuLanes != bleu1 {
+		t.Errorf("validation BLEU in lanes %v (%v), in one %v", bleuLanes, err, bleu1)
+	}
 	bleu3, _ := a.ValidBLEU(3, 8)
 	t.Logf("validation BLEU greedy %.2f, beam 3 %.2f", bleu1, bleu3)
 	if !(bleu1 > 20) || bleu1 != bleu1again || !(bleu3 >= 0 && bleu3 <= 100) {

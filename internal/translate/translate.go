@@ -103,7 +103,7 @@ func Decoder(p *model.Params, pl Plan, lanes int, pool *asm.Pool) *generate.Deco
 // sentences with p as pl plans, on pool: one per thread and per batch,
 // as many as fit in memory beside one another.
 func Lanes(p *model.Params, n int, pl Plan, pool *asm.Pool) int {
-	return min(pool.Threads(), (n+pl.Batch-1)/pl.Batch, limits.Fitting(pl.Bytes(p.Cfg)))
+	return min(pool.Threads(), (n+pl.Batch-1)/pl.Batch, limits.Fitting(0, pl.Bytes(p.Cfg)))
 }
 
 // Sentences translates srcs (SourceIDs) with p by beam search as opt

@@ -177,16 +177,21 @@ func Run(j train.Job, t Options) (*train.Result, error) {
 	}
 	j.Model = cfg
 	need := model.TrainingBytes(cfg, t.MaxTokens)
+	lanes := 0
 	if t.BLEUEvery > 0 {
-		// validation BLEU's translator, planned beside the model
-		need += model.TranslatorBytes(cfg, ScoreBatch, ScoreBatch*t.BLEUBeam, cfg.SeqLen, cfg.SeqLen)
+		// validation BLEU's translators, planned beside the model: a
+		// batch of the validation pairs at once per thread, as many as
+		// fit (each counted at the model's seq-len: a bound)
+		one := model.TranslatorBytes(cfg, ScoreBatch, ScoreBatch*t.BLEUBeam, cfg.SeqLen, cfg.SeqLen)
+		lanes = min(pool.Threads(), (len(val)+ScoreBatch-1)/ScoreBatch, limits.Fitting(need, one))
+		need += float64(max(lanes, 1)) * one
 	}
 	if err := limits.CheckFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err
 	}
 	task, err := train.NewTranslate(train.TranslateConfig{Model: cfg, Codes: codes, Train: trainPairs, Val: val,
 		MaxTokens: t.MaxTokens, MaxSentences: t.MaxSentences, Seed: j.Seed, SrcLang: t.SrcLang, TgtLang: t.TgtLang,
-		Comm: j.Comm, Pool: pool})
+		Comm: j.Comm, Pool: pool, BLEULanes: lanes})
 	if err != nil {
 		return nil, err
 	}
