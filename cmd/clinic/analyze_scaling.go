@@ -17,7 +17,7 @@ import (
 // from a work/span profile measured here (internal/scaling).
 func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze scaling", "Predict a training step's tokens/s and speedup on 1 to 64 threads from a work/span\nprofile measured on this machine, whatever its cores: every parallel region of the\nstep is split as a pool of P workers splits it and its chunks are timed one by one.\nWrites scaling.csv, scaling.png/.svg (predicted speedup against threads) and\nreport.md. The model and its assumptions: docs/performance.md.", stdout)
-	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens)")
+	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens; its step translates the 1,003 Acts verses, half a minute on one core, so --steps 1 does)")
 	widthsS := fs.String("threads", "1,2,4,8,16,32,64", "comma-separated thread counts to predict")
 	steps := fs.Int("steps", 5, "steps recorded per thread count (each chunk's fastest time is kept)")
 	batch := fs.Int("batch-size", 0, "sequences per step (0: each workload's own; pairs for "+workload.Seq2SeqName+")")
