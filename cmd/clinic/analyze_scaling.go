@@ -17,9 +17,9 @@ import (
 // from a work/span profile measured here (internal/scaling).
 func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze scaling", "Predict a training step's tokens/s and speedup on 1 to 64 threads from a work/span\nprofile measured on this machine, whatever its cores: every parallel region of the\nstep is split as a pool of P workers splits it and its chunks are timed one by one.\nWrites scaling.csv, scaling.png/.svg (predicted speedup against threads) and\nreport.md. The model and its assumptions: docs/performance.md.", stdout)
-	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens; its step translates the 1,003 Acts verses, half a minute on one core, so --steps 1 does)")
+	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens; its step translates the 1,003 Acts verses, half a minute on one core)")
 	widthsS := fs.String("threads", "1,2,4,8,16,32,64", "comma-separated thread counts to predict")
-	steps := fs.Int("steps", 5, "steps recorded per thread count (each chunk's fastest time is kept)")
+	steps := fs.Int("steps", 0, "steps recorded per thread count, each chunk's fastest time kept (0: each workload's own, 5; 1 for "+workload.Beam5Name+")")
 	batch := fs.Int("batch-size", 0, "sequences per step (0: each workload's own; pairs for "+workload.Seq2SeqName+")")
 	bw := fs.Float64("bw-ratio", 12, "the target's memory bandwidth over one core's (memory-bound regions speed up at most this much)")
 	measuredS := fs.String("measured", "", "speedups measured on the target, to compare: WORKLOAD:P=S,P=S;WORKLOAD:...")
@@ -50,8 +50,8 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	switch {
-	case *steps < 1 || *steps > 1000:
-		return usagef("--steps must be in 1..1000, got %d", *steps)
+	case *steps < 0 || *steps > 1000:
+		return usagef("--steps must be in 0..1000, got %d", *steps)
 	case *batch < 0 || *batch > 1<<14:
 		return usagef("--batch-size must be in 0..16384, got %d", *batch)
 	case !(*bw >= 1) || math.IsInf(*bw, 0):

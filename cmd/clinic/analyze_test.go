@@ -514,7 +514,7 @@ func TestAnalyzeScaling(t *testing.T) {
 		{[]string{"--workloads", "L7_d999"}, "unknown workload"},
 		{[]string{"--threads", "0"}, "--threads"},
 		{[]string{"--threads", "1,99999"}, "at most"},
-		{[]string{"--steps", "0"}, "--steps"},
+		{[]string{"--steps", "-1"}, "--steps"},
 		{[]string{"--bw-ratio", "0.5"}, "--bw-ratio"},
 		{[]string{"--measured", "L6_d256:2"}, "THREADS=SPEEDUP"},
 		{[]string{"--measured", "X:2=1"}, "known workload"},

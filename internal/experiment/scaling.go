@@ -11,6 +11,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/phase"
 	"github.com/clinic-ml/clinic/internal/plot"
 	"github.com/clinic-ml/clinic/internal/scaling"
+	"github.com/clinic-ml/clinic/internal/workload"
 )
 
 // Scaling predicts a training step's tokens/s and speedup at each
@@ -36,7 +37,11 @@ func (sc *Scaling) Run() (*Summary, error) {
 	var profiles []*scaling.Profile
 	for _, n := range sc.Workloads {
 		fmt.Fprintf(sc.log(), "profiling %s at %v threads...\n", n, sc.Widths)
-		p, err := scaling.Run(n, scaling.Options{Widths: sc.Widths, Steps: sc.Steps, Batch: sc.Batch, BWRatio: sc.BWRatio, OverheadThreads: 2})
+		steps := sc.Steps
+		if steps <= 0 {
+			steps = workload.ProfileSteps(n)
+		}
+		p, err := scaling.Run(n, scaling.Options{Widths: sc.Widths, Steps: steps, Batch: sc.Batch, BWRatio: sc.BWRatio, OverheadThreads: 2})
 		if err != nil {
 			return nil, err
 		}
@@ -47,8 +52,8 @@ func (sc *Scaling) Run() (*Summary, error) {
 		return nil, err
 	}
 	rep.Para("Command: `%s`", sc.Command)
-	rep.Para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of %d steps per chunk). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
-		limits.CPUName(), asm.CPULevel(), sc.Steps, sc.BWRatio)
+	rep.Para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
+		limits.CPUName(), asm.CPULevel(), sc.BWRatio)
 	for _, p := range profiles {
 		m := p.Machine
 		var alpha []string
@@ -60,7 +65,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 		if len(alpha) == 0 {
 			alpha = []string{"none measured"}
 		}
-		rep.Para("- %s: burden %v + %v·(t−1) + %v; α %s", p.Name, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
+		rep.Para("- %s: %d steps per thread count; burden %v + %v·(t−1) + %v; α %s", p.Name, p.Steps, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
 	}
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured", "speedup, split α"}
 	var rows [][]string

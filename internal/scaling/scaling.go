@@ -352,6 +352,7 @@ type Profile struct {
 	Name      string
 	Tokens    int // target tokens per step
 	Batch     int
+	Steps     int // recorded per width
 	Machine   Machine
 	Estimates []Estimate // one per width, in the order asked
 	// SplitEstimates are the same with Machine.Split set.
@@ -414,7 +415,7 @@ func Run(name string, o Options) (*Profile, error) {
 	}
 	clock.Start(pool)
 	defer clock.Stop()
-	pr := &Profile{Name: name, Tokens: s.Tokens, Batch: s.Batch, Machine: m}
+	pr := &Profile{Name: name, Tokens: s.Tokens, Batch: s.Batch, Steps: o.Steps, Machine: m}
 	split := m
 	split.Split = true
 	for _, w := range widths {

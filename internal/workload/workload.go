@@ -72,6 +72,18 @@ type Step struct {
 	decode func() (tokens int, err error)
 }
 
+// ProfileSteps is how many steps of workload name a profile records per
+// thread count by default ('clinic analyze scaling --steps 0'): 5, and 1
+// of decoding, whose step translates the 1,003 Acts verses (half a
+// minute on one core, one region of seconds-long chunks that vary
+// little).
+func ProfileSteps(name string) int {
+	if name == Beam5Name {
+		return 1
+	}
+	return 5
+}
+
 // optimizer is the benchmarks' Adam.
 func optimizer() optim.Config {
 	return optim.Config{Name: "adam", LR: 1e-4, Beta1: 0.9, Beta2: 0.98, Eps: 1e-8, Warmup: 100, Clip: 1}
