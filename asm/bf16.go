@@ -78,7 +78,10 @@ func PrecisionPaths() string {
 // SgemmBF16 computes C = alpha·op(A)·op(B) + beta·C as Sgemm does, with
 // op(A) and op(B) rounded to bfloat16 and the products summed in fp32
 // (see the rounding rules above). op(A) is m×k, op(B) k×n, C m×n, all
-// row-major with the given leading dimensions.
+// row-major with the given leading dimensions. A weight gradient's
+// product over many tokens is summed in Sgemm's groups of tokens, each
+// group an SgemmBF16 over its tokens, folded in order
+// (gemm_splitk.go), at every level, the twin's included.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	(*Pool)(nil).SgemmBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -96,13 +99,19 @@ func (p *Pool) SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []fl
 		_ = a[opIndex(transA, m-1, k-1, lda)]
 		_ = b[opIndex(transB, k-1, n-1, ldb)]
 	}
-	if cur.bf16 == nil || k == 0 || alpha == 0 {
+	switch {
+	case k == 0 || alpha == 0:
 		// Without products C is only scaled, which the twin does as the
 		// kernel's store would.
 		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
+	case splitKGroups(transA, transB, m, n, k) > 1:
+		// a weight gradient over many tokens, at every level alike
+		p.sgemmBF16SplitK(cur.bf16, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	case cur.bf16 == nil:
+		sgemmBF16Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	default:
+		cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, nil, beta, c, ldc)
 	}
-	cur.bf16.run(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, nil, nil, beta, c, ldc)
 }
 
 // opIndex is the index of op(X)[i][j] in x.

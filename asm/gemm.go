@@ -40,7 +40,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
 	case splitKGroups(transA, transB, m, n, k) > 1:
-		p.sgemmSplitK()
+		p.sgemmSplitK(splitKJob{})
 	case m >= n && p.Width() < sharedBMin:
 		// Split rows of C in whole microkernel tiles; on so few workers
 		// each packs all of op(B) for itself (sgemmRowsOwnB): sharing
@@ -146,7 +146,7 @@ func sgemmST(own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []
 	case kn == nil:
 		sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	case splitKGroups(transA, transB, m, n, k) > 1:
-		sgemmSplitKST(kn, own, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmSplitKST(&gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}, splitKJob{}, own)
 	default:
 		sgemmBlockedIn(kn, own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}

@@ -59,19 +59,23 @@ var splitKOnes = [splitKMaxGroups]float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 type splitKJob struct {
 	groups, rows, cols, shares int
 	part                       []float32 // partials of groups 1.., m×n each
+	// bf16: the units are SgemmBF16's products (operands rounded to
+	// bf16, fp32 sums), on the kernel bkn, or the pure-Go twin when nil.
+	bf16 bool
+	bkn  *bf16Kernel
 }
 
 // splitKUnit computes unit u of job j for the product in g: one cell of
 // one group's partial (group 0's into C), packing into own (nil: the
 // shared list's buffers).
 func splitKUnit(own *gemmBuf, g *gemmArgs, j *splitKJob, u int) {
-	kn := g.kn
+	mr, nr := j.tile(g)
 	cells := j.rows * j.cols
 	grp, cell := u/cells, u%cells
 	ri, ci := cell/j.cols, cell%j.cols
-	rowTiles, colTiles := ceilDiv(g.m, kn.mr), ceilDiv(g.n, kn.nr)
-	r0, r1 := min(rowTiles*ri/j.rows*kn.mr, g.m), min(rowTiles*(ri+1)/j.rows*kn.mr, g.m)
-	c0, c1 := min(colTiles*ci/j.cols*kn.nr, g.n), min(colTiles*(ci+1)/j.cols*kn.nr, g.n)
+	rowTiles, colTiles := ceilDiv(g.m, mr), ceilDiv(g.n, nr)
+	r0, r1 := min(rowTiles*ri/j.rows*mr, g.m), min(rowTiles*(ri+1)/j.rows*mr, g.m)
+	c0, c1 := min(colTiles*ci/j.cols*nr, g.n), min(colTiles*(ci+1)/j.cols*nr, g.n)
 	if r0 == r1 || c0 == c1 {
 		return
 	}
@@ -80,7 +84,27 @@ func splitKUnit(own *gemmBuf, g *gemmArgs, j *splitKJob, u int) {
 	if grp > 0 {
 		dst, ld, beta = j.part[(grp-1)*g.m*g.n:], g.n, 0
 	}
-	sgemmBlockedIn(kn, own, true, false, r1-r0, c1-c0, k1-k0, g.alpha, g.a[k0*g.lda+r0:], g.lda, g.b[k0*g.ldb+c0:], g.ldb, beta, dst[r0*ld+c0:], ld)
+	a, b, c := g.a[k0*g.lda+r0:], g.b[k0*g.ldb+c0:], dst[r0*ld+c0:]
+	switch {
+	case !j.bf16:
+		sgemmBlockedIn(g.kn, own, true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, beta, c, ld)
+	case j.bkn == nil:
+		sgemmBF16Generic(true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, beta, c, ld)
+	default:
+		j.bkn.run(nil, true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, nil, nil, beta, c, ld)
+	}
+}
+
+// tile is the microkernel tile the cells are cut in (the twin has
+// none: the bf16 kernel's, which only sets the split).
+func (j *splitKJob) tile(g *gemmArgs) (mr, nr int) {
+	switch {
+	case !j.bf16:
+		return g.kn.mr, g.kn.nr
+	case j.bkn != nil:
+		return j.bkn.mr, j.bkn.nr
+	}
+	return 14, 32
 }
 
 // splitKFold adds the partials of groups 1.. into rows [lo, hi) of C,
@@ -92,41 +116,64 @@ func splitKFold(g *gemmArgs, j *splitKJob, lo, hi int) {
 	}
 }
 
-// sgemmSplitKST is a split-K product on the calling goroutine: the
-// groups one after another, then the fold; the partials and the packing
-// in own (nil: a buffer from the shared list).
-func sgemmSplitKST(kn *gemmKernel, own *gemmBuf, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	g := gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}
-	groups := splitKGroups(true, false, m, n, k)
+// sgemmSplitKST is the split-K product in g on the calling goroutine:
+// the groups one after another, then the fold; the partials and the
+// packing in own (nil: a buffer from the shared list).
+func sgemmSplitKST(g *gemmArgs, j splitKJob, own *gemmBuf) {
+	j.groups = splitKGroups(true, false, g.m, g.n, g.k)
+	j.rows, j.cols = 1, 1
 	buf := own
 	if buf == nil {
 		buf = getGemmBuf()
 		defer putGemmBuf(buf)
 	}
-	buf.part = grow(buf.part, (groups-1)*m*n)
-	j := splitKJob{groups: groups, rows: 1, cols: 1, part: buf.part}
-	for u := range groups {
-		splitKUnit(buf, &g, &j, u)
+	buf.part = grow(buf.part, (j.groups-1)*g.m*g.n)
+	j.part = buf.part
+	for u := range j.groups {
+		splitKUnit(buf, g, &j, u)
 	}
-	splitKFold(&g, &j, 0, m)
+	splitKFold(g, &j, 0, g.m)
 }
 
-// sgemmSplitK is a split-K product on the pool (p.gemm set, its
-// splitKGroups > 1): one region computes the units, a second folds the
-// partials by rows. Each group is cut into as many cells as make
-// groups·cells a multiple of the workers (t/gcd(t, groups)), so every
-// worker gets as many.
-func (p *Pool) sgemmSplitK() {
+// sgemmSplitK is the split-K product j (its precision set) of p.gemm
+// (its splitKGroups > 1) on the acquired pool: one region computes the
+// units, a second folds the partials by rows. Each group is cut into as
+// many cells as make groups·cells a multiple of the workers (t/gcd(t,
+// groups)), so every worker gets as many.
+func (p *Pool) sgemmSplitK(j splitKJob) {
 	g := &p.gemm
-	groups := splitKGroups(g.transA, g.transB, g.m, g.n, g.k)
+	j.groups = splitKGroups(g.transA, g.transB, g.m, g.n, g.k)
 	t := p.Width()
-	rows, cols := bestGrid(ceilDiv(g.m, g.kn.mr), ceilDiv(g.n, g.kn.nr), t/gcd(t, groups), false)
+	mr, nr := j.tile(g)
+	j.rows, j.cols = bestGrid(ceilDiv(g.m, mr), ceilDiv(g.n, nr), t/gcd(t, j.groups), false)
 	buf := getGemmBuf()
-	buf.part = grow(buf.part, (groups-1)*g.m*g.n)
-	units := groups * rows * cols
-	p.splitK = splitKJob{groups: groups, rows: rows, cols: cols, shares: min(t, units), part: buf.part}
+	buf.part = grow(buf.part, (j.groups-1)*g.m*g.n)
+	j.part = buf.part
+	j.shares = min(t, j.groups*j.rows*j.cols)
+	p.splitK = j
 	p.run(p.splitK.shares, 1, p.gemmFns.splitK)
 	p.run(g.m, gemmRowGrain, p.gemmFns.splitKFold)
 	p.splitK = splitKJob{}
 	putGemmBuf(buf)
+}
+
+// sgemmBF16SplitK is SgemmBF16's weight gradient (op(A) = Aᵀ, op(B) = B,
+// splitKGroups > 1) in token groups, as Sgemm's: each group's product is
+// an SgemmBF16 over its tokens (k blocks of bf16KC pairs from the
+// group's first token), on kn (nil: the twin), and the groups' sums are
+// folded in order. Without it, the bf16 kernel split every k block over
+// the workers in three regions (pack A, pack B, tiles): twelve short
+// regions for a 2,048-token gradient, at two threads 1.1-1.7x one
+// (AMD EPYC, BenchmarkGEMMBF16Step .../dw).
+func (p *Pool) sgemmBF16SplitK(kn *bf16Kernel, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	j := splitKJob{bf16: true, bkn: kn}
+	g := gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil}
+	if !p.acquire() {
+		sgemmSplitKST(&g, j, nil)
+		return
+	}
+	p.gemm = g
+	p.sgemmSplitK(j)
+	p.gemm = gemmArgs{}
+	p.release()
 }

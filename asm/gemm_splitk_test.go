@@ -108,3 +108,78 @@ func TestSgemmSplitK(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmBF16SplitK checks SgemmBF16's weight gradients over ≥ 2,048
+// tokens, summed in token groups at every CPU level: against the twin
+// summed the same way (each group an SgemmBF16 over its tokens, group 0
+// into C with beta, the others from zero, folded in order), bit for bit
+// where the twin is exact (alpha = 1, beta = 0; elsewhere within its
+// fused multiply-add's double-rounding ties), with guards around every
+// operand; and bit for bit across real pools of 2 and 3 threads and
+// simulated widths up to 64.
+func TestSgemmBF16SplitK(t *testing.T) {
+	shapes := [][3]int{{1, 1, 2048}, {5, 3, 2100}, {17, 33, 3071}, {70, 90, 2048}, {33, 200, 4099}}
+	if testing.Short() {
+		shapes = shapes[:4]
+	}
+	oldLevel := CPULevel()
+	defer SetCPULevel(oldLevel)
+	for _, level := range SupportedLevels() {
+		if err := SetCPULevel(level); err != nil {
+			t.Fatal(err)
+		}
+		for i, sh := range shapes {
+			p := newRefGemm(uint64(9000+i), true, false, sh[0], sh[1], sh[2], i%3*2)
+			groups := splitKGroups(true, false, p.m, p.n, p.k)
+			if groups < 2 {
+				t.Fatalf("%v: not split", p)
+			}
+			for _, ab := range []alphaBeta{{1, 0}, {1, 1}, {-2, 0.3}} {
+				label := fmt.Sprintf("%s %s %v alpha=%v beta=%v", level, BF16Level(), p, ab.alpha, ab.beta)
+				// the twin, group by group
+				want := p.initC(ab.beta)
+				a, b, c := p.a.s(), p.b.s(), want.s()
+				sgemmBF16Generic(true, false, p.m, p.n, splitKFrom(p.k, groups, 1), ab.alpha, a, p.lda, b, p.ldb, ab.beta, c, p.ldc)
+				part := make([]float32, p.m*p.n)
+				for g := 1; g < groups; g++ {
+					k0, k1 := splitKFrom(p.k, groups, g), splitKFrom(p.k, groups, g+1)
+					sgemmBF16Generic(true, false, p.m, p.n, k1-k0, ab.alpha, a[k0*p.lda:], p.lda, b[k0*p.ldb:], p.ldb, 0, part, p.n)
+					for r := 0; r < p.m; r++ {
+						for q := 0; q < p.n; q++ {
+							c[r*p.ldc+q] += part[r*p.n+q]
+						}
+					}
+				}
+				got := p.run(SgemmBF16, ab.alpha, ab.beta)
+				checkGuards(t, label, got, p.a, p.b)
+				tol := 1.2e-7
+				if ab.alpha == 1 && ab.beta == 0 {
+					tol = 0
+				}
+				for q, g := range got.full {
+					if !closeTo(float64(g), float64(want.full[q]), tol) {
+						t.Errorf("%s: element %d = %v, the twin in groups %v", label, q-guardLen, g, want.full[q])
+						break
+					}
+				}
+				for th := 2; th <= 3; th++ {
+					withThreads(t, th, func(pool *Pool) {
+						if d := firstBitDiff(p.run(pool.SgemmBF16, ab.alpha, ab.beta).full, got.full); d >= 0 {
+							t.Errorf("%s threads=%d: element %d differs from one thread's", label, th, d-guardLen)
+						}
+					})
+				}
+				withThreads(t, 2, func(pool *Pool) {
+					for _, w := range []int{4, 5, 7, 16, 64} {
+						pool.Record(w)
+						c := p.run(pool.SgemmBF16, ab.alpha, ab.beta)
+						pool.Stop()
+						if d := firstBitDiff(c.full, got.full); d >= 0 {
+							t.Errorf("%s width=%d: element %d differs from one thread's", label, w, d-guardLen)
+						}
+					}
+				})
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	widthsS := fs.String("threads", "1,2,4,8,16,32,64", "comma-separated thread counts to predict")
 	steps := fs.Int("steps", 0, "steps recorded per thread count, each chunk's fastest time kept (0: each workload's own, 5; 1 for "+workload.Beam5Name+")")
 	batch := fs.Int("batch-size", 0, "sequences per step (0: each workload's own; pairs for "+workload.Seq2SeqName+")")
+	prec := fs.String("precision", "fp32", "GEMM precision of the training steps profiled: fp32 or bf16 (as 'clinic train --precision'; bf16 needs a CPU with AVX512-BF16)")
 	bw := fs.Float64("bw-ratio", 12, "the target's memory bandwidth over one core's (memory-bound regions speed up at most this much)")
 	measuredS := fs.String("measured", "", "speedups measured on the target, to compare: WORKLOAD:P=S,P=S;WORKLOAD:...")
 	out := fs.String("out", "runs/analyze-scaling", "output folder for the CSV, figures and report.md")
@@ -54,6 +55,10 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 		return usagef("--steps must be in 0..1000, got %d", *steps)
 	case *batch < 0 || *batch > 1<<14:
 		return usagef("--batch-size must be in 0..16384, got %d", *batch)
+	case *prec != "fp32" && *prec != "bf16":
+		return usagef("--precision must be fp32 or bf16, got %q", *prec)
+	case *prec == "bf16" && asm.BF16Level() == asm.LevelGeneric:
+		return usagef("--precision bf16: this CPU has no bf16 kernel (AVX512-BF16), and a profile of the pure-Go twin would say nothing of one")
 	case !(*bw >= 1) || math.IsInf(*bw, 0):
 		return usagef("--bw-ratio must be ≥ 1 and finite, got %g", *bw)
 	case *out == "":
@@ -71,7 +76,7 @@ func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	if err := rundir.CheckReportDir(*out, *overwrite); err != nil {
 		return err
 	}
-	sc := &experiment.Scaling{Workloads: wls, Widths: ws, Steps: *steps, Batch: *batch, BWRatio: *bw, Measured: measured,
+	sc := &experiment.Scaling{Workloads: wls, Widths: ws, Steps: *steps, Batch: *batch, BF16: *prec == "bf16", BWRatio: *bw, Measured: measured,
 		Out: *out, Command: experiment.CommandLine("scaling", args), Log: stderr}
 	return printSummary(stdout)(sc.Run())
 }

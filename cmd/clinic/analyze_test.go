@@ -516,6 +516,7 @@ func TestAnalyzeScaling(t *testing.T) {
 		{[]string{"--threads", "1,99999"}, "at most"},
 		{[]string{"--steps", "-1"}, "--steps"},
 		{[]string{"--bw-ratio", "0.5"}, "--bw-ratio"},
+		{[]string{"--precision", "fp16"}, "--precision"},
 		{[]string{"--measured", "L6_d256:2"}, "THREADS=SPEEDUP"},
 		{[]string{"--measured", "X:2=1"}, "known workload"},
 		{[]string{"--batch-size", "-1"}, "--batch-size"},

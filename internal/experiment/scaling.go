@@ -23,6 +23,7 @@ type Scaling struct {
 	Widths    []int
 	Steps     int
 	Batch     int
+	BF16      bool // profile training with bf16 GEMM inputs
 	BWRatio   float64
 	Measured  map[string]map[int]float64
 	Out       string
@@ -41,7 +42,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 		if steps <= 0 {
 			steps = workload.ProfileSteps(n)
 		}
-		p, err := scaling.Run(n, scaling.Options{Widths: sc.Widths, Steps: steps, Batch: sc.Batch, BWRatio: sc.BWRatio, OverheadThreads: 2})
+		p, err := scaling.Run(n, scaling.Options{Widths: sc.Widths, Steps: steps, Batch: sc.Batch, BF16: sc.BF16, BWRatio: sc.BWRatio, OverheadThreads: 2})
 		if err != nil {
 			return nil, err
 		}
@@ -52,8 +53,12 @@ func (sc *Scaling) Run() (*Summary, error) {
 		return nil, err
 	}
 	rep.Para("Command: `%s`", sc.Command)
-	rep.Para("Profiled on %s (kernels: %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
-		limits.CPUName(), asm.CPULevel(), sc.BWRatio)
+	prec := "fp32"
+	if sc.BF16 {
+		prec = "bf16 (" + asm.BF16Level() + ")"
+	}
+	rep.Para("Profiled on %s (kernels: %s; the training steps' GEMM inputs in %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
+		limits.CPUName(), asm.CPULevel(), prec, sc.BWRatio)
 	for _, p := range profiles {
 		m := p.Machine
 		var alpha []string

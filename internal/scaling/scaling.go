@@ -159,7 +159,7 @@ func measureMachine(name string, o Options, m *Machine) error {
 	pool := asm.NewPool(th)
 	defer pool.Close()
 	clock := &phase.Clock{}
-	s, err := workload.New(name, workload.Options{Batch: o.Batch}, pool, clock)
+	s, err := workload.New(name, workload.Options{Batch: o.Batch, BF16: o.BF16}, pool, clock)
 	if err != nil {
 		return err
 	}
@@ -384,6 +384,7 @@ type Options struct {
 	Widths []int // simulated widths; 1 is added first if missing
 	Steps  int   // recorded steps per width (the median step is kept)
 	Batch  int   // sequences per step (0: the workload's own)
+	BF16   bool  // train with bf16 GEMM inputs (workload.Options.BF16)
 	// BWRatio is Machine.BWRatio; Post and Join are measured on a real
 	// pool of OverheadThreads threads (≥ 2).
 	BWRatio         float64
@@ -409,7 +410,7 @@ func Run(name string, o Options) (*Profile, error) {
 	pool := asm.NewPool(1)
 	defer pool.Close()
 	clock := &phase.Clock{}
-	s, err := workload.New(name, workload.Options{Batch: o.Batch}, pool, clock)
+	s, err := workload.New(name, workload.Options{Batch: o.Batch, BF16: o.BF16}, pool, clock)
 	if err != nil {
 		return nil, err
 	}
