@@ -60,17 +60,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 	rep.Para("Profiled on %s (kernels: %s; the training steps' GEMM inputs in %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
 		limits.CPUName(), asm.CPULevel(), prec, sc.BWRatio)
 	for _, p := range profiles {
-		m := p.Machine
-		var alpha []string
-		for ph := phase.Other; ph < phase.Count; ph++ {
-			if a := m.Alpha[ph]; a > 0 || m.Placement[ph] > 0 || m.Concurrency[ph] > 0 {
-				alpha = append(alpha, fmt.Sprintf("%s %.3f (placement %.3f, concurrency %.3f)", ph, a, m.Placement[ph], m.Concurrency[ph]))
-			}
-		}
-		if len(alpha) == 0 {
-			alpha = []string{"none measured"}
-		}
-		rep.Para("- %s: %d steps per thread count; burden %v + %v·(t−1) + %v; α %s", p.Name, p.Steps, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
+		rep.Para("%s", machineLine(p))
 	}
 	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured", "speedup, split α"}
 	var rows [][]string
@@ -143,4 +133,20 @@ func phaseRows(profiles []*scaling.Profile) ([]string, [][]string) {
 		}
 	}
 	return pheader, prows
+}
+
+// machineLine is the report's line of what was measured for profile p:
+// its steps, the pool's burden and α by phase.
+func machineLine(p *scaling.Profile) string {
+	m := p.Machine
+	var alpha []string
+	for ph := phase.Other; ph < phase.Count; ph++ {
+		if a := m.Alpha[ph]; a > 0 || m.Placement[ph] > 0 || m.Concurrency[ph] > 0 {
+			alpha = append(alpha, fmt.Sprintf("%s %.3f (placement %.3f, concurrency %.3f)", ph, a, m.Placement[ph], m.Concurrency[ph]))
+		}
+	}
+	if len(alpha) == 0 {
+		alpha = []string{"none measured"}
+	}
+	return fmt.Sprintf("- %s: %d steps per thread count; burden %v + %v·(t−1) + %v; α %s", p.Name, p.Steps, m.Post, m.Wake, m.Join, strings.Join(alpha, ", "))
 }
