@@ -25,17 +25,25 @@ func logSoftmax64(row []float32) []float64 {
 	return out
 }
 
+// smallSeq2Seq is a 16-wide encoder–decoder of variant norm and
+// activation act, initialized with seed and perturbed (seed+1).
+func smallSeq2Seq(norm, act string, seed uint64) *Params {
+	cfg := tinySeq2SeqConfig(norm, act)
+	cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
+	p, _ := NewParams(cfg)
+	p.Init(seed)
+	perturbParams(p, seed+1)
+	return p
+}
+
 // Decoding step by step with cached keys and values gives the same
 // log-probabilities as a full teacher-forced forward pass, in every
 // variant and at every CPU level, and allocates nothing per step.
 func TestTranslatorMatchesForward(t *testing.T) {
 	modeltest.EachLevel(t, func(level string) {
 		for _, norm := range Norms {
-			cfg := tinySeq2SeqConfig(norm, "gelu")
-			cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
-			p, _ := NewParams(cfg)
-			p.Init(7)
-			perturbParams(p, 8)
+			p := smallSeq2Seq(norm, "gelu", 7)
+			cfg := p.Cfg
 			b := randPair([]int{6, 2, 35}, []int{5, 8, 37}, cfg.Vocab, 9)
 			m, _ := NewSeq2Seq(p, 3*40, 1)
 			if _, _, err := m.Forward(b, false); err != nil {
@@ -308,11 +316,8 @@ func TestTranslatorSeesWeightChanges(t *testing.T) {
 // positions than planned.
 func TestTranslatorPlannedLengths(t *testing.T) {
 	for _, norm := range Norms {
-		cfg := tinySeq2SeqConfig(norm, "relu")
-		cfg.DModel, cfg.Heads, cfg.DFF = 16, 4, 24
-		p, _ := NewParams(cfg)
-		p.Init(5)
-		perturbParams(p, 6)
+		p := smallSeq2Seq(norm, "relu", 5)
+		cfg := p.Cfg
 		b := randPair([]int{6, 2, 9}, []int{7, 7, 7}, cfg.Vocab, 3)
 		full, err := NewTranslator(p, 3, 3)
 		if err != nil {

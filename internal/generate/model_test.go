@@ -38,24 +38,33 @@ func translate(t *testing.T, p *model.Params, srcs [][]int32, o Options) [][]Hyp
 	return res
 }
 
+// peaked is a small 2+2-layer encoder–decoder of variant norm with
+// larger weights than the initialization's (perturbed with seed), which
+// make peaked distributions, so that hypotheses differ and EOS comes
+// early; and the generator it drew from, for more draws.
+func peaked(t *testing.T, norm string, seed uint64) (*model.Params, *rand.Rand) {
+	t.Helper()
+	cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 16, Heads: 4, DFF: 24, SeqLen: 24, Vocab: 23,
+		Norm: norm, Activation: "relu", LNEps: 1e-5}
+	p, err := model.NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Init(3)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range p.W {
+		p.W[i] += float32(r.NormFloat64() * 0.3)
+	}
+	return p, r
+}
+
 // Beam search through model.Translator scores its hypotheses as a
 // teacher-forced Seq2Seq forward pass does (Σ log p within 1e-4), and a
 // sentence decodes the same alone as in a batch.
 func TestTranslatorBeam(t *testing.T) {
 	for _, norm := range []string{model.PostLN, model.PreLN, model.Admin} {
-		cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 16, Heads: 4, DFF: 24, SeqLen: 24, Vocab: 23,
-			Norm: norm, Activation: "relu", LNEps: 1e-5}
-		p, err := model.NewParams(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Init(3)
-		// Larger weights than the initialization's make peaked
-		// distributions, so the hypotheses differ and EOS comes early.
-		r := rand.New(rand.NewPCG(5, 5))
-		for i := range p.W {
-			p.W[i] += float32(r.NormFloat64() * 0.3)
-		}
+		p, r := peaked(t, norm, 5)
+		cfg := p.Cfg
 		// A shared offset on the decoder's output and on EOS's embedding
 		// makes EOS likely enough to end some hypotheses early.
 		beta := p.Layers[len(p.Layers)-1].LN2B.W

@@ -17,17 +17,8 @@ import (
 // exactly what one translator gives batch after batch, on any pool:
 // tokens, log-probabilities and scores bit for bit.
 func TestDecoderLanes(t *testing.T) {
-	cfg := model.Config{EncoderLayers: 2, Layers: 2, DModel: 16, Heads: 4, DFF: 24, SeqLen: 24, Vocab: 23,
-		Norm: model.Admin, Activation: "relu", LNEps: 1e-5}
-	p, err := model.NewParams(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Init(3)
-	r := rand.New(rand.NewPCG(9, 9))
-	for i := range p.W {
-		p.W[i] += float32(r.NormFloat64() * 0.3)
-	}
+	p, r := peaked(t, model.Admin, 9)
+	cfg := p.Cfg
 	var srcs [][]int32
 	for range 11 {
 		n := 1 + r.IntN(12)
