@@ -35,7 +35,8 @@ func TranslateAll(tr Translator, srcs [][]int32, batchSize int, pad int32, opt O
 // number of lanes and threads.
 type Decoder struct {
 	// New makes a lane's translator, planned for the batches
-	// TranslateAll is called with.
+	// TranslateAll is called with, on the pool of its Options (a lane's
+	// calls on it then run inline on the lane's thread).
 	New func() (Translator, error)
 	// Lanes bounds the batches decoded at once (their translators'
 	// memory): at most one per thread of the pool, and per batch.
