@@ -17,9 +17,9 @@ import (
 // from a work/span profile measured here (internal/scaling).
 func runAnalyzeScaling(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze scaling", "Predict a training step's tokens/s and speedup on 1 to 64 threads from a work/span\nprofile measured on this machine, whatever its cores: every parallel region of the\nstep is split as a pool of P workers splits it and its chunks are timed one by one.\nWrites scaling.csv, scaling.png/.svg (predicted speedup against threads) and\nreport.md. The model and its assumptions: docs/performance.md.", stdout)
-	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens; its step translates the 1,003 Acts verses, half a minute on one core)")
+	names := fs.String("workloads", "L6_d256,"+workload.Seq2SeqName, "comma-separated workloads: "+strings.Join(workload.AllNames(), ", ")+" (tokens/s of "+workload.Beam5Name+": output tokens; its step translates the 1,003 Acts verses, half a minute on one core: its profile takes a quarter of an hour)")
 	widthsS := fs.String("threads", "1,2,4,8,16,32,64", "comma-separated thread counts to predict")
-	steps := fs.Int("steps", 0, "steps recorded per thread count, each chunk's fastest time kept (0: each workload's own, 5; 1 for "+workload.Beam5Name+")")
+	steps := fs.Int("steps", 0, "steps recorded per thread count, each chunk's fastest time kept (0: each workload's own, 5; 3 for "+workload.Beam5Name+")")
 	batch := fs.Int("batch-size", 0, "sequences per step (0: each workload's own; pairs for "+workload.Seq2SeqName+")")
 	prec := fs.String("precision", "fp32", "GEMM precision of the training steps profiled: fp32 or bf16 (as 'clinic train --precision'; bf16 needs a CPU with AVX512-BF16)")
 	bw := fs.Float64("bw-ratio", 12, "the target's memory bandwidth over one core's (memory-bound regions speed up at most this much)")

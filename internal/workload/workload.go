@@ -73,13 +73,14 @@ type Step struct {
 }
 
 // ProfileSteps is how many steps of workload name a profile records per
-// thread count by default ('clinic analyze scaling --steps 0'): 5, and 1
+// thread count by default ('clinic analyze scaling --steps 0'): 5, and 3
 // of decoding, whose step translates the 1,003 Acts verses (half a
-// minute on one core, one region of seconds-long chunks that vary
-// little).
+// minute on one core). Fewer is too few: α is the median of as many
+// pairs of steps, and one decoding profile of one step on a busy host
+// measured 0.052 where two others measured 0.000–0.021.
 func ProfileSteps(name string) int {
 	if name == Beam5Name {
-		return 1
+		return 3
 	}
 	return 5
 }
