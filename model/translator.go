@@ -53,7 +53,7 @@ type Translator struct {
 	x, u, b, att, q   []float32 // [·, d]
 	hid               []float32 // [·, d_ff]
 	mean, rstd        []float32 // [·]
-	scores            []float32 // [·, H, max(MaxPos, MaxSrc)]
+	scores            []float32 // [·, H, scoreStride]
 	out               []float32 // Step's log-probabilities
 	runs              []int32   // starts of runs of hypotheses of one sentence, then nh
 	attnFn, softmaxFn func(lo, hi int)
@@ -121,6 +121,11 @@ func (tr *Translator) SetPool(pool *asm.Pool) { tr.enc.SetPool(pool) }
 
 func (tr *Translator) pool() *asm.Pool { return tr.enc.c.pool }
 
+// scoreStride is the stride of the rows of Translator.scores, one per
+// (hypothesis, head): room for a self-attention row (maxPos keys) or a
+// cross-attention one (maxSrc).
+func scoreStride(maxSrc, maxPos int) int { return max(maxSrc, maxPos) }
+
 // NewTranslator plans inference for p, an encoder–decoder, over batches
 // of up to maxSent sources and maxHyp hypotheses per step (sentences ×
 // beam), sources and outputs of up to the model's seq-len.
@@ -145,7 +150,7 @@ func NewTranslatorFor(p *Params, maxSent, maxHyp, maxSrc, maxPos int) (*Translat
 		return nil, fmt.Errorf("translator planned for sources of %d and outputs of %d tokens, want 1..%d (seq-len)", maxSrc, maxPos, cfg.SeqLen)
 	}
 	T, d, H, L := maxPos, cfg.DModel, cfg.Heads, len(p.Layers)
-	sT := max(maxPos, maxSrc) // a score row: self- or cross-attention
+	sT := scoreStride(maxSrc, maxPos)
 	// The largest buffers per sentence (cross-attention keys and values)
 	// and per hypothesis, multiplied without wrapping around: a product
 	// that wrapped would plan small buffers for a huge beam.
@@ -372,7 +377,7 @@ func (tr *Translator) branch(kind int, in, out []float32) {
 // were 6% of beam search.)
 func (tr *Translator) crossRuns(lo, hi int) {
 	cfg := tr.Cfg
-	H, d, T := cfg.Heads, cfg.DModel, max(tr.MaxPos, tr.MaxSrc)
+	H, d, T := cfg.Heads, cfg.DModel, scoreStride(tr.MaxSrc, tr.MaxPos)
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	for j := lo; j < hi; j++ {
@@ -397,7 +402,7 @@ func (tr *Translator) crossRuns(lo, hi int) {
 func (tr *Translator) attendRows(lo, hi int) {
 	cfg := tr.Cfg
 	H, d, T := cfg.Heads, cfg.DModel, tr.MaxPos
-	sT := max(tr.MaxPos, tr.MaxSrc)
+	sT := scoreStride(tr.MaxSrc, tr.MaxPos)
 	dh := d / H
 	scale := float32(1 / math.Sqrt(float64(dh)))
 	KV, L := tr.selfKV[tr.curL], tr.pos+1
