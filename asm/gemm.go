@@ -22,25 +22,46 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // order whatever the thread count, so results are bit-identical for any
 // number of threads.
 func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	p.SgemmEp(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// An Epilogue finishes rows [r0, r1) of a GEMM's C once they hold their
+// final value: an element-wise or row-wise pass (a bias, an activation,
+// its dropout, a residual's LayerNorm) that would otherwise read C back
+// from memory in a pass of its own. It is called for every row exactly
+// once, in ranges whose bounds depend on the split (so what it computes
+// must not), from the worker that computed the rows, right after it
+// did, while they are in its cache; ranges of different workers run at
+// once.
+type Epilogue func(r0, r1 int)
+
+// SgemmEp is Sgemm followed by ep on every row of C (nil: none). Where
+// a split leaves a worker only some of a row's columns (a grid of row
+// and column groups, columns split for m < n, token groups), the pool
+// runs ep over the rows in a region of its own after the product.
+func (p *Pool) SgemmEp(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue) {
 	if m == 0 || n == 0 {
 		return
 	}
 	kn := cur.gemm
 	if m*n*max(k, 1) < gemmParallelMin && kn != nil || !p.acquire() {
-		sgemmST(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmST(nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
 		return
 	}
 	g := &p.gemm
-	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}
+	*g = gemmArgs{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn, ep}
 	f := &p.gemmFns
+	after := false // ep still to run, over the rows, after the product
 	switch {
 	case k == 0 || alpha == 0:
 		// C = beta·C; A and B are not referenced (they may be empty).
 		p.run(m, gemmRowGrain, f.scaleRows)
+		after = true
 	case kn == nil:
 		p.run(m, gemmRowGrain, f.rows)
 	case splitKGroups(transA, transB, m, n, k) > 1:
 		p.sgemmSplitK(splitKJob{})
+		after = true
 	case m >= n && p.Width() < sharedBMin:
 		// Split rows of C in whole microkernel tiles; on so few workers
 		// each packs all of op(B) for itself (sgemmRowsOwnB): sharing
@@ -50,7 +71,7 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		// wait for the other.
 		p.gemmNext.Store(0)
 		p.run(p.Width(), 1, f.rowsOwnB)
-	case p.Width() >= sharedBMin && (m >= n || gemmSplitGrid(kn, m, n, p.Width())):
+	case p.Width() >= sharedBMin && (m >= n || ep == nil && gemmSplitGrid(kn, m, n, p.Width())):
 		// Split rows of C in whole microkernel tiles. op(B) is packed
 		// once, in the same region: the workers claim its pieces, wait
 		// (spinning, in the region) until every block is packed, then
@@ -83,10 +104,12 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		}
 		t := p.Width()
 		rows, cols, grid := gemmSplit(kn, m, n, t)
-		if !grid {
-			rows = t // row claims, whose op(A) is decided for a static share
+		if !grid || ep != nil {
+			// row claims, whose op(A) is decided for a static share;
+			// with an epilogue, whose rows each claim completes
+			rows, grid = t, false
 		}
-		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc,
+		p.packed = packedJob{transA: transA, m: m, alpha: alpha, beta: beta, a: a, lda: lda, b: pb, c: c, ldc: ldc, ep: ep,
 			direct: kn.directR != nil && directA(transA, lda, rowShare(m, kn.mr, rows), min(kn.kc, k), n, kn.nr), rows: rows, cols: cols}
 		if grid {
 			p.run(rows*cols, 1, f.grid)
@@ -97,6 +120,10 @@ func (p *Pool) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 		p.packed, p.pack = packedJob{}, packJob{}
 	default:
 		p.run((n+kn.nr-1)/kn.nr, 1, f.colTiles)
+		after = true
+	}
+	if after && ep != nil {
+		p.run(m, gemmRowGrain, f.epRows)
 	}
 	*g = gemmArgs{}
 	p.release()
@@ -131,14 +158,14 @@ func SgemmSTIn(buf *GemmBuf, transA, transB bool, m, n, k int, alpha float32, a 
 	if buf != nil {
 		own = &buf.g
 	}
-	sgemmST(own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmST(own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 }
 
 // sgemmST is the single-threaded product (m, n > 0), packing into own
 // (nil: buffers from the shared list): the blocked kernel of the
 // current CPU level (in token groups for a weight gradient's product
-// over many tokens), or the pure-Go twin.
-func sgemmST(own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// over many tokens), or the pure-Go twin; then ep on its rows.
+func sgemmST(own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue) {
 	kn := cur.gemm
 	switch {
 	case k == 0 || alpha == 0:
@@ -146,9 +173,13 @@ func sgemmST(own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []
 	case kn == nil:
 		sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	case splitKGroups(transA, transB, m, n, k) > 1:
-		sgemmSplitKST(&gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn}, splitKJob{}, own)
+		sgemmSplitKST(&gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, kn, nil}, splitKJob{}, own)
 	default:
-		sgemmBlockedIn(kn, own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmBlockedIn(kn, own, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0)
+		return
+	}
+	if ep != nil {
+		ep(0, m)
 	}
 }
 
@@ -164,6 +195,7 @@ type gemmArgs struct {
 	c              []float32
 	ldc            int
 	kn             *gemmKernel
+	ep             Epilogue
 }
 
 const (
@@ -180,14 +212,18 @@ const sharedBMin = 4
 // slot (a closure per call would allocate).
 type gemmFuncs struct {
 	rows, scaleRows, rowsDyn, rowsOwnB, colTiles, grid func(lo, hi int)
-	splitK, splitKFold                                 func(lo, hi int)
+	splitK, splitKFold, epRows                         func(lo, hi int)
 }
 
 func (f *gemmFuncs) init(p *Pool) {
 	g := &p.gemm
 	f.rows = func(lo, hi int) {
 		sgemmGeneric(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, rowsFrom(g.transA, g.a, g.lda, lo), g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+		if g.ep != nil {
+			g.ep(lo, hi)
+		}
 	}
+	f.epRows = func(lo, hi int) { g.ep(lo, hi) }
 	f.scaleRows = func(lo, hi int) { scaleC(hi-lo, g.n, g.beta, g.c[lo*g.ldc:], g.ldc) }
 	f.splitK = func(lo, hi int) {
 		j := &p.splitK
@@ -372,7 +408,8 @@ func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
 				if pc > 0 {
 					accum, bt = true, 1
 				}
-				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum)
+				rowsBlock(kn, direct, g.transA, a, g.lda, mm, pc, kc, bf.a, pb[off:], nil, g.ldb, 0, nc, c[jc:], g.ldc, g.alpha, bt, accum,
+					lastBlock(kn, n, k, jc, pc, g.ep), lo)
 				off += roundUp(nc, nr) * kc
 			}
 		}

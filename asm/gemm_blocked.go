@@ -129,14 +129,17 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // sgemmBlocked runs the blocked algorithm with kernel kn on the calling
 // goroutine. m, n > 0.
 func sgemmBlocked(kn *gemmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBlockedIn(kn, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmBlockedIn(kn, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0)
 }
 
 // sgemmBlockedIn is sgemmBlocked packing into own, or (nil) into
 // buffers taken from the package's shared list.
-func sgemmBlockedIn(kn *gemmKernel, own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmBlockedIn(kn *gemmKernel, own *gemmBuf, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue, base int) {
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		if ep != nil {
+			ep(base, base+m)
+		}
 		return
 	}
 	mr, nr := kn.mr, kn.nr
@@ -187,7 +190,8 @@ func sgemmBlockedIn(kn *gemmKernel, own *gemmBuf, transA, transB bool, m, n, k i
 			if nb < nc {
 				packB(kn, pb, transB, b, ldb, pc, kc, jc+nb, nc-nb)
 			}
-			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum)
+			rowsBlock(kn, direct, transA, a, lda, m, pc, kc, pa, pb, b[min(pc*ldb+jc, len(b)):], ldb, nb, nc, c[jc:], ldc, alpha, bt, accum,
+				lastBlock(kn, n, k, jc, pc, ep), base)
 		}
 	}
 	if shared != nil {
@@ -195,12 +199,25 @@ func sgemmBlockedIn(kn *gemmKernel, own *gemmBuf, transA, transB bool, m, n, k i
 	}
 }
 
+// lastBlock is ep for the block (jc, pc) of an m×n×k product that
+// leaves its rows final (the last k block of the last column block),
+// nil for the others.
+func lastBlock(kn *gemmKernel, n, k, jc, pc int, ep Epilogue) Epilogue {
+	if jc+kn.nc >= n && pc+kn.kc >= k {
+		return ep
+	}
+	return nil
+}
+
 // rowsBlock computes C[:m, :nc] (+)= alpha·op(A)[:m, pc:pc+kc]·B̃ for
 // one packed block B̃ of op(B) (kc×nc in panels of nr at pb), op(A) read
 // in place (direct) or packed mc rows at a time into pa. The first nb
 // columns of B̃ are instead read in place from bIn (row stride ldb; a
-// direct-only option).
-func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc int, pa, pb, bIn []float32, ldb, nb, nc int, c []float32, ldc int, alpha, bt float32, accum bool) {
+// direct-only option). ep, when not nil (the block that leaves its
+// rows final), finishes rows base+i as soon as row i is done: after
+// each mc-row block, or after all m rows when op(A) is read in place
+// column panel by column panel.
+func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc int, pa, pb, bIn []float32, ldb, nb, nc int, c []float32, ldc int, alpha, bt float32, accum bool, ep Epilogue, base int) {
 	mr, nr := kn.mr, kn.nr
 	if direct {
 		dfn := kn.directR
@@ -227,6 +244,9 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 				dfn[mrr](kc, ap, lda, bp, ldp, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 			}
 		}
+		if ep != nil {
+			ep(base, base+m)
+		}
 		return
 	}
 	fn := kn.fn
@@ -245,6 +265,9 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 					kn.directR[mrr](kc, &a[ir*lda+pc], lda, bp, nr, &c[ir*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 				}
 			}
+			if ep != nil {
+				ep(base+ic, base+ic+mc)
+			}
 			continue
 		}
 		packA(kn, pa, transA, a, lda, ic, mc, pc, kc)
@@ -258,6 +281,9 @@ func rowsBlock(kn *gemmKernel, direct, transA bool, a []float32, lda, m, pc, kc 
 			if mrr := mc - ir; mrr > 0 {
 				kn.edge[mrr](kc, &pa[ir*kc], bp, &c[(ic+ir)*ldc+jr], ldc, alpha, bt, mrr, nrr, accum)
 			}
+		}
+		if ep != nil {
+			ep(base+ic, base+ic+mc)
 		}
 	}
 }

@@ -187,6 +187,9 @@ type packedJob struct {
 	bias, c     []float32
 	ldc         int
 	direct      bool
+	// ep finishes rows computed over all columns (Pool.SgemmEp); a
+	// chunk of some of the columns leaves its rows to the caller.
+	ep Epilogue
 	// The split: chunk i computes row group i/cols (of rows groups of
 	// row tiles) and column group i%cols (of cols groups of column
 	// tiles).
@@ -329,7 +332,11 @@ func packedRange(j *packedJob, r0, r1, c0, c1 int) {
 				accum, bt = true, 1
 			}
 			panels := b.data[b.off[jb*b.nkb+pb]+(lo-jc)/nr*nr*kc:]
-			rowsBlock(kn, j.direct, j.transA, a, j.lda, m, pc, kc, pa, panels, nil, 0, 0, hi-lo, c[lo:], j.ldc, j.alpha, bt, accum)
+			var ep Epilogue
+			if c0 == 0 && c1 == b.n {
+				ep = lastBlock(kn, b.n, b.k, jc, pc, j.ep)
+			}
+			rowsBlock(kn, j.direct, j.transA, a, j.lda, m, pc, kc, pa, panels, nil, 0, 0, hi-lo, c[lo:], j.ldc, j.alpha, bt, accum, ep, r0)
 		}
 	}
 	if g != nil {

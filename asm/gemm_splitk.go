@@ -87,7 +87,7 @@ func splitKUnit(own *gemmBuf, g *gemmArgs, j *splitKJob, u int) {
 	a, b, c := g.a[k0*g.lda+r0:], g.b[k0*g.ldb+c0:], dst[r0*ld+c0:]
 	switch {
 	case !j.bf16:
-		sgemmBlockedIn(g.kn, own, true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, beta, c, ld)
+		sgemmBlockedIn(g.kn, own, true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, beta, c, ld, nil, 0)
 	case j.bkn == nil:
 		sgemmBF16Generic(true, false, r1-r0, c1-c0, k1-k0, g.alpha, a, g.lda, b, g.ldb, beta, c, ld)
 	default:
@@ -169,7 +169,7 @@ func (p *Pool) sgemmSplitK(j splitKJob) {
 // cores the step is the same either way (within 1%).
 func (p *Pool) sgemmBF16SplitK(kn *bf16Kernel, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	j := splitKJob{bf16: true, bkn: kn}
-	g := gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil}
+	g := gemmArgs{true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil}
 	if !p.acquire() {
 		sgemmSplitKST(&g, j, nil)
 		return
