@@ -156,10 +156,8 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, 1024)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
 	}
@@ -203,11 +201,10 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBack(nk, 256, 512, dkv, 512, br.kvW, 256, 1, br.mem.outGrad(), 256)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*1024]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(256, 1024, n, dF, 256, br.hid[:n*1024], 1024, lp.FC2W.G, 1024)
-		c.linearBack(n, 1024, 256, dF, 256, lp.FC2W, 1024, 0, dh, 1024)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -243,10 +240,8 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*2048], br.hid[:n*2048]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 2048, 512, x, 512, br.lp.FC1W, 512, 1, pre, 2048)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 2048, 512, x, 512, br.lp.FC1W, 512, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 512, 2048, hid, 2048, br.lp.FC2W, 2048, 1, fo, 512)
 	}
@@ -290,11 +285,10 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBack(nk, 512, 1024, dkv, 1024, br.kvW, 512, 1, br.mem.outGrad(), 512)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*2048]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(512, 2048, n, dF, 512, br.hid[:n*2048], 2048, lp.FC2W.G, 2048)
-		c.linearBack(n, 2048, 512, dF, 512, lp.FC2W, 2048, 0, dh, 2048)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*2048], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 2048, 512, dF, 512, lp.FC2W, 2048, dh, br.pre[:n*2048], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(2048, 512, n, dh, 2048, br.in, 512, lp.FC1W.G, 512)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -330,10 +324,8 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, 1024)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
 	}
@@ -377,11 +369,10 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		c.linearBack(nk, 256, 512, dkv, 512, br.kvW, 256, 1, br.mem.outGrad(), 256)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*1024]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(256, 1024, n, dF, 256, br.hid[:n*1024], 1024, lp.FC2W.G, 1024)
-		c.linearBack(n, 1024, 256, dF, 256, lp.FC2W, 1024, 0, dh, 1024)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -417,10 +408,8 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
@@ -464,11 +453,10 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
-		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -504,10 +492,8 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
@@ -551,11 +537,10 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
-		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -591,10 +576,8 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
@@ -638,11 +621,10 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
-		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -679,10 +661,8 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, 512)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
 	}
@@ -726,11 +706,10 @@ func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		c.linearBack(nk, 128, 256, dkv, 256, br.kvW, 128, 1, br.mem.outGrad(), 128)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*512]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(128, 512, n, dF, 128, br.hid[:n*512], 512, lp.FC2W.G, 512)
-		c.linearBack(n, 512, 128, dF, 128, lp.FC2W, 512, 0, dh, 512)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -766,10 +745,8 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
@@ -813,11 +790,10 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
-		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -853,10 +829,8 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*40], br.hid[:n*40]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 40, 24, x, 24, br.lp.FC1W, 24, 1, pre, 40)
-		// hid = Drop(gelu(pre))
-		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
+		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("gelu", n, 40, 24, x, 24, br.lp.FC1W, 24, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 24, 40, hid, 40, br.lp.FC2W, 40, 1, fo, 24)
 	}
@@ -900,11 +874,10 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		c.linearBack(nk, 24, 48, dkv, 48, br.kvW, 24, 1, br.mem.outGrad(), 24)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*40]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(24, 40, n, dF, 24, br.hid[:n*40], 40, lp.FC2W.G, 40)
-		c.linearBack(n, 40, 24, dF, 24, lp.FC2W, 40, 0, dh, 40)
-		// dpre = gelu'(pre)·Drop(dhid)
-		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*40], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
+		// dhid = dF·W2; dpre = gelu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("gelu", n, 40, 24, dF, 24, lp.FC2W, 40, dh, br.pre[:n*40], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(40, 24, n, dh, 40, br.in, 24, lp.FC1W.G, 24)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -940,10 +913,8 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
@@ -987,11 +958,10 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
-		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -1027,10 +997,8 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
-		// hid = Drop(relu(pre))
-		c.op.ActDrop("relu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
@@ -1074,11 +1042,10 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
-		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
-		// dpre = relu'(pre)·Drop(dhid)
-		c.op.ActDropBack("relu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dhid = dF·W2; dpre = relu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -1115,10 +1082,8 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
-		// hid = Drop(gelu(pre))
-		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
@@ -1162,11 +1127,10 @@ func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *subla
 		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
-		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
-		// dpre = gelu'(pre)·Drop(dhid)
-		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dhid = dF·W2; dpre = gelu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("gelu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
@@ -1202,10 +1166,8 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
-		// pre = x·W1ᵀ + b1
-		c.linear(n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, 32)
-		// hid = Drop(gelu(pre))
-		c.op.ActDrop("gelu", hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
+		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2
 		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
 	}
@@ -1249,11 +1211,10 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		c.linearBack(nk, 16, 32, dkv, 32, br.kvW, 16, 1, br.mem.outGrad(), 16)
 	case *feedForward:
 		lp, dh := br.lp, c.dHid[:n*32]
-		// dW2 += dFᵀ·hid; dhid = dF·W2
+		// dW2 += dFᵀ·hid
 		c.weightGrad(16, 32, n, dF, 16, br.hid[:n*32], 32, lp.FC2W.G, 32)
-		c.linearBack(n, 32, 16, dF, 16, lp.FC2W, 32, 0, dh, 32)
-		// dpre = gelu'(pre)·Drop(dhid)
-		c.op.ActDropBack("gelu", dh, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		// dhid = dF·W2; dpre = gelu'(pre)·Drop(dhid) on each block of rows as the GEMM completes it
+		c.linearBackAct("gelu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)

@@ -30,7 +30,9 @@ type ops struct {
 	clock *phase.Clock // nil unless the step is being timed
 
 	lnFn, lnBackFn, colSumFn, colDotFn, dropFn,
-	scaleAddFn, dropScaleAddFn, broadcastFn, actDropFn, actDropBackFn, scaleFn func(lo, hi int)
+	scaleAddFn, dropScaleAddFn, broadcastFn, scaleFn func(lo, hi int)
+	// actDropRows, actDropBackRows: act's epilogues, over rows of act.w
+	actDropRows, actDropBackRows asm.Epilogue
 }
 
 // scaleArgs: y = a·y element-wise.
@@ -135,13 +137,15 @@ func (a *rowArgs) broadcast(lo, hi int) {
 }
 
 // actArgs: y = Drop(act(x)) and its backward dx = act'(x)·Drop(dy),
-// element-wise.
+// element-wise, run on rows of w elements as a GEMM completes them
+// (core.linearAct, core.linearBackAct).
 type actArgs struct {
 	gelu     bool
 	y, x, dy []float32 // forward: y, x; backward: y = dx, dy, x
 	p        float32
 	key      uint64
 	base     uint32
+	w        int
 }
 
 func (a *actArgs) forward(lo, hi int) {
@@ -166,7 +170,8 @@ func newOps() *ops {
 	o.colSumFn, o.colDotFn = o.col.sum, o.col.dot
 	o.dropFn = o.drop.run
 	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
-	o.actDropFn, o.actDropBackFn = o.act.forward, o.act.backward
+	o.actDropRows = func(r0, r1 int) { o.act.forward(r0*o.act.w, r1*o.act.w) }
+	o.actDropBackRows = func(r0, r1 int) { o.act.backward(r0*o.act.w, r1*o.act.w) }
 	o.scaleFn = o.scale.run
 	return o
 }
@@ -267,18 +272,4 @@ func (o *ops) Broadcast(y, v []float32) {
 	o.rows = rowArgs{y: y, w: v}
 	o.par(len(y)/len(v), 1, o.broadcastFn)
 	o.rows = rowArgs{}
-}
-
-// ActDrop: y = Drop(act(x)).
-func (o *ops) ActDrop(act string, y, x []float32, p float32, key uint64, base uint32) {
-	o.act = actArgs{gelu: act == "gelu", y: y, x: x, p: p, key: key, base: base}
-	o.par(len(x), 64, o.actDropFn)
-	o.act = actArgs{}
-}
-
-// ActDropBack: dx = act'(x)·Drop(dy) (dx may alias dy).
-func (o *ops) ActDropBack(act string, dx, dy, x []float32, p float32, key uint64, base uint32) {
-	o.act = actArgs{gelu: act == "gelu", y: dx, dy: dy, x: x, p: p, key: key, base: base}
-	o.par(len(x), 64, o.actDropBackFn)
-	o.act = actArgs{}
 }

@@ -345,8 +345,7 @@ func (f *feedForward) forward(in, out []float32) {
 	f.in = in
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
 	c.op.Broadcast(pre, lp.FC1B.W)
-	c.linear(n, F, d, in, d, lp.FC1W, d, 1, pre, F)
-	c.op.ActDrop(c.cfg.Activation, hid, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
+	c.linearAct(c.cfg.Activation, n, F, d, in, d, lp.FC1W, d, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.op.Broadcast(out, lp.FC2B.W)
 	c.linear(n, d, F, hid, F, lp.FC2W, F, 1, out, d)
 }
@@ -362,8 +361,7 @@ func (f *feedForward) backward(dout, din []float32) {
 	pre, hid, dh := f.pre[:n*F], f.hid[:n*F], c.dHid[:n*F]
 	c.weightGrad(d, F, n, dout, d, hid, F, lp.FC2W.G, F)
 	c.op.ColSum(lp.FC2B.G, dout)
-	c.linearBack(n, F, d, dout, d, lp.FC2W, F, 0, dh, F)
-	c.op.ActDropBack(c.cfg.Activation, dh, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
+	c.linearBackAct(c.cfg.Activation, n, F, d, dout, d, lp.FC2W, F, dh, pre, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.weightGrad(F, d, n, dh, F, f.in, d, lp.FC1W.G, d)
 	c.op.ColSum(lp.FC1B.G, dh)
 	c.linearBack(n, d, F, dh, F, lp.FC1W, d, 0, din, d)

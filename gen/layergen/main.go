@@ -252,10 +252,8 @@ func forward(f *jen.File, k key, names []string) {
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.List(jen.Id("pre"), jen.Id("hid")).Op(":=").List(jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F))),
-				jen.Comment("pre = x·W1ᵀ + b1"),
-				linear(jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), 1, jen.Id("pre"), jen.Lit(F)),
-				jen.Commentf("hid = Drop(%s(pre))", k.act),
-				jen.Id("c").Dot("op").Dot("ActDrop").Call(jen.Lit(k.act), jen.Id("hid"), jen.Id("pre"), jen.Id("c").Dot("drop").Call(jen.Id("c").Dot("cfg").Dot("ActDropout")), jen.Id("c").Dot("siteKey").Call(jen.Id("br").Dot("site")), jen.Id("s").Dot("st").Dot("ctr").Call(jen.Lit(F))),
+				jen.Commentf("pre = x·W1ᵀ + b1; hid = Drop(%s(pre)) on each block of rows as the GEMM completes it", k.act),
+				jen.Id("c").Dot("linearAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), jen.Lit(1), jen.Id("pre"), jen.Id("hid")}, actDrop(F)...)...),
 				jen.Comment("F(x) = hid·W2ᵀ + b2"),
 				linear(jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
 			),
@@ -263,6 +261,16 @@ func forward(f *jen.File, k key, names []string) {
 		residualComment(k.fused(), block),
 		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)),
 	)
+}
+
+// actDrop is the activation dropout's arguments: its rate in this
+// pass, the site's key and the sublayer's counter base.
+func actDrop(F int) []jen.Code {
+	return []jen.Code{
+		jen.Id("c").Dot("drop").Call(jen.Id("c").Dot("cfg").Dot("ActDropout")),
+		jen.Id("c").Dot("siteKey").Call(jen.Id("br").Dot("site")),
+		jen.Id("s").Dot("st").Dot("ctr").Call(jen.Lit(F)),
+	}
 }
 
 func residualComment(fused string, block int) jen.Code {
@@ -332,11 +340,10 @@ func backward(f *jen.File, k key, names []string) {
 			),
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.List(jen.Id("lp"), jen.Id("dh")).Op(":=").List(jen.Id("br").Dot("lp"), jen.Id("c").Dot("dHid").Index(jen.Empty(), rows(F))),
-				jen.Comment("dW2 += dFᵀ·hid; dhid = dF·W2"),
+				jen.Comment("dW2 += dFᵀ·hid"),
 				weightGrad(jen.Lit(d), jen.Lit(F), jen.Id("n"), jen.Id("dF"), jen.Lit(d), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F)), jen.Lit(F), jen.Id("lp").Dot("FC2W").Dot("G"), jen.Lit(F)),
-				linearBack(jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("lp").Dot("FC2W"), jen.Lit(F), 0, jen.Id("dh"), jen.Lit(F)),
-				jen.Commentf("dpre = %s'(pre)·Drop(dhid)", k.act),
-				jen.Id("c").Dot("op").Dot("ActDropBack").Call(jen.Lit(k.act), jen.Id("dh"), jen.Id("dh"), jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("c").Dot("drop").Call(jen.Id("c").Dot("cfg").Dot("ActDropout")), jen.Id("c").Dot("siteKey").Call(jen.Id("br").Dot("site")), jen.Id("s").Dot("st").Dot("ctr").Call(jen.Lit(F))),
+				jen.Commentf("dhid = dF·W2; dpre = %s'(pre)·Drop(dhid) on each block of rows as the GEMM completes it", k.act),
+				jen.Id("c").Dot("linearBackAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("lp").Dot("FC2W"), jen.Lit(F), jen.Id("dh"), jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F))}, actDrop(F)...)...),
 				jen.Comment("dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1"),
 				weightGrad(jen.Lit(F), jen.Lit(d), jen.Id("n"), jen.Id("dh"), jen.Lit(F), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("lp").Dot("FC1W").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("lp").Dot("FC1B").Dot("G"), jen.Id("dh")),
