@@ -231,8 +231,14 @@ func (c *core) linearBack(M, N, K int, a []float32, lda int, w *Param, ldw int, 
 // tokens). Dropout element i of pre draws counter base+i.
 func (c *core) linearAct(act string, M, N, K int, a []float32, lda int, w *Param, ldw int, beta float32, pre, hid []float32, p float32, key uint64, base uint32) {
 	c.op.act = actArgs{gelu: act == "gelu", y: hid, x: pre, p: p, key: key, base: base, w: N}
-	c.gemmEp(true, M, N, K, a, lda, w, ldw, beta, pre, c.op.actDropRows)
+	c.linearEp(M, N, K, a, lda, w, ldw, beta, pre, c.op.actDropRows)
 	c.op.act = actArgs{}
+}
+
+// linearEp is linear into out ([M, N], row stride N) with ep run on
+// each block of its rows as the GEMM completes them (gemmEp).
+func (c *core) linearEp(M, N, K int, a []float32, lda int, w *Param, ldw int, beta float32, out []float32, ep asm.Epilogue) {
+	c.gemmEp(true, M, N, K, a, lda, w, ldw, beta, out, ep)
 }
 
 // linearBackAct is the gradient through the feed-forward's second

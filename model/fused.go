@@ -153,14 +153,18 @@ func (f *fused) embedRows(lo, hi int) {
 	}
 }
 
-// residual is the region after sublayer s's branch: its output
-// x' = LN(w⊙x + Drop(F(x))) (Pre-LN: x' = x + Drop(F(x))), then what the
-// next sublayer needs of those rows (prepare).
-func (f *fused) residual(s, next *sublayer, d, block int) {
+// residualEp is the epilogue of sublayer s's branch output GEMM: on
+// each block of rows it completes, x' = LN(w⊙x + Drop(F(x))) (Pre-LN:
+// x' = x + Drop(F(x))), then what the next sublayer needs of those rows
+// (prepare). A region of its own read F(x) back from memory, and at two
+// threads half of it from the other core. done clears it after the GEMM.
+func (f *fused) residualEp(s, next *sublayer, d, block int) asm.Epilogue {
 	f.s, f.st, f.next, f.d, f.block, f.pre = s, s.st, next, d, block, f.c.form.fused == fusedLNThenBranch
-	f.run(s.st.n, f.residualFn)
-	f.s, f.st, f.next = nil, nil, nil
+	return f.residualFn
 }
+
+// done ends the region (or epilogue) whose operands f holds.
+func (f *fused) done() { f.s, f.st, f.next = nil, nil, nil }
 
 func (f *fused) residualRows(lo, hi int) {
 	s, c, d := f.s, f.c, f.d

@@ -151,18 +151,18 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, 256)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
+	c.fz.done()
 }
 
 // backwardAdmin_d256_h4_f1024_relu is one sublayer's backward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256):
@@ -235,18 +235,18 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*8, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 512, 512, br.o[:n*512], 512, br.outW, 512, 1, fo, 512)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 512, 512, br.o[:n*512], 512, br.outW, 512, 1, fo, c.fz.residualEp(s, next, 512, 16))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*2048], br.hid[:n*2048]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 2048, 512, x, 512, br.lp.FC1W, 512, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 512, 2048, hid, 2048, br.lp.FC2W, 2048, 1, fo, 512)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 512, 2048, hid, 2048, br.lp.FC2W, 2048, 1, fo, c.fz.residualEp(s, next, 512, 16))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 16 rows at a time
-	c.fz.residual(s, next, 512, 16)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 16 rows at a time
+	c.fz.done()
 }
 
 // backwardAdmin_d512_h8_f2048_relu is one sublayer's backward for admin d512 h8 ff2048 relu (L6_d512):
@@ -319,18 +319,18 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, 256)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 256, 256, br.o[:n*256], 256, br.outW, 256, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, 256)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
-	c.fz.residual(s, next, 256, 32)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 32 rows at a time
+	c.fz.done()
 }
 
 // backwardPostln_d256_h4_f1024_relu is one sublayer's backward for postln d256 h4 ff1024 relu (L6_d256_postln):
@@ -403,18 +403,18 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
+	c.fz.done()
 }
 
 // backwardAdmin_d128_h4_f512_relu is one sublayer's backward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128):
@@ -487,18 +487,18 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
+	c.fz.done()
 }
 
 // backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln):
@@ -571,18 +571,18 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 64 rows at a time
+	c.fz.done()
 }
 
 // backwardDeepnorm_d128_h4_f512_relu is one sublayer's backward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm):
@@ -656,18 +656,18 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*4, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, 128)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 128, 128, br.o[:n*128], 128, br.outW, 128, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, 128)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
-	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 64 rows at a time
-	c.fz.residual(s, next, 128, 64)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 64 rows at a time
+	c.fz.done()
 }
 
 // backwardPreln_d128_h4_f512_relu is one sublayer's backward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln):
@@ -740,18 +740,18 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardAdmin_d16_h2_f32_relu is one sublayer's backward for admin d16 h2 ff32 relu (fixture_admin_relu):
@@ -824,18 +824,18 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*3, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 24, 24, br.o[:n*24], 24, br.outW, 24, 1, fo, 24)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 24, 24, br.o[:n*24], 24, br.outW, 24, 1, fo, c.fz.residualEp(s, next, 24, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*40], br.hid[:n*40]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("gelu", n, 40, 24, x, 24, br.lp.FC1W, 24, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 24, 40, hid, 40, br.lp.FC2W, 40, 1, fo, 24)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 24, 40, hid, 40, br.lp.FC2W, 40, 1, fo, c.fz.residualEp(s, next, 24, 256))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 24, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardAdmin_d24_h3_f40_gelu is one sublayer's backward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3):
@@ -908,18 +908,18 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardPostln_d16_h2_f32_relu is one sublayer's backward for postln d16 h2 ff32 relu (fixture_postln_relu):
@@ -992,18 +992,18 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardDeepnorm_d16_h2_f32_relu is one sublayer's backward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu):
@@ -1077,18 +1077,18 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
-	// x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardPreln_d16_h2_f32_gelu is one sublayer's backward for preln d16 h2 ff32 gelu (fixture_preln_gelu):
@@ -1161,18 +1161,18 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		c.curAttn = br
 		c.par(phase.Attention, s.st.bsz*2, c.attnFwd)
 		c.curAttn = nil
-		// F(x) = heads·W_outᵀ + b_out
-		c.linear(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, 16)
+		// F(x) = heads·W_outᵀ + b_out, then the residual
+		c.linearEp(n, 16, 16, br.o[:n*16], 16, br.outW, 16, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	case *feedForward:
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
 		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
-		// F(x) = hid·W2ᵀ + b2
-		c.linear(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, 16)
+		// F(x) = hid·W2ᵀ + b2, then the residual
+		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
-	// x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
-	c.fz.residual(s, next, 16, 256)
+	// the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, 256 rows at a time
+	c.fz.done()
 }
 
 // backwardDeepnorm_d16_h2_f32_gelu is one sublayer's backward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu):

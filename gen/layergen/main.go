@@ -246,21 +246,30 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Id("c").Dot("curAttn").Op("=").Id("br"),
 				jen.Id("c").Dot("par").Call(jen.Qual("github.com/clinic-ml/clinic/internal/phase", "Attention"), jen.Id("s").Dot("st").Dot("bsz").Op("*").Lit(k.h), jen.Id("c").Dot("attnFwd")),
 				jen.Id("c").Dot("curAttn").Op("=").Nil(),
-				jen.Comment("F(x) = heads·W_outᵀ + b_out"),
-				linear(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW"), jen.Lit(d), 1, jen.Id("fo"), jen.Lit(d)),
+				jen.Comment("F(x) = heads·W_outᵀ + b_out, then the residual"),
+				linearResidual(jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW"), d, block),
 			),
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.List(jen.Id("pre"), jen.Id("hid")).Op(":=").List(jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F))),
 				jen.Commentf("pre = x·W1ᵀ + b1; hid = Drop(%s(pre)) on each block of rows as the GEMM completes it", k.act),
 				jen.Id("c").Dot("linearAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), jen.Lit(1), jen.Id("pre"), jen.Id("hid")}, actDrop(F)...)...),
-				jen.Comment("F(x) = hid·W2ᵀ + b2"),
-				linear(jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), jen.Lit(F), 1, jen.Id("fo"), jen.Lit(d)),
+				jen.Comment("F(x) = hid·W2ᵀ + b2, then the residual"),
+				linearResidual(jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), d, block),
 			),
 		),
 		residualComment(k.fused(), block),
-		jen.Id("c").Dot("fz").Dot("residual").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)),
+		jen.Id("c").Dot("fz").Dot("done").Call(),
 	)
+}
+
+// linearResidual is the branch's output GEMM, F(x) = a·Wᵀ + b into
+// core.fo (its bias rows written by the previous region), with the
+// residual region as its epilogue (fused.residualEp): each block of
+// rows goes on to x' as soon as the GEMM completes it.
+func linearResidual(k, a, lda, w jen.Code, d, block int) *jen.Statement {
+	return jen.Id("c").Dot("linearEp").Call(jen.Id("n"), jen.Lit(d), k, a, lda, w, lda, jen.Lit(1), jen.Id("fo"),
+		jen.Id("c").Dot("fz").Dot("residualEp").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)))
 }
 
 // actDrop is the activation dropout's arguments: its rate in this
@@ -275,9 +284,9 @@ func actDrop(F int) []jen.Code {
 
 func residualComment(fused string, block int) jen.Code {
 	if fused == lnThenBranch {
-		return jen.Commentf("x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, %d rows at a time", block)
+		return jen.Commentf("the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = x + Drop(F(x)), then next's LN(x') (after the last sublayer the final LN) and bias rows, %d rows at a time", block)
 	}
-	return jen.Commentf("x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, %d rows at a time", block)
+	return jen.Commentf("the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, %d rows at a time", block)
 }
 
 func tailFunc(fused string) string {
