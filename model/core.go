@@ -224,14 +224,26 @@ func (c *core) linearBack(M, N, K int, a []float32, lda int, w *Param, ldw int, 
 	c.sgemmBF16(false, false, M, N, K, a, lda, w.W, ldw, c.packed(w, false, K, N, ldw), beta, out, ldo)
 }
 
-// linearAct is the feed-forward's first layer: pre = a·Wᵀ + beta·pre
-// ([M, N]), then hid = Drop(act(pre)) on each block of rows as the GEMM
-// completes it, while the block is in cache (a pass of its own read pre
-// back from memory: 64 MB a layer of an L6_d256 step at 128 × 128
-// tokens). Dropout element i of pre draws counter base+i.
-func (c *core) linearAct(act string, M, N, K int, a []float32, lda int, w *Param, ldw int, beta float32, pre, hid []float32, p float32, key uint64, base uint32) {
-	c.op.act = actArgs{gelu: act == "gelu", y: hid, x: pre, p: p, key: key, base: base, w: N}
-	c.linearEp(M, N, K, a, lda, w, ldw, beta, pre, c.op.actDropRows)
+// linearBias is a linear layer with its bias, out = a·Wᵀ + b ([M, N]):
+// the bias is added to each block of rows as the GEMM completes it.
+// (Rows of b written before the GEMM, for it to sum onto, were a pass
+// of their own and read back from memory: 2·48 MB a layer's q, k, v of
+// an L6_d256 step at 128 × 128 tokens. The bits are the same while K
+// is one k block of the kernel: fl(Σ + b) either way.)
+func (c *core) linearBias(M, N, K int, a []float32, lda int, w *Param, ldw int, b *Param, out []float32) {
+	c.op.act = actArgs{x: out, bias: b.W, w: N}
+	c.linearEp(M, N, K, a, lda, w, ldw, 0, out, c.op.actDropRows)
+	c.op.act = actArgs{}
+}
+
+// linearAct is the feed-forward's first layer: pre = a·Wᵀ + b ([M, N]),
+// then hid = Drop(act(pre)), on each block of rows as the GEMM completes
+// it, while the block is in cache (a pass of its own read pre back from
+// memory: 64 MB a layer of an L6_d256 step at 128 × 128 tokens).
+// Dropout element i of pre draws counter base+i.
+func (c *core) linearAct(act string, M, N, K int, a []float32, lda int, w *Param, ldw int, b *Param, pre, hid []float32, p float32, key uint64, base uint32) {
+	c.op.act = actArgs{act: true, gelu: act == "gelu", y: hid, x: pre, bias: b.W, p: p, key: key, base: base, w: N}
+	c.linearEp(M, N, K, a, lda, w, ldw, 0, pre, c.op.actDropRows)
 	c.op.act = actArgs{}
 }
 

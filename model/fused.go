@@ -186,9 +186,9 @@ func (f *fused) residualRows(lo, hi int) {
 
 // prepare writes what the next sublayer needs of rows [r0, r1) of the
 // stream x it reads: under Pre-LN its LayerNorm of x (after the last
-// sublayer, the stack's final LayerNorm); then its bias broadcasts, into
-// its first projection's output and, in core.fo, its branch output,
-// both of which its GEMMs then accumulate onto.
+// sublayer, the stack's final LayerNorm); then its branch output's bias
+// rows, in core.fo, which its output GEMM then sums onto. (Its first
+// projection adds its bias in the GEMM's epilogue, core.linearBias.)
 func (f *fused) prepare(x []float32, r0, r1 int) {
 	d, fo, c := f.d, f.c.fo, f.c
 	a, z := r0*d, r1*d
@@ -204,10 +204,7 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 	if f.next == nil {
 		return
 	}
-	first, firstB, outB := f.next.br.biases()
-	w := len(firstB.W)
-	asm.BroadcastRows(first[r0*w:r1*w], firstB.W, w)
-	asm.BroadcastRows(fo[r0*d:r1*d], outB.W, d)
+	asm.BroadcastRows(fo[r0*d:r1*d], f.next.br.outBias().W, d)
 }
 
 // back is the element-wise work of sublayer s's backward before its
@@ -225,8 +222,7 @@ func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	if s.omega != nil {
 		red.fold(s.omega.G, 2*d, n)
 	}
-	_, _, outB := s.br.biases()
-	red.fold(outB.G, 3*d, n)
+	red.fold(s.br.outBias().G, 3*d, n)
 	f.c.clock.Enter(prev)
 	f.s, f.dout, f.up = nil, nil, nil
 }
@@ -303,8 +299,7 @@ func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *subla
 	red.fold(g.G, 0, n)
 	red.fold(b.G, d, n)
 	if s != nil {
-		_, _, outB := s.br.biases()
-		red.fold(outB.G, 3*d, n)
+		red.fold(s.br.outBias().G, 3*d, n)
 	}
 	f.c.clock.Enter(prev)
 	f.st, f.s, f.dout, f.other, f.up = nil, nil, nil, nil, nil

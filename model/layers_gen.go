@@ -129,7 +129,7 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 }}
 
 // forwardAdmin_d256_h4_f1024_relu is one sublayer's forward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*256], c.fo[:n*256]
@@ -138,14 +138,13 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 256, 256, x, 256, br.qW, 256, 1, br.qkv[:n*256], 256)
+			c.linearBias(n, 256, 256, x, 256, br.qW, 256, br.qB, br.qkv[:n*256])
 			nk := br.mem.n
 			kv := br.kv[:nk*512]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, 1, kv, 512)
+			c.linearBias(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 768, 256, x, 256, br.qkvW, 256, 1, br.qkv[:n*768], 768)
+			c.linearBias(n, 768, 256, x, 256, br.qkvW, 256, br.qkvB, br.qkv[:n*768])
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -157,7 +156,7 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	}
@@ -213,7 +212,7 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 }
 
 // forwardAdmin_d512_h8_f2048_relu is one sublayer's forward for admin d512 h8 ff2048 relu (L6_d512).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*512], c.fo[:n*512]
@@ -222,14 +221,13 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 512, 512, x, 512, br.qW, 512, 1, br.qkv[:n*512], 512)
+			c.linearBias(n, 512, 512, x, 512, br.qW, 512, br.qB, br.qkv[:n*512])
 			nk := br.mem.n
 			kv := br.kv[:nk*1024]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 1024, 512, br.mem.out(), 512, br.kvW, 512, 1, kv, 1024)
+			c.linearBias(nk, 1024, 512, br.mem.out(), 512, br.kvW, 512, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 1536, 512, x, 512, br.qkvW, 512, 1, br.qkv[:n*1536], 1536)
+			c.linearBias(n, 1536, 512, x, 512, br.qkvW, 512, br.qkvB, br.qkv[:n*1536])
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -241,7 +239,7 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*2048], br.hid[:n*2048]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 2048, 512, x, 512, br.lp.FC1W, 512, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
+		c.linearAct("relu", n, 2048, 512, x, 512, br.lp.FC1W, 512, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 512, 2048, hid, 2048, br.lp.FC2W, 2048, 1, fo, c.fz.residualEp(s, next, 512, 16))
 	}
@@ -297,7 +295,7 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 }
 
 // forwardPostln_d256_h4_f1024_relu is one sublayer's forward for postln d256 h4 ff1024 relu (L6_d256_postln).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*256], c.fo[:n*256]
@@ -306,14 +304,13 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 256, 256, x, 256, br.qW, 256, 1, br.qkv[:n*256], 256)
+			c.linearBias(n, 256, 256, x, 256, br.qW, 256, br.qB, br.qkv[:n*256])
 			nk := br.mem.n
 			kv := br.kv[:nk*512]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, 1, kv, 512)
+			c.linearBias(nk, 512, 256, br.mem.out(), 256, br.kvW, 256, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 768, 256, x, 256, br.qkvW, 256, 1, br.qkv[:n*768], 768)
+			c.linearBias(n, 768, 256, x, 256, br.qkvW, 256, br.qkvB, br.qkv[:n*768])
 		}
 		// softmax(q·kᵀ/√64)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -325,7 +322,7 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*1024], br.hid[:n*1024]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
+		c.linearAct("relu", n, 1024, 256, x, 256, br.lp.FC1W, 256, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 256, 1024, hid, 1024, br.lp.FC2W, 1024, 1, fo, c.fz.residualEp(s, next, 256, 32))
 	}
@@ -381,7 +378,7 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 }
 
 // forwardAdmin_d128_h4_f512_relu is one sublayer's forward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*128], c.fo[:n*128]
@@ -390,14 +387,13 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
+			c.linearBias(n, 128, 128, x, 128, br.qW, 128, br.qB, br.qkv[:n*128])
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
+			c.linearBias(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
+			c.linearBias(n, 384, 128, x, 128, br.qkvW, 128, br.qkvB, br.qkv[:n*384])
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -409,7 +405,7 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
@@ -465,7 +461,7 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 }
 
 // forwardPostln_d128_h4_f512_relu is one sublayer's forward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*128], c.fo[:n*128]
@@ -474,14 +470,13 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
+			c.linearBias(n, 128, 128, x, 128, br.qW, 128, br.qB, br.qkv[:n*128])
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
+			c.linearBias(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
+			c.linearBias(n, 384, 128, x, 128, br.qkvW, 128, br.qkvB, br.qkv[:n*384])
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -493,7 +488,7 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
@@ -549,7 +544,7 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 }
 
 // forwardDeepnorm_d128_h4_f512_relu is one sublayer's forward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*128], c.fo[:n*128]
@@ -558,14 +553,13 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
+			c.linearBias(n, 128, 128, x, 128, br.qW, 128, br.qB, br.qkv[:n*128])
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
+			c.linearBias(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
+			c.linearBias(n, 384, 128, x, 128, br.qkvW, 128, br.qkvB, br.qkv[:n*384])
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -577,7 +571,7 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
@@ -633,7 +627,7 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 }
 
 // forwardPreln_d128_h4_f512_relu is one sublayer's forward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	// x is LN(x_k), which the previous region wrote
@@ -643,14 +637,13 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 128, 128, x, 128, br.qW, 128, 1, br.qkv[:n*128], 128)
+			c.linearBias(n, 128, 128, x, 128, br.qW, 128, br.qB, br.qkv[:n*128])
 			nk := br.mem.n
 			kv := br.kv[:nk*256]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, 1, kv, 256)
+			c.linearBias(nk, 256, 128, br.mem.out(), 128, br.kvW, 128, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 384, 128, x, 128, br.qkvW, 128, 1, br.qkv[:n*384], 384)
+			c.linearBias(n, 384, 128, x, 128, br.qkvW, 128, br.qkvB, br.qkv[:n*384])
 		}
 		// softmax(q·kᵀ/√32)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -662,7 +655,7 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*512], br.hid[:n*512]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
+		c.linearAct("relu", n, 512, 128, x, 128, br.lp.FC1W, 128, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 128, 512, hid, 512, br.lp.FC2W, 512, 1, fo, c.fz.residualEp(s, next, 128, 64))
 	}
@@ -718,7 +711,7 @@ func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 }
 
 // forwardAdmin_d16_h2_f32_relu is one sublayer's forward for admin d16 h2 ff32 relu (fixture_admin_relu).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*16], c.fo[:n*16]
@@ -727,14 +720,13 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
+			c.linearBias(n, 16, 16, x, 16, br.qW, 16, br.qB, br.qkv[:n*16])
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
+			c.linearBias(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
+			c.linearBias(n, 48, 16, x, 16, br.qkvW, 16, br.qkvB, br.qkv[:n*48])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -746,7 +738,7 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
@@ -802,7 +794,7 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 }
 
 // forwardAdmin_d24_h3_f40_gelu is one sublayer's forward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*24], c.fo[:n*24]
@@ -811,14 +803,13 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 24, 24, x, 24, br.qW, 24, 1, br.qkv[:n*24], 24)
+			c.linearBias(n, 24, 24, x, 24, br.qW, 24, br.qB, br.qkv[:n*24])
 			nk := br.mem.n
 			kv := br.kv[:nk*48]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 48, 24, br.mem.out(), 24, br.kvW, 24, 1, kv, 48)
+			c.linearBias(nk, 48, 24, br.mem.out(), 24, br.kvW, 24, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 72, 24, x, 24, br.qkvW, 24, 1, br.qkv[:n*72], 72)
+			c.linearBias(n, 72, 24, x, 24, br.qkvW, 24, br.qkvB, br.qkv[:n*72])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -830,7 +821,7 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*40], br.hid[:n*40]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("gelu", n, 40, 24, x, 24, br.lp.FC1W, 24, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
+		c.linearAct("gelu", n, 40, 24, x, 24, br.lp.FC1W, 24, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 24, 40, hid, 40, br.lp.FC2W, 40, 1, fo, c.fz.residualEp(s, next, 24, 256))
 	}
@@ -886,7 +877,7 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 }
 
 // forwardPostln_d16_h2_f32_relu is one sublayer's forward for postln d16 h2 ff32 relu (fixture_postln_relu).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*16], c.fo[:n*16]
@@ -895,14 +886,13 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
+			c.linearBias(n, 16, 16, x, 16, br.qW, 16, br.qB, br.qkv[:n*16])
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
+			c.linearBias(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
+			c.linearBias(n, 48, 16, x, 16, br.qkvW, 16, br.qkvB, br.qkv[:n*48])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -914,7 +904,7 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
@@ -970,7 +960,7 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 }
 
 // forwardDeepnorm_d16_h2_f32_relu is one sublayer's forward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*16], c.fo[:n*16]
@@ -979,14 +969,13 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
+			c.linearBias(n, 16, 16, x, 16, br.qW, 16, br.qB, br.qkv[:n*16])
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
+			c.linearBias(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
+			c.linearBias(n, 48, 16, x, 16, br.qkvW, 16, br.qkvB, br.qkv[:n*48])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -998,7 +987,7 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(relu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		c.linearAct("relu", n, 32, 16, x, 16, br.lp.FC1W, 16, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
@@ -1054,7 +1043,7 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 }
 
 // forwardPreln_d16_h2_f32_gelu is one sublayer's forward for preln d16 h2 ff32 gelu (fixture_preln_gelu).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	// x is LN(x_k), which the previous region wrote
@@ -1064,14 +1053,13 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
+			c.linearBias(n, 16, 16, x, 16, br.qW, 16, br.qB, br.qkv[:n*16])
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
+			c.linearBias(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
+			c.linearBias(n, 48, 16, x, 16, br.qkvW, 16, br.qkvB, br.qkv[:n*48])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -1083,7 +1071,7 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}
@@ -1139,7 +1127,7 @@ func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *subla
 }
 
 // forwardDeepnorm_d16_h2_f32_gelu is one sublayer's forward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu).
-// The bias rows of its GEMMs were written by the previous region.
+// The bias rows of its output GEMM were written by the previous region.
 func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 	c, n := s.st.c, s.st.n
 	x, fo := s.st.xs[s.k][:n*16], c.fo[:n*16]
@@ -1148,14 +1136,13 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		if br.cross() {
 			// q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows
-			c.linear(n, 16, 16, x, 16, br.qW, 16, 1, br.qkv[:n*16], 16)
+			c.linearBias(n, 16, 16, x, 16, br.qW, 16, br.qB, br.qkv[:n*16])
 			nk := br.mem.n
 			kv := br.kv[:nk*32]
-			c.op.Broadcast(kv, br.kvB.W)
-			c.linear(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, 1, kv, 32)
+			c.linearBias(nk, 32, 16, br.mem.out(), 16, br.kvW, 16, br.kvB, kv)
 		} else {
 			// q, k, v = x·W_qkvᵀ + b_qkv
-			c.linear(n, 48, 16, x, 16, br.qkvW, 16, 1, br.qkv[:n*48], 48)
+			c.linearBias(n, 48, 16, x, 16, br.qkvW, 16, br.qkvB, br.qkv[:n*48])
 		}
 		// softmax(q·kᵀ/√8)·v, one task per (sequence, head)
 		c.curAttn = br
@@ -1167,7 +1154,7 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 		br.in = x
 		pre, hid := br.pre[:n*32], br.hid[:n*32]
 		// pre = x·W1ᵀ + b1; hid = Drop(gelu(pre)) on each block of rows as the GEMM completes it
-		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
+		c.linearAct("gelu", n, 32, 16, x, 16, br.lp.FC1W, 16, br.lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// F(x) = hid·W2ᵀ + b2, then the residual
 		c.linearEp(n, 16, 32, hid, 32, br.lp.FC2W, 32, 1, fo, c.fz.residualEp(s, next, 16, 256))
 	}

@@ -32,6 +32,7 @@ type ops struct {
 	lnFn, lnBackFn, colSumFn, colDotFn, dropFn,
 	scaleAddFn, dropScaleAddFn, broadcastFn, scaleFn func(lo, hi int)
 	// actDropRows, actDropBackRows: act's epilogues, over rows of act.w
+	// (actDropRows: its bias, then the activation if act.act)
 	actDropRows, actDropBackRows asm.Epilogue
 }
 
@@ -136,17 +137,34 @@ func (a *rowArgs) broadcast(lo, hi int) {
 	asm.BroadcastRows(a.y[lo*d:hi*d], a.w, d)
 }
 
-// actArgs: y = Drop(act(x)) and its backward dx = act'(x)·Drop(dy),
-// element-wise, run on rows of w elements as a GEMM completes them
-// (core.linearAct, core.linearBackAct).
+// actArgs: x += bias, y = Drop(act(x)) and the backward dx = act'(x)·
+// Drop(dy), run on rows of w elements as a GEMM completes them
+// (core.linearBias, core.linearAct, core.linearBackAct).
 type actArgs struct {
+	act      bool // forward: y = Drop(act(x)) after the bias (else the bias only)
 	gelu     bool
 	y, x, dy []float32 // forward: y, x; backward: y = dx, dy, x
+	bias     []float32 // forward: added to every row of x first
 	p        float32
 	key      uint64
 	base     uint32
 	w        int
 }
+
+// rows is the forward over rows [r0, r1).
+func (a *actArgs) rows(r0, r1 int) {
+	w := a.w
+	for r := r0; r < r1; r++ {
+		// 1·bias added: the bits of the GEMM summing onto bias rows
+		asm.AxpyRows(a.x[r*w:r*w+w], one[:], a.bias, 0)
+	}
+	if a.act {
+		a.forward(r0*w, r1*w)
+	}
+}
+
+// one is AxpyRows' weight for adding a row as it is.
+var one = [1]float32{1}
 
 func (a *actArgs) forward(lo, hi int) {
 	if a.gelu {
@@ -170,7 +188,7 @@ func newOps() *ops {
 	o.colSumFn, o.colDotFn = o.col.sum, o.col.dot
 	o.dropFn = o.drop.run
 	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
-	o.actDropRows = func(r0, r1 int) { o.act.forward(r0*o.act.w, r1*o.act.w) }
+	o.actDropRows = o.act.rows
 	o.actDropBackRows = func(r0, r1 int) { o.act.backward(r0*o.act.w, r1*o.act.w) }
 	o.scaleFn = o.scale.run
 	return o

@@ -16,10 +16,10 @@ type branch interface {
 	// backward writes din = (∂F/∂in)ᵀ·dout and accumulates the branch's
 	// parameter gradients. dout may be overwritten.
 	backward(dout, din []float32)
-	// biases are the output buffer of the branch's first projection
-	// with that projection's bias, and the bias of the branch output
-	// (the generated layer code writes and sums them in its regions).
-	biases() (first []float32, firstB, outB *Param)
+	// outBias is the bias of the branch output (the generated layer
+	// code writes its rows for the output GEMM and sums its gradient
+	// in its regions).
+	outBias() *Param
 }
 
 // sublayer is one residual update of the stream x, in its variant's
@@ -118,14 +118,10 @@ func (a *attention) forward(in, out []float32) {
 	if a.cross() {
 		nk := a.mem.n
 		q, kv := a.qkv[:n*d], a.kv[:nk*2*d]
-		c.op.Broadcast(q, a.qB.W)
-		c.linear(n, d, d, in, d, a.qW, d, 1, q, d)
-		c.op.Broadcast(kv, a.kvB.W)
-		c.linear(nk, 2*d, d, a.mem.out(), d, a.kvW, d, 1, kv, 2*d)
+		c.linearBias(n, d, d, in, d, a.qW, d, a.qB, q)
+		c.linearBias(nk, 2*d, d, a.mem.out(), d, a.kvW, d, a.kvB, kv)
 	} else {
-		qkv := a.qkv[:n*3*d]
-		c.op.Broadcast(qkv, a.qkvB.W)
-		c.linear(n, 3*d, d, in, d, a.qkvW, d, 1, qkv, 3*d)
+		c.linearBias(n, 3*d, d, in, d, a.qkvW, d, a.qkvB, a.qkv[:n*3*d])
 	}
 	c.curAttn = a
 	c.par(phase.Attention, a.st.bsz*c.cfg.Heads, c.attnFwd)
@@ -134,12 +130,7 @@ func (a *attention) forward(in, out []float32) {
 	c.linear(n, d, d, a.o[:n*d], d, a.outW, d, 1, out, d)
 }
 
-func (a *attention) biases() ([]float32, *Param, *Param) {
-	if a.cross() {
-		return a.qkv, a.qB, a.outB
-	}
-	return a.qkv, a.qkvB, a.outB
-}
+func (a *attention) outBias() *Param { return a.outB }
 
 // heads are the views of one head of one sequence: q, k, v (or their
 // gradients) with their row strides, and its output rows.
@@ -344,15 +335,12 @@ func (f *feedForward) forward(in, out []float32) {
 	lp := f.lp
 	f.in = in
 	pre, hid := f.pre[:n*F], f.hid[:n*F]
-	c.op.Broadcast(pre, lp.FC1B.W)
-	c.linearAct(c.cfg.Activation, n, F, d, in, d, lp.FC1W, d, 1, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
+	c.linearAct(c.cfg.Activation, n, F, d, in, d, lp.FC1W, d, lp.FC1B, pre, hid, c.drop(c.cfg.ActDropout), c.siteKey(f.site), f.st.ctr(F))
 	c.op.Broadcast(out, lp.FC2B.W)
 	c.linear(n, d, F, hid, F, lp.FC2W, F, 1, out, d)
 }
 
-func (f *feedForward) biases() ([]float32, *Param, *Param) {
-	return f.pre, f.lp.FC1B, f.lp.FC2B
-}
+func (f *feedForward) outBias() *Param { return f.lp.FC2B }
 
 func (f *feedForward) backward(dout, din []float32) {
 	c := f.st.c

@@ -185,11 +185,10 @@ func generate(cs []config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// linear is a call of core.linear, C[M×N] = A·Wᵀ + β·C for the weight
-// w (a *Param): a linear layer's forward, in fp32 or bf16 as the model
-// runs.
-func linear(m, n, k jen.Code, a, lda jen.Code, w, ldw jen.Code, beta int, cc, ldc jen.Code) *jen.Statement {
-	return jen.Id("c").Dot("linear").Call(m, n, k, a, lda, w, ldw, jen.Lit(beta), cc, ldc)
+// linearBias is a call of core.linearBias, C = A·Wᵀ + b (the bias
+// added in the GEMM's epilogue), for a weight of K = k columns.
+func linearBias(m, n, k jen.Code, a jen.Code, w, b jen.Code, cc jen.Code) *jen.Statement {
+	return jen.Id("c").Dot("linearBias").Call(m, n, k, a, k, w, k, b, cc)
 }
 
 // linearBack is a call of core.linearBack, C = A·W + β·C: the gradient
@@ -224,7 +223,7 @@ func forward(f *jen.File, k key, names []string) {
 	d, F := k.d, k.f
 	block := k.rowBlock()
 	f.Commentf("forward%s is one sublayer's forward for %s (%s).", k.funcSuffix(), k.name(), strings.Join(names, ", "))
-	f.Commentf("The bias rows of its GEMMs were written by the previous region.")
+	f.Commentf("The bias rows of its output GEMM were written by the previous region.")
 	f.Func().Id("forward"+k.funcSuffix()).Params(jen.List(jen.Id("s"), jen.Id("next")).Op("*").Id("sublayer")).Block(
 		jen.List(jen.Id("c"), jen.Id("n")).Op(":=").List(jen.Id("s").Dot("st").Dot("c"), jen.Id("s").Dot("st").Dot("n")),
 		input(k.fused(), d),
@@ -233,14 +232,13 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.If(jen.Id("br").Dot("cross").Call()).Block(
 					jen.Comment("q = x·W_qᵀ + b_q; k, v = mem·W_kvᵀ + b_kv over the encoder's rows"),
-					linear(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qW"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(d)), jen.Lit(d)),
+					linearBias(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("x"), jen.Id("br").Dot("qW"), jen.Id("br").Dot("qB"), jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(d))),
 					jen.Id("nk").Op(":=").Id("br").Dot("mem").Dot("n"),
 					jen.Id("kv").Op(":=").Id("br").Dot("kv").Index(jen.Empty(), jen.Id("nk").Op("*").Lit(2*d)),
-					jen.Id("c").Dot("op").Dot("Broadcast").Call(jen.Id("kv"), jen.Id("br").Dot("kvB").Dot("W")),
-					linear(jen.Id("nk"), jen.Lit(2*d), jen.Lit(d), jen.Id("br").Dot("mem").Dot("out").Call(), jen.Lit(d), jen.Id("br").Dot("kvW"), jen.Lit(d), 1, jen.Id("kv"), jen.Lit(2*d)),
+					linearBias(jen.Id("nk"), jen.Lit(2*d), jen.Lit(d), jen.Id("br").Dot("mem").Dot("out").Call(), jen.Id("br").Dot("kvW"), jen.Id("br").Dot("kvB"), jen.Id("kv")),
 				).Else().Block(
 					jen.Comment("q, k, v = x·W_qkvᵀ + b_qkv"),
-					linear(jen.Id("n"), jen.Lit(3*d), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("qkvW"), jen.Lit(d), 1, jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(3*d)), jen.Lit(3*d)),
+					linearBias(jen.Id("n"), jen.Lit(3*d), jen.Lit(d), jen.Id("x"), jen.Id("br").Dot("qkvW"), jen.Id("br").Dot("qkvB"), jen.Id("br").Dot("qkv").Index(jen.Empty(), rows(3*d))),
 				),
 				jen.Commentf("softmax(q·kᵀ/√%d)·v, one task per (sequence, head)", d/k.h),
 				jen.Id("c").Dot("curAttn").Op("=").Id("br"),
@@ -253,7 +251,7 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Id("br").Dot("in").Op("=").Id("x"),
 				jen.List(jen.Id("pre"), jen.Id("hid")).Op(":=").List(jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F)), jen.Id("br").Dot("hid").Index(jen.Empty(), rows(F))),
 				jen.Commentf("pre = x·W1ᵀ + b1; hid = Drop(%s(pre)) on each block of rows as the GEMM completes it", k.act),
-				jen.Id("c").Dot("linearAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), jen.Lit(1), jen.Id("pre"), jen.Id("hid")}, actDrop(F)...)...),
+				jen.Id("c").Dot("linearAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1B"), jen.Id("pre"), jen.Id("hid")}, actDrop(F)...)...),
 				jen.Comment("F(x) = hid·W2ᵀ + b2, then the residual"),
 				linearResidual(jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), d, block),
 			),
