@@ -1,9 +1,6 @@
 package asm
 
-import (
-	"runtime"
-	"sync/atomic"
-)
+import "runtime"
 
 //go:generate go run -C ../gen ./asmgen -pkg asm -out ../asm/gemm_amd64.s -stubs ../asm/gemm_stubs_amd64.go -tiles ../asm/gemm_tiles_amd64.go
 
@@ -69,7 +66,7 @@ func (p *Pool) SgemmEp(transA, transB bool, m, n, k int, alpha float32, a []floa
 		// L18_d256 steps, same run), where the copy is packed only
 		// twice and the barrier before the tiles makes each worker
 		// wait for the other.
-		p.gemmNext.Store(0)
+		p.tiles.reset(ceilDiv(m, kn.mr), p.Width())
 		p.run(p.Width(), 1, f.rowsOwnB)
 	case p.Width() >= sharedBMin && (m >= n || ep == nil && gemmSplitGrid(kn, m, n, p.Width())):
 		// Split rows of C in whole microkernel tiles. op(B) is packed
@@ -114,7 +111,7 @@ func (p *Pool) SgemmEp(transA, transB bool, m, n, k int, alpha float32, a []floa
 		if grid {
 			p.run(rows*cols, 1, f.grid)
 		} else {
-			p.gemmNext.Store(0)
+			p.tiles.reset(ceilDiv(m, kn.mr), t)
 			p.run(t, 1, f.rowsDyn)
 		}
 		p.packed, p.pack = packedJob{}, packJob{}
@@ -235,29 +232,25 @@ func (f *gemmFuncs) init(p *Pool) {
 		}
 	}
 	f.splitKFold = func(lo, hi int) { splitKFold(g, &p.splitK, lo, hi) }
-	f.rowsDyn = func(lo, hi int) {
+	f.rowsDyn = func(w, _ int) {
 		j := &p.packed
 		mr := j.b.kn.mr
-		tiles, t := int64((j.m+mr-1)/mr), int64(p.Width())
+		tiles, t := (j.m+mr-1)/mr, p.Width()
 		if !p.packShare() {
 			return // another chunk panicked
 		}
 		if p.rec != nil && p.rec.static() {
-			// Simulated: worker lo takes a static share, as greedy
-			// claims leave it on an even machine.
-			w := int64(lo)
-			packedRange(j, int(tiles*w/t)*mr, min(int(tiles*(w+1)/t)*mr, j.m), 0, j.b.n)
+			// Simulated: worker w takes its static share, as it does
+			// on an even machine.
+			packedRange(j, tiles*w/t*mr, min(tiles*(w+1)/t*mr, j.m), 0, j.b.n)
 			return
 		}
 		for {
-			cur := p.gemmNext.Load()
-			if cur >= tiles {
+			t0, t1, ok := p.tiles.next(w, t)
+			if !ok {
 				return
 			}
-			sz := max(gemmMinChunk, (tiles-cur)/(2*t))
-			if p.gemmNext.CompareAndSwap(cur, cur+sz) {
-				packedRange(j, int(cur)*mr, min(int(cur+sz)*mr, j.m), 0, j.b.n)
-			}
+			packedRange(j, t0*mr, min(t1*mr, j.m), 0, j.b.n)
 		}
 	}
 	f.grid = func(lo, hi int) {
@@ -272,7 +265,7 @@ func (f *gemmFuncs) init(p *Pool) {
 			sgemmRowsOwnB(g, nil, p.Width(), lo)
 			return
 		}
-		sgemmRowsOwnB(g, &p.gemmNext, p.Width(), lo)
+		sgemmRowsOwnB(g, &p.tiles, p.Width(), lo)
 	}
 	f.colTiles = func(lo, hi int) {
 		lo, hi = lo*g.kn.nr, min(hi*g.kn.nr, g.n)
@@ -347,12 +340,12 @@ func (p *Pool) packShare() bool {
 
 // sgemmRowsOwnB is one worker's part of a row-split Sgemm (g.m, g.n > 0,
 // k > 0, alpha ≠ 0) over t workers. It packs all of op(B) once (every
-// kc×nc block, in loop order), then claims chunks of mr-row tiles of C
-// from next (nil: takes the static share of worker, for a simulation),
-// each a share of what is left (at least gemmMinChunk tiles), and
-// computes them block by block exactly as sgemmBlocked would: every C
-// element is summed in the same order whichever worker computes it.
-func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
+// kc×nc block, in loop order), then takes mr-row tiles of C from
+// shares (its own first; nil: only the static share of worker, for a
+// simulation) and computes them block by block exactly as sgemmBlocked
+// would: every C element is summed in the same order whichever worker
+// computes it.
+func sgemmRowsOwnB(g *gemmArgs, shares *tileShares, t, worker int) {
 	kn := g.kn
 	mr, nr := kn.mr, kn.nr
 	m, n, k := g.m, g.n, g.k
@@ -371,26 +364,22 @@ func sgemmRowsOwnB(g *gemmArgs, next *atomic.Int64, t, worker int) {
 			off += roundUp(nc, nr) * kc
 		}
 	}
-	static := next == nil
+	static := shares == nil
 	for {
-		var cur, sz int64
+		var t0, t1 int
 		if static {
 			// worker's share of the tiles, once
-			cur, sz = tiles*int64(worker)/int64(t), tiles*int64(worker+1)/int64(t)-tiles*int64(worker)/int64(t)
-			if sz == 0 {
+			t0, t1 = int(tiles)*worker/t, int(tiles)*(worker+1)/t
+			if t0 == t1 {
 				break
 			}
 		} else {
-			cur = next.Load()
-			if cur >= tiles {
+			var ok bool
+			if t0, t1, ok = shares.next(worker, t); !ok {
 				break
 			}
-			sz = max(gemmMinChunk, (tiles-cur)/int64(2*t))
-			if !next.CompareAndSwap(cur, cur+sz) {
-				continue
-			}
 		}
-		lo, hi := int(cur)*mr, min(int(cur+sz)*mr, m)
+		lo, hi := t0*mr, min(t1*mr, m)
 		mm := hi - lo
 		a := rowsFrom(g.transA, g.a, g.lda, lo)
 		c := g.c[lo*g.ldc:]

@@ -58,9 +58,9 @@ type Pool struct {
 	// The kernels' job slots, used under mu: a GEMM's arguments are
 	// shared with the workers through them rather than through a
 	// closure built per call (which would allocate).
-	gemm     gemmArgs
-	gemmFns  gemmFuncs
-	gemmNext atomic.Int64 // next unclaimed row tile of a row-split GEMM
+	gemm    gemmArgs
+	gemmFns gemmFuncs
+	tiles   tileShares // the row tiles of a row-split GEMM, by worker
 	// next unclaimed and packed pieces of a row-split GEMM's op(B)
 	packNext, packDone atomic.Int64
 	packed             packedJob
