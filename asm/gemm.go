@@ -76,10 +76,11 @@ func (p *Pool) SgemmEp(transA, transB bool, m, n, k int, alpha float32, a []floa
 		// own rows of op(A). (Each worker had packed all of op(B) for
 		// itself, (P−1)·|B| more work, the most for the weight
 		// gradients, whose op(B) is a batch of activations; packing it
-		// in a region of its own cost a join per GEMM.) The row tiles are claimed in
-		// shrinking chunks rather than split evenly, so a worker slowed
-		// by the host or by cache contention does not leave the others
-		// idle at the end. When there are too few row tiles for every
+		// in a region of its own cost a join per GEMM.) Each worker
+		// takes its own share of the row tiles first and then steals
+		// from the others' (tileShares), so a worker slowed by the host
+		// or by cache contention does not leave the others idle at the
+		// end. When there are too few row tiles for every
 		// worker to have several (a weight gradient, 256 rows, at 16
 		// threads: 19 row tiles; the 2,048-token products at 64), the
 		// tiles are split statically over a grid of row and column
@@ -308,8 +309,8 @@ func rowsFrom(transA bool, a []float32, lda, lo int) []float32 {
 	return a[lo*lda:]
 }
 
-// gemmMinChunk is the fewest row tiles a worker claims at a time in
-// sgemmRowsDyn.
+// gemmMinChunk is how many row tiles a worker steals at a time from
+// another's share (tileShares).
 const gemmMinChunk = 4
 
 // packShare is a row-split GEMM worker's part of packing op(B): it

@@ -23,9 +23,9 @@ type shareWord struct {
 	_ [56]byte
 }
 
-// gemmOwnTiles is how many tiles an owner takes at a time, and
-// gemmMinChunk how many a thief takes: small enough that an owner's
-// claim in flight (which no thief can take) leaves little imbalance.
+// gemmOwnTiles is how many tiles an owner takes at a time (and
+// gemmMinChunk how many a thief takes): few enough that an owner's
+// claim in flight, which no thief can take, leaves little imbalance.
 const gemmOwnTiles = 8
 
 // reset splits tiles among the first t workers.

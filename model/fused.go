@@ -44,8 +44,9 @@ type layerCode struct {
 	// fused are the regions the code was generated for (gen/layergen's
 	// list of variants): the variant's form's.
 	fused fusedKind
-	// forward runs sublayer s, ending with the region that also writes
-	// next's bias rows (next is nil after the stack's last sublayer).
+	// forward runs sublayer s, ending with the residual (the epilogue
+	// of the branch's output GEMM) that also writes next's output bias
+	// rows (next is nil after the stack's last sublayer).
 	forward func(s, next *sublayer)
 	// backward runs sublayer s's backward but leaves its dx to the row
 	// region of the sublayer below (or to stack.backward's tail): it
