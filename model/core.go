@@ -232,7 +232,7 @@ func (c *core) linearBack(M, N, K int, a []float32, lda int, w *Param, ldw int, 
 // is one k block of the kernel: fl(Σ + b) either way.)
 func (c *core) linearBias(M, N, K int, a []float32, lda int, w *Param, ldw int, b *Param, out []float32) {
 	c.op.act = actArgs{x: out, bias: b.W, w: N}
-	c.linearEp(M, N, K, a, lda, w, ldw, 0, out, c.op.actDropRows)
+	c.linearEp(M, N, K, a, lda, w, ldw, 0, out, c.op.actRows)
 	c.op.act = actArgs{}
 }
 
@@ -243,7 +243,7 @@ func (c *core) linearBias(M, N, K int, a []float32, lda int, w *Param, ldw int, 
 // Dropout element i of pre draws counter base+i.
 func (c *core) linearAct(act string, M, N, K int, a []float32, lda int, w *Param, ldw int, b *Param, pre, hid []float32, p float32, key uint64, base uint32) {
 	c.op.act = actArgs{act: true, gelu: act == "gelu", y: hid, x: pre, bias: b.W, p: p, key: key, base: base, w: N}
-	c.linearEp(M, N, K, a, lda, w, ldw, 0, pre, c.op.actDropRows)
+	c.linearEp(M, N, K, a, lda, w, ldw, 0, pre, c.op.actRows)
 	c.op.act = actArgs{}
 }
 
@@ -258,7 +258,7 @@ func (c *core) linearEp(M, N, K int, a []float32, lda int, w *Param, ldw int, be
 // Drop(dh) on each block of rows as the GEMM completes it.
 func (c *core) linearBackAct(act string, M, N, K int, dy []float32, lddy int, w *Param, ldw int, dh, pre []float32, p float32, key uint64, base uint32) {
 	c.op.act = actArgs{gelu: act == "gelu", y: dh, dy: dh, x: pre, p: p, key: key, base: base, w: N}
-	c.gemmEp(false, M, N, K, dy, lddy, w, ldw, 0, dh, c.op.actDropBackRows)
+	c.gemmEp(false, M, N, K, dy, lddy, w, ldw, 0, dh, c.op.actBackRows)
 	c.op.act = actArgs{}
 }
 

@@ -31,9 +31,9 @@ type ops struct {
 
 	lnFn, lnBackFn, colSumFn, colDotFn, dropFn,
 	scaleAddFn, dropScaleAddFn, broadcastFn, scaleFn func(lo, hi int)
-	// actDropRows, actDropBackRows: act's epilogues, over rows of act.w
-	// (actDropRows: its bias, then the activation if act.act)
-	actDropRows, actDropBackRows asm.Epilogue
+	// actRows, actBackRows: act's GEMM epilogues, over rows of act.w
+	// (actRows: the bias, then the activation if act.act)
+	actRows, actBackRows asm.Epilogue
 }
 
 // scaleArgs: y = a·y element-wise.
@@ -188,8 +188,8 @@ func newOps() *ops {
 	o.colSumFn, o.colDotFn = o.col.sum, o.col.dot
 	o.dropFn = o.drop.run
 	o.scaleAddFn, o.dropScaleAddFn, o.broadcastFn = o.rows.scaleAdd, o.rows.dropScaleAdd, o.rows.broadcast
-	o.actDropRows = o.act.rows
-	o.actDropBackRows = func(r0, r1 int) { o.act.backward(r0*o.act.w, r1*o.act.w) }
+	o.actRows = o.act.rows
+	o.actBackRows = func(r0, r1 int) { o.act.backward(r0*o.act.w, r1*o.act.w) }
 	o.scaleFn = o.scale.run
 	return o
 }
