@@ -53,55 +53,54 @@ func TestSgemmEpilogue(t *testing.T) {
 	if testing.Short() {
 		shapes = append(shapes[:4], shapes[4:6]...)
 	}
-	oldLevel := CPULevel()
-	defer SetCPULevel(oldLevel)
 	for _, level := range SupportedLevels() {
-		if err := SetCPULevel(level); err != nil {
-			t.Fatal(err)
-		}
-		for i, sh := range shapes {
-			p := newRefGemm(uint64(9100+i), sh[3]&2 != 0, sh[3]&1 != 0, sh[0], sh[1], sh[2], i%3*2)
-			for _, ab := range []alphaBeta{{1, 0}, {1, 1}, {-0.5, 0.3}} {
-				label := fmt.Sprintf("%s %v alpha=%v beta=%v", level, p, ab.alpha, ab.beta)
-				want := p.run(SgemmST, ab.alpha, ab.beta)
-				for r := range p.m {
-					finishRow(want.s()[r*p.ldc:r*p.ldc+p.n], r)
+		withLevel(t, level, func() { sgemmEpilogueCheck(t, level, shapes) })
+	}
+}
+
+func sgemmEpilogueCheck(t *testing.T, level string, shapes [][4]int) {
+	for i, sh := range shapes {
+		p := newRefGemm(uint64(9100+i), sh[3]&2 != 0, sh[3]&1 != 0, sh[0], sh[1], sh[2], i%3*2)
+		for _, ab := range []alphaBeta{{1, 0}, {1, 1}, {-0.5, 0.3}} {
+			label := fmt.Sprintf("%s %v alpha=%v beta=%v", level, p, ab.alpha, ab.beta)
+			want := p.run(SgemmST, ab.alpha, ab.beta)
+			for r := range p.m {
+				finishRow(want.s()[r*p.ldc:r*p.ldc+p.n], r)
+			}
+			try := func(how string, pool *Pool) *epCheck {
+				c := p.initC(ab.beta)
+				e := &epCheck{c: c.s(), n: p.n, ldc: p.ldc, calls: make([]int, p.m)}
+				pool.SgemmEp(p.ta, p.tb, p.m, p.n, p.k, ab.alpha, p.a.s(), p.lda, p.b.s(), p.ldb, ab.beta, c.s(), p.ldc, e.rows)
+				checkGuards(t, label+" "+how, c)
+				if d := firstBitDiff(c.full, want.full); d >= 0 {
+					t.Errorf("%s %s: element %d = %v, want %v", label, how, d-guardLen, c.full[d], want.full[d])
 				}
-				try := func(how string, pool *Pool) *epCheck {
-					c := p.initC(ab.beta)
-					e := &epCheck{c: c.s(), n: p.n, ldc: p.ldc, calls: make([]int, p.m)}
-					pool.SgemmEp(p.ta, p.tb, p.m, p.n, p.k, ab.alpha, p.a.s(), p.lda, p.b.s(), p.ldb, ab.beta, c.s(), p.ldc, e.rows)
-					checkGuards(t, label+" "+how, c)
-					if d := firstBitDiff(c.full, want.full); d >= 0 {
-						t.Errorf("%s %s: element %d = %v, want %v", label, how, d-guardLen, c.full[d], want.full[d])
+				for r, n := range e.calls {
+					if n != 1 {
+						t.Errorf("%s %s: row %d finished %d times", label, how, r, n)
+						break
 					}
-					for r, n := range e.calls {
-						if n != 1 {
-							t.Errorf("%s %s: row %d finished %d times", label, how, r, n)
-							break
-						}
-					}
-					return e
 				}
-				try("one thread", nil)
-				for th := 1; th <= 4; th++ { // 4: shared op(B), claimed rows
-					withThreads(t, th, func(pool *Pool) {
-						e := try(fmt.Sprintf("threads=%d", th), pool)
-						// A large row-split product finishes rows block by
-						// block, while they are in cache.
-						if kn := cur.gemm; kn != nil && th == 2 && p.m >= p.n && p.m > kn.mc && p.m*p.n*p.k >= gemmParallelMin && splitKGroups(p.ta, p.tb, p.m, p.n, p.k) < 2 && e.widest > kn.mc {
-							t.Errorf("%s threads=2: an epilogue call over %d rows, more than a block's %d", label, e.widest, kn.mc)
-						}
-					})
-				}
-				withThreads(t, 2, func(pool *Pool) {
-					for _, w := range []int{4, 5, 16, 64} {
-						pool.Record(w)
-						try(fmt.Sprintf("width=%d", w), pool)
-						pool.Stop()
+				return e
+			}
+			try("one thread", nil)
+			for th := 1; th <= 4; th++ { // 4: shared op(B), claimed rows
+				withThreads(t, th, func(pool *Pool) {
+					e := try(fmt.Sprintf("threads=%d", th), pool)
+					// A large row-split product finishes rows block by
+					// block, while they are in cache.
+					if kn := cur.gemm; kn != nil && th == 2 && p.m >= p.n && p.m > kn.mc && p.m*p.n*p.k >= gemmParallelMin && splitKGroups(p.ta, p.tb, p.m, p.n, p.k) < 2 && e.widest > kn.mc {
+						t.Errorf("%s threads=2: an epilogue call over %d rows, more than a block's %d", label, e.widest, kn.mc)
 					}
 				})
 			}
+			withThreads(t, 2, func(pool *Pool) {
+				for _, w := range []int{4, 5, 16, 64} {
+					pool.Record(w)
+					try(fmt.Sprintf("width=%d", w), pool)
+					pool.Stop()
+				}
+			})
 		}
 	}
 }
