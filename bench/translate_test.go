@@ -134,7 +134,7 @@ func BenchmarkTranslate(b *testing.B) {
 						b.Fatal(err)
 					}
 					if lanes == 0 {
-						lanes = translate.Lanes(p, len(srcs), pl, pool)
+						lanes = translate.Lanes(cfg, len(srcs), pl, 0, pool)
 					}
 					var mu sync.Mutex
 					var tr *counted

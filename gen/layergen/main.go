@@ -245,7 +245,7 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Id("c").Dot("par").Call(jen.Qual("github.com/clinic-ml/clinic/internal/phase", "Attention"), jen.Id("s").Dot("st").Dot("bsz").Op("*").Lit(k.h), jen.Id("c").Dot("attnFwd")),
 				jen.Id("c").Dot("curAttn").Op("=").Nil(),
 				jen.Comment("F(x) = heads·W_outᵀ + b_out, then the residual"),
-				linearResidual(jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Lit(d), jen.Id("br").Dot("outW"), d, block),
+				linearResidual(jen.Lit(d), jen.Id("br").Dot("o").Index(jen.Empty(), rows(d)), jen.Id("br").Dot("outW"), d, block),
 			),
 			jen.Case(jen.Op("*").Id("feedForward")).Block(
 				jen.Id("br").Dot("in").Op("=").Id("x"),
@@ -253,7 +253,7 @@ func forward(f *jen.File, k key, names []string) {
 				jen.Commentf("pre = x·W1ᵀ + b1; hid = Drop(%s(pre)) on each block of rows as the GEMM completes it", k.act),
 				jen.Id("c").Dot("linearAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("x"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1W"), jen.Lit(d), jen.Id("br").Dot("lp").Dot("FC1B"), jen.Id("pre"), jen.Id("hid")}, actDrop(F)...)...),
 				jen.Comment("F(x) = hid·W2ᵀ + b2, then the residual"),
-				linearResidual(jen.Lit(F), jen.Id("hid"), jen.Lit(F), jen.Id("br").Dot("lp").Dot("FC2W"), d, block),
+				linearResidual(jen.Lit(F), jen.Id("hid"), jen.Id("br").Dot("lp").Dot("FC2W"), d, block),
 			),
 		),
 		residualComment(k.fused(), block),
@@ -262,11 +262,12 @@ func forward(f *jen.File, k key, names []string) {
 }
 
 // linearResidual is the branch's output GEMM, F(x) = a·Wᵀ + b into
-// core.fo (its bias rows written by the previous region), with the
-// residual region as its epilogue (fused.residualEp): each block of
-// rows goes on to x' as soon as the GEMM completes it.
-func linearResidual(k, a, lda, w jen.Code, d, block int) *jen.Statement {
-	return jen.Id("c").Dot("linearEp").Call(jen.Id("n"), jen.Lit(d), k, a, lda, w, lda, jen.Lit(1), jen.Id("fo"),
+// core.fo (its bias rows written by the previous region) for a weight
+// of K = k columns, with the residual region as its epilogue
+// (fused.residualEp): each block of rows goes on to x' as soon as the
+// GEMM completes it.
+func linearResidual(k, a, w jen.Code, d, block int) *jen.Statement {
+	return jen.Id("c").Dot("linearEp").Call(jen.Id("n"), jen.Lit(d), k, a, k, w, k, jen.Lit(1), jen.Id("fo"),
 		jen.Id("c").Dot("fz").Dot("residualEp").Call(jen.Id("s"), jen.Id("next"), jen.Lit(d), jen.Lit(block)))
 }
 

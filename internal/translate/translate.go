@@ -100,10 +100,11 @@ func Decoder(p *model.Params, pl Plan, lanes int, pool *asm.Pool) *generate.Deco
 }
 
 // Lanes is how many batches to decode at once when translating n
-// sentences with p as pl plans, on pool: one per thread and per batch,
-// as many as fit in memory beside one another.
-func Lanes(p *model.Params, n int, pl Plan, pool *asm.Pool) int {
-	return min(pool.Threads(), (n+pl.Batch-1)/pl.Batch, limits.Fitting(0, pl.Bytes(p.Cfg)))
+// sentences with a model of config cfg as pl plans, on pool: one per
+// thread and per batch, as many translators as fit in memory beside one
+// another and used bytes.
+func Lanes(cfg model.Config, n int, pl Plan, used float64, pool *asm.Pool) int {
+	return min(pool.Threads(), (n+pl.Batch-1)/pl.Batch, limits.Fitting(used, pl.Bytes(cfg)))
 }
 
 // Sentences translates srcs (SourceIDs) with p by beam search as opt
@@ -118,7 +119,7 @@ func Sentences(p *model.Params, codes *bpe.Codes, srcs [][]int32, batch int, opt
 		return nil, err
 	}
 	opt.Pool = pool
-	return Decode(Decoder(p, pl, Lanes(p, len(srcs), pl, pool), pool), codes, srcs, pl.Batch, opt)
+	return Decode(Decoder(p, pl, Lanes(p.Cfg, len(srcs), pl, 0, pool), pool), codes, srcs, pl.Batch, opt)
 }
 
 // Load loads an encoder–decoder checkpoint and its subword codes.

@@ -321,7 +321,7 @@ func newDecode(n int, generic bool, pool *asm.Pool, clock *phase.Clock) (*Step, 
 	// translator, so any number.
 	lanes := (len(srcs) + decodeBatch - 1) / decodeBatch
 	if pool.Threads() > 1 {
-		lanes = translate.Lanes(p, len(srcs), pl, pool)
+		lanes = translate.Lanes(cfg, len(srcs), pl, 0, pool)
 	}
 	d := translate.Decoder(p, pl, lanes, pool)
 	s := &Step{Name: Beam5Name, Batch: len(srcs), decode: func() (int, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/clinic-ml/clinic/internal/fileutil"
 	"github.com/clinic-ml/clinic/internal/limits"
 	"github.com/clinic-ml/clinic/internal/train"
+	"github.com/clinic-ml/clinic/internal/translate"
 	"github.com/clinic-ml/clinic/model"
 )
 
@@ -182,9 +183,9 @@ func Run(j train.Job, t Options) (*train.Result, error) {
 		// validation BLEU's translators, planned beside the model: a
 		// batch of the validation pairs at once per thread, as many as
 		// fit (each counted at the model's seq-len: a bound)
-		one := model.TranslatorBytes(cfg, ScoreBatch, ScoreBatch*t.BLEUBeam, cfg.SeqLen, cfg.SeqLen)
-		lanes = min(pool.Threads(), (len(val)+ScoreBatch-1)/ScoreBatch, limits.Fitting(need, one))
-		need += float64(max(lanes, 1)) * one
+		pl := translate.Plan{Batch: ScoreBatch, Hyps: ScoreBatch * t.BLEUBeam, Src: cfg.SeqLen, Pos: cfg.SeqLen}
+		lanes = translate.Lanes(cfg, len(val), pl, need, pool)
+		need += float64(max(lanes, 1)) * pl.Bytes(cfg)
 	}
 	if err := limits.CheckFits("training this model", need, "make the model, --max-tokens or --bleu-beam smaller"); err != nil {
 		return nil, err

@@ -137,7 +137,8 @@ func (s *Sweep) Run() (*experiment.Summary, error) {
 	// The test's beam search must fit too, known before hours of training.
 	deepest := s.Job.Model
 	deepest.Layers, deepest.EncoderLayers, deepest.Vocab = s.Depths[len(s.Depths)-1], s.Depths[len(s.Depths)-1], s.codes.Size()
-	if err := limits.CheckFits("testing with --beam", model.TranslatorBytes(deepest, ScoreBatch, ScoreBatch*s.Beam, deepest.SeqLen, deepest.SeqLen), "use a smaller --beam"); err != nil {
+	pl := translate.Plan{Batch: ScoreBatch, Hyps: ScoreBatch * s.Beam, Src: deepest.SeqLen, Pos: deepest.SeqLen}
+	if err := limits.CheckFits("testing with --beam", pl.Bytes(deepest), "use a smaller --beam"); err != nil {
 		return nil, err
 	}
 	runs, err := s.Each(experiment.SweepRun{
