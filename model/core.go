@@ -262,6 +262,12 @@ func (c *core) linearBackAct(act string, M, N, K int, dy []float32, lddy int, w 
 	c.op.act = actArgs{}
 }
 
+// linearBackEp is linearBack into out ([M, N], row stride N) with ep
+// run on each block of its rows as the GEMM completes them (gemmEp).
+func (c *core) linearBackEp(M, N, K int, a []float32, lda int, w *Param, ldw int, out []float32, ep asm.Epilogue) {
+	c.gemmEp(false, M, N, K, a, lda, w, ldw, 0, out, ep)
+}
+
 // gemmEp is out = a·op(W) + beta·out ([M, N], row stride N; op(W) = Wᵀ
 // for transW, a linear layer's forward) followed by ep on its rows,
 // inside the GEMM for fp32; the bf16 GEMM runs it in a region after.

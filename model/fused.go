@@ -56,7 +56,8 @@ type layerCode struct {
 	// the top the stack's final LayerNorm of other). other is the
 	// buffer that is not dout (the stack's gradient ping-pong).
 	backward func(s *sublayer, dout, other []float32, up *sublayer)
-	// tail forms the dx of the stack's first sublayer s into dx.
+	// tail forms the dx of the stack's first sublayer s into dx (nil
+	// when the first sublayer's backward does, in its dH GEMM).
 	tail func(s *sublayer, dx, other []float32)
 }
 
@@ -114,12 +115,16 @@ type fused struct {
 	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
 
-	embedFn, residualFn, backRowsFn, preRowsFn func(lo, hi int)
+	tail bool // down is the stack's tail (tailRows), not a back
+
+	embedFn, residualFn, backRowsFn, preRowsFn, tailRowsFn func(lo, hi int)
+	backSumFn                                              func(b, a, z int)
 }
 
 func newFused(c *core) *fused {
 	f := &fused{c: c}
 	f.embedFn, f.residualFn, f.backRowsFn, f.preRowsFn = f.embedRows, f.residualRows, f.backRows, f.preRows
+	f.tailRowsFn, f.backSumFn = f.tailRows, f.backSum
 	return f
 }
 
@@ -209,34 +214,77 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 }
 
 // back is the element-wise work of sublayer s's backward before its
-// branch (Post-LN, Admin, DeepNorm): one row region (up's pending dx
+// branch (Post-LN, Admin, DeepNorm) as a region of its own, for the top
+// sublayer, whose dout no GEMM of this stack writes: up's pending dx
 // into dout, dS = LN'ᵀ·dout, dF = Drop(dS), and the partials of dγ, dβ,
 // of dω = Σ dS⊙x under Admin and of the branch's output-bias gradient
-// Σ dF), then the caller adds the partials.
+// Σ dF; then the caller adds the partials. Below the top it runs as the
+// epilogue of the GEMM that writes up's dH (down).
 func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
-	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
-	n := s.st.n
-	prev := f.c.op.reduce(n, f.backRowsFn)
-	red := &f.c.op.red
-	red.fold(s.g.G, 0, n)
-	red.fold(s.b.G, d, n)
-	if s.omega != nil {
-		red.fold(s.omega.G, 2*d, n)
-	}
-	red.fold(s.br.outBias().G, 3*d, n)
+	f.backSet(s, dout, up, d, block)
+	prev := f.c.op.reduce(s.st.n, f.backRowsFn)
+	f.downDone()
 	f.c.clock.Enter(prev)
-	f.s, f.dout, f.up = nil, nil, nil
 }
 
+// backSet holds back's operands for backRows and clears the partials'
+// counts.
+func (f *fused) backSet(s *sublayer, dout []float32, up *sublayer, d, block int) {
+	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
+	f.c.op.red.reset(s.st.n)
+}
+
+// down is the epilogue of the GEMM that writes sublayer s's dH: on each
+// block of rows the GEMM completes, the rows of the sublayer below's
+// back (into its dout, other here, which the stack passes down), or
+// under the first sublayer the stack's dx = w⊙dS + dH (into other, the
+// stack's result). A region of its own read dH back from memory, at two
+// threads half of it from the other core. downDone ends it.
+func (f *fused) down(s *sublayer, other []float32, d, block int) asm.Epilogue {
+	if s.k == 0 {
+		f.s, f.dout, f.d, f.block, f.tail = s, other, d, block, true
+		return f.tailRowsFn
+	}
+	f.backSet(s.st.subs[s.k-1], other, s, d, block)
+	return f.backRowsFn
+}
+
+// downDone adds the partials back's rows left (when they ran) and
+// clears f.
+func (f *fused) downDone() {
+	if s := f.s; !f.tail {
+		d, n, red := f.d, s.st.n, &f.c.op.red
+		red.fold(s.g.G, 0, n)
+		red.fold(s.b.G, d, n)
+		if s.omega != nil {
+			red.fold(s.omega.G, 2*d, n)
+		}
+		red.fold(s.br.outBias().G, 3*d, n)
+	}
+	f.s, f.dout, f.up, f.tail = nil, nil, nil, false
+}
+
+// backRows is back on rows [lo, hi), which need not follow the
+// reduction's blocks: each block's partials are summed (backSum) by the
+// worker that finishes its rows.
 func (f *fused) backRows(lo, hi int) {
-	s, c, d, n := f.s, f.c, f.d, f.s.st.n
+	n := f.s.st.n
+	eachBlock(n, lo, hi, func(_, a, z int, _ bool) {
+		f.backRowWork(a, z)
+		f.c.op.red.complete(n, a, z, f.backSumFn)
+	})
+}
+
+// backRowWork is back's work per row: dout += w⊙dS + dH (up's pending
+// dx), dS = LN'ᵀ·dout, dF = Drop(dS).
+func (f *fused) backRowWork(lo, hi int) {
+	s, c, d := f.s, f.c, f.d
 	dout, dS, dH, dF := f.dout, c.dS, c.dH, c.dF
 	p, key, base := c.drop(c.cfg.Dropout), c.siteKey(s.site()), s.st.ctr(d)
 	var w []float32
 	if f.up != nil {
 		w = f.up.shortcut()
 	}
-	x := s.st.xs[s.k]
 	for r0 := lo; r0 < hi; r0 += f.block {
 		r1 := min(r0+f.block, hi)
 		a, z := r0*d, r1*d
@@ -245,29 +293,38 @@ func (f *fused) backRows(lo, hi int) {
 		}
 		asm.LayerNormBackward(dS[a:z], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], s.g.W, d)
 		dropRows(dF[a:z], dS[a:z], p, key, base+uint32(a))
-		// the partials of dγ, dβ, dω = Σ dS⊙x (Admin) and the output
-		// bias's Σ dF, in slots 0, d, 2d, 3d
-		eachBlock(n, r0, r1, func(b, r0, r1 int, fresh bool) {
-			red := &c.op.red
-			part := red.at(b, 0, 4*d)
-			if fresh {
-				clear(part)
-			}
-			a, z := r0*d, r1*d
-			asm.LayerNormParamGrad(part[:d], part[d:2*d], dout[a:z], s.saved[a:z], s.mean[r0:r1], s.rstd[r0:r1], r1-r0, d)
-			if s.omega != nil {
-				asm.ColDot(part[2*d:3*d], dS[a:z], x[a:z], r1-r0, d)
-			}
-			asm.ColSum(part[3*d:], dF[a:z], r1-r0, d)
-		})
 	}
 }
 
-// tailResidual forms the first sublayer's dx = w⊙dS + dH (Post-LN,
-// Admin, DeepNorm).
-func tailResidual(s *sublayer, dx, _ []float32) {
-	c, n := s.st.c, s.st.n
-	c.op.ScaleAdd(dx, s.shortcut(), c.dS[:n*c.d], c.dH[:n*c.d])
+// backSum is block b's partials (rows [a, z)) of dγ, dβ, dω = Σ dS⊙x
+// (Admin) and the output bias's Σ dF, in slots 0, d, 2d, 3d, summed
+// block rows at a time.
+func (f *fused) backSum(b, a, z int) {
+	s, c, d := f.s, f.c, f.d
+	dout, dS, dF, x := f.dout, c.dS, c.dF, s.st.xs[s.k]
+	part := c.op.red.at(b, 0, 4*d)
+	clear(part)
+	for r0 := a; r0 < z; r0 += f.block {
+		r1 := min(r0+f.block, z)
+		p, q := r0*d, r1*d
+		asm.LayerNormParamGrad(part[:d], part[d:2*d], dout[p:q], s.saved[p:q], s.mean[r0:r1], s.rstd[r0:r1], r1-r0, d)
+		if s.omega != nil {
+			asm.ColDot(part[2*d:3*d], dS[p:q], x[p:q], r1-r0, d)
+		}
+		asm.ColSum(part[3*d:], dF[p:q], r1-r0, d)
+	}
+}
+
+// tailRows is the stack's dx = w⊙dS + dH on rows [lo, hi) (Post-LN,
+// Admin, DeepNorm), with s the first sublayer.
+func (f *fused) tailRows(lo, hi int) {
+	c, d := f.c, f.d
+	w := f.s.shortcut()
+	for r0 := lo; r0 < hi; r0 += f.block {
+		r1 := min(r0+f.block, hi)
+		a, z := r0*d, r1*d
+		asm.ScaleAddRows(f.dout[a:z], w, c.dS[a:z], c.dH[a:z], d)
+	}
 }
 
 // tailPre forms the first sublayer's dx = other + LN'ᵀ·dH (Pre-LN).

@@ -41,42 +41,36 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	forward:  forwardAdmin_d256_h4_f1024_relu,
 	fused:    fusedSumThenLN,
 	name:     "admin d256 h4 ff1024 relu",
-	tail:     tailResidual,
 }, {"admin", 512, 8, 2048, "relu"}: {
 	backward: backwardAdmin_d512_h8_f2048_relu,
 	block:    16,
 	forward:  forwardAdmin_d512_h8_f2048_relu,
 	fused:    fusedSumThenLN,
 	name:     "admin d512 h8 ff2048 relu",
-	tail:     tailResidual,
 }, {"postln", 256, 4, 1024, "relu"}: {
 	backward: backwardPostln_d256_h4_f1024_relu,
 	block:    32,
 	forward:  forwardPostln_d256_h4_f1024_relu,
 	fused:    fusedSumThenLN,
 	name:     "postln d256 h4 ff1024 relu",
-	tail:     tailResidual,
 }, {"admin", 128, 4, 512, "relu"}: {
 	backward: backwardAdmin_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardAdmin_d128_h4_f512_relu,
 	fused:    fusedSumThenLN,
 	name:     "admin d128 h4 ff512 relu",
-	tail:     tailResidual,
 }, {"postln", 128, 4, 512, "relu"}: {
 	backward: backwardPostln_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardPostln_d128_h4_f512_relu,
 	fused:    fusedSumThenLN,
 	name:     "postln d128 h4 ff512 relu",
-	tail:     tailResidual,
 }, {"deepnorm", 128, 4, 512, "relu"}: {
 	backward: backwardDeepnorm_d128_h4_f512_relu,
 	block:    64,
 	forward:  forwardDeepnorm_d128_h4_f512_relu,
 	fused:    fusedSumThenLN,
 	name:     "deepnorm d128 h4 ff512 relu",
-	tail:     tailResidual,
 }, {"preln", 128, 4, 512, "relu"}: {
 	backward: backwardPreln_d128_h4_f512_relu,
 	block:    64,
@@ -90,28 +84,24 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	forward:  forwardAdmin_d16_h2_f32_relu,
 	fused:    fusedSumThenLN,
 	name:     "admin d16 h2 ff32 relu",
-	tail:     tailResidual,
 }, {"admin", 24, 3, 40, "gelu"}: {
 	backward: backwardAdmin_d24_h3_f40_gelu,
 	block:    256,
 	forward:  forwardAdmin_d24_h3_f40_gelu,
 	fused:    fusedSumThenLN,
 	name:     "admin d24 h3 ff40 gelu",
-	tail:     tailResidual,
 }, {"postln", 16, 2, 32, "relu"}: {
 	backward: backwardPostln_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardPostln_d16_h2_f32_relu,
 	fused:    fusedSumThenLN,
 	name:     "postln d16 h2 ff32 relu",
-	tail:     tailResidual,
 }, {"deepnorm", 16, 2, 32, "relu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_relu,
 	block:    256,
 	forward:  forwardDeepnorm_d16_h2_f32_relu,
 	fused:    fusedSumThenLN,
 	name:     "deepnorm d16 h2 ff32 relu",
-	tail:     tailResidual,
 }, {"preln", 16, 2, 32, "gelu"}: {
 	backward: backwardPreln_d16_h2_f32_gelu,
 	block:    256,
@@ -125,7 +115,6 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	forward:  forwardDeepnorm_d16_h2_f32_gelu,
 	fused:    fusedSumThenLN,
 	name:     "deepnorm d16 h2 ff32 gelu",
-	tail:     tailResidual,
 }}
 
 // forwardAdmin_d256_h4_f1024_relu is one sublayer's forward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256).
@@ -170,7 +159,10 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 256, 32)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 256, 32)
+	}
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -186,13 +178,15 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 256, 768, dq, 768, br.qkvW, 256, 0, dH, 256)
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 256, 256, dq, 256, br.qW, 256, 0, dH, 256)
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(512, 256, nk, dkv, 512, mem, 256, br.kvW.G, 256)
@@ -207,7 +201,8 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 256, 1024, dh, 1024, lp.FC1W, 256, 0, dH, 256)
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32))
+		c.fz.downDone()
 	}
 }
 
@@ -253,7 +248,10 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 512, 16)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 512, 16)
+	}
 	dF, dH := c.dF[:n*512], c.dH[:n*512]
 	switch br := s.br.(type) {
 	case *attention:
@@ -269,13 +267,15 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(1536, 512, n, dq, 1536, br.in, 512, br.qkvW.G, 512)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 512, 1536, dq, 1536, br.qkvW, 512, 0, dH, 512)
+			c.linearBackEp(n, 512, 1536, dq, 1536, br.qkvW, 512, dH, c.fz.down(s, other, 512, 16))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(512, 512, n, dq, 512, br.in, 512, br.qW.G, 512)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 512, 512, dq, 512, br.qW, 512, 0, dH, 512)
+		c.linearBackEp(n, 512, 512, dq, 512, br.qW, 512, dH, c.fz.down(s, other, 512, 16))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(1024, 512, nk, dkv, 1024, mem, 512, br.kvW.G, 512)
@@ -290,7 +290,8 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(2048, 512, n, dh, 2048, br.in, 512, lp.FC1W.G, 512)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 512, 2048, dh, 2048, lp.FC1W, 512, 0, dH, 512)
+		c.linearBackEp(n, 512, 2048, dh, 2048, lp.FC1W, 512, dH, c.fz.down(s, other, 512, 16))
+		c.fz.downDone()
 	}
 }
 
@@ -336,7 +337,10 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 256, 32)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 256, 32)
+	}
 	dF, dH := c.dF[:n*256], c.dH[:n*256]
 	switch br := s.br.(type) {
 	case *attention:
@@ -352,13 +356,15 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 256, 768, dq, 768, br.qkvW, 256, 0, dH, 256)
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 256, 256, dq, 256, br.qW, 256, 0, dH, 256)
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(512, 256, nk, dkv, 512, mem, 256, br.kvW.G, 256)
@@ -373,7 +379,8 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 256, 1024, dh, 1024, lp.FC1W, 256, 0, dH, 256)
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32))
+		c.fz.downDone()
 	}
 }
 
@@ -419,7 +426,10 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 128, 64)
+	}
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -435,13 +445,15 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
@@ -456,7 +468,8 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 	}
 }
 
@@ -502,7 +515,10 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 128, 64)
+	}
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -518,13 +534,15 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
@@ -539,7 +557,8 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 	}
 }
 
@@ -585,7 +604,10 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 128, 64)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 128, 64)
+	}
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -601,13 +623,15 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
@@ -622,7 +646,8 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.fz.downDone()
 	}
 }
 
@@ -752,7 +777,10 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 16, 256)
+	}
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -768,13 +796,15 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
@@ -789,7 +819,8 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 	}
 }
 
@@ -835,7 +866,10 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 24, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 24, 256)
+	}
 	dF, dH := c.dF[:n*24], c.dH[:n*24]
 	switch br := s.br.(type) {
 	case *attention:
@@ -851,13 +885,15 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(72, 24, n, dq, 72, br.in, 24, br.qkvW.G, 24)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 24, 72, dq, 72, br.qkvW, 24, 0, dH, 24)
+			c.linearBackEp(n, 24, 72, dq, 72, br.qkvW, 24, dH, c.fz.down(s, other, 24, 256))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(24, 24, n, dq, 24, br.in, 24, br.qW.G, 24)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 24, 24, dq, 24, br.qW, 24, 0, dH, 24)
+		c.linearBackEp(n, 24, 24, dq, 24, br.qW, 24, dH, c.fz.down(s, other, 24, 256))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(48, 24, nk, dkv, 48, mem, 24, br.kvW.G, 24)
@@ -872,7 +908,8 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(40, 24, n, dh, 40, br.in, 24, lp.FC1W.G, 24)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 24, 40, dh, 40, lp.FC1W, 24, 0, dH, 24)
+		c.linearBackEp(n, 24, 40, dh, 40, lp.FC1W, 24, dH, c.fz.down(s, other, 24, 256))
+		c.fz.downDone()
 	}
 }
 
@@ -918,7 +955,10 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 16, 256)
+	}
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -934,13 +974,15 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
@@ -955,7 +997,8 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 	}
 }
 
@@ -1001,7 +1044,10 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 16, 256)
+	}
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1017,13 +1063,15 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
@@ -1038,7 +1086,8 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 	}
 }
 
@@ -1168,7 +1217,10 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
 	// columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF
-	c.fz.back(s, dout, up, 16, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.back(s, dout, nil, 16, 256)
+	}
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1184,13 +1236,15 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
 			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
 		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
@@ -1205,6 +1259,7 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
 		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.fz.downDone()
 	}
 }

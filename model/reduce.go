@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/clinic-ml/clinic/asm"
 )
@@ -36,15 +37,57 @@ func redBlocks(n int) int {
 	return (n + b - 1) / b
 }
 
+// maxBlocks is the most partial blocks of any row count up to rows:
+// redBlocks grows up to 128 at 4,096 rows and then, its blocks growing,
+// stays at most 128 (4,097 rows are 65 blocks of 64, 4,096 are 128 of
+// 32).
+func maxBlocks(rows int) int {
+	return redBlocks(min(rows, 4096))
+}
+
 // partials is the scratch of row-blocked reductions: block b's partial
 // of the reduction in slot [off, off+w) is buf[b·stride+off:][:w].
 type partials struct {
 	buf    []float32
 	stride int
+	// done counts, per block, the rows a producer whose row ranges need
+	// not follow the blocks (a GEMM's epilogue) has finished (complete).
+	done []atomic.Int32
 }
 
+// newPartials is the scratch of reductions over up to rows rows and
+// width columns.
 func newPartials(rows, width int) partials {
-	return partials{buf: make([]float32, redBlocks(rows)*width), stride: width}
+	nb := maxBlocks(rows)
+	return partials{buf: make([]float32, nb*width), stride: width, done: make([]atomic.Int32, nb)}
+}
+
+// reset clears the blocks' counts before a producer of n rows starts.
+func (p *partials) reset(n int) {
+	for i := range p.done[:redBlocks(n)] {
+		p.done[i].Store(0)
+	}
+}
+
+// complete records rows [r0, r1) of n as produced and calls sum(b, a, z)
+// for each block b, rows [a, z), whose last rows they are. Each block is
+// thus summed once, whole and in row order, by whichever worker finishes
+// it, however the producer's ranges cut the blocks (a GEMM's epilogue
+// gets rows in the kernel's tiles, 14 at a time, not in the blocks), so
+// the sums are those of a region split on the blocks, for any split.
+// The producer writes a range's rows before it records them: the atomic
+// add orders them before the sum that reads them on another worker.
+func (p *partials) complete(n, r0, r1 int, sum func(b, a, z int)) {
+	rb := redRows(n)
+	for a := r0; a < r1; {
+		b := a / rb
+		end := min(n, (b+1)*rb)
+		z := min(r1, end)
+		if int(p.done[b].Add(int32(z-a))) == end-b*rb {
+			sum(b, b*rb, end)
+		}
+		a = z
+	}
 }
 
 // at is block b's partial of the slot at off, w wide.

@@ -1,8 +1,11 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clinic-ml/clinic/asm"
@@ -104,6 +107,77 @@ func TestEachBlock(t *testing.T) {
 	}
 }
 
+// complete sums each block once, whole, after all of its rows were
+// recorded, for ranges that cut the blocks anywhere (a GEMM epilogue's
+// tiles of 14 rows, odd sizes), recorded in any order by concurrent
+// workers; and the counts start over after reset.
+func TestPartialsComplete(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 13, 32, 100, 4096, 4097, 5000, 16384} {
+		p := newPartials(n, 1)
+		for _, step := range []int{1, 14, 33, 112, 4097} {
+			var ranges [][2]int
+			for r0 := 0; r0 < n; r0 += step {
+				ranges = append(ranges, [2]int{r0, min(r0+step, n)})
+			}
+			rng.Shuffle(len(ranges), func(i, j int) { ranges[i], ranges[j] = ranges[j], ranges[i] })
+			recorded := make([]atomic.Bool, n)
+			summed := make([]atomic.Int32, redBlocks(n))
+			var bad atomic.Value
+			p.reset(n)
+			var wg sync.WaitGroup
+			for w := range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < len(ranges); i += 3 {
+						r := ranges[i]
+						for j := r[0]; j < r[1]; j++ {
+							recorded[j].Store(true)
+						}
+						p.complete(n, r[0], r[1], func(b, a, z int) {
+							rb := redRows(n)
+							if a != b*rb || z != min(n, a+rb) {
+								bad.Store(fmt.Sprintf("block %d summed as [%d,%d)", b, a, z))
+							}
+							for j := a; j < z; j++ {
+								if !recorded[j].Load() {
+									bad.Store(fmt.Sprintf("block %d summed before row %d", b, j))
+								}
+							}
+							summed[b].Add(1)
+						})
+					}
+				}()
+			}
+			wg.Wait()
+			if v := bad.Load(); v != nil {
+				t.Fatalf("n %d, ranges of %d: %s", n, step, v)
+			}
+			for b := range summed {
+				if c := summed[b].Load(); c != 1 {
+					t.Fatalf("n %d, ranges of %d: block %d summed %d times", n, step, b, c)
+				}
+			}
+		}
+	}
+}
+
+// The partials hold the blocks of any row count up to the one they were
+// made for: 4,096 rows are 128 blocks of 32, more rows fewer, larger
+// blocks (4,097 are 65 of 64), so a model planned for 4,224 rows that
+// steps 4,096 needs more blocks than its own row count has.
+func TestPartialsHoldFewerRows(t *testing.T) {
+	for _, rows := range []int{1, 31, 100, 4095, 4096, 4097, 4224, 8192, 20000, 65537} {
+		p := newPartials(rows, 1)
+		for n := 1; n <= rows; n++ {
+			if redBlocks(n) > len(p.done) || redBlocks(n) > len(p.buf) {
+				t.Fatalf("partials for %d rows: %d blocks, %d rows need %d", rows, len(p.done), n, redBlocks(n))
+			}
+		}
+	}
+}
+
 // A reduction wider than the partials' blocks is refused rather than
 // summed over the next block's partials.
 func TestPartialsRefuseOverlap(t *testing.T) {
@@ -158,4 +232,26 @@ func TestLongBatchThreadsBitIdentical(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A model planned for more than 4,096 rows steps a smaller batch, whose
+// reductions have more (smaller) blocks than the planned rows' own: a
+// translation batch under --max-tokens 6000 had crashed the trainer
+// (its partials were sized for the planned rows' 94 blocks).
+func TestSmallerBatchThanPlanned(t *testing.T) {
+	cfg := TinyConfig(Admin, "relu")
+	cfg.DModel, cfg.DFF, cfg.SeqLen = 16, 24, 64
+	p, _ := NewParams(cfg)
+	p.Init(2)
+	m, _ := New(p, 66, 7) // 4,224 rows: 66 blocks of 64
+	pool := asm.NewPool(2)
+	defer pool.Close()
+	m.SetPool(pool)
+	const batch = 40 // 2,560 rows: 80 blocks of 32
+	toks, tgts := randTokens(batch*cfg.SeqLen, cfg.Vocab, 5), randTokens(batch*cfg.SeqLen, cfg.Vocab, 6)
+	l, err := m.Forward(toks, tgts, batch, cfg.SeqLen, true)
+	if err != nil || math.IsNaN(l) {
+		t.Fatalf("loss %v, %v", l, err)
+	}
+	m.Backward()
 }

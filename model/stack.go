@@ -185,16 +185,19 @@ func (s *stack) backward() {
 		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
 	}
 	if fast {
-		// Each sublayer leaves its dx to the row region of the one
-		// below (the top one forms its dout from the final LayerNorm
-		// under Pre-LN); the first's is formed by the tail.
+		// Each sublayer leaves its dx to the one below (the top one
+		// forms its dout from the final LayerNorm under Pre-LN); the
+		// first's is formed by the tail, or under Post-LN, Admin and
+		// DeepNorm in the first sublayer's dH GEMM.
 		var up *sublayer
 		for k := len(s.subs) - 1; k >= 0; k-- {
 			c.spec.backward(s.subs[k], cur, next, up)
 			up = s.subs[k]
 			cur, next = next, cur
 		}
-		c.spec.tail(up, cur, next)
+		if c.spec.tail != nil {
+			c.spec.tail(up, cur, next)
+		}
 	} else {
 		for k := len(s.subs) - 1; k >= 0; k-- {
 			if s.hooks.SublayerGrad != nil {

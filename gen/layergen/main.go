@@ -155,14 +155,18 @@ func generate(cs []config) ([]byte, error) {
 
 	reg := make([]jen.Code, len(keys))
 	for i, k := range keys {
-		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(jen.Dict{
+		code := jen.Dict{
 			jen.Id("name"):     jen.Lit(k.name()),
 			jen.Id("block"):    jen.Lit(k.rowBlock()),
 			jen.Id("fused"):    jen.Id(k.fused()),
 			jen.Id("forward"):  jen.Id("forward" + k.funcSuffix()),
 			jen.Id("backward"): jen.Id("backward" + k.funcSuffix()),
-			jen.Id("tail"):     jen.Id(tailFunc(k.fused())),
-		})
+		}
+		if k.fused() == lnThenBranch {
+			// the others' tail runs in the first sublayer's dH GEMM
+			code[jen.Id("tail")] = jen.Id("tailPre")
+		}
+		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(code)
 	}
 	ln := make(jen.Dict, len(norms))
 	for _, n := range norms {
@@ -288,11 +292,18 @@ func residualComment(fused string, block int) jen.Code {
 	return jen.Commentf("the residual, which F(x)'s GEMM ran on each block of rows it completed: x' = LN(w⊙x + Drop(F(x))) (w: the sublayer's shortcut) and next's bias rows, %d rows at a time", block)
 }
 
-func tailFunc(fused string) string {
-	if fused == lnThenBranch {
-		return "tailPre"
+// linearDH is the GEMM dH = a·W ([n, d], a's row stride K), the
+// gradient of the branch's input. Post-LN, Admin and DeepNorm run the
+// sublayer below's row work (or the stack's dx under the first
+// sublayer) on each block of dH's rows as the GEMM completes it.
+func linearDH(k key, K int, a, w jen.Code) *jen.Statement {
+	d := jen.Lit(k.d)
+	if k.fused() == lnThenBranch {
+		return linearBack(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, 0, jen.Id("dH"), d)
 	}
-	return "tailResidual"
+	return jen.Id("c").Dot("linearBackEp").Call(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, jen.Id("dH"),
+		jen.Id("c").Dot("fz").Dot("down").Call(jen.Id("s"), jen.Id("other"), d, jen.Lit(k.rowBlock()))).
+		Line().Id("c").Dot("fz").Dot("downDone").Call()
 }
 
 func backward(f *jen.File, k key, names []string) {
@@ -312,7 +323,10 @@ func backward(f *jen.File, k key, names []string) {
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
 			jen.Comment("columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF"),
-			jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
+			jen.Comment("(below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)"),
+			jen.If(jen.Id("up").Op("==").Nil()).Block(
+				jen.Id("c").Dot("fz").Dot("back").Call(jen.Id("s"), jen.Id("dout"), jen.Nil(), jen.Lit(d), jen.Lit(block)),
+			),
 		}
 	}
 	body := append([]jen.Code{
@@ -333,13 +347,13 @@ func backward(f *jen.File, k key, names []string) {
 					jen.Comment("dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv"),
 					weightGrad(jen.Lit(3*d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qkvW").Dot("G"), jen.Lit(d)),
 					jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qkvB").Dot("G"), jen.Id("dq")),
-					linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(3*d), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("qkvW"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+					linearDH(k, 3*d, jen.Id("dq"), jen.Id("br").Dot("qkvW")),
 					jen.Return(),
 				),
 				jen.Comment("dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q"),
 				weightGrad(jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qW").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qB").Dot("G"), jen.Id("dq")),
-				linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(d), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("qW"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+				linearDH(k, d, jen.Id("dq"), jen.Id("br").Dot("qW")),
 				jen.Comment("dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv"),
 				jen.List(jen.Id("nk"), jen.Id("mem")).Op(":=").List(jen.Id("br").Dot("mem").Dot("n"), jen.Id("br").Dot("mem").Dot("out").Call()),
 				weightGrad(jen.Lit(2*d), jen.Lit(d), jen.Id("nk"), jen.Id("dkv"), jen.Lit(2*d), jen.Id("mem"), jen.Lit(d), jen.Id("br").Dot("kvW").Dot("G"), jen.Lit(d)),
@@ -355,7 +369,7 @@ func backward(f *jen.File, k key, names []string) {
 				jen.Comment("dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1"),
 				weightGrad(jen.Lit(F), jen.Lit(d), jen.Id("n"), jen.Id("dh"), jen.Lit(F), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("lp").Dot("FC1W").Dot("G"), jen.Lit(d)),
 				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("lp").Dot("FC1B").Dot("G"), jen.Id("dh")),
-				linearBack(jen.Id("n"), jen.Lit(d), jen.Lit(F), jen.Id("dh"), jen.Lit(F), jen.Id("lp").Dot("FC1W"), jen.Lit(d), 0, jen.Id("dH"), jen.Lit(d)),
+				linearDH(k, F, jen.Id("dh"), jen.Id("lp").Dot("FC1W")),
 			),
 		),
 	)
