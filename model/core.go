@@ -118,7 +118,7 @@ func newCore(cfg Config, sz scratch) *core {
 	c.dHid = f32(N * cfg.DFF)
 	// the partials of the widest reductions: the fused backward's four
 	// of d (dγ, dβ, dω, the output bias), a QKV or FFN hidden bias
-	c.op.red = newPartials(N, max(4*d, 3*d, cfg.DFF))
+	c.op.red = newPartials(N, 4*d+max(3*d, cfg.DFF))
 	c.attnFwd = func(lo, hi int) {
 		b := c.attnScratch()
 		for i := lo; i < hi; i++ {

@@ -114,17 +114,18 @@ type fused struct {
 	dout, other []float32
 	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
+	tail        bool   // down is the stack's tail, not a back
+	bias        *Param // down's input bias, summed over biasA's rows
+	biasA       []float32
 
-	tail bool // down is the stack's tail (tailRows), not a back
-
-	embedFn, residualFn, backRowsFn, preRowsFn, tailRowsFn func(lo, hi int)
-	backSumFn                                              func(b, a, z int)
+	embedFn, residualFn, downRowsFn, preRowsFn func(lo, hi int)
+	downSumFn                                  func(b, a, z int)
 }
 
 func newFused(c *core) *fused {
 	f := &fused{c: c}
-	f.embedFn, f.residualFn, f.backRowsFn, f.preRowsFn = f.embedRows, f.residualRows, f.backRows, f.preRows
-	f.tailRowsFn, f.backSumFn = f.tailRows, f.backSum
+	f.embedFn, f.residualFn, f.downRowsFn, f.preRowsFn = f.embedRows, f.residualRows, f.downRows, f.preRows
+	f.downSumFn = f.downSum
 	return f
 }
 
@@ -222,38 +223,42 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 // epilogue of the GEMM that writes up's dH (down).
 func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	f.backSet(s, dout, up, d, block)
-	prev := f.c.op.reduce(s.st.n, f.backRowsFn)
+	prev := f.c.op.reduce(s.st.n, f.downRowsFn)
 	f.downDone()
 	f.c.clock.Enter(prev)
 }
 
-// backSet holds back's operands for backRows and clears the partials'
+// backSet holds back's operands for downRows and clears the partials'
 // counts.
 func (f *fused) backSet(s *sublayer, dout []float32, up *sublayer, d, block int) {
 	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
 	f.c.op.red.reset(s.st.n)
 }
 
-// down is the epilogue of the GEMM that writes sublayer s's dH: on each
-// block of rows the GEMM completes, the rows of the sublayer below's
-// back (into its dout, other here, which the stack passes down), or
-// under the first sublayer the stack's dx = w⊙dS + dH (into other, the
-// stack's result). A region of its own read dH back from memory, at two
-// threads half of it from the other core. downDone ends it.
-func (f *fused) down(s *sublayer, other []float32, d, block int) asm.Epilogue {
+// down is the epilogue of the GEMM that writes sublayer s's dH = a·W:
+// on each block of rows the GEMM completes, the rows of the sublayer
+// below's back (into its dout, other here, which the stack passes
+// down), or under the first sublayer the stack's dx = w⊙dS + dH (into
+// other, the stack's result); and the partials of the branch's input
+// bias gradient Σ a (len(bias.G) columns of a). Regions of their own
+// read dH and a back from memory, at two threads half of them from the
+// other core. downDone ends it.
+func (f *fused) down(s *sublayer, other []float32, d, block int, bias *Param, a []float32) asm.Epilogue {
 	if s.k == 0 {
 		f.s, f.dout, f.d, f.block, f.tail = s, other, d, block, true
-		return f.tailRowsFn
+		f.c.op.red.reset(s.st.n)
+	} else {
+		f.backSet(s.st.subs[s.k-1], other, s, d, block)
 	}
-	f.backSet(s.st.subs[s.k-1], other, s, d, block)
-	return f.backRowsFn
+	f.bias, f.biasA = bias, a
+	return f.downRowsFn
 }
 
-// downDone adds the partials back's rows left (when they ran) and
-// clears f.
+// downDone adds the partials down's rows left and clears f.
 func (f *fused) downDone() {
-	if s := f.s; !f.tail {
-		d, n, red := f.d, s.st.n, &f.c.op.red
+	s, d, red := f.s, f.d, &f.c.op.red
+	n := s.st.n
+	if !f.tail {
 		red.fold(s.g.G, 0, n)
 		red.fold(s.b.G, d, n)
 		if s.omega != nil {
@@ -261,18 +266,39 @@ func (f *fused) downDone() {
 		}
 		red.fold(s.br.outBias().G, 3*d, n)
 	}
-	f.s, f.dout, f.up, f.tail = nil, nil, nil, false
+	if f.bias != nil {
+		red.fold(f.bias.G, 4*d, n)
+	}
+	f.s, f.dout, f.up, f.tail, f.bias, f.biasA = nil, nil, nil, false, nil, nil
 }
 
-// backRows is back on rows [lo, hi), which need not follow the
-// reduction's blocks: each block's partials are summed (backSum) by the
-// worker that finishes its rows.
-func (f *fused) backRows(lo, hi int) {
+// downRows is down (or back) on rows [lo, hi), which need not follow
+// the reduction's blocks: each block's partials are summed (downSum)
+// by the worker that finishes its rows.
+func (f *fused) downRows(lo, hi int) {
 	n := f.s.st.n
 	eachBlock(n, lo, hi, func(_, a, z int, _ bool) {
-		f.backRowWork(a, z)
-		f.c.op.red.complete(n, a, z, f.backSumFn)
+		if f.tail {
+			f.tailRowWork(a, z)
+		} else {
+			f.backRowWork(a, z)
+		}
+		f.c.op.red.complete(n, a, z, f.downSumFn)
 	})
+}
+
+// downSum is block b's partials (rows [a, z)): back's (backSum), and
+// the input bias's Σ a in slot 4d, as ColSum sums a block.
+func (f *fused) downSum(b, a, z int) {
+	if !f.tail {
+		f.backSum(b, a, z)
+	}
+	if f.bias != nil {
+		k := len(f.bias.G)
+		p := f.c.op.red.at(b, 4*f.d, k)
+		clear(p)
+		asm.ColSum(p, f.biasA[a*k:z*k], z-a, k)
+	}
 }
 
 // backRowWork is back's work per row: dout += w⊙dS + dH (up's pending
@@ -315,9 +341,9 @@ func (f *fused) backSum(b, a, z int) {
 	}
 }
 
-// tailRows is the stack's dx = w⊙dS + dH on rows [lo, hi) (Post-LN,
+// tailRowWork is the stack's dx = w⊙dS + dH on rows [lo, hi) (Post-LN,
 // Admin, DeepNorm), with s the first sublayer.
-func (f *fused) tailRows(lo, hi int) {
+func (f *fused) tailRowWork(lo, hi int) {
 	c, d := f.c, f.d
 	w := f.s.shortcut()
 	for r0 := lo; r0 < hi; r0 += f.block {

@@ -177,15 +177,13 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32))
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32))
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -200,8 +198,7 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32))
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -266,15 +263,13 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(1536, 512, n, dq, 1536, br.in, 512, br.qkvW.G, 512)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 512, 1536, dq, 1536, br.qkvW, 512, dH, c.fz.down(s, other, 512, 16))
+			c.linearBackEp(n, 512, 1536, dq, 1536, br.qkvW, 512, dH, c.fz.down(s, other, 512, 16, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(512, 512, n, dq, 512, br.in, 512, br.qW.G, 512)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 512, 512, dq, 512, br.qW, 512, dH, c.fz.down(s, other, 512, 16))
+		c.linearBackEp(n, 512, 512, dq, 512, br.qW, 512, dH, c.fz.down(s, other, 512, 16, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -289,8 +284,7 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 2048, 512, dF, 512, lp.FC2W, 2048, dh, br.pre[:n*2048], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(2048, 512, n, dh, 2048, br.in, 512, lp.FC1W.G, 512)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 512, 2048, dh, 2048, lp.FC1W, 512, dH, c.fz.down(s, other, 512, 16))
+		c.linearBackEp(n, 512, 2048, dh, 2048, lp.FC1W, 512, dH, c.fz.down(s, other, 512, 16, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -355,15 +349,13 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32))
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32))
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -378,8 +370,7 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32))
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -444,15 +435,13 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -467,8 +456,7 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -533,15 +521,13 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -556,8 +542,7 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -622,15 +607,13 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -645,8 +628,7 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -795,15 +777,13 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -818,8 +798,7 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -884,15 +863,13 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(72, 24, n, dq, 72, br.in, 24, br.qkvW.G, 24)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 24, 72, dq, 72, br.qkvW, 24, dH, c.fz.down(s, other, 24, 256))
+			c.linearBackEp(n, 24, 72, dq, 72, br.qkvW, 24, dH, c.fz.down(s, other, 24, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(24, 24, n, dq, 24, br.in, 24, br.qW.G, 24)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 24, 24, dq, 24, br.qW, 24, dH, c.fz.down(s, other, 24, 256))
+		c.linearBackEp(n, 24, 24, dq, 24, br.qW, 24, dH, c.fz.down(s, other, 24, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -907,8 +884,7 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		c.linearBackAct("gelu", n, 40, 24, dF, 24, lp.FC2W, 40, dh, br.pre[:n*40], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(40, 24, n, dh, 40, br.in, 24, lp.FC1W.G, 24)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 24, 40, dh, 40, lp.FC1W, 24, dH, c.fz.down(s, other, 24, 256))
+		c.linearBackEp(n, 24, 40, dh, 40, lp.FC1W, 24, dH, c.fz.down(s, other, 24, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -973,15 +949,13 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -996,8 +970,7 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -1062,15 +1035,13 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -1085,8 +1056,7 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -1235,15 +1205,13 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -1258,8 +1226,7 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("gelu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }

@@ -296,13 +296,17 @@ func residualComment(fused string, block int) jen.Code {
 // gradient of the branch's input. Post-LN, Admin and DeepNorm run the
 // sublayer below's row work (or the stack's dx under the first
 // sublayer) on each block of dH's rows as the GEMM completes it.
-func linearDH(k key, K int, a, w jen.Code) *jen.Statement {
+//
+// The branch's input bias gradient, db += Σ a over rows, is summed
+// there too (Post-LN, Admin, DeepNorm) or in a region of its own.
+func linearDH(k key, K int, a, w, bias jen.Code) *jen.Statement {
 	d := jen.Lit(k.d)
 	if k.fused() == lnThenBranch {
-		return linearBack(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, 0, jen.Id("dH"), d)
+		return jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Add(bias).Dot("G"), a).
+			Line().Add(linearBack(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, 0, jen.Id("dH"), d))
 	}
 	return jen.Id("c").Dot("linearBackEp").Call(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, jen.Id("dH"),
-		jen.Id("c").Dot("fz").Dot("down").Call(jen.Id("s"), jen.Id("other"), d, jen.Lit(k.rowBlock()))).
+		jen.Id("c").Dot("fz").Dot("down").Call(jen.Id("s"), jen.Id("other"), d, jen.Lit(k.rowBlock()), bias, a)).
 		Line().Id("c").Dot("fz").Dot("downDone").Call()
 }
 
@@ -346,14 +350,12 @@ func backward(f *jen.File, k key, names []string) {
 				jen.If(jen.Op("!").Id("br").Dot("cross").Call()).Block(
 					jen.Comment("dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv"),
 					weightGrad(jen.Lit(3*d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(3*d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qkvW").Dot("G"), jen.Lit(d)),
-					jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qkvB").Dot("G"), jen.Id("dq")),
-					linearDH(k, 3*d, jen.Id("dq"), jen.Id("br").Dot("qkvW")),
+					linearDH(k, 3*d, jen.Id("dq"), jen.Id("br").Dot("qkvW"), jen.Id("br").Dot("qkvB")),
 					jen.Return(),
 				),
 				jen.Comment("dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q"),
 				weightGrad(jen.Lit(d), jen.Lit(d), jen.Id("n"), jen.Id("dq"), jen.Lit(d), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("br").Dot("qW").Dot("G"), jen.Lit(d)),
-				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("br").Dot("qB").Dot("G"), jen.Id("dq")),
-				linearDH(k, d, jen.Id("dq"), jen.Id("br").Dot("qW")),
+				linearDH(k, d, jen.Id("dq"), jen.Id("br").Dot("qW"), jen.Id("br").Dot("qB")),
 				jen.Comment("dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv"),
 				jen.List(jen.Id("nk"), jen.Id("mem")).Op(":=").List(jen.Id("br").Dot("mem").Dot("n"), jen.Id("br").Dot("mem").Dot("out").Call()),
 				weightGrad(jen.Lit(2*d), jen.Lit(d), jen.Id("nk"), jen.Id("dkv"), jen.Lit(2*d), jen.Id("mem"), jen.Lit(d), jen.Id("br").Dot("kvW").Dot("G"), jen.Lit(d)),
@@ -368,8 +370,7 @@ func backward(f *jen.File, k key, names []string) {
 				jen.Id("c").Dot("linearBackAct").Call(append([]jen.Code{jen.Lit(k.act), jen.Id("n"), jen.Lit(F), jen.Lit(d), jen.Id("dF"), jen.Lit(d), jen.Id("lp").Dot("FC2W"), jen.Lit(F), jen.Id("dh"), jen.Id("br").Dot("pre").Index(jen.Empty(), rows(F))}, actDrop(F)...)...),
 				jen.Comment("dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1"),
 				weightGrad(jen.Lit(F), jen.Lit(d), jen.Id("n"), jen.Id("dh"), jen.Lit(F), jen.Id("br").Dot("in"), jen.Lit(d), jen.Id("lp").Dot("FC1W").Dot("G"), jen.Lit(d)),
-				jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Id("lp").Dot("FC1B").Dot("G"), jen.Id("dh")),
-				linearDH(k, F, jen.Id("dh"), jen.Id("lp").Dot("FC1W")),
+				linearDH(k, F, jen.Id("dh"), jen.Id("lp").Dot("FC1W"), jen.Id("lp").Dot("FC1B")),
 			),
 		),
 	)
