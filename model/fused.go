@@ -48,17 +48,16 @@ type layerCode struct {
 	// of the branch's output GEMM) that also writes next's output bias
 	// rows (next is nil after the stack's last sublayer).
 	forward func(s, next *sublayer)
-	// backward runs sublayer s's backward but leaves its dx to the row
-	// region of the sublayer below (or to stack.backward's tail): it
-	// first forms its own dout from what the sublayer above, up (nil at
-	// the top), left. Post-LN, Admin, DeepNorm: dout = w⊙dS + dH, w up's
-	// shortcut; Pre-LN: dout = other + LN'ᵀ·dH with up's LayerNorm (at
-	// the top the stack's final LayerNorm of other). other is the
-	// buffer that is not dout (the stack's gradient ping-pong).
+	// backward runs sublayer s's backward. At the top (up nil) it first
+	// forms its own dout from the stack's gradient (Pre-LN: through the
+	// stack's final LayerNorm, from other); below, the sublayer above
+	// formed it in its dH GEMM's epilogue (fused.down). It ends with its
+	// own dH GEMM, whose epilogue forms the dout of the sublayer below
+	// (into other; Post-LN, Admin, DeepNorm: w⊙dS + dH, w s's shortcut;
+	// Pre-LN: dout + LN'ᵀ·dH with s's LayerNorm), or under the first
+	// sublayer the stack's dx, into other. other is the buffer that is
+	// not dout (the stack's gradient ping-pong).
 	backward func(s *sublayer, dout, other []float32, up *sublayer)
-	// tail forms the dx of the stack's first sublayer s into dx (nil
-	// when the first sublayer's backward does, in its dH GEMM).
-	tail func(s *sublayer, dx, other []float32)
 }
 
 // Specialized returns the name of the generated layer code a model of
@@ -114,17 +113,17 @@ type fused struct {
 	dout, other []float32
 	pre         bool // Pre-LN: prepare also runs the next LayerNorm
 	d, block    int
-	tail        bool   // down is the stack's tail, not a back
+	kind        downKind
 	bias        *Param // down's input bias, summed over biasA's rows
 	biasA       []float32
 
-	embedFn, residualFn, downRowsFn, preRowsFn func(lo, hi int)
-	downSumFn                                  func(b, a, z int)
+	embedFn, residualFn, downRowsFn func(lo, hi int)
+	downSumFn                       func(b, a, z int)
 }
 
 func newFused(c *core) *fused {
 	f := &fused{c: c}
-	f.embedFn, f.residualFn, f.downRowsFn, f.preRowsFn = f.embedRows, f.residualRows, f.downRows, f.preRows
+	f.embedFn, f.residualFn, f.downRowsFn = f.embedRows, f.residualRows, f.downRows
 	f.downSumFn = f.downSum
 	return f
 }
@@ -214,6 +213,21 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 	asm.BroadcastRows(fo[r0*d:r1*d], f.next.br.outBias().W, d)
 }
 
+// downKind is what fused.down runs on the rows of a dH GEMM.
+type downKind uint8
+
+const (
+	// downBack: the backward's row work of a Post-LN, Admin or DeepNorm
+	// sublayer (back).
+	downBack downKind = iota
+	// downTail: the stack's dx = w⊙dS + dH under its first sublayer
+	// (Post-LN, Admin, DeepNorm).
+	downTail
+	// downPre: Pre-LN's, through the LayerNorm at the start of the
+	// sublayer above (backPre), the first sublayer's included.
+	downPre
+)
+
 // back is the element-wise work of sublayer s's backward before its
 // branch (Post-LN, Admin, DeepNorm) as a region of its own, for the top
 // sublayer, whose dout no GEMM of this stack writes: up's pending dx
@@ -222,33 +236,57 @@ func (f *fused) prepare(x []float32, r0, r1 int) {
 // Σ dF; then the caller adds the partials. Below the top it runs as the
 // epilogue of the GEMM that writes up's dH (down).
 func (f *fused) back(s *sublayer, dout []float32, up *sublayer, d, block int) {
-	f.backSet(s, dout, up, d, block)
-	prev := f.c.op.reduce(s.st.n, f.downRowsFn)
+	f.set(downBack, s.st, s, dout, nil, up, d, block)
+	f.region()
+}
+
+// backPre is back for Pre-LN: dout = other + LN'ᵀ·dH through up's
+// LayerNorm (at the top, dout = LN'ᵀ·other through the stack's final
+// LayerNorm), then dF = Drop(dout), and the partials of that
+// LayerNorm's dγ, dβ and of the branch's output-bias gradient. With s
+// nil it is the stack's tail: dx of the first sublayer, up, into dout,
+// with no dF. A region of its own for the top sublayer; below it, the
+// epilogue of up's dH GEMM (down).
+func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
+	f.set(downPre, st, s, dout, other, up, d, block)
+	f.region()
+}
+
+// set holds the operands of down's (or back's) rows and clears the
+// partials' counts.
+func (f *fused) set(kind downKind, st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
+	f.kind, f.st, f.s, f.dout, f.other, f.up, f.d, f.block = kind, st, s, dout, other, up, d, block
+	f.c.op.red.reset(st.n)
+}
+
+// region runs the rows set holds as a region of their own.
+func (f *fused) region() {
+	prev := f.c.op.reduce(f.st.n, f.downRowsFn)
 	f.downDone()
 	f.c.clock.Enter(prev)
 }
 
-// backSet holds back's operands for downRows and clears the partials'
-// counts.
-func (f *fused) backSet(s *sublayer, dout []float32, up *sublayer, d, block int) {
-	f.s, f.dout, f.up, f.d, f.block = s, dout, up, d, block
-	f.c.op.red.reset(s.st.n)
-}
-
-// down is the epilogue of the GEMM that writes sublayer s's dH = a·W:
-// on each block of rows the GEMM completes, the rows of the sublayer
-// below's back (into its dout, other here, which the stack passes
-// down), or under the first sublayer the stack's dx = w⊙dS + dH (into
-// other, the stack's result); and the partials of the branch's input
-// bias gradient Σ a (len(bias.G) columns of a). Regions of their own
-// read dH and a back from memory, at two threads half of them from the
-// other core. downDone ends it.
-func (f *fused) down(s *sublayer, other []float32, d, block int, bias *Param, a []float32) asm.Epilogue {
-	if s.k == 0 {
-		f.s, f.dout, f.d, f.block, f.tail = s, other, d, block, true
-		f.c.op.red.reset(s.st.n)
-	} else {
-		f.backSet(s.st.subs[s.k-1], other, s, d, block)
+// down is the epilogue of the GEMM that writes sublayer s's dH = a·W
+// (dout and other: s's backward's): on each block of rows the GEMM
+// completes, the row work of the sublayer below's back or backPre (its
+// dout is other here, its other dout, as the stack passes them down),
+// or under the first sublayer the stack's dx (into other, the stack's
+// result); and the partials of the branch's input bias gradient Σ a
+// (len(bias.G) columns of a). Regions of their own read dH and a back
+// from memory, at two threads half of them from the other core.
+// downDone ends it.
+func (f *fused) down(s *sublayer, dout, other []float32, d, block int, bias *Param, a []float32) asm.Epilogue {
+	var below *sublayer
+	if s.k > 0 {
+		below = s.st.subs[s.k-1]
+	}
+	switch {
+	case f.c.form.fused == fusedLNThenBranch:
+		f.set(downPre, s.st, below, other, dout, s, d, block)
+	case below == nil:
+		f.set(downTail, s.st, s, other, nil, nil, d, block)
+	default:
+		f.set(downBack, s.st, below, other, nil, s, d, block)
 	}
 	f.bias, f.biasA = bias, a
 	return f.downRowsFn
@@ -256,42 +294,55 @@ func (f *fused) down(s *sublayer, other []float32, d, block int, bias *Param, a 
 
 // downDone adds the partials down's rows left and clears f.
 func (f *fused) downDone() {
-	s, d, red := f.s, f.d, &f.c.op.red
-	n := s.st.n
-	if !f.tail {
+	s, d, n, red := f.s, f.d, f.st.n, &f.c.op.red
+	switch f.kind {
+	case downBack:
 		red.fold(s.g.G, 0, n)
 		red.fold(s.b.G, d, n)
 		if s.omega != nil {
 			red.fold(s.omega.G, 2*d, n)
 		}
 		red.fold(s.br.outBias().G, 3*d, n)
+	case downPre:
+		g, b, _, _, _, _ := f.preLN()
+		red.fold(g.G, 0, n)
+		red.fold(b.G, d, n)
+		if s != nil {
+			red.fold(s.br.outBias().G, 3*d, n)
+		}
 	}
 	if f.bias != nil {
 		red.fold(f.bias.G, 4*d, n)
 	}
-	f.s, f.dout, f.up, f.tail, f.bias, f.biasA = nil, nil, nil, false, nil, nil
+	f.st, f.s, f.dout, f.other, f.up, f.bias, f.biasA = nil, nil, nil, nil, nil, nil, nil
 }
 
-// downRows is down (or back) on rows [lo, hi), which need not follow
-// the reduction's blocks: each block's partials are summed (downSum)
-// by the worker that finishes its rows.
+// downRows is down (or back, backPre) on rows [lo, hi), which need not
+// follow the reduction's blocks: each block's partials are summed
+// (downSum) by the worker that finishes its rows.
 func (f *fused) downRows(lo, hi int) {
-	n := f.s.st.n
+	n := f.st.n
 	eachBlock(n, lo, hi, func(_, a, z int, _ bool) {
-		if f.tail {
-			f.tailRowWork(a, z)
-		} else {
+		switch f.kind {
+		case downBack:
 			f.backRowWork(a, z)
+		case downTail:
+			f.tailRowWork(a, z)
+		case downPre:
+			f.preRowWork(a, z)
 		}
 		f.c.op.red.complete(n, a, z, f.downSumFn)
 	})
 }
 
-// downSum is block b's partials (rows [a, z)): back's (backSum), and
-// the input bias's Σ a in slot 4d, as ColSum sums a block.
+// downSum is block b's partials (rows [a, z)): back's or backPre's,
+// and the input bias's Σ a in slot 4d, as ColSum sums a block.
 func (f *fused) downSum(b, a, z int) {
-	if !f.tail {
+	switch f.kind {
+	case downBack:
 		f.backSum(b, a, z)
+	case downPre:
+		f.preSum(b, a, z)
 	}
 	if f.bias != nil {
 		k := len(f.bias.G)
@@ -353,11 +404,6 @@ func (f *fused) tailRowWork(lo, hi int) {
 	}
 }
 
-// tailPre forms the first sublayer's dx = other + LN'ᵀ·dH (Pre-LN).
-func tailPre(s *sublayer, dx, other []float32) {
-	s.st.c.fz.backPre(s.st, nil, dx, other, s, s.st.c.d, s.st.c.spec.block)
-}
-
 // dropRows is y = Drop(x) with element i drawing counter base+i, a copy
 // when p = 0 (evaluation).
 func dropRows(y, x []float32, p float32, key uint64, base uint32) {
@@ -366,27 +412,6 @@ func dropRows(y, x []float32, p float32, key uint64, base uint32) {
 		return
 	}
 	copy(y, x)
-}
-
-// backPre is back for Pre-LN: the row region forms dout = other +
-// LN'ᵀ·dH through up's LayerNorm (at the top, dout = LN'ᵀ·other through
-// the stack's final LayerNorm), then dF = Drop(dout), and the partials
-// of that LayerNorm's dγ, dβ and of the branch's output-bias gradient,
-// which the caller then adds. With s nil it is the stack's tail: dx of
-// the first sublayer, up, into dout, with no dF.
-func (f *fused) backPre(st *stack, s *sublayer, dout, other []float32, up *sublayer, d, block int) {
-	f.st, f.s, f.dout, f.other, f.up, f.d, f.block = st, s, dout, other, up, d, block
-	n := st.n
-	prev := f.c.op.reduce(n, f.preRowsFn)
-	g, b, _, _, _, _ := f.preLN()
-	red := &f.c.op.red
-	red.fold(g.G, 0, n)
-	red.fold(b.G, d, n)
-	if s != nil {
-		red.fold(s.br.outBias().G, 3*d, n)
-	}
-	f.c.clock.Enter(prev)
-	f.st, f.s, f.dout, f.other, f.up = nil, nil, nil, nil, nil
 }
 
 // preLN returns the LayerNorm whose backward backPre runs: up's, or the
@@ -400,8 +425,10 @@ func (f *fused) preLN() (g, b *Param, x, mean, rstd, dy []float32) {
 	return u.g, u.b, u.st.xs[u.k], u.mean, u.rstd, f.c.dH
 }
 
-func (f *fused) preRows(lo, hi int) {
-	c, d, n := f.c, f.d, f.st.n
+// preRowWork is backPre's work per row: dout = LN'ᵀ·dy (+ other below
+// the top), dF = Drop(dout) (but for the tail).
+func (f *fused) preRowWork(lo, hi int) {
+	c, d := f.c, f.d
 	g, _, x, mean, rstd, dy := f.preLN()
 	dout, dF := f.dout, c.dF
 	var p float32
@@ -420,18 +447,22 @@ func (f *fused) preRows(lo, hi int) {
 		if f.s != nil {
 			dropRows(dF[a:z], dout[a:z], p, key, base+uint32(a))
 		}
-		// the partials of the LayerNorm's dγ, dβ and the output bias's
-		// Σ dF, in slots 0, d and 3d (as back's)
-		eachBlock(n, r0, r1, func(b, r0, r1 int, fresh bool) {
-			part := c.op.red.at(b, 0, 4*d)
-			if fresh {
-				clear(part)
-			}
-			a, z := r0*d, r1*d
-			asm.LayerNormParamGrad(part[:d], part[d:2*d], dy[a:z], x[a:z], mean[r0:r1], rstd[r0:r1], r1-r0, d)
-			if f.s != nil {
-				asm.ColSum(part[3*d:], dF[a:z], r1-r0, d)
-			}
-		})
+	}
+}
+
+// preSum is block b's partials (rows [a, z)) of the LayerNorm's dγ, dβ
+// and the output bias's Σ dF, in slots 0, d and 3d (as backSum's).
+func (f *fused) preSum(b, a, z int) {
+	c, d := f.c, f.d
+	_, _, x, mean, rstd, dy := f.preLN()
+	part := c.op.red.at(b, 0, 4*d)
+	clear(part)
+	for r0 := a; r0 < z; r0 += f.block {
+		r1 := min(r0+f.block, z)
+		p, q := r0*d, r1*d
+		asm.LayerNormParamGrad(part[:d], part[d:2*d], dy[p:q], x[p:q], mean[r0:r1], rstd[r0:r1], r1-r0, d)
+		if f.s != nil {
+			asm.ColSum(part[3*d:], c.dF[p:q], r1-r0, d)
+		}
 	}
 }

@@ -77,7 +77,6 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	forward:  forwardPreln_d128_h4_f512_relu,
 	fused:    fusedLNThenBranch,
 	name:     "preln d128 h4 ff512 relu",
-	tail:     tailPre,
 }, {"admin", 16, 2, 32, "relu"}: {
 	backward: backwardAdmin_d16_h2_f32_relu,
 	block:    256,
@@ -108,7 +107,6 @@ var layerCodes = map[layerKey]layerCode{{"admin", 256, 4, 1024, "relu"}: {
 	forward:  forwardPreln_d16_h2_f32_gelu,
 	fused:    fusedLNThenBranch,
 	name:     "preln d16 h2 ff32 gelu",
-	tail:     tailPre,
 }, {"deepnorm", 16, 2, 32, "gelu"}: {
 	backward: backwardDeepnorm_d16_h2_f32_gelu,
 	block:    256,
@@ -154,7 +152,7 @@ func forwardAdmin_d256_h4_f1024_relu(s, next *sublayer) {
 }
 
 // backwardAdmin_d256_h4_f1024_relu is one sublayer's backward for admin d256 h4 ff1024 relu (L6_d256, L18_d256, T6_d256):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
@@ -177,13 +175,13 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
-			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32, br.qkvB, dq))
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, dout, other, 256, 32, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
-		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32, br.qB, dq))
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, dout, other, 256, 32, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -198,7 +196,7 @@ func backwardAdmin_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
-		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32, lp.FC1B, dh))
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, dout, other, 256, 32, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -240,7 +238,7 @@ func forwardAdmin_d512_h8_f2048_relu(s, next *sublayer) {
 }
 
 // backwardAdmin_d512_h8_f2048_relu is one sublayer's backward for admin d512 h8 ff2048 relu (L6_d512):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 16 rows at a time;
@@ -263,13 +261,13 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(1536, 512, n, dq, 1536, br.in, 512, br.qkvW.G, 512)
-			c.linearBackEp(n, 512, 1536, dq, 1536, br.qkvW, 512, dH, c.fz.down(s, other, 512, 16, br.qkvB, dq))
+			c.linearBackEp(n, 512, 1536, dq, 1536, br.qkvW, 512, dH, c.fz.down(s, dout, other, 512, 16, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(512, 512, n, dq, 512, br.in, 512, br.qW.G, 512)
-		c.linearBackEp(n, 512, 512, dq, 512, br.qW, 512, dH, c.fz.down(s, other, 512, 16, br.qB, dq))
+		c.linearBackEp(n, 512, 512, dq, 512, br.qW, 512, dH, c.fz.down(s, dout, other, 512, 16, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -284,7 +282,7 @@ func backwardAdmin_d512_h8_f2048_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 2048, 512, dF, 512, lp.FC2W, 2048, dh, br.pre[:n*2048], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(2048))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(2048, 512, n, dh, 2048, br.in, 512, lp.FC1W.G, 512)
-		c.linearBackEp(n, 512, 2048, dh, 2048, lp.FC1W, 512, dH, c.fz.down(s, other, 512, 16, lp.FC1B, dh))
+		c.linearBackEp(n, 512, 2048, dh, 2048, lp.FC1W, 512, dH, c.fz.down(s, dout, other, 512, 16, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -326,7 +324,7 @@ func forwardPostln_d256_h4_f1024_relu(s, next *sublayer) {
 }
 
 // backwardPostln_d256_h4_f1024_relu is one sublayer's backward for postln d256 h4 ff1024 relu (L6_d256_postln):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 32 rows at a time;
@@ -349,13 +347,13 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(768, 256, n, dq, 768, br.in, 256, br.qkvW.G, 256)
-			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, other, 256, 32, br.qkvB, dq))
+			c.linearBackEp(n, 256, 768, dq, 768, br.qkvW, 256, dH, c.fz.down(s, dout, other, 256, 32, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(256, 256, n, dq, 256, br.in, 256, br.qW.G, 256)
-		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, other, 256, 32, br.qB, dq))
+		c.linearBackEp(n, 256, 256, dq, 256, br.qW, 256, dH, c.fz.down(s, dout, other, 256, 32, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -370,7 +368,7 @@ func backwardPostln_d256_h4_f1024_relu(s *sublayer, dout, other []float32, up *s
 		c.linearBackAct("relu", n, 1024, 256, dF, 256, lp.FC2W, 1024, dh, br.pre[:n*1024], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(1024))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(1024, 256, n, dh, 1024, br.in, 256, lp.FC1W.G, 256)
-		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, other, 256, 32, lp.FC1B, dh))
+		c.linearBackEp(n, 256, 1024, dh, 1024, lp.FC1W, 256, dH, c.fz.down(s, dout, other, 256, 32, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -412,7 +410,7 @@ func forwardAdmin_d128_h4_f512_relu(s, next *sublayer) {
 }
 
 // backwardAdmin_d128_h4_f512_relu is one sublayer's backward for admin d128 h4 ff512 relu (L18_d128_admin, T6_d128):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
@@ -435,13 +433,13 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -456,7 +454,7 @@ func backwardAdmin_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, dout, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -498,7 +496,7 @@ func forwardPostln_d128_h4_f512_relu(s, next *sublayer) {
 }
 
 // backwardPostln_d128_h4_f512_relu is one sublayer's backward for postln d128 h4 ff512 relu (L18_d128_postln, T6_d128_postln):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
@@ -521,13 +519,13 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -542,7 +540,7 @@ func backwardPostln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, dout, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -584,7 +582,7 @@ func forwardDeepnorm_d128_h4_f512_relu(s, next *sublayer) {
 }
 
 // backwardDeepnorm_d128_h4_f512_relu is one sublayer's backward for deepnorm d128 h4 ff512 relu (L18_d128_deepnorm):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 64 rows at a time;
@@ -607,13 +605,13 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, other, 128, 64, br.qkvB, dq))
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, other, 128, 64, br.qB, dq))
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -628,7 +626,7 @@ func backwardDeepnorm_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, other, 128, 64, lp.FC1B, dh))
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, dout, other, 128, 64, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -671,12 +669,15 @@ func forwardPreln_d128_h4_f512_relu(s, next *sublayer) {
 }
 
 // backwardPreln_d128_h4_f512_relu is one sublayer's backward for preln d128 h4 ff512 relu (L18_d128_preln, T6_d128_preln):
-// dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.
+// dout to dH (the gradient of LN(x)); dH's GEMM forms the sublayer below's dout = dout + LN'ᵀ·dH (under the first sublayer, the stack's dx).
 func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), 64 rows at a time;
 	// columns: that LN's dγ, dβ, the output bias's Σ dF
-	c.fz.backPre(s.st, s, dout, other, up, 128, 64)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.backPre(s.st, s, dout, other, nil, 128, 64)
+	}
 	dF, dH := c.dF[:n*128], c.dH[:n*128]
 	switch br := s.br.(type) {
 	case *attention:
@@ -691,14 +692,14 @@ func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(384, 128, n, dq, 384, br.in, 128, br.qkvW.G, 128)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 128, 384, dq, 384, br.qkvW, 128, 0, dH, 128)
+			c.linearBackEp(n, 128, 384, dq, 384, br.qkvW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qkvB, dq))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(128, 128, n, dq, 128, br.in, 128, br.qW.G, 128)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 128, 128, dq, 128, br.qW, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 128, dq, 128, br.qW, 128, dH, c.fz.down(s, dout, other, 128, 64, br.qB, dq))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(256, 128, nk, dkv, 256, mem, 128, br.kvW.G, 128)
@@ -712,8 +713,8 @@ func backwardPreln_d128_h4_f512_relu(s *sublayer, dout, other []float32, up *sub
 		c.linearBackAct("relu", n, 512, 128, dF, 128, lp.FC2W, 512, dh, br.pre[:n*512], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(512))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(512, 128, n, dh, 512, br.in, 128, lp.FC1W.G, 128)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 128, 512, dh, 512, lp.FC1W, 128, 0, dH, 128)
+		c.linearBackEp(n, 128, 512, dh, 512, lp.FC1W, 128, dH, c.fz.down(s, dout, other, 128, 64, lp.FC1B, dh))
+		c.fz.downDone()
 	}
 }
 
@@ -754,7 +755,7 @@ func forwardAdmin_d16_h2_f32_relu(s, next *sublayer) {
 }
 
 // backwardAdmin_d16_h2_f32_relu is one sublayer's backward for admin d16 h2 ff32 relu (fixture_admin_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
@@ -777,13 +778,13 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -798,7 +799,7 @@ func backwardAdmin_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subla
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, dout, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -840,7 +841,7 @@ func forwardAdmin_d24_h3_f40_gelu(s, next *sublayer) {
 }
 
 // backwardAdmin_d24_h3_f40_gelu is one sublayer's backward for admin d24 h3 ff40 gelu (fixture_admin_gelu_l3):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
@@ -863,13 +864,13 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(72, 24, n, dq, 72, br.in, 24, br.qkvW.G, 24)
-			c.linearBackEp(n, 24, 72, dq, 72, br.qkvW, 24, dH, c.fz.down(s, other, 24, 256, br.qkvB, dq))
+			c.linearBackEp(n, 24, 72, dq, 72, br.qkvW, 24, dH, c.fz.down(s, dout, other, 24, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(24, 24, n, dq, 24, br.in, 24, br.qW.G, 24)
-		c.linearBackEp(n, 24, 24, dq, 24, br.qW, 24, dH, c.fz.down(s, other, 24, 256, br.qB, dq))
+		c.linearBackEp(n, 24, 24, dq, 24, br.qW, 24, dH, c.fz.down(s, dout, other, 24, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -884,7 +885,7 @@ func backwardAdmin_d24_h3_f40_gelu(s *sublayer, dout, other []float32, up *subla
 		c.linearBackAct("gelu", n, 40, 24, dF, 24, lp.FC2W, 40, dh, br.pre[:n*40], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(40))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(40, 24, n, dh, 40, br.in, 24, lp.FC1W.G, 24)
-		c.linearBackEp(n, 24, 40, dh, 40, lp.FC1W, 24, dH, c.fz.down(s, other, 24, 256, lp.FC1B, dh))
+		c.linearBackEp(n, 24, 40, dh, 40, lp.FC1W, 24, dH, c.fz.down(s, dout, other, 24, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -926,7 +927,7 @@ func forwardPostln_d16_h2_f32_relu(s, next *sublayer) {
 }
 
 // backwardPostln_d16_h2_f32_relu is one sublayer's backward for postln d16 h2 ff32 relu (fixture_postln_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
@@ -949,13 +950,13 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -970,7 +971,7 @@ func backwardPostln_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *subl
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, dout, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -1012,7 +1013,7 @@ func forwardDeepnorm_d16_h2_f32_relu(s, next *sublayer) {
 }
 
 // backwardDeepnorm_d16_h2_f32_relu is one sublayer's backward for deepnorm d16 h2 ff32 relu (fixture_deepnorm_relu):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
@@ -1035,13 +1036,13 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -1056,7 +1057,7 @@ func backwardDeepnorm_d16_h2_f32_relu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("relu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, dout, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }
@@ -1099,12 +1100,15 @@ func forwardPreln_d16_h2_f32_gelu(s, next *sublayer) {
 }
 
 // backwardPreln_d16_h2_f32_gelu is one sublayer's backward for preln d16 h2 ff32 gelu (fixture_preln_gelu):
-// dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.
+// dout to dH (the gradient of LN(x)); dH's GEMM forms the sublayer below's dout = dout + LN'ᵀ·dH (under the first sublayer, the stack's dx).
 func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), 256 rows at a time;
 	// columns: that LN's dγ, dβ, the output bias's Σ dF
-	c.fz.backPre(s.st, s, dout, other, up, 16, 256)
+	// (below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)
+	if up == nil {
+		c.fz.backPre(s.st, s, dout, other, nil, 16, 256)
+	}
 	dF, dH := c.dF[:n*16], c.dH[:n*16]
 	switch br := s.br.(type) {
 	case *attention:
@@ -1119,14 +1123,14 @@ func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *subla
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.op.ColSum(br.qkvB.G, dq)
-			c.linearBack(n, 16, 48, dq, 48, br.qkvW, 16, 0, dH, 16)
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qkvB, dq))
+			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.op.ColSum(br.qB.G, dq)
-		c.linearBack(n, 16, 16, dq, 16, br.qW, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qB, dq))
+		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
 		c.weightGrad(32, 16, nk, dkv, 32, mem, 16, br.kvW.G, 16)
@@ -1140,8 +1144,8 @@ func backwardPreln_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *subla
 		c.linearBackAct("gelu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.op.ColSum(lp.FC1B.G, dh)
-		c.linearBack(n, 16, 32, dh, 32, lp.FC1W, 16, 0, dH, 16)
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, dout, other, 16, 256, lp.FC1B, dh))
+		c.fz.downDone()
 	}
 }
 
@@ -1182,7 +1186,7 @@ func forwardDeepnorm_d16_h2_f32_gelu(s, next *sublayer) {
 }
 
 // backwardDeepnorm_d16_h2_f32_gelu is one sublayer's backward for deepnorm d16 h2 ff32 gelu (fixture_s2s_deepnorm_gelu):
-// dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.
+// dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).
 func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *sublayer) {
 	c, n := s.st.c, s.st.n
 	// rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), 256 rows at a time;
@@ -1205,13 +1209,13 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		if !br.cross() {
 			// dW_qkv += dqkvᵀ·x; db_qkv += Σ dqkv; dH = dqkv·W_qkv
 			c.weightGrad(48, 16, n, dq, 48, br.in, 16, br.qkvW.G, 16)
-			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, other, 16, 256, br.qkvB, dq))
+			c.linearBackEp(n, 16, 48, dq, 48, br.qkvW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qkvB, dq))
 			c.fz.downDone()
 			return
 		}
 		// dW_q += dqᵀ·x; db_q += Σ dq; dH = dq·W_q
 		c.weightGrad(16, 16, n, dq, 16, br.in, 16, br.qW.G, 16)
-		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, other, 16, 256, br.qB, dq))
+		c.linearBackEp(n, 16, 16, dq, 16, br.qW, 16, dH, c.fz.down(s, dout, other, 16, 256, br.qB, dq))
 		c.fz.downDone()
 		// dW_kv += dkvᵀ·mem; db_kv += Σ dkv; the encoder output's gradient += dkv·W_kv
 		nk, mem := br.mem.n, br.mem.out()
@@ -1226,7 +1230,7 @@ func backwardDeepnorm_d16_h2_f32_gelu(s *sublayer, dout, other []float32, up *su
 		c.linearBackAct("gelu", n, 32, 16, dF, 16, lp.FC2W, 32, dh, br.pre[:n*32], c.drop(c.cfg.ActDropout), c.siteKey(br.site), s.st.ctr(32))
 		// dW1 += dpreᵀ·x; db1 += Σ dpre; dH = dpre·W1
 		c.weightGrad(32, 16, n, dh, 32, br.in, 16, lp.FC1W.G, 16)
-		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, other, 16, 256, lp.FC1B, dh))
+		c.linearBackEp(n, 16, 32, dh, 32, lp.FC1W, 16, dH, c.fz.down(s, dout, other, 16, 256, lp.FC1B, dh))
 		c.fz.downDone()
 	}
 }

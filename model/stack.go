@@ -185,18 +185,14 @@ func (s *stack) backward() {
 		c.op.LNBack(cur, fp[0].G, fp[1].G, next, s.xs[len(s.xs)-1][:n*d], s.finalLN.mean[:n], s.finalLN.rstd[:n], fp[0].W, d)
 	}
 	if fast {
-		// Each sublayer leaves its dx to the one below (the top one
-		// forms its dout from the final LayerNorm under Pre-LN); the
-		// first's is formed by the tail, or under Post-LN, Admin and
-		// DeepNorm in the first sublayer's dH GEMM.
+		// Each sublayer forms the dout of the one below in its dH
+		// GEMM (the top one forms its own, from the final LayerNorm
+		// under Pre-LN), and the first the stack's dx.
 		var up *sublayer
 		for k := len(s.subs) - 1; k >= 0; k-- {
 			c.spec.backward(s.subs[k], cur, next, up)
 			up = s.subs[k]
 			cur, next = next, cur
-		}
-		if c.spec.tail != nil {
-			c.spec.tail(up, cur, next)
 		}
 	} else {
 		for k := len(s.subs) - 1; k >= 0; k-- {

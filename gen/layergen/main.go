@@ -162,10 +162,6 @@ func generate(cs []config) ([]byte, error) {
 			jen.Id("forward"):  jen.Id("forward" + k.funcSuffix()),
 			jen.Id("backward"): jen.Id("backward" + k.funcSuffix()),
 		}
-		if k.fused() == lnThenBranch {
-			// the others' tail runs in the first sublayer's dH GEMM
-			code[jen.Id("tail")] = jen.Id("tailPre")
-		}
 		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(code)
 	}
 	ln := make(jen.Dict, len(norms))
@@ -293,20 +289,14 @@ func residualComment(fused string, block int) jen.Code {
 }
 
 // linearDH is the GEMM dH = a·W ([n, d], a's row stride K), the
-// gradient of the branch's input. Post-LN, Admin and DeepNorm run the
-// sublayer below's row work (or the stack's dx under the first
-// sublayer) on each block of dH's rows as the GEMM completes it.
-//
-// The branch's input bias gradient, db += Σ a over rows, is summed
-// there too (Post-LN, Admin, DeepNorm) or in a region of its own.
+// gradient of the branch's input, which runs the sublayer below's row
+// work (or the stack's dx under the first sublayer) and sums the
+// branch's input bias gradient, db += Σ a over rows, on each block of
+// dH's rows as it completes it (model's fused.down).
 func linearDH(k key, K int, a, w, bias jen.Code) *jen.Statement {
 	d := jen.Lit(k.d)
-	if k.fused() == lnThenBranch {
-		return jen.Id("c").Dot("op").Dot("ColSum").Call(jen.Add(bias).Dot("G"), a).
-			Line().Add(linearBack(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, 0, jen.Id("dH"), d))
-	}
 	return jen.Id("c").Dot("linearBackEp").Call(jen.Id("n"), d, jen.Lit(K), a, jen.Lit(K), w, d, jen.Id("dH"),
-		jen.Id("c").Dot("fz").Dot("down").Call(jen.Id("s"), jen.Id("other"), d, jen.Lit(k.rowBlock()), bias, a)).
+		jen.Id("c").Dot("fz").Dot("down").Call(jen.Id("s"), jen.Id("dout"), jen.Id("other"), d, jen.Lit(k.rowBlock()), bias, a)).
 		Line().Id("c").Dot("fz").Dot("downDone").Call()
 }
 
@@ -316,14 +306,17 @@ func backward(f *jen.File, k key, names []string) {
 	f.Commentf("backward%s is one sublayer's backward for %s (%s):", k.funcSuffix(), k.name(), strings.Join(names, ", "))
 	var pre []jen.Code
 	if k.fused() == lnThenBranch {
-		f.Commentf("dout to dH (the gradient of LN(x)); dx = dout + LN'ᵀ·dH is left to the sublayer below.")
+		f.Commentf("dout to dH (the gradient of LN(x)); dH's GEMM forms the sublayer below's dout = dout + LN'ᵀ·dH (under the first sublayer, the stack's dx).")
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx (at the top: the final LN's backward), dF = Drop(dout), %d rows at a time;", block),
 			jen.Comment("columns: that LN's dγ, dβ, the output bias's Σ dF"),
-			jen.Id("c").Dot("fz").Dot("backPre").Call(jen.Id("s").Dot("st"), jen.Id("s"), jen.Id("dout"), jen.Id("other"), jen.Id("up"), jen.Lit(d), jen.Lit(block)),
+			jen.Comment("(below the top, the GEMM that wrote up's dH ran them on each block of rows it completed)"),
+			jen.If(jen.Id("up").Op("==").Nil()).Block(
+				jen.Id("c").Dot("fz").Dot("backPre").Call(jen.Id("s").Dot("st"), jen.Id("s"), jen.Id("dout"), jen.Id("other"), jen.Nil(), jen.Lit(d), jen.Lit(block)),
+			),
 		}
 	} else {
-		f.Commentf("dout to dS (LayerNorm) and dH (branch input); dx = w⊙dS + dH is left to the sublayer below.")
+		f.Commentf("dout to dS (LayerNorm) and dH (branch input); dH's GEMM forms the sublayer below's dout = w⊙dS + dH and runs its rows (under the first sublayer, the stack's dx).")
 		pre = []jen.Code{
 			jen.Commentf("rows: dout = up's pending dx, dS = LN'ᵀ·dout, dF = Drop(dS), %d rows at a time;", block),
 			jen.Comment("columns: dγ, dβ, dω = Σ dS⊙x if the sublayer has ω, the output bias's Σ dF"),

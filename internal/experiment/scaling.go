@@ -57,12 +57,12 @@ func (sc *Scaling) Run() (*Summary, error) {
 	if sc.BF16 {
 		prec = "bf16 (" + asm.BF16Level() + ")"
 	}
-	rep.Para("Profiled on %s (kernels: %s; the training steps' GEMM inputs in %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term.",
+	rep.Para("Profiled on %s (kernels: %s; the training steps' GEMM inputs in %s). Each parallel region of the step was split as a pool of P workers splits it and its chunks were timed one after another on one core (the fastest of the steps recorded per chunk, listed below). Predicted step time T(P) = serial + Σ regions max(longest chunk · (1 + α·(t−1)) + burden, bandwidth bound), with the burden of a region of t chunks Post + Wake·(t−1) + Join (publishing the call, checking each further worker for a wake-up, and the join) and the contention α by phase (how much slower chunks run beside another than alone) measured for each workload on this machine's pool of 2 threads, as listed below, and memory-bound regions (element-wise, optimizer) at most %g× faster than on one core. Work inflation W(P)/W(1) is what splitting adds to the total chunk time. α is also measured in two parts, with the chunks run one at a time on their own workers (staggered): placement β (a chunk on its own worker against after the previous chunk on one core: its operands in another core's cache) and concurrency (chunks at once against staggered: shared caches, memory, the clock). The column \"speedup, split α\" is the prediction that carries placement as a constant cost, β·2(t−1)/t, and only concurrency as the linear term. α is the median over the pairs of steps measured; the columns \"speedup, α q3\" and \"speedup, α q1\" are the prediction with every phase's α at its upper and at its lower quartile over those pairs (listed in brackets below): how far the machine's noise moved the prediction within this run (a shared machine moves α between runs too).",
 		limits.CPUName(), asm.CPULevel(), prec, sc.BWRatio)
 	for _, p := range profiles {
 		rep.Para("%s", machineLine(p))
 	}
-	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured", "speedup, split α"}
+	header := []string{"workload", "batch", "threads", "tokens/s", "speedup", "efficiency", "work inflation", "burden %", "measured", "predicted/measured", "speedup, split α", "speedup, α q3", "speedup, α q1"}
 	var rows [][]string
 	chart := &plot.LineChart{Title: "Predicted speedup of the training step", XLabel: "threads", YLabel: "speedup over 1 thread",
 		LogX: true, LogY: true, XTicks: toFloats(sc.Widths), LegendLeft: true}
@@ -76,6 +76,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 		meas := plot.Series{Label: p.Name + " measured", Color: pi, Dash: 1, Points: true}
 		for i, e := range p.Estimates {
 			sp := p.Speedup(i)
+			blo, bhi := p.SpeedupBand(i)
 			ms, ratio := "", ""
 			if v, ok := sc.Measured[p.Name][e.Width]; ok {
 				ms, ratio = short(v), fmt.Sprintf("%.2f", sp/v)
@@ -83,7 +84,7 @@ func (sc *Scaling) Run() (*Summary, error) {
 			}
 			rows = append(rows, []string{p.Name, strconv.Itoa(p.Batch), strconv.Itoa(e.Width), fmt.Sprintf("%.0f", p.TokensPerSecond(i)),
 				fmt.Sprintf("%.2f", sp), fmt.Sprintf("%.2f", sp/float64(e.Width)), fmt.Sprintf("%.3f", p.Inflation(i)),
-				fmt.Sprintf("%.1f", 100*e.Burden.Seconds()/e.Time.Seconds()), ms, ratio, fmt.Sprintf("%.2f", p.SplitSpeedup(i))})
+				fmt.Sprintf("%.1f", 100*e.Burden.Seconds()/e.Time.Seconds()), ms, ratio, fmt.Sprintf("%.2f", p.SplitSpeedup(i)), fmt.Sprintf("%.2f", blo), fmt.Sprintf("%.2f", bhi)})
 			s.X, s.Y = append(s.X, float64(e.Width)), append(s.Y, sp)
 		}
 		chart.Series = append(chart.Series, s)
@@ -142,7 +143,7 @@ func machineLine(p *scaling.Profile) string {
 	var alpha []string
 	for ph := phase.Other; ph < phase.Count; ph++ {
 		if a := m.Alpha[ph]; a > 0 || m.Placement[ph] > 0 || m.Concurrency[ph] > 0 {
-			alpha = append(alpha, fmt.Sprintf("%s %.3f (placement %.3f, concurrency %.3f)", ph, a, m.Placement[ph], m.Concurrency[ph]))
+			alpha = append(alpha, fmt.Sprintf("%s %.3f [%.3f–%.3f] (placement %.3f, concurrency %.3f)", ph, a, m.AlphaLow[ph], m.AlphaHigh[ph], m.Placement[ph], m.Concurrency[ph]))
 		}
 	}
 	if len(alpha) == 0 {

@@ -53,6 +53,10 @@ type Machine struct {
 	// what a chunk on the real pool takes over the same chunk timed
 	// alone on one core.
 	Alpha [phase.Count]float64
+	// AlphaLow and AlphaHigh are Alpha's lower and upper quartiles over
+	// the pairs of steps whose median it is: how far the machine's noise
+	// moved it within the run (on a shared VM, a factor of several).
+	AlphaLow, AlphaHigh [phase.Count]float64
 	// Alpha split in two (measured with a staggered pool, whose chunks
 	// run one at a time on their own workers): Placement, what a chunk
 	// on its own worker takes over the same chunk after the previous one
@@ -188,8 +192,8 @@ func measureMachine(name string, o Options, m *Machine) error {
 	if err := fit(m, real, alone); err != nil {
 		return err
 	}
-	m.Concurrency = contention(real, staggered)
-	m.Placement = contention(staggered, alone)
+	m.Concurrency, _, _ = contention(real, staggered)
+	m.Placement, _, _ = contention(staggered, alone)
 	return nil
 }
 
@@ -206,7 +210,7 @@ func fit(m *Machine, real, alone []*asm.Recording) error {
 	if m.Post, m.Wake, m.Join, err = Overhead(real...); err != nil {
 		return err
 	}
-	m.Alpha = contention(real, alone)
+	m.Alpha, m.AlphaLow, m.AlphaHigh = contention(real, alone)
 	return nil
 }
 
@@ -214,11 +218,12 @@ func fit(m *Machine, real, alone []*asm.Recording) error {
 // pool (real[i]) and one simulating its width (alone[i]) right after:
 // per pair, the split regions' chunk time at once over alone, less one,
 // over the other chunks that ran at once (one, at two threads); then
-// the median over the pairs. (Comparing each side's fastest chunks over
+// the median over the pairs, and their lower and upper quartiles (lo,
+// hi; all three at least 0). (Comparing each side's fastest chunks over
 // all steps instead swung GEMM's α between 0 and 0.08 from run to run
 // on a shared VM, and with it the predicted 16-thread speedup between
 // 4.5 and 9.)
-func contention(real, alone []*asm.Recording) (alpha [phase.Count]float64) {
+func contention(real, alone []*asm.Recording) (alpha, lo, hi [phase.Count]float64) {
 	var per [phase.Count][]float64
 	for i := range min(len(real), len(alone)) {
 		a := pairContention(real[i], alone[i])
@@ -227,12 +232,13 @@ func contention(real, alone []*asm.Recording) (alpha [phase.Count]float64) {
 		}
 	}
 	for ph, v := range per {
-		if len(v) > 0 {
+		if n := len(v); n > 0 {
 			slices.Sort(v)
-			alpha[ph] = max(0, v[len(v)/2])
+			q := (n - 1) / 4
+			alpha[ph], lo[ph], hi[ph] = max(0, v[n/2]), max(0, v[q]), max(0, v[n-1-q])
 		}
 	}
-	return alpha
+	return alpha, lo, hi
 }
 
 // pairContention is one pair's α by phase (negative where the chunks
@@ -357,6 +363,15 @@ type Profile struct {
 	Estimates []Estimate // one per width, in the order asked
 	// SplitEstimates are the same with Machine.Split set.
 	SplitEstimates []Estimate
+	// Band are the same at Machine.AlphaLow ([0]) and AlphaHigh ([1]).
+	Band [2][]Estimate
+}
+
+// SpeedupBand is Speedup with α at its upper quartile (lo) and at its
+// lower quartile (hi): the range the run's noise in α spans.
+func (p *Profile) SpeedupBand(i int) (lo, hi float64) {
+	at := func(es []Estimate) float64 { return es[0].Time.Seconds() / es[i].Time.Seconds() }
+	return at(p.Band[1]), at(p.Band[0])
 }
 
 // SplitSpeedup is Speedup of SplitEstimates.
@@ -417,8 +432,9 @@ func Run(name string, o Options) (*Profile, error) {
 	clock.Start(pool)
 	defer clock.Stop()
 	pr := &Profile{Name: name, Tokens: s.Tokens, Batch: s.Batch, Steps: o.Steps, Machine: m}
-	split := m
+	split, low, high := m, m, m
 	split.Split = true
+	low.Alpha, high.Alpha = m.AlphaLow, m.AlphaHigh
 	for _, w := range widths {
 		var recs []*asm.Recording
 		for range o.Steps {
@@ -433,6 +449,8 @@ func Run(name string, o Options) (*Profile, error) {
 		f := fastest(recs)
 		pr.Estimates = append(pr.Estimates, Predict(f, m))
 		pr.SplitEstimates = append(pr.SplitEstimates, Predict(f, split))
+		pr.Band[0] = append(pr.Band[0], Predict(f, low))
+		pr.Band[1] = append(pr.Band[1], Predict(f, high))
 	}
 	return pr, nil
 }

@@ -123,7 +123,7 @@ func TestContention(t *testing.T) {
 		{Tag: int(phase.Elementwise), Chunks: []time.Duration{2 * ms, 1 * ms}},
 		{Tag: int(phase.Attention), Chunks: []time.Duration{90 * ms}},
 	}}
-	a := contention([]*asm.Recording{together}, []*asm.Recording{alone})
+	a, _, _ := contention([]*asm.Recording{together}, []*asm.Recording{alone})
 	if math.Abs(a[phase.GEMM]-0.3) > 1e-9 || a[phase.Elementwise] != 0 || a[phase.Attention] != 0 {
 		t.Errorf("α = %v", a)
 	}
@@ -133,6 +133,33 @@ func TestContention(t *testing.T) {
 	e := predict(4, []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 10 * ms, 10 * ms, 10 * ms}}}, nil, m)
 	if want := time.Duration(float64(10*ms) * 1.9); e.Time != want {
 		t.Errorf("T = %v, want %v", e.Time, want)
+	}
+}
+
+// α's quartiles over the pairs: pairs whose GEMM chunks ran 0%, 10%,
+// 20%, 30% and 40% longer together give the median 0.2 and the
+// quartiles 0.1 and 0.3; a pair faster together (noise) counts in the
+// order but gives no negative α.
+func TestContentionQuartiles(t *testing.T) {
+	var real, alone []*asm.Recording
+	for _, slow := range []float64{0.3, -0.1, 0.2, 0.4, 0.1} {
+		alone = append(alone, &asm.Recording{Regions: []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{10 * ms, 10 * ms}}}})
+		c := time.Duration(float64(10*ms) * (1 + slow))
+		real = append(real, &asm.Recording{Regions: []asm.Region{{Tag: int(phase.GEMM), Chunks: []time.Duration{c, c}}}})
+	}
+	med, lo, hi := contention(real, alone)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"median", med[phase.GEMM], 0.2}, {"lower quartile", lo[phase.GEMM], 0.1}, {"upper quartile", hi[phase.GEMM], 0.3}} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s α = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	real[1].Regions[0].Chunks = []time.Duration{5 * ms, 5 * ms} // -0.5
+	real[4].Regions[0].Chunks = []time.Duration{6 * ms, 6 * ms} // -0.4
+	if _, lo, _ := contention(real, alone); lo[phase.GEMM] != 0 {
+		t.Errorf("lower quartile of pairs faster together: α %v, want 0", lo[phase.GEMM])
 	}
 }
 
