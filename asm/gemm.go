@@ -236,14 +236,15 @@ func (f *gemmFuncs) init(p *Pool) {
 	f.rowsDyn = func(w, _ int) {
 		j := &p.packed
 		mr := j.b.kn.mr
-		tiles, t := (j.m+mr-1)/mr, p.Width()
+		tiles, t := ceilDiv(j.m, mr), p.Width()
 		if !p.packShare() {
 			return // another chunk panicked
 		}
 		if p.rec != nil && p.rec.static() {
 			// Simulated: worker w takes its static share, as it does
 			// on an even machine.
-			packedRange(j, tiles*w/t*mr, min(tiles*(w+1)/t*mr, j.m), 0, j.b.n)
+			t0, t1 := staticShare(tiles, w, t)
+			packedRange(j, t0*mr, min(t1*mr, j.m), 0, j.b.n)
 			return
 		}
 		for {
@@ -350,7 +351,7 @@ func sgemmRowsOwnB(g *gemmArgs, shares *tileShares, t, worker int) {
 	kn := g.kn
 	mr, nr := kn.mr, kn.nr
 	m, n, k := g.m, g.n, g.k
-	tiles := int64((m + mr - 1) / mr)
+	tiles := ceilDiv(m, mr)
 	kc0 := min(kn.kc, k)
 	direct := kn.directR != nil && directA(g.transA, g.lda, rowShare(m, mr, t), kc0, n, nr)
 	bf := getGemmBuf()
@@ -370,7 +371,7 @@ func sgemmRowsOwnB(g *gemmArgs, shares *tileShares, t, worker int) {
 		var t0, t1 int
 		if static {
 			// worker's share of the tiles, once
-			t0, t1 = int(tiles)*worker/t, int(tiles)*(worker+1)/t
+			t0, t1 = staticShare(tiles, worker, t)
 			if t0 == t1 {
 				break
 			}

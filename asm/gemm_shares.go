@@ -28,13 +28,20 @@ type shareWord struct {
 // claim in flight, which no thief can take, leaves little imbalance.
 const gemmOwnTiles = 8
 
+// staticShare is worker w's share [lo, hi) of tiles among t workers:
+// what it owns on a real pool, and all it takes in a simulation.
+func staticShare(tiles, w, t int) (lo, hi int) {
+	return tiles * w / t, tiles * (w + 1) / t
+}
+
 // reset splits tiles among the first t workers.
 func (s *tileShares) reset(tiles, t int) {
 	if len(s.w) < t {
 		s.w = make([]shareWord, t)
 	}
 	for i := range t {
-		s.w[i].v.Store(uint64(tiles*i/t)<<32 | uint64(tiles*(i+1)/t))
+		lo, hi := staticShare(tiles, i, t)
+		s.w[i].v.Store(uint64(lo)<<32 | uint64(hi))
 	}
 }
 

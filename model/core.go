@@ -117,7 +117,8 @@ func newCore(cfg Config, sz scratch) *core {
 	c.attnTT = T * T
 	c.dHid = f32(N * cfg.DFF)
 	// the partials of the widest reductions: the fused backward's four
-	// of d (dγ, dβ, dω, the output bias), a QKV or FFN hidden bias
+	// of d (dγ, dβ, dω, the output bias) beside the QKV or FFN hidden
+	// bias that the same dH epilogue sums (fused.downSum)
 	c.op.red = newPartials(N, 4*d+max(3*d, cfg.DFF))
 	c.attnFwd = func(lo, hi int) {
 		b := c.attnScratch()

@@ -345,10 +345,7 @@ func (f *fused) downSum(b, a, z int) {
 		f.preSum(b, a, z)
 	}
 	if f.bias != nil {
-		k := len(f.bias.G)
-		p := f.c.op.red.at(b, 4*f.d, k)
-		clear(p)
-		asm.ColSum(p, f.biasA[a*k:z*k], z-a, k)
+		f.c.op.red.colSum(b, 4*f.d, f.biasA, a, z, len(f.bias.G))
 	}
 }
 

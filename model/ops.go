@@ -86,9 +86,7 @@ type colArgs struct {
 func (c *colArgs) sum(lo, hi int) {
 	w := c.w
 	eachBlock(c.rows, lo, hi, func(b, r0, r1 int, _ bool) {
-		p := c.red.at(b, 0, w)
-		clear(p)
-		asm.ColSum(p, c.a[r0*w:r1*w], r1-r0, w)
+		c.red.colSum(b, 0, c.a, r0, r1, w)
 	})
 }
 

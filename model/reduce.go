@@ -90,6 +90,16 @@ func (p *partials) complete(n, r0, r1 int, sum func(b, a, z int)) {
 	}
 }
 
+// colSum writes block b's partial of the column sum of a's rows [r0,
+// r1) (w wide) into the slot at off: the one way a block of a bias
+// gradient is summed, in a region split on the blocks or in a GEMM's
+// epilogue alike.
+func (p *partials) colSum(b, off int, a []float32, r0, r1, w int) {
+	dst := p.at(b, off, w)
+	clear(dst)
+	asm.ColSum(dst, a[r0*w:r1*w], r1-r0, w)
+}
+
 // at is block b's partial of the slot at off, w wide.
 func (p *partials) at(b, off, w int) []float32 {
 	if off+w > p.stride {

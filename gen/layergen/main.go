@@ -155,14 +155,13 @@ func generate(cs []config) ([]byte, error) {
 
 	reg := make([]jen.Code, len(keys))
 	for i, k := range keys {
-		code := jen.Dict{
+		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(jen.Dict{
 			jen.Id("name"):     jen.Lit(k.name()),
 			jen.Id("block"):    jen.Lit(k.rowBlock()),
 			jen.Id("fused"):    jen.Id(k.fused()),
 			jen.Id("forward"):  jen.Id("forward" + k.funcSuffix()),
 			jen.Id("backward"): jen.Id("backward" + k.funcSuffix()),
-		}
-		reg[i] = jen.Values(jen.Lit(k.norm), jen.Lit(k.d), jen.Lit(k.h), jen.Lit(k.f), jen.Lit(k.act)).Op(":").Values(code)
+		})
 	}
 	ln := make(jen.Dict, len(norms))
 	for _, n := range norms {
