@@ -340,9 +340,21 @@ func (f *fused) downRows(lo, hi int) {
 func (f *fused) downSum(b, a, z int) {
 	switch f.kind {
 	case downBack:
-		f.backSum(b, a, z)
+		// dγ, dβ, dω = Σ dS⊙x (Admin), the output bias's Σ dF
+		s := f.s
+		var xs []float32
+		if s.omega != nil {
+			xs = s.st.xs[s.k]
+		}
+		f.lnSum(b, a, z, f.dout, s.saved, s.mean, s.rstd, f.c.dS, xs, f.c.dF)
 	case downPre:
-		f.preSum(b, a, z)
+		// the LayerNorm's dγ, dβ, the output bias's Σ dF (but for the tail)
+		_, _, x, mean, rstd, dy := f.preLN()
+		var dF []float32
+		if f.s != nil {
+			dF = f.c.dF
+		}
+		f.lnSum(b, a, z, dy, x, mean, rstd, nil, nil, dF)
 	}
 	if f.bias != nil {
 		f.c.op.red.colSum(b, 4*f.d, f.biasA, a, z, len(f.bias.G))
@@ -370,22 +382,25 @@ func (f *fused) backRowWork(lo, hi int) {
 	}
 }
 
-// backSum is block b's partials (rows [a, z)) of dγ, dβ, dω = Σ dS⊙x
-// (Admin) and the output bias's Σ dF, in slots 0, d, 2d, 3d, summed
-// block rows at a time.
-func (f *fused) backSum(b, a, z int) {
-	s, c, d := f.s, f.c, f.d
-	dout, dS, dF, x := f.dout, c.dS, c.dF, s.st.xs[s.k]
-	part := c.op.red.at(b, 0, 4*d)
+// lnSum is block b's partials (rows [a, z)), block rows at a time, of
+// a LayerNorm's dγ and dβ (its output gradient dy, its input x, the
+// saved mean and rstd) in slots 0 and d, of Admin's dω = Σ dS⊙xs in slot
+// 2d where xs is not nil, and of the output bias's Σ dF in slot 3d where
+// dF is not nil: the one block sum of back's and backPre's rows.
+func (f *fused) lnSum(b, a, z int, dy, x, mean, rstd, dS, xs, dF []float32) {
+	d := f.d
+	part := f.c.op.red.at(b, 0, 4*d)
 	clear(part)
 	for r0 := a; r0 < z; r0 += f.block {
 		r1 := min(r0+f.block, z)
 		p, q := r0*d, r1*d
-		asm.LayerNormParamGrad(part[:d], part[d:2*d], dout[p:q], s.saved[p:q], s.mean[r0:r1], s.rstd[r0:r1], r1-r0, d)
-		if s.omega != nil {
-			asm.ColDot(part[2*d:3*d], dS[p:q], x[p:q], r1-r0, d)
+		asm.LayerNormParamGrad(part[:d], part[d:2*d], dy[p:q], x[p:q], mean[r0:r1], rstd[r0:r1], r1-r0, d)
+		if xs != nil {
+			asm.ColDot(part[2*d:3*d], dS[p:q], xs[p:q], r1-r0, d)
 		}
-		asm.ColSum(part[3*d:], dF[p:q], r1-r0, d)
+		if dF != nil {
+			asm.ColSum(part[3*d:], dF[p:q], r1-r0, d)
+		}
 	}
 }
 
@@ -443,23 +458,6 @@ func (f *fused) preRowWork(lo, hi int) {
 		}
 		if f.s != nil {
 			dropRows(dF[a:z], dout[a:z], p, key, base+uint32(a))
-		}
-	}
-}
-
-// preSum is block b's partials (rows [a, z)) of the LayerNorm's dγ, dβ
-// and the output bias's Σ dF, in slots 0, d and 3d (as backSum's).
-func (f *fused) preSum(b, a, z int) {
-	c, d := f.c, f.d
-	_, _, x, mean, rstd, dy := f.preLN()
-	part := c.op.red.at(b, 0, 4*d)
-	clear(part)
-	for r0 := a; r0 < z; r0 += f.block {
-		r1 := min(r0+f.block, z)
-		p, q := r0*d, r1*d
-		asm.LayerNormParamGrad(part[:d], part[d:2*d], dy[p:q], x[p:q], mean[r0:r1], rstd[r0:r1], r1-r0, d)
-		if f.s != nil {
-			asm.ColSum(part[3*d:], c.dF[p:q], r1-r0, d)
 		}
 	}
 }

@@ -28,8 +28,12 @@ import (
 // 128 partials to add (at least 64 blocks, one per thread of a 64-thread
 // server, for n ≥ 2048).
 func redRows(n int) int {
-	return 32 * max(1, (n+4095)/4096)
+	return 32 * max(1, (n+redGrow-1)/redGrow)
 }
+
+// redGrow is the row count past which the blocks grow beyond 32 rows
+// (128 blocks).
+const redGrow = 4096
 
 // redBlocks is the number of partial blocks of n rows.
 func redBlocks(n int) int {
@@ -42,7 +46,7 @@ func redBlocks(n int) int {
 // stays at most 128 (4,097 rows are 65 blocks of 64, 4,096 are 128 of
 // 32).
 func maxBlocks(rows int) int {
-	return redBlocks(min(rows, 4096))
+	return redBlocks(min(rows, redGrow))
 }
 
 // partials is the scratch of row-blocked reductions: block b's partial
@@ -79,15 +83,12 @@ func (p *partials) reset(n int) {
 // add orders them before the sum that reads them on another worker.
 func (p *partials) complete(n, r0, r1 int, sum func(b, a, z int)) {
 	rb := redRows(n)
-	for a := r0; a < r1; {
-		b := a / rb
+	eachBlock(n, r0, r1, func(b, a, z int, _ bool) {
 		end := min(n, (b+1)*rb)
-		z := min(r1, end)
 		if int(p.done[b].Add(int32(z-a))) == end-b*rb {
 			sum(b, b*rb, end)
 		}
-		a = z
-	}
+	})
 }
 
 // colSum writes block b's partial of the column sum of a's rows [r0,
